@@ -1,0 +1,12 @@
+/* Sub-commands of the mirror-agent program. Each takes the arguments after
+ * its own name (argv[0] is the sub-command name) and returns the process
+ * exit status: 0 success, 1 failure (corruption, I/O), 2 usage error. */
+#ifndef MIRROR_AGENT_COMMANDS_H
+#define MIRROR_AGENT_COMMANDS_H
+
+/* mirror-agent wal verify DIR | wal dump DIR [--from N] [--count K] */
+int cmd_wal(int argc, char **argv);
+/* mirror-agent snapshot verify FILE */
+int cmd_snapshot(int argc, char **argv);
+
+#endif

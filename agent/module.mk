@@ -1,0 +1,2 @@
+mirror_agent_SOURCES += \
+	agent/main.c agent/commands.h

@@ -1,0 +1,288 @@
+#include "common/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct io_fault {
+	atomic_long calls;
+	long nth;
+	long count;
+	int err;
+};
+
+static struct io_fault faults[IO_FAULT_OP_COUNT];
+static atomic_long crash_ops;
+static long crash_nth;
+
+void io_crash_set(long nth)
+{
+	crash_nth = nth;
+	atomic_store(&crash_ops, 0);
+}
+
+long io_crash_ops(void)
+{
+	return atomic_load(&crash_ops);
+}
+
+/* Counts one durability operation and dies here if it is the crash point. */
+static void crash_point(void)
+{
+	long n = atomic_fetch_add(&crash_ops, 1) + 1;
+
+	if (crash_nth > 0 && n == crash_nth)
+		_exit(IO_CRASH_EXIT_CODE);
+}
+
+void io_fault_set(enum io_fault_op op, long nth, long count, int err)
+{
+	faults[op].nth = nth;
+	faults[op].count = count;
+	faults[op].err = err;
+	atomic_store(&faults[op].calls, 0);
+}
+
+void io_fault_clear(void)
+{
+	for (int i = 0; i < IO_FAULT_OP_COUNT; i++)
+		io_fault_set((enum io_fault_op)i, 0, 0, 0);
+	io_crash_set(0);
+}
+
+/* Returns the errno to inject for this call of `op`, or 0. */
+static int fault_hit(enum io_fault_op op)
+{
+	struct io_fault *f = &faults[op];
+	long n;
+
+	if (f->nth <= 0)
+		return 0;
+	n = atomic_fetch_add(&f->calls, 1) + 1;
+	if (n < f->nth)
+		return 0;
+	if (f->count >= 0 && n >= f->nth + f->count)
+		return 0;
+	return f->err;
+}
+
+int io_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	int err;
+
+	crash_point();
+	err = fault_hit(IO_FAULT_WRITE);
+
+	if (err != 0)
+		return -err;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int io_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+	int err;
+
+	crash_point();
+	err = fault_hit(IO_FAULT_WRITE);
+
+	if (err != 0)
+		return -err;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t io_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int io_fsync(int fd)
+{
+	int err;
+
+	crash_point();
+	err = fault_hit(IO_FAULT_FSYNC);
+
+	if (err != 0)
+		return -err;
+	return fsync(fd) == 0 ? 0 : -errno;
+}
+
+int io_fdatasync(int fd)
+{
+	int err;
+
+	crash_point();
+	err = fault_hit(IO_FAULT_FSYNC);
+
+	if (err != 0)
+		return -err;
+	return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+int io_fsync_dir(const char *dir)
+{
+	int fd, rc;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = io_fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int io_path_join(char *out, size_t out_size, const char *dir,
+		 const char *name)
+{
+	int n = snprintf(out, out_size, "%s/%s", dir, name);
+
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int io_durable_replace(const char *dir, const char *tmp_name,
+		       const char *final_name)
+{
+	char tmp[4096], final[4096];
+	int fd, rc;
+
+	if (io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0 ||
+	    io_path_join(final, sizeof final, dir, final_name) != 0)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = io_fsync(fd);
+	close(fd);
+	if (rc != 0)
+		return rc;
+	crash_point();
+	if (rename(tmp, final) != 0)
+		return -errno;
+	return io_fsync_dir(dir);
+}
+
+int io_write_file_durable(const char *dir, const char *name, const void *buf,
+			  size_t len)
+{
+	char tmp_name[1024], tmp[4096];
+	int fd, rc;
+
+	if (snprintf(tmp_name, sizeof tmp_name, "%s.tmp", name) >=
+	    (int)sizeof tmp_name)
+		return -ENAMETOOLONG;
+	if (io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = io_write_all(fd, buf, len);
+	if (rc == 0)
+		rc = io_fsync(fd);
+	close(fd);
+	if (rc == 0)
+		rc = io_durable_replace(dir, tmp_name, name);
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+int io_read_file(const char *path, size_t max_len, void **buf, size_t *len)
+{
+	struct stat st;
+	ssize_t n;
+	void *p;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	if ((size_t)st.st_size > max_len) {
+		close(fd);
+		return -EFBIG;
+	}
+	p = malloc((size_t)st.st_size + 1);
+	if (p == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = io_pread_full(fd, p, (size_t)st.st_size, 0);
+	close(fd);
+	if (n < 0) {
+		free(p);
+		return (int)n;
+	}
+	((char *)p)[n] = '\0';
+	*buf = p;
+	*len = (size_t)n;
+	return 0;
+}
+
+int io_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof buf)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,55 @@
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static enum log_level min_level = LOG_LEVEL_INFO;
+static FILE *log_file; /* NULL: stderr */
+
+void log_set_level(enum log_level level)
+{
+	min_level = level;
+}
+
+int log_open(const char *path)
+{
+	FILE *f = NULL;
+
+	if (path != NULL) {
+		f = fopen(path, "ae");
+		if (f == NULL)
+			return -errno;
+		setvbuf(f, NULL, _IOLBF, 0);
+	}
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = f;
+	return 0;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	FILE *out = log_file != NULL ? log_file : stderr;
+	struct timeval tv;
+	struct tm tm;
+	char line[2048], ts[32];
+	va_list ap;
+
+	if (level < min_level)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* One fprintf per line keeps lines whole when several processes
+	 * share a terminal. */
+	fprintf(out, "%s.%03ldZ %s %s\n", ts, (long)(tv.tv_usec / 1000),
+		names[level], line);
+}

@@ -1,0 +1,23 @@
+/* Process-wide logging to stderr (or a file reopened on SIGHUP).
+ * One line per message: "<ISO-8601 UTC time> <level> <message>". */
+#ifndef MIRROR_COMMON_LOG_H
+#define MIRROR_COMMON_LOG_H
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Messages below `level` are dropped. Default LOG_LEVEL_INFO. */
+void log_set_level(enum log_level level);
+/* Sends output to `path` (append) instead of stderr; NULL means stderr.
+ * Called again with the same path it reopens the file (log rotation).
+ * Returns 0 or -errno. */
+int log_open(const char *path);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

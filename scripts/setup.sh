@@ -1,0 +1,117 @@
+#!/bin/sh
+# Installs everything mirror-agent needs on Debian 12, as root. Idempotent:
+# Debian packages are installed only when missing and the two self-built
+# libraries (wolfSSL with QUIC, ngtcp2 with its wolfSSL crypto helper) are
+# cached under $MIRROR_AGENT_DEPS (default /opt/mirror-agent-deps), keyed
+# by version and flags, so a second run takes seconds.
+#
+# Why self-built: Debian builds wolfSSL without --enable-quic and ngtcp2
+# without libngtcp2_crypto_wolfssl. Both are built from Debian's own source
+# packages. wolfSSL and ngtcp2 each get their own prefix so the QUIC-enabled
+# wolfSSL headers are never mixed with a system copy.
+set -eu
+
+PREFIX=${MIRROR_AGENT_DEPS:-/opt/mirror-agent-deps}
+WOLFSSL_VERSION=5.5.4
+NGTCP2_VERSION=0.12.1
+# Verified flag set (docs/DEPENDENCIES.md). Not Debian's: --enable-distro
+# silently drops early data; the lean set without the openssl* options is
+# reported to break server-side ALPN.
+WOLFSSL_FLAGS="--enable-quic --enable-opensslall --enable-opensslextra \
+--enable-session-ticket --enable-earlydata --enable-psk --enable-harden \
+--enable-altcertchains --enable-aesni --enable-intelasm"
+NGTCP2_FLAGS="--enable-lib-only --with-wolfssl"
+
+PACKAGES="build-essential autoconf automake libtool pkg-config dpkg-dev \
+ca-certificates openssl iproute2 procps psmisc \
+libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
+libnghttp3-dev libraft-dev libuv1-dev clang libclang-rt-14-dev \
+nginx-light curl"
+
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages into the system)"
+[ -r /etc/debian_version ] || die "this script supports Debian 12 only"
+
+missing=""
+for p in $PACKAGES; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing Debian packages:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	# nginx is only a benchmark baseline; do not leave a service running.
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now nginx >/dev/null 2>&1 || true
+	fi
+	pkill -x nginx 2>/dev/null || true
+else
+	log "Debian packages present"
+fi
+
+# deb-src entry derived from the machine's own apt sources (no host is
+# written into the repository).
+ensure_deb_src() {
+	if grep -Rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ ||
+	   grep -qs '^deb-src' /etc/apt/sources.list; then
+		return 0
+	fi
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+			> /etc/apt/sources.list.d/mirror-agent-src.sources
+	elif [ -f /etc/apt/sources.list ]; then
+		sed -n 's/^deb /deb-src /p' /etc/apt/sources.list \
+			> /etc/apt/sources.list.d/mirror-agent-src.list
+	else
+		die "no apt sources found to derive a deb-src entry from"
+	fi
+	apt-get update -q >/dev/null
+}
+
+stamp_of() { printf '%s|%s' "$1" "$2" | cksum | cut -d' ' -f1; }
+
+build_from_debian_source() { # name version prefix flags [pkg_config_path]
+	name=$1; version=$2; dest=$3; flags=$4; pcpath=${5:-}
+	stamp="$dest/.mirror-agent-stamp"
+	want=$(stamp_of "$version" "$flags")
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		log "$name $version cached in $dest"
+		return 0
+	fi
+	ensure_deb_src
+	work=$(mktemp -d /tmp/mirror-agent-build.XXXXXX)
+	log "building $name $version into $dest (a few minutes)"
+	(
+		cd "$work"
+		apt-get source -q "$name=$version*" >/dev/null 2>&1 ||
+			apt-get source -q "$name" >/dev/null
+		src=$(find . -maxdepth 1 -mindepth 1 -type d -name "$name-*" | head -n1)
+		[ -n "$src" ] || die "apt-get source $name produced no tree"
+		cd "$src"
+		[ -x configure ] || autoreconf -fi >/dev/null 2>&1
+		rm -rf "$dest"
+		# shellcheck disable=SC2086
+		PKG_CONFIG_PATH="$pcpath" ./configure --prefix="$dest" $flags \
+			>build.log 2>&1 || { tail -n 40 build.log; die "$name configure failed"; }
+		make -j"$(nproc)" >>build.log 2>&1 || { tail -n 40 build.log; die "$name build failed"; }
+		make install >>build.log 2>&1 || { tail -n 40 build.log; die "$name install failed"; }
+	)
+	rm -rf "$work"
+	echo "$want" > "$stamp"
+}
+
+build_from_debian_source wolfssl "$WOLFSSL_VERSION" "$PREFIX/wolfssl" "$WOLFSSL_FLAGS"
+grep -q '#define WOLFSSL_QUIC\|-DWOLFSSL_QUIC' \
+	"$PREFIX/wolfssl/include/wolfssl/options.h" ||
+	die "wolfSSL in $PREFIX/wolfssl was built without QUIC"
+build_from_debian_source ngtcp2 "$NGTCP2_VERSION" "$PREFIX/ngtcp2" "$NGTCP2_FLAGS" \
+	"$PREFIX/wolfssl/lib/pkgconfig"
+[ -f "$PREFIX/ngtcp2/lib/pkgconfig/libngtcp2_crypto_wolfssl.pc" ] ||
+	die "ngtcp2 in $PREFIX/ngtcp2 lacks libngtcp2_crypto_wolfssl"
+
+log "ready: configure finds $PREFIX by default (or pass --with-deps=$PREFIX)"

@@ -1,0 +1,1 @@
+# snapshot: filled in by its module

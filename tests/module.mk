@@ -1,0 +1,1 @@
+# Cross-module tests (integration, system, fuzz) register here.

@@ -1,0 +1,1 @@
+# wal: filled in by its module
