@@ -8,3 +8,18 @@ tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c \
 	agent/mirror_state.c
 tests_unit_test_mirror_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mirror_state_LDADD = $(TEST_LIBS)
+
+mirror_agent_SOURCES += agent/protocol.c agent/protocol.h
+check_PROGRAMS += tests/unit/test_protocol
+TESTS += tests/unit/test_protocol
+tests_unit_test_protocol_SOURCES = tests/unit/test_protocol.c agent/protocol.c
+tests_unit_test_protocol_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_protocol_LDADD = $(TEST_LIBS)
+
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_protocol
+FUZZ_TARGETS += tests/fuzz/fuzz_protocol
+tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/fuzz_protocol.c agent/protocol.c
+tests_fuzz_fuzz_protocol_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_protocol_LDADD = common/libcommon.a $(DEPS_LIBS)
+endif

@@ -1,0 +1,274 @@
+/* agent/protocol + common/frame: round trips, limits, and every malformed
+ * case answered with MA_ERR_PROTO naming the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/protocol.h"
+#include "common/errors.h"
+#include "common/frame.h"
+
+static const struct proto_identity ident = {
+	.cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
+	.database_id = "kv.main",
+	.epoch = 3,
+};
+
+/* Feeds sb through a frame reader in pieces of `step` bytes, decoding each
+ * log frame into out[]; returns the number of frames. */
+static int read_log_frames(const msgpack_sbuffer *sb, size_t step,
+			   struct proto_log_msg *out, int max)
+{
+	struct frame_reader r;
+	char errmsg[MA_ERRMSG_SIZE];
+	size_t off = 0;
+	int n = 0;
+
+	assert_int_equal(frame_reader_init(&r, 1 << 16), 0);
+	while (off < sb->size) {
+		size_t len = sb->size - off < step ? sb->size - off : step;
+		size_t used = 0;
+		while (used < len) {
+			const void *body;
+			size_t blen, c;
+			int rc = frame_reader_feed(&r, sb->data + off + used,
+						   len - used, &c, &body,
+						   &blen, errmsg);
+			assert_true(rc >= 0);
+			used += c;
+			if (rc == 1) {
+				assert_true(n < max);
+				/* Copy out: data must outlive the reader's
+				 * buffer for the assertions below. */
+				assert_int_equal(proto_log_decode(body, blen, 1024,
+								  &out[n], errmsg),
+						 0);
+				if (out[n].kind == PROTO_LOG_ENTRY)
+					assert_memory_equal(out[n].data, "payload-7", 9);
+				n++;
+			}
+		}
+		off += len;
+	}
+	assert_int_equal(frame_reader_finish(&r, errmsg), 0);
+	frame_reader_free(&r);
+	return n;
+}
+
+static void test_log_stream_roundtrip_any_split(void **state)
+{
+	msgpack_sbuffer sb;
+	struct proto_log_msg m = {0}, got[4];
+
+	(void)state;
+	msgpack_sbuffer_init(&sb);
+	m.kind = PROTO_LOG_START;
+	m.id = ident;
+	m.from_index = 42;
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ENTRY;
+	m.index = 42;
+	m.term = 7;
+	m.type = 1;
+	m.data = "payload-7";
+	m.data_len = 9;
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_HEARTBEAT;
+	m.commit_index = 50;
+	m.first_index = 10;
+	m.source_time_ms = -1; /* negative values survive */
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = PROTO_ERROR_COMPACTED;
+	m.first_index = 10;
+	snprintf(m.message, sizeof m.message, "from 5 < first 10");
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+
+	for (size_t step = 1; step <= sb.size; step += (step < 16 ? 1 : 13)) {
+		int n = read_log_frames(&sb, step, got, 4);
+		assert_int_equal(n, 4);
+		assert_int_equal(got[0].kind, PROTO_LOG_START);
+		assert_string_equal(got[0].id.cluster_id, ident.cluster_id);
+		assert_string_equal(got[0].id.database_id, "kv.main");
+		assert_int_equal(got[0].id.epoch, 3);
+		assert_int_equal(got[0].from_index, 42);
+		assert_int_equal(got[1].kind, PROTO_LOG_ENTRY);
+		assert_int_equal(got[1].index, 42);
+		assert_int_equal(got[1].term, 7);
+		assert_int_equal(got[1].data_len, 9);
+		assert_int_equal(got[2].kind, PROTO_LOG_HEARTBEAT);
+		assert_int_equal(got[2].commit_index, 50);
+		assert_int_equal(got[2].source_time_ms, -1);
+		assert_int_equal(got[3].kind, PROTO_LOG_ERROR);
+		assert_int_equal(got[3].error, PROTO_ERROR_COMPACTED);
+		assert_string_equal(got[3].message, "from 5 < first 10");
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_info_roundtrip(void **state)
+{
+	msgpack_sbuffer sb;
+	struct proto_info in = {0}, out;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	(void)state;
+	in.id = ident;
+	in.first_index = 1;
+	in.commit_index = 99;
+	in.commit_term = 4;
+	in.source_time_ms = 1764000000000;
+	for (int snap = 0; snap <= 1; snap++) {
+		in.has_snapshot = snap;
+		in.snapshot_index = 80;
+		in.snapshot_term = 3;
+		in.snapshot_size = 1 << 20;
+		in.snapshot_crc32c = 0xdeadbeef;
+		msgpack_sbuffer_init(&sb);
+		assert_int_equal(proto_info_encode(&sb, &in), 0);
+		assert_int_equal(proto_info_decode(sb.data + 4, sb.size - 4, &out,
+						   errmsg),
+				 0);
+		assert_int_equal(out.has_snapshot, snap);
+		assert_int_equal(out.commit_index, 99);
+		assert_int_equal(out.source_time_ms, 1764000000000);
+		if (snap)
+			assert_int_equal(out.snapshot_crc32c, 0xdeadbeef);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+
+static void expect_bad(const char *bytes, size_t len, int code,
+		       const char *needle)
+{
+	struct proto_log_msg m;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(proto_log_decode(bytes, len, 16, &m, errmsg), code);
+	if (strstr(errmsg, needle) == NULL)
+		fail_msg("'%s' not in '%s'", needle, errmsg);
+}
+
+static void test_malformed_log_messages(void **state)
+{
+	msgpack_sbuffer sb;
+	struct proto_log_msg m = {0};
+
+	(void)state;
+	/* not a map */
+	expect_bad("\x01", 1, MA_ERR_PROTO, "not a map");
+	/* map without k */
+	expect_bad("\x80", 1, MA_ERR_PROTO, "'k' missing");
+	/* {k: "q"} */
+	expect_bad("\x81\xa1k\xa1q", 5, MA_ERR_PROTO, "unknown log message kind");
+	/* {k: "h", commit_index: "x"} */
+	expect_bad("\x82\xa1k\xa1h\xac" "commit_index\xa1x", 20, MA_ERR_PROTO,
+		   "'commit_index' is not an unsigned integer");
+	/* nested map */
+	expect_bad("\x81\xa1k\x81\xa1k\xa1h", 8, MA_ERR_PROTO, "nesting");
+
+	/* entry with data over the decoder's limit (16) */
+	msgpack_sbuffer_init(&sb);
+	m.kind = PROTO_LOG_ENTRY;
+	m.index = 1;
+	m.data = "0123456789abcdefXYZ";
+	m.data_len = 19;
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_PROTO, "exceeds limit 16");
+	msgpack_sbuffer_destroy(&sb);
+
+	/* entry whose data was changed in flight: CRC error names both */
+	msgpack_sbuffer_init(&sb);
+	m.data = "hello";
+	m.data_len = 5;
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	char *p = memmem(sb.data, sb.size, "hello", 5);
+	assert_non_null(p);
+	p[0] = 'j';
+	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_CRC, "declared 0x");
+	msgpack_sbuffer_destroy(&sb);
+
+	/* start with an invalid database id */
+	msgpack_sbuffer_init(&sb);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_START;
+	m.id = ident;
+	snprintf(m.id.database_id, sizeof m.id.database_id, "bad/name");
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_PROTO, "database_id");
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_frame_limits(void **state)
+{
+	struct frame_reader r;
+	char errmsg[MA_ERRMSG_SIZE];
+	const void *body;
+	size_t blen, used;
+
+	(void)state;
+	assert_int_equal(frame_reader_init(&r, 100), 0);
+	assert_int_equal(frame_reader_feed(&r, "\0\0\0\x65", 4, &used, &body,
+					   &blen, errmsg),
+			 MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "frame length 101 outside 1..100"));
+	/* and it stays failed */
+	assert_int_equal(frame_reader_feed(&r, "\0", 1, &used, &body, &blen,
+					   errmsg),
+			 MA_ERR_PROTO);
+	frame_reader_free(&r);
+
+	assert_int_equal(frame_reader_init(&r, 100), 0);
+	assert_int_equal(frame_reader_feed(&r, "\0\0\0\0", 4, &used, &body,
+					   &blen, errmsg),
+			 MA_ERR_PROTO);
+	frame_reader_free(&r);
+
+	assert_int_equal(frame_reader_init(&r, 100), 0);
+	assert_int_equal(frame_reader_feed(&r, "\0\0\0\x03" "ab", 6, &used,
+					   &body, &blen, errmsg),
+			 0);
+	assert_int_equal(frame_reader_finish(&r, errmsg), MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "ended inside a frame"));
+	frame_reader_free(&r);
+}
+
+static void test_database_id_rule(void **state)
+{
+	char longest[65];
+
+	(void)state;
+	memset(longest, 'a', 64);
+	longest[64] = '\0';
+	assert_true(proto_database_id_valid("kv.main-1_x"));
+	assert_true(proto_database_id_valid(longest));
+	longest[63] = '\0';
+	assert_true(proto_database_id_valid(longest));
+	assert_false(proto_database_id_valid(""));
+	assert_false(proto_database_id_valid("a b"));
+	assert_false(proto_database_id_valid("../etc"));
+	char toolong[66];
+	memset(toolong, 'a', 65);
+	toolong[65] = '\0';
+	assert_false(proto_database_id_valid(toolong));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_log_stream_roundtrip_any_split),
+		cmocka_unit_test(test_info_roundtrip),
+		cmocka_unit_test(test_malformed_log_messages),
+		cmocka_unit_test(test_frame_limits),
+		cmocka_unit_test(test_database_id_rule),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
