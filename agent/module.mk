@@ -23,3 +23,4 @@ tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/fuzz_protocol.c agent/protocol.c
 tests_fuzz_fuzz_protocol_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_protocol_LDADD = common/libcommon.a $(DEPS_LIBS)
 endif
+mirror_agent_SOURCES += agent/spool.c agent/spool.h
