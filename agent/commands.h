@@ -8,5 +8,11 @@
 int cmd_wal(int argc, char **argv);
 /* mirror-agent snapshot verify FILE */
 int cmd_snapshot(int argc, char **argv);
+/* mirror-agent check-config FILE */
+int cmd_check_config(int argc, char **argv);
+/* mirror-agent follow [--config FILE] [flags] */
+int cmd_follow(int argc, char **argv);
+/* mirror-agent status [--data-dir DIR | --status-file FILE] [--json] */
+int cmd_status(int argc, char **argv);
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "agent/commands.h"
-#include "config.h"
+#include "build-config.h" /* autoconf output, not agent/config.h */
 
 struct command {
 	const char *name;
@@ -16,6 +16,10 @@ static const struct command commands[] = {
 	{"wal", cmd_wal,
 	 "wal verify DIR | wal dump DIR [--from N] [--count K]"},
 	{"snapshot", cmd_snapshot, "snapshot verify FILE"},
+	{"check-config", cmd_check_config, "check-config FILE"},
+	{"follow", cmd_follow,
+	 "follow [--config FILE] [--data-dir DIR --source HOST:PORT ... --database NAME ...]"},
+	{"status", cmd_status, "status [--data-dir DIR] [--json]"},
 };
 
 static void usage(FILE *out)

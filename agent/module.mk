@@ -24,3 +24,5 @@ tests_fuzz_fuzz_protocol_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_protocol_LDADD = common/libcommon.a $(DEPS_LIBS)
 endif
 mirror_agent_SOURCES += agent/spool.c agent/spool.h
+mirror_agent_SOURCES += agent/follow.c agent/follow.h agent/cmd_follow.c \
+	agent/cmd_status.c
