@@ -1,1 +1,8 @@
 # Cross-module tests (integration, system, fuzz) register here.
+EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
+
+# End-to-end tests of `serve` + `follow` over loopback QUIC (shell, TAP).
+TESTS += tests/integration/test_follow_bootstrap.sh \
+	tests/integration/test_follow_faults.sh
+EXTRA_DIST += tests/integration/test_follow_bootstrap.sh \
+	tests/integration/test_follow_faults.sh

@@ -1,0 +1,107 @@
+# Shared helpers for the shell integration tests (sourced). They print TAP:
+# plan with `plan N`, results with `ok`/`not_ok`/`check`, skips with `skip`.
+# Every wait is bounded; every process a test starts is killed on exit and
+# all files live in one scratch directory that is removed at the end.
+
+set -u
+
+: "${abs_top_builddir:?run through make check (abs_top_builddir unset)}"
+: "${abs_top_srcdir:?run through make check (abs_top_srcdir unset)}"
+AGENT="$abs_top_builddir/mirror-agent"
+SPOOLGEN="$abs_top_builddir/tests/tools/spoolgen"
+
+T_NUM=0
+T_FAILED=0
+T_PIDS=""
+TMP=$(mktemp -d /tmp/ma-it-XXXXXX)
+
+plan() { echo "1..$1"; }
+
+ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+
+not_ok() {
+	T_NUM=$((T_NUM + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_NUM - $*"
+}
+
+skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM # SKIP $*"; }
+
+# check NAME COMMAND...: one test point from a command's exit status.
+check() {
+	name=$1
+	shift
+	if "$@" >"$TMP/check.out" 2>&1; then
+		ok "$name"
+	else
+		not_ok "$name"
+		sed 's/^/# /' "$TMP/check.out" | tail -n 20
+	fi
+}
+
+diag() { echo "# $*"; }
+
+cleanup() {
+	for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "${KEEP_TMP:-0}" = 1 ] || [ "$T_FAILED" -gt 0 ]; then
+		# Keep the evidence of a failure (small: logs, not data).
+		mkdir -p "$TMP.logs" && cp "$TMP"/*.log "$TMP.logs/" 2>/dev/null
+		echo "# logs kept in $TMP.logs"
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_until SECONDS COMMAND...: polls every 50 ms.
+wait_until() {
+	deadline=$(($(date +%s) + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+gen_certs() {
+	"$abs_top_srcdir/tests/certs/gen-certs.sh" "$TMP/pki" >/dev/null 2>&1 ||
+		{ echo "Bail out! cannot generate test certificates"; exit 1; }
+	chmod 600 "$TMP"/pki/*.key
+	PKI=$TMP/pki
+}
+
+# start_serve NAME [serve args...]: starts `mirror-agent serve` on an
+# ephemeral port; sets SERVE_PORT and SERVE_PID.
+start_serve() {
+	name=$1
+	shift
+	rm -f "$TMP/$name.port"
+	"$AGENT" serve --listen 127.0.0.1:0 --port-file "$TMP/$name.port" \
+		--cert "$PKI/server.pem" --key "$PKI/server.key" \
+		--client-ca "$PKI/ca.pem" "$@" >"$TMP/$name.log" 2>&1 &
+	SERVE_PID=$!
+	T_PIDS="$T_PIDS $SERVE_PID"
+	if ! wait_until 20 test -s "$TMP/$name.port"; then
+		echo "Bail out! serve '$name' did not start"
+		sed 's/^/# /' "$TMP/$name.log"
+		exit 1
+	fi
+	SERVE_PORT=$(cat "$TMP/$name.port")
+}
+
+# follow_args: the TLS part of a follow command line (client mirror-1).
+follow_tls() {
+	echo "--ca $PKI/ca.pem --cert $PKI/mirror-1.pem --key $PKI/mirror-1.key --server-name localhost"
+}
+
+# state_of DATA_DIR DB: prints the database's state from the status file.
+state_of() {
+	"$AGENT" status --data-dir "$1" --json 2>/dev/null |
+		sed -n "s/.*\"database\":\"$2\",\"state\":\"\([A-Za-z]*\)\".*/\1/p"
+}
+
+finish() {
+	[ "$T_FAILED" -eq 0 ]
+	exit $?
+}
