@@ -1,0 +1,193 @@
+/* transport: HTTP/3 over QUIC (nghttp3 + ngtcp2 with wolfSSL) on a
+ * caller-owned libevent loop. Requests and responses with streaming
+ * bodies; nothing here knows about snapshots or logs.
+ *
+ * Threading: everything runs on the thread that runs the event_base.
+ * Callbacks are called from that loop; unless stated otherwise a callback
+ * may call any function of this API except freeing the object whose
+ * callback is running (transport_client_free() is allowed from on_closed).
+ *
+ * TLS: TLS 1.3 only, ALPN "h3", 0-RTT off, mutual authentication always.
+ * Peer identity (server side): from the verified client certificate, the
+ * first SAN URI, else the first SAN DNS name, else the subject CN.
+ *
+ * Errors: functions return 0 or a negative code from common/errors.h and
+ * fill errmsg (MA_ERRMSG_SIZE bytes) when they take one. */
+#ifndef MIRROR_TRANSPORT_TRANSPORT_H
+#define MIRROR_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+
+struct transport_server;
+struct transport_request;
+struct transport_client;
+struct transport_stream;
+
+enum transport_cc {
+	TRANSPORT_CC_CUBIC = 0,
+	TRANSPORT_CC_RENO,
+	TRANSPORT_CC_BBR,
+	TRANSPORT_CC_BBR2
+};
+
+/* Shared tuning. Zero fields take the defaults in brackets. */
+struct transport_tuning {
+	uint64_t max_data;        /* connection window [16 MiB] */
+	uint64_t max_stream_data; /* per-stream window [16 MiB] */
+	uint32_t idle_timeout_ms; /* [30000] */
+	enum transport_cc cc;     /* [cubic] */
+	/* Largest UDP payload we send [1452]; on loopback up to 65527 may be
+	 * used (path MTU discovery still probes within it). */
+	uint32_t max_udp_payload;
+};
+
+/* ---- server ---- */
+
+struct transport_server_config {
+	const char *bind_addr; /* numeric IPv4/IPv6 address ["127.0.0.1"] */
+	uint16_t port;         /* 0 = any; see transport_server_port() */
+	const char *cert_file; /* PEM chain */
+	const char *key_file;  /* PEM key */
+	const char *client_ca_file; /* PEM CA(s) clients must chain to */
+	uint32_t max_connections;   /* [64]; more are refused at Initial */
+	uint32_t max_streams;       /* concurrent requests per conn [100] */
+	/* Cap on response body bytes per stream that are accepted by
+	 * transport_response_write() but not yet acknowledged by the peer
+	 * [4 MiB]. */
+	size_t max_unacked;
+	struct transport_tuning tuning;
+};
+
+struct transport_server_callbacks {
+	/* A complete request header block arrived. req stays valid until
+	 * on_request_closed(req) returns. Respond with the functions below,
+	 * now or later. */
+	void (*on_request)(struct transport_request *req, void *user);
+	/* After transport_response_write() returned MA_ERR_AGAIN: there is
+	 * now room for that write. May be NULL (then poll by retrying). */
+	void (*on_writable)(struct transport_request *req, void *user);
+	/* The stream is gone: error 0 when the response was ended and
+	 * acknowledged, else MA_ERR_TRANSPORT (reset, connection closed, server
+	 * freed). The app must drop req when this returns. May be NULL. */
+	void (*on_request_closed)(struct transport_request *req, int error,
+	                          void *user);
+};
+
+/* Binds the UDP socket and starts serving on base. Returns 0,
+ * MA_ERR_CONFIG/MA_ERR_TLS (bad config, unreadable cert/key/CA),
+ * MA_ERR_IO (socket/bind) or MA_ERR_NOMEM. */
+int transport_server_new(struct event_base *base,
+                         const struct transport_server_config *config,
+                         const struct transport_server_callbacks *cb,
+                         void *user, struct transport_server **out,
+                         char *errmsg);
+/* Sends CONNECTION_CLOSE (H3_NO_ERROR) to every client, calls
+ * on_request_closed(MA_ERR_TRANSPORT) for open requests, closes the socket
+ * and frees everything at once (no draining period: the socket is gone).
+ * NULL is fine. */
+void transport_server_free(struct transport_server *srv);
+/* The bound UDP port (useful when port 0 was requested). */
+uint16_t transport_server_port(const struct transport_server *srv);
+/* Number of live connections (tests, metrics). */
+unsigned transport_server_connections(const struct transport_server *srv);
+
+/* Request accessors; strings live as long as req. */
+const char *transport_request_method(const struct transport_request *req);
+/* Path with the query string, as sent (":path"). */
+const char *transport_request_path(const struct transport_request *req);
+/* Identity from the client certificate (see top of file). */
+const char *transport_request_peer(const struct transport_request *req);
+const struct sockaddr *
+transport_request_peer_addr(const struct transport_request *req,
+                            socklen_t *len);
+void transport_request_set_user(struct transport_request *req, void *p);
+void *transport_request_get_user(const struct transport_request *req);
+
+/* Sends the response header block. content_type may be NULL. Call once,
+ * before any write. 0, MA_ERR_INVAL (twice/after close) or
+ * MA_ERR_TRANSPORT. */
+int transport_response_start(struct transport_request *req, int status,
+                             const char *content_type);
+/* Queues len bytes of body (copied). 0 when all were accepted;
+ * MA_ERR_AGAIN when they would push the stream's unacknowledged bytes over
+ * max_unacked (nothing was accepted; on_writable follows once they fit);
+ * MA_ERR_LIMIT when len alone exceeds max_unacked; MA_ERR_INVAL before
+ * start or after end; MA_ERR_NOMEM. */
+int transport_response_write(struct transport_request *req, const void *buf,
+                             size_t len);
+/* Ends the body (FIN). 0 or MA_ERR_INVAL. */
+int transport_response_end(struct transport_request *req);
+/* Aborts the response (resets the stream); on_request_closed follows. */
+void transport_response_abort(struct transport_request *req);
+/* Bytes accepted by write() and not yet acknowledged (for tests). */
+size_t transport_response_unacked(const struct transport_request *req);
+
+/* ---- client ---- */
+
+struct transport_client_config {
+	const char *host; /* numeric address to connect to */
+	uint16_t port;
+	const char *server_name; /* SNI and certificate name ["localhost"] */
+	const char *ca_file;     /* PEM CA the server must chain to */
+	const char *cert_file;   /* client certificate (PEM), NULL = none */
+	const char *key_file;
+	uint32_t handshake_timeout_ms; /* [10000] */
+	uint32_t keepalive_ms;         /* PING when idle this long [10000] */
+	struct transport_tuning tuning;
+};
+
+struct transport_client_callbacks {
+	/* Handshake confirmed (server accepted our certificate too). */
+	void (*on_connected)(struct transport_client *c, void *user);
+	/* The connection is over: error 0 after transport_client_close(),
+	 * MA_ERR_TLS for handshake/verification failures, MA_ERR_TRANSPORT
+	 * for the rest (peer closed, idle timeout, stateless reset, ...).
+	 * errmsg says what happened. Open streams got on_error before. */
+	void (*on_closed)(struct transport_client *c, int error,
+	                  const char *errmsg, void *user);
+};
+
+struct transport_stream_callbacks {
+	void (*on_response)(struct transport_stream *s, int status, void *user);
+	/* Body bytes; the window is extended when this returns unless the
+	 * stream is paused. */
+	void (*on_body)(struct transport_stream *s, const uint8_t *data,
+	                size_t len, void *user);
+	/* Complete response received. s is freed after this returns. */
+	void (*on_end)(struct transport_stream *s, void *user);
+	/* Stream failed (reset, connection gone). s is freed after this. */
+	void (*on_error)(struct transport_stream *s, int code, const char *msg,
+	                 void *user);
+};
+
+/* Starts connecting (handshake runs on base). 0, MA_ERR_CONFIG,
+ * MA_ERR_TLS, MA_ERR_IO or MA_ERR_NOMEM; later failures arrive through
+ * on_closed. */
+int transport_client_new(struct event_base *base,
+                         const struct transport_client_config *config,
+                         const struct transport_client_callbacks *cb,
+                         void *user, struct transport_client **out,
+                         char *errmsg);
+/* Closes gracefully (CONNECTION_CLOSE H3_NO_ERROR); on_closed(0) follows
+ * from the loop. */
+void transport_client_close(struct transport_client *c);
+/* Frees at once, without callbacks. NULL is fine. */
+void transport_client_free(struct transport_client *c);
+/* GET path (with query) on a new stream. Allowed before on_connected
+ * (queued until the handshake and the peer's stream limit allow).
+ * 0, MA_ERR_TRANSPORT (closed), MA_ERR_NOMEM. */
+int transport_client_request(struct transport_client *c, const char *path,
+                             const struct transport_stream_callbacks *cb,
+                             void *user, struct transport_stream **out);
+/* Cancels: resets the stream; no further callbacks; s is freed. */
+void transport_stream_cancel(struct transport_stream *s);
+/* Paused streams stop returning flow-control credit, so the server
+ * stalls once the window is used up; resuming returns the withheld credit.
+ */
+void transport_stream_pause(struct transport_stream *s, int paused);
+
+#endif

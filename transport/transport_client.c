@@ -1,0 +1,388 @@
+/* transport: HTTP/3 client — one connection, many request streams. */
+#include "transport/transport_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/errors.h"
+
+struct transport_client {
+	struct tconn c;
+	struct transport_client_config cfg;
+	char *server_name, *host;
+	struct transport_client_callbacks cb;
+	void *user;
+	WOLFSSL_CTX *ctx;
+	int gso;
+	struct event *rx_ev;
+	struct udp_rx rx;
+	/* Requests waiting for the handshake or for stream credit. */
+	struct tstream *queue, *queue_tail;
+	int closed_reported;
+};
+
+static void random_bytes(uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n <= 0)
+			abort();
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static struct transport_client *cl(struct tconn *c)
+{
+	return c->owner;
+}
+
+static int cl_handshake_completed(struct tconn *c)
+{
+	return tconn_setup_h3(c);
+}
+
+static int cl_handshake_confirmed(struct tconn *c)
+{
+	struct transport_client *client = cl(c);
+
+	if (client->cb.on_connected != NULL)
+		client->cb.on_connected(client, client->user);
+	tconn_schedule_write(c);
+	return 0;
+}
+
+static int cl_new_cid(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
+                      size_t cidlen)
+{
+	random_bytes(cid->data, cidlen);
+	cid->datalen = cidlen;
+	random_bytes(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+	return 0;
+}
+
+static void finish_stream(struct tstream *s, int error, const char *msg)
+{
+	struct transport_stream *ts = (struct transport_stream *)s;
+
+	tstream_release(s);
+	if (!s->cancelled) {
+		if (error == 0 && s->cb->on_end != NULL)
+			s->cb->on_end(ts, s->user);
+		else if (error != 0 && s->cb->on_error != NULL)
+			s->cb->on_error(ts, error, msg, s->user);
+	}
+	free(ts);
+}
+
+static void cl_closed(struct tconn *c, int error, const char *msg)
+{
+	struct transport_client *client = cl(c);
+	char buf[MA_ERRMSG_SIZE];
+
+	snprintf(buf, sizeof buf, "%s:%u: %s", client->host, client->cfg.port,
+	         msg);
+	while (c->streams != NULL)
+		finish_stream(c->streams, MA_ERR_TRANSPORT, buf);
+	while (client->queue != NULL) {
+		struct tstream *s = client->queue;
+
+		client->queue = s->next;
+		s->c = NULL;
+		s->next = NULL;
+		finish_stream(s, MA_ERR_TRANSPORT, buf);
+	}
+	client->queue_tail = NULL;
+	client->closed_reported = 1;
+	if (client->cb.on_closed != NULL)
+		client->cb.on_closed(client, error, buf, client->user);
+}
+
+static void cl_dead(struct tconn *c)
+{
+	/* The client object owns c; it is freed by transport_client_free(). */
+	event_del(c->timer);
+}
+
+static void cl_pre_write(struct tconn *c)
+{
+	struct transport_client *client = cl(c);
+
+	while (client->queue != NULL && c->h3 != NULL) {
+		struct tstream *s = client->queue;
+		const char *auth = client->server_name;
+		nghttp3_nv nv[4] = {
+		    {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0},
+		    {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
+		    {(uint8_t *)":authority", (uint8_t *)auth, 10, strlen(auth),
+		     0},
+		    {(uint8_t *)":path", (uint8_t *)s->req_path, 5,
+		     strlen(s->req_path), 0},
+		};
+		int64_t id;
+
+		if (!s->cancelled) {
+			if (ngtcp2_conn_open_bidi_stream(c->conn, &id, s) != 0)
+				return; /* no credit yet: extend_max_streams */
+			s->id = id;
+			if (nghttp3_conn_submit_request(c->h3, id, nv, 4, NULL,
+			                                s) != 0) {
+				ngtcp2_conn_shutdown_stream(
+				    c->conn, id, NGHTTP3_H3_INTERNAL_ERROR);
+				s->cancelled = 1;
+			}
+		}
+		client->queue = s->next;
+		if (client->queue == NULL)
+			client->queue_tail = NULL;
+		s->next = NULL;
+		if (s->cancelled && s->id < 0) {
+			free(s->req_path);
+			free(s);
+			continue;
+		}
+		tstream_link(c, s);
+	}
+}
+
+static void cl_stream_closed(struct tconn *c, struct tstream *s, int error,
+                             const char *msg)
+{
+	finish_stream(s, error, msg);
+}
+
+static const struct tconn_ops cl_ops = {
+    .handshake_completed = cl_handshake_completed,
+    .handshake_confirmed = cl_handshake_confirmed,
+    .new_cid = cl_new_cid,
+    .closed = cl_closed,
+    .dead = cl_dead,
+    .pre_write = cl_pre_write,
+    .stream_closed = cl_stream_closed,
+};
+
+static void on_rx(evutil_socket_t fd, short what, void *arg)
+{
+	struct transport_client *client = arg;
+
+	for (int round = 0; round < 16; round++) {
+		int n = udp_recv(client->c.fd, &client->rx);
+
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			tconn_read(&client->c,
+			           (struct sockaddr *)&client->rx.from[i],
+			           client->rx.msgs[i].msg_hdr.msg_namelen,
+			           client->rx.iov[i].iov_base,
+			           client->rx.msgs[i].msg_len);
+	}
+}
+
+int transport_client_new(struct event_base *base,
+                         const struct transport_client_config *config,
+                         const struct transport_client_callbacks *cb,
+                         void *user, struct transport_client **out,
+                         char *errmsg)
+{
+	struct transport_client *client;
+	struct tconn *c;
+	ngtcp2_callbacks ncb;
+	ngtcp2_settings st;
+	ngtcp2_transport_params tp;
+	ngtcp2_path path;
+	ngtcp2_cid dcid, scid;
+	int rv;
+
+	*out = NULL;
+	if (base == NULL || config == NULL || config->host == NULL ||
+	    config->port == 0)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "transport client needs host and port");
+	client = calloc(1, sizeof *client);
+	if (client == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	c = &client->c;
+	c->fd = -1;
+	client->cfg = *config;
+	client->cb = *cb;
+	client->user = user;
+	client->host = strdup(config->host);
+	client->server_name =
+	    strdup(config->server_name ? config->server_name : "localhost");
+	c->ops = &cl_ops;
+	c->owner = client;
+	c->base = base;
+	c->gso = &client->gso;
+	ngtcp2_connection_close_error_default(&c->ccerr);
+	if (client->host == NULL || client->server_name == NULL) {
+		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+		goto err;
+	}
+	rv = udp_addr(config->host, config->port, &c->remote, &c->remotelen,
+	              errmsg);
+	if (rv != 0)
+		goto err;
+	rv = tls_client_ctx_new(&client->ctx, config->ca_file,
+	                        config->cert_file, config->key_file, errmsg);
+	if (rv != 0)
+		goto err;
+	rv = udp_open(c->remote.ss_family == AF_INET6 ? "::1" : "0.0.0.0", 0,
+	              &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
+	if (rv != 0)
+		goto err;
+	/* connect() fixes the local address the kernel picks, which the
+	 * path must name. */
+	if (connect(c->fd, (struct sockaddr *)&c->remote, c->remotelen) != 0 ||
+	    getsockname(c->fd, (struct sockaddr *)&c->local, &c->locallen) !=
+	        0) {
+		rv = ma_errorf(errmsg, MA_ERR_IO, "cannot reach %s:%u",
+		               config->host, config->port);
+		goto err;
+	}
+	if (udp_rx_init(&client->rx) != 0 || tconn_init_events(c) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+		goto err;
+	}
+	tconn_callbacks(&ncb, 0);
+	tconn_settings(&st, &tp, &config->tuning, tconn_now());
+	st.handshake_timeout =
+	    (config->handshake_timeout_ms ? config->handshake_timeout_ms
+	                                  : 10000) *
+	    NGTCP2_MILLISECONDS;
+	tp.initial_max_streams_bidi = 0;
+	dcid.datalen = 18;
+	scid.datalen = 18;
+	random_bytes(dcid.data, dcid.datalen);
+	random_bytes(scid.data, scid.datalen);
+	path.local.addr = (ngtcp2_sockaddr *)&c->local;
+	path.local.addrlen = c->locallen;
+	path.remote.addr = (ngtcp2_sockaddr *)&c->remote;
+	path.remote.addrlen = c->remotelen;
+	path.user_data = NULL;
+	if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path,
+	                           NGTCP2_PROTO_VER_V1, &ncb, &st, &tp, NULL,
+	                           c) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "ngtcp2_conn_client_new");
+		goto err;
+	}
+	ngtcp2_conn_set_keep_alive_timeout(
+	    c->conn, (config->keepalive_ms ? config->keepalive_ms : 10000) *
+	                 NGTCP2_MILLISECONDS);
+	c->ref.get_conn = tconn_get_conn;
+	c->ref.user_data = c;
+	rv = tls_session_new(&c->ssl, client->ctx, &c->ref, client->server_name,
+	                     errmsg);
+	if (rv != 0)
+		goto err;
+	ngtcp2_conn_set_tls_native_handle(c->conn, c->ssl);
+	client->rx_ev =
+	    event_new(base, c->fd, EV_READ | EV_PERSIST, on_rx, client);
+	if (client->rx_ev == NULL || event_add(client->rx_ev, NULL) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "cannot add UDP event");
+		goto err;
+	}
+	tconn_schedule_write(c);
+	*out = client;
+	return 0;
+
+err:
+	transport_client_free(client);
+	return rv;
+}
+
+void transport_client_close(struct transport_client *client)
+{
+	client->c.close_requested = 1;
+	tconn_schedule_write(&client->c);
+}
+
+void transport_client_free(struct transport_client *client)
+{
+	struct tconn *c;
+
+	if (client == NULL)
+		return;
+	c = &client->c;
+	while (c->streams != NULL) {
+		struct tstream *s = c->streams;
+
+		tstream_release(s);
+		free(s);
+	}
+	while (client->queue != NULL) {
+		struct tstream *s = client->queue;
+
+		client->queue = s->next;
+		free(s->req_path);
+		free(s);
+	}
+	if (client->rx_ev != NULL)
+		event_free(client->rx_ev);
+	tconn_free(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	udp_rx_free(&client->rx);
+	if (client->ctx != NULL)
+		wolfSSL_CTX_free(client->ctx);
+	free(client->host);
+	free(client->server_name);
+	free(client);
+}
+
+int transport_client_request(struct transport_client *client, const char *path,
+                             const struct transport_stream_callbacks *cb,
+                             void *user, struct transport_stream **out)
+{
+	struct transport_stream *ts;
+
+	*out = NULL;
+	if (client->c.state != TC_ACTIVE || client->c.close_requested)
+		return MA_ERR_TRANSPORT;
+	ts = calloc(1, sizeof *ts);
+	if (ts == NULL)
+		return MA_ERR_NOMEM;
+	ts->s.req_path = strdup(path);
+	if (ts->s.req_path == NULL) {
+		free(ts);
+		return MA_ERR_NOMEM;
+	}
+	ts->s.id = -1;
+	ts->s.cb = cb;
+	ts->s.user = user;
+	if (client->queue_tail != NULL)
+		client->queue_tail->next = &ts->s;
+	else
+		client->queue = &ts->s;
+	client->queue_tail = &ts->s;
+	tconn_schedule_write(&client->c);
+	*out = ts;
+	return 0;
+}
+
+void transport_stream_cancel(struct transport_stream *ts)
+{
+	ts->s.cancelled = 1;
+	if (ts->s.c != NULL)
+		tconn_schedule_write(ts->s.c);
+}
+
+void transport_stream_pause(struct transport_stream *ts, int paused)
+{
+	struct tstream *s = &ts->s;
+
+	s->paused = paused != 0;
+	if (!s->paused && s->withheld > 0 && s->c != NULL &&
+	    s->c->state == TC_ACTIVE) {
+		ngtcp2_conn_extend_max_stream_offset(s->c->conn, s->id,
+		                                     s->withheld);
+		ngtcp2_conn_extend_max_offset(s->c->conn, s->withheld);
+		s->withheld = 0;
+		tconn_schedule_write(s->c);
+	}
+}

@@ -1,0 +1,176 @@
+/* transport internals shared by the client, server and HTTP/3 glue. Not
+ * part of the module API (see transport.h). */
+#ifndef MIRROR_TRANSPORT_INT_H
+#define MIRROR_TRANSPORT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "transport/transport.h"
+#include "transport/transport_tls.h"
+
+struct event;
+struct event_base;
+
+/* ---- UDP glue (transport_udp.c) ---- */
+
+/* Largest datagram batch handed to the kernel at once (GSO). */
+#define UDP_BATCH_MAX 65000
+#define UDP_RX_BATCH 16
+#define UDP_RX_SIZE 65536
+
+/* Opens a non-blocking UDP socket bound to addr:port (numeric; port 0 =
+ * any). Returns 0 or MA_ERR_IO/MA_ERR_CONFIG. *gso tells whether the
+ * kernel takes UDP_SEGMENT. */
+int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
+             struct sockaddr_storage *local, socklen_t *locallen, char *errmsg);
+/* Resolves a numeric address into ss. 0 or MA_ERR_CONFIG. */
+int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+             socklen_t *len, char *errmsg);
+/* Sends len bytes as datagrams of seg bytes (the last may be shorter).
+ * Uses one GSO send when *gso, else (or after the kernel refuses GSO,
+ * which clears *gso) one sendmsg per datagram. Returns 0, -EAGAIN (nothing
+ * more could be sent; *sent says how many bytes went), or -errno. */
+int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
+             const uint8_t *buf, size_t len, size_t seg, size_t *sent);
+
+struct udp_rx {
+	uint8_t *buf; /* UDP_RX_BATCH * UDP_RX_SIZE */
+	struct mmsghdr msgs[UDP_RX_BATCH];
+	struct iovec iov[UDP_RX_BATCH];
+	struct sockaddr_storage from[UDP_RX_BATCH];
+};
+int udp_rx_init(struct udp_rx *rx);
+void udp_rx_free(struct udp_rx *rx);
+/* Receives up to UDP_RX_BATCH datagrams (recvmmsg). Returns the count,
+ * 0 when none is waiting, or -errno. */
+int udp_recv(int fd, struct udp_rx *rx);
+
+/* ---- connections and streams (transport_h3.c) ---- */
+
+struct chunk {
+	struct chunk *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct tconn;
+
+struct tstream {
+	struct tconn *c;
+	struct tstream *next, *prev;
+	int64_t id; /* -1 until opened (client) */
+	int cancelled, closed;
+	/* server: request and response */
+	char *method, *path;
+	int dispatched, started, ended, aborted, writable_pending;
+	struct chunk *head, *cur, *tail;
+	size_t head_acked, cur_off;
+	size_t unacked, want;
+	/* client */
+	char *req_path;
+	const struct transport_stream_callbacks *cb;
+	int status, paused, done;
+	uint64_t withheld;
+	void *user;
+};
+
+struct transport_request {
+	struct tstream s;
+};
+struct transport_stream {
+	struct tstream s;
+};
+
+struct tconn_ops {
+	int (*handshake_completed)(struct tconn *c);
+	int (*handshake_confirmed)(struct tconn *c);
+	/* Stores a fresh CID (and its stateless reset token). */
+	int (*new_cid)(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
+	               size_t cidlen);
+	void (*remove_cid)(struct tconn *c, const ngtcp2_cid *cid);
+	/* The connection stopped (closing, draining or dead): tell the app.
+	 * Called from the loop, never from inside ngtcp2/nghttp3. */
+	void (*closed)(struct tconn *c, int error, const char *msg);
+	/* Closing/draining period over: free c (tconn_free()). */
+	void (*dead)(struct tconn *c);
+	/* Server: a request is complete. */
+	void (*request)(struct tconn *c, struct tstream *s);
+	/* Server: a write refused with MA_ERR_AGAIN now fits. */
+	void (*writable)(struct tconn *c, struct tstream *s);
+	/* Client: open queued requests, drop cancelled unopened ones. */
+	void (*pre_write)(struct tconn *c);
+	/* A stream ended; free s's owner object. error 0 on success. */
+	void (*stream_closed)(struct tconn *c, struct tstream *s, int error,
+	                      const char *msg);
+};
+
+enum tconn_state { TC_ACTIVE, TC_CLOSING, TC_DRAINING, TC_DEAD };
+
+struct tconn {
+	int server;
+	const struct tconn_ops *ops;
+	void *owner;
+	struct tconn *next, *prev; /* server's list */
+	struct event_base *base;
+	int fd;
+	int *gso;
+	struct sockaddr_storage local, remote;
+	socklen_t locallen, remotelen;
+	ngtcp2_conn *conn;
+	nghttp3_conn *h3;
+	WOLFSSL *ssl;
+	ngtcp2_crypto_conn_ref ref;
+	struct event *timer, *write_ev, *close_ev;
+	enum tconn_state state;
+	ngtcp2_connection_close_error ccerr;
+	int app_error; /* ccerr was set by us (h3/app), not the library */
+	int close_error;
+	char close_msg[256];
+	int close_notified, close_requested;
+	uint8_t *close_pkt;
+	size_t close_len;
+	uint8_t *txbuf;
+	/* A batch the socket refused (EAGAIN), retried before new writes. */
+	size_t tx_pending, tx_pending_off, tx_seg;
+	struct tstream *streams;
+	size_t max_unacked;
+	uint64_t max_data;
+	char identity[TLS_IDENTITY_MAX];
+	int handshake_completed, handshake_confirmed;
+};
+
+/* Fills ngtcp2 callbacks shared by both roles. */
+void tconn_callbacks(ngtcp2_callbacks *cb, int server);
+/* Settings/params from tuning (defaults applied). */
+void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
+                    const struct transport_tuning *t, uint64_t now);
+/* Sets up the libevent events. 0 or MA_ERR_NOMEM. */
+int tconn_init_events(struct tconn *c);
+/* Creates the nghttp3 connection and its uni streams (after the
+ * handshake). 0 or MA_ERR_TRANSPORT. */
+int tconn_setup_h3(struct tconn *c);
+/* Feeds one datagram. */
+void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
+                const uint8_t *pkt, size_t len);
+/* Asks the loop to run the write path soon (safe anywhere). */
+void tconn_schedule_write(struct tconn *c);
+/* Closes with ccerr (application NO_ERROR if NULL). */
+void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
+                 int error, const char *msg);
+/* Frees streams (without callbacks), ngtcp2/nghttp3/TLS state, events. */
+void tconn_free(struct tconn *c);
+/* ngtcp2_crypto_conn_ref.get_conn for a tconn. */
+ngtcp2_conn *tconn_get_conn(ngtcp2_crypto_conn_ref *ref);
+/* Monotonic clock in ns. */
+uint64_t tconn_now(void);
+/* Unlinks s from c's list and frees its buffers (not s itself). */
+void tstream_release(struct tstream *s);
+void tstream_link(struct tconn *c, struct tstream *s);
+
+#endif

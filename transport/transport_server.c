@@ -1,0 +1,596 @@
+/* transport: HTTP/3 server — packet dispatch by connection ID, address
+ * validation with Retry tokens, stateless resets, connection limit, and
+ * the request side of the API. */
+#include "transport/transport_int.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+#define SCID_LEN 18
+#define CID_BUCKETS 1024
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+
+struct cident {
+	struct cident *next;
+	ngtcp2_cid cid;
+	struct tconn *c;
+};
+
+struct transport_server {
+	struct event_base *base;
+	struct transport_server_config cfg;
+	struct transport_server_callbacks cb;
+	void *user;
+	WOLFSSL_CTX *ctx;
+	int fd, gso;
+	struct sockaddr_storage local;
+	socklen_t locallen;
+	struct event *rx_ev;
+	struct udp_rx rx;
+	uint8_t secret[32]; /* Retry tokens and stateless resets */
+	struct cident *map[CID_BUCKETS];
+	struct tconn *conns;
+	unsigned nconns;
+	int freeing;
+};
+
+static void random_bytes(uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n <= 0)
+			abort();
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* ---- CID map ---- */
+
+static unsigned cid_hash(const ngtcp2_cid *cid)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < cid->datalen; i++)
+		h = (h ^ cid->data[i]) * 16777619u;
+	return h % CID_BUCKETS;
+}
+
+static struct tconn *cid_find(struct transport_server *srv, const uint8_t *id,
+                              size_t len)
+{
+	ngtcp2_cid cid;
+	struct cident *e;
+
+	if (len > NGTCP2_MAX_CIDLEN)
+		return NULL;
+	ngtcp2_cid_init(&cid, id, len);
+	for (e = srv->map[cid_hash(&cid)]; e != NULL; e = e->next)
+		if (ngtcp2_cid_eq(&e->cid, &cid))
+			return e->c;
+	return NULL;
+}
+
+static int cid_add(struct transport_server *srv, const ngtcp2_cid *cid,
+                   struct tconn *c)
+{
+	struct cident *e = malloc(sizeof *e);
+	unsigned h = cid_hash(cid);
+
+	if (e == NULL)
+		return MA_ERR_NOMEM;
+	e->cid = *cid;
+	e->c = c;
+	e->next = srv->map[h];
+	srv->map[h] = e;
+	return 0;
+}
+
+static void cid_del(struct transport_server *srv, const ngtcp2_cid *cid)
+{
+	struct cident **pp = &srv->map[cid_hash(cid)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		if (ngtcp2_cid_eq(&(*pp)->cid, cid)) {
+			struct cident *e = *pp;
+
+			*pp = e->next;
+			free(e);
+			return;
+		}
+	}
+}
+
+static void cid_del_conn(struct transport_server *srv, struct tconn *c)
+{
+	for (unsigned i = 0; i < CID_BUCKETS; i++) {
+		struct cident **pp = &srv->map[i];
+
+		while (*pp != NULL) {
+			if ((*pp)->c == c) {
+				struct cident *e = *pp;
+
+				*pp = e->next;
+				free(e);
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+}
+
+/* ---- connection hooks ---- */
+
+static int srv_handshake_completed(struct tconn *c)
+{
+	if (tls_peer_identity(c->ssl, c->identity) != 0) {
+		log_warn("transport: client has no usable identity in its "
+		         "certificate (need SAN URI/DNS or CN); closing");
+		return -1;
+	}
+	return tconn_setup_h3(c);
+}
+
+static int srv_new_cid(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
+                       size_t cidlen)
+{
+	struct transport_server *srv = c->owner;
+
+	random_bytes(cid->data, cidlen);
+	cid->datalen = cidlen;
+	if (ngtcp2_crypto_generate_stateless_reset_token(
+	        token, srv->secret, sizeof srv->secret, cid) != 0)
+		return -1;
+	return cid_add(srv, cid, c);
+}
+
+static void srv_remove_cid(struct tconn *c, const ngtcp2_cid *cid)
+{
+	cid_del(c->owner, cid);
+}
+
+static void free_request(struct tconn *c, struct tstream *s, int error)
+{
+	struct transport_server *srv = c->owner;
+	struct transport_request *req = (struct transport_request *)s;
+
+	/* Inside nghttp3's stream_close (s->closed) the stream is going away
+	 * anyway; elsewhere make sure nghttp3 stops pointing at s. */
+	if (c->h3 != NULL && s->id >= 0 && !s->closed && c->state == TC_ACTIVE)
+		nghttp3_conn_set_stream_user_data(c->h3, s->id, NULL);
+	tstream_release(s);
+	if (s->dispatched && srv->cb.on_request_closed != NULL)
+		srv->cb.on_request_closed(req, error, srv->user);
+	free(req);
+}
+
+static void srv_closed(struct tconn *c, int error, const char *msg)
+{
+	if (error != 0 && error != MA_ERR_TRANSPORT)
+		log_warn("transport: connection from client closed: %s", msg);
+	while (c->streams != NULL)
+		free_request(c, c->streams, MA_ERR_TRANSPORT);
+}
+
+static void srv_dead(struct tconn *c)
+{
+	struct transport_server *srv = c->owner;
+
+	while (c->streams != NULL)
+		free_request(c, c->streams, MA_ERR_TRANSPORT);
+	cid_del_conn(srv, c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	tconn_free(c);
+	free(c);
+}
+
+static void srv_request(struct tconn *c, struct tstream *s)
+{
+	struct transport_server *srv = c->owner;
+
+	if (s->method == NULL || s->path == NULL || s->aborted) {
+		/* Malformed request: answer here; the app never sees it. */
+		s->dispatched = 0;
+		if (transport_response_start((struct transport_request *)s, 400,
+		                             NULL) == 0)
+			transport_response_end((struct transport_request *)s);
+		return;
+	}
+	srv->cb.on_request((struct transport_request *)s, srv->user);
+}
+
+static void srv_writable(struct tconn *c, struct tstream *s)
+{
+	struct transport_server *srv = c->owner;
+
+	if (srv->cb.on_writable != NULL)
+		srv->cb.on_writable((struct transport_request *)s, srv->user);
+}
+
+static void srv_stream_closed(struct tconn *c, struct tstream *s, int error,
+                              const char *msg)
+{
+	free_request(c, s, error);
+}
+
+static const struct tconn_ops srv_ops = {
+    .handshake_completed = srv_handshake_completed,
+    .new_cid = srv_new_cid,
+    .remove_cid = srv_remove_cid,
+    .closed = srv_closed,
+    .dead = srv_dead,
+    .request = srv_request,
+    .writable = srv_writable,
+    .stream_closed = srv_stream_closed,
+};
+
+/* ---- packet dispatch ---- */
+
+static void send_raw(struct transport_server *srv, const struct sockaddr *to,
+                     socklen_t tolen, const uint8_t *buf, ngtcp2_ssize n)
+{
+	size_t sent;
+
+	if (n > 0)
+		(void)udp_send(srv->fd, &srv->gso, to, tolen, buf, (size_t)n,
+		               (size_t)n, &sent);
+}
+
+static void send_retry(struct transport_server *srv, const ngtcp2_pkt_hd *hd,
+                       const struct sockaddr *from, socklen_t fromlen)
+{
+	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+	uint8_t buf[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+	ngtcp2_cid scid;
+	ngtcp2_ssize tlen, n;
+
+	scid.datalen = SCID_LEN;
+	random_bytes(scid.data, scid.datalen);
+	tlen = ngtcp2_crypto_generate_retry_token(
+	    token, srv->secret, sizeof srv->secret, hd->version,
+	    (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid,
+	    tconn_now());
+	if (tlen < 0)
+		return;
+	n = ngtcp2_crypto_write_retry(buf, sizeof buf, hd->version, &hd->scid,
+	                              &scid, &hd->dcid, token, (size_t)tlen);
+	send_raw(srv, from, fromlen, buf, n);
+}
+
+static void send_refusal(struct transport_server *srv, const ngtcp2_pkt_hd *hd,
+                         uint64_t code, const struct sockaddr *from,
+                         socklen_t fromlen)
+{
+	uint8_t buf[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+	ngtcp2_ssize n;
+
+	n = ngtcp2_crypto_write_connection_close(
+	    buf, sizeof buf, hd->version, &hd->scid, &hd->dcid, code, NULL, 0);
+	send_raw(srv, from, fromlen, buf, n);
+}
+
+static void send_reset(struct transport_server *srv, const uint8_t *dcid,
+                       size_t dcidlen, size_t pktlen,
+                       const struct sockaddr *from, socklen_t fromlen)
+{
+	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+	uint8_t rnd[64], buf[128];
+	ngtcp2_cid cid;
+	size_t rlen;
+
+	/* A reset must be shorter than what triggered it (no amplification
+	 * and no reset loops between two endpoints). */
+	if (pktlen < 1 + NGTCP2_STATELESS_RESET_TOKENLEN +
+	                 NGTCP2_MIN_STATELESS_RESET_RANDLEN + 1 ||
+	    dcidlen > NGTCP2_MAX_CIDLEN)
+		return;
+	rlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
+	if (rlen > sizeof rnd)
+		rlen = sizeof rnd;
+	ngtcp2_cid_init(&cid, dcid, dcidlen);
+	if (ngtcp2_crypto_generate_stateless_reset_token(
+	        token, srv->secret, sizeof srv->secret, &cid) != 0)
+		return;
+	random_bytes(rnd, rlen);
+	send_raw(srv, from, fromlen, buf,
+	         ngtcp2_pkt_write_stateless_reset(buf, sizeof buf, token, rnd,
+	                                          rlen));
+}
+
+static struct tconn *accept_conn(struct transport_server *srv,
+                                 const ngtcp2_pkt_hd *hd,
+                                 const ngtcp2_cid *odcid,
+                                 const struct sockaddr *from, socklen_t fromlen)
+{
+	struct tconn *c = calloc(1, sizeof *c);
+	ngtcp2_callbacks cb;
+	ngtcp2_settings st;
+	ngtcp2_transport_params tp;
+	ngtcp2_path path;
+	ngtcp2_cid scid;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (c == NULL)
+		return NULL;
+	c->server = 1;
+	c->ops = &srv_ops;
+	c->owner = srv;
+	c->base = srv->base;
+	c->fd = srv->fd;
+	c->gso = &srv->gso;
+	c->local = srv->local;
+	c->locallen = srv->locallen;
+	memcpy(&c->remote, from, fromlen);
+	c->remotelen = fromlen;
+	c->max_unacked = srv->cfg.max_unacked;
+	ngtcp2_connection_close_error_default(&c->ccerr);
+	if (tconn_init_events(c) != 0)
+		goto err;
+	tconn_callbacks(&cb, 1);
+	tconn_settings(&st, &tp, &srv->cfg.tuning, tconn_now());
+	st.token = hd->token;
+	tp.initial_max_streams_bidi = srv->cfg.max_streams;
+	tp.original_dcid = *odcid;
+	tp.retry_scid = hd->dcid;
+	tp.retry_scid_present = 1;
+	tp.stateless_reset_token_present = 1;
+	scid.datalen = SCID_LEN;
+	random_bytes(scid.data, scid.datalen);
+	if (ngtcp2_crypto_generate_stateless_reset_token(
+	        tp.stateless_reset_token, srv->secret, sizeof srv->secret,
+	        &scid) != 0)
+		goto err;
+	path.local.addr = (ngtcp2_sockaddr *)&c->local;
+	path.local.addrlen = c->locallen;
+	path.remote.addr = (ngtcp2_sockaddr *)&c->remote;
+	path.remote.addrlen = c->remotelen;
+	path.user_data = NULL;
+	if (ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path,
+	                           hd->version, &cb, &st, &tp, NULL, c) != 0)
+		goto err;
+	c->ref.user_data = c;
+	c->ref.get_conn = tconn_get_conn;
+	if (tls_session_new(&c->ssl, srv->ctx, &c->ref, NULL, errmsg) != 0) {
+		log_warn("transport: %s", errmsg);
+		goto err;
+	}
+	ngtcp2_conn_set_tls_native_handle(c->conn, c->ssl);
+	if (cid_add(srv, &hd->dcid, c) != 0 || cid_add(srv, &scid, c) != 0)
+		goto err;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	return c;
+
+err:
+	cid_del_conn(srv, c);
+	tconn_free(c);
+	free(c);
+	return NULL;
+}
+
+static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
+                          size_t len, const struct sockaddr *from,
+                          socklen_t fromlen)
+{
+	ngtcp2_version_cid vc;
+	ngtcp2_pkt_hd hd;
+	ngtcp2_cid odcid;
+	struct tconn *c;
+	int rv;
+
+	rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN);
+	if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+		uint8_t buf[256], r;
+		uint32_t sv = NGTCP2_PROTO_VER_V1;
+
+		random_bytes(&r, 1);
+		send_raw(srv, from, fromlen, buf,
+		         ngtcp2_pkt_write_version_negotiation(
+		             buf, sizeof buf, r, vc.scid, vc.scidlen, vc.dcid,
+		             vc.dcidlen, &sv, 1));
+		return;
+	}
+	if (rv != 0)
+		return;
+	c = cid_find(srv, vc.dcid, vc.dcidlen);
+	if (c != NULL) {
+		tconn_read(c, from, fromlen, pkt, len);
+		return;
+	}
+	if (vc.version == 0) {
+		/* Short header for a connection we do not know (e.g. we
+		 * restarted): tell the peer with a stateless reset. */
+		send_reset(srv, vc.dcid, vc.dcidlen, len, from, fromlen);
+		return;
+	}
+	if (ngtcp2_accept(&hd, pkt, len) != 0)
+		return;
+	if (srv->nconns >= srv->cfg.max_connections) {
+		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
+		             fromlen);
+		return;
+	}
+	if (hd.token.len == 0 ||
+	    hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+		send_retry(srv, &hd, from, fromlen);
+		return;
+	}
+	if (ngtcp2_crypto_verify_retry_token(
+	        &odcid, hd.token.base, hd.token.len, srv->secret,
+	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
+	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, tconn_now()) != 0) {
+		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
+		return;
+	}
+	c = accept_conn(srv, &hd, &odcid, from, fromlen);
+	if (c != NULL)
+		tconn_read(c, from, fromlen, pkt, len);
+}
+
+static void on_rx(evutil_socket_t fd, short what, void *arg)
+{
+	struct transport_server *srv = arg;
+
+	/* Bounded: at most 16 batches per wakeup so timers still run. */
+	for (int round = 0; round < 16; round++) {
+		int n = udp_recv(srv->fd, &srv->rx);
+
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			handle_packet(srv, srv->rx.iov[i].iov_base,
+			              srv->rx.msgs[i].msg_len,
+			              (struct sockaddr *)&srv->rx.from[i],
+			              srv->rx.msgs[i].msg_hdr.msg_namelen);
+	}
+}
+
+/* ---- API ---- */
+
+int transport_server_new(struct event_base *base,
+                         const struct transport_server_config *config,
+                         const struct transport_server_callbacks *cb,
+                         void *user, struct transport_server **out,
+                         char *errmsg)
+{
+	struct transport_server *srv;
+	int rv;
+
+	*out = NULL;
+	if (base == NULL || config == NULL || cb == NULL ||
+	    cb->on_request == NULL)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "transport server needs a base, a config "
+		                 "and an on_request callback");
+	srv = calloc(1, sizeof *srv);
+	if (srv == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	srv->fd = -1;
+	srv->base = base;
+	srv->cfg = *config;
+	srv->cb = *cb;
+	srv->user = user;
+	if (srv->cfg.bind_addr == NULL)
+		srv->cfg.bind_addr = "127.0.0.1";
+	if (srv->cfg.max_connections == 0)
+		srv->cfg.max_connections = 64;
+	if (srv->cfg.max_streams == 0)
+		srv->cfg.max_streams = 100;
+	if (srv->cfg.max_unacked == 0)
+		srv->cfg.max_unacked = 4u << 20;
+	random_bytes(srv->secret, sizeof srv->secret);
+	rv = tls_server_ctx_new(&srv->ctx, config->cert_file, config->key_file,
+	                        config->client_ca_file, errmsg);
+	if (rv != 0)
+		goto err;
+	rv = udp_rx_init(&srv->rx);
+	if (rv != 0) {
+		ma_errorf(errmsg, rv, "out of memory");
+		goto err;
+	}
+	rv = udp_open(srv->cfg.bind_addr, srv->cfg.port, &srv->fd, &srv->gso,
+	              &srv->local, &srv->locallen, errmsg);
+	if (rv != 0)
+		goto err;
+	srv->rx_ev = event_new(base, srv->fd, EV_READ | EV_PERSIST, on_rx, srv);
+	if (srv->rx_ev == NULL || event_add(srv->rx_ev, NULL) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "cannot add UDP event");
+		goto err;
+	}
+	*out = srv;
+	return 0;
+
+err:
+	transport_server_free(srv);
+	return rv;
+}
+
+void transport_server_free(struct transport_server *srv)
+{
+	if (srv == NULL)
+		return;
+	srv->freeing = 1;
+	while (srv->conns != NULL) {
+		struct tconn *c = srv->conns;
+
+		tconn_close(c, NULL, 0, "server shutting down");
+		if (!c->close_notified) {
+			c->close_notified = 1;
+			srv_closed(c, 0, "server shutting down");
+		}
+		srv_dead(c);
+	}
+	if (srv->rx_ev != NULL)
+		event_free(srv->rx_ev);
+	if (srv->fd >= 0)
+		close(srv->fd);
+	udp_rx_free(&srv->rx);
+	if (srv->ctx != NULL)
+		wolfSSL_CTX_free(srv->ctx);
+	free(srv);
+}
+
+uint16_t transport_server_port(const struct transport_server *srv)
+{
+	if (srv->local.ss_family == AF_INET6)
+		return ntohs(
+		    ((const struct sockaddr_in6 *)&srv->local)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&srv->local)->sin_port);
+}
+
+unsigned transport_server_connections(const struct transport_server *srv)
+{
+	return srv->nconns;
+}
+
+const char *transport_request_method(const struct transport_request *req)
+{
+	return req->s.method;
+}
+
+const char *transport_request_path(const struct transport_request *req)
+{
+	return req->s.path;
+}
+
+const char *transport_request_peer(const struct transport_request *req)
+{
+	return req->s.c != NULL ? req->s.c->identity : "";
+}
+
+const struct sockaddr *
+transport_request_peer_addr(const struct transport_request *req, socklen_t *len)
+{
+	if (req->s.c == NULL)
+		return NULL;
+	*len = req->s.c->remotelen;
+	return (const struct sockaddr *)&req->s.c->remote;
+}
+
+void transport_request_set_user(struct transport_request *req, void *p)
+{
+	req->s.user = p;
+}
+
+void *transport_request_get_user(const struct transport_request *req)
+{
+	return req->s.user;
+}

@@ -1,0 +1,190 @@
+/* transport: UDP socket glue (bind, GSO sends, recvmmsg batches). The
+ * only file of the module that talks to the kernel's socket API. */
+#include "transport/transport_int.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "common/errors.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+             socklen_t *len, char *errmsg)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof *sin;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof *sin6;
+		return 0;
+	}
+	return ma_errorf(errmsg, MA_ERR_CONFIG,
+	                 "\"%s\" is not a numeric IPv4/IPv6 address", addr);
+}
+
+int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
+             struct sockaddr_storage *local, socklen_t *locallen, char *errmsg)
+{
+	int s, rv, one = 1, seg = 0;
+	int bufsz = 8 << 20;
+	socklen_t sl = sizeof seg;
+
+	rv = udp_addr(addr, port, local, locallen, errmsg);
+	if (rv != 0)
+		return rv;
+	s = socket(local->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	           0);
+	if (s < 0)
+		return ma_errorf(errmsg, MA_ERR_IO, "socket: %s",
+		                 strerror(errno));
+	/* Large buffers absorb bursts at high rates; the kernel caps them
+	 * at rmem_max/wmem_max, which is fine. */
+	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof bufsz);
+	(void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof bufsz);
+	if (local->ss_family == AF_INET6)
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		                 sizeof one);
+	if (bind(s, (struct sockaddr *)local, *locallen) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_IO, "bind %s port %u: %s", addr,
+		               port, strerror(errno));
+		close(s);
+		return rv;
+	}
+	*locallen = sizeof *local;
+	if (getsockname(s, (struct sockaddr *)local, locallen) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_IO, "getsockname: %s",
+		               strerror(errno));
+		close(s);
+		return rv;
+	}
+	*gso = getsockopt(s, SOL_UDP, UDP_SEGMENT, &seg, &sl) == 0;
+	*fd = s;
+	return 0;
+}
+
+static int send_one(int fd, const struct sockaddr *to, socklen_t tolen,
+                    const uint8_t *buf, size_t len, size_t seg)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr msg = {0};
+	ssize_t n;
+
+	msg.msg_name = (void *)to;
+	msg.msg_namelen = tolen;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (seg != 0 && len > seg) {
+		struct cmsghdr *cm;
+		uint16_t s16 = (uint16_t)seg;
+
+		memset(&u, 0, sizeof u);
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof u.buf;
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof s16);
+		memcpy(CMSG_DATA(cm), &s16, sizeof s16);
+	}
+	do {
+		n = sendmsg(fd, &msg, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return 0;
+}
+
+int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
+             const uint8_t *buf, size_t len, size_t seg, size_t *sent)
+{
+	size_t off = 0;
+	int rv;
+
+	*sent = 0;
+	if (*gso && len > seg) {
+		rv = send_one(fd, to, tolen, buf, len, seg);
+		if (rv == 0) {
+			*sent = len;
+			return 0;
+		}
+		if (rv == -EAGAIN || rv == -EWOULDBLOCK)
+			return -EAGAIN;
+		/* EIO/EINVAL: the device or path cannot segment; stop trying
+		 * and fall back to one datagram per call. */
+		*gso = 0;
+	}
+	while (off < len) {
+		size_t n = len - off < seg ? len - off : seg;
+
+		rv = send_one(fd, to, tolen, buf + off, n, 0);
+		if (rv == -EAGAIN || rv == -EWOULDBLOCK) {
+			*sent = off;
+			return -EAGAIN;
+		}
+		/* Any other error loses this datagram only; QUIC recovers. */
+		off += n;
+	}
+	*sent = len;
+	return 0;
+}
+
+int udp_rx_init(struct udp_rx *rx)
+{
+	memset(rx, 0, sizeof *rx);
+	rx->buf = malloc((size_t)UDP_RX_BATCH * UDP_RX_SIZE);
+	return rx->buf == NULL ? MA_ERR_NOMEM : 0;
+}
+
+void udp_rx_free(struct udp_rx *rx)
+{
+	free(rx->buf);
+	rx->buf = NULL;
+}
+
+int udp_recv(int fd, struct udp_rx *rx)
+{
+	int i, n;
+
+	for (i = 0; i < UDP_RX_BATCH; i++) {
+		rx->iov[i].iov_base = rx->buf + (size_t)i * UDP_RX_SIZE;
+		rx->iov[i].iov_len = UDP_RX_SIZE;
+		memset(&rx->msgs[i], 0, sizeof rx->msgs[i]);
+		rx->msgs[i].msg_hdr.msg_iov = &rx->iov[i];
+		rx->msgs[i].msg_hdr.msg_iovlen = 1;
+		rx->msgs[i].msg_hdr.msg_name = &rx->from[i];
+		rx->msgs[i].msg_hdr.msg_namelen = sizeof rx->from[i];
+	}
+	do {
+		n = recvmmsg(fd, rx->msgs, UDP_RX_BATCH, MSG_DONTWAIT, NULL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+	return n;
+}
