@@ -45,7 +45,7 @@ static void usage(FILE *out)
 		"  --database NAME          database to mirror (repeatable)\n"
 		"  --ca FILE --cert FILE --key FILE   TLS: CA of the source, our client cert\n"
 		"  --server-name NAME       name the source certificate must carry\n"
-		"  --progress-hook CMD      run on progress (environment MIRROR_*)\n"
+		"  --progress-hook PATH     executable run on progress (environment MIRROR_AGENT_*)\n"
 		"  --set SECTION.KEY=VALUE  any configuration key\n"
 		"  --reseed                 forget stored data and identity, start over\n"
 		"  --log-file FILE          log here (reopened on SIGHUP)\n"
@@ -98,15 +98,17 @@ static void run_hook(struct follow_cli *cli, const struct follow_progress *p)
 		snprintf(buf[3], sizeof buf[3], "%" PRIu64, p->applied_index);
 		snprintf(buf[4], sizeof buf[4], "%" PRIu64, p->lag_entries);
 		snprintf(buf[5], sizeof buf[5], "%" PRIu64, p->lag_ms);
-		setenv("MIRROR_DATABASE", p->database, 1);
-		setenv("MIRROR_STATE", mirror_state_name(p->state), 1);
-		setenv("MIRROR_BYTES_DONE", buf[0], 1);
-		setenv("MIRROR_BYTES_TOTAL", buf[1], 1);
-		setenv("MIRROR_RATE_BYTES_PER_S", buf[2], 1);
-		setenv("MIRROR_APPLIED_INDEX", buf[3], 1);
-		setenv("MIRROR_LAG_ENTRIES", buf[4], 1);
-		setenv("MIRROR_LAG_MS", buf[5], 1);
-		execl("/bin/sh", "sh", "-c", cli->hook, (char *)NULL);
+		setenv("MIRROR_AGENT_DATABASE", p->database, 1);
+		setenv("MIRROR_AGENT_STATE", mirror_state_name(p->state), 1);
+		setenv("MIRROR_AGENT_BYTES_DONE", buf[0], 1);
+		setenv("MIRROR_AGENT_BYTES_TOTAL", buf[1], 1);
+		setenv("MIRROR_AGENT_RATE_BYTES_PER_S", buf[2], 1);
+		setenv("MIRROR_AGENT_APPLIED_INDEX", buf[3], 1);
+		setenv("MIRROR_AGENT_LAG_ENTRIES", buf[4], 1);
+		setenv("MIRROR_AGENT_LAG_MS", buf[5], 1);
+		/* The configuration requires an absolute path to an
+		 * executable: run it directly, no shell involved. */
+		execl(cli->hook, cli->hook, (char *)NULL);
 		_exit(127);
 	}
 	cli->hook_pid = pid;
