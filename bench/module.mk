@@ -1,1 +1,16 @@
 # bench: filled in by its module
+noinst_PROGRAMS += bench/bench_receiver
+bench_bench_receiver_SOURCES = bench/bench_receiver.c
+bench_bench_receiver_LDADD = snapshot/libsnapshot.a common/libcommon.a \
+	$(DEPS_LIBS) -lpthread
+noinst_PROGRAMS += bench/bench_wal
+bench_bench_wal_SOURCES = bench/bench_wal.c
+bench_bench_wal_LDADD = wal/libwal.a common/libcommon.a $(DEPS_LIBS) -lpthread
+# bench_transport: HTTP/3 transfer between two processes vs TLS 1.3/TCP.
+noinst_PROGRAMS += bench/bench_transport
+bench_bench_transport_SOURCES = bench/bench_transport.c
+bench_bench_transport_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DMA_TOP_SRCDIR='"$(abs_top_srcdir)"'
+bench_bench_transport_LDADD = transport/libtransport.a common/libcommon.a \
+	$(DEPS_LIBS) -lpthread
+EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md

@@ -1,0 +1,839 @@
+/* wal: the writer side of the log — open/recover, append with group
+ * commit, reads by index, prefix/suffix truncation and reset. Takes `now`
+ * from the caller; owns no clock. */
+#include "wal/wal_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "wal/wal_format.h"
+
+/* Batches are written in pieces of at most this many bytes so that one
+ * huge append does not need one huge buffer. */
+#define WRITE_CHUNK (4u << 20)
+
+void wal_options_init(struct wal_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->segment_size = 64u << 20;
+	opts->max_entry_size = WAL_ENTRY_SIZE_MAX;
+	opts->sync_every_append = true;
+}
+
+static void seg_path(const struct wal_log *log, const struct wal_seg *seg,
+                     char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", log->dir, seg->name);
+}
+
+static struct wal_seg *last_seg(struct wal_log *log)
+{
+	return log->nsegs > 0 ? &log->segs[log->nsegs - 1] : NULL;
+}
+
+uint64_t wal_log_first_index(const struct wal_log *log)
+{
+	return log->nsegs > 0 ? log->segs[0].first_index : 0;
+}
+
+uint64_t wal_log_last_index(const struct wal_log *log)
+{
+	const struct wal_seg *s;
+
+	if (log->nsegs == 0)
+		return 0;
+	s = &log->segs[log->nsegs - 1];
+	return s->first_index + s->count - 1;
+}
+
+uint64_t wal_log_durable_index(const struct wal_log *log)
+{
+	return log->durable_index;
+}
+
+bool wal_log_failed(const struct wal_log *log)
+{
+	return log->failed;
+}
+
+/* Marks the log fail-stopped and returns code with errmsg filled. */
+static int fail_stop(struct wal_log *log, char *errmsg, int code,
+                     const char *what, const char *path, int err)
+{
+	log->failed = true;
+	log_error("wal: %s %s failed: %s; the log is fail-stopped", what, path,
+	          strerror(err));
+	return ma_errorf(errmsg, code,
+	                 "%s %s failed: %s; the log refuses further writes "
+	                 "(fail-stop): fix the cause and restart",
+	                 what, path, strerror(err));
+}
+
+static int failed_error(const struct wal_log *log, char *errmsg)
+{
+	return ma_errorf(errmsg, MA_ERR_FAILED,
+	                 "WAL %s is fail-stopped after an earlier I/O error; "
+	                 "restart to recover",
+	                 log->dir);
+}
+
+static void close_rfd(struct wal_log *log)
+{
+	if (log->rfd >= 0)
+		close(log->rfd);
+	log->rfd = -1;
+	log->rfd_first = 0;
+}
+
+static int open_last_fd(struct wal_log *log, char *errmsg)
+{
+	struct wal_seg *s = last_seg(log);
+	char path[4096];
+	int err;
+
+	seg_path(log, s, path, sizeof path);
+	log->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (log->fd < 0) {
+		err = errno;
+		return ma_errorf(errmsg, ma_error_from_errno(err),
+		                 "cannot open WAL segment %s: %s", path,
+		                 strerror(err));
+	}
+	return 0;
+}
+
+static int grow_segs(struct wal_log *log)
+{
+	if (log->nsegs == log->cap) {
+		size_t ncap = log->cap ? log->cap * 2 : 16;
+		struct wal_seg *ns = realloc(log->segs, ncap * sizeof *ns);
+		if (ns == NULL)
+			return MA_ERR_NOMEM;
+		log->segs = ns;
+		log->cap = ncap;
+	}
+	return 0;
+}
+
+/* Removes leftovers of an interrupted segment creation (wal-*.seg.tmp). */
+static void sweep_tmp(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char path[4096];
+
+		if (len < 8 || strncmp(de->d_name, "wal-", 4) != 0 ||
+		    strcmp(de->d_name + len - 8, ".seg.tmp") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		log_info("wal: removing leftover %s", path);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+static int check_options(const struct wal_options *o, char *errmsg)
+{
+	struct wal_identity zero;
+
+	memset(&zero, 0, sizeof zero);
+	if (o->identity.database_id[0] == '\0')
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL options: identity is not set "
+		                 "(wal_identity_init)");
+	if (o->segment_size < 4096 || o->segment_size > (1u << 30))
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL options: segment_size %" PRIu64
+		                 " outside 4096..1073741824",
+		                 o->segment_size);
+	if (o->max_entry_size == 0 || o->max_entry_size > WAL_ENTRY_SIZE_MAX)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL options: max_entry_size %u outside "
+		                 "1..%u",
+		                 o->max_entry_size, WAL_ENTRY_SIZE_MAX);
+	return 0;
+}
+
+int wal_log_open(const char *dir, const struct wal_options *opts,
+                 struct wal_log **out, char *errmsg)
+{
+	struct wal_log *log;
+	struct wal_dir d;
+	char path[4096];
+	int rc, err;
+
+	*out = NULL;
+	rc = check_options(opts, errmsg);
+	if (rc != 0)
+		return rc;
+	log = calloc(1, sizeof *log);
+	if (log == NULL || (log->dir = strdup(dir)) == NULL) {
+		free(log);
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	}
+	log->opts = *opts;
+	log->fd = -1;
+	log->rfd = -1;
+	log->lock_fd = -1;
+	log->event_fd = -1;
+	rc = io_mkdir_p(dir, 0755);
+	if (rc != 0) {
+		rc = ma_errorf(errmsg, ma_error_from_errno(-rc),
+		               "cannot create WAL directory %s: %s", dir,
+		               strerror(-rc));
+		goto fail;
+	}
+	if (io_path_join(path, sizeof path, dir, "wal.lock") != 0) {
+		rc = ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", dir);
+		goto fail;
+	}
+	log->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (log->lock_fd < 0) {
+		err = errno;
+		rc = ma_errorf(errmsg, ma_error_from_errno(err),
+		               "cannot open %s: %s", path, strerror(err));
+		goto fail;
+	}
+	if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		err = errno;
+		rc = ma_errorf(errmsg,
+		               err == EWOULDBLOCK ? MA_ERR_BUSY : MA_ERR_IO,
+		               "WAL %s is already open for writing by another "
+		               "process (lock %s: %s)",
+		               dir, path, strerror(err));
+		goto fail;
+	}
+	sweep_tmp(dir);
+	rc = wal_dir_load(dir, &opts->identity, true, &d, errmsg);
+	if (rc != 0)
+		goto fail;
+	log->segs = d.segs;
+	log->nsegs = d.nsegs;
+	log->cap = d.nsegs;
+	if (log->nsegs == 0)
+		goto done;
+	log->last_term = last_seg(log)->last_term;
+	rc = open_last_fd(log, errmsg);
+	if (rc != 0)
+		goto fail;
+	seg_path(log, last_seg(log), path, sizeof path);
+	if (!d.tail.clean) {
+		log_warn("wal: %s: torn tail at offset %" PRIu64 " (%s); "
+		         "truncating %" PRIu64 " bytes after the last valid "
+		         "record (index %" PRIu64 ")",
+		         path, d.tail.off, d.tail.reason,
+		         d.tail.file_size - d.tail.off,
+		         wal_log_last_index(log));
+		if (ftruncate(log->fd, (off_t)d.tail.off) != 0) {
+			err = errno;
+			rc = ma_errorf(errmsg, ma_error_from_errno(err),
+			               "cannot truncate torn tail of %s: %s",
+			               path, strerror(err));
+			goto fail;
+		}
+	}
+	/* Whatever survived may only be in the page cache (a crashed
+	 * predecessor): make it durable before reporting it as such. */
+	rc = io_fsync(log->fd);
+	if (rc != 0) {
+		rc = ma_errorf(errmsg, ma_error_from_errno(-rc),
+		               "fsync of %s failed: %s", path, strerror(-rc));
+		goto fail;
+	}
+done:
+	log->durable_index = wal_log_last_index(log);
+	*out = log;
+	return 0;
+
+fail:
+	wal_log_close(log);
+	return rc;
+}
+
+void wal_log_close(struct wal_log *log)
+{
+	if (log == NULL)
+		return;
+	for (size_t i = 0; i < log->nsegs; i++)
+		wal_seg_free(&log->segs[i]);
+	free(log->segs);
+	if (log->fd >= 0)
+		close(log->fd);
+	close_rfd(log);
+	if (log->lock_fd >= 0)
+		close(log->lock_fd);
+	wal_notify_close(log);
+	free(log->wbuf);
+	free(log->rbuf);
+	free(log->dir);
+	free(log);
+}
+
+static bool sync_due(const struct wal_log *log, uint64_t now_ms)
+{
+	const struct wal_options *o = &log->opts;
+
+	if (!log->pending)
+		return false;
+	if (o->sync_bytes > 0 && log->unsynced_bytes >= o->sync_bytes)
+		return true;
+	if (o->sync_interval_ms > 0 && now_ms >= log->pending_since_ms &&
+	    now_ms - log->pending_since_ms >= o->sync_interval_ms)
+		return true;
+	return false;
+}
+
+bool wal_log_sync_due(const struct wal_log *log, uint64_t now_ms)
+{
+	if (log->failed)
+		return false;
+	return sync_due(log, now_ms) ||
+	       (log->pending && log->opts.sync_every_append);
+}
+
+uint64_t wal_log_sync_deadline(const struct wal_log *log)
+{
+	if (!log->pending || log->failed || log->opts.sync_interval_ms == 0)
+		return UINT64_MAX;
+	return log->pending_since_ms + log->opts.sync_interval_ms;
+}
+
+int wal_log_sync(struct wal_log *log, char *errmsg)
+{
+	char path[4096];
+	int rc;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	if (!log->pending)
+		return 0;
+	rc = io_fdatasync(log->fd);
+	if (rc != 0) {
+		seg_path(log, last_seg(log), path, sizeof path);
+		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
+		                 "fdatasync of", path, -rc);
+	}
+	log->pending = false;
+	log->unsynced_bytes = 0;
+	log->durable_index = wal_log_last_index(log);
+	wal_notify_signal(log);
+	return 0;
+}
+
+/* Writes wbuf[0..wlen) (entries[from..to)) at the end of the last segment
+ * and records their offsets. */
+static int flush(struct wal_log *log, const struct wal_entry *entries,
+                 size_t from, size_t to, size_t wlen, uint64_t now_ms,
+                 char *errmsg)
+{
+	struct wal_seg *s = last_seg(log);
+	uint64_t off = s->end;
+	char path[4096];
+	int rc;
+
+	if (wlen == 0)
+		return 0;
+	rc = io_pwrite_all(log->fd, log->wbuf, wlen, (off_t)off);
+	if (rc != 0) {
+		seg_path(log, s, path, sizeof path);
+		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
+		                 "write to", path, -rc);
+	}
+	for (size_t i = from; i < to; i++) {
+		if (s->count == s->cap) {
+			size_t ncap = s->cap ? s->cap * 2 : 1024;
+			uint32_t *no = realloc(s->offsets, ncap * sizeof *no);
+			if (no == NULL) {
+				log->failed = true;
+				return ma_errorf(errmsg, MA_ERR_NOMEM,
+				                 "out of memory indexing "
+				                 "%s/%s; log fail-stopped",
+				                 log->dir, s->name);
+			}
+			s->offsets = no;
+			s->cap = ncap;
+		}
+		s->offsets[s->count++] = (uint32_t)off;
+		off += wal_rec_size(entries[i].len);
+		log->last_term = entries[i].term;
+	}
+	s->last_term = log->last_term;
+	s->end = off;
+	if (!log->pending) {
+		log->pending = true;
+		log->pending_since_ms = now_ms;
+	}
+	log->unsynced_bytes += wlen;
+	return 0;
+}
+
+/* Adds a new empty segment starting at first_index and makes it the one
+ * appended to. The previous last segment must already be synced. */
+static int start_segment(struct wal_log *log, uint64_t first_index,
+                         char *errmsg)
+{
+	char name[WAL_SEG_NAME_SIZE];
+	int rc;
+
+	if (grow_segs(log) != 0) {
+		log->failed = true;
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	}
+	rc = wal_seg_create(log->dir, first_index, &log->opts.identity, errmsg);
+	if (rc != 0) {
+		log->failed = true;
+		return rc;
+	}
+	wal_seg_name(name, first_index);
+	wal_seg_init(&log->segs[log->nsegs++], name, first_index, true);
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = -1;
+	rc = open_last_fd(log, errmsg);
+	if (rc != 0)
+		log->failed = true;
+	return rc;
+}
+
+static int check_batch(struct wal_log *log, const struct wal_entry *entries,
+                       size_t n, char *errmsg)
+{
+	uint64_t next = log->nsegs > 0 ? wal_log_last_index(log) + 1 : 0;
+	uint64_t term = log->last_term;
+
+	if (n == 0 || entries == NULL)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL append: no entries given");
+	for (size_t i = 0; i < n; i++) {
+		const struct wal_entry *e = &entries[i];
+
+		if (e->index == 0)
+			return ma_errorf(errmsg, MA_ERR_INVAL,
+			                 "WAL append: index 0 is not a valid "
+			                 "entry index");
+		if (next != 0 && e->index != next)
+			return ma_errorf(
+			    errmsg, MA_ERR_OFFSET,
+			    "WAL append to %s: entry index %" PRIu64
+			    " but the log expects %" PRIu64
+			    " (entries must be contiguous: %s)",
+			    log->dir, e->index, next,
+			    e->index > next ? "gap" : "overlap");
+		if (e->term < term)
+			return ma_errorf(errmsg, MA_ERR_INVAL,
+			                 "WAL append: entry %" PRIu64
+			                 " has term %" PRIu64
+			                 " below the previous term %" PRIu64,
+			                 e->index, e->term, term);
+		if (e->len > log->opts.max_entry_size)
+			return ma_errorf(errmsg, MA_ERR_LIMIT,
+			                 "WAL append: entry %" PRIu64
+			                 " is %zu bytes, above the limit %u",
+			                 e->index, e->len,
+			                 log->opts.max_entry_size);
+		if (e->len > 0 && e->data == NULL)
+			return ma_errorf(errmsg, MA_ERR_INVAL,
+			                 "WAL append: entry %" PRIu64
+			                 " has no data",
+			                 e->index);
+		next = e->index + 1;
+		term = e->term;
+	}
+	return 0;
+}
+
+static int reserve(uint8_t **buf, size_t *cap, size_t want)
+{
+	if (*cap < want) {
+		size_t ncap = want < 65536 ? 65536 : want;
+		uint8_t *nb = realloc(*buf, ncap);
+		if (nb == NULL)
+			return MA_ERR_NOMEM;
+		*buf = nb;
+		*cap = ncap;
+	}
+	return 0;
+}
+
+int wal_log_append(struct wal_log *log, const struct wal_entry *entries,
+                   size_t n, uint64_t now_ms, char *errmsg)
+{
+	size_t from = 0, wlen = 0;
+	int rc;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	rc = check_batch(log, entries, n, errmsg);
+	if (rc != 0)
+		return rc;
+	if (log->nsegs == 0) {
+		rc = start_segment(log, entries[0].index, errmsg);
+		if (rc != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct wal_seg *s = last_seg(log);
+		uint64_t size = wal_rec_size(entries[i].len);
+
+		if (s->count + (i - from) > 0 &&
+		    s->end + wlen >= log->opts.segment_size) {
+			/* Seal: the next segment must never exist while this
+			 * one could still lose records. */
+			rc = flush(log, entries, from, i, wlen, now_ms, errmsg);
+			if (rc == 0)
+				rc = wal_log_sync(log, errmsg);
+			if (rc == 0)
+				rc = start_segment(log, entries[i].index,
+				                   errmsg);
+			if (rc != 0)
+				goto out;
+			from = i;
+			wlen = 0;
+		} else if (wlen > 0 && wlen + size > WRITE_CHUNK) {
+			rc = flush(log, entries, from, i, wlen, now_ms, errmsg);
+			if (rc != 0)
+				goto out;
+			from = i;
+			wlen = 0;
+		}
+		if (reserve(&log->wbuf, &log->wcap, wlen + size) != 0) {
+			rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		wal_rec_encode(&entries[i], log->wbuf + wlen);
+		wlen += size;
+	}
+	rc = flush(log, entries, from, n, wlen, now_ms, errmsg);
+	if (rc == 0 && (log->opts.sync_every_append || sync_due(log, now_ms)))
+		rc = wal_log_sync(log, errmsg);
+out:
+	wal_notify_signal(log);
+	return rc;
+}
+
+/* Index in log->segs of the segment holding index (first_index <= index). */
+static size_t find_seg(const struct wal_log *log, uint64_t index)
+{
+	size_t lo = 0, hi = log->nsegs;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (log->segs[mid].first_index <= index)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int check_range(const struct wal_log *log, uint64_t index, char *errmsg)
+{
+	if (log->nsegs == 0 || index == 0 || index > wal_log_last_index(log))
+		return ma_errorf(errmsg, MA_ERR_NOTFOUND,
+		                 "WAL %s: no entry %" PRIu64
+		                 " (last index %" PRIu64 ")",
+		                 log->dir, index, wal_log_last_index(log));
+	if (index < wal_log_first_index(log))
+		return ma_errorf(errmsg, MA_ERR_COMPACTED,
+		                 "WAL %s: entry %" PRIu64
+		                 " was removed by prefix truncation; first "
+		                 "retained index is %" PRIu64,
+		                 log->dir, index, wal_log_first_index(log));
+	return 0;
+}
+
+/* fd to read segment i from (the write fd for the last one). */
+static int read_fd(struct wal_log *log, size_t i, char *errmsg)
+{
+	struct wal_seg *s = &log->segs[i];
+	char path[4096];
+	int err;
+
+	if (i + 1 == log->nsegs)
+		return log->fd;
+	if (log->rfd >= 0 && log->rfd_first == s->first_index)
+		return log->rfd;
+	close_rfd(log);
+	seg_path(log, s, path, sizeof path);
+	log->rfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (log->rfd < 0) {
+		err = errno;
+		return ma_errorf(errmsg, ma_error_from_errno(err),
+		                 "cannot open WAL segment %s: %s", path,
+		                 strerror(err));
+	}
+	log->rfd_first = s->first_index;
+	return log->rfd;
+}
+
+/* Reads the record for index (header only unless with_data). */
+static int read_record(struct wal_log *log, uint64_t index, bool with_data,
+                       struct wal_rec_header *h, char *errmsg)
+{
+	size_t i = find_seg(log, index);
+	struct wal_seg *s = &log->segs[i];
+	uint64_t off = s->offsets[index - s->first_index];
+	const char *reason = "short read";
+	size_t want = WAL_REC_HEADER_SIZE;
+	char path[4096];
+	ssize_t n;
+	int fd;
+
+	fd = read_fd(log, i, errmsg);
+	if (fd < 0)
+		return fd;
+	if (reserve(&log->rbuf, &log->rcap, want) != 0)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	n = io_pread_full(fd, log->rbuf, want, (off_t)off);
+	if (n == (ssize_t)want &&
+	    wal_rec_header_decode(log->rbuf, h, &reason) == 0) {
+		reason = "record changed on disk";
+		if (h->index == index && !with_data)
+			return 0;
+		if (h->index == index) {
+			want = wal_rec_size(h->len);
+			if (reserve(&log->rbuf, &log->rcap, want) != 0)
+				return ma_errorf(errmsg, MA_ERR_NOMEM,
+				                 "out of memory");
+			n = io_pread_full(fd, log->rbuf, want, (off_t)off);
+			if (n == (ssize_t)want && wal_rec_crc_ok(log->rbuf, h))
+				return 0;
+			reason = "record CRC32C mismatch on read";
+		}
+	}
+	seg_path(log, s, path, sizeof path);
+	if (n < 0)
+		return ma_errorf(errmsg, ma_error_from_errno((int)-n),
+		                 "cannot read WAL segment %s: %s", path,
+		                 strerror((int)-n));
+	return ma_errorf(errmsg, MA_ERR_CORRUPT,
+	                 "WAL segment %s offset %" PRIu64 ": %s (index %" PRIu64
+	                 ")",
+	                 path, off, reason, index);
+}
+
+int wal_log_term_at(struct wal_log *log, uint64_t index, uint64_t *term,
+                    char *errmsg)
+{
+	struct wal_rec_header h;
+	int rc = check_range(log, index, errmsg);
+
+	if (rc != 0)
+		return rc;
+	if (index == wal_log_last_index(log)) {
+		*term = log->last_term;
+		return 0;
+	}
+	rc = read_record(log, index, false, &h, errmsg);
+	if (rc == 0)
+		*term = h.term;
+	return rc;
+}
+
+int wal_log_read(struct wal_log *log, uint64_t index, struct wal_entry *out,
+                 char *errmsg)
+{
+	struct wal_rec_header h;
+	int rc = check_range(log, index, errmsg);
+
+	if (rc == 0)
+		rc = read_record(log, index, true, &h, errmsg);
+	if (rc != 0)
+		return rc;
+	out->index = h.index;
+	out->term = h.term;
+	out->type = h.type;
+	out->data = log->rbuf + WAL_REC_HEADER_SIZE;
+	out->len = h.len;
+	return 0;
+}
+
+/* Deletes segment i's file (not a crash point: the caller fsyncs the
+ * directory afterwards). */
+static int unlink_seg(struct wal_log *log, size_t i, char *errmsg)
+{
+	char path[4096];
+	int err;
+
+	seg_path(log, &log->segs[i], path, sizeof path);
+	if (log->rfd >= 0 && log->rfd_first == log->segs[i].first_index)
+		close_rfd(log);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		err = errno;
+		return fail_stop(log, errmsg, ma_error_from_errno(err),
+		                 "unlink of", path, err);
+	}
+	return 0;
+}
+
+static int sync_dir(struct wal_log *log, char *errmsg)
+{
+	int rc = io_fsync_dir(log->dir);
+
+	if (rc != 0)
+		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
+		                 "fsync of directory", log->dir, -rc);
+	return 0;
+}
+
+int wal_log_truncate_prefix(struct wal_log *log, uint64_t index, char *errmsg)
+{
+	size_t k = 0;
+	int rc = 0;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	while (k + 1 < log->nsegs && log->segs[k + 1].first_index <= index)
+		k++;
+	if (k == 0)
+		return 0;
+	for (size_t i = 0; i < k; i++) {
+		rc = unlink_seg(log, i, errmsg);
+		if (rc != 0) {
+			k = i;
+			break;
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		wal_seg_free(&log->segs[i]);
+	memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
+	log->nsegs -= k;
+	if (rc == 0)
+		rc = sync_dir(log, errmsg);
+	wal_notify_signal(log);
+	return rc;
+}
+
+int wal_log_truncate_suffix(struct wal_log *log, uint64_t last_kept,
+                            char *errmsg)
+{
+	uint64_t first = wal_log_first_index(log);
+	uint64_t last = wal_log_last_index(log);
+	struct wal_seg *s;
+	char path[4096];
+	size_t t, keep;
+	int rc, err;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	if (log->nsegs == 0 || last_kept > last)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL %s: cannot truncate after %" PRIu64
+		                 ": last index is %" PRIu64,
+		                 log->dir, last_kept, last);
+	if (last_kept + 1 < first)
+		return ma_errorf(errmsg, MA_ERR_COMPACTED,
+		                 "WAL %s: cannot truncate after %" PRIu64
+		                 ": entries before %" PRIu64
+		                 " were removed by prefix truncation",
+		                 log->dir, last_kept, first);
+	if (last_kept == last)
+		return 0;
+	/* Segment t holds last_kept + 1; segments after it go entirely, and t
+	 * too when it would be left empty and is not the only one. */
+	t = find_seg(log, last_kept + 1);
+	keep = (log->segs[t].first_index == last_kept + 1 && t > 0) ? t : t + 1;
+	close(log->fd);
+	log->fd = -1;
+	for (size_t i = log->nsegs; i > keep; i--) {
+		rc = unlink_seg(log, i - 1, errmsg);
+		if (rc != 0)
+			return rc;
+		wal_seg_free(&log->segs[i - 1]);
+		log->nsegs = i - 1;
+	}
+	rc = sync_dir(log, errmsg);
+	if (rc != 0)
+		return rc;
+	rc = open_last_fd(log, errmsg);
+	if (rc != 0) {
+		log->failed = true;
+		return rc;
+	}
+	s = last_seg(log);
+	if (s->first_index + s->count - 1 > last_kept) {
+		uint64_t end = s->offsets[last_kept + 1 - s->first_index];
+
+		seg_path(log, s, path, sizeof path);
+		if (ftruncate(log->fd, (off_t)end) != 0) {
+			err = errno;
+			return fail_stop(log, errmsg, ma_error_from_errno(err),
+			                 "truncate of", path, err);
+		}
+		rc = io_fsync(log->fd);
+		if (rc != 0)
+			return fail_stop(log, errmsg, ma_error_from_errno(-rc),
+			                 "fsync of", path, -rc);
+		s->count = last_kept + 1 - s->first_index;
+		s->end = end;
+	}
+	log->pending = false;
+	log->unsynced_bytes = 0;
+	log->durable_index = last_kept;
+	log->last_term = 0;
+	if (last_kept >= s->first_index) {
+		struct wal_rec_header h;
+
+		rc = read_record(log, last_kept, false, &h, errmsg);
+		if (rc == 0)
+			log->last_term = h.term;
+		if (rc != 0) {
+			log->failed = true;
+			return rc;
+		}
+	}
+	s->last_term = log->last_term;
+	wal_notify_signal(log);
+	return 0;
+}
+
+int wal_log_reset(struct wal_log *log, uint64_t next_index, char *errmsg)
+{
+	int rc;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	if (next_index == 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL reset: next index must be >= 1");
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = -1;
+	close_rfd(log);
+	/* Oldest first: a crash leaves a contiguous suffix of the old log. */
+	while (log->nsegs > 0) {
+		rc = unlink_seg(log, 0, errmsg);
+		if (rc != 0)
+			return rc;
+		wal_seg_free(&log->segs[0]);
+		memmove(log->segs, log->segs + 1,
+		        (log->nsegs - 1) * sizeof *log->segs);
+		log->nsegs--;
+	}
+	rc = sync_dir(log, errmsg);
+	if (rc == 0)
+		rc = start_segment(log, next_index, errmsg);
+	if (rc != 0)
+		return rc;
+	log->pending = false;
+	log->unsynced_bytes = 0;
+	log->last_term = 0;
+	log->durable_index = next_index - 1;
+	wal_notify_signal(log);
+	return 0;
+}
