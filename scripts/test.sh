@@ -71,18 +71,19 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 	echo "test: [fuzz] build (clang, libFuzzer) and run ${FUZZ_SECONDS}s per target"
 	if (cd "$dir" && CC=clang "$top/configure" --enable-fuzzing --enable-sanitize \
 		>configure.out 2>&1 && make -j"$JOBS" fuzz >build.out 2>&1); then
-		for t in "$dir"/tests/fuzz/fuzz_*; do
-			[ -x "$t" ] || continue
-			if "$top/tests/fuzz/run-fuzz.sh" "$t" "$FUZZ_SECONDS" \
-				>"$t.out" 2>&1; then
-				echo "test: [fuzz] $(basename "$t"): ok"
-				passed=$((passed + 1))
-			else
-				tail -n 30 "$t.out"
-				echo "test: [fuzz] $(basename "$t"): FAILED"
-				failed=$((failed + 1))
-			fi
-		done
+		(cd "$dir" && "$top/tests/fuzz/run-fuzz.sh" "$FUZZ_SECONDS" "$dir") \
+			>"$dir/fuzz.out" 2>&1 || true
+		grep '^== .*: \(OK\|FAILED\)' "$dir/fuzz.out" | sed 's/^/test: [fuzz] /'
+		p=$(grep -c '^== .*: OK' "$dir/fuzz.out" || true)
+		f=$(grep -c '^== .*: FAILED' "$dir/fuzz.out" || true)
+		passed=$((passed + p))
+		failed=$((failed + f))
+		if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+			tail -n 20 "$dir/fuzz.out"
+			failed=$((failed + 1))
+		elif [ "$f" -gt 0 ]; then
+			tail -n 60 "$dir/fuzz.out"
+		fi
 	else
 		tail -n 30 "$dir/build.out" "$dir/configure.out" 2>/dev/null || true
 		failed=$((failed + 1))

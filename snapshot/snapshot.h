@@ -1,0 +1,385 @@
+/* snapshot: the snapshot store, the chunk envelope codec and its framing,
+ * the sender (file -> envelopes) and the receiver (envelopes -> .partial ->
+ * .snapshot). Formats are documented byte by byte in docs/SNAPSHOT-FORMAT.md.
+ *
+ * Every function that can fail returns 0 (or a stated positive value) or a
+ * negative code from common/errors.h and fills errmsg (MA_ERRMSG_SIZE bytes,
+ * may be NULL) with what failed, where, and what to do.
+ *
+ * The sender and the receiver are logic cores: no sockets, no clock. The
+ * receiver writes files (through common/io.h) but takes `now` from its
+ * caller. The store is the filesystem glue. */
+#ifndef MIRROR_SNAPSHOT_SNAPSHOT_H
+#define MIRROR_SNAPSHOT_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+/* Longest cluster id and database id; both match [A-Za-z0-9._-]{1,64}. */
+#define SNAPSHOT_ID_MAX 64
+
+/* Default chunk size of the sender (chosen with bench/bench_receiver; see
+ * docs/SNAPSHOT-FORMAT.md). */
+#define SNAPSHOT_CHUNK_DEFAULT (256 * 1024)
+/* Smallest and largest chunk size a sender accepts. */
+#define SNAPSHOT_CHUNK_MIN 512
+#define SNAPSHOT_CHUNK_MAX (16 * 1024 * 1024)
+
+/* Default limit on the data field of one decoded envelope; configurable per
+ * decoder up to SNAPSHOT_CHUNK_MAX. */
+#define SNAPSHOT_DATA_MAX_DEFAULT (1024 * 1024)
+/* Upper bound on everything in an envelope except its data field (keys,
+ * integers, ids and ignored unknown fields). A frame may be at most
+ * data_max + SNAPSHOT_ENVELOPE_OVERHEAD_MAX bytes. */
+#define SNAPSHOT_ENVELOPE_OVERHEAD_MAX 8192
+
+/* Receiver defaults: fsync the .partial (and then record the durable
+ * offset) every 8 MiB; report progress every 1 MiB. */
+#define SNAPSHOT_FSYNC_INTERVAL_DEFAULT (8u * 1024 * 1024)
+#define SNAPSHOT_PROGRESS_INTERVAL_DEFAULT (1024u * 1024)
+
+/* What names a snapshot and its content. Two snapshots are the same when
+ * every field is equal (snapshot_ident_equal). */
+struct snapshot_ident {
+	char cluster_id[SNAPSHOT_ID_MAX + 1];  /* NUL-terminated */
+	char database_id[SNAPSHOT_ID_MAX + 1]; /* NUL-terminated */
+	uint64_t index;                        /* last Raft index included */
+	uint64_t term;                         /* term of that entry */
+	uint64_t size;                         /* bytes in the snapshot file */
+	uint32_t crc32c;                       /* CRC32C of the whole file */
+};
+
+/* A stored snapshot: its identity and when it was created. */
+struct snapshot_meta {
+	struct snapshot_ident id;
+	uint64_t created_ms; /* Unix time in milliseconds, from the caller */
+};
+
+/* Returns true when a and b name the same snapshot with the same content. */
+bool snapshot_ident_equal(const struct snapshot_ident *a,
+                          const struct snapshot_ident *b);
+
+/* Returns true when s (NUL-terminated) is 1..64 chars of [A-Za-z0-9._-]. */
+bool snapshot_id_valid(const char *s);
+
+/* Checks both ids of ident with snapshot_id_valid. 0 or MA_ERR_INVAL naming
+ * the field. */
+int snapshot_ident_check(const struct snapshot_ident *ident, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Metadata file and receiver progress record (snapshot_meta.c). Fixed-size
+ * little-endian records with their own CRC32C; layouts in
+ * docs/SNAPSHOT-FORMAT.md. */
+
+#define SNAPSHOT_META_SIZE 184
+#define SNAPSHOT_PROGRESS_SIZE 192
+/* The progress file holds two record slots this far apart; each update
+ * overwrites the older slot in place (see snapshot_receiver.c). */
+#define SNAPSHOT_PROGRESS_SLOT 512
+
+/* The receiver's resume point: which snapshot the .partial holds, how many
+ * of its bytes are known durable, and the CRC32C of those bytes. */
+struct snapshot_progress {
+	struct snapshot_ident id;
+	uint64_t durable_offset;
+	uint32_t running_crc32c;
+	uint64_t seq; /* higher is newer; picks between the two slots */
+};
+
+/* Encodes into out[SNAPSHOT_META_SIZE]. ids must be valid. */
+void snapshot_meta_encode(const struct snapshot_meta *meta,
+                          uint8_t out[SNAPSHOT_META_SIZE]);
+/* Decodes a metadata file's bytes. 0 or MA_ERR_CORRUPT (wrong length,
+ * magic, version, CRC, bad id) with the reason in errmsg. */
+int snapshot_meta_decode(const void *buf, size_t len,
+                         struct snapshot_meta *meta, char *errmsg);
+/* Reads and decodes the metadata file at path. 0, MA_ERR_NOTFOUND (no
+ * such file), MA_ERR_IO, MA_ERR_CORRUPT. */
+int snapshot_meta_read(const char *path, struct snapshot_meta *meta,
+                       char *errmsg);
+
+void snapshot_progress_encode(const struct snapshot_progress *p,
+                              uint8_t out[SNAPSHOT_PROGRESS_SIZE]);
+/* 0 or MA_ERR_CORRUPT; also rejects durable_offset > size. */
+int snapshot_progress_decode(const void *buf, size_t len,
+                             struct snapshot_progress *p, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Store (snapshot_store.c): one directory holding <index>-<term>.snapshot
+ * and <index>-<term>.meta per snapshot, plus a "store.lock" file.
+ *
+ * Visibility: the .meta is written durably first, then the data file is
+ * renamed to its .snapshot name (io_durable_replace), so a .snapshot name
+ * never exists without its metadata. Deletion removes the .snapshot first.
+ *
+ * Pins: snapshot_store_pin() keeps an in-memory reference count per
+ * snapshot in this store handle and, while the count is above zero, holds
+ * a shared flock() on an open descriptor of the .snapshot file. Retention
+ * (in this or any other process) takes an exclusive non-blocking flock on
+ * the file before deleting it and skips it when that fails, so a snapshot
+ * pinned by any process is never deleted. Pins die with the process.
+ *
+ * Mutations (create, commit, retention, the leftover sweep at open) hold an
+ * exclusive flock on store.lock for their duration, so a sweep in one
+ * process never removes another process's in-progress temp file. */
+
+struct snapshot_store; /* opaque */
+
+/* Opens (creating with mode 0755 if missing) the store directory dir and
+ * sweeps leftovers of interrupted store writes: *.tmp files and .meta
+ * files without a .snapshot. 0, MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_open(const char *dir, struct snapshot_store **out,
+                        char *errmsg);
+/* Releases all pins held by this handle and frees it. NULL is fine. */
+void snapshot_store_close(struct snapshot_store *store);
+
+/* The store directory (as given to open) and the path of a snapshot's data
+ * file. 0 or MA_ERR_INVAL (name too long). */
+const char *snapshot_store_dir(const struct snapshot_store *store);
+int snapshot_store_path(const struct snapshot_store *store, uint64_t index,
+                        uint64_t term, char *out, size_t out_size);
+
+/* Lists the snapshots with valid metadata, oldest first (by index, then
+ * term), into a malloc()ed array the caller frees. Snapshots whose
+ * metadata is missing or corrupt are skipped with a warning in the log.
+ * 0 (possibly *count == 0), MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_list(struct snapshot_store *store,
+                        struct snapshot_meta **metas, size_t *count,
+                        char *errmsg);
+/* The newest snapshot with valid metadata. 0, MA_ERR_NOTFOUND (store
+ * empty), MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_latest(struct snapshot_store *store,
+                          struct snapshot_meta *meta, char *errmsg);
+/* Metadata of one snapshot. 0, MA_ERR_NOTFOUND, MA_ERR_CORRUPT (metadata
+ * torn or garbled, or it names another index/term), MA_ERR_IO. */
+int snapshot_store_get(struct snapshot_store *store, uint64_t index,
+                       uint64_t term, struct snapshot_meta *meta, char *errmsg);
+
+/* Pins a snapshot against deletion (see above); nests. 0,
+ * MA_ERR_NOTFOUND, MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_pin(struct snapshot_store *store, uint64_t index,
+                       uint64_t term, char *errmsg);
+/* Drops one pin. 0 or MA_ERR_NOTFOUND (not pinned by this handle). */
+int snapshot_store_unpin(struct snapshot_store *store, uint64_t index,
+                         uint64_t term);
+
+/* Deletes the oldest snapshots until at most `keep` unpinned ones remain.
+ * Pinned snapshots (by any process) are never deleted and do not count
+ * toward keep. *removed (may be NULL) gets the number deleted. 0,
+ * MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_retain(struct snapshot_store *store, size_t keep,
+                          size_t *removed, char *errmsg);
+
+/* Imports a complete, verified file src_dir/src_name (on the same
+ * filesystem as the store) as the snapshot described by meta: writes the
+ * metadata, then renames the file in (io_durable_replace) and fsyncs
+ * src_dir. The caller has checked size and CRC32C. If the store already
+ * holds this exact snapshot the source file is removed and 0 returned.
+ * 0, MA_ERR_INVAL, MA_ERR_EXISTS (same index/term, different content),
+ * MA_ERR_NOSPACE, MA_ERR_IO. */
+int snapshot_store_commit(struct snapshot_store *store, const char *src_dir,
+                          const char *src_name,
+                          const struct snapshot_meta *meta, char *errmsg);
+
+/* Creates a snapshot from a buffer or by copying a file. ident supplies
+ * cluster_id, database_id, index and term; size and crc32c are computed
+ * and the full metadata is returned in *meta (may be NULL). 0,
+ * MA_ERR_INVAL, MA_ERR_EXISTS, MA_ERR_NOTFOUND (src_path), MA_ERR_NOSPACE,
+ * MA_ERR_IO. */
+int snapshot_store_create_from_buf(struct snapshot_store *store,
+                                   const struct snapshot_ident *ident,
+                                   const void *buf, size_t len,
+                                   uint64_t created_ms,
+                                   struct snapshot_meta *meta, char *errmsg);
+int snapshot_store_create_from_file(struct snapshot_store *store,
+                                    const struct snapshot_ident *ident,
+                                    const char *src_path, uint64_t created_ms,
+                                    struct snapshot_meta *meta, char *errmsg);
+
+/* Verifies a snapshot file against the metadata file beside it
+ * (<same name>.meta): size and CRC32C. 0 when both match; MA_ERR_CORRUPT
+ * naming what differs; MA_ERR_NOTFOUND, MA_ERR_IO. *meta (may be NULL)
+ * gets the metadata when it could be read. */
+int snapshot_file_verify(const char *path, struct snapshot_meta *meta,
+                         char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Envelope codec and framing (snapshot_envelope.c). An envelope is a
+ * msgpack map; see docs/SNAPSHOT-FORMAT.md for the schema and limits. */
+
+struct snapshot_envelope {
+	struct snapshot_ident id; /* the whole snapshot, in every envelope */
+	uint64_t offset;          /* where data goes in the file */
+	const uint8_t *data;      /* borrowed; NULL when data_len == 0 */
+	size_t data_len;
+	uint32_t crc32c; /* CRC32C of data */
+	bool done;       /* last envelope: offset == id.size */
+};
+
+/* Appends the msgpack encoding of env to sbuf. 0, MA_ERR_INVAL (bad id),
+ * MA_ERR_NOMEM. */
+int snapshot_envelope_encode(const struct snapshot_envelope *env,
+                             msgpack_sbuffer *sbuf, char *errmsg);
+/* Appends one frame (4-byte big-endian length, then the envelope). */
+int snapshot_envelope_encode_frame(const struct snapshot_envelope *env,
+                                   msgpack_sbuffer *sbuf, char *errmsg);
+/* Upper bound on the encoded size of an envelope with data_len data bytes
+ * (without the 4-byte frame header). */
+size_t snapshot_envelope_encoded_max(size_t data_len);
+
+/* Decodes exactly one envelope occupying all of buf[0..len). data_max is
+ * the largest data field accepted (0 means SNAPSHOT_DATA_MAX_DEFAULT).
+ * env->data points into buf. Does not check crc32c against data (the
+ * receiver does). 0 or MA_ERR_PROTO naming the offending field (wrong
+ * type, missing, duplicate, oversize, bad id, truncated input, trailing
+ * bytes, nesting). */
+int snapshot_envelope_decode(const void *buf, size_t len, size_t data_max,
+                             struct snapshot_envelope *env, char *errmsg);
+
+/* Piecewise frame decoder: accepts a byte stream in arbitrary pieces and
+ * yields whole envelopes. Embedded struct: _init/_free. */
+struct snapshot_framer {
+	size_t data_max;  /* envelope data limit */
+	size_t frame_max; /* data_max + SNAPSHOT_ENVELOPE_OVERHEAD_MAX */
+	uint8_t hdr[4];
+	size_t hdr_len;   /* bytes of hdr filled */
+	size_t frame_len; /* body length once hdr is complete */
+	uint8_t *buf;     /* body being assembled */
+	size_t buf_len;
+	size_t buf_cap;
+	uint64_t frames; /* whole frames decoded so far */
+	int error;       /* sticky: after a protocol error every feed fails */
+};
+
+/* data_max 0 means SNAPSHOT_DATA_MAX_DEFAULT; must be <= SNAPSHOT_CHUNK_MAX.
+ * 0 or MA_ERR_INVAL. */
+int snapshot_framer_init(struct snapshot_framer *f, size_t data_max);
+void snapshot_framer_free(struct snapshot_framer *f);
+/* Consumes bytes from buf[0..len) up to the end of the first complete
+ * frame and stores the number consumed in *consumed. Returns 1 when *env
+ * holds an envelope (its data points into buf or into the framer; valid
+ * until the next call), 0 when all of buf was consumed without completing
+ * a frame, or MA_ERR_PROTO (zero or oversize frame length, malformed
+ * envelope), MA_ERR_NOMEM. After an error every call fails again. */
+int snapshot_framer_feed(struct snapshot_framer *f, const void *buf, size_t len,
+                         size_t *consumed, struct snapshot_envelope *env,
+                         char *errmsg);
+/* At end of stream: 0 when no partial frame is pending, else MA_ERR_PROTO
+ * ("truncated frame"). */
+int snapshot_framer_finish(const struct snapshot_framer *f, char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Sender (snapshot_sender.c): reads a snapshot file with pread() and
+ * produces envelopes from any offset, then a final {done} envelope. */
+
+struct snapshot_sender; /* opaque */
+
+/* Opens path for sending the snapshot `ident` (from its metadata) starting
+ * at `offset` (<= ident->size), in chunks of chunk_size bytes (0 means
+ * SNAPSHOT_CHUNK_DEFAULT; else SNAPSHOT_CHUNK_MIN..SNAPSHOT_CHUNK_MAX).
+ * When offset > 0 the bytes before it are read once to seed the running
+ * CRC32C that detects a file changed under the sender. 0, MA_ERR_INVAL,
+ * MA_ERR_NOTFOUND, MA_ERR_CORRUPT (file shorter than offset), MA_ERR_NOMEM,
+ * MA_ERR_IO. */
+int snapshot_sender_open(const char *path, const struct snapshot_ident *ident,
+                         uint64_t offset, size_t chunk_size,
+                         struct snapshot_sender **out, char *errmsg);
+void snapshot_sender_close(struct snapshot_sender *s);
+/* Produces the next envelope into *env (data borrowed from the sender,
+ * valid until the next call). Returns 1 with an envelope, 0 after the
+ * final {done} envelope was produced, MA_ERR_CORRUPT when the file no
+ * longer matches its metadata (size or CRC32C; then no done envelope is
+ * produced), MA_ERR_IO. */
+int snapshot_sender_next(struct snapshot_sender *s,
+                         struct snapshot_envelope *env, char *errmsg);
+/* Offset of the next data byte to send. */
+uint64_t snapshot_sender_offset(const struct snapshot_sender *s);
+
+/* ------------------------------------------------------------------------
+ * Receiver (snapshot_receiver.c): envelopes for one database to
+ * <data_dir>/recv/<database>.partial, committed into a store. */
+
+enum snapshot_recv_event_type {
+	SNAPSHOT_RECV_PROGRESS, /* every progress_interval bytes */
+	SNAPSHOT_RECV_COMPLETE, /* committed: ready to catch up the log */
+};
+
+struct snapshot_recv_event {
+	enum snapshot_recv_event_type type;
+	uint64_t bytes_done; /* monotonic within one receiver */
+	uint64_t bytes_total;
+	uint64_t now; /* as passed to the call that caused the event */
+	const struct snapshot_meta *meta; /* COMPLETE only */
+};
+
+struct snapshot_receiver_config {
+	const char *data_dir;         /* the .partial lives in data_dir/recv */
+	struct snapshot_store *store; /* where complete snapshots go */
+	uint64_t fsync_interval;      /* 0: SNAPSHOT_FSYNC_INTERVAL_DEFAULT */
+	uint64_t progress_interval;   /* 0: SNAPSHOT_PROGRESS_INTERVAL_... */
+	size_t data_max;              /* framer limit, 0: default */
+	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
+	void *arg;
+};
+
+struct snapshot_receiver; /* opaque */
+
+/* Creates a receiver for database_id (creating data_dir/recv). Nothing is
+ * touched on disk until snapshot_receiver_begin() or an offset-0 envelope.
+ * 0, MA_ERR_INVAL, MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
+                           const char *database_id,
+                           struct snapshot_receiver **out, char *errmsg);
+/* Frees the receiver. Keeps the .partial and progress record (a later
+ * receiver resumes); use snapshot_receiver_abort() to drop them. */
+void snapshot_receiver_close(struct snapshot_receiver *r);
+
+/* Prepares to receive the snapshot `ident` (as announced by the source)
+ * and stores in *offset the offset to request: the durable offset when
+ * the progress record on disk names exactly this snapshot and the
+ * .partial's first durable_offset bytes still have the recorded CRC32C
+ * (the .partial is truncated to it), else 0 after removing the old
+ * .partial and record. Returns 1 (and *offset = size) when the store
+ * already holds this snapshot, 0 when ready to receive, or MA_ERR_INVAL,
+ * MA_ERR_IDENTITY (other database), MA_ERR_FAILED, MA_ERR_NOSPACE,
+ * MA_ERR_IO. */
+int snapshot_receiver_begin(struct snapshot_receiver *r,
+                            const struct snapshot_ident *ident,
+                            uint64_t *offset, char *errmsg);
+
+/* Accepts one envelope. Offset 0 starts a fresh receive (of env's
+ * snapshot); any other offset must equal the next expected offset and the
+ * snapshot identity must not change. Data is checked against its CRC32C,
+ * written, and fsynced every fsync_interval bytes (then the progress
+ * record is updated). On done the running CRC32C must equal the declared
+ * total; then the file is fsynced and committed to the store.
+ * Returns 0 (accepted), 1 (snapshot committed; COMPLETE was reported), or:
+ *   MA_ERR_OFFSET   offset gap/regression (message names both offsets)
+ *   MA_ERR_CRC      chunk CRC wrong (chunk dropped, receiver usable), or
+ *                   total CRC wrong (both values named; .partial removed)
+ *   MA_ERR_IDENTITY envelope for another database or snapshot
+ *   MA_ERR_PROTO    data beyond the declared size, done before the end
+ *   MA_ERR_NOSPACE, MA_ERR_IO  write/fsync failure: fail-stop
+ *   MA_ERR_FAILED   refused: an earlier write/fsync failed (open a new
+ *                   receiver to resume from the durable offset) */
+int snapshot_receiver_feed(struct snapshot_receiver *r,
+                           const struct snapshot_envelope *env, uint64_t now,
+                           char *errmsg);
+/* Feeds stream bytes in arbitrary pieces (framed envelopes, see
+ * snapshot_framer_feed) and each whole envelope to snapshot_receiver_feed.
+ * Returns as snapshot_receiver_feed for the first envelope that does not
+ * return 0 (bytes after it are not consumed), else 0; or MA_ERR_PROTO. */
+int snapshot_receiver_feed_bytes(struct snapshot_receiver *r, const void *buf,
+                                 size_t len, uint64_t now, char *errmsg);
+/* Next offset expected, bytes written, durable offset. */
+uint64_t snapshot_receiver_offset(const struct snapshot_receiver *r);
+uint64_t snapshot_receiver_durable_offset(const struct snapshot_receiver *r);
+/* Removes the .partial and progress record and resets to "expect offset
+ * 0". Also allowed after a failure, but a failed receiver stays failed.
+ * Resets the byte-stream framer (as begin() does). 0 or MA_ERR_IO. */
+int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg);
+
+#endif

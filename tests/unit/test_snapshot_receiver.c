@@ -1,0 +1,897 @@
+/* snapshot receiver and sender: commit, CRC and offset errors, progress,
+ * fail-stop, crash-and-resume at every durability operation, identity
+ * change, ENOSPC (injected and on a small tmpfs), sender resume. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+#include "common/errors.h"
+#include "common/io.h"
+#include "snapshot/snapshot.h"
+
+#define MIB (1024 * 1024)
+
+struct events {
+	int progress;
+	int complete;
+	uint64_t last_done;
+	uint64_t total;
+	bool monotonic;
+};
+
+struct fixture {
+	char dir[64];
+	char store_dir[128];
+	struct snapshot_store *store;
+	struct events ev;
+};
+
+static void on_event(void *arg, const struct snapshot_recv_event *ev)
+{
+	struct events *e = arg;
+
+	if (ev->bytes_done < e->last_done)
+		e->monotonic = false;
+	e->last_done = ev->bytes_done;
+	e->total = ev->bytes_total;
+	if (ev->type == SNAPSHOT_RECV_PROGRESS)
+		e->progress++;
+	else
+		e->complete++;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->dir, "/tmp/ma-test-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->store_dir, sizeof f->store_dir, "%s/snapshots", f->dir);
+	if (snapshot_store_open(f->store_dir, &f->store, errmsg) != 0)
+		return -1;
+	f->ev.monotonic = true;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[256];
+
+	io_fault_clear();
+	snapshot_store_close(f->store);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static uint8_t *make_data(size_t n, uint32_t seed)
+{
+	uint8_t *p = malloc(n > 0 ? n : 1);
+	uint32_t x = seed * 2654435761u + 1;
+
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+	return p;
+}
+
+static struct snapshot_ident ident_for(const uint8_t *data, size_t n,
+                                       uint64_t index, uint64_t term)
+{
+	struct snapshot_ident id;
+
+	memset(&id, 0, sizeof id);
+	strcpy(id.cluster_id, "c0ffee00-1111-2222-3333-444455556666");
+	strcpy(id.database_id, "kv");
+	id.index = index;
+	id.term = term;
+	id.size = n;
+	id.crc32c = crc32c(data, n);
+	return id;
+}
+
+static struct snapshot_receiver *open_receiver_in(const char *data_dir,
+                                                  struct snapshot_store *store,
+                                                  struct events *ev,
+                                                  uint64_t fsync_interval)
+{
+	struct snapshot_receiver_config cfg = {
+	    .data_dir = data_dir,
+	    .store = store,
+	    .fsync_interval = fsync_interval,
+	    .on_event = on_event,
+	    .arg = ev,
+	};
+	struct snapshot_receiver *r;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (snapshot_receiver_open(&cfg, "kv", &r, errmsg) != 0)
+		fail_msg("receiver open: %s", errmsg);
+	return r;
+}
+
+static struct snapshot_receiver *open_receiver(struct fixture *f,
+                                               uint64_t fsync_interval)
+{
+	return open_receiver_in(f->dir, f->store, &f->ev, fsync_interval);
+}
+
+static struct snapshot_envelope chunk_env(const struct snapshot_ident *id,
+                                          const uint8_t *data, uint64_t off,
+                                          size_t len)
+{
+	struct snapshot_envelope env;
+
+	memset(&env, 0, sizeof env);
+	env.id = *id;
+	env.offset = off;
+	env.data = len > 0 ? data + off : NULL;
+	env.data_len = len;
+	env.crc32c = crc32c(env.data, len);
+	env.done = off + len == id->size && len == 0;
+	return env;
+}
+
+/* Feeds data[from..size) in chunks, then {done}. Stops at the first
+ * non-zero result and returns it. When report_fd >= 0 the next offset
+ * after each accepted chunk is written there (crash tests). */
+static int feed_range(struct snapshot_receiver *r,
+                      const struct snapshot_ident *id, const uint8_t *data,
+                      uint64_t from, size_t chunk, int report_fd, char *errmsg)
+{
+	uint64_t off = from;
+	int rc;
+
+	while (off < id->size) {
+		size_t n =
+		    id->size - off < chunk ? (size_t)(id->size - off) : chunk;
+		struct snapshot_envelope env = chunk_env(id, data, off, n);
+
+		rc = snapshot_receiver_feed(r, &env, 1000, errmsg);
+		if (rc != 0)
+			return rc;
+		off += n;
+		if (report_fd >= 0 &&
+		    write(report_fd, &off, sizeof off) != sizeof off)
+			return -100;
+	}
+	{
+		struct snapshot_envelope env = chunk_env(id, data, off, 0);
+		env.done = true;
+		return snapshot_receiver_feed(r, &env, 1000, errmsg);
+	}
+}
+
+static void assert_committed(struct snapshot_store *store,
+                             const struct snapshot_ident *id,
+                             const uint8_t *data)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct snapshot_meta m;
+	void *buf;
+	size_t len;
+
+	if (snapshot_store_get(store, id->index, id->term, &m, errmsg) != 0)
+		fail_msg("not committed: %s", errmsg);
+	assert_true(snapshot_ident_equal(&m.id, id));
+	assert_int_equal(
+	    snapshot_store_path(store, id->index, id->term, path, sizeof path),
+	    0);
+	assert_int_equal(io_read_file(path, id->size + 1, &buf, &len), 0);
+	assert_int_equal(len, id->size);
+	if (len > 0 && memcmp(buf, data, len) != 0)
+		fail_msg("committed content differs");
+	free(buf);
+	assert_int_equal(snapshot_file_verify(path, NULL, errmsg), 0);
+}
+
+static bool recv_file_exists(const char *data_dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s/recv/%s", data_dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void assert_no_snapshot(struct snapshot_store *store)
+{
+	struct snapshot_meta m;
+
+	assert_int_equal(snapshot_store_latest(store, &m, NULL),
+	                 MA_ERR_NOTFOUND);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* Whole stream as framed bytes in odd pieces: commits, reports complete. */
+static void test_full_stream_commits(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 5 * MIB + 777, chunk = 64 * 1024, pos = 0;
+	uint8_t *data = make_data(size, 1);
+	struct snapshot_ident id = ident_for(data, size, 100, 3);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	msgpack_sbuffer sb;
+	uint32_t x = 7;
+	int rc = 0;
+
+	msgpack_sbuffer_init(&sb);
+	for (uint64_t off = 0;;) {
+		size_t n = size - off < chunk ? size - off : chunk;
+		struct snapshot_envelope env = chunk_env(&id, data, off, n);
+
+		env.done = n == 0;
+		assert_int_equal(
+		    snapshot_envelope_encode_frame(&env, &sb, errmsg), 0);
+		if (n == 0)
+			break;
+		off += n;
+	}
+	while (pos < sb.size && rc == 0) {
+		size_t piece;
+
+		x = x * 1103515245u + 12345u;
+		piece = 1 + (x >> 8) % 100000;
+		if (piece > sb.size - pos)
+			piece = sb.size - pos;
+		rc = snapshot_receiver_feed_bytes(r, sb.data + pos, piece, 5000,
+		                                  errmsg);
+		pos += piece;
+	}
+	if (rc != 1)
+		fail_msg("rc %d: %s", rc, errmsg);
+	assert_int_equal(pos, sb.size);
+	assert_int_equal(f->ev.complete, 1);
+	assert_int_equal(f->ev.last_done, size);
+	assert_committed(f->store, &id, data);
+	assert_false(recv_file_exists(f->dir, "kv.partial"));
+	assert_false(recv_file_exists(f->dir, "kv.progress"));
+	msgpack_sbuffer_destroy(&sb);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_total_crc_mismatch_removes_partial(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 300000;
+	uint8_t *data = make_data(size, 2);
+	struct snapshot_ident id = ident_for(data, size, 5, 1);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE], want[64];
+	uint32_t real = id.crc32c;
+
+	id.crc32c = real ^ 0x5a5a5a5a;
+	assert_int_equal(feed_range(r, &id, data, 0, 65536, -1, errmsg),
+	                 MA_ERR_CRC);
+	snprintf(want, sizeof want, "0x%08x", real);
+	assert_non_null(strstr(errmsg, want));
+	snprintf(want, sizeof want, "0x%08x", id.crc32c);
+	assert_non_null(strstr(errmsg, want));
+	assert_non_null(strstr(errmsg, "total_crc32c"));
+	assert_false(recv_file_exists(f->dir, "kv.partial"));
+	assert_false(recv_file_exists(f->dir, "kv.progress"));
+	assert_no_snapshot(f->store);
+	assert_int_equal(f->ev.complete, 0);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_zero_byte_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t none[1] = {0};
+	struct snapshot_ident id = ident_for(none, 0, 1, 1);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(id.crc32c, 0);
+	assert_int_equal(feed_range(r, &id, none, 0, 4096, -1, errmsg), 1);
+	assert_int_equal(f->ev.complete, 1);
+	assert_committed(f->store, &id, none);
+	snapshot_receiver_close(r);
+}
+
+static void test_progress_monotonic(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 3 * MIB;
+	uint8_t *data = make_data(size, 3);
+	struct snapshot_ident id = ident_for(data, size, 9, 9);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(feed_range(r, &id, data, 0, 100000, -1, errmsg), 1);
+	assert_true(f->ev.progress >= 2);
+	assert_true(f->ev.monotonic);
+	assert_int_equal(f->ev.total, size);
+	assert_int_equal(f->ev.complete, 1);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_offset_gap_and_regression(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 200000;
+	uint8_t *data = make_data(size, 4);
+	struct snapshot_ident id = ident_for(data, size, 2, 2);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_envelope env;
+
+	/* Nothing in progress: only offset 0 starts a receive. */
+	env = chunk_env(&id, data, 1000, 1000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_OFFSET);
+	assert_non_null(strstr(errmsg, "expected offset 0"));
+	env = chunk_env(&id, data, 0, 50000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	/* Gap. */
+	env = chunk_env(&id, data, 60000, 1000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_OFFSET);
+	assert_non_null(strstr(errmsg, "offset regression/gap"));
+	assert_non_null(strstr(errmsg, "expected offset 50000"));
+	assert_non_null(strstr(errmsg, "got 60000"));
+	/* Regression. */
+	env = chunk_env(&id, data, 40000, 1000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_OFFSET);
+	assert_non_null(strstr(errmsg, "expected offset 50000"));
+	assert_non_null(strstr(errmsg, "got 40000"));
+	/* Another snapshot mid-stream. */
+	env = chunk_env(&id, data, 50000, 1000);
+	env.id.index = 3;
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_IDENTITY);
+	/* The receiver is still usable. */
+	assert_int_equal(feed_range(r, &id, data, 50000, 65536, -1, errmsg), 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_bad_chunk_crc(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 100000;
+	uint8_t *data = make_data(size, 5);
+	struct snapshot_ident id = ident_for(data, size, 2, 2);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_envelope env;
+
+	env = chunk_env(&id, data, 0, 50000);
+	env.crc32c ^= 1;
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_CRC);
+	assert_non_null(strstr(errmsg, "chunk at offset 0"));
+	assert_int_equal(snapshot_receiver_offset(r), 0);
+	assert_int_equal(feed_range(r, &id, data, 0, 50000, -1, errmsg), 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_write_fault_fail_stop(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 500000;
+	uint8_t *data = make_data(size, 6);
+	struct snapshot_ident id = ident_for(data, size, 2, 2);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_envelope env;
+
+	/* Write 1 is the progress record of the fresh start; 3 a chunk. */
+	io_fault_set(IO_FAULT_WRITE, 3, 1, EIO);
+	assert_int_equal(feed_range(r, &id, data, 0, 65536, -1, errmsg),
+	                 MA_ERR_IO);
+	assert_non_null(strstr(errmsg, "kv.partial"));
+	io_fault_clear();
+	/* Stays failed even though the disk is fine again. */
+	env = chunk_env(&id, data, snapshot_receiver_offset(r), 1000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_FAILED);
+	assert_non_null(strstr(errmsg, "earlier error"));
+	env = chunk_env(&id, data, 0, 1000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_FAILED);
+	assert_no_snapshot(f->store);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* Kills the receive at every durability operation (write, fsync,
+ * progress-record replace, rename) in a child; the parent restarts, resumes
+ * and must end with the exact bytes, re-receiving at most one fsync
+ * interval plus one chunk. */
+static void test_crash_resume_every_op(void **state)
+{
+	struct fixture *f = *state;
+	const size_t size = MIB + 12345, chunk = 32 * 1024;
+	const uint64_t interval = 128 * 1024;
+	uint8_t *data = make_data(size, 7);
+	struct snapshot_ident id = ident_for(data, size, 77, 4);
+	char errmsg[MA_ERRMSG_SIZE], cmd[256];
+	struct snapshot_receiver *r;
+	long total_ops;
+	uint64_t off;
+	int resumed_mid = 0;
+
+	/* Count the operations of one full receive. */
+	r = open_receiver(f, interval);
+	io_crash_set(0);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(feed_range(r, &id, data, 0, chunk, -1, errmsg), 1);
+	total_ops = io_crash_ops();
+	snapshot_receiver_close(r);
+	assert_true(total_ops > 20);
+
+	for (long n = 1; n <= total_ops; n++) {
+		uint64_t accepted = 0, got;
+		int fds[2], status, rc;
+		pid_t pid;
+
+		snapshot_store_close(f->store);
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/recv' '%s'", f->dir,
+		         f->store_dir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(
+		    snapshot_store_open(f->store_dir, &f->store, errmsg), 0);
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			r = open_receiver(f, interval);
+			io_crash_set(n);
+			if (snapshot_receiver_begin(r, &id, &off, errmsg) != 0)
+				_exit(2);
+			rc = feed_range(r, &id, data, 0, chunk, fds[1], errmsg);
+			_exit(rc == 1 ? 0 : 3);
+		}
+		close(fds[1]);
+		while (read(fds[0], &got, sizeof got) == sizeof got)
+			accepted = got;
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) ||
+		    WEXITSTATUS(status) != IO_CRASH_EXIT_CODE)
+			fail_msg("crash point %ld: child status 0x%x", n,
+			         status);
+
+		/* Restart. */
+		snapshot_store_close(f->store);
+		assert_int_equal(
+		    snapshot_store_open(f->store_dir, &f->store, errmsg), 0);
+		r = open_receiver(f, interval);
+		rc = snapshot_receiver_begin(r, &id, &off, errmsg);
+		if (rc < 0)
+			fail_msg("crash point %ld: begin: %s", n, errmsg);
+		if (rc == 0) {
+			if (accepted > off && accepted - off > interval + chunk)
+				fail_msg("crash point %ld: resumed at %" PRIu64
+				         " after %" PRIu64 " accepted",
+				         n, off, accepted);
+			if (off > 0)
+				resumed_mid++;
+			rc = feed_range(r, &id, data, off, chunk, -1, errmsg);
+			if (rc != 1)
+				fail_msg("crash point %ld: resume from %" PRIu64
+				         ": %d %s",
+				         n, off, rc, errmsg);
+		} else {
+			assert_int_equal(off, size);
+		}
+		snapshot_receiver_close(r);
+		assert_committed(f->store, &id, data);
+		assert_false(recv_file_exists(f->dir, "kv.partial"));
+	}
+	print_message("crash points: %ld, resumed mid-file: %d\n", total_ops,
+	              resumed_mid);
+	assert_true(resumed_mid > total_ops / 2);
+	free(data);
+}
+
+static void test_different_identity_starts_fresh(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 600000;
+	uint8_t *a = make_data(size, 8), *b = make_data(size - 1000, 9);
+	struct snapshot_ident ida = ident_for(a, size, 10, 1);
+	struct snapshot_ident idb = ident_for(b, size - 1000, 12, 1);
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_receiver *r = open_receiver(f, 65536);
+	struct snapshot_envelope env;
+	struct stat st;
+	uint64_t off;
+
+	assert_int_equal(snapshot_receiver_begin(r, &ida, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	for (off = 0; off < 300000; off += 50000) {
+		env = chunk_env(&ida, a, off, 50000);
+		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	}
+	snapshot_receiver_close(r);
+
+	/* Same identity resumes at the durable offset... */
+	r = open_receiver(f, 65536);
+	assert_int_equal(snapshot_receiver_begin(r, &ida, &off, errmsg), 0);
+	assert_true(off > 0 && off <= 300000);
+	snapshot_receiver_close(r);
+	/* ...another starts over and drops A's bytes. */
+	r = open_receiver(f, 65536);
+	assert_int_equal(snapshot_receiver_begin(r, &idb, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	snprintf(path, sizeof path, "%s/recv/kv.partial", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(feed_range(r, &idb, b, 0, 50000, -1, errmsg), 1);
+	assert_committed(f->store, &idb, b);
+	snapshot_receiver_close(r);
+	/* A database the receiver is not for. */
+	r = open_receiver(f, 65536);
+	strcpy(ida.database_id, "other");
+	assert_int_equal(snapshot_receiver_begin(r, &ida, &off, errmsg),
+	                 MA_ERR_IDENTITY);
+	snapshot_receiver_close(r);
+	free(a);
+	free(b);
+}
+
+/* A torn update of the newest progress slot falls back to the other. */
+static void test_torn_progress_slot(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 600000;
+	uint8_t *data = make_data(size, 17);
+	struct snapshot_ident id = ident_for(data, size, 10, 1);
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_receiver *r = open_receiver(f, 65536);
+	struct snapshot_progress p[2];
+	uint8_t rec[SNAPSHOT_PROGRESS_SIZE];
+	uint64_t off;
+	int fd, newest;
+
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	for (off = 0; off < 300000; off += 50000) {
+		struct snapshot_envelope env = chunk_env(&id, data, off, 50000);
+		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	}
+	snapshot_receiver_close(r);
+	snprintf(path, sizeof path, "%s/recv/kv.progress", f->dir);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    pread(fd, rec, sizeof rec, i * SNAPSHOT_PROGRESS_SLOT),
+		    sizeof rec);
+		assert_int_equal(
+		    snapshot_progress_decode(rec, sizeof rec, &p[i], NULL), 0);
+	}
+	newest = p[1].seq > p[0].seq;
+	assert_int_equal(p[newest].durable_offset, 300000);
+	assert_int_equal(
+	    pwrite(fd, "torn", 4, newest * SNAPSHOT_PROGRESS_SLOT + 100), 4);
+	close(fd);
+	r = open_receiver(f, 65536);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, p[!newest].durable_offset);
+	assert_true(off > 0 && off < 300000);
+	assert_int_equal(feed_range(r, &id, data, off, 50000, -1, errmsg), 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+static void test_enospc_injected(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 400000, chunk = 16384;
+	uint8_t *data = make_data(size, 10);
+	struct snapshot_ident id = ident_for(data, size, 3, 3);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_receiver *r = open_receiver(f, 65536);
+	struct snapshot_envelope env;
+	uint64_t off;
+
+	/* Write 1: fresh record; 2-5: chunks; 6: record at 64 KiB; 7-10:
+	 * chunks. The 10th write and all later ones fail. */
+	io_fault_set(IO_FAULT_WRITE, 10, -1, ENOSPC);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(feed_range(r, &id, data, 0, chunk, -1, errmsg),
+	                 MA_ERR_NOSPACE);
+	assert_non_null(strstr(errmsg, "No space left"));
+	assert_non_null(strstr(errmsg, "free space"));
+	env = chunk_env(&id, data, snapshot_receiver_offset(r), chunk);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_FAILED);
+	assert_no_snapshot(f->store);
+	snapshot_receiver_close(r);
+
+	io_fault_clear();
+	r = open_receiver(f, 65536);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, 65536);
+	assert_int_equal(feed_range(r, &id, data, off, chunk, -1, errmsg), 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* A real full disk: a 4 MiB tmpfs with a 2 MiB filler and a 3 MiB
+ * snapshot. Needs root and permission to mount; skips otherwise. */
+static void test_enospc_tmpfs(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 3 * MIB, chunk = 65536;
+	uint8_t *data = make_data(size, 11);
+	struct snapshot_ident id = ident_for(data, size, 4, 4);
+	char errmsg[MA_ERRMSG_SIZE], mnt[128], sdir[160], filler[160];
+	struct snapshot_store *store;
+	struct snapshot_receiver *r;
+	struct events ev = {.monotonic = true};
+	uint8_t *fill;
+	uint64_t off;
+	int rc;
+
+	snprintf(mnt, sizeof mnt, "%s/mnt", f->dir);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") != 0) {
+		print_message("mount tmpfs: %s; skipping the real ENOSPC "
+		              "test (needs root and mount permission)\n",
+		              strerror(errno));
+		free(data);
+		skip();
+	}
+	snprintf(sdir, sizeof sdir, "%s/snapshots", mnt);
+	snprintf(filler, sizeof filler, "%s/filler", mnt);
+	fill = make_data(2 * MIB, 12);
+	{
+		int fd = open(filler, O_WRONLY | O_CREAT, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, fill, 2 * MIB), 2 * MIB);
+		close(fd);
+	}
+	free(fill);
+	assert_int_equal(snapshot_store_open(sdir, &store, errmsg), 0);
+	r = open_receiver_in(mnt, store, &ev, 256 * 1024);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	rc = feed_range(r, &id, data, 0, chunk, -1, errmsg);
+	if (rc != MA_ERR_NOSPACE)
+		fail_msg("expected MA_ERR_NOSPACE, got %d: %s", rc, errmsg);
+	assert_non_null(strstr(errmsg, "free space"));
+	assert_no_snapshot(store);
+	snapshot_receiver_close(r);
+
+	assert_int_equal(unlink(filler), 0);
+	r = open_receiver_in(mnt, store, &ev, 256 * 1024);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_true(off > 0);
+	rc = feed_range(r, &id, data, off, chunk, -1, errmsg);
+	if (rc != 1)
+		fail_msg("resume after freeing space: %d %s", rc, errmsg);
+	assert_committed(store, &id, data);
+	snapshot_receiver_close(r);
+	snapshot_store_close(store);
+	assert_int_equal(umount(mnt), 0);
+	free(data);
+}
+
+static void test_abort_removes_partial(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 100000;
+	uint8_t *data = make_data(size, 13);
+	struct snapshot_ident id = ident_for(data, size, 2, 2);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_envelope env = chunk_env(&id, data, 0, 50000);
+
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	assert_true(recv_file_exists(f->dir, "kv.partial"));
+	assert_int_equal(snapshot_receiver_abort(r, errmsg), 0);
+	assert_false(recv_file_exists(f->dir, "kv.partial"));
+	assert_false(recv_file_exists(f->dir, "kv.progress"));
+	env = chunk_env(&id, data, 50000, 50000);
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_OFFSET);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* Sender from an arbitrary offset yields exactly the rest of the file. */
+static void test_sender_from_offset(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 1000003;
+	uint8_t *data = make_data(size, 14), *out = calloc(1, size);
+	struct snapshot_ident id = ident_for(data, size, 8, 1);
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_sender *s;
+	struct snapshot_envelope env;
+	struct snapshot_meta m;
+	uint64_t next = 12345;
+	int rc, done = 0;
+
+	assert_int_equal(snapshot_store_create_from_buf(f->store, &id, data,
+	                                                size, 0, &m, errmsg),
+	                 0);
+	assert_true(snapshot_ident_equal(&m.id, &id));
+	snapshot_store_path(f->store, 8, 1, path, sizeof path);
+	assert_int_equal(
+	    snapshot_sender_open(path, &id, next, 100000, &s, errmsg), 0);
+	while ((rc = snapshot_sender_next(s, &env, errmsg)) == 1) {
+		assert_int_equal(env.offset, next);
+		assert_int_equal(env.crc32c, crc32c(env.data, env.data_len));
+		if (env.data_len > 0)
+			memcpy(out + env.offset, env.data, env.data_len);
+		next += env.data_len;
+		if (env.done) {
+			assert_int_equal(env.data_len, 0);
+			assert_int_equal(env.offset, size);
+			done++;
+		}
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(done, 1);
+	assert_memory_equal(out + 12345, data + 12345, size - 12345);
+	snapshot_sender_close(s);
+	assert_int_equal(
+	    snapshot_sender_open(path, &id, size + 1, 0, &s, errmsg),
+	    MA_ERR_INVAL);
+	free(out);
+	free(data);
+}
+
+/* Sender -> receiver, interrupted, then a new receiver and a sender from
+ * the offset it asks for: the committed file is identical. */
+static void test_sender_resume_identical(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 2 * MIB + 4321;
+	uint8_t *data = make_data(size, 15);
+	struct snapshot_ident id = ident_for(data, size, 30, 2);
+	char errmsg[MA_ERRMSG_SIZE], path[256], src_dir[128];
+	struct snapshot_store *src;
+	struct snapshot_receiver *r;
+	struct snapshot_sender *s;
+	struct snapshot_envelope env;
+	uint64_t off;
+	int rc;
+
+	snprintf(src_dir, sizeof src_dir, "%s/source", f->dir);
+	assert_int_equal(snapshot_store_open(src_dir, &src, errmsg), 0);
+	assert_int_equal(snapshot_store_create_from_buf(src, &id, data, size, 0,
+	                                                NULL, errmsg),
+	                 0);
+	snapshot_store_path(src, 30, 2, path, sizeof path);
+	assert_int_equal(snapshot_store_pin(src, 30, 2, errmsg), 0);
+
+	r = open_receiver(f, 256 * 1024);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(
+	    snapshot_sender_open(path, &id, off, 96 * 1024, &s, errmsg), 0);
+	while (snapshot_sender_offset(s) < size / 2) {
+		assert_int_equal(snapshot_sender_next(s, &env, errmsg), 1);
+		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	}
+	snapshot_sender_close(s);
+	snapshot_receiver_close(r);
+
+	r = open_receiver(f, 256 * 1024);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_true(off > 0 && off < size / 2 + 96 * 1024);
+	assert_int_equal(off % (256 * 1024) < 96 * 1024 ||
+	                     off == snapshot_receiver_durable_offset(r),
+	                 1);
+	assert_int_equal(
+	    snapshot_sender_open(path, &id, off, 96 * 1024, &s, errmsg), 0);
+	while ((rc = snapshot_sender_next(s, &env, errmsg)) == 1) {
+		rc = snapshot_receiver_feed(r, &env, 0, errmsg);
+		if (rc != 0)
+			break;
+	}
+	assert_int_equal(rc, 1);
+	assert_committed(f->store, &id, data);
+	snapshot_sender_close(s);
+	snapshot_receiver_close(r);
+	assert_int_equal(snapshot_store_unpin(src, 30, 2), 0);
+	snapshot_store_close(src);
+	free(data);
+}
+
+/* The sender notices a file rewritten under it and sends no {done}. */
+static void test_sender_detects_change(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 300000;
+	uint8_t *data = make_data(size, 16);
+	struct snapshot_ident id = ident_for(data, size, 8, 1);
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_sender *s;
+	struct snapshot_envelope env;
+	int fd, rc;
+
+	assert_int_equal(snapshot_store_create_from_buf(f->store, &id, data,
+	                                                size, 0, NULL, errmsg),
+	                 0);
+	snapshot_store_path(f->store, 8, 1, path, sizeof path);
+	assert_int_equal(snapshot_sender_open(path, &id, 0, 65536, &s, errmsg),
+	                 0);
+	assert_int_equal(snapshot_sender_next(s, &env, errmsg), 1);
+	fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, "changed", 7, 200000), 7);
+	close(fd);
+	while ((rc = snapshot_sender_next(s, &env, errmsg)) == 1)
+		assert_false(env.done);
+	assert_int_equal(rc, MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "CRC32C"));
+	snapshot_sender_close(s);
+
+	/* Shrunk under the sender. */
+	assert_int_equal(snapshot_sender_open(path, &id, 0, 65536, &s, errmsg),
+	                 0);
+	assert_int_equal(truncate(path, 100000), 0);
+	while ((rc = snapshot_sender_next(s, &env, errmsg)) == 1)
+		assert_false(env.done);
+	assert_int_equal(rc, MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "changed"));
+	snapshot_sender_close(s);
+	free(data);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_full_stream_commits),
+	    T(test_total_crc_mismatch_removes_partial),
+	    T(test_zero_byte_snapshot),
+	    T(test_progress_monotonic),
+	    T(test_offset_gap_and_regression),
+	    T(test_bad_chunk_crc),
+	    T(test_write_fault_fail_stop),
+	    T(test_crash_resume_every_op),
+	    T(test_different_identity_starts_fresh),
+	    T(test_torn_progress_slot),
+	    T(test_enospc_injected),
+	    T(test_enospc_tmpfs),
+	    T(test_abort_removes_partial),
+	    T(test_sender_from_offset),
+	    T(test_sender_resume_identical),
+	    T(test_sender_detects_change),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
