@@ -14,5 +14,7 @@ int cmd_check_config(int argc, char **argv);
 int cmd_follow(int argc, char **argv);
 /* mirror-agent status [--data-dir DIR | --status-file FILE] [--json] */
 int cmd_status(int argc, char **argv);
+/* mirror-agent serve --listen HOST:PORT ... (agent/cmd_serve.c) */
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -84,6 +84,7 @@ struct follow {
 	char drop_reason[512];  /* non-empty: drop the connection */
 	uint64_t last_status_ms;
 	bool all_failed_reported;
+	bool status_dirty;
 	bool stopping;
 };
 
@@ -124,8 +125,10 @@ static void report(struct fdb *db, bool always)
 
 	if (!always && st->state == db->reported)
 		return;
-	if (st->state != db->reported)
+	if (st->state != db->reported) {
 		log_info("%s: state %s", db->name, mirror_state_name(st->state));
+		db->f->status_dirty = true; /* written at the next tick */
+	}
 	db->reported = st->state;
 	if (db->f->o.on_progress == NULL)
 		return;
@@ -1151,8 +1154,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		mirror_sm_tick(&db->sm, now);
 		report(db, false);
 	}
-	if (now >= f->last_status_ms + 1000) {
+	if (f->status_dirty || now >= f->last_status_ms + 1000) {
 		f->last_status_ms = now;
+		f->status_dirty = false;
 		write_status(f);
 	}
 }

@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{"follow", cmd_follow,
 	 "follow [--config FILE] [--data-dir DIR --source HOST:PORT ... --database NAME ...]"},
 	{"status", cmd_status, "status [--data-dir DIR] [--json]"},
+	{"serve", cmd_serve,
+	 "serve --listen HOST:PORT --cert F --key F --client-ca F --database NAME=DIR ... --allow ID=DB,..."},
 };
 
 static void usage(FILE *out)

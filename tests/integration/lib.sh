@@ -101,6 +101,9 @@ state_of() {
 		sed -n "s/.*\"database\":\"$2\",\"state\":\"\([A-Za-z]*\)\".*/\1/p"
 }
 
+# is_state DATA_DIR DB STATE: true when the status file says so.
+is_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
+
 finish() {
 	[ "$T_FAILED" -eq 0 ]
 	exit $?

@@ -72,7 +72,7 @@ check "progress was logged at least every MiB for the 64 MiB snapshot" \
 	$(follow_tls) $follow_args >"$TMP/follow2.log" 2>&1 &
 FPID=$!
 T_PIDS="$T_PIDS $FPID"
-wait_until 30 sh -c "[ \"\$(state_of '$TMP/mirror' db1)\" = Following ]" ||
+wait_until 30 is_state "$TMP/mirror" db1 Following ||
 	diag "db1 did not report Following before the appends"
 for i in 1 2 3 4 5; do
 	"$SPOOLGEN" append "$TMP/src/db1" --count 200 --term 3 >/dev/null

@@ -17,9 +17,9 @@ FSYNC=$((8 * 1024 * 1024))
 CHUNK=$((1024 * 1024))
 spool=$TMP/src/big
 "$SPOOLGEN" init "$spool" --database big >/dev/null &&
-"$SPOOLGEN" append "$spool" --from 1 --count 100 --term 1 >/dev/null &&
+"$SPOOLGEN" append "$spool" --from 1 --count 100 --term 1 --segment-size 16384 >/dev/null &&
 "$SPOOLGEN" snapshot "$spool" --index 100 --term 1 --size $SIZE --seed 7 >/dev/null &&
-"$SPOOLGEN" append "$spool" --count 2000 --term 1 >/dev/null ||
+"$SPOOLGEN" append "$spool" --count 2000 --term 1 --segment-size 16384 >/dev/null ||
 	{ echo "Bail out! spoolgen failed"; exit 1; }
 
 start_serve serveA --database "big=$spool" --allow mirror-1=big
@@ -59,7 +59,7 @@ check "no .snapshot visible after the kill" \
 
 follow_bg follow2.log
 check "restart reaches Following" \
-	wait_until 90 sh -c "[ \"\$(state_of '$TMP/mirror' big)\" = Following ]"
+	wait_until 90 is_state "$TMP/mirror" big Following
 resumed_at=$(sed -n 's/.*bootstrapping from snapshot .* from offset \([0-9]*\).*/\1/p' "$TMP/follow2.log" | head -n1)
 refetched=$((SIZE - ${resumed_at:-0}))
 limit=$((SIZE - ${done_before:-0} + FSYNC + CHUNK))
@@ -71,7 +71,7 @@ check "snapshot byte-identical after resume" \
 
 # 2. serve A dies mid-tail: the mirror moves to B and continues.
 kill -9 "$PID_A"
-"$SPOOLGEN" append "$spool" --count 500 --term 1 >/dev/null
+"$SPOOLGEN" append "$spool" --count 500 --term 1 --segment-size 16384 >/dev/null
 tail_done() {
 	"$AGENT" wal dump "$TMP/mirror/big/wal" --from 101 2>/dev/null | wc -l | grep -qx 2500
 }
@@ -81,10 +81,10 @@ check "the mirror logged the switch to the second endpoint" \
 kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
 
 # 3. The source compacts past the mirror's position while it is stopped.
-"$SPOOLGEN" append "$spool" --count 1000 --term 2 >/dev/null
+"$SPOOLGEN" append "$spool" --count 1000 --term 2 --segment-size 16384 >/dev/null
 "$SPOOLGEN" snapshot "$spool" --index 3500 --term 2 --size 3000000 --seed 9 >/dev/null
 "$SPOOLGEN" compact "$spool" --before 3400 >/dev/null
-"$SPOOLGEN" append "$spool" --count 100 --term 2 >/dev/null
+"$SPOOLGEN" append "$spool" --count 100 --term 2 --segment-size 16384 >/dev/null
 start_serve serveA2 --database "big=$spool" --allow mirror-1=big
 PORT_A=$SERVE_PORT
 follow_bg follow3.log

@@ -1,6 +1,7 @@
 /* transport: HTTP/3 client and server over loopback — small and 64 MiB
  * bodies, backpressure cap, concurrent streams, mutual TLS refusals, peer
- * identity, server shutdown. Every test is bounded by a libevent timer. */
+ * identity, server shutdown, loopback (large) and Ethernet-sized UDP
+ * payloads. Every test is bounded by a libevent timer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
  * TRANSPORT_TEST_UDP (max UDP payload) override for measurements. */
 static size_t CAP = 1024 * 1024;
 static uint32_t udp_payload;
+static const char *udp_env;
 
 struct body_gen {
 	struct transport_request *req;
@@ -383,10 +385,25 @@ static void test_64mib_body_backpressure(void **state)
 	assert_true(t.max_unacked <= CAP);
 	assert_true(t.max_unacked > 0);
 	printf("# 64 MiB over loopback in %.3f s: %.1f MB/s (max unacked %zu "
-	       "bytes, cap %zu, max UDP payload %u)\n",
+	       "bytes, cap %zu, max UDP payload %s)\n",
 	       dt, (double)size / 1e6 / dt, t.max_unacked, CAP,
-	       udp_payload ? udp_payload : 1452);
+	       udp_payload ? udp_env : "auto");
 	stop(&t);
+}
+
+/* The same transfer with Ethernet-sized datagrams (the default off
+ * loopback: PMTUD, GSO batches of many segments) instead of the large
+ * loopback default. */
+static void test_64mib_body_ethernet_payload(void **state)
+{
+	uint32_t saved = udp_payload;
+	const char *saved_env = udp_env;
+
+	udp_payload = 1452;
+	udp_env = "1452";
+	test_64mib_body_backpressure(state);
+	udp_payload = saved;
+	udp_env = saved_env;
 }
 
 static void test_two_streams_one_connection(void **state)
@@ -488,6 +505,7 @@ int main(void)
 	    cmocka_unit_test(test_small_body_and_identity),
 	    cmocka_unit_test(test_identity_from_cn),
 	    cmocka_unit_test(test_64mib_body_backpressure),
+	    cmocka_unit_test(test_64mib_body_ethernet_payload),
 	    cmocka_unit_test(test_two_streams_one_connection),
 	    cmocka_unit_test(test_refuse_client_without_cert),
 	    cmocka_unit_test(test_refuse_client_from_other_ca),
@@ -497,8 +515,10 @@ int main(void)
 
 	if (cap != NULL && atol(cap) > CHUNK)
 		CAP = (size_t)atol(cap);
-	if (udp != NULL && atol(udp) >= 1200 && atol(udp) <= 65527)
+	if (udp != NULL && atol(udp) >= 1200 && atol(udp) <= 65527) {
 		udp_payload = (uint32_t)atol(udp);
+		udp_env = udp;
+	}
 
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,460 @@
+/* spoolgen: builds and grows spool directories for tests (agent/spool.h
+ * layout) with deterministic content.
+ *
+ *   spoolgen init DIR --database NAME [--cluster-id UUID] [--epoch N]
+ *   spoolgen snapshot DIR --index I --term T --size BYTES [--seed S]
+ *   spoolgen append DIR [--from I] --count N --term T [--size B]
+ *                   [--rate-per-s R] [--segment-size BYTES]
+ *   spoolgen compact DIR --before I
+ *
+ * Snapshot bytes come from a splitmix64 stream seeded with S (default: the
+ * index), so a test can regenerate them. Entry payloads are
+ * "entry-<index>-" padded with the letter 'a' + index % 26 to B bytes (or
+ * cut to B bytes); without --size just "entry-<index>". append without
+ * --from continues after the last index (1 for an empty log) and fsyncs
+ * each batch. Every command prints one line describing what it did. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/protocol.h"
+#include "agent/spool.h"
+#include "common/errors.h"
+#include "common/io.h"
+#include "snapshot/snapshot.h"
+#include "wal/wal.h"
+
+/* Snapshots up to this size are built in memory; larger ones are streamed
+ * through a temporary file. */
+#define IN_MEMORY_MAX (64u << 20)
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: spoolgen init DIR --database NAME [--cluster-id UUID] "
+	        "[--epoch N]\n"
+	        "       spoolgen snapshot DIR --index I --term T --size BYTES "
+	        "[--seed S]\n"
+	        "       spoolgen append DIR [--from I] --count N --term T "
+	        "[--size B] [--rate-per-s R] [--segment-size BYTES]\n"
+	        "       spoolgen compact DIR --before I\n");
+}
+
+static uint64_t now_ms(int clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int parse_u64(const char *flag, const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	if (s == NULL || *s < '0' || *s > '9')
+		goto bad;
+	*out = strtoull(s, &end, 10);
+	if (errno == 0 && *end == '\0')
+		return 0;
+bad:
+	fprintf(stderr, "spoolgen: %s: bad number '%s'\n", flag,
+	        s != NULL ? s : "");
+	return -1;
+}
+
+/* Options of all sub-commands; which are used depends on the command. */
+struct args {
+	const char *dir, *database, *cluster_id;
+	uint64_t epoch, index, term, size, seed, from, count, rate, before,
+	    segment_size;
+	int has_index, has_term, has_size, has_seed, has_from, has_count,
+	    has_before;
+};
+
+static int parse(int argc, char **argv, struct args *a)
+{
+	memset(a, 0, sizeof *a);
+	if (argc < 3) {
+		usage();
+		return -1;
+	}
+	a->dir = argv[2];
+	for (int i = 3; i < argc; i++) {
+		const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t *dst = NULL;
+		int *has = NULL;
+
+		if (v == NULL) {
+			fprintf(stderr, "spoolgen: %s needs a value\n", f);
+			return -1;
+		}
+		i++;
+		if (strcmp(f, "--database") == 0) {
+			a->database = v;
+			continue;
+		}
+		if (strcmp(f, "--cluster-id") == 0) {
+			a->cluster_id = v;
+			continue;
+		}
+		if (strcmp(f, "--epoch") == 0)
+			dst = &a->epoch;
+		else if (strcmp(f, "--index") == 0)
+			dst = &a->index, has = &a->has_index;
+		else if (strcmp(f, "--term") == 0)
+			dst = &a->term, has = &a->has_term;
+		else if (strcmp(f, "--size") == 0)
+			dst = &a->size, has = &a->has_size;
+		else if (strcmp(f, "--seed") == 0)
+			dst = &a->seed, has = &a->has_seed;
+		else if (strcmp(f, "--from") == 0)
+			dst = &a->from, has = &a->has_from;
+		else if (strcmp(f, "--count") == 0)
+			dst = &a->count, has = &a->has_count;
+		else if (strcmp(f, "--rate-per-s") == 0)
+			dst = &a->rate;
+		else if (strcmp(f, "--before") == 0)
+			dst = &a->before, has = &a->has_before;
+		else if (strcmp(f, "--segment-size") == 0)
+			dst = &a->segment_size;
+		if (dst == NULL) {
+			fprintf(stderr, "spoolgen: unknown option %s\n", f);
+			usage();
+			return -1;
+		}
+		if (parse_u64(f, v, dst) != 0)
+			return -1;
+		if (has != NULL)
+			*has = 1;
+	}
+	return 0;
+}
+
+static int cmd_init(const struct args *a)
+{
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (a->database == NULL) {
+		fprintf(stderr, "spoolgen init: --database is required\n");
+		return 2;
+	}
+	memset(&id, 0, sizeof id);
+	if (a->cluster_id != NULL) {
+		if (strlen(a->cluster_id) != PROTO_CLUSTER_ID_LEN) {
+			fprintf(stderr, "spoolgen init: --cluster-id must be "
+			                "a UUID\n");
+			return 2;
+		}
+		memcpy(id.cluster_id, a->cluster_id, PROTO_CLUSTER_ID_LEN);
+	} else if (spool_uuid_generate(id.cluster_id) != 0) {
+		fprintf(stderr, "spoolgen init: no entropy for a UUID\n");
+		return 1;
+	}
+	if (strlen(a->database) > PROTO_DATABASE_ID_MAX) {
+		fprintf(stderr, "spoolgen init: --database too long\n");
+		return 2;
+	}
+	strcpy(id.database_id, a->database);
+	id.epoch = a->epoch;
+	if (spool_identity_write(a->dir, &id, false, errmsg) != 0) {
+		fprintf(stderr, "spoolgen init: %s\n", errmsg);
+		return 1;
+	}
+	printf("init %s cluster_id=%s database_id=%s epoch=%" PRIu64 "\n",
+	       a->dir, id.cluster_id, id.database_id, id.epoch);
+	return 0;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* Fills buf with the next len bytes of the stream. */
+static void fill(uint64_t *state, uint8_t *buf, size_t len)
+{
+	while (len >= 8) {
+		uint64_t v = splitmix64(state);
+
+		memcpy(buf, &v, 8);
+		buf += 8;
+		len -= 8;
+	}
+	if (len > 0) {
+		uint64_t v = splitmix64(state);
+
+		memcpy(buf, &v, len);
+	}
+}
+
+static int open_spool(const char *dir, struct proto_identity *id, char *errmsg)
+{
+	int rc = spool_identity_read(dir, id, errmsg);
+
+	if (rc != 0)
+		fprintf(stderr, "spoolgen: %s (run spoolgen init first)\n",
+		        errmsg);
+	return rc;
+}
+
+static int cmd_snapshot(const struct args *a)
+{
+	struct proto_identity id;
+	struct snapshot_ident ident;
+	struct snapshot_meta meta;
+	struct snapshot_store *store = NULL;
+	char errmsg[MA_ERRMSG_SIZE], path[4096], tmp[4200];
+	uint64_t state = a->has_seed ? a->seed : a->index;
+	uint8_t *buf = NULL;
+	int rc, fd = -1, status = 1;
+
+	if (!a->has_index || !a->has_term || !a->has_size || a->index == 0) {
+		fprintf(stderr, "spoolgen snapshot: --index (>= 1), --term "
+		                "and --size are required\n");
+		return 2;
+	}
+	if (open_spool(a->dir, &id, errmsg) != 0)
+		return 1;
+	memset(&ident, 0, sizeof ident);
+	strcpy(ident.cluster_id, id.cluster_id);
+	strcpy(ident.database_id, id.database_id);
+	ident.index = a->index;
+	ident.term = a->term;
+	if (spool_path(path, sizeof path, a->dir, SPOOL_SNAPSHOT_DIR) != 0 ||
+	    snapshot_store_open(path, &store, errmsg) != 0) {
+		fprintf(stderr, "spoolgen snapshot: %s\n", errmsg);
+		return 1;
+	}
+	if (a->size <= IN_MEMORY_MAX) {
+		buf = malloc(a->size > 0 ? (size_t)a->size : 1);
+		if (buf == NULL) {
+			fprintf(stderr, "spoolgen snapshot: out of memory\n");
+			goto out;
+		}
+		fill(&state, buf, (size_t)a->size);
+		rc = snapshot_store_create_from_buf(
+		    store, &ident, buf, (size_t)a->size, now_ms(CLOCK_REALTIME),
+		    &meta, errmsg);
+	} else {
+		uint64_t left = a->size;
+
+		snprintf(tmp, sizeof tmp, "%s/spoolgen-XXXXXX", a->dir);
+		fd = mkstemp(tmp);
+		buf = malloc(1u << 20);
+		if (fd < 0 || buf == NULL) {
+			fprintf(stderr, "spoolgen snapshot: %s: %s\n", tmp,
+			        strerror(errno));
+			goto out;
+		}
+		while (left > 0) {
+			size_t n = left < (1u << 20) ? (size_t)left : 1u << 20;
+
+			fill(&state, buf, n);
+			rc = io_write_all(fd, buf, n);
+			if (rc != 0) {
+				fprintf(stderr, "spoolgen snapshot: %s: %s\n",
+				        tmp, strerror(-rc));
+				goto out;
+			}
+			left -= n;
+		}
+		rc = snapshot_store_create_from_file(
+		    store, &ident, tmp, now_ms(CLOCK_REALTIME), &meta, errmsg);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "spoolgen snapshot: %s\n", errmsg);
+		goto out;
+	}
+	printf("snapshot %" PRIu64 "-%" PRIu64 " size=%" PRIu64
+	       " crc32c=%08" PRIx32 "\n",
+	       meta.id.index, meta.id.term, meta.id.size, meta.id.crc32c);
+	status = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(buf);
+	snapshot_store_close(store);
+	return status;
+}
+
+static int open_log(const char *dir, uint64_t segment_size,
+                    struct wal_log **log)
+{
+	struct proto_identity id;
+	struct wal_options opts;
+	char errmsg[MA_ERRMSG_SIZE], path[4096];
+
+	if (open_spool(dir, &id, errmsg) != 0)
+		return -1;
+	wal_options_init(&opts);
+	if (wal_identity_init(&opts.identity, id.cluster_id, id.database_id,
+	                      errmsg) != 0 ||
+	    spool_path(path, sizeof path, dir, SPOOL_WAL_DIR) != 0) {
+		fprintf(stderr, "spoolgen: %s: %s\n", dir, errmsg);
+		return -1;
+	}
+	if (segment_size != 0)
+		opts.segment_size = segment_size;
+	if (wal_log_open(path, &opts, log, errmsg) != 0) {
+		fprintf(stderr, "spoolgen: %s\n", errmsg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The payload of entry index (see the top of the file). */
+static size_t payload(uint64_t index, uint64_t size, char *buf, size_t cap)
+{
+	int n =
+	    snprintf(buf, cap,
+	             size > 0 ? "entry-%" PRIu64 "-" : "entry-%" PRIu64, index);
+	size_t len = size > 0 ? (size_t)size : (size_t)n;
+
+	if (len > cap)
+		len = cap;
+	for (size_t i = (size_t)n; i < len; i++)
+		buf[i] = (char)('a' + index % 26);
+	return len;
+}
+
+static int cmd_append(const struct args *a)
+{
+	struct wal_log *log;
+	struct wal_entry *entries = NULL;
+	char errmsg[MA_ERRMSG_SIZE], *bufs = NULL;
+	uint64_t next, done = 0, batch, start_ms;
+	size_t psize;
+	int status = 1;
+
+	if (!a->has_count || !a->has_term || a->count == 0) {
+		fprintf(stderr, "spoolgen append: --count (>= 1) and --term "
+		                "are required\n");
+		return 2;
+	}
+	if (a->size > WAL_ENTRY_SIZE_MAX) {
+		fprintf(stderr, "spoolgen append: --size too large\n");
+		return 2;
+	}
+	if (open_log(a->dir, a->segment_size, &log) != 0)
+		return 1;
+	next = a->has_from ? a->from : wal_log_last_index(log) + 1;
+	if (next == 0)
+		next = 1;
+	psize = a->size > 0 ? (size_t)a->size : 32;
+	/* Batches: about 10 per second when rate-limited, else up to 1000
+	 * entries or 4 MiB. */
+	batch = a->rate > 0 ? (a->rate + 9) / 10 : 1000;
+	if (batch * psize > (4u << 20))
+		batch = (4u << 20) / psize;
+	if (batch == 0)
+		batch = 1;
+	if (batch > a->count)
+		batch = a->count;
+	entries = calloc((size_t)batch, sizeof *entries);
+	bufs = malloc((size_t)batch * psize);
+	if (entries == NULL || bufs == NULL) {
+		fprintf(stderr, "spoolgen append: out of memory\n");
+		goto out;
+	}
+	start_ms = now_ms(CLOCK_MONOTONIC);
+	while (done < a->count) {
+		uint64_t n = a->count - done < batch ? a->count - done : batch;
+
+		if (a->rate > 0) {
+			/* Wait until done entries are due at this rate. */
+			uint64_t due = start_ms + done * 1000 / a->rate;
+			uint64_t now = now_ms(CLOCK_MONOTONIC);
+
+			if (due > now) {
+				struct timespec ts = {
+				    (time_t)((due - now) / 1000),
+				    (long)((due - now) % 1000) * 1000000};
+				nanosleep(&ts, NULL);
+			}
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			char *p = bufs + i * psize;
+
+			entries[i].index = next + done + i;
+			entries[i].term = a->term;
+			entries[i].type = WAL_ENTRY_COMMAND;
+			entries[i].data = p;
+			entries[i].len =
+			    payload(entries[i].index, a->size, p, psize);
+		}
+		if (wal_log_append(log, entries, (size_t)n,
+		                   now_ms(CLOCK_MONOTONIC), errmsg) != 0 ||
+		    wal_log_sync(log, errmsg) != 0) {
+			fprintf(stderr, "spoolgen append: %s\n", errmsg);
+			goto out;
+		}
+		done += n;
+	}
+	printf("append %" PRIu64 "..%" PRIu64 " term=%" PRIu64 "\n", next,
+	       next + a->count - 1, a->term);
+	status = 0;
+out:
+	free(entries);
+	free(bufs);
+	wal_log_close(log);
+	return status;
+}
+
+static int cmd_compact(const struct args *a)
+{
+	struct wal_log *log;
+	char errmsg[MA_ERRMSG_SIZE];
+	int status = 0;
+
+	if (!a->has_before) {
+		fprintf(stderr, "spoolgen compact: --before is required\n");
+		return 2;
+	}
+	if (open_log(a->dir, 0, &log) != 0)
+		return 1;
+	if (wal_log_truncate_prefix(log, a->before, errmsg) != 0) {
+		fprintf(stderr, "spoolgen compact: %s\n", errmsg);
+		status = 1;
+	} else {
+		printf("compact first=%" PRIu64 " last=%" PRIu64 "\n",
+		       wal_log_first_index(log), wal_log_last_index(log));
+	}
+	wal_log_close(log);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+
+	if (argc < 2 || parse(argc, argv, &a) != 0) {
+		if (argc < 2)
+			usage();
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[1], "init") == 0)
+		return cmd_init(&a);
+	if (strcmp(argv[1], "snapshot") == 0)
+		return cmd_snapshot(&a);
+	if (strcmp(argv[1], "append") == 0)
+		return cmd_append(&a);
+	if (strcmp(argv[1], "compact") == 0)
+		return cmd_compact(&a);
+	fprintf(stderr, "spoolgen: unknown command '%s'\n", argv[1]);
+	usage();
+	return 2;
+}
