@@ -253,6 +253,8 @@ static int local_position(struct fdb *db, uint64_t *index, uint64_t *term,
 
 	*index = 0;
 	*term = 0;
+	if (db->store == NULL)
+		return 0; /* nothing held yet */
 	if (db->wal != NULL && wal_log_last_index(db->wal) > 0) {
 		*index = wal_log_last_index(db->wal);
 		rc = wal_log_term_at(db->wal, *index, term, errmsg);
@@ -310,10 +312,30 @@ static int open_receiver(struct fdb *db, char *errmsg)
 	return snapshot_receiver_open(&rc, db->name, &db->recv, errmsg);
 }
 
+/* Opens the local store, wal and receiver of a database whose source
+ * identity is known. */
+static int open_local(struct fdb *db, char *errmsg)
+{
+	char path[4096];
+	int rc;
+
+	if (db->store == NULL) {
+		if (spool_path(path, sizeof path, db->dir, SPOOL_SNAPSHOT_DIR) != 0)
+			return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+					 db->dir);
+		rc = snapshot_store_open(path, &db->store, errmsg);
+		if (rc != 0)
+			return rc;
+	}
+	rc = open_wal(db, errmsg);
+	if (rc == 0)
+		rc = open_receiver(db, errmsg);
+	return rc;
+}
+
 static int db_open(struct follow *f, struct fdb *db, const char *name,
 		   char *errmsg)
 {
-	char path[4096];
 	int rc;
 
 	db->f = f;
@@ -335,19 +357,13 @@ static int db_open(struct follow *f, struct fdb *db, const char *name,
 		return ma_errorf(errmsg, MA_ERR_IDENTITY,
 				 "%s/identity names database '%s', configured as '%s'",
 				 db->dir, db->identity.database_id, name);
-	if (spool_path(path, sizeof path, db->dir, SPOOL_SNAPSHOT_DIR) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", db->dir);
-	rc = snapshot_store_open(path, &db->store, errmsg);
-	if (rc != 0)
-		return rc;
+	/* Nothing is created for a source not yet accepted: the store,
+	 * wal and receiver open once the identity is known. */
 	if (db->has_identity) {
-		rc = open_wal(db, errmsg);
+		rc = open_local(db, errmsg);
 		if (rc != 0)
 			return rc;
 	}
-	rc = open_receiver(db, errmsg);
-	if (rc != 0)
-		return rc;
 	uint64_t index, term;
 	rc = local_position(db, &index, &term, errmsg);
 	if (rc != 0)
@@ -505,20 +521,6 @@ static bool error_end(struct fdb *db)
 	return true;
 }
 
-static void on_stream_error(struct transport_stream *s, int code,
-			    const char *msg, void *user)
-{
-	struct fdb *db = user;
-	char why[512];
-
-	if (db->stream != s)
-		return;
-	db->stream = NULL;
-	snprintf(why, sizeof why, "stream failed: %s (%s)", msg ? msg : "",
-		 ma_strerror(code));
-	stream_failed(db, why);
-}
-
 /* Whether a stream callback should still act: its database is alive, the
  * stream is the current one and no drop is pending. */
 static bool live(struct fdb *db, struct transport_stream *s)
@@ -526,6 +528,24 @@ static bool live(struct fdb *db, struct transport_stream *s)
 	return db->stream == s && db->phase != PHASE_DEAD && !db->restart &&
 	       db->f->drop_reason[0] == '\0';
 }
+
+static void on_stream_error(struct transport_stream *s, int code,
+			    const char *msg, void *user)
+{
+	struct fdb *db = user;
+	bool act = live(db, s);
+	char why[512];
+
+	/* The transport frees s after this callback: forget it first. */
+	if (db->stream == s)
+		db->stream = NULL;
+	if (!act)
+		return;
+	snprintf(why, sizeof why, "stream failed: %s (%s)", msg ? msg : "",
+		 ma_strerror(code));
+	stream_failed(db, why);
+}
+
 
 /* ---- log stream ---- */
 
@@ -684,10 +704,14 @@ static void on_log_body(struct transport_stream *s, const uint8_t *data,
 static void on_log_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
+	bool act = live(db, s);
 
-	if (!live(db, s))
+
+	/* The transport frees s after this callback: forget it first. */
+	if (db->stream == s)
+		db->stream = NULL;
+	if (!act)
 		return;
-	db->stream = NULL;
 	if (error_end(db))
 		return;
 	batch_flush(db);
@@ -784,10 +808,14 @@ static void on_snapshot_body(struct transport_stream *s, const uint8_t *data,
 static void on_snapshot_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
+	bool act = live(db, s);
 
-	if (!live(db, s))
+
+	/* The transport frees s after this callback: forget it first. */
+	if (db->stream == s)
+		db->stream = NULL;
+	if (!act)
 		return;
-	db->stream = NULL;
 	if (error_end(db))
 		return;
 	if (db->phase == PHASE_IDLE)
@@ -886,7 +914,7 @@ static int on_info_frame(struct fdb *db, const void *body, size_t len)
 		if (rc == 0) {
 			db->identity = db->info.id;
 			db->has_identity = true;
-			rc = open_wal(db, errmsg);
+			rc = open_local(db, errmsg);
 		}
 		if (rc != 0) {
 			db_fatal(db, rc, errmsg);
@@ -928,10 +956,14 @@ static void on_info_body(struct transport_stream *s, const uint8_t *data,
 static void on_info_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
+	bool act = live(db, s);
 
-	if (!live(db, s))
+
+	/* The transport frees s after this callback: forget it first. */
+	if (db->stream == s)
+		db->stream = NULL;
+	if (!act)
 		return;
-	db->stream = NULL;
 	if (error_end(db))
 		return;
 	if (db->phase == PHASE_INFO)
