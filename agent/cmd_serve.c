@@ -277,10 +277,12 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 				                   "IDENTITY=DB1,DB2,...)",
 				                   flag, value);
 		} else if (strcmp(flag, "--chunk-size") == 0) {
+			/* Mirrors refuse envelopes above
+			 * SNAPSHOT_DATA_MAX_DEFAULT. */
 			if (parse_size(value, SNAPSHOT_CHUNK_MIN,
-			               SNAPSHOT_CHUNK_MAX, &n) != 0)
+			               SNAPSHOT_DATA_MAX_DEFAULT, &n) != 0)
 				return usage_error("%s: bad value '%s' (512 .. "
-				                   "16M bytes)",
+				                   "1M bytes)",
 				                   flag, value);
 			cli->opts.chunk_size = (size_t)n;
 		} else if (strcmp(flag, "--heartbeat-ms") == 0) {

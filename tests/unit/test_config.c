@@ -140,7 +140,7 @@ static void test_defaults(void **state)
 	assert_false(cfg.serve.present);
 	assert_false(cfg.follow.present);
 	assert_int_equal(cfg.serve.max_connections, 64);
-	assert_int_equal(cfg.serve.chunk_size, 1024 * 1024);
+	assert_int_equal(cfg.serve.chunk_size, 256 * 1024);
 	assert_int_equal(cfg.serve.log_batch_bytes, 256 * 1024);
 	assert_int_equal(cfg.serve.max_unacked_bytes, 4 << 20);
 	assert_int_equal(cfg.serve.max_streams_per_connection, 100);
@@ -192,7 +192,7 @@ static void test_full_config_loads(void **state)
 	assert_int_equal(cfg.serve.max_connections, 100);
 	assert_int_equal(cfg.serve.max_streams_per_connection, 8);
 	assert_int_equal(cfg.serve.idle_timeout_ms, 60000);
-	assert_int_equal(cfg.serve.chunk_size, 2 << 20);
+	assert_int_equal(cfg.serve.chunk_size, 512 << 10);
 	assert_int_equal(cfg.serve.heartbeat_interval_ms, 250);
 	assert_int_equal(cfg.serve.log_batch_bytes, 1 << 20);
 	assert_int_equal(cfg.serve.max_unacked_bytes, 128u << 20);
@@ -601,7 +601,7 @@ static void test_set_override(void **state)
 	assert_int_equal(config_set(&cfg, "serve.chunk_size", "1GiB", errmsg),
 	                 MA_ERR_CONFIG);
 	assert_string_equal(errmsg, "--set serve.chunk_size: \"1GiB\": out of "
-	                            "range 512-16MiB");
+	                            "range 512-1MiB");
 	assert_int_equal(
 	    config_set(&cfg, "serve.listen", "localhost:4433", errmsg),
 	    MA_ERR_CONFIG);
@@ -668,7 +668,8 @@ static void test_units(void **state)
 	    {"serve.chunk_size", "65536", 65536},
 	    {"serve.chunk_size", "1 MiB", 1 << 20},
 	    {"serve.chunk_size", "1m", 1 << 20},
-	    {"serve.chunk_size", "4mib", 4 << 20},
+	    {"serve.chunk_size", "1mib", 1 << 20},
+	    {"serve.chunk_size", "4MiB", UINT64_MAX},
 	    {"serve.chunk_size", "64kb", UINT64_MAX},
 	    {"serve.chunk_size", "1.5MiB", UINT64_MAX},
 	    {"serve.chunk_size", "-1", UINT64_MAX},
@@ -814,8 +815,8 @@ static void test_relations(void **state)
 	           "[serve]\n"                  /* 5 */
 	           "listen = [::]:4433\n"       /* 6 */
 	           "stream_window = 32MiB\n"    /* 7 */
-	           "chunk_size = 4MiB\n"        /* 8 */
-	           "max_unacked_bytes = 1MiB\n" /* 9 */
+	           "chunk_size = 1MiB\n"        /* 8 */
+	           "max_unacked_bytes = 512KiB\n" /* 9 */
 	           "heartbeat_interval = 20s\n" /* 10 */
 	           "[follow]\n"                 /* 11 */
 	           "sources = a:1\n"            /* 12 */
@@ -840,8 +841,8 @@ static void test_relations(void **state)
 	    MA_ERR_CONFIG);
 	assert_has_error(&errs, "rel.conf:7: [serve] stream_window: 32MiB is "
 	                        "larger than connection_window 16MiB");
-	assert_has_error(&errs, "rel.conf:8: [serve] chunk_size: 4MiB is "
-	                        "larger than max_unacked_bytes 1MiB");
+	assert_has_error(&errs, "rel.conf:8: [serve] chunk_size: 1MiB is "
+	                        "larger than max_unacked_bytes 512KiB");
 	assert_has_error(&errs, "rel.conf:10: [serve] heartbeat_interval: 20s "
 	                        "is more than half of idle_timeout 30s: idle "
 	                        "mirrors would time out between heartbeats");
