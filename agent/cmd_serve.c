@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "agent/commands.h"
+#include "agent/config.h"
 #include "agent/serve.h"
 #include "common/errors.h"
 #include "common/io.h"
@@ -24,11 +25,15 @@
 #include "snapshot/snapshot.h"
 
 #define SERVE_USAGE                                                            \
-	"usage: mirror-agent serve --listen HOST:PORT --cert FILE --key "      \
+	"usage: mirror-agent serve --config FILE [options]\n"                  \
+	"       mirror-agent serve --listen HOST:PORT --cert FILE --key "      \
 	"FILE\n"                                                               \
 	"           --client-ca FILE --database NAME=SPOOLDIR ...\n"           \
 	"           --allow IDENTITY=DB1,DB2 ... [options]\n"                  \
 	"\n"                                                                   \
+	"  --config FILE           configuration (etc/mirror-agent-serve."     \
+	"conf.example);\n"                                                     \
+	"                          the flags below override it\n"              \
 	"  --listen HOST:PORT      numeric address (IPv6 as [ADDR]:PORT); "    \
 	"port 0 = any\n"                                                       \
 	"  --cert, --key FILE      server certificate chain and key (PEM)\n"   \
@@ -64,6 +69,8 @@ struct serve_cli {
 	const char *port_file;
 	const char *log_file;
 	enum log_level level;
+	struct agent_config cfg; /* --config; owns strings opts points to */
+	bool have_config;
 };
 
 static int usage_error(const char *fmt, ...)
@@ -219,6 +226,91 @@ static void cli_free(struct serve_cli *cli)
 		free((void *)cli->grants[i].databases);
 	free(cli->grants);
 	free(cli->dbs);
+	if (cli->have_config)
+		config_free(&cli->cfg);
+}
+
+static enum transport_cc cc_from_config(int cc)
+{
+	switch (cc) {
+	case CONFIG_CC_RENO:
+		return TRANSPORT_CC_RENO;
+	case CONFIG_CC_BBR:
+		return TRANSPORT_CC_BBR;
+	case CONFIG_CC_BBR2:
+		return TRANSPORT_CC_BBR2;
+	default:
+		return TRANSPORT_CC_CUBIC;
+	}
+}
+
+/* Loads --config FILE into cli: the same options the flags set, which
+ * are parsed afterwards and override it. Returns 0 or 2 (errors printed:
+ * every one, as FILE:LINE: [section] key: what). */
+static int load_config(struct serve_cli *cli, const char *path)
+{
+	struct agent_config *cfg = &cli->cfg;
+	struct config_errors errs;
+	char listen[300];
+
+	cli->have_config = true;
+	if (config_load(path, cfg, 0, &errs) != 0 ||
+	    config_validate_role(cfg, CONFIG_ROLE_SERVE, &errs) != 0) {
+		config_errors_print(&errs, stderr);
+		return 2;
+	}
+	snprintf(listen, sizeof listen,
+	         strchr(cfg->serve.listen.host, ':') ? "[%s]:%u" : "%s:%u",
+	         cfg->serve.listen.host, (unsigned)cfg->serve.listen.port);
+	if (parse_listen(cli, listen) != 0)
+		return usage_error("%s: [serve] listen: '%s' must be a numeric "
+		                   "address",
+		                   path, listen);
+	cli->opts.cert_file = cfg->tls.cert_file;
+	cli->opts.key_file = cfg->tls.key_file;
+	cli->opts.client_ca_file = cfg->tls.ca_file;
+	for (size_t i = 0; i < cfg->n_databases; i++) {
+		struct serve_database *n =
+		    realloc(cli->dbs, (cli->ndbs + 1) * sizeof *n);
+		if (n == NULL)
+			return usage_error("out of memory");
+		cli->dbs = n;
+		n[cli->ndbs].name = cfg->databases[i].name;
+		n[cli->ndbs].spool_dir = cfg->databases[i].spool;
+		cli->ndbs++;
+	}
+	for (size_t i = 0; i < cfg->n_access; i++) {
+		const struct config_access *a = &cfg->access[i];
+		const char **dbs = calloc(a->databases.n, sizeof *dbs);
+		struct serve_grant *g =
+		    realloc(cli->grants, (cli->ngrants + 1) * sizeof *g);
+		if (dbs == NULL || g == NULL) {
+			free(dbs);
+			if (g != NULL)
+				cli->grants = g;
+			return usage_error("out of memory");
+		}
+		for (size_t k = 0; k < a->databases.n; k++)
+			dbs[k] = a->databases.v[k];
+		cli->grants = g;
+		g[cli->ngrants].identity = a->identity;
+		g[cli->ngrants].databases = dbs;
+		g[cli->ngrants].ndatabases = a->databases.n;
+		cli->ngrants++;
+	}
+	cli->opts.chunk_size = (size_t)cfg->serve.chunk_size;
+	cli->opts.heartbeat_ms = (uint32_t)cfg->serve.heartbeat_interval_ms;
+	cli->opts.log_batch_bytes = (size_t)cfg->serve.log_batch_bytes;
+	cli->opts.max_unacked = (size_t)cfg->serve.max_unacked_bytes;
+	cli->opts.max_connections = (uint32_t)cfg->serve.max_connections;
+	cli->opts.max_streams = (uint32_t)cfg->serve.max_streams_per_connection;
+	cli->opts.tuning.idle_timeout_ms = (uint32_t)cfg->serve.idle_timeout_ms;
+	cli->opts.tuning.max_data = cfg->serve.connection_window;
+	cli->opts.tuning.max_stream_data = cfg->serve.stream_window;
+	cli->opts.tuning.cc = cc_from_config(cfg->serve.congestion_control);
+	cli->log_file = cfg->agent.log_file;
+	cli->level = (enum log_level)cfg->agent.log_level;
+	return 0;
 }
 
 /* Returns 0, 1 (help printed) or 2 (usage error printed). */
@@ -226,6 +318,16 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 {
 	bool have_listen = false;
 
+	/* The file first, whatever its place: flags override it. */
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			if (cli->have_config)
+				return usage_error("--config given twice");
+			if (load_config(cli, argv[i + 1]) != 0)
+				return 2;
+			have_listen = true;
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		char *arg = argv[i], *value = NULL, *eq;
 		char flag[64];
@@ -253,7 +355,9 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 				return usage_error("%s needs a value", flag);
 			value = argv[++i];
 		}
-		if (strcmp(flag, "--listen") == 0) {
+		if (strcmp(flag, "--config") == 0) {
+			continue; /* loaded above */
+		} else if (strcmp(flag, "--listen") == 0) {
 			if (parse_listen(cli, value) != 0)
 				return usage_error(
 				    "%s: bad value '%s' (want "
