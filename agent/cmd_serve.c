@@ -16,6 +16,8 @@
 
 #include <event2/event.h>
 
+#include "build-config.h" /* MA_FAULT_INJECTION */
+
 #include "agent/commands.h"
 #include "agent/config.h"
 #include "agent/serve.h"
@@ -451,6 +453,12 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 				return usage_error("%s: bad value '%s' (cubic, "
 				                   "reno, bbr or bbr2)",
 				                   flag, value);
+#ifdef MA_FAULT_INJECTION
+		} else if (strcmp(flag, "--inject-fault") == 0) {
+			if (serve_fault_parse(value, &cli->opts.fault) != 0)
+				return usage_error("%s: unknown fault '%s'", flag,
+				                   value);
+#endif
 		} else if (strcmp(flag, "--port-file") == 0) {
 			cli->port_file = value;
 		} else if (strcmp(flag, "--log-file") == 0) {

@@ -3,6 +3,8 @@
  * and the log-stream follow machinery (inotify or polling wake-ups,
  * heartbeat timers). Owns the clock and the event glue; the protocol
  * encoders, the snapshot sender and the wal reader do the rest. */
+#include "build-config.h" /* MA_FAULT_INJECTION */
+
 #include "agent/serve.h"
 
 #include <errno.h>
@@ -19,7 +21,9 @@
 
 #include "agent/protocol.h"
 #include "agent/spool.h"
+#include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "wal/wal.h"
@@ -65,6 +69,7 @@ struct stream {
 	struct snapshot_sender *sender;
 	bool pinned;
 	uint64_t snap_index, snap_term;
+	uint64_t envelopes; /* sent so far (fault injection) */
 	/* log */
 	struct wal_reader *reader;
 	struct event *hb_ev;
@@ -107,6 +112,7 @@ struct serve {
 	size_t ngrants;
 	size_t chunk_size, batch, piece;
 	uint32_t heartbeat_ms;
+	enum serve_fault fault;
 	struct stream *streams;
 	unsigned nstreams;
 };
@@ -691,6 +697,91 @@ static void schedule_resume(struct stream *st)
 	event_add(st->resume_ev, &zero);
 }
 
+int serve_fault_parse(const char *name, enum serve_fault *out)
+{
+	static const char *const names[] = {
+	    [SERVE_FAULT_CHUNK_CRC] = "chunk-crc",
+	    [SERVE_FAULT_OFFSET_GAP] = "offset-gap",
+	    [SERVE_FAULT_TOTAL_CRC] = "total-crc",
+	    [SERVE_FAULT_OVERSIZE_FRAME] = "oversize-frame",
+	    [SERVE_FAULT_MALFORMED] = "malformed",
+	    [SERVE_FAULT_OVERSIZE_FIELD] = "oversize-field",
+	};
+
+	for (size_t i = 1; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*out = (enum serve_fault)i;
+			return 0;
+		}
+	}
+	return MA_ERR_INVAL;
+}
+
+#ifdef MA_FAULT_INJECTION
+/* Appends a raw frame: 4-byte big-endian length, then body. */
+static void raw_frame(msgpack_sbuffer *out, uint32_t len, const void *body,
+                      size_t body_len)
+{
+	unsigned char hdr[FRAME_HEADER_SIZE];
+
+	frame_header_put(hdr, len);
+	msgpack_sbuffer_write(out, (const char *)hdr, sizeof hdr);
+	if (body_len > 0)
+		msgpack_sbuffer_write(out, body, body_len);
+}
+
+/* Damages the second envelope of a snapshot stream as the serve's fault
+ * option says. Returns true when it wrote the (damaged) frame itself. */
+static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
+                         uint64_t nth)
+{
+	static unsigned char copy[SNAPSHOT_CHUNK_MAX];
+	msgpack_packer pk;
+
+	if (nth != 1 || env->done)
+		return false;
+	switch (st->sv->fault) {
+	case SERVE_FAULT_CHUNK_CRC:
+		env->crc32c ^= 1;
+		return false;
+	case SERVE_FAULT_OFFSET_GAP:
+		env->offset += 1;
+		return false;
+	case SERVE_FAULT_TOTAL_CRC:
+		if (env->data_len == 0)
+			return false;
+		memcpy(copy, env->data, env->data_len);
+		copy[0] ^= 0xff;
+		env->data = copy;
+		env->crc32c = crc32c(copy, env->data_len);
+		return false;
+	case SERVE_FAULT_OVERSIZE_FRAME:
+		raw_frame(&st->out, (uint32_t)(64u << 20), "\x80", 1);
+		return true;
+	case SERVE_FAULT_MALFORMED:
+		raw_frame(&st->out, 8, "\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1", 8);
+		return true;
+	case SERVE_FAULT_OVERSIZE_FIELD: {
+		msgpack_sbuffer body;
+		char name[200];
+
+		memset(name, 'x', sizeof name);
+		msgpack_sbuffer_init(&body);
+		msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "database_id", 11);
+		msgpack_pack_str_with_body(&pk, name, sizeof name);
+		raw_frame(&st->out, (uint32_t)body.size, body.data, body.size);
+		msgpack_sbuffer_destroy(&body);
+		return true;
+	}
+	case SERVE_FAULT_NONE:
+		break;
+	}
+	return false;
+}
+#endif
+
 static void snapshot_pump(struct stream *st)
 {
 	struct snapshot_envelope env;
@@ -709,6 +800,15 @@ static void snapshot_pump(struct stream *st)
 		}
 		rc = snapshot_sender_next(st->sender, &env, em);
 		if (rc == 1) {
+#ifdef MA_FAULT_INJECTION
+			if (inject_fault(st, &env, st->envelopes++)) {
+				log_warn("serve: fault injected into the "
+				         "snapshot stream of %s",
+				         st->db->name);
+				st->ending = true;
+				continue;
+			}
+#endif
 			rc = snapshot_envelope_encode_frame(&env, &st->out, em);
 			if (rc != 0) {
 				log_error("serve: %s: cannot encode snapshot "
@@ -1599,6 +1699,7 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	sv->base = base;
 	sv->chunk_size =
 	    opts->chunk_size != 0 ? opts->chunk_size : SNAPSHOT_CHUNK_DEFAULT;
+	sv->fault = opts->fault;
 	sv->heartbeat_ms = opts->heartbeat_ms != 0 ? opts->heartbeat_ms
 	                                           : SERVE_HEARTBEAT_DEFAULT_MS;
 	sv->batch = opts->log_batch_bytes != 0 ? opts->log_batch_bytes

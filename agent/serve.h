@@ -65,6 +65,23 @@ struct serve_grant {
 
 /* Zero fields take the defaults in brackets (serve_options_init sets them
  * to zero/NULL). Strings and arrays are copied by serve_new. */
+/* Faults a test build of serve can inject into snapshot streams: in the
+ * second chunk envelope (or the stream's first bytes for the framing
+ * faults). */
+enum serve_fault {
+	SERVE_FAULT_NONE,
+	SERVE_FAULT_CHUNK_CRC,      /* declared chunk CRC32C off by one bit */
+	SERVE_FAULT_OFFSET_GAP,     /* chunk offset one past the expected */
+	SERVE_FAULT_TOTAL_CRC,      /* a data byte changed, chunk CRC redone */
+	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
+	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
+	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 200 characters */
+};
+
+/* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
+ * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
+int serve_fault_parse(const char *name, enum serve_fault *out);
+
 struct serve_options {
 	const char *listen_addr;    /* numeric IPv4/IPv6 ["127.0.0.1"] */
 	uint16_t port;              /* 0 = any; see serve_port() */
@@ -91,6 +108,10 @@ struct serve_options {
 	uint32_t max_connections;
 	uint32_t max_streams;
 	struct transport_tuning tuning;
+	/* Test builds only (--enable-fault-injection): damage snapshot
+	 * streams on purpose, so tests can check that mirrors reject each
+	 * kind of bad input cleanly. SERVE_FAULT_NONE otherwise. */
+	enum serve_fault fault;
 };
 
 struct serve; /* opaque */

@@ -2,8 +2,9 @@
 # The test command (README): on a fresh Debian 12 machine, as root, installs
 # what is missing (scripts/setup.sh), builds and runs the whole suite in
 # three configurations, and ends with the line "N passed, N failed".
-#   1. release build with warnings as errors: make check
+#   1. optimised build, warnings as errors: make check
 #   2. ASan + UBSan (LeakSanitizer on): make check
+#   (both with --enable-fault-injection, for the bad-source tests)
 #   3. clang + libFuzzer: each fuzz target for FUZZ_SECONDS (default 60)
 # Build trees go under $BUILD_ROOT (default ./build, ignored by git).
 # Exit status is non-zero when anything failed.
@@ -62,8 +63,8 @@ run_check() { # name configure-args...
 	count_summary "$dir/check.out"
 }
 
-run_check release --enable-werror
-run_check sanitize --enable-werror --enable-sanitize
+run_check release --enable-werror --enable-fault-injection
+run_check sanitize --enable-werror --enable-sanitize --enable-fault-injection
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
 	dir="$BUILD_ROOT/fuzz"

@@ -4,6 +4,7 @@ EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
 # End-to-end tests of `serve` + `follow` over loopback QUIC (shell, TAP).
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \
-	tests/integration/test_follow_tls.sh
+	tests/integration/test_follow_tls.sh \
+	tests/integration/test_follow_badsource.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
