@@ -28,7 +28,8 @@ start_node() {
 		--spool "$TMP/spool$i" --client-listen "127.0.0.1:$cport" \
 		--cluster-id "$UUID" --database kv \
 		--snapshot-threshold 64 --snapshot-trailing 16 \
-		--election-timeout 300 --spool-trailing 32 \
+		--election-timeout 300 --install-snapshot-timeout 1000 \
+		--spool-trailing 32 \
 		>>"$TMP/node$i.log" 2>&1 &
 	eval "PID$i=$!"
 	T_PIDS="$T_PIDS $!"

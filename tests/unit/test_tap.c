@@ -1,0 +1,373 @@
+/* tap core (tap/tap.h): appends, idempotent re-appends after a reopen,
+ * divergence, gaps, snapshots with retention, rebase on install. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/spool.h"
+#include "common/errors.h"
+#include "snapshot/snapshot.h"
+#include "tap/tap.h"
+#include "wal/wal.h"
+
+#define UUID "6f0b7c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"
+#define DB "kv"
+
+struct fx {
+	char dir[64];
+	struct tap *tap;
+	struct tap_options opts;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/ma-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	tap_options_init(&f->opts);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	tap_close(f->tap);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fx *f)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	tap_close(f->tap);
+	f->tap = NULL;
+	assert_int_equal(tap_open(f->dir, UUID, DB, &f->opts, &f->tap, errmsg),
+	                 0);
+}
+
+static size_t payload(uint64_t index, char *buf)
+{
+	return (size_t)sprintf(buf, "command-%llu", (unsigned long long)index);
+}
+
+static void append_range(struct fx *f, uint64_t from, uint64_t to,
+                         uint64_t term)
+{
+	char errmsg[MA_ERRMSG_SIZE], buf[64];
+
+	for (uint64_t i = from; i <= to; i++) {
+		size_t n = payload(i, buf);
+		int rc = tap_append(f->tap, i, term, TAP_ENTRY_COMMAND, buf, n,
+		                    i, errmsg);
+
+		if (rc != 0)
+			fail_msg("append %llu: %s", (unsigned long long)i,
+			         errmsg);
+	}
+}
+
+/* Reads entry index of the spool's wal with an independent reader. */
+static void read_entry(struct fx *f, uint64_t index, struct wal_entry *e,
+                       struct wal_reader **r)
+{
+	char path[128], errmsg[MA_ERRMSG_SIZE];
+
+	snprintf(path, sizeof path, "%s/wal", f->dir);
+	assert_int_equal(wal_reader_open(path, NULL, r, errmsg), 0);
+	assert_int_equal(wal_reader_seek(*r, index, errmsg), 0);
+	assert_int_equal(wal_reader_next(*r, e, errmsg), 0);
+	assert_int_equal(e->index, index);
+}
+
+static void test_new_spool_identity(void **state)
+{
+	struct fx *f = *state;
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct tap *other = NULL;
+
+	reopen(f);
+	assert_int_equal(spool_identity_read(f->dir, &id, errmsg), 0);
+	assert_string_equal(id.cluster_id, UUID);
+	assert_string_equal(id.database_id, DB);
+	assert_int_equal(id.epoch, 1);
+	tap_close(f->tap);
+	f->tap = NULL;
+	assert_int_equal(tap_open(f->dir, UUID, "other", NULL, &other, errmsg),
+	                 MA_ERR_IDENTITY);
+	assert_null(other);
+	assert_int_equal(tap_open(f->dir,
+	                          "6F0B7C1E-2A3D-4E5F-8A9B-0C1D2E3F4A5B", DB,
+	                          NULL, &f->tap, errmsg),
+	                 0);
+	assert_int_equal(
+	    tap_open(f->dir, "not-a-uuid", DB, NULL, &other, errmsg),
+	    MA_ERR_INVAL);
+}
+
+static void test_append_idempotent_after_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct tap_stats st;
+
+	reopen(f);
+	append_range(f, 1, 10, 1);
+	assert_int_equal(tap_last_index(f->tap), 10);
+	/* A node restart: libraft replays from its snapshot (here: from 4). */
+	reopen(f);
+	append_range(f, 4, 12, 1);
+	tap_get_stats(f->tap, &st);
+	assert_int_equal(st.verified, 7);
+	assert_int_equal(st.appended, 2);
+	assert_int_equal(st.fillers, 0);
+	assert_int_equal(tap_last_index(f->tap), 12);
+	assert_int_equal(tap_sync(f->tap, NULL), 0);
+	assert_int_equal(tap_durable_index(f->tap), 12);
+}
+
+static void test_mismatch_detected(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_reader *r;
+	struct wal_entry e;
+
+	reopen(f);
+	append_range(f, 1, 5, 2);
+	reopen(f);
+	/* Same index, other data. */
+	assert_int_equal(
+	    tap_append(f->tap, 3, 2, TAP_ENTRY_COMMAND, "evil", 4, 0, errmsg),
+	    MA_ERR_DIVERGED);
+	assert_non_null(strstr(errmsg, "entry 3"));
+	/* Same data, other term. */
+	assert_int_equal(tap_append(f->tap, 4, 3, TAP_ENTRY_COMMAND,
+	                            "command-4", 9, 0, errmsg),
+	                 MA_ERR_DIVERGED);
+	assert_non_null(strstr(errmsg, "term 2"));
+	assert_non_null(strstr(errmsg, "term 3"));
+	/* Nothing was overwritten. */
+	read_entry(f, 3, &e, &r);
+	assert_int_equal(e.len, 9);
+	assert_memory_equal(e.data, "command-3", 9);
+	wal_reader_close(r);
+	/* A term going backwards for a new index is refused too. */
+	assert_int_equal(
+	    tap_append(f->tap, 6, 1, TAP_ENTRY_COMMAND, "x", 1, 0, errmsg),
+	    MA_ERR_INVAL);
+}
+
+static void test_gap_filled_with_barriers(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_reader *r;
+	struct wal_entry e;
+	struct tap_stats st;
+
+	reopen(f);
+	/* A fresh spool whose first applied command is 3 (1: bootstrap
+	 * configuration, 2: barrier). */
+	assert_int_equal(
+	    tap_append(f->tap, 3, 1, TAP_ENTRY_COMMAND, "c3", 2, 0, errmsg), 0);
+	assert_int_equal(tap_first_index(f->tap), 1);
+	append_range(f, 4, 4, 1);
+	assert_int_equal(
+	    tap_append(f->tap, 8, 2, TAP_ENTRY_COMMAND, "c8", 2, 0, errmsg), 0);
+	tap_get_stats(f->tap, &st);
+	assert_int_equal(st.fillers, 5);
+	assert_int_equal(tap_last_index(f->tap), 8);
+	read_entry(f, 5, &e, &r);
+	for (uint64_t i = 5; i <= 7; i++) {
+		assert_int_equal(e.index, i);
+		assert_int_equal(e.type, WAL_ENTRY_BARRIER);
+		assert_int_equal(e.len, 0);
+		assert_int_equal(e.term, 2); /* the next entry's term */
+		assert_int_equal(wal_reader_next(r, &e, errmsg), 0);
+	}
+	assert_int_equal(e.type, WAL_ENTRY_COMMAND);
+	wal_reader_close(r);
+	/* Re-tapping the real non-command entries matches their fillers;
+	 * a command where a filler stands does not. */
+	assert_int_equal(
+	    tap_append(f->tap, 1, 1, TAP_ENTRY_CONFIG, "conf", 4, 0, errmsg),
+	    0);
+	assert_int_equal(
+	    tap_append(f->tap, 6, 2, TAP_ENTRY_BARRIER, NULL, 0, 0, errmsg), 0);
+	assert_int_equal(
+	    tap_append(f->tap, 7, 2, TAP_ENTRY_COMMAND, "c7", 2, 0, errmsg),
+	    MA_ERR_DIVERGED);
+}
+
+static size_t count_snapshots(struct fx *f)
+{
+	struct snapshot_store *s;
+	struct snapshot_meta *m;
+	char path[128], errmsg[MA_ERRMSG_SIZE];
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/snapshots", f->dir);
+	assert_int_equal(snapshot_store_open(path, &s, errmsg), 0);
+	assert_int_equal(snapshot_store_list(s, &m, &n, errmsg), 0);
+	free(m);
+	snapshot_store_close(s);
+	return n;
+}
+
+static void test_snapshot_retention(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], big[200], path[128];
+	uint64_t index, term;
+	FILE *fp;
+
+	f->opts.segment_size = 4096;
+	f->opts.snapshots_keep = 2;
+	f->opts.trailing = 10;
+	reopen(f);
+	memset(big, 'x', sizeof big);
+	for (uint64_t i = 1; i <= 300; i++)
+		assert_int_equal(tap_append(f->tap, i, 1, TAP_ENTRY_COMMAND,
+		                            big, sizeof big, 0, errmsg),
+		                 0);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 100, 1, "state-100", 9, 1, errmsg), 0);
+	/* Only one snapshot: the wal before 101 - 10 may go. */
+	assert_true(tap_first_index(f->tap) > 1);
+	assert_true(tap_first_index(f->tap) <= 91);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "state-200", 9, 2, errmsg), 0);
+	/* Taking the same snapshot again is fine. */
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "state-200", 9, 2, errmsg), 0);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "other", 5, 2, errmsg),
+	    MA_ERR_EXISTS);
+	/* From a file. */
+	snprintf(path, sizeof path, "%s/state-300", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("state-300", fp);
+	fclose(fp);
+	assert_int_equal(
+	    tap_snapshot_taken_file(f->tap, 300, 1, path, 3, errmsg), 0);
+	assert_int_equal(count_snapshots(f), 2);
+	assert_int_equal(tap_latest_snapshot(f->tap, &index, &term, errmsg), 0);
+	assert_int_equal(index, 300);
+	/* Oldest kept is 200: segments before 191 are gone, 191 stays. */
+	assert_true(tap_first_index(f->tap) > 91);
+	assert_true(tap_first_index(f->tap) <= 191);
+	assert_int_equal(tap_last_index(f->tap), 300);
+	/* Re-applying compacted entries is skipped, not an error. */
+	assert_int_equal(
+	    tap_append(f->tap, 5, 1, TAP_ENTRY_COMMAND, "zz", 2, 0, errmsg), 0);
+	/* A snapshot whose term disagrees with the wal is divergence. */
+	assert_int_equal(tap_snapshot_taken(f->tap, 250, 7, "s", 1, 4, errmsg),
+	                 MA_ERR_DIVERGED);
+}
+
+static void test_snapshot_installed_rebases(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t index, term;
+	struct tap_stats st;
+
+	reopen(f);
+	append_range(f, 1, 50, 1);
+	assert_int_equal(
+	    tap_snapshot_installed(f->tap, 80, 3, "leader-80", 9, 5, errmsg),
+	    0);
+	assert_int_equal(tap_first_index(f->tap), 81);
+	assert_int_equal(tap_last_index(f->tap), 80);
+	assert_int_equal(tap_latest_snapshot(f->tap, &index, &term, errmsg), 0);
+	assert_int_equal(index, 80);
+	assert_int_equal(term, 3);
+	/* Entries the snapshot covers are skipped; the log continues. */
+	append_range(f, 60, 60, 1);
+	append_range(f, 81, 85, 3);
+	tap_get_stats(f->tap, &st);
+	assert_int_equal(st.rebases, 1);
+	assert_int_equal(st.skipped, 1);
+	reopen(f);
+	assert_int_equal(tap_first_index(f->tap), 81);
+	assert_int_equal(tap_last_index(f->tap), 85);
+	/* Installing behind the wal's end drops the stale entries after. */
+	assert_int_equal(
+	    tap_snapshot_installed(f->tap, 83, 3, "leader-83", 9, 6, errmsg),
+	    0);
+	assert_int_equal(tap_first_index(f->tap), 84);
+	assert_int_equal(tap_last_index(f->tap), 83);
+}
+
+static void test_snapshot_beyond_wal_rebases(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	reopen(f);
+	append_range(f, 1, 5, 1);
+	assert_int_equal(tap_snapshot_taken(f->tap, 9, 1, "s9", 2, 1, errmsg),
+	                 0);
+	assert_int_equal(tap_first_index(f->tap), 10);
+	append_range(f, 10, 11, 1);
+	assert_int_equal(tap_last_index(f->tap), 11);
+	assert_int_equal(tap_snapshot_taken(f->tap, 0, 1, "s", 1, 1, errmsg),
+	                 MA_ERR_INVAL);
+}
+
+static void test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	f->opts.sync_every_append = false;
+	f->opts.sync_interval_ms = 100;
+	reopen(f);
+	assert_int_equal(
+	    tap_append(f->tap, 1, 1, TAP_ENTRY_COMMAND, "a", 1, 1000, errmsg),
+	    0);
+	assert_int_equal(tap_durable_index(f->tap), 0);
+	assert_int_equal(tap_sync_deadline(f->tap), 1100);
+	assert_int_equal(tap_sync_if_due(f->tap, 1050, errmsg), 0);
+	assert_int_equal(tap_durable_index(f->tap), 0);
+	assert_int_equal(tap_sync_if_due(f->tap, 1100, errmsg), 0);
+	assert_int_equal(tap_durable_index(f->tap), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_new_spool_identity, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_append_idempotent_after_reopen,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mismatch_detected, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_gap_filled_with_barriers,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_retention, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_installed_rebases,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_beyond_wal_rebases,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
