@@ -40,8 +40,10 @@ struct transport_tuning {
 	uint64_t max_stream_data; /* per-stream window [16 MiB] */
 	uint32_t idle_timeout_ms; /* [30000] */
 	enum transport_cc cc;     /* [cubic] */
-	/* Largest UDP payload we send [1452]; on loopback up to 65527 may be
-	 * used (path MTU discovery still probes within it). */
+	/* Largest UDP payload we send [1452, or 65000 when the peer's
+	 * address is a loopback address]. Above 1452 the size is used as
+	 * given, without path MTU discovery: set it only for paths known to
+	 * carry such datagrams (loopback MTU is 65536). At most 65000. */
 	uint32_t max_udp_payload;
 };
 

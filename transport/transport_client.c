@@ -166,11 +166,16 @@ static const struct tconn_ops cl_ops = {
     .stream_closed = cl_stream_closed,
 };
 
+/* recvmmsg batches per wakeup. One: the write event (our ACKs) runs after
+ * each batch, so the sender's window reopens as soon as possible; a
+ * client has one connection, so there is nobody else to be fair to. */
+#define CLIENT_RX_ROUNDS 1
+
 static void on_rx(evutil_socket_t fd, short what, void *arg)
 {
 	struct transport_client *client = arg;
 
-	for (int round = 0; round < 16; round++) {
+	for (int round = 0; round < CLIENT_RX_ROUNDS; round++) {
 		int n = udp_recv(client->c.fd, &client->rx);
 
 		if (n <= 0)
@@ -250,7 +255,8 @@ int transport_client_new(struct event_base *base,
 		goto err;
 	}
 	tconn_callbacks(&ncb, 0);
-	tconn_settings(&st, &tp, &config->tuning, tconn_now());
+	tconn_settings(&st, &tp, &config->tuning, (struct sockaddr *)&c->remote,
+	               tconn_now());
 	st.handshake_timeout =
 	    (config->handshake_timeout_ms ? config->handshake_timeout_ms
 	                                  : 10000) *

@@ -509,19 +509,32 @@ void tconn_callbacks(ngtcp2_callbacks *cb, int server)
 }
 
 void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
-                    const struct transport_tuning *t, uint64_t now)
+                    const struct transport_tuning *t,
+                    const struct sockaddr *remote, uint64_t now)
 {
 	static const ngtcp2_cc_algo algos[] = {
 	    NGTCP2_CC_ALGO_CUBIC, NGTCP2_CC_ALGO_RENO, NGTCP2_CC_ALGO_BBR,
 	    NGTCP2_CC_ALGO_BBR2};
 	uint64_t win = t->max_data ? t->max_data : 16u << 20;
 	uint64_t swin = t->max_stream_data ? t->max_stream_data : 16u << 20;
+	size_t payload = t->max_udp_payload;
 
+	if (payload == 0)
+		payload = udp_is_loopback(remote) ? TRANSPORT_LOOPBACK_PAYLOAD
+		                                  : TRANSPORT_DEFAULT_PAYLOAD;
+	if (payload > UDP_BATCH_MAX)
+		payload = UDP_BATCH_MAX;
 	ngtcp2_settings_default(st);
 	st->initial_ts = now;
 	st->cc_algo = (unsigned)t->cc < 4 ? algos[t->cc] : NGTCP2_CC_ALGO_CUBIC;
-	st->max_tx_udp_payload_size =
-	    t->max_udp_payload ? t->max_udp_payload : 1452;
+	st->max_tx_udp_payload_size = payload;
+	if (payload > TRANSPORT_DEFAULT_PAYLOAD) {
+		/* ngtcp2 0.12 sends at most 1200 bytes until PMTUD, which
+		 * only probes up to 1444: a larger size must be taken as
+		 * given (bounded by the peer's max_udp_payload_size). */
+		st->no_tx_udp_payload_size_shaping = 1;
+		st->no_pmtud = 1;
+	}
 	st->max_window = win;
 	st->max_stream_window = swin;
 	ngtcp2_transport_params_default(tp);
@@ -537,6 +550,8 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 }
 
 /* ---- write path ---- */
+
+static void conn_write(struct tconn *c);
 
 static void rearm_timer(struct tconn *c)
 {
@@ -566,6 +581,7 @@ static void enter_end(struct tconn *c, enum tconn_state st, int error,
 		snprintf(c->close_msg, sizeof c->close_msg, "%s", msg);
 	}
 	event_del(c->write_ev);
+	event_del(c->tx_ev);
 	if (st == TC_DEAD) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 0;
@@ -584,7 +600,9 @@ static int flush_tx(struct tconn *c, size_t len, size_t seg)
 		return 0;
 	rv = udp_send(c->fd, c->gso, (struct sockaddr *)&c->remote,
 	              c->remotelen, c->txbuf, len, seg, &sent);
+	c->st_sends++;
 	if (rv == -EAGAIN) {
+		c->st_eagain++;
 		c->tx_pending = len;
 		c->tx_pending_off = sent;
 		c->tx_seg = seg;
@@ -611,6 +629,17 @@ static int retry_pending(struct tconn *c)
 	return 0;
 }
 
+static void on_tx_ev(evutil_socket_t fd, short what, void *arg)
+{
+	conn_write(arg);
+}
+
+/* The socket refused a batch (EAGAIN): come back when it drains. */
+static void wait_writable(struct tconn *c)
+{
+	event_add(c->tx_ev, NULL);
+}
+
 static void fail_liberr(struct tconn *c, int rv)
 {
 	char buf[200];
@@ -633,23 +662,56 @@ static void fail_liberr(struct tconn *c, int rv)
 	tconn_close(c, &c->ccerr, MA_ERR_TRANSPORT, buf);
 }
 
+/* Yields to the loop and comes back to write: a zero timeout runs after
+ * the next poll, so packets (ACKs) that arrived meanwhile are read first.
+ * event_active() would not do: libevent runs events activated from a
+ * callback in the same round, before polling again. */
+static void yield_write(struct tconn *c)
+{
+	struct timeval tv = {0, 0};
+
+	c->st_yields++;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Writes what ngtcp2 lets us send now: packets of the path's size, packed
+ * into GSO batches, a send quantum at a time with the pacing clock
+ * advanced after each quantum. ngtcp2 lets a packet go when its pacing
+ * slot is less than 1 ms away (a loop cannot sleep more finely), so at
+ * high rates this keeps sending quantum after quantum instead of sleeping
+ * between them; after WRITE_BUDGET_QUANTA quanta it yields to the loop so
+ * the ACKs that open the window are read. It stops when ngtcp2 has
+ * nothing to send (no data, window full or the pacing slot more than 1 ms
+ * away) and arms the timer for ngtcp2's next expiry. */
 static void conn_write(struct tconn *c)
 {
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi;
 	uint64_t ts = tconn_now();
-	size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+	/* path: the size of ordinary full packets on this path; max: what
+	 * a packet may take, larger during a PMTUD probe. */
+	size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+	size_t max = ngtcp2_conn_get_max_tx_udp_payload_size(c->conn);
 	size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
-	size_t off = 0, seg = 0, total = 0;
+	size_t off = 0, seg = 0, total = 0, paced = 0;
+	size_t budget = quantum * WRITE_BUDGET_QUANTA;
+	int more = 0;
 
 	if (c->state != TC_ACTIVE)
 		return;
 	if (retry_pending(c) != 0) {
-		struct timeval tv = {0, 1000};
-
-		evtimer_add(c->timer, &tv);
+		wait_writable(c);
 		return;
 	}
+	/* Large loopback payloads are taken as given (no PMTUD), and ngtcp2
+	 * pads Initial packets to the whole buffer: keep the handshake at
+	 * the usual size. */
+	if (!c->handshake_completed && max > TRANSPORT_DEFAULT_PAYLOAD)
+		max = TRANSPORT_DEFAULT_PAYLOAD;
+	if (max > UDP_BATCH_MAX)
+		max = UDP_BATCH_MAX;
+	if (path > max)
+		path = max;
 	ngtcp2_path_storage_zero(&ps);
 	for (;;) {
 		int64_t sid = -1;
@@ -671,8 +733,9 @@ static void conn_write(struct tconn *c)
 		if (fin)
 			flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
 		n = ngtcp2_conn_writev_stream(
-		    c->conn, &ps.path, &pi, c->txbuf + off, mtu, &ndata, flags,
-		    sid, (ngtcp2_vec *)vec, (size_t)nvec, ts);
+		    c->conn, &ps.path, &pi, c->txbuf + off,
+		    off == 0 ? max : seg, &ndata, flags, sid, (ngtcp2_vec *)vec,
+		    (size_t)nvec, ts);
 		if (n < 0) {
 			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
 				nghttp3_conn_block_stream(c->h3, sid);
@@ -700,33 +763,51 @@ static void conn_write(struct tconn *c)
 			fail_liberr(c, NGTCP2_ERR_CALLBACK_FAILURE);
 			return;
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (ngtcp2_conn_get_cwnd_left(c->conn) < path)
+				c->st_cwnd_limited++;
+			else
+				c->st_idle++;
 			break;
+		}
 		if (seg == 0)
 			seg = (size_t)n;
 		off += (size_t)n;
 		total += (size_t)n;
-		/* A short datagram ends a GSO batch: all but the last segment
-		 * must have the same size. */
-		if ((size_t)n < seg || off + mtu > UDP_BATCH_MAX || !*c->gso) {
+		c->st_pkts++;
+		/* GSO: all segments but the last have the batch's size, so a
+		 * batch is started by a full-size packet (or a larger PMTUD
+		 * probe), later packets get at most that size (a probe waits
+		 * for the next batch) and a shorter one ends the batch. */
+		if ((size_t)n < seg || seg < path ||
+		    off + seg > UDP_BATCH_MAX ||
+		    off / seg >= UDP_GSO_MAX_SEGS || !*c->gso) {
 			if (flush_tx(c, off, seg) != 0)
 				break;
 			off = 0;
 			seg = 0;
 		}
-		if (total >= quantum)
-			break;
+		if (total - paced >= quantum) {
+			ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
+			paced = total;
+			if (total >= budget) {
+				more = 1;
+				break;
+			}
+			ts = tconn_now();
+		}
 	}
 	if (off > 0)
 		(void)flush_tx(c, off, seg);
 	ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
 	if (c->tx_pending != 0) {
-		struct timeval tv = {0, 1000};
-
-		evtimer_add(c->timer, &tv);
+		wait_writable(c);
 		return;
 	}
-	rearm_timer(c);
+	if (more)
+		yield_write(c);
+	else
+		rearm_timer(c);
 }
 
 static void on_write_ev(evutil_socket_t fd, short what, void *arg)
@@ -785,6 +866,7 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 	}
 	if (c->state != TC_ACTIVE)
 		return;
+	c->st_rx++;
 	path.local.addr = (ngtcp2_sockaddr *)&c->local;
 	path.local.addrlen = c->locallen;
 	path.remote.addr = (ngtcp2_sockaddr *)from;
@@ -903,15 +985,41 @@ int tconn_init_events(struct tconn *c)
 	c->timer = evtimer_new(c->base, on_timer, c);
 	c->write_ev = event_new(c->base, -1, 0, on_write_ev, c);
 	c->close_ev = event_new(c->base, -1, 0, on_close_ev, c);
+	c->tx_ev = event_new(c->base, c->fd, EV_WRITE, on_tx_ev, c);
 	c->txbuf = malloc(UDP_BATCH_MAX + 2048);
 	if (c->timer == NULL || c->write_ev == NULL || c->close_ev == NULL ||
-	    c->txbuf == NULL)
+	    c->tx_ev == NULL || c->txbuf == NULL)
 		return MA_ERR_NOMEM;
 	return 0;
 }
 
 void tconn_free(struct tconn *c)
 {
+	if (c->conn != NULL) {
+		ngtcp2_conn_stat cs;
+
+		ngtcp2_conn_get_conn_stat(c->conn, &cs);
+		log_debug(
+		    "transport: %s connection stats: %llu packets in "
+		    "%llu sends (%llu EAGAIN), %llu yields, %llu "
+		    "cwnd-limited, %llu idle stops, %llu "
+		    "datagrams received; cwnd %llu, ssthresh %lld, "
+		    "srtt %llu us, min rtt %llu us, payload %zu",
+		    c->server ? "server" : "client",
+		    (unsigned long long)c->st_pkts,
+		    (unsigned long long)c->st_sends,
+		    (unsigned long long)c->st_eagain,
+		    (unsigned long long)c->st_yields,
+		    (unsigned long long)c->st_cwnd_limited,
+		    (unsigned long long)c->st_idle,
+		    (unsigned long long)c->st_rx, (unsigned long long)cs.cwnd,
+		    cs.ssthresh == UINT64_MAX ? -1LL : (long long)cs.ssthresh,
+		    (unsigned long long)(cs.smoothed_rtt / 1000),
+		    (unsigned long long)(cs.min_rtt / 1000),
+		    ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn));
+	}
+	if (c->tx_ev != NULL)
+		event_free(c->tx_ev);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->write_ev != NULL)
@@ -926,7 +1034,7 @@ void tconn_free(struct tconn *c)
 		wolfSSL_free(c->ssl);
 	free(c->close_pkt);
 	free(c->txbuf);
-	c->timer = c->write_ev = c->close_ev = NULL;
+	c->timer = c->write_ev = c->close_ev = c->tx_ev = NULL;
 	c->h3 = NULL;
 	c->conn = NULL;
 	c->ssl = NULL;

@@ -19,8 +19,19 @@ struct event_base;
 
 /* ---- UDP glue (transport_udp.c) ---- */
 
-/* Largest datagram batch handed to the kernel at once (GSO). */
+/* Largest datagram batch handed to the kernel at once (GSO); also the
+ * largest single datagram we send (IPv4 allows 65507 bytes of payload). */
 #define UDP_BATCH_MAX 65000
+/* The kernel refuses GSO sends of more segments (UDP_MAX_SEGMENTS). */
+#define UDP_GSO_MAX_SEGS 64
+/* Default largest UDP payload: 1452 fits a 1500-byte Ethernet MTU with
+ * IPv6; loopback (MTU 65536) takes far fewer, larger datagrams. */
+#define TRANSPORT_DEFAULT_PAYLOAD 1452
+#ifndef TRANSPORT_LOOPBACK_PAYLOAD
+#define TRANSPORT_LOOPBACK_PAYLOAD 65000
+#endif
+/* Send quanta one write event may emit before yielding to the loop. */
+#define WRITE_BUDGET_QUANTA 8
 #define UDP_RX_BATCH 16
 #define UDP_RX_SIZE 65536
 
@@ -32,6 +43,8 @@ int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
 /* Resolves a numeric address into ss. 0 or MA_ERR_CONFIG. */
 int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
              socklen_t *len, char *errmsg);
+/* 1 when sa is a loopback address (127/8, ::1, ::ffff:127/104). */
+int udp_is_loopback(const struct sockaddr *sa);
 /* Sends len bytes as datagrams of seg bytes (the last may be shorter).
  * Uses one GSO send when *gso, else (or after the kernel refuses GSO,
  * which clears *gso) one sendmsg per datagram. Returns 0, -EAGAIN (nothing
@@ -127,6 +140,7 @@ struct tconn {
 	WOLFSSL *ssl;
 	ngtcp2_crypto_conn_ref ref;
 	struct event *timer, *write_ev, *close_ev;
+	struct event *tx_ev; /* socket writable again after EAGAIN */
 	enum tconn_state state;
 	ngtcp2_connection_close_error ccerr;
 	int app_error; /* ccerr was set by us (h3/app), not the library */
@@ -143,13 +157,18 @@ struct tconn {
 	uint64_t max_data;
 	char identity[TLS_IDENTITY_MAX];
 	int handshake_completed, handshake_confirmed;
+	/* Counters logged at debug level when the connection is freed. */
+	uint64_t st_pkts, st_sends, st_eagain, st_yields, st_rx;
+	uint64_t st_cwnd_limited, st_idle;
 };
 
 /* Fills ngtcp2 callbacks shared by both roles. */
 void tconn_callbacks(ngtcp2_callbacks *cb, int server);
-/* Settings/params from tuning (defaults applied). */
+/* Settings/params from tuning (defaults applied); remote picks the default
+ * UDP payload (larger on loopback). */
 void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
-                    const struct transport_tuning *t, uint64_t now);
+                    const struct transport_tuning *t,
+                    const struct sockaddr *remote, uint64_t now);
 /* Sets up the libevent events. 0 or MA_ERR_NOMEM. */
 int tconn_init_events(struct tconn *c);
 /* Creates the nghttp3 connection and its uni streams (after the

@@ -342,7 +342,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	if (tconn_init_events(c) != 0)
 		goto err;
 	tconn_callbacks(&cb, 1);
-	tconn_settings(&st, &tp, &srv->cfg.tuning, tconn_now());
+	tconn_settings(&st, &tp, &srv->cfg.tuning, from, tconn_now());
 	st.token = hd->token;
 	tp.initial_max_streams_bidi = srv->cfg.max_streams;
 	tp.original_dcid = *odcid;

@@ -45,6 +45,25 @@ int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 	                 "\"%s\" is not a numeric IPv4/IPv6 address", addr);
 }
 
+int udp_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		return ntohl(sin->sin_addr.s_addr) >> 24 == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return 1;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return a->s6_addr[12] == 127;
+	}
+	return 0;
+}
+
 int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
              struct sockaddr_storage *local, socklen_t *locallen, char *errmsg)
 {
@@ -60,10 +79,18 @@ int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
 	if (s < 0)
 		return ma_errorf(errmsg, MA_ERR_IO, "socket: %s",
 		                 strerror(errno));
-	/* Large buffers absorb bursts at high rates; the kernel caps them
-	 * at rmem_max/wmem_max, which is fine. */
-	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof bufsz);
-	(void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof bufsz);
+	/* Large buffers absorb bursts at high rates (a full receive buffer
+	 * drops datagrams, which the sender takes for congestion). The
+	 * kernel caps SO_RCVBUF at rmem_max; with CAP_NET_ADMIN the FORCE
+	 * variants go past it, else the capped size is fine. */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof bufsz) !=
+	    0)
+		(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &bufsz,
+		                 sizeof bufsz);
+	if (setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof bufsz) !=
+	    0)
+		(void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, &bufsz,
+		                 sizeof bufsz);
 	if (local->ss_family == AF_INET6)
 		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		                 sizeof one);
