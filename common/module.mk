@@ -4,7 +4,8 @@ common_libcommon_a_SOURCES += \
 	common/io.c common/io.h \
 	common/log.c common/log.h \
 	common/msgpack_check.c common/msgpack_check.h \
-	common/frame.c common/frame.h
+	common/frame.c common/frame.h \
+	common/endian.h
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
 	tests/unit/test_msgpack_check

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/endian.h"
 #include "common/errors.h"
 #include "common/io.h"
 
@@ -57,35 +58,6 @@ bool snapshot_ident_equal(const struct snapshot_ident *a,
 	       a->size == b->size && a->crc32c == b->crc32c;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* Writes a length byte and a zero-padded 64-byte id field. */
 static void put_id(uint8_t *len_at, uint8_t *field, const char *id)
@@ -127,17 +99,17 @@ static int check_record(const uint8_t *p, size_t len, size_t want,
 		                 what, len, want);
 	if (memcmp(p, magic, 4) != 0)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT, "%s: bad magic", what);
-	stored = get32(p + want - 4);
+	stored = le_get32(p + want - 4);
 	actual = crc32c(p, want - 4);
 	if (stored != actual)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: CRC32C 0x%08x does not match stored "
 		                 "0x%08x",
 		                 what, actual, stored);
-	if (get32(p + 4) != FORMAT_VERSION)
+	if (le_get32(p + 4) != FORMAT_VERSION)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: unsupported version %u", what,
-		                 get32(p + 4));
+		                 le_get32(p + 4));
 	return 0;
 }
 
@@ -148,12 +120,12 @@ static int check_record(const uint8_t *p, size_t len, size_t want,
 static void put_ident(uint8_t *p, const struct snapshot_ident *id,
                       uint64_t extra64, uint32_t extra32)
 {
-	put64(p + 8, id->index);
-	put64(p + 16, id->term);
-	put64(p + 24, id->size);
-	put64(p + 32, extra64);
-	put32(p + 40, id->crc32c);
-	put32(p + 44, extra32);
+	le_put64(p + 8, id->index);
+	le_put64(p + 16, id->term);
+	le_put64(p + 24, id->size);
+	le_put64(p + 32, extra64);
+	le_put32(p + 40, id->crc32c);
+	le_put32(p + 44, extra32);
 	put_id(p + 48, p + 52, id->cluster_id);
 	put_id(p + 49, p + 52 + SNAPSHOT_ID_MAX, id->database_id);
 	p[50] = 0;
@@ -166,12 +138,12 @@ static int get_ident(const uint8_t *p, struct snapshot_ident *id,
 	int rc;
 
 	memset(id, 0, sizeof *id);
-	id->index = get64(p + 8);
-	id->term = get64(p + 16);
-	id->size = get64(p + 24);
-	*extra64 = get64(p + 32);
-	id->crc32c = get32(p + 40);
-	*extra32 = get32(p + 44);
+	id->index = le_get64(p + 8);
+	id->term = le_get64(p + 16);
+	id->size = le_get64(p + 24);
+	*extra64 = le_get64(p + 32);
+	id->crc32c = le_get32(p + 40);
+	*extra32 = le_get32(p + 44);
 	rc = get_id(p[48], p + 52, id->cluster_id, "cluster_id", errmsg);
 	if (rc == 0)
 		rc = get_id(p[49], p + 52 + SNAPSHOT_ID_MAX, id->database_id,
@@ -184,9 +156,9 @@ void snapshot_meta_encode(const struct snapshot_meta *meta,
 {
 	memset(out, 0, SNAPSHOT_META_SIZE);
 	memcpy(out, META_MAGIC, 4);
-	put32(out + 4, FORMAT_VERSION);
+	le_put32(out + 4, FORMAT_VERSION);
 	put_ident(out, &meta->id, meta->created_ms, 0);
-	put32(out + SNAPSHOT_META_SIZE - 4,
+	le_put32(out + SNAPSHOT_META_SIZE - 4,
 	      crc32c(out, SNAPSHOT_META_SIZE - 4));
 }
 
@@ -239,10 +211,10 @@ void snapshot_progress_encode(const struct snapshot_progress *p,
 {
 	memset(out, 0, SNAPSHOT_PROGRESS_SIZE);
 	memcpy(out, PROGRESS_MAGIC, 4);
-	put32(out + 4, FORMAT_VERSION);
+	le_put32(out + 4, FORMAT_VERSION);
 	put_ident(out, &p->id, p->durable_offset, p->running_crc32c);
-	put64(out + 180, p->seq);
-	put32(out + SNAPSHOT_PROGRESS_SIZE - 4,
+	le_put64(out + 180, p->seq);
+	le_put32(out + SNAPSHOT_PROGRESS_SIZE - 4,
 	      crc32c(out, SNAPSHOT_PROGRESS_SIZE - 4));
 }
 
@@ -260,7 +232,7 @@ int snapshot_progress_decode(const void *buf, size_t len,
 	               errmsg);
 	if (rc != 0)
 		return rc;
-	p->seq = get64(b + 180);
+	p->seq = le_get64(b + 180);
 	if (p->durable_offset > p->id.size)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "progress record: durable offset %llu beyond "

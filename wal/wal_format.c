@@ -6,37 +6,9 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/endian.h"
 #include "common/errors.h"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static bool database_id_ok(const char *s, size_t len)
 {
@@ -137,13 +109,13 @@ void wal_seg_header_encode(const struct wal_seg_header *h, uint8_t *out)
 
 	memset(out, 0, WAL_SEG_HEADER_SIZE);
 	memcpy(out, WAL_SEG_MAGIC, 8);
-	put32(out + 8, WAL_FORMAT_VERSION);
-	put32(out + 12, WAL_SEG_HEADER_SIZE);
-	put64(out + 16, h->first_index);
+	le_put32(out + 8, WAL_FORMAT_VERSION);
+	le_put32(out + 12, WAL_SEG_HEADER_SIZE);
+	le_put64(out + 16, h->first_index);
 	memcpy(out + 24, h->identity.cluster_id, 16);
 	out[40] = (uint8_t)dlen;
 	memcpy(out + 41, h->identity.database_id, dlen);
-	put32(out + 124, crc32c(out, 124));
+	le_put32(out + 124, crc32c(out, 124));
 }
 
 int wal_seg_header_decode(const uint8_t *buf, size_t len,
@@ -160,16 +132,16 @@ int wal_seg_header_decode(const uint8_t *buf, size_t len,
 		*reason = "bad segment magic (not a WAL segment)";
 		return MA_ERR_CORRUPT;
 	}
-	if (get32(buf + 124) != crc32c(buf, 124)) {
+	if (le_get32(buf + 124) != crc32c(buf, 124)) {
 		*reason = "segment header CRC32C mismatch";
 		return MA_ERR_CORRUPT;
 	}
-	if (get32(buf + 8) != WAL_FORMAT_VERSION ||
-	    get32(buf + 12) != WAL_SEG_HEADER_SIZE) {
+	if (le_get32(buf + 8) != WAL_FORMAT_VERSION ||
+	    le_get32(buf + 12) != WAL_SEG_HEADER_SIZE) {
 		*reason = "unsupported segment format version";
 		return MA_ERR_CORRUPT;
 	}
-	h->first_index = get64(buf + 16);
+	h->first_index = le_get64(buf + 16);
 	if (h->first_index == 0) {
 		*reason = "segment first index is 0";
 		return MA_ERR_CORRUPT;
@@ -199,31 +171,31 @@ void wal_rec_encode(const struct wal_entry *e, uint8_t *out)
 	uint32_t crc;
 
 	memset(out, 0, WAL_REC_HEADER_SIZE);
-	put32(out, (uint32_t)e->len);
+	le_put32(out, (uint32_t)e->len);
 	out[4] = e->type;
-	put64(out + 8, e->index);
-	put64(out + 16, e->term);
+	le_put64(out + 8, e->index);
+	le_put64(out + 16, e->term);
 	if (e->len > 0)
 		memcpy(out + WAL_REC_HEADER_SIZE, e->data, e->len);
 	memset(out + WAL_REC_HEADER_SIZE + e->len, 0,
 	       size - WAL_REC_HEADER_SIZE - e->len);
 	crc = crc32c_append(crc32c(out, 28), out + WAL_REC_HEADER_SIZE, e->len);
-	put32(out + 28, crc);
+	le_put32(out + 28, crc);
 }
 
 int wal_rec_header_decode(const uint8_t *buf, struct wal_rec_header *h,
                           const char **reason)
 {
-	h->len = get32(buf);
+	h->len = le_get32(buf);
 	h->type = buf[4];
-	h->index = get64(buf + 8);
-	h->term = get64(buf + 16);
-	h->crc = get32(buf + 28);
+	h->index = le_get64(buf + 8);
+	h->term = le_get64(buf + 16);
+	h->crc = le_get32(buf + 28);
 	if (h->len > WAL_ENTRY_SIZE_MAX) {
 		*reason = "record length exceeds the format limit";
 		return MA_ERR_CORRUPT;
 	}
-	if (buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || get32(buf + 24) != 0) {
+	if (buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || le_get32(buf + 24) != 0) {
 		*reason = "non-zero reserved bytes in record header";
 		return MA_ERR_CORRUPT;
 	}
