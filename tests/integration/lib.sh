@@ -72,12 +72,12 @@ gen_certs() {
 }
 
 # start_serve NAME [serve args...]: starts `mirror-agent serve` on an
-# ephemeral port; sets SERVE_PORT and SERVE_PID.
+# ephemeral port (or on $SERVE_LISTEN); sets SERVE_PORT and SERVE_PID.
 start_serve() {
 	name=$1
 	shift
 	rm -f "$TMP/$name.port"
-	"$AGENT" serve --listen 127.0.0.1:0 --port-file "$TMP/$name.port" \
+	"$AGENT" serve --listen "${SERVE_LISTEN:-127.0.0.1:0}" --port-file "$TMP/$name.port" \
 		--cert "$PKI/server.pem" --key "$PKI/server.key" \
 		--client-ca "$PKI/ca.pem" "$@" >"$TMP/$name.log" 2>&1 &
 	SERVE_PID=$!

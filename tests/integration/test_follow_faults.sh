@@ -2,14 +2,14 @@
 # Faults end to end over loopback QUIC:
 #  - kill -9 of `follow` mid-bootstrap: the restart resumes, fetching less
 #    than the remainder plus one fsync interval plus one chunk;
-#  - kill of `serve` mid-bootstrap and mid-tail: the mirror moves to the
-#    second endpoint and continues;
+#  - kill of `serve` mid-bootstrap and mid-tail (and its restart): the
+#    mirror moves to the other endpoint and continues;
 #  - the source compacts past the mirror: re-bootstrap, then equal state;
 #  - a snapshot corrupted on the source after its metadata was written is
 #    rejected at the end, never exposed, reported, and retried.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 12
+plan 14
 gen_certs
 
 SIZE=$((256 * 1024 * 1024))
@@ -27,6 +27,7 @@ PORT_A=$SERVE_PORT
 PID_A=$SERVE_PID
 start_serve serveB --database "big=$spool" --allow mirror-1=big
 PORT_B=$SERVE_PORT
+PID_B_REAL=$SERVE_PID
 
 follow_bg() { # log
 	"$AGENT" follow --data-dir "$TMP/mirror" --source "127.0.0.1:$PORT_A" \
@@ -58,29 +59,47 @@ check "no .snapshot visible after the kill" \
 	sh -c "! ls '$TMP'/mirror/big/snapshots/*.snapshot 2>/dev/null | grep -q ."
 
 follow_bg follow2.log
-check "restart reaches Following" \
+# 2. serve A dies mid-bootstrap: the mirror resumes through serve B.
+resumed_at=
+started() {
+	resumed_at=$(sed -n 's/.*bootstrapping from snapshot .* from offset \([0-9]*\).*/\1/p' "$TMP/follow2.log" | head -n1)
+	b=$(reported_bytes "$TMP/follow2.log")
+	[ -n "$resumed_at" ] && [ "${b:-0}" -ge $((resumed_at + 16 * 1024 * 1024)) ]
+}
+if wait_until 60 started; then
+	kill -9 "$PID_A"
+	ok "serve A killed mid-bootstrap"
+else
+	not_ok "the resumed bootstrap did not progress"
+fi
+check "restart reaches Following (through serve B)" \
 	wait_until 90 is_state "$TMP/mirror" big Following
-resumed_at=$(sed -n 's/.*bootstrapping from snapshot .* from offset \([0-9]*\).*/\1/p' "$TMP/follow2.log" | head -n1)
+check "the mirror switched to serve B mid-bootstrap" \
+	grep -q "connected to 127.0.0.1:$PORT_B" "$TMP/follow2.log"
 refetched=$((SIZE - ${resumed_at:-0}))
 limit=$((SIZE - ${done_before:-0} + FSYNC + CHUNK))
 diag "resumed at $resumed_at: fetched $refetched bytes after restart, limit $limit"
 check "bytes fetched after restart < remainder + fsync interval + chunk" \
 	test "${resumed_at:-0}" -gt 0 -a "$refetched" -lt "$limit"
-check "snapshot byte-identical after resume" \
+check "snapshot byte-identical after resume and failover" \
 	cmp "$spool/snapshots/100-1.snapshot" "$TMP/mirror/big/snapshots/100-1.snapshot"
 
-# 2. serve A dies mid-tail: the mirror moves to B and continues.
-kill -9 "$PID_A"
+# 3. Mid-tail: serve B dies and serve A comes back on its old port.
+kill -9 "$PID_B_REAL"
+SERVE_LISTEN=127.0.0.1:$PORT_A start_serve serveA-again --database "big=$spool" --allow mirror-1=big
+SERVE_LISTEN=
 "$SPOOLGEN" append "$spool" --count 500 --term 1 --segment-size 16384 >/dev/null
 tail_done() {
 	"$AGENT" wal dump "$TMP/mirror/big/wal" --from 101 2>/dev/null | wc -l | grep -qx 2500
 }
-check "after serve A is killed, entries arrive through serve B" wait_until 60 tail_done
-check "the mirror logged the switch to the second endpoint" \
-	grep -q "connected to 127.0.0.1:$PORT_B" "$TMP/follow2.log"
+check "mid-tail, after serve B is killed, entries arrive through the restarted serve A" \
+	wait_until 60 tail_done
+check "the mirror reconnected to serve A" \
+	sh -c "[ \$(grep -c 'connected to 127.0.0.1:$PORT_A' '$TMP/follow2.log') -ge 2 ]"
 kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+kill "$SERVE_PID"
 
-# 3. The source compacts past the mirror's position while it is stopped.
+# 4. The source compacts past the mirror's position while it is stopped.
 "$SPOOLGEN" append "$spool" --count 1000 --term 2 --segment-size 16384 >/dev/null
 "$SPOOLGEN" snapshot "$spool" --index 3500 --term 2 --size 3000000 --seed 9 >/dev/null
 "$SPOOLGEN" compact "$spool" --before 3400 >/dev/null
@@ -99,7 +118,7 @@ same_tail() {
 check "after re-bootstrap the entries equal the source's" wait_until 30 same_tail
 kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
 
-# 4. A snapshot corrupted on the source after its metadata was written.
+# 5. A snapshot corrupted on the source after its metadata was written.
 "$SPOOLGEN" init "$TMP/src/bad" --database bad >/dev/null
 "$SPOOLGEN" append "$TMP/src/bad" --from 1 --count 10 --term 1 >/dev/null
 "$SPOOLGEN" snapshot "$TMP/src/bad" --index 10 --term 1 --size 5000000 --seed 3 >/dev/null
