@@ -7,7 +7,7 @@
 # while following must arrive in order, none missing, none twice.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 14
+plan 18
 gen_certs
 
 sizes="0 1 1048575 1048577 67108864"
@@ -36,9 +36,16 @@ start_serve serve $serve_args --allow "mirror-1=$allow"
 
 follow_args=""
 for db in $dbs; do follow_args="$follow_args --database $db"; done
+# The progress hook records what it is given.
+cat >"$TMP/hook.sh" <<HOOK
+#!/bin/sh
+echo "\$MIRROR_AGENT_DATABASE \$MIRROR_AGENT_STATE \$MIRROR_AGENT_BYTES_DONE \$MIRROR_AGENT_BYTES_TOTAL" >>"$TMP/hook.out"
+HOOK
+chmod +x "$TMP/hook.sh"
 # shellcheck disable=SC2086
 timeout 120 "$AGENT" follow --data-dir "$TMP/mirror" \
 	--source "127.0.0.1:$SERVE_PORT" $(follow_tls) $follow_args \
+	--progress-hook "$TMP/hook.sh" \
 	--exit-when-following >"$TMP/follow.log" 2>&1
 rc=$?
 if [ $rc -eq 0 ]; then ok "follow reached Following for all five databases"
@@ -61,6 +68,10 @@ for db in db1 db5; do
 	check "$db: entries 1001..3000 equal (wal dump)" same_entries "$db"
 done
 
+check "the progress hook ran with the bootstrap figures in its environment" \
+	grep -q "^db5 Bootstrapping [0-9]* 67108864$" "$TMP/hook.out"
+check "bytes_done reported to the hook never went backwards" \
+	sh -c "grep '^db5 Bootstrapping' '$TMP/hook.out' | awk '\$3 < last { exit 1 } { last = \$3 }'"
 check "mirror wal verifies" "$AGENT" wal verify "$TMP/mirror/db5/wal"
 check "progress was logged at least every MiB for the 64 MiB snapshot" \
 	sh -c "[ \$(grep -c 'db5: Bootstrapping' '$TMP/follow.log') -ge 60 ]"
@@ -69,7 +80,7 @@ check "progress was logged at least every MiB for the 64 MiB snapshot" \
 # while it runs, and check that everything arrives exactly once, in order.
 # shellcheck disable=SC2086
 "$AGENT" follow --data-dir "$TMP/mirror" --source "127.0.0.1:$SERVE_PORT" \
-	$(follow_tls) $follow_args >"$TMP/follow2.log" 2>&1 &
+	$(follow_tls) $follow_args --log-file "$TMP/follow2.log" 2>"$TMP/follow2.err" &
 FPID=$!
 T_PIDS="$T_PIDS $FPID"
 wait_until 30 is_state "$TMP/mirror" db1 Following ||
@@ -83,6 +94,14 @@ caught_up() {
 		grep -qx 1000
 }
 check "1000 entries appended while following arrived" wait_until 30 caught_up
+# SIGHUP reopens the log file (rotation).
+mv "$TMP/follow2.log" "$TMP/follow2.log.1"
+kill -HUP "$FPID"
+check "SIGHUP reopens the log file" wait_until 10 grep -q "SIGHUP" "$TMP/follow2.log"
+check "status reports Following with zero lag once idle" \
+	wait_until 10 sh -c "'$AGENT' status --data-dir '$TMP/mirror' | grep -A3 '^db1: Following' | grep -q 'lag 0 entries'"
+cat "$TMP/follow2.log" >>"$TMP/follow2.log.1"
+mv "$TMP/follow2.log.1" "$TMP/follow2.log"
 kill -TERM "$FPID" 2>/dev/null
 wait "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
