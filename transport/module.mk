@@ -25,3 +25,11 @@ tests_integration_test_transport_SOURCES = tests/integration/test_transport.c
 tests_integration_test_transport_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
 tests_integration_test_transport_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_integration_test_transport_LDADD = $(TRANSPORT_TEST_LIBS)
+
+check_PROGRAMS += tests/integration/test_transport_limits
+TESTS += tests/integration/test_transport_limits
+tests_integration_test_transport_limits_SOURCES = \
+	tests/integration/test_transport_limits.c
+tests_integration_test_transport_limits_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
+tests_integration_test_transport_limits_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_integration_test_transport_limits_LDADD = $(TRANSPORT_TEST_LIBS)

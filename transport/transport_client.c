@@ -69,7 +69,17 @@ static int cl_new_cid(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
 static void finish_stream(struct tstream *s, int error, const char *msg)
 {
 	struct transport_stream *ts = (struct transport_stream *)s;
+	struct tconn *c = s->c;
 
+	/* A stream that ends or is cancelled while paused can no longer be
+	 * resumed: hand back the connection-level credit it withheld, or the
+	 * shared connection window shrinks for good (and other streams
+	 * stall). The stream-level credit dies with the stream. */
+	if (s->withheld > 0 && c != NULL && c->state == TC_ACTIVE) {
+		ngtcp2_conn_extend_max_offset(c->conn, s->withheld);
+		s->withheld = 0;
+		tconn_schedule_write(c);
+	}
 	tstream_release(s);
 	if (!s->cancelled) {
 		if (error == 0 && s->cb->on_end != NULL)

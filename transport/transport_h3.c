@@ -878,6 +878,21 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 		return;
 	}
 	if (rv == NGTCP2_ERR_DRAINING) {
+		ngtcp2_connection_close_error peer;
+
+		/* A server at its connection limit refuses in Initial: not a
+		 * TLS failure, whatever the handshake state. */
+		ngtcp2_conn_get_connection_close_error(c->conn, &peer);
+		if (!c->server &&
+		    peer.type ==
+		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+		    peer.error_code == NGTCP2_CONNECTION_REFUSED) {
+			enter_end(c, TC_DRAINING, MA_ERR_TRANSPORT,
+			          "peer refused the connection "
+			          "(CONNECTION_REFUSED: it may be at its "
+			          "connection limit; retry later)");
+			return;
+		}
 		enter_end(c, TC_DRAINING,
 		          c->handshake_confirmed || c->server ? MA_ERR_TRANSPORT
 		                                              : MA_ERR_TLS,

@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 
 #define SCID_LEN 18
@@ -52,6 +55,34 @@ static void random_bytes(uint8_t *p, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+/* The secret behind Retry tokens and stateless reset tokens. Derived from
+ * the server's private key (SHA-256 with a domain label) so that it
+ * survives a restart: a server restarted on the same port then answers
+ * packets of connections it no longer knows with resets the clients accept,
+ * and mirrors fail over at once instead of after their idle timeout. The
+ * hash reveals nothing about the key. Random when the key cannot be read
+ * here (the TLS context reports that properly). */
+static void derive_secret(uint8_t out[32], const char *key_file)
+{
+	static const char label[] = "mirror-agent transport secret v1";
+	wc_Sha256 sha;
+	void *key = NULL;
+	size_t len = 0;
+
+	if (key_file == NULL || io_read_file(key_file, 1u << 16, &key, &len) != 0 ||
+	    wc_InitSha256(&sha) != 0) {
+		free(key);
+		random_bytes(out, 32);
+		return;
+	}
+	wc_Sha256Update(&sha, (const byte *)label, sizeof label);
+	wc_Sha256Update(&sha, key, (word32)len);
+	wc_Sha256Final(&sha, out);
+	wc_Sha256Free(&sha);
+	memset(key, 0, len);
+	free(key);
 }
 
 /* ---- CID map ---- */
@@ -496,7 +527,7 @@ int transport_server_new(struct event_base *base,
 		srv->cfg.max_streams = 100;
 	if (srv->cfg.max_unacked == 0)
 		srv->cfg.max_unacked = 4u << 20;
-	random_bytes(srv->secret, sizeof srv->secret);
+	derive_secret(srv->secret, config->key_file);
 	rv = tls_server_ctx_new(&srv->ctx, config->cert_file, config->key_file,
 	                        config->client_ca_file, errmsg);
 	if (rv != 0)
