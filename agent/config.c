@@ -160,10 +160,12 @@ static const struct key_def keys[] = {
         NULL, NULL),
     KEY(FOLLOW, follow, connect_timeout, T_DURATION, connect_timeout_ms, 100,
         5 * MIN_MS, 0, NULL, "10s"),
+    /* Short enough that a mirror notices a source killed without a
+     * goodbye and fails over within seconds (docs/TRANSPORT.md). */
     KEY(FOLLOW, follow, idle_timeout, T_DURATION, idle_timeout_ms, SEC_MS,
-        10 * MIN_MS, 0, NULL, "30s"),
+        10 * MIN_MS, 0, NULL, "10s"),
     KEY(FOLLOW, follow, keepalive, T_DURATION, keepalive_ms, 100, 10 * MIN_MS,
-        K_ZERO_OK, NULL, "10s"),
+        K_ZERO_OK, NULL, "2s"),
     KEY(FOLLOW, follow, backoff_min, T_DURATION, backoff_min_ms, 10, MIN_MS, 0,
         NULL, "100ms"),
     KEY(FOLLOW, follow, backoff_max, T_DURATION, backoff_max_ms, 100, HOUR_MS,
