@@ -859,7 +859,7 @@ static void test_relations(void **state)
 	assert_has_error(&errs, "rel.conf:14: [follow] backoff_max: 30s is "
 	                        "smaller than backoff_min 1min");
 	assert_has_error(&errs, "rel.conf:13: [follow] keepalive: 30s is not "
-	                        "below idle_timeout 30s: the connection would "
+	                        "below idle_timeout 10s: the connection would "
 	                        "time out before a keep-alive");
 	assert_has_error(&errs,
 	                 "rel.conf:20: [database \"b\"] directory: /d is "
