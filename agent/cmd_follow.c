@@ -18,12 +18,14 @@
 #include "agent/commands.h"
 #include "agent/config.h"
 #include "agent/follow.h"
+#include "agent/read_api.h"
 #include "common/errors.h"
 #include "common/log.h"
 
 struct follow_cli {
 	struct event_base *base;
 	struct follow *follow;
+	struct read_api *api;
 	const char *log_file;
 	const char *hook;
 	uint64_t log_every;       /* bytes between progress log lines */
@@ -49,7 +51,10 @@ static void usage(FILE *out)
 		"  --set SECTION.KEY=VALUE  any configuration key\n"
 		"  --reseed                 forget stored data and identity, start over\n"
 		"  --log-file FILE          log here (reopened on SIGHUP)\n"
-		"  --exit-when-following    exit 0 once every database is Following\n");
+		"  --exit-when-following    exit 0 once every database is Following\n"
+		"  --http-listen HOST:PORT  read API address ([agent] http_listen;\n"
+		"                           port 0 here: any free port)\n"
+		"  --http-port-file PATH    write the read API's bound port there\n");
 }
 
 static int set(struct agent_config *cfg, const char *key, const char *value)
@@ -159,6 +164,50 @@ static void on_progress(const struct follow_progress *p, void *arg)
 	}
 }
 
+static void on_applied(void *arg, size_t db, uint64_t applied_index)
+{
+	struct follow_cli *cli = arg;
+
+	read_api_applied(cli->api, db, applied_index);
+}
+
+/* HOST:PORT or [V6]:PORT, port 0..65535. */
+static int parse_listen(const char *v, char *host, size_t size, uint16_t *port)
+{
+	const char *colon = strrchr(v, ':'), *h = v;
+	size_t hlen;
+	char *end;
+	unsigned long p;
+
+	if (colon == NULL || colon[1] == '\0')
+		return -1;
+	hlen = (size_t)(colon - v);
+	if (hlen >= 2 && v[0] == '[' && v[hlen - 1] == ']') {
+		h = v + 1;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= size)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || p > 65535 || colon[1] == '-' ||
+	    colon[1] == '+')
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* Whether the configuration already has [database "name"]. */
+static bool has_database(const struct agent_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_databases; i++)
+		if (strcmp(cfg->databases[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static void on_all_failed(void *arg)
 {
 	struct follow_cli *cli = arg;
@@ -203,8 +252,10 @@ int cmd_follow(int argc, char **argv)
 	struct config_errors errs;
 	struct follow_options o;
 	char errmsg[MA_ERRMSG_SIZE], sources[4096] = "";
-	const char *config_path = NULL;
-	bool reseed = false;
+	const char *config_path = NULL, *http_port_file = NULL;
+	char http_host[CONFIG_HOST_MAX + 1] = "";
+	uint16_t http_port = 0;
+	bool reseed = false, http_flag = false;
 	struct event *sigs[5] = {0};
 	int rc = 2;
 
@@ -268,8 +319,20 @@ int cmd_follow(int argc, char **argv)
 			bad = set(&cfg, "follow.sources", sources);
 		} else if (strcmp(a, "--database") == 0) {
 			char key[128];
+			/* Adds the database; one the file already names keeps
+			 * its settings (its applier in particular). */
 			snprintf(key, sizeof key, "database.%s.applier", v);
-			bad = set(&cfg, key, "none");
+			if (!has_database(&cfg, v))
+				bad = set(&cfg, key, "none");
+		} else if (strcmp(a, "--http-listen") == 0) {
+			if (parse_listen(v, http_host, sizeof http_host,
+					 &http_port) != 0) {
+				fprintf(stderr, "mirror-agent follow: --http-listen %s: expected HOST:PORT\n", v);
+				goto out;
+			}
+			http_flag = true;
+		} else if (strcmp(a, "--http-port-file") == 0) {
+			http_port_file = v;
 		} else if (strcmp(a, "--set") == 0) {
 			char key[256];
 			const char *eq = strchr(v, '=');
@@ -321,6 +384,7 @@ int cmd_follow(int argc, char **argv)
 		o.endpoint_count++;
 	}
 	for (size_t i = 0; i < cfg.n_databases && i < FOLLOW_MAX_DATABASES; i++) {
+		o.appliers[o.database_count] = cfg.databases[i].applier;
 		o.databases[o.database_count++] = cfg.databases[i].name;
 		cli.names[i] = cfg.databases[i].name;
 	}
@@ -340,6 +404,7 @@ int cmd_follow(int argc, char **argv)
 	o.snapshot_fsync_interval = cfg.follow.snapshot_sync_bytes;
 	o.on_progress = on_progress;
 	o.on_all_failed = on_all_failed;
+	o.on_applied = on_applied;
 	o.progress_arg = &cli;
 	cli.hook = cfg.follow.progress_hook;
 	cli.log_every = cfg.follow.progress_log_bytes ? cfg.follow.progress_log_bytes
@@ -375,7 +440,37 @@ int cmd_follow(int argc, char **argv)
 		rc = 1;
 		goto out_loop;
 	}
+	if (!http_flag && cfg.agent.http_listen.port != 0) {
+		snprintf(http_host, sizeof http_host, "%s",
+			 cfg.agent.http_listen.host);
+		http_port = cfg.agent.http_listen.port;
+		http_flag = true;
+	}
+	if (http_flag) {
+		struct read_api_options ro = {http_host, http_port,
+					      http_port_file};
+		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) != 0) {
+			fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
+			follow_free(cli.follow);
+			rc = 1;
+			goto out_loop;
+		}
+	} else if (http_port_file != NULL) {
+		fprintf(stderr, "mirror-agent follow: --http-port-file needs "
+			"--http-listen or [agent] http_listen\n");
+		follow_free(cli.follow);
+		goto out_loop;
+	}
 	event_base_dispatch(cli.base);
+	/* Parked readers get their 503 before the appliers go away; a
+	 * tenth of a second of loop writes the answers out. */
+	if (read_api_release_waiters(cli.api) > 0) {
+		struct timeval flush = {0, 100 * 1000};
+		event_base_loopexit(cli.base, &flush);
+		event_base_dispatch(cli.base);
+	}
+	read_api_free(cli.api);
+	cli.api = NULL;
 	follow_free(cli.follow);
 	rc = cli.exit_code;
 out_loop:

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <msgpack.h>
 
+#include "agent/applier.h"
 #include "agent/protocol.h"
 #include "agent/spool.h"
 #include "common/errors.h"
@@ -64,6 +65,10 @@ struct fdb {
 	struct batch batch;
 	int status;           /* HTTP status of the response in flight */
 	bool restart;         /* deferred: cancel the stream, fetch info */
+	/* The read-only state: fed from the local wal, durable entries only
+	 * (see apply_durable). areader reads the wal sequentially. */
+	struct applier *applier;
+	struct wal_reader *areader;
 };
 
 struct follow {
@@ -286,6 +291,143 @@ static int local_position(struct fdb *db, uint64_t *index, uint64_t *term,
 	return rc == MA_ERR_NOTFOUND ? 0 : rc;
 }
 
+/* ---- applier ---- */
+
+static void applied_changed(struct fdb *db)
+{
+	if (db->f->o.on_applied != NULL)
+		db->f->o.on_applied(db->f->o.progress_arg, (size_t)(db - db->f->dbs),
+				    applier_applied_index(db->applier));
+}
+
+/* Feeds the applier every entry of the local wal that is durable and not
+ * yet applied. Only fsynced entries are applied, so the applied index a
+ * reader sees never goes backwards, even across a crash of the mirror
+ * (docs/OPERATIONS.md, "Reading from the mirror"). An applier failure
+ * does not stop the mirror: the wal keeps following, queries answer the
+ * error, and the next re-bootstrap or restart restores afresh. */
+static void apply_durable(struct fdb *db)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct applier *a = db->applier;
+	uint64_t durable, before;
+	int rc = 0;
+
+	if (a == NULL || db->wal == NULL || applier_error(a) != NULL)
+		return;
+	durable = wal_log_durable_index(db->wal);
+	before = applier_applied_index(a);
+	if (durable <= before)
+		return;
+	if (!applier_needs_data(a)) {
+		for (uint64_t i = before + 1; i <= durable && rc == 0; i++)
+			rc = applier_apply(a, i, 0, WAL_ENTRY_BARRIER, NULL, 0,
+					   errmsg);
+		applied_changed(db);
+		return;
+	}
+	if (db->areader == NULL) {
+		rc = wal_log_reader_open(db->wal, &db->areader, errmsg);
+		if (rc != 0) {
+			log_error("%s: applier: cannot read the wal: %s", db->name,
+				  errmsg);
+			return;
+		}
+	}
+	for (int tries = 0; applier_applied_index(a) < durable;) {
+		uint64_t next = applier_applied_index(a) + 1;
+		struct wal_entry e;
+
+		if (wal_reader_position(db->areader) != next)
+			rc = wal_reader_seek(db->areader, next, errmsg);
+		if (rc == 0)
+			rc = wal_reader_next(db->areader, &e, errmsg);
+		if (rc == 0 && e.index != next)
+			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+				       "wal reader returned entry %" PRIu64
+				       " instead of %" PRIu64, e.index, next);
+		if (rc == MA_ERR_AGAIN || rc == MA_ERR_NOTFOUND ||
+		    rc == MA_ERR_DIVERGED) {
+			/* A stale view (new segment, reset): refresh, and
+			 * seek again. Bounded: the entry is durable. */
+			if (++tries > 3)
+				break;
+			rc = wal_reader_refresh(db->areader, errmsg);
+			if (rc == 0)
+				rc = wal_reader_seek(db->areader, next, errmsg);
+			continue;
+		}
+		if (rc == MA_ERR_COMPACTED) {
+			rc = ma_errorf(errmsg, MA_ERR_COMPACTED,
+				       "the local wal starts at %" PRIu64
+				       ", after the applied index %" PRIu64
+				       " (no snapshot covers the entries between)",
+				       wal_reader_first_index(db->areader),
+				       next - 1);
+			break;
+		}
+		if (rc != 0)
+			break;
+		tries = 0;
+		rc = applier_apply(a, e.index, e.term, e.type, e.data, e.len,
+				   errmsg);
+		if (rc != 0)
+			break;
+	}
+	if (rc != 0 && applier_error(a) == NULL)
+		log_error("%s: applier stopped at %" PRIu64 ": %s", db->name,
+			  applier_applied_index(a), errmsg);
+	if (applier_applied_index(a) != before)
+		applied_changed(db);
+}
+
+/* Restores the applier from the newest local snapshot (none: empty
+ * state), then replays the durable wal after it. */
+static void restore_applier(struct fdb *db)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[4096];
+	struct snapshot_meta meta;
+	uint64_t t0 = now_ms();
+	int rc;
+
+	if (db->applier == NULL)
+		return;
+	if (db->store == NULL) {
+		applier_reset(db->applier, errmsg);
+		applied_changed(db);
+		return;
+	}
+	rc = snapshot_store_latest(db->store, &meta, errmsg);
+	if (rc == MA_ERR_NOTFOUND) {
+		applier_reset(db->applier, errmsg);
+		meta.id.index = 0;
+	} else if (rc == 0) {
+		rc = snapshot_store_path(db->store, meta.id.index, meta.id.term,
+					 path, sizeof path);
+		if (rc == 0)
+			rc = applier_restore_file(db->applier, path,
+						  meta.id.index, errmsg);
+		else
+			log_error("%s: snapshot path too long", db->name);
+	} else {
+		log_error("%s: applier: cannot list snapshots: %s", db->name,
+			  errmsg);
+	}
+	if (rc != 0 && rc != MA_ERR_NOTFOUND) {
+		applied_changed(db);
+		return;
+	}
+	apply_durable(db);
+	if (applier_error(db->applier) == NULL)
+		log_info("%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
+			 ", %" PRIu64 " wal entries replayed in %" PRIu64 " ms)",
+			 db->name, applier_kind_name(applier_get_kind(db->applier)),
+			 applier_applied_index(db->applier), meta.id.index,
+			 applier_applied_index(db->applier) - meta.id.index,
+			 now_ms() - t0);
+	applied_changed(db);
+}
+
 static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct fdb *db = arg;
@@ -372,6 +514,11 @@ static int db_open(struct follow *f, struct fdb *db, const char *name,
 	if (index > 0)
 		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64 ")",
 			 name, index, term);
+	rc = applier_new((enum applier_kind)f->o.appliers[db - f->dbs], name,
+			 &db->applier, errmsg);
+	if (rc != 0)
+		return rc;
+	restore_applier(db);
 	return 0;
 }
 
@@ -395,10 +542,14 @@ static void db_close(struct fdb *db)
 	if (db->wal != NULL && !wal_log_failed(db->wal) &&
 	    wal_log_sync(db->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", db->name, errmsg);
+	wal_reader_close(db->areader);
+	db->areader = NULL;
 	wal_log_close(db->wal);
 	snapshot_receiver_close(db->recv);
 	snapshot_store_close(db->store);
 	batch_free(&db->batch);
+	applier_free(db->applier);
+	db->applier = NULL;
 }
 
 /* ---- streams ---- */
@@ -570,6 +721,7 @@ static int batch_flush(struct fdb *db)
 			stream_failed(db, errmsg);
 		return rc;
 	}
+	apply_durable(db);
 	mirror_sm_applied(&db->sm, now_ms(), wal_log_durable_index(db->wal));
 	report(db, false);
 	return 0;
@@ -765,6 +917,7 @@ static void snapshot_committed(struct fdb *db)
 		 " bytes)",
 		 db->name, index, db->info.snapshot_term, db->info.snapshot_size);
 	db->force_bootstrap = false;
+	restore_applier(db);
 	mirror_sm_bootstrap_done(&db->sm, now_ms(), index);
 	report(db, true);
 	start_log(db, index + 1, db->info.snapshot_term);
@@ -1180,6 +1333,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 				db_fatal(db, rc, errmsg);
 				continue;
 			}
+			apply_durable(db);
 			mirror_sm_applied(&db->sm, now,
 					  wal_log_durable_index(db->wal));
 		}
@@ -1288,6 +1442,21 @@ const struct mirror_status *follow_status(const struct follow *f, size_t i)
 const char *follow_endpoint(const struct follow *f)
 {
 	return f->endpoint_text;
+}
+
+size_t follow_database_count(const struct follow *f)
+{
+	return f->ndb;
+}
+
+const char *follow_database_name(const struct follow *f, size_t i)
+{
+	return i < f->ndb ? f->dbs[i].name : NULL;
+}
+
+struct applier *follow_applier(const struct follow *f, size_t i)
+{
+	return i < f->ndb ? f->dbs[i].applier : NULL;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag,

@@ -18,6 +18,7 @@
 #include "agent/mirror_state.h"
 #include "transport/transport.h"
 
+struct applier;
 struct event_base;
 struct follow;
 
@@ -69,6 +70,12 @@ struct follow_options {
 	/* Called once when every database has reached MIRROR_ERROR, so the
 	 * caller can stop the loop. May be NULL. */
 	void (*on_all_failed)(void *arg);
+	/* Applier per database (enum applier_kind, agent/applier.h; default
+	 * none), same order as databases[]. */
+	int appliers[FOLLOW_MAX_DATABASES];
+	/* Called (with progress_arg) whenever database db's applier moved:
+	 * entries applied, a restore, a failure. May be NULL. */
+	void (*on_applied)(void *arg, size_t db, uint64_t applied_index);
 };
 
 /* Fills defaults (zeroes, then the bracketed values above). */
@@ -89,6 +96,12 @@ void follow_free(struct follow *f);
 const struct mirror_status *follow_status(const struct follow *f, size_t i);
 /* Current endpoint "host:port". */
 const char *follow_endpoint(const struct follow *f);
+/* Databases followed, their names (NULL past the end) and appliers. The
+ * applier holds the durable entries of the local wal (never more); the
+ * caller may query it between loop callbacks, never keep item pointers. */
+size_t follow_database_count(const struct follow *f);
+const char *follow_database_name(const struct follow *f, size_t i);
+struct applier *follow_applier(const struct follow *f, size_t i);
 
 /* Removes everything stored for database `name` under data_dir (identity,
  * wal, snapshots, partial receive) so that the next start bootstraps from
