@@ -697,6 +697,18 @@ static void on_stream_error(struct transport_stream *s, int code,
 	stream_failed(db, why);
 }
 
+/* For on_end callbacks: forgets s (the transport frees it after the
+ * callback) and tells whether the caller should act on a complete 200
+ * response; other statuses are handled here. */
+static bool stream_ended(struct fdb *db, struct transport_stream *s)
+{
+	bool act = live(db, s);
+
+	if (db->stream == s)
+		db->stream = NULL;
+	return act && !error_end(db);
+}
+
 
 /* ---- log stream ---- */
 
@@ -856,15 +868,8 @@ static void on_log_body(struct transport_stream *s, const uint8_t *data,
 static void on_log_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
-	bool act = live(db, s);
 
-
-	/* The transport frees s after this callback: forget it first. */
-	if (db->stream == s)
-		db->stream = NULL;
-	if (!act)
-		return;
-	if (error_end(db))
+	if (!stream_ended(db, s))
 		return;
 	batch_flush(db);
 	stream_failed(db, "source ended the log stream");
@@ -961,15 +966,8 @@ static void on_snapshot_body(struct transport_stream *s, const uint8_t *data,
 static void on_snapshot_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
-	bool act = live(db, s);
 
-
-	/* The transport frees s after this callback: forget it first. */
-	if (db->stream == s)
-		db->stream = NULL;
-	if (!act)
-		return;
-	if (error_end(db))
+	if (!stream_ended(db, s))
 		return;
 	if (db->phase == PHASE_IDLE)
 		snapshot_committed(db);
@@ -1109,15 +1107,8 @@ static void on_info_body(struct transport_stream *s, const uint8_t *data,
 static void on_info_end(struct transport_stream *s, void *user)
 {
 	struct fdb *db = user;
-	bool act = live(db, s);
 
-
-	/* The transport frees s after this callback: forget it first. */
-	if (db->stream == s)
-		db->stream = NULL;
-	if (!act)
-		return;
-	if (error_end(db))
+	if (!stream_ended(db, s))
 		return;
 	if (db->phase == PHASE_INFO)
 		stream_failed(db, "info response ended without an info frame");
