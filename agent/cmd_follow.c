@@ -28,33 +28,41 @@ struct follow_cli {
 	struct read_api *api;
 	const char *log_file;
 	const char *hook;
-	uint64_t log_every;       /* bytes between progress log lines */
+	uint64_t log_every; /* bytes between progress log lines */
 	uint64_t next_log[FOLLOW_MAX_DATABASES];
 	const char *names[FOLLOW_MAX_DATABASES];
 	size_t ndb;
 	bool tty;
 	bool exit_when_following;
-	pid_t hook_pid;           /* running hook, 0 when none */
+	pid_t hook_pid; /* running hook, 0 when none */
 	int exit_code;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: mirror-agent follow [--config FILE] [options]\n"
-		"  --data-dir DIR           where mirrored databases are kept\n"
-		"  --source HOST:PORT       source endpoint (repeat: failover order)\n"
-		"  --database NAME          database to mirror (repeatable)\n"
-		"  --ca FILE --cert FILE --key FILE   TLS: CA of the source, our client cert\n"
-		"  --server-name NAME       name the source certificate must carry\n"
-		"  --progress-hook PATH     executable run on progress (environment MIRROR_AGENT_*)\n"
-		"  --set SECTION.KEY=VALUE  any configuration key\n"
-		"  --reseed                 forget stored data and identity, start over\n"
-		"  --log-file FILE          log here (reopened on SIGHUP)\n"
-		"  --exit-when-following    exit 0 once every database is Following\n"
-		"  --http-listen HOST:PORT  read API address ([agent] http_listen;\n"
-		"                           port 0 here: any free port)\n"
-		"  --http-port-file PATH    write the read API's bound port there\n");
+	        "usage: mirror-agent follow [--config FILE] [options]\n"
+	        "  --data-dir DIR           where mirrored databases are kept\n"
+	        "  --source HOST:PORT       source endpoint (repeat: failover "
+	        "order)\n"
+	        "  --database NAME          database to mirror (repeatable)\n"
+	        "  --ca FILE --cert FILE --key FILE   TLS: CA of the source, "
+	        "our client cert\n"
+	        "  --server-name NAME       name the source certificate must "
+	        "carry\n"
+	        "  --progress-hook PATH     executable run on progress "
+	        "(environment MIRROR_AGENT_*)\n"
+	        "  --set SECTION.KEY=VALUE  any configuration key\n"
+	        "  --reseed                 forget stored data and identity, "
+	        "start over\n"
+	        "  --log-file FILE          log here (reopened on SIGHUP)\n"
+	        "  --exit-when-following    exit 0 once every database is "
+	        "Following\n"
+	        "  --http-listen HOST:PORT  read API address ([agent] "
+	        "http_listen;\n"
+	        "                           port 0 here: any free port)\n"
+	        "  --http-port-file PATH    write the read API's bound port "
+	        "there\n");
 }
 
 static int set(struct agent_config *cfg, const char *key, const char *value)
@@ -79,7 +87,7 @@ static int resolve(const char *host, char *out, size_t size)
 	if (rc != 0)
 		return -1;
 	rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)size,
-			 NULL, 0, NI_NUMERICHOST);
+	                 NULL, 0, NI_NUMERICHOST);
 	freeaddrinfo(res);
 	return rc == 0 ? 0 : -1;
 }
@@ -99,7 +107,8 @@ static void run_hook(struct follow_cli *cli, const struct follow_progress *p)
 	if (pid == 0) {
 		snprintf(buf[0], sizeof buf[0], "%" PRIu64, p->bytes_done);
 		snprintf(buf[1], sizeof buf[1], "%" PRIu64, p->bytes_total);
-		snprintf(buf[2], sizeof buf[2], "%" PRIu64, p->rate_bytes_per_s);
+		snprintf(buf[2], sizeof buf[2], "%" PRIu64,
+		         p->rate_bytes_per_s);
 		snprintf(buf[3], sizeof buf[3], "%" PRIu64, p->applied_index);
 		snprintf(buf[4], sizeof buf[4], "%" PRIu64, p->lag_entries);
 		snprintf(buf[5], sizeof buf[5], "%" PRIu64, p->lag_ms);
@@ -127,25 +136,28 @@ static void on_progress(const struct follow_progress *p, void *arg)
 	while (i < cli->ndb && strcmp(cli->names[i], p->database) != 0)
 		i++;
 	if (p->state == MIRROR_BOOTSTRAPPING && p->bytes_total > 0) {
-		double pct = 100.0 * (double)p->bytes_done / (double)p->bytes_total;
+		double pct =
+		    100.0 * (double)p->bytes_done / (double)p->bytes_total;
 		if (cli->tty) {
 			char bar[31];
 			int fill = (int)(pct * 30 / 100);
 			for (int k = 0; k < 30; k++)
 				bar[k] = k < fill ? '#' : '.';
 			bar[30] = '\0';
-			fprintf(stderr, "\r%s [%s] %5.1f%% %7.1f/%.1f MiB %6.1f MB/s ",
-				p->database, bar, pct, p->bytes_done / 1048576.0,
-				p->bytes_total / 1048576.0,
-				p->rate_bytes_per_s / 1e6);
+			fprintf(stderr,
+			        "\r%s [%s] %5.1f%% %7.1f/%.1f MiB %6.1f MB/s ",
+			        p->database, bar, pct,
+			        p->bytes_done / 1048576.0,
+			        p->bytes_total / 1048576.0,
+			        p->rate_bytes_per_s / 1e6);
 			if (p->bytes_done == p->bytes_total)
 				fputc('\n', stderr);
 		} else if (i < cli->ndb && (p->bytes_done >= cli->next_log[i] ||
-					    p->bytes_done == p->bytes_total)) {
-			log_info("%s: Bootstrapping %.1f%% (%" PRIu64 " of %" PRIu64
-				 " bytes, %.1f MB/s)",
-				 p->database, pct, p->bytes_done, p->bytes_total,
-				 p->rate_bytes_per_s / 1e6);
+		                            p->bytes_done == p->bytes_total)) {
+			log_info("%s: Bootstrapping %.1f%% (%" PRIu64
+			         " of %" PRIu64 " bytes, %.1f MB/s)",
+			         p->database, pct, p->bytes_done,
+			         p->bytes_total, p->rate_bytes_per_s / 1e6);
 			cli->next_log[i] = p->bytes_done + cli->log_every;
 		}
 	}
@@ -153,12 +165,14 @@ static void on_progress(const struct follow_progress *p, void *arg)
 	if (cli->exit_when_following && cli->follow != NULL) {
 		size_t following = 0;
 		for (size_t k = 0; k < cli->ndb; k++) {
-			const struct mirror_status *st = follow_status(cli->follow, k);
+			const struct mirror_status *st =
+			    follow_status(cli->follow, k);
 			if (st != NULL && st->state == MIRROR_FOLLOWING)
 				following++;
 		}
 		if (following == cli->ndb) {
-			log_info("every database is Following; exiting as asked");
+			log_info(
+			    "every database is Following; exiting as asked");
 			event_base_loopexit(cli->base, NULL);
 		}
 	}
@@ -236,12 +250,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 				cli->hook_pid = 0;
 			if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 				log_warn("progress hook exited with status %d",
-					 WEXITSTATUS(status));
+				         WEXITSTATUS(status));
 		}
 		return;
 	}
 	log_info("signal %d: stopping (syncing the log, closing connections)",
-		 (int)sig);
+	         (int)sig);
 	event_base_loopexit(cli->base, NULL);
 }
 
@@ -263,7 +277,8 @@ int cmd_follow(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config_path = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+		else if (strcmp(argv[i], "-h") == 0 ||
+		         strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
 		}
@@ -291,7 +306,10 @@ int cmd_follow(int argc, char **argv)
 			continue;
 		}
 		if (v == NULL) {
-			fprintf(stderr, "mirror-agent follow: %s needs a value or is unknown\n", a);
+			fprintf(stderr,
+			        "mirror-agent follow: %s needs a value or is "
+			        "unknown\n",
+			        a);
 			usage(stderr);
 			goto out;
 		}
@@ -315,7 +333,7 @@ int cmd_follow(int argc, char **argv)
 		else if (strcmp(a, "--source") == 0) {
 			size_t n = strlen(sources);
 			snprintf(sources + n, sizeof sources - n, "%s%s",
-				 n ? "," : "", v);
+			         n ? "," : "", v);
 			bad = set(&cfg, "follow.sources", sources);
 		} else if (strcmp(a, "--database") == 0) {
 			char key[128];
@@ -326,8 +344,11 @@ int cmd_follow(int argc, char **argv)
 				bad = set(&cfg, key, "none");
 		} else if (strcmp(a, "--http-listen") == 0) {
 			if (parse_listen(v, http_host, sizeof http_host,
-					 &http_port) != 0) {
-				fprintf(stderr, "mirror-agent follow: --http-listen %s: expected HOST:PORT\n", v);
+			                 &http_port) != 0) {
+				fprintf(stderr,
+				        "mirror-agent follow: --http-listen "
+				        "%s: expected HOST:PORT\n",
+				        v);
 				goto out;
 			}
 			http_flag = true;
@@ -337,14 +358,18 @@ int cmd_follow(int argc, char **argv)
 			char key[256];
 			const char *eq = strchr(v, '=');
 			if (eq == NULL || (size_t)(eq - v) >= sizeof key) {
-				fprintf(stderr, "mirror-agent follow: --set %s: expected SECTION.KEY=VALUE\n", v);
+				fprintf(stderr,
+				        "mirror-agent follow: --set %s: "
+				        "expected SECTION.KEY=VALUE\n",
+				        v);
 				goto out;
 			}
 			memcpy(key, v, (size_t)(eq - v));
 			key[eq - v] = '\0';
 			bad = set(&cfg, key, eq + 1);
 		} else {
-			fprintf(stderr, "mirror-agent follow: unknown option %s\n", a);
+			fprintf(stderr,
+			        "mirror-agent follow: unknown option %s\n", a);
 			usage(stderr);
 			goto out;
 		}
@@ -358,8 +383,9 @@ int cmd_follow(int argc, char **argv)
 
 	log_set_level((enum log_level)cfg.agent.log_level);
 	if (cfg.agent.log_file != NULL && log_open(cfg.agent.log_file) != 0) {
-		fprintf(stderr, "mirror-agent follow: cannot open log file %s: %s\n",
-			cfg.agent.log_file, strerror(errno));
+		fprintf(stderr,
+		        "mirror-agent follow: cannot open log file %s: %s\n",
+		        cfg.agent.log_file, strerror(errno));
 		goto out;
 	}
 	cli.log_file = cfg.agent.log_file;
@@ -372,18 +398,23 @@ int cmd_follow(int argc, char **argv)
 		o.server_name = cfg.tls.server_name;
 	else if (cfg.follow.sources.n > 0)
 		o.server_name = cfg.follow.sources.v[0].host;
-	for (size_t i = 0; i < cfg.follow.sources.n && i < FOLLOW_MAX_ENDPOINTS; i++) {
+	for (size_t i = 0; i < cfg.follow.sources.n && i < FOLLOW_MAX_ENDPOINTS;
+	     i++) {
 		struct follow_endpoint *ep = &o.endpoints[i];
-		if (resolve(cfg.follow.sources.v[i].host, ep->host, sizeof ep->host) != 0) {
-			fprintf(stderr, "mirror-agent follow: cannot resolve source host '%s'\n",
-				cfg.follow.sources.v[i].host);
+		if (resolve(cfg.follow.sources.v[i].host, ep->host,
+		            sizeof ep->host) != 0) {
+			fprintf(stderr,
+			        "mirror-agent follow: cannot resolve source "
+			        "host '%s'\n",
+			        cfg.follow.sources.v[i].host);
 			rc = 1;
 			goto out;
 		}
 		ep->port = cfg.follow.sources.v[i].port;
 		o.endpoint_count++;
 	}
-	for (size_t i = 0; i < cfg.n_databases && i < FOLLOW_MAX_DATABASES; i++) {
+	for (size_t i = 0; i < cfg.n_databases && i < FOLLOW_MAX_DATABASES;
+	     i++) {
 		o.appliers[o.database_count] = cfg.databases[i].applier;
 		o.databases[o.database_count++] = cfg.databases[i].name;
 		cli.names[i] = cfg.databases[i].name;
@@ -407,19 +438,24 @@ int cmd_follow(int argc, char **argv)
 	o.on_applied = on_applied;
 	o.progress_arg = &cli;
 	cli.hook = cfg.follow.progress_hook;
-	cli.log_every = cfg.follow.progress_log_bytes ? cfg.follow.progress_log_bytes
-						      : (1u << 20);
+	cli.log_every = cfg.follow.progress_log_bytes
+	                    ? cfg.follow.progress_log_bytes
+	                    : (1u << 20);
 	cli.tty = isatty(STDERR_FILENO) && cfg.agent.log_file == NULL;
 
 	if (reseed) {
 		for (size_t i = 0; i < o.database_count; i++) {
-			if (follow_reseed(o.data_dir, o.databases[i], errmsg) != 0) {
-				fprintf(stderr, "mirror-agent follow: --reseed: %s\n", errmsg);
+			if (follow_reseed(o.data_dir, o.databases[i], errmsg) !=
+			    0) {
+				fprintf(stderr,
+				        "mirror-agent follow: --reseed: %s\n",
+				        errmsg);
 				rc = 1;
 				goto out;
 			}
-			log_warn("%s: --reseed: local copy removed, starting over",
-				 o.databases[i]);
+			log_warn(
+			    "%s: --reseed: local copy removed, starting over",
+			    o.databases[i]);
 		}
 	}
 
@@ -442,14 +478,15 @@ int cmd_follow(int argc, char **argv)
 	}
 	if (!http_flag && cfg.agent.http_listen.port != 0) {
 		snprintf(http_host, sizeof http_host, "%s",
-			 cfg.agent.http_listen.host);
+		         cfg.agent.http_listen.host);
 		http_port = cfg.agent.http_listen.port;
 		http_flag = true;
 	}
 	if (http_flag) {
 		struct read_api_options ro = {http_host, http_port,
-					      http_port_file};
-		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) != 0) {
+		                              http_port_file};
+		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) !=
+		    0) {
 			fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
 			follow_free(cli.follow);
 			rc = 1;
@@ -457,7 +494,7 @@ int cmd_follow(int argc, char **argv)
 		}
 	} else if (http_port_file != NULL) {
 		fprintf(stderr, "mirror-agent follow: --http-port-file needs "
-			"--http-listen or [agent] http_listen\n");
+		                "--http-listen or [agent] http_listen\n");
 		follow_free(cli.follow);
 		goto out_loop;
 	}

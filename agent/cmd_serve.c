@@ -456,8 +456,8 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 #ifdef MA_FAULT_INJECTION
 		} else if (strcmp(flag, "--inject-fault") == 0) {
 			if (serve_fault_parse(value, &cli->opts.fault) != 0)
-				return usage_error("%s: unknown fault '%s'", flag,
-				                   value);
+				return usage_error("%s: unknown fault '%s'",
+				                   flag, value);
 #endif
 		} else if (strcmp(flag, "--port-file") == 0) {
 			cli->port_file = value;

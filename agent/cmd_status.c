@@ -50,7 +50,8 @@ int cmd_status(int argc, char **argv)
 		else if (strcmp(argv[i], "--status-file") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else {
-			fprintf(stderr, "usage: mirror-agent status --data-dir DIR | --status-file FILE [--json]\n");
+			fprintf(stderr, "usage: mirror-agent status --data-dir "
+			                "DIR | --status-file FILE [--json]\n");
 			return 2;
 		}
 	}
@@ -62,8 +63,10 @@ int cmd_status(int argc, char **argv)
 	}
 	rc = io_read_file(path, 1 << 20, &buf, &len);
 	if (rc != 0) {
-		fprintf(stderr, "mirror-agent status: %s: %s (is `mirror-agent follow` running with this data dir?)\n",
-			path, strerror(-rc));
+		fprintf(stderr,
+		        "mirror-agent status: %s: %s (is `mirror-agent follow` "
+		        "running with this data dir?)\n",
+		        path, strerror(-rc));
 		return 1;
 	}
 	if (json) {
@@ -72,24 +75,26 @@ int cmd_status(int argc, char **argv)
 		return 0;
 	}
 	if (stat(path, &st) == 0 && time(NULL) - st.st_mtime > 5)
-		printf("warning: status is %ld s old; the follower may not be running\n",
+		printf("warning: status is %ld s old; the follower may not be "
+		       "running\n",
 		       (long)(time(NULL) - st.st_mtime));
 	field(buf, "endpoint", v[0], sizeof v[0]);
 	printf("source endpoint: %s\n", v[0]);
 	for (char *p = strstr(buf, "{\"database\""); p != NULL;
 	     p = strstr(p + 1, "{\"database\"")) {
-		static const char *keys[] = {"database", "state", "bytes_done",
-					     "bytes_total", "applied_index",
-					     "source_commit_index", "lag_entries",
-					     "lag_ms", "reconnects", "error",
-					     "rate_bytes_per_s"};
+		static const char *keys[] = {
+		    "database",    "state",           "bytes_done",
+		    "bytes_total", "applied_index",   "source_commit_index",
+		    "lag_entries", "lag_ms",          "reconnects",
+		    "error",       "rate_bytes_per_s"};
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
 			field(p, keys[k], v[k], sizeof v[k]);
 		printf("%s: %s\n  bootstrap: %s / %s bytes (%s B/s)\n"
-		       "  applied index %s, source commit index %s, lag %s entries / %s ms\n"
+		       "  applied index %s, source commit index %s, lag %s "
+		       "entries / %s ms\n"
 		       "  reconnects %s%s%s\n",
-		       v[0], v[1], v[2], v[3], v[10], v[4], v[5], v[6], v[7], v[8],
-		       v[9][0] ? ", last error: " : "", v[9]);
+		       v[0], v[1], v[2], v[3], v[10], v[4], v[5], v[6], v[7],
+		       v[8], v[9][0] ? ", last error: " : "", v[9]);
 	}
 	free(buf);
 	return 0;

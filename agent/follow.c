@@ -60,11 +60,11 @@ struct fdb {
 	bool frames_open;
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
-	uint64_t next_index;  /* log stream: next index expected */
+	uint64_t next_index; /* log stream: next index expected */
 	bool got_start;
 	struct batch batch;
-	int status;           /* HTTP status of the response in flight */
-	bool restart;         /* deferred: cancel the stream, fetch info */
+	int status;   /* HTTP status of the response in flight */
+	bool restart; /* deferred: cancel the stream, fetch info */
 	/* The read-only state: fed from the local wal, durable entries only
 	 * (see apply_durable). areader reads the wal sequentially. */
 	struct applier *applier;
@@ -85,8 +85,8 @@ struct follow {
 	/* Work that must not run inside a transport callback (cancelling the
 	 * stream whose callback is running, closing the client). */
 	struct event *deferred;
-	bool closing;           /* transport_client_close() sent */
-	char drop_reason[512];  /* non-empty: drop the connection */
+	bool closing;          /* transport_client_close() sent */
+	char drop_reason[512]; /* non-empty: drop the connection */
 	uint64_t last_status_ms;
 	bool all_failed_reported;
 	bool status_dirty;
@@ -131,7 +131,8 @@ static void report(struct fdb *db, bool always)
 	if (!always && st->state == db->reported)
 		return;
 	if (st->state != db->reported) {
-		log_info("%s: state %s", db->name, mirror_state_name(st->state));
+		log_info("%s: state %s", db->name,
+		         mirror_state_name(st->state));
 		db->f->status_dirty = true; /* written at the next tick */
 	}
 	db->reported = st->state;
@@ -179,30 +180,35 @@ static void write_status(struct follow *f)
 	int rc;
 
 	n += (size_t)snprintf(buf + n, sizeof buf - n,
-			      "{\"pid\":%ld,\"updated_unix_ms\":%lld,"
-			      "\"endpoint\":\"%s\",\"databases\":[",
-			      (long)getpid(),
-			      (long long)time(NULL) * 1000, f->endpoint_text);
+	                      "{\"pid\":%ld,\"updated_unix_ms\":%lld,"
+	                      "\"endpoint\":\"%s\",\"databases\":[",
+	                      (long)getpid(), (long long)time(NULL) * 1000,
+	                      f->endpoint_text);
 	for (size_t i = 0; i < f->ndb && n < sizeof buf - 1024; i++) {
 		const struct mirror_status *st = &f->dbs[i].sm.status;
 		char err[200];
 		size_t k = 0;
 		/* Keep the message JSON-safe without a JSON library. */
 		for (const char *c = st->error; *c && k < sizeof err - 1; c++)
-			err[k++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-					   ? '\'' : *c;
+			err[k++] = (*c == '"' || *c == '\\' ||
+			            (unsigned char)*c < 0x20)
+			               ? '\''
+			               : *c;
 		err[k] = '\0';
-		n += (size_t)snprintf(buf + n, sizeof buf - n,
-			"%s{\"database\":\"%s\",\"state\":\"%s\","
-			"\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64 ","
-			"\"rate_bytes_per_s\":%" PRIu64 ",\"applied_index\":%" PRIu64 ","
-			"\"source_commit_index\":%" PRIu64 ",\"lag_entries\":%" PRIu64 ","
-			"\"lag_ms\":%" PRIu64 ",\"reconnects\":%" PRIu64 ","
-			"\"error\":\"%s\"}",
-			i ? "," : "", f->dbs[i].name, mirror_state_name(st->state),
-			st->bytes_done, st->bytes_total, st->rate_bytes_per_s,
-			st->applied_index, st->source_commit_index, st->lag_entries,
-			st->lag_ms, st->reconnects, err);
+		n += (size_t)snprintf(
+		    buf + n, sizeof buf - n,
+		    "%s{\"database\":\"%s\",\"state\":\"%s\","
+		    "\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64 ","
+		    "\"rate_bytes_per_s\":%" PRIu64
+		    ",\"applied_index\":%" PRIu64 ","
+		    "\"source_commit_index\":%" PRIu64
+		    ",\"lag_entries\":%" PRIu64 ","
+		    "\"lag_ms\":%" PRIu64 ",\"reconnects\":%" PRIu64 ","
+		    "\"error\":\"%s\"}",
+		    i ? "," : "", f->dbs[i].name, mirror_state_name(st->state),
+		    st->bytes_done, st->bytes_total, st->rate_bytes_per_s,
+		    st->applied_index, st->source_commit_index, st->lag_entries,
+		    st->lag_ms, st->reconnects, err);
 	}
 	n += (size_t)snprintf(buf + n, sizeof buf - n, "]}\n");
 	if (f->o.status_file != NULL) {
@@ -235,7 +241,7 @@ static int open_wal(struct fdb *db, char *errmsg)
 		return 0;
 	wal_options_init(&wo);
 	rc = wal_identity_init(&wo.identity, db->identity.cluster_id,
-			       db->identity.database_id, errmsg);
+	                       db->identity.database_id, errmsg);
 	if (rc != 0)
 		return rc;
 	wo.sync_every_append = false;
@@ -244,14 +250,15 @@ static int open_wal(struct fdb *db, char *errmsg)
 	if (wo.sync_interval_ms == 0 && wo.sync_bytes == 0)
 		wo.sync_every_append = true;
 	if (spool_path(path, sizeof path, db->dir, SPOOL_WAL_DIR) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", db->dir);
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 db->dir);
 	return wal_log_open(path, &wo, &db->wal, errmsg);
 }
 
 /* The last index the mirror holds durably and its term: the wal's last
  * entry, or the snapshot the wal starts after. 0/0 when it holds nothing. */
 static int local_position(struct fdb *db, uint64_t *index, uint64_t *term,
-			  char *errmsg)
+                          char *errmsg)
 {
 	struct snapshot_meta meta;
 	int rc;
@@ -296,8 +303,9 @@ static int local_position(struct fdb *db, uint64_t *index, uint64_t *term,
 static void applied_changed(struct fdb *db)
 {
 	if (db->f->o.on_applied != NULL)
-		db->f->o.on_applied(db->f->o.progress_arg, (size_t)(db - db->f->dbs),
-				    applier_applied_index(db->applier));
+		db->f->o.on_applied(db->f->o.progress_arg,
+		                    (size_t)(db - db->f->dbs),
+		                    applier_applied_index(db->applier));
 }
 
 /* Feeds the applier every entry of the local wal that is durable and not
@@ -322,15 +330,15 @@ static void apply_durable(struct fdb *db)
 	if (!applier_needs_data(a)) {
 		for (uint64_t i = before + 1; i <= durable && rc == 0; i++)
 			rc = applier_apply(a, i, 0, WAL_ENTRY_BARRIER, NULL, 0,
-					   errmsg);
+			                   errmsg);
 		applied_changed(db);
 		return;
 	}
 	if (db->areader == NULL) {
 		rc = wal_log_reader_open(db->wal, &db->areader, errmsg);
 		if (rc != 0) {
-			log_error("%s: applier: cannot read the wal: %s", db->name,
-				  errmsg);
+			log_error("%s: applier: cannot read the wal: %s",
+			          db->name, errmsg);
 			return;
 		}
 	}
@@ -344,8 +352,9 @@ static void apply_durable(struct fdb *db)
 			rc = wal_reader_next(db->areader, &e, errmsg);
 		if (rc == 0 && e.index != next)
 			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
-				       "wal reader returned entry %" PRIu64
-				       " instead of %" PRIu64, e.index, next);
+			               "wal reader returned entry %" PRIu64
+			               " instead of %" PRIu64,
+			               e.index, next);
 		if (rc == MA_ERR_AGAIN || rc == MA_ERR_NOTFOUND ||
 		    rc == MA_ERR_DIVERGED) {
 			/* A stale view (new segment, reset): refresh, and
@@ -358,25 +367,25 @@ static void apply_durable(struct fdb *db)
 			continue;
 		}
 		if (rc == MA_ERR_COMPACTED) {
-			rc = ma_errorf(errmsg, MA_ERR_COMPACTED,
-				       "the local wal starts at %" PRIu64
-				       ", after the applied index %" PRIu64
-				       " (no snapshot covers the entries between)",
-				       wal_reader_first_index(db->areader),
-				       next - 1);
+			rc = ma_errorf(
+			    errmsg, MA_ERR_COMPACTED,
+			    "the local wal starts at %" PRIu64
+			    ", after the applied index %" PRIu64
+			    " (no snapshot covers the entries between)",
+			    wal_reader_first_index(db->areader), next - 1);
 			break;
 		}
 		if (rc != 0)
 			break;
 		tries = 0;
 		rc = applier_apply(a, e.index, e.term, e.type, e.data, e.len,
-				   errmsg);
+		                   errmsg);
 		if (rc != 0)
 			break;
 	}
 	if (rc != 0 && applier_error(a) == NULL)
 		log_error("%s: applier stopped at %" PRIu64 ": %s", db->name,
-			  applier_applied_index(a), errmsg);
+		          applier_applied_index(a), errmsg);
 	if (applier_applied_index(a) != before)
 		applied_changed(db);
 }
@@ -403,15 +412,15 @@ static void restore_applier(struct fdb *db)
 		meta.id.index = 0;
 	} else if (rc == 0) {
 		rc = snapshot_store_path(db->store, meta.id.index, meta.id.term,
-					 path, sizeof path);
+		                         path, sizeof path);
 		if (rc == 0)
 			rc = applier_restore_file(db->applier, path,
-						  meta.id.index, errmsg);
+			                          meta.id.index, errmsg);
 		else
 			log_error("%s: snapshot path too long", db->name);
 	} else {
 		log_error("%s: applier: cannot list snapshots: %s", db->name,
-			  errmsg);
+		          errmsg);
 	}
 	if (rc != 0 && rc != MA_ERR_NOTFOUND) {
 		applied_changed(db);
@@ -419,12 +428,13 @@ static void restore_applier(struct fdb *db)
 	}
 	apply_durable(db);
 	if (applier_error(db->applier) == NULL)
-		log_info("%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
-			 ", %" PRIu64 " wal entries replayed in %" PRIu64 " ms)",
-			 db->name, applier_kind_name(applier_get_kind(db->applier)),
-			 applier_applied_index(db->applier), meta.id.index,
-			 applier_applied_index(db->applier) - meta.id.index,
-			 now_ms() - t0);
+		log_info(
+		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
+		    ", %" PRIu64 " wal entries replayed in %" PRIu64 " ms)",
+		    db->name, applier_kind_name(applier_get_kind(db->applier)),
+		    applier_applied_index(db->applier), meta.id.index,
+		    applier_applied_index(db->applier) - meta.id.index,
+		    now_ms() - t0);
 	applied_changed(db);
 }
 
@@ -434,7 +444,7 @@ static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 
 	if (ev->type == SNAPSHOT_RECV_PROGRESS) {
 		mirror_sm_bootstrap_progress(&db->sm, now_ms(), ev->bytes_done,
-					     ev->bytes_total);
+		                             ev->bytes_total);
 		report(db, true);
 	}
 }
@@ -462,9 +472,10 @@ static int open_local(struct fdb *db, char *errmsg)
 	int rc;
 
 	if (db->store == NULL) {
-		if (spool_path(path, sizeof path, db->dir, SPOOL_SNAPSHOT_DIR) != 0)
-			return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-					 db->dir);
+		if (spool_path(path, sizeof path, db->dir,
+		               SPOOL_SNAPSHOT_DIR) != 0)
+			return ma_errorf(errmsg, MA_ERR_INVAL,
+			                 "%s: path too long", db->dir);
 		rc = snapshot_store_open(path, &db->store, errmsg);
 		if (rc != 0)
 			return rc;
@@ -476,29 +487,32 @@ static int open_local(struct fdb *db, char *errmsg)
 }
 
 static int db_open(struct follow *f, struct fdb *db, const char *name,
-		   char *errmsg)
+                   char *errmsg)
 {
 	int rc;
 
 	db->f = f;
 	db->name = name;
-	db->reported = (enum mirror_state)-1;
+	db->reported = (enum mirror_state) - 1;
 	if (snprintf(db->dir, sizeof db->dir, "%s/%s", f->o.data_dir, name) >=
 	    (int)sizeof db->dir)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", name);
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 name);
 	rc = io_mkdir_p(db->dir, 0755);
 	if (rc != 0)
 		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-				 "%s: cannot create: %s", db->dir, strerror(-rc));
+		                 "%s: cannot create: %s", db->dir,
+		                 strerror(-rc));
 	rc = spool_identity_read(db->dir, &db->identity, errmsg);
 	if (rc == 0)
 		db->has_identity = true;
 	else if (rc != MA_ERR_NOTFOUND)
 		return rc;
 	if (db->has_identity && strcmp(db->identity.database_id, name) != 0)
-		return ma_errorf(errmsg, MA_ERR_IDENTITY,
-				 "%s/identity names database '%s', configured as '%s'",
-				 db->dir, db->identity.database_id, name);
+		return ma_errorf(
+		    errmsg, MA_ERR_IDENTITY,
+		    "%s/identity names database '%s', configured as '%s'",
+		    db->dir, db->identity.database_id, name);
 	/* Nothing is created for a source not yet accepted: the store,
 	 * wal and receiver open once the identity is known. */
 	if (db->has_identity) {
@@ -510,12 +524,14 @@ static int db_open(struct follow *f, struct fdb *db, const char *name,
 	rc = local_position(db, &index, &term, errmsg);
 	if (rc != 0)
 		return rc;
-	mirror_sm_init(&db->sm, &f->o.states, index, (uint64_t)getpid() ^ now_ms());
+	mirror_sm_init(&db->sm, &f->o.states, index,
+	               (uint64_t)getpid() ^ now_ms());
 	if (index > 0)
-		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64 ")",
-			 name, index, term);
+		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
+		         ")",
+		         name, index, term);
 	rc = applier_new((enum applier_kind)f->o.appliers[db - f->dbs], name,
-			 &db->applier, errmsg);
+	                 &db->applier, errmsg);
 	if (rc != 0)
 		return rc;
 	restore_applier(db);
@@ -569,7 +585,7 @@ static void stream_failed(struct fdb *db, const char *what)
 		db->phase = PHASE_IDLE;
 	if (f->drop_reason[0] == '\0')
 		snprintf(f->drop_reason, sizeof f->drop_reason, "%s: %s",
-			 db->name, what);
+		         db->name, what);
 	defer(f);
 }
 
@@ -582,7 +598,7 @@ static int begin_frames(struct fdb *db, size_t frame_max)
 }
 
 static void request(struct fdb *db, const char *path,
-		    const struct transport_stream_callbacks *cb)
+                    const struct transport_stream_callbacks *cb)
 {
 	char why[300];
 	int rc;
@@ -592,7 +608,7 @@ static void request(struct fdb *db, const char *path,
 	if (rc != 0) {
 		db->stream = NULL;
 		snprintf(why, sizeof why, "cannot open a stream for %s: %s",
-			 path, ma_strerror(rc));
+		         path, ma_strerror(rc));
 		stream_failed(db, why);
 	}
 }
@@ -608,7 +624,7 @@ static void on_response(struct transport_stream *s, int status, void *user)
 /* Feeds body bytes to the frame reader and hands each frame to fn. Stops
  * at the first non-zero result of fn (returned) or a framing error. */
 static int feed_frames(struct fdb *db, const uint8_t *data, size_t len,
-		       int (*fn)(struct fdb *, const void *, size_t))
+                       int (*fn)(struct fdb *, const void *, size_t))
 {
 	char errmsg[MA_ERRMSG_SIZE];
 
@@ -616,7 +632,7 @@ static int feed_frames(struct fdb *db, const uint8_t *data, size_t len,
 		const void *body;
 		size_t blen, used;
 		int rc = frame_reader_feed(&db->frames, data, len, &used, &body,
-					   &blen, errmsg);
+		                           &blen, errmsg);
 		if (rc < 0) {
 			stream_failed(db, errmsg);
 			return rc;
@@ -641,11 +657,13 @@ static int on_error_frame(struct fdb *db, const void *body, size_t len)
 	if (proto_log_decode(body, len, 0, &m, errmsg) == 0 &&
 	    m.kind == PROTO_LOG_ERROR)
 		snprintf(why, sizeof why, "source answered %d %s: %s",
-			 db->status, proto_error_name(m.error), m.message);
+		         db->status, proto_error_name(m.error), m.message);
 	else
-		snprintf(why, sizeof why, "source answered status %d", db->status);
+		snprintf(why, sizeof why, "source answered status %d",
+		         db->status);
 	if (db->status == 403)
-		db_fatal(db, MA_ERR_CONFIG, why); /* our identity may not read it */
+		db_fatal(db, MA_ERR_CONFIG,
+		         why); /* our identity may not read it */
 	else
 		stream_failed(db, why);
 	return 1;
@@ -681,7 +699,7 @@ static bool live(struct fdb *db, struct transport_stream *s)
 }
 
 static void on_stream_error(struct transport_stream *s, int code,
-			    const char *msg, void *user)
+                            const char *msg, void *user)
 {
 	struct fdb *db = user;
 	bool act = live(db, s);
@@ -693,7 +711,7 @@ static void on_stream_error(struct transport_stream *s, int code,
 	if (!act)
 		return;
 	snprintf(why, sizeof why, "stream failed: %s (%s)", msg ? msg : "",
-		 ma_strerror(code));
+	         ma_strerror(code));
 	stream_failed(db, why);
 }
 
@@ -708,7 +726,6 @@ static bool stream_ended(struct fdb *db, struct transport_stream *s)
 		db->stream = NULL;
 	return act && !error_end(db);
 }
-
 
 /* ---- log stream ---- */
 
@@ -776,7 +793,7 @@ static int batch_add(struct fdb *db, const struct proto_log_msg *m)
 static void rebootstrap(struct fdb *db, const char *why)
 {
 	log_warn("%s: %s: bootstrapping again from the latest snapshot",
-		 db->name, why);
+	         db->name, why);
 	db->force_bootstrap = true;
 	db->restart = true;
 	defer(db->f);
@@ -794,22 +811,25 @@ static int on_log_frame(struct fdb *db, const void *body, size_t len)
 		return rc;
 	}
 	if (!db->got_start && m.kind != PROTO_LOG_START) {
-		stream_failed(db, "log stream did not begin with a start frame");
+		stream_failed(db,
+		              "log stream did not begin with a start frame");
 		return MA_ERR_PROTO;
 	}
 	switch (m.kind) {
 	case PROTO_LOG_START:
 		if (!spool_identity_equal(&m.id, &db->identity)) {
 			snprintf(why, sizeof why,
-				 "source identity changed to %s epoch %" PRIu64
-				 " (stored %s epoch %" PRIu64 "); use --reseed to start over",
-				 m.id.cluster_id, m.id.epoch,
-				 db->identity.cluster_id, db->identity.epoch);
+			         "source identity changed to %s epoch %" PRIu64
+			         " (stored %s epoch %" PRIu64
+			         "); use --reseed to start over",
+			         m.id.cluster_id, m.id.epoch,
+			         db->identity.cluster_id, db->identity.epoch);
 			db_fatal(db, MA_ERR_IDENTITY, why);
 			return MA_ERR_IDENTITY;
 		}
 		if (m.from_index != db->next_index) {
-			stream_failed(db, "log stream starts at the wrong index");
+			stream_failed(db,
+			              "log stream starts at the wrong index");
 			return MA_ERR_PROTO;
 		}
 		db->got_start = true;
@@ -817,8 +837,9 @@ static int on_log_frame(struct fdb *db, const void *body, size_t len)
 	case PROTO_LOG_ENTRY:
 		if (m.index != db->next_index) {
 			snprintf(why, sizeof why,
-				 "log entry %" PRIu64 " out of order (expected %" PRIu64 ")",
-				 m.index, db->next_index);
+			         "log entry %" PRIu64
+			         " out of order (expected %" PRIu64 ")",
+			         m.index, db->next_index);
 			stream_failed(db, why);
 			return MA_ERR_PROTO;
 		}
@@ -834,7 +855,7 @@ static int on_log_frame(struct fdb *db, const void *body, size_t len)
 		if (rc != 0)
 			return rc;
 		mirror_sm_heartbeat(&db->sm, now_ms(), m.commit_index,
-				    m.source_time_ms);
+		                    m.source_time_ms);
 		report(db, false);
 		return 0;
 	case PROTO_LOG_ERROR:
@@ -842,7 +863,7 @@ static int on_log_frame(struct fdb *db, const void *body, size_t len)
 		if (rc != 0)
 			return rc;
 		snprintf(why, sizeof why, "source says %s (%s)",
-			 proto_error_name(m.error), m.message);
+		         proto_error_name(m.error), m.message);
 		if (m.error == PROTO_ERROR_COMPACTED ||
 		    m.error == PROTO_ERROR_DIVERGED) {
 			rebootstrap(db, why);
@@ -855,7 +876,7 @@ static int on_log_frame(struct fdb *db, const void *body, size_t len)
 }
 
 static void on_log_body(struct transport_stream *s, const uint8_t *data,
-			size_t len, void *user)
+                        size_t len, void *user)
 {
 	struct fdb *db = user;
 
@@ -876,10 +897,10 @@ static void on_log_end(struct transport_stream *s, void *user)
 }
 
 static const struct transport_stream_callbacks log_callbacks = {
-	.on_response = on_response,
-	.on_body = on_log_body,
-	.on_end = on_log_end,
-	.on_error = on_stream_error,
+    .on_response = on_response,
+    .on_body = on_log_body,
+    .on_end = on_log_end,
+    .on_error = on_stream_error,
 };
 
 static void start_log(struct fdb *db, uint64_t from, uint64_t prev_term)
@@ -889,13 +910,14 @@ static void start_log(struct fdb *db, uint64_t from, uint64_t prev_term)
 	db->phase = PHASE_LOG;
 	db->next_index = from;
 	db->got_start = false;
-	if (begin_frames(db, PROTO_ENTRY_DATA_MAX + PROTO_FRAME_OVERHEAD) != 0) {
+	if (begin_frames(db, PROTO_ENTRY_DATA_MAX + PROTO_FRAME_OVERHEAD) !=
+	    0) {
 		db_fatal(db, MA_ERR_NOMEM, "out of memory");
 		return;
 	}
 	snprintf(path, sizeof path,
-		 "/v1/db/%s/log?from=%" PRIu64 "&prev_term=%" PRIu64, db->name,
-		 from, prev_term);
+	         "/v1/db/%s/log?from=%" PRIu64 "&prev_term=%" PRIu64, db->name,
+	         from, prev_term);
 	log_info("%s: following the log from index %" PRIu64, db->name, from);
 	request(db, path, &log_callbacks);
 }
@@ -919,8 +941,9 @@ static void snapshot_committed(struct fdb *db)
 	if (rc != 0)
 		log_warn("%s: snapshot retention: %s", db->name, errmsg);
 	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
-		 " bytes)",
-		 db->name, index, db->info.snapshot_term, db->info.snapshot_size);
+	         " bytes)",
+	         db->name, index, db->info.snapshot_term,
+	         db->info.snapshot_size);
 	db->force_bootstrap = false;
 	restore_applier(db);
 	mirror_sm_bootstrap_done(&db->sm, now_ms(), index);
@@ -929,7 +952,7 @@ static void snapshot_committed(struct fdb *db)
 }
 
 static void on_snapshot_body(struct transport_stream *s, const uint8_t *data,
-			     size_t len, void *user)
+                             size_t len, void *user)
 {
 	struct fdb *db = user;
 	char errmsg[MA_ERRMSG_SIZE];
@@ -939,7 +962,8 @@ static void on_snapshot_body(struct transport_stream *s, const uint8_t *data,
 		return;
 	if (db->phase != PHASE_SNAPSHOT)
 		return;
-	rc = snapshot_receiver_feed_bytes(db->recv, data, len, now_ms(), errmsg);
+	rc =
+	    snapshot_receiver_feed_bytes(db->recv, data, len, now_ms(), errmsg);
 	if (rc == 0)
 		return;
 	if (rc == 1) {
@@ -972,14 +996,15 @@ static void on_snapshot_end(struct transport_stream *s, void *user)
 	if (db->phase == PHASE_IDLE)
 		snapshot_committed(db);
 	else
-		stream_failed(db, "snapshot stream ended before its final chunk");
+		stream_failed(db,
+		              "snapshot stream ended before its final chunk");
 }
 
 static const struct transport_stream_callbacks snapshot_callbacks = {
-	.on_response = on_response,
-	.on_body = on_snapshot_body,
-	.on_end = on_snapshot_end,
-	.on_error = on_stream_error,
+    .on_response = on_response,
+    .on_body = on_snapshot_body,
+    .on_end = on_snapshot_end,
+    .on_error = on_stream_error,
 };
 
 static void start_snapshot(struct fdb *db)
@@ -990,12 +1015,13 @@ static void start_snapshot(struct fdb *db)
 	int rc;
 
 	if (!db->info.has_snapshot) {
-		stream_failed(db, "source has no snapshot to bootstrap from yet");
+		stream_failed(db,
+		              "source has no snapshot to bootstrap from yet");
 		return;
 	}
 	memset(&ident, 0, sizeof ident);
 	snprintf(ident.cluster_id, sizeof ident.cluster_id, "%s",
-		 db->identity.cluster_id);
+	         db->identity.cluster_id);
 	snprintf(ident.database_id, sizeof ident.database_id, "%s", db->name);
 	ident.index = db->info.snapshot_index;
 	ident.term = db->info.snapshot_term;
@@ -1021,12 +1047,12 @@ static void start_snapshot(struct fdb *db)
 		return;
 	}
 	log_info("%s: bootstrapping from snapshot %" PRIu64 "-%" PRIu64
-		 " (%" PRIu64 " bytes) from offset %" PRIu64,
-		 db->name, ident.index, ident.term, ident.size, offset);
+	         " (%" PRIu64 " bytes) from offset %" PRIu64,
+	         db->name, ident.index, ident.term, ident.size, offset);
 	snprintf(path, sizeof path,
-		 "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
-		 "&offset=%" PRIu64,
-		 db->name, ident.index, ident.term, offset);
+	         "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
+	         "&offset=%" PRIu64,
+	         db->name, ident.index, ident.term, offset);
 	request(db, path, &snapshot_callbacks);
 }
 
@@ -1045,18 +1071,18 @@ static int on_info_frame(struct fdb *db, const void *body, size_t len)
 	}
 	if (strcmp(db->info.id.database_id, db->name) != 0) {
 		snprintf(why, sizeof why, "source answered for database '%s'",
-			 db->info.id.database_id);
+		         db->info.id.database_id);
 		db_fatal(db, MA_ERR_IDENTITY, why);
 		return 1;
 	}
 	if (db->has_identity &&
 	    !spool_identity_equal(&db->info.id, &db->identity)) {
 		snprintf(why, sizeof why,
-			 "source identity %s epoch %" PRIu64
-			 " differs from the stored %s epoch %" PRIu64
-			 "; refusing it (use --reseed to start over)",
-			 db->info.id.cluster_id, db->info.id.epoch,
-			 db->identity.cluster_id, db->identity.epoch);
+		         "source identity %s epoch %" PRIu64
+		         " differs from the stored %s epoch %" PRIu64
+		         "; refusing it (use --reseed to start over)",
+		         db->info.id.cluster_id, db->info.id.epoch,
+		         db->identity.cluster_id, db->identity.epoch);
 		db_fatal(db, MA_ERR_IDENTITY, why);
 		return 1;
 	}
@@ -1071,11 +1097,12 @@ static int on_info_frame(struct fdb *db, const void *body, size_t len)
 			db_fatal(db, rc, errmsg);
 			return 1;
 		}
-		log_info("%s: first contact, stored source identity %s epoch %" PRIu64,
-			 db->name, db->identity.cluster_id, db->identity.epoch);
+		log_info("%s: first contact, stored source identity %s epoch "
+		         "%" PRIu64,
+		         db->name, db->identity.cluster_id, db->identity.epoch);
 	}
 	mirror_sm_heartbeat(&db->sm, now_ms(), db->info.commit_index,
-			    db->info.source_time_ms);
+	                    db->info.source_time_ms);
 	rc = local_position(db, &index, &term, errmsg);
 	if (rc != 0) {
 		db_fatal(db, rc, errmsg);
@@ -1085,7 +1112,9 @@ static int on_info_frame(struct fdb *db, const void *body, size_t len)
 	if (db->force_bootstrap || (index == 0 && db->info.has_snapshot))
 		start_snapshot(db);
 	else if (index == 0 && db->info.first_index > 1)
-		stream_failed(db, "source has neither a snapshot nor its log from index 1");
+		stream_failed(
+		    db,
+		    "source has neither a snapshot nor its log from index 1");
 	else
 		/* Resume after what we hold; the source checks prev_term and
 		 * answers diverged/compacted when we cannot continue. */
@@ -1094,7 +1123,7 @@ static int on_info_frame(struct fdb *db, const void *body, size_t len)
 }
 
 static void on_info_body(struct transport_stream *s, const uint8_t *data,
-			 size_t len, void *user)
+                         size_t len, void *user)
 {
 	struct fdb *db = user;
 
@@ -1115,10 +1144,10 @@ static void on_info_end(struct transport_stream *s, void *user)
 }
 
 static const struct transport_stream_callbacks info_callbacks = {
-	.on_response = on_response,
-	.on_body = on_info_body,
-	.on_end = on_info_end,
-	.on_error = on_stream_error,
+    .on_response = on_response,
+    .on_body = on_info_body,
+    .on_end = on_info_end,
+    .on_error = on_stream_error,
 };
 
 static void start_info(struct fdb *db)
@@ -1175,15 +1204,15 @@ static void schedule_reconnect(struct follow *f, const char *why)
 		return; /* every database failed for good */
 	f->endpoint = (f->endpoint + 1) % (uint32_t)f->o.endpoint_count;
 	log_warn("%s; reconnecting to %s:%u in %u ms", why,
-		 f->o.endpoints[f->endpoint].host,
-		 f->o.endpoints[f->endpoint].port, delay);
+	         f->o.endpoints[f->endpoint].host,
+	         f->o.endpoints[f->endpoint].port, delay);
 	struct timeval tv = {(time_t)(delay / 1000),
-			     (suseconds_t)(delay % 1000) * 1000};
+	                     (suseconds_t)(delay % 1000) * 1000};
 	evtimer_add(f->reconnect_timer, &tv);
 }
 
-static void on_closed(struct transport_client *c, int error,
-		      const char *errmsg, void *user)
+static void on_closed(struct transport_client *c, int error, const char *errmsg,
+                      void *user)
 {
 	struct follow *f = user;
 	char why[600];
@@ -1198,7 +1227,7 @@ static void on_closed(struct transport_client *c, int error,
 	if (we_closed || f->stopping)
 		return;
 	snprintf(why, sizeof why, "connection to %s closed: %s (%s)",
-		 f->endpoint_text, errmsg ? errmsg : "", ma_strerror(error));
+	         f->endpoint_text, errmsg ? errmsg : "", ma_strerror(error));
 	if (error == MA_ERR_TLS)
 		log_error("%s", why);
 	for (size_t i = 0; i < f->ndb; i++)
@@ -1233,7 +1262,8 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 		if (f->client != NULL && !f->closing) {
 			f->closing = true;
 			f->connected = false;
-			transport_client_close(f->client); /* on_closed follows */
+			transport_client_close(
+			    f->client); /* on_closed follows */
 			schedule_reconnect(f, why);
 		}
 		return;
@@ -1252,8 +1282,8 @@ static void connect_next(struct follow *f)
 	const struct follow_endpoint *ep = &f->o.endpoints[f->endpoint];
 	struct transport_client_config cc;
 	static const struct transport_client_callbacks cbs = {
-		.on_connected = on_connected,
-		.on_closed = on_closed,
+	    .on_connected = on_connected,
+	    .on_closed = on_closed,
 	};
 	char errmsg[MA_ERRMSG_SIZE];
 	int rc;
@@ -1267,7 +1297,7 @@ static void connect_next(struct follow *f)
 	}
 	f->closing = false;
 	snprintf(f->endpoint_text, sizeof f->endpoint_text, "%s:%u", ep->host,
-		 ep->port);
+	         ep->port);
 	memset(&cc, 0, sizeof cc);
 	cc.host = ep->host;
 	cc.port = ep->port;
@@ -1326,7 +1356,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			}
 			apply_durable(db);
 			mirror_sm_applied(&db->sm, now,
-					  wal_log_durable_index(db->wal));
+			                  wal_log_durable_index(db->wal));
 		}
 		mirror_sm_tick(&db->sm, now);
 		report(db, false);
@@ -1341,40 +1371,43 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- public ---- */
 
 int follow_new(struct event_base *base, const struct follow_options *o,
-	       struct follow **out, char *errmsg)
+               struct follow **out, char *errmsg)
 {
 	struct follow *f;
 	int rc;
 
 	if (o->data_dir == NULL || o->data_dir[0] == '\0')
-		return ma_errorf(errmsg, MA_ERR_CONFIG, "no data directory given");
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "no data directory given");
 	if (o->endpoint_count == 0 || o->endpoint_count > FOLLOW_MAX_ENDPOINTS)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
-				 "between 1 and %d source endpoints are needed",
-				 FOLLOW_MAX_ENDPOINTS);
+		                 "between 1 and %d source endpoints are needed",
+		                 FOLLOW_MAX_ENDPOINTS);
 	if (o->database_count == 0 || o->database_count > FOLLOW_MAX_DATABASES)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
-				 "between 1 and %d databases are needed",
-				 FOLLOW_MAX_DATABASES);
+		                 "between 1 and %d databases are needed",
+		                 FOLLOW_MAX_DATABASES);
 	if (o->ca_file == NULL || o->cert_file == NULL || o->key_file == NULL)
-		return ma_errorf(errmsg, MA_ERR_CONFIG,
-				 "the CA file, client certificate and key are required");
+		return ma_errorf(
+		    errmsg, MA_ERR_CONFIG,
+		    "the CA file, client certificate and key are required");
 	for (size_t i = 0; i < o->database_count; i++) {
 		if (!proto_database_id_valid(o->databases[i]))
-			return ma_errorf(errmsg, MA_ERR_CONFIG,
-					 "database name '%s' is not [A-Za-z0-9._-]{1,64}",
-					 o->databases[i]);
+			return ma_errorf(
+			    errmsg, MA_ERR_CONFIG,
+			    "database name '%s' is not [A-Za-z0-9._-]{1,64}",
+			    o->databases[i]);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(o->databases[i], o->databases[j]) == 0)
 				return ma_errorf(errmsg, MA_ERR_CONFIG,
-						 "database '%s' given twice",
-						 o->databases[i]);
+				                 "database '%s' given twice",
+				                 o->databases[i]);
 	}
 	rc = io_mkdir_p(o->data_dir, 0755);
 	if (rc != 0)
 		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-				 "%s: cannot create data directory: %s",
-				 o->data_dir, strerror(-rc));
+		                 "%s: cannot create data directory: %s",
+		                 o->data_dir, strerror(-rc));
 	f = calloc(1, sizeof *f);
 	if (f == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -1451,7 +1484,7 @@ struct applier *follow_applier(const struct follow *f, size_t i)
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
+                        struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -1464,13 +1497,15 @@ int follow_reseed(const char *data_dir, const char *name, char *errmsg)
 	char dir[4096];
 
 	if (!proto_database_id_valid(name))
-		return ma_errorf(errmsg, MA_ERR_INVAL, "bad database name '%s'", name);
+		return ma_errorf(errmsg, MA_ERR_INVAL, "bad database name '%s'",
+		                 name);
 	snprintf(dir, sizeof dir, "%s/%s", data_dir, name);
 	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
 	    errno != ENOENT)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s", dir,
-				 strerror(errno));
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
+		                 dir, strerror(errno));
 	if (io_fsync_dir(data_dir) != 0 && errno != ENOENT)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed", data_dir);
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed",
+		                 data_dir);
 	return 0;
 }

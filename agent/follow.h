@@ -41,8 +41,7 @@ struct follow_progress {
 	uint64_t lag_entries, lag_ms;
 };
 
-typedef void (*follow_progress_cb)(const struct follow_progress *p,
-				   void *arg);
+typedef void (*follow_progress_cb)(const struct follow_progress *p, void *arg);
 
 struct follow_options {
 	const char *data_dir;
@@ -87,7 +86,7 @@ void follow_options_init(struct follow_options *o);
  * MA_ERR_CORRUPT (local wal damaged: names file and offset), MA_ERR_BUSY
  * (another follower holds the data dir), MA_ERR_NOMEM. */
 int follow_new(struct event_base *base, const struct follow_options *o,
-	       struct follow **out, char *errmsg);
+               struct follow **out, char *errmsg);
 /* Stops: syncs every wal (finishing the current fsync), closes the
  * connection gracefully, writes the final status, frees everything. */
 void follow_free(struct follow *f);

@@ -13,15 +13,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"wal", cmd_wal,
-	 "wal verify DIR | wal dump DIR [--from N] [--count K]"},
-	{"snapshot", cmd_snapshot, "snapshot verify FILE"},
-	{"check-config", cmd_check_config, "check-config FILE"},
-	{"follow", cmd_follow,
-	 "follow [--config FILE] [--data-dir DIR --source HOST:PORT ... --database NAME ...]"},
-	{"status", cmd_status, "status [--data-dir DIR] [--json]"},
-	{"serve", cmd_serve,
-	 "serve --listen HOST:PORT --cert F --key F --client-ca F --database NAME=DIR ... --allow ID=DB,..."},
+    {"wal", cmd_wal, "wal verify DIR | wal dump DIR [--from N] [--count K]"},
+    {"snapshot", cmd_snapshot, "snapshot verify FILE"},
+    {"check-config", cmd_check_config, "check-config FILE"},
+    {"follow", cmd_follow,
+     "follow [--config FILE] [--data-dir DIR --source HOST:PORT ... --database "
+     "NAME ...]"},
+    {"status", cmd_status, "status [--data-dir DIR] [--json]"},
+    {"serve", cmd_serve,
+     "serve --listen HOST:PORT --cert F --key F --client-ca F --database "
+     "NAME=DIR ... --allow ID=DB,..."},
 };
 
 static void usage(FILE *out)

@@ -25,7 +25,7 @@ const char *mirror_state_name(enum mirror_state s)
 }
 
 void mirror_sm_init(struct mirror_sm *sm, const struct mirror_state_config *c,
-		    uint64_t applied_index, uint64_t seed)
+                    uint64_t applied_index, uint64_t seed)
 {
 	memset(sm, 0, sizeof *sm);
 	sm->config = *c;
@@ -65,7 +65,7 @@ void mirror_sm_connected(struct mirror_sm *sm, uint64_t now_ms)
 }
 
 void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
-				  uint64_t bytes_done, uint64_t bytes_total)
+                                  uint64_t bytes_done, uint64_t bytes_total)
 {
 	struct mirror_status *st = &sm->status;
 
@@ -85,7 +85,7 @@ void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
 	if (now_ms >= sm->rate_mark_ms + 1000) {
 		uint64_t dt = now_ms - sm->rate_mark_ms;
 		st->rate_bytes_per_s =
-			(st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
+		    (st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
 		sm->rate_mark_ms = now_ms;
 		sm->rate_mark_bytes = st->bytes_done;
 	}
@@ -107,14 +107,14 @@ static void update_lag(struct mirror_sm *sm)
 
 	lag_trim(sm);
 	st->lag_entries = st->source_commit_index > st->applied_index
-				  ? st->source_commit_index - st->applied_index
-				  : 0;
+	                      ? st->source_commit_index - st->applied_index
+	                      : 0;
 	if (sm->lag_len == 0 || st->lag_entries == 0) {
 		st->lag_ms = 0;
 		return;
 	}
-	int64_t d = sm->newest_source_time_ms -
-		    sm->lag[sm->lag_head].source_time_ms;
+	int64_t d =
+	    sm->newest_source_time_ms - sm->lag[sm->lag_head].source_time_ms;
 	st->lag_ms = d > 0 ? (uint64_t)d : 0;
 }
 
@@ -151,12 +151,12 @@ static void settle(struct mirror_sm *sm, uint64_t now_ms)
 		st->state = MIRROR_CATCHING_UP;
 		return;
 	}
-	st->state = over_threshold(sm, now_ms) ? MIRROR_DEGRADED
-						: MIRROR_FOLLOWING;
+	st->state =
+	    over_threshold(sm, now_ms) ? MIRROR_DEGRADED : MIRROR_FOLLOWING;
 }
 
 void mirror_sm_bootstrap_done(struct mirror_sm *sm, uint64_t now_ms,
-			      uint64_t index)
+                              uint64_t index)
 {
 	if (terminal(sm))
 		return;
@@ -181,7 +181,7 @@ void mirror_sm_applied(struct mirror_sm *sm, uint64_t now_ms, uint64_t index)
 }
 
 void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
-			 uint64_t commit_index, int64_t source_time_ms)
+                         uint64_t commit_index, int64_t source_time_ms)
 {
 	struct mirror_status *st = &sm->status;
 
@@ -196,13 +196,14 @@ void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
 		/* Remember when (source clock) this commit index was first
 		 * announced; a full ring keeps the oldest samples, which
 		 * bounds lag_ms from below rather than losing it. */
-		unsigned last = (sm->lag_head + sm->lag_len + MIRROR_LAG_SAMPLES - 1) %
-				MIRROR_LAG_SAMPLES;
+		unsigned last =
+		    (sm->lag_head + sm->lag_len + MIRROR_LAG_SAMPLES - 1) %
+		    MIRROR_LAG_SAMPLES;
 		bool newer = sm->lag_len == 0 ||
-			     commit_index > sm->lag[last].commit_index;
+		             commit_index > sm->lag[last].commit_index;
 		if (newer && sm->lag_len < MIRROR_LAG_SAMPLES) {
-			unsigned slot = (sm->lag_head + sm->lag_len) %
-					MIRROR_LAG_SAMPLES;
+			unsigned slot =
+			    (sm->lag_head + sm->lag_len) % MIRROR_LAG_SAMPLES;
 			sm->lag[slot].commit_index = commit_index;
 			sm->lag[slot].source_time_ms = source_time_ms;
 			sm->lag_len++;
@@ -230,7 +231,7 @@ static uint64_t next_random(struct mirror_sm *sm)
 }
 
 uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
-				const char *reason)
+                                const char *reason)
 {
 	struct mirror_status *st = &sm->status;
 	uint64_t d;
@@ -261,5 +262,5 @@ void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason)
 	sm->status.state = MIRROR_ERROR;
 	sm->status.error_code = code;
 	snprintf(sm->status.error, sizeof sm->status.error, "%s",
-		 reason ? reason : "");
+	         reason ? reason : "");
 }

@@ -31,12 +31,13 @@ enum mirror_state {
 };
 
 struct mirror_state_config {
-	uint32_t backoff_min_ms;      /* first reconnect delay (before jitter) */
-	uint32_t backoff_max_ms;      /* cap of the exponential backoff */
+	uint32_t backoff_min_ms; /* first reconnect delay (before jitter) */
+	uint32_t backoff_max_ms; /* cap of the exponential backoff */
 	uint64_t degraded_lag_entries; /* 0: no entry-lag threshold */
-	uint32_t degraded_lag_ms;     /* 0: no time-lag threshold */
-	uint32_t degraded_silence_ms; /* no word from the source for this long */
-	uint32_t endpoint_count;      /* configured source endpoints, >= 1 */
+	uint32_t degraded_lag_ms;      /* 0: no time-lag threshold */
+	uint32_t
+	    degraded_silence_ms; /* no word from the source for this long */
+	uint32_t endpoint_count; /* configured source endpoints, >= 1 */
 };
 
 /* Source heartbeats remembered for the lag computation. */
@@ -56,18 +57,18 @@ struct mirror_status {
 	uint64_t lag_entries;
 	uint64_t lag_ms;
 	uint64_t reconnects;
-	uint32_t endpoint;                /* index into the configured list */
-	int error_code;                   /* MIRROR_ERROR: table code */
-	char error[256];                  /* MIRROR_ERROR / last disconnect */
+	uint32_t endpoint; /* index into the configured list */
+	int error_code;    /* MIRROR_ERROR: table code */
+	char error[256];   /* MIRROR_ERROR / last disconnect */
 };
 
 struct mirror_sm {
 	struct mirror_state_config config;
 	struct mirror_status status;
-	bool caught_up;        /* applied reached the source commit once */
+	bool caught_up;         /* applied reached the source commit once */
 	uint64_t last_heard_ms; /* now_ms of the last message from the source */
-	uint32_t attempt;      /* consecutive failed connections */
-	uint64_t rng;          /* xorshift state for the jitter */
+	uint32_t attempt;       /* consecutive failed connections */
+	uint64_t rng;           /* xorshift state for the jitter */
 	struct mirror_lag_sample lag[MIRROR_LAG_SAMPLES];
 	unsigned lag_head, lag_len;
 	int64_t newest_source_time_ms;
@@ -77,7 +78,7 @@ struct mirror_sm {
 /* Initialises sm in Connecting with applied_index given (what the mirror
  * already holds). seed feeds the backoff jitter (tests pass a constant). */
 void mirror_sm_init(struct mirror_sm *sm, const struct mirror_state_config *c,
-		    uint64_t applied_index, uint64_t seed);
+                    uint64_t applied_index, uint64_t seed);
 
 /* Returns "Connecting", "Bootstrapping", ... for a state. */
 const char *mirror_state_name(enum mirror_state s);
@@ -88,22 +89,22 @@ void mirror_sm_connecting(struct mirror_sm *sm, uint64_t now_ms);
 void mirror_sm_connected(struct mirror_sm *sm, uint64_t now_ms);
 /* Snapshot bytes durable so far; enters Bootstrapping. */
 void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
-				  uint64_t bytes_done, uint64_t bytes_total);
+                                  uint64_t bytes_done, uint64_t bytes_total);
 /* The snapshot at `index` is committed; the mirror now holds up to index. */
 void mirror_sm_bootstrap_done(struct mirror_sm *sm, uint64_t now_ms,
-			      uint64_t index);
+                              uint64_t index);
 /* An entry was applied (appended durably to the mirror's log). */
 void mirror_sm_applied(struct mirror_sm *sm, uint64_t now_ms, uint64_t index);
 /* A heartbeat from the source: its commit index and its own clock. */
 void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
-			 uint64_t commit_index, int64_t source_time_ms);
+                         uint64_t commit_index, int64_t source_time_ms);
 /* Re-evaluates Degraded (silence, lag); call on a timer. */
 void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms);
 /* The connection failed or dropped. Moves to Disconnected, advances to the
  * next endpoint and returns the delay in ms before the next attempt:
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */
 uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
-				const char *reason);
+                                const char *reason);
 /* A failure no retry can fix: enters Error (terminal). */
 void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason);
 

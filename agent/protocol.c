@@ -35,7 +35,8 @@ bool proto_database_id_valid(const char *s)
 	for (; s[n] != '\0'; n++) {
 		char c = s[n];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
 			return false;
 		if (n >= PROTO_DATABASE_ID_MAX)
 			return false;
@@ -75,7 +76,7 @@ static int begin_frame(msgpack_sbuffer *sb, size_t *at)
 
 	*at = sb->size;
 	return msgpack_sbuffer_write(sb, zero, sizeof zero) == 0 ? 0
-								 : MA_ERR_NOMEM;
+	                                                         : MA_ERR_NOMEM;
 }
 
 static int finish_frame(msgpack_sbuffer *sb, size_t at)
@@ -175,13 +176,13 @@ struct fields {
 };
 
 static int fields_open(struct fields *f, const void *body, size_t len,
-		       size_t bin_max, char *errmsg)
+                       size_t bin_max, char *errmsg)
 {
 	const struct msgpack_limits limits = {
-		.max_depth = 1,
-		.max_entries = 32,
-		.max_str = PROTO_MESSAGE_MAX,
-		.max_bin = bin_max > UINT32_MAX ? UINT32_MAX : (uint32_t)bin_max,
+	    .max_depth = 1,
+	    .max_entries = 32,
+	    .max_str = PROTO_MESSAGE_MAX,
+	    .max_bin = bin_max > UINT32_MAX ? UINT32_MAX : (uint32_t)bin_max,
 	};
 	size_t off = 0;
 	int rc;
@@ -192,8 +193,10 @@ static int fields_open(struct fields *f, const void *body, size_t len,
 	rc = msgpack_check(body, len, &limits, errmsg);
 	if (rc != 0)
 		return rc;
-	if (msgpack_unpack_next(&f->up, body, len, &off) != MSGPACK_UNPACK_SUCCESS)
-		return ma_errorf(errmsg, MA_ERR_PROTO, "malformed msgpack message");
+	if (msgpack_unpack_next(&f->up, body, len, &off) !=
+	    MSGPACK_UNPACK_SUCCESS)
+		return ma_errorf(errmsg, MA_ERR_PROTO,
+		                 "malformed msgpack message");
 	if (f->up.data.type != MSGPACK_OBJECT_MAP)
 		return ma_errorf(errmsg, MA_ERR_PROTO, "message is not a map");
 	f->map = &f->up.data.via.map;
@@ -219,20 +222,21 @@ static const msgpack_object *field(const struct fields *f, const char *key)
 }
 
 static int get_u64(const struct fields *f, const char *key, uint64_t max,
-		   uint64_t *out)
+                   uint64_t *out)
 {
 	const msgpack_object *o = field(f, key);
 
 	if (o == NULL)
-		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing", key);
+		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing",
+		                 key);
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' is not an unsigned integer", key);
+		                 "field '%s' is not an unsigned integer", key);
 	if (o->via.u64 > max)
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' value %llu exceeds %llu", key,
-				 (unsigned long long)o->via.u64,
-				 (unsigned long long)max);
+		                 "field '%s' value %llu exceeds %llu", key,
+		                 (unsigned long long)o->via.u64,
+		                 (unsigned long long)max);
 	*out = o->via.u64;
 	return 0;
 }
@@ -242,33 +246,36 @@ static int get_i64(const struct fields *f, const char *key, int64_t *out)
 	const msgpack_object *o = field(f, key);
 
 	if (o == NULL)
-		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing", key);
-	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing",
+		                 key);
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    o->via.u64 <= INT64_MAX)
 		*out = (int64_t)o->via.u64;
 	else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
 		*out = o->via.i64;
 	else
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' is not a 64-bit integer", key);
+		                 "field '%s' is not a 64-bit integer", key);
 	return 0;
 }
 
 static int get_str(const struct fields *f, const char *key, size_t max,
-		   char *out)
+                   char *out)
 {
 	const msgpack_object *o = field(f, key);
 
 	if (o == NULL)
-		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing", key);
+		return ma_errorf(f->errmsg, MA_ERR_PROTO, "field '%s' missing",
+		                 key);
 	if (o->type != MSGPACK_OBJECT_STR)
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' is not a string", key);
+		                 "field '%s' is not a string", key);
 	if (o->via.str.size > max)
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' longer than %zu bytes", key, max);
+		                 "field '%s' longer than %zu bytes", key, max);
 	if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
 		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field '%s' contains a NUL byte", key);
+		                 "field '%s' contains a NUL byte", key);
 	memcpy(out, o->via.str.ptr, o->via.str.size);
 	out[o->via.str.size] = '\0';
 	return 0;
@@ -283,18 +290,21 @@ static int get_identity(const struct fields *f, struct proto_identity *id)
 {
 	int rc;
 
-	if ((rc = get_str(f, "cluster_id", PROTO_CLUSTER_ID_LEN, id->cluster_id)) ||
-	    (rc = get_str(f, "database_id", PROTO_DATABASE_ID_MAX, id->database_id)) ||
+	if ((rc = get_str(f, "cluster_id", PROTO_CLUSTER_ID_LEN,
+	                  id->cluster_id)) ||
+	    (rc = get_str(f, "database_id", PROTO_DATABASE_ID_MAX,
+	                  id->database_id)) ||
 	    (rc = get_u64(f, "epoch", UINT64_MAX, &id->epoch)))
 		return rc;
 	if (!proto_database_id_valid(id->database_id))
-		return ma_errorf(f->errmsg, MA_ERR_PROTO,
-				 "field 'database_id' is not [A-Za-z0-9._-]{1,64}");
+		return ma_errorf(
+		    f->errmsg, MA_ERR_PROTO,
+		    "field 'database_id' is not [A-Za-z0-9._-]{1,64}");
 	return 0;
 }
 
 int proto_info_decode(const void *body, size_t len, struct proto_info *info,
-		      char *errmsg)
+                      char *errmsg)
 {
 	struct fields f;
 	char kind[8];
@@ -306,18 +316,25 @@ int proto_info_decode(const void *body, size_t len, struct proto_info *info,
 	if (rc == 0)
 		rc = get_kind(&f, kind, sizeof kind);
 	if (rc == 0 && strcmp(kind, "info") != 0)
-		rc = ma_errorf(errmsg, MA_ERR_PROTO, "expected an info message, got '%s'", kind);
+		rc = ma_errorf(errmsg, MA_ERR_PROTO,
+		               "expected an info message, got '%s'", kind);
 	if (rc == 0 &&
 	    !((rc = get_identity(&f, &info->id)) ||
-	      (rc = get_u64(&f, "first_index", UINT64_MAX, &info->first_index)) ||
-	      (rc = get_u64(&f, "commit_index", UINT64_MAX, &info->commit_index)) ||
-	      (rc = get_u64(&f, "commit_term", UINT64_MAX, &info->commit_term)) ||
+	      (rc = get_u64(&f, "first_index", UINT64_MAX,
+	                    &info->first_index)) ||
+	      (rc = get_u64(&f, "commit_index", UINT64_MAX,
+	                    &info->commit_index)) ||
+	      (rc = get_u64(&f, "commit_term", UINT64_MAX,
+	                    &info->commit_term)) ||
 	      (rc = get_i64(&f, "source_time", &info->source_time_ms))) &&
 	    field(&f, "snapshot_index") != NULL) {
 		info->has_snapshot = true;
-		if (!((rc = get_u64(&f, "snapshot_index", UINT64_MAX, &info->snapshot_index)) ||
-		      (rc = get_u64(&f, "snapshot_term", UINT64_MAX, &info->snapshot_term)) ||
-		      (rc = get_u64(&f, "snapshot_size", INT64_MAX, &info->snapshot_size)) ||
+		if (!((rc = get_u64(&f, "snapshot_index", UINT64_MAX,
+		                    &info->snapshot_index)) ||
+		      (rc = get_u64(&f, "snapshot_term", UINT64_MAX,
+		                    &info->snapshot_term)) ||
+		      (rc = get_u64(&f, "snapshot_size", INT64_MAX,
+		                    &info->snapshot_size)) ||
 		      (rc = get_u64(&f, "snapshot_crc32c", UINT32_MAX, &crc))))
 			info->snapshot_crc32c = (uint32_t)crc;
 	}
@@ -337,7 +354,7 @@ static int error_from_name(const char *name, enum proto_error *out)
 }
 
 int proto_log_decode(const void *body, size_t len, size_t data_max,
-		     struct proto_log_msg *m, char *errmsg)
+                     struct proto_log_msg *m, char *errmsg)
 {
 	struct fields f;
 	char kind[8], name[PROTO_MESSAGE_MAX + 1];
@@ -352,7 +369,8 @@ int proto_log_decode(const void *body, size_t len, size_t data_max,
 	if (rc != 0)
 		goto out;
 	if (strlen(kind) != 1) {
-		rc = ma_errorf(errmsg, MA_ERR_PROTO, "unknown log message kind '%s'", kind);
+		rc = ma_errorf(errmsg, MA_ERR_PROTO,
+		               "unknown log message kind '%s'", kind);
 		goto out;
 	}
 	m->kind = (enum proto_log_kind)kind[0];
@@ -373,7 +391,7 @@ int proto_log_decode(const void *body, size_t len, size_t data_max,
 		d = field(&f, "d");
 		if (d == NULL || d->type != MSGPACK_OBJECT_BIN) {
 			rc = ma_errorf(errmsg, MA_ERR_PROTO,
-				       "field 'd' missing or not binary");
+			               "field 'd' missing or not binary");
 			break;
 		}
 		/* msgpack_unpack_next() references binaries in the input
@@ -382,26 +400,33 @@ int proto_log_decode(const void *body, size_t len, size_t data_max,
 		m->data = d->via.bin.ptr;
 		m->data_len = d->via.bin.size;
 		if (crc32c(m->data, m->data_len) != m->crc32c)
-			rc = ma_errorf(errmsg, MA_ERR_CRC,
-				       "entry %llu: data CRC32C 0x%08x, declared 0x%08x",
-				       (unsigned long long)m->index,
-				       crc32c(m->data, m->data_len), m->crc32c);
+			rc = ma_errorf(
+			    errmsg, MA_ERR_CRC,
+			    "entry %llu: data CRC32C 0x%08x, declared 0x%08x",
+			    (unsigned long long)m->index,
+			    crc32c(m->data, m->data_len), m->crc32c);
 		break;
 	case PROTO_LOG_HEARTBEAT:
-		if (!(rc = get_u64(&f, "commit_index", UINT64_MAX, &m->commit_index)) &&
-		    !(rc = get_u64(&f, "first_index", UINT64_MAX, &m->first_index)))
+		if (!(rc = get_u64(&f, "commit_index", UINT64_MAX,
+		                   &m->commit_index)) &&
+		    !(rc = get_u64(&f, "first_index", UINT64_MAX,
+		                   &m->first_index)))
 			rc = get_i64(&f, "source_time", &m->source_time_ms);
 		break;
 	case PROTO_LOG_ERROR:
 		if ((rc = get_str(&f, "error", PROTO_MESSAGE_MAX, name)) ||
-		    (rc = get_str(&f, "message", PROTO_MESSAGE_MAX, m->message)) ||
-		    (rc = get_u64(&f, "first_index", UINT64_MAX, &m->first_index)))
+		    (rc = get_str(&f, "message", PROTO_MESSAGE_MAX,
+		                  m->message)) ||
+		    (rc = get_u64(&f, "first_index", UINT64_MAX,
+		                  &m->first_index)))
 			break;
 		if (error_from_name(name, &m->error) != 0)
-			rc = ma_errorf(errmsg, MA_ERR_PROTO, "unknown error code '%s'", name);
+			rc = ma_errorf(errmsg, MA_ERR_PROTO,
+			               "unknown error code '%s'", name);
 		break;
 	default:
-		rc = ma_errorf(errmsg, MA_ERR_PROTO, "unknown log message kind '%s'", kind);
+		rc = ma_errorf(errmsg, MA_ERR_PROTO,
+		               "unknown log message kind '%s'", kind);
 		break;
 	}
 out:

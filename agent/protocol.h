@@ -19,7 +19,7 @@
 
 #define PROTO_CLUSTER_ID_LEN 36 /* UUID text form */
 #define PROTO_DATABASE_ID_MAX 64
-#define PROTO_MESSAGE_MAX 256    /* human-readable error text */
+#define PROTO_MESSAGE_MAX 256 /* human-readable error text */
 /* Default cap on one log entry's data; frames may be this plus overhead. */
 #define PROTO_ENTRY_DATA_MAX (8u << 20)
 #define PROTO_FRAME_OVERHEAD 4096
@@ -36,17 +36,17 @@ struct proto_info {
 	bool has_snapshot;
 	uint64_t snapshot_index, snapshot_term, snapshot_size;
 	uint32_t snapshot_crc32c;
-	uint64_t first_index;   /* first retained log index (0: log empty) */
-	uint64_t commit_index;  /* last committed index the source holds */
+	uint64_t first_index;  /* first retained log index (0: log empty) */
+	uint64_t commit_index; /* last committed index the source holds */
 	uint64_t commit_term;
 	int64_t source_time_ms; /* source wall clock, ms since the epoch */
 };
 
 enum proto_log_kind {
-	PROTO_LOG_START = 's',     /* first frame: identity, starting index */
+	PROTO_LOG_START = 's', /* first frame: identity, starting index */
 	PROTO_LOG_ENTRY = 'e',
 	PROTO_LOG_HEARTBEAT = 'h',
-	PROTO_LOG_ERROR = 'x',     /* last frame: why the stream ends */
+	PROTO_LOG_ERROR = 'x', /* last frame: why the stream ends */
 };
 
 /* Codes carried by PROTO_LOG_ERROR and error bodies. */
@@ -57,7 +57,7 @@ enum proto_error {
 	PROTO_ERROR_FORBIDDEN,     /* identity may not read the database */
 	PROTO_ERROR_BAD_REQUEST,
 	PROTO_ERROR_INTERNAL,
-	PROTO_ERROR_UNAVAILABLE,   /* source shutting down, try elsewhere */
+	PROTO_ERROR_UNAVAILABLE, /* source shutting down, try elsewhere */
 };
 
 struct proto_log_msg {
@@ -70,7 +70,7 @@ struct proto_log_msg {
 	uint8_t type;
 	const void *data; /* points into the decoded buffer */
 	size_t data_len;
-	uint32_t crc32c;  /* of data; checked by the decoder */
+	uint32_t crc32c; /* of data; checked by the decoder */
 	/* HEARTBEAT (also first_index on ERROR compacted) */
 	uint64_t commit_index, first_index;
 	int64_t source_time_ms;
@@ -94,8 +94,8 @@ int proto_log_encode(msgpack_sbuffer *sb, const struct proto_log_msg *m);
  * Returns 0, or MA_ERR_PROTO / MA_ERR_CRC (entry data CRC mismatch) with
  * errmsg naming the field. For entries, data_max bounds data_len. */
 int proto_info_decode(const void *body, size_t len, struct proto_info *info,
-		      char *errmsg);
+                      char *errmsg);
 int proto_log_decode(const void *body, size_t len, size_t data_max,
-		     struct proto_log_msg *m, char *errmsg);
+                     struct proto_log_msg *m, char *errmsg);
 
 #endif

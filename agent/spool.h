@@ -25,14 +25,14 @@
  * only when `replace` is set. 0, MA_ERR_EXISTS, MA_ERR_INVAL (bad ids),
  * MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_identity_write(const char *dir, const struct proto_identity *id,
-			 bool replace, char *errmsg);
+                         bool replace, char *errmsg);
 /* Reads dir/identity. 0, MA_ERR_NOTFOUND (no identity yet), MA_ERR_CORRUPT
  * (malformed or CRC mismatch: names the file), MA_ERR_IO. */
 int spool_identity_read(const char *dir, struct proto_identity *id,
-			char *errmsg);
+                        char *errmsg);
 /* True when a and b are the same source (cluster, database, epoch). */
 bool spool_identity_equal(const struct proto_identity *a,
-			  const struct proto_identity *b);
+                          const struct proto_identity *b);
 
 /* Joins dir and a sub-directory name (SPOOL_*_DIR) into out. 0 or
  * MA_ERR_INVAL when it does not fit. */

@@ -8,8 +8,8 @@ const char *ma_strerror(int code)
 	switch (code) {
 	case 0:
 		return "success";
-#define MA_ERROR_CASE(name, value, text) \
-	case value:                      \
+#define MA_ERROR_CASE(name, value, text)                                       \
+	case value:                                                            \
 		return text;
 		MA_ERROR_TABLE(MA_ERROR_CASE)
 #undef MA_ERROR_CASE

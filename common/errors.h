@@ -9,26 +9,26 @@
 
 #define MA_ERRMSG_SIZE 512
 
-#define MA_ERROR_TABLE(X)                                                   \
-	X(MA_ERR_NOMEM, -1, "out of memory")                                \
-	X(MA_ERR_IO, -2, "I/O error")                                       \
-	X(MA_ERR_CORRUPT, -3, "data corrupt")                               \
-	X(MA_ERR_INVAL, -4, "invalid argument")                             \
-	X(MA_ERR_NOTFOUND, -5, "not found")                                 \
-	X(MA_ERR_COMPACTED, -6, "index compacted away")                     \
-	X(MA_ERR_PROTO, -7, "protocol error")                               \
-	X(MA_ERR_NOSPACE, -8, "no space left on device")                    \
-	X(MA_ERR_FAILED, -9, "fail-stopped after an earlier I/O error")     \
-	X(MA_ERR_CRC, -10, "CRC32C mismatch")                               \
-	X(MA_ERR_OFFSET, -11, "offset regression or gap")                   \
-	X(MA_ERR_IDENTITY, -12, "identity mismatch")                        \
-	X(MA_ERR_EXISTS, -13, "already exists")                             \
-	X(MA_ERR_BUSY, -14, "busy")                                         \
-	X(MA_ERR_LIMIT, -15, "limit exceeded")                              \
-	X(MA_ERR_DIVERGED, -16, "log diverged")                             \
-	X(MA_ERR_TLS, -17, "TLS error")                                     \
-	X(MA_ERR_TRANSPORT, -18, "transport error")                         \
-	X(MA_ERR_AGAIN, -19, "try again")                                   \
+#define MA_ERROR_TABLE(X)                                                      \
+	X(MA_ERR_NOMEM, -1, "out of memory")                                   \
+	X(MA_ERR_IO, -2, "I/O error")                                          \
+	X(MA_ERR_CORRUPT, -3, "data corrupt")                                  \
+	X(MA_ERR_INVAL, -4, "invalid argument")                                \
+	X(MA_ERR_NOTFOUND, -5, "not found")                                    \
+	X(MA_ERR_COMPACTED, -6, "index compacted away")                        \
+	X(MA_ERR_PROTO, -7, "protocol error")                                  \
+	X(MA_ERR_NOSPACE, -8, "no space left on device")                       \
+	X(MA_ERR_FAILED, -9, "fail-stopped after an earlier I/O error")        \
+	X(MA_ERR_CRC, -10, "CRC32C mismatch")                                  \
+	X(MA_ERR_OFFSET, -11, "offset regression or gap")                      \
+	X(MA_ERR_IDENTITY, -12, "identity mismatch")                           \
+	X(MA_ERR_EXISTS, -13, "already exists")                                \
+	X(MA_ERR_BUSY, -14, "busy")                                            \
+	X(MA_ERR_LIMIT, -15, "limit exceeded")                                 \
+	X(MA_ERR_DIVERGED, -16, "log diverged")                                \
+	X(MA_ERR_TLS, -17, "TLS error")                                        \
+	X(MA_ERR_TRANSPORT, -18, "transport error")                            \
+	X(MA_ERR_AGAIN, -19, "try again")                                      \
 	X(MA_ERR_CONFIG, -20, "configuration error")
 
 enum ma_error {
@@ -44,7 +44,7 @@ const char *ma_strerror(int code);
  * call sites read `return ma_errorf(errmsg, MA_ERR_IO, "...", ...)`.
  * errmsg may be NULL. */
 int ma_errorf(char *errmsg, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Maps an errno value from a write/fsync/open to a table code
  * (ENOSPC/EDQUOT -> MA_ERR_NOSPACE, ENOMEM -> MA_ERR_NOMEM, else MA_ERR_IO). */

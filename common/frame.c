@@ -28,29 +28,31 @@ void frame_header_put(unsigned char out[FRAME_HEADER_SIZE], uint32_t len)
 }
 
 int frame_reader_feed(struct frame_reader *r, const void *buf, size_t len,
-		      size_t *consumed, const void **body, size_t *body_len,
-		      char *errmsg)
+                      size_t *consumed, const void **body, size_t *body_len,
+                      char *errmsg)
 {
 	const unsigned char *p = buf;
 	size_t off = 0;
 
 	*consumed = 0;
 	if (r->failed)
-		return ma_errorf(errmsg, MA_ERR_PROTO, "frame stream already failed");
+		return ma_errorf(errmsg, MA_ERR_PROTO,
+		                 "frame stream already failed");
 	while (off < len) {
 		if (r->hdr_len < FRAME_HEADER_SIZE) {
 			r->hdr[r->hdr_len++] = p[off++];
 			if (r->hdr_len < FRAME_HEADER_SIZE)
 				continue;
 			r->body_len = (size_t)r->hdr[0] << 24 |
-				      (size_t)r->hdr[1] << 16 |
-				      (size_t)r->hdr[2] << 8 | r->hdr[3];
+			              (size_t)r->hdr[1] << 16 |
+			              (size_t)r->hdr[2] << 8 | r->hdr[3];
 			if (r->body_len == 0 || r->body_len > r->frame_max) {
 				r->failed = 1;
 				*consumed = off;
-				return ma_errorf(errmsg, MA_ERR_PROTO,
-						 "frame length %zu outside 1..%zu",
-						 r->body_len, r->frame_max);
+				return ma_errorf(
+				    errmsg, MA_ERR_PROTO,
+				    "frame length %zu outside 1..%zu",
+				    r->body_len, r->frame_max);
 			}
 			r->buf_len = 0;
 			continue;
@@ -76,8 +78,10 @@ int frame_reader_feed(struct frame_reader *r, const void *buf, size_t len,
 int frame_reader_finish(const struct frame_reader *r, char *errmsg)
 {
 	if (r->hdr_len != 0)
-		return ma_errorf(errmsg, MA_ERR_PROTO,
-				 "stream ended inside a frame (%zu of %zu body bytes)",
-				 r->buf_len, r->hdr_len < FRAME_HEADER_SIZE ? (size_t)0 : r->body_len);
+		return ma_errorf(
+		    errmsg, MA_ERR_PROTO,
+		    "stream ended inside a frame (%zu of %zu body bytes)",
+		    r->buf_len,
+		    r->hdr_len < FRAME_HEADER_SIZE ? (size_t)0 : r->body_len);
 	return 0;
 }

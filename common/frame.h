@@ -30,8 +30,8 @@ void frame_reader_free(struct frame_reader *r);
  * frame, or MA_ERR_PROTO (zero-length or oversize frame, errmsg says which
  * and the limit). After an error every call fails again. */
 int frame_reader_feed(struct frame_reader *r, const void *buf, size_t len,
-		      size_t *consumed, const void **body, size_t *body_len,
-		      char *errmsg);
+                      size_t *consumed, const void **body, size_t *body_len,
+                      char *errmsg);
 
 /* 0 when the stream ended on a frame boundary, else MA_ERR_PROTO. */
 int frame_reader_finish(const struct frame_reader *r, char *errmsg);

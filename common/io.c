@@ -173,8 +173,7 @@ int io_fsync_dir(const char *dir)
 	return rc;
 }
 
-int io_path_join(char *out, size_t out_size, const char *dir,
-		 const char *name)
+int io_path_join(char *out, size_t out_size, const char *dir, const char *name)
 {
 	int n = snprintf(out, out_size, "%s/%s", dir, name);
 
@@ -184,7 +183,7 @@ int io_path_join(char *out, size_t out_size, const char *dir,
 }
 
 int io_durable_replace(const char *dir, const char *tmp_name,
-		       const char *final_name)
+                       const char *final_name)
 {
 	char tmp[4096], final[4096];
 	int fd, rc;
@@ -206,7 +205,7 @@ int io_durable_replace(const char *dir, const char *tmp_name,
 }
 
 int io_write_file_durable(const char *dir, const char *name, const void *buf,
-			  size_t len)
+                          size_t len)
 {
 	char tmp_name[1024], tmp[4096];
 	int fd, rc;

@@ -56,12 +56,12 @@ int io_fsync_dir(const char *dir);
 /* Makes dir/tmp_name visible as dir/final_name durably: fsync the file,
  * rename, fsync the directory. The file must be fully written. 0 or -errno. */
 int io_durable_replace(const char *dir, const char *tmp_name,
-		       const char *final_name);
+                       const char *final_name);
 
 /* Writes buf as dir/name durably through dir/name.tmp (write, fsync,
  * io_durable_replace). On failure the temp file is removed. 0 or -errno. */
 int io_write_file_durable(const char *dir, const char *name, const void *buf,
-			  size_t len);
+                          size_t len);
 
 /* Reads a whole regular file of at most max_len bytes into a malloc()ed
  * buffer. 0 or -errno (-EFBIG when larger than max_len). */
@@ -71,7 +71,6 @@ int io_read_file(const char *path, size_t max_len, void **buf, size_t *len);
 int io_mkdir_p(const char *path, mode_t mode);
 
 /* Joins dir and name into out (size out_size). 0 or -ENAMETOOLONG. */
-int io_path_join(char *out, size_t out_size, const char *dir,
-		 const char *name);
+int io_path_join(char *out, size_t out_size, const char *dir, const char *name);
 
 #endif

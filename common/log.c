@@ -51,5 +51,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	/* One fprintf per line keeps lines whole when several processes
 	 * share a terminal. */
 	fprintf(out, "%s.%03ldZ %s %s\n", ts, (long)(tv.tv_usec / 1000),
-		names[level], line);
+	        names[level], line);
 }

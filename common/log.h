@@ -3,7 +3,12 @@
 #ifndef MIRROR_COMMON_LOG_H
 #define MIRROR_COMMON_LOG_H
 
-enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR
+};
 
 /* Messages below `level` are dropped. Default LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
@@ -13,7 +18,7 @@ void log_set_level(enum log_level level);
 int log_open(const char *path);
 
 void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 struct msgpack_limits {
-	unsigned max_depth;     /* 1: a flat map or array of scalars */
-	uint32_t max_entries;   /* per map (pairs) or array (elements) */
-	uint32_t max_str;       /* bytes in one str */
-	uint32_t max_bin;       /* bytes in one bin */
+	unsigned max_depth;   /* 1: a flat map or array of scalars */
+	uint32_t max_entries; /* per map (pairs) or array (elements) */
+	uint32_t max_str;     /* bytes in one str */
+	uint32_t max_bin;     /* bytes in one bin */
 };
 
 /* Checks that buf[0..len) holds exactly one msgpack object within limits:
@@ -21,6 +21,6 @@ struct msgpack_limits {
  * Returns 0 or MA_ERR_PROTO with errmsg naming the byte offset and the
  * limit or defect ("nesting deeper than 1 at offset 7"). */
 int msgpack_check(const void *buf, size_t len,
-		  const struct msgpack_limits *limits, char *errmsg);
+                  const struct msgpack_limits *limits, char *errmsg);
 
 #endif

@@ -58,7 +58,6 @@ bool snapshot_ident_equal(const struct snapshot_ident *a,
 	       a->size == b->size && a->crc32c == b->crc32c;
 }
 
-
 /* Writes a length byte and a zero-padded 64-byte id field. */
 static void put_id(uint8_t *len_at, uint8_t *field, const char *id)
 {
@@ -159,7 +158,7 @@ void snapshot_meta_encode(const struct snapshot_meta *meta,
 	le_put32(out + 4, FORMAT_VERSION);
 	put_ident(out, &meta->id, meta->created_ms, 0);
 	le_put32(out + SNAPSHOT_META_SIZE - 4,
-	      crc32c(out, SNAPSHOT_META_SIZE - 4));
+	         crc32c(out, SNAPSHOT_META_SIZE - 4));
 }
 
 int snapshot_meta_decode(const void *buf, size_t len,
@@ -215,7 +214,7 @@ void snapshot_progress_encode(const struct snapshot_progress *p,
 	put_ident(out, &p->id, p->durable_offset, p->running_crc32c);
 	le_put64(out + 180, p->seq);
 	le_put32(out + SNAPSHOT_PROGRESS_SIZE - 4,
-	      crc32c(out, SNAPSHOT_PROGRESS_SIZE - 4));
+	         crc32c(out, SNAPSHOT_PROGRESS_SIZE - 4));
 }
 
 int snapshot_progress_decode(const void *buf, size_t len,

@@ -9,7 +9,6 @@
 #include "common/endian.h"
 #include "common/errors.h"
 
-
 static bool database_id_ok(const char *s, size_t len)
 {
 	if (len == 0 || len > WAL_DATABASE_ID_MAX)
@@ -195,7 +194,8 @@ int wal_rec_header_decode(const uint8_t *buf, struct wal_rec_header *h,
 		*reason = "record length exceeds the format limit";
 		return MA_ERR_CORRUPT;
 	}
-	if (buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || le_get32(buf + 24) != 0) {
+	if (buf[5] != 0 || buf[6] != 0 || buf[7] != 0 ||
+	    le_get32(buf + 24) != 0) {
 		*reason = "non-zero reserved bytes in record header";
 		return MA_ERR_CORRUPT;
 	}

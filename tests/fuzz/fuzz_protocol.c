@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const void *body;
 		size_t blen, used;
 		int rc = frame_reader_feed(&r, data + off, end - off, &used,
-					   &body, &blen, errmsg);
+		                           &body, &blen, errmsg);
 		off += used;
 		if (rc < 0)
 			break;

@@ -808,30 +808,30 @@ static void test_relations(void **state)
 	char path[256];
 
 	write_file(s->dir, "rel.conf", 0644,
-	           "[tls]\n"                    /* 1 */
-	           "ca_file = /t/ca\n"          /* 2 */
-	           "cert_file = /t/cert\n"      /* 3 */
-	           "key_file = /t/key\n"        /* 4 */
-	           "[serve]\n"                  /* 5 */
-	           "listen = [::]:4433\n"       /* 6 */
-	           "stream_window = 32MiB\n"    /* 7 */
-	           "chunk_size = 1MiB\n"        /* 8 */
+	           "[tls]\n"                      /* 1 */
+	           "ca_file = /t/ca\n"            /* 2 */
+	           "cert_file = /t/cert\n"        /* 3 */
+	           "key_file = /t/key\n"          /* 4 */
+	           "[serve]\n"                    /* 5 */
+	           "listen = [::]:4433\n"         /* 6 */
+	           "stream_window = 32MiB\n"      /* 7 */
+	           "chunk_size = 1MiB\n"          /* 8 */
 	           "max_unacked_bytes = 512KiB\n" /* 9 */
-	           "heartbeat_interval = 20s\n" /* 10 */
-	           "[follow]\n"                 /* 11 */
-	           "sources = a:1\n"            /* 12 */
-	           "keepalive = 30s\n"          /* 13 */
-	           "backoff_min = 1min\n"       /* 14 */
-	           "[database \"a\"]\n"         /* 15 */
-	           "spool = /s/x/\n"            /* 16 */
-	           "directory = /d\n"           /* 17 */
-	           "[database \"b\"]\n"         /* 18 */
-	           "spool = /s/x\n"             /* 19 */
-	           "directory = /d\n"           /* 20 */
-	           "[database \"c\"]\n"         /* 21 */
-	           "[access \"m\"]\n"           /* 22 */
-	           "databases = a, zz\n"        /* 23 */
-	           "[access \"n\"]\n");         /* 24 */
+	           "heartbeat_interval = 20s\n"   /* 10 */
+	           "[follow]\n"                   /* 11 */
+	           "sources = a:1\n"              /* 12 */
+	           "keepalive = 30s\n"            /* 13 */
+	           "backoff_min = 1min\n"         /* 14 */
+	           "[database \"a\"]\n"           /* 15 */
+	           "spool = /s/x/\n"              /* 16 */
+	           "directory = /d\n"             /* 17 */
+	           "[database \"b\"]\n"           /* 18 */
+	           "spool = /s/x\n"               /* 19 */
+	           "directory = /d\n"             /* 20 */
+	           "[database \"c\"]\n"           /* 21 */
+	           "[access \"m\"]\n"             /* 22 */
+	           "databases = a, zz\n"          /* 23 */
+	           "[access \"n\"]\n");           /* 24 */
 	snprintf(path, sizeof path, "%s/rel.conf", s->dir);
 	assert_int_equal(config_load(path, &cfg, CONFIG_NO_FS_CHECKS, &errs),
 	                 0);

@@ -55,9 +55,9 @@ static void test_append_over_every_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc3720_vectors),
-		cmocka_unit_test(test_empty_is_zero),
-		cmocka_unit_test(test_append_over_every_split),
+	    cmocka_unit_test(test_rfc3720_vectors),
+	    cmocka_unit_test(test_empty_is_zero),
+	    cmocka_unit_test(test_append_over_every_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,10 @@
 /* common/io: durable file writes and the fault-injection hooks. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,14 +117,14 @@ static void test_mkdir_p(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_write_file_durable_roundtrip,
-						setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_fsync_fault_keeps_old_file,
-						setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_write_fault_nth_call,
-						setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir,
-						teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_write_file_durable_roundtrip,
+	                                    setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_fsync_fault_keeps_old_file,
+	                                    setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_write_fault_nth_call,
+	                                    setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir,
+	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

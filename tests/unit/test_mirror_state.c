@@ -12,12 +12,12 @@
 #include "common/errors.h"
 
 static const struct mirror_state_config config = {
-	.backoff_min_ms = 100,
-	.backoff_max_ms = 5000,
-	.degraded_lag_entries = 1000,
-	.degraded_lag_ms = 2000,
-	.degraded_silence_ms = 3000,
-	.endpoint_count = 3,
+    .backoff_min_ms = 100,
+    .backoff_max_ms = 5000,
+    .degraded_lag_entries = 1000,
+    .degraded_lag_ms = 2000,
+    .degraded_silence_ms = 3000,
+    .endpoint_count = 3,
 };
 
 static void test_bootstrap_to_following(void **state)
@@ -137,11 +137,11 @@ static void test_error_is_terminal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bootstrap_to_following),
-		cmocka_unit_test(test_lag_ms_uses_source_clock_only),
-		cmocka_unit_test(test_degraded_on_lag_and_silence),
-		cmocka_unit_test(test_backoff_bounds_and_rotation),
-		cmocka_unit_test(test_error_is_terminal),
+	    cmocka_unit_test(test_bootstrap_to_following),
+	    cmocka_unit_test(test_lag_ms_uses_source_clock_only),
+	    cmocka_unit_test(test_degraded_on_lag_and_silence),
+	    cmocka_unit_test(test_backoff_bounds_and_rotation),
+	    cmocka_unit_test(test_error_is_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 #include "common/msgpack_check.h"
 
 static const struct msgpack_limits flat = {
-	.max_depth = 1, .max_entries = 8, .max_str = 64, .max_bin = 1024};
+    .max_depth = 1, .max_entries = 8, .max_str = 64, .max_bin = 1024};
 
 static void test_valid_flat_map(void **state)
 {
@@ -34,7 +34,7 @@ static void test_valid_flat_map(void **state)
 	/* Every strict prefix is truncated. */
 	for (size_t i = 0; i < sb.size; i++)
 		assert_int_equal(msgpack_check(sb.data, i, &flat, errmsg),
-				 MA_ERR_PROTO);
+		                 MA_ERR_PROTO);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -66,14 +66,16 @@ static void test_rejections(void **state)
 	/* empty input */
 	expect_proto("", 0, "truncated");
 	/* length within the limit but past the end of the buffer */
-	expect_proto("\xc4\x10" "abc", 5, "truncated");
+	expect_proto("\xc4\x10"
+	             "abc",
+	             5, "truncated");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_flat_map),
-		cmocka_unit_test(test_rejections),
+	    cmocka_unit_test(test_valid_flat_map),
+	    cmocka_unit_test(test_rejections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

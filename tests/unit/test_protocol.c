@@ -14,15 +14,15 @@
 #include "common/frame.h"
 
 static const struct proto_identity ident = {
-	.cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
-	.database_id = "kv.main",
-	.epoch = 3,
+    .cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
+    .database_id = "kv.main",
+    .epoch = 3,
 };
 
 /* Feeds sb through a frame reader in pieces of `step` bytes, decoding each
  * log frame into out[]; returns the number of frames. */
 static int read_log_frames(const msgpack_sbuffer *sb, size_t step,
-			   struct proto_log_msg *out, int max)
+                           struct proto_log_msg *out, int max)
 {
 	struct frame_reader r;
 	char errmsg[MA_ERRMSG_SIZE];
@@ -37,19 +37,21 @@ static int read_log_frames(const msgpack_sbuffer *sb, size_t step,
 			const void *body;
 			size_t blen, c;
 			int rc = frame_reader_feed(&r, sb->data + off + used,
-						   len - used, &c, &body,
-						   &blen, errmsg);
+			                           len - used, &c, &body, &blen,
+			                           errmsg);
 			assert_true(rc >= 0);
 			used += c;
 			if (rc == 1) {
 				assert_true(n < max);
 				/* Copy out: data must outlive the reader's
 				 * buffer for the assertions below. */
-				assert_int_equal(proto_log_decode(body, blen, 1024,
-								  &out[n], errmsg),
-						 0);
+				assert_int_equal(proto_log_decode(body, blen,
+				                                  1024, &out[n],
+				                                  errmsg),
+				                 0);
 				if (out[n].kind == PROTO_LOG_ENTRY)
-					assert_memory_equal(out[n].data, "payload-7", 9);
+					assert_memory_equal(out[n].data,
+					                    "payload-7", 9);
 				n++;
 			}
 		}
@@ -134,9 +136,9 @@ static void test_info_roundtrip(void **state)
 		in.snapshot_crc32c = 0xdeadbeef;
 		msgpack_sbuffer_init(&sb);
 		assert_int_equal(proto_info_encode(&sb, &in), 0);
-		assert_int_equal(proto_info_decode(sb.data + 4, sb.size - 4, &out,
-						   errmsg),
-				 0);
+		assert_int_equal(
+		    proto_info_decode(sb.data + 4, sb.size - 4, &out, errmsg),
+		    0);
 		assert_int_equal(out.has_snapshot, snap);
 		assert_int_equal(out.commit_index, 99);
 		assert_int_equal(out.source_time_ms, 1764000000000);
@@ -147,7 +149,7 @@ static void test_info_roundtrip(void **state)
 }
 
 static void expect_bad(const char *bytes, size_t len, int code,
-		       const char *needle)
+                       const char *needle)
 {
 	struct proto_log_msg m;
 	char errmsg[MA_ERRMSG_SIZE];
@@ -168,10 +170,13 @@ static void test_malformed_log_messages(void **state)
 	/* map without k */
 	expect_bad("\x80", 1, MA_ERR_PROTO, "'k' missing");
 	/* {k: "q"} */
-	expect_bad("\x81\xa1k\xa1q", 5, MA_ERR_PROTO, "unknown log message kind");
+	expect_bad("\x81\xa1k\xa1q", 5, MA_ERR_PROTO,
+	           "unknown log message kind");
 	/* {k: "h", commit_index: "x"} */
-	expect_bad("\x82\xa1k\xa1h\xac" "commit_index\xa1x", 20, MA_ERR_PROTO,
-		   "'commit_index' is not an unsigned integer");
+	expect_bad("\x82\xa1k\xa1h\xac"
+	           "commit_index\xa1x",
+	           20, MA_ERR_PROTO,
+	           "'commit_index' is not an unsigned integer");
 	/* nested map */
 	expect_bad("\x81\xa1k\x81\xa1k\xa1h", 8, MA_ERR_PROTO, "nesting");
 
@@ -216,26 +221,28 @@ static void test_frame_limits(void **state)
 
 	(void)state;
 	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(frame_reader_feed(&r, "\0\0\0\x65", 4, &used, &body,
-					   &blen, errmsg),
-			 MA_ERR_PROTO);
+	assert_int_equal(
+	    frame_reader_feed(&r, "\0\0\0\x65", 4, &used, &body, &blen, errmsg),
+	    MA_ERR_PROTO);
 	assert_non_null(strstr(errmsg, "frame length 101 outside 1..100"));
 	/* and it stays failed */
-	assert_int_equal(frame_reader_feed(&r, "\0", 1, &used, &body, &blen,
-					   errmsg),
-			 MA_ERR_PROTO);
+	assert_int_equal(
+	    frame_reader_feed(&r, "\0", 1, &used, &body, &blen, errmsg),
+	    MA_ERR_PROTO);
 	frame_reader_free(&r);
 
 	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(frame_reader_feed(&r, "\0\0\0\0", 4, &used, &body,
-					   &blen, errmsg),
-			 MA_ERR_PROTO);
+	assert_int_equal(
+	    frame_reader_feed(&r, "\0\0\0\0", 4, &used, &body, &blen, errmsg),
+	    MA_ERR_PROTO);
 	frame_reader_free(&r);
 
 	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(frame_reader_feed(&r, "\0\0\0\x03" "ab", 6, &used,
-					   &body, &blen, errmsg),
-			 0);
+	assert_int_equal(frame_reader_feed(&r,
+	                                   "\0\0\0\x03"
+	                                   "ab",
+	                                   6, &used, &body, &blen, errmsg),
+	                 0);
 	assert_int_equal(frame_reader_finish(&r, errmsg), MA_ERR_PROTO);
 	assert_non_null(strstr(errmsg, "ended inside a frame"));
 	frame_reader_free(&r);
@@ -264,11 +271,11 @@ static void test_database_id_rule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_stream_roundtrip_any_split),
-		cmocka_unit_test(test_info_roundtrip),
-		cmocka_unit_test(test_malformed_log_messages),
-		cmocka_unit_test(test_frame_limits),
-		cmocka_unit_test(test_database_id_rule),
+	    cmocka_unit_test(test_log_stream_roundtrip_any_split),
+	    cmocka_unit_test(test_info_roundtrip),
+	    cmocka_unit_test(test_malformed_log_messages),
+	    cmocka_unit_test(test_frame_limits),
+	    cmocka_unit_test(test_database_id_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
