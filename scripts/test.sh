@@ -63,6 +63,14 @@ run_check() { # name configure-args...
 }
 
 run_check release --enable-werror --enable-fault-injection
+
+if (cd "$BUILD_ROOT/release" && make check-format); then
+	echo "test: clang-format: ok"
+	passed=$((passed + 1))
+else
+	echo "test: clang-format: FAILED"
+	failed=$((failed + 1))
+fi
 run_check sanitize --enable-werror --enable-sanitize --enable-fault-injection
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
