@@ -76,18 +76,26 @@ void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
 		sm->rate_mark_ms = now_ms;
 		sm->rate_mark_bytes = bytes_done;
 		st->rate_bytes_per_s = 0;
+		/* A new receive (a resume, or a restart from 0 after the
+		 * source sent bad data) starts from what is on disk. */
+		st->bytes_done = bytes_done;
 	}
 	sm->last_heard_ms = now_ms;
 	/* bytes_done is reported monotonic even if a caller repeats itself. */
 	if (bytes_done > st->bytes_done || st->bytes_total != bytes_total)
 		st->bytes_done = bytes_done;
 	st->bytes_total = bytes_total;
-	if (now_ms >= sm->rate_mark_ms + 1000) {
+	/* Rate over the current window (at least 100 ms, so a bootstrap
+	 * shorter than a second still reports one); the window restarts
+	 * every second so the figure follows the current speed. */
+	if (now_ms >= sm->rate_mark_ms + 100) {
 		uint64_t dt = now_ms - sm->rate_mark_ms;
 		st->rate_bytes_per_s =
-		    (st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
-		sm->rate_mark_ms = now_ms;
-		sm->rate_mark_bytes = st->bytes_done;
+			(st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
+		if (dt >= 1000) {
+			sm->rate_mark_ms = now_ms;
+			sm->rate_mark_bytes = st->bytes_done;
+		}
 	}
 }
 
