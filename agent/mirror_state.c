@@ -91,7 +91,7 @@ void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
 	if (now_ms >= sm->rate_mark_ms + 100) {
 		uint64_t dt = now_ms - sm->rate_mark_ms;
 		st->rate_bytes_per_s =
-			(st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
+		    (st->bytes_done - sm->rate_mark_bytes) * 1000 / dt;
 		if (dt >= 1000) {
 			sm->rate_mark_ms = now_ms;
 			sm->rate_mark_bytes = st->bytes_done;
