@@ -141,7 +141,8 @@ static uint64_t splitmix64(uint64_t *state)
 /* Uniform in [0, 1). */
 static double uniform(struct relay *r, int dir)
 {
-	return (double)(splitmix64(&r->rng[dir]) >> 11) * (1.0 / 9007199254740992.0);
+	return (double)(splitmix64(&r->rng[dir]) >> 11) *
+	       (1.0 / 9007199254740992.0);
 }
 
 static bool chance(struct relay *r, int dir, double pct)
@@ -186,7 +187,8 @@ static struct packet *heap_pop(struct relay *r)
 
 		if (child >= r->heap_n)
 			break;
-		if (child + 1 < r->heap_n && pkt_before(r->heap[child + 1], r->heap[child]))
+		if (child + 1 < r->heap_n &&
+		    pkt_before(r->heap[child + 1], r->heap[child]))
 			child++;
 		if (!pkt_before(r->heap[child], last))
 			break;
@@ -233,7 +235,8 @@ static void enqueue(struct relay *r, int dir, int fi, const unsigned char *data,
 			q->head = (q->head + 1) % QUEUE_MAX_PACKETS;
 			q->count--;
 		}
-		if (q->count >= QUEUE_MAX_PACKETS || q->bytes + len > QUEUE_MAX_BYTES) {
+		if (q->count >= QUEUE_MAX_PACKETS ||
+		    q->bytes + len > QUEUE_MAX_BYTES) {
 			c->dropped_queue++;
 			return;
 		}
@@ -258,7 +261,8 @@ static void enqueue(struct relay *r, int dir, int fi, const unsigned char *data,
 	if (skip_delay && r->delay_ms + r->jitter_ms > 0)
 		c->reordered++;
 
-	if (r->heap_n >= LINE_MAX_PACKETS || r->line_bytes + len > LINE_MAX_BYTES) {
+	if (r->heap_n >= LINE_MAX_PACKETS ||
+	    r->line_bytes + len > LINE_MAX_BYTES) {
 		c->dropped_line++;
 		return;
 	}
@@ -378,7 +382,8 @@ static int flow_get(struct relay *r, const struct sockaddr_storage *from,
 				free_i = i;
 			continue;
 		}
-		if (f->client_len == from_len && memcmp(&f->client, from, from_len) == 0) {
+		if (f->client_len == from_len &&
+		    memcmp(&f->client, from, from_len) == 0) {
 			f->last_us = now;
 			return i;
 		}
@@ -391,7 +396,8 @@ static int flow_get(struct relay *r, const struct sockaddr_storage *from,
 		free_i = lru;
 	}
 	struct flow *f = &r->flows[free_i];
-	int fd = socket(r->fwd.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(r->fwd.ss_family,
+	                SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "udp_impair: socket: %s\n", strerror(errno));
 		return -1;
@@ -483,17 +489,21 @@ static int write_stats(struct relay *r, const char *path)
 	for (int d = 0; d < NDIR; d++) {
 		const struct counters *c = &r->c[d];
 		const char *n = dir_name[d];
-		uint64_t dropped = c->dropped_loss + c->dropped_queue + c->dropped_line +
-		                   c->dropped_stale + c->send_errors;
+		uint64_t dropped = c->dropped_loss + c->dropped_queue +
+		                   c->dropped_line + c->dropped_stale +
+		                   c->send_errors;
 
 		fprintf(f, "%s_received %" PRIu64 "\n", n, c->received);
 		fprintf(f, "%s_forwarded %" PRIu64 "\n", n, c->forwarded);
-		fprintf(f, "%s_bytes_forwarded %" PRIu64 "\n", n, c->bytes_forwarded);
+		fprintf(f, "%s_bytes_forwarded %" PRIu64 "\n", n,
+		        c->bytes_forwarded);
 		fprintf(f, "%s_dropped %" PRIu64 "\n", n, dropped);
 		fprintf(f, "%s_dropped_loss %" PRIu64 "\n", n, c->dropped_loss);
-		fprintf(f, "%s_dropped_queue %" PRIu64 "\n", n, c->dropped_queue);
+		fprintf(f, "%s_dropped_queue %" PRIu64 "\n", n,
+		        c->dropped_queue);
 		fprintf(f, "%s_dropped_line %" PRIu64 "\n", n, c->dropped_line);
-		fprintf(f, "%s_dropped_stale %" PRIu64 "\n", n, c->dropped_stale);
+		fprintf(f, "%s_dropped_stale %" PRIu64 "\n", n,
+		        c->dropped_stale);
 		fprintf(f, "%s_send_errors %" PRIu64 "\n", n, c->send_errors);
 		fprintf(f, "%s_duplicated %" PRIu64 "\n", n, c->duplicated);
 		fprintf(f, "%s_reordered %" PRIu64 "\n", n, c->reordered);
@@ -508,7 +518,8 @@ static int write_stats(struct relay *r, const char *path)
 }
 
 /* "a.b.c.d:port" or "[v6]:port" -> sockaddr; 0 or -1. */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+static int parse_addr(const char *s, struct sockaddr_storage *ss,
+                      socklen_t *len)
 {
 	char host[256];
 	const char *colon = strrchr(s, ':');
@@ -544,9 +555,10 @@ static int parse_num(const char *flag, const char *s, double max, double *out)
 
 	errno = 0;
 	*out = s != NULL ? strtod(s, &end) : 0;
-	if (s == NULL || errno != 0 || end == s || *end != '\0' || !(*out >= 0) ||
-	    *out > max) {
-		fprintf(stderr, "udp_impair: %s wants a number in [0, %g]\n", flag, max);
+	if (s == NULL || errno != 0 || end == s || *end != '\0' ||
+	    !(*out >= 0) || *out > max) {
+		fprintf(stderr, "udp_impair: %s wants a number in [0, %g]\n",
+		        flag, max);
 		return -1;
 	}
 	return 0;
@@ -614,7 +626,8 @@ int main(int argc, char **argv)
 	}
 	if (parse_addr(listen_s, &lss, &lss_len) != 0 ||
 	    parse_addr(fwd_s, &r->fwd, &r->fwd_len) != 0) {
-		fprintf(stderr, "udp_impair: addresses are IPv4:PORT or [IPv6]:PORT\n");
+		fprintf(stderr,
+		        "udp_impair: addresses are IPv4:PORT or [IPv6]:PORT\n");
 		return 2;
 	}
 	for (int d = 0; d < NDIR; d++)
@@ -623,10 +636,12 @@ int main(int argc, char **argv)
 	if (r->heap == NULL)
 		return 1;
 
-	r->listen_fd = socket(lss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&lss, lss_len) != 0) {
-		fprintf(stderr, "udp_impair: cannot listen on %s: %s\n", listen_s,
-		        strerror(errno));
+	r->listen_fd =
+	    socket(lss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->listen_fd < 0 ||
+	    bind(r->listen_fd, (struct sockaddr *)&lss, lss_len) != 0) {
+		fprintf(stderr, "udp_impair: cannot listen on %s: %s\n",
+		        listen_s, strerror(errno));
 		return 1;
 	}
 	set_bufs(r->listen_fd);
@@ -641,7 +656,8 @@ int main(int argc, char **argv)
 		r->base = event_base_new();
 	if (r->base == NULL)
 		return 1;
-	r->listen_ev = event_new(r->base, r->listen_fd, EV_READ | EV_PERSIST, on_listen, r);
+	r->listen_ev = event_new(r->base, r->listen_fd, EV_READ | EV_PERSIST,
+	                         on_listen, r);
 	r->timer = evtimer_new(r->base, on_timer, r);
 	r->sigterm = evsignal_new(r->base, SIGTERM, on_signal, r);
 	r->sigint = evsignal_new(r->base, SIGINT, on_signal, r);
@@ -656,14 +672,17 @@ int main(int argc, char **argv)
 		unsigned port;
 		FILE *f;
 
-		if (getsockname(r->listen_fd, (struct sockaddr *)&bound, &blen) != 0)
+		if (getsockname(r->listen_fd, (struct sockaddr *)&bound,
+		                &blen) != 0)
 			goto out;
 		port = bound.ss_family == AF_INET6
-		               ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-		               : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+		           ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+		           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 		f = fopen(port_file, "w");
-		if (f == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "udp_impair: %s: %s\n", port_file, strerror(errno));
+		if (f == NULL || fprintf(f, "%u\n", port) < 0 ||
+		    fclose(f) != 0) {
+			fprintf(stderr, "udp_impair: %s: %s\n", port_file,
+			        strerror(errno));
 			goto out;
 		}
 	}
