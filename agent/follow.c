@@ -175,7 +175,7 @@ static bool local_failure(int rc)
 
 static void write_status(struct follow *f)
 {
-	char buf[16384], path[4096];
+	char buf[16384];
 	size_t n = 0;
 	int rc;
 
@@ -224,7 +224,6 @@ static void write_status(struct follow *f)
 	} else {
 		rc = io_write_file_durable(f->o.data_dir, "status", buf, n);
 	}
-	(void)path;
 	if (rc != 0)
 		log_warn("cannot write status file: %s", strerror(-rc));
 }
@@ -1495,6 +1494,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 int follow_reseed(const char *data_dir, const char *name, char *errmsg)
 {
 	char dir[4096];
+	int rc;
 
 	if (!proto_database_id_valid(name))
 		return ma_errorf(errmsg, MA_ERR_INVAL, "bad database name '%s'",
@@ -1504,8 +1504,9 @@ int follow_reseed(const char *data_dir, const char *name, char *errmsg)
 	    errno != ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
 		                 dir, strerror(errno));
-	if (io_fsync_dir(data_dir) != 0 && errno != ENOENT)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed",
-		                 data_dir);
+	rc = io_fsync_dir(data_dir);
+	if (rc != 0 && rc != -ENOENT)
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed: %s",
+		                 data_dir, strerror(-rc));
 	return 0;
 }
