@@ -1,11 +1,11 @@
 #!/bin/sh
-# TLS and access refusals end to end: a client identity not allowed for the
+# TLS, access and identity refusals end to end: a client identity not allowed for the
 # database, a client certificate from another CA, a server certificate with
 # the wrong name, and no client certificate at all. Each is refused with a
 # clear message and no data reaches the mirror's data directory.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 10
+plan 14
 gen_certs
 
 spool=$TMP/src/kv
@@ -14,6 +14,10 @@ spool=$TMP/src/kv
 "$SPOOLGEN" snapshot "$spool" --index 10 --term 1 --size 100000 >/dev/null ||
 	{ echo "Bail out! spoolgen failed"; exit 1; }
 start_serve serve --database "kv=$spool" --allow mirror-1=kv
+
+# 0. A good mirror of kv, for the identity checks at the end.
+timeout 60 "$AGENT" follow --data-dir "$TMP/m0" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv --exit-when-following >"$TMP/m0.log" 2>&1
 
 # Data files a refused mirror must not have: anything but the status file.
 no_data() { # dir
@@ -54,4 +58,22 @@ check "no client certificate: configuration error (status $rc)" test $rc -eq 2
 check "no client certificate: the message names the missing key" \
 	grep -q "cert_file" "$TMP/m4.log"
 check "no client certificate: nothing stored" no_data "$TMP/m4"
+# 5. A source that is not the one the mirror stored (another cluster id
+# under the same name): refused as Error; --reseed starts over and accepts.
+"$SPOOLGEN" init "$TMP/src/other" --database kv >/dev/null &&
+"$SPOOLGEN" append "$TMP/src/other" --from 1 --count 20 --term 1 >/dev/null &&
+"$SPOOLGEN" snapshot "$TMP/src/other" --index 20 --term 1 --size 5000 >/dev/null
+start_serve other --database "kv=$TMP/src/other" --allow mirror-1=kv
+timeout 30 "$AGENT" follow --data-dir "$TMP/m0" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv >"$TMP/m5.log" 2>&1
+rc=$?
+check "another source identity: follow stops with an error (status $rc)" test $rc -eq 1
+check "another source identity: the message says so and names --reseed" \
+	grep -q "differs from the stored .*--reseed" "$TMP/m5.log"
+check "another source identity: the stored copy is untouched" \
+	test -e "$TMP/m0/kv/snapshots/10-1.snapshot"
+timeout 60 "$AGENT" follow --data-dir "$TMP/m0" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv --reseed --exit-when-following >"$TMP/m6.log" 2>&1
+check "--reseed: the new source is accepted and followed" \
+	cmp "$TMP/src/other/snapshots/20-1.snapshot" "$TMP/m0/kv/snapshots/20-1.snapshot"
 finish
