@@ -1,8 +1,10 @@
 #!/bin/sh
-# TLS, access and identity refusals end to end: a client identity not allowed for the
-# database, a client certificate from another CA, a server certificate with
-# the wrong name, and no client certificate at all. Each is refused with a
-# clear message and no data reaches the mirror's data directory.
+# TLS, access and identity refusals end to end: a client identity not
+# allowed for the database, a client certificate from another CA, a server
+# certificate with the wrong name, and no client certificate at all. Each is
+# refused with a clear message and no data reaches the mirror's data
+# directory. Last, a source whose identity differs from the one a mirror
+# stored is refused (Error) and left untouched until --reseed.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
 plan 14
