@@ -25,18 +25,6 @@ struct transport_client {
 	int closed_reported;
 };
 
-static void random_bytes(uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n <= 0)
-			abort();
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 static struct transport_client *cl(struct tconn *c)
 {
 	return c->owner;
@@ -60,9 +48,9 @@ static int cl_handshake_confirmed(struct tconn *c)
 static int cl_new_cid(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
                       size_t cidlen)
 {
-	random_bytes(cid->data, cidlen);
+	tconn_random(cid->data, cidlen);
 	cid->datalen = cidlen;
-	random_bytes(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+	tconn_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
 	return 0;
 }
 
@@ -247,7 +235,7 @@ int transport_client_new(struct event_base *base,
 	                        config->cert_file, config->key_file, errmsg);
 	if (rv != 0)
 		goto err;
-	rv = udp_open(c->remote.ss_family == AF_INET6 ? "::1" : "0.0.0.0", 0,
+	rv = udp_open(c->remote.ss_family == AF_INET6 ? "::" : "0.0.0.0", 0,
 	              &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
 	if (rv != 0)
 		goto err;
@@ -274,8 +262,8 @@ int transport_client_new(struct event_base *base,
 	tp.initial_max_streams_bidi = 0;
 	dcid.datalen = 18;
 	scid.datalen = 18;
-	random_bytes(dcid.data, dcid.datalen);
-	random_bytes(scid.data, scid.datalen);
+	tconn_random(dcid.data, dcid.datalen);
+	tconn_random(scid.data, scid.datalen);
 	path.local.addr = (ngtcp2_sockaddr *)&c->local;
 	path.local.addrlen = c->locallen;
 	path.remote.addr = (ngtcp2_sockaddr *)&c->remote;

@@ -24,7 +24,7 @@ uint64_t tconn_now(void)
 	return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
 }
 
-static void fill_random(uint8_t *p, size_t len)
+void tconn_random(uint8_t *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = getrandom(p, len, 0);
@@ -343,7 +343,7 @@ ngtcp2_conn *tconn_get_conn(ngtcp2_crypto_conn_ref *ref)
 
 static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 {
-	fill_random(dest, len);
+	tconn_random(dest, len);
 }
 
 static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
@@ -782,10 +782,14 @@ static void conn_write(struct tconn *c)
 		if ((size_t)n < seg || seg < path ||
 		    off + seg > UDP_BATCH_MAX ||
 		    off / seg >= UDP_GSO_MAX_SEGS || !*c->gso) {
-			if (flush_tx(c, off, seg) != 0)
-				break;
+			int full = flush_tx(c, off, seg) != 0;
+
+			/* Sent, or kept as tx_pending when the socket is full:
+			 * either way not to be flushed again below. */
 			off = 0;
 			seg = 0;
+			if (full)
+				break;
 		}
 		if (total - paced >= quantum) {
 			ngtcp2_conn_update_pkt_tx_time(c->conn, ts);

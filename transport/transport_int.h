@@ -188,6 +188,8 @@ void tconn_free(struct tconn *c);
 ngtcp2_conn *tconn_get_conn(ngtcp2_crypto_conn_ref *ref);
 /* Monotonic clock in ns. */
 uint64_t tconn_now(void);
+/* Fills p with len bytes from getrandom(); aborts without entropy. */
+void tconn_random(uint8_t *p, size_t len);
 /* Unlinks s from c's list and frees its buffers (not s itself). */
 void tstream_release(struct tstream *s);
 void tstream_link(struct tconn *c, struct tstream *s);

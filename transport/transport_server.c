@@ -45,18 +45,6 @@ struct transport_server {
 	int freeing;
 };
 
-static void random_bytes(uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n <= 0)
-			abort();
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* The secret behind Retry tokens and stateless reset tokens. Derived from
  * the server's private key (SHA-256 with a domain label) so that it
  * survives a restart: a server restarted on the same port then answers
@@ -75,7 +63,7 @@ static void derive_secret(uint8_t out[32], const char *key_file)
 	    io_read_file(key_file, 1u << 16, &key, &len) != 0 ||
 	    wc_InitSha256(&sha) != 0) {
 		free(key);
-		random_bytes(out, 32);
+		tconn_random(out, 32);
 		return;
 	}
 	wc_Sha256Update(&sha, (const byte *)label, sizeof label);
@@ -177,7 +165,7 @@ static int srv_new_cid(struct tconn *c, ngtcp2_cid *cid, uint8_t *token,
 {
 	struct transport_server *srv = c->owner;
 
-	random_bytes(cid->data, cidlen);
+	tconn_random(cid->data, cidlen);
 	cid->datalen = cidlen;
 	if (ngtcp2_crypto_generate_stateless_reset_token(
 	        token, srv->secret, sizeof srv->secret, cid) != 0)
@@ -292,7 +280,7 @@ static void send_retry(struct transport_server *srv, const ngtcp2_pkt_hd *hd,
 	ngtcp2_ssize tlen, n;
 
 	scid.datalen = SCID_LEN;
-	random_bytes(scid.data, scid.datalen);
+	tconn_random(scid.data, scid.datalen);
 	tlen = ngtcp2_crypto_generate_retry_token(
 	    token, srv->secret, sizeof srv->secret, hd->version,
 	    (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid,
@@ -338,7 +326,7 @@ static void send_reset(struct transport_server *srv, const uint8_t *dcid,
 	if (ngtcp2_crypto_generate_stateless_reset_token(
 	        token, srv->secret, sizeof srv->secret, &cid) != 0)
 		return;
-	random_bytes(rnd, rlen);
+	tconn_random(rnd, rlen);
 	send_raw(srv, from, fromlen, buf,
 	         ngtcp2_pkt_write_stateless_reset(buf, sizeof buf, token, rnd,
 	                                          rlen));
@@ -382,7 +370,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	tp.retry_scid_present = 1;
 	tp.stateless_reset_token_present = 1;
 	scid.datalen = SCID_LEN;
-	random_bytes(scid.data, scid.datalen);
+	tconn_random(scid.data, scid.datalen);
 	if (ngtcp2_crypto_generate_stateless_reset_token(
 	        tp.stateless_reset_token, srv->secret, sizeof srv->secret,
 	        &scid) != 0)
@@ -433,7 +421,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 		uint8_t buf[256], r;
 		uint32_t sv = NGTCP2_PROTO_VER_V1;
 
-		random_bytes(&r, 1);
+		tconn_random(&r, 1);
 		send_raw(srv, from, fromlen, buf,
 		         ngtcp2_pkt_write_version_negotiation(
 		             buf, sizeof buf, r, vc.scid, vc.scidlen, vc.dcid,

@@ -163,8 +163,14 @@ int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
 		}
 		if (rv == -EAGAIN || rv == -EWOULDBLOCK)
 			return -EAGAIN;
-		/* EIO/EINVAL: the device or path cannot segment; stop trying
-		 * and fall back to one datagram per call. */
+		/* Only EIO/EINVAL say the device or path cannot segment: then
+		 * fall back to one datagram per call for good. Any other error
+		 * (ENOBUFS, ENETUNREACH, ECONNREFUSED, ...) drops this batch,
+		 * which QUIC recovers, and keeps GSO. */
+		if (rv != -EIO && rv != -EINVAL) {
+			*sent = len;
+			return 0;
+		}
 		*gso = 0;
 	}
 	while (off < len) {

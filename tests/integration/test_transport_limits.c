@@ -800,7 +800,6 @@ static void test_stream_limit_queues(void **state)
 	printf("# %d responses, at most %d requests open at once\n", done,
 	       f.max_inflight);
 	assert_int_equal(f.requests, 5);
-	assert_true(f.max_inflight <= 2);
 	assert_int_equal(f.max_inflight, 2);
 	assert_false(a->closed);
 	assert_int_equal(transport_server_connections(f.srv), 1);
@@ -808,10 +807,10 @@ static void test_stream_limit_queues(void **state)
 	fx_free(&f);
 }
 
-/* 6. Server restart on the same port (new secret): the old client's
- * packets reach a server that does not know them. It answers with
- * stateless resets (counted on the wire); the client closes, by the reset
- * or by its idle timeout — it must not hang. A new client then works. The
+/* 6. Server restart on the same port: the old client's packets reach a
+ * server that does not know their connection. It answers with stateless
+ * resets (counted on the wire) made with the same key-derived secret, so
+ * the client accepts one and closes at once. A new client then works. The
  * old server's CONNECTION_CLOSE is dropped by the relay, as if it had
  * crashed. */
 static void test_server_restart(void **state)
@@ -860,7 +859,11 @@ static void test_server_restart(void **state)
 	assert_int_equal(a->closed_err, MA_ERR_TRANSPORT);
 	assert_true(rx.failed != 0);
 	assert_false(rx.ended);
-	assert_true(dt < 3.5);
+	/* The restarted server derives the same reset secret from its key,
+	 * so the client accepts its stateless reset at once: well before
+	 * its own 1 s idle timeout, and not reported as an idle timeout. */
+	assert_true(dt < 0.9);
+	assert_null(strstr(a->msg, "idle"));
 	/* The new server answered the unknown connection with resets and
 	 * kept no state for it. */
 	assert_true(resets >= 1);
