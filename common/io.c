@@ -219,9 +219,8 @@ int io_write_file_durable(const char *dir, const char *name, const void *buf,
 	if (fd < 0)
 		return -errno;
 	rc = io_write_all(fd, buf, len);
-	if (rc == 0)
-		rc = io_fsync(fd);
 	close(fd);
+	/* io_durable_replace fsyncs the file before the rename. */
 	if (rc == 0)
 		rc = io_durable_replace(dir, tmp_name, name);
 	if (rc != 0)

@@ -309,7 +309,7 @@ enum snapshot_recv_event_type {
 
 struct snapshot_recv_event {
 	enum snapshot_recv_event_type type;
-	uint64_t bytes_done; /* monotonic within one receiver */
+	uint64_t bytes_done; /* monotonic within one receive */
 	uint64_t bytes_total;
 	uint64_t now; /* as passed to the call that caused the event */
 	const struct snapshot_meta *meta; /* COMPLETE only */

@@ -331,6 +331,9 @@ static int start_fresh(struct snapshot_receiver *r,
 	int rc;
 
 	reset_state(r);
+	/* A fresh receive (another snapshot, or this one again from 0)
+	 * reports from 0; bytes_done is monotonic within one receive. */
+	r->reported = 0;
 	r->id = *id;
 	rc = write_progress(r, errmsg);
 	if (rc != 0)
