@@ -763,7 +763,7 @@ static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
 		return true;
 	case SERVE_FAULT_OVERSIZE_FIELD: {
 		msgpack_sbuffer body;
-		char name[200];
+		char name[300]; /* over the 256-byte limit on strings */
 
 		memset(name, 'x', sizeof name);
 		msgpack_sbuffer_init(&body);

@@ -75,7 +75,7 @@ enum serve_fault {
 	SERVE_FAULT_TOTAL_CRC,      /* a data byte changed, chunk CRC redone */
 	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
 	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
-	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 200 characters */
+	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
 };
 
 /* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",

@@ -44,9 +44,9 @@ expect_for() {
 	chunk-crc) echo "envelope says" ;;
 	offset-gap) echo "offset regression/gap" ;;
 	total-crc) echo "declared total_crc32c" ;;
-	oversize-frame) echo "frame" ;;
+	oversize-frame) echo "frame length" ;;
 	malformed) echo "msgpack" ;;
-	oversize-field) echo "database_id" ;;
+	oversize-field) echo "'database_id': 300 bytes exceeds the limit" ;;
 	esac
 }
 

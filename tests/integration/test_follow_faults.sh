@@ -74,8 +74,15 @@ else
 fi
 check "restart reaches Following (through serve B)" \
 	wait_until 90 is_state "$TMP/mirror" big Following
-check "the mirror switched to serve B mid-bootstrap" \
-	grep -q "connected to 127.0.0.1:$PORT_B" "$TMP/follow2.log"
+# Mid-bootstrap means: after connecting to B the mirror resumed the
+# snapshot from a non-zero offset (not merely tailed the log through B).
+resumed_on_b() {
+	awk -v b="connected to 127.0.0.1:$PORT_B" '
+		index($0, b) { on_b = 1 }
+		on_b && /bootstrapping from snapshot .* from offset [1-9]/ { found = 1 }
+		END { exit !found }' "$TMP/follow2.log"
+}
+check "the mirror switched to serve B mid-bootstrap and resumed there" resumed_on_b
 refetched=$((SIZE - ${resumed_at:-0}))
 limit=$((SIZE - ${done_before:-0} + FSYNC + CHUNK))
 diag "resumed at $resumed_at: fetched $refetched bytes after restart, limit $limit"

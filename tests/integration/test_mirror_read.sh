@@ -12,11 +12,10 @@
 NODE="$abs_top_builddir/examples/raftkv/raftkv-node"
 CLI="$abs_top_builddir/examples/raftkv/raftkv-cli"
 
-plan 28
-
 [ -x "$NODE" ] && [ -x "$CLI" ] ||
 	{ echo "Bail out! raftkv-node or raftkv-cli not built"; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "1..0 # SKIP curl not installed"; exit 0; }
+plan 28
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
 

@@ -218,8 +218,9 @@ if [ -x "$AGENT" ]; then
 		sed 's/^/# /' "$TMP/same.out" | tail -n 10
 	fi
 else
-	for i in 1 2 3; do skip "mirror-agent not built: spool $i not verified"; done
-	skip "mirror-agent not built: spools not compared"
+	# make check builds mirror-agent: missing, it is a broken build.
+	for i in 1 2 3; do not_ok "mirror-agent not built: spool $i not verified"; done
+	not_ok "mirror-agent not built: spools not compared"
 fi
 
 # A node refuses a spool of another cluster.

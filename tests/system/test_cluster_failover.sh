@@ -23,9 +23,10 @@ CLI="$abs_top_builddir/examples/raftkv/raftkv-cli"
 
 plan 19
 
+# make check builds all three: a missing one is a broken build, not a skip.
 if [ ! -x "$NODE" ] || [ ! -x "$CLI" ] || [ ! -x "$AGENT" ]; then
-	for i in $(seq 1 19); do skip "raftkv-node, raftkv-cli or mirror-agent not built"; done
-	exit 0
+	echo "Bail out! raftkv-node, raftkv-cli or mirror-agent not built"
+	exit 1
 fi
 HAVE_API=0
 if "$AGENT" follow --help 2>&1 | grep -q -- '--http-listen' &&
