@@ -321,14 +321,20 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 	bool have_listen = false;
 
 	/* The file first, whatever its place: flags override it. */
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0) {
-			if (cli->have_config)
-				return usage_error("--config given twice");
-			if (load_config(cli, argv[i + 1]) != 0)
-				return 2;
-			have_listen = true;
-		}
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		if (path == NULL)
+			continue;
+		if (cli->have_config)
+			return usage_error("--config given twice");
+		if (load_config(cli, path) != 0)
+			return 2;
+		have_listen = true;
 	}
 	for (int i = 1; i < argc; i++) {
 		char *arg = argv[i], *value = NULL, *eq;

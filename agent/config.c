@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+
+#include "agent/protocol.h"
 #include "common/io.h"
 
 enum sec {
@@ -614,17 +616,10 @@ static int parse_endpoint(const char *s, struct config_endpoint *ep, char *why)
 	return 0;
 }
 
+/* The one rule for database names lives with the protocol. */
 static bool is_database_name(const char *s)
 {
-	size_t len = strlen(s);
-
-	if (len == 0 || len > CONFIG_DATABASE_NAME_MAX ||
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	              "0123456789._-") != len)
-		return false;
-	/* The name becomes a path component (DATA_DIR/NAME,
-	 * recv/NAME.partial). */
-	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+	return proto_database_id_valid(s);
 }
 
 static const char database_name_rule[] =

@@ -41,7 +41,8 @@ bool proto_database_id_valid(const char *s)
 		if (n >= PROTO_DATABASE_ID_MAX)
 			return false;
 	}
-	return n > 0;
+	/* The name becomes a directory name: "." and ".." are not names. */
+	return n > 0 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
 /* --- encoding --- */

@@ -534,8 +534,7 @@ static int parse_request(const char *path, struct request *rq, char *msg,
 	}
 	memcpy(rq->db, p, len);
 	rq->db[len] = '\0';
-	if (!proto_database_id_valid(rq->db) || strcmp(rq->db, ".") == 0 ||
-	    strcmp(rq->db, "..") == 0) {
+	if (!proto_database_id_valid(rq->db)) {
 		snprintf(msg, msg_size,
 		         "bad database name (want [A-Za-z0-9._-]{1,64}, not "
 		         "'.' or '..')");
@@ -1579,11 +1578,13 @@ static int check_options(const struct serve_options *o, char *errmsg)
 	if (o->ndatabases == 0)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "no database to serve: give at least one");
+	/* Mirrors refuse envelopes with more data than
+	 * SNAPSHOT_DATA_MAX_DEFAULT. */
 	if (o->chunk_size != 0 && (o->chunk_size < SNAPSHOT_CHUNK_MIN ||
-	                           o->chunk_size > SNAPSHOT_CHUNK_MAX))
+	                           o->chunk_size > SNAPSHOT_DATA_MAX_DEFAULT))
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "chunk size %zu outside %d..%d", o->chunk_size,
-		                 SNAPSHOT_CHUNK_MIN, SNAPSHOT_CHUNK_MAX);
+		                 SNAPSHOT_CHUNK_MIN, SNAPSHOT_DATA_MAX_DEFAULT);
 	if (o->heartbeat_ms != 0 && (o->heartbeat_ms < SERVE_HEARTBEAT_MIN_MS ||
 	                             o->heartbeat_ms > SERVE_HEARTBEAT_MAX_MS))
 		return ma_errorf(errmsg, MA_ERR_CONFIG,

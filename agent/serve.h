@@ -94,7 +94,7 @@ struct serve_options {
 	size_t ngrants;
 	bool allow_any_identity; /* accept a grant for identity "*" */
 	/* Snapshot chunk size [SNAPSHOT_CHUNK_DEFAULT]; SNAPSHOT_CHUNK_MIN ..
-	 * SNAPSHOT_CHUNK_MAX. */
+	 * SNAPSHOT_DATA_MAX_DEFAULT (what mirrors accept). */
 	size_t chunk_size;
 	/* Log-stream heartbeat interval [SERVE_HEARTBEAT_DEFAULT_MS]. */
 	uint32_t heartbeat_ms;

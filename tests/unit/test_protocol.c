@@ -262,6 +262,9 @@ static void test_database_id_rule(void **state)
 	assert_false(proto_database_id_valid(""));
 	assert_false(proto_database_id_valid("a b"));
 	assert_false(proto_database_id_valid("../etc"));
+	assert_false(proto_database_id_valid("."));
+	assert_false(proto_database_id_valid(".."));
+	assert_true(proto_database_id_valid("..."));
 	char toolong[66];
 	memset(toolong, 'a', 65);
 	toolong[65] = '\0';
