@@ -413,9 +413,16 @@ int cmd_follow(int argc, char **argv)
 		ep->port = cfg.follow.sources.v[i].port;
 		o.endpoint_count++;
 	}
-	for (size_t i = 0; i < cfg.n_databases && i < FOLLOW_MAX_DATABASES;
-	     i++) {
+	if (cfg.n_databases > FOLLOW_MAX_DATABASES) {
+		fprintf(stderr,
+		        "mirror-agent follow: %zu databases configured; one "
+		        "follower mirrors at most %d (run several)\n",
+		        cfg.n_databases, FOLLOW_MAX_DATABASES);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg.n_databases; i++) {
 		o.appliers[o.database_count] = cfg.databases[i].applier;
+		o.directories[o.database_count] = cfg.databases[i].directory;
 		o.databases[o.database_count++] = cfg.databases[i].name;
 		cli.names[i] = cfg.databases[i].name;
 	}
@@ -445,8 +452,15 @@ int cmd_follow(int argc, char **argv)
 
 	if (reseed) {
 		for (size_t i = 0; i < o.database_count; i++) {
-			if (follow_reseed(o.data_dir, o.databases[i], errmsg) !=
-			    0) {
+			const char *dir = o.directories[i];
+			char path[4096];
+
+			if (dir == NULL) {
+				snprintf(path, sizeof path, "%s/%s", o.data_dir,
+				         o.databases[i]);
+				dir = path;
+			}
+			if (follow_reseed(dir, errmsg) != 0) {
 				fprintf(stderr,
 				        "mirror-agent follow: --reseed: %s\n",
 				        errmsg);

@@ -25,10 +25,15 @@ static void field(const char *obj, const char *key, char *out, size_t size)
 	if (p == NULL)
 		return;
 	p += strlen(pat);
-	if (*p == '"')
-		p++;
-	while (*p && *p != '"' && *p != ',' && *p != '}' && n < size - 1)
-		out[n++] = *p++;
+	if (*p == '"') {
+		/* A string runs to its closing quote (the writer never puts
+		 * a quote inside); messages contain commas. */
+		for (p++; *p && *p != '"' && n < size - 1;)
+			out[n++] = *p++;
+	} else {
+		while (*p && *p != ',' && *p != '}' && n < size - 1)
+			out[n++] = *p++;
+	}
 	out[n] = '\0';
 }
 

@@ -486,15 +486,17 @@ static int open_local(struct fdb *db, char *errmsg)
 }
 
 static int db_open(struct follow *f, struct fdb *db, const char *name,
-                   char *errmsg)
+                   const char *dir, char *errmsg)
 {
 	int rc;
 
 	db->f = f;
 	db->name = name;
 	db->reported = (enum mirror_state) - 1;
-	if (snprintf(db->dir, sizeof db->dir, "%s/%s", f->o.data_dir, name) >=
-	    (int)sizeof db->dir)
+	if ((dir != NULL
+	         ? snprintf(db->dir, sizeof db->dir, "%s", dir)
+	         : snprintf(db->dir, sizeof db->dir, "%s/%s", f->o.data_dir,
+	                    name)) >= (int)sizeof db->dir)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 name);
 	rc = io_mkdir_p(db->dir, 0755);
@@ -508,12 +510,12 @@ static int db_open(struct follow *f, struct fdb *db, const char *name,
 	else if (rc != MA_ERR_NOTFOUND)
 		return rc;
 	if (db->has_identity && strcmp(db->identity.database_id, name) != 0)
-		return ma_errorf(
-		    errmsg, MA_ERR_IDENTITY,
-		    "%s/identity names database '%s', configured as '%s'",
-		    db->dir, db->identity.database_id, name);
-	/* Nothing is created for a source not yet accepted: the store,
-	 * wal and receiver open once the identity is known. */
+		return ma_errorf(errmsg, MA_ERR_IDENTITY,
+		                 "%s/identity names database '%s', "
+		                 "configured as '%s'",
+		                 db->dir, db->identity.database_id, name);
+	/* Nothing is created for a source not yet accepted: the store, wal
+	 * and receiver open once the identity is known. */
 	if (db->has_identity) {
 		rc = open_local(db, errmsg);
 		if (rc != 0)
@@ -1414,7 +1416,8 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	f->o = *o;
 	f->o.states.endpoint_count = (uint32_t)o->endpoint_count;
 	for (size_t i = 0; i < o->database_count; i++) {
-		rc = db_open(f, &f->dbs[i], o->databases[i], errmsg);
+		rc = db_open(f, &f->dbs[i], o->databases[i], o->directories[i],
+		             errmsg);
 		f->ndb = i + 1;
 		if (rc != 0)
 			goto fail;
@@ -1491,22 +1494,26 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-int follow_reseed(const char *data_dir, const char *name, char *errmsg)
+int follow_reseed(const char *dir, char *errmsg)
 {
-	char dir[4096];
+	char parent[4096], *slash;
 	int rc;
 
-	if (!proto_database_id_valid(name))
-		return ma_errorf(errmsg, MA_ERR_INVAL, "bad database name '%s'",
-		                 name);
-	snprintf(dir, sizeof dir, "%s/%s", data_dir, name);
 	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
 	    errno != ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
 		                 dir, strerror(errno));
-	rc = io_fsync_dir(data_dir);
+	snprintf(parent, sizeof parent, "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(parent, sizeof parent, ".");
+	rc = io_fsync_dir(parent);
 	if (rc != 0 && rc != -ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed: %s",
-		                 data_dir, strerror(-rc));
+		                 parent, strerror(-rc));
 	return 0;
 }

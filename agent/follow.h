@@ -48,6 +48,8 @@ struct follow_options {
 	struct follow_endpoint endpoints[FOLLOW_MAX_ENDPOINTS];
 	size_t endpoint_count;
 	const char *databases[FOLLOW_MAX_DATABASES];
+	/* Where each database is kept; NULL means <data_dir>/<name>. */
+	const char *directories[FOLLOW_MAX_DATABASES];
 	size_t database_count;
 	/* TLS: the server must chain to ca_file and carry server_name. */
 	const char *server_name;
@@ -102,10 +104,9 @@ size_t follow_database_count(const struct follow *f);
 const char *follow_database_name(const struct follow *f, size_t i);
 struct applier *follow_applier(const struct follow *f, size_t i);
 
-/* Removes everything stored for database `name` under data_dir (identity,
- * wal, snapshots, partial receive) so that the next start bootstraps from
- * scratch and accepts a new source identity (`follow --reseed`).
- * Returns 0 or MA_ERR_IO. */
-int follow_reseed(const char *data_dir, const char *name, char *errmsg);
+/* Removes a database's directory `dir` (identity, wal, snapshots, partial
+ * receive) so that the next start bootstraps from scratch and accepts a
+ * new source identity (`follow --reseed`). Returns 0 or MA_ERR_IO. */
+int follow_reseed(const char *dir, char *errmsg);
 
 #endif

@@ -7,7 +7,7 @@
 # stored is refused (Error) and left untouched until --reseed.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 14
+plan 15
 gen_certs
 
 spool=$TMP/src/kv
@@ -78,4 +78,11 @@ timeout 60 "$AGENT" follow --data-dir "$TMP/m0" --source "127.0.0.1:$SERVE_PORT"
 	$(follow_tls) --database kv --reseed --exit-when-following >"$TMP/m6.log" 2>&1
 check "--reseed: the new source is accepted and followed" \
 	cmp "$TMP/src/other/snapshots/20-1.snapshot" "$TMP/m0/kv/snapshots/20-1.snapshot"
+
+# 6. [database] directory puts a database outside DATA_DIR/NAME.
+timeout 60 "$AGENT" follow --data-dir "$TMP/m7" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv --set "database.kv.directory=$TMP/elsewhere/kv" \
+	--exit-when-following >"$TMP/m7.log" 2>&1
+check "a configured database directory is used" \
+	cmp "$TMP/src/other/snapshots/20-1.snapshot" "$TMP/elsewhere/kv/snapshots/20-1.snapshot"
 finish
