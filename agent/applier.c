@@ -89,6 +89,11 @@ static int fail(struct applier *a, int code, const char *msg)
 	return code;
 }
 
+int applier_fail(struct applier *a, int code, const char *msg)
+{
+	return fail(a, code, msg);
+}
+
 int applier_reset(struct applier *a, char *errmsg)
 {
 	a->applied = 0;

@@ -120,6 +120,10 @@ uint64_t applier_applied_index(const struct applier *a);
 uint64_t applier_skipped_commands(const struct applier *a);
 /* NULL when healthy, else the first error (failed applier). */
 const char *applier_error(const struct applier *a);
+/* Marks the applier failed for a reason outside it (its input cannot be
+ * read): reads then answer the error instead of stale data, until the
+ * next restore. Returns code. */
+int applier_fail(struct applier *a, int code, const char *msg);
 
 /* Answers a query against the current state; cb (may be NULL for the
  * fingerprint) receives the items in key order. *res gets the figures.

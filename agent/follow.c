@@ -336,8 +336,7 @@ static void apply_durable(struct fdb *db)
 	if (db->areader == NULL) {
 		rc = wal_log_reader_open(db->wal, &db->areader, errmsg);
 		if (rc != 0) {
-			log_error("%s: applier: cannot read the wal: %s",
-			          db->name, errmsg);
+			applier_fail(a, rc, errmsg);
 			return;
 		}
 	}
@@ -382,9 +381,12 @@ static void apply_durable(struct fdb *db)
 		if (rc != 0)
 			break;
 	}
-	if (rc != 0 && applier_error(a) == NULL)
-		log_error("%s: applier stopped at %" PRIu64 ": %s", db->name,
-		          applier_applied_index(a), errmsg);
+	/* Whatever stopped it (an unreadable or compacted wal included),
+	 * the applier is now behind for good: fail it, so reads answer the
+	 * error rather than stale data and this is not retried per batch. */
+	if (rc != 0 && rc != MA_ERR_AGAIN && rc != MA_ERR_NOTFOUND &&
+	    rc != MA_ERR_DIVERGED && applier_error(a) == NULL)
+		applier_fail(a, rc, errmsg);
 	if (applier_applied_index(a) != before)
 		applied_changed(db);
 }
@@ -416,10 +418,9 @@ static void restore_applier(struct fdb *db)
 			rc = applier_restore_file(db->applier, path,
 			                          meta.id.index, errmsg);
 		else
-			log_error("%s: snapshot path too long", db->name);
+			applier_fail(db->applier, rc, "snapshot path too long");
 	} else {
-		log_error("%s: applier: cannot list snapshots: %s", db->name,
-		          errmsg);
+		applier_fail(db->applier, rc, errmsg);
 	}
 	if (rc != 0 && rc != MA_ERR_NOTFOUND) {
 		applied_changed(db);
