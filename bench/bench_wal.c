@@ -123,7 +123,8 @@ static int run_once(const char *base, size_t payload, struct result *res)
 	} while (t - t0 < PHASE_SECONDS && nb < MAX_BATCHES);
 	if (rc == 0 && in_batch > 0) {
 		rc = wal_log_sync(log, errmsg);
-		batches[nb++] = in_batch;
+		if (nb < MAX_BATCHES)
+			batches[nb++] = in_batch;
 	}
 	wal_elapsed = now_s() - t0;
 	wal_log_close(log);

@@ -318,13 +318,16 @@ static int open_log(const char *dir, uint64_t segment_size,
 /* The payload of entry index (see the top of the file). */
 static size_t payload(uint64_t index, uint64_t size, char *buf, size_t cap)
 {
+	char prefix[32];
 	int n =
-	    snprintf(buf, cap,
+	    snprintf(prefix, sizeof prefix,
 	             size > 0 ? "entry-%" PRIu64 "-" : "entry-%" PRIu64, index);
 	size_t len = size > 0 ? (size_t)size : (size_t)n;
 
 	if (len > cap)
 		len = cap;
+	/* A --size shorter than the prefix cuts it (no NUL inside). */
+	memcpy(buf, prefix, (size_t)n < len ? (size_t)n : len);
 	for (size_t i = (size_t)n; i < len; i++)
 		buf[i] = (char)('a' + index % 26);
 	return len;
