@@ -39,6 +39,7 @@
 #define OUT_RETAIN_MAX (2u * 1024 * 1024)
 /* The database tail (last index) is looked up at most this often. */
 #define TAIL_REFRESH_MS 10
+/* transport_server_config.max_unacked default (transport.h). */
 #define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
 
 enum stream_kind { STREAM_PLAIN, STREAM_SNAPSHOT, STREAM_LOG };
@@ -307,10 +308,6 @@ static int flush(struct stream *st)
 		if (rc == MA_ERR_AGAIN) {
 			st->blocked = true;
 			return rc;
-		}
-		if (rc == MA_ERR_LIMIT && sv->piece > 1024) {
-			sv->piece /= 2;
-			continue;
 		}
 		log_warn("serve: %s: write to %s failed: %s; resetting the "
 		         "stream",
@@ -1741,7 +1738,9 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	tc.client_ca_file = opts->client_ca_file;
 	tc.max_connections = opts->max_connections;
 	tc.max_streams = opts->max_streams;
-	tc.max_unacked = opts->max_unacked;
+	/* The resolved value: piece <= max_unacked always holds, so a write
+	 * never exceeds the cap on its own (MA_ERR_LIMIT cannot happen). */
+	tc.max_unacked = unacked;
 	tc.tuning = opts->tuning;
 	rc = transport_server_new(base, &tc, &cb, sv, &sv->srv, errmsg);
 	if (rc != 0)
