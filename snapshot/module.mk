@@ -7,18 +7,15 @@ snapshot_libsnapshot_a_SOURCES += \
 	snapshot/snapshot_sender.c \
 	snapshot/snapshot_receiver.c
 
-mirror_agent_SOURCES += agent/cmd_snapshot.c
-
 SNAPSHOT_TESTS = \
 	tests/unit/test_snapshot_store \
 	tests/unit/test_snapshot_envelope \
 	tests/unit/test_snapshot_receiver
 check_PROGRAMS += $(SNAPSHOT_TESTS)
 TESTS += $(SNAPSHOT_TESTS)
-tests_unit_test_snapshot_store_SOURCES = tests/unit/test_snapshot_store.c \
-	agent/cmd_snapshot.c
+tests_unit_test_snapshot_store_SOURCES = tests/unit/test_snapshot_store.c
 tests_unit_test_snapshot_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_snapshot_store_LDADD = snapshot/libsnapshot.a $(TEST_LIBS)
+tests_unit_test_snapshot_store_LDADD = $(AGENT_TEST_LIBS)
 tests_unit_test_snapshot_envelope_SOURCES = tests/unit/test_snapshot_envelope.c
 tests_unit_test_snapshot_envelope_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_snapshot_envelope_LDADD = snapshot/libsnapshot.a $(TEST_LIBS)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/spool.h"
+#include "spool/spool.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"

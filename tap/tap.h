@@ -1,5 +1,5 @@
 /* tap: what a source Raft node links to write its COMMITTED entries and
- * its snapshots into a spool directory (agent/spool.h layout: identity,
+ * its snapshots into a spool directory (spool/spool.h layout: identity,
  * snapshots/, wal/), which `mirror-agent serve` streams to mirrors.
  * docs/TAP.md explains the rules; this header is the contract.
  *

@@ -1,15 +1,12 @@
 # tap: the library a source Raft node links to write its committed entries
-# and snapshots into a spool (tap/tap.h, docs/TAP.md). It carries the spool
-# identity code (agent/spool.c and the id check in agent/protocol.c) so a
-# source links tap/libtap.a and the module libraries below, nothing of the
-# agent.
+# and snapshots into a spool (tap/tap.h, docs/TAP.md). A source links
+# tap/libtap.a and the module libraries below, nothing of the agent.
 noinst_LIBRARIES += tap/libtap.a
-tap_libtap_a_SOURCES = tap/tap.h tap/tap.c tap/tap_raft.c \
-	agent/spool.c agent/spool.h agent/protocol.c agent/protocol.h
+tap_libtap_a_SOURCES = tap/tap.h tap/tap.c tap/tap_raft.c
 tap_libtap_a_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
 # What a program using the tap links (plus $(RAFT_LIBS) for tap_raft).
-TAP_LIBS = tap/libtap.a snapshot/libsnapshot.a wal/libwal.a \
-	common/libcommon.a
+TAP_LIBS = tap/libtap.a snapshot/libsnapshot.a spool/libspool.a \
+	wal/libwal.a proto/libproto.a common/libcommon.a
 
 TAP_TESTS = tests/unit/test_tap tests/unit/test_tap_raft
 check_PROGRAMS += $(TAP_TESTS)

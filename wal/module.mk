@@ -8,8 +8,6 @@ wal_libwal_a_SOURCES += \
 	wal/wal_notify.c \
 	wal/wal_verify.c
 
-mirror_agent_SOURCES += agent/cmd_wal.c
-
 WAL_TESTS = tests/unit/test_wal_format tests/unit/test_wal_recovery \
 	tests/unit/test_wal_log tests/unit/test_wal_reader \
 	tests/unit/test_wal_crash tests/unit/test_wal_cmd
@@ -35,9 +33,8 @@ tests_unit_test_wal_crash_SOURCES = tests/unit/test_wal_crash.c \
 	tests/unit/wal_test_util.h
 tests_unit_test_wal_crash_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wal_crash_LDADD = $(WAL_TEST_LDADD)
-# The operator command, linked on its own (the full binary needs every
-# module's commands).
-tests_unit_test_wal_cmd_SOURCES = tests/unit/test_wal_cmd.c agent/cmd_wal.c \
+# The operator command (agent/cli/cmd_wal.c).
+tests_unit_test_wal_cmd_SOURCES = tests/unit/test_wal_cmd.c \
 	tests/unit/wal_test_util.h
 tests_unit_test_wal_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_wal_cmd_LDADD = $(WAL_TEST_LDADD)
+tests_unit_test_wal_cmd_LDADD = $(AGENT_TEST_LIBS)

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/protocol.h"
+#include "proto/protocol.h"
 #include "common/errors.h"
 #include "common/frame.h"
 

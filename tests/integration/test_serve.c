@@ -1,5 +1,5 @@
 /* serve over loopback QUIC: a spool built with tests/tools/spoolgen, the
- * server from agent/serve.h, and a raw transport client decoding frames
+ * server from agent/serve/serve.h, and a raw transport client decoding frames
  * with the protocol decoders and the snapshot framer. Every wait is
  * bounded by a libevent timer. */
 #include <setjmp.h>
@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "agent/protocol.h"
-#include "agent/serve.h"
+#include "proto/protocol.h"
+#include "agent/serve/serve.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/frame.h"

@@ -1,4 +1,4 @@
-/* spoolgen: builds and grows spool directories for tests (agent/spool.h
+/* spoolgen: builds and grows spool directories for tests (spool/spool.h
  * layout) with deterministic content.
  *
  *   spoolgen init DIR --database NAME [--cluster-id UUID] [--epoch N]
@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/protocol.h"
-#include "agent/spool.h"
+#include "proto/protocol.h"
+#include "spool/spool.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "snapshot/snapshot.h"

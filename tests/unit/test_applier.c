@@ -1,4 +1,4 @@
-/* Appliers (agent/applier.h): the kv applier restores a snapshot written
+/* Appliers (agent/apply/applier.h): the kv applier restores a snapshot written
  * by kv_store, applies padded commands, ignores barrier/config entries
  * while advancing its index, skips malformed commands like the source
  * nodes do, answers get/scan, and its fingerprint equals kv_store's for
@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "agent/applier.h"
+#include "agent/apply/applier.h"
 #include "common/errors.h"
-#include "examples/raftkv/kv_command.h"
-#include "examples/raftkv/kv_store.h"
+#include "kv/kv_command.h"
+#include "kv/kv_store.h"
 #include "wal/wal.h"
 
 static size_t encode(enum kv_op op, const char *ns, const void *key,

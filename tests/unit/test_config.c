@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "agent/commands.h"
-#include "agent/config.h"
+#include "agent/cli/commands.h"
+#include "agent/config/config.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."

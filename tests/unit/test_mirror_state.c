@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "agent/mirror_state.h"
+#include "agent/follow/mirror_state.h"
 #include "common/errors.h"
 
 static const struct mirror_state_config config = {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "agent/protocol.h"
+#include "proto/protocol.h"
 #include "common/errors.h"
 #include "common/frame.h"
 

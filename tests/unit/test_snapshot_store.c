@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "agent/commands.h"
+#include "agent/cli/commands.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "snapshot/snapshot.h"

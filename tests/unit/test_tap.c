@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "agent/spool.h"
+#include "spool/spool.h"
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
 #include "tap/tap.h"

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "agent/commands.h"
+#include "agent/cli/commands.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "wal/wal_format.h"

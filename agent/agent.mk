@@ -1,0 +1,62 @@
+# agent: the mirror-agent program. Every stage is a folder of its own
+# (docs/HACKING.md); all but main.c go into agent/libagent.a, which the
+# tests link.
+noinst_LIBRARIES += agent/libagent.a
+agent_libagent_a_SOURCES = \
+	agent/cli/commands.h \
+	agent/cli/cmd_check_config.c \
+	agent/cli/cmd_follow.c \
+	agent/cli/cmd_serve.c \
+	agent/cli/cmd_snapshot.c \
+	agent/cli/cmd_status.c \
+	agent/cli/cmd_wal.c \
+	agent/config/config.c agent/config/config.h \
+	agent/follow/follow.c agent/follow/follow.h \
+	agent/follow/mirror_state.c agent/follow/mirror_state.h \
+	agent/serve/serve.c agent/serve/serve.h \
+	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
+	agent/readapi/read_api.c agent/readapi/read_api.h
+
+mirror_agent_SOURCES += agent/cli/main.c
+
+# Unit tests of the agent's stages.
+check_PROGRAMS += tests/unit/test_mirror_state
+TESTS += tests/unit/test_mirror_state
+tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c
+tests_unit_test_mirror_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_mirror_state_LDADD = $(AGENT_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_config
+TESTS += tests/unit/test_config
+# It runs `check-config` in-process too, and finds its data files through
+# abs_top_srcdir (exported by the harness, compiled in for manual runs).
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_config_LDADD = $(AGENT_TEST_LIBS)
+EXTRA_DIST += tests/unit/data/config
+
+check_PROGRAMS += tests/unit/test_applier
+TESTS += tests/unit/test_applier
+tests_unit_test_applier_SOURCES = tests/unit/test_applier.c
+tests_unit_test_applier_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_applier_LDADD = $(AGENT_TEST_LIBS)
+
+# spoolgen: builds spools for tests (snapshots, log entries, compaction).
+check_PROGRAMS += tests/tools/spoolgen
+tests_tools_spoolgen_SOURCES = tests/tools/spoolgen.c
+tests_tools_spoolgen_LDADD = $(AGENT_TEST_LIBS)
+
+check_PROGRAMS += tests/integration/test_serve
+TESTS += tests/integration/test_serve
+tests_integration_test_serve_SOURCES = tests/integration/test_serve.c
+tests_integration_test_serve_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DMA_TOP_SRCDIR='"$(abs_top_srcdir)"' \
+	-DMA_TOP_BUILDDIR='"$(abs_top_builddir)"'
+tests_integration_test_serve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_integration_test_serve_LDADD = $(AGENT_TEST_LIBS)
+
+# End to end: raftkv cluster -> serve -> follow (applier = kv) -> HTTP.
+TESTS += tests/integration/test_mirror_read.sh
+EXTRA_DIST += tests/integration/test_mirror_read.sh

@@ -1,0 +1,235 @@
+/* Applier dispatch and the "none" applier (agent/apply/applier.h): index
+ * bookkeeping, the failed state and the snapshot file read are common to
+ * every kind; the kind's table does the state machine work. */
+#include "agent/apply/applier.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "wal/wal.h"
+
+struct applier {
+	enum applier_kind kind;
+	const struct applier_ops *ops; /* NULL for "none" */
+	void *state;
+	const char *name;
+	uint64_t applied;
+	uint64_t skipped;
+	bool failed;
+	char error[MA_ERRMSG_SIZE];
+};
+
+const char *applier_kind_name(enum applier_kind kind)
+{
+	switch (kind) {
+	case APPLIER_NONE:
+		return "none";
+	case APPLIER_KV:
+		return "kv";
+	}
+	return "?";
+}
+
+enum applier_kind applier_get_kind(const struct applier *a)
+{
+	return a->kind;
+}
+
+int applier_new(enum applier_kind kind, const char *name, struct applier **out,
+                char *errmsg)
+{
+	struct applier *a;
+	int rc;
+
+	if (kind != APPLIER_NONE && kind != APPLIER_KV)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: unknown applier %d",
+		                 name, (int)kind);
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	a->kind = kind;
+	a->name = name;
+	if (kind == APPLIER_KV) {
+		a->ops = &applier_kv_ops;
+		rc = a->ops->create(&a->state);
+		if (rc != 0) {
+			free(a);
+			return ma_errorf(errmsg, rc,
+			                 "%s: cannot create the kv applier: %s",
+			                 name, ma_strerror(rc));
+		}
+	}
+	*out = a;
+	return 0;
+}
+
+void applier_free(struct applier *a)
+{
+	if (a == NULL)
+		return;
+	if (a->ops != NULL)
+		a->ops->destroy(a->state);
+	free(a);
+}
+
+/* The first error sticks: it is the one worth reading. */
+static int fail(struct applier *a, int code, const char *msg)
+{
+	if (!a->failed) {
+		a->failed = true;
+		snprintf(a->error, sizeof a->error, "%.500s", msg);
+		log_error("%s: applier failed: %s", a->name, msg);
+	}
+	return code;
+}
+
+int applier_fail(struct applier *a, int code, const char *msg)
+{
+	return fail(a, code, msg);
+}
+
+int applier_reset(struct applier *a, char *errmsg)
+{
+	a->applied = 0;
+	a->failed = false;
+	a->error[0] = '\0';
+	if (a->ops != NULL && a->ops->reset(&a->state) != 0) {
+		fail(a, MA_ERR_NOMEM, "out of memory emptying the state");
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "%s: out of memory",
+		                 a->name);
+	}
+	return 0;
+}
+
+int applier_restore_buf(struct applier *a, const void *buf, size_t len,
+                        uint64_t index, char *errmsg)
+{
+	char why[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (a->ops != NULL && a->ops->restore != NULL) {
+		rc = a->ops->restore(a->state, buf, len, why);
+		if (rc != 0) {
+			/* The kind's restore checks before it replaces, but
+			 * the state no longer matches any index we know. */
+			a->failed = false;
+			fail(a, rc, why);
+			return ma_errorf(errmsg, rc,
+			                 "%s: snapshot %" PRIu64
+			                 " cannot be restored: %s",
+			                 a->name, index, why);
+		}
+	}
+	a->applied = index;
+	a->failed = false;
+	a->error[0] = '\0';
+	return 0;
+}
+
+int applier_restore_file(struct applier *a, const char *path, uint64_t index,
+                         char *errmsg)
+{
+	char why[MA_ERRMSG_SIZE];
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (a->ops == NULL || a->ops->restore == NULL)
+		return applier_restore_buf(a, NULL, 0, index, errmsg);
+	rc = io_read_file(path, APPLIER_SNAPSHOT_MAX, &buf, &len);
+	if (rc != 0) {
+		int code = rc == -ENOENT   ? MA_ERR_NOTFOUND
+		           : rc == -EFBIG  ? MA_ERR_LIMIT
+		           : rc == -ENOMEM ? MA_ERR_NOMEM
+		                           : MA_ERR_IO;
+		a->failed = false;
+		snprintf(why, sizeof why, "cannot read snapshot %s: %s", path,
+		         strerror(-rc));
+		fail(a, code, why);
+		return ma_errorf(errmsg, code, "%s: %s", a->name, why);
+	}
+	rc = applier_restore_buf(a, buf, len, index, errmsg);
+	free(buf);
+	return rc;
+}
+
+int applier_apply(struct applier *a, uint64_t index, uint64_t term,
+                  uint8_t type, const void *data, size_t len, char *errmsg)
+{
+	char why[MA_ERRMSG_SIZE];
+	int rc;
+
+	(void)term;
+	if (a->failed)
+		return ma_errorf(errmsg, MA_ERR_FAILED,
+		                 "%s: applier failed: %s", a->name, a->error);
+	if (index <= a->applied)
+		return 0;
+	if (index != a->applied + 1)
+		return ma_errorf(errmsg, MA_ERR_OFFSET,
+		                 "%s: entry %" PRIu64
+		                 " does not follow the applied index %" PRIu64,
+		                 a->name, index, a->applied);
+	if (type == WAL_ENTRY_COMMAND && a->ops != NULL) {
+		rc = a->ops->apply(a->state, data, len, why);
+		if (rc < 0) {
+			char msg[MA_ERRMSG_SIZE];
+			snprintf(msg, sizeof msg, "entry %" PRIu64 ": %.400s",
+			         index, why);
+			fail(a, rc, msg);
+			return ma_errorf(errmsg, rc, "%s: %s", a->name, msg);
+		}
+		if (rc == 1) {
+			/* The source nodes skip it the same way. */
+			if (a->skipped++ < 10)
+				log_warn("%s: entry %" PRIu64
+				         ": skipping a malformed command: %s",
+				         a->name, index, why);
+		}
+	}
+	a->applied = index;
+	return 0;
+}
+
+bool applier_needs_data(const struct applier *a)
+{
+	return a->ops != NULL;
+}
+
+uint64_t applier_applied_index(const struct applier *a)
+{
+	return a->applied;
+}
+
+uint64_t applier_skipped_commands(const struct applier *a)
+{
+	return a->skipped;
+}
+
+const char *applier_error(const struct applier *a)
+{
+	return a->failed ? a->error : NULL;
+}
+
+int applier_query(struct applier *a, const struct applier_query *q,
+                  applier_item_cb cb, void *arg, struct applier_result *res,
+                  char *errmsg)
+{
+	memset(res, 0, sizeof *res);
+	if (a->ops == NULL)
+		return ma_errorf(
+		    errmsg, MA_ERR_CONFIG,
+		    "database '%s' has no applier (applier = none):"
+		    " it keeps the snapshot and the log only",
+		    a->name);
+	if (a->failed)
+		return ma_errorf(errmsg, MA_ERR_FAILED,
+		                 "%s: applier failed: %s", a->name, a->error);
+	return a->ops->query(a->state, q, cb, arg, res, errmsg);
+}

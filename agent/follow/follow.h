@@ -1,0 +1,112 @@
+/* The mirror side: follows one or more databases of a source over one
+ * QUIC connection (transport/), bootstrapping each from the source's
+ * snapshot (snapshot/ receiver) and then tailing its committed log into
+ * the local wal, per docs/PROTOCOL.md and the states of
+ * agent/follow/mirror_state.h.
+ *
+ * Local layout per database: <data_dir>/<database>/ in spool layout
+ * (spool/spool.h), so a mirror's directory can itself be served.
+ *
+ * Runs on a caller-owned libevent loop. */
+#ifndef MIRROR_AGENT_FOLLOW_H
+#define MIRROR_AGENT_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/follow/mirror_state.h"
+#include "transport/transport.h"
+
+struct applier;
+struct event_base;
+struct follow;
+
+#define FOLLOW_MAX_ENDPOINTS 16
+#define FOLLOW_MAX_DATABASES 64
+
+struct follow_endpoint {
+	char host[64]; /* numeric IPv4/IPv6 address */
+	uint16_t port;
+};
+
+/* What the progress callback receives: every MiB of a bootstrap (the
+ * receiver's progress interval) and on every state change. */
+struct follow_progress {
+	const char *database;
+	enum mirror_state state;
+	uint64_t bytes_done, bytes_total;
+	uint64_t rate_bytes_per_s;
+	uint64_t applied_index, source_commit_index;
+	uint64_t lag_entries, lag_ms;
+};
+
+typedef void (*follow_progress_cb)(const struct follow_progress *p, void *arg);
+
+struct follow_options {
+	const char *data_dir;
+	struct follow_endpoint endpoints[FOLLOW_MAX_ENDPOINTS];
+	size_t endpoint_count;
+	const char *databases[FOLLOW_MAX_DATABASES];
+	/* Where each database is kept; NULL means <data_dir>/<name>. */
+	const char *directories[FOLLOW_MAX_DATABASES];
+	size_t database_count;
+	/* TLS: the server must chain to ca_file and carry server_name. */
+	const char *server_name;
+	const char *ca_file, *cert_file, *key_file;
+	uint32_t handshake_timeout_ms, keepalive_ms;
+	struct transport_tuning tuning;
+	/* Backoff and Degraded thresholds (0 fields take defaults). */
+	struct mirror_state_config states;
+	/* Snapshot receive: fsync every N bytes [8 MiB], progress every N
+	 * bytes [1 MiB]. */
+	uint64_t snapshot_fsync_interval, progress_interval;
+	/* Local wal group commit: sync when this old [5 ms] or this large
+	 * [1 MiB]. */
+	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	/* Where status is written every second [<data_dir>/status]. */
+	const char *status_file;
+	follow_progress_cb on_progress;
+	void *progress_arg;
+	/* Called once when every database has reached MIRROR_ERROR, so the
+	 * caller can stop the loop. May be NULL. */
+	void (*on_all_failed)(void *arg);
+	/* Applier per database (enum applier_kind, agent/apply/applier.h; default
+	 * none), same order as databases[]. */
+	int appliers[FOLLOW_MAX_DATABASES];
+	/* Called (with progress_arg) whenever database db's applier moved:
+	 * entries applied, a restore, a failure. May be NULL. */
+	void (*on_applied)(void *arg, size_t db, uint64_t applied_index);
+};
+
+/* Fills defaults (zeroes, then the bracketed values above). */
+void follow_options_init(struct follow_options *o);
+
+/* Checks options, opens each database's local state (identity, wal,
+ * snapshot store, receiver) and starts connecting to the first endpoint.
+ * Returns 0, MA_ERR_INVAL / MA_ERR_CONFIG (bad option, named), MA_ERR_IO,
+ * MA_ERR_CORRUPT (local wal damaged: names file and offset), MA_ERR_BUSY
+ * (another follower holds the data dir), MA_ERR_NOMEM. */
+int follow_new(struct event_base *base, const struct follow_options *o,
+               struct follow **out, char *errmsg);
+/* Stops: syncs every wal (finishing the current fsync), closes the
+ * connection gracefully, writes the final status, frees everything. */
+void follow_free(struct follow *f);
+
+/* Status of database i (0 .. database_count-1). */
+const struct mirror_status *follow_status(const struct follow *f, size_t i);
+/* Current endpoint "host:port". */
+const char *follow_endpoint(const struct follow *f);
+/* Databases followed, their names (NULL past the end) and appliers. The
+ * applier holds the durable entries of the local wal (never more); the
+ * caller may query it between loop callbacks, never keep item pointers. */
+size_t follow_database_count(const struct follow *f);
+const char *follow_database_name(const struct follow *f, size_t i);
+struct applier *follow_applier(const struct follow *f, size_t i);
+
+/* Removes a database's directory `dir` (identity, wal, snapshots, partial
+ * receive) so that the next start bootstraps from scratch and accepts a
+ * new source identity (`follow --reseed`). Returns 0 or MA_ERR_IO. */
+int follow_reseed(const char *dir, char *errmsg);
+
+#endif

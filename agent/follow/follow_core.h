@@ -1,0 +1,149 @@
+/* The mirror's per-database protocol core (sans-I/O): every decision of
+ * docs/PROTOCOL.md on the mirror's side, with no socket, no libevent and
+ * no clock. The glue (follow.c) or the simulation harness (tests/sim/)
+ * feeds it events -- the connection came up or went down, a response's
+ * status, body bytes, the end or failure of a stream, a timer tick --
+ * each with `now` (monotonic ms), and then drains the actions it asks
+ * for: open a request, cancel a stream, drop the connection.
+ *
+ * Local storage (identity file, wal, snapshot store and receiver,
+ * applier) is the core's own: it calls those modules synchronously. They
+ * do file I/O but read no clock and own no socket, so a run with the same
+ * events and the same `now` values gives the same result; the simulation
+ * harness keeps them in scratch directories.
+ *
+ * Per database the core walks: info -> (snapshot ->) log.
+ *   - info: checks the source identity against the stored one (first
+ *     contact stores it), then resumes after what it holds durably, or
+ *     bootstraps when it holds nothing or the source said
+ *     compacted/diverged;
+ *   - snapshot: feeds chunk bytes to the receiver; a committed snapshot
+ *     resets the wal after it and starts the log;
+ *   - log: checks the start frame (identity, from index), the order of
+ *     entries, batches them into the wal, applies what is durable.
+ * Failures a retry cannot fix (identity mismatch, 403, local write or
+ * fsync error, a full disk while tailing) are fatal for this database
+ * only: MIRROR_ERROR, no further actions. Anything else the source or the
+ * link did wrong asks for the connection to be dropped
+ * (FOLLOW_ACTION_DROP); the glue reconnects after the backoff that
+ * follow_core_disconnected returns. */
+#ifndef MIRROR_AGENT_FOLLOW_CORE_H
+#define MIRROR_AGENT_FOLLOW_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/follow/mirror_state.h"
+#include "common/errors.h"
+
+struct applier;
+struct wal_log;
+
+struct follow_core_config {
+	const char *name; /* database id, as configured */
+	const char *dir;  /* local spool-layout directory of the database */
+	struct mirror_state_config states;
+	/* Snapshot receive: fsync every N bytes, progress every N bytes. */
+	uint64_t snapshot_fsync_interval, progress_interval;
+	/* Local wal group commit: sync when this old or this large (both 0:
+	 * sync every append). */
+	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
+	uint64_t seed;    /* backoff jitter; tests pass a constant */
+};
+
+enum follow_action_type {
+	/* Open a request on the current connection: GET `path`. The answer
+	 * comes back through follow_core_response/_body/_end/_error with
+	 * `stream`. */
+	FOLLOW_ACTION_OPEN,
+	/* Cancel `stream` (the core no longer wants it). */
+	FOLLOW_ACTION_CANCEL,
+	/* Drop the whole connection: `why` says what went wrong. The glue
+	 * closes it and calls follow_core_disconnected for every database. */
+	FOLLOW_ACTION_DROP,
+};
+
+struct follow_action {
+	enum follow_action_type type;
+	uint64_t stream; /* OPEN, CANCEL */
+	char path[256];  /* OPEN */
+	char why[512];   /* DROP */
+};
+
+/* What the progress callback reports: every MiB of a bootstrap (the
+ * receiver's progress interval) and on every state change. */
+struct follow_core_event {
+	bool state_changed;
+	bool progress;
+	bool applied; /* the applier moved (entries, restore, failure) */
+};
+
+#define FOLLOW_CORE_ACTIONS_MAX 8
+
+struct follow_core; /* opaque: follow_core.c */
+
+/* Opens the database's local state (identity if stored, wal, store,
+ * receiver, applier restored from the newest local snapshot plus the
+ * durable wal). Returns 0, MA_ERR_INVAL (path too long), MA_ERR_IO,
+ * MA_ERR_CORRUPT (local wal damaged: names file and offset),
+ * MA_ERR_IDENTITY (stored identity names another database),
+ * MA_ERR_NOMEM. */
+int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
+                    struct follow_core **out, char *errmsg);
+/* Syncs the wal (finishing the current group), closes everything. */
+void follow_core_free(struct follow_core *c);
+
+/* ---- events in ---- */
+
+/* A connection attempt starts (state Connecting). */
+void follow_core_connecting(struct follow_core *c, uint64_t now);
+/* The connection is up: the core asks for info. */
+void follow_core_connected(struct follow_core *c, uint64_t now);
+/* The connection is gone (every stream with it). Flushes what was
+ * received, enters Disconnected and returns the backoff in ms before the
+ * next attempt; 0 when the database is in Error (no reconnect wanted). */
+uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
+                                  const char *why);
+/* The response status of `stream` (before its body). */
+void follow_core_response(struct follow_core *c, uint64_t stream,
+                          int status, uint64_t now);
+/* Body bytes of `stream`, in order, any split. */
+void follow_core_body(struct follow_core *c, uint64_t stream,
+                      const uint8_t *data, size_t len, uint64_t now);
+/* `stream` ended cleanly (all its body was given). */
+void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now);
+/* `stream` failed (reset by the peer, cut): code is an MA_ERR_* code. */
+void follow_core_stream_error(struct follow_core *c, uint64_t stream,
+                              int code, const char *msg, uint64_t now);
+/* Timer (the glue calls it about every 100 ms): a due wal group commit,
+ * Degraded thresholds. */
+void follow_core_tick(struct follow_core *c, uint64_t now);
+/* Wakes the core to act on what it decided inside a callback (a restart
+ * after compacted/diverged). The glue calls it after draining actions
+ * outside of transport callbacks. */
+void follow_core_run(struct follow_core *c, uint64_t now);
+
+/* ---- actions and figures out ---- */
+
+/* Moves up to max pending actions into out (oldest first); returns how
+ * many. Actions about streams the core has since abandoned are still
+ * delivered (cancel them); events for an abandoned stream are ignored. */
+size_t follow_core_actions(struct follow_core *c, struct follow_action *out,
+                           size_t max);
+/* What changed since the last call (and clears it). */
+struct follow_core_event follow_core_take_event(struct follow_core *c);
+
+const struct mirror_status *follow_core_status(const struct follow_core *c);
+const char *follow_core_name(const struct follow_core *c);
+bool follow_core_failed(const struct follow_core *c); /* in MIRROR_ERROR */
+/* The durable end of the local wal (0: none yet), and the applier (NULL
+ * when none is configured). */
+uint64_t follow_core_log_index(const struct follow_core *c);
+struct applier *follow_core_applier(const struct follow_core *c);
+/* The wal (for the glue's final sync and for tests); NULL before the
+ * source identity is known. */
+struct wal_log *follow_core_wal(const struct follow_core *c);
+
+#endif

@@ -1,0 +1,1789 @@
+/* serve: the source side of the mirror protocol on a libevent loop.
+ * Request parsing and access checks, the three endpoints, backpressure
+ * and the log-stream follow machinery (inotify or polling wake-ups,
+ * heartbeat timers). Owns the clock and the event glue; the protocol
+ * encoders, the snapshot sender and the wal reader do the rest. */
+#include "build-config.h" /* MA_FAULT_INJECTION */
+
+#include "agent/serve/serve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <msgpack.h>
+
+#include "proto/protocol.h"
+#include "spool/spool.h"
+#include "common/crc32c.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "snapshot/snapshot.h"
+#include "wal/wal.h"
+
+#define CONTENT_TYPE "application/msgpack"
+/* Largest single transport write: big frames go out in pieces so that a
+ * frame larger than max_unacked still fits. */
+#define WRITE_PIECE_MAX (256u * 1024)
+/* Bytes one pump call may produce before yielding to the loop, so one fast
+ * stream cannot starve the others when max_unacked is large. */
+#define PUMP_BUDGET (8u * 1024 * 1024)
+/* A stream's output buffer above this size is released once drained. */
+#define OUT_RETAIN_MAX (2u * 1024 * 1024)
+/* The database tail (last index) is looked up at most this often. */
+#define TAIL_REFRESH_MS 10
+/* transport_server_config.max_unacked default (transport.h). */
+#define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
+
+enum stream_kind { STREAM_PLAIN, STREAM_SNAPSHOT, STREAM_LOG };
+
+/* Log-stream phases: checking prev_term (or waiting for the source to
+ * catch up), waiting for `from` to appear in the log, streaming. */
+enum log_phase { LOG_CHECK, LOG_SEEK, LOG_STREAM };
+
+struct db;
+
+struct stream {
+	struct serve *sv;
+	struct db *db;
+	struct transport_request *req; /* NULL once closed */
+	struct stream *next, *prev;    /* serve.streams */
+	struct stream *lnext, *lprev;  /* db.log_streams */
+	enum stream_kind kind;
+	msgpack_sbuffer out; /* encoded, not yet accepted by transport */
+	size_t out_off;
+	bool blocked; /* write returned MA_ERR_AGAIN: wait for on_writable */
+	bool ending;  /* end the response once out is drained */
+	bool ended;   /* ended or aborted: produce nothing more */
+	bool dead;    /* on_request_closed ran */
+	int busy;     /* nesting of our own frames using the stream */
+	struct event *resume_ev;
+	char peer[128];
+	/* snapshot */
+	struct snapshot_sender *sender;
+	bool pinned;
+	uint64_t snap_index, snap_term;
+	uint64_t envelopes; /* sent so far (fault injection) */
+	/* log */
+	struct wal_reader *reader;
+	struct event *hb_ev;
+	enum log_phase phase;
+	uint64_t from, prev_term, next_index;
+	bool hb_due, need_refresh, behind_logged;
+};
+
+struct db {
+	struct serve *sv;
+	char *name, *dir;
+	char wal_dir[PATH_MAX], snap_dir[PATH_MAX];
+	struct proto_identity id;
+	struct wal_identity wid;
+	struct snapshot_store *store;
+	/* Follows the end of the log for commit_index / commit_term. */
+	struct wal_reader *tail;
+	uint64_t last_index, last_term;
+	uint64_t tail_ms;
+	bool tail_ok;
+	/* Wake-ups for log streams: inotify on the wal dir, else a timer. */
+	int watch_fd;
+	struct event *wake_ev;
+	struct stream *log_streams;
+	unsigned nlog;
+};
+
+struct grant {
+	char *identity;
+	char **dbs;
+	size_t n;
+};
+
+struct serve {
+	struct event_base *base;
+	struct transport_server *srv;
+	struct db *dbs;
+	size_t ndbs;
+	struct grant *grants;
+	size_t ngrants;
+	size_t chunk_size, batch, piece;
+	uint32_t heartbeat_ms;
+	enum serve_fault fault;
+	struct stream *streams;
+	unsigned nstreams;
+};
+
+/* ---- clocks (this file owns them) ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_tv(uint32_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)(ms % 1000) * 1000};
+
+	return tv;
+}
+
+/* ---- database tail ---- */
+
+/* Finds the end of the log in db->tail's current view by galloping seeks
+ * from the previous end (wal_reader has no "last index" accessor; a seek
+ * only loads the one segment it lands in, so this costs O(log n) segment
+ * loads at worst instead of reading the whole log), then reads the last
+ * entry for its term. */
+static int tail_locate(struct db *db, char *errmsg)
+{
+	struct wal_reader *r = db->tail;
+	uint64_t first = wal_reader_first_index(r), lo, hi, step;
+	struct wal_entry e;
+	int rc;
+
+	if (first == 0) {
+		db->last_index = 0;
+		db->last_term = 0;
+		return 0;
+	}
+	lo = db->last_index + 1 > first ? db->last_index + 1 : first;
+	rc = wal_reader_seek(r, lo, errmsg);
+	if (rc == MA_ERR_NOTFOUND && lo != first) {
+		/* The log shrank (suffix truncation or reset). */
+		lo = first;
+		db->last_term = 0;
+		rc = wal_reader_seek(r, lo, errmsg);
+	}
+	if (rc != 0)
+		return rc;
+	step = 1;
+	for (;;) {
+		if (step > UINT64_MAX - lo) {
+			hi = UINT64_MAX;
+			break;
+		}
+		rc = wal_reader_seek(r, lo + step, errmsg);
+		if (rc == MA_ERR_NOTFOUND) {
+			hi = lo + step;
+			break;
+		}
+		if (rc != 0)
+			return rc;
+		lo += step;
+		if (step < (UINT64_C(1) << 62))
+			step <<= 1;
+	}
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		rc = wal_reader_seek(r, mid, errmsg);
+		if (rc == 0)
+			lo = mid;
+		else if (rc == MA_ERR_NOTFOUND)
+			hi = mid;
+		else
+			return rc;
+	}
+	/* lo is one past the last entry. */
+	if (lo == first) {
+		db->last_index = first - 1;
+		db->last_term = 0;
+		return 0;
+	}
+	if (lo - 1 == db->last_index && db->last_term != 0)
+		return wal_reader_seek(r, lo, errmsg);
+	rc = wal_reader_seek(r, lo - 1, errmsg);
+	if (rc != 0)
+		return rc;
+	rc = wal_reader_next(r, &e, errmsg);
+	if (rc != 0)
+		return rc;
+	db->last_index = e.index;
+	db->last_term = e.term;
+	return 0;
+}
+
+/* Refreshes db->last_index / last_term (rate-limited). */
+static int tail_update(struct db *db, char *errmsg)
+{
+	uint64_t now = mono_ms();
+	int rc = 0;
+
+	if (db->tail_ok && now - db->tail_ms < TAIL_REFRESH_MS)
+		return 0;
+	/* A segment removed between listing and loading reads as
+	 * NOTFOUND/IO: list again a few times before giving up. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		rc = wal_reader_refresh(db->tail, errmsg);
+		if (rc == 0)
+			rc = tail_locate(db, errmsg);
+		if (rc == 0)
+			break;
+	}
+	if (rc != 0) {
+		db->tail_ok = false;
+		return rc;
+	}
+	db->tail_ok = true;
+	db->tail_ms = now;
+	return 0;
+}
+
+/* ---- output ---- */
+
+static void stream_free(struct stream *st);
+static void stream_pump(struct stream *st);
+static void db_wake_arm(struct db *db);
+
+static void stream_enter(struct stream *st)
+{
+	st->busy++;
+}
+
+static void stream_leave(struct stream *st)
+{
+	if (--st->busy == 0 && st->dead)
+		stream_free(st);
+}
+
+static void stream_stop_events(struct stream *st)
+{
+	if (st->hb_ev != NULL)
+		event_del(st->hb_ev);
+	if (st->resume_ev != NULL)
+		event_del(st->resume_ev);
+}
+
+/* Resets the stream: used when a response cannot be completed (snapshot
+ * file changed, write failure). on_request_closed follows. */
+static void stream_fail(struct stream *st)
+{
+	if (st->ended || st->req == NULL)
+		return;
+	st->ended = true;
+	stream_stop_events(st);
+	transport_response_abort(st->req);
+}
+
+/* Hands buffered bytes to the transport. Returns 0 when everything was
+ * accepted (and ends the response if it was ending), MA_ERR_AGAIN when
+ * the stream is now blocked, or another error after failing the stream. */
+static int flush(struct stream *st)
+{
+	struct serve *sv = st->sv;
+	int rc;
+
+	if (st->dead || st->req == NULL)
+		return MA_ERR_TRANSPORT;
+	while (st->out_off < st->out.size) {
+		size_t n = st->out.size - st->out_off;
+
+		if (n > sv->piece)
+			n = sv->piece;
+		rc = transport_response_write(st->req,
+		                              st->out.data + st->out_off, n);
+		if (st->dead)
+			return MA_ERR_TRANSPORT;
+		if (rc == 0) {
+			st->out_off += n;
+			continue;
+		}
+		if (rc == MA_ERR_AGAIN) {
+			st->blocked = true;
+			return rc;
+		}
+		log_warn("serve: %s: write to %s failed: %s; resetting the "
+		         "stream",
+		         transport_request_path(st->req), st->peer,
+		         ma_strerror(rc));
+		stream_fail(st);
+		return rc;
+	}
+	st->out_off = 0;
+	if (st->out.alloc > OUT_RETAIN_MAX) {
+		msgpack_sbuffer_destroy(&st->out);
+		msgpack_sbuffer_init(&st->out);
+	} else {
+		msgpack_sbuffer_clear(&st->out);
+	}
+	if (st->ending && !st->ended) {
+		st->ended = true;
+		stream_stop_events(st);
+		rc = transport_response_end(st->req);
+		if (rc != 0 && !st->dead) {
+			log_warn("serve: cannot end response to %s: %s",
+			         st->peer, ma_strerror(rc));
+			transport_response_abort(st->req);
+		}
+	}
+	return 0;
+}
+
+static void encode_failed(struct stream *st)
+{
+	log_error("serve: out of memory encoding a response to %s", st->peer);
+	stream_fail(st);
+}
+
+/* Queues the final `x` frame of a log stream (status already sent). */
+static void log_finish(struct stream *st, enum proto_error err,
+                       uint64_t first_index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void log_finish(struct stream *st, enum proto_error err,
+                       uint64_t first_index, const char *fmt, ...)
+{
+	struct proto_log_msg m;
+	va_list ap;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = err;
+	m.first_index = first_index;
+	va_start(ap, fmt);
+	vsnprintf(m.message, sizeof m.message, fmt, ap);
+	va_end(ap);
+	if (err == PROTO_ERROR_INTERNAL)
+		log_error("serve: log stream of %s for %s ends: %s",
+		          st->db->name, st->peer, m.message);
+	else
+		log_info("serve: log stream of %s for %s ends (%s): %s",
+		         st->db->name, st->peer, proto_error_name(err),
+		         m.message);
+	if (proto_log_encode(&st->out, &m) != 0) {
+		encode_failed(st);
+		return;
+	}
+	st->ending = true;
+	stream_stop_events(st);
+}
+
+/* Sends a complete error response: status and one `x` frame. */
+static void respond_error(struct stream *st, int status, enum proto_error err,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void respond_error(struct stream *st, int status, enum proto_error err,
+                          const char *fmt, ...)
+{
+	struct proto_log_msg m;
+	va_list ap;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = err;
+	va_start(ap, fmt);
+	vsnprintf(m.message, sizeof m.message, fmt, ap);
+	va_end(ap);
+	log_info("serve: %s %s -> %d %s: %s", st->peer,
+	         transport_request_path(st->req), status, proto_error_name(err),
+	         m.message);
+	st->kind = STREAM_PLAIN;
+	if (transport_response_start(st->req, status, CONTENT_TYPE) != 0) {
+		stream_fail(st);
+		return;
+	}
+	if (proto_log_encode(&st->out, &m) != 0) {
+		encode_failed(st);
+		return;
+	}
+	st->ending = true;
+	flush(st);
+}
+
+/* ---- request parsing ---- */
+
+enum endpoint { EP_INFO, EP_SNAPSHOT, EP_LOG };
+
+struct request {
+	char db[PROTO_DATABASE_ID_MAX + 1];
+	enum endpoint ep;
+	uint64_t index, term, offset; /* snapshot */
+	uint64_t from, prev_term;     /* log */
+};
+
+/* Parses a decimal of 1..20 digits without overflow. */
+static bool parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+struct qparam {
+	const char *key;
+	bool required;
+	uint64_t *dst;
+	bool seen;
+};
+
+static int parse_query(const char *q, struct qparam *params, size_t n,
+                       char *msg, size_t msg_size)
+{
+	while (q != NULL && *q != '\0') {
+		const char *amp = strchr(q, '&');
+		size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
+		const char *eq = memchr(q, '=', len);
+		size_t klen;
+		size_t i;
+
+		if (eq == NULL) {
+			snprintf(msg, msg_size,
+			         "query parameter '%.*s' has no value",
+			         (int)(len > 32 ? 32 : len), q);
+			return -1;
+		}
+		klen = (size_t)(eq - q);
+		for (i = 0; i < n; i++) {
+			if (strlen(params[i].key) == klen &&
+			    memcmp(params[i].key, q, klen) == 0)
+				break;
+		}
+		if (i == n) {
+			snprintf(msg, msg_size,
+			         "unknown query parameter '%.*s'",
+			         (int)(klen > 32 ? 32 : klen), q);
+			return -1;
+		}
+		if (params[i].seen) {
+			snprintf(msg, msg_size, "query parameter '%s' repeated",
+			         params[i].key);
+			return -1;
+		}
+		if (!parse_u64(eq + 1, len - klen - 1, params[i].dst)) {
+			snprintf(msg, msg_size,
+			         "query parameter '%s' must be a decimal "
+			         "number below 2^64",
+			         params[i].key);
+			return -1;
+		}
+		params[i].seen = true;
+		q = amp != NULL ? amp + 1 : NULL;
+		if (amp != NULL && *q == '\0') {
+			snprintf(msg, msg_size, "empty query parameter");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (params[i].required && !params[i].seen) {
+			snprintf(msg, msg_size, "missing query parameter '%s'",
+			         params[i].key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Parses "/v1/db/<db>/<endpoint>[?query]". 0 or -1 with msg set. */
+static int parse_request(const char *path, struct request *rq, char *msg,
+                         size_t msg_size)
+{
+	static const char prefix[] = "/v1/db/";
+	const char *p, *slash, *query;
+	size_t len, eplen;
+
+	memset(rq, 0, sizeof *rq);
+	if (path == NULL || strlen(path) > SERVE_PATH_MAX) {
+		snprintf(msg, msg_size, "path missing or longer than %d bytes",
+		         SERVE_PATH_MAX);
+		return -1;
+	}
+	if (strncmp(path, prefix, sizeof prefix - 1) != 0) {
+		snprintf(msg, msg_size, "path must start with %s", prefix);
+		return -1;
+	}
+	p = path + sizeof prefix - 1;
+	slash = strchr(p, '/');
+	len = slash != NULL ? (size_t)(slash - p) : 0;
+	if (slash == NULL || len == 0 || len > PROTO_DATABASE_ID_MAX) {
+		snprintf(msg, msg_size, "bad database name in path");
+		return -1;
+	}
+	memcpy(rq->db, p, len);
+	rq->db[len] = '\0';
+	if (!proto_database_id_valid(rq->db)) {
+		snprintf(msg, msg_size,
+		         "bad database name (want [A-Za-z0-9._-]{1,64}, not "
+		         "'.' or '..')");
+		return -1;
+	}
+	p = slash + 1;
+	query = strchr(p, '?');
+	eplen = query != NULL ? (size_t)(query - p) : strlen(p);
+	if (query != NULL)
+		query++;
+	if (eplen == 4 && memcmp(p, "info", 4) == 0) {
+		rq->ep = EP_INFO;
+		if (query != NULL) {
+			snprintf(msg, msg_size, "info takes no query");
+			return -1;
+		}
+		return 0;
+	}
+	if (query == NULL || *query == '\0') {
+		snprintf(msg, msg_size, "missing query");
+		if (!(eplen == 8 && memcmp(p, "snapshot", 8) == 0) &&
+		    !(eplen == 3 && memcmp(p, "log", 3) == 0))
+			snprintf(msg, msg_size, "unknown endpoint '%.*s'",
+			         (int)(eplen > 32 ? 32 : eplen), p);
+		return -1;
+	}
+	if (eplen == 8 && memcmp(p, "snapshot", 8) == 0) {
+		struct qparam ps[] = {
+		    {"index", true, &rq->index, false},
+		    {"term", true, &rq->term, false},
+		    {"offset", false, &rq->offset, false},
+		};
+		rq->ep = EP_SNAPSHOT;
+		return parse_query(query, ps, 3, msg, msg_size);
+	}
+	if (eplen == 3 && memcmp(p, "log", 3) == 0) {
+		struct qparam ps[] = {
+		    {"from", true, &rq->from, false},
+		    {"prev_term", true, &rq->prev_term, false},
+		};
+		rq->ep = EP_LOG;
+		if (parse_query(query, ps, 2, msg, msg_size) != 0)
+			return -1;
+		if (rq->from == 0) {
+			snprintf(
+			    msg, msg_size,
+			    "from must be at least 1 (indexes start at 1)");
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(msg, msg_size, "unknown endpoint '%.*s'",
+	         (int)(eplen > 32 ? 32 : eplen), p);
+	return -1;
+}
+
+static bool allowed(const struct serve *sv, const char *peer, const char *db)
+{
+	for (size_t i = 0; i < sv->ngrants; i++) {
+		const struct grant *g = &sv->grants[i];
+
+		if (strcmp(g->identity, "*") != 0 &&
+		    strcmp(g->identity, peer) != 0)
+			continue;
+		for (size_t j = 0; j < g->n; j++) {
+			if (strcmp(g->dbs[j], "*") == 0 ||
+			    strcmp(g->dbs[j], db) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static struct db *db_find(struct serve *sv, const char *name)
+{
+	for (size_t i = 0; i < sv->ndbs; i++) {
+		if (strcmp(sv->dbs[i].name, name) == 0)
+			return &sv->dbs[i];
+	}
+	return NULL;
+}
+
+/* ---- info ---- */
+
+static void handle_info(struct stream *st)
+{
+	struct db *db = st->db;
+	char em[MA_ERRMSG_SIZE];
+	struct snapshot_meta meta;
+	struct proto_info info;
+	int rc;
+
+	rc = tail_update(db, em);
+	if (rc != 0) {
+		log_error("serve: %s: cannot read the log: %s", db->name, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot read the log of %s", db->name);
+		return;
+	}
+	memset(&info, 0, sizeof info);
+	info.id = db->id;
+	info.first_index = wal_reader_first_index(db->tail);
+	info.commit_index = db->last_index;
+	info.commit_term = db->last_term;
+	rc = snapshot_store_latest(db->store, &meta, em);
+	if (rc == 0) {
+		info.has_snapshot = true;
+		info.snapshot_index = meta.id.index;
+		info.snapshot_term = meta.id.term;
+		info.snapshot_size = meta.id.size;
+		info.snapshot_crc32c = meta.id.crc32c;
+		/* An empty log after a snapshot: the snapshot is what the
+		 * source holds. */
+		if (meta.id.index > info.commit_index) {
+			info.commit_index = meta.id.index;
+			info.commit_term = meta.id.term;
+		}
+	} else if (rc != MA_ERR_NOTFOUND) {
+		log_error("serve: %s: cannot list snapshots: %s", db->name, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot list the snapshots of %s", db->name);
+		return;
+	}
+	info.source_time_ms = wall_ms();
+	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
+		stream_fail(st);
+		return;
+	}
+	if (proto_info_encode(&st->out, &info) != 0) {
+		encode_failed(st);
+		return;
+	}
+	st->ending = true;
+	flush(st);
+}
+
+/* ---- snapshot ---- */
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)fd;
+	(void)what;
+	stream_pump(st);
+}
+
+static void schedule_resume(struct stream *st)
+{
+	struct timeval zero = {0, 0};
+
+	if (st->resume_ev == NULL) {
+		st->resume_ev = evtimer_new(st->sv->base, resume_cb, st);
+		if (st->resume_ev == NULL) {
+			stream_fail(st);
+			return;
+		}
+	}
+	event_add(st->resume_ev, &zero);
+}
+
+int serve_fault_parse(const char *name, enum serve_fault *out)
+{
+	static const char *const names[] = {
+	    [SERVE_FAULT_CHUNK_CRC] = "chunk-crc",
+	    [SERVE_FAULT_OFFSET_GAP] = "offset-gap",
+	    [SERVE_FAULT_TOTAL_CRC] = "total-crc",
+	    [SERVE_FAULT_OVERSIZE_FRAME] = "oversize-frame",
+	    [SERVE_FAULT_MALFORMED] = "malformed",
+	    [SERVE_FAULT_OVERSIZE_FIELD] = "oversize-field",
+	};
+
+	for (size_t i = 1; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*out = (enum serve_fault)i;
+			return 0;
+		}
+	}
+	return MA_ERR_INVAL;
+}
+
+#ifdef MA_FAULT_INJECTION
+/* Appends a raw frame: 4-byte big-endian length, then body. */
+static void raw_frame(msgpack_sbuffer *out, uint32_t len, const void *body,
+                      size_t body_len)
+{
+	unsigned char hdr[FRAME_HEADER_SIZE];
+
+	frame_header_put(hdr, len);
+	msgpack_sbuffer_write(out, (const char *)hdr, sizeof hdr);
+	if (body_len > 0)
+		msgpack_sbuffer_write(out, body, body_len);
+}
+
+/* Damages the second envelope of a snapshot stream as the serve's fault
+ * option says. Returns true when it wrote the (damaged) frame itself. */
+static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
+                         uint64_t nth)
+{
+	static unsigned char copy[SNAPSHOT_CHUNK_MAX];
+	msgpack_packer pk;
+
+	if (nth != 1 || env->done)
+		return false;
+	switch (st->sv->fault) {
+	case SERVE_FAULT_CHUNK_CRC:
+		env->crc32c ^= 1;
+		return false;
+	case SERVE_FAULT_OFFSET_GAP:
+		env->offset += 1;
+		return false;
+	case SERVE_FAULT_TOTAL_CRC:
+		if (env->data_len == 0)
+			return false;
+		memcpy(copy, env->data, env->data_len);
+		copy[0] ^= 0xff;
+		env->data = copy;
+		env->crc32c = crc32c(copy, env->data_len);
+		return false;
+	case SERVE_FAULT_OVERSIZE_FRAME:
+		raw_frame(&st->out, (uint32_t)(64u << 20), "\x80", 1);
+		return true;
+	case SERVE_FAULT_MALFORMED:
+		raw_frame(&st->out, 8, "\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1", 8);
+		return true;
+	case SERVE_FAULT_OVERSIZE_FIELD: {
+		msgpack_sbuffer body;
+		char name[300]; /* over the 256-byte limit on strings */
+
+		memset(name, 'x', sizeof name);
+		msgpack_sbuffer_init(&body);
+		msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "database_id", 11);
+		msgpack_pack_str_with_body(&pk, name, sizeof name);
+		raw_frame(&st->out, (uint32_t)body.size, body.data, body.size);
+		msgpack_sbuffer_destroy(&body);
+		return true;
+	}
+	case SERVE_FAULT_NONE:
+		break;
+	}
+	return false;
+}
+#endif
+
+static void snapshot_pump(struct stream *st)
+{
+	struct snapshot_envelope env;
+	char em[MA_ERRMSG_SIZE];
+	size_t produced = 0;
+	int rc;
+
+	for (;;) {
+		if (flush(st) != 0 || st->ended)
+			return;
+		if (st->ending) /* done queued and flushed: flush ended it */
+			return;
+		if (produced >= PUMP_BUDGET) {
+			schedule_resume(st);
+			return;
+		}
+		rc = snapshot_sender_next(st->sender, &env, em);
+		if (rc == 1) {
+#ifdef MA_FAULT_INJECTION
+			if (inject_fault(st, &env, st->envelopes++)) {
+				log_warn("serve: fault injected into the "
+				         "snapshot stream of %s",
+				         st->db->name);
+				st->ending = true;
+				continue;
+			}
+#endif
+			rc = snapshot_envelope_encode_frame(&env, &st->out, em);
+			if (rc != 0) {
+				log_error("serve: %s: cannot encode snapshot "
+				          "chunk: %s",
+				          st->db->name, em);
+				stream_fail(st);
+				return;
+			}
+			produced += env.data_len;
+			if (env.done) {
+				st->ending = true;
+				log_info("serve: snapshot %" PRIu64 "-%" PRIu64
+				         " of %s sent to %s",
+				         st->snap_index, st->snap_term,
+				         st->db->name, st->peer);
+			}
+			continue;
+		}
+		if (rc == 0) {
+			st->ending = true;
+			continue;
+		}
+		if (rc == MA_ERR_CORRUPT)
+			log_error("serve: snapshot %" PRIu64 "-%" PRIu64
+			          " of %s changed while being sent to %s: %s; "
+			          "resetting the stream",
+			          st->snap_index, st->snap_term, st->db->name,
+			          st->peer, em);
+		else
+			log_error("serve: snapshot %" PRIu64 "-%" PRIu64
+			          " of %s: %s; resetting the stream",
+			          st->snap_index, st->snap_term, st->db->name,
+			          em);
+		stream_fail(st);
+		return;
+	}
+}
+
+static void handle_snapshot(struct stream *st, const struct request *rq)
+{
+	struct db *db = st->db;
+	struct snapshot_meta meta;
+	char em[MA_ERRMSG_SIZE], path[PATH_MAX];
+	int rc;
+
+	rc = snapshot_store_get(db->store, rq->index, rq->term, &meta, em);
+	if (rc == MA_ERR_NOTFOUND || rc == MA_ERR_CORRUPT) {
+		if (rc == MA_ERR_CORRUPT)
+			log_warn("serve: %s: %s", db->name, em);
+		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
+		              "snapshot %" PRIu64 "-%" PRIu64
+		              " of %s is not held; ask /info for the latest",
+		              rq->index, rq->term, db->name);
+		return;
+	}
+	if (rc != 0) {
+		log_error("serve: %s: %s", db->name, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot read snapshot metadata of %s", db->name);
+		return;
+	}
+	if (strcmp(meta.id.database_id, db->id.database_id) != 0 ||
+	    strcmp(meta.id.cluster_id, db->id.cluster_id) != 0) {
+		log_error("serve: %s: snapshot %" PRIu64 "-%" PRIu64
+		          " names cluster %s database %s, not the spool's "
+		          "%s %s; not serving it",
+		          db->name, rq->index, rq->term, meta.id.cluster_id,
+		          meta.id.database_id, db->id.cluster_id,
+		          db->id.database_id);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "snapshot identity does not match the spool");
+		return;
+	}
+	if (rq->offset > meta.id.size) {
+		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST,
+		              "offset %" PRIu64 " is beyond the snapshot size "
+		              "%" PRIu64,
+		              rq->offset, meta.id.size);
+		return;
+	}
+	rc = snapshot_store_pin(db->store, rq->index, rq->term, em);
+	if (rc == MA_ERR_NOTFOUND) {
+		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
+		              "snapshot %" PRIu64 "-%" PRIu64
+		              " of %s was just removed",
+		              rq->index, rq->term, db->name);
+		return;
+	}
+	if (rc != 0) {
+		log_error("serve: %s: %s", db->name, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot pin snapshot of %s", db->name);
+		return;
+	}
+	st->pinned = true;
+	st->snap_index = rq->index;
+	st->snap_term = rq->term;
+	rc = snapshot_store_path(db->store, rq->index, rq->term, path,
+	                         sizeof path);
+	if (rc == 0)
+		rc = snapshot_sender_open(path, &meta.id, rq->offset,
+		                          st->sv->chunk_size, &st->sender, em);
+	if (rc == MA_ERR_NOTFOUND) {
+		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
+		              "snapshot %" PRIu64 "-%" PRIu64
+		              " of %s was just removed",
+		              rq->index, rq->term, db->name);
+		return;
+	}
+	if (rc != 0) {
+		log_error("serve: %s: cannot send snapshot %" PRIu64 "-%" PRIu64
+		          ": %s",
+		          db->name, rq->index, rq->term, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot read snapshot of %s", db->name);
+		return;
+	}
+	log_info("serve: sending snapshot %" PRIu64 "-%" PRIu64
+	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64 " to %s",
+	         rq->index, rq->term, db->name, meta.id.size, rq->offset,
+	         st->peer);
+	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
+		stream_fail(st);
+		return;
+	}
+	st->kind = STREAM_SNAPSHOT;
+	snapshot_pump(st);
+}
+
+/* ---- log ---- */
+
+static uint64_t tail_first(struct db *db)
+{
+	return wal_reader_first_index(db->tail);
+}
+
+/* Looks for snapshots at index: *found, and *term = want when one of
+ * them has that term, else the term of one of them. */
+static int snapshot_term_at(struct db *db, uint64_t index, uint64_t want,
+                            bool *found, uint64_t *term, char *errmsg)
+{
+	struct snapshot_meta *metas;
+	size_t n;
+	int rc = snapshot_store_list(db->store, &metas, &n, errmsg);
+
+	*found = false;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (metas[i].id.index != index)
+			continue;
+		if (!*found || metas[i].id.term == want)
+			*term = metas[i].id.term;
+		*found = true;
+	}
+	free(metas);
+	return 0;
+}
+
+static void append_heartbeat(struct stream *st)
+{
+	struct db *db = st->db;
+	struct proto_log_msg m;
+	char em[MA_ERRMSG_SIZE];
+
+	if (tail_update(db, em) != 0)
+		log_warn("serve: %s: cannot find the end of the log: %s",
+		         db->name, em);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_HEARTBEAT;
+	m.commit_index = db->last_index;
+	if (st->phase == LOG_STREAM && st->next_index - 1 > m.commit_index)
+		m.commit_index = st->next_index - 1;
+	m.first_index = tail_first(db);
+	m.source_time_ms = wall_ms();
+	st->hb_due = false;
+	if (proto_log_encode(&st->out, &m) != 0)
+		encode_failed(st);
+}
+
+/* Runs the checks of docs/PROTOCOL.md before streaming from st->from:
+ * compacted, diverged, or the source being behind (then it stays in
+ * LOG_CHECK and runs again on the next wake-up). */
+static void log_check(struct stream *st)
+{
+	struct db *db = st->db;
+	struct wal_reader *r = st->reader;
+	uint64_t n = st->from, prev = n - 1, first, term = 0;
+	bool have_term = false, found;
+	struct wal_entry e;
+	char em[MA_ERRMSG_SIZE];
+	int rc;
+
+	rc = wal_reader_refresh(r, em);
+	st->need_refresh = false;
+	if (rc != 0) {
+		log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
+		log_error("serve: %s: %s", db->name, em);
+		return;
+	}
+	first = wal_reader_first_index(r);
+	if (first > 0 && n < first) {
+		log_finish(st, PROTO_ERROR_COMPACTED, first,
+		           "index %" PRIu64 " is no longer held (first "
+		           "retained index %" PRIu64
+		           "): re-bootstrap from the latest snapshot",
+		           n, first);
+		return;
+	}
+	if (prev == 0) {
+		have_term = true;
+	} else {
+		rc = wal_reader_seek(r, prev, em);
+		if (rc == 0) {
+			rc = wal_reader_next(r, &e, em);
+			if (rc == 0) {
+				term = e.term;
+				have_term = true;
+			} else if (rc != MA_ERR_AGAIN &&
+			           rc != MA_ERR_COMPACTED &&
+			           rc != MA_ERR_DIVERGED) {
+				goto internal;
+			}
+		} else if (rc != MA_ERR_NOTFOUND && rc != MA_ERR_COMPACTED) {
+			goto internal;
+		}
+	}
+	if (!have_term) {
+		rc = snapshot_term_at(db, prev, st->prev_term, &found, &term,
+		                      em);
+		if (rc != 0)
+			goto internal;
+		if (found) {
+			have_term = true;
+		} else if (first > 0 && prev < first) {
+			log_finish(st, PROTO_ERROR_COMPACTED, first,
+			           "the term of index %" PRIu64
+			           " is no longer known (first retained "
+			           "index %" PRIu64 ", no snapshot at %" PRIu64
+			           "): re-bootstrap from the latest snapshot",
+			           prev, first, prev);
+			return;
+		} else {
+			if (!st->behind_logged)
+				log_info("serve: %s: %s wants index %" PRIu64
+				         " but the source holds less; "
+				         "waiting",
+				         db->name, st->peer, n);
+			st->behind_logged = true;
+			return;
+		}
+	}
+	if (term != st->prev_term) {
+		log_finish(st, PROTO_ERROR_DIVERGED, first,
+		           "term of index %" PRIu64 " is %" PRIu64
+		           " here, %" PRIu64
+		           " at the mirror: re-bootstrap from the latest "
+		           "snapshot",
+		           prev, term, st->prev_term);
+		return;
+	}
+	st->phase = LOG_SEEK;
+	return;
+
+internal:
+	log_error("serve: %s: log check for %s: %s", db->name, st->peer, em);
+	log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
+}
+
+/* Positions the reader at next_index once the log holds it. */
+static void log_seek(struct stream *st)
+{
+	char em[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (st->need_refresh) {
+		st->need_refresh = false;
+		rc = wal_reader_refresh(st->reader, em);
+		if (rc != 0)
+			goto internal;
+	}
+	rc = wal_reader_seek(st->reader, st->next_index, em);
+	if (rc == 0) {
+		st->phase = LOG_STREAM;
+		return;
+	}
+	if (rc == MA_ERR_NOTFOUND)
+		return;
+	if (rc == MA_ERR_COMPACTED) {
+		log_finish(st, PROTO_ERROR_COMPACTED,
+		           wal_reader_first_index(st->reader),
+		           "index %" PRIu64 " is no longer held: re-bootstrap "
+		           "from the latest snapshot",
+		           st->next_index);
+		return;
+	}
+internal:
+	log_error("serve: %s: log stream for %s: %s", st->db->name, st->peer,
+	          em);
+	log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
+}
+
+static void log_pump(struct stream *st)
+{
+	struct wal_entry e;
+	struct proto_log_msg m;
+	char em[MA_ERRMSG_SIZE];
+	size_t produced = 0;
+	int rc;
+
+	if (flush(st) != 0 || st->ended || st->ending)
+		return;
+	if (st->phase == LOG_CHECK) {
+		log_check(st);
+		if (st->phase == LOG_CHECK && st->hb_due && !st->ending)
+			append_heartbeat(st);
+	}
+	if (st->phase == LOG_SEEK && !st->ending)
+		log_seek(st);
+	if (st->phase != LOG_STREAM || st->ending) {
+		if (st->hb_due && !st->ending && !st->ended)
+			append_heartbeat(st);
+		flush(st);
+		return;
+	}
+	if (st->hb_due)
+		append_heartbeat(st);
+	if (st->need_refresh) {
+		st->need_refresh = false;
+		rc = wal_reader_refresh(st->reader, em);
+		if (rc != 0) {
+			log_error("serve: %s: %s", st->db->name, em);
+			log_finish(st, PROTO_ERROR_INTERNAL, 0,
+			           "cannot read the log");
+			flush(st);
+			return;
+		}
+	}
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ENTRY;
+	for (;;) {
+		rc = wal_reader_next(st->reader, &e, em);
+		if (rc == MA_ERR_AGAIN)
+			break;
+		if (rc == MA_ERR_COMPACTED) {
+			log_finish(st, PROTO_ERROR_COMPACTED,
+			           wal_reader_first_index(st->reader),
+			           "index %" PRIu64 " was removed by log "
+			           "retention: re-bootstrap from the latest "
+			           "snapshot",
+			           st->next_index);
+			break;
+		}
+		if (rc == MA_ERR_DIVERGED) {
+			log_finish(st, PROTO_ERROR_DIVERGED,
+			           wal_reader_first_index(st->reader),
+			           "the source log was truncated or reset "
+			           "below index %" PRIu64 ": re-bootstrap",
+			           st->next_index);
+			break;
+		}
+		if (rc != 0) {
+			log_error("serve: %s: %s", st->db->name, em);
+			log_finish(st, PROTO_ERROR_INTERNAL, 0,
+			           "cannot read the log at index %" PRIu64,
+			           st->next_index);
+			break;
+		}
+		if (e.index != st->next_index) {
+			log_finish(st, PROTO_ERROR_INTERNAL, 0,
+			           "log returned index %" PRIu64
+			           " where %" PRIu64 " was expected",
+			           e.index, st->next_index);
+			break;
+		}
+		if (e.len > PROTO_ENTRY_DATA_MAX) {
+			log_finish(st, PROTO_ERROR_INTERNAL, 0,
+			           "entry %" PRIu64 " has %zu bytes, over the "
+			           "protocol limit of %u",
+			           e.index, e.len, PROTO_ENTRY_DATA_MAX);
+			break;
+		}
+		m.index = e.index;
+		m.term = e.term;
+		m.type = e.type;
+		m.data = e.data;
+		m.data_len = e.len;
+		if (proto_log_encode(&st->out, &m) != 0) {
+			encode_failed(st);
+			return;
+		}
+		st->next_index++;
+		produced += e.len;
+		if (st->out.size - st->out_off >= st->sv->batch) {
+			if (flush(st) != 0 || st->ended)
+				return;
+			if (produced >= PUMP_BUDGET) {
+				schedule_resume(st);
+				return;
+			}
+		}
+	}
+	flush(st);
+}
+
+static void hb_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)fd;
+	(void)what;
+	st->hb_due = true;
+	st->need_refresh = true;
+	if (!st->blocked)
+		stream_pump(st);
+}
+
+static void db_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db *db = arg;
+	struct stream *st, *next;
+
+	(void)what;
+	if (fd >= 0) {
+		wal_notify_drain(fd);
+	} else if (db->watch_fd < 0) {
+		/* The wal dir may exist by now: switch to inotify. */
+		int wfd = wal_reader_watch_fd(db->tail, NULL);
+
+		if (wfd >= 0) {
+			event_free(db->wake_ev);
+			db->wake_ev = NULL;
+			db->watch_fd = wfd;
+			db_wake_arm(db);
+		}
+	}
+	db->tail_ok = false;
+	for (st = db->log_streams; st != NULL; st = next) {
+		next = st->lnext;
+		st->need_refresh = true;
+		if (!st->blocked)
+			stream_pump(st);
+	}
+}
+
+/* Creates (once) and adds the wake-up event while log streams exist. */
+static void db_wake_arm(struct db *db)
+{
+	struct serve *sv = db->sv;
+
+	if (db->wake_ev == NULL) {
+		if (db->watch_fd >= 0)
+			db->wake_ev =
+			    event_new(sv->base, db->watch_fd,
+			              EV_READ | EV_PERSIST, db_wake_cb, db);
+		else
+			db->wake_ev =
+			    event_new(sv->base, -1, EV_PERSIST, db_wake_cb, db);
+		if (db->wake_ev == NULL) {
+			log_error("serve: %s: cannot create an event; log "
+			          "streams fall back to heartbeat ticks",
+			          db->name);
+			return;
+		}
+	}
+	if (db->watch_fd >= 0) {
+		event_add(db->wake_ev, NULL);
+	} else {
+		struct timeval tv = ms_tv(WAL_READER_POLL_MS);
+
+		event_add(db->wake_ev, &tv);
+	}
+}
+
+static void handle_log(struct stream *st, const struct request *rq)
+{
+	struct db *db = st->db;
+	struct serve *sv = st->sv;
+	struct proto_log_msg m;
+	char em[MA_ERRMSG_SIZE];
+	struct timeval tv = ms_tv(sv->heartbeat_ms);
+	int rc;
+
+	rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);
+	if (rc != 0) {
+		log_error("serve: %s: cannot open the log: %s", db->name, em);
+		respond_error(st, 503, PROTO_ERROR_INTERNAL,
+		              "cannot read the log of %s", db->name);
+		return;
+	}
+	st->hb_ev = event_new(sv->base, -1, EV_PERSIST, hb_cb, st);
+	if (st->hb_ev == NULL || event_add(st->hb_ev, &tv) != 0) {
+		respond_error(st, 503, PROTO_ERROR_INTERNAL, "out of memory");
+		return;
+	}
+	st->kind = STREAM_LOG;
+	st->from = rq->from;
+	st->prev_term = rq->prev_term;
+	st->next_index = rq->from;
+	st->phase = LOG_CHECK;
+	st->lnext = db->log_streams;
+	if (db->log_streams != NULL)
+		db->log_streams->lprev = st;
+	db->log_streams = st;
+	if (db->nlog++ == 0)
+		db_wake_arm(db);
+	log_info("serve: log stream of %s from %" PRIu64 " (prev_term %" PRIu64
+	         ") for %s",
+	         db->name, rq->from, rq->prev_term, st->peer);
+	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
+		stream_fail(st);
+		return;
+	}
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_START;
+	m.id = db->id;
+	m.from_index = rq->from;
+	if (proto_log_encode(&st->out, &m) != 0) {
+		encode_failed(st);
+		return;
+	}
+	log_pump(st);
+}
+
+/* ---- transport callbacks ---- */
+
+static void stream_pump(struct stream *st)
+{
+	if (st->dead || st->ended)
+		return;
+	stream_enter(st);
+	st->blocked = false;
+	switch (st->kind) {
+	case STREAM_PLAIN:
+		flush(st);
+		break;
+	case STREAM_SNAPSHOT:
+		snapshot_pump(st);
+		break;
+	case STREAM_LOG:
+		log_pump(st);
+		break;
+	}
+	stream_leave(st);
+}
+
+static void dispatch(struct stream *st)
+{
+	struct serve *sv = st->sv;
+	const char *method = transport_request_method(st->req);
+	const char *path = transport_request_path(st->req);
+	struct request rq;
+	char msg[PROTO_MESSAGE_MAX];
+
+	if (method == NULL || strcmp(method, "GET") != 0) {
+		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST,
+		              "only GET is served");
+		return;
+	}
+	if (parse_request(path, &rq, msg, sizeof msg) != 0) {
+		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST, "%s", msg);
+		return;
+	}
+	if (!allowed(sv, st->peer, rq.db)) {
+		respond_error(st, 403, PROTO_ERROR_FORBIDDEN,
+		              "client '%s' may not read database '%s'",
+		              st->peer, rq.db);
+		return;
+	}
+	st->db = db_find(sv, rq.db);
+	if (st->db == NULL) {
+		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
+		              "database '%s' is not served here", rq.db);
+		return;
+	}
+	switch (rq.ep) {
+	case EP_INFO:
+		handle_info(st);
+		break;
+	case EP_SNAPSHOT:
+		handle_snapshot(st, &rq);
+		break;
+	case EP_LOG:
+		handle_log(st, &rq);
+		break;
+	}
+}
+
+static void on_request(struct transport_request *req, void *user)
+{
+	struct serve *sv = user;
+	struct stream *st = calloc(1, sizeof *st);
+	const char *peer;
+
+	if (st == NULL) {
+		log_error("serve: out of memory for a request");
+		transport_response_abort(req);
+		return;
+	}
+	st->sv = sv;
+	st->req = req;
+	peer = transport_request_peer(req);
+	snprintf(st->peer, sizeof st->peer, "%s", peer != NULL ? peer : "");
+	msgpack_sbuffer_init(&st->out);
+	st->next = sv->streams;
+	if (sv->streams != NULL)
+		sv->streams->prev = st;
+	sv->streams = st;
+	sv->nstreams++;
+	transport_request_set_user(req, st);
+	log_debug("serve: %s GET %s", st->peer, transport_request_path(req));
+	stream_enter(st);
+	dispatch(st);
+	stream_leave(st);
+}
+
+static void on_writable(struct transport_request *req, void *user)
+{
+	struct stream *st = transport_request_get_user(req);
+
+	(void)user;
+	if (st != NULL)
+		stream_pump(st);
+}
+
+static void on_request_closed(struct transport_request *req, int error,
+                              void *user)
+{
+	struct stream *st = transport_request_get_user(req);
+
+	(void)user;
+	if (st == NULL)
+		return;
+	if (error != 0 && st->kind != STREAM_PLAIN && !st->ended)
+		log_info("serve: %s stream of %s for %s closed by the peer "
+		         "or the connection",
+		         st->kind == STREAM_LOG ? "log" : "snapshot",
+		         st->db != NULL ? st->db->name : "?", st->peer);
+	st->req = NULL;
+	st->dead = true;
+	st->ended = true;
+	if (st->busy == 0)
+		stream_free(st);
+}
+
+static void stream_free(struct stream *st)
+{
+	struct serve *sv = st->sv;
+	struct db *db = st->db;
+
+	if (st->kind == STREAM_LOG && db != NULL &&
+	    (st->lprev != NULL || db->log_streams == st)) {
+		if (st->lprev != NULL)
+			st->lprev->lnext = st->lnext;
+		else
+			db->log_streams = st->lnext;
+		if (st->lnext != NULL)
+			st->lnext->lprev = st->lprev;
+		if (--db->nlog == 0 && db->wake_ev != NULL)
+			event_del(db->wake_ev);
+	}
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		sv->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	sv->nstreams--;
+	if (st->hb_ev != NULL)
+		event_free(st->hb_ev);
+	if (st->resume_ev != NULL)
+		event_free(st->resume_ev);
+	wal_reader_close(st->reader);
+	snapshot_sender_close(st->sender);
+	if (st->pinned)
+		snapshot_store_unpin(db->store, st->snap_index, st->snap_term);
+	msgpack_sbuffer_destroy(&st->out);
+	free(st);
+}
+
+/* ---- setup ---- */
+
+void serve_options_init(struct serve_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+}
+
+static int db_open(struct db *db, char *errmsg)
+{
+	char em[MA_ERRMSG_SIZE];
+	int rc;
+
+	rc = spool_identity_read(db->dir, &db->id, em);
+	if (rc == MA_ERR_NOTFOUND)
+		return ma_errorf(errmsg, rc,
+		                 "database %s: spool %s has no identity file "
+		                 "(has the tap written it yet?): %s",
+		                 db->name, db->dir, em);
+	if (rc != 0)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
+	if (strcmp(db->id.database_id, db->name) != 0)
+		return ma_errorf(errmsg, MA_ERR_IDENTITY,
+		                 "database %s: spool %s belongs to database "
+		                 "'%s'; fix the --database mapping",
+		                 db->name, db->dir, db->id.database_id);
+	if (wal_identity_init(&db->wid, db->id.cluster_id, db->id.database_id,
+	                      em) != 0)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "database %s: spool %s identity has a "
+		                 "cluster_id that is not a UUID (%s): %s",
+		                 db->name, db->dir, db->id.cluster_id, em);
+	if (spool_path(db->wal_dir, sizeof db->wal_dir, db->dir,
+	               SPOOL_WAL_DIR) != 0 ||
+	    spool_path(db->snap_dir, sizeof db->snap_dir, db->dir,
+	               SPOOL_SNAPSHOT_DIR) != 0)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "database %s: spool path %s too long",
+		                 db->name, db->dir);
+	rc = snapshot_store_open(db->snap_dir, &db->store, em);
+	if (rc != 0)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
+	rc = wal_reader_open(db->wal_dir, &db->wid, &db->tail, em);
+	if (rc != 0)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
+	rc = tail_update(db, em);
+	if (rc != 0)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
+	db->watch_fd = wal_reader_watch_fd(db->tail, em);
+	if (db->watch_fd < 0) {
+		db->watch_fd = -1;
+		log_info("serve: %s: %s", db->name, em);
+	}
+	log_info("serve: database %s (cluster %s, epoch %" PRIu64
+	         ") from %s: log %" PRIu64 "..%" PRIu64,
+	         db->name, db->id.cluster_id, db->id.epoch, db->dir,
+	         wal_reader_first_index(db->tail), db->last_index);
+	return 0;
+}
+
+static void db_close(struct db *db)
+{
+	if (db->wake_ev != NULL)
+		event_free(db->wake_ev);
+	wal_reader_close(db->tail);
+	snapshot_store_close(db->store);
+	free(db->name);
+	free(db->dir);
+}
+
+static void grants_free(struct grant *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < g[i].n; j++)
+			free(g[i].dbs[j]);
+		free(g[i].dbs);
+		free(g[i].identity);
+	}
+	free(g);
+}
+
+static int check_options(const struct serve_options *o, char *errmsg)
+{
+	if (o->cert_file == NULL || o->key_file == NULL ||
+	    o->client_ca_file == NULL)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "a certificate, its key and the client CA "
+		                 "are required (mutual TLS)");
+	if (o->ndatabases == 0)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "no database to serve: give at least one");
+	/* Mirrors refuse envelopes with more data than
+	 * SNAPSHOT_DATA_MAX_DEFAULT. */
+	if (o->chunk_size != 0 && (o->chunk_size < SNAPSHOT_CHUNK_MIN ||
+	                           o->chunk_size > SNAPSHOT_DATA_MAX_DEFAULT))
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "chunk size %zu outside %d..%d", o->chunk_size,
+		                 SNAPSHOT_CHUNK_MIN, SNAPSHOT_DATA_MAX_DEFAULT);
+	if (o->heartbeat_ms != 0 && (o->heartbeat_ms < SERVE_HEARTBEAT_MIN_MS ||
+	                             o->heartbeat_ms > SERVE_HEARTBEAT_MAX_MS))
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "heartbeat interval %" PRIu32
+		                 " ms outside %d..%d",
+		                 o->heartbeat_ms, SERVE_HEARTBEAT_MIN_MS,
+		                 SERVE_HEARTBEAT_MAX_MS);
+	if (o->log_batch_bytes != 0 &&
+	    (o->log_batch_bytes < 4096 || o->log_batch_bytes > (16u << 20)))
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "log batch %zu bytes outside 4096..16777216",
+		                 o->log_batch_bytes);
+	if (o->max_unacked != 0 && o->max_unacked < 16384)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "max unacknowledged bytes %zu below 16384",
+		                 o->max_unacked);
+	for (size_t i = 0; i < o->ndatabases; i++) {
+		const struct serve_database *d = &o->databases[i];
+
+		if (d->name == NULL || !proto_database_id_valid(d->name))
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "bad database name '%s' (want "
+			                 "[A-Za-z0-9._-]{1,64})",
+			                 d->name != NULL ? d->name : "");
+		if (d->spool_dir == NULL || d->spool_dir[0] == '\0')
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "database %s: no spool directory",
+			                 d->name);
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(o->databases[j].name, d->name) == 0)
+				return ma_errorf(errmsg, MA_ERR_CONFIG,
+				                 "database %s configured "
+				                 "twice",
+				                 d->name);
+		}
+	}
+	for (size_t i = 0; i < o->ngrants; i++) {
+		const struct serve_grant *g = &o->grants[i];
+
+		if (g->identity == NULL || g->identity[0] == '\0')
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "grant %zu has an empty identity",
+			                 i + 1);
+		if (strcmp(g->identity, "*") == 0 && !o->allow_any_identity)
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "grant for identity '*' (any client) "
+			                 "is only allowed in tests");
+		if (g->ndatabases == 0)
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "grant for %s names no database",
+			                 g->identity);
+		for (size_t j = 0; j < g->ndatabases; j++) {
+			const char *name = g->databases[j];
+			bool known = name != NULL && strcmp(name, "*") == 0;
+
+			for (size_t k = 0;
+			     !known && name != NULL && k < o->ndatabases; k++)
+				known = strcmp(o->databases[k].name, name) == 0;
+			if (!known)
+				return ma_errorf(errmsg, MA_ERR_CONFIG,
+				                 "grant for %s names database "
+				                 "'%s', which is not served",
+				                 g->identity,
+				                 name != NULL ? name : "");
+		}
+	}
+	return 0;
+}
+
+static int copy_grants(struct serve *sv, const struct serve_options *o)
+{
+	sv->grants = calloc(o->ngrants + 1, sizeof *sv->grants);
+	if (sv->grants == NULL)
+		return MA_ERR_NOMEM;
+	for (size_t i = 0; i < o->ngrants; i++) {
+		struct grant *g = &sv->grants[i];
+
+		sv->ngrants = i + 1;
+		g->identity = strdup(o->grants[i].identity);
+		g->dbs = calloc(o->grants[i].ndatabases, sizeof *g->dbs);
+		if (g->identity == NULL || g->dbs == NULL)
+			return MA_ERR_NOMEM;
+		for (size_t j = 0; j < o->grants[i].ndatabases; j++) {
+			g->dbs[j] = strdup(o->grants[i].databases[j]);
+			if (g->dbs[j] == NULL)
+				return MA_ERR_NOMEM;
+			g->n = j + 1;
+		}
+	}
+	return 0;
+}
+
+int serve_new(struct event_base *base, const struct serve_options *opts,
+              struct serve **out, char *errmsg)
+{
+	static const struct transport_server_callbacks cb = {
+	    .on_request = on_request,
+	    .on_writable = on_writable,
+	    .on_request_closed = on_request_closed,
+	};
+	struct transport_server_config tc;
+	struct serve *sv;
+	size_t unacked;
+	int rc;
+
+	*out = NULL;
+	rc = check_options(opts, errmsg);
+	if (rc != 0)
+		return rc;
+	sv = calloc(1, sizeof *sv);
+	if (sv == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	sv->base = base;
+	sv->chunk_size =
+	    opts->chunk_size != 0 ? opts->chunk_size : SNAPSHOT_CHUNK_DEFAULT;
+	sv->fault = opts->fault;
+	sv->heartbeat_ms = opts->heartbeat_ms != 0 ? opts->heartbeat_ms
+	                                           : SERVE_HEARTBEAT_DEFAULT_MS;
+	sv->batch = opts->log_batch_bytes != 0 ? opts->log_batch_bytes
+	                                       : SERVE_LOG_BATCH_DEFAULT;
+	unacked = opts->max_unacked != 0 ? opts->max_unacked
+	                                 : TRANSPORT_MAX_UNACKED_DEFAULT;
+	sv->piece = unacked < WRITE_PIECE_MAX ? unacked : WRITE_PIECE_MAX;
+	if (copy_grants(sv, opts) != 0) {
+		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+		goto err;
+	}
+	sv->dbs = calloc(opts->ndatabases, sizeof *sv->dbs);
+	if (sv->dbs == NULL) {
+		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+		goto err;
+	}
+	for (size_t i = 0; i < opts->ndatabases; i++) {
+		struct db *db = &sv->dbs[i];
+
+		sv->ndbs = i + 1;
+		db->sv = sv;
+		db->watch_fd = -1;
+		db->name = strdup(opts->databases[i].name);
+		db->dir = strdup(opts->databases[i].spool_dir);
+		if (db->name == NULL || db->dir == NULL) {
+			rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+			goto err;
+		}
+		rc = db_open(db, errmsg);
+		if (rc != 0)
+			goto err;
+	}
+	memset(&tc, 0, sizeof tc);
+	tc.bind_addr = opts->listen_addr;
+	tc.port = opts->port;
+	tc.cert_file = opts->cert_file;
+	tc.key_file = opts->key_file;
+	tc.client_ca_file = opts->client_ca_file;
+	tc.max_connections = opts->max_connections;
+	tc.max_streams = opts->max_streams;
+	/* The resolved value: piece <= max_unacked always holds, so a write
+	 * never exceeds the cap on its own (MA_ERR_LIMIT cannot happen). */
+	tc.max_unacked = unacked;
+	tc.tuning = opts->tuning;
+	rc = transport_server_new(base, &tc, &cb, sv, &sv->srv, errmsg);
+	if (rc != 0)
+		goto err;
+	log_info("serve: listening on %s port %u with %zu database(s)",
+	         opts->listen_addr != NULL ? opts->listen_addr : "127.0.0.1",
+	         (unsigned)transport_server_port(sv->srv), sv->ndbs);
+	*out = sv;
+	return 0;
+
+err:
+	serve_free(sv);
+	return rc;
+}
+
+void serve_free(struct serve *sv)
+{
+	if (sv == NULL)
+		return;
+	/* Closes connections and runs on_request_closed for every open
+	 * request, which frees the streams. */
+	transport_server_free(sv->srv);
+	sv->srv = NULL;
+	while (sv->streams != NULL) {
+		struct stream *st = sv->streams;
+
+		st->dead = true;
+		st->req = NULL;
+		stream_free(st);
+	}
+	for (size_t i = 0; i < sv->ndbs; i++)
+		db_close(&sv->dbs[i]);
+	free(sv->dbs);
+	grants_free(sv->grants, sv->ngrants);
+	free(sv);
+}
+
+uint16_t serve_port(const struct serve *sv)
+{
+	return transport_server_port(sv->srv);
+}
+
+unsigned serve_streams(const struct serve *sv)
+{
+	return sv->nstreams;
+}

@@ -1,0 +1,143 @@
+/* serve: the source side of the mirror protocol (docs/PROTOCOL.md). Serves
+ * one or more spool directories (spool/spool.h) read-only over HTTP/3:
+ *
+ *   GET /v1/db/<db>/info
+ *   GET /v1/db/<db>/snapshot?index=I&term=T[&offset=O]
+ *   GET /v1/db/<db>/log?from=N&prev_term=T
+ *
+ * Everything runs on the caller's libevent loop (one thread). The spools
+ * are written by other processes (the tap); serve follows them through wal
+ * readers (inotify, or polling every WAL_READER_POLL_MS without it) and
+ * the snapshot store, and writes nothing into them except what
+ * snapshot_store_open() itself does (creates snapshots/ and its lock file
+ * if missing, sweeps leftovers of interrupted store writes under the store
+ * lock).
+ *
+ * Request checks, in this order:
+ *   400 bad-request  method other than GET, malformed path or query (each
+ *                    parameter digits only, no overflow, no duplicates, no
+ *                    unknown keys; offset defaults to 0);
+ *   403 forbidden    the client identity (transport_request_peer) is not
+ *                    granted the database name; given before 404 so that a
+ *                    client learns nothing about databases it may not read;
+ *   404 not-found    the name is granted (by "*") but not configured, or
+ *                    the snapshot (I, T) is no longer held;
+ *   503 internal     the spool cannot be read.
+ * Log-stream outcomes (compacted, diverged) are `x` frames inside a 200
+ * stream that starts with an `s` frame. */
+#ifndef MIRROR_AGENT_SERVE_H
+#define MIRROR_AGENT_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport/transport.h"
+
+struct event_base;
+
+/* Heartbeat interval default and accepted range (ms). */
+#define SERVE_HEARTBEAT_DEFAULT_MS 1000
+#define SERVE_HEARTBEAT_MIN_MS 10
+#define SERVE_HEARTBEAT_MAX_MS 600000
+/* Bytes of encoded log entries gathered before one transport write. */
+#define SERVE_LOG_BATCH_DEFAULT (256u * 1024)
+/* Longest request path (with query) accepted. */
+#define SERVE_PATH_MAX 512
+
+/* One served database: its id and the spool directory holding it. The
+ * spool's identity file must name the same database id. */
+struct serve_database {
+	const char *name;
+	const char *spool_dir;
+};
+
+/* Which databases one client identity may read. identity is the string
+ * transport_request_peer() gives (SAN URI, else SAN DNS, else CN); "*"
+ * matches any authenticated client and is accepted only with
+ * serve_options.allow_any_identity (tests). A database name "*" grants
+ * every configured database. Names must otherwise be configured. */
+struct serve_grant {
+	const char *identity;
+	const char *const *databases;
+	size_t ndatabases;
+};
+
+/* Zero fields take the defaults in brackets (serve_options_init sets them
+ * to zero/NULL). Strings and arrays are copied by serve_new. */
+/* Faults a test build of serve can inject into snapshot streams: in the
+ * second chunk envelope (or the stream's first bytes for the framing
+ * faults). */
+enum serve_fault {
+	SERVE_FAULT_NONE,
+	SERVE_FAULT_CHUNK_CRC,      /* declared chunk CRC32C off by one bit */
+	SERVE_FAULT_OFFSET_GAP,     /* chunk offset one past the expected */
+	SERVE_FAULT_TOTAL_CRC,      /* a data byte changed, chunk CRC redone */
+	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
+	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
+	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
+};
+
+/* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
+ * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
+int serve_fault_parse(const char *name, enum serve_fault *out);
+
+struct serve_options {
+	const char *listen_addr;    /* numeric IPv4/IPv6 ["127.0.0.1"] */
+	uint16_t port;              /* 0 = any; see serve_port() */
+	const char *cert_file;      /* required */
+	const char *key_file;       /* required */
+	const char *client_ca_file; /* required */
+	const struct serve_database *databases; /* at least one */
+	size_t ndatabases;
+	const struct serve_grant *grants;
+	size_t ngrants;
+	bool allow_any_identity; /* accept a grant for identity "*" */
+	/* Snapshot chunk size [SNAPSHOT_CHUNK_DEFAULT]; SNAPSHOT_CHUNK_MIN ..
+	 * SNAPSHOT_DATA_MAX_DEFAULT (what mirrors accept). */
+	size_t chunk_size;
+	/* Log-stream heartbeat interval [SERVE_HEARTBEAT_DEFAULT_MS]. */
+	uint32_t heartbeat_ms;
+	/* Log entries gathered per transport write [SERVE_LOG_BATCH_DEFAULT];
+	 * 4 KiB .. 16 MiB. */
+	size_t log_batch_bytes;
+	/* Transport (see transport.h): unacknowledged response bytes per
+	 * stream [4 MiB], connections [64], concurrent requests per
+	 * connection [100], windows, congestion control, idle timeout. */
+	size_t max_unacked;
+	uint32_t max_connections;
+	uint32_t max_streams;
+	struct transport_tuning tuning;
+	/* Test builds only (--enable-fault-injection): damage snapshot
+	 * streams on purpose, so tests can check that mirrors reject each
+	 * kind of bad input cleanly. SERVE_FAULT_NONE otherwise. */
+	enum serve_fault fault;
+};
+
+struct serve; /* opaque */
+
+/* Zeroes opts (every field then takes its default). */
+void serve_options_init(struct serve_options *opts);
+
+/* Checks opts, opens every spool (identity, snapshot store, WAL reader)
+ * and starts serving on base. Every spool must have a readable identity
+ * whose database_id equals the configured name and whose cluster_id is a
+ * UUID. Returns 0 or:
+ *   MA_ERR_CONFIG   bad option (errmsg names it and the value);
+ *   MA_ERR_IDENTITY a spool's identity names another database;
+ *   MA_ERR_NOTFOUND a spool has no identity file;
+ *   MA_ERR_CORRUPT  an identity file or the WAL is damaged;
+ *   MA_ERR_TLS      unreadable certificate, key or CA;
+ *   MA_ERR_IO, MA_ERR_NOMEM. */
+int serve_new(struct event_base *base, const struct serve_options *opts,
+              struct serve **out, char *errmsg);
+/* Closes every connection (CONNECTION_CLOSE), ends open requests,
+ * releases snapshot pins and readers, and frees sv. NULL is fine. Must not
+ * be called from inside a transport callback. */
+void serve_free(struct serve *sv);
+/* The bound UDP port (after binding port 0). */
+uint16_t serve_port(const struct serve *sv);
+/* Open requests (tests, metrics). */
+unsigned serve_streams(const struct serve *sv);
+
+#endif
