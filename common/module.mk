@@ -5,6 +5,7 @@ common_libcommon_a_SOURCES += \
 	common/log.c common/log.h \
 	common/msgpack_check.c common/msgpack_check.h \
 	common/frame.c common/frame.h \
+	common/parse.c common/parse.h \
 	common/endian.h
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \

@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/msgpack_check.h"
+#include "common/parse.h"
 
 const char *proto_error_name(enum proto_error e)
 {
@@ -26,23 +27,6 @@ const char *proto_error_name(enum proto_error e)
 		return "unavailable";
 	}
 	return "unknown";
-}
-
-bool proto_database_id_valid(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-		if (n >= PROTO_DATABASE_ID_MAX)
-			return false;
-	}
-	/* The name becomes a directory name: "." and ".." are not names. */
-	return n > 0 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
 /* --- encoding --- */
@@ -297,7 +281,7 @@ static int get_identity(const struct fields *f, struct proto_identity *id)
 	                  id->database_id)) ||
 	    (rc = get_u64(f, "epoch", UINT64_MAX, &id->epoch)))
 		return rc;
-	if (!proto_database_id_valid(id->database_id))
+	if (!parse_name_valid_str(id->database_id))
 		return ma_errorf(
 		    f->errmsg, MA_ERR_PROTO,
 		    "field 'database_id' is not [A-Za-z0-9._-]{1,64}");

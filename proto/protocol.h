@@ -82,10 +82,6 @@ struct proto_log_msg {
 /* Returns "compacted", "diverged", ... */
 const char *proto_error_name(enum proto_error e);
 
-/* True when s is a valid database id: [A-Za-z0-9._-]{1,64}, not "." or
- * ".." (the id names a directory). */
-bool proto_database_id_valid(const char *s);
-
 /* Encoders append one frame (header + msgpack map) to sb. 0 or
  * MA_ERR_NOMEM. */
 int proto_info_encode(msgpack_sbuffer *sb, const struct proto_info *info);

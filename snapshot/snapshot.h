@@ -62,11 +62,8 @@ struct snapshot_meta {
 bool snapshot_ident_equal(const struct snapshot_ident *a,
                           const struct snapshot_ident *b);
 
-/* Returns true when s (NUL-terminated) is 1..64 chars of [A-Za-z0-9._-]. */
-bool snapshot_id_valid(const char *s);
-
-/* Checks both ids of ident with snapshot_id_valid. 0 or MA_ERR_INVAL naming
- * the field. */
+/* Checks both ids of ident with parse_name_valid (common/parse.h). 0 or
+ * MA_ERR_INVAL naming the field. */
 int snapshot_ident_check(const struct snapshot_ident *ident, char *errmsg);
 
 /* ------------------------------------------------------------------------

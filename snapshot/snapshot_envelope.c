@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/parse.h"
 
 /* Limits beyond the data field (docs/SNAPSHOT-FORMAT.md). */
 #define MAP_ENTRIES_MAX 16
@@ -340,7 +341,7 @@ static int want_id(const msgpack_object *o, char *out, const char *field,
 		                 o->via.str.size, SNAPSHOT_ID_MAX);
 	memcpy(out, o->via.str.ptr, o->via.str.size);
 	out[o->via.str.size] = '\0';
-	if (strlen(out) != o->via.str.size || !snapshot_id_valid(out))
+	if (strlen(out) != o->via.str.size || !parse_name_valid_str(out))
 		return ma_errorf(errmsg, MA_ERR_PROTO,
 		                 "field '%s': characters outside "
 		                 "[A-Za-z0-9._-]",

@@ -12,37 +12,22 @@
 #include "common/endian.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/parse.h"
 
 #define META_MAGIC "MASM"
 #define PROGRESS_MAGIC "MASP"
 #define FORMAT_VERSION 1
 
-bool snapshot_id_valid(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (n >= SNAPSHOT_ID_MAX)
-			return false;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return n > 0;
-}
-
 int snapshot_ident_check(const struct snapshot_ident *ident, char *errmsg)
 {
 	if (memchr(ident->cluster_id, '\0', sizeof ident->cluster_id) == NULL ||
-	    !snapshot_id_valid(ident->cluster_id))
+	    !parse_name_valid_str(ident->cluster_id))
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "cluster_id must be 1-64 characters of "
 		                 "[A-Za-z0-9._-]");
 	if (memchr(ident->database_id, '\0', sizeof ident->database_id) ==
 	        NULL ||
-	    !snapshot_id_valid(ident->database_id))
+	    !parse_name_valid_str(ident->database_id))
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "database_id must be 1-64 characters of "
 		                 "[A-Za-z0-9._-]");
@@ -76,7 +61,7 @@ static int get_id(uint8_t len, const uint8_t *field, char *out,
 		                 what, len);
 	memcpy(out, field, len);
 	out[len] = '\0';
-	if (!snapshot_id_valid(out))
+	if (!parse_name_valid_str(out))
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s has invalid characters", what);
 	for (size_t i = len; i < SNAPSHOT_ID_MAX; i++)

@@ -31,6 +31,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/parse.h"
 
 #define VERIFY_BUF_SIZE (1024 * 1024)
 
@@ -100,7 +101,7 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	if (cfg->data_dir == NULL || cfg->store == NULL)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "receiver needs a data_dir and a store");
-	if (!snapshot_id_valid(database_id))
+	if (!parse_name_valid_str(database_id))
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "database id '%.80s' must be 1-64 characters "
 		                 "of [A-Za-z0-9._-]",

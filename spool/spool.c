@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/parse.h"
 
 /* identity file: three "key=value" lines and a CRC line over them, so a
  * hand-edited or torn file is caught rather than trusted. */
@@ -39,7 +40,7 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
 	int n, rc;
 
 	if (strlen(id->cluster_id) == 0 ||
-	    !proto_database_id_valid(id->database_id))
+	    !parse_name_valid_str(id->database_id))
 		return ma_errorf(
 		    errmsg, MA_ERR_INVAL,
 		    "invalid identity (cluster id '%s', database id '%s')",
@@ -106,7 +107,7 @@ int spool_identity_read(const char *dir, struct proto_identity *id,
 	           "\n",
 	           id->cluster_id, id->database_id, &id->epoch);
 	free(buf);
-	if (n != 3 || !proto_database_id_valid(id->database_id))
+	if (n != 3 || !parse_name_valid_str(id->database_id))
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: malformed identity", path);
 	return 0;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spool/spool.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 /* Fillers are appended in batches of at most this many entries, so a large

@@ -8,20 +8,7 @@
 #include "common/crc32c.h"
 #include "common/endian.h"
 #include "common/errors.h"
-
-static bool database_id_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > WAL_DATABASE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
-}
+#include "common/parse.h"
 
 static int hexval(char c)
 {
@@ -58,7 +45,7 @@ int wal_identity_init(struct wal_identity *id, const char *cluster_uuid,
 		i++;
 	}
 	dlen = database_id != NULL ? strlen(database_id) : 0;
-	if (!database_id_ok(database_id, dlen))
+	if (!parse_name_valid(database_id, dlen))
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "database id '%s' is invalid: use 1..%d "
 		                 "characters from [A-Za-z0-9._-]",
@@ -147,7 +134,7 @@ int wal_seg_header_decode(const uint8_t *buf, size_t len,
 	}
 	memcpy(h->identity.cluster_id, buf + 24, 16);
 	dlen = buf[40];
-	if (!database_id_ok((const char *)buf + 41, dlen)) {
+	if (!parse_name_valid((const char *)buf + 41, dlen)) {
 		*reason = "bad database id in segment header";
 		return MA_ERR_CORRUPT;
 	}

@@ -32,8 +32,9 @@
 
 #include "agent/config/config.h"
 
-#include "proto/protocol.h"
 #include "common/io.h"
+#include "common/parse.h"
+#include "proto/protocol.h"
 
 enum sec {
 	SEC_NONE, /* before the first section header */
@@ -616,14 +617,13 @@ static int parse_endpoint(const char *s, struct config_endpoint *ep, char *why)
 	return 0;
 }
 
-/* The one rule for database names lives with the protocol. */
+/* The one rule for database names (common/parse.h). */
 static bool is_database_name(const char *s)
 {
-	return proto_database_id_valid(s);
+	return parse_name_valid_str(s);
 }
 
-static const char database_name_rule[] =
-    "a database name is 1-64 of [A-Za-z0-9._-], not \".\" or \"..\"";
+static const char database_name_rule[] = "a database name is " PARSE_NAME_RULE;
 
 static bool is_identity(const char *s)
 {

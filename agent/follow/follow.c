@@ -23,13 +23,14 @@
 #include <msgpack.h>
 
 #include "agent/apply/applier.h"
-#include "proto/protocol.h"
-#include "spool/spool.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/parse.h"
+#include "proto/protocol.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 enum phase { PHASE_IDLE, PHASE_INFO, PHASE_SNAPSHOT, PHASE_LOG, PHASE_DEAD };
@@ -1394,7 +1395,7 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 		    errmsg, MA_ERR_CONFIG,
 		    "the CA file, client certificate and key are required");
 	for (size_t i = 0; i < o->database_count; i++) {
-		if (!proto_database_id_valid(o->databases[i]))
+		if (!parse_name_valid_str(o->databases[i]))
 			return ma_errorf(
 			    errmsg, MA_ERR_CONFIG,
 			    "database name '%s' is not [A-Za-z0-9._-]{1,64}",

@@ -71,8 +71,8 @@ struct follow_options {
 	/* Called once when every database has reached MIRROR_ERROR, so the
 	 * caller can stop the loop. May be NULL. */
 	void (*on_all_failed)(void *arg);
-	/* Applier per database (enum applier_kind, agent/apply/applier.h; default
-	 * none), same order as databases[]. */
+	/* Applier per database (enum applier_kind, agent/apply/applier.h;
+	 * default none), same order as databases[]. */
 	int appliers[FOLLOW_MAX_DATABASES];
 	/* Called (with progress_arg) whenever database db's applier moved:
 	 * entries applied, a restore, a failure. May be NULL. */

@@ -107,16 +107,16 @@ void follow_core_connected(struct follow_core *c, uint64_t now);
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why);
 /* The response status of `stream` (before its body). */
-void follow_core_response(struct follow_core *c, uint64_t stream,
-                          int status, uint64_t now);
+void follow_core_response(struct follow_core *c, uint64_t stream, int status,
+                          uint64_t now);
 /* Body bytes of `stream`, in order, any split. */
 void follow_core_body(struct follow_core *c, uint64_t stream,
                       const uint8_t *data, size_t len, uint64_t now);
 /* `stream` ended cleanly (all its body was given). */
 void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now);
 /* `stream` failed (reset by the peer, cut): code is an MA_ERR_* code. */
-void follow_core_stream_error(struct follow_core *c, uint64_t stream,
-                              int code, const char *msg, uint64_t now);
+void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
+                              const char *msg, uint64_t now);
 /* Timer (the glue calls it about every 100 ms): a due wal group commit,
  * Degraded thresholds. */
 void follow_core_tick(struct follow_core *c, uint64_t now);

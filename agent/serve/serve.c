@@ -19,13 +19,14 @@
 #include <event2/event.h>
 #include <msgpack.h>
 
-#include "proto/protocol.h"
-#include "spool/spool.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/parse.h"
+#include "proto/protocol.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 #define CONTENT_TYPE "application/msgpack"
@@ -531,7 +532,7 @@ static int parse_request(const char *path, struct request *rq, char *msg,
 	}
 	memcpy(rq->db, p, len);
 	rq->db[len] = '\0';
-	if (!proto_database_id_valid(rq->db)) {
+	if (!parse_name_valid_str(rq->db)) {
 		snprintf(msg, msg_size,
 		         "bad database name (want [A-Za-z0-9._-]{1,64}, not "
 		         "'.' or '..')");
@@ -1601,7 +1602,7 @@ static int check_options(const struct serve_options *o, char *errmsg)
 	for (size_t i = 0; i < o->ndatabases; i++) {
 		const struct serve_database *d = &o->databases[i];
 
-		if (d->name == NULL || !proto_database_id_valid(d->name))
+		if (d->name == NULL || !parse_name_valid_str(d->name))
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "bad database name '%s' (want "
 			                 "[A-Za-z0-9._-]{1,64})",

@@ -38,9 +38,9 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "examples/raftkv/kv_text.h"
 #include "kv/kv_command.h"
 #include "kv/kv_store.h"
-#include "examples/raftkv/kv_text.h"
 #include "tap/tap.h"
 
 #define NODES_MAX 16

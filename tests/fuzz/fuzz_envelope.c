@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/parse.h"
 #include "snapshot/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,8 +18,8 @@ static void check(const struct snapshot_envelope *env, size_t data_max)
 	if (env->data_len > data_max || env->offset > env->id.size ||
 	    env->data_len > env->id.size - env->offset ||
 	    (env->data_len > 0 && env->data == NULL) ||
-	    !snapshot_id_valid(env->id.cluster_id) ||
-	    !snapshot_id_valid(env->id.database_id))
+	    !parse_name_valid_str(env->id.cluster_id) ||
+	    !parse_name_valid_str(env->id.database_id))
 		abort();
 	/* Touch every data byte so ASan checks the borrowed pointer. */
 	volatile uint8_t sum = 0;

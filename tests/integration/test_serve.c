@@ -20,12 +20,12 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "proto/protocol.h"
 #include "agent/serve/serve.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "proto/protocol.h"
 #include "snapshot/snapshot.h"
 #include "tests/integration/test_transport_util.h"
 #include "transport/transport.h"

@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/protocol.h"
-#include "spool/spool.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "proto/protocol.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 /* Snapshots up to this size are built in memory; larger ones are streamed

@@ -312,11 +312,12 @@ static void test_bad_size_unit(void **state)
 static void test_bad_database_name(void **state)
 {
 	(void)state;
-	expect_load_error("bad_database_name.conf",
-	                  "bad_database_name.conf:1: [database "
-	                  "\"kv/../../etc\"]: bad name: a database name is "
-	                  "1-64 of [A-Za-z0-9._-], not \".\" or \"..\"",
-	                  1);
+	expect_load_error(
+	    "bad_database_name.conf",
+	    "bad_database_name.conf:1: [database "
+	    "\"kv/../../etc\"]: bad name: a database name is "
+	    "1-64 characters of [A-Za-z0-9._-], not \".\" or \"..\"",
+	    1);
 }
 
 static void test_missing_required(void **state)

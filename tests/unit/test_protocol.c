@@ -9,9 +9,10 @@
 
 #include <cmocka.h>
 
-#include "proto/protocol.h"
 #include "common/errors.h"
 #include "common/frame.h"
+#include "common/parse.h"
+#include "proto/protocol.h"
 
 static const struct proto_identity ident = {
     .cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
@@ -255,20 +256,20 @@ static void test_database_id_rule(void **state)
 	(void)state;
 	memset(longest, 'a', 64);
 	longest[64] = '\0';
-	assert_true(proto_database_id_valid("kv.main-1_x"));
-	assert_true(proto_database_id_valid(longest));
+	assert_true(parse_name_valid_str("kv.main-1_x"));
+	assert_true(parse_name_valid_str(longest));
 	longest[63] = '\0';
-	assert_true(proto_database_id_valid(longest));
-	assert_false(proto_database_id_valid(""));
-	assert_false(proto_database_id_valid("a b"));
-	assert_false(proto_database_id_valid("../etc"));
-	assert_false(proto_database_id_valid("."));
-	assert_false(proto_database_id_valid(".."));
-	assert_true(proto_database_id_valid("..."));
+	assert_true(parse_name_valid_str(longest));
+	assert_false(parse_name_valid_str(""));
+	assert_false(parse_name_valid_str("a b"));
+	assert_false(parse_name_valid_str("../etc"));
+	assert_false(parse_name_valid_str("."));
+	assert_false(parse_name_valid_str(".."));
+	assert_true(parse_name_valid_str("..."));
 	char toolong[66];
 	memset(toolong, 'a', 65);
 	toolong[65] = '\0';
-	assert_false(proto_database_id_valid(toolong));
+	assert_false(parse_name_valid_str(toolong));
 }
 
 int main(void)

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "spool/spool.h"
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "tap/tap.h"
 #include "wal/wal.h"
 

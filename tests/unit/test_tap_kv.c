@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "common/errors.h"
+#include "examples/raftkv/kv_text.h"
 #include "kv/kv_command.h"
 #include "kv/kv_store.h"
-#include "examples/raftkv/kv_text.h"
 
 static struct kv_command cmd(enum kv_op op, const char *ns, const char *key,
                              const char *value, uint64_t expected)
