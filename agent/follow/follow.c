@@ -20,15 +20,13 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <msgpack.h>
 
 #include "agent/apply/applier.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
@@ -57,7 +55,7 @@ struct fdb {
 
 	enum phase phase;
 	struct transport_stream *stream;
-	struct frame_reader frames;
+	struct proto_framer frames;
 	bool frames_open;
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
@@ -556,7 +554,7 @@ static void db_close(struct fdb *db)
 		transport_stream_cancel(db->stream);
 	db->stream = NULL;
 	if (db->frames_open)
-		frame_reader_free(&db->frames);
+		proto_framer_free(&db->frames);
 	db->frames_open = false;
 	if (db->wal != NULL && !wal_log_failed(db->wal) &&
 	    wal_log_sync(db->wal, errmsg) != 0)
@@ -595,8 +593,8 @@ static void stream_failed(struct fdb *db, const char *what)
 static int begin_frames(struct fdb *db, size_t frame_max)
 {
 	if (db->frames_open)
-		frame_reader_free(&db->frames);
-	db->frames_open = frame_reader_init(&db->frames, frame_max) == 0;
+		proto_framer_free(&db->frames);
+	db->frames_open = proto_framer_init(&db->frames, frame_max) == 0;
 	return db->frames_open ? 0 : MA_ERR_NOMEM;
 }
 
@@ -634,7 +632,7 @@ static int feed_frames(struct fdb *db, const uint8_t *data, size_t len,
 	while (len > 0) {
 		const void *body;
 		size_t blen, used;
-		int rc = frame_reader_feed(&db->frames, data, len, &used, &body,
+		int rc = proto_framer_feed(&db->frames, data, len, &used, &body,
 		                           &blen, errmsg);
 		if (rc < 0) {
 			stream_failed(db, errmsg);
