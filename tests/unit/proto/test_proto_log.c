@@ -187,7 +187,8 @@ static void test_malformed_log_messages(void **state)
 	m.data = "0123456789abcdefXYZ";
 	m.data_len = 19;
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
-	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO, "exceeds limit 16");
+	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO,
+	           "field 'd': 19 bytes exceeds the limit of 16");
 	proto_buf_free(&sb);
 
 	/* entry whose data was changed in flight: CRC error names both */
