@@ -43,6 +43,13 @@ tests_unit_test_applier_SOURCES = tests/unit/test_applier.c
 tests_unit_test_applier_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_applier_LDADD = $(AGENT_TEST_LIBS)
 
+# The access rule serve and [access] share (config_access_grant_allows).
+check_PROGRAMS += tests/unit/test_access
+TESTS += tests/unit/test_access
+tests_unit_test_access_SOURCES = tests/unit/test_access.c
+tests_unit_test_access_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_access_LDADD = $(AGENT_TEST_LIBS)
+
 # spoolgen: builds spools for tests (snapshots, log entries, compaction).
 check_PROGRAMS += tests/tools/spoolgen
 tests_tools_spoolgen_SOURCES = tests/tools/spoolgen.c

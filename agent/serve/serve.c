@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <msgpack.h>
 
+#include "agent/config/config.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/frame.h"
@@ -589,19 +590,18 @@ static int parse_request(const char *path, struct request *rq, char *msg,
 	return -1;
 }
 
+/* The rule itself is config_access_grant_allows(), shared with the
+ * configuration's [access] sections so that what check-config and the
+ * tests say is what serve does. */
 static bool allowed(const struct serve *sv, const char *peer, const char *db)
 {
 	for (size_t i = 0; i < sv->ngrants; i++) {
 		const struct grant *g = &sv->grants[i];
 
-		if (strcmp(g->identity, "*") != 0 &&
-		    strcmp(g->identity, peer) != 0)
-			continue;
-		for (size_t j = 0; j < g->n; j++) {
-			if (strcmp(g->dbs[j], "*") == 0 ||
-			    strcmp(g->dbs[j], db) == 0)
-				return true;
-		}
+		if (config_access_grant_allows(g->identity,
+		                               (const char *const *)g->dbs,
+		                               g->n, peer, db))
+			return true;
 	}
 	return false;
 }

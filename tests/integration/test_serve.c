@@ -80,6 +80,10 @@ struct fx {
 	char db1[160], db2[160], db3[160];
 	size_t max_unacked;     /* server option for the next start */
 	uint64_t client_window; /* client per-stream window, 0: default */
+	/* grants for the next start, when set (else mirror-1: *, mirror-2:
+	 * db2) */
+	const struct serve_grant *grants;
+	size_t ngrants;
 	struct event_base *base;
 	struct event *deadline;
 	int timed_out;
@@ -150,8 +154,9 @@ static void start_server(struct fx *fx)
 	o.databases = dbs;
 	o.ndatabases = 3;
 	o.max_unacked = fx->max_unacked;
-	o.grants = grants;
-	o.ngrants = 2;
+	o.grants = fx->grants != NULL ? fx->grants : grants;
+	o.ngrants = fx->grants != NULL ? fx->ngrants : 2;
+	o.allow_any_identity = fx->grants != NULL;
 	o.heartbeat_ms = HEARTBEAT_MS;
 	o.chunk_size = 1u << 20; /* chunk counts below assume 1 MiB */
 	if (serve_new(fx->base, &o, &fx->sv, errmsg) != 0)
@@ -855,6 +860,67 @@ static void test_errors(void **state)
 	}
 }
 
+static int info_status(struct fx *fx, int client_no, const char *db)
+{
+	char path[64];
+	struct req *r;
+	int status;
+
+	snprintf(path, sizeof path, "/v1/db/%s/info", db);
+	r = get(fx, client_no, path, false);
+	assert_true(wait_until(fx, req_finished, r, 10000));
+	status = r->status;
+	if (status == 200 && !r->have_info)
+		fail_msg("%s: 200 without an info body", path);
+	if (status != 200 && (!r->got_x || r->x != PROTO_ERROR_FORBIDDEN))
+		fail_msg("%s: status %d without a forbidden x frame", path,
+		         status);
+	req_free(r);
+	return status;
+}
+
+/* The access rule through real requests: serve applies
+ * config_access_grant_allows, "*" as an identity (tests only) admits any
+ * client to the databases it names and nothing else. */
+static void test_access_rule(void **state)
+{
+	static const char *const db1[] = {"db1"};
+	static const char *const db3[] = {"db3"};
+	static const struct serve_grant grants[] = {{"mirror-1", db1, 1},
+	                                            {"*", db3, 1}};
+	struct fx *fx = *state;
+	struct serve_options o;
+	struct serve *sv = NULL;
+	struct serve_database dbs[1] = {{"db1", fx->db1}};
+	char errmsg[MA_ERRMSG_SIZE];
+
+	serve_free(fx->sv);
+	fx->grants = grants;
+	fx->ngrants = 2;
+	start_server(fx);
+	assert_int_equal(info_status(fx, 0, "db1"), 200);
+	assert_int_equal(info_status(fx, 0, "db3"), 200);
+	assert_int_equal(info_status(fx, 0, "db2"), 403);
+	assert_int_equal(info_status(fx, 1, "db3"), 200);
+	assert_int_equal(info_status(fx, 1, "db1"), 403);
+	assert_int_equal(info_status(fx, 1, "db2"), 403);
+
+	/* Outside tests a grant for any client is refused at start. */
+	serve_options_init(&o);
+	o.listen_addr = "127.0.0.1";
+	o.cert_file = test_pki_file(&pki, "server.pem");
+	o.key_file = test_pki_file(&pki, "server.key");
+	o.client_ca_file = test_pki_file(&pki, "ca.pem");
+	o.databases = dbs;
+	o.ndatabases = 1;
+	o.grants = &grants[1];
+	o.ngrants = 1;
+	assert_int_equal(serve_new(fx->base, &o, &sv, errmsg), MA_ERR_CONFIG);
+	assert_null(sv);
+	assert_string_equal(errmsg, "grant for identity '*' (any client) is "
+	                            "only allowed in tests");
+}
+
 struct all_goal {
 	struct req **r;
 	size_t n;
@@ -1169,6 +1235,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_source_behind, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_access_rule, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_streams, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_releases, setup,
