@@ -1788,3 +1788,21 @@ unsigned serve_streams(const struct serve *sv)
 {
 	return sv->nstreams;
 }
+
+bool serve_stream_stat(const struct serve *sv, unsigned i,
+                       struct serve_stream_stat *out)
+{
+	const struct stream *st = sv->streams;
+
+	for (; st != NULL && i > 0; i--)
+		st = st->next;
+	if (st == NULL)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->pending = st->out.size - st->out_off;
+	if (st->req != NULL && !st->dead) {
+		out->path = transport_request_path(st->req);
+		out->unacked = transport_response_unacked(st->req);
+	}
+	return true;
+}
