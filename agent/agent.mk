@@ -64,6 +64,7 @@ tests_fuzz_fuzz_read_api_query_SOURCES = tests/fuzz/fuzz_read_api_query.c
 tests_fuzz_fuzz_read_api_query_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_read_api_query_LDADD = agent/libagent.a common/libcommon.a
 endif
+EXTRA_DIST += tests/fuzz/corpus/read_api_query
 
 # spoolgen: builds spools for tests (snapshots, log entries, compaction).
 check_PROGRAMS += tests/tools/spoolgen
