@@ -15,7 +15,8 @@ agent_libagent_a_SOURCES = \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
-	agent/readapi/read_api.c agent/readapi/read_api.h
+	agent/readapi/read_api.c agent/readapi/read_api.h \
+	agent/readapi/read_api_query.c agent/readapi/read_api_query.h
 
 mirror_agent_SOURCES += agent/cli/main.c
 
@@ -42,6 +43,28 @@ TESTS += tests/unit/test_applier
 tests_unit_test_applier_SOURCES = tests/unit/test_applier.c
 tests_unit_test_applier_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_applier_LDADD = $(AGENT_TEST_LIBS)
+
+# The access rule serve and [access] share (config_access_grant_allows).
+check_PROGRAMS += tests/unit/test_access
+TESTS += tests/unit/test_access
+tests_unit_test_access_SOURCES = tests/unit/test_access.c
+tests_unit_test_access_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_access_LDADD = $(AGENT_TEST_LIBS)
+
+# The read API's query parser, by value, and its fuzz target.
+check_PROGRAMS += tests/unit/test_read_api_query
+TESTS += tests/unit/test_read_api_query
+tests_unit_test_read_api_query_SOURCES = tests/unit/test_read_api_query.c
+tests_unit_test_read_api_query_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_read_api_query_LDADD = $(AGENT_TEST_LIBS)
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_read_api_query
+FUZZ_TARGETS += tests/fuzz/fuzz_read_api_query
+tests_fuzz_fuzz_read_api_query_SOURCES = tests/fuzz/fuzz_read_api_query.c
+tests_fuzz_fuzz_read_api_query_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_read_api_query_LDADD = agent/libagent.a common/libcommon.a
+endif
+EXTRA_DIST += tests/fuzz/corpus/read_api_query
 
 # spoolgen: builds spools for tests (snapshots, log entries, compaction).
 check_PROGRAMS += tests/tools/spoolgen

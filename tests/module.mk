@@ -8,3 +8,7 @@ FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_badsource.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
+
+# The shell helpers' own negative checks (assert_absent, assert_no_files).
+TESTS += tests/integration/test_lib.sh
+EXTRA_DIST += tests/integration/test_lib.sh

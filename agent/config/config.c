@@ -1879,6 +1879,14 @@ static void validate_serve(struct sink *s, struct agent_config *cfg)
 		       cfg_path(cfg));
 	for (size_t i = 0; i < cfg->n_access; i++) {
 		struct config_access *ac = &cfg->access[i];
+		/* "*" would let every certificate of the CA read: serve
+		 * takes it only in tests (config_access_grant_allows). */
+		if (strcmp(ac->identity, "*") == 0)
+			report_at(s, cfg, ac->origin.section_line, SEC_ACCESS,
+			          i, NULL,
+			          "identity \"*\" (any client) is only "
+			          "accepted in tests: name each mirror's "
+			          "certificate identity");
 		require(s, cfg, SEC_ACCESS, i, "databases", "");
 		for (size_t j = 0; j < ac->databases.n; j++) {
 			const char *name = ac->databases.v[j];
@@ -1990,16 +1998,33 @@ struct config_database *config_database_find(const struct agent_config *cfg,
 	return i >= 0 ? &cfg->databases[i] : NULL;
 }
 
+bool config_access_grant_allows(const char *grant_identity,
+                                const char *const *dbs, size_t n,
+                                const char *identity, const char *name)
+{
+	if (grant_identity == NULL || identity == NULL || name == NULL ||
+	    identity[0] == '\0' || name[0] == '\0')
+		return false;
+	if (strcmp(grant_identity, "*") != 0 &&
+	    strcmp(grant_identity, identity) != 0)
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		if (dbs[j] != NULL &&
+		    (strcmp(dbs[j], "*") == 0 || strcmp(dbs[j], name) == 0))
+			return true;
+	}
+	return false;
+}
+
 bool config_access_allows(const struct agent_config *cfg, const char *identity,
                           const char *name)
 {
-	long i = find_access(cfg, identity);
+	for (size_t i = 0; i < cfg->n_access; i++) {
+		const struct config_access *a = &cfg->access[i];
 
-	if (i < 0)
-		return false;
-	for (size_t j = 0; j < cfg->access[i].databases.n; j++) {
-		const char *n = cfg->access[i].databases.v[j];
-		if (strcmp(n, "*") == 0 || strcmp(n, name) == 0)
+		if (config_access_grant_allows(
+		        a->identity, (const char *const *)a->databases.v,
+		        a->databases.n, identity, name))
 			return true;
 	}
 	return false;

@@ -264,7 +264,23 @@ int config_validate_role(struct agent_config *cfg, unsigned roles,
 struct config_database *config_database_find(const struct agent_config *cfg,
                                              const char *name);
 
-/* True when the client `identity` may read database `name`. */
+/* The access rule, the one function both serve (agent/serve/serve.c, for
+ * every request) and config_access_allows() apply: the grant whose
+ * identity is grant_identity and whose databases are dbs[0..n) lets the
+ * client `identity` read database `name` when
+ *   - grant_identity equals identity, or is "*" (any authenticated
+ *     client: serve accepts such a grant only with allow_any_identity,
+ *     for tests, and config_validate_role() refuses [access "*"]), and
+ *   - dbs holds name, or "*" (every database configured; serve still
+ *     answers 404 for a name it does not serve).
+ * Comparisons are exact and case-sensitive; "*" is no pattern inside a
+ * longer string. A NULL or empty identity or name is never allowed. */
+bool config_access_grant_allows(const char *grant_identity,
+                                const char *const *dbs, size_t n,
+                                const char *identity, const char *name);
+
+/* True when some [access] section lets the client `identity` read
+ * database `name` (config_access_grant_allows()). */
 bool config_access_allows(const struct agent_config *cfg, const char *identity,
                           const char *name);
 

@@ -1,8 +1,8 @@
-/* The read API (agent/readapi/read_api.h): libevent evhttp glue. Requests are
- * parsed and checked here (path, database name, query parameters with
- * their limits), answered from the follower's appliers and status, and
- * rendered as JSON or Prometheus text. Values and keys are binary in the
- * store, so JSON carries them in base64. */
+/* The read API (agent/readapi/read_api.h): libevent evhttp glue. The path
+ * and database name are checked here, query strings by the pure parser in
+ * read_api_query.c; requests are answered from the follower's appliers and
+ * status, and rendered as JSON or Prometheus text. Values and keys are binary
+ * in the store, so JSON carries them in base64. */
 #include "agent/readapi/read_api.h"
 
 #include <errno.h>
@@ -23,35 +23,19 @@
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
 #include "agent/follow/mirror_state.h"
+#include "agent/readapi/read_api_query.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "kv/kv_command.h"
-
-/* What one request asks for, decoded and checked. */
-enum op { OP_GET, OP_SCAN, OP_FINGERPRINT };
-
-struct query {
-	enum op op;
-	size_t db;
-	char ns[KV_NAMESPACE_MAX + 1];
-	size_t ns_len;
-	uint8_t key[KV_KEY_MAX]; /* get: key; scan: prefix */
-	size_t key_len;
-	bool has_after; /* scan: start after this key */
-	uint8_t after[KV_KEY_MAX];
-	size_t after_len;
-	uint64_t limit;
-	uint64_t min_index;
-	uint64_t timeout_ms;
-};
 
 /* A request parked until its database applied min_index. */
 struct waiter {
 	struct read_api *api;
 	struct evhttp_request *req;
 	struct event *timer;
-	struct query q;
+	struct read_api_query q;
 	struct waiter *prev, *next; /* per-database list */
 };
 
@@ -168,7 +152,7 @@ static void add_position(struct read_api *api, struct evbuffer *b, size_t db)
 
 struct scan_out {
 	struct evbuffer *b;
-	const struct query *q;
+	const struct read_api_query *q;
 	uint64_t count;
 	bool truncated;
 	bool first;
@@ -227,7 +211,7 @@ static int get_item(void *arg, const struct applier_item *it)
 
 /* Answers q now (its min_index is satisfied or absent). */
 static void answer(struct read_api *api, struct evhttp_request *req,
-                   const struct query *q)
+                   const struct read_api_query *q)
 {
 	struct applier *a = follow_applier(api->f, q->db);
 	const char *name = follow_database_name(api->f, q->db);
@@ -246,7 +230,7 @@ static void answer(struct read_api *api, struct evhttp_request *req,
 	aq.key = q->key;
 	aq.key_len = q->key_len;
 	evbuffer_add_printf(b, "{\"db\":\"%s\"", name);
-	if (q->op == OP_FINGERPRINT) {
+	if (q->op == READ_API_OP_FINGERPRINT) {
 		aq.op = APPLIER_QUERY_FINGERPRINT;
 		rc = applier_query(a, &aq, NULL, NULL, &res, errmsg);
 		if (rc == 0)
@@ -255,7 +239,7 @@ static void answer(struct read_api *api, struct evhttp_request *req,
 			    ",\"fingerprint\":\"%08" PRIx32
 			    "\",\"count\":%" PRIu64 ",\"revision\":%" PRIu64,
 			    res.fingerprint, res.keys, res.revision);
-	} else if (q->op == OP_GET) {
+	} else if (q->op == READ_API_OP_GET) {
 		struct get_out o = {b};
 		aq.op = APPLIER_QUERY_GET;
 		evbuffer_add_printf(b, ",\"ns\":\"%s\",\"key\":", q->ns);
@@ -340,7 +324,7 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void park(struct read_api *api, struct evhttp_request *req,
-                 const struct query *q)
+                 const struct read_api_query *q)
 {
 	struct timeval tv = {(time_t)(q->timeout_ms / 1000),
 	                     (suseconds_t)(q->timeout_ms % 1000) * 1000};
@@ -393,219 +377,6 @@ void read_api_applied(struct read_api *api, size_t db, uint64_t applied_index)
 			continue;
 		waiter_unlink(w);
 	}
-}
-
-/* ---- request parsing ---- */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes s[0..len) (form encoding: %XX, '+' is a space) into out[0..cap).
- * Returns the decoded length or -1 (bad escape, too long). */
-static long pct_decode(const char *s, size_t len, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= len)
-				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi << 4 | lo;
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (n == cap)
-			return -1;
-		out[n++] = (uint8_t)c;
-	}
-	return (long)n;
-}
-
-static bool parse_u64(const uint8_t *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static bool name_valid(const char *s, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* Parses the query string into q for op. Fills why and returns false on
- * anything unknown, repeated, empty where a value is needed, malformed or
- * beyond its limit. */
-static bool parse_query(const char *qs, struct query *q, char *why,
-                        size_t whylen)
-{
-	enum {
-		P_NS = 1,
-		P_KEY = 2,
-		P_PREFIX = 4,
-		P_LIMIT = 8,
-		P_MIN = 16,
-		P_TIMEOUT = 32,
-		P_AFTER = 64
-	};
-	unsigned seen = 0, allowed = P_MIN | P_TIMEOUT;
-	uint8_t val[KV_KEY_MAX];
-
-	if (q->op == OP_GET)
-		allowed |= P_NS | P_KEY;
-	else if (q->op == OP_SCAN)
-		allowed |= P_NS | P_PREFIX | P_LIMIT | P_AFTER;
-	q->limit = READ_API_SCAN_LIMIT_DEFAULT;
-	q->timeout_ms = READ_API_TIMEOUT_DEFAULT_MS;
-	while (qs != NULL && *qs != '\0') {
-		const char *amp = strchr(qs, '&');
-		size_t plen = amp != NULL ? (size_t)(amp - qs) : strlen(qs);
-		const char *eq = memchr(qs, '=', plen);
-		size_t klen = eq != NULL ? (size_t)(eq - qs) : plen;
-		const char *v = eq != NULL ? eq + 1 : qs + plen;
-		size_t vlen = plen - klen - (eq != NULL);
-		unsigned bit = 0;
-		long n;
-
-		if (plen == 0) {
-			qs = amp != NULL ? amp + 1 : qs + plen;
-			continue; /* "a=1&&b=2" */
-		}
-#define IS(name) (klen == sizeof name - 1 && memcmp(qs, name, klen) == 0)
-		if (IS("ns"))
-			bit = P_NS;
-		else if (IS("key"))
-			bit = P_KEY;
-		else if (IS("prefix"))
-			bit = P_PREFIX;
-		else if (IS("limit"))
-			bit = P_LIMIT;
-		else if (IS("min_index"))
-			bit = P_MIN;
-		else if (IS("timeout_ms"))
-			bit = P_TIMEOUT;
-		else if (IS("after"))
-			bit = P_AFTER;
-#undef IS
-		if (bit == 0 || !(allowed & bit)) {
-			snprintf(why, whylen, "unknown parameter '%.*s'",
-			         (int)(klen > 64 ? 64 : klen), qs);
-			return false;
-		}
-		if (seen & bit) {
-			snprintf(why, whylen, "parameter '%.*s' given twice",
-			         (int)klen, qs);
-			return false;
-		}
-		seen |= bit;
-		n = pct_decode(v, vlen, val, sizeof val);
-		if (n < 0) {
-			snprintf(why, whylen,
-			         "parameter '%.*s': bad %%-escape or longer "
-			         "than %d bytes",
-			         (int)klen, qs, KV_KEY_MAX);
-			return false;
-		}
-		switch (bit) {
-		case P_NS:
-			if (!name_valid((const char *)val, (size_t)n,
-			                KV_NAMESPACE_MAX)) {
-				snprintf(why, whylen,
-				         "ns must be [A-Za-z0-9._-]{1,%d}",
-				         KV_NAMESPACE_MAX);
-				return false;
-			}
-			memcpy(q->ns, val, (size_t)n);
-			q->ns[n] = '\0';
-			q->ns_len = (size_t)n;
-			break;
-		case P_KEY:
-		case P_PREFIX:
-			if (bit == P_KEY && n == 0) {
-				snprintf(why, whylen, "key must be 1..%d bytes",
-				         KV_KEY_MAX);
-				return false;
-			}
-			memcpy(q->key, val, (size_t)n);
-			q->key_len = (size_t)n;
-			break;
-		case P_AFTER:
-			memcpy(q->after, val, (size_t)n);
-			q->after_len = (size_t)n;
-			q->has_after = true;
-			break;
-		case P_LIMIT:
-			if (!parse_u64(val, (size_t)n, &q->limit) ||
-			    q->limit == 0 ||
-			    q->limit > READ_API_SCAN_LIMIT_MAX) {
-				snprintf(why, whylen,
-				         "limit must be an integer 1..%d",
-				         READ_API_SCAN_LIMIT_MAX);
-				return false;
-			}
-			break;
-		case P_MIN:
-			if (!parse_u64(val, (size_t)n, &q->min_index)) {
-				snprintf(why, whylen,
-				         "min_index must be a decimal integer");
-				return false;
-			}
-			break;
-		case P_TIMEOUT:
-			if (!parse_u64(val, (size_t)n, &q->timeout_ms) ||
-			    q->timeout_ms > READ_API_TIMEOUT_MAX_MS) {
-				snprintf(why, whylen,
-				         "timeout_ms must be an integer 0..%d",
-				         READ_API_TIMEOUT_MAX_MS);
-				return false;
-			}
-			break;
-		}
-		qs = amp != NULL ? amp + 1 : qs + plen;
-	}
-	if ((q->op == OP_GET || q->op == OP_SCAN) && !(seen & P_NS)) {
-		snprintf(why, whylen, "ns is required");
-		return false;
-	}
-	if (q->op == OP_GET && !(seen & P_KEY)) {
-		snprintf(why, whylen, "key is required");
-		return false;
-	}
-	return true;
 }
 
 /* ---- status and metrics ---- */
@@ -790,7 +561,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	char why[256], dbname[80], opname[32];
-	struct query q;
+	struct read_api_query q;
+	enum read_api_op op;
 
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		refuse_write(req);
@@ -816,9 +588,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	const char *name = path + 7, *slash = strchr(name, '/');
 	size_t nlen = slash != NULL ? (size_t)(slash - name) : strlen(name);
-	if (slash == NULL || !name_valid(name, nlen, 64) ||
-	    (nlen == 1 && name[0] == '.') ||
-	    (nlen == 2 && name[0] == '.' && name[1] == '.') ||
+	if (slash == NULL || !parse_name_valid(name, nlen) ||
 	    strlen(slash + 1) >= sizeof opname || strchr(slash + 1, '/')) {
 		send_error(req, 400, "bad request",
 		           "expected /v1/db/<db>/<op> with <db> "
@@ -832,32 +602,27 @@ static void on_request(struct evhttp_request *req, void *arg)
 		refuse_write(req);
 		return;
 	}
-	memset(&q, 0, sizeof q);
-	if (strcmp(opname, "get") == 0)
-		q.op = OP_GET;
-	else if (strcmp(opname, "scan") == 0)
-		q.op = OP_SCAN;
-	else if (strcmp(opname, "fingerprint") == 0)
-		q.op = OP_FINGERPRINT;
-	else {
+	if (!read_api_op_parse(opname, &op)) {
 		send_error(req, 404, "not found",
 		           "operations: get, scan, fingerprint");
 		return;
 	}
-	size_t n = follow_database_count(api->f);
-	for (q.db = 0; q.db < n; q.db++)
-		if (strcmp(follow_database_name(api->f, q.db), dbname) == 0)
+	size_t db, n = follow_database_count(api->f);
+	for (db = 0; db < n; db++)
+		if (strcmp(follow_database_name(api->f, db), dbname) == 0)
 			break;
-	if (q.db == n) {
+	if (db == n) {
 		snprintf(why, sizeof why, "this mirror does not follow '%s'",
 		         dbname);
 		send_error(req, 404, "unknown database", why);
 		return;
 	}
-	if (!parse_query(evhttp_uri_get_query(uri), &q, why, sizeof why)) {
+	if (read_api_query_parse(op, evhttp_uri_get_query(uri), &q, why,
+	                         sizeof why) != 0) {
 		send_error(req, 400, "bad request", why);
 		return;
 	}
+	q.db = db;
 	struct applier *a = follow_applier(api->f, q.db);
 	if (applier_get_kind(a) == APPLIER_NONE) {
 		send_error(req, 501, "no applier",

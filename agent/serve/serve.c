@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "agent/config/config.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -585,19 +586,18 @@ static int parse_request(const char *path, struct request *rq, char *msg,
 	return -1;
 }
 
+/* The rule itself is config_access_grant_allows(), shared with the
+ * configuration's [access] sections so that what check-config and the
+ * tests say is what serve does. */
 static bool allowed(const struct serve *sv, const char *peer, const char *db)
 {
 	for (size_t i = 0; i < sv->ngrants; i++) {
 		const struct grant *g = &sv->grants[i];
 
-		if (strcmp(g->identity, "*") != 0 &&
-		    strcmp(g->identity, peer) != 0)
-			continue;
-		for (size_t j = 0; j < g->n; j++) {
-			if (strcmp(g->dbs[j], "*") == 0 ||
-			    strcmp(g->dbs[j], db) == 0)
-				return true;
-		}
+		if (config_access_grant_allows(g->identity,
+		                               (const char *const *)g->dbs,
+		                               g->n, peer, db))
+			return true;
 	}
 	return false;
 }
@@ -1759,4 +1759,22 @@ uint16_t serve_port(const struct serve *sv)
 unsigned serve_streams(const struct serve *sv)
 {
 	return sv->nstreams;
+}
+
+bool serve_stream_stat(const struct serve *sv, unsigned i,
+                       struct serve_stream_stat *out)
+{
+	const struct stream *st = sv->streams;
+
+	for (; st != NULL && i > 0; i--)
+		st = st->next;
+	if (st == NULL)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->pending = st->out.size - st->out_off;
+	if (st->req != NULL && !st->dead) {
+		out->path = transport_request_path(st->req);
+		out->unacked = transport_response_unacked(st->req);
+	}
+	return true;
 }

@@ -140,4 +140,22 @@ uint16_t serve_port(const struct serve *sv);
 /* Open requests (tests, metrics). */
 unsigned serve_streams(const struct serve *sv);
 
+/* What one open request holds in memory for a slow reader. */
+struct serve_stream_stat {
+	const char *path; /* as requested; valid until the loop runs again */
+	/* Encoded here but not yet accepted by the transport: bounded by
+	 * one log batch (log_batch_bytes) plus one frame, or one chunk
+	 * envelope, since serve encodes nothing more while a write waits
+	 * for on_writable. */
+	size_t pending;
+	/* Accepted by the transport and not yet acknowledged by the client:
+	 * at most max_unacked (transport_response_unacked). */
+	size_t unacked;
+};
+
+/* The i-th open request (0 <= i < serve_streams(sv), in no particular
+ * order) into *out (tests, metrics). false past the last. */
+bool serve_stream_stat(const struct serve *sv, unsigned i,
+                       struct serve_stream_stat *out);
+
 #endif

@@ -41,6 +41,53 @@ check() {
 
 diag() { echo "# $*"; }
 
+# assert_absent NAME PATTERN FILE...: one test point saying that no line
+# of the FILEs matches PATTERN (grep basic regex). An absence proves
+# something only about a log that was written: every FILE must exist and
+# be non-empty, else the point fails and says which one.
+assert_absent() {
+	aa_name=$1
+	aa_pat=$2
+	shift 2
+	if [ $# -eq 0 ]; then
+		not_ok "$aa_name"
+		diag "assert_absent: no file given (a glob that matched nothing?)"
+		return
+	fi
+	for aa_f in "$@"; do
+		if [ ! -s "$aa_f" ]; then
+			not_ok "$aa_name"
+			diag "$aa_f is missing or empty: the absence of '$aa_pat' proves nothing"
+			return
+		fi
+	done
+	if grep -n -e "$aa_pat" "$@" >"$TMP/absent.out" 2>&1; then
+		not_ok "$aa_name"
+		diag "'$aa_pat' found:"
+		sed 's/^/#   /' "$TMP/absent.out" | head -n 10
+	else
+		ok "$aa_name"
+	fi
+}
+
+# assert_no_files NAME DIR GLOB: one test point saying that no entry of
+# DIR matches GLOB; DIR must exist, so that a mirror that never created
+# it does not pass for one that kept it clean.
+assert_no_files() {
+	if [ ! -d "$2" ]; then
+		not_ok "$1"
+		diag "$2 does not exist: the absence of $3 proves nothing"
+		return
+	fi
+	anf_found=$(cd "$2" && for f in $3; do [ -e "$f" ] && echo "$f"; done)
+	if [ -n "$anf_found" ]; then
+		not_ok "$1"
+		diag "in $2:" $anf_found
+	else
+		ok "$1"
+	fi
+}
+
 cleanup() {
 	for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null

@@ -65,11 +65,10 @@ for fault in $faults; do
 	wait_until 15 retried
 	kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 	kill "$SERVE_PID"
-	check "$fault: no snapshot 1200-2 exposed" \
-		test ! -e "$TMP/m/kv/snapshots/1200-2.snapshot"
+	assert_no_files "$fault: no snapshot 1200-2 exposed" \
+		"$TMP/m/kv/snapshots" 1200-2.snapshot
 	check "$fault: stored snapshot and log untouched" \
 		test "$(fingerprint)" = "$before"
 done
-check "the mirror was never in Error" \
-	sh -c "! grep -h 'state Error' '$TMP'/f-*.log"
+assert_absent "the mirror was never in Error" 'state Error' "$TMP"/f-*.log
 finish

@@ -106,6 +106,6 @@ kill -TERM "$FPID" 2>/dev/null
 wait "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 check "live entries equal the source's, in order, none twice" same_entries db1
-check "follow did not bootstrap again when restarted" \
-	sh -c "! grep -q 'bootstrapping from snapshot' '$TMP/follow2.log'"
+assert_absent "follow did not bootstrap again when restarted" \
+	'bootstrapping from snapshot' "$TMP/follow2.log"
 finish

@@ -55,8 +55,8 @@ else
 	not_ok "bootstrap never passed a third"
 	done_before=0
 fi
-check "no .snapshot visible after the kill" \
-	sh -c "! ls '$TMP'/mirror/big/snapshots/*.snapshot 2>/dev/null | grep -q ."
+assert_no_files "no .snapshot visible after the kill" \
+	"$TMP/mirror/big/snapshots" '*.snapshot'
 
 follow_bg follow2.log
 # 2. serve A dies mid-bootstrap: the mirror resumes through serve B.
@@ -139,7 +139,7 @@ T_PIDS="$T_PIDS $FPID"
 retried() { [ "$(grep -c 'bootstrapping from snapshot 10-1' "$TMP/follow4.log")" -ge 2 ]; }
 check "corrupted source snapshot: error reported and retried" wait_until 30 retried
 check "the source names the CRC problem" grep -qi "crc" "$TMP/serveBad.log"
-check "no .snapshot was ever exposed for it" \
-	sh -c "! ls '$TMP'/mirror2/bad/snapshots/*.snapshot 2>/dev/null | grep -q ."
+assert_no_files "no .snapshot was ever exposed for it" \
+	"$TMP/mirror2/bad/snapshots" '*.snapshot'
 kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
 finish

@@ -79,6 +79,10 @@ struct fx {
 	char db1[160], db2[160], db3[160];
 	size_t max_unacked;     /* server option for the next start */
 	uint64_t client_window; /* client per-stream window, 0: default */
+	/* grants for the next start, when set (else mirror-1: *, mirror-2:
+	 * db2) */
+	const struct serve_grant *grants;
+	size_t ngrants;
 	struct event_base *base;
 	struct event *deadline;
 	int timed_out;
@@ -149,8 +153,9 @@ static void start_server(struct fx *fx)
 	o.databases = dbs;
 	o.ndatabases = 3;
 	o.max_unacked = fx->max_unacked;
-	o.grants = grants;
-	o.ngrants = 2;
+	o.grants = fx->grants != NULL ? fx->grants : grants;
+	o.ngrants = fx->grants != NULL ? fx->ngrants : 2;
+	o.allow_any_identity = fx->grants != NULL;
 	o.heartbeat_ms = HEARTBEAT_MS;
 	o.chunk_size = 1u << 20; /* chunk counts below assume 1 MiB */
 	if (serve_new(fx->base, &o, &fx->sv, errmsg) != 0)
@@ -860,6 +865,67 @@ static void test_errors(void **state)
 	}
 }
 
+static int info_status(struct fx *fx, int client_no, const char *db)
+{
+	char path[64];
+	struct req *r;
+	int status;
+
+	snprintf(path, sizeof path, "/v1/db/%s/info", db);
+	r = get(fx, client_no, path, false);
+	assert_true(wait_until(fx, req_finished, r, 10000));
+	status = r->status;
+	if (status == 200 && !r->have_info)
+		fail_msg("%s: 200 without an info body", path);
+	if (status != 200 && (!r->got_x || r->x != PROTO_ERROR_FORBIDDEN))
+		fail_msg("%s: status %d without a forbidden x frame", path,
+		         status);
+	req_free(r);
+	return status;
+}
+
+/* The access rule through real requests: serve applies
+ * config_access_grant_allows, "*" as an identity (tests only) admits any
+ * client to the databases it names and nothing else. */
+static void test_access_rule(void **state)
+{
+	static const char *const db1[] = {"db1"};
+	static const char *const db3[] = {"db3"};
+	static const struct serve_grant grants[] = {{"mirror-1", db1, 1},
+	                                            {"*", db3, 1}};
+	struct fx *fx = *state;
+	struct serve_options o;
+	struct serve *sv = NULL;
+	struct serve_database dbs[1] = {{"db1", fx->db1}};
+	char errmsg[MA_ERRMSG_SIZE];
+
+	serve_free(fx->sv);
+	fx->grants = grants;
+	fx->ngrants = 2;
+	start_server(fx);
+	assert_int_equal(info_status(fx, 0, "db1"), 200);
+	assert_int_equal(info_status(fx, 0, "db3"), 200);
+	assert_int_equal(info_status(fx, 0, "db2"), 403);
+	assert_int_equal(info_status(fx, 1, "db3"), 200);
+	assert_int_equal(info_status(fx, 1, "db1"), 403);
+	assert_int_equal(info_status(fx, 1, "db2"), 403);
+
+	/* Outside tests a grant for any client is refused at start. */
+	serve_options_init(&o);
+	o.listen_addr = "127.0.0.1";
+	o.cert_file = test_pki_file(&pki, "server.pem");
+	o.key_file = test_pki_file(&pki, "server.key");
+	o.client_ca_file = test_pki_file(&pki, "ca.pem");
+	o.databases = dbs;
+	o.ndatabases = 1;
+	o.grants = &grants[1];
+	o.ngrants = 1;
+	assert_int_equal(serve_new(fx->base, &o, &sv, errmsg), MA_ERR_CONFIG);
+	assert_null(sv);
+	assert_string_equal(errmsg, "grant for identity '*' (any client) is "
+	                            "only allowed in tests");
+}
+
 struct all_goal {
 	struct req **r;
 	size_t n;
@@ -935,15 +1001,57 @@ static void test_cancel_releases(void **state)
 	assert_true(wait_until(fx, no_streams, fx->sv, 10000));
 }
 
-/* A stalled client: the server stops at its unacked cap and the window,
- * then everything arrives in order once the client reads again. */
+/* What serve holds for each kind of stream, sampled while a reader is
+ * stalled. */
+struct hold {
+	struct fx *fx;
+	struct event *tick;
+	size_t pending[2], unacked[2]; /* largest seen: log, snapshot */
+	size_t last_pending[2], last_unacked[2];
+	unsigned samples;
+};
+
+static void sample_hold(evutil_socket_t fd, short what, void *arg)
+{
+	struct hold *h = arg;
+	struct serve_stream_stat ss;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; serve_stream_stat(h->fx->sv, i, &ss); i++) {
+		int k;
+
+		if (ss.path == NULL)
+			continue;
+		k = strstr(ss.path, "/snapshot?") != NULL;
+		if (ss.pending > h->pending[k])
+			h->pending[k] = ss.pending;
+		if (ss.unacked > h->unacked[k])
+			h->unacked[k] = ss.unacked;
+		h->last_pending[k] = ss.pending;
+		h->last_unacked[k] = ss.unacked;
+	}
+	h->samples++;
+}
+
+/* A stalled client: serve keeps what it holds per stream within its own
+ * limits (the transport's max_unacked, one log batch or one chunk
+ * envelope not yet accepted) instead of reading the spool ahead of the
+ * reader, then everything arrives in order once the client reads again.
+ * QUIC's window alone would bound what the client receives, not what
+ * serve buffers. */
 static void test_backpressure(void **state)
 {
 	struct fx *fx = *state;
 	struct req *log, *snap;
-	struct timeval tv = {0, 300000};
+	struct timeval tv = {0, 300000}, every = {0, 2000};
 	struct all_goal g;
 	struct req *both[2];
+	struct hold h;
+	/* One entry frame: 4000 bytes of data plus its envelope. */
+	const size_t log_bound =
+	    SERVE_LOG_BATCH_DEFAULT + 4000 + PROTO_FRAME_OVERHEAD;
+	const size_t snap_bound = (1u << 20) + SNAPSHOT_ENVELOPE_OVERHEAD_MAX;
 
 	serve_free(fx->sv);
 	fx->max_unacked = 64 * 1024;
@@ -953,6 +1061,11 @@ static void test_backpressure(void **state)
 	                    "4000 >/dev/null",
 	                    spoolgen, fx->db1),
 	                 0);
+	memset(&h, 0, sizeof h);
+	h.fx = fx;
+	h.tick = event_new(fx->base, -1, EV_PERSIST, sample_hold, &h);
+	assert_non_null(h.tick);
+	assert_int_equal(evtimer_add(h.tick, &every), 0);
 	log = get(fx, 0, "/v1/db/db1/log?from=1&prev_term=0", false);
 	log->sized_from = DB1_ENTRIES;
 	log->entry_size = 4000;
@@ -960,12 +1073,26 @@ static void test_backpressure(void **state)
 	snap = get(fx, 0, "/v1/db/db1/snapshot?index=100&term=2", true);
 	transport_stream_pause(log->s, 1);
 	transport_stream_pause(snap->s, 1);
-	/* Let the server run into the caps. */
+	/* Let the server run into the caps, sampling every 2 ms. */
 	event_base_loopexit(fx->base, &tv);
 	event_base_dispatch(fx->base);
+	event_free(h.tick);
+	printf("# stalled: %u samples; log pending <= %zu unacked <= %zu; "
+	       "snapshot pending <= %zu unacked <= %zu\n",
+	       h.samples, h.pending[0], h.unacked[0], h.pending[1],
+	       h.unacked[1]);
+	assert_true(h.samples >= 20);
 	assert_true(log->entries < DB1_ENTRIES + 2000);
 	assert_false(snap->ended);
-	assert_true(snap->data_len < BIG_SIZE);
+	/* serve's limits held at every sample... */
+	assert_true(h.unacked[0] <= fx->max_unacked);
+	assert_true(h.unacked[1] <= fx->max_unacked);
+	assert_true(h.pending[0] <= log_bound);
+	assert_true(h.pending[1] <= snap_bound);
+	/* ...while it was being pushed back: at the end both streams hold
+	 * bytes the transport has not sent and bytes it has not taken. */
+	assert_true(h.last_unacked[0] > 0 && h.last_pending[0] > 0);
+	assert_true(h.last_unacked[1] > 0 && h.last_pending[1] > 0);
 	transport_stream_pause(log->s, 0);
 	transport_stream_pause(snap->s, 0);
 	both[0] = log;
@@ -1174,6 +1301,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_source_behind, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_access_rule, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_streams, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_releases, setup,
