@@ -1771,7 +1771,7 @@ bool serve_stream_stat(const struct serve *sv, unsigned i,
 	if (st == NULL)
 		return false;
 	memset(out, 0, sizeof *out);
-	out->pending = st->out.size - st->out_off;
+	out->pending = st->out.len - st->out_off;
 	if (st->req != NULL && !st->dead) {
 		out->path = transport_request_path(st->req);
 		out->unacked = transport_response_unacked(st->req);

@@ -1051,7 +1051,7 @@ static void test_backpressure(void **state)
 	/* One entry frame: 4000 bytes of data plus its envelope. */
 	const size_t log_bound =
 	    SERVE_LOG_BATCH_DEFAULT + 4000 + PROTO_FRAME_OVERHEAD;
-	const size_t snap_bound = (1u << 20) + SNAPSHOT_ENVELOPE_OVERHEAD_MAX;
+	const size_t snap_bound = (1u << 20) + PROTO_ENVELOPE_OVERHEAD_MAX;
 
 	serve_free(fx->sv);
 	fx->max_unacked = 64 * 1024;
