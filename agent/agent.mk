@@ -16,7 +16,9 @@ agent_libagent_a_SOURCES = \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
-	agent/readapi/read_api_query.c agent/readapi/read_api_query.h
+	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
+	agent/status/status.c agent/status/status.h \
+	agent/status/status_follow.c agent/status/status_json_read.c
 
 mirror_agent_SOURCES += agent/cli/main.c
 
@@ -37,6 +39,12 @@ tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_config_LDADD = $(AGENT_TEST_LIBS)
 EXTRA_DIST += tests/unit/data/config
+
+check_PROGRAMS += tests/unit/test_status
+TESTS += tests/unit/test_status
+tests_unit_test_status_SOURCES = tests/unit/test_status.c
+tests_unit_test_status_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_status_LDADD = $(AGENT_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_applier
 TESTS += tests/unit/test_applier
@@ -83,3 +91,6 @@ tests_integration_test_serve_LDADD = $(AGENT_TEST_LIBS)
 # End to end: raftkv cluster -> serve -> follow (applier = kv) -> HTTP.
 TESTS += tests/integration/test_mirror_read.sh
 EXTRA_DIST += tests/integration/test_mirror_read.sh
+# The status model end to end: file, /status, /metrics and `status`.
+TESTS += tests/integration/test_status.sh
+EXTRA_DIST += tests/integration/test_status.sh

@@ -25,6 +25,7 @@ NGTCP2_FLAGS="--enable-lib-only --with-wolfssl"
 PACKAGES="build-essential autoconf automake libtool pkg-config dpkg-dev \
 ca-certificates openssl iproute2 procps psmisc \
 libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
+libjansson-dev \
 libnghttp3-dev libraft-dev libuv1-dev clang libclang-rt-14-dev \
 nginx-light curl"
 

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "agent/apply/applier.h"
+#include "agent/status/status.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -174,57 +175,25 @@ static bool local_failure(int rc)
 
 static void write_status(struct follow *f)
 {
-	char buf[16384];
-	size_t n = 0;
-	int rc;
+	char path[4096], errmsg[MA_ERRMSG_SIZE];
+	struct status_report *r = malloc(sizeof *r);
+	struct timespec ts;
 
-	n += (size_t)snprintf(buf + n, sizeof buf - n,
-	                      "{\"pid\":%ld,\"updated_unix_ms\":%lld,"
-	                      "\"endpoint\":\"%s\",\"databases\":[",
-	                      (long)getpid(), (long long)time(NULL) * 1000,
-	                      f->endpoint_text);
-	for (size_t i = 0; i < f->ndb && n < sizeof buf - 1024; i++) {
-		const struct mirror_status *st = &f->dbs[i].sm.status;
-		char err[200];
-		size_t k = 0;
-		/* Keep the message JSON-safe without a JSON library. */
-		for (const char *c = st->error; *c && k < sizeof err - 1; c++)
-			err[k++] = (*c == '"' || *c == '\\' ||
-			            (unsigned char)*c < 0x20)
-			               ? '\''
-			               : *c;
-		err[k] = '\0';
-		n += (size_t)snprintf(
-		    buf + n, sizeof buf - n,
-		    "%s{\"database\":\"%s\",\"state\":\"%s\","
-		    "\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64 ","
-		    "\"rate_bytes_per_s\":%" PRIu64
-		    ",\"applied_index\":%" PRIu64 ","
-		    "\"source_commit_index\":%" PRIu64
-		    ",\"lag_entries\":%" PRIu64 ","
-		    "\"lag_ms\":%" PRIu64 ",\"reconnects\":%" PRIu64 ","
-		    "\"error\":\"%s\"}",
-		    i ? "," : "", f->dbs[i].name, mirror_state_name(st->state),
-		    st->bytes_done, st->bytes_total, st->rate_bytes_per_s,
-		    st->applied_index, st->source_commit_index, st->lag_entries,
-		    st->lag_ms, st->reconnects, err);
+	if (r == NULL) {
+		log_warn("cannot write status file: out of memory");
+		return;
 	}
-	n += (size_t)snprintf(buf + n, sizeof buf - n, "]}\n");
-	if (f->o.status_file != NULL) {
-		char dir[4096], *slash;
-		snprintf(dir, sizeof dir, "%s", f->o.status_file);
-		slash = strrchr(dir, '/');
-		if (slash == NULL) {
-			rc = io_write_file_durable(".", dir, buf, n);
-		} else {
-			*slash = '\0';
-			rc = io_write_file_durable(dir, slash + 1, buf, n);
-		}
-	} else {
-		rc = io_write_file_durable(f->o.data_dir, "status", buf, n);
-	}
-	if (rc != 0)
-		log_warn("cannot write status file: %s", strerror(-rc));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	status_report_from_follow(
+	    f, (long)getpid(), (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	    r);
+	if (f->o.status_file != NULL)
+		snprintf(path, sizeof path, "%s", f->o.status_file);
+	else
+		snprintf(path, sizeof path, "%s/status", f->o.data_dir);
+	if (status_file_write(path, r, errmsg) != 0)
+		log_warn("%s", errmsg);
+	free(r);
 }
 
 /* ---- local state ---- */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include "agent/follow/follow.h"
 #include "agent/follow/mirror_state.h"
 #include "agent/readapi/read_api_query.h"
+#include "agent/status/status.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -381,153 +383,44 @@ void read_api_applied(struct read_api *api, size_t db, uint64_t applied_index)
 
 /* ---- status and metrics ---- */
 
-static void json_status(struct read_api *api, struct evhttp_request *req)
+/* Both render the one status model (agent/status/status.h), built the same
+ * way as the status file. */
+static void send_status(struct read_api *api, struct evhttp_request *req,
+                        bool prometheus)
 {
-	struct evbuffer *b = evbuffer_new();
-	size_t n = follow_database_count(api->f);
+	struct status_report *r = malloc(sizeof *r);
+	struct timespec ts;
+	char *text = NULL;
+	size_t len = 0;
 
-	if (b == NULL) {
+	if (r != NULL) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		status_report_from_follow(
+		    api->f, (long)getpid(),
+		    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, r);
+		text = prometheus ? status_prometheus_format(r, &len)
+		                  : status_json_format(r, &len);
+		free(r);
+	}
+	if (text == NULL) {
+		send_error(req, 500, "out of memory",
+		           "cannot render the status");
+		return;
+	}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *b = evbuffer_new();
+	if (b == NULL || evbuffer_add(b, text, len) != 0) {
+		if (b != NULL)
+			evbuffer_free(b);
+		free(text);
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	evbuffer_add_printf(b, "{\"pid\":%ld,\"endpoint\":", (long)getpid());
-	json_str(b, follow_endpoint(api->f));
-	evbuffer_add_printf(b, ",\"databases\":[");
-	for (size_t i = 0; i < n; i++) {
-		const struct mirror_status *st = follow_status(api->f, i);
-		struct applier *a = follow_applier(api->f, i);
-		uint64_t applied = applier_applied_index(a);
-		evbuffer_add_printf(
-		    b,
-		    "%s{\"database\":\"%s\",\"state\":\"%s\","
-		    "\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64
-		    ",\"applied_index\":%" PRIu64 ",\"log_index\":%" PRIu64
-		    ",\"source_commit_index\":%" PRIu64
-		    ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64
-		    ",\"reconnects\":%" PRIu64 ",\"endpoint\":",
-		    i ? "," : "", follow_database_name(api->f, i),
-		    mirror_state_name(st->state), st->bytes_done,
-		    st->bytes_total, applied, st->applied_index,
-		    st->source_commit_index, lag_entries(st, applied),
-		    st->lag_ms, st->reconnects);
-		json_str(b, follow_endpoint(api->f));
-		evbuffer_add_printf(b, ",\"error\":");
-		json_str(b, st->error);
-		evbuffer_add_printf(b, ",\"applier\":\"%s\",\"applier_error\":",
-		                    applier_kind_name(applier_get_kind(a)));
-		if (applier_error(a) != NULL)
-			json_str(b, applier_error(a));
-		else
-			evbuffer_add_printf(b, "null");
-		evbuffer_add_printf(b, ",\"skipped_commands\":%" PRIu64 "}",
-		                    applier_skipped_commands(a));
-	}
-	evbuffer_add_printf(b, "]}");
-	send_json(req, 200, b);
-	evbuffer_free(b);
-}
-
-enum metric_field {
-	M_BYTES_DONE,
-	M_BYTES_TOTAL,
-	M_APPLIED,
-	M_LOG_INDEX,
-	M_COMMIT,
-	M_LAG_ENTRIES,
-	M_LAG_MS,
-	M_RECONNECTS,
-	M_APPLIER_FAILED,
-};
-
-static const struct {
-	const char *name, *type, *help;
-} metrics[] = {
-    [M_BYTES_DONE] = {"mirror_bytes_done", "gauge",
-                      "Snapshot bytes durably received in the current or last "
-                      "bootstrap."},
-    [M_BYTES_TOTAL] = {"mirror_bytes_total", "gauge",
-                       "Size of the snapshot being or last bootstrapped."},
-    [M_APPLIED] = {"mirror_applied_index", "gauge",
-                   "Last log index applied to the read-only state (readers "
-                   "see this)."},
-    [M_LOG_INDEX] = {"mirror_log_index", "gauge",
-                     "Last log index held durably in the mirror's wal."},
-    [M_COMMIT] = {"mirror_source_commit_index", "gauge",
-                  "Commit index last announced by the source."},
-    [M_LAG_ENTRIES] = {"mirror_lag_entries", "gauge",
-                       "Source commit index minus the applied index."},
-    [M_LAG_MS] = {"mirror_lag_ms", "gauge",
-                  "Replication lag in milliseconds, on the source's clock."},
-    [M_RECONNECTS] = {"mirror_reconnects_total", "counter",
-                      "Connections to the source lost or failed."},
-    [M_APPLIER_FAILED] = {"mirror_applier_failed", "gauge",
-                          "1 when the applier stopped on an error."},
-};
-
-static uint64_t metric_value(struct read_api *api, size_t i,
-                             enum metric_field m)
-{
-	const struct mirror_status *st = follow_status(api->f, i);
-	struct applier *a = follow_applier(api->f, i);
-
-	switch (m) {
-	case M_BYTES_DONE:
-		return st->bytes_done;
-	case M_BYTES_TOTAL:
-		return st->bytes_total;
-	case M_APPLIED:
-		return applier_applied_index(a);
-	case M_LOG_INDEX:
-		return st->applied_index;
-	case M_COMMIT:
-		return st->source_commit_index;
-	case M_LAG_ENTRIES:
-		return lag_entries(st, applier_applied_index(a));
-	case M_LAG_MS:
-		return st->lag_ms;
-	case M_RECONNECTS:
-		return st->reconnects;
-	case M_APPLIER_FAILED:
-		return applier_error(a) != NULL;
-	}
-	return 0;
-}
-
-static void prometheus(struct read_api *api, struct evhttp_request *req)
-{
-	static const enum mirror_state states[] = {
-	    MIRROR_CONNECTING, MIRROR_BOOTSTRAPPING, MIRROR_CATCHING_UP,
-	    MIRROR_FOLLOWING,  MIRROR_DEGRADED,      MIRROR_DISCONNECTED,
-	    MIRROR_ERROR};
-	struct evbuffer *b = evbuffer_new();
-	size_t n = follow_database_count(api->f);
-
-	if (b == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evbuffer_add_printf(b, "# HELP mirror_state Current state of each "
-	                       "mirrored database (1: the current one).\n"
-	                       "# TYPE mirror_state gauge\n");
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < sizeof states / sizeof states[0]; k++)
-			evbuffer_add_printf(
-			    b, "mirror_state{db=\"%s\",state=\"%s\"} %d\n",
-			    follow_database_name(api->f, i),
-			    mirror_state_name(states[k]),
-			    follow_status(api->f, i)->state == states[k]);
-	for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
-		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n",
-		                    metrics[m].name, metrics[m].help,
-		                    metrics[m].name, metrics[m].type);
-		for (size_t i = 0; i < n; i++)
-			evbuffer_add_printf(
-			    b, "%s{db=\"%s\"} %" PRIu64 "\n", metrics[m].name,
-			    follow_database_name(api->f, i),
-			    metric_value(api, i, (enum metric_field)m));
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	                  "Content-Type", "text/plain; version=0.0.4");
+	free(text);
+	evhttp_add_header(h, "Content-Type",
+	                  prometheus ? "text/plain; version=0.0.4"
+	                             : "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_send_reply(req, 200, NULL, b);
 	evbuffer_free(b);
 }
@@ -573,11 +466,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (strcmp(path, "/status") == 0) {
-		json_status(api, req);
+		send_status(api, req, false);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
-		prometheus(api, req);
+		send_status(api, req, true);
 		return;
 	}
 	if (strncmp(path, "/v1/db/", 7) != 0) {

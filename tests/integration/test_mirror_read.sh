@@ -15,7 +15,7 @@ CLI="$abs_top_builddir/examples/raftkv/raftkv-cli"
 [ -x "$NODE" ] && [ -x "$CLI" ] ||
 	{ echo "Bail out! raftkv-node or raftkv-cli not built"; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "1..0 # SKIP curl not installed"; exit 0; }
-plan 28
+plan 29
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
 
@@ -178,18 +178,30 @@ req fresh -G "$HTTP/v1/db/kv/get" -d ns=app -d key=fresh -d "min_index=$N" -d ti
 	not_ok "min_index: $CODE $(cat "$TMP/fresh.json")"
 
 # A waiting request does not block others: park one, then ask another.
-curl -s -o "$TMP/park.json" -w '%{http_code}' --max-time 30 \
-	"$HTTP/v1/db/kv/get?ns=app&key=later&min_index=$((N + 3))&timeout_ms=15000" >"$TMP/park.code" &
+# The trace (on stderr, unbuffered) proves the request reached the mirror
+# before the entry it waits for was written, and that no answer had come
+# back by then: a request that was never parked cannot pass.
+curl -s -o "$TMP/park.json" -w '%{http_code}' --max-time 30 --trace-ascii % \
+	"$HTTP/v1/db/kv/get?ns=app&key=later&min_index=$((N + 3))&timeout_ms=15000" \
+	>"$TMP/park.code" 2>"$TMP/park.trace" &
 PARK=$!
-sleep 0.3
+wait_until 10 grep -q '^=> Send header' "$TMP/park.trace" ||
+	diag "the parked request was not sent within 10 s"
 req during -G "$HTTP/v1/db/kv/get" -d ns=app -d key=fresh
 [ "$CODE" = 200 ] && ok "a parked min_index request does not block the loop" ||
 	not_ok "during: $CODE"
-cli put app x1 1 >/dev/null; cli put app x2 2 >/dev/null; cli put app later L >/dev/null
+req before "$HTTP/status"
+parked=0
+grep -q '^=> Send header' "$TMP/park.trace" && ! grep -q '^<= Recv header' "$TMP/park.trace" &&
+	kill -0 "$PARK" 2>/dev/null && [ "$(num applied_index before)" -lt $((N + 3)) ] && parked=1
+cli put app x1 1 >/dev/null; cli put app x2 2 >/dev/null
+out=$(cli put app later L)
+L=$(field index "$out")
 wait "$PARK"
-[ "$(cat "$TMP/park.code")" = 200 ] && [ "$(b64 "$(str value park)")" = L ] &&
-	ok "the parked request is answered once its index is applied" ||
-	not_ok "parked: $(cat "$TMP/park.code") $(cat "$TMP/park.json")"
+[ $parked = 1 ] && [ "$L" = $((N + 3)) ] && [ "$(cat "$TMP/park.code")" = 200 ] &&
+	[ "$(b64 "$(str value park)")" = L ] && [ "$(num applied_index park)" -ge "$L" ] &&
+	ok "the request parked at applied index $(num applied_index before) is answered once $L is applied" ||
+	not_ok "parked: sent-and-waiting=$parked, later at ${L:-?}, $(cat "$TMP/park.code") $(cat "$TMP/park.json")"
 
 req tmo -G "$HTTP/v1/db/kv/get" -d ns=app -d key=fresh -d min_index=999999999 -d timeout_ms=300
 [ "$CODE" = 504 ] && [ "$(num min_index tmo)" = 999999999 ] && [ -n "$(num applied_index tmo)" ] &&
@@ -232,18 +244,44 @@ req noop "$HTTP/v1/db/kv/frobnicate"
 	[ "$CODE" = 404 ] && ok "unknown database 404, bad name 400, unknown op 404" ||
 	not_ok "db checks: $c1 $c2 $CODE"
 
-status_fields() {
-	for f in bytes_done bytes_total applied_index source_commit_index lag_entries lag_ms reconnects; do
-		[ -n "$(num $f status)" ] || return 1
-	done
+# /status: the values, not their presence. Once the mirror has applied
+# everything node 1's spool holds (S2), the log and applied index are S2,
+# the source announces S2, nothing lags, and the snapshot it bootstrapped
+# from was received whole.
+S2=$(field spool_last "$(cli_at "$CPORT1" applied-index)")
+# The file is rewritten every second: wait for both to show S2.
+caught_up() {
+	req status "$HTTP/status" && [ "$(num log_index status)" = "$S2" ] &&
+		[ "$(num applied_index status)" = "$S2" ] && [ "$(num source_commit_index status)" = "$S2" ] &&
+		cp "$TMP/mirror/status" "$TMP/statusfile.json" &&
+		[ "$(num log_index statusfile)" = "$S2" ] &&
+		[ "$(num applied_index statusfile)" = "$S2" ]
 }
+wait_until 20 caught_up || diag "the mirror did not reach node 1's spool index $S2"
 req status "$HTTP/status"
-[ "$CODE" = 200 ] && grep -q '"database":"kv","state":"Following"' "$TMP/status.json" &&
-	status_fields &&
-	grep -q "\"endpoint\":\"127.0.0.1:$SERVE_PORT\"" "$TMP/status.json" &&
-	grep -q '"applier":"kv"' "$TMP/status.json" &&
-	ok "/status: state, bytes, indexes, lag, endpoint, reconnects, applier" ||
+SNAP=$(sed -n 's/.*bootstrapping from snapshot \([0-9]*-[0-9]*\).*/\1/p' "$TMP/follow.log" | head -n 1)
+SNAPSZ=$(stat -c %s "$TMP/mirror/kv/snapshots/$SNAP.snapshot" 2>/dev/null)
+sok=1
+for kv in log_index=$S2 applied_index=$S2 source_commit_index=$S2 lag_entries=0 \
+	reconnects=0 bytes_done=${SNAPSZ:-none} bytes_total=${SNAPSZ:-none} skipped_commands=0 \
+	pid=$FPID; do
+	[ "$(num "${kv%%=*}" status)" = "${kv#*=}" ] ||
+		{ sok=0; diag "/status ${kv%%=*} is '$(num "${kv%%=*}" status)', want '${kv#*=}'"; }
+done
+# fields FILE: sorted "key":value lines without the rendering time.
+fields() { tr ',{}[]' '\n\n\n\n\n' <"$1" | grep ':' | grep -v '^"updated_unix_ms":' | sort; }
+[ "$CODE" = 200 ] && [ $sok = 1 ] &&
+	grep -q '"database":"kv","state":"Following"' "$TMP/status.json" &&
+	[ "$(str endpoint status)" = "127.0.0.1:$SERVE_PORT" ] &&
+	grep -q '"error":"","applier":"kv","applier_error":null' "$TMP/status.json" &&
+	ok "/status: index $S2 applied and logged, no lag, snapshot $SNAP of $SNAPSZ bytes, applier kv" ||
 	not_ok "status: $CODE $(cat "$TMP/status.json")"
+fields "$TMP/status.json" >"$TMP/status.fields"
+fields "$TMP/statusfile.json" >"$TMP/statusfile.fields"
+diff "$TMP/statusfile.fields" "$TMP/status.fields" >"$TMP/status.diff" &&
+	[ "$(wc -l <"$TMP/status.fields")" -eq 19 ] &&
+	ok "the status file and /status agree field by field" ||
+	{ not_ok "status file vs /status"; sed 's/^/# /' "$TMP/status.diff"; }
 
 req metrics "$HTTP/metrics"
 m="$TMP/metrics.json"
@@ -255,8 +293,11 @@ done
 grep -q '^mirror_state{db="kv",state="Following"} 1$' "$m" || mok=0
 grep -q '^mirror_reconnects_total{db="kv"} [0-9]' "$m" || mok=0
 grep -q '^# TYPE mirror_reconnects_total counter$' "$m" || mok=0
-applied_m=$(sed -n 's/^mirror_applied_index{db="kv"} //p' "$m")
-[ "${applied_m:-0}" -ge "$N" ] || mok=0
+for kv in mirror_applied_index=$S2 mirror_log_index=$S2 mirror_source_commit_index=$S2 \
+	mirror_lag_entries=0 mirror_reconnects_total=0 mirror_applier_failed=0; do
+	[ "$(sed -n "s/^${kv%%=*}{db=\"kv\"} //p" "$m")" = "${kv#*=}" ] ||
+		{ mok=0; diag "/metrics ${kv%%=*} is not ${kv#*=}"; }
+done
 [ "$CODE" = 200 ] && [ $mok = 1 ] && ok "/metrics: Prometheus text with HELP/TYPE and every figure" ||
 	not_ok "metrics: $CODE $(head -c 600 "$m")"
 

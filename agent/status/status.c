@@ -1,0 +1,387 @@
+/* The status model and its two writers (JSON, Prometheus text). Pure: the
+ * follower glue is in status_follow.c, the reader in status_json_read.c. */
+#include "agent/status/status.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+/* A growing output buffer; after an allocation failure every append is a
+ * no-op and the result is NULL, so the writers check once at the end. */
+struct out {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static bool reserve(struct out *o, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (o->failed)
+		return false;
+	if (o->len + more + 1 <= o->cap)
+		return true;
+	cap = o->cap ? o->cap : 1024;
+	while (cap < o->len + more + 1)
+		cap *= 2;
+	p = realloc(o->p, cap);
+	if (p == NULL) {
+		o->failed = true;
+		return false;
+	}
+	o->p = p;
+	o->cap = cap;
+	return true;
+}
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (!reserve(o, n))
+		return;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void printf_(struct out *o,
+                                                          const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = true;
+		return;
+	}
+	if ((size_t)n < sizeof small) {
+		put(o, small, (size_t)n);
+		return;
+	}
+	if (!reserve(o, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->p + o->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	o->len += (size_t)n;
+}
+
+static char *finish(struct out *o, size_t *len)
+{
+	if (o->failed || !reserve(o, 0)) {
+		free(o->p);
+		return NULL;
+	}
+	o->p[o->len] = '\0';
+	*len = o->len;
+	return o->p;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0
+ * when it is not one (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* A JSON string literal of s (RFC 8259 section 7). */
+static void json_string(struct out *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	put(o, "\"", 1);
+	while (n > 0) {
+		size_t k;
+		switch (*p) {
+		case '"':
+			put(o, "\\\"", 2);
+			break;
+		case '\\':
+			put(o, "\\\\", 2);
+			break;
+		case '\b':
+			put(o, "\\b", 2);
+			break;
+		case '\f':
+			put(o, "\\f", 2);
+			break;
+		case '\n':
+			put(o, "\\n", 2);
+			break;
+		case '\r':
+			put(o, "\\r", 2);
+			break;
+		case '\t':
+			put(o, "\\t", 2);
+			break;
+		default:
+			if (*p < 0x20) {
+				printf_(o, "\\u%04x", *p);
+				break;
+			}
+			k = utf8_len(p, n);
+			if (k == 0) {
+				/* A path or peer message in a foreign
+				 * encoding: keep the document valid. */
+				put(o, "\xef\xbf\xbd", 3);
+				break;
+			}
+			put(o, (const char *)p, k);
+			p += k;
+			n -= k;
+			continue;
+		}
+		p++;
+		n--;
+	}
+	put(o, "\"", 1);
+}
+
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src != NULL ? src : "");
+}
+
+void status_database_set(struct status_database *d, const char *name,
+                         const struct mirror_status *st, const char *endpoint,
+                         uint64_t log_index, uint64_t applied_index)
+{
+	memset(d, 0, sizeof *d);
+	copy_text(d->database, sizeof d->database, name);
+	d->state = st->state;
+	d->bytes_done = st->bytes_done;
+	d->bytes_total = st->bytes_total;
+	d->rate_bytes_per_s = st->rate_bytes_per_s;
+	d->log_index = log_index;
+	d->applied_index = applied_index;
+	d->source_commit_index = st->source_commit_index;
+	d->lag_entries = st->source_commit_index > applied_index
+	                     ? st->source_commit_index - applied_index
+	                     : 0;
+	d->lag_ms = st->lag_ms;
+	d->reconnects = st->reconnects;
+	copy_text(d->endpoint, sizeof d->endpoint, endpoint);
+	copy_text(d->error, sizeof d->error, st->error);
+	copy_text(d->applier, sizeof d->applier, "none");
+}
+
+char *status_json_format(const struct status_report *r, size_t *len)
+{
+	struct out o = {0};
+
+	printf_(&o,
+	        "{\"pid\":%ld,\"updated_unix_ms\":%" PRId64 ",\"endpoint\":",
+	        r->pid, r->updated_unix_ms);
+	json_string(&o, r->endpoint);
+	puts_(&o, ",\"databases\":[");
+	for (size_t i = 0; i < r->count && i < STATUS_MAX_DATABASES; i++) {
+		const struct status_database *d = &r->databases[i];
+		puts_(&o, i ? ",{\"database\":" : "{\"database\":");
+		json_string(&o, d->database);
+		puts_(&o, ",\"state\":");
+		json_string(&o, mirror_state_name(d->state));
+		printf_(&o,
+		        ",\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64
+		        ",\"rate_bytes_per_s\":%" PRIu64
+		        ",\"log_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
+		        ",\"source_commit_index\":%" PRIu64
+		        ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64
+		        ",\"reconnects\":%" PRIu64,
+		        d->bytes_done, d->bytes_total, d->rate_bytes_per_s,
+		        d->log_index, d->applied_index, d->source_commit_index,
+		        d->lag_entries, d->lag_ms, d->reconnects);
+		puts_(&o, ",\"endpoint\":");
+		json_string(&o, d->endpoint);
+		puts_(&o, ",\"error\":");
+		json_string(&o, d->error);
+		puts_(&o, ",\"applier\":");
+		json_string(&o, d->applier);
+		puts_(&o, ",\"applier_error\":");
+		if (d->applier_error[0] != '\0')
+			json_string(&o, d->applier_error);
+		else
+			puts_(&o, "null");
+		printf_(&o, ",\"skipped_commands\":%" PRIu64 "}",
+		        d->skipped_commands);
+	}
+	puts_(&o, "]}\n");
+	return finish(&o, len);
+}
+
+/* ---- Prometheus ---- */
+
+enum metric_field {
+	M_BYTES_DONE,
+	M_BYTES_TOTAL,
+	M_APPLIED,
+	M_LOG_INDEX,
+	M_COMMIT,
+	M_LAG_ENTRIES,
+	M_LAG_MS,
+	M_RECONNECTS,
+	M_APPLIER_FAILED,
+};
+
+static const struct {
+	const char *name, *type, *help;
+} metrics[] = {
+    [M_BYTES_DONE] = {"mirror_bytes_done", "gauge",
+                      "Snapshot bytes durably received in the current or last "
+                      "bootstrap."},
+    [M_BYTES_TOTAL] = {"mirror_bytes_total", "gauge",
+                       "Size of the snapshot being or last bootstrapped."},
+    [M_APPLIED] = {"mirror_applied_index", "gauge",
+                   "Last log index applied to the read-only state (readers "
+                   "see this)."},
+    [M_LOG_INDEX] = {"mirror_log_index", "gauge",
+                     "Last log index held durably in the mirror's wal."},
+    [M_COMMIT] = {"mirror_source_commit_index", "gauge",
+                  "Commit index last announced by the source."},
+    [M_LAG_ENTRIES] = {"mirror_lag_entries", "gauge",
+                       "Source commit index minus the applied index."},
+    [M_LAG_MS] = {"mirror_lag_ms", "gauge",
+                  "Replication lag in milliseconds, on the source's clock."},
+    [M_RECONNECTS] = {"mirror_reconnects_total", "counter",
+                      "Connections to the source lost or failed."},
+    [M_APPLIER_FAILED] = {"mirror_applier_failed", "gauge",
+                          "1 when the applier stopped on an error."},
+};
+
+static uint64_t metric_value(const struct status_database *d,
+                             enum metric_field m)
+{
+	switch (m) {
+	case M_BYTES_DONE:
+		return d->bytes_done;
+	case M_BYTES_TOTAL:
+		return d->bytes_total;
+	case M_APPLIED:
+		return d->applied_index;
+	case M_LOG_INDEX:
+		return d->log_index;
+	case M_COMMIT:
+		return d->source_commit_index;
+	case M_LAG_ENTRIES:
+		return d->lag_entries;
+	case M_LAG_MS:
+		return d->lag_ms;
+	case M_RECONNECTS:
+		return d->reconnects;
+	case M_APPLIER_FAILED:
+		return d->applier_error[0] != '\0';
+	}
+	return 0;
+}
+
+/* A label value (exposition format: backslash, quote and newline are
+ * escaped). Database names cannot hold them today; the writer does not
+ * rely on that. */
+static void label(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			puts_(o, "\\\\");
+		else if (*s == '"')
+			puts_(o, "\\\"");
+		else if (*s == '\n')
+			puts_(o, "\\n");
+		else
+			put(o, s, 1);
+	}
+}
+
+char *status_prometheus_format(const struct status_report *r, size_t *len)
+{
+	static const enum mirror_state states[] = {
+	    MIRROR_CONNECTING, MIRROR_BOOTSTRAPPING, MIRROR_CATCHING_UP,
+	    MIRROR_FOLLOWING,  MIRROR_DEGRADED,      MIRROR_DISCONNECTED,
+	    MIRROR_ERROR};
+	size_t n =
+	    r->count < STATUS_MAX_DATABASES ? r->count : STATUS_MAX_DATABASES;
+	struct out o = {0};
+
+	puts_(&o, "# HELP mirror_state Current state of each mirrored database "
+	          "(1: the current one).\n# TYPE mirror_state gauge\n");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+			puts_(&o, "mirror_state{db=\"");
+			label(&o, r->databases[i].database);
+			printf_(&o, "\",state=\"%s\"} %d\n",
+			        mirror_state_name(states[k]),
+			        r->databases[i].state == states[k]);
+		}
+	for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+		printf_(&o, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
+		        metrics[m].help, metrics[m].name, metrics[m].type);
+		for (size_t i = 0; i < n; i++) {
+			printf_(&o, "%s{db=\"", metrics[m].name);
+			label(&o, r->databases[i].database);
+			printf_(&o, "\"} %" PRIu64 "\n",
+			        metric_value(&r->databases[i],
+			                     (enum metric_field)m));
+		}
+	}
+	return finish(&o, len);
+}
+
+/* ---- states ---- */
+
+int status_state_parse(const char *name, enum mirror_state *out)
+{
+	for (int s = MIRROR_CONNECTING; s <= MIRROR_ERROR; s++)
+		if (strcmp(name, mirror_state_name((enum mirror_state)s)) ==
+		    0) {
+			*out = (enum mirror_state)s;
+			return 0;
+		}
+	return MA_ERR_NOTFOUND;
+}
+
+bool status_state_healthy(enum mirror_state s)
+{
+	return s == MIRROR_BOOTSTRAPPING || s == MIRROR_CATCHING_UP ||
+	       s == MIRROR_FOLLOWING;
+}

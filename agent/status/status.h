@@ -1,0 +1,118 @@
+/* The one status model of a running follower, and its renderings.
+ *
+ * Every figure a user or a monitor sees about a mirror comes from one
+ * struct status_report, built once per rendering from the follower
+ * (status_report_from_follow) and written by one JSON writer for both the
+ * status file (<data_dir>/status, rewritten every second and on every
+ * state change) and the read API's /status, and by one Prometheus writer
+ * for /metrics. `mirror-agent status` reads the file back with a real JSON
+ * parser (jansson). docs/OPERATIONS.md, "Status", documents every field.
+ *
+ * Two indexes are named apart because they differ while entries are in
+ * flight:
+ *   log_index      the last index durable in the mirror's wal (what a
+ *                  restart keeps, what a downstream serve offers);
+ *   applied_index  the last index the applier applied (what readers see;
+ *                  with applier "none" it follows log_index).
+ * lag_entries is source_commit_index - applied_index (0 when ahead).
+ *
+ * Pure: no I/O except status_file_write(), no clock (the caller passes
+ * the pid and the time). */
+#ifndef MIRROR_AGENT_STATUS_H
+#define MIRROR_AGENT_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/follow/mirror_state.h"
+
+struct follow;
+
+#define STATUS_MAX_DATABASES 64 /* FOLLOW_MAX_DATABASES */
+#define STATUS_NAME_SIZE 72     /* database names are at most 64 bytes */
+#define STATUS_ENDPOINT_SIZE 96 /* "host:port", IPv6 in brackets */
+#define STATUS_TEXT_SIZE 256    /* error texts (mirror_status.error) */
+#define STATUS_APPLIER_SIZE 16  /* "none", "kv", "stopped" */
+/* Largest JSON document status_json_parse() accepts (the writer's output
+ * for STATUS_MAX_DATABASES with every text full and escaped is ~190 KiB). */
+#define STATUS_JSON_MAX (1u << 20)
+
+struct status_database {
+	char database[STATUS_NAME_SIZE];
+	enum mirror_state state;
+	uint64_t bytes_done, bytes_total; /* bootstrap */
+	uint64_t rate_bytes_per_s;        /* bootstrap, over the last second */
+	uint64_t log_index;               /* durable in the mirror's wal */
+	uint64_t applied_index;           /* applied by the applier */
+	uint64_t source_commit_index;
+	uint64_t lag_entries; /* source_commit_index - applied_index, >= 0 */
+	uint64_t lag_ms;      /* on the source's clock (mirror_state.h) */
+	uint64_t reconnects;
+	char endpoint[STATUS_ENDPOINT_SIZE];  /* the source it follows */
+	char error[STATUS_TEXT_SIZE];         /* "" when none */
+	char applier[STATUS_APPLIER_SIZE];    /* applier kind, or "stopped" */
+	char applier_error[STATUS_TEXT_SIZE]; /* "" when healthy (JSON null) */
+	uint64_t skipped_commands;            /* malformed commands skipped */
+};
+
+struct status_report {
+	long pid;
+	int64_t updated_unix_ms; /* wall clock of the rendering */
+	char endpoint[STATUS_ENDPOINT_SIZE];
+	size_t count; /* databases[0 .. count-1] */
+	struct status_database databases[STATUS_MAX_DATABASES];
+};
+
+/* Fills d from the state machine's status plus the two indexes, with
+ * lag_entries computed from applied_index. Texts are cut to their fields'
+ * sizes; the applier fields are left "none"/""/0 for the caller. */
+void status_database_set(struct status_database *d, const char *name,
+                         const struct mirror_status *st, const char *endpoint,
+                         uint64_t log_index, uint64_t applied_index);
+
+/* Builds the report of a follower: every database's mirror_status, its
+ * log_index (the state machine's index, which the follower moves to the
+ * wal's durable index after every sync) and its applier's applied index.
+ * Once the follower has closed a database (follow_free writes a last
+ * status) the applier is gone: applied_index is then log_index, what a
+ * restart replays to, and applier reads "stopped". */
+void status_report_from_follow(const struct follow *f, long pid,
+                               int64_t now_unix_ms, struct status_report *r);
+
+/* The JSON text of r (one line, compact, ending in "\n"; docs/OPERATIONS.md
+ * shows it), malloc()ed and NUL-terminated, its length (without the NUL)
+ * in *len. Strings are escaped per RFC 8259: quote, backslash and every
+ * control character; valid UTF-8 passes through, an invalid byte becomes
+ * U+FFFD. NULL when out of memory. */
+char *status_json_format(const struct status_report *r, size_t *len);
+
+/* Parses what status_json_format() wrote (keys in any order; unknown keys
+ * are ignored, so an older reader reads a newer file). Every documented
+ * field must be present with its type; a state must be a known name.
+ * 0, MA_ERR_CORRUPT (not JSON, a missing or mistyped field, too many
+ * databases: errmsg names it and where) or MA_ERR_NOMEM. */
+int status_json_parse(const char *text, size_t len, struct status_report *r,
+                      char *errmsg);
+
+/* The Prometheus text exposition (version 0.0.4) of r, malloc()ed and
+ * NUL-terminated, length in *len; NULL when out of memory. Metrics:
+ * mirror_state{db,state} (1 for the current state), mirror_bytes_done,
+ * mirror_bytes_total, mirror_applied_index, mirror_log_index,
+ * mirror_source_commit_index, mirror_lag_entries, mirror_lag_ms,
+ * mirror_reconnects_total (counter), mirror_applier_failed. */
+char *status_prometheus_format(const struct status_report *r, size_t *len);
+
+/* Writes r durably (tmp, fsync, rename) to path. 0, or MA_ERR_NOMEM /
+ * MA_ERR_IO with errmsg naming the file and the reason. */
+int status_file_write(const char *path, const struct status_report *r,
+                      char *errmsg);
+
+/* The state named name ("Following", ...): 0, or MA_ERR_NOTFOUND. */
+int status_state_parse(const char *name, enum mirror_state *out);
+
+/* True for the states a healthy mirror is in: Bootstrapping, CatchingUp,
+ * Following. Connecting, Degraded, Disconnected and Error are not. */
+bool status_state_healthy(enum mirror_state s);
+
+#endif

@@ -1,0 +1,640 @@
+/* The status model (agent/status/status.h): the JSON writer pins its
+ * format, escapes every string per RFC 8259 (checked through jansson, an
+ * independent parser), round-trips through the reader field by field,
+ * the reader refuses what it cannot trust, the Prometheus text carries the
+ * same figures, and `mirror-agent status` answers its exit codes from a
+ * status file (healthy, unhealthy state, stale, dead writer, missing file,
+ * usage) and finds the file through --data-dir, --set and --config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
+
+#include "agent/cli/commands.h"
+#include "agent/status/status.h"
+#include "common/errors.h"
+
+static int64_t now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A report whose every figure is distinct, so a field written under the
+ * wrong key shows. */
+static struct status_report *sample(size_t count)
+{
+	struct status_report *r = calloc(1, sizeof *r);
+	struct mirror_status st;
+
+	assert_non_null(r);
+	r->pid = 4242;
+	r->updated_unix_ms = 1700000000123;
+	snprintf(r->endpoint, sizeof r->endpoint, "127.0.0.1:4433");
+	for (size_t i = 0; i < count; i++) {
+		char name[16];
+		memset(&st, 0, sizeof st);
+		st.state = (enum mirror_state)(i % (MIRROR_ERROR + 1));
+		st.bytes_done = 1000 + i;
+		st.bytes_total = 2000 + i;
+		st.rate_bytes_per_s = 3000 + i;
+		st.applied_index = 500 + i; /* the log index */
+		st.source_commit_index = 600 + i;
+		st.lag_entries = 99999; /* recomputed from applied_index */
+		st.lag_ms = 7000 + i;
+		st.reconnects = 8 + i;
+		snprintf(st.error, sizeof st.error, "err %zu", i);
+		snprintf(name, sizeof name, "db%zu", i);
+		status_database_set(&r->databases[i], name, &st,
+		                    "127.0.0.1:4433", 500 + i, 490 + i);
+		snprintf(r->databases[i].applier,
+		         sizeof r->databases[i].applier, "kv");
+		r->databases[i].skipped_commands = 9 + i;
+	}
+	r->count = count;
+	return r;
+}
+
+static void test_set_computes_lag_from_applied(void **state)
+{
+	struct status_database d;
+	struct mirror_status st;
+
+	(void)state;
+	memset(&st, 0, sizeof st);
+	st.state = MIRROR_FOLLOWING;
+	st.source_commit_index = 100;
+	st.applied_index = 100;
+	st.lag_entries = 0; /* the state machine's: against the log */
+	status_database_set(&d, "kv", &st, "h:1", 100, 93);
+	assert_int_equal(d.log_index, 100);
+	assert_int_equal(d.applied_index, 93);
+	assert_int_equal(d.lag_entries, 7);
+	assert_string_equal(d.applier, "none");
+	assert_string_equal(d.applier_error, "");
+	/* An applier ahead of a stale commit index: no negative lag. */
+	status_database_set(&d, "kv", &st, "h:1", 120, 120);
+	assert_int_equal(d.lag_entries, 0);
+}
+
+/* The exact text: tests and scripts (lib.sh state_of) match on
+ * "database":"X","state":"Y" and compact "key":value pairs. */
+static void test_json_exact_text(void **state)
+{
+	struct status_report *r = sample(1);
+	size_t len;
+	char *text;
+
+	(void)state;
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	assert_string_equal(
+	    text,
+	    "{\"pid\":4242,\"updated_unix_ms\":1700000000123,"
+	    "\"endpoint\":\"127.0.0.1:4433\",\"databases\":[{\"database\":"
+	    "\"db0\",\"state\":\"Connecting\",\"bytes_done\":1000,"
+	    "\"bytes_total\":2000,\"rate_bytes_per_s\":3000,\"log_index\":500,"
+	    "\"applied_index\":490,\"source_commit_index\":600,"
+	    "\"lag_entries\":110,\"lag_ms\":7000,\"reconnects\":8,"
+	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
+	    "\"applier\":\"kv\",\"applier_error\":null,"
+	    "\"skipped_commands\":9}]}\n");
+	free(text);
+	free(r);
+}
+
+/* Every field under its key, read by jansson rather than our reader. */
+static void test_json_every_field_by_jansson(void **state)
+{
+	struct status_report *r = sample(7);
+	json_error_t jerr;
+	json_t *root, *dbs;
+	size_t len;
+	char *text;
+
+	(void)state;
+	snprintf(r->databases[3].applier_error,
+	         sizeof r->databases[3].applier_error, "out of memory");
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(root);
+	assert_int_equal(json_integer_value(json_object_get(root, "pid")),
+	                 4242);
+	assert_int_equal(
+	    json_integer_value(json_object_get(root, "updated_unix_ms")),
+	    1700000000123);
+	assert_string_equal(
+	    json_string_value(json_object_get(root, "endpoint")),
+	    "127.0.0.1:4433");
+	dbs = json_object_get(root, "databases");
+	assert_int_equal(json_array_size(dbs), 7);
+	for (size_t i = 0; i < 7; i++) {
+		json_t *d = json_array_get(dbs, i);
+		char name[16], err[16];
+#define NUM(k) json_integer_value(json_object_get(d, k))
+#define STR(k) json_string_value(json_object_get(d, k))
+		snprintf(name, sizeof name, "db%zu", i);
+		snprintf(err, sizeof err, "err %zu", i);
+		assert_int_equal(json_object_size(d), 16);
+		assert_string_equal(STR("database"), name);
+		assert_string_equal(
+		    STR("state"),
+		    mirror_state_name((enum mirror_state)(i % 7)));
+		assert_int_equal(NUM("bytes_done"), 1000 + i);
+		assert_int_equal(NUM("bytes_total"), 2000 + i);
+		assert_int_equal(NUM("rate_bytes_per_s"), 3000 + i);
+		assert_int_equal(NUM("log_index"), 500 + i);
+		assert_int_equal(NUM("applied_index"), 490 + i);
+		assert_int_equal(NUM("source_commit_index"), 600 + i);
+		assert_int_equal(NUM("lag_entries"), 110);
+		assert_int_equal(NUM("lag_ms"), 7000 + i);
+		assert_int_equal(NUM("reconnects"), 8 + i);
+		assert_string_equal(STR("endpoint"), "127.0.0.1:4433");
+		assert_string_equal(STR("error"), err);
+		assert_string_equal(STR("applier"), "kv");
+		if (i == 3)
+			assert_string_equal(STR("applier_error"),
+			                    "out of memory");
+		else
+			assert_true(
+			    json_is_null(json_object_get(d, "applier_error")));
+		assert_int_equal(NUM("skipped_commands"), 9 + i);
+#undef NUM
+#undef STR
+	}
+	json_decref(root);
+	free(text);
+	free(r);
+}
+
+static void test_json_escaping(void **state)
+{
+	/* quote, backslash, every C escape, other control characters, DEL,
+	 * two-, three- and four-byte UTF-8, then an invalid byte, a lone
+	 * continuation byte, an overlong '/', a surrogate and a truncated
+	 * sequence at the end. */
+	static const char in[] = "q\"b\\/n\nr\rt\tb\bf\f1\x01"
+	                         "1f\x1f"
+	                         "del\x7f"
+	                         "e\xc3\xa9 euro\xe2\x82\xac "
+	                         "smile\xf0\x9f\x98\x80 "
+	                         "ff\xff"
+	                         "cont\x80"
+	                         "over\xc0\xaf"
+	                         "sur\xed\xa0\x80"
+	                         "cut\xe2\x82";
+	static const char want[] = "q\"b\\/n\nr\rt\tb\bf\f1\x01"
+	                           "1f\x1f"
+	                           "del\x7f"
+	                           "e\xc3\xa9 euro\xe2\x82\xac "
+	                           "smile\xf0\x9f\x98\x80 "
+	                           "ff\xef\xbf\xbd"
+	                           "cont\xef\xbf\xbd"
+	                           "over\xef\xbf\xbd\xef\xbf\xbd"
+	                           "sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+	                           "cut\xef\xbf\xbd\xef\xbf\xbd";
+	struct status_report *r = sample(1);
+	json_error_t jerr;
+	json_t *root;
+	size_t len;
+	char *text;
+
+	(void)state;
+	snprintf(r->databases[0].error, sizeof r->databases[0].error, "%s", in);
+	snprintf(r->endpoint, sizeof r->endpoint, "[::1]:\"7\"");
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	/* The escapes themselves, as RFC 8259 spells them. */
+	assert_non_null(strstr(text, "\"error\":\"q\\\"b\\\\/n\\nr\\rt\\tb\\bf"
+	                             "\\f1\\u00011f\\u001fdel\x7f"
+	                             "e\xc3\xa9"));
+	assert_non_null(strstr(text, "\"endpoint\":\"[::1]:\\\"7\\\"\""));
+	/* One line: no raw newline before the final one. */
+	assert_ptr_equal(strchr(text, '\n'), text + len - 1);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(root);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(root, "databases"), 0),
+	        "error")),
+	    want);
+	assert_string_equal(
+	    json_string_value(json_object_get(root, "endpoint")),
+	    "[::1]:\"7\"");
+	json_decref(root);
+	free(text);
+	free(r);
+}
+
+/* The largest report: every database, every text full of characters that
+ * need escaping, and every state, back through the reader unchanged. */
+static void test_json_round_trip(void **state)
+{
+	struct status_report *r = sample(STATUS_MAX_DATABASES), *back;
+	char errmsg[MA_ERRMSG_SIZE];
+	size_t len;
+	char *text;
+
+	(void)state;
+	for (size_t i = 0; i < r->count; i++) {
+		struct status_database *d = &r->databases[i];
+		memset(d->error, '"', sizeof d->error - 1);
+		d->error[sizeof d->error - 1] = '\0';
+		memset(d->applier_error, '\n', sizeof d->applier_error - 1);
+		d->applier_error[sizeof d->applier_error - 1] = '\0';
+		d->error[i] = '\\';
+		d->log_index = UINT64_C(1) << 62; /* jansson: < 2^63 */
+	}
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_true(len < STATUS_JSON_MAX);
+	back = malloc(sizeof *back);
+	assert_non_null(back);
+	assert_int_equal(status_json_parse(text, len, back, errmsg), 0);
+	assert_int_equal(back->pid, r->pid);
+	assert_int_equal(back->updated_unix_ms, r->updated_unix_ms);
+	assert_string_equal(back->endpoint, r->endpoint);
+	assert_int_equal(back->count, r->count);
+	for (size_t i = 0; i < r->count; i++) {
+		const struct status_database *a = &r->databases[i],
+		                             *b = &back->databases[i];
+		assert_string_equal(b->database, a->database);
+		assert_int_equal(b->state, a->state);
+		assert_int_equal(b->bytes_done, a->bytes_done);
+		assert_int_equal(b->bytes_total, a->bytes_total);
+		assert_int_equal(b->rate_bytes_per_s, a->rate_bytes_per_s);
+		assert_int_equal(b->log_index, a->log_index);
+		assert_int_equal(b->applied_index, a->applied_index);
+		assert_int_equal(b->source_commit_index,
+		                 a->source_commit_index);
+		assert_int_equal(b->lag_entries, a->lag_entries);
+		assert_int_equal(b->lag_ms, a->lag_ms);
+		assert_int_equal(b->reconnects, a->reconnects);
+		assert_string_equal(b->endpoint, a->endpoint);
+		assert_string_equal(b->error, a->error);
+		assert_string_equal(b->applier, a->applier);
+		assert_string_equal(b->applier_error, a->applier_error);
+		assert_int_equal(b->skipped_commands, a->skipped_commands);
+	}
+	free(back);
+	free(text);
+	free(r);
+}
+
+/* What the reader refuses, and that its message names the field. */
+static void test_json_parse_refuses(void **state)
+{
+	static const struct {
+		const char *text, *says;
+	} cases[] = {
+	    {"", "not valid JSON"},
+	    {"[1]", "not a JSON object"},
+	    {"{\"pid\":1,\"updated_unix_ms\":2,\"endpoint\":\"e\"}",
+	     "databases: missing"},
+	    {"{\"pid\":-1,\"updated_unix_ms\":2,\"endpoint\":\"e\","
+	     "\"databases\":[]}",
+	     "pid: missing or not a non-negative integer"},
+	    {"{\"pid\":1,\"updated_unix_ms\":2,\"endpoint\":\"e\","
+	     "\"databases\":[{\"database\":\"kv\",\"state\":\"Sleeping\"}]}",
+	     "databases[0].endpoint"},
+	    {"{\"pid\":1,\"pid\":1,\"updated_unix_ms\":2,\"endpoint\":\"e\","
+	     "\"databases\":[]}",
+	     "duplicate"},
+	    {"{\"pid\":1,\"updated_unix_ms\":2,\"endpoint\":\"e\","
+	     "\"databases\":[7]}",
+	     "databases[0] is not an object"},
+	};
+	struct status_report *r = malloc(sizeof *r), *s = sample(2);
+	char errmsg[MA_ERRMSG_SIZE], *text, *p;
+	size_t len;
+
+	(void)state;
+	assert_non_null(r);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		errmsg[0] = '\0';
+		assert_int_equal(status_json_parse(cases[i].text,
+		                                   strlen(cases[i].text), r,
+		                                   errmsg),
+		                 MA_ERR_CORRUPT);
+		if (strstr(errmsg, cases[i].says) == NULL)
+			fail_msg("case %zu: '%s' does not say '%s'", i, errmsg,
+			         cases[i].says);
+	}
+	/* A valid document with one field's type or value spoiled. */
+	text = status_json_format(s, &len);
+	assert_non_null(text);
+	p = strstr(text, "\"state\":\"Bootstrapping\"");
+	assert_non_null(p);
+	memcpy(p, "\"state\":\"Bootstrappinx\"", 23);
+	assert_int_equal(status_json_parse(text, len, r, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(
+	    errmsg, "databases[1].state: unknown state 'Bootstrappinx'"));
+	memcpy(p, "\"state\":\"Bootstrapping\"", 23);
+	p = strstr(text, "\"lag_ms\":7001");
+	assert_non_null(p);
+	p[9] = '"'; /* "lag_ms":"001: not an integer (nor valid JSON) */
+	assert_int_equal(status_json_parse(text, len, r, errmsg),
+	                 MA_ERR_CORRUPT);
+	p[9] = '7';
+	assert_int_equal(status_json_parse(text, len, r, errmsg), 0);
+	assert_int_equal(r->databases[1].lag_ms, 7001);
+	free(text);
+	/* Unknown keys are a newer writer's: read past them. */
+	static const char newer[] = "{\"pid\":1,\"updated_unix_ms\":2,"
+	                            "\"endpoint\":\"e\",\"new\":[1],"
+	                            "\"databases\":[]}";
+	assert_int_equal(status_json_parse(newer, sizeof newer - 1, r, errmsg),
+	                 0);
+	assert_int_equal(r->count, 0);
+	free(s);
+	free(r);
+}
+
+static void test_prometheus(void **state)
+{
+	struct status_report *r = sample(2);
+	size_t len;
+	char *text;
+
+	(void)state;
+	r->databases[1].state = MIRROR_FOLLOWING;
+	snprintf(r->databases[1].applier_error,
+	         sizeof r->databases[1].applier_error, "broken");
+	text = status_prometheus_format(r, &len);
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	static const char *const lines[] = {
+	    "# HELP mirror_state Current state of each mirrored database (1: "
+	    "the current one).\n# TYPE mirror_state gauge\n",
+	    "\nmirror_state{db=\"db0\",state=\"Connecting\"} 1\n",
+	    "\nmirror_state{db=\"db0\",state=\"Following\"} 0\n",
+	    "\nmirror_state{db=\"db1\",state=\"Following\"} 1\n",
+	    "\nmirror_state{db=\"db1\",state=\"Bootstrapping\"} 0\n",
+	    "\nmirror_bytes_done{db=\"db1\"} 1001\n",
+	    "\nmirror_bytes_total{db=\"db0\"} 2000\n",
+	    "\nmirror_applied_index{db=\"db1\"} 491\n",
+	    "\nmirror_log_index{db=\"db1\"} 501\n",
+	    "\nmirror_source_commit_index{db=\"db0\"} 600\n",
+	    "\nmirror_lag_entries{db=\"db0\"} 110\n",
+	    "\nmirror_lag_ms{db=\"db1\"} 7001\n",
+	    "\n# TYPE mirror_reconnects_total counter\n"
+	    "mirror_reconnects_total{db=\"db0\"} 8\n"
+	    "mirror_reconnects_total{db=\"db1\"} 9\n",
+	    "\nmirror_applier_failed{db=\"db0\"} 0\n",
+	    "\nmirror_applier_failed{db=\"db1\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		if (strstr(text, lines[i]) == NULL)
+			fail_msg("missing '%s' in:\n%s", lines[i], text);
+	/* 7 states x 2 databases, then 9 metrics x 2 databases, each with
+	 * its HELP and TYPE. */
+	size_t n = 0;
+	for (const char *p = text; *p; p++)
+		n += *p == '\n';
+	assert_int_equal(n, 2 + 14 + 9 * (2 + 2));
+	free(text);
+	free(r);
+}
+
+static void test_states(void **state)
+{
+	enum mirror_state s;
+
+	(void)state;
+	for (int i = MIRROR_CONNECTING; i <= MIRROR_ERROR; i++) {
+		assert_int_equal(
+		    status_state_parse(mirror_state_name((enum mirror_state)i),
+		                       &s),
+		    0);
+		assert_int_equal(s, i);
+	}
+	assert_int_equal(status_state_parse("following", &s), MA_ERR_NOTFOUND);
+	assert_true(status_state_healthy(MIRROR_BOOTSTRAPPING));
+	assert_true(status_state_healthy(MIRROR_CATCHING_UP));
+	assert_true(status_state_healthy(MIRROR_FOLLOWING));
+	assert_false(status_state_healthy(MIRROR_CONNECTING));
+	assert_false(status_state_healthy(MIRROR_DEGRADED));
+	assert_false(status_state_healthy(MIRROR_DISCONNECTED));
+	assert_false(status_state_healthy(MIRROR_ERROR));
+}
+
+/* ---- mirror-agent status ---- */
+
+struct scratch {
+	char dir[64];
+	char file[128];
+	char out[128];
+};
+
+static int scratch_setup(void **state)
+{
+	struct scratch *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return -1;
+	snprintf(s->dir, sizeof s->dir, "/tmp/ma-test-XXXXXX");
+	if (mkdtemp(s->dir) == NULL)
+		return -1;
+	snprintf(s->file, sizeof s->file, "%s/status", s->dir);
+	snprintf(s->out, sizeof s->out, "%s/out", s->dir);
+	*state = s;
+	return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+	struct scratch *s = *state;
+	char path[256];
+
+	unlink(s->file);
+	unlink(s->out);
+	snprintf(path, sizeof path, "%s/agent.conf", s->dir);
+	unlink(path);
+	rmdir(s->dir);
+	free(s);
+	return 0;
+}
+
+/* Writes a report of this process, one database in state st, updated
+ * age_ms ago. */
+static void write_report(const struct scratch *s, enum mirror_state st,
+                         int64_t age_ms, long pid)
+{
+	struct status_report *r = sample(1);
+	char errmsg[MA_ERRMSG_SIZE];
+
+	r->pid = pid;
+	r->updated_unix_ms = now_unix_ms() - age_ms;
+	r->databases[0].state = st;
+	snprintf(r->databases[0].database, sizeof r->databases[0].database,
+	         "kv");
+	assert_int_equal(status_file_write(s->file, r, errmsg), 0);
+	free(r);
+}
+
+/* Runs `status ARGS...` with stdout in s->out (kept off the TAP stream)
+ * and stderr silenced; returns its exit code. */
+static int run_status(const struct scratch *s, const char *a1, const char *a2,
+                      const char *a3, const char *a4)
+{
+	char *argv[6] = {(char *)"status", (char *)a1, (char *)a2,
+	                 (char *)a3,       (char *)a4, NULL};
+	int argc = 1, rc, out, err, fd, nul;
+
+	while (argc < 5 && argv[argc] != NULL)
+		argc++;
+	fflush(stdout);
+	fflush(stderr);
+	out = dup(1);
+	err = dup(2);
+	fd = open(s->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	nul = open("/dev/null", O_WRONLY);
+	assert_true(out >= 0 && err >= 0 && fd >= 0 && nul >= 0);
+	dup2(fd, 1);
+	dup2(nul, 2);
+	rc = cmd_status(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(out, 1);
+	dup2(err, 2);
+	close(out);
+	close(err);
+	close(fd);
+	close(nul);
+	return rc;
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_cmd_exit_codes(void **state)
+{
+	struct scratch *s = *state;
+	char set[128];
+
+	snprintf(set, sizeof set, "agent.data_dir=%s", s->dir);
+	/* Missing file: 1. */
+	assert_int_equal(run_status(s, "--status-file", s->file, NULL, NULL),
+	                 1);
+	/* Healthy states: 0, and the human text names the figures. */
+	static const enum mirror_state good[] = {
+	    MIRROR_BOOTSTRAPPING, MIRROR_CATCHING_UP, MIRROR_FOLLOWING};
+	for (size_t i = 0; i < 3; i++) {
+		write_report(s, good[i], 0, (long)getpid());
+		assert_int_equal(
+		    run_status(s, "--data-dir", s->dir, NULL, NULL), 0);
+	}
+	assert_non_null(strstr(slurp(s->out), "kv: Following\n"));
+	assert_non_null(strstr(slurp(s->out),
+	                       "  log index 500, applied index 490, source "
+	                       "commit index 600, lag 110 entries / 7000 "
+	                       "ms\n"));
+	/* Not healthy: 1. */
+	static const enum mirror_state bad[] = {
+	    MIRROR_CONNECTING, MIRROR_DEGRADED, MIRROR_DISCONNECTED,
+	    MIRROR_ERROR};
+	for (size_t i = 0; i < 4; i++) {
+		write_report(s, bad[i], 0, (long)getpid());
+		assert_int_equal(run_status(s, "--set", set, NULL, NULL), 1);
+	}
+	/* Stale: 1 with the default 10 s, 0 when --max-age allows it. */
+	write_report(s, MIRROR_FOLLOWING, 30000, (long)getpid());
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
+	assert_int_equal(
+	    run_status(s, "--data-dir", s->dir, "--max-age=60", NULL), 0);
+	/* The writer is gone (a pid above pid_max never exists): 1. */
+	write_report(s, MIRROR_FOLLOWING, 0, 0x7ffffff0L);
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
+	/* A file that is not a status: 1. */
+	FILE *f = fopen(s->file, "w");
+	assert_non_null(f);
+	fputs("{\"pid\":1}", f);
+	fclose(f);
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
+	/* Usage: 2; --help: 0 with the exit codes on stdout. */
+	assert_int_equal(run_status(s, "--bogus", NULL, NULL, NULL), 2);
+	assert_int_equal(run_status(s, "--max-age", "0", NULL, NULL), 2);
+	assert_int_equal(run_status(s, "--data-dir", NULL, NULL, NULL), 2);
+	assert_int_equal(run_status(s, "extra", NULL, NULL, NULL), 2);
+	assert_int_equal(run_status(s, "--set", "agent.nokey=1", NULL, NULL),
+	                 2);
+	assert_int_equal(run_status(s, "--help", NULL, NULL, NULL), 0);
+	assert_non_null(strstr(slurp(s->out), "usage: mirror-agent status"));
+	assert_non_null(strstr(slurp(s->out), "  2  usage or configuration"));
+}
+
+/* --json prints the file's bytes; --config finds the data dir; a later
+ * --data-dir wins over the file's. */
+static void test_cmd_json_and_config(void **state)
+{
+	struct scratch *s = *state;
+	char conf[128], want[65536];
+	FILE *f;
+
+	write_report(s, MIRROR_FOLLOWING, 0, (long)getpid());
+	snprintf(want, sizeof want, "%s", slurp(s->file));
+	assert_int_equal(run_status(s, "--json", "--data-dir", s->dir, NULL),
+	                 0);
+	assert_string_equal(slurp(s->out), want);
+
+	snprintf(conf, sizeof conf, "%s/agent.conf", s->dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[agent]\ndata_dir = %s\n", s->dir);
+	fclose(f);
+	assert_int_equal(run_status(s, "--config", conf, "--json", NULL), 0);
+	assert_string_equal(slurp(s->out), want);
+	assert_int_equal(
+	    run_status(s, "--config", conf, "--data-dir=/nonexistent", NULL),
+	    1);
+	/* A configuration error is a usage error. */
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[agent]\ndata_dir = relative\n");
+	fclose(f);
+	assert_int_equal(run_status(s, "--config", conf, NULL, NULL), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_set_computes_lag_from_applied),
+	    cmocka_unit_test(test_json_exact_text),
+	    cmocka_unit_test(test_json_every_field_by_jansson),
+	    cmocka_unit_test(test_json_escaping),
+	    cmocka_unit_test(test_json_round_trip),
+	    cmocka_unit_test(test_json_parse_refuses),
+	    cmocka_unit_test(test_prometheus),
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
+	                                    scratch_teardown),
+	    cmocka_unit_test_setup_teardown(test_cmd_json_and_config,
+	                                    scratch_setup, scratch_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
