@@ -3,6 +3,7 @@
 # tests link.
 noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
+	agent/cli/cli.c agent/cli/cli.h \
 	agent/cli/commands.h \
 	agent/cli/cmd_check_config.c \
 	agent/cli/cmd_follow.c \

@@ -18,7 +18,6 @@
 #define INI_HANDLER_LINENO 1
 #include <ini.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +73,7 @@ enum type {
 enum {
 	K_ZERO_OK = 1u << 0, /* 0 (off) allowed below min */
 	K_NUMERIC = 1u << 1, /* endpoint to bind to: an IP literal */
+	K_PORT0 = 1u << 2,   /* endpoint to bind to: port 0 = any free port */
 };
 
 struct key_def {
@@ -125,8 +125,8 @@ static const struct key_def keys[] = {
     KEY(AGENT, agent, log_file, T_PATH, log_file, 0, 0, 0, NULL, NULL),
     KEY(AGENT, agent, log_level, T_ENUM, log_level, 0, 0, 0, log_levels,
         "info"),
-    KEY(AGENT, agent, http_listen, T_ENDPOINT, http_listen, 0, 0, K_NUMERIC,
-        NULL, NULL),
+    KEY(AGENT, agent, http_listen, T_ENDPOINT, http_listen, 0, 0,
+        K_NUMERIC | K_PORT0, NULL, NULL),
     KEY(AGENT, agent, pid_file, T_PATH, pid_file, 0, 0, 0, NULL, NULL),
 
     KEY(TLS, tls, ca_file, T_FILE, ca_file, 0, 0, 0, NULL, NULL),
@@ -134,7 +134,8 @@ static const struct key_def keys[] = {
     KEY(TLS, tls, key_file, T_KEYFILE, key_file, 0, 0, 0, NULL, NULL),
     KEY(TLS, tls, server_name, T_HOST, server_name, 0, 0, 0, NULL, NULL),
 
-    KEY(SERVE, serve, listen, T_ENDPOINT, listen, 0, 0, K_NUMERIC, NULL, NULL),
+    KEY(SERVE, serve, listen, T_ENDPOINT, listen, 0, 0, K_NUMERIC | K_PORT0,
+        NULL, NULL),
     KEY(SERVE, serve, max_connections, T_UINT, max_connections, 1, 100000, 0,
         NULL, "64"),
     KEY(SERVE, serve, max_streams_per_connection, T_UINT,
@@ -256,7 +257,7 @@ static void report(struct sink *s, const char *prefix, const char *fmt, ...)
 
 static const char *cfg_path(const struct agent_config *cfg)
 {
-	return cfg->path != NULL ? cfg->path : "(configuration)";
+	return cfg->path != NULL ? cfg->path : "(command line)";
 }
 
 /* Section label for messages: `[follow]`, `[database "kv"]`. */
@@ -335,7 +336,7 @@ void config_errors_print(const struct config_errors *errs, FILE *out)
 
 /* ---- value parsers: 0 and the value, or -1 and a reason in why ---- */
 
-#define WHY_SIZE 160
+#define WHY_SIZE PARSE_WHY_SIZE
 
 /* Writes the reason a value is rejected into why (WHY_SIZE bytes) and
  * returns -1, for `return reason(why, "...")`. */
@@ -352,117 +353,12 @@ static int reason(char *why, const char *fmt, ...)
 	return -1;
 }
 
-static int parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -2;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-struct unit {
-	const char *name;
-	uint64_t mult;
-};
-
-static const struct unit size_units[] = {
-    {"", 1},    {"b", 1},     {"k", KiB}, {"kib", KiB},
-    {"m", MiB}, {"mib", MiB}, {"g", GiB}, {"gib", GiB},
-    {"t", TiB}, {"tib", TiB}, {NULL, 0},
-};
-
-static const struct unit duration_units[] = {
-    {"", 1},       {"ms", 1},       {"s", SEC_MS},  {"sec", SEC_MS},
-    {"m", MIN_MS}, {"min", MIN_MS}, {"h", HOUR_MS}, {NULL, 0},
-};
-
-/* "<digits>[ ]<unit>" scaled by the unit's multiplier. */
-static int parse_scaled(const char *s, const struct unit *units,
-                        const char *what, uint64_t *out, char *why)
-{
-	size_t digits = strspn(s, "0123456789");
-	const char *u = s + digits;
-	uint64_t v = 0;
-	int rc;
-
-	if (*s == '-')
-		return reason(why, "must not be negative");
-	if (digits == 0)
-		return reason(why, "not a %s", what);
-	if (*u == '.' || *u == ',')
-		return reason(why, "fractions are not supported; use a smaller "
-		                   "unit");
-	while (*u == ' ' || *u == '\t')
-		u++;
-	rc = parse_u64(s, digits, &v);
-	if (rc == -2)
-		return reason(why, "too large");
-	for (const struct unit *it = units; it->name != NULL; it++) {
-		if (strcasecmp(u, it->name) != 0)
-			continue;
-		if (it->mult != 0 && v > UINT64_MAX / it->mult)
-			return reason(why, "too large");
-		*out = v * it->mult;
-		return 0;
-	}
-	if (units == size_units) {
-		if (strcasecmp(u, "kb") == 0 || strcasecmp(u, "mb") == 0 ||
-		    strcasecmp(u, "gb") == 0 || strcasecmp(u, "tb") == 0)
-			return reason(why,
-			              "ambiguous unit \"%s\": write %ciB "
-			              "(units are binary)",
-			              u, toupper((unsigned char)u[0]));
-		return reason(why,
-		              "unknown size unit \"%.20s\": use B, KiB, "
-		              "MiB, GiB or TiB",
-		              u);
-	}
-	return reason(
-	    why, "unknown duration unit \"%.20s\": use ms, s, min or h", u);
-}
-
-static void format_size(uint64_t v, char *buf, size_t size)
-{
-	if (v >= TiB && v % TiB == 0)
-		snprintf(buf, size, "%lluTiB", (unsigned long long)(v / TiB));
-	else if (v >= GiB && v % GiB == 0)
-		snprintf(buf, size, "%lluGiB", (unsigned long long)(v / GiB));
-	else if (v >= MiB && v % MiB == 0)
-		snprintf(buf, size, "%lluMiB", (unsigned long long)(v / MiB));
-	else if (v >= KiB && v % KiB == 0)
-		snprintf(buf, size, "%lluKiB", (unsigned long long)(v / KiB));
-	else
-		snprintf(buf, size, "%llu", (unsigned long long)v);
-}
-
-static void format_duration(uint64_t v, char *buf, size_t size)
-{
-	if (v >= HOUR_MS && v % HOUR_MS == 0)
-		snprintf(buf, size, "%lluh", (unsigned long long)(v / HOUR_MS));
-	else if (v >= MIN_MS && v % MIN_MS == 0)
-		snprintf(buf, size, "%llumin",
-		         (unsigned long long)(v / MIN_MS));
-	else if (v >= SEC_MS && v % SEC_MS == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(v / SEC_MS));
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)v);
-}
-
 static void format_value(enum type t, uint64_t v, char *buf, size_t size)
 {
 	if (t == T_SIZE)
-		format_size(v, buf, size);
+		parse_format_size(v, buf, size);
 	else if (t == T_DURATION)
-		format_duration(v, buf, size);
+		parse_format_duration(v, buf, size);
 	else
 		snprintf(buf, size, "%llu", (unsigned long long)v);
 }
@@ -474,17 +370,12 @@ static int parse_number(const struct key_def *d, const char *s, uint64_t *out,
 	uint64_t v;
 	int rc;
 
-	if (d->type == T_SIZE) {
-		rc = parse_scaled(s, size_units, "size", &v, why);
-	} else if (d->type == T_DURATION) {
-		rc = parse_scaled(s, duration_units, "duration", &v, why);
-	} else {
-		rc = parse_u64(s, strlen(s), &v);
-		if (rc == -2)
-			snprintf(why, WHY_SIZE, "too large");
-		else if (rc < 0)
-			snprintf(why, WHY_SIZE, "not a whole number");
-	}
+	if (d->type == T_SIZE)
+		rc = parse_size(s, &v, why);
+	else if (d->type == T_DURATION)
+		rc = parse_duration_ms(s, &v, why);
+	else
+		rc = parse_uint64(s, &v, why);
 	if (rc != 0)
 		return -1;
 	if ((v == 0 && (d->flags & K_ZERO_OK)) ||
@@ -517,103 +408,23 @@ static int parse_enum(const struct key_def *d, const char *s, int *out,
 	return -1;
 }
 
-static bool is_dns_name(const char *s, size_t len)
+/* An endpoint value (common/parse.h) into the config's own struct. */
+static int get_endpoint(const char *s, unsigned kflags,
+                        struct config_endpoint *out, char *why)
 {
-	size_t label = 0;
+	struct parse_endpoint ep;
+	unsigned flags = 0;
 
-	if (len == 0 || len > CONFIG_HOST_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)c) && c != '-')
-			return false;
-		if (c == '-' && label == 0)
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label > 0 && s[len - 1] != '-';
-}
-
-/* A DNS name or an IPv4/IPv6 literal (without brackets). */
-static int parse_host(const char *s, size_t len, char *out, char *why)
-{
-	char tmp[CONFIG_HOST_MAX + 1];
-	unsigned char addr[16];
-
-	if (len == 0)
-		return reason(why, "missing host");
-	if (len > CONFIG_HOST_MAX)
-		return reason(why, "host name too long");
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	if (strchr(tmp, ':') != NULL) {
-		if (inet_pton(AF_INET6, tmp, addr) != 1)
-			return reason(why, "invalid IPv6 address");
-	} else if (strspn(tmp, "0123456789.") == len) {
-		if (inet_pton(AF_INET, tmp, addr) != 1)
-			return reason(why, "invalid IPv4 address");
-	} else if (!is_dns_name(tmp, len)) {
-		return reason(why,
-		              "invalid host name (letters, digits, '-' and "
-		              "'.')");
-	}
-	memcpy(out, tmp, len + 1);
-	return 0;
-}
-
-/* host:port, [v6]:port. */
-static int parse_endpoint(const char *s, struct config_endpoint *ep, char *why)
-{
-	const char *host = s, *port;
-	size_t host_len;
-	uint64_t v;
-
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL)
-			return reason(why, "missing ']'");
-		host = s + 1;
-		host_len = (size_t)(close - host);
-		if (memchr(host, ':', host_len) == NULL)
-			return reason(why,
-			              "brackets are for IPv6 addresses only");
-		if (close[1] != ':')
-			return reason(why, "missing :port after ']'");
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(s, ':');
-		if (colon == NULL)
-			return reason(why,
-			              "missing :port (expected host:port)");
-		if (strchr(s, ':') != colon)
-			return reason(why,
-			              "an IPv6 address needs brackets, e.g. "
-			              "[::1]:4433");
-		host_len = (size_t)(colon - s);
-		port = colon + 1;
-	}
-	if (parse_host(host, host_len, ep->host, why) != 0)
+	_Static_assert(sizeof out->host == sizeof ep.host,
+	               "config_endpoint holds any parse_endpoint host");
+	if (kflags & K_NUMERIC)
+		flags |= PARSE_ENDPOINT_NUMERIC;
+	if (kflags & K_PORT0)
+		flags |= PARSE_ENDPOINT_PORT0;
+	if (parse_endpoint(s, flags, &ep, why) != 0)
 		return -1;
-	if (*port == '\0')
-		return reason(why, "missing port");
-	switch (parse_u64(port, strlen(port), &v)) {
-	case 0:
-		if (v >= 1 && v <= 65535)
-			break;
-		/* fall through */
-	case -2:
-		return reason(why, "port out of range 1-65535");
-	default:
-		return reason(why, "port is not a number");
-	}
-	ep->port = (uint16_t)v;
+	memcpy(out->host, ep.host, sizeof out->host);
+	out->port = ep.port;
 	return 0;
 }
 
@@ -877,7 +688,7 @@ static int parse_list(const struct target *t, const struct key_def *d,
 		if (eps != NULL) {
 			struct config_endpoint ep, *grown;
 			bool dup = false;
-			if (parse_endpoint(item, &ep, why) != 0) {
+			if (get_endpoint(item, 0, &ep, why) != 0) {
 				value_error(t, d, item, why);
 				rc = -1;
 				continue;
@@ -1014,22 +825,10 @@ static int apply(const struct target *t, const struct key_def *d,
 		if (parse_enum(d, value, (int *)field, why) != 0)
 			goto bad_why;
 		break;
-	case T_ENDPOINT: {
-		struct config_endpoint ep;
-		unsigned char addr[16];
-		if (parse_endpoint(value, &ep, why) != 0)
+	case T_ENDPOINT:
+		if (get_endpoint(value, d->flags, field, why) != 0)
 			goto bad_why;
-		/* The transport binds to an address; it does not resolve. */
-		if ((d->flags & K_NUMERIC) &&
-		    inet_pton(AF_INET, ep.host, addr) != 1 &&
-		    inet_pton(AF_INET6, ep.host, addr) != 1) {
-			reason(why, "a listen address is numeric: IPv4 or "
-			            "[IPv6], e.g. 0.0.0.0:4433 or [::]:4433");
-			goto bad_why;
-		}
-		*(struct config_endpoint *)field = ep;
 		break;
-	}
 	case T_ENDPOINTS:
 	case T_NAMES: {
 		struct config_endpoint_list eps = {NULL, 0};
@@ -1798,8 +1597,8 @@ static void check_windows(struct sink *s, struct agent_config *cfg,
 	if (!pair_good(cfg, sec, "connection_window", "stream_window") ||
 	    stream <= conn)
 		return;
-	format_size(stream, a, sizeof a);
-	format_size(conn, b, sizeof b);
+	parse_format_size(stream, a, sizeof a);
+	parse_format_size(conn, b, sizeof b);
 	report_at(s, cfg,
 	          pair_line(cfg, sec, 0, "connection_window", "stream_window"),
 	          sec, 0, "stream_window",
@@ -1849,8 +1648,8 @@ static void validate_serve(struct sink *s, struct agent_config *cfg)
 	              sv->stream_window);
 	if (pair_good(cfg, SEC_SERVE, "max_unacked_bytes", "chunk_size") &&
 	    sv->chunk_size > sv->max_unacked_bytes) {
-		format_size(sv->chunk_size, a, sizeof a);
-		format_size(sv->max_unacked_bytes, b, sizeof b);
+		parse_format_size(sv->chunk_size, a, sizeof a);
+		parse_format_size(sv->max_unacked_bytes, b, sizeof b);
 		report_at(s, cfg,
 		          pair_line(cfg, SEC_SERVE, 0, "max_unacked_bytes",
 		                    "chunk_size"),
@@ -1859,8 +1658,8 @@ static void validate_serve(struct sink *s, struct agent_config *cfg)
 	}
 	if (pair_good(cfg, SEC_SERVE, "idle_timeout", "heartbeat_interval") &&
 	    sv->heartbeat_interval_ms * 2 > sv->idle_timeout_ms) {
-		format_duration(sv->heartbeat_interval_ms, a, sizeof a);
-		format_duration(sv->idle_timeout_ms, b, sizeof b);
+		parse_format_duration(sv->heartbeat_interval_ms, a, sizeof a);
+		parse_format_duration(sv->idle_timeout_ms, b, sizeof b);
 		report_at(s, cfg,
 		          pair_line(cfg, SEC_SERVE, 0, "idle_timeout",
 		                    "heartbeat_interval"),
@@ -1910,8 +1709,8 @@ static int validate_follow(struct sink *s, struct agent_config *cfg)
 	        " (host:port of one or more source nodes)");
 	if (pair_good(cfg, SEC_FOLLOW, "backoff_min", "backoff_max") &&
 	    f->backoff_min_ms > f->backoff_max_ms) {
-		format_duration(f->backoff_min_ms, a, sizeof a);
-		format_duration(f->backoff_max_ms, b, sizeof b);
+		parse_format_duration(f->backoff_min_ms, a, sizeof a);
+		parse_format_duration(f->backoff_max_ms, b, sizeof b);
 		report_at(
 		    s, cfg,
 		    pair_line(cfg, SEC_FOLLOW, 0, "backoff_min", "backoff_max"),
@@ -1920,8 +1719,8 @@ static int validate_follow(struct sink *s, struct agent_config *cfg)
 	}
 	if (pair_good(cfg, SEC_FOLLOW, "idle_timeout", "keepalive") &&
 	    f->keepalive_ms != 0 && f->keepalive_ms >= f->idle_timeout_ms) {
-		format_duration(f->keepalive_ms, a, sizeof a);
-		format_duration(f->idle_timeout_ms, b, sizeof b);
+		parse_format_duration(f->keepalive_ms, a, sizeof a);
+		parse_format_duration(f->idle_timeout_ms, b, sizeof b);
 		report_at(
 		    s, cfg,
 		    pair_line(cfg, SEC_FOLLOW, 0, "idle_timeout", "keepalive"),
@@ -2013,4 +1812,76 @@ const char *config_key_name(size_t i, const char **defval)
 	if (defval != NULL)
 		*defval = keys[i].defval != NULL ? keys[i].defval : "";
 	return keys[i].full;
+}
+
+void config_serve_defaults(struct config_serve *out)
+{
+	struct agent_config tmp;
+	int rc;
+
+	memset(&tmp, 0, sizeof tmp);
+	rc = apply_defaults(&tmp, SEC_SERVE, 0);
+	/* Numbers and enums only: nothing to allocate, nothing to fail. */
+	(void)rc;
+	*out = tmp.serve;
+}
+
+void config_follow_defaults(struct config_follow *out)
+{
+	struct agent_config tmp;
+	int rc;
+
+	memset(&tmp, 0, sizeof tmp);
+	rc = apply_defaults(&tmp, SEC_FOLLOW, 0);
+	(void)rc;
+	*out = tmp.follow;
+}
+
+static void key_info(const struct key_def *d, struct config_key_info *out)
+{
+	memset(out, 0, sizeof *out);
+	out->name = d->full;
+	switch (d->type) {
+	case T_UINT:
+		out->kind = CONFIG_KIND_NUMBER;
+		break;
+	case T_SIZE:
+		out->kind = CONFIG_KIND_SIZE;
+		break;
+	case T_DURATION:
+		out->kind = CONFIG_KIND_DURATION;
+		break;
+	case T_ENUM:
+		out->kind = CONFIG_KIND_ENUM;
+		break;
+	default:
+		out->kind = CONFIG_KIND_OTHER;
+		break;
+	}
+	if (out->kind <= CONFIG_KIND_DURATION) {
+		out->min = d->min;
+		out->max = d->max;
+		out->zero_ok = (d->flags & K_ZERO_OK) != 0;
+	}
+	out->enums = d->enums;
+	out->defval = d->defval;
+}
+
+bool config_key_info_at(size_t i, struct config_key_info *out)
+{
+	if (i >= N_KEYS)
+		return false;
+	key_info(&keys[i], out);
+	return true;
+}
+
+bool config_key_info_find(const char *name, struct config_key_info *out)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(keys[i].full, name) == 0) {
+			key_info(&keys[i], out);
+			return true;
+		}
+	}
+	return false;
 }

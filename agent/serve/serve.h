@@ -116,8 +116,16 @@ struct serve_options {
 
 struct serve; /* opaque */
 
-/* Zeroes opts (every field then takes its default). */
-void serve_options_init(struct serve_options *opts);
+struct config_serve;
+
+/* Zeroes opts, then sets the tuning fields (chunk size, heartbeat, log
+ * batch, unacked bytes, connection and stream limits, windows, idle
+ * timeout, congestion control) from cs, a [serve] section already
+ * checked by agent/config, or from the schema's defaults when cs is NULL:
+ * the table in agent/config/config.c is the one home of their defaults
+ * and ranges, and serve_new() does not check them again. */
+void serve_options_init(struct serve_options *opts,
+                        const struct config_serve *cs);
 
 /* Checks opts, opens every spool (identity, snapshot store, WAL reader)
  * and starts serving on base. Every spool must have a readable identity
