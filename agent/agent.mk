@@ -10,6 +10,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/cmd_serve.c \
 	agent/cli/cmd_snapshot.c \
 	agent/cli/cmd_status.c \
+	agent/cli/cmd_status_options.c \
 	agent/cli/cmd_wal.c \
 	agent/config/config.c agent/config/config.h \
 	agent/follow/follow.c agent/follow/follow.h \

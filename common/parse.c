@@ -300,9 +300,8 @@ int parse_endpoint(const char *s, unsigned flags, struct parse_endpoint *ep,
 void parse_endpoint_format(const struct parse_endpoint *ep, char *buf,
                            size_t size)
 {
-	snprintf(buf, size,
-	         strchr(ep->host, ':') != NULL ? "[%s]:%u" : "%s:%u", ep->host,
-	         (unsigned)ep->port);
+	snprintf(buf, size, strchr(ep->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+	         ep->host, (unsigned)ep->port);
 }
 
 /* ---- hex ---- */

@@ -161,7 +161,10 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 			rc = cli_usage_error(cmd, "unexpected argument %s",
 			                     a->args[cmd->max_args]);
 		else
-			rc = cli_usage_error(cmd, "missing argument");
+			rc = cli_usage_error(cmd,
+			                     "missing argument; usage: "
+			                     "mirror-agent %s",
+			                     cmd->synopsis);
 	}
 out:
 	free(lo);
@@ -197,9 +200,8 @@ static int set_pair(const struct cli_command *cmd, struct agent_config *cfg,
 	char key[300];
 
 	if (eq == NULL || eq == pair || (size_t)(eq - pair) >= sizeof key)
-		return cli_usage_error(cmd,
-		                       "--set %s: expected SECTION.KEY=VALUE",
-		                       pair);
+		return cli_usage_error(
+		    cmd, "--set %s: expected SECTION.KEY=VALUE", pair);
 	memcpy(key, pair, (size_t)(eq - pair));
 	key[eq - pair] = '\0';
 	return cli_set(cmd, cfg, "set", key, eq + 1);
@@ -217,6 +219,7 @@ int cli_config(const struct cli_command *cmd, const struct cli_args *a,
 			        cmd->name);
 			return CLI_EXIT_FAILURE;
 		}
+		cfg->flags = cmd->config_flags;
 	} else {
 		errs = malloc(sizeof *errs); /* ~16 KiB: off the stack */
 		if (errs == NULL) {
@@ -225,7 +228,8 @@ int cli_config(const struct cli_command *cmd, const struct cli_args *a,
 			        cmd->name);
 			return CLI_EXIT_FAILURE;
 		}
-		if (config_load(a->config_path, cfg, 0, errs) != 0) {
+		if (config_load(a->config_path, cfg, cmd->config_flags, errs) !=
+		    0) {
 			config_errors_print(errs, stderr);
 			rc = CLI_EXIT_USAGE;
 		}

@@ -24,7 +24,7 @@ struct agent_config;
 
 /* The exit-status paragraph every usage text ends with. */
 #define CLI_EXIT_TEXT                                                          \
-	"exit status: 0 success, 1 runtime failure, 2 usage or "              \
+	"exit status: 0 success, 1 runtime failure, 2 usage or "               \
 	"configuration error\n"
 
 /* Option ids with a meaning of their own; a command's own ids start at
@@ -48,18 +48,19 @@ struct cli_opt {
 /* Entries of every command that reads a configuration. */
 #define CLI_OPTS_CONFIG                                                        \
 	{"config", "FILE", CLI_OPT_CONFIG, NULL,                               \
-	 "configuration file; the flags below override it"},                  \
+	 "configuration file; the flags below override it"},                   \
 	{                                                                      \
 		"set", "SECTION.KEY=VALUE", CLI_OPT_SET, NULL,                 \
 		    "any configuration key (repeatable)"                       \
 	}
 
 struct cli_command {
-	const char *name;     /* "serve", "wal verify": for messages */
-	const char *synopsis; /* after "usage: mirror-agent " (lines) */
-	const char *about;    /* printed after the options; may be NULL */
+	const char *name;           /* "serve", "wal verify": for messages */
+	const char *synopsis;       /* after "usage: mirror-agent " (lines) */
+	const char *about;          /* printed after the options; may be NULL */
 	const struct cli_opt *opts; /* ends with {NULL}; --help is implied */
 	int min_args, max_args;     /* positional arguments */
+	unsigned config_flags;      /* for config_load(): CONFIG_NO_FS_CHECKS */
 };
 
 /* One option as given, in command-line order. */
@@ -100,8 +101,8 @@ void cli_args_free(struct cli_args *a);
 typedef int (*cli_custom_fn)(void *ctx, struct agent_config *cfg,
                              const struct cli_item *item);
 
-/* Builds the configuration: the --config file (checked with filesystem
- * checks) or the defaults, then every option in command-line order:
+/* Builds the configuration: the --config file (with cmd->config_flags)
+ * or the defaults, then every option in command-line order:
  * keyed options and --set through cli_set(), own options through custom
  * (may be NULL when there are none). cfg must be released with
  * config_free() whatever the result. Returns CLI_EXIT_OK, or

@@ -39,7 +39,7 @@ static void field(const char *obj, const char *key, char *out, size_t size)
 
 int cmd_status(int argc, char **argv)
 {
-	const char *path = NULL, *dir = NULL;
+	const char *path;
 	char file[4096], v[12][256];
 	bool json = false;
 	struct stat st;
@@ -47,25 +47,10 @@ int cmd_status(int argc, char **argv)
 	void *buf;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
-			dir = argv[++i];
-		else if (strcmp(argv[i], "--status-file") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else {
-			fprintf(stderr, "usage: mirror-agent status --data-dir "
-			                "DIR | --status-file FILE [--json]\n");
-			return 2;
-		}
-	}
-	if (path == NULL) {
-		if (dir == NULL)
-			dir = "/var/lib/mirror-agent";
-		snprintf(file, sizeof file, "%s/status", dir);
-		path = file;
-	}
+	rc = cmd_status_options(argc, argv, file, sizeof file, &json);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	path = file;
 	rc = io_read_file(path, 1 << 20, &buf, &len);
 	if (rc != 0) {
 		fprintf(stderr,

@@ -1,8 +1,12 @@
 /* Sub-commands of the mirror-agent program. Each takes the arguments after
  * its own name (argv[0] is the sub-command name) and returns the process
- * exit status: 0 success, 1 failure (corruption, I/O), 2 usage error. */
+ * exit status: 0 success, 1 failure (corruption, I/O), 2 usage or
+ * configuration error (agent/cli/cli.h). */
 #ifndef MIRROR_AGENT_COMMANDS_H
 #define MIRROR_AGENT_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 /* mirror-agent wal verify DIR | wal dump DIR [--from N] [--count K] */
 int cmd_wal(int argc, char **argv);
@@ -12,9 +16,15 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 /* mirror-agent follow [--config FILE] [flags] */
 int cmd_follow(int argc, char **argv);
-/* mirror-agent status [--data-dir DIR | --status-file FILE] [--json] */
+/* mirror-agent status [--data-dir DIR | --config FILE | --status-file FILE]
+ * [--json] */
 int cmd_status(int argc, char **argv);
-/* mirror-agent serve --listen HOST:PORT ... (agent/cmd_serve.c) */
+/* The options of `status`: the status file's path into path (size bytes)
+ * and --json. Returns 0, -1 (--help printed: exit 0) or an exit status
+ * (errors printed). */
+int cmd_status_options(int argc, char **argv, char *path, size_t size,
+                       bool *json);
+/* mirror-agent serve [--config FILE] [flags] */
 int cmd_serve(int argc, char **argv);
 
 #endif

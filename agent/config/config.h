@@ -40,9 +40,9 @@
 #include "common/log.h"
 #include "common/parse.h"
 
-#define CONFIG_MAX_ERRORS 32        /* errors kept; later ones are counted */
+#define CONFIG_MAX_ERRORS 32           /* errors kept; later ones are counted */
 #define CONFIG_HOST_MAX PARSE_HOST_MAX /* DNS name limit */
-#define CONFIG_DATABASE_NAME_MAX 64 /* [A-Za-z0-9._-]{1,64} */
+#define CONFIG_DATABASE_NAME_MAX 64    /* [A-Za-z0-9._-]{1,64} */
 #define CONFIG_IDENTITY_MAX 255
 #define CONFIG_MAX_DATABASES 256
 #define CONFIG_MAX_ACCESS 256
