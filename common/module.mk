@@ -9,9 +9,9 @@ common_libcommon_a_SOURCES += \
 	common/endian.h
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
-	tests/unit/test_msgpack_check
+	tests/unit/test_msgpack_check tests/unit/test_parse
 TESTS += tests/unit/test_crc32c tests/unit/test_io \
-	tests/unit/test_msgpack_check
+	tests/unit/test_msgpack_check tests/unit/test_parse
 tests_unit_test_crc32c_SOURCES = tests/unit/test_crc32c.c
 tests_unit_test_crc32c_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_crc32c_LDADD = $(TEST_LIBS)
@@ -21,3 +21,6 @@ tests_unit_test_io_LDADD = $(TEST_LIBS)
 tests_unit_test_msgpack_check_SOURCES = tests/unit/test_msgpack_check.c
 tests_unit_test_msgpack_check_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_msgpack_check_LDADD = $(TEST_LIBS)
+tests_unit_test_parse_SOURCES = tests/unit/test_parse.c
+tests_unit_test_parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_parse_LDADD = $(TEST_LIBS)

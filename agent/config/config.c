@@ -142,11 +142,10 @@ static const struct key_def keys[] = {
         max_streams_per_connection, 1, 10000, 0, NULL, "100"),
     KEY(SERVE, serve, idle_timeout, T_DURATION, idle_timeout_ms, SEC_MS,
         10 * MIN_MS, 0, NULL, "30s"),
-    /* snapshot.h: SNAPSHOT_CHUNK_MIN, _DEFAULT; the maximum is what a
-     * mirror's decoder accepts (SNAPSHOT_DATA_MAX_DEFAULT). */
+    /* The minimum is snapshot.h's SNAPSHOT_CHUNK_MIN; the maximum is what
+     * a mirror's decoder accepts (SNAPSHOT_DATA_MAX_DEFAULT). */
     KEY(SERVE, serve, chunk_size, T_SIZE, chunk_size, 512, 1 * MiB, 0, NULL,
         "256KiB"),
-    /* serve.h: SERVE_HEARTBEAT_MIN_MS, _MAX_MS, _DEFAULT_MS */
     KEY(SERVE, serve, heartbeat_interval, T_DURATION, heartbeat_interval_ms, 10,
         10 * MIN_MS, 0, NULL, "1s"),
     KEY(SERVE, serve, log_batch, T_SIZE, log_batch_bytes, 4 * KiB, 16 * MiB, 0,

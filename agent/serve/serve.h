@@ -36,10 +36,9 @@
 
 struct event_base;
 
-/* Heartbeat interval default and accepted range (ms). */
+/* What serve_new() uses for a zero heartbeat interval (ms); the accepted
+ * range is agent/config's ([serve] heartbeat_interval). */
 #define SERVE_HEARTBEAT_DEFAULT_MS 1000
-#define SERVE_HEARTBEAT_MIN_MS 10
-#define SERVE_HEARTBEAT_MAX_MS 600000
 /* Bytes of encoded log entries gathered before one transport write. */
 #define SERVE_LOG_BATCH_DEFAULT (256u * 1024)
 /* Longest request path (with query) accepted. */
