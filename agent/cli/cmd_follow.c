@@ -79,7 +79,7 @@ static const struct cli_opt follow_opts[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
-static const struct cli_command follow_cmd = {
+const struct cli_command cmd_follow_cli = {
     "follow",
     "follow [--config FILE] [--set SECTION.KEY=VALUE]... [options]\n"
     "       mirror-agent follow --data-dir DIR --source HOST:PORT ... "
@@ -120,11 +120,11 @@ static int follow_custom(void *ctx, struct agent_config *cfg,
 		 * one endpoint to it. */
 		n = strlen(fl->sources);
 		if (n + strlen(it->value) + 2 > sizeof fl->sources)
-			return cli_usage_error(&follow_cmd,
+			return cli_usage_error(&cmd_follow_cli,
 			                       "too many --source endpoints");
 		snprintf(fl->sources + n, sizeof fl->sources - n, "%s%s",
 		         n ? "," : "", it->value);
-		return cli_set(&follow_cmd, cfg, "source", "follow.sources",
+		return cli_set(&cmd_follow_cli, cfg, "source", "follow.sources",
 		               fl->sources);
 	case OPT_DATABASE:
 		/* Adds the database; one the file already names keeps its
@@ -133,7 +133,7 @@ static int follow_custom(void *ctx, struct agent_config *cfg,
 			return 0;
 		snprintf(key, sizeof key, "database.%.*s.applier",
 		         CONFIG_DATABASE_NAME_MAX + 1, it->value);
-		return cli_set(&follow_cmd, cfg, "database", key, "none");
+		return cli_set(&cmd_follow_cli, cfg, "database", key, "none");
 	case OPT_RESEED:
 		fl->reseed = true;
 		return 0;
@@ -307,10 +307,10 @@ int cmd_follow(int argc, char **argv)
 	struct event *sigs[5] = {0};
 	int rc;
 
-	rc = cli_parse(&follow_cmd, argc, argv, &a);
+	rc = cli_parse(&cmd_follow_cli, argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	rc = cli_config(&follow_cmd, &a, &cfg, follow_custom, &fl);
+	rc = cli_config(&cmd_follow_cli, &a, &cfg, follow_custom, &fl);
 	cli_args_free(&a);
 	if (rc != 0)
 		goto out;

@@ -83,7 +83,7 @@ static const struct cli_opt serve_opts[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
-static const struct cli_command serve_cmd = {
+const struct cli_command cmd_serve_cli = {
     "serve",
     "serve [--config FILE] [--set SECTION.KEY=VALUE]... [options]\n"
     "       mirror-agent serve --listen HOST:PORT --cert FILE --key FILE "
@@ -123,26 +123,26 @@ static int serve_custom(void *ctx, struct agent_config *cfg,
 		eq = strchr(v, '=');
 		if (eq == NULL || eq == v || eq[1] == '\0' ||
 		    (size_t)(eq - v) > CONFIG_DATABASE_NAME_MAX)
-			return cli_usage_error(&serve_cmd,
+			return cli_usage_error(&cmd_serve_cli,
 			                       "--database %s: expected "
 			                       "NAME=SPOOLDIR",
 			                       v);
 		snprintf(key, sizeof key, "database.%.*s.spool", (int)(eq - v),
 		         v);
-		return cli_set(&serve_cmd, cfg, "database", key, eq + 1);
+		return cli_set(&cmd_serve_cli, cfg, "database", key, eq + 1);
 	case OPT_ALLOW:
 		/* An identity may hold '=' (URIs), database names never
 		 * do: split at the last. */
 		eq = strrchr(v, '=');
 		if (eq == NULL || eq == v || eq[1] == '\0' ||
 		    (size_t)(eq - v) > CONFIG_IDENTITY_MAX)
-			return cli_usage_error(&serve_cmd,
+			return cli_usage_error(&cmd_serve_cli,
 			                       "--allow %s: expected "
 			                       "IDENTITY=DB1,DB2,...",
 			                       v);
 		snprintf(key, sizeof key, "access.%.*s.databases",
 		         (int)(eq - v), v);
-		return cli_set(&serve_cmd, cfg, "allow", key, eq + 1);
+		return cli_set(&cmd_serve_cli, cfg, "allow", key, eq + 1);
 	case OPT_PORT_FILE:
 		cli->port_file = v;
 		return 0;
@@ -152,7 +152,7 @@ static int serve_custom(void *ctx, struct agent_config *cfg,
 #ifdef MA_FAULT_INJECTION
 	case OPT_INJECT_FAULT:
 		if (serve_fault_parse(v, &cli->opts.fault) != 0)
-			return cli_usage_error(&serve_cmd,
+			return cli_usage_error(&cmd_serve_cli,
 			                       "--inject-fault: unknown fault "
 			                       "'%s'",
 			                       v);
@@ -221,13 +221,13 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 	struct config_errors *errs;
 	int rc;
 
-	rc = cli_parse(&serve_cmd, argc, argv, &a);
+	rc = cli_parse(&cmd_serve_cli, argc, argv, &a);
 	if (rc != 0)
 		return rc;
 	/* allow_any_identity and the fault are options, not keys: take
 	 * them from the flags, then let serve_options_init() fill the
 	 * rest without losing them. */
-	rc = cli_config(&serve_cmd, &a, &cli->cfg, serve_custom, cli);
+	rc = cli_config(&cmd_serve_cli, &a, &cli->cfg, serve_custom, cli);
 	cli_args_free(&a);
 	if (rc != 0)
 		return rc;

@@ -27,4 +27,10 @@ int cmd_status_options(int argc, char **argv, char *path, size_t size,
 /* mirror-agent serve [--config FILE] [flags] */
 int cmd_serve(int argc, char **argv);
 
+/* The option tables of serve and follow (agent/cli/cli.h), for tests that
+ * drive every flag. */
+struct cli_command;
+extern const struct cli_command cmd_serve_cli;
+extern const struct cli_command cmd_follow_cli;
+
 #endif
