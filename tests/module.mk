@@ -8,3 +8,8 @@ FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_badsource.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
+
+# The command line: --help everywhere, one range per flag and key, and
+# serve/follow run from files made from etc/*.example.
+TESTS += tests/integration/test_cli.sh
+EXTRA_DIST += tests/integration/test_cli.sh
