@@ -1,13 +1,16 @@
 /* Option parsing and configuration building shared by every command
  * (agent/cli/cli.h). */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/cli/cli.h"
 #include "agent/config/config.h"
+#include "common/io.h"
 #include "common/parse.h"
 
 static const struct cli_opt help_opt = {"help", NULL, CLI_OPT_HELP, NULL,
@@ -253,5 +256,21 @@ int cli_config(const struct cli_command *cmd, const struct cli_args *a,
 			break;
 		}
 	}
+	return rc;
+}
+
+int cli_write_file(const char *path, const char *text)
+{
+	char *d = strdup(path), *b = strdup(path);
+	int rc;
+
+	if (d == NULL || b == NULL) {
+		free(d);
+		free(b);
+		return -ENOMEM;
+	}
+	rc = io_write_file_durable(dirname(d), basename(b), text, strlen(text));
+	free(d);
+	free(b);
 	return rc;
 }

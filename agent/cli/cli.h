@@ -116,4 +116,8 @@ int cli_config(const struct cli_command *cmd, const struct cli_args *a,
 int cli_set(const struct cli_command *cmd, struct agent_config *cfg,
             const char *flag, const char *key, const char *value);
 
+/* Writes text into the file at path durably and atomically (a port file,
+ * the pid file). Returns 0 or io_write_file_durable()'s error. */
+int cli_write_file(const char *path, const char *text);
+
 #endif

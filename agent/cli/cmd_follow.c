@@ -444,6 +444,21 @@ int cmd_follow(int argc, char **argv)
 		follow_free(cli.follow);
 		goto out_loop;
 	}
+	if (cfg.agent.pid_file != NULL) {
+		char text[32];
+		snprintf(text, sizeof text, "%ld\n", (long)getpid());
+		rc = cli_write_file(cfg.agent.pid_file, text);
+		if (rc != 0) {
+			fprintf(stderr,
+			        "mirror-agent follow: [agent] pid_file: cannot "
+			        "write '%s': %s\n",
+			        cfg.agent.pid_file, strerror(-rc));
+			read_api_free(cli.api);
+			follow_free(cli.follow);
+			rc = CLI_EXIT_FAILURE;
+			goto out_loop;
+		}
+	}
 	event_base_dispatch(cli.base);
 	/* Parked readers get their 503 before the appliers go away; a
 	 * tenth of a second of loop writes the answers out. */
@@ -455,6 +470,8 @@ int cmd_follow(int argc, char **argv)
 	read_api_free(cli.api);
 	cli.api = NULL;
 	follow_free(cli.follow);
+	if (cfg.agent.pid_file != NULL)
+		unlink(cfg.agent.pid_file);
 	rc = cli.exit_code;
 out_loop:
 	for (size_t i = 0; i < 4; i++)

@@ -3,7 +3,6 @@
  * agent/serve/serve.h. */
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -257,22 +256,6 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 	return 0;
 }
 
-static int write_port_file(const char *path, uint16_t port)
-{
-	char *d = strdup(path), *b = strdup(path), text[16];
-	int n = snprintf(text, sizeof text, "%u\n", (unsigned)port), rc;
-
-	if (d == NULL || b == NULL) {
-		free(d);
-		free(b);
-		return -ENOMEM;
-	}
-	rc = io_write_file_durable(dirname(d), basename(b), text, (size_t)n);
-	free(d);
-	free(b);
-	return rc;
-}
-
 struct loop_ctx {
 	struct event_base *base;
 	const char *log_file;
@@ -311,8 +294,9 @@ int cmd_serve(int argc, char **argv)
 	struct loop_ctx ctx;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	struct serve *sv = NULL;
-	char errmsg[MA_ERRMSG_SIZE];
+	char errmsg[MA_ERRMSG_SIZE], text[32];
 	const char *log_file;
+	bool pid_written = false;
 	int rc, status = 1;
 
 	memset(&cli, 0, sizeof cli);
@@ -352,12 +336,24 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	if (cli.port_file != NULL) {
-		rc = write_port_file(cli.port_file, serve_port(sv));
+		snprintf(text, sizeof text, "%u\n", (unsigned)serve_port(sv));
+		rc = cli_write_file(cli.port_file, text);
 		if (rc != 0) {
 			log_error("serve: --port-file: cannot write '%s': %s",
 			          cli.port_file, strerror(-rc));
 			goto out;
 		}
+	}
+	if (cli.cfg.agent.pid_file != NULL) {
+		snprintf(text, sizeof text, "%ld\n", (long)getpid());
+		rc = cli_write_file(cli.cfg.agent.pid_file, text);
+		if (rc != 0) {
+			log_error("serve: [agent] pid_file: cannot write '%s': "
+			          "%s",
+			          cli.cfg.agent.pid_file, strerror(-rc));
+			goto out;
+		}
+		pid_written = true;
 	}
 	ev_term = evsignal_new(ctx.base, SIGTERM, on_stop, &ctx);
 	ev_int = evsignal_new(ctx.base, SIGINT, on_stop, &ctx);
@@ -381,6 +377,8 @@ out:
 	serve_free(sv);
 	if (cli.port_file != NULL && sv != NULL)
 		unlink(cli.port_file);
+	if (pid_written)
+		unlink(cli.cfg.agent.pid_file);
 	if (ev_term != NULL)
 		event_free(ev_term);
 	if (ev_int != NULL)

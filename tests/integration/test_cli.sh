@@ -9,7 +9,7 @@
 # same data directory.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 37
+plan 39
 
 # --- --help everywhere -------------------------------------------------
 for c in "--help" "help" "serve --help" "follow --help" "status --help" \
@@ -90,7 +90,8 @@ check "check-config --role serve accepts the serve file" \
 	"$AGENT" check-config --role serve "$TMP/serve.conf"
 
 "$AGENT" serve --config "$TMP/serve.conf" --port-file "$TMP/serve.port" \
-	--set serve.heartbeat_interval=200ms >"$TMP/serve.log" 2>&1 &
+	--set serve.heartbeat_interval=200ms --set "agent.pid_file=$TMP/serve.pid" \
+	>"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
 T_PIDS="$T_PIDS $SERVE_PID"
 if wait_until 20 test -s "$TMP/serve.port"; then
@@ -102,6 +103,8 @@ else
 fi
 SERVE_PORT=$(cat "$TMP/serve.port")
 check "serve logged the file's database" grep -q "database kv" "$TMP/serve.log"
+check "serve wrote its pid to [agent] pid_file" \
+	sh -c "test \"\$(cat '$TMP/serve.pid')\" = $SERVE_PID"
 
 # The follow example: TLS paths, data_dir, the read API, the source list
 # (a continued list in the example) and the certificate name changed.
@@ -160,4 +163,5 @@ kill "$SERVE_PID" 2>/dev/null
 wait "$SERVE_PID" 2>/dev/null
 check "serve --config stopped cleanly on SIGTERM" \
 	grep -q "stopping on signal" "$TMP/serve.log"
+check "serve removed its pid file" test ! -e "$TMP/serve.pid"
 finish
