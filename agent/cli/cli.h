@@ -3,7 +3,7 @@
  * configuration key (config_set(), so a flag and its key share one range
  * and one error text), `--config FILE` and `--set SECTION.KEY=VALUE`, and
  * usage text whose ranges and defaults come from the schema table in
- * agent/config/config.c.
+ * agent/config/config_schema.c.
  *
  * Exit status of every command (also in docs/OPERATIONS.md):
  *	0  success (and --help)

@@ -4,8 +4,10 @@
  *
  * The schema (sections, keys, defaults, ranges) is documented key by key in
  * etc/mirror-agent.conf.example (follow) and
- * etc/mirror-agent-serve.conf.example (serve); the table in agent/config.c
- * is the single source of the defaults and ranges.
+ * etc/mirror-agent-serve.conf.example (serve); the table in
+ * agent/config/config_schema.c is the single source of the defaults and
+ * ranges. The file reader is config_file.c, the role checks
+ * config_role.c.
  *
  * Sections: [agent], [tls], [serve], [follow], [database "NAME"] (NAME
  * matches [A-Za-z0-9._-]{1,64}, not "." or ".."), [access "IDENTITY"]
@@ -99,7 +101,7 @@ struct config_name_list {
  * 0 not given (default), > 0 line in the file, -1 a config_set() override.
  * key_bad marks a key that was given but rejected (already reported), so
  * that later checks neither call it missing nor use its value. Internal to
- * agent/config.c; other modules read the values only. */
+ * agent/config/; other modules read the values only. */
 struct config_origin {
 	int section_line;
 	int key_line[CONFIG_SECTION_MAX_KEYS];

@@ -82,7 +82,7 @@ struct follow_options {
  * idle timeout, windows, backoff, Degraded thresholds, wal and snapshot
  * sync) from cf, a [follow] section already checked by agent/config, or
  * from the schema's defaults when cf is NULL: the table in
- * agent/config/config.c is the one home of their defaults and ranges.
+ * agent/config/config_schema.c is the one home of their defaults and ranges.
  * server_name starts as "localhost"; progress_interval as the
  * receiver's default. */
 void follow_options_init(struct follow_options *o,

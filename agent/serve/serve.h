@@ -121,8 +121,8 @@ struct config_serve;
  * batch, unacked bytes, connection and stream limits, windows, idle
  * timeout, congestion control) from cs, a [serve] section already
  * checked by agent/config, or from the schema's defaults when cs is NULL:
- * the table in agent/config/config.c is the one home of their defaults
- * and ranges, and serve_new() does not check them again. */
+ * the table in agent/config/config_schema.c is the one home of their
+ * defaults and ranges, and serve_new() does not check them again. */
 void serve_options_init(struct serve_options *opts,
                         const struct config_serve *cs);
 

@@ -1,24 +1,7 @@
-/* Configuration file: schema table, value parsers, inih glue, role checks.
- *
- * Line numbers. Debian's libinih (55-1) is built with INI_HANDLER_LINENO=1
- * (its handler calls load the line number into the fifth argument register,
- * checked by disassembly) although the installed <ini.h> defaults the macro
- * to 0, so we define it to 1 to declare the handler as the library calls
- * it. We do not trust that number, though: inih counts the tail of an
- * overlong line as a new line and truncates section names to 49
- * characters, too short for [database "<64 characters>"]. So the file is
- * fed to ini_parse_stream() through our own line reader, which counts
- * physical lines, keeps the full section header, rejects overlong lines and
- * syntax errors itself (so every one is reported, not just inih's first),
- * and strips the indentation of indented keys and section headers so that
- * only genuine continuation lines reach inih's multi-line handling. inih
- * still splits "key = value", strips comments and calls the handler, which
- * runs before the next line is read, so the reader's count is the line of
- * the value being handled. */
-#define INI_HANDLER_LINENO 1
-#include <ini.h>
-
-#include <ctype.h>
+/* The configuration schema: the table of keys (the one home of their
+ * defaults and ranges), checking and storing a value, error reports,
+ * config_init/free/set and what the CLI and tests ask of the table. The
+ * file reader is config_file.c, the role checks config_role.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,62 +13,15 @@
 #include <unistd.h>
 
 #include "agent/config/config.h"
+#include "agent/config/config_int.h"
 
-#include "common/io.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
 
-enum sec {
-	SEC_NONE, /* before the first section header */
-	SEC_AGENT,
-	SEC_TLS,
-	SEC_SERVE,
-	SEC_FOLLOW,
-	SEC_DATABASE, /* [database "NAME"] */
-	SEC_ACCESS,   /* [access "IDENTITY"] */
-	SEC_IGNORE,   /* after a bad header: its keys are skipped */
-};
-
-static const char *const sec_names[] = {
+const char *const cfg_sec_names[] = {
     [SEC_NONE] = "",         [SEC_AGENT] = "agent",
     [SEC_TLS] = "tls",       [SEC_SERVE] = "serve",
     [SEC_FOLLOW] = "follow", [SEC_DATABASE] = "database",
     [SEC_ACCESS] = "access", [SEC_IGNORE] = "",
-};
-
-enum type {
-	T_HOST,      /* DNS name or IP literal */
-	T_PATH,      /* absolute path */
-	T_DIR,       /* absolute path; if it exists, a directory */
-	T_DIR_EXIST, /* absolute path of an existing directory */
-	T_FILE,      /* absolute path of a readable regular file */
-	T_KEYFILE,   /* T_FILE that others cannot read */
-	T_EXEC,      /* absolute path of an executable regular file */
-	T_UINT,
-	T_SIZE,     /* bytes, binary units */
-	T_DURATION, /* milliseconds, ms/s/min/h */
-	T_ENUM,
-	T_ENDPOINT,
-	T_ENDPOINTS,
-	T_NAMES, /* database names or "*" */
-};
-
-enum {
-	K_ZERO_OK = 1u << 0, /* 0 (off) allowed below min */
-	K_NUMERIC = 1u << 1, /* endpoint to bind to: an IP literal */
-	K_PORT0 = 1u << 2,   /* endpoint to bind to: port 0 = any free port */
-};
-
-struct key_def {
-	enum sec sec;
-	const char *name;
-	const char *full; /* "section.key", for config_key_name() */
-	enum type type;
-	size_t off; /* into the section's struct */
-	uint64_t min, max;
-	unsigned flags;
-	const char *const *enums;
-	const char *defval; /* parsed by config_init(); NULL: none */
 };
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error",
@@ -119,7 +55,7 @@ _Static_assert(CONFIG_APPLIER_NONE == 0 && CONFIG_APPLIER_KV == 1,
 
 /* The schema. Defaults and ranges live here only; the example files in
  * etc/ document them (a unit test checks that each key appears there). */
-static const struct key_def keys[] = {
+const struct key_def cfg_keys[] = {
     KEY(AGENT, agent, data_dir, T_DIR, data_dir, 0, 0, 0, NULL,
         "/var/lib/mirror-agent"),
     KEY(AGENT, agent, log_file, T_PATH, log_file, 0, 0, 0, NULL, NULL),
@@ -203,24 +139,12 @@ static const struct key_def keys[] = {
         NULL, NULL),
 };
 
-#define N_KEYS (sizeof keys / sizeof keys[0])
+const size_t cfg_n_keys = sizeof cfg_keys / sizeof cfg_keys[0];
 
 /* ---- error reporting ---- */
 
-/* Where errors go: a list (config_load, config_validate_role) or a single
- * errmsg (config_set, first error wins). */
-struct sink {
-	struct config_errors *errs;
-	char *errmsg;
-	unsigned n;
-	bool nomem;
-};
-
-static void sink_add(struct sink *s, const char *prefix, const char *fmt,
-                     va_list ap) __attribute__((format(printf, 3, 0)));
-
-static void sink_add(struct sink *s, const char *prefix, const char *fmt,
-                     va_list ap)
+void cfg_sink_add(struct sink *s, const char *prefix, const char *fmt,
+                  va_list ap)
 {
 	char *out;
 	size_t len;
@@ -242,19 +166,16 @@ static void sink_add(struct sink *s, const char *prefix, const char *fmt,
 		vsnprintf(out + len, MA_ERRMSG_SIZE - len, fmt, ap);
 }
 
-static void report(struct sink *s, const char *prefix, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void report(struct sink *s, const char *prefix, const char *fmt, ...)
+void cfg_report(struct sink *s, const char *prefix, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	sink_add(s, prefix, fmt, ap);
+	cfg_sink_add(s, prefix, fmt, ap);
 	va_end(ap);
 }
 
-static const char *cfg_path(const struct agent_config *cfg)
+const char *cfg_path(const struct agent_config *cfg)
 {
 	return cfg->path != NULL ? cfg->path : "(command line)";
 }
@@ -270,7 +191,7 @@ static void section_label(const struct agent_config *cfg, enum sec sec,
 		snprintf(buf, size, "[access \"%s\"]",
 		         cfg->access[idx].identity);
 	else
-		snprintf(buf, size, "[%s]", sec_names[sec]);
+		snprintf(buf, size, "[%s]", cfg_sec_names[sec]);
 }
 
 /* Message prefix "FILE:LINE: [section] key: " (line > 0), "FILE: [section]
@@ -286,7 +207,7 @@ static void where(const struct agent_config *cfg, int line, enum sec sec,
 		    sec == SEC_DATABASE ? cfg->databases[idx].name
 		    : sec == SEC_ACCESS ? cfg->access[idx].identity
 		                        : NULL;
-		snprintf(buf, size, "--set %s%s%s%s%s: ", sec_names[sec],
+		snprintf(buf, size, "--set %s%s%s%s%s: ", cfg_sec_names[sec],
 		         name != NULL ? "." : "", name != NULL ? name : "",
 		         key != NULL ? "." : "", key != NULL ? key : "");
 		return;
@@ -300,21 +221,16 @@ static void where(const struct agent_config *cfg, int line, enum sec sec,
 		         key != NULL ? " " : "", key != NULL ? key : "");
 }
 
-static void report_at(struct sink *s, const struct agent_config *cfg, int line,
-                      enum sec sec, size_t idx, const char *key,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-static void report_at(struct sink *s, const struct agent_config *cfg, int line,
-                      enum sec sec, size_t idx, const char *key,
-                      const char *fmt, ...)
+void cfg_report_at(struct sink *s, const struct agent_config *cfg, int line,
+                   enum sec sec, size_t idx, const char *key, const char *fmt,
+                   ...)
 {
 	char prefix[CONFIG_IDENTITY_MAX + PATH_MAX / 8 + 128];
 	va_list ap;
 
 	where(cfg, line, sec, idx, key, prefix, sizeof prefix);
 	va_start(ap, fmt);
-	sink_add(s, prefix, fmt, ap);
+	cfg_sink_add(s, prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -428,14 +344,14 @@ static int get_endpoint(const char *s, unsigned kflags,
 }
 
 /* The one rule for database names (common/parse.h). */
-static bool is_database_name(const char *s)
+bool cfg_is_database_name(const char *s)
 {
 	return parse_name_valid_str(s);
 }
 
-static const char database_name_rule[] = "a database name is " PARSE_NAME_RULE;
+const char cfg_database_name_rule[] = "a database name is " PARSE_NAME_RULE;
 
-static bool is_identity(const char *s)
+bool cfg_is_identity(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -531,8 +447,8 @@ static void *section_base(struct agent_config *cfg, enum sec sec, size_t idx)
 	}
 }
 
-static struct config_origin *section_origin(struct agent_config *cfg,
-                                            enum sec sec, size_t idx)
+struct config_origin *cfg_section_origin(struct agent_config *cfg, enum sec sec,
+                                         size_t idx)
 {
 	switch (sec) {
 	case SEC_AGENT:
@@ -553,37 +469,38 @@ static struct config_origin *section_origin(struct agent_config *cfg,
 }
 
 /* Index of d among its section's keys: its slot in config_origin. */
-static int key_slot(const struct key_def *d)
+int cfg_key_slot(const struct key_def *d)
 {
 	int slot = 0;
 
-	for (const struct key_def *k = keys; k < d; k++)
+	for (const struct key_def *k = cfg_keys; k < d; k++)
 		if (k->sec == d->sec)
 			slot++;
 	return slot;
 }
 
-static const struct key_def *find_key(enum sec sec, const char *name)
+const struct key_def *cfg_find_key(enum sec sec, const char *name)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (keys[i].sec == sec && strcmp(keys[i].name, name) == 0)
-			return &keys[i];
+	for (size_t i = 0; i < cfg_n_keys; i++)
+		if (cfg_keys[i].sec == sec &&
+		    strcmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
 	return NULL;
 }
 
-static int key_line(struct agent_config *cfg, enum sec sec, size_t idx,
-                    const char *name)
+int cfg_key_line(struct agent_config *cfg, enum sec sec, size_t idx,
+                 const char *name)
 {
-	return section_origin(cfg, sec, idx)
-	    ->key_line[key_slot(find_key(sec, name))];
+	return cfg_section_origin(cfg, sec, idx)
+	    ->key_line[cfg_key_slot(cfg_find_key(sec, name))];
 }
 
 /* Given (in the file or by --set) and accepted. */
-static bool key_good(struct agent_config *cfg, enum sec sec, size_t idx,
-                     const char *name)
+bool cfg_key_good(struct agent_config *cfg, enum sec sec, size_t idx,
+                  const char *name)
 {
-	int slot = key_slot(find_key(sec, name));
-	struct config_origin *o = section_origin(cfg, sec, idx);
+	int slot = cfg_key_slot(cfg_find_key(sec, name));
+	struct config_origin *o = cfg_section_origin(cfg, sec, idx);
 
 	return !o->key_bad[slot];
 }
@@ -611,33 +528,18 @@ static void free_access(struct config_access *a)
 
 /* ---- storing a value ---- */
 
-enum mode {
-	MODE_DEFAULT,  /* config_init(): no origin, no filesystem */
-	MODE_FILE,     /* a line of the file */
-	MODE_CONTINUE, /* an indented continuation line of a list */
-	MODE_SET,      /* config_set(): replaces */
-};
-
-struct target {
-	struct agent_config *cfg;
-	enum sec sec;
-	size_t idx;
-	int line;
-	struct sink *sink;
-};
-
 static void value_error(const struct target *t, const struct key_def *d,
                         const char *item, const char *why)
 {
 	if (item != NULL)
-		report_at(t->sink, t->cfg, t->line, t->sec, t->idx, d->name,
-		          "\"%.100s\": %s", item, why);
+		cfg_report_at(t->sink, t->cfg, t->line, t->sec, t->idx, d->name,
+		              "\"%.100s\": %s", item, why);
 	else
-		report_at(t->sink, t->cfg, t->line, t->sec, t->idx, d->name,
-		          "%s", why);
+		cfg_report_at(t->sink, t->cfg, t->line, t->sec, t->idx, d->name,
+		              "%s", why);
 }
 
-static char *trim(char *s)
+char *cfg_trim(char *s)
 {
 	char *end;
 
@@ -667,7 +569,7 @@ static int parse_list(const struct target *t, const struct key_def *d,
 		next = strchr(item, ',');
 		if (next != NULL)
 			*next++ = '\0';
-		item = trim(item);
+		item = cfg_trim(item);
 		if (*item == '\0') {
 			/* A trailing comma before a continuation line is
 			 * fine; an empty item in the middle is a typo. */
@@ -711,8 +613,9 @@ static int parse_list(const struct target *t, const struct key_def *d,
 		} else {
 			char **grown, *dupname;
 			bool dup = false;
-			if (strcmp(item, "*") != 0 && !is_database_name(item)) {
-				value_error(t, d, item, database_name_rule);
+			if (strcmp(item, "*") != 0 &&
+			    !cfg_is_database_name(item)) {
+				value_error(t, d, item, cfg_database_name_rule);
 				rc = -1;
 				continue;
 			}
@@ -745,14 +648,14 @@ static int parse_list(const struct target *t, const struct key_def *d,
 
 /* Checks `value` for key d and stores it in the target section. Returns 0,
  * -1 (reported) or -2 (out of memory). */
-static int apply(const struct target *t, const struct key_def *d,
-                 const char *value, enum mode mode)
+int cfg_apply(const struct target *t, const struct key_def *d,
+              const char *value, enum mode mode)
 {
 	struct agent_config *cfg = t->cfg;
 	unsigned char *base = section_base(cfg, t->sec, t->idx);
 	void *field = base + d->off;
-	struct config_origin *o = section_origin(cfg, t->sec, t->idx);
-	int slot = key_slot(d);
+	struct config_origin *o = cfg_section_origin(cfg, t->sec, t->idx);
+	int slot = cfg_key_slot(d);
 	bool fs = mode != MODE_DEFAULT && !(cfg->flags & CONFIG_NO_FS_CHECKS);
 	char why[WHY_SIZE];
 	int rc = 0;
@@ -887,11 +790,12 @@ static int apply_defaults(struct agent_config *cfg, enum sec sec, size_t idx)
 	struct sink sink = {0};
 	struct target t = {cfg, sec, idx, 0, &sink};
 
-	for (size_t i = 0; i < N_KEYS; i++) {
+	for (size_t i = 0; i < cfg_n_keys; i++) {
 		int rc;
-		if (keys[i].sec != sec || keys[i].defval == NULL)
+		if (cfg_keys[i].sec != sec || cfg_keys[i].defval == NULL)
 			continue;
-		rc = apply(&t, &keys[i], keys[i].defval, MODE_DEFAULT);
+		rc = cfg_apply(&t, &cfg_keys[i], cfg_keys[i].defval,
+		               MODE_DEFAULT);
 		if (rc == -2)
 			return MA_ERR_NOMEM;
 		if (rc != 0)
@@ -901,7 +805,7 @@ static int apply_defaults(struct agent_config *cfg, enum sec sec, size_t idx)
 }
 
 /* Adds a named section; returns its index or -1 (NOMEM). */
-static long add_database(struct agent_config *cfg, const char *name)
+long cfg_add_database(struct agent_config *cfg, const char *name)
 {
 	struct config_database *grown;
 
@@ -918,7 +822,7 @@ static long add_database(struct agent_config *cfg, const char *name)
 	return (long)cfg->n_databases - 1;
 }
 
-static long add_access(struct agent_config *cfg, const char *identity)
+long cfg_add_access(struct agent_config *cfg, const char *identity)
 {
 	struct config_access *grown;
 	char *id = strdup(identity);
@@ -939,7 +843,7 @@ static long add_access(struct agent_config *cfg, const char *identity)
 	return (long)cfg->n_access - 1;
 }
 
-static long find_access(const struct agent_config *cfg, const char *identity)
+long cfg_find_access(const struct agent_config *cfg, const char *identity)
 {
 	for (size_t i = 0; i < cfg->n_access; i++)
 		if (strcmp(cfg->access[i].identity, identity) == 0)
@@ -947,7 +851,7 @@ static long find_access(const struct agent_config *cfg, const char *identity)
 	return -1;
 }
 
-static long find_database(const struct agent_config *cfg, const char *name)
+long cfg_find_database(const struct agent_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_databases; i++)
 		if (strcmp(cfg->databases[i].name, name) == 0)
@@ -957,7 +861,7 @@ static long find_database(const struct agent_config *cfg, const char *name)
 
 /* ---- suggestions for typos ---- */
 
-static size_t edit_distance(const char *a, const char *b)
+size_t cfg_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	size_t row[65];
@@ -984,399 +888,37 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* " (did you mean \"x\"?)", " (it belongs in [follow])" or "". */
-static void key_hint(enum sec sec, const char *name, char *buf, size_t size)
+void cfg_key_hint(enum sec sec, const char *name, char *buf, size_t size)
 {
 	const struct key_def *best = NULL;
 	size_t best_d = 3;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < N_KEYS; i++) {
+	for (size_t i = 0; i < cfg_n_keys; i++) {
 		size_t dist;
-		if (keys[i].sec != sec)
+		if (cfg_keys[i].sec != sec)
 			continue;
-		dist = edit_distance(name, keys[i].name);
+		dist = cfg_edit_distance(name, cfg_keys[i].name);
 		if (dist < best_d) {
 			best_d = dist;
-			best = &keys[i];
+			best = &cfg_keys[i];
 		}
 	}
 	if (best != NULL) {
 		snprintf(buf, size, " (did you mean \"%s\"?)", best->name);
 		return;
 	}
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strcmp(keys[i].name, name) == 0) {
+	for (size_t i = 0; i < cfg_n_keys; i++) {
+		if (strcmp(cfg_keys[i].name, name) == 0) {
 			snprintf(buf, size, " (it belongs in [%s%s])",
-			         sec_names[keys[i].sec],
-			         keys[i].sec == SEC_DATABASE ? " \"NAME\""
-			         : keys[i].sec == SEC_ACCESS ? " \"IDENTITY\""
-			                                     : "");
+			         cfg_sec_names[cfg_keys[i].sec],
+			         cfg_keys[i].sec == SEC_DATABASE ? " \"NAME\""
+			         : cfg_keys[i].sec == SEC_ACCESS
+			             ? " \"IDENTITY\""
+			             : "");
 			return;
 		}
 	}
-}
-
-/* ---- the file: line reader and inih handler ---- */
-
-struct parser {
-	struct agent_config *cfg;
-	struct sink *sink;
-	FILE *file;
-	char *raw;
-	size_t raw_cap;
-	int lineno;
-	bool continuation;  /* the line handed to inih continues a value */
-	bool inih_has_name; /* inih remembers a name in this section */
-	const struct key_def *cont_def; /* list a continuation extends */
-	enum sec sec;
-	size_t idx;
-	bool nomem;
-};
-
-static void line_error(struct parser *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void line_error(struct parser *p, const char *fmt, ...)
-{
-	char prefix[PATH_MAX / 8 + 32];
-	va_list ap;
-
-	snprintf(prefix, sizeof prefix, "%s:%d: ", cfg_path(p->cfg), p->lineno);
-	va_start(ap, fmt);
-	sink_add(p->sink, prefix, fmt, ap);
-	va_end(ap);
-}
-
-/* Returns the end of a section header's name like inih does (at ']' or at
- * a ';' that follows white space), NULL when there is no ']'. */
-static const char *header_end(const char *s)
-{
-	bool was_space = false;
-
-	for (; *s != '\0'; s++) {
-		if (*s == ']')
-			return s;
-		if (was_space && *s == ';')
-			return NULL;
-		was_space = isspace((unsigned char)*s);
-	}
-	return NULL;
-}
-
-/* True when s (after '[') is a whole header: "name]" then only a comment. */
-static bool is_whole_header(const char *s)
-{
-	const char *end = header_end(s);
-
-	if (end == NULL)
-		return false;
-	end++;
-	while (isspace((unsigned char)*end))
-		end++;
-	return *end == '\0' || *end == ';' || *end == '#';
-}
-
-/* True when the line (comment-stripped like inih) has '=' (or ':' when
- * colon is true) before any inline comment. */
-static bool has_separator(const char *s, bool colon)
-{
-	bool was_space = false;
-
-	for (; *s != '\0'; s++) {
-		if (*s == '=' || (colon && *s == ':'))
-			return true;
-		if (was_space && *s == ';')
-			return false;
-		was_space = isspace((unsigned char)*s);
-	}
-	return false;
-}
-
-/* Cuts s at an inline comment (a ';' after white space, as inih has it)
- * and strips the white space before it. */
-static void strip_inline_comment(char *s)
-{
-	bool was_space = false;
-	char *end;
-
-	for (end = s; *end != '\0'; end++) {
-		if (was_space && *end == ';')
-			break;
-		was_space = isspace((unsigned char)*end);
-	}
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
-	*end = '\0';
-}
-
-/* Parses the text between '[' and ']' and opens that section. */
-static void open_section(struct parser *p, const char *text, size_t len)
-{
-	struct agent_config *cfg = p->cfg;
-	char buf[CONFIG_IDENTITY_MAX + 32], *s, *q;
-	size_t wlen;
-	enum sec sec = SEC_IGNORE;
-
-	p->sec = SEC_IGNORE;
-	if (len >= sizeof buf) {
-		line_error(p, "section name too long");
-		return;
-	}
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	s = trim(buf);
-	wlen = strcspn(s, " \t\"");
-	for (enum sec i = SEC_AGENT; i <= SEC_ACCESS; i++)
-		if (wlen == strlen(sec_names[i]) &&
-		    strncmp(s, sec_names[i], wlen) == 0)
-			sec = i;
-	if (sec == SEC_IGNORE) {
-		char hint[64] = "";
-		for (enum sec i = SEC_AGENT; i <= SEC_ACCESS; i++) {
-			char word[64];
-			snprintf(word, sizeof word, "%.*s", (int)wlen, s);
-			if (edit_distance(word, sec_names[i]) <= 2)
-				snprintf(hint, sizeof hint,
-				         " (did you mean [%s]?)", sec_names[i]);
-		}
-		line_error(p,
-		           "[%s]: unknown section%s; known: [agent], [tls], "
-		           "[serve], [follow], [database \"NAME\"], "
-		           "[access \"IDENTITY\"]",
-		           s, hint);
-		return;
-	}
-
-	if (sec == SEC_DATABASE || sec == SEC_ACCESS) {
-		const char *what = sec == SEC_DATABASE ? "NAME" : "IDENTITY";
-		char *name = trim(s + wlen);
-		long idx;
-		size_t nlen = strlen(name);
-		if (nlen < 2 || name[0] != '"' || name[nlen - 1] != '"') {
-			line_error(p, "[%s]: write [%s \"%s\"]", s,
-			           sec_names[sec], what);
-			return;
-		}
-		name[nlen - 1] = '\0';
-		name++;
-		q = strchr(name, '"');
-		if (q != NULL) {
-			line_error(p, "[%s]: stray '\"' in the name", s);
-			return;
-		}
-		if (sec == SEC_DATABASE && !is_database_name(name)) {
-			line_error(p, "[database \"%s\"]: bad name: %s", name,
-			           database_name_rule);
-			return;
-		}
-		if (sec == SEC_ACCESS && !is_identity(name)) {
-			line_error(p,
-			           "[access \"%s\"]: bad identity: 1-255 "
-			           "printable characters without "
-			           "\" \\ [ ] ; # or outer spaces",
-			           name);
-			return;
-		}
-		idx = sec == SEC_DATABASE ? find_database(cfg, name)
-		                          : find_access(cfg, name);
-		if (idx >= 0) {
-			int first =
-			    section_origin(cfg, sec, (size_t)idx)->section_line;
-			line_error(p,
-			           "[%s \"%s\"]: section repeated (first at "
-			           "line %d); merge them",
-			           sec_names[sec], name, first);
-			return;
-		}
-		if ((sec == SEC_DATABASE &&
-		     cfg->n_databases >= CONFIG_MAX_DATABASES) ||
-		    (sec == SEC_ACCESS && cfg->n_access >= CONFIG_MAX_ACCESS)) {
-			line_error(p, "too many [%s] sections (at most %d)",
-			           sec_names[sec],
-			           sec == SEC_DATABASE ? CONFIG_MAX_DATABASES
-			                               : CONFIG_MAX_ACCESS);
-			return;
-		}
-		idx = sec == SEC_DATABASE ? add_database(cfg, name)
-		                          : add_access(cfg, name);
-		if (idx < 0) {
-			p->nomem = true;
-			return;
-		}
-		p->idx = (size_t)idx;
-	} else {
-		struct config_origin *o = section_origin(cfg, sec, 0);
-		if (s[wlen] != '\0') {
-			line_error(p,
-			           "[%s]: unexpected text after the section "
-			           "name",
-			           s);
-			return;
-		}
-		if (o->section_line != 0) {
-			line_error(p,
-			           "[%s]: section repeated (first at line "
-			           "%d); merge them",
-			           s, o->section_line);
-			return;
-		}
-		p->idx = 0;
-	}
-	section_origin(cfg, sec, p->idx)->section_line = p->lineno;
-	if (sec == SEC_SERVE)
-		cfg->serve.present = true;
-	if (sec == SEC_FOLLOW)
-		cfg->follow.present = true;
-	p->sec = sec;
-}
-
-/* ini_reader: hands inih one physical line at a time (see the top of this
- * file). Lines it rejects are reported here and replaced by an empty line. */
-static char *read_line(char *buf, int num, void *stream)
-{
-	struct parser *p = stream;
-	ssize_t n = getline(&p->raw, &p->raw_cap, p->file);
-	char *line, *s;
-	size_t len;
-
-	if (n < 0)
-		return NULL;
-	p->lineno++;
-	p->continuation = false;
-	line = p->raw;
-	len = (size_t)n;
-	if (p->lineno == 1 && len >= 3 &&
-	    memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-		line += 3;
-		len -= 3;
-	}
-	if (strlen(line) != len) {
-		line_error(p, "NUL byte in line");
-		goto blank;
-	}
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		line[--len] = '\0';
-	if (num < 3 || len > (size_t)num - 2) {
-		line_error(p,
-		           "line longer than %d characters; continue a list "
-		           "on indented lines",
-		           num - 2);
-		goto blank;
-	}
-
-	s = line;
-	while (isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		goto pass;
-	if (*s == '[' && (s == line || is_whole_header(s + 1))) {
-		const char *end = header_end(s + 1);
-		p->cont_def = NULL; /* keys of the previous section end here */
-		if (end == NULL) {
-			line_error(p, "section header without ']'");
-			p->sec = SEC_IGNORE;
-			goto blank;
-		}
-		if (!is_whole_header(s + 1)) {
-			line_error(p, "unexpected text after ']'");
-			p->sec = SEC_IGNORE;
-			goto blank;
-		}
-		open_section(p, s + 1, (size_t)(end - (s + 1)));
-		p->inih_has_name = false;
-		line = s; /* inih would read an indented header as a value */
-		goto pass;
-	}
-	if (s > line && has_separator(s, false)) {
-		line = s; /* an indented key is a key, not a continuation */
-		goto pass;
-	}
-	if (s > line && p->inih_has_name) {
-		/* inih 55 keeps inline comments in continuation lines (later
-		 * versions strip them): strip them here for either. */
-		strip_inline_comment(s);
-		p->continuation = true;
-		goto pass;
-	}
-	if (s == line && has_separator(s, true))
-		goto pass;
-	line_error(p, "expected \"key = value\" or \"[section]\"");
-blank:
-	buf[0] = '\n';
-	buf[1] = '\0';
-	return buf;
-pass:
-	len = strlen(line);
-	memcpy(buf, line, len);
-	buf[len] = '\n';
-	buf[len + 1] = '\0';
-	return buf;
-}
-
-/* ini_handler: the section name and line number from inih are not used
- * (truncated and unreliable respectively); the reader's are. */
-static int on_value(void *user, const char *section, const char *name,
-                    const char *value, int lineno)
-{
-	struct parser *p = user;
-	struct target t = {p->cfg, p->sec, p->idx, p->lineno, p->sink};
-	const struct key_def *d;
-	char hint[80];
-	int rc;
-
-	(void)section;
-	(void)lineno;
-	/* Builds with INI_CALL_HANDLER_ON_NEW_SECTION or INI_ALLOW_NO_VALUE
-	 * would call with NULLs; the reader has handled such lines. */
-	if (name == NULL || value == NULL)
-		return 1;
-	if (p->continuation) {
-		/* Only a list that was accepted so far is extended. */
-		if (p->cont_def == NULL || p->sec == SEC_IGNORE ||
-		    p->sec == SEC_NONE)
-			return 1;
-		if (p->cont_def->type != T_ENDPOINTS &&
-		    p->cont_def->type != T_NAMES) {
-			report_at(p->sink, p->cfg, p->lineno, p->sec, p->idx,
-			          p->cont_def->name,
-			          "indented line continues a value that takes "
-			          "one line (only lists do)");
-			section_origin(p->cfg, p->sec, p->idx)
-			    ->key_bad[key_slot(p->cont_def)] = 1;
-			p->cont_def = NULL;
-			return 1;
-		}
-		rc = apply(&t, p->cont_def, value, MODE_CONTINUE);
-		if (rc == -2)
-			p->nomem = true;
-		if (rc != 0) {
-			section_origin(p->cfg, p->sec, p->idx)
-			    ->key_bad[key_slot(p->cont_def)] = 1;
-			p->cont_def = NULL;
-		}
-		return 1;
-	}
-	p->inih_has_name = true;
-	p->cont_def = NULL;
-	if (p->sec == SEC_IGNORE)
-		return 1;
-	if (p->sec == SEC_NONE) {
-		line_error(p, "%s: key outside any section", name);
-		return 1;
-	}
-	d = find_key(p->sec, name);
-	if (d == NULL) {
-		key_hint(p->sec, name, hint, sizeof hint);
-		report_at(p->sink, p->cfg, p->lineno, p->sec, p->idx, name,
-		          "unknown key%s", hint);
-		return 1;
-	}
-	rc = apply(&t, d, value, MODE_FILE);
-	if (rc == -2)
-		p->nomem = true;
-	if (rc == 0 || (d->type != T_ENDPOINTS && d->type != T_NAMES))
-		p->cont_def = d;
-	return 1;
 }
 
 /* ---- public functions ---- */
@@ -1415,53 +957,6 @@ void config_free(struct agent_config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 }
 
-int config_load(const char *path, struct agent_config *cfg, unsigned flags,
-                struct config_errors *errs)
-{
-	struct sink sink = {errs, NULL, 0, false};
-	struct parser p = {0};
-	int rc;
-
-	config_errors_init(errs);
-	rc = config_init(cfg);
-	if (rc != 0) {
-		report(&sink, "", "out of memory");
-		return rc;
-	}
-	cfg->flags = flags;
-	cfg->path = strdup(path);
-	if (cfg->path == NULL) {
-		report(&sink, "", "out of memory");
-		return MA_ERR_NOMEM;
-	}
-	p.cfg = cfg;
-	p.sink = &sink;
-	p.sec = SEC_NONE;
-	p.file = fopen(path, "re");
-	if (p.file == NULL) {
-		report(&sink, "", "%s: cannot open: %s", path, strerror(errno));
-		return MA_ERR_IO;
-	}
-	rc = ini_parse_stream(read_line, &p, on_value, &p);
-	if (ferror(p.file)) {
-		report(&sink, "", "%s: read error: %s", path, strerror(errno));
-		fclose(p.file);
-		free(p.raw);
-		return MA_ERR_IO;
-	}
-	fclose(p.file);
-	free(p.raw);
-	if (rc == -2 || p.nomem) {
-		report(&sink, "", "%s: out of memory", path);
-		return MA_ERR_NOMEM;
-	}
-	/* The reader hands inih only lines it has checked, so inih should
-	 * find nothing; if it does, say so rather than drop it. */
-	if (rc > 0 && sink.n == 0)
-		report(&sink, "", "%s:%d: syntax error", path, rc);
-	return sink.n > 0 ? MA_ERR_CONFIG : 0;
-}
-
 int config_set(struct agent_config *cfg, const char *name, const char *value,
                char *errmsg)
 {
@@ -1485,7 +980,7 @@ int config_set(struct agent_config *cfg, const char *name, const char *value,
 		memcpy(secname, name, slen);
 		secname[slen] = '\0';
 		for (enum sec i = SEC_AGENT; i <= SEC_ACCESS; i++)
-			if (strcmp(secname, sec_names[i]) == 0)
+			if (strcmp(secname, cfg_sec_names[i]) == 0)
 				sec = i;
 	}
 	if (sec == SEC_IGNORE)
@@ -1497,51 +992,52 @@ int config_set(struct agent_config *cfg, const char *name, const char *value,
 		if (last == dot || ilen == 0 || ilen > CONFIG_IDENTITY_MAX)
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "--set %s: expected %s.%s.key", name,
-			                 sec_names[sec],
+			                 cfg_sec_names[sec],
 			                 sec == SEC_DATABASE ? "NAME"
 			                                     : "IDENTITY");
 		memcpy(inst, dot + 1, ilen);
 		inst[ilen] = '\0';
-		if (sec == SEC_DATABASE && !is_database_name(inst))
+		if (sec == SEC_DATABASE && !cfg_is_database_name(inst))
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "--set %s: bad name \"%s\": %s", name,
-			                 inst, database_name_rule);
-		if (sec == SEC_ACCESS && !is_identity(inst))
+			                 inst, cfg_database_name_rule);
+		if (sec == SEC_ACCESS && !cfg_is_identity(inst))
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "--set %s: bad identity \"%s\"", name,
 			                 inst);
 	} else if (last != dot) {
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "--set %s: [%s] has no named instances", name,
-		                 sec_names[sec]);
+		                 cfg_sec_names[sec]);
 	}
-	d = find_key(sec, last + 1);
+	d = cfg_find_key(sec, last + 1);
 	if (d == NULL) {
 		char hint[80];
-		key_hint(sec, last + 1, hint, sizeof hint);
+		cfg_key_hint(sec, last + 1, hint, sizeof hint);
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "--set %s: unknown key%s", name, hint);
 	}
 	if (sec == SEC_DATABASE) {
-		idx = find_database(cfg, inst);
+		idx = cfg_find_database(cfg, inst);
 		if (idx < 0 && cfg->n_databases >= CONFIG_MAX_DATABASES)
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "--set %s: too many databases", name);
-		if (idx < 0 && (idx = add_database(cfg, inst)) < 0)
+		if (idx < 0 && (idx = cfg_add_database(cfg, inst)) < 0)
 			return ma_errorf(errmsg, MA_ERR_NOMEM,
 			                 "--set %s: out of memory", name);
 	} else if (sec == SEC_ACCESS) {
-		idx = find_access(cfg, inst);
+		idx = cfg_find_access(cfg, inst);
 		if (idx < 0 && cfg->n_access >= CONFIG_MAX_ACCESS)
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "--set %s: too many access sections",
 			                 name);
-		if (idx < 0 && (idx = add_access(cfg, inst)) < 0)
+		if (idx < 0 && (idx = cfg_add_access(cfg, inst)) < 0)
 			return ma_errorf(errmsg, MA_ERR_NOMEM,
 			                 "--set %s: out of memory", name);
 	}
 	{
-		struct config_origin *o = section_origin(cfg, sec, (size_t)idx);
+		struct config_origin *o =
+		    cfg_section_origin(cfg, sec, (size_t)idx);
 		struct target t = {cfg, sec, (size_t)idx, -1, &sink};
 		if (o->section_line == 0)
 			o->section_line = -1;
@@ -1549,7 +1045,7 @@ int config_set(struct agent_config *cfg, const char *name, const char *value,
 			cfg->serve.present = true;
 		if (sec == SEC_FOLLOW)
 			cfg->follow.present = true;
-		rc = apply(&t, d, value, MODE_SET);
+		rc = cfg_apply(&t, d, value, MODE_SET);
 	}
 	if (rc == -2)
 		return ma_errorf(errmsg, MA_ERR_NOMEM,
@@ -1557,234 +1053,10 @@ int config_set(struct agent_config *cfg, const char *name, const char *value,
 	return rc == 0 ? 0 : MA_ERR_CONFIG;
 }
 
-/* Reports a required key that was not given. */
-static void require(struct sink *s, struct agent_config *cfg, enum sec sec,
-                    size_t idx, const char *key, const char *why)
-{
-	if (key_line(cfg, sec, idx, key) != 0)
-		return; /* given: accepted, or rejected and reported */
-	report_at(s, cfg, section_origin(cfg, sec, idx)->section_line, sec, idx,
-	          key, "required key is missing%s", why);
-}
-
-/* Line for an error about a relation between keys a and b: b's line if
- * given, else a's, else the section's. */
-static int pair_line(struct agent_config *cfg, enum sec sec, size_t idx,
-                     const char *a, const char *b)
-{
-	int lb = key_line(cfg, sec, idx, b), la = key_line(cfg, sec, idx, a);
-
-	if (lb != 0)
-		return lb;
-	if (la != 0)
-		return la;
-	return section_origin(cfg, sec, idx)->section_line;
-}
-
-/* Both keys usable for a relation check. */
-static bool pair_good(struct agent_config *cfg, enum sec sec, const char *a,
-                      const char *b)
-{
-	return key_good(cfg, sec, 0, a) && key_good(cfg, sec, 0, b);
-}
-
-static void check_windows(struct sink *s, struct agent_config *cfg,
-                          enum sec sec, uint64_t conn, uint64_t stream)
-{
-	char a[32], b[32];
-
-	if (!pair_good(cfg, sec, "connection_window", "stream_window") ||
-	    stream <= conn)
-		return;
-	parse_format_size(stream, a, sizeof a);
-	parse_format_size(conn, b, sizeof b);
-	report_at(s, cfg,
-	          pair_line(cfg, sec, 0, "connection_window", "stream_window"),
-	          sec, 0, "stream_window",
-	          "%s is larger than connection_window %s", a, b);
-}
-
-/* Same directory named twice in `field` of the database sections. */
-static void check_distinct_dirs(struct sink *s, struct agent_config *cfg,
-                                const char *key, bool spool)
-{
-	for (size_t i = 0; i < cfg->n_databases; i++) {
-		const char *di = spool ? cfg->databases[i].spool
-		                       : cfg->databases[i].directory;
-		if (di == NULL)
-			continue;
-		for (size_t j = 0; j < i; j++) {
-			const char *dj = spool ? cfg->databases[j].spool
-			                       : cfg->databases[j].directory;
-			if (dj == NULL || strcmp(di, dj) != 0)
-				continue;
-			report_at(s, cfg,
-			          key_line(cfg, SEC_DATABASE, i, key) != 0
-			              ? key_line(cfg, SEC_DATABASE, i, key)
-			              : cfg->databases[i].origin.section_line,
-			          SEC_DATABASE, i, key,
-			          "%s is also used by [database \"%s\"]", di,
-			          cfg->databases[j].name);
-			break;
-		}
-	}
-}
-
-static void validate_serve(struct sink *s, struct agent_config *cfg)
-{
-	struct config_serve *sv = &cfg->serve;
-	char a[32], b[32];
-
-	if (!sv->present) {
-		report(s, "",
-		       "%s: [serve]: section is missing; `mirror-agent "
-		       "serve` needs it",
-		       cfg_path(cfg));
-		return;
-	}
-	require(s, cfg, SEC_SERVE, 0, "listen", " (host:port to listen on)");
-	check_windows(s, cfg, SEC_SERVE, sv->connection_window,
-	              sv->stream_window);
-	if (pair_good(cfg, SEC_SERVE, "max_unacked_bytes", "chunk_size") &&
-	    sv->chunk_size > sv->max_unacked_bytes) {
-		parse_format_size(sv->chunk_size, a, sizeof a);
-		parse_format_size(sv->max_unacked_bytes, b, sizeof b);
-		report_at(s, cfg,
-		          pair_line(cfg, SEC_SERVE, 0, "max_unacked_bytes",
-		                    "chunk_size"),
-		          SEC_SERVE, 0, "chunk_size",
-		          "%s is larger than max_unacked_bytes %s", a, b);
-	}
-	if (pair_good(cfg, SEC_SERVE, "idle_timeout", "heartbeat_interval") &&
-	    sv->heartbeat_interval_ms * 2 > sv->idle_timeout_ms) {
-		parse_format_duration(sv->heartbeat_interval_ms, a, sizeof a);
-		parse_format_duration(sv->idle_timeout_ms, b, sizeof b);
-		report_at(s, cfg,
-		          pair_line(cfg, SEC_SERVE, 0, "idle_timeout",
-		                    "heartbeat_interval"),
-		          SEC_SERVE, 0, "heartbeat_interval",
-		          "%s is more than half of idle_timeout %s: idle "
-		          "mirrors would time out between heartbeats",
-		          a, b);
-	}
-	for (size_t i = 0; i < cfg->n_databases; i++)
-		require(s, cfg, SEC_DATABASE, i, "spool",
-		        " (`serve` reads the tap's spool directory)");
-	check_distinct_dirs(s, cfg, "spool", true);
-	if (cfg->n_access == 0)
-		report(s, "",
-		       "%s: no [access \"IDENTITY\"] section: no mirror could "
-		       "read anything",
-		       cfg_path(cfg));
-	for (size_t i = 0; i < cfg->n_access; i++) {
-		struct config_access *ac = &cfg->access[i];
-		require(s, cfg, SEC_ACCESS, i, "databases", "");
-		for (size_t j = 0; j < ac->databases.n; j++) {
-			const char *name = ac->databases.v[j];
-			if (strcmp(name, "*") == 0 ||
-			    find_database(cfg, name) >= 0)
-				continue;
-			report_at(
-			    s, cfg, key_line(cfg, SEC_ACCESS, i, "databases"),
-			    SEC_ACCESS, i, "databases",
-			    "\"%s\": no [database \"%s\"] section", name, name);
-		}
-	}
-}
-
-static int validate_follow(struct sink *s, struct agent_config *cfg)
-{
-	struct config_follow *f = &cfg->follow;
-	char a[32], b[32];
-
-	if (!f->present) {
-		report(s, "",
-		       "%s: [follow]: section is missing; `mirror-agent "
-		       "follow` needs it",
-		       cfg_path(cfg));
-		return 0;
-	}
-	require(s, cfg, SEC_FOLLOW, 0, "sources",
-	        " (host:port of one or more source nodes)");
-	if (pair_good(cfg, SEC_FOLLOW, "backoff_min", "backoff_max") &&
-	    f->backoff_min_ms > f->backoff_max_ms) {
-		parse_format_duration(f->backoff_min_ms, a, sizeof a);
-		parse_format_duration(f->backoff_max_ms, b, sizeof b);
-		report_at(
-		    s, cfg,
-		    pair_line(cfg, SEC_FOLLOW, 0, "backoff_min", "backoff_max"),
-		    SEC_FOLLOW, 0, "backoff_max",
-		    "%s is smaller than backoff_min %s", b, a);
-	}
-	if (pair_good(cfg, SEC_FOLLOW, "idle_timeout", "keepalive") &&
-	    f->keepalive_ms != 0 && f->keepalive_ms >= f->idle_timeout_ms) {
-		parse_format_duration(f->keepalive_ms, a, sizeof a);
-		parse_format_duration(f->idle_timeout_ms, b, sizeof b);
-		report_at(
-		    s, cfg,
-		    pair_line(cfg, SEC_FOLLOW, 0, "idle_timeout", "keepalive"),
-		    SEC_FOLLOW, 0, "keepalive",
-		    "%s is not below idle_timeout %s: the connection "
-		    "would time out before a keep-alive",
-		    a, b);
-	}
-	check_windows(s, cfg, SEC_FOLLOW, f->connection_window,
-	              f->stream_window);
-	for (size_t i = 0; i < cfg->n_databases; i++) {
-		struct config_database *db = &cfg->databases[i];
-		char path[PATH_MAX];
-		if (db->directory != NULL ||
-		    !key_good(cfg, SEC_DATABASE, i, "directory"))
-			continue;
-		if (cfg->agent.data_dir == NULL ||
-		    io_path_join(path, sizeof path, cfg->agent.data_dir,
-		                 db->name) != 0) {
-			report_at(s, cfg, db->origin.section_line, SEC_DATABASE,
-			          i, "directory",
-			          "data_dir/%s is too long a path; set "
-			          "directory",
-			          db->name);
-			continue;
-		}
-		db->directory = strdup(path);
-		if (db->directory == NULL)
-			return MA_ERR_NOMEM;
-	}
-	check_distinct_dirs(s, cfg, "directory", false);
-	return 0;
-}
-
-int config_validate_role(struct agent_config *cfg, unsigned roles,
-                         struct config_errors *errs)
-{
-	struct sink sink = {errs, NULL, 0, false};
-	int rc = 0;
-
-	require(&sink, cfg, SEC_TLS, 0, "ca_file",
-	        roles & CONFIG_ROLE_SERVE
-	            ? " (CA that signs the mirrors' client certificates)"
-	            : " (CA that signs the source's certificate)");
-	require(&sink, cfg, SEC_TLS, 0, "cert_file", "");
-	require(&sink, cfg, SEC_TLS, 0, "key_file", "");
-	if (cfg->n_databases == 0)
-		report(&sink, "",
-		       "%s: no [database \"NAME\"] section: nothing "
-		       "to %s",
-		       cfg_path(cfg),
-		       roles & CONFIG_ROLE_SERVE ? "serve" : "mirror");
-	if (roles & CONFIG_ROLE_SERVE)
-		validate_serve(&sink, cfg);
-	if (roles & CONFIG_ROLE_FOLLOW)
-		rc = validate_follow(&sink, cfg);
-	if (rc != 0)
-		return rc;
-	return sink.n > 0 ? MA_ERR_CONFIG : 0;
-}
-
 struct config_database *config_database_find(const struct agent_config *cfg,
                                              const char *name)
 {
-	long i = find_database(cfg, name);
+	long i = cfg_find_database(cfg, name);
 
 	return i >= 0 ? &cfg->databases[i] : NULL;
 }
@@ -1792,7 +1064,7 @@ struct config_database *config_database_find(const struct agent_config *cfg,
 bool config_access_allows(const struct agent_config *cfg, const char *identity,
                           const char *name)
 {
-	long i = find_access(cfg, identity);
+	long i = cfg_find_access(cfg, identity);
 
 	if (i < 0)
 		return false;
@@ -1806,11 +1078,11 @@ bool config_access_allows(const struct agent_config *cfg, const char *identity,
 
 const char *config_key_name(size_t i, const char **defval)
 {
-	if (i >= N_KEYS)
+	if (i >= cfg_n_keys)
 		return NULL;
 	if (defval != NULL)
-		*defval = keys[i].defval != NULL ? keys[i].defval : "";
-	return keys[i].full;
+		*defval = cfg_keys[i].defval != NULL ? cfg_keys[i].defval : "";
+	return cfg_keys[i].full;
 }
 
 void config_serve_defaults(struct config_serve *out)
@@ -1868,17 +1140,17 @@ static void key_info(const struct key_def *d, struct config_key_info *out)
 
 bool config_key_info_at(size_t i, struct config_key_info *out)
 {
-	if (i >= N_KEYS)
+	if (i >= cfg_n_keys)
 		return false;
-	key_info(&keys[i], out);
+	key_info(&cfg_keys[i], out);
 	return true;
 }
 
 bool config_key_info_find(const char *name, struct config_key_info *out)
 {
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strcmp(keys[i].full, name) == 0) {
-			key_info(&keys[i], out);
+	for (size_t i = 0; i < cfg_n_keys; i++) {
+		if (strcmp(cfg_keys[i].full, name) == 0) {
+			key_info(&cfg_keys[i], out);
 			return true;
 		}
 	}
