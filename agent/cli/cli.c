@@ -139,8 +139,14 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv,
 			goto out;
 		}
 		if (c == '?') {
-			rc = cli_usage_error(cmd, "unknown option %s",
-			                     argv[optind - 1]);
+			/* A short option names itself in optopt; a long one
+			 * is the argument just consumed. */
+			if (optopt != 0)
+				rc = cli_usage_error(cmd, "unknown option -%c",
+				                     optopt);
+			else
+				rc = cli_usage_error(cmd, "unknown option %s",
+				                     argv[optind - 1]);
 			goto out;
 		}
 		o = &cmd->opts[c - 1000];

@@ -104,6 +104,8 @@ struct serve_cli {
 	struct serve_grant *grants;
 	size_t ngrants;
 	const char *port_file;
+	bool allow_any_identity; /* options of their own, not keys */
+	enum serve_fault fault;
 	struct agent_config cfg; /* owns every string opts points to */
 };
 
@@ -146,11 +148,11 @@ static int serve_custom(void *ctx, struct agent_config *cfg,
 		cli->port_file = v;
 		return 0;
 	case OPT_ALLOW_ANY:
-		cli->opts.allow_any_identity = true;
+		cli->allow_any_identity = true;
 		return 0;
 #ifdef MA_FAULT_INJECTION
 	case OPT_INJECT_FAULT:
-		if (serve_fault_parse(v, &cli->opts.fault) != 0)
+		if (serve_fault_parse(v, &cli->fault) != 0)
 			return cli_usage_error(&cmd_serve_cli,
 			                       "--inject-fault: unknown fault "
 			                       "'%s'",
@@ -223,9 +225,6 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 	rc = cli_parse(&cmd_serve_cli, argc, argv, &a);
 	if (rc != 0)
 		return rc;
-	/* allow_any_identity and the fault are options, not keys: take
-	 * them from the flags, then let serve_options_init() fill the
-	 * rest without losing them. */
 	rc = cli_config(&cmd_serve_cli, &a, &cli->cfg, serve_custom, cli);
 	cli_args_free(&a);
 	if (rc != 0)
@@ -243,16 +242,12 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	free(errs);
-	{
-		bool any = cli->opts.allow_any_identity;
-		enum serve_fault fault = cli->opts.fault;
-		if (map_config(cli) != 0) {
-			fprintf(stderr, "mirror-agent serve: out of memory\n");
-			return CLI_EXIT_FAILURE;
-		}
-		cli->opts.allow_any_identity = any;
-		cli->opts.fault = fault;
+	if (map_config(cli) != 0) {
+		fprintf(stderr, "mirror-agent serve: out of memory\n");
+		return CLI_EXIT_FAILURE;
 	}
+	cli->opts.allow_any_identity = cli->allow_any_identity;
+	cli->opts.fault = cli->fault;
 	return 0;
 }
 
