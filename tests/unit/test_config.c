@@ -21,6 +21,8 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
+#include "agent/follow/follow.h"
+#include "agent/serve/serve.h"
 #include "common/parse.h"
 
 #ifndef TOP_SRCDIR
@@ -1244,6 +1246,36 @@ static void test_library_defaults_are_the_table(void **state)
 	assert_true(fo.backoff_min_ms == cfg.follow.backoff_min_ms);
 	assert_true(fo.wal_sync_bytes == cfg.follow.wal_sync_bytes);
 	assert_null(fo.sources.v);
+
+	/* The libraries' option structs start from the same values (they
+	 * once held their own: 5 ms wal sync, 5 s keep-alive). */
+	{
+		struct serve_options so;
+		struct follow_options o;
+		serve_options_init(&so, NULL);
+		assert_true(so.chunk_size == cfg.serve.chunk_size);
+		assert_true(so.heartbeat_ms == cfg.serve.heartbeat_interval_ms);
+		assert_true(so.log_batch_bytes == cfg.serve.log_batch_bytes);
+		assert_true(so.max_unacked == 4u << 20);
+		assert_true(so.max_connections == 64);
+		assert_true(so.max_streams == 100);
+		assert_true(so.tuning.idle_timeout_ms == 30000);
+		assert_true(so.tuning.max_data == 16u << 20);
+		follow_options_init(&o, NULL);
+		assert_true(o.wal_sync_interval_ms == 100);
+		assert_true(o.keepalive_ms == 2000);
+		assert_true(o.handshake_timeout_ms == 10000);
+		assert_true(o.states.backoff_min_ms == 100);
+		assert_true(o.states.backoff_max_ms == 30000);
+		assert_true(o.wal_sync_bytes == cfg.follow.wal_sync_bytes);
+		assert_true(o.snapshot_fsync_interval ==
+		            cfg.follow.snapshot_sync_bytes);
+		assert_true(o.tuning.idle_timeout_ms == 10000);
+		/* A checked section goes through unchanged. */
+		cfg.follow.keepalive_ms = 1234;
+		follow_options_init(&o, &cfg.follow);
+		assert_true(o.keepalive_ms == 1234);
+	}
 	config_free(&cfg);
 }
 
