@@ -67,10 +67,12 @@ int cmd_snapshot(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_OK;
 	if (rc == CLI_EXIT_OK) {
+		/* No sub-command to point at: the whole usage. */
 		cli_args_free(&a);
-		rc = cli_usage_error(&snapshot_cmd, "%s",
-		                     argc < 2 ? "missing sub-command (verify)"
-		                              : "unknown sub-command (verify)");
+		fprintf(stderr, "mirror-agent snapshot: %s sub-command\n\n",
+		        argc < 2 ? "missing" : "unknown");
+		cli_usage(&snapshot_cmd, stderr);
+		rc = CLI_EXIT_USAGE;
 	}
 	return rc;
 }

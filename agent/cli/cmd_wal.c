@@ -173,13 +173,12 @@ int cmd_wal(int argc, char **argv)
 		if (rc < 0)
 			return CLI_EXIT_OK;
 		if (rc == CLI_EXIT_OK) {
+			/* No sub-command to point at: the whole usage. */
 			cli_args_free(&a);
-			rc = cli_usage_error(
-			    &wal_cmd, "%s",
-			    argc < 2 ? "missing sub-command "
-			               "(verify or dump)"
-			             : "unknown sub-command (verify "
-			               "or dump)");
+			fprintf(stderr, "mirror-agent wal: %s sub-command\n\n",
+			        argc < 2 ? "missing" : "unknown");
+			cli_usage(&wal_cmd, stderr);
+			rc = CLI_EXIT_USAGE;
 		}
 		return rc;
 	}
