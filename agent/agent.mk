@@ -3,14 +3,18 @@
 # tests link.
 noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
+	agent/cli/cli.c agent/cli/cli.h \
 	agent/cli/commands.h \
 	agent/cli/cmd_check_config.c \
 	agent/cli/cmd_follow.c \
 	agent/cli/cmd_serve.c \
 	agent/cli/cmd_snapshot.c \
 	agent/cli/cmd_status.c \
+	agent/cli/cmd_status_options.c \
 	agent/cli/cmd_wal.c \
-	agent/config/config.c agent/config/config.h \
+	agent/config/config_schema.c agent/config/config_file.c \
+	agent/config/config_role.c agent/config/config.h \
+	agent/config/config_int.h \
 	agent/follow/follow.c agent/follow/follow.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \

@@ -6,11 +6,14 @@ common_libcommon_a_SOURCES += \
 	common/parse.c common/parse.h \
 	common/endian.h
 
-check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io
-TESTS += tests/unit/test_crc32c tests/unit/test_io
+check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io tests/unit/test_parse
+TESTS += tests/unit/test_crc32c tests/unit/test_io tests/unit/test_parse
 tests_unit_test_crc32c_SOURCES = tests/unit/test_crc32c.c
 tests_unit_test_crc32c_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_crc32c_LDADD = $(TEST_LIBS)
 tests_unit_test_io_SOURCES = tests/unit/test_io.c
 tests_unit_test_io_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_io_LDADD = $(TEST_LIBS)
+tests_unit_test_parse_SOURCES = tests/unit/test_parse.c
+tests_unit_test_parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_parse_LDADD = $(TEST_LIBS)

@@ -12,3 +12,8 @@ EXTRA_DIST += $(FOLLOW_TESTS)
 # The shell helpers' own negative checks (assert_absent, assert_no_files).
 TESTS += tests/integration/test_lib.sh
 EXTRA_DIST += tests/integration/test_lib.sh
+
+# The command line: --help everywhere, one range per flag and key, and
+# serve/follow run from files made from etc/*.example.
+TESTS += tests/integration/test_cli.sh
+EXTRA_DIST += tests/integration/test_cli.sh

@@ -10,17 +10,6 @@
 #include "common/errors.h"
 #include "common/parse.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int wal_identity_init(struct wal_identity *id, const char *cluster_uuid,
                       const char *database_id, char *errmsg)
 {
@@ -37,8 +26,8 @@ int wal_identity_init(struct wal_identity *id, const char *cluster_uuid,
 				goto bad_uuid;
 			continue;
 		}
-		hi = hexval(cluster_uuid[i]);
-		lo = hexval(cluster_uuid[i + 1]);
+		hi = parse_hex_digit((unsigned char)cluster_uuid[i]);
+		lo = parse_hex_digit((unsigned char)cluster_uuid[i + 1]);
 		if (hi < 0 || lo < 0)
 			goto bad_uuid;
 		id->cluster_id[n++] = (uint8_t)(hi << 4 | lo);

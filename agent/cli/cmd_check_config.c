@@ -4,23 +4,37 @@
  * Loads FILE, applies the overrides and checks what the role needs, then
  * prints "configuration OK" (exit 0) or every error (exit 1). Without
  * --role the roles are those whose section ([serve], [follow]) the file
- * has. Usage errors exit 2. */
-#include <getopt.h>
+ * has. Usage errors exit 2 (agent/cli/cli.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-	        "usage: mirror-agent check-config [--role serve|follow|both] "
-	        "[--no-fs-checks]\n"
-	        "                                 [--set SECTION.KEY=VALUE]... "
-	        "FILE\n");
-}
+enum { OPT_ROLE = CLI_OPT_CUSTOM, OPT_NO_FS, OPT_SET };
+
+static const struct cli_opt check_opts[] = {
+    {"role", "serve|follow|both", OPT_ROLE, NULL,
+     "check what this role needs [the roles whose section the file has]"},
+    {"no-fs-checks", NULL, OPT_NO_FS, NULL,
+     "check values only: TLS files, spools and hooks need not exist"},
+    {"set", "SECTION.KEY=VALUE", OPT_SET, NULL,
+     "override a key, checked like the file (repeatable)"},
+    {NULL, NULL, 0, NULL, NULL},
+};
+
+static const struct cli_command check_cmd = {
+    "check-config",
+    "check-config [--role serve|follow|both] [--no-fs-checks] "
+    "[--set SECTION.KEY=VALUE]... FILE",
+    "Prints \"configuration OK\", or every error as FILE:LINE: [section] "
+    "key: what,\nand exits 1.\n",
+    check_opts,
+    1,
+    1,
+};
 
 /* Appends one message to the list, as config_load() would. */
 static void add_error(struct config_errors *errs, const char *msg)
@@ -34,73 +48,67 @@ static void add_error(struct config_errors *errs, const char *msg)
 
 int cmd_check_config(int argc, char **argv)
 {
-	static const struct option options[] = {
-	    {"role", required_argument, NULL, 'r'},
-	    {"no-fs-checks", no_argument, NULL, 'n'},
-	    {"set", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct agent_config cfg;
 	struct config_errors *errs;
 	char errmsg[MA_ERRMSG_SIZE];
-	const char **sets;
-	size_t n_sets = 0;
+	struct cli_args a;
+	const char *path;
 	unsigned roles = 0, flags = 0;
-	int opt, rc, status = 1;
+	int rc, status = 1;
 
-	/* At most one --set per argument. */
-	sets = calloc((size_t)argc + 1, sizeof *sets);
-	errs = malloc(sizeof *errs); /* ~16 KiB: keep it off the stack */
-	if (sets == NULL || errs == NULL) {
-		fprintf(stderr, "mirror-agent: out of memory\n");
-		free(sets);
-		free(errs);
-		return 1;
-	}
-	/* 0, not 1: glibc then reinitialises getopt completely, which a
-	 * second parse in the same process (the unit test) needs. */
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			if (strcmp(optarg, "serve") == 0)
+	rc = cli_parse(&check_cmd, argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	path = a.args[0];
+	for (size_t i = 0; i < a.n; i++) {
+		const char *v = a.items[i].value;
+		switch (a.items[i].opt->id) {
+		case OPT_ROLE:
+			if (strcmp(v, "serve") == 0)
 				roles = CONFIG_ROLE_SERVE;
-			else if (strcmp(optarg, "follow") == 0)
+			else if (strcmp(v, "follow") == 0)
 				roles = CONFIG_ROLE_FOLLOW;
-			else if (strcmp(optarg, "both") == 0)
+			else if (strcmp(v, "both") == 0)
 				roles = CONFIG_ROLE_SERVE | CONFIG_ROLE_FOLLOW;
 			else
-				goto bad_usage;
+				status = cli_usage_error(
+				    &check_cmd,
+				    "--role %s: expected serve, follow or both",
+				    v);
 			break;
-		case 'n':
+		case OPT_NO_FS:
 			flags |= CONFIG_NO_FS_CHECKS;
 			break;
-		case 's':
-			if (strchr(optarg, '=') == NULL)
-				goto bad_usage;
-			sets[n_sets++] = optarg;
+		case OPT_SET:
+			if (strchr(v, '=') == NULL)
+				status = cli_usage_error(
+				    &check_cmd,
+				    "--set %s: expected SECTION.KEY=VALUE", v);
 			break;
-		case 'h':
-			usage(stdout);
-			status = 0;
-			goto out;
-		default:
-			goto bad_usage;
+		}
+		if (status == CLI_EXIT_USAGE) {
+			cli_args_free(&a);
+			return status;
 		}
 	}
-	if (argc - optind != 1)
-		goto bad_usage;
+	errs = malloc(sizeof *errs); /* ~16 KiB: keep it off the stack */
+	if (errs == NULL) {
+		fprintf(stderr, "mirror-agent: out of memory\n");
+		cli_args_free(&a);
+		return CLI_EXIT_FAILURE;
+	}
 
-	rc = config_load(argv[optind], &cfg, flags, errs);
+	rc = config_load(path, &cfg, flags, errs);
 	if (rc == MA_ERR_IO || rc == MA_ERR_NOMEM) {
 		config_errors_print(errs, stderr);
 		config_free(&cfg);
 		goto out;
 	}
-	for (size_t i = 0; i < n_sets; i++) {
-		char *name = strdup(sets[i]), *eq;
+	for (size_t i = 0; i < a.n; i++) {
+		char *name, *eq;
+		if (a.items[i].opt->id != OPT_SET)
+			continue;
+		name = strdup(a.items[i].value);
 		if (name == NULL) {
 			add_error(errs, "out of memory");
 			break;
@@ -121,7 +129,7 @@ int cmd_check_config(int argc, char **argv)
 		snprintf(errmsg, sizeof errmsg,
 		         "%s: neither a [serve] nor a [follow] section; name "
 		         "the role with --role",
-		         argv[optind]);
+		         path);
 		add_error(errs, errmsg);
 	} else {
 		config_validate_role(&cfg, roles, errs);
@@ -133,13 +141,8 @@ int cmd_check_config(int argc, char **argv)
 	}
 	printf("configuration OK\n");
 	status = 0;
-	goto out;
-
-bad_usage:
-	usage(stderr);
-	status = 2;
 out:
-	free(sets);
+	cli_args_free(&a);
 	free(errs);
 	return status;
 }

@@ -1,7 +1,8 @@
 /* `mirror-agent follow`: the mirror-side daemon. Glue only: options from
  * the config file and flags, the libevent loop, signals, and the progress
  * display (a bar on a terminal, a log line every N MiB otherwise, and the
- * optional hook command). The logic lives in agent/follow.c. */
+ * optional hook command). Options as every command's (agent/cli/cli.h);
+ * the logic lives in agent/follow/follow.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 #include "agent/follow/follow.h"
@@ -38,42 +40,112 @@ struct follow_cli {
 	int exit_code;
 };
 
-static void usage(FILE *out)
+enum {
+	OPT_SOURCE = CLI_OPT_CUSTOM,
+	OPT_DATABASE,
+	OPT_RESEED,
+	OPT_EXIT_WHEN_FOLLOWING,
+	OPT_HTTP_PORT_FILE,
+};
+
+static const struct cli_opt follow_opts[] = {
+    CLI_OPTS_CONFIG,
+    {"data-dir", "DIR", CLI_OPT_KEY, "agent.data_dir",
+     "where mirrored databases are kept"},
+    {"source", "HOST:PORT", OPT_SOURCE, NULL,
+     "source endpoint (repeat: failover order; [follow] sources)"},
+    {"database", "NAME", OPT_DATABASE, NULL,
+     "database to mirror (repeatable; [database \"NAME\"])"},
+    {"ca", "FILE", CLI_OPT_KEY, "tls.ca_file",
+     "CA the source's certificate must chain to"},
+    {"cert", "FILE", CLI_OPT_KEY, "tls.cert_file",
+     "our client certificate (PEM)"},
+    {"key", "FILE", CLI_OPT_KEY, "tls.key_file", "its private key (PEM)"},
+    {"server-name", "NAME", CLI_OPT_KEY, "tls.server_name",
+     "name the source's certificate must carry"},
+    {"progress-hook", "PATH", CLI_OPT_KEY, "follow.progress_hook",
+     "executable run on progress (environment MIRROR_AGENT_*)"},
+    {"log-file", "PATH", CLI_OPT_KEY, "agent.log_file",
+     "log here (reopened on SIGHUP) instead of stderr"},
+    {"log-level", "LEVEL", CLI_OPT_KEY, "agent.log_level", "log level"},
+    {"http-listen", "HOST:PORT", CLI_OPT_KEY, "agent.http_listen",
+     "read API address; port 0: any free port"},
+    {"http-port-file", "PATH", OPT_HTTP_PORT_FILE, NULL,
+     "write the read API's bound port there"},
+    {"reseed", NULL, OPT_RESEED, NULL,
+     "forget stored data and identity, start over"},
+    {"exit-when-following", NULL, OPT_EXIT_WHEN_FOLLOWING, NULL,
+     "exit 0 once every database is Following"},
+    {NULL, NULL, 0, NULL, NULL},
+};
+
+const struct cli_command cmd_follow_cli = {
+    "follow",
+    "follow [--config FILE] [--set SECTION.KEY=VALUE]... [options]\n"
+    "       mirror-agent follow --data-dir DIR --source HOST:PORT ... "
+    "--database NAME ...\n"
+    "           --ca FILE --cert FILE --key FILE [options]",
+    "Mirrors databases from a source (`mirror-agent serve`). Every "
+    "option sets the\nconfiguration key shown under it, with the same "
+    "checks as the file\n(etc/mirror-agent.conf.example); options "
+    "override the file. Exits 1 when every\ndatabase is in Error.\n",
+    follow_opts,
+    0,
+    0,
+};
+
+/* What the command line holds besides configuration keys. */
+struct follow_flags {
+	char sources[4096]; /* --source values so far, comma separated */
+	const char *http_port_file;
+	bool reseed, exit_when_following;
+};
+
+/* Whether the configuration already has [database "name"]. */
+static bool has_database(const struct agent_config *cfg, const char *name)
 {
-	fprintf(out,
-	        "usage: mirror-agent follow [--config FILE] [options]\n"
-	        "  --data-dir DIR           where mirrored databases are kept\n"
-	        "  --source HOST:PORT       source endpoint (repeat: failover "
-	        "order)\n"
-	        "  --database NAME          database to mirror (repeatable)\n"
-	        "  --ca FILE --cert FILE --key FILE   TLS: CA of the source, "
-	        "our client cert\n"
-	        "  --server-name NAME       name the source certificate must "
-	        "carry\n"
-	        "  --progress-hook PATH     executable run on progress "
-	        "(environment MIRROR_AGENT_*)\n"
-	        "  --set SECTION.KEY=VALUE  any configuration key\n"
-	        "  --reseed                 forget stored data and identity, "
-	        "start over\n"
-	        "  --log-file FILE          log here (reopened on SIGHUP)\n"
-	        "  --exit-when-following    exit 0 once every database is "
-	        "Following\n"
-	        "  --http-listen HOST:PORT  read API address ([agent] "
-	        "http_listen;\n"
-	        "                           port 0 here: any free port)\n"
-	        "  --http-port-file PATH    write the read API's bound port "
-	        "there\n");
+	return config_database_find(cfg, name) != NULL;
 }
 
-static int set(struct agent_config *cfg, const char *key, const char *value)
+static int follow_custom(void *ctx, struct agent_config *cfg,
+                         const struct cli_item *it)
 {
-	char errmsg[MA_ERRMSG_SIZE];
+	struct follow_flags *fl = ctx;
+	char key[CONFIG_DATABASE_NAME_MAX + 32];
+	size_t n;
 
-	if (config_set(cfg, key, value, errmsg) != 0) {
-		fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
-		return -1;
+	switch (it->opt->id) {
+	case OPT_SOURCE:
+		/* The flags' list replaces the file's; each --source adds
+		 * one endpoint to it. */
+		n = strlen(fl->sources);
+		if (n + strlen(it->value) + 2 > sizeof fl->sources)
+			return cli_usage_error(&cmd_follow_cli,
+			                       "too many --source endpoints");
+		snprintf(fl->sources + n, sizeof fl->sources - n, "%s%s",
+		         n ? "," : "", it->value);
+		return cli_set(&cmd_follow_cli, cfg, "source", "follow.sources",
+		               fl->sources);
+	case OPT_DATABASE:
+		/* Adds the database; one the file already names keeps its
+		 * settings (its applier in particular). */
+		if (has_database(cfg, it->value))
+			return 0;
+		snprintf(key, sizeof key, "database.%.*s.applier",
+		         CONFIG_DATABASE_NAME_MAX + 1, it->value);
+		return cli_set(&cmd_follow_cli, cfg, "database", key, "none");
+	case OPT_RESEED:
+		fl->reseed = true;
+		return 0;
+	case OPT_EXIT_WHEN_FOLLOWING:
+		fl->exit_when_following = true;
+		return 0;
+	case OPT_HTTP_PORT_FILE:
+		fl->http_port_file = it->value;
+		return 0;
+	default:
+		return 0;
 	}
-	return 0;
 }
 
 /* Resolves host (name or literal) to a numeric address for the transport. */
@@ -185,43 +257,6 @@ static void on_applied(void *arg, size_t db, uint64_t applied_index)
 	read_api_applied(cli->api, db, applied_index);
 }
 
-/* HOST:PORT or [V6]:PORT, port 0..65535. */
-static int parse_listen(const char *v, char *host, size_t size, uint16_t *port)
-{
-	const char *colon = strrchr(v, ':'), *h = v;
-	size_t hlen;
-	char *end;
-	unsigned long p;
-
-	if (colon == NULL || colon[1] == '\0')
-		return -1;
-	hlen = (size_t)(colon - v);
-	if (hlen >= 2 && v[0] == '[' && v[hlen - 1] == ']') {
-		h = v + 1;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= size)
-		return -1;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (*end != '\0' || errno != 0 || p > 65535 || colon[1] == '-' ||
-	    colon[1] == '+')
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
-
-/* Whether the configuration already has [database "name"]. */
-static bool has_database(const struct agent_config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_databases; i++)
-		if (strcmp(cfg->databases[i].name, name) == 0)
-			return true;
-	return false;
-}
-
 static void on_all_failed(void *arg)
 {
 	struct follow_cli *cli = arg;
@@ -263,123 +298,40 @@ int cmd_follow(int argc, char **argv)
 {
 	struct follow_cli cli = {0};
 	struct agent_config cfg;
-	struct config_errors errs;
+	struct config_errors *errs;
 	struct follow_options o;
-	char errmsg[MA_ERRMSG_SIZE], sources[4096] = "";
-	const char *config_path = NULL, *http_port_file = NULL;
-	char http_host[CONFIG_HOST_MAX + 1] = "";
-	uint16_t http_port = 0;
-	bool reseed = false, http_flag = false;
+	struct follow_flags fl = {0};
+	struct cli_args a;
+	char errmsg[MA_ERRMSG_SIZE];
+	const char *http_port_file;
 	struct event *sigs[5] = {0};
-	int rc = 2;
+	int rc;
 
-	/* First pass: the config file, which flags then override. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			config_path = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 ||
-		         strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-	}
-	config_errors_init(&errs);
-	if (config_path != NULL) {
-		if (config_load(config_path, &cfg, 0, &errs) != 0) {
-			config_errors_print(&errs, stderr);
-			config_free(&cfg);
-			return 2;
-		}
-	} else if (config_init(&cfg) != 0) {
-		fprintf(stderr, "mirror-agent follow: out of memory\n");
-		return 1;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int bad = 0;
-		if (strcmp(a, "--reseed") == 0) {
-			reseed = true;
-			continue;
-		}
-		if (strcmp(a, "--exit-when-following") == 0) {
-			cli.exit_when_following = true;
-			continue;
-		}
-		if (v == NULL) {
-			fprintf(stderr,
-			        "mirror-agent follow: %s needs a value or is "
-			        "unknown\n",
-			        a);
-			usage(stderr);
-			goto out;
-		}
-		i++;
-		if (strcmp(a, "--config") == 0)
-			continue;
-		else if (strcmp(a, "--data-dir") == 0)
-			bad = set(&cfg, "agent.data_dir", v);
-		else if (strcmp(a, "--log-file") == 0)
-			bad = set(&cfg, "agent.log_file", v);
-		else if (strcmp(a, "--ca") == 0)
-			bad = set(&cfg, "tls.ca_file", v);
-		else if (strcmp(a, "--cert") == 0)
-			bad = set(&cfg, "tls.cert_file", v);
-		else if (strcmp(a, "--key") == 0)
-			bad = set(&cfg, "tls.key_file", v);
-		else if (strcmp(a, "--server-name") == 0)
-			bad = set(&cfg, "tls.server_name", v);
-		else if (strcmp(a, "--progress-hook") == 0)
-			bad = set(&cfg, "follow.progress_hook", v);
-		else if (strcmp(a, "--source") == 0) {
-			size_t n = strlen(sources);
-			snprintf(sources + n, sizeof sources - n, "%s%s",
-			         n ? "," : "", v);
-			bad = set(&cfg, "follow.sources", sources);
-		} else if (strcmp(a, "--database") == 0) {
-			char key[128];
-			/* Adds the database; one the file already names keeps
-			 * its settings (its applier in particular). */
-			snprintf(key, sizeof key, "database.%s.applier", v);
-			if (!has_database(&cfg, v))
-				bad = set(&cfg, key, "none");
-		} else if (strcmp(a, "--http-listen") == 0) {
-			if (parse_listen(v, http_host, sizeof http_host,
-			                 &http_port) != 0) {
-				fprintf(stderr,
-				        "mirror-agent follow: --http-listen "
-				        "%s: expected HOST:PORT\n",
-				        v);
-				goto out;
-			}
-			http_flag = true;
-		} else if (strcmp(a, "--http-port-file") == 0) {
-			http_port_file = v;
-		} else if (strcmp(a, "--set") == 0) {
-			char key[256];
-			const char *eq = strchr(v, '=');
-			if (eq == NULL || (size_t)(eq - v) >= sizeof key) {
-				fprintf(stderr,
-				        "mirror-agent follow: --set %s: "
-				        "expected SECTION.KEY=VALUE\n",
-				        v);
-				goto out;
-			}
-			memcpy(key, v, (size_t)(eq - v));
-			key[eq - v] = '\0';
-			bad = set(&cfg, key, eq + 1);
-		} else {
-			fprintf(stderr,
-			        "mirror-agent follow: unknown option %s\n", a);
-			usage(stderr);
-			goto out;
-		}
-		if (bad)
-			goto out;
-	}
-	if (config_validate_role(&cfg, CONFIG_ROLE_FOLLOW, &errs) != 0) {
-		config_errors_print(&errs, stderr);
+	rc = cli_parse(&cmd_follow_cli, argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	rc = cli_config(&cmd_follow_cli, &a, &cfg, follow_custom, &fl);
+	cli_args_free(&a);
+	if (rc != 0)
+		goto out;
+	rc = CLI_EXIT_USAGE;
+	/* `follow` is the role: its flags make up a [follow] section. */
+	cfg.follow.present = true;
+	errs = malloc(sizeof *errs); /* ~16 KiB: off the stack */
+	if (errs == NULL) {
+		rc = CLI_EXIT_FAILURE;
 		goto out;
 	}
+	config_errors_init(errs);
+	if (config_validate_role(&cfg, CONFIG_ROLE_FOLLOW, errs) != 0) {
+		config_errors_print(errs, stderr);
+		fprintf(stderr, "(mirror-agent follow --help for usage)\n");
+		free(errs);
+		goto out;
+	}
+	free(errs);
+	cli.exit_when_following = fl.exit_when_following;
+	http_port_file = fl.http_port_file;
 
 	log_set_level((enum log_level)cfg.agent.log_level);
 	if (cfg.agent.log_file != NULL && log_open(cfg.agent.log_file) != 0) {
@@ -389,7 +341,7 @@ int cmd_follow(int argc, char **argv)
 		goto out;
 	}
 	cli.log_file = cfg.agent.log_file;
-	follow_options_init(&o);
+	follow_options_init(&o, &cfg.follow);
 	o.data_dir = cfg.agent.data_dir;
 	o.ca_file = cfg.tls.ca_file;
 	o.cert_file = cfg.tls.cert_file;
@@ -427,30 +379,15 @@ int cmd_follow(int argc, char **argv)
 		cli.names[i] = cfg.databases[i].name;
 	}
 	cli.ndb = o.database_count;
-	o.handshake_timeout_ms = (uint32_t)cfg.follow.connect_timeout_ms;
-	o.keepalive_ms = (uint32_t)cfg.follow.keepalive_ms;
-	o.tuning.idle_timeout_ms = (uint32_t)cfg.follow.idle_timeout_ms;
-	o.tuning.max_data = cfg.follow.connection_window;
-	o.tuning.max_stream_data = cfg.follow.stream_window;
-	o.states.backoff_min_ms = (uint32_t)cfg.follow.backoff_min_ms;
-	o.states.backoff_max_ms = (uint32_t)cfg.follow.backoff_max_ms;
-	o.states.degraded_lag_entries = cfg.follow.degraded_lag_entries;
-	o.states.degraded_lag_ms = (uint32_t)cfg.follow.degraded_lag_time_ms;
-	o.states.degraded_silence_ms = (uint32_t)cfg.follow.degraded_silence_ms;
-	o.wal_sync_interval_ms = cfg.follow.wal_sync_interval_ms;
-	o.wal_sync_bytes = cfg.follow.wal_sync_bytes;
-	o.snapshot_fsync_interval = cfg.follow.snapshot_sync_bytes;
 	o.on_progress = on_progress;
 	o.on_all_failed = on_all_failed;
 	o.on_applied = on_applied;
 	o.progress_arg = &cli;
 	cli.hook = cfg.follow.progress_hook;
-	cli.log_every = cfg.follow.progress_log_bytes
-	                    ? cfg.follow.progress_log_bytes
-	                    : (1u << 20);
+	cli.log_every = cfg.follow.progress_log_bytes;
 	cli.tty = isatty(STDERR_FILENO) && cfg.agent.log_file == NULL;
 
-	if (reseed) {
+	if (fl.reseed) {
 		for (size_t i = 0; i < o.database_count; i++) {
 			const char *dir = o.directories[i];
 			char path[4096];
@@ -490,14 +427,9 @@ int cmd_follow(int argc, char **argv)
 		rc = 1;
 		goto out_loop;
 	}
-	if (!http_flag && cfg.agent.http_listen.port != 0) {
-		snprintf(http_host, sizeof http_host, "%s",
-		         cfg.agent.http_listen.host);
-		http_port = cfg.agent.http_listen.port;
-		http_flag = true;
-	}
-	if (http_flag) {
-		struct read_api_options ro = {http_host, http_port,
+	if (cfg.agent.http_listen.host[0] != '\0') {
+		struct read_api_options ro = {cfg.agent.http_listen.host,
+		                              cfg.agent.http_listen.port,
 		                              http_port_file};
 		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) !=
 		    0) {
@@ -512,6 +444,21 @@ int cmd_follow(int argc, char **argv)
 		follow_free(cli.follow);
 		goto out_loop;
 	}
+	if (cfg.agent.pid_file != NULL) {
+		char text[32];
+		snprintf(text, sizeof text, "%ld\n", (long)getpid());
+		rc = cli_write_file(cfg.agent.pid_file, text);
+		if (rc != 0) {
+			fprintf(stderr,
+			        "mirror-agent follow: [agent] pid_file: cannot "
+			        "write '%s': %s\n",
+			        cfg.agent.pid_file, strerror(-rc));
+			read_api_free(cli.api);
+			follow_free(cli.follow);
+			rc = CLI_EXIT_FAILURE;
+			goto out_loop;
+		}
+	}
 	event_base_dispatch(cli.base);
 	/* Parked readers get their 503 before the appliers go away; a
 	 * tenth of a second of loop writes the answers out. */
@@ -523,6 +470,8 @@ int cmd_follow(int argc, char **argv)
 	read_api_free(cli.api);
 	cli.api = NULL;
 	follow_free(cli.follow);
+	if (cfg.agent.pid_file != NULL)
+		unlink(cfg.agent.pid_file);
 	rc = cli.exit_code;
 out_loop:
 	for (size_t i = 0; i < 4; i++)

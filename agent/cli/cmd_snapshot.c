@@ -3,15 +3,32 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
 
-static int usage(void)
-{
-	fprintf(stderr, "usage: mirror-agent snapshot verify FILE\n");
-	return 2;
-}
+static const struct cli_opt no_opts[] = {{NULL, NULL, 0, NULL, NULL}};
+
+static const struct cli_command snapshot_cmd = {
+    "snapshot",
+    "snapshot verify FILE",
+    "verify: checks a snapshot file's size and CRC32C against the "
+    "metadata beside\nit (FILE.meta); exits 1 on a mismatch.\n",
+    no_opts,
+    0,
+    1,
+};
+
+static const struct cli_command verify_cmd = {
+    "snapshot verify",
+    "snapshot verify FILE",
+    "Checks a snapshot file's size and CRC32C against the metadata beside "
+    "it\n(FILE.meta); prints OK, or the mismatch and exits 1.\n",
+    no_opts,
+    1,
+    1,
+};
 
 static int verify(const char *path)
 {
@@ -35,12 +52,27 @@ static int verify(const char *path)
 
 int cmd_snapshot(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "verify") == 0)
-		return verify(argv[2]);
-	if (argc == 2 &&
-	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: mirror-agent snapshot verify FILE\n");
-		return 0;
+	struct cli_args a;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
+		rc = cli_parse(&verify_cmd, argc - 1, argv + 1, &a);
+		if (rc != 0)
+			return rc < 0 ? CLI_EXIT_OK : rc;
+		rc = verify(a.args[0]);
+		cli_args_free(&a);
+		return rc;
 	}
-	return usage();
+	rc = cli_parse(&snapshot_cmd, argc, argv, &a);
+	if (rc < 0)
+		return CLI_EXIT_OK;
+	if (rc == CLI_EXIT_OK) {
+		/* No sub-command to point at: the whole usage. */
+		cli_args_free(&a);
+		fprintf(stderr, "mirror-agent snapshot: %s sub-command\n\n",
+		        argc < 2 ? "missing" : "unknown");
+		cli_usage(&snapshot_cmd, stderr);
+		rc = CLI_EXIT_USAGE;
+	}
+	return rc;
 }

@@ -8,20 +8,56 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/parse.h"
 #include "wal/wal.h"
 
 #define PREVIEW_BYTES 32
 
-static int usage(void)
-{
-	fprintf(stderr, "usage: mirror-agent wal verify DIR\n"
-	                "       mirror-agent wal dump DIR [--from N] "
-	                "[--count K]\n");
-	return 2;
-}
+enum { OPT_FROM = CLI_OPT_CUSTOM, OPT_COUNT };
+
+static const struct cli_opt no_opts[] = {{NULL, NULL, 0, NULL, NULL}};
+
+static const struct cli_opt dump_opts[] = {
+    {"from", "N", OPT_FROM, NULL, "first index to print [the first held]"},
+    {"count", "K", OPT_COUNT, NULL, "print at most K entries [all]"},
+    {NULL, NULL, 0, NULL, NULL},
+};
+
+static const struct cli_command wal_cmd = {
+    "wal",
+    "wal verify DIR | wal dump DIR [--from N] [--count K]",
+    "verify: checks every record of the wal in DIR (read-only: a torn "
+    "tail is\nreported, not repaired) and prints OK or FAILED.\n"
+    "dump: prints entries (index, term, type, length, CRC32C, a "
+    "preview).\n",
+    no_opts,
+    0,
+    1,
+};
+
+static const struct cli_command verify_cmd = {
+    "wal verify",
+    "wal verify DIR",
+    "Checks every record of the wal in DIR (read-only: a torn tail is "
+    "reported,\nnot repaired); prints OK, or FAILED and exits 1.\n",
+    no_opts,
+    1,
+    1,
+};
+
+static const struct cli_command dump_cmd = {
+    "wal dump",
+    "wal dump DIR [--from N] [--count K]",
+    "Prints the entries of the wal in DIR: index, term, type, length, "
+    "CRC32C and\na preview of the data.\n",
+    dump_opts,
+    1,
+    1,
+};
 
 static void print_segment(void *arg, const struct wal_verify_segment *s)
 {
@@ -64,21 +100,6 @@ static int verify(const char *dir)
 		       rep.torn_bytes);
 	printf("OK\n");
 	return 0;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
 }
 
 static void print_preview(const uint8_t *p, size_t len)
@@ -137,27 +158,43 @@ static int dump(const char *dir, uint64_t from, uint64_t count)
 
 int cmd_wal(int argc, char **argv)
 {
+	const struct cli_command *cmd;
 	uint64_t from = 0, count = UINT64_MAX;
+	char why[PARSE_WHY_SIZE];
+	struct cli_args a;
+	int rc;
 
-	if (argc < 3)
-		return usage();
-	if (strcmp(argv[1], "verify") == 0) {
-		if (argc != 3)
-			return usage();
-		return verify(argv[2]);
-	}
-	if (strcmp(argv[1], "dump") != 0)
-		return usage();
-	for (int i = 3; i < argc; i++) {
-		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
-			if (!parse_u64(argv[++i], &from))
-				return usage();
-		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
-			if (!parse_u64(argv[++i], &count))
-				return usage();
-		} else {
-			return usage();
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
+		cmd = &verify_cmd;
+	} else if (argc >= 2 && strcmp(argv[1], "dump") == 0) {
+		cmd = &dump_cmd;
+	} else {
+		rc = cli_parse(&wal_cmd, argc, argv, &a);
+		if (rc < 0)
+			return CLI_EXIT_OK;
+		if (rc == CLI_EXIT_OK) {
+			/* No sub-command to point at: the whole usage. */
+			cli_args_free(&a);
+			fprintf(stderr, "mirror-agent wal: %s sub-command\n\n",
+			        argc < 2 ? "missing" : "unknown");
+			cli_usage(&wal_cmd, stderr);
+			rc = CLI_EXIT_USAGE;
 		}
+		return rc;
 	}
-	return dump(argv[2], from, count);
+	rc = cli_parse(cmd, argc - 1, argv + 1, &a);
+	if (rc != 0)
+		return rc < 0 ? CLI_EXIT_OK : rc;
+	for (size_t i = 0; i < a.n && rc == 0; i++) {
+		uint64_t *dst = a.items[i].opt->id == OPT_FROM ? &from : &count;
+		if (parse_uint64(a.items[i].value, dst, why) != 0)
+			rc = cli_usage_error(cmd, "--%s %s: %s",
+			                     a.items[i].opt->name,
+			                     a.items[i].value, why);
+	}
+	if (rc == 0)
+		rc = cmd == &verify_cmd ? verify(a.args[0])
+		                        : dump(a.args[0], from, count);
+	cli_args_free(&a);
+	return rc;
 }

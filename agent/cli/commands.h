@@ -1,8 +1,13 @@
 /* Sub-commands of the mirror-agent program. Each takes the arguments after
  * its own name (argv[0] is the sub-command name) and returns the process
- * exit status: 0 success, 1 failure (corruption, I/O), 2 usage error. */
+ * exit status: 0 success, 1 failure (corruption, I/O), 2 usage or
+ * configuration error (agent/cli/cli.h). */
 #ifndef MIRROR_AGENT_COMMANDS_H
 #define MIRROR_AGENT_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* mirror-agent wal verify DIR | wal dump DIR [--from N] [--count K] */
 int cmd_wal(int argc, char **argv);
@@ -12,9 +17,25 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 /* mirror-agent follow [--config FILE] [flags] */
 int cmd_follow(int argc, char **argv);
-/* mirror-agent status [--data-dir DIR | --status-file FILE] [--json] */
+/* mirror-agent status [--data-dir DIR | --config FILE | --status-file FILE]
+ * [--json] */
 int cmd_status(int argc, char **argv);
-/* mirror-agent serve --listen HOST:PORT ... (agent/cmd_serve.c) */
+/* The options of `status` (agent/cli/cmd_status_options.c). */
+struct status_options {
+	char path[4096];    /* the status file */
+	bool json;          /* print the document as it is */
+	int64_t max_age_ms; /* older than this is stale */
+};
+/* Returns 0, -1 (--help printed: exit 0) or an exit status (errors
+ * printed). */
+int cmd_status_options(int argc, char **argv, struct status_options *so);
+/* mirror-agent serve [--config FILE] [flags] */
 int cmd_serve(int argc, char **argv);
+
+/* The option tables of serve and follow (agent/cli/cli.h), for tests that
+ * drive every flag. */
+struct cli_command;
+extern const struct cli_command cmd_serve_cli;
+extern const struct cli_command cmd_follow_cli;
 
 #endif

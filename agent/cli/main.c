@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "build-config.h" /* autoconf output, not agent/config/config.h */
 
@@ -13,16 +14,18 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"serve", cmd_serve,
+     "serve [--config FILE] [--set SECTION.KEY=VALUE]... [options]"},
+    {"follow", cmd_follow,
+     "follow [--config FILE] [--set SECTION.KEY=VALUE]... [options]"},
+    {"status", cmd_status,
+     "status [--data-dir DIR | --config FILE | --status-file FILE] "
+     "[--json]"},
+    {"check-config", cmd_check_config,
+     "check-config [--role serve|follow|both] [--no-fs-checks] "
+     "[--set ...] FILE"},
     {"wal", cmd_wal, "wal verify DIR | wal dump DIR [--from N] [--count K]"},
     {"snapshot", cmd_snapshot, "snapshot verify FILE"},
-    {"check-config", cmd_check_config, "check-config FILE"},
-    {"follow", cmd_follow,
-     "follow [--config FILE] [--data-dir DIR --source HOST:PORT ... --database "
-     "NAME ...]"},
-    {"status", cmd_status, "status [--data-dir DIR] [--json]"},
-    {"serve", cmd_serve,
-     "serve --listen HOST:PORT --cert F --key F --client-ca F --database "
-     "NAME=DIR ... --allow ID=DB,..."},
 };
 
 static void usage(FILE *out)
@@ -30,7 +33,9 @@ static void usage(FILE *out)
 	fprintf(out, "usage: mirror-agent COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(out, "  %s\n", commands[i].usage);
-	fprintf(out, "  version\n");
+	fprintf(out, "  version\n\n"
+	             "mirror-agent COMMAND --help prints a command's options.\n"
+	             "\n" CLI_EXIT_TEXT);
 }
 
 int main(int argc, char **argv)

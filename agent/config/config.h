@@ -4,8 +4,10 @@
  *
  * The schema (sections, keys, defaults, ranges) is documented key by key in
  * etc/mirror-agent.conf.example (follow) and
- * etc/mirror-agent-serve.conf.example (serve); the table in agent/config.c
- * is the single source of the defaults and ranges.
+ * etc/mirror-agent-serve.conf.example (serve); the table in
+ * agent/config/config_schema.c is the single source of the defaults and
+ * ranges. The file reader is config_file.c, the role checks
+ * config_role.c.
  *
  * Sections: [agent], [tls], [serve], [follow], [database "NAME"] (NAME
  * matches [A-Za-z0-9._-]{1,64}, not "." or ".."), [access "IDENTITY"]
@@ -38,10 +40,11 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/parse.h"
 
-#define CONFIG_MAX_ERRORS 32        /* errors kept; later ones are counted */
-#define CONFIG_HOST_MAX 253         /* DNS name limit */
-#define CONFIG_DATABASE_NAME_MAX 64 /* [A-Za-z0-9._-]{1,64} */
+#define CONFIG_MAX_ERRORS 32           /* errors kept; later ones are counted */
+#define CONFIG_HOST_MAX PARSE_HOST_MAX /* DNS name limit */
+#define CONFIG_DATABASE_NAME_MAX 64    /* [A-Za-z0-9._-]{1,64} */
 #define CONFIG_IDENTITY_MAX 255
 #define CONFIG_MAX_DATABASES 256
 #define CONFIG_MAX_ACCESS 256
@@ -77,7 +80,8 @@ enum config_applier {
 };
 
 /* host:port. host holds a DNS name or an IP literal without brackets;
- * port 0 means "not set" (for optional endpoints). */
+ * an empty host means "not set" (optional endpoints). Port 0 (listen
+ * addresses only) asks the kernel for a free port. */
 struct config_endpoint {
 	char host[CONFIG_HOST_MAX + 1];
 	uint16_t port;
@@ -97,7 +101,7 @@ struct config_name_list {
  * 0 not given (default), > 0 line in the file, -1 a config_set() override.
  * key_bad marks a key that was given but rejected (already reported), so
  * that later checks neither call it missing nor use its value. Internal to
- * agent/config.c; other modules read the values only. */
+ * agent/config/; other modules read the values only. */
 struct config_origin {
 	int section_line;
 	int key_line[CONFIG_SECTION_MAX_KEYS];
@@ -109,7 +113,7 @@ struct config_agent {
 	char *data_dir; /* default /var/lib/mirror-agent */
 	char *log_file; /* NULL: stderr (the journal under systemd) */
 	int log_level;  /* enum log_level, default info */
-	struct config_endpoint http_listen; /* IP literal; port 0: off */
+	struct config_endpoint http_listen; /* IP literal; host "": off */
 	char *pid_file;                     /* NULL: none */
 	struct config_origin origin;
 };
@@ -128,7 +132,7 @@ struct config_tls {
 /* [serve] */
 struct config_serve {
 	bool present;
-	struct config_endpoint listen; /* IP literal */
+	struct config_endpoint listen; /* IP literal; port 0: any */
 	uint64_t max_connections;
 	uint64_t max_streams_per_connection;
 	uint64_t idle_timeout_ms;
@@ -283,6 +287,40 @@ bool config_access_grant_allows(const char *grant_identity,
  * database `name` (config_access_grant_allows()). */
 bool config_access_allows(const struct agent_config *cfg, const char *identity,
                           const char *name);
+
+/* The table's defaults of the [serve] and [follow] sections, for library
+ * callers that have no configuration (serve_options_init(),
+ * follow_options_init() with a NULL section). Neither section has a
+ * default that needs memory, so these cannot fail; list and string
+ * fields come out empty. */
+void config_serve_defaults(struct config_serve *out);
+void config_follow_defaults(struct config_follow *out);
+
+/* What kind of value a key takes (config_key_info). */
+enum config_kind {
+	CONFIG_KIND_NUMBER,   /* whole number */
+	CONFIG_KIND_SIZE,     /* bytes, binary units */
+	CONFIG_KIND_DURATION, /* milliseconds, ms/s/min/h */
+	CONFIG_KIND_ENUM,
+	CONFIG_KIND_OTHER, /* path, host, endpoint(s), names */
+};
+
+/* One key of the schema, as the table holds it. */
+struct config_key_info {
+	const char *name; /* "serve.chunk_size"; named sections as
+	                     "database.spool", "access.databases" */
+	enum config_kind kind;
+	uint64_t min, max; /* numeric kinds: the accepted range */
+	bool zero_ok;      /* numeric kinds: 0 (off) accepted below min */
+	const char *const *enums; /* CONFIG_KIND_ENUM: names, NULL-ended */
+	const char *defval;       /* NULL: no default */
+};
+
+/* The i-th key of the schema into *out; false past the last key. */
+bool config_key_info_at(size_t i, struct config_key_info *out);
+/* The key named `name` ("serve.chunk_size", "database.spool"); false
+ * when there is none. */
+bool config_key_info_find(const char *name, struct config_key_info *out);
 
 /* The schema, for documentation checks: the i-th key as "section.key"
  * (named sections as "database.key", "access.key"), with its default in

@@ -105,20 +105,31 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void follow_options_init(struct follow_options *o)
+void follow_options_init(struct follow_options *o,
+                         const struct config_follow *cf)
 {
+	struct config_follow defaults;
+
 	memset(o, 0, sizeof *o);
+	if (cf == NULL) {
+		config_follow_defaults(&defaults);
+		cf = &defaults;
+	}
 	o->server_name = "localhost";
-	o->handshake_timeout_ms = 10000;
-	o->keepalive_ms = 5000;
-	o->states.backoff_min_ms = 200;
-	o->states.backoff_max_ms = 30000;
-	o->states.degraded_lag_ms = 30000;
-	o->states.degraded_silence_ms = 15000;
-	o->snapshot_fsync_interval = SNAPSHOT_FSYNC_INTERVAL_DEFAULT;
+	o->handshake_timeout_ms = (uint32_t)cf->connect_timeout_ms;
+	o->keepalive_ms = (uint32_t)cf->keepalive_ms;
+	o->tuning.idle_timeout_ms = (uint32_t)cf->idle_timeout_ms;
+	o->tuning.max_data = cf->connection_window;
+	o->tuning.max_stream_data = cf->stream_window;
+	o->states.backoff_min_ms = (uint32_t)cf->backoff_min_ms;
+	o->states.backoff_max_ms = (uint32_t)cf->backoff_max_ms;
+	o->states.degraded_lag_entries = cf->degraded_lag_entries;
+	o->states.degraded_lag_ms = (uint32_t)cf->degraded_lag_time_ms;
+	o->states.degraded_silence_ms = (uint32_t)cf->degraded_silence_ms;
+	o->snapshot_fsync_interval = cf->snapshot_sync_bytes;
 	o->progress_interval = SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
-	o->wal_sync_interval_ms = 5;
-	o->wal_sync_bytes = 1u << 20;
+	o->wal_sync_interval_ms = cf->wal_sync_interval_ms;
+	o->wal_sync_bytes = cf->wal_sync_bytes;
 }
 
 /* ---- reporting ---- */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/config/config.h" /* struct config_follow */
 #include "agent/follow/mirror_state.h"
 #include "transport/transport.h"
 
@@ -58,11 +59,9 @@ struct follow_options {
 	struct transport_tuning tuning;
 	/* Backoff and Degraded thresholds (0 fields take defaults). */
 	struct mirror_state_config states;
-	/* Snapshot receive: fsync every N bytes [8 MiB], progress every N
-	 * bytes [1 MiB]. */
+	/* Snapshot receive: fsync every N bytes, progress every N bytes. */
 	uint64_t snapshot_fsync_interval, progress_interval;
-	/* Local wal group commit: sync when this old [5 ms] or this large
-	 * [1 MiB]. */
+	/* Local wal group commit: sync when this old or this large. */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
 	/* Where status is written every second [<data_dir>/status]. */
 	const char *status_file;
@@ -79,8 +78,15 @@ struct follow_options {
 	void (*on_applied)(void *arg, size_t db, uint64_t applied_index);
 };
 
-/* Fills defaults (zeroes, then the bracketed values above). */
-void follow_options_init(struct follow_options *o);
+/* Zeroes o, then sets the tuning fields (handshake timeout, keep-alive,
+ * idle timeout, windows, backoff, Degraded thresholds, wal and snapshot
+ * sync) from cf, a [follow] section already checked by agent/config, or
+ * from the schema's defaults when cf is NULL: the table in
+ * agent/config/config_schema.c is the one home of their defaults and ranges.
+ * server_name starts as "localhost"; progress_interval as the
+ * receiver's default. */
+void follow_options_init(struct follow_options *o,
+                         const struct config_follow *cf);
 
 /* Checks options, opens each database's local state (identity, wal,
  * snapshot store, receiver) and starts connecting to the first endpoint.

@@ -1460,9 +1460,40 @@ static void stream_free(struct stream *st)
 
 /* ---- setup ---- */
 
-void serve_options_init(struct serve_options *opts)
+static enum transport_cc cc_from_config(int cc)
 {
+	switch (cc) {
+	case CONFIG_CC_RENO:
+		return TRANSPORT_CC_RENO;
+	case CONFIG_CC_BBR:
+		return TRANSPORT_CC_BBR;
+	case CONFIG_CC_BBR2:
+		return TRANSPORT_CC_BBR2;
+	default:
+		return TRANSPORT_CC_CUBIC;
+	}
+}
+
+void serve_options_init(struct serve_options *opts,
+                        const struct config_serve *cs)
+{
+	struct config_serve defaults;
+
 	memset(opts, 0, sizeof *opts);
+	if (cs == NULL) {
+		config_serve_defaults(&defaults);
+		cs = &defaults;
+	}
+	opts->chunk_size = (size_t)cs->chunk_size;
+	opts->heartbeat_ms = (uint32_t)cs->heartbeat_interval_ms;
+	opts->log_batch_bytes = (size_t)cs->log_batch_bytes;
+	opts->max_unacked = (size_t)cs->max_unacked_bytes;
+	opts->max_connections = (uint32_t)cs->max_connections;
+	opts->max_streams = (uint32_t)cs->max_streams_per_connection;
+	opts->tuning.idle_timeout_ms = (uint32_t)cs->idle_timeout_ms;
+	opts->tuning.max_data = cs->connection_window;
+	opts->tuning.max_stream_data = cs->stream_window;
+	opts->tuning.cc = cc_from_config(cs->congestion_control);
 }
 
 static int db_open(struct db *db, char *errmsg)
@@ -1548,29 +1579,12 @@ static int check_options(const struct serve_options *o, char *errmsg)
 	if (o->ndatabases == 0)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "no database to serve: give at least one");
-	/* Mirrors refuse envelopes with more data than
-	 * SNAPSHOT_DATA_MAX_DEFAULT. */
-	if (o->chunk_size != 0 && (o->chunk_size < SNAPSHOT_CHUNK_MIN ||
-	                           o->chunk_size > SNAPSHOT_DATA_MAX_DEFAULT))
+	/* Ranges of the tuning values are agent/config's (one table);
+	 * this is the bound of the chunk buffer, which no caller may pass. */
+	if (o->chunk_size > SNAPSHOT_CHUNK_MAX)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
-		                 "chunk size %zu outside %d..%d", o->chunk_size,
-		                 SNAPSHOT_CHUNK_MIN, SNAPSHOT_DATA_MAX_DEFAULT);
-	if (o->heartbeat_ms != 0 && (o->heartbeat_ms < SERVE_HEARTBEAT_MIN_MS ||
-	                             o->heartbeat_ms > SERVE_HEARTBEAT_MAX_MS))
-		return ma_errorf(errmsg, MA_ERR_CONFIG,
-		                 "heartbeat interval %" PRIu32
-		                 " ms outside %d..%d",
-		                 o->heartbeat_ms, SERVE_HEARTBEAT_MIN_MS,
-		                 SERVE_HEARTBEAT_MAX_MS);
-	if (o->log_batch_bytes != 0 &&
-	    (o->log_batch_bytes < 4096 || o->log_batch_bytes > (16u << 20)))
-		return ma_errorf(errmsg, MA_ERR_CONFIG,
-		                 "log batch %zu bytes outside 4096..16777216",
-		                 o->log_batch_bytes);
-	if (o->max_unacked != 0 && o->max_unacked < 16384)
-		return ma_errorf(errmsg, MA_ERR_CONFIG,
-		                 "max unacknowledged bytes %zu below 16384",
-		                 o->max_unacked);
+		                 "chunk size %zu above the buffer bound %d",
+		                 o->chunk_size, SNAPSHOT_CHUNK_MAX);
 	for (size_t i = 0; i < o->ndatabases; i++) {
 		const struct serve_database *d = &o->databases[i];
 

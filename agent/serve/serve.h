@@ -36,10 +36,9 @@
 
 struct event_base;
 
-/* Heartbeat interval default and accepted range (ms). */
+/* What serve_new() uses for a zero heartbeat interval (ms); the accepted
+ * range is agent/config's ([serve] heartbeat_interval). */
 #define SERVE_HEARTBEAT_DEFAULT_MS 1000
-#define SERVE_HEARTBEAT_MIN_MS 10
-#define SERVE_HEARTBEAT_MAX_MS 600000
 /* Bytes of encoded log entries gathered before one transport write. */
 #define SERVE_LOG_BATCH_DEFAULT (256u * 1024)
 /* Longest request path (with query) accepted. */
@@ -116,8 +115,16 @@ struct serve_options {
 
 struct serve; /* opaque */
 
-/* Zeroes opts (every field then takes its default). */
-void serve_options_init(struct serve_options *opts);
+struct config_serve;
+
+/* Zeroes opts, then sets the tuning fields (chunk size, heartbeat, log
+ * batch, unacked bytes, connection and stream limits, windows, idle
+ * timeout, congestion control) from cs, a [serve] section already
+ * checked by agent/config, or from the schema's defaults when cs is NULL:
+ * the table in agent/config/config_schema.c is the one home of their
+ * defaults and ranges, and serve_new() does not check them again. */
+void serve_options_init(struct serve_options *opts,
+                        const struct config_serve *cs);
 
 /* Checks opts, opens every spool (identity, snapshot store, WAL reader)
  * and starts serving on base. Every spool must have a readable identity

@@ -145,7 +145,7 @@ static void start_server(struct fx *fx)
 	struct serve_options o;
 	char errmsg[MA_ERRMSG_SIZE];
 
-	serve_options_init(&o);
+	serve_options_init(&o, NULL);
 	o.listen_addr = "127.0.0.1";
 	o.cert_file = test_pki_file(&pki, "server.pem");
 	o.key_file = test_pki_file(&pki, "server.key");
@@ -911,7 +911,7 @@ static void test_access_rule(void **state)
 	assert_int_equal(info_status(fx, 1, "db2"), 403);
 
 	/* Outside tests a grant for any client is refused at start. */
-	serve_options_init(&o);
+	serve_options_init(&o, NULL);
 	o.listen_addr = "127.0.0.1";
 	o.cert_file = test_pki_file(&pki, "server.pem");
 	o.key_file = test_pki_file(&pki, "server.key");

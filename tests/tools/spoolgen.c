@@ -23,6 +23,7 @@
 
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/parse.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
@@ -54,17 +55,12 @@ static uint64_t now_ms(int clock)
 
 static int parse_u64(const char *flag, const char *s, uint64_t *out)
 {
-	char *end;
+	char why[PARSE_WHY_SIZE];
 
-	errno = 0;
-	if (s == NULL || *s < '0' || *s > '9')
-		goto bad;
-	*out = strtoull(s, &end, 10);
-	if (errno == 0 && *end == '\0')
+	if (s != NULL && parse_uint64(s, out, why) == 0)
 		return 0;
-bad:
-	fprintf(stderr, "spoolgen: %s: bad number '%s'\n", flag,
-	        s != NULL ? s : "");
+	fprintf(stderr, "spoolgen: %s: bad number '%s': %s\n", flag,
+	        s != NULL ? s : "", s != NULL ? why : "missing");
 	return -1;
 }
 

@@ -18,8 +18,12 @@
 
 #include <cmocka.h>
 
+#include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
+#include "agent/follow/follow.h"
+#include "agent/serve/serve.h"
+#include "common/parse.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
@@ -1048,6 +1052,233 @@ static void test_check_config_command(void **state)
 	assert_int_equal(check_config("--help", NULL), 0);
 }
 
+/* ---- one range per key, whichever way it is given ---- */
+
+/* Runs a command in-process with stdout to /dev/null and stderr into
+ * err (size bytes, NUL-terminated); returns its exit status. */
+static int run_captured(int (*cmd)(int, char **), char *err, size_t size,
+                        const char *arg, ...)
+{
+	char *argv[16];
+	int argc = 0, saved_out, saved_err, null_fd, err_fd, rc;
+	char path[] = "/tmp/ma-test-err-XXXXXX";
+	ssize_t n;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (; arg != NULL && argc < 15; arg = va_arg(ap, const char *))
+		argv[argc++] = strdup(arg);
+	va_end(ap);
+	argv[argc] = NULL;
+
+	err_fd = mkstemp(path);
+	assert_true(err_fd >= 0);
+	unlink(path);
+	fflush(stdout);
+	fflush(stderr);
+	saved_out = dup(1);
+	saved_err = dup(2);
+	null_fd = open("/dev/null", O_WRONLY);
+	assert_true(saved_out >= 0 && saved_err >= 0 && null_fd >= 0);
+	dup2(null_fd, 1);
+	dup2(err_fd, 2);
+	rc = cmd(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, 1);
+	dup2(saved_err, 2);
+	close(saved_out);
+	close(saved_err);
+	close(null_fd);
+	n = pread(err_fd, err, size - 1, 0);
+	err[n > 0 ? n : 0] = '\0';
+	close(err_fd);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return rc;
+}
+
+static void format_kind(enum config_kind kind, uint64_t v, char *buf,
+                        size_t size)
+{
+	if (kind == CONFIG_KIND_SIZE)
+		parse_format_size(v, buf, size);
+	else if (kind == CONFIG_KIND_DURATION)
+		parse_format_duration(v, buf, size);
+	else
+		snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+static void assert_refused(int rc, const char *err, const char *want,
+                           const char *how)
+{
+	if (rc != CLI_EXIT_USAGE || strstr(err, want) == NULL)
+		fail_msg("%s: exit %d, stderr \"%s\"; want exit 2 and \"%s\"",
+		         how, rc, err, want);
+}
+
+/* For every numeric key of [serve] and [follow]: min - 1 and max + 1
+ * (where the type allows) as a config file line, as --set, and as each
+ * flag of its own (--flag V and --flag=V) are all refused with exit 2
+ * and the same words: the value and the table's range. */
+static void test_flag_and_key_share_range(void **state)
+{
+	struct scratch *s = *state;
+	struct config_key_info k;
+	size_t tested = 0, flags_tested = 0;
+	char err[4096];
+
+	for (size_t i = 0; config_key_info_at(i, &k); i++) {
+		bool serve = strncmp(k.name, "serve.", 6) == 0;
+		int (*cmd)(int, char **) = serve ? cmd_serve : cmd_follow;
+		const struct cli_command *cli =
+		    serve ? &cmd_serve_cli : &cmd_follow_cli;
+		const char *key = strchr(k.name, '.') + 1;
+		uint64_t bad[2];
+		size_t nbad = 0;
+		char lo[32], hi[32];
+
+		if (k.kind > CONFIG_KIND_DURATION)
+			continue;
+		assert_true(serve || strncmp(k.name, "follow.", 7) == 0);
+		if (k.min > 0 && !(k.zero_ok && k.min == 1))
+			bad[nbad++] = k.min - 1;
+		if (k.max < UINT64_MAX)
+			bad[nbad++] = k.max + 1;
+		assert_true(nbad > 0);
+		format_kind(k.kind, k.min, lo, sizeof lo);
+		format_kind(k.kind, k.max, hi, sizeof hi);
+		for (size_t b = 0; b < nbad; b++) {
+			char v[32], want[160], set[128], flag[128], text[256];
+			char conf[256];
+			int rc;
+
+			format_kind(k.kind, bad[b], v, sizeof v);
+			snprintf(want, sizeof want,
+			         "\"%s\": out of range %s%s-%s", v,
+			         k.zero_ok ? "0 (off) or " : "", lo, hi);
+
+			/* The file. */
+			snprintf(text, sizeof text, "[%s]\n%s = %s\n",
+			         serve ? "serve" : "follow", key, v);
+			write_file(s->dir, "range.conf", 0644, text);
+			snprintf(conf, sizeof conf, "%s/range.conf", s->dir);
+			rc = run_captured(cmd, err, sizeof err, cli->name,
+			                  "--config", conf, NULL);
+			snprintf(text, sizeof text, "range.conf:2: [%s] %s: %s",
+			         serve ? "serve" : "follow", key, want);
+			assert_refused(rc, err, text, conf);
+
+			/* --set. */
+			snprintf(set, sizeof set, "%s=%s", k.name, v);
+			rc = run_captured(cmd, err, sizeof err, cli->name,
+			                  "--set", set, NULL);
+			snprintf(text, sizeof text, "--set %s: %s", k.name,
+			         want);
+			assert_refused(rc, err, text, set);
+
+			/* Each flag that stands for the key, both forms. */
+			for (const struct cli_opt *o = cli->opts;
+			     o->name != NULL; o++) {
+				if (o->id != CLI_OPT_KEY ||
+				    strcmp(o->key, k.name) != 0)
+					continue;
+				snprintf(text, sizeof text, "--%s (%s): %s",
+				         o->name, k.name, want);
+				snprintf(flag, sizeof flag, "--%s", o->name);
+				rc = run_captured(cmd, err, sizeof err,
+				                  cli->name, flag, v, NULL);
+				assert_refused(rc, err, text, flag);
+				snprintf(flag, sizeof flag, "--%s=%s", o->name,
+				         v);
+				rc = run_captured(cmd, err, sizeof err,
+				                  cli->name, flag, NULL);
+				assert_refused(rc, err, text, flag);
+				flags_tested++;
+			}
+			tested++;
+		}
+	}
+	/* [serve] has 9 numeric keys, [follow] 14; serve's own flags
+	 * cover 9 of them. A shrinking count means keys or flags went
+	 * missing from the table. */
+	assert_true(tested >= 40);
+	assert_true(flags_tested >= 16);
+	print_message("# %zu out-of-range values, %zu through own flags\n",
+	              tested, flags_tested);
+}
+
+/* Every flag of serve and follow that names a key names one the
+ * schema has, and the usage text shows its range and default. */
+static void test_flags_name_schema_keys(void **state)
+{
+	const struct cli_command *cmds[] = {&cmd_serve_cli, &cmd_follow_cli};
+	struct config_key_info k;
+
+	(void)state;
+	for (size_t c = 0; c < 2; c++)
+		for (const struct cli_opt *o = cmds[c]->opts; o->name != NULL;
+		     o++)
+			if (o->id == CLI_OPT_KEY &&
+			    !config_key_info_find(o->key, &k))
+				fail_msg("%s --%s: no key %s", cmds[c]->name,
+				         o->name, o->key);
+}
+
+/* serve's and follow's library defaults are the table's. */
+static void test_library_defaults_are_the_table(void **state)
+{
+	struct config_serve sv;
+	struct config_follow fo;
+	struct agent_config cfg;
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	config_serve_defaults(&sv);
+	config_follow_defaults(&fo);
+	assert_true(sv.chunk_size == 256 * 1024);
+	assert_true(sv.chunk_size == cfg.serve.chunk_size);
+	assert_true(sv.heartbeat_interval_ms == 1000);
+	assert_true(sv.max_unacked_bytes == cfg.serve.max_unacked_bytes);
+	assert_true(sv.idle_timeout_ms == cfg.serve.idle_timeout_ms);
+	assert_true(fo.wal_sync_interval_ms == 100);
+	assert_true(fo.keepalive_ms == 2000);
+	assert_true(fo.backoff_min_ms == cfg.follow.backoff_min_ms);
+	assert_true(fo.wal_sync_bytes == cfg.follow.wal_sync_bytes);
+	assert_null(fo.sources.v);
+
+	/* The libraries' option structs start from the same values (they
+	 * once held their own: 5 ms wal sync, 5 s keep-alive). */
+	{
+		struct serve_options so;
+		struct follow_options o;
+		serve_options_init(&so, NULL);
+		assert_true(so.chunk_size == cfg.serve.chunk_size);
+		assert_true(so.heartbeat_ms == cfg.serve.heartbeat_interval_ms);
+		assert_true(so.log_batch_bytes == cfg.serve.log_batch_bytes);
+		assert_true(so.max_unacked == 4u << 20);
+		assert_true(so.max_connections == 64);
+		assert_true(so.max_streams == 100);
+		assert_true(so.tuning.idle_timeout_ms == 30000);
+		assert_true(so.tuning.max_data == 16u << 20);
+		follow_options_init(&o, NULL);
+		assert_true(o.wal_sync_interval_ms == 100);
+		assert_true(o.keepalive_ms == 2000);
+		assert_true(o.handshake_timeout_ms == 10000);
+		assert_true(o.states.backoff_min_ms == 100);
+		assert_true(o.states.backoff_max_ms == 30000);
+		assert_true(o.wal_sync_bytes == cfg.follow.wal_sync_bytes);
+		assert_true(o.snapshot_fsync_interval ==
+		            cfg.follow.snapshot_sync_bytes);
+		assert_true(o.tuning.idle_timeout_ms == 10000);
+		/* A checked section goes through unchanged. */
+		cfg.follow.keepalive_ms = 1234;
+		follow_options_init(&o, &cfg.follow);
+		assert_true(o.keepalive_ms == 1234);
+	}
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1074,6 +1305,10 @@ int main(void)
 	                                    teardown_scratch),
 	    cmocka_unit_test(test_examples_load),
 	    cmocka_unit_test(test_examples_document_every_key),
+	    cmocka_unit_test_setup_teardown(test_flag_and_key_share_range,
+	                                    setup_scratch, teardown_scratch),
+	    cmocka_unit_test(test_flags_name_schema_keys),
+	    cmocka_unit_test(test_library_defaults_are_the_table),
 	    cmocka_unit_test_setup_teardown(test_check_config_command,
 	                                    setup_scratch, teardown_scratch),
 	};
