@@ -87,15 +87,16 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 		die(path, strerror(errno));
 	for (size_t off = 0; off < size; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		if (io_pwrite_all(fd, data + off, n, (off_t)off) != 0)
+		if (io_pwrite_all(fd, data + off, n, (off_t)off, NULL) != 0)
 			die(path, "write failed");
 		if (off + n - synced >= interval) {
-			if (io_fdatasync(fd) != 0)
+			if (io_fdatasync(fd, NULL) != 0)
 				die(path, "fsync failed");
 			synced = off + n;
 		}
 	}
-	if (io_fsync(fd) != 0 || close(fd) != 0 || io_fsync_dir(dir) != 0)
+	if (io_fsync(fd, NULL) != 0 || close(fd) != 0 ||
+	    io_fsync_dir(dir, NULL) != 0)
 		die(path, "final fsync failed");
 	t0 = now_s() - t0;
 	unlink(path);
@@ -217,7 +218,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_LEVEL_WARN);
-	if (io_mkdir_p(dir, 0755) != 0)
+	if (io_mkdir_p(dir, 0755, NULL) != 0)
 		die(dir, "cannot create");
 
 	size_t size = size_mib * 1024 * 1024;

@@ -148,16 +148,16 @@ static int run_once(const char *base, size_t payload, struct result *res)
 	t0 = now_s();
 	for (size_t b = 0; b < nb && rc == 0; b++) {
 		for (uint32_t i = 0; i < batches[b] && rc == 0; i++)
-			rc = io_write_all(fd, rec, rsize);
+			rc = io_write_all(fd, rec, rsize, NULL);
 		if (rc == 0)
-			rc = io_fdatasync(fd);
+			rc = io_fdatasync(fd, NULL);
 	}
 	base_elapsed = now_s() - t0;
 	close(fd);
 	free(rec);
 	free(data);
 	if (rc != 0) {
-		fprintf(stderr, "bench_wal: baseline: %s\n", strerror(-rc));
+		fprintf(stderr, "bench_wal: baseline: %s\n", ma_strerror(rc));
 		return 1;
 	}
 	res->wal_eps = (double)(idx - 1) / wal_elapsed;

@@ -168,18 +168,17 @@ int snapshot_meta_read(const char *path, struct snapshot_meta *meta,
 	size_t len;
 	int rc;
 
-	rc = io_read_file(path, SNAPSHOT_META_SIZE + 1, &buf, &len);
-	if (rc == -ENOENT)
+	rc = io_read_file(path, SNAPSHOT_META_SIZE + 1, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
 		return ma_errorf(errmsg, MA_ERR_NOTFOUND,
 		                 "%s: no such metadata file", path);
-	if (rc == -EFBIG)
+	if (rc == MA_ERR_LIMIT)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: metadata file too large; it is not a "
 		                 "snapshot metadata file",
 		                 path);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc), "%s: %s",
-		                 path, strerror(-rc));
+		return rc;
 	rc = snapshot_meta_decode(buf, len, meta, why);
 	free(buf);
 	if (rc != 0)

@@ -45,11 +45,9 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
 		    errmsg, MA_ERR_INVAL,
 		    "invalid identity (cluster id '%s', database id '%s')",
 		    id->cluster_id, id->database_id);
-	rc = io_mkdir_p(dir, 0755);
+	rc = io_mkdir_p(dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create directory: %s", dir,
-		                 strerror(-rc));
+		return rc;
 	if (spool_path(path, sizeof path, dir, SPOOL_IDENTITY_FILE) != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 dir);
@@ -63,10 +61,10 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
 		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
 	n = snprintf(text, sizeof text, "%scrc32c=%08x\n", body,
 	             crc32c(body, (size_t)n));
-	rc = io_write_file_durable(dir, SPOOL_IDENTITY_FILE, text, (size_t)n);
+	rc = io_write_file_durable(dir, SPOOL_IDENTITY_FILE, text, (size_t)n,
+	                           errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot write: %s", path, strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "cannot write identity file");
 	return 0;
 }
 
@@ -82,14 +80,14 @@ int spool_identity_read(const char *dir, struct proto_identity *id,
 	if (spool_path(path, sizeof path, dir, SPOOL_IDENTITY_FILE) != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 dir);
-	rc = io_read_file(path, 1024, &buf, &len);
-	if (rc == -ENOENT)
+	rc = io_read_file(path, 1024, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
 		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: no identity yet",
 		                 path);
 	if (rc != 0)
-		return ma_errorf(errmsg,
-		                 rc == -EFBIG ? MA_ERR_CORRUPT : MA_ERR_IO,
-		                 "%s: cannot read: %s", path, strerror(-rc));
+		return ma_errwrapf(errmsg,
+		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
+		                   "cannot read identity file");
 	text = buf;
 	memset(id, 0, sizeof *id);
 	crcline = strstr(text, "crc32c=");

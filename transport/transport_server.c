@@ -60,7 +60,7 @@ static void derive_secret(uint8_t out[32], const char *key_file)
 	size_t len = 0;
 
 	if (key_file == NULL ||
-	    io_read_file(key_file, 1u << 16, &key, &len) != 0 ||
+	    io_read_file(key_file, 1u << 16, &key, &len, NULL) != 0 ||
 	    wc_InitSha256(&sha) != 0) {
 		free(key);
 		tconn_random(out, 32);

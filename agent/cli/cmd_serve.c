@@ -506,7 +506,7 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 	return 0;
 }
 
-static int write_port_file(const char *path, uint16_t port)
+static int write_port_file(const char *path, uint16_t port, char *errmsg)
 {
 	char *d = strdup(path), *b = strdup(path), text[16];
 	int n = snprintf(text, sizeof text, "%u\n", (unsigned)port), rc;
@@ -514,9 +514,10 @@ static int write_port_file(const char *path, uint16_t port)
 	if (d == NULL || b == NULL) {
 		free(d);
 		free(b);
-		return -ENOMEM;
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
-	rc = io_write_file_durable(dirname(d), basename(b), text, (size_t)n);
+	rc = io_write_file_durable(dirname(d), basename(b), text, (size_t)n,
+	                           errmsg);
 	free(d);
 	free(b);
 	return rc;
@@ -601,10 +602,9 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	if (cli.port_file != NULL) {
-		rc = write_port_file(cli.port_file, serve_port(sv));
+		rc = write_port_file(cli.port_file, serve_port(sv), errmsg);
 		if (rc != 0) {
-			log_error("serve: --port-file: cannot write '%s': %s",
-			          cli.port_file, strerror(-rc));
+			log_error("serve: --port-file: %s", errmsg);
 			goto out;
 		}
 	}

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent/cli/commands.h"
+#include "common/errors.h"
 #include "common/io.h"
 
 /* Copies the value of "key": from a flat JSON object text into out. */
@@ -40,7 +41,7 @@ static void field(const char *obj, const char *key, char *out, size_t size)
 int cmd_status(int argc, char **argv)
 {
 	const char *path = NULL, *dir = NULL;
-	char file[4096], v[12][256];
+	char file[4096], v[12][256], errmsg[MA_ERRMSG_SIZE];
 	bool json = false;
 	struct stat st;
 	size_t len;
@@ -66,12 +67,12 @@ int cmd_status(int argc, char **argv)
 		snprintf(file, sizeof file, "%s/status", dir);
 		path = file;
 	}
-	rc = io_read_file(path, 1 << 20, &buf, &len);
+	rc = io_read_file(path, 1 << 20, &buf, &len, errmsg);
 	if (rc != 0) {
 		fprintf(stderr,
-		        "mirror-agent status: %s: %s (is `mirror-agent follow` "
+		        "mirror-agent status: %s (is `mirror-agent follow` "
 		        "running with this data dir?)\n",
-		        path, strerror(-rc));
+		        errmsg);
 		return 1;
 	}
 	if (json) {

@@ -1011,10 +1011,9 @@ static int setup(struct node *n, char *errmsg)
 	char host[64];
 	int port, rc;
 
-	rc = io_mkdir_p(n->a.data, 0755);
+	rc = io_mkdir_p(n->a.data, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: %s", n->a.data,
-		                 strerror(-rc));
+		return rc;
 	tap_options_init(&topts);
 	topts.sync_every_append = n->a.sync_every;
 	if (!n->a.sync_every) {

@@ -261,10 +261,10 @@ static int cmd_snapshot(const struct args *a)
 			size_t n = left < (1u << 20) ? (size_t)left : 1u << 20;
 
 			fill(&state, buf, n);
-			rc = io_write_all(fd, buf, n);
+			rc = io_write_all(fd, buf, n, errmsg);
 			if (rc != 0) {
-				fprintf(stderr, "spoolgen snapshot: %s: %s\n",
-				        tmp, strerror(-rc));
+				fprintf(stderr, "spoolgen snapshot: %s\n",
+				        errmsg);
 				goto out;
 			}
 			left -= n;
