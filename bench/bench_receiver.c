@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
@@ -33,14 +34,6 @@
 #define MIB (1024.0 * 1024.0)
 #define MAX_RUNS 50
 #define MAX_CHUNKS 8
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* CPU seconds (user + system) this process has used. */
 static double cpu_s(void)
@@ -81,7 +74,7 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 	int fd;
 
 	snprintf(path, sizeof path, "%s/plain.bin", dir);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die(path, strerror(errno));
@@ -98,7 +91,7 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 	if (io_fsync(fd, NULL) != 0 || close(fd) != 0 ||
 	    io_fsync_dir(dir, NULL) != 0)
 		die(path, "final fsync failed");
-	t0 = now_s() - t0;
+	t0 = clock_mono_s() - t0;
 	unlink(path);
 	return t0;
 }
@@ -122,7 +115,7 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	cfg.data_dir = dir;
 	cfg.store = store;
 	cfg.fsync_interval = interval;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (snapshot_receiver_open(&cfg, id->database_id, &r, errmsg) != 0 ||
 	    snapshot_receiver_begin(r, id, &off, errmsg) != 0)
 		die("receiver", errmsg);
@@ -134,7 +127,7 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	}
 	if (rc != 1)
 		die("receive", rc < 0 ? errmsg : "did not complete");
-	t0 = now_s() - t0;
+	t0 = clock_mono_s() - t0;
 	snapshot_receiver_close(r);
 	snapshot_store_path(store, id->index, id->term, path, sizeof path);
 	unlink(path);

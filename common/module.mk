@@ -1,4 +1,5 @@
 common_libcommon_a_SOURCES += \
+	common/clock.c common/clock.h \
 	common/crc32c.c common/crc32c.h \
 	common/errors.c common/errors.h \
 	common/io.c common/io.h \
@@ -9,9 +10,9 @@ common_libcommon_a_SOURCES += \
 	common/endian.h
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
-	tests/unit/test_msgpack_check
+	tests/unit/test_msgpack_check tests/unit/test_clock
 TESTS += tests/unit/test_crc32c tests/unit/test_io \
-	tests/unit/test_msgpack_check
+	tests/unit/test_msgpack_check tests/unit/test_clock
 tests_unit_test_crc32c_SOURCES = tests/unit/test_crc32c.c
 tests_unit_test_crc32c_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_crc32c_LDADD = $(TEST_LIBS)
@@ -21,3 +22,6 @@ tests_unit_test_io_LDADD = $(TEST_LIBS)
 tests_unit_test_msgpack_check_SOURCES = tests/unit/test_msgpack_check.c
 tests_unit_test_msgpack_check_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_msgpack_check_LDADD = $(TEST_LIBS)
+tests_unit_test_clock_SOURCES = tests/unit/test_clock.c
+tests_unit_test_clock_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_clock_LDADD = $(TEST_LIBS)
