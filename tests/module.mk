@@ -26,6 +26,13 @@ tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
 EXTRA_DIST += tests/fuzz/corpus/wal tests/fuzz/corpus/snapshot_meta \
 	tests/fuzz/corpus/identity tests/fuzz/corpus/config
+# The fuzzers' findings as unit tests, for every build.
+check_PROGRAMS += tests/unit/test_disk_decoders
+TESTS += tests/unit/test_disk_decoders
+tests_unit_test_disk_decoders_SOURCES = tests/unit/test_disk_decoders.c
+tests_unit_test_disk_decoders_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
+	spool/libspool.a wal/libwal.a proto/libproto.a $(TEST_LIBS)
 
 # End-to-end tests of `serve` + `follow` over loopback QUIC (shell, TAP).
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
