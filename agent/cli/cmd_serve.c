@@ -541,16 +541,16 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct loop_ctx *ctx = arg;
+	char why[MA_ERRMSG_SIZE];
 	int rc;
 
 	(void)sig;
 	(void)what;
 	if (ctx->log_file == NULL)
 		return;
-	rc = log_open(ctx->log_file);
+	rc = log_open(ctx->log_file, why);
 	if (rc != 0)
-		log_error("serve: cannot reopen log file %s: %s", ctx->log_file,
-		          strerror(-rc));
+		log_error("serve: %s", why);
 	else
 		log_info("serve: log file reopened");
 }
@@ -574,12 +574,10 @@ int cmd_serve(int argc, char **argv)
 	}
 	log_set_level(cli.level);
 	if (cli.log_file != NULL) {
-		rc = log_open(cli.log_file);
+		rc = log_open(cli.log_file, errmsg);
 		if (rc != 0) {
-			fprintf(stderr,
-			        "mirror-agent serve: --log-file: cannot open "
-			        "'%s': %s\n",
-			        cli.log_file, strerror(-rc));
+			fprintf(stderr, "mirror-agent serve: --log-file: %s\n",
+			        errmsg);
 			cli_free(&cli);
 			return 2;
 		}

@@ -15,6 +15,7 @@
 
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/log.h"
 
 static int setup_dir(void **state)
 {
@@ -236,6 +237,28 @@ static void test_errwrapf(void **state)
 	assert_int_equal(ma_error_from_errno(EACCES), MA_ERR_IO);
 }
 
+/* log_open follows the same convention: a code from the table, never
+ * -errno, and the file named. */
+static void test_log_open_error(void **state)
+{
+	const char *dir = *state;
+	char path[512], errmsg[MA_ERRMSG_SIZE];
+	void *buf;
+	size_t len;
+
+	snprintf(path, sizeof path, "%s/no/such/dir/agent.log", dir);
+	assert_int_equal(log_open(path, errmsg), MA_ERR_NOTFOUND);
+	assert_non_null(strstr(errmsg, path));
+	assert_non_null(strstr(errmsg, strerror(ENOENT)));
+	snprintf(path, sizeof path, "%s/agent.log", dir);
+	assert_int_equal(log_open(path, errmsg), 0);
+	log_error("written to %s", "the file");
+	assert_int_equal(log_open(NULL, errmsg), 0);
+	assert_int_equal(io_read_file(path, 4096, &buf, &len, NULL), 0);
+	assert_non_null(strstr(buf, " error written to the file\n"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +275,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_durable_write_enospc,
 	                                    setup_dir, teardown_dir),
 	    cmocka_unit_test(test_errwrapf),
+	    cmocka_unit_test_setup_teardown(test_log_open_error, setup_dir,
+	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
