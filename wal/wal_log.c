@@ -86,7 +86,8 @@ static int fail_stop_io(struct wal_log *log, char *errmsg, int code)
 	char cause[MA_ERRMSG_SIZE];
 
 	log->failed = true;
-	snprintf(cause, sizeof cause, "%s", errmsg != NULL ? errmsg : "");
+	snprintf(cause, sizeof cause, "%s",
+	         errmsg != NULL ? errmsg : ma_strerror(code));
 	log_error("wal: %s; the log is fail-stopped", cause);
 	return ma_errorf(errmsg, code,
 	                 "%s; the log refuses further writes (fail-stop): "
@@ -120,9 +121,12 @@ static int open_last_fd(struct wal_log *log, char *errmsg)
 	log->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (log->fd < 0) {
 		err = errno;
-		return ma_errorf(errmsg, ma_error_from_errno(err),
-		                 "cannot open WAL segment %s: %s", path,
-		                 strerror(err));
+		/* A segment the log indexed has vanished: an I/O fault, not
+		 * "index not found". */
+		return ma_errorf(
+		    errmsg,
+		    err == ENOENT ? MA_ERR_IO : ma_error_from_errno(err),
+		    "cannot open WAL segment %s: %s", path, strerror(err));
 	}
 	return 0;
 }
@@ -575,9 +579,11 @@ static int read_fd(struct wal_log *log, size_t i, char *errmsg)
 	log->rfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (log->rfd < 0) {
 		err = errno;
-		return ma_errorf(errmsg, ma_error_from_errno(err),
-		                 "cannot open WAL segment %s: %s", path,
-		                 strerror(err));
+		/* As in open_last_fd(): not "index not found". */
+		return ma_errorf(
+		    errmsg,
+		    err == ENOENT ? MA_ERR_IO : ma_error_from_errno(err),
+		    "cannot open WAL segment %s: %s", path, strerror(err));
 	}
 	log->rfd_first = s->first_index;
 	return log->rfd;
