@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
@@ -34,14 +35,6 @@
 #define MIB (1024.0 * 1024.0)
 #define MAX_RUNS 50
 #define MAX_CHUNKS 8
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* CPU seconds (user + system) this process has used. */
 static double cpu_s(void)
@@ -82,23 +75,24 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 	int fd;
 
 	snprintf(path, sizeof path, "%s/plain.bin", dir);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die(path, strerror(errno));
 	for (size_t off = 0; off < size; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		if (io_pwrite_all(fd, data + off, n, (off_t)off) != 0)
+		if (io_pwrite_all(fd, data + off, n, (off_t)off, NULL) != 0)
 			die(path, "write failed");
 		if (off + n - synced >= interval) {
-			if (io_fdatasync(fd) != 0)
+			if (io_fdatasync(fd, NULL) != 0)
 				die(path, "fsync failed");
 			synced = off + n;
 		}
 	}
-	if (io_fsync(fd) != 0 || close(fd) != 0 || io_fsync_dir(dir) != 0)
+	if (io_fsync(fd, NULL) != 0 || close(fd) != 0 ||
+	    io_fsync_dir(dir, NULL) != 0)
 		die(path, "final fsync failed");
-	t0 = now_s() - t0;
+	t0 = clock_mono_s() - t0;
 	unlink(path);
 	return t0;
 }
@@ -122,7 +116,7 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	cfg.data_dir = dir;
 	cfg.store = store;
 	cfg.fsync_interval = interval;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (snapshot_receiver_open(&cfg, id->database_id, &r, errmsg) != 0 ||
 	    snapshot_receiver_begin(r, id, &off, errmsg) != 0)
 		die("receiver", errmsg);
@@ -134,7 +128,7 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	}
 	if (rc != 1)
 		die("receive", rc < 0 ? errmsg : "did not complete");
-	t0 = now_s() - t0;
+	t0 = clock_mono_s() - t0;
 	snapshot_receiver_close(r);
 	snapshot_store_path(store, id->index, id->term, path, sizeof path);
 	unlink(path);
@@ -218,7 +212,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_LEVEL_WARN);
-	if (io_mkdir_p(dir, 0755) != 0)
+	if (io_mkdir_p(dir, 0755, NULL) != 0)
 		die(dir, "cannot create");
 
 	size_t size = size_mib * 1024 * 1024;

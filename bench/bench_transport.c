@@ -45,6 +45,7 @@
 
 #include <wolfssl/ssl.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -72,14 +73,6 @@ static struct opts o = {
     1024ull << 20, 3, TRANSPORT_CC_CUBIC, 0, 0, 0, 256 * 1024, 1, 0, 0};
 static uint8_t *pattern; /* 2 * PERIOD bytes: any window < PERIOD is flat */
 static struct test_pki pki;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double tv_s(struct timeval tv)
 {
@@ -279,7 +272,7 @@ static void cl_on_end(struct transport_stream *s, void *user)
 {
 	struct cli_app *a = user;
 
-	a->t_end = now_s();
+	a->t_end = clock_mono_s();
 	a->ended = 1;
 	event_base_loopbreak(a->base);
 }
@@ -392,7 +385,7 @@ static struct result quic_run(uint32_t want_crc)
 	cc.key_file = test_pki_file(&pki, "mirror-1.key");
 	fill_tuning(&cc.tuning);
 	c0 = cpu_self();
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (transport_client_new(a.base, &cc, &ccb, &a, &cli, errmsg) != 0)
 		die("client", errmsg);
 	snprintf(path, sizeof path, "/bench?size=%llu",
@@ -512,7 +505,7 @@ static struct result tls_run(uint32_t want_crc)
 
 	pid = fork_server(tls_server, &port, &ctl);
 	c0 = cpu_self();
-	t0 = now_s();
+	t0 = clock_mono_s();
 	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -534,7 +527,7 @@ static struct result tls_run(uint32_t want_crc)
 		got += (uint64_t)n;
 	}
 	alarm(0);
-	r.mbps = (double)o.size / 1e6 / (now_s() - t0);
+	r.mbps = (double)o.size / 1e6 / (clock_mono_s() - t0);
 	r.cpu_cli = cpu_self() - c0;
 	if (crc != want_crc)
 		die("tls run", "wrong body (CRC32C)");

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -32,19 +33,6 @@
 #define RUNS 5
 #define PHASE_SECONDS 0.25
 #define MAX_BATCHES 200000
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t now_ms(void)
-{
-	return (uint64_t)(now_s() * 1000.0);
-}
 
 static uint32_t batches[MAX_BATCHES];
 
@@ -100,7 +88,7 @@ static int run_once(const char *base, size_t payload, struct result *res)
 		free(data);
 		return 1;
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	do {
 		struct wal_entry e = {.index = idx,
 		                      .term = 1,
@@ -108,7 +96,7 @@ static int run_once(const char *base, size_t payload, struct result *res)
 		                      .data = data,
 		                      .len = payload};
 
-		rc = wal_log_append(log, &e, 1, now_ms(), errmsg);
+		rc = wal_log_append(log, &e, 1, clock_mono_ms(), errmsg);
 		if (rc != 0)
 			break;
 		idx++;
@@ -119,14 +107,14 @@ static int run_once(const char *base, size_t payload, struct result *res)
 				batches[nb++] = in_batch;
 			in_batch = 0;
 		}
-		t = now_s();
+		t = clock_mono_s();
 	} while (t - t0 < PHASE_SECONDS && nb < MAX_BATCHES);
 	if (rc == 0 && in_batch > 0) {
 		rc = wal_log_sync(log, errmsg);
 		if (nb < MAX_BATCHES)
 			batches[nb++] = in_batch;
 	}
-	wal_elapsed = now_s() - t0;
+	wal_elapsed = clock_mono_s() - t0;
 	wal_log_close(log);
 	if (rc != 0) {
 		fprintf(stderr, "bench_wal: %s\n", errmsg);
@@ -145,19 +133,19 @@ static int run_once(const char *base, size_t payload, struct result *res)
 		free(data);
 		return 1;
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	for (size_t b = 0; b < nb && rc == 0; b++) {
 		for (uint32_t i = 0; i < batches[b] && rc == 0; i++)
-			rc = io_write_all(fd, rec, rsize);
+			rc = io_write_all(fd, rec, rsize, NULL);
 		if (rc == 0)
-			rc = io_fdatasync(fd);
+			rc = io_fdatasync(fd, NULL);
 	}
-	base_elapsed = now_s() - t0;
+	base_elapsed = clock_mono_s() - t0;
 	close(fd);
 	free(rec);
 	free(data);
 	if (rc != 0) {
-		fprintf(stderr, "bench_wal: baseline: %s\n", strerror(-rc));
+		fprintf(stderr, "bench_wal: baseline: %s\n", ma_strerror(rc));
 		return 1;
 	}
 	res->wal_eps = (double)(idx - 1) / wal_elapsed;

@@ -46,8 +46,19 @@ const char *ma_strerror(int code);
 int ma_errorf(char *errmsg, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Maps an errno value from a write/fsync/open to a table code
- * (ENOSPC/EDQUOT -> MA_ERR_NOSPACE, ENOMEM -> MA_ERR_NOMEM, else MA_ERR_IO). */
+/* Prefixes the message already in errmsg with the formatted context and
+ * ": " (libraft's ErrMsgWrapf), and returns `code`, so that a caller adds
+ * what it was doing to a callee's message:
+ * `return ma_errwrapf(errmsg, rc, "cannot create WAL segment")`.
+ * errmsg may be NULL. */
+int ma_errwrapf(char *errmsg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Maps an errno value (positive, as in `errno`) to a table code. The one
+ * place this mapping lives: ENOSPC/EDQUOT -> MA_ERR_NOSPACE, ENOENT ->
+ * MA_ERR_NOTFOUND, ENOMEM -> MA_ERR_NOMEM, EEXIST -> MA_ERR_EXISTS,
+ * EXDEV -> MA_ERR_INVAL, ENAMETOOLONG/EFBIG -> MA_ERR_LIMIT, anything else
+ * -> MA_ERR_IO. */
 int ma_error_from_errno(int err);
 
 #endif

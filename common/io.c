@@ -1,7 +1,10 @@
 #include "common/io.h"
 
+#include "common/errors.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +74,40 @@ static int fault_hit(enum io_fault_op op)
 	return f->err;
 }
 
-int io_write_all(int fd, const void *buf, size_t len)
+/* Names the file behind fd for a message. Only called on an error path, so
+ * the readlink cost does not matter; falls back to "fd N". */
+static const char *fd_name(int fd, char *out, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, out, size - 1);
+	if (n <= 0) {
+		snprintf(out, size, "fd %d", fd);
+		return out;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Fills errmsg with "<what> <file behind fd> failed: <strerror>" and
+ * returns the mapped code. */
+static int fd_error(char *errmsg, int err, const char *what, int fd)
+{
+	char name[PATH_MAX];
+
+	return ma_errorf(errmsg, ma_error_from_errno(err), "%s %s failed: %s",
+	                 what, fd_name(fd, name, sizeof name), strerror(err));
+}
+
+static int path_error(char *errmsg, int err, const char *what, const char *path)
+{
+	return ma_errorf(errmsg, ma_error_from_errno(err), "%s %s failed: %s",
+	                 what, path, strerror(err));
+}
+
+int io_write_all(int fd, const void *buf, size_t len, char *errmsg)
 {
 	const char *p = buf;
 	int err;
@@ -80,13 +116,13 @@ int io_write_all(int fd, const void *buf, size_t len)
 	err = fault_hit(IO_FAULT_WRITE);
 
 	if (err != 0)
-		return -err;
+		return fd_error(errmsg, err, "write to", fd);
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return fd_error(errmsg, errno, "write to", fd);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -94,7 +130,7 @@ int io_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int io_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+int io_pwrite_all(int fd, const void *buf, size_t len, off_t off, char *errmsg)
 {
 	const char *p = buf;
 	int err;
@@ -103,13 +139,13 @@ int io_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	err = fault_hit(IO_FAULT_WRITE);
 
 	if (err != 0)
-		return -err;
+		return fd_error(errmsg, err, "write to", fd);
 	while (len > 0) {
 		ssize_t n = pwrite(fd, p, len, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return fd_error(errmsg, errno, "write to", fd);
 		}
 		p += n;
 		off += n;
@@ -118,7 +154,7 @@ int io_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
-ssize_t io_pread_full(int fd, void *buf, size_t len, off_t off)
+ssize_t io_pread_full(int fd, void *buf, size_t len, off_t off, char *errmsg)
 {
 	char *p = buf;
 	size_t done = 0;
@@ -128,7 +164,7 @@ ssize_t io_pread_full(int fd, void *buf, size_t len, off_t off)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			return fd_error(errmsg, errno, "read of", fd);
 		}
 		if (n == 0)
 			break;
@@ -137,38 +173,38 @@ ssize_t io_pread_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
-int io_fsync(int fd)
+int io_fsync(int fd, char *errmsg)
 {
 	int err;
 
 	crash_point();
 	err = fault_hit(IO_FAULT_FSYNC);
 
-	if (err != 0)
-		return -err;
-	return fsync(fd) == 0 ? 0 : -errno;
+	if (err == 0 && fsync(fd) != 0)
+		err = errno;
+	return err == 0 ? 0 : fd_error(errmsg, err, "fsync of", fd);
 }
 
-int io_fdatasync(int fd)
+int io_fdatasync(int fd, char *errmsg)
 {
 	int err;
 
 	crash_point();
 	err = fault_hit(IO_FAULT_FSYNC);
 
-	if (err != 0)
-		return -err;
-	return fdatasync(fd) == 0 ? 0 : -errno;
+	if (err == 0 && fdatasync(fd) != 0)
+		err = errno;
+	return err == 0 ? 0 : fd_error(errmsg, err, "fdatasync of", fd);
 }
 
-int io_fsync_dir(const char *dir)
+int io_fsync_dir(const char *dir, char *errmsg)
 {
 	int fd, rc;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	rc = io_fsync(fd);
+		return path_error(errmsg, errno, "open of directory", dir);
+	rc = io_fsync(fd, errmsg);
 	close(fd);
 	return rc;
 }
@@ -178,57 +214,64 @@ int io_path_join(char *out, size_t out_size, const char *dir, const char *name)
 	int n = snprintf(out, out_size, "%s/%s", dir, name);
 
 	if (n < 0 || (size_t)n >= out_size)
-		return -ENAMETOOLONG;
+		return MA_ERR_LIMIT;
 	return 0;
 }
 
 int io_durable_replace(const char *dir, const char *tmp_name,
-                       const char *final_name)
+                       const char *final_name, char *errmsg)
 {
-	char tmp[4096], final[4096];
+	char tmp[PATH_MAX], final[PATH_MAX];
 	int fd, rc;
 
 	if (io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0 ||
 	    io_path_join(final, sizeof final, dir, final_name) != 0)
-		return -ENAMETOOLONG;
+		return ma_errorf(errmsg, MA_ERR_LIMIT,
+		                 "path %s/%s is longer than %d bytes", dir,
+		                 final_name, PATH_MAX - 1);
 	fd = open(tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	rc = io_fsync(fd);
+		return path_error(errmsg, errno, "open of", tmp);
+	rc = io_fsync(fd, errmsg);
 	close(fd);
 	if (rc != 0)
 		return rc;
 	crash_point();
-	if (rename(tmp, final) != 0)
-		return -errno;
-	return io_fsync_dir(dir);
+	if (rename(tmp, final) != 0) {
+		int err = errno;
+		return ma_errorf(errmsg, ma_error_from_errno(err),
+		                 "rename of %s to %s failed: %s", tmp, final,
+		                 strerror(err));
+	}
+	return io_fsync_dir(dir, errmsg);
 }
 
 int io_write_file_durable(const char *dir, const char *name, const void *buf,
-                          size_t len)
+                          size_t len, char *errmsg)
 {
-	char tmp_name[1024], tmp[4096];
+	char tmp_name[NAME_MAX + 1], tmp[PATH_MAX];
 	int fd, rc;
 
 	if (snprintf(tmp_name, sizeof tmp_name, "%s.tmp", name) >=
-	    (int)sizeof tmp_name)
-		return -ENAMETOOLONG;
-	if (io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0)
-		return -ENAMETOOLONG;
+	        (int)sizeof tmp_name ||
+	    io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0)
+		return ma_errorf(errmsg, MA_ERR_LIMIT,
+		                 "path %s/%s.tmp is too long", dir, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return -errno;
-	rc = io_write_all(fd, buf, len);
+		return path_error(errmsg, errno, "creation of", tmp);
+	rc = io_write_all(fd, buf, len, errmsg);
 	close(fd);
 	/* io_durable_replace fsyncs the file before the rename. */
 	if (rc == 0)
-		rc = io_durable_replace(dir, tmp_name, name);
+		rc = io_durable_replace(dir, tmp_name, name, errmsg);
 	if (rc != 0)
 		unlink(tmp);
 	return rc;
 }
 
-int io_read_file(const char *path, size_t max_len, void **buf, size_t *len)
+int io_read_file(const char *path, size_t max_len, void **buf, size_t *len,
+                 char *errmsg)
 {
 	struct stat st;
 	ssize_t n;
@@ -237,22 +280,27 @@ int io_read_file(const char *path, size_t max_len, void **buf, size_t *len)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return path_error(errmsg, errno, "open of", path);
 	if (fstat(fd, &st) != 0) {
 		int err = errno;
 		close(fd);
-		return -err;
+		return path_error(errmsg, err, "stat of", path);
 	}
 	if ((size_t)st.st_size > max_len) {
 		close(fd);
-		return -EFBIG;
+		return ma_errorf(errmsg, MA_ERR_LIMIT,
+		                 "%s is %lld bytes, more than the %zu bytes "
+		                 "such a file may have",
+		                 path, (long long)st.st_size, max_len);
 	}
 	p = malloc((size_t)st.st_size + 1);
 	if (p == NULL) {
 		close(fd);
-		return -ENOMEM;
+		return ma_errorf(errmsg, MA_ERR_NOMEM,
+		                 "out of memory reading %s (%lld bytes)", path,
+		                 (long long)st.st_size);
 	}
-	n = io_pread_full(fd, p, (size_t)st.st_size, 0);
+	n = io_pread_full(fd, p, (size_t)st.st_size, 0, errmsg);
 	close(fd);
 	if (n < 0) {
 		free(p);
@@ -264,23 +312,27 @@ int io_read_file(const char *path, size_t max_len, void **buf, size_t *len)
 	return 0;
 }
 
-int io_mkdir_p(const char *path, mode_t mode)
+int io_mkdir_p(const char *path, mode_t mode, char *errmsg)
 {
-	char buf[4096];
+	char buf[PATH_MAX];
 	size_t len = strlen(path);
 
 	if (len == 0 || len >= sizeof buf)
-		return -ENAMETOOLONG;
+		return ma_errorf(errmsg, MA_ERR_LIMIT,
+		                 "cannot create directory '%s': the path is "
+		                 "empty or longer than %d bytes",
+		                 path, PATH_MAX - 1);
 	memcpy(buf, path, len + 1);
 	for (char *p = buf + 1; *p != '\0'; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
 		if (mkdir(buf, mode) != 0 && errno != EEXIST)
-			return -errno;
+			return path_error(errmsg, errno,
+			                  "creation of directory", buf);
 		*p = '/';
 	}
 	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -errno;
+		return path_error(errmsg, errno, "creation of directory", buf);
 	return 0;
 }

@@ -1,5 +1,7 @@
 #include "common/log.h"
 
+#include "common/errors.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,14 +17,18 @@ void log_set_level(enum log_level level)
 	min_level = level;
 }
 
-int log_open(const char *path)
+int log_open(const char *path, char *errmsg)
 {
 	FILE *f = NULL;
 
 	if (path != NULL) {
 		f = fopen(path, "ae");
-		if (f == NULL)
-			return -errno;
+		if (f == NULL) {
+			int err = errno;
+			return ma_errorf(errmsg, ma_error_from_errno(err),
+			                 "cannot open log file %s: %s", path,
+			                 strerror(err));
+		}
 		setvbuf(f, NULL, _IOLBF, 0);
 	}
 	if (log_file != NULL)

@@ -14,8 +14,9 @@ enum log_level {
 void log_set_level(enum log_level level);
 /* Sends output to `path` (append) instead of stderr; NULL means stderr.
  * Called again with the same path it reopens the file (log rotation).
- * Returns 0 or -errno. */
-int log_open(const char *path);
+ * Returns 0 or an MA_ERR_* code (common/errors.h) with errmsg (may be
+ * NULL) naming the file and the reason; the old destination stays. */
+int log_open(const char *path, char *errmsg);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

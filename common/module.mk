@@ -1,4 +1,5 @@
 common_libcommon_a_SOURCES += \
+	common/clock.c common/clock.h \
 	common/crc32c.c common/crc32c.h \
 	common/errors.c common/errors.h \
 	common/io.c common/io.h \
@@ -6,8 +7,10 @@ common_libcommon_a_SOURCES += \
 	common/parse.c common/parse.h \
 	common/endian.h
 
-check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io tests/unit/test_parse
-TESTS += tests/unit/test_crc32c tests/unit/test_io tests/unit/test_parse
+check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
+	tests/unit/test_parse tests/unit/test_clock
+TESTS += tests/unit/test_crc32c tests/unit/test_io \
+	tests/unit/test_parse tests/unit/test_clock
 tests_unit_test_crc32c_SOURCES = tests/unit/test_crc32c.c
 tests_unit_test_crc32c_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_crc32c_LDADD = $(TEST_LIBS)
@@ -17,3 +20,6 @@ tests_unit_test_io_LDADD = $(TEST_LIBS)
 tests_unit_test_parse_SOURCES = tests/unit/test_parse.c
 tests_unit_test_parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_parse_LDADD = $(TEST_LIBS)
+tests_unit_test_clock_SOURCES = tests/unit/test_clock.c
+tests_unit_test_clock_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_clock_LDADD = $(TEST_LIBS)

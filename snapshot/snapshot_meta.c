@@ -61,7 +61,8 @@ static int get_id(uint8_t len, const uint8_t *field, char *out,
 		                 what, len);
 	memcpy(out, field, len);
 	out[len] = '\0';
-	if (!parse_name_valid_str(out))
+	/* All len bytes: a NUL inside would cut the id short unnoticed. */
+	if (!parse_name_valid(out, len))
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s has invalid characters", what);
 	for (size_t i = len; i < SNAPSHOT_ID_MAX; i++)
@@ -122,6 +123,9 @@ static int get_ident(const uint8_t *p, struct snapshot_ident *id,
 	int rc;
 
 	memset(id, 0, sizeof *id);
+	if (p[50] != 0 || p[51] != 0)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "reserved bytes 50..51 not zero");
 	id->index = le_get64(p + 8);
 	id->term = le_get64(p + 16);
 	id->size = le_get64(p + 24);
@@ -157,7 +161,11 @@ int snapshot_meta_decode(const void *buf, size_t len,
 	                  errmsg);
 	if (rc != 0)
 		return rc;
-	return get_ident(p, &meta->id, &meta->created_ms, &reserved, errmsg);
+	rc = get_ident(p, &meta->id, &meta->created_ms, &reserved, errmsg);
+	if (rc == 0 && reserved != 0)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "metadata: reserved bytes 44..47 not zero");
+	return rc;
 }
 
 int snapshot_meta_read(const char *path, struct snapshot_meta *meta,
@@ -168,18 +176,17 @@ int snapshot_meta_read(const char *path, struct snapshot_meta *meta,
 	size_t len;
 	int rc;
 
-	rc = io_read_file(path, SNAPSHOT_META_SIZE + 1, &buf, &len);
-	if (rc == -ENOENT)
+	rc = io_read_file(path, SNAPSHOT_META_SIZE + 1, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
 		return ma_errorf(errmsg, MA_ERR_NOTFOUND,
 		                 "%s: no such metadata file", path);
-	if (rc == -EFBIG)
+	if (rc == MA_ERR_LIMIT)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: metadata file too large; it is not a "
 		                 "snapshot metadata file",
 		                 path);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc), "%s: %s",
-		                 path, strerror(-rc));
+		return rc;
 	rc = snapshot_meta_decode(buf, len, meta, why);
 	free(buf);
 	if (rc != 0)

@@ -110,11 +110,9 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	if (io_path_join(recv_dir, sizeof recv_dir, cfg->data_dir, "recv") != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 cfg->data_dir);
-	rc = io_mkdir_p(recv_dir, 0755);
+	rc = io_mkdir_p(recv_dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create: %s", recv_dir,
-		                 strerror(-rc));
+		return rc;
 	r = calloc(1, sizeof *r);
 	if (r == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -244,10 +242,9 @@ static int remove_files(struct snapshot_receiver *r, char *errmsg)
 		                 r->progress_path, strerror(errno));
 	if (!any)
 		return 0;
-	rc = io_fsync_dir(r->recv_dir);
+	rc = io_fsync_dir(r->recv_dir, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: fsync: %s", r->recv_dir, strerror(-rc));
+		return rc;
 	return 0;
 }
 
@@ -266,8 +263,9 @@ static int read_slots(const char *path, struct snapshot_progress *best,
 		return 0;
 	for (int slot = 0; slot < 2; slot++) {
 		struct snapshot_progress p;
-		ssize_t n = io_pread_full(fd, rec, sizeof rec,
-		                          (off_t)slot * SNAPSHOT_PROGRESS_SLOT);
+		ssize_t n =
+		    io_pread_full(fd, rec, sizeof rec,
+		                  (off_t)slot * SNAPSHOT_PROGRESS_SLOT, NULL);
 
 		if (n != (ssize_t)sizeof rec ||
 		    snapshot_progress_decode(rec, sizeof rec, &p, why) != 0) {
@@ -292,6 +290,7 @@ static int write_progress(struct snapshot_receiver *r, char *errmsg)
 {
 	struct snapshot_progress p;
 	uint8_t rec[SNAPSHOT_PROGRESS_SIZE];
+	char ioerr[MA_ERRMSG_SIZE];
 	bool created = false;
 	int rc;
 
@@ -317,20 +316,20 @@ static int write_progress(struct snapshot_receiver *r, char *errmsg)
 	p.seq = r->seq + 1;
 	snapshot_progress_encode(&p, rec);
 	rc = io_pwrite_all(r->pfd, rec, sizeof rec,
-	                   (off_t)(p.seq % 2) * SNAPSHOT_PROGRESS_SLOT);
+	                   (off_t)(p.seq % 2) * SNAPSHOT_PROGRESS_SLOT, ioerr);
 	if (rc == 0)
-		rc = io_fdatasync(r->pfd);
+		rc = io_fdatasync(r->pfd, ioerr);
 	if (rc == 0 && created)
-		rc = io_fsync_dir(r->recv_dir);
+		rc = io_fsync_dir(r->recv_dir, ioerr);
 	if (rc != 0)
-		return fail(r, ma_error_from_errno(-rc), errmsg,
-		            "%s: cannot record progress at offset %" PRIu64
-		            ": %s%s",
-		            r->progress_path, r->durable, strerror(-rc),
-		            rc == -ENOSPC ? "; free space, then restart the "
-		                            "receive: it resumes from the last "
-		                            "durable offset"
-		                          : "");
+		return fail(
+		    r, rc, errmsg,
+		    "%s: cannot record progress at offset %" PRIu64 ": %s%s",
+		    r->progress_path, r->durable, ioerr,
+		    rc == MA_ERR_NOSPACE ? "; free space, then restart the "
+		                           "receive: it resumes from the last "
+		                           "durable offset"
+		                         : "");
 	r->seq = p.seq;
 	return 0;
 }
@@ -418,7 +417,7 @@ static int try_resume(struct snapshot_receiver *r,
 		size_t n = p.durable_offset - off < VERIFY_BUF_SIZE
 		               ? (size_t)(p.durable_offset - off)
 		               : VERIFY_BUF_SIZE;
-		ssize_t got = io_pread_full(fd, buf, n, (off_t)off);
+		ssize_t got = io_pread_full(fd, buf, n, (off_t)off, NULL);
 		if (got != (ssize_t)n)
 			goto not_resumable;
 		crc = crc32c_append(crc, buf, n);
@@ -496,15 +495,16 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
 
 static int sync_point(struct snapshot_receiver *r, char *errmsg)
 {
-	int rc = io_fdatasync(r->fd);
+	char ioerr[MA_ERRMSG_SIZE];
+	int rc = io_fdatasync(r->fd, ioerr);
 
 	if (rc != 0)
-		return fail(r, ma_error_from_errno(-rc), errmsg,
-		            "%s: fsync at offset %" PRIu64 ": %s%s",
-		            r->partial_path, r->offset, strerror(-rc),
-		            rc == -ENOSPC ? "; free space, then restart the "
-		                            "receive"
-		                          : "");
+		return fail(
+		    r, rc, errmsg, "%s: fsync at offset %" PRIu64 ": %s%s",
+		    r->partial_path, r->offset, ioerr,
+		    rc == MA_ERR_NOSPACE ? "; free space, then restart the "
+		                           "receive"
+		                         : "");
 	r->durable = r->offset;
 	r->durable_crc = r->crc;
 	return write_progress(r, errmsg);
@@ -528,11 +528,10 @@ static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
 		                 r->id.crc32c,
 		                 rc == 0 ? "the .partial was removed" : why);
 	}
-	rc = io_fsync(r->fd);
+	rc = io_fsync(r->fd, why);
 	if (rc != 0)
-		return fail(r, ma_error_from_errno(-rc), errmsg,
-		            "%s: final fsync: %s", r->partial_path,
-		            strerror(-rc));
+		return fail(r, rc, errmsg, "%s: final fsync: %s",
+		            r->partial_path, why);
 	close(r->fd);
 	r->fd = -1;
 	memset(&meta, 0, sizeof meta);
@@ -564,6 +563,7 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
                            char *errmsg)
 {
 	const struct snapshot_ident *id = &env->id;
+	char ioerr[MA_ERRMSG_SIZE];
 	uint32_t crc;
 	int rc;
 
@@ -620,12 +620,12 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
 		                 r->offset);
 	if (env->data_len > 0) {
 		rc = io_pwrite_all(r->fd, env->data, env->data_len,
-		                   (off_t)r->offset);
+		                   (off_t)r->offset, ioerr);
 		if (rc != 0)
-			return fail(r, ma_error_from_errno(-rc), errmsg,
+			return fail(r, rc, errmsg,
 			            "%s: write at offset %" PRIu64 ": %s%s",
-			            r->partial_path, r->offset, strerror(-rc),
-			            rc == -ENOSPC
+			            r->partial_path, r->offset, ioerr,
+			            rc == MA_ERR_NOSPACE
 			                ? "; free space, then restart the "
 			                  "receive: it resumes from the "
 			                  "last durable offset"

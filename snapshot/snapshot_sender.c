@@ -31,12 +31,10 @@ struct snapshot_sender {
 static int read_at(struct snapshot_sender *s, size_t n, uint64_t off,
                    char *errmsg)
 {
-	ssize_t got = io_pread_full(s->fd, s->buf, n, (off_t)off);
+	ssize_t got = io_pread_full(s->fd, s->buf, n, (off_t)off, errmsg);
 
 	if (got < 0)
-		return ma_errorf(errmsg, MA_ERR_IO,
-		                 "%s: read at %" PRIu64 ": %s", s->path, off,
-		                 strerror((int)-got));
+		return (int)got;
 	if ((size_t)got < n)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: file ends at %" PRIu64

@@ -144,11 +144,9 @@ static int sweep(struct snapshot_store *s, char *errmsg)
 	}
 	closedir(d);
 	if (removed > 0) {
-		int rc = io_fsync_dir(s->dir);
+		int rc = io_fsync_dir(s->dir, errmsg);
 		if (rc != 0)
-			return ma_errorf(errmsg, ma_error_from_errno(-rc),
-			                 "%s: fsync: %s", s->dir,
-			                 strerror(-rc));
+			return rc;
 	}
 	return 0;
 }
@@ -160,11 +158,9 @@ int snapshot_store_open(const char *dir, struct snapshot_store **out,
 	char lock_path[PATH_MAX];
 	int rc;
 
-	rc = io_mkdir_p(dir, 0755);
+	rc = io_mkdir_p(dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create snapshot directory: %s",
-		                 dir, strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "cannot create snapshot store");
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -504,10 +500,9 @@ int snapshot_store_retain(struct snapshot_store *s, size_t keep,
 		rc = 0;
 	}
 	if (gone > 0) {
-		int frc = io_fsync_dir(s->dir);
+		int frc = io_fsync_dir(s->dir, rc == 0 ? errmsg : NULL);
 		if (frc != 0 && rc == 0)
-			rc = ma_errorf(errmsg, ma_error_from_errno(-frc),
-			               "%s: fsync: %s", s->dir, strerror(-frc));
+			rc = frc;
 	}
 out:
 	store_unlock(s);
@@ -569,23 +564,21 @@ static int commit_locked(struct snapshot_store *s, const char *rel,
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 s->dir);
 	snapshot_meta_encode(meta, rec);
-	rc = io_write_file_durable(s->real, meta_name, rec, sizeof rec);
+	rc = io_write_file_durable(s->real, meta_name, rec, sizeof rec, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot write metadata: %s", mpath,
-		                 strerror(-rc));
-	rc = io_durable_replace(s->real, rel, snap_name);
+		return ma_errwrapf(errmsg, rc, "cannot write metadata %s",
+		                   mpath);
+	rc = io_durable_replace(s->real, rel, snap_name, errmsg);
 	if (rc != 0) {
 		unlink(mpath);
-		if (rc == -EXDEV)
+		if (rc == MA_ERR_INVAL) /* EXDEV */
 			return ma_errorf(errmsg, MA_ERR_INVAL,
 			                 "%s/%s: cannot move into %s: the "
 			                 "receive directory and the snapshot "
 			                 "store must be on one filesystem",
 			                 s->real, rel, s->dir);
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s/%s: cannot commit: %s", s->dir, snap_name,
-		                 strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "%s/%s: cannot commit", s->dir,
+		                   snap_name);
 	}
 	return 0;
 }
@@ -641,10 +634,9 @@ int snapshot_store_commit(struct snapshot_store *s, const char *src_dir,
 	if (rc != 0)
 		return rc;
 	/* The name left src_dir: make that durable too. */
-	rc = io_fsync_dir(src_dir);
+	rc = io_fsync_dir(src_dir, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: fsync: %s", src_dir, strerror(-rc));
+		return rc;
 	return 0;
 }
 
@@ -665,7 +657,7 @@ static int write_tmp(struct snapshot_store *s, const char *tmp_path,
 	*size = 0;
 	*crc = 0;
 	if (buf != NULL || src_fd < 0) {
-		rc = io_write_all(fd, buf, len);
+		rc = io_write_all(fd, buf, len, errmsg);
 		*size = len;
 		*crc = crc32c(buf, len);
 	} else {
@@ -676,17 +668,15 @@ static int write_tmp(struct snapshot_store *s, const char *tmp_path,
 		}
 		for (;;) {
 			ssize_t n = io_pread_full(src_fd, copy, COPY_BUF_SIZE,
-			                          (off_t)*size);
+			                          (off_t)*size, errmsg);
 			if (n < 0) {
 				free(copy);
 				close(fd);
-				return ma_errorf(errmsg, MA_ERR_IO,
-				                 "reading source: %s",
-				                 strerror((int)-n));
+				return (int)n;
 			}
 			if (n == 0)
 				break;
-			rc = io_write_all(fd, copy, (size_t)n);
+			rc = io_write_all(fd, copy, (size_t)n, errmsg);
 			if (rc != 0)
 				break;
 			*crc = crc32c_append(*crc, copy, (size_t)n);
@@ -695,11 +685,10 @@ static int write_tmp(struct snapshot_store *s, const char *tmp_path,
 		free(copy);
 	}
 	if (rc == 0)
-		rc = io_fsync(fd);
+		rc = io_fsync(fd, errmsg);
 	close(fd);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc), "%s: %s",
-		                 tmp_path, strerror(-rc));
+		return rc;
 	return 0;
 }
 
@@ -815,12 +804,11 @@ int snapshot_file_verify(const char *path, struct snapshot_meta *meta,
 	}
 	for (;;) {
 		ssize_t got =
-		    io_pread_full(fd, buf, COPY_BUF_SIZE, (off_t)size);
+		    io_pread_full(fd, buf, COPY_BUF_SIZE, (off_t)size, errmsg);
 		if (got < 0) {
 			free(buf);
 			close(fd);
-			return ma_errorf(errmsg, MA_ERR_IO, "%s: read: %s",
-			                 path, strerror((int)-got));
+			return (int)got;
 		}
 		if (got == 0)
 			break;

@@ -32,84 +32,117 @@ bool spool_identity_equal(const struct proto_identity *a,
 	       a->epoch == b->epoch;
 }
 
-int spool_identity_write(const char *dir, const struct proto_identity *id,
-                         bool replace, char *errmsg)
+int spool_identity_format(const struct proto_identity *id,
+                          char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg)
 {
-	char body[256], text[320], path[4096];
-	struct stat st;
-	int n, rc;
+	char body[SPOOL_IDENTITY_TEXT_MAX];
+	int n;
 
-	if (strlen(id->cluster_id) == 0 ||
+	if (!parse_name_valid_str(id->cluster_id) ||
 	    !parse_name_valid_str(id->database_id))
 		return ma_errorf(
 		    errmsg, MA_ERR_INVAL,
 		    "invalid identity (cluster id '%s', database id '%s')",
 		    id->cluster_id, id->database_id);
-	rc = io_mkdir_p(dir, 0755);
+	n = snprintf(body, sizeof body,
+	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n",
+	             id->cluster_id, id->database_id, id->epoch);
+	if (n < 0 || (size_t)n >= sizeof body - 16)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
+	n = snprintf(out, SPOOL_IDENTITY_TEXT_MAX, "%scrc32c=%08x\n", body,
+	             crc32c(body, (size_t)n));
+	if (n < 0 || (size_t)n >= SPOOL_IDENTITY_TEXT_MAX)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
+	return n;
+}
+
+int spool_identity_parse(const char *text, size_t len,
+                         struct proto_identity *id, char *errmsg)
+{
+	char copy[SPOOL_IDENTITY_TEXT_MAX], canon[SPOOL_IDENTITY_TEXT_MAX];
+	const char *crcline;
+	unsigned crc;
+	int n;
+
+	memset(id, 0, sizeof *id);
+	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "not an identity file (%zu bytes%s)", len,
+		                 len >= sizeof copy ? ", too long"
+		                                    : ", has NULs");
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	crcline = strstr(copy, "crc32c=");
+	if (crcline == NULL || sscanf(crcline, "crc32c=%8x\n", &crc) != 1 ||
+	    crc32c(copy, (size_t)(crcline - copy)) != crc)
+		return ma_errorf(
+		    errmsg, MA_ERR_CORRUPT,
+		    "missing or wrong crc32c line (file damaged or "
+		    "edited)");
+	n = sscanf(copy,
+	           "cluster_id=%36[^\n]\ndatabase_id=%64[^\n]\nepoch=%" SCNu64
+	           "\n",
+	           id->cluster_id, id->database_id, &id->epoch);
+	/* Only the exact text spool_identity_format() writes is an identity:
+	 * sscanf alone would take "epoch=-1" as 2^64-1, "+1", " 1" or
+	 * trailing lines. */
+	if (n != 3 || spool_identity_format(id, canon, NULL) != (int)len ||
+	    memcmp(canon, copy, len) != 0) {
+		memset(id, 0, sizeof *id);
+		return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed identity");
+	}
+	return 0;
+}
+
+int spool_identity_write(const char *dir, const struct proto_identity *id,
+                         bool replace, char *errmsg)
+{
+	char text[SPOOL_IDENTITY_TEXT_MAX], path[4096];
+	struct stat st;
+	int n, rc;
+
+	n = spool_identity_format(id, text, errmsg);
+	if (n < 0)
+		return n;
+	rc = io_mkdir_p(dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create directory: %s", dir,
-		                 strerror(-rc));
+		return rc;
 	if (spool_path(path, sizeof path, dir, SPOOL_IDENTITY_FILE) != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 dir);
 	if (!replace && stat(path, &st) == 0)
 		return ma_errorf(errmsg, MA_ERR_EXISTS, "%s already exists",
 		                 path);
-	n = snprintf(body, sizeof body,
-	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n",
-	             id->cluster_id, id->database_id, id->epoch);
-	if (n < 0 || (size_t)n >= sizeof body)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
-	n = snprintf(text, sizeof text, "%scrc32c=%08x\n", body,
-	             crc32c(body, (size_t)n));
-	rc = io_write_file_durable(dir, SPOOL_IDENTITY_FILE, text, (size_t)n);
+	rc = io_write_file_durable(dir, SPOOL_IDENTITY_FILE, text, (size_t)n,
+	                           errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot write: %s", path, strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "cannot write identity file");
 	return 0;
 }
 
 int spool_identity_read(const char *dir, struct proto_identity *id,
                         char *errmsg)
 {
-	char path[4096], *text, *crcline;
-	unsigned crc;
+	char path[4096];
 	size_t len;
 	void *buf;
-	int rc, n = 0;
+	int rc;
 
 	if (spool_path(path, sizeof path, dir, SPOOL_IDENTITY_FILE) != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 dir);
-	rc = io_read_file(path, 1024, &buf, &len);
-	if (rc == -ENOENT)
+	rc = io_read_file(path, SPOOL_IDENTITY_TEXT_MAX, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
 		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: no identity yet",
 		                 path);
 	if (rc != 0)
-		return ma_errorf(errmsg,
-		                 rc == -EFBIG ? MA_ERR_CORRUPT : MA_ERR_IO,
-		                 "%s: cannot read: %s", path, strerror(-rc));
-	text = buf;
-	memset(id, 0, sizeof *id);
-	crcline = strstr(text, "crc32c=");
-	if (crcline == NULL || sscanf(crcline, "crc32c=%8x\n", &crc) != 1 ||
-	    crc32c(text, (size_t)(crcline - text)) != crc) {
-		free(buf);
-		return ma_errorf(
-		    errmsg, MA_ERR_CORRUPT,
-		    "%s: missing or wrong crc32c line (file damaged or edited)",
-		    path);
-	}
-	*crcline = '\0';
-	n = sscanf(text,
-	           "cluster_id=%36[^\n]\ndatabase_id=%64[^\n]\nepoch=%" SCNu64
-	           "\n",
-	           id->cluster_id, id->database_id, &id->epoch);
+		return ma_errwrapf(errmsg,
+		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
+		                   "cannot read identity file");
+	rc = spool_identity_parse(buf, len, id, errmsg);
 	free(buf);
-	if (n != 3 || !parse_name_valid_str(id->database_id))
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "%s: malformed identity", path);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc, "%s", path);
 	return 0;
 }
 

@@ -31,6 +31,18 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
  * (malformed or CRC mismatch: names the file), MA_ERR_IO. */
 int spool_identity_read(const char *dir, struct proto_identity *id,
                         char *errmsg);
+
+/* The identity file's text, from memory (the decoder of bytes from disk,
+ * and what the fuzz target drives). Largest identity file. */
+#define SPOOL_IDENTITY_TEXT_MAX 256
+/* Formats id as the identity file's text into out. Returns its length, or
+ * MA_ERR_INVAL when an id breaks the name rule (common/parse.h). */
+int spool_identity_format(const struct proto_identity *id,
+                          char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg);
+/* Parses text[0..len): exactly what spool_identity_format() writes, with a
+ * good CRC line, and nothing else. 0 or MA_ERR_CORRUPT (*id zeroed). */
+int spool_identity_parse(const char *text, size_t len,
+                         struct proto_identity *id, char *errmsg);
 /* True when a and b are the same source (cluster, database, epoch). */
 bool spool_identity_equal(const struct proto_identity *a,
                           const struct proto_identity *b);

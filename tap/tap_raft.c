@@ -37,6 +37,7 @@
  * snapshot metadata): it is glue, the tap core has none. */
 #include <raft.h>
 
+#include "common/clock.h"
 #include "tap/tap.h"
 
 #include <inttypes.h>
@@ -56,14 +57,6 @@ struct wrap {
 	size_t restored_len;
 	bool have_restored;
 };
-
-static uint64_t clock_ms(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 size_t tap_raft_pad_len(size_t len)
 {
@@ -109,7 +102,7 @@ static int catch_up(struct wrap *w, raft_index upto, char *errmsg)
 	uint64_t first = tap_first_index(w->tap);
 	uint64_t last = tap_last_index(w->tap);
 	raft_index i = first == 0 ? 1 : last + 1;
-	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+	uint64_t now = clock_mono_ms();
 
 	for (; i <= upto; i++) {
 		const struct raft_entry *e = log_get(&w->r->log, i);
@@ -170,8 +163,7 @@ static int startup_check(struct wrap *w, char *errmsg)
 				         last, snap);
 				rc = tap_snapshot_installed(
 				    w->tap, snap, snap_term, w->restored,
-				    w->restored_len, clock_ms(CLOCK_REALTIME),
-				    errmsg);
+				    w->restored_len, clock_wall_ms(), errmsg);
 			}
 		}
 	}
@@ -211,8 +203,7 @@ static int wrap_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 		rc = catch_up(w, index - 1, errmsg);
 	if (rc == 0)
 		rc = tap_append(w->tap, index, e->term, TAP_ENTRY_COMMAND,
-		                buf->base, buf->len, clock_ms(CLOCK_MONOTONIC),
-		                errmsg);
+		                buf->base, buf->len, clock_mono_ms(), errmsg);
 	if (rc != 0) {
 		log_error("tap: apply %llu: %s: %s", index, ma_strerror(rc),
 		          errmsg);
@@ -270,7 +261,7 @@ static int wrap_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 		rc = catch_up(w, index, errmsg);
 	if (rc == 0)
 		rc = tap_snapshot_taken(w->tap, index, term, data, len,
-		                        clock_ms(CLOCK_REALTIME), errmsg);
+		                        clock_wall_ms(), errmsg);
 	/* The node's own snapshot goes ahead: the spool keeps its log, which
 	 * retention only trims after a spool snapshot succeeded. */
 	if (rc != 0)
@@ -319,7 +310,7 @@ static int wrap_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		return RAFT_INVALID;
 	}
 	rc = tap_snapshot_installed(w->tap, index, term, buf->base, buf->len,
-	                            clock_ms(CLOCK_REALTIME), errmsg);
+	                            clock_wall_ms(), errmsg);
 	if (rc != 0) {
 		log_error("tap: restore %llu-%llu: %s: %s", index, term,
 		          ma_strerror(rc), errmsg);

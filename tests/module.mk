@@ -1,6 +1,39 @@
 # Cross-module tests (integration, system, fuzz) register here.
 EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
 
+# libFuzzer targets for the decoders of bytes from disk (tests/fuzz/; the
+# wire decoders' targets are registered with their modules). Seeds in
+# tests/fuzz/corpus/<name without fuzz_>/, made by the project's encoders.
+if FUZZING
+DISK_FUZZ = tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot_meta \
+	tests/fuzz/fuzz_identity tests/fuzz/fuzz_config
+noinst_PROGRAMS += $(DISK_FUZZ)
+FUZZ_TARGETS += $(DISK_FUZZ)
+tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c
+tests_fuzz_fuzz_wal_LDADD = wal/libwal.a common/libcommon.a $(DEPS_LIBS)
+tests_fuzz_fuzz_wal_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_snapshot_meta_SOURCES = tests/fuzz/fuzz_snapshot_meta.c
+tests_fuzz_fuzz_snapshot_meta_LDADD = snapshot/libsnapshot.a \
+	common/libcommon.a $(DEPS_LIBS)
+tests_fuzz_fuzz_snapshot_meta_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_identity_SOURCES = tests/fuzz/fuzz_identity.c
+tests_fuzz_fuzz_identity_LDADD = spool/libspool.a common/libcommon.a \
+	$(DEPS_LIBS)
+tests_fuzz_fuzz_identity_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
+tests_fuzz_fuzz_config_LDADD = $(MODULE_LIBS) $(DEPS_LIBS) -lpthread
+tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+endif
+EXTRA_DIST += tests/fuzz/corpus/wal tests/fuzz/corpus/snapshot_meta \
+	tests/fuzz/corpus/identity tests/fuzz/corpus/config
+# The fuzzers' findings as unit tests, for every build.
+check_PROGRAMS += tests/unit/test_disk_decoders
+TESTS += tests/unit/test_disk_decoders
+tests_unit_test_disk_decoders_SOURCES = tests/unit/test_disk_decoders.c
+tests_unit_test_disk_decoders_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
+	spool/libspool.a wal/libwal.a proto/libproto.a $(TEST_LIBS)
+
 # End-to-end tests of `serve` + `follow` over loopback QUIC (shell, TAP).
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \

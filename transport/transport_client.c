@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 
 struct transport_client {
@@ -254,7 +255,7 @@ int transport_client_new(struct event_base *base,
 	}
 	tconn_callbacks(&ncb, 0);
 	tconn_settings(&st, &tp, &config->tuning, (struct sockaddr *)&c->remote,
-	               tconn_now());
+	               clock_mono_ns());
 	st.handshake_timeout =
 	    (config->handshake_timeout_ms ? config->handshake_timeout_ms
 	                                  : 10000) *

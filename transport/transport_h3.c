@@ -11,18 +11,11 @@
 
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
 
 #define MAX_HEADER_VALUE 8192
-
-uint64_t tconn_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
-}
 
 void tconn_random(uint8_t *p, size_t len)
 {
@@ -555,7 +548,7 @@ static void conn_write(struct tconn *c);
 
 static void rearm_timer(struct tconn *c)
 {
-	uint64_t exp = ngtcp2_conn_get_expiry(c->conn), now = tconn_now();
+	uint64_t exp = ngtcp2_conn_get_expiry(c->conn), now = clock_mono_ns();
 	uint64_t d = exp > now ? exp - now : 0;
 	struct timeval tv;
 
@@ -687,7 +680,7 @@ static void conn_write(struct tconn *c)
 {
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi;
-	uint64_t ts = tconn_now();
+	uint64_t ts = clock_mono_ns();
 	/* path: the size of ordinary full packets on this path; max: what
 	 * a packet may take, larger during a PMTUD probe. */
 	size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
@@ -798,7 +791,7 @@ static void conn_write(struct tconn *c)
 				more = 1;
 				break;
 			}
-			ts = tconn_now();
+			ts = clock_mono_ns();
 		}
 	}
 	if (off > 0)
@@ -876,7 +869,8 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 	path.remote.addr = (ngtcp2_sockaddr *)from;
 	path.remote.addrlen = fromlen;
 	path.user_data = NULL;
-	rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, tconn_now());
+	rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len,
+	                          clock_mono_ns());
 	if (rv == 0) {
 		tconn_schedule_write(c);
 		return;
@@ -932,7 +926,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		c->ops->dead(c);
 		return;
 	}
-	rv = ngtcp2_conn_handle_expiry(c->conn, tconn_now());
+	rv = ngtcp2_conn_handle_expiry(c->conn, clock_mono_ns());
 	if (rv == NGTCP2_ERR_IDLE_CLOSE) {
 		enter_end(c, TC_DEAD, MA_ERR_TRANSPORT,
 		          "idle timeout: no packets from the peer");
@@ -982,7 +976,7 @@ void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
 	if (c->close_pkt != NULL) {
 		n = ngtcp2_conn_write_connection_close(
 		    c->conn, &ps.path, &pi, c->close_pkt,
-		    NGTCP2_MAX_UDP_PAYLOAD_SIZE, ccerr, tconn_now());
+		    NGTCP2_MAX_UDP_PAYLOAD_SIZE, ccerr, clock_mono_ns());
 		if (n > 0) {
 			size_t sent;
 

@@ -186,8 +186,6 @@ void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
 void tconn_free(struct tconn *c);
 /* ngtcp2_crypto_conn_ref.get_conn for a tconn. */
 ngtcp2_conn *tconn_get_conn(ngtcp2_crypto_conn_ref *ref);
-/* Monotonic clock in ns. */
-uint64_t tconn_now(void);
 /* Fills p with len bytes from getrandom(); aborts without entropy. */
 void tconn_random(uint8_t *p, size_t len);
 /* Unlinks s from c's list and frees its buffers (not s itself). */

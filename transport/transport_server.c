@@ -13,6 +13,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -60,7 +61,7 @@ static void derive_secret(uint8_t out[32], const char *key_file)
 	size_t len = 0;
 
 	if (key_file == NULL ||
-	    io_read_file(key_file, 1u << 16, &key, &len) != 0 ||
+	    io_read_file(key_file, 1u << 16, &key, &len, NULL) != 0 ||
 	    wc_InitSha256(&sha) != 0) {
 		free(key);
 		tconn_random(out, 32);
@@ -284,7 +285,7 @@ static void send_retry(struct transport_server *srv, const ngtcp2_pkt_hd *hd,
 	tlen = ngtcp2_crypto_generate_retry_token(
 	    token, srv->secret, sizeof srv->secret, hd->version,
 	    (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid,
-	    tconn_now());
+	    clock_mono_ns());
 	if (tlen < 0)
 		return;
 	n = ngtcp2_crypto_write_retry(buf, sizeof buf, hd->version, &hd->scid,
@@ -362,7 +363,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	if (tconn_init_events(c) != 0)
 		goto err;
 	tconn_callbacks(&cb, 1);
-	tconn_settings(&st, &tp, &srv->cfg.tuning, from, tconn_now());
+	tconn_settings(&st, &tp, &srv->cfg.tuning, from, clock_mono_ns());
 	st.token = hd->token;
 	tp.initial_max_streams_bidi = srv->cfg.max_streams;
 	tp.original_dcid = *odcid;
@@ -456,7 +457,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	if (ngtcp2_crypto_verify_retry_token(
 	        &odcid, hd.token.base, hd.token.len, srv->secret,
 	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
-	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, tconn_now()) != 0) {
+	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
 		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
 		return;
 	}

@@ -127,6 +127,15 @@ int wal_seg_header_decode(const uint8_t *buf, size_t len,
 		*reason = "bad database id in segment header";
 		return MA_ERR_CORRUPT;
 	}
+	/* Zero padding and reserved bytes, as the encoder writes them: a
+	 * header using them comes from a format this version cannot read. */
+	for (size_t i = 41 + dlen; i < 124; i++) {
+		if (buf[i] != 0) {
+			*reason = "non-zero padding or reserved bytes in "
+			          "segment header";
+			return MA_ERR_CORRUPT;
+		}
+	}
 	memcpy(h->identity.database_id, buf + 41, dlen);
 	h->identity.database_id[dlen] = '\0';
 	return 0;

@@ -79,6 +79,22 @@ static int fail_stop(struct wal_log *log, char *errmsg, int code,
 	                 what, path, strerror(err));
 }
 
+/* fail_stop() for an io_* error: errmsg already names the operation, the
+ * file and the system's reason. */
+static int fail_stop_io(struct wal_log *log, char *errmsg, int code)
+{
+	char cause[MA_ERRMSG_SIZE];
+
+	log->failed = true;
+	snprintf(cause, sizeof cause, "%s",
+	         errmsg != NULL ? errmsg : ma_strerror(code));
+	log_error("wal: %s; the log is fail-stopped", cause);
+	return ma_errorf(errmsg, code,
+	                 "%s; the log refuses further writes (fail-stop): "
+	                 "fix the cause and restart",
+	                 cause);
+}
+
 static int failed_error(const struct wal_log *log, char *errmsg)
 {
 	return ma_errorf(errmsg, MA_ERR_FAILED,
@@ -105,9 +121,12 @@ static int open_last_fd(struct wal_log *log, char *errmsg)
 	log->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (log->fd < 0) {
 		err = errno;
-		return ma_errorf(errmsg, ma_error_from_errno(err),
-		                 "cannot open WAL segment %s: %s", path,
-		                 strerror(err));
+		/* A segment the log indexed has vanished: an I/O fault, not
+		 * "index not found". */
+		return ma_errorf(
+		    errmsg,
+		    err == ENOENT ? MA_ERR_IO : ma_error_from_errno(err),
+		    "cannot open WAL segment %s: %s", path, strerror(err));
 	}
 	return 0;
 }
@@ -191,11 +210,9 @@ int wal_log_open(const char *dir, const struct wal_options *opts,
 	log->rfd = -1;
 	log->lock_fd = -1;
 	log->event_fd = -1;
-	rc = io_mkdir_p(dir, 0755);
+	rc = io_mkdir_p(dir, 0755, errmsg);
 	if (rc != 0) {
-		rc = ma_errorf(errmsg, ma_error_from_errno(-rc),
-		               "cannot create WAL directory %s: %s", dir,
-		               strerror(-rc));
+		rc = ma_errwrapf(errmsg, rc, "cannot create WAL directory");
 		goto fail;
 	}
 	if (io_path_join(path, sizeof path, dir, "wal.lock") != 0) {
@@ -249,12 +266,9 @@ int wal_log_open(const char *dir, const struct wal_options *opts,
 	}
 	/* Whatever survived may only be in the page cache (a crashed
 	 * predecessor): make it durable before reporting it as such. */
-	rc = io_fsync(log->fd);
-	if (rc != 0) {
-		rc = ma_errorf(errmsg, ma_error_from_errno(-rc),
-		               "fsync of %s failed: %s", path, strerror(-rc));
+	rc = io_fsync(log->fd, errmsg);
+	if (rc != 0)
 		goto fail;
-	}
 done:
 	log->durable_index = wal_log_last_index(log);
 	*out = log;
@@ -315,19 +329,15 @@ uint64_t wal_log_sync_deadline(const struct wal_log *log)
 
 int wal_log_sync(struct wal_log *log, char *errmsg)
 {
-	char path[4096];
 	int rc;
 
 	if (log->failed)
 		return failed_error(log, errmsg);
 	if (!log->pending)
 		return 0;
-	rc = io_fdatasync(log->fd);
-	if (rc != 0) {
-		seg_path(log, last_seg(log), path, sizeof path);
-		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
-		                 "fdatasync of", path, -rc);
-	}
+	rc = io_fdatasync(log->fd, errmsg);
+	if (rc != 0)
+		return fail_stop_io(log, errmsg, rc);
 	log->pending = false;
 	log->unsynced_bytes = 0;
 	log->durable_index = wal_log_last_index(log);
@@ -343,17 +353,13 @@ static int flush(struct wal_log *log, const struct wal_entry *entries,
 {
 	struct wal_seg *s = last_seg(log);
 	uint64_t off = s->end;
-	char path[4096];
 	int rc;
 
 	if (wlen == 0)
 		return 0;
-	rc = io_pwrite_all(log->fd, log->wbuf, wlen, (off_t)off);
-	if (rc != 0) {
-		seg_path(log, s, path, sizeof path);
-		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
-		                 "write to", path, -rc);
-	}
+	rc = io_pwrite_all(log->fd, log->wbuf, wlen, (off_t)off, errmsg);
+	if (rc != 0)
+		return fail_stop_io(log, errmsg, rc);
 	for (size_t i = from; i < to; i++) {
 		if (s->count == s->cap) {
 			size_t ncap = s->cap ? s->cap * 2 : 1024;
@@ -573,9 +579,11 @@ static int read_fd(struct wal_log *log, size_t i, char *errmsg)
 	log->rfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (log->rfd < 0) {
 		err = errno;
-		return ma_errorf(errmsg, ma_error_from_errno(err),
-		                 "cannot open WAL segment %s: %s", path,
-		                 strerror(err));
+		/* As in open_last_fd(): not "index not found". */
+		return ma_errorf(
+		    errmsg,
+		    err == ENOENT ? MA_ERR_IO : ma_error_from_errno(err),
+		    "cannot open WAL segment %s: %s", path, strerror(err));
 	}
 	log->rfd_first = s->first_index;
 	return log->rfd;
@@ -599,7 +607,7 @@ static int read_record(struct wal_log *log, uint64_t index, bool with_data,
 		return fd;
 	if (reserve(&log->rbuf, &log->rcap, want) != 0)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
-	n = io_pread_full(fd, log->rbuf, want, (off_t)off);
+	n = io_pread_full(fd, log->rbuf, want, (off_t)off, errmsg);
 	if (n == (ssize_t)want &&
 	    wal_rec_header_decode(log->rbuf, h, &reason) == 0) {
 		reason = "record changed on disk";
@@ -610,7 +618,8 @@ static int read_record(struct wal_log *log, uint64_t index, bool with_data,
 			if (reserve(&log->rbuf, &log->rcap, want) != 0)
 				return ma_errorf(errmsg, MA_ERR_NOMEM,
 				                 "out of memory");
-			n = io_pread_full(fd, log->rbuf, want, (off_t)off);
+			n = io_pread_full(fd, log->rbuf, want, (off_t)off,
+			                  errmsg);
 			if (n == (ssize_t)want && wal_rec_crc_ok(log->rbuf, h))
 				return 0;
 			reason = "record CRC32C mismatch on read";
@@ -618,9 +627,7 @@ static int read_record(struct wal_log *log, uint64_t index, bool with_data,
 	}
 	seg_path(log, s, path, sizeof path);
 	if (n < 0)
-		return ma_errorf(errmsg, ma_error_from_errno((int)-n),
-		                 "cannot read WAL segment %s: %s", path,
-		                 strerror((int)-n));
+		return (int)n;
 	return ma_errorf(errmsg, MA_ERR_CORRUPT,
 	                 "WAL segment %s offset %" PRIu64 ": %s (index %" PRIu64
 	                 ")",
@@ -683,11 +690,10 @@ static int unlink_seg(struct wal_log *log, size_t i, char *errmsg)
 
 static int sync_dir(struct wal_log *log, char *errmsg)
 {
-	int rc = io_fsync_dir(log->dir);
+	int rc = io_fsync_dir(log->dir, errmsg);
 
 	if (rc != 0)
-		return fail_stop(log, errmsg, ma_error_from_errno(-rc),
-		                 "fsync of directory", log->dir, -rc);
+		return fail_stop_io(log, errmsg, rc);
 	return 0;
 }
 
@@ -775,10 +781,9 @@ int wal_log_truncate_suffix(struct wal_log *log, uint64_t last_kept,
 			return fail_stop(log, errmsg, ma_error_from_errno(err),
 			                 "truncate of", path, err);
 		}
-		rc = io_fsync(log->fd);
+		rc = io_fsync(log->fd, errmsg);
 		if (rc != 0)
-			return fail_stop(log, errmsg, ma_error_from_errno(-rc),
-			                 "fsync of", path, -rc);
+			return fail_stop_io(log, errmsg, rc);
 		s->count = last_kept + 1 - s->first_index;
 		s->end = end;
 	}

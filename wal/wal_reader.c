@@ -283,9 +283,9 @@ static int read_at(struct wal_reader *r, uint64_t off, struct wal_entry *out,
 		}
 	}
 	if (n < 0)
-		return ma_errorf(errmsg, ma_error_from_errno((int)-n),
+		return ma_errorf(errmsg, (int)n,
 		                 "cannot read WAL segment %s/%s: %s", r->dir,
-		                 r->seg.name, strerror((int)-n));
+		                 r->seg.name, ma_strerror((int)n));
 	return set_sticky(r, MA_ERR_DIVERGED, errmsg,
 	                  "WAL segment %s/%s offset %" PRIu64
 	                  ": %s (index %" PRIu64

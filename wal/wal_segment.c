@@ -45,12 +45,12 @@ ssize_t wal_window_get(int fd, struct wal_window *w, uint64_t off, size_t n,
 	if (w->cap < want) {
 		uint8_t *nb = realloc(w->buf, want);
 		if (nb == NULL)
-			return -ENOMEM;
+			return MA_ERR_NOMEM;
 		w->buf = nb;
 		w->cap = want;
 	}
 	w->len = 0;
-	got = io_pread_full(fd, w->buf, want, (off_t)off);
+	got = io_pread_full(fd, w->buf, want, (off_t)off, NULL);
 	if (got < 0)
 		return got;
 	w->off = off;
@@ -98,11 +98,9 @@ int wal_seg_open(const char *dir, const char *name, int flags,
 		    rc == ENOENT ? MA_ERR_NOTFOUND : ma_error_from_errno(rc),
 		    "cannot open WAL segment %s: %s", path, strerror(rc));
 	}
-	n = io_pread_full(*fd, buf, sizeof buf, 0);
+	n = io_pread_full(*fd, buf, sizeof buf, 0, errmsg);
 	if (n < 0) {
-		rc = ma_errorf(errmsg, ma_error_from_errno((int)-n),
-		               "cannot read WAL segment %s: %s", path,
-		               strerror((int)-n));
+		rc = (int)n;
 		goto fail;
 	}
 	if (wal_seg_header_decode(buf, (size_t)n, h, &reason) != 0) {
@@ -293,9 +291,8 @@ int wal_seg_scan(int fd, const char *path, struct wal_seg *seg,
 	return 0;
 
 io_error:
-	return ma_errorf(errmsg, ma_error_from_errno((int)-n),
-	                 "cannot read WAL segment %s: %s", path,
-	                 strerror((int)-n));
+	return ma_errorf(errmsg, (int)n, "cannot read WAL segment %s: %s", path,
+	                 ma_strerror((int)n));
 }
 
 int wal_seg_check_tail(const char *path, const struct wal_tail *tail,
@@ -334,11 +331,9 @@ int wal_seg_create(const char *dir, uint64_t first_index,
 	h.identity = *identity;
 	wal_seg_header_encode(&h, buf);
 	wal_seg_name(name, first_index);
-	rc = io_write_file_durable(dir, name, buf, sizeof buf);
+	rc = io_write_file_durable(dir, name, buf, sizeof buf, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "cannot create WAL segment %s/%s: %s", dir,
-		                 name, strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "cannot create WAL segment");
 	return 0;
 }
 

@@ -28,7 +28,7 @@ void wal_window_free(struct wal_window *w);
 /* Forgets the cached bytes (the file may have changed under us). */
 void wal_window_reset(struct wal_window *w);
 /* Makes file bytes [off, off+n) available at *p. Returns how many are
- * (less than n only at end of file) or -errno. */
+ * (less than n only at end of file) or a negative MA_ERR_* code. */
 ssize_t wal_window_get(int fd, struct wal_window *w, uint64_t off, size_t n,
                        const uint8_t **p);
 

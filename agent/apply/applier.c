@@ -142,17 +142,12 @@ int applier_restore_file(struct applier *a, const char *path, uint64_t index,
 
 	if (a->ops == NULL || a->ops->restore == NULL)
 		return applier_restore_buf(a, NULL, 0, index, errmsg);
-	rc = io_read_file(path, APPLIER_SNAPSHOT_MAX, &buf, &len);
+	rc = io_read_file(path, APPLIER_SNAPSHOT_MAX, &buf, &len, why);
 	if (rc != 0) {
-		int code = rc == -ENOENT   ? MA_ERR_NOTFOUND
-		           : rc == -EFBIG  ? MA_ERR_LIMIT
-		           : rc == -ENOMEM ? MA_ERR_NOMEM
-		                           : MA_ERR_IO;
 		a->failed = false;
-		snprintf(why, sizeof why, "cannot read snapshot %s: %s", path,
-		         strerror(-rc));
-		fail(a, code, why);
-		return ma_errorf(errmsg, code, "%s: %s", a->name, why);
+		ma_errwrapf(why, rc, "cannot read snapshot");
+		fail(a, rc, why);
+		return ma_errorf(errmsg, rc, "%s: %s", a->name, why);
 	}
 	rc = applier_restore_buf(a, buf, len, index, errmsg);
 	free(buf);

@@ -265,7 +265,7 @@ int cli_config(const struct cli_command *cmd, const struct cli_args *a,
 	return rc;
 }
 
-int cli_write_file(const char *path, const char *text)
+int cli_write_file(const char *path, const char *text, char *errmsg)
 {
 	char *d = strdup(path), *b = strdup(path);
 	int rc;
@@ -273,9 +273,11 @@ int cli_write_file(const char *path, const char *text)
 	if (d == NULL || b == NULL) {
 		free(d);
 		free(b);
-		return -ENOMEM;
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "%s: out of memory",
+		                 path);
 	}
-	rc = io_write_file_durable(dirname(d), basename(b), text, strlen(text));
+	rc = io_write_file_durable(dirname(d), basename(b), text, strlen(text),
+	                           errmsg);
 	free(d);
 	free(b);
 	return rc;

@@ -117,7 +117,8 @@ int cli_set(const struct cli_command *cmd, struct agent_config *cfg,
             const char *flag, const char *key, const char *value);
 
 /* Writes text into the file at path durably and atomically (a port file,
- * the pid file). Returns 0 or io_write_file_durable()'s error. */
-int cli_write_file(const char *path, const char *text);
+ * the pid file). Returns 0 or io_write_file_durable()'s MA_ERR_* code
+ * with errmsg filled. */
+int cli_write_file(const char *path, const char *text, char *errmsg);
 
 #endif

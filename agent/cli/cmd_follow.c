@@ -269,11 +269,12 @@ static void on_all_failed(void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct follow_cli *cli = arg;
+	char why[MA_ERRMSG_SIZE];
 
 	(void)what;
 	if (sig == SIGHUP) {
-		if (cli->log_file != NULL && log_open(cli->log_file) != 0)
-			fprintf(stderr, "cannot reopen %s\n", cli->log_file);
+		if (cli->log_file != NULL && log_open(cli->log_file, why) != 0)
+			fprintf(stderr, "%s\n", why);
 		log_info("SIGHUP: log reopened");
 		return;
 	}
@@ -334,10 +335,9 @@ int cmd_follow(int argc, char **argv)
 	http_port_file = fl.http_port_file;
 
 	log_set_level((enum log_level)cfg.agent.log_level);
-	if (cfg.agent.log_file != NULL && log_open(cfg.agent.log_file) != 0) {
-		fprintf(stderr,
-		        "mirror-agent follow: cannot open log file %s: %s\n",
-		        cfg.agent.log_file, strerror(errno));
+	if (cfg.agent.log_file != NULL &&
+	    log_open(cfg.agent.log_file, errmsg) != 0) {
+		fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
 		goto out;
 	}
 	cli.log_file = cfg.agent.log_file;
@@ -447,12 +447,11 @@ int cmd_follow(int argc, char **argv)
 	if (cfg.agent.pid_file != NULL) {
 		char text[32];
 		snprintf(text, sizeof text, "%ld\n", (long)getpid());
-		rc = cli_write_file(cfg.agent.pid_file, text);
+		rc = cli_write_file(cfg.agent.pid_file, text, errmsg);
 		if (rc != 0) {
 			fprintf(stderr,
-			        "mirror-agent follow: [agent] pid_file: cannot "
-			        "write '%s': %s\n",
-			        cfg.agent.pid_file, strerror(-rc));
+			        "mirror-agent follow: [agent] pid_file: %s\n",
+			        errmsg);
 			read_api_free(cli.api);
 			follow_free(cli.follow);
 			rc = CLI_EXIT_FAILURE;

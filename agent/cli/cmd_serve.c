@@ -269,16 +269,16 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct loop_ctx *ctx = arg;
+	char why[MA_ERRMSG_SIZE];
 	int rc;
 
 	(void)sig;
 	(void)what;
 	if (ctx->log_file == NULL)
 		return;
-	rc = log_open(ctx->log_file);
+	rc = log_open(ctx->log_file, why);
 	if (rc != 0)
-		log_error("serve: cannot reopen log file %s: %s", ctx->log_file,
-		          strerror(-rc));
+		log_error("serve: %s", why);
 	else
 		log_info("serve: log file reopened");
 }
@@ -303,12 +303,11 @@ int cmd_serve(int argc, char **argv)
 	log_file = cli.cfg.agent.log_file;
 	log_set_level((enum log_level)cli.cfg.agent.log_level);
 	if (log_file != NULL) {
-		rc = log_open(log_file);
+		rc = log_open(log_file, errmsg);
 		if (rc != 0) {
 			fprintf(stderr,
-			        "mirror-agent serve: [agent] log_file: cannot "
-			        "open '%s': %s\n",
-			        log_file, strerror(-rc));
+			        "mirror-agent serve: [agent] log_file: %s\n",
+			        errmsg);
 			cli_free(&cli);
 			return CLI_EXIT_USAGE;
 		}
@@ -332,20 +331,17 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cli.port_file != NULL) {
 		snprintf(text, sizeof text, "%u\n", (unsigned)serve_port(sv));
-		rc = cli_write_file(cli.port_file, text);
+		rc = cli_write_file(cli.port_file, text, errmsg);
 		if (rc != 0) {
-			log_error("serve: --port-file: cannot write '%s': %s",
-			          cli.port_file, strerror(-rc));
+			log_error("serve: --port-file: %s", errmsg);
 			goto out;
 		}
 	}
 	if (cli.cfg.agent.pid_file != NULL) {
 		snprintf(text, sizeof text, "%ld\n", (long)getpid());
-		rc = cli_write_file(cli.cfg.agent.pid_file, text);
+		rc = cli_write_file(cli.cfg.agent.pid_file, text, errmsg);
 		if (rc != 0) {
-			log_error("serve: [agent] pid_file: cannot write '%s': "
-			          "%s",
-			          cli.cfg.agent.pid_file, strerror(-rc));
+			log_error("serve: [agent] pid_file: %s", errmsg);
 			goto out;
 		}
 		pid_written = true;

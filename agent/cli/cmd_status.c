@@ -119,13 +119,12 @@ int cmd_status(int argc, char **argv)
 		return rc < 0 ? EXIT_HEALTHY : rc; /* -1: --help was printed */
 
 	status = EXIT_UNHEALTHY;
-	rc = io_read_file(so.path, STATUS_JSON_MAX, &buf, &len);
+	rc = io_read_file(so.path, STATUS_JSON_MAX, &buf, &len, errmsg);
 	if (rc != 0) {
 		fprintf(stderr,
-		        "mirror-agent status: cannot read %s: %s (is "
-		        "`mirror-agent follow` running with this data "
-		        "dir?)\n",
-		        so.path, strerror(-rc)); /* io.h: -errno */
+		        "mirror-agent status: %s (is `mirror-agent follow` "
+		        "running with this data dir?)\n",
+		        errmsg);
 		goto out;
 	}
 	r = malloc(sizeof *r);

@@ -479,11 +479,9 @@ static int db_open(struct follow *f, struct fdb *db, const char *name,
 	                    name)) >= (int)sizeof db->dir)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 name);
-	rc = io_mkdir_p(db->dir, 0755);
+	rc = io_mkdir_p(db->dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create: %s", db->dir,
-		                 strerror(-rc));
+		return rc;
 	rc = spool_identity_read(db->dir, &db->identity, errmsg);
 	if (rc == 0)
 		db->has_identity = true;
@@ -1384,11 +1382,9 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 				                 "database '%s' given twice",
 				                 o->databases[i]);
 	}
-	rc = io_mkdir_p(o->data_dir, 0755);
+	rc = io_mkdir_p(o->data_dir, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, ma_error_from_errno(-rc),
-		                 "%s: cannot create data directory: %s",
-		                 o->data_dir, strerror(-rc));
+		return ma_errwrapf(errmsg, rc, "cannot create data directory");
 	f = calloc(1, sizeof *f);
 	if (f == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -1491,9 +1487,8 @@ int follow_reseed(const char *dir, char *errmsg)
 		*slash = '\0';
 	else
 		snprintf(parent, sizeof parent, ".");
-	rc = io_fsync_dir(parent);
-	if (rc != 0 && rc != -ENOENT)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: fsync failed: %s",
-		                 parent, strerror(-rc));
+	rc = io_fsync_dir(parent, errmsg);
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return rc;
 	return 0;
 }

@@ -553,20 +553,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* ---- public ---- */
 
-static int write_port_file(const char *path, uint16_t port)
+static int write_port_file(const char *path, uint16_t port, char *errmsg)
 {
 	char dir[4096], buf[16];
 	const char *slash = strrchr(path, '/');
 	int n = snprintf(buf, sizeof buf, "%u\n", (unsigned)port);
 
 	if (slash == NULL)
-		return io_write_file_durable(".", path, buf, (size_t)n);
+		return io_write_file_durable(".", path, buf, (size_t)n, errmsg);
 	if ((size_t)(slash - path) >= sizeof dir)
-		return -1;
+		return ma_errorf(errmsg, MA_ERR_LIMIT, "path too long");
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
 	return io_write_file_durable(slash == path ? "/" : dir, slash + 1, buf,
-	                             (size_t)n);
+	                             (size_t)n, errmsg);
 }
 
 int read_api_new(struct event_base *base, struct follow *f,
@@ -616,13 +616,12 @@ int read_api_new(struct event_base *base, struct follow *f,
 	                      ? ((struct sockaddr_in6 *)&ss)->sin6_port
 	                      : ((struct sockaddr_in *)&ss)->sin_port);
 	if (o->port_file != NULL) {
-		rc = write_port_file(o->port_file, api->port);
+		rc = write_port_file(o->port_file, api->port, errmsg);
 		if (rc != 0) {
-			rc = ma_errorf(errmsg, MA_ERR_IO,
-			               "read API: cannot write the port file "
-			               "%s: %s",
-			               o->port_file,
-			               strerror(rc < 0 ? -rc : EINVAL));
+			rc = ma_errwrapf(errmsg, rc,
+			                 "read API: cannot write the port file "
+			                 "%s",
+			                 o->port_file);
 			goto fail;
 		}
 	}

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "agent/config/config.h"
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -118,32 +119,6 @@ struct serve {
 	unsigned nstreams;
 };
 
-/* ---- clocks (this file owns them) ---- */
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timeval ms_tv(uint32_t ms)
-{
-	struct timeval tv = {(time_t)(ms / 1000),
-	                     (suseconds_t)(ms % 1000) * 1000};
-
-	return tv;
-}
-
 /* ---- database tail ---- */
 
 /* Finds the end of the log in db->tail's current view by galloping seeks
@@ -223,7 +198,7 @@ static int tail_locate(struct db *db, char *errmsg)
 /* Refreshes db->last_index / last_term (rate-limited). */
 static int tail_update(struct db *db, char *errmsg)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	int rc = 0;
 
 	if (db->tail_ok && now - db->tail_ms < TAIL_REFRESH_MS)
@@ -652,7 +627,7 @@ static void handle_info(struct stream *st)
 		              "cannot list the snapshots of %s", db->name);
 		return;
 	}
-	info.source_time_ms = wall_ms();
+	info.source_time_ms = clock_wall_ms();
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -952,7 +927,7 @@ static void append_heartbeat(struct stream *st)
 	if (st->phase == LOG_STREAM && st->next_index - 1 > m.commit_index)
 		m.commit_index = st->next_index - 1;
 	m.first_index = tail_first(db);
-	m.source_time_ms = wall_ms();
+	m.source_time_ms = clock_wall_ms();
 	st->hb_due = false;
 	if (proto_log_encode(&st->out, &m) != 0)
 		encode_failed(st);
@@ -1246,7 +1221,7 @@ static void db_wake_arm(struct db *db)
 	if (db->watch_fd >= 0) {
 		event_add(db->wake_ev, NULL);
 	} else {
-		struct timeval tv = ms_tv(WAL_READER_POLL_MS);
+		struct timeval tv = clock_tv_from_ms(WAL_READER_POLL_MS);
 
 		event_add(db->wake_ev, &tv);
 	}
@@ -1258,7 +1233,7 @@ static void handle_log(struct stream *st, const struct request *rq)
 	struct serve *sv = st->sv;
 	struct proto_log_msg m;
 	char em[MA_ERRMSG_SIZE];
-	struct timeval tv = ms_tv(sv->heartbeat_ms);
+	struct timeval tv = clock_tv_from_ms(sv->heartbeat_ms);
 	int rc;
 
 	rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);

@@ -81,12 +81,13 @@ int status_file_write(const char *path, const struct status_report *r,
 		return ma_errorf(errmsg, MA_ERR_NOMEM,
 		                 "status file %s: out of memory formatting it",
 		                 path);
-	rc = io_write_file_durable(dir, name, text, len);
+	rc = io_write_file_durable(dir, name, text, len, errmsg);
 	free(text);
 	if (rc != 0)
-		return ma_errorf(errmsg, MA_ERR_IO,
-		                 "cannot write status file %s: %s (check that "
-		                 "its directory exists and is writable)",
-		                 path, strerror(-rc)); /* io.h: -errno */
+		return ma_errwrapf(
+		    errmsg, rc,
+		    "cannot write status file %s (check that its "
+		    "directory exists and is writable)",
+		    path);
 	return 0;
 }

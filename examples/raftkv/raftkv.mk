@@ -10,6 +10,7 @@ examples_raftkv_raftkv_node_LDADD = kv/libkv.a $(TAP_LIBS) $(DEPS_LIBS) \
 	$(RAFT_LIBS) -lpthread
 examples_raftkv_raftkv_cli_SOURCES = examples/raftkv/raftkv_cli.c \
 	$(RAFTKV_TEXT)
+examples_raftkv_raftkv_cli_LDADD = common/libcommon.a
 
 check_PROGRAMS += tests/unit/test_tap_kv
 TESTS += tests/unit/test_tap_kv

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "examples/raftkv/kv_text.h"
 
 #define ADDRS_MAX 16
@@ -43,14 +44,6 @@ struct cli {
 	uint64_t deadline_ms;
 	bool quiet;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void pause_ms(long ms)
 {
@@ -202,7 +195,7 @@ static int field(const char *answer, const char *key, char *out, size_t size)
  * Returns the answer (malloc()ed) or NULL at the deadline. */
 static char *to_leader(struct cli *c, const char *line)
 {
-	while (now_ms() < c->deadline_ms) {
+	while (clock_mono_ms() < c->deadline_ms) {
 		char *answer, client[64];
 
 		if (c->fd < 0) {
@@ -385,7 +378,7 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 	unsigned long long count = 0, size = 0;
 	const char *ns = NULL, *prefix = "key-";
 	char *line, *answer = NULL, index[32] = "0";
-	uint64_t start = now_ms();
+	uint64_t start = clock_mono_ms();
 	size_t cap;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -452,7 +445,7 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 		field(answer, "index", index, sizeof index);
 	}
 	printf("load count=%llu last_index=%s elapsed_ms=%" PRIu64 "\n", count,
-	       index, now_ms() - start);
+	       index, clock_mono_ms() - start);
 	free(answer);
 	free(line);
 	return 0;
@@ -531,7 +524,7 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	c.deadline_ms = now_ms() + timeout * 1000;
+	c.deadline_ms = clock_mono_ms() + timeout * 1000;
 	argc -= i;
 	argv += i;
 	if (strcmp(argv[0], "free-ports") == 0)

@@ -35,6 +35,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -109,14 +110,6 @@ struct pending {
 	char *line; /* read requests: the tokens, re-parsed after the barrier */
 	size_t scan_limit;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- the FSM ---------------------------------------------------------- */
 
@@ -799,7 +792,7 @@ static void sync_timer_cb(uv_timer_t *t)
 	struct node *n = t->data;
 	char errmsg[MA_ERRMSG_SIZE];
 
-	if (tap_sync_if_due(n->tap, now_ms(), errmsg) != 0) {
+	if (tap_sync_if_due(n->tap, clock_mono_ms(), errmsg) != 0) {
 		log_error("raftkv: spool sync failed: %s; stopping", errmsg);
 		n->exit_code = 1;
 		stop(n);
@@ -1011,10 +1004,9 @@ static int setup(struct node *n, char *errmsg)
 	char host[64];
 	int port, rc;
 
-	rc = io_mkdir_p(n->a.data, 0755);
+	rc = io_mkdir_p(n->a.data, 0755, errmsg);
 	if (rc != 0)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: %s", n->a.data,
-		                 strerror(-rc));
+		return rc;
 	tap_options_init(&topts);
 	topts.sync_every_append = n->a.sync_every;
 	if (!n->a.sync_every) {

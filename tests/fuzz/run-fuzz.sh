@@ -1,12 +1,12 @@
 #!/bin/sh
 # Runs every libFuzzer target for a bounded time and exits non-zero when
 # one crashes. Usage: tests/fuzz/run-fuzz.sh [SECONDS] [BUILD_DIR]
-# (default 60 s, build dir "."). The build dir must come from
+# (default 30 s, build dir "."). The build dir must come from
 #   CC=clang .../configure --enable-fuzzing --enable-sanitize && make
 # Each target NAME uses tests/fuzz/corpus/NAME-without-fuzz_ as seeds;
 # new inputs go to a scratch corpus, crashes to the current directory.
 set -u
-secs=${1:-60}
+secs=${1:-30}
 build=${2:-.}
 here=$(cd "$(dirname "$0")" && pwd)
 status=0

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "tests/integration/test_transport_util.h"
@@ -85,14 +86,6 @@ struct rx {
 	unsigned calls_after_cancel;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint8_t gen_byte(uint64_t i)
 {
 	return (uint8_t)(i * 31u + (i >> 11) + (i >> 19));
@@ -137,7 +130,7 @@ static void on_poll(evutil_socket_t fd, short what, void *p)
 	if (w->pred != NULL && w->pred(w->f, w->arg)) {
 		w->met = 1;
 		event_base_loopbreak(w->f->base);
-	} else if (now_s() >= w->until) {
+	} else if (clock_mono_s() >= w->until) {
 		event_base_loopbreak(w->f->base);
 	}
 }
@@ -146,7 +139,7 @@ static void on_poll(evutil_socket_t fd, short what, void *p)
  * fired (0). pred NULL: just run for max_s. */
 static int run_until(struct fx *f, pred_fn pred, void *arg, double max_s)
 {
-	struct waiter w = {f, pred, arg, now_s() + max_s, 0};
+	struct waiter w = {f, pred, arg, clock_mono_s() + max_s, 0};
 	struct timeval tv = {0, 5000};
 	struct event *ev;
 
@@ -156,7 +149,7 @@ static int run_until(struct fx *f, pred_fn pred, void *arg, double max_s)
 	assert_non_null(ev);
 	event_add(ev, &tv);
 	/* Bounded: each round ends by the poll timer or the deadline. */
-	while (!w.met && !f->timed_out && now_s() < w.until)
+	while (!w.met && !f->timed_out && clock_mono_s() < w.until)
 		event_base_dispatch(f->base);
 	event_free(ev);
 	return w.met;
@@ -362,7 +355,7 @@ static void on_end(struct transport_stream *s, void *user)
 	if (rx->cancelled)
 		rx->calls_after_cancel++;
 	rx->ended = 1;
-	rx->ended_at = now_s();
+	rx->ended_at = clock_mono_s();
 }
 
 static void on_error(struct transport_stream *s, int code, const char *msg,
@@ -383,7 +376,7 @@ static void on_connected(struct transport_client *c, void *user)
 	struct cli *cl = user;
 
 	cl->connected = 1;
-	cl->connected_at = now_s();
+	cl->connected_at = clock_mono_s();
 }
 
 static void on_closed(struct transport_client *c, int error, const char *msg,
@@ -393,7 +386,7 @@ static void on_closed(struct transport_client *c, int error, const char *msg,
 
 	cl->closed = 1;
 	cl->closed_err = error;
-	cl->closed_at = now_s();
+	cl->closed_at = clock_mono_s();
 	snprintf(cl->msg, sizeof cl->msg, "%s", msg);
 }
 
@@ -626,7 +619,7 @@ static void test_idle_timeout(void **state)
 	assert_true(a->connected);
 	assert_int_equal(transport_server_connections(f.srv), 1);
 	{
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 
 		assert_true(run_until(&f, p_closed, a, 4));
 		idle = a->closed_at - t0;
@@ -662,7 +655,7 @@ static void test_keepalive(void **state)
 	cc.tuning.idle_timeout_ms = 500;
 	cc.keepalive_ms = 100;
 	a = client_start(&f, 0, &cc);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	get(&f, a, "/hold?ms=2000", &rx);
 	assert_true(run_until(&f, p_rx_done, &rx, 8));
 	assert_false(a->closed);
@@ -699,7 +692,7 @@ static void test_handshake_timeout(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
 	client_cfg(&f, &cc, ntohs(sa.sin_port));
 	cc.handshake_timeout_ms = 500;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	a = client_start(&f, 0, &cc);
 	get(&f, a, "/small", &rx);
 	assert_true(run_until(&f, p_closed, a, 5));
@@ -848,7 +841,7 @@ static void test_server_restart(void **state)
 	server_start(&f, &sc);
 	assert_int_equal(f.port, sc.port);
 
-	t0 = now_s();
+	t0 = clock_mono_s();
 	get(&f, a, "/small", &rx);
 	assert_true(run_until(&f, p_closed, a, 6));
 	dt = a->closed_at - t0;

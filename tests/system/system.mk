@@ -12,4 +12,4 @@ EXTRA_DIST += $(SYSTEM_TESTS)
 # test_lossy_link.sh. libc and libevent only.
 check_PROGRAMS += tests/tools/udp_impair
 tests_tools_udp_impair_SOURCES = tests/tools/udp_impair.c
-tests_tools_udp_impair_LDADD = $(LIBEVENT_LIBS)
+tests_tools_udp_impair_LDADD = common/libcommon.a $(LIBEVENT_LIBS)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/parse.h"
@@ -43,14 +44,6 @@ static void usage(void)
 	        "       spoolgen append DIR [--from I] --count N --term T "
 	        "[--size B] [--rate-per-s R] [--segment-size BYTES]\n"
 	        "       spoolgen compact DIR --before I\n");
-}
-
-static uint64_t now_ms(int clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t *out)
@@ -240,8 +233,8 @@ static int cmd_snapshot(const struct args *a)
 		}
 		fill(&state, buf, (size_t)a->size);
 		rc = snapshot_store_create_from_buf(
-		    store, &ident, buf, (size_t)a->size, now_ms(CLOCK_REALTIME),
-		    &meta, errmsg);
+		    store, &ident, buf, (size_t)a->size, clock_wall_ms(), &meta,
+		    errmsg);
 	} else {
 		uint64_t left = a->size;
 
@@ -257,16 +250,16 @@ static int cmd_snapshot(const struct args *a)
 			size_t n = left < (1u << 20) ? (size_t)left : 1u << 20;
 
 			fill(&state, buf, n);
-			rc = io_write_all(fd, buf, n);
+			rc = io_write_all(fd, buf, n, errmsg);
 			if (rc != 0) {
-				fprintf(stderr, "spoolgen snapshot: %s: %s\n",
-				        tmp, strerror(-rc));
+				fprintf(stderr, "spoolgen snapshot: %s\n",
+				        errmsg);
 				goto out;
 			}
 			left -= n;
 		}
 		rc = snapshot_store_create_from_file(
-		    store, &ident, tmp, now_ms(CLOCK_REALTIME), &meta, errmsg);
+		    store, &ident, tmp, clock_wall_ms(), &meta, errmsg);
 	}
 	if (rc != 0) {
 		fprintf(stderr, "spoolgen snapshot: %s\n", errmsg);
@@ -368,14 +361,14 @@ static int cmd_append(const struct args *a)
 		fprintf(stderr, "spoolgen append: out of memory\n");
 		goto out;
 	}
-	start_ms = now_ms(CLOCK_MONOTONIC);
+	start_ms = clock_mono_ms();
 	while (done < a->count) {
 		uint64_t n = a->count - done < batch ? a->count - done : batch;
 
 		if (a->rate > 0) {
 			/* Wait until done entries are due at this rate. */
 			uint64_t due = start_ms + done * 1000 / a->rate;
-			uint64_t now = now_ms(CLOCK_MONOTONIC);
+			uint64_t now = clock_mono_ms();
 
 			if (due > now) {
 				struct timespec ts = {
@@ -394,8 +387,8 @@ static int cmd_append(const struct args *a)
 			entries[i].len =
 			    payload(entries[i].index, a->size, p, psize);
 		}
-		if (wal_log_append(log, entries, (size_t)n,
-		                   now_ms(CLOCK_MONOTONIC), errmsg) != 0 ||
+		if (wal_log_append(log, entries, (size_t)n, clock_mono_ms(),
+		                   errmsg) != 0 ||
 		    wal_log_sync(log, errmsg) != 0) {
 			fprintf(stderr, "spoolgen append: %s\n", errmsg);
 			goto out;

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 #define MAX_FLOWS 64
 #define QUEUE_MAX_PACKETS 1000
 #define QUEUE_MAX_BYTES (4u << 20)
@@ -120,14 +122,6 @@ struct relay {
 	double delay_ms, jitter_ms, loss, reorder, duplicate, rate_mbit;
 	unsigned char buf[DGRAM_MAX];
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -331,7 +325,7 @@ static void send_packet(struct relay *r, struct packet *p)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
-	uint64_t now = now_us();
+	uint64_t now = clock_mono_us();
 
 	while (r->heap_n > 0 && r->heap[0]->release_us <= now) {
 		struct packet *p = heap_pop(r);
@@ -340,7 +334,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		r->line_bytes -= p->len;
 		free(p);
 	}
-	arm_timer(r, now_us());
+	arm_timer(r, clock_mono_us());
 }
 
 static void on_upstream(evutil_socket_t fd, short what, void *arg);
@@ -433,7 +427,7 @@ static void on_listen(evutil_socket_t fd, short what, void *arg)
 		socklen_t from_len = sizeof(from);
 		ssize_t len = recvfrom(fd, r->buf, sizeof(r->buf), MSG_DONTWAIT,
 		                       (struct sockaddr *)&from, &from_len);
-		uint64_t now = now_us();
+		uint64_t now = clock_mono_us();
 
 		if (len < 0)
 			break;
@@ -442,7 +436,7 @@ static void on_listen(evutil_socket_t fd, short what, void *arg)
 			continue;
 		impair(r, C2S, fi, r->buf, (size_t)len, now);
 	}
-	arm_timer(r, now_us());
+	arm_timer(r, clock_mono_us());
 }
 
 static void on_upstream(evutil_socket_t fd, short what, void *arg)
@@ -457,7 +451,7 @@ static void on_upstream(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (int n = 0; n < READ_BATCH; n++) {
 		ssize_t len = recv(fd, r->buf, sizeof(r->buf), MSG_DONTWAIT);
-		uint64_t now = now_us();
+		uint64_t now = clock_mono_us();
 
 		if (len < 0) {
 			/* ECONNREFUSED from an earlier send: keep reading. */
@@ -468,7 +462,7 @@ static void on_upstream(evutil_socket_t fd, short what, void *arg)
 		r->flows[fi].last_us = now;
 		impair(r, S2C, fi, r->buf, (size_t)len, now);
 	}
-	arm_timer(r, now_us());
+	arm_timer(r, clock_mono_us());
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

@@ -204,7 +204,7 @@ static void assert_committed(struct snapshot_store *store,
 	assert_int_equal(
 	    snapshot_store_path(store, id->index, id->term, path, sizeof path),
 	    0);
-	assert_int_equal(io_read_file(path, id->size + 1, &buf, &len), 0);
+	assert_int_equal(io_read_file(path, id->size + 1, &buf, &len, NULL), 0);
 	assert_int_equal(len, id->size);
 	if (len > 0 && memcmp(buf, data, len) != 0)
 		fail_msg("committed content differs");

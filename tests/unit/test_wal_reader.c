@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "wal/wal_format.h"
@@ -38,14 +39,6 @@ static struct wal_reader *reader(const char *dir)
 	return r;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_million_entries(void **state)
 {
 	const char *dir = *state;
@@ -56,7 +49,7 @@ static void test_million_entries(void **state)
 	struct wal_log *log;
 	struct wal_entry e;
 	uint64_t count = 0;
-	double t0 = now_s(), t1, t2;
+	double t0 = clock_mono_s(), t1, t2;
 
 	o.sync_every_append = false;
 	o.sync_bytes = 8u << 20;
@@ -64,7 +57,7 @@ static void test_million_entries(void **state)
 	assert_int_equal(test_append_range(log, 1, n, 64, 0, errmsg), 0);
 	assert_int_equal(wal_log_sync(log, errmsg), 0);
 	assert_true(wal_log_durable_index(log) == n);
-	t1 = now_s();
+	t1 = clock_mono_s();
 	r = reader(dir);
 	while (wal_reader_next(r, &e, errmsg) == 0) {
 		count++;
@@ -79,13 +72,13 @@ static void test_million_entries(void **state)
 	}
 	wal_reader_close(r);
 	wal_log_close(log);
-	t2 = now_s();
+	t2 = clock_mono_s();
 	log = open_opts(dir, &o);
 	assert_true(wal_log_last_index(log) == n);
 	wal_log_close(log);
 	print_message("# 1M entries: append %.2fs, iterate+reads %.2fs, "
 	              "reopen %.2fs\n",
-	              t1 - t0, t2 - t1, now_s() - t2);
+	              t1 - t0, t2 - t1, clock_mono_s() - t2);
 }
 
 static void expect_next(struct wal_reader *r, uint64_t index)
@@ -351,7 +344,7 @@ static void test_cross_process_follow(void **state)
 	struct wal_reader *r = reader(dir);
 	struct wal_entry e;
 	uint64_t next = 1;
-	double deadline = now_s() + 20;
+	double deadline = clock_mono_s() + 20;
 	int status, rc, waits = 0;
 	pid_t pid;
 
@@ -359,7 +352,7 @@ static void test_cross_process_follow(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(child_writer(dir, n));
-	while (next <= n && now_s() < deadline) {
+	while (next <= n && clock_mono_s() < deadline) {
 		rc = wal_reader_next(r, &e, errmsg);
 		if (rc == MA_ERR_AGAIN) {
 			waits++;

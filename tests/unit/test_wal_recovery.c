@@ -63,7 +63,7 @@ static void check_entries(struct wal_log *log, uint64_t first, uint64_t last)
 
 static void save_file(const char *path, void **buf, size_t *len)
 {
-	assert_int_equal(io_read_file(path, 1 << 20, buf, len), 0);
+	assert_int_equal(io_read_file(path, 1 << 20, buf, len, NULL), 0);
 }
 
 static void restore_file(const char *path, const void *buf, size_t len)

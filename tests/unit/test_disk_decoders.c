@@ -1,0 +1,189 @@
+/* The decoders of bytes from disk accept exactly what their encoders write:
+ * regressions for what tests/fuzz/ found (each case is also in the fuzz
+ * corpus), run in every build, not only the clang fuzzing one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+#include "common/endian.h"
+#include "common/errors.h"
+#include "snapshot/snapshot.h"
+#include "spool/spool.h"
+#include "wal/wal_format.h"
+
+/* Re-seals a fixed record whose CRC32C sits in its last 4 bytes, the way
+ * a writer of another format version (or a careful editor) would. */
+static void reseal(uint8_t *rec, size_t size)
+{
+	le_put32(rec + size - 4, crc32c(rec, size - 4));
+}
+
+static void test_seg_header_reserved(void **state)
+{
+	uint8_t buf[WAL_SEG_HEADER_SIZE];
+	struct wal_seg_header h, got;
+	const char *reason = NULL;
+
+	(void)state;
+	memset(&h, 0, sizeof h);
+	h.first_index = 7;
+	assert_int_equal(
+	    wal_identity_init(&h.identity,
+	                      "00112233-4455-6677-8899-aabbccddeeff", "kv",
+	                      NULL),
+	    0);
+	wal_seg_header_encode(&h, buf);
+	assert_int_equal(wal_seg_header_decode(buf, sizeof buf, &got, &reason),
+	                 0);
+	/* A byte of the database id's padding (41 + 2 .. 104). */
+	buf[60] = 'x';
+	reseal(buf, sizeof buf);
+	assert_int_equal(wal_seg_header_decode(buf, sizeof buf, &got, &reason),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(reason, "reserved"));
+	/* The reserved bytes 105..123. */
+	wal_seg_header_encode(&h, buf);
+	buf[110] = 1;
+	reseal(buf, sizeof buf);
+	assert_int_equal(wal_seg_header_decode(buf, sizeof buf, &got, &reason),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(reason, "reserved"));
+}
+
+static void fill_ident(struct snapshot_ident *id)
+{
+	memset(id, 0, sizeof *id);
+	strcpy(id->cluster_id, "6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10");
+	strcpy(id->database_id, "kv");
+	id->index = 5;
+	id->term = 2;
+	id->size = 1000;
+	id->crc32c = 0xec5eceb4;
+}
+
+static void test_snapshot_records_reserved(void **state)
+{
+	uint8_t m[SNAPSHOT_META_SIZE], p[SNAPSHOT_PROGRESS_SIZE];
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_progress pr, pr2;
+	struct snapshot_meta meta, got;
+
+	(void)state;
+	memset(&meta, 0, sizeof meta);
+	fill_ident(&meta.id);
+	meta.created_ms = 1764380000000ull;
+	snapshot_meta_encode(&meta, m);
+	assert_int_equal(snapshot_meta_decode(m, sizeof m, &got, errmsg), 0);
+	assert_true(snapshot_ident_equal(&got.id, &meta.id));
+	m[45] = 0x5e; /* reserved 44..47 */
+	reseal(m, sizeof m);
+	assert_int_equal(snapshot_meta_decode(m, sizeof m, &got, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "reserved"));
+	snapshot_meta_encode(&meta, m);
+	m[51] = 1; /* reserved 50..51 */
+	reseal(m, sizeof m);
+	assert_int_equal(snapshot_meta_decode(m, sizeof m, &got, errmsg),
+	                 MA_ERR_CORRUPT);
+
+	memset(&pr, 0, sizeof pr);
+	fill_ident(&pr.id);
+	pr.durable_offset = 512;
+	pr.running_crc32c = 0x1234abcd;
+	pr.seq = 7;
+	snapshot_progress_encode(&pr, p);
+	assert_int_equal(snapshot_progress_decode(p, sizeof p, &pr2, errmsg),
+	                 0);
+	assert_true(pr2.seq == 7 && pr2.durable_offset == 512 &&
+	            pr2.running_crc32c == 0x1234abcd);
+	p[50] = 1;
+	reseal(p, sizeof p);
+	assert_int_equal(snapshot_progress_decode(p, sizeof p, &pr2, errmsg),
+	                 MA_ERR_CORRUPT);
+}
+
+/* The id length says 36 but a NUL sits at 18: the decoder used to return
+ * the 18-character prefix as the cluster id. */
+static void test_snapshot_id_with_nul(void **state)
+{
+	uint8_t m[SNAPSHOT_META_SIZE];
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_meta meta, got;
+
+	(void)state;
+	memset(&meta, 0, sizeof meta);
+	fill_ident(&meta.id);
+	snapshot_meta_encode(&meta, m);
+	assert_int_equal(m[48], 36);
+	m[52 + 18] = '\0';
+	reseal(m, sizeof m);
+	assert_int_equal(snapshot_meta_decode(m, sizeof m, &got, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "cluster_id"));
+}
+
+static void test_identity_strict(void **state)
+{
+	static const char *bodies[] = {
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch=-1\n",
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch=+3\n",
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch= 3\n",
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch=03\n",
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch=3\nextra=1\n",
+	    "cluster_id=a b\ndatabase_id=kv\nepoch=3\n",
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=..\nepoch=3\n",
+	};
+	struct proto_identity id, back;
+	char text[SPOOL_IDENTITY_TEXT_MAX + 32], errmsg[MA_ERRMSG_SIZE];
+	int n;
+
+	(void)state;
+	memset(&id, 0, sizeof id);
+	strcpy(id.cluster_id, "6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10");
+	strcpy(id.database_id, "kv");
+	id.epoch = 3;
+	n = spool_identity_format(&id, text, errmsg);
+	assert_true(n > 0);
+	assert_int_equal(spool_identity_parse(text, (size_t)n, &back, errmsg),
+	                 0);
+	assert_true(spool_identity_equal(&id, &back));
+	assert_true(back.epoch == 3);
+	/* Each body with a correct CRC line: sscanf alone accepted them. */
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		size_t len = strlen(bodies[i]);
+
+		memcpy(text, bodies[i], len);
+		len += (size_t)snprintf(text + len, 32, "crc32c=%08x\n",
+		                        crc32c(bodies[i], strlen(bodies[i])));
+		assert_int_equal(spool_identity_parse(text, len, &back, errmsg),
+		                 MA_ERR_CORRUPT);
+		assert_true(back.epoch == 0 && back.cluster_id[0] == '\0');
+	}
+	/* A writer refuses an id the reader would refuse. */
+	strcpy(id.cluster_id, "a\nb");
+	assert_int_equal(spool_identity_format(&id, text, errmsg),
+	                 MA_ERR_INVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_seg_header_reserved),
+	    cmocka_unit_test(test_snapshot_records_reserved),
+	    cmocka_unit_test(test_snapshot_id_with_nul),
+	    cmocka_unit_test(test_identity_strict),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
