@@ -16,10 +16,9 @@
 
 #include "agent/apply/applier.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
@@ -66,7 +65,7 @@ struct follow_core {
 	uint64_t stream;      /* current stream, 0: none */
 	uint64_t last_stream; /* numbers are never reused */
 	int status;           /* HTTP status of the current stream */
-	struct frame_reader frames;
+	struct proto_framer frames;
 	bool frames_open;
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
@@ -414,8 +413,8 @@ static int open_local(struct follow_core *c, char *errmsg)
 static int begin_frames(struct follow_core *c, size_t frame_max)
 {
 	if (c->frames_open)
-		frame_reader_free(&c->frames);
-	c->frames_open = frame_reader_init(&c->frames, frame_max) == 0;
+		proto_framer_free(&c->frames);
+	c->frames_open = proto_framer_init(&c->frames, frame_max) == 0;
 	return c->frames_open ? 0 : MA_ERR_NOMEM;
 }
 
@@ -447,7 +446,7 @@ static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
 	while (len > 0) {
 		const void *body;
 		size_t blen, used;
-		int rc = frame_reader_feed(&c->frames, data, len, &used, &body,
+		int rc = proto_framer_feed(&c->frames, data, len, &used, &body,
 		                           &blen, errmsg);
 		if (rc < 0) {
 			stream_failed(c, errmsg);
@@ -930,7 +929,7 @@ void follow_core_free(struct follow_core *c)
 	if (c == NULL)
 		return;
 	if (c->frames_open)
-		frame_reader_free(&c->frames);
+		proto_framer_free(&c->frames);
 	if (c->wal != NULL && !wal_log_failed(c->wal) &&
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);

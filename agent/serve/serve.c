@@ -17,14 +17,12 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <msgpack.h>
 
 #include "common/crc32c.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/log.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
@@ -58,7 +56,7 @@ struct stream {
 	struct stream *next, *prev;    /* serve.streams */
 	struct stream *lnext, *lprev;  /* db.log_streams */
 	enum stream_kind kind;
-	msgpack_sbuffer out; /* encoded, not yet accepted by transport */
+	struct proto_buf out; /* encoded, not yet accepted by transport */
 	size_t out_off;
 	bool blocked; /* write returned MA_ERR_AGAIN: wait for on_writable */
 	bool ending;  /* end the response once out is drained */
@@ -293,8 +291,8 @@ static int flush(struct stream *st)
 
 	if (st->dead || st->req == NULL)
 		return MA_ERR_TRANSPORT;
-	while (st->out_off < st->out.size) {
-		size_t n = st->out.size - st->out_off;
+	while (st->out_off < st->out.len) {
+		size_t n = st->out.len - st->out_off;
 
 		if (n > sv->piece)
 			n = sv->piece;
@@ -318,12 +316,10 @@ static int flush(struct stream *st)
 		return rc;
 	}
 	st->out_off = 0;
-	if (st->out.alloc > OUT_RETAIN_MAX) {
-		msgpack_sbuffer_destroy(&st->out);
-		msgpack_sbuffer_init(&st->out);
-	} else {
-		msgpack_sbuffer_clear(&st->out);
-	}
+	if (st->out.cap > OUT_RETAIN_MAX)
+		proto_buf_free(&st->out);
+	else
+		proto_buf_clear(&st->out);
 	if (st->ending && !st->ended) {
 		st->ended = true;
 		stream_stop_events(st);
@@ -715,25 +711,12 @@ int serve_fault_parse(const char *name, enum serve_fault *out)
 }
 
 #ifdef MA_FAULT_INJECTION
-/* Appends a raw frame: 4-byte big-endian length, then body. */
-static void raw_frame(msgpack_sbuffer *out, uint32_t len, const void *body,
-                      size_t body_len)
-{
-	unsigned char hdr[FRAME_HEADER_SIZE];
-
-	frame_header_put(hdr, len);
-	msgpack_sbuffer_write(out, (const char *)hdr, sizeof hdr);
-	if (body_len > 0)
-		msgpack_sbuffer_write(out, body, body_len);
-}
-
 /* Damages the second envelope of a snapshot stream as the serve's fault
  * option says. Returns true when it wrote the (damaged) frame itself. */
-static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
+static bool inject_fault(struct stream *st, struct snapshot_chunk *env,
                          uint64_t nth)
 {
 	static unsigned char copy[SNAPSHOT_CHUNK_MAX];
-	msgpack_packer pk;
 
 	if (nth != 1 || env->done)
 		return false;
@@ -753,25 +736,14 @@ static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
 		env->crc32c = crc32c(copy, env->data_len);
 		return false;
 	case SERVE_FAULT_OVERSIZE_FRAME:
-		raw_frame(&st->out, (uint32_t)(64u << 20), "\x80", 1);
+		proto_fault_frame_encode(&st->out, PROTO_FAULT_OVERSIZE_FRAME);
 		return true;
 	case SERVE_FAULT_MALFORMED:
-		raw_frame(&st->out, 8, "\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1", 8);
+		proto_fault_frame_encode(&st->out, PROTO_FAULT_MALFORMED);
 		return true;
-	case SERVE_FAULT_OVERSIZE_FIELD: {
-		msgpack_sbuffer body;
-		char name[300]; /* over the 256-byte limit on strings */
-
-		memset(name, 'x', sizeof name);
-		msgpack_sbuffer_init(&body);
-		msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 1);
-		msgpack_pack_str_with_body(&pk, "database_id", 11);
-		msgpack_pack_str_with_body(&pk, name, sizeof name);
-		raw_frame(&st->out, (uint32_t)body.size, body.data, body.size);
-		msgpack_sbuffer_destroy(&body);
+	case SERVE_FAULT_OVERSIZE_FIELD:
+		proto_fault_frame_encode(&st->out, PROTO_FAULT_OVERSIZE_FIELD);
 		return true;
-	}
 	case SERVE_FAULT_NONE:
 		break;
 	}
@@ -781,7 +753,7 @@ static bool inject_fault(struct stream *st, struct snapshot_envelope *env,
 
 static void snapshot_pump(struct stream *st)
 {
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	char em[MA_ERRMSG_SIZE];
 	size_t produced = 0;
 	int rc;
@@ -806,7 +778,7 @@ static void snapshot_pump(struct stream *st)
 				continue;
 			}
 #endif
-			rc = snapshot_envelope_encode_frame(&env, &st->out, em);
+			rc = proto_envelope_encode(&st->out, &env, em);
 			if (rc != 0) {
 				log_error("serve: %s: cannot encode snapshot "
 				          "chunk: %s",
@@ -1199,7 +1171,7 @@ static void log_pump(struct stream *st)
 		}
 		st->next_index++;
 		produced += e.len;
-		if (st->out.size - st->out_off >= st->sv->batch) {
+		if (st->out.len - st->out_off >= st->sv->batch) {
 			if (flush(st) != 0 || st->ended)
 				return;
 			if (produced >= PUMP_BUDGET) {
@@ -1409,7 +1381,7 @@ static void on_request(struct transport_request *req, void *user)
 	st->req = req;
 	peer = transport_request_peer(req);
 	snprintf(st->peer, sizeof st->peer, "%s", peer != NULL ? peer : "");
-	msgpack_sbuffer_init(&st->out);
+	proto_buf_init(&st->out);
 	st->next = sv->streams;
 	if (sv->streams != NULL)
 		sv->streams->prev = st;
@@ -1482,7 +1454,7 @@ static void stream_free(struct stream *st)
 	snapshot_sender_close(st->sender);
 	if (st->pinned)
 		snapshot_store_unpin(db->store, st->snap_index, st->snap_term);
-	msgpack_sbuffer_destroy(&st->out);
+	proto_buf_free(&st->out);
 	free(st);
 }
 

@@ -11,12 +11,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <msgpack.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_core.h"
 #include "common/errors.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -101,18 +100,18 @@ struct bytes {
 };
 
 /* The encoders write whole frames (header + body). */
-static void put_frame(struct bytes *b, const msgpack_sbuffer *sb)
+static void put_frame(struct bytes *b, const struct proto_buf *pb)
 {
-	assert_true(b->len + sb->size <= sizeof b->buf);
-	memcpy(b->buf + b->len, sb->data, sb->size);
-	b->len += sb->size;
+	assert_true(b->len + pb->len <= sizeof b->buf);
+	memcpy(b->buf + b->len, pb->data, pb->len);
+	b->len += pb->len;
 }
 
 static void put_info(struct bytes *b, const char *cluster, uint64_t first,
                      uint64_t commit, uint64_t snapshot_index)
 {
 	struct proto_info info;
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 
 	memset(&info, 0, sizeof info);
 	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, "%s", cluster);
@@ -129,20 +128,20 @@ static void put_info(struct bytes *b, const char *cluster, uint64_t first,
 		info.snapshot_size = 100;
 		info.snapshot_crc32c = 0x12345678;
 	}
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	assert_int_equal(proto_info_encode(&sb, &info), 0);
 	put_frame(b, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
 }
 
 static void put_log(struct bytes *b, const struct proto_log_msg *m)
 {
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	assert_int_equal(proto_log_encode(&sb, m), 0);
 	put_frame(b, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
 }
 
 static void put_start(struct bytes *b, const char *cluster, uint64_t from)
