@@ -23,7 +23,16 @@
 #include "spool/spool.h"
 #include "wal/wal.h"
 
-enum phase { PHASE_IDLE, PHASE_INFO, PHASE_SNAPSHOT, PHASE_LOG, PHASE_DEAD };
+/* PHASE_SNAPSHOT_DONE: the final chunk is in and the snapshot stored; the
+ * log starts once the stream ends cleanly. */
+enum phase {
+	PHASE_IDLE,
+	PHASE_INFO,
+	PHASE_SNAPSHOT,
+	PHASE_SNAPSHOT_DONE,
+	PHASE_LOG,
+	PHASE_DEAD,
+};
 
 /* Entries of one body event, appended to the wal in one write. */
 struct batch {
@@ -698,7 +707,7 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	if (rc == 0)
 		return;
 	if (rc == 1) {
-		c->phase = PHASE_IDLE; /* committed; the stream ends next */
+		c->phase = PHASE_SNAPSHOT_DONE; /* the stream ends next */
 		return;
 	}
 	log_error("%s: snapshot receive: %s", c->name, errmsg);
@@ -839,6 +848,7 @@ static void start_info(struct follow_core *c)
 {
 	char path[128];
 
+	c->restart = false; /* this is the restart */
 	if (c->phase == PHASE_DEAD || !c->connected || c->drop_pending)
 		return;
 	c->phase = PHASE_INFO;
@@ -1022,7 +1032,7 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 			batch_flush(c);
 		break;
 	default:
-		break; /* a committed snapshot's trailing bytes */
+		break; /* PHASE_SNAPSHOT_DONE: bytes after the final chunk */
 	}
 }
 
@@ -1052,9 +1062,11 @@ void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 		batch_flush(c);
 		stream_failed(c, "source ended the log stream");
 		break;
-	default: /* PHASE_IDLE: the snapshot's final chunk was received */
+	case PHASE_SNAPSHOT_DONE:
 		snapshot_committed(c);
 		break;
+	default:
+		break; /* a live stream is never in the other phases */
 	}
 }
 
@@ -1102,10 +1114,8 @@ void follow_core_run(struct follow_core *c, uint64_t now)
 	/* Entries received before a failure in the same body are valid. */
 	if (c->batch.count > 0 && batch_flush(c) != 0)
 		return;
-	if (c->restart) {
-		c->restart = false;
+	if (c->restart)
 		start_info(c);
-	}
 }
 
 void follow_core_fail(struct follow_core *c, int code, const char *msg,
