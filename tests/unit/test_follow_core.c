@@ -695,6 +695,102 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
 }
 
+static void test_diverged_forces_a_bootstrap(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log, info;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+
+	/* Holding 1..2, the mirror resumes at 3 even though a snapshot
+	 * exists... */
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_error(&b, PROTO_ERROR_DIVERGED, "term at 2 is 2");
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	/* ...and the log stream's error frame needs no start frame. */
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[1].why,
+	                    "kv: log stream did not begin with a start frame");
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_start(&b, CLUSTER_A, 3);
+	put_error(&b, PROTO_ERROR_DIVERGED, "term at 2 is 2");
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	/* The cancelled stream's late bytes and end are ignored. */
+	b.len = 0;
+	put_entry(&b, 3, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+
+	/* ...but after diverged, the same info leads to the snapshot. */
+	follow_core_run(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	assert_true(info > log);
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info(&b, CLUSTER_A, 1, 12, 10);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	/* A second run has nothing more to do. */
+	follow_core_run(fx->core, ++fx->now);
+	assert_no_action(fx);
+}
+
+static void test_silence_degrades_and_heartbeat_recovers(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 1, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_heartbeat(&b, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	(void)follow_core_take_event(fx->core);
+	/* Silence just under the threshold (15 s) changes nothing... */
+	follow_core_tick(fx->core, fx->now + 15000);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	assert_false(follow_core_take_event(fx->core).state_changed);
+	/* ...past it, Degraded, reported as a state change. */
+	fx->now += 15001;
+	follow_core_tick(fx->core, fx->now);
+	assert_int_equal(state_of(fx), MIRROR_DEGRADED);
+	assert_true(follow_core_take_event(fx->core).state_changed);
+	b.len = 0;
+	put_heartbeat(&b, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	assert_no_action(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +812,10 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_silence_degrades_and_heartbeat_recovers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
