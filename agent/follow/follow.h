@@ -7,7 +7,10 @@
  * Local layout per database: <data_dir>/<database>/ in spool layout
  * (spool/spool.h), so a mirror's directory can itself be served.
  *
- * Runs on a caller-owned libevent loop. */
+ * Runs on a caller-owned libevent loop. follow.c is the glue (loop,
+ * timers, transport, endpoint rotation, status file); every protocol
+ * decision is made per database by the sans-I/O core of
+ * agent/follow/follow_core.h. */
 #ifndef MIRROR_AGENT_FOLLOW_H
 #define MIRROR_AGENT_FOLLOW_H
 

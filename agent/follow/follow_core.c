@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agent/apply/applier.h"
+#include "agent/follow/follow_apply.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -82,10 +83,8 @@ struct follow_core {
 	bool got_start;
 	struct batch batch;
 
-	/* The read-only state: fed from the local wal, durable entries only
-	 * (see apply_durable). areader reads the wal sequentially. */
-	struct applier *applier;
-	struct wal_reader *areader;
+	/* The read-only state, fed from the local wal (follow_apply.h). */
+	struct follow_apply apply;
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -241,134 +240,6 @@ static int local_position(struct follow_core *c, uint64_t *index,
 	return rc == MA_ERR_NOTFOUND ? 0 : rc;
 }
 
-/* ---- applier ---- */
-
-/* Feeds the applier every entry of the local wal that is durable and not
- * yet applied. Only fsynced entries are applied, so the applied index a
- * reader sees never goes backwards, even across a crash of the mirror
- * (docs/OPERATIONS.md, "Reading from the mirror"). An applier failure
- * does not stop the mirror: the wal keeps following, queries answer the
- * error, and the next re-bootstrap or restart restores afresh. */
-static void apply_durable(struct follow_core *c)
-{
-	char errmsg[MA_ERRMSG_SIZE];
-	struct applier *a = c->applier;
-	uint64_t durable, before;
-	int rc = 0;
-
-	if (a == NULL || c->wal == NULL || applier_error(a) != NULL)
-		return;
-	durable = wal_log_durable_index(c->wal);
-	before = applier_applied_index(a);
-	if (durable <= before)
-		return;
-	if (!applier_needs_data(a)) {
-		for (uint64_t i = before + 1; i <= durable && rc == 0; i++)
-			rc = applier_apply(a, i, 0, WAL_ENTRY_BARRIER, NULL, 0,
-			                   errmsg);
-		c->event.applied = true;
-		return;
-	}
-	if (c->areader == NULL) {
-		rc = wal_log_reader_open(c->wal, &c->areader, errmsg);
-		if (rc != 0) {
-			applier_fail(a, rc, errmsg);
-			return;
-		}
-	}
-	for (int tries = 0; applier_applied_index(a) < durable;) {
-		uint64_t next = applier_applied_index(a) + 1;
-		struct wal_entry e;
-
-		if (wal_reader_position(c->areader) != next)
-			rc = wal_reader_seek(c->areader, next, errmsg);
-		if (rc == 0)
-			rc = wal_reader_next(c->areader, &e, errmsg);
-		if (rc == 0 && e.index != next)
-			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
-			               "wal reader returned entry %" PRIu64
-			               " instead of %" PRIu64,
-			               e.index, next);
-		if (rc == MA_ERR_AGAIN || rc == MA_ERR_NOTFOUND ||
-		    rc == MA_ERR_DIVERGED) {
-			/* A stale view (new segment, reset): refresh, and
-			 * seek again. Bounded: the entry is durable. */
-			if (++tries > 3)
-				break;
-			rc = wal_reader_refresh(c->areader, errmsg);
-			if (rc == 0)
-				rc = wal_reader_seek(c->areader, next, errmsg);
-			continue;
-		}
-		if (rc == MA_ERR_COMPACTED) {
-			rc = ma_errorf(
-			    errmsg, MA_ERR_COMPACTED,
-			    "the local wal starts at %" PRIu64
-			    ", after the applied index %" PRIu64
-			    " (no snapshot covers the entries between)",
-			    wal_reader_first_index(c->areader), next - 1);
-			break;
-		}
-		if (rc != 0)
-			break;
-		tries = 0;
-		rc = applier_apply(a, e.index, e.term, e.type, e.data, e.len,
-		                   errmsg);
-		if (rc != 0)
-			break;
-	}
-	/* Whatever stopped it (an unreadable or compacted wal included),
-	 * the applier is now behind for good: fail it, so reads answer the
-	 * error rather than stale data and this is not retried per batch. */
-	if (rc != 0 && rc != MA_ERR_AGAIN && rc != MA_ERR_NOTFOUND &&
-	    rc != MA_ERR_DIVERGED && applier_error(a) == NULL)
-		applier_fail(a, rc, errmsg);
-	if (applier_applied_index(a) != before)
-		c->event.applied = true;
-}
-
-/* Restores the applier from the newest local snapshot (none: empty
- * state), then replays the durable wal after it. */
-static void restore_applier(struct follow_core *c)
-{
-	char errmsg[MA_ERRMSG_SIZE], path[4096];
-	struct snapshot_meta meta;
-	int rc;
-
-	if (c->applier == NULL)
-		return;
-	c->event.applied = true;
-	if (c->store == NULL) {
-		applier_reset(c->applier, errmsg);
-		return;
-	}
-	rc = snapshot_store_latest(c->store, &meta, errmsg);
-	if (rc == MA_ERR_NOTFOUND) {
-		applier_reset(c->applier, errmsg);
-		meta.id.index = 0;
-	} else if (rc == 0) {
-		rc = snapshot_store_path(c->store, meta.id.index, meta.id.term,
-		                         path, sizeof path);
-		if (rc == 0)
-			rc = applier_restore_file(c->applier, path,
-			                          meta.id.index, errmsg);
-		else
-			applier_fail(c->applier, rc, "snapshot path too long");
-	} else {
-		applier_fail(c->applier, rc, errmsg);
-	}
-	if (rc != 0 && rc != MA_ERR_NOTFOUND)
-		return;
-	apply_durable(c);
-	if (applier_error(c->applier) == NULL)
-		log_info(
-		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
-		    ", %" PRIu64 " wal entries replayed)",
-		    c->name, applier_kind_name(applier_get_kind(c->applier)),
-		    applier_applied_index(c->applier), meta.id.index,
-		    applier_applied_index(c->applier) - meta.id.index);
-}
-
 static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct follow_core *c = arg;
@@ -516,7 +387,8 @@ static int batch_flush(struct follow_core *c)
 			stream_failed(c, errmsg);
 		return rc;
 	}
-	apply_durable(c);
+	if (follow_apply_durable(&c->apply, c->wal))
+		c->event.applied = true;
 	mirror_sm_applied(&c->sm, c->now, wal_log_durable_index(c->wal));
 	report(c, false);
 	return 0;
@@ -691,7 +563,8 @@ static void snapshot_committed(struct follow_core *c)
 	         " bytes)",
 	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
 	c->force_bootstrap = false;
-	restore_applier(c);
+	if (follow_apply_restore(&c->apply, c->store, c->wal))
+		c->event.applied = true;
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
 	start_log(c, index + 1, c->info.snapshot_term);
@@ -920,11 +793,13 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
 		         ")",
 		         c->name, index, term);
+	c->apply.name = c->name;
 	rc = applier_new((enum applier_kind)cfg->applier_kind, c->name,
-	                 &c->applier, errmsg);
+	                 &c->apply.applier, errmsg);
 	if (rc != 0)
 		goto fail;
-	restore_applier(c);
+	if (follow_apply_restore(&c->apply, c->store, c->wal))
+		c->event.applied = true;
 	*out = c;
 	return 0;
 fail:
@@ -943,12 +818,11 @@ void follow_core_free(struct follow_core *c)
 	if (c->wal != NULL && !wal_log_failed(c->wal) &&
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);
-	wal_reader_close(c->areader);
+	follow_apply_close(&c->apply);
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
 	snapshot_store_close(c->store);
 	batch_free(&c->batch);
-	applier_free(c->applier);
 	free(c);
 }
 
@@ -1099,7 +973,8 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			db_fatal(c, rc, errmsg);
 			return;
 		}
-		apply_durable(c);
+		if (follow_apply_durable(&c->apply, c->wal))
+			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
 	mirror_sm_tick(&c->sm, now);
@@ -1171,7 +1046,7 @@ uint64_t follow_core_log_index(const struct follow_core *c)
 
 struct applier *follow_core_applier(const struct follow_core *c)
 {
-	return c->applier;
+	return c->apply.applier;
 }
 
 struct wal_log *follow_core_wal(const struct follow_core *c)
