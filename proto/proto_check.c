@@ -176,29 +176,31 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 			if (skip > max)
 				return ma_errorf(
 				    errmsg, MA_ERR_PROTO,
-				    "%smsgpack %s of %" PRIu64 " bytes at "
-				    "offset %zu exceeds limit %" PRIu32,
-				    pre, is_key ? "key" : "string", skip, start,
-				    max);
+				    "%s%" PRIu64 " bytes exceeds the limit of "
+				    "%" PRIu32 " (msgpack %s at offset %zu)",
+				    pre, skip, max, is_key ? "key" : "string",
+				    start);
 			break;
 		}
 		case BIN:
 			if (skip > limits->max_bin)
 				return ma_errorf(
 				    errmsg, MA_ERR_PROTO,
-				    "%smsgpack binary of %" PRIu64 " bytes at "
-				    "offset %zu exceeds limit %" PRIu32,
-				    pre, skip, start, limits->max_bin);
+				    "%s%" PRIu64 " bytes exceeds the limit of "
+				    "%" PRIu32
+				    " (msgpack binary at offset %zu)",
+				    pre, skip, limits->max_bin, start);
 			break;
 		case ARRAY:
 		case MAP:
 			if (count > limits->max_entries)
 				return ma_errorf(
 				    errmsg, MA_ERR_PROTO,
-				    "%smsgpack container of %" PRIu64
-				    " entries at offset %zu exceeds limit "
-				    "%" PRIu32,
-				    pre, count, start, limits->max_entries);
+				    "%s%" PRIu64
+				    " entries exceeds the limit of "
+				    "%" PRIu32 " (msgpack %s at offset %zu)",
+				    pre, count, limits->max_entries,
+				    kind == MAP ? "map" : "array", start);
 			if (depth >= limits->max_depth)
 				return ma_errorf(
 				    errmsg, MA_ERR_PROTO,

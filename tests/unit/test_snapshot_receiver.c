@@ -278,6 +278,72 @@ static void test_full_stream_commits(void **state)
 	free(data);
 }
 
+/* Encodes data as a framed envelope stream in chunks of `chunk`. */
+static void encode_stream(struct proto_buf *b, const struct snapshot_ident *id,
+                          const uint8_t *data, size_t chunk)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	for (uint64_t off = 0;;) {
+		size_t n = id->size - off < chunk ? id->size - off : chunk;
+		struct snapshot_chunk c = chunk_env(id, data, off, n);
+
+		c.done = n == 0;
+		assert_int_equal(proto_envelope_encode(b, &c, errmsg), 0);
+		if (n == 0)
+			break;
+		off += n;
+	}
+}
+
+/* The framer lives with the receiver's stream: begin() and abort() drop
+ * a half-received frame, and a bad frame refuses the rest of its stream. */
+static void test_stream_front_end(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 200000;
+	uint8_t *data = make_data(size, 11);
+	struct snapshot_ident id = ident_for(data, size, 100, 3);
+	struct snapshot_ident id2 = ident_for(data, size, 101, 3);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE] = "";
+	struct proto_buf b, b2;
+	uint64_t off = 7;
+
+	proto_buf_init(&b);
+	proto_buf_init(&b2);
+	encode_stream(&b, &id, data, 65536);
+	encode_stream(&b2, &id2, data, 65536);
+	/* Ten bytes of a first request, then a new request from 0. */
+	assert_int_equal(snapshot_receiver_feed_bytes(r, b.data, 10, 0, errmsg),
+	                 0);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b.data, b.len, 0, errmsg), 1);
+	assert_committed(f->store, &id, data);
+
+	/* A frame whose body is not an envelope: named (the stream's sixth
+	 * frame, after four chunks and {done}), and sticky. */
+	assert_int_equal(snapshot_receiver_feed_bytes(
+	                     r, "\0\0\0\x03\x93\x01\x02", 7, 0, errmsg),
+	                 MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "frame 6: message is not a map"));
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b2.data, b2.len, 0, errmsg),
+	    MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "refused after an earlier error"));
+	/* abort() starts a new stream. */
+	assert_int_equal(snapshot_receiver_abort(r, errmsg), 0);
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b2.data, b2.len, 0, errmsg), 1);
+	assert_committed(f->store, &id2, data);
+	proto_buf_free(&b);
+	proto_buf_free(&b2);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
 static void test_total_crc_mismatch_removes_partial(void **state)
 {
 	struct fixture *f = *state;
@@ -424,6 +490,10 @@ static void test_write_fault_fail_stop(void **state)
 	assert_non_null(strstr(errmsg, "earlier error"));
 	env = chunk_env(&id, data, 0, 1000);
 	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_FAILED);
+	/* The byte-stream front end refuses too, even for bytes that do not
+	 * complete a frame. */
+	assert_int_equal(snapshot_receiver_feed_bytes(r, "\0\0", 2, 0, errmsg),
 	                 MA_ERR_FAILED);
 	assert_no_snapshot(f->store);
 	snapshot_receiver_close(r);
@@ -875,6 +945,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_full_stream_commits),
+	    T(test_stream_front_end),
 	    T(test_total_crc_mismatch_removes_partial),
 	    T(test_zero_byte_snapshot),
 	    T(test_progress_monotonic),

@@ -51,9 +51,10 @@ static void test_rejections(void **state)
 {
 	(void)state;
 	/* map32 claiming 2^32-1 pairs in 5 bytes */
-	expect_proto("\xdf\xff\xff\xff\xff", 5,
-	             "container of 4294967295 entries at offset 0 exceeds "
-	             "limit 8");
+	expect_proto(
+	    "\xdf\xff\xff\xff\xff", 5,
+	    "4294967295 entries exceeds the limit of 8 (msgpack map at "
+	    "offset 0)");
 	/* the top object is not a map */
 	expect_proto("\x92\x01\x02", 3, "not a map (msgpack type byte 0x92)");
 	/* a map in a map, named by its key */
@@ -61,18 +62,20 @@ static void test_rejections(void **state)
 	expect_proto("\x81\xa1k\x80", 4, "nesting deeper than 1");
 	/* str8 of 200 bytes */
 	expect_proto("\x81\xa1k\xd9\xc8", 5,
-	             "field 'k': msgpack string of 200 bytes");
+	             "field 'k': 200 bytes exceeds the limit of 64 (msgpack "
+	             "string at offset 3)");
 	/* bin32 of 4 GiB */
 	expect_proto("\x81\xa1k\xc6\xff\xff\xff\xff", 8,
-	             "field 'k': msgpack binary of 4294967295 bytes at "
-	             "offset 3 exceeds limit 1024");
+	             "field 'k': 4294967295 bytes exceeds the limit of 1024 "
+	             "(msgpack binary at offset 3)");
 	/* ext and reserved types */
 	expect_proto("\x81\xa1k\xd4\x01\x00", 6, "ext or reserved");
 	expect_proto("\x81\xa1k\xc1", 4, "type 0xc1 (ext or reserved)");
 	/* keys: strings of at most max_key bytes */
 	expect_proto("\x81\x01\x01", 3, "map key at offset 1 is not a string");
-	expect_proto("\x81\xa9kkkkkkkkk\x01", 12,
-	             "key of 9 bytes at offset 1 exceeds limit 8");
+	expect_proto(
+	    "\x81\xa9kkkkkkkkk\x01", 12,
+	    "9 bytes exceeds the limit of 8 (msgpack key at offset 1)");
 	/* trailing garbage */
 	expect_proto("\x80\x00", 2, "1 trailing bytes after the message");
 	/* empty input */

@@ -282,7 +282,7 @@ static void test_fault_frames_refused(void **state)
 	    {PROTO_FAULT_OVERSIZE_FRAME, "frame length 67108864 outside"},
 	    {PROTO_FAULT_MALFORMED, "type 0xc1 (ext or reserved)"},
 	    {PROTO_FAULT_OVERSIZE_FIELD,
-	     "field 'database_id': msgpack string of 300 bytes"},
+	     "field 'database_id': 300 bytes exceeds the limit of 256"},
 	};
 
 	(void)state;

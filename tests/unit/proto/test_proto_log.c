@@ -148,6 +148,18 @@ static void test_info_roundtrip(void **state)
 	}
 }
 
+static void expect_bad_max(const void *bytes, size_t len, size_t data_max,
+                           const char *needle)
+{
+	struct proto_log_msg m;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(proto_log_decode(bytes, len, data_max, &m, errmsg),
+	                 MA_ERR_PROTO);
+	if (strstr(errmsg, needle) == NULL)
+		fail_msg("'%s' not in '%s'", needle, errmsg);
+}
+
 static void expect_bad(const void *bytes, size_t len, int code,
                        const char *needle)
 {
@@ -187,7 +199,8 @@ static void test_malformed_log_messages(void **state)
 	m.data = "0123456789abcdefXYZ";
 	m.data_len = 19;
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
-	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO, "exceeds limit 16");
+	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO,
+	           "field 'd': 19 bytes exceeds the limit of 16");
 	proto_buf_free(&sb);
 
 	/* entry whose data was changed in flight: CRC error names both */
@@ -199,6 +212,17 @@ static void test_malformed_log_messages(void **state)
 	assert_non_null(p);
 	p[0] = 'j';
 	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_CRC, "declared 0x");
+	proto_buf_free(&sb);
+
+	/* {k: "e", i: 1, i: 2}: a known key twice */
+	expect_bad("\x83\xa1k\xa1"
+	           "e\xa1i\x01\xa1i\x02",
+	           11, MA_ERR_PROTO, "field 'i' appears twice");
+	/* an entry where no data is accepted (data_max 0) */
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	expect_bad_max(sb.data + 4, sb.len - 4, 0,
+	               "field 'd': 5 bytes exceeds the limit of 0");
 	proto_buf_free(&sb);
 
 	/* start with an invalid database id */
