@@ -106,6 +106,9 @@ const char *follow_endpoint(const struct follow *f);
 size_t follow_database_count(const struct follow *f);
 const char *follow_database_name(const struct follow *f, size_t i);
 struct applier *follow_applier(const struct follow *f, size_t i);
+/* The durable end of database i's local wal (the snapshot's index right
+ * after a bootstrap; 0 before anything is held or past the end). */
+uint64_t follow_log_index(const struct follow *f, size_t i);
 
 /* Removes a database's directory `dir` (identity, wal, snapshots, partial
  * receive) so that the next start bootstraps from scratch and accepts a

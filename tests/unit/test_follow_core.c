@@ -669,6 +669,7 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	assert_true(log > snap);
 	assert_int_equal(state_of(fx), MIRROR_CATCHING_UP);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 10);
+	assert_int_equal(follow_core_log_index(fx->core), 10);
 	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
 	                 10);
 	snprintf(path, sizeof path, "%s/snapshots/10-3.snapshot", fx->dir);
