@@ -15,6 +15,7 @@
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 #include "agent/status/status.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 
@@ -24,14 +25,6 @@
 #define EXIT_USAGE 2
 
 #define MAX_AGE_DEFAULT_S 10 /* the follower rewrites the file every 1 s */
-
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void print_human(const struct status_report *r, int64_t age_ms)
 {
@@ -139,7 +132,7 @@ int cmd_status(int argc, char **argv)
 		        so.path, errmsg);
 		goto out;
 	}
-	age_ms = now_unix_ms() - r->updated_unix_ms;
+	age_ms = (int64_t)clock_wall_ms() - r->updated_unix_ms;
 	if (age_ms < 0)
 		age_ms = 0; /* the wall clock stepped back */
 	if (so.json)

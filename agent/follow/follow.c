@@ -26,6 +26,7 @@
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_core.h"
 #include "agent/status/status.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -46,12 +47,11 @@ struct fstream {
 struct fdb {
 	struct follow *f;
 	struct follow_core *core;
-	/* What write_status reads, copied from the core after every event
-	 * (drain()): the name and the status. */
+	/* The name, and the status copied from the core after every event
+	 * (drain()): what follow_status() answers, also after follow_free()
+	 * has freed the cores and writes the final status. */
 	const char *name;
-	struct {
-		struct mirror_status status;
-	} sm;
+	struct mirror_status status;
 	struct fstream streams[FDB_STREAMS];
 };
 
@@ -76,14 +76,6 @@ struct follow {
 	bool status_dirty;
 	bool stopping;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void follow_options_init(struct follow_options *o,
                          const struct config_follow *cf)
@@ -116,7 +108,7 @@ void follow_options_init(struct follow_options *o,
 
 static void report(struct fdb *db)
 {
-	const struct mirror_status *st = &db->sm.status;
+	const struct mirror_status *st = &db->status;
 	struct follow_progress p;
 
 	if (db->f->o.on_progress == NULL)
@@ -137,16 +129,13 @@ static void write_status(struct follow *f)
 {
 	char path[4096], errmsg[MA_ERRMSG_SIZE];
 	struct status_report *r = malloc(sizeof *r);
-	struct timespec ts;
 
 	if (r == NULL) {
 		log_warn("cannot write status file: out of memory");
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	status_report_from_follow(
-	    f, (long)getpid(), (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-	    r);
+	status_report_from_follow(f, (long)getpid(), (int64_t)clock_wall_ms(),
+	                          r);
 	if (f->o.status_file != NULL)
 		snprintf(path, sizeof path, "%s", f->o.status_file);
 	else
@@ -209,12 +198,13 @@ static void open_stream(struct fdb *db, const struct follow_action *a)
 
 	if (f->client == NULL || f->closing) {
 		follow_core_stream_error(db->core, a->stream, MA_ERR_TRANSPORT,
-		                         "no connection", now_ms());
+		                         "no connection", clock_mono_ms());
 		return;
 	}
 	if (s == NULL) {
 		follow_core_stream_error(db->core, a->stream, MA_ERR_LIMIT,
-		                         "too many streams open", now_ms());
+		                         "too many streams open",
+		                         clock_mono_ms());
 		return;
 	}
 	rc = transport_client_request(f->client, a->path, &stream_callbacks, db,
@@ -223,7 +213,7 @@ static void open_stream(struct fdb *db, const struct follow_action *a)
 		snprintf(msg, sizeof msg, "cannot open a stream for %s",
 		         a->path);
 		follow_core_stream_error(db->core, a->stream, rc, msg,
-		                         now_ms());
+		                         clock_mono_ms());
 		return;
 	}
 	s->id = a->stream;
@@ -266,7 +256,7 @@ static void drain(struct fdb *db)
 		}
 	}
 	ev = follow_core_take_event(db->core);
-	db->sm.status = *follow_core_status(db->core);
+	db->status = *follow_core_status(db->core);
 	if (ev.state_changed)
 		f->status_dirty = true; /* written at the next tick */
 	if (ev.progress)
@@ -305,7 +295,7 @@ static void on_response(struct transport_stream *s, int status, void *user)
 
 	if (fs == NULL)
 		return;
-	follow_core_response(db->core, fs->id, status, now_ms());
+	follow_core_response(db->core, fs->id, status, clock_mono_ms());
 	drain(db);
 }
 
@@ -317,7 +307,7 @@ static void on_body(struct transport_stream *s, const uint8_t *data, size_t len,
 
 	if (fs == NULL)
 		return;
-	follow_core_body(db->core, fs->id, data, len, now_ms());
+	follow_core_body(db->core, fs->id, data, len, clock_mono_ms());
 	drain(db);
 }
 
@@ -343,7 +333,7 @@ static void on_end(struct transport_stream *s, void *user)
 
 	if (id == 0)
 		return;
-	follow_core_end(db->core, id, now_ms());
+	follow_core_end(db->core, id, clock_mono_ms());
 	drain(db);
 }
 
@@ -355,7 +345,7 @@ static void on_stream_error(struct transport_stream *s, int code,
 
 	if (id == 0)
 		return;
-	follow_core_stream_error(db->core, id, code, msg, now_ms());
+	follow_core_stream_error(db->core, id, code, msg, clock_mono_ms());
 	drain(db);
 }
 
@@ -376,7 +366,7 @@ static void on_connected(struct transport_client *c, void *user)
 	f->connected = true;
 	log_info("connected to %s", f->endpoint_text);
 	for (size_t i = 0; i < f->ndb; i++) {
-		follow_core_connected(f->dbs[i].core, now_ms());
+		follow_core_connected(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
 	}
 }
@@ -393,7 +383,7 @@ static void schedule_reconnect(struct follow *f, const char *why)
 		forget_streams(db);
 		if (follow_core_failed(db->core))
 			continue;
-		d = follow_core_disconnected(db->core, now_ms(), why);
+		d = follow_core_disconnected(db->core, clock_mono_ms(), why);
 		drain(db);
 		if (follow_core_failed(db->core))
 			continue; /* its last entries could not be written */
@@ -458,7 +448,7 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	/* Restarts decided inside callbacks, entries batched before a
 	 * failure. */
 	for (size_t i = 0; i < f->ndb; i++) {
-		follow_core_run(f->dbs[i].core, now_ms());
+		follow_core_run(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
 	}
 }
@@ -495,7 +485,7 @@ static void connect_next(struct follow *f)
 	cc.keepalive_ms = f->o.keepalive_ms;
 	cc.tuning = f->o.tuning;
 	for (size_t i = 0; i < f->ndb; i++) {
-		follow_core_connecting(f->dbs[i].core, now_ms());
+		follow_core_connecting(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
 	}
 	log_info("connecting to %s", f->endpoint_text);
@@ -506,7 +496,7 @@ static void connect_next(struct follow *f)
 			/* Our own TLS files are bad: no endpoint will do. */
 			for (size_t i = 0; i < f->ndb; i++) {
 				follow_core_fail(f->dbs[i].core, rc, errmsg,
-				                 now_ms());
+				                 clock_mono_ms());
 				drain(&f->dbs[i]);
 			}
 			return;
@@ -525,7 +515,7 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct follow *f = arg;
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
@@ -565,8 +555,8 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_sync_interval_ms = f->o.wal_sync_interval_ms;
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
 	cc.applier_kind = f->o.appliers[i];
-	cc.seed = (uint64_t)getpid() ^ now_ms();
-	rc = follow_core_new(&cc, now_ms(), &db->core, errmsg);
+	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
+	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);
 	if (rc != 0)
 		return rc;
 	drain(db);
@@ -646,6 +636,8 @@ void follow_free(struct follow *f)
 	f->stopping = true;
 	for (size_t i = 0; i < f->ndb; i++) {
 		cancel_streams(&f->dbs[i], false);
+		if (f->dbs[i].core != NULL)
+			f->dbs[i].status = *follow_core_status(f->dbs[i].core);
 		follow_core_free(f->dbs[i].core);
 		f->dbs[i].core = NULL;
 	}
@@ -664,7 +656,7 @@ void follow_free(struct follow *f)
 
 const struct mirror_status *follow_status(const struct follow *f, size_t i)
 {
-	return i < f->ndb ? follow_core_status(f->dbs[i].core) : NULL;
+	return i < f->ndb ? &f->dbs[i].status : NULL;
 }
 
 const char *follow_endpoint(const struct follow *f)
@@ -684,12 +676,16 @@ const char *follow_database_name(const struct follow *f, size_t i)
 
 struct applier *follow_applier(const struct follow *f, size_t i)
 {
-	return i < f->ndb ? follow_core_applier(f->dbs[i].core) : NULL;
+	return i < f->ndb && f->dbs[i].core != NULL
+	           ? follow_core_applier(f->dbs[i].core)
+	           : NULL;
 }
 
 uint64_t follow_log_index(const struct follow *f, size_t i)
 {
-	return i < f->ndb ? follow_core_log_index(f->dbs[i].core) : 0;
+	return i < f->ndb && f->dbs[i].core != NULL
+	           ? follow_core_log_index(f->dbs[i].core)
+	           : 0;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag,

@@ -26,6 +26,7 @@
 #include "agent/follow/mirror_state.h"
 #include "agent/readapi/read_api_query.h"
 #include "agent/status/status.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -389,15 +390,12 @@ static void send_status(struct read_api *api, struct evhttp_request *req,
                         bool prometheus)
 {
 	struct status_report *r = malloc(sizeof *r);
-	struct timespec ts;
 	char *text = NULL;
 	size_t len = 0;
 
 	if (r != NULL) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		status_report_from_follow(
-		    api->f, (long)getpid(),
-		    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, r);
+		status_report_from_follow(api->f, (long)getpid(),
+		                          (int64_t)clock_wall_ms(), r);
 		text = prometheus ? status_prometheus_format(r, &len)
 		                  : status_json_format(r, &len);
 		free(r);
