@@ -14,6 +14,9 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow.c agent/follow/follow.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
+	agent/serve/serve_request.c agent/serve/serve_request.h \
+	agent/serve/serve_log.c agent/serve/serve_log.h \
+	agent/serve/serve_snapshot.c agent/serve/serve_snapshot.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h
 
