@@ -63,3 +63,5 @@ tests_integration_test_serve_LDADD = $(AGENT_TEST_LIBS)
 # End to end: raftkv cluster -> serve -> follow (applier = kv) -> HTTP.
 TESTS += tests/integration/test_mirror_read.sh
 EXTRA_DIST += tests/integration/test_mirror_read.sh
+
+include agent/serve/serve.mk
