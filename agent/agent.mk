@@ -12,6 +12,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/cmd_wal.c \
 	agent/config/config.c agent/config/config.h \
 	agent/follow/follow.c agent/follow/follow.h \
+	agent/follow/follow_core.c agent/follow/follow_core.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/serve/serve_request.c agent/serve/serve_request.h \
@@ -28,6 +29,12 @@ TESTS += tests/unit/test_mirror_state
 tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c
 tests_unit_test_mirror_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mirror_state_LDADD = $(AGENT_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_follow_core
+TESTS += tests/unit/test_follow_core
+tests_unit_test_follow_core_SOURCES = tests/unit/test_follow_core.c
+tests_unit_test_follow_core_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_follow_core_LDADD = $(AGENT_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config

@@ -122,14 +122,26 @@ void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
 void follow_core_tick(struct follow_core *c, uint64_t now);
 /* Wakes the core to act on what it decided inside a callback (a restart
  * after compacted/diverged). The glue calls it after draining actions
- * outside of transport callbacks. */
+ * outside of transport callbacks. Also appends entries batched before a
+ * failure of the same body (they are valid). */
 void follow_core_run(struct follow_core *c, uint64_t now);
+/* A failure found by the glue that no retry fixes for this database (our
+ * own TLS files are unusable): enters MIRROR_ERROR with code and msg,
+ * cancels its stream. No-op when already failed. */
+void follow_core_fail(struct follow_core *c, int code, const char *msg,
+                      uint64_t now);
 
 /* ---- actions and figures out ---- */
 
 /* Moves up to max pending actions into out (oldest first); returns how
  * many. Actions about streams the core has since abandoned are still
- * delivered (cancel them); events for an abandoned stream are ignored. */
+ * delivered (cancel them); events for an abandoned stream are ignored.
+ * The caller drains after every event (the queue holds 16 and one event
+ * queues at most 3; a full queue aborts). Stream numbers start at 1 and
+ * are never reused by a core. A stream the core moved on from without a
+ * CANCEL (the info stream once its frame arrived, a snapshot stream
+ * whose final chunk arrived) may still deliver its end: ignored.
+ * follow_core_disconnected discards what was not drained. */
 size_t follow_core_actions(struct follow_core *c, struct follow_action *out,
                            size_t max);
 /* What changed since the last call (and clears it). */

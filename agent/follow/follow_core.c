@@ -1,0 +1,1171 @@
+/* The mirror's per-database protocol core (follow_core.h): the decisions
+ * of docs/PROTOCOL.md on the mirror's side, with no socket, no libevent
+ * and no clock. Every entry point takes `now` and keeps it in c->now for
+ * the storage callbacks it triggers (the receiver's progress events, the
+ * wal's group commit), so a run is a function of its events.
+ *
+ * Streams are the core's own numbers. The current one is c->stream; a
+ * stream the core gave up (restart, failure) is forgotten, and events
+ * carrying its number fall through live(). */
+#include "agent/follow/follow_core.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/apply/applier.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "proto/protocol.h"
+#include "snapshot/snapshot.h"
+#include "spool/spool.h"
+#include "wal/wal.h"
+
+enum phase { PHASE_IDLE, PHASE_INFO, PHASE_SNAPSHOT, PHASE_LOG, PHASE_DEAD };
+
+/* Entries of one body event, appended to the wal in one write. */
+struct batch {
+	struct wal_entry *entries;
+	size_t count, cap;
+	unsigned char *data;
+	size_t data_len, data_cap;
+};
+
+/* Actions waiting for the glue. The glue drains after every event and an
+ * event queues at most three (cancel, drop, open), so this never fills;
+ * push() says so loudly if a caller forgets to drain. */
+#define ACTION_QUEUE 16
+
+/* A log stream's body is flushed into the wal at this size even inside
+ * one body event, which bounds the batch's memory. */
+#define BATCH_FLUSH_BYTES (4u << 20)
+
+struct follow_core {
+	struct follow_core_config cfg;
+	char name[PROTO_DATABASE_ID_MAX + 1];
+	char dir[4096];
+	uint64_t now; /* of the event being handled */
+
+	bool has_identity;
+	struct proto_identity identity;
+	struct wal_log *wal;
+	struct snapshot_store *store;
+	struct snapshot_receiver *recv;
+	struct mirror_sm sm;
+	enum mirror_state reported; /* last state the glue was told of */
+	struct follow_core_event event;
+
+	bool connected;
+	bool
+	    drop_pending; /* DROP asked: ignore everything until disconnected */
+	bool restart;     /* info again at the next follow_core_run */
+	enum phase phase;
+	uint64_t stream;      /* current stream, 0: none */
+	uint64_t last_stream; /* numbers are never reused */
+	int status;           /* HTTP status of the current stream */
+	struct frame_reader frames;
+	bool frames_open;
+	bool force_bootstrap; /* the source said compacted/diverged */
+	struct proto_info info;
+	uint64_t next_index; /* log stream: next index expected */
+	bool got_start;
+	struct batch batch;
+
+	/* The read-only state: fed from the local wal, durable entries only
+	 * (see apply_durable). areader reads the wal sequentially. */
+	struct applier *applier;
+	struct wal_reader *areader;
+
+	struct follow_action actions[ACTION_QUEUE];
+	size_t action_head, action_count;
+};
+
+static void start_info(struct follow_core *c);
+
+/* ---- actions and reporting ---- */
+
+static struct follow_action *push(struct follow_core *c,
+                                  enum follow_action_type type)
+{
+	struct follow_action *a;
+
+	if (c->action_count == ACTION_QUEUE) {
+		log_error("%s: follow core action queue full: the caller "
+		          "must drain actions after every event",
+		          c->name);
+		abort();
+	}
+	a = &c->actions[(c->action_head + c->action_count) % ACTION_QUEUE];
+	c->action_count++;
+	memset(a, 0, sizeof *a);
+	a->type = type;
+	return a;
+}
+
+/* Gives up the current stream: the glue cancels it (outside of transport
+ * callbacks), and its later events are ignored. */
+static void abandon(struct follow_core *c)
+{
+	if (c->stream == 0)
+		return;
+	push(c, FOLLOW_ACTION_CANCEL)->stream = c->stream;
+	c->stream = 0;
+}
+
+/* Tells the glue what to report: the progress callback runs when the
+ * state changed or when `always` (bootstrap progress, fatal errors). */
+static void report(struct follow_core *c, bool always)
+{
+	enum mirror_state state = c->sm.status.state;
+
+	if (!always && state == c->reported)
+		return;
+	if (state != c->reported) {
+		log_info("%s: state %s", c->name, mirror_state_name(state));
+		c->event.state_changed = true;
+	}
+	c->reported = state;
+	c->event.progress = true;
+}
+
+/* A failure no retry fixes: this database stops, the others go on. */
+static void db_fatal(struct follow_core *c, int code, const char *msg)
+{
+	log_error("%s: %s", c->name, msg);
+	mirror_sm_fatal(&c->sm, code, msg);
+	c->phase = PHASE_DEAD;
+	abandon(c);
+	report(c, true);
+}
+
+/* Write and fsync failures are fail-stop: never retried and trusted. */
+static bool local_failure(int rc)
+{
+	return rc == MA_ERR_IO || rc == MA_ERR_FAILED;
+}
+
+/* Something went wrong with what the source sent or the connection: ask
+ * for the connection to be dropped; the glue reconnects to the next
+ * endpoint and every database starts again from info. */
+static void stream_failed(struct follow_core *c, const char *what)
+{
+	struct follow_action *a;
+
+	if (c->phase != PHASE_DEAD)
+		c->phase = PHASE_IDLE;
+	if (c->drop_pending || !c->connected)
+		return; /* already on its way down */
+	c->drop_pending = true;
+	abandon(c);
+	a = push(c, FOLLOW_ACTION_DROP);
+	snprintf(a->why, sizeof a->why, "%s: %s", c->name, what);
+}
+
+/* ---- local state ---- */
+
+static int open_wal(struct follow_core *c, char *errmsg)
+{
+	struct wal_options wo;
+	char path[4096];
+	int rc;
+
+	if (c->wal != NULL)
+		return 0;
+	wal_options_init(&wo);
+	rc = wal_identity_init(&wo.identity, c->identity.cluster_id,
+	                       c->identity.database_id, errmsg);
+	if (rc != 0)
+		return rc;
+	wo.sync_every_append = false;
+	wo.sync_interval_ms = c->cfg.wal_sync_interval_ms;
+	wo.sync_bytes = c->cfg.wal_sync_bytes;
+	if (wo.sync_interval_ms == 0 && wo.sync_bytes == 0)
+		wo.sync_every_append = true;
+	if (spool_path(path, sizeof path, c->dir, SPOOL_WAL_DIR) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 c->dir);
+	return wal_log_open(path, &wo, &c->wal, errmsg);
+}
+
+/* The last index the mirror holds durably and its term: the wal's last
+ * entry, or the snapshot the wal starts after. 0/0 when it holds nothing. */
+static int local_position(struct follow_core *c, uint64_t *index,
+                          uint64_t *term, char *errmsg)
+{
+	struct snapshot_meta meta;
+	int rc;
+
+	*index = 0;
+	*term = 0;
+	if (c->store == NULL)
+		return 0; /* nothing held yet */
+	if (c->wal != NULL && wal_log_last_index(c->wal) > 0) {
+		*index = wal_log_last_index(c->wal);
+		rc = wal_log_term_at(c->wal, *index, term, errmsg);
+		if (rc == 0)
+			return 0;
+		if (rc != MA_ERR_COMPACTED && rc != MA_ERR_NOTFOUND)
+			return rc;
+		/* An empty wal that starts after a snapshot: the term of its
+		 * base comes from that snapshot. */
+		struct snapshot_meta *metas = NULL;
+		size_t count = 0;
+		rc = snapshot_store_list(c->store, &metas, &count, errmsg);
+		if (rc != 0)
+			return rc;
+		for (size_t i = 0; i < count; i++)
+			if (metas[i].id.index == *index)
+				*term = metas[i].id.term;
+		free(metas);
+		if (*term == 0)
+			*index = 0; /* base unknown: bootstrap again */
+		return 0;
+	}
+	rc = snapshot_store_latest(c->store, &meta, errmsg);
+	if (rc == 0) {
+		*index = meta.id.index;
+		*term = meta.id.term;
+		return 0;
+	}
+	return rc == MA_ERR_NOTFOUND ? 0 : rc;
+}
+
+/* ---- applier ---- */
+
+/* Feeds the applier every entry of the local wal that is durable and not
+ * yet applied. Only fsynced entries are applied, so the applied index a
+ * reader sees never goes backwards, even across a crash of the mirror
+ * (docs/OPERATIONS.md, "Reading from the mirror"). An applier failure
+ * does not stop the mirror: the wal keeps following, queries answer the
+ * error, and the next re-bootstrap or restart restores afresh. */
+static void apply_durable(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct applier *a = c->applier;
+	uint64_t durable, before;
+	int rc = 0;
+
+	if (a == NULL || c->wal == NULL || applier_error(a) != NULL)
+		return;
+	durable = wal_log_durable_index(c->wal);
+	before = applier_applied_index(a);
+	if (durable <= before)
+		return;
+	if (!applier_needs_data(a)) {
+		for (uint64_t i = before + 1; i <= durable && rc == 0; i++)
+			rc = applier_apply(a, i, 0, WAL_ENTRY_BARRIER, NULL, 0,
+			                   errmsg);
+		c->event.applied = true;
+		return;
+	}
+	if (c->areader == NULL) {
+		rc = wal_log_reader_open(c->wal, &c->areader, errmsg);
+		if (rc != 0) {
+			applier_fail(a, rc, errmsg);
+			return;
+		}
+	}
+	for (int tries = 0; applier_applied_index(a) < durable;) {
+		uint64_t next = applier_applied_index(a) + 1;
+		struct wal_entry e;
+
+		if (wal_reader_position(c->areader) != next)
+			rc = wal_reader_seek(c->areader, next, errmsg);
+		if (rc == 0)
+			rc = wal_reader_next(c->areader, &e, errmsg);
+		if (rc == 0 && e.index != next)
+			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+			               "wal reader returned entry %" PRIu64
+			               " instead of %" PRIu64,
+			               e.index, next);
+		if (rc == MA_ERR_AGAIN || rc == MA_ERR_NOTFOUND ||
+		    rc == MA_ERR_DIVERGED) {
+			/* A stale view (new segment, reset): refresh, and
+			 * seek again. Bounded: the entry is durable. */
+			if (++tries > 3)
+				break;
+			rc = wal_reader_refresh(c->areader, errmsg);
+			if (rc == 0)
+				rc = wal_reader_seek(c->areader, next, errmsg);
+			continue;
+		}
+		if (rc == MA_ERR_COMPACTED) {
+			rc = ma_errorf(
+			    errmsg, MA_ERR_COMPACTED,
+			    "the local wal starts at %" PRIu64
+			    ", after the applied index %" PRIu64
+			    " (no snapshot covers the entries between)",
+			    wal_reader_first_index(c->areader), next - 1);
+			break;
+		}
+		if (rc != 0)
+			break;
+		tries = 0;
+		rc = applier_apply(a, e.index, e.term, e.type, e.data, e.len,
+		                   errmsg);
+		if (rc != 0)
+			break;
+	}
+	/* Whatever stopped it (an unreadable or compacted wal included),
+	 * the applier is now behind for good: fail it, so reads answer the
+	 * error rather than stale data and this is not retried per batch. */
+	if (rc != 0 && rc != MA_ERR_AGAIN && rc != MA_ERR_NOTFOUND &&
+	    rc != MA_ERR_DIVERGED && applier_error(a) == NULL)
+		applier_fail(a, rc, errmsg);
+	if (applier_applied_index(a) != before)
+		c->event.applied = true;
+}
+
+/* Restores the applier from the newest local snapshot (none: empty
+ * state), then replays the durable wal after it. */
+static void restore_applier(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[4096];
+	struct snapshot_meta meta;
+	int rc;
+
+	if (c->applier == NULL)
+		return;
+	c->event.applied = true;
+	if (c->store == NULL) {
+		applier_reset(c->applier, errmsg);
+		return;
+	}
+	rc = snapshot_store_latest(c->store, &meta, errmsg);
+	if (rc == MA_ERR_NOTFOUND) {
+		applier_reset(c->applier, errmsg);
+		meta.id.index = 0;
+	} else if (rc == 0) {
+		rc = snapshot_store_path(c->store, meta.id.index, meta.id.term,
+		                         path, sizeof path);
+		if (rc == 0)
+			rc = applier_restore_file(c->applier, path,
+			                          meta.id.index, errmsg);
+		else
+			applier_fail(c->applier, rc, "snapshot path too long");
+	} else {
+		applier_fail(c->applier, rc, errmsg);
+	}
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return;
+	apply_durable(c);
+	if (applier_error(c->applier) == NULL)
+		log_info(
+		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
+		    ", %" PRIu64 " wal entries replayed)",
+		    c->name, applier_kind_name(applier_get_kind(c->applier)),
+		    applier_applied_index(c->applier), meta.id.index,
+		    applier_applied_index(c->applier) - meta.id.index);
+}
+
+static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
+{
+	struct follow_core *c = arg;
+
+	if (ev->type == SNAPSHOT_RECV_PROGRESS) {
+		mirror_sm_bootstrap_progress(&c->sm, c->now, ev->bytes_done,
+		                             ev->bytes_total);
+		report(c, true);
+	}
+}
+
+static int open_receiver(struct follow_core *c, char *errmsg)
+{
+	struct snapshot_receiver_config rc = {0};
+
+	if (c->recv != NULL)
+		return 0;
+	rc.data_dir = c->dir;
+	rc.store = c->store;
+	rc.fsync_interval = c->cfg.snapshot_fsync_interval;
+	rc.progress_interval = c->cfg.progress_interval;
+	rc.on_event = on_recv_event;
+	rc.arg = c;
+	return snapshot_receiver_open(&rc, c->name, &c->recv, errmsg);
+}
+
+/* Opens the local store, wal and receiver of a database whose source
+ * identity is known. */
+static int open_local(struct follow_core *c, char *errmsg)
+{
+	char path[4096];
+	int rc;
+
+	if (c->store == NULL) {
+		if (spool_path(path, sizeof path, c->dir, SPOOL_SNAPSHOT_DIR) !=
+		    0)
+			return ma_errorf(errmsg, MA_ERR_INVAL,
+			                 "%s: path too long", c->dir);
+		rc = snapshot_store_open(path, &c->store, errmsg);
+		if (rc != 0)
+			return rc;
+	}
+	rc = open_wal(c, errmsg);
+	if (rc == 0)
+		rc = open_receiver(c, errmsg);
+	return rc;
+}
+
+/* ---- streams ---- */
+
+static int begin_frames(struct follow_core *c, size_t frame_max)
+{
+	if (c->frames_open)
+		frame_reader_free(&c->frames);
+	c->frames_open = frame_reader_init(&c->frames, frame_max) == 0;
+	return c->frames_open ? 0 : MA_ERR_NOMEM;
+}
+
+static void request(struct follow_core *c, const char *path)
+{
+	struct follow_action *a = push(c, FOLLOW_ACTION_OPEN);
+
+	c->status = 0;
+	c->stream = ++c->last_stream;
+	a->stream = c->stream;
+	snprintf(a->path, sizeof a->path, "%s", path);
+}
+
+/* Whether an event of `stream` should still be acted on: the database is
+ * alive, the stream is the current one and no drop is pending. */
+static bool live(const struct follow_core *c, uint64_t stream)
+{
+	return stream != 0 && c->stream == stream && c->phase != PHASE_DEAD &&
+	       !c->restart && !c->drop_pending;
+}
+
+/* Feeds body bytes to the frame reader and hands each frame to fn. Stops
+ * at the first non-zero result of fn (returned) or a framing error. */
+static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
+                       int (*fn)(struct follow_core *, const void *, size_t))
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	while (len > 0) {
+		const void *body;
+		size_t blen, used;
+		int rc = frame_reader_feed(&c->frames, data, len, &used, &body,
+		                           &blen, errmsg);
+		if (rc < 0) {
+			stream_failed(c, errmsg);
+			return rc;
+		}
+		data += used;
+		len -= used;
+		if (rc == 1) {
+			rc = fn(c, body, blen);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* A non-200 response carries one `x` frame saying why. */
+static int on_error_frame(struct follow_core *c, const void *body, size_t len)
+{
+	struct proto_log_msg m;
+	char errmsg[MA_ERRMSG_SIZE], why[600];
+
+	if (proto_log_decode(body, len, 0, &m, errmsg) == 0 &&
+	    m.kind == PROTO_LOG_ERROR)
+		snprintf(why, sizeof why, "source answered %d %s: %s",
+		         c->status, proto_error_name(m.error), m.message);
+	else
+		snprintf(why, sizeof why, "source answered status %d",
+		         c->status);
+	if (c->status == 403)
+		db_fatal(c, MA_ERR_CONFIG,
+		         why); /* our identity may not read it */
+	else
+		stream_failed(c, why);
+	return 1;
+}
+
+/* ---- log stream ---- */
+
+static int batch_flush(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct batch *b = &c->batch;
+	int rc;
+
+	if (b->count == 0)
+		return 0;
+	/* Entry data were stored as offsets: b->data may have moved. */
+	for (size_t i = 0; i < b->count; i++)
+		b->entries[i].data = b->data + (uintptr_t)b->entries[i].data;
+	rc = wal_log_append(c->wal, b->entries, b->count, c->now, errmsg);
+	b->count = 0;
+	b->data_len = 0;
+	if (rc != 0) {
+		if (local_failure(rc) || rc == MA_ERR_NOSPACE)
+			db_fatal(c, rc, errmsg);
+		else
+			stream_failed(c, errmsg);
+		return rc;
+	}
+	apply_durable(c);
+	mirror_sm_applied(&c->sm, c->now, wal_log_durable_index(c->wal));
+	report(c, false);
+	return 0;
+}
+
+static int batch_add(struct follow_core *c, const struct proto_log_msg *m)
+{
+	struct batch *b = &c->batch;
+
+	if (b->count == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		void *p = realloc(b->entries, cap * sizeof *b->entries);
+		if (p == NULL)
+			return MA_ERR_NOMEM;
+		b->entries = p;
+		b->cap = cap;
+	}
+	if (b->data_len + m->data_len > b->data_cap) {
+		size_t cap = b->data_cap ? b->data_cap : 1 << 16;
+		while (cap < b->data_len + m->data_len)
+			cap *= 2;
+		void *p = realloc(b->data, cap);
+		if (p == NULL)
+			return MA_ERR_NOMEM;
+		b->data = p;
+		b->data_cap = cap;
+	}
+	if (m->data_len > 0)
+		memcpy(b->data + b->data_len, m->data, m->data_len);
+	b->entries[b->count].index = m->index;
+	b->entries[b->count].term = m->term;
+	b->entries[b->count].type = m->type;
+	b->entries[b->count].data = (const void *)(uintptr_t)b->data_len;
+	b->entries[b->count].len = m->data_len;
+	b->count++;
+	b->data_len += m->data_len;
+	return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->entries);
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+/* Compacted or diverged: the stream is given up now, and info is asked
+ * again at the next follow_core_run, which bootstraps. */
+static void rebootstrap(struct follow_core *c, const char *why)
+{
+	log_warn("%s: %s: bootstrapping again from the latest snapshot",
+	         c->name, why);
+	c->force_bootstrap = true;
+	c->restart = true;
+	c->phase = PHASE_IDLE;
+	abandon(c);
+}
+
+static int on_log_frame(struct follow_core *c, const void *body, size_t len)
+{
+	char errmsg[MA_ERRMSG_SIZE], why[600];
+	struct proto_log_msg m;
+	int rc;
+
+	rc = proto_log_decode(body, len, PROTO_ENTRY_DATA_MAX, &m, errmsg);
+	if (rc != 0) {
+		stream_failed(c, errmsg);
+		return rc;
+	}
+	if (!c->got_start && m.kind != PROTO_LOG_START) {
+		stream_failed(c, "log stream did not begin with a start frame");
+		return MA_ERR_PROTO;
+	}
+	switch (m.kind) {
+	case PROTO_LOG_START:
+		if (!spool_identity_equal(&m.id, &c->identity)) {
+			snprintf(why, sizeof why,
+			         "source identity changed to %s epoch %" PRIu64
+			         " (stored %s epoch %" PRIu64
+			         "); use --reseed to start over",
+			         m.id.cluster_id, m.id.epoch,
+			         c->identity.cluster_id, c->identity.epoch);
+			db_fatal(c, MA_ERR_IDENTITY, why);
+			return MA_ERR_IDENTITY;
+		}
+		if (m.from_index != c->next_index) {
+			stream_failed(c,
+			              "log stream starts at the wrong index");
+			return MA_ERR_PROTO;
+		}
+		c->got_start = true;
+		return 0;
+	case PROTO_LOG_ENTRY:
+		if (m.index != c->next_index) {
+			snprintf(why, sizeof why,
+			         "log entry %" PRIu64
+			         " out of order (expected %" PRIu64 ")",
+			         m.index, c->next_index);
+			stream_failed(c, why);
+			return MA_ERR_PROTO;
+		}
+		rc = batch_add(c, &m);
+		if (rc != 0) {
+			stream_failed(c, "out of memory");
+			return rc;
+		}
+		c->next_index++;
+		return c->batch.data_len >= BATCH_FLUSH_BYTES ? batch_flush(c)
+		                                              : 0;
+	case PROTO_LOG_HEARTBEAT:
+		rc = batch_flush(c);
+		if (rc != 0)
+			return rc;
+		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
+		                    m.source_time_ms);
+		report(c, false);
+		return 0;
+	case PROTO_LOG_ERROR:
+		rc = batch_flush(c);
+		if (rc != 0)
+			return rc;
+		snprintf(why, sizeof why, "source says %s (%s)",
+		         proto_error_name(m.error), m.message);
+		if (m.error == PROTO_ERROR_COMPACTED ||
+		    m.error == PROTO_ERROR_DIVERGED) {
+			rebootstrap(c, why);
+			return 1;
+		}
+		stream_failed(c, why);
+		return MA_ERR_PROTO;
+	}
+	return 0;
+}
+
+static void start_log(struct follow_core *c, uint64_t from, uint64_t prev_term)
+{
+	char path[256];
+
+	c->phase = PHASE_LOG;
+	c->next_index = from;
+	c->got_start = false;
+	if (begin_frames(c, PROTO_ENTRY_DATA_MAX + PROTO_FRAME_OVERHEAD) != 0) {
+		db_fatal(c, MA_ERR_NOMEM, "out of memory");
+		return;
+	}
+	snprintf(path, sizeof path,
+	         "/v1/db/%s/log?from=%" PRIu64 "&prev_term=%" PRIu64, c->name,
+	         from, prev_term);
+	log_info("%s: following the log from index %" PRIu64, c->name, from);
+	request(c, path);
+}
+
+/* ---- snapshot stream ---- */
+
+static void snapshot_committed(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t index = c->info.snapshot_index;
+	int rc;
+
+	/* The log restarts right after the snapshot: entries the mirror held
+	 * are superseded by it (or diverged from the source). */
+	rc = wal_log_reset(c->wal, index + 1, errmsg);
+	if (rc != 0) {
+		db_fatal(c, rc, errmsg);
+		return;
+	}
+	rc = snapshot_store_retain(c->store, 2, NULL, errmsg);
+	if (rc != 0)
+		log_warn("%s: snapshot retention: %s", c->name, errmsg);
+	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
+	         " bytes)",
+	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
+	c->force_bootstrap = false;
+	restore_applier(c);
+	mirror_sm_bootstrap_done(&c->sm, c->now, index);
+	report(c, true);
+	start_log(c, index + 1, c->info.snapshot_term);
+}
+
+static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
+                             size_t len)
+{
+	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE];
+	int rc;
+
+	rc = snapshot_receiver_feed_bytes(c->recv, data, len, c->now, errmsg);
+	if (rc == 0)
+		return;
+	if (rc == 1) {
+		c->phase = PHASE_IDLE; /* committed; the stream ends next */
+		return;
+	}
+	log_error("%s: snapshot receive: %s", c->name, errmsg);
+	if (local_failure(rc)) {
+		db_fatal(c, rc, errmsg);
+		return;
+	}
+	/* Bad data from the source, or a full disk: what is durable stays;
+	 * a fresh receiver resumes from it after the backoff. */
+	snapshot_receiver_close(c->recv);
+	c->recv = NULL;
+	if (open_receiver(c, errmsg2) != 0) {
+		db_fatal(c, MA_ERR_IO, errmsg2);
+		return;
+	}
+	stream_failed(c, errmsg);
+}
+
+static void start_snapshot(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_ident ident;
+	uint64_t offset = 0;
+	int rc;
+
+	if (!c->info.has_snapshot) {
+		stream_failed(c,
+		              "source has no snapshot to bootstrap from yet");
+		return;
+	}
+	memset(&ident, 0, sizeof ident);
+	snprintf(ident.cluster_id, sizeof ident.cluster_id, "%s",
+	         c->identity.cluster_id);
+	snprintf(ident.database_id, sizeof ident.database_id, "%s", c->name);
+	ident.index = c->info.snapshot_index;
+	ident.term = c->info.snapshot_term;
+	ident.size = c->info.snapshot_size;
+	ident.crc32c = c->info.snapshot_crc32c;
+	rc = snapshot_receiver_begin(c->recv, &ident, &offset, errmsg);
+	if (rc == 1) {
+		snapshot_committed(c);
+		return;
+	}
+	if (rc != 0) {
+		if (local_failure(rc))
+			db_fatal(c, rc, errmsg);
+		else
+			stream_failed(c, errmsg);
+		return;
+	}
+	c->phase = PHASE_SNAPSHOT;
+	mirror_sm_bootstrap_progress(&c->sm, c->now, offset, ident.size);
+	report(c, true);
+	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
+		db_fatal(c, MA_ERR_NOMEM, "out of memory");
+		return;
+	}
+	log_info("%s: bootstrapping from snapshot %" PRIu64 "-%" PRIu64
+	         " (%" PRIu64 " bytes) from offset %" PRIu64,
+	         c->name, ident.index, ident.term, ident.size, offset);
+	snprintf(path, sizeof path,
+	         "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
+	         "&offset=%" PRIu64,
+	         c->name, ident.index, ident.term, offset);
+	request(c, path);
+}
+
+/* ---- info ---- */
+
+static int on_info_frame(struct follow_core *c, const void *body, size_t len)
+{
+	char errmsg[MA_ERRMSG_SIZE], why[600];
+	uint64_t index, term;
+	int rc;
+
+	rc = proto_info_decode(body, len, &c->info, errmsg);
+	if (rc != 0) {
+		stream_failed(c, errmsg);
+		return rc;
+	}
+	if (strcmp(c->info.id.database_id, c->name) != 0) {
+		snprintf(why, sizeof why, "source answered for database '%s'",
+		         c->info.id.database_id);
+		db_fatal(c, MA_ERR_IDENTITY, why);
+		return 1;
+	}
+	if (c->has_identity &&
+	    !spool_identity_equal(&c->info.id, &c->identity)) {
+		snprintf(why, sizeof why,
+		         "source identity %s epoch %" PRIu64
+		         " differs from the stored %s epoch %" PRIu64
+		         "; refusing it (use --reseed to start over)",
+		         c->info.id.cluster_id, c->info.id.epoch,
+		         c->identity.cluster_id, c->identity.epoch);
+		db_fatal(c, MA_ERR_IDENTITY, why);
+		return 1;
+	}
+	if (!c->has_identity) {
+		rc = spool_identity_write(c->dir, &c->info.id, false, errmsg);
+		if (rc == 0) {
+			c->identity = c->info.id;
+			c->has_identity = true;
+			rc = open_local(c, errmsg);
+		}
+		if (rc != 0) {
+			db_fatal(c, rc, errmsg);
+			return 1;
+		}
+		log_info("%s: first contact, stored source identity %s epoch "
+		         "%" PRIu64,
+		         c->name, c->identity.cluster_id, c->identity.epoch);
+	}
+	mirror_sm_heartbeat(&c->sm, c->now, c->info.commit_index,
+	                    c->info.source_time_ms);
+	rc = local_position(c, &index, &term, errmsg);
+	if (rc != 0) {
+		db_fatal(c, rc, errmsg);
+		return 1;
+	}
+	/* The info stream is done with: its end (or failure) arrives under
+	 * a number that is no longer current and is ignored. */
+	c->stream = 0;
+	c->phase = PHASE_IDLE;
+	if (c->force_bootstrap || (index == 0 && c->info.has_snapshot))
+		start_snapshot(c);
+	else if (index == 0 && c->info.first_index > 1)
+		stream_failed(
+		    c,
+		    "source has neither a snapshot nor its log from index 1");
+	else
+		/* Resume after what we hold; the source checks prev_term and
+		 * answers diverged/compacted when we cannot continue. */
+		start_log(c, index + 1, term);
+	return 1;
+}
+
+static void start_info(struct follow_core *c)
+{
+	char path[128];
+
+	if (c->phase == PHASE_DEAD || !c->connected || c->drop_pending)
+		return;
+	c->phase = PHASE_INFO;
+	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
+		db_fatal(c, MA_ERR_NOMEM, "out of memory");
+		return;
+	}
+	snprintf(path, sizeof path, "/v1/db/%s/info", c->name);
+	request(c, path);
+}
+
+/* ---- public: lifetime ---- */
+
+int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
+                    struct follow_core **out, char *errmsg)
+{
+	struct follow_core *c;
+	uint64_t index, term;
+	int rc;
+
+	if (cfg->name == NULL || strlen(cfg->name) >= sizeof c->name)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "database name '%s' longer than %d bytes",
+		                 cfg->name ? cfg->name : "",
+		                 PROTO_DATABASE_ID_MAX);
+	if (cfg->dir == NULL || strlen(cfg->dir) >= sizeof c->dir)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 cfg->name);
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	c->cfg = *cfg;
+	snprintf(c->name, sizeof c->name, "%s", cfg->name);
+	snprintf(c->dir, sizeof c->dir, "%s", cfg->dir);
+	c->cfg.name = c->name;
+	c->cfg.dir = c->dir;
+	c->now = now;
+	c->reported = (enum mirror_state) - 1;
+	rc = io_mkdir_p(c->dir, 0755);
+	if (rc != 0) {
+		rc = ma_errorf(errmsg, ma_error_from_errno(-rc),
+		               "%s: cannot create: %s", c->dir, strerror(-rc));
+		goto fail;
+	}
+	rc = spool_identity_read(c->dir, &c->identity, errmsg);
+	if (rc == 0)
+		c->has_identity = true;
+	else if (rc != MA_ERR_NOTFOUND)
+		goto fail;
+	if (c->has_identity && strcmp(c->identity.database_id, c->name) != 0) {
+		rc = ma_errorf(errmsg, MA_ERR_IDENTITY,
+		               "%s/identity names database '%s', "
+		               "configured as '%s'",
+		               c->dir, c->identity.database_id, c->name);
+		goto fail;
+	}
+	/* Nothing is created for a source not yet accepted: the store, wal
+	 * and receiver open once the identity is known. */
+	if (c->has_identity) {
+		rc = open_local(c, errmsg);
+		if (rc != 0)
+			goto fail;
+	}
+	rc = local_position(c, &index, &term, errmsg);
+	if (rc != 0)
+		goto fail;
+	mirror_sm_init(&c->sm, &cfg->states, index, cfg->seed);
+	if (index > 0)
+		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
+		         ")",
+		         c->name, index, term);
+	rc = applier_new((enum applier_kind)cfg->applier_kind, c->name,
+	                 &c->applier, errmsg);
+	if (rc != 0)
+		goto fail;
+	restore_applier(c);
+	*out = c;
+	return 0;
+fail:
+	follow_core_free(c);
+	return rc;
+}
+
+void follow_core_free(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (c == NULL)
+		return;
+	if (c->frames_open)
+		frame_reader_free(&c->frames);
+	if (c->wal != NULL && !wal_log_failed(c->wal) &&
+	    wal_log_sync(c->wal, errmsg) != 0)
+		log_error("%s: final wal sync failed: %s", c->name, errmsg);
+	wal_reader_close(c->areader);
+	wal_log_close(c->wal);
+	snapshot_receiver_close(c->recv);
+	snapshot_store_close(c->store);
+	batch_free(&c->batch);
+	applier_free(c->applier);
+	free(c);
+}
+
+/* ---- public: events ---- */
+
+void follow_core_connecting(struct follow_core *c, uint64_t now)
+{
+	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	mirror_sm_connecting(&c->sm, now);
+	report(c, false);
+}
+
+void follow_core_connected(struct follow_core *c, uint64_t now)
+{
+	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	c->connected = true;
+	c->drop_pending = false;
+	mirror_sm_connected(&c->sm, now);
+	report(c, false);
+	start_info(c);
+}
+
+uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
+                                  const char *why)
+{
+	uint32_t delay;
+
+	c->now = now;
+	/* Every stream went with the connection, and what was asked of it
+	 * means nothing now. */
+	c->stream = 0;
+	c->action_count = 0;
+	c->connected = false;
+	c->drop_pending = false;
+	c->restart = false;
+	if (c->phase == PHASE_DEAD)
+		return 0;
+	if (c->batch.count > 0)
+		batch_flush(c); /* may end in Error (fail-stop) */
+	if (c->phase == PHASE_DEAD) {
+		c->action_count = 0;
+		return 0;
+	}
+	delay = mirror_sm_disconnected(&c->sm, now, why);
+	c->phase = PHASE_IDLE;
+	report(c, false);
+	return delay;
+}
+
+void follow_core_response(struct follow_core *c, uint64_t stream, int status,
+                          uint64_t now)
+{
+	c->now = now;
+	if (stream != 0 && stream == c->stream)
+		c->status = status;
+}
+
+void follow_core_body(struct follow_core *c, uint64_t stream,
+                      const uint8_t *data, size_t len, uint64_t now)
+{
+	c->now = now;
+	if (!live(c, stream))
+		return;
+	if (c->status != 200) {
+		feed_frames(c, data, len, on_error_frame);
+		return;
+	}
+	switch (c->phase) {
+	case PHASE_INFO:
+		feed_frames(c, data, len, on_info_frame);
+		break;
+	case PHASE_SNAPSHOT:
+		on_snapshot_body(c, data, len);
+		break;
+	case PHASE_LOG:
+		if (feed_frames(c, data, len, on_log_frame) == 0)
+			batch_flush(c);
+		break;
+	default:
+		break; /* a committed snapshot's trailing bytes */
+	}
+}
+
+void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
+{
+	char why[64];
+
+	c->now = now;
+	if (!live(c, stream))
+		return;
+	c->stream = 0; /* the stream is over: nothing to cancel */
+	if (c->status != 200) {
+		snprintf(why, sizeof why, "source answered status %d",
+		         c->status);
+		stream_failed(c, why);
+		return;
+	}
+	switch (c->phase) {
+	case PHASE_INFO:
+		stream_failed(c, "info response ended without an info frame");
+		break;
+	case PHASE_SNAPSHOT:
+		stream_failed(c,
+		              "snapshot stream ended before its final chunk");
+		break;
+	case PHASE_LOG:
+		batch_flush(c);
+		stream_failed(c, "source ended the log stream");
+		break;
+	default: /* PHASE_IDLE: the snapshot's final chunk was received */
+		snapshot_committed(c);
+		break;
+	}
+}
+
+void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
+                              const char *msg, uint64_t now)
+{
+	char why[512];
+	bool act = live(c, stream);
+
+	c->now = now;
+	if (stream != 0 && stream == c->stream)
+		c->stream = 0; /* gone: nothing to cancel */
+	if (!act)
+		return;
+	snprintf(why, sizeof why, "stream failed: %s (%s)", msg ? msg : "",
+	         ma_strerror(code));
+	stream_failed(c, why);
+}
+
+void follow_core_tick(struct follow_core *c, uint64_t now)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	if (c->wal != NULL && wal_log_sync_due(c->wal, now)) {
+		int rc = wal_log_sync(c->wal, errmsg);
+		if (rc != 0) {
+			db_fatal(c, rc, errmsg);
+			return;
+		}
+		apply_durable(c);
+		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
+	}
+	mirror_sm_tick(&c->sm, now);
+	report(c, false);
+}
+
+void follow_core_run(struct follow_core *c, uint64_t now)
+{
+	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	/* Entries received before a failure in the same body are valid. */
+	if (c->batch.count > 0 && batch_flush(c) != 0)
+		return;
+	if (c->restart) {
+		c->restart = false;
+		start_info(c);
+	}
+}
+
+void follow_core_fail(struct follow_core *c, int code, const char *msg,
+                      uint64_t now)
+{
+	c->now = now;
+	if (c->phase != PHASE_DEAD)
+		db_fatal(c, code, msg);
+}
+
+/* ---- public: actions and figures ---- */
+
+size_t follow_core_actions(struct follow_core *c, struct follow_action *out,
+                           size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && c->action_count > 0) {
+		out[n++] = c->actions[c->action_head];
+		c->action_head = (c->action_head + 1) % ACTION_QUEUE;
+		c->action_count--;
+	}
+	return n;
+}
+
+struct follow_core_event follow_core_take_event(struct follow_core *c)
+{
+	struct follow_core_event ev = c->event;
+
+	memset(&c->event, 0, sizeof c->event);
+	return ev;
+}
+
+const struct mirror_status *follow_core_status(const struct follow_core *c)
+{
+	return &c->sm.status;
+}
+
+const char *follow_core_name(const struct follow_core *c)
+{
+	return c->name;
+}
+
+bool follow_core_failed(const struct follow_core *c)
+{
+	return c->phase == PHASE_DEAD;
+}
+
+uint64_t follow_core_log_index(const struct follow_core *c)
+{
+	return c->wal != NULL ? wal_log_durable_index(c->wal) : 0;
+}
+
+struct applier *follow_core_applier(const struct follow_core *c)
+{
+	return c->applier;
+}
+
+struct wal_log *follow_core_wal(const struct follow_core *c)
+{
+	return c->wal;
+}

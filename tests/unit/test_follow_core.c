@@ -1,0 +1,575 @@
+/* agent/follow/follow_core: one database's protocol core driven by hand:
+ * frames built with the proto encoders, a fake `now`, and the actions and
+ * states it answers with. Local storage is real, in a scratch directory. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "agent/apply/applier.h"
+#include "agent/follow/follow_core.h"
+#include "common/errors.h"
+#include "proto/protocol.h"
+#include "spool/spool.h"
+#include "wal/wal.h"
+
+#define CLUSTER_A "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5b6c"
+#define CLUSTER_B "7d1c2b3a-1111-4222-8333-944455566677"
+
+struct fixture {
+	char root[64];
+	char dir[128];
+	struct follow_core_config cfg;
+	struct follow_core *core;
+	uint64_t now;
+};
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof *fx);
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->root, sizeof fx->root, "/tmp/test_follow_core.XXXXXX");
+	if (mkdtemp(fx->root) == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof fx->dir, "%s/kv", fx->root);
+	fx->cfg.name = "kv";
+	fx->cfg.dir = fx->dir;
+	fx->cfg.states.backoff_min_ms = 200;
+	fx->cfg.states.backoff_max_ms = 30000;
+	fx->cfg.states.degraded_lag_ms = 30000;
+	fx->cfg.states.degraded_silence_ms = 15000;
+	fx->cfg.states.endpoint_count = 2;
+	/* Sync every append unless a test asks for group commit. */
+	fx->cfg.wal_sync_interval_ms = 0;
+	fx->cfg.wal_sync_bytes = 0;
+	fx->cfg.applier_kind = APPLIER_NONE;
+	fx->cfg.seed = 1;
+	fx->now = 1000;
+	if (follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg) != 0) {
+		fprintf(stderr, "follow_core_new: %s\n", errmsg);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	follow_core_free(fx->core);
+	nftw(fx->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx);
+	return 0;
+}
+
+/* Frees and reopens the core over the same directory (a restart). */
+static void reopen(struct fixture *fx)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	follow_core_free(fx->core);
+	fx->core = NULL;
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+}
+
+/* ---- frames ---- */
+
+struct bytes {
+	unsigned char buf[4096];
+	size_t len;
+};
+
+/* The encoders write whole frames (header + body). */
+static void put_frame(struct bytes *b, const msgpack_sbuffer *sb)
+{
+	assert_true(b->len + sb->size <= sizeof b->buf);
+	memcpy(b->buf + b->len, sb->data, sb->size);
+	b->len += sb->size;
+}
+
+static void put_info(struct bytes *b, const char *cluster, uint64_t first,
+                     uint64_t commit, uint64_t snapshot_index)
+{
+	struct proto_info info;
+	msgpack_sbuffer sb;
+
+	memset(&info, 0, sizeof info);
+	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, "%s", cluster);
+	snprintf(info.id.database_id, sizeof info.id.database_id, "kv");
+	info.id.epoch = 1;
+	info.first_index = first;
+	info.commit_index = commit;
+	info.commit_term = 2;
+	info.source_time_ms = 1700000000000;
+	if (snapshot_index > 0) {
+		info.has_snapshot = true;
+		info.snapshot_index = snapshot_index;
+		info.snapshot_term = 3;
+		info.snapshot_size = 100;
+		info.snapshot_crc32c = 0x12345678;
+	}
+	msgpack_sbuffer_init(&sb);
+	assert_int_equal(proto_info_encode(&sb, &info), 0);
+	put_frame(b, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void put_log(struct bytes *b, const struct proto_log_msg *m)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, m), 0);
+	put_frame(b, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void put_start(struct bytes *b, const char *cluster, uint64_t from)
+{
+	struct proto_log_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_START;
+	snprintf(m.id.cluster_id, sizeof m.id.cluster_id, "%s", cluster);
+	snprintf(m.id.database_id, sizeof m.id.database_id, "kv");
+	m.id.epoch = 1;
+	m.from_index = from;
+	put_log(b, &m);
+}
+
+static void put_entry(struct bytes *b, uint64_t index, uint64_t term)
+{
+	struct proto_log_msg m;
+	char data[32];
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ENTRY;
+	m.index = index;
+	m.term = term;
+	m.type = WAL_ENTRY_COMMAND;
+	snprintf(data, sizeof data, "entry %llu", (unsigned long long)index);
+	m.data = data;
+	m.data_len = strlen(data);
+	put_log(b, &m);
+}
+
+static void put_heartbeat(struct bytes *b, uint64_t commit)
+{
+	struct proto_log_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_HEARTBEAT;
+	m.commit_index = commit;
+	m.source_time_ms = 1700000000500;
+	put_log(b, &m);
+}
+
+static void put_error(struct bytes *b, enum proto_error e, const char *text)
+{
+	struct proto_log_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = e;
+	snprintf(m.message, sizeof m.message, "%s", text);
+	put_log(b, &m);
+}
+
+/* ---- actions ---- */
+
+static size_t take(struct fixture *fx, struct follow_action *a)
+{
+	return follow_core_actions(fx->core, a, FOLLOW_CORE_ACTIONS_MAX);
+}
+
+static void assert_no_action(struct fixture *fx)
+{
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+
+	assert_int_equal(take(fx, a), 0);
+}
+
+/* Exactly one action: OPEN of `path`; returns its stream. */
+static uint64_t expect_open(struct fixture *fx, const char *path)
+{
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	size_t n = take(fx, a);
+
+	for (size_t i = 0; n != 1 && i < n; i++)
+		print_message("action %d stream %llu: %s%s\n", (int)a[i].type,
+		              (unsigned long long)a[i].stream, a[i].path,
+		              a[i].why);
+	assert_int_equal(n, 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_OPEN);
+	assert_string_equal(a[0].path, path);
+	assert_true(a[0].stream > 0);
+	return a[0].stream;
+}
+
+static enum mirror_state state_of(struct fixture *fx)
+{
+	return follow_core_status(fx->core)->state;
+}
+
+/* Connects and answers info for a source whose log starts at 1 with
+ * commit index `commit`; returns the stream the core opens next (its
+ * path checked against `next_path`). */
+static uint64_t connect_info(struct fixture *fx, const char *cluster,
+                             uint64_t commit, const char *next_path)
+{
+	struct bytes b = {.len = 0};
+	uint64_t info;
+
+	follow_core_connecting(fx->core, fx->now);
+	assert_int_equal(state_of(fx), MIRROR_CONNECTING);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	put_info(&b, cluster, 1, commit, 0);
+	/* Split inside the frame header and inside the body. */
+	follow_core_body(fx->core, info, b.buf, 2, fx->now);
+	assert_no_action(fx);
+	follow_core_body(fx->core, info, b.buf + 2, 10, fx->now);
+	assert_no_action(fx);
+	follow_core_body(fx->core, info, b.buf + 12, b.len - 12, ++fx->now);
+	if (next_path == NULL)
+		return 0;
+	return expect_open(fx, next_path);
+}
+
+/* ---- tests ---- */
+
+static void test_first_contact_info_then_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_identity id;
+	struct follow_core_event ev;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct bytes b = {.len = 0};
+	uint64_t info, log;
+
+	assert_null(follow_core_wal(fx->core)); /* identity not known yet */
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	log =
+	    connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	info = log - 1;
+	assert_int_equal(info, 1);
+	assert_int_equal(log, 2);
+	assert_int_equal(state_of(fx), MIRROR_CATCHING_UP);
+	assert_int_equal(follow_core_status(fx->core)->source_commit_index, 3);
+	/* First contact stored the source identity. */
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.cluster_id, CLUSTER_A);
+	assert_string_equal(id.database_id, "kv");
+	assert_non_null(follow_core_wal(fx->core));
+
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	put_entry(&b, 3, 2);
+	put_heartbeat(&b, 3);
+	(void)follow_core_take_event(fx->core);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_log_index(fx->core), 3);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 3);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
+	                 3);
+	ev = follow_core_take_event(fx->core);
+	assert_true(ev.state_changed);
+	assert_true(ev.progress);
+	assert_true(ev.applied);
+	ev = follow_core_take_event(fx->core);
+	assert_false(ev.state_changed || ev.progress || ev.applied);
+
+	/* The info stream's late end is for a stream the core moved on
+	 * from: ignored. */
+	follow_core_end(fx->core, info, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+
+	/* The source ending the log stream is a fault: drop. */
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[0].why, "kv: source ended the log stream");
+	uint32_t backoff =
+	    follow_core_disconnected(fx->core, ++fx->now, "dropped");
+	assert_in_range(backoff, 100, 200); /* [min/2, min] at attempt 0 */
+	assert_int_equal(state_of(fx), MIRROR_DISCONNECTED);
+	assert_int_equal(follow_core_status(fx->core)->endpoint, 1);
+
+	/* Reconnecting resumes after the last entry, with its term. */
+	fx->now += backoff;
+	log =
+	    connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=4&prev_term=2");
+	assert_int_equal(log, 4);
+}
+
+static void test_out_of_order_drops_and_resumes(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 3, 1);
+	put_entry(&b, 4, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(a[0].stream, log);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[1].why,
+	                    "kv: log entry 3 out of order (expected 2)");
+	/* Events after the drop was asked are ignored. */
+	b.len = 0;
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_no_action(fx);
+	/* Entry 1 was valid: it is written when the connection goes. */
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	assert_true(follow_core_disconnected(fx->core, ++fx->now, "drop") > 0);
+	assert_int_equal(follow_core_log_index(fx->core), 1);
+	connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=2&prev_term=1");
+}
+
+static void test_wrong_start_index_drops(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_entry(&b, 1, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[1].why,
+	                    "kv: log stream did not begin with a start frame");
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+
+	log =
+	    connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_start(&b, CLUSTER_A, 5);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 2);
+	assert_string_equal(a[1].why,
+	                    "kv: log stream starts at the wrong index");
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+}
+
+static void test_restart_and_identity_change(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log, info;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+
+	/* A restart finds what it holds. */
+	reopen(fx);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
+	                 2);
+
+	/* Another source answers: fatal for this database only. */
+	info = connect_info(fx, CLUSTER_B, 2, NULL);
+	(void)info;
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(a[0].stream, 1);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_true(follow_core_failed(fx->core));
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_IDENTITY);
+	assert_non_null(strstr(follow_core_status(fx->core)->error,
+	                       "source identity " CLUSTER_B " epoch 1 "
+	                       "differs from the stored " CLUSTER_A));
+	/* No reconnect wanted, and nothing more asked. */
+	assert_int_equal(follow_core_disconnected(fx->core, ++fx->now, "x"), 0);
+	follow_core_connected(fx->core, ++fx->now);
+	follow_core_run(fx->core, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+}
+
+static void test_compacted_rebootstraps(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log, info;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 9, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_error(&b, PROTO_ERROR_COMPACTED, "log starts at 8");
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	/* The stream is given up, no drop: the connection is fine. */
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(a[0].stream, log);
+	assert_int_equal(follow_core_log_index(fx->core), 1);
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_no_action(fx);
+
+	/* Outside of the callback: info again, then the snapshot. */
+	follow_core_run(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info(&b, CLUSTER_A, 8, 12, 10);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	assert_int_equal(state_of(fx), MIRROR_BOOTSTRAPPING);
+	assert_int_equal(follow_core_status(fx->core)->bytes_total, 100);
+	assert_int_equal(follow_core_status(fx->core)->bytes_done, 0);
+}
+
+static void test_forbidden_is_fatal(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t info;
+
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 403, ++fx->now);
+	put_error(&b, PROTO_ERROR_FORBIDDEN, "identity cannot read kv");
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_CONFIG);
+	assert_string_equal(follow_core_status(fx->core)->error,
+	                    "source answered 403 forbidden: identity cannot "
+	                    "read kv");
+	assert_null(follow_core_wal(fx->core)); /* nothing was accepted */
+}
+
+static void test_other_status_drops(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	uint64_t info;
+
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 503, ++fx->now);
+	follow_core_end(fx->core, info, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[0].why, "kv: source answered status 503");
+	/* A stream failure of the link drops as well. */
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_stream_error(fx->core, info, MA_ERR_TRANSPORT, "reset",
+	                         ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_DROP);
+	assert_non_null(strstr(a[0].why, "kv: stream failed: reset ("));
+}
+
+static void test_group_commit_on_tick(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	fx->cfg.wal_sync_interval_ms = 100;
+	fx->cfg.wal_sync_bytes = 1u << 20;
+	reopen(fx);
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	/* Appended, not yet durable: nothing is applied or reported. */
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 0);
+	follow_core_tick(fx->core, fx->now + 10);
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	follow_core_tick(fx->core, fx->now + 100);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
+	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
+	                 2);
+	assert_no_action(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_first_contact_info_then_log,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_order_drops_and_resumes,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_start_index_drops, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_and_identity_change,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compacted_rebootstraps, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_forbidden_is_fatal, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_other_status_drops, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
+	                                    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
