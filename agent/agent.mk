@@ -13,6 +13,7 @@ agent_libagent_a_SOURCES = \
 	agent/config/config.c agent/config/config.h \
 	agent/follow/follow.c agent/follow/follow.h \
 	agent/follow/follow_core.c agent/follow/follow_core.h \
+	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/serve/serve_request.c agent/serve/serve_request.h \

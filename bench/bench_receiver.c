@@ -28,6 +28,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -103,7 +104,7 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 }
 
 static double run_receiver(const char *dir, const struct snapshot_ident *id,
-                           const msgpack_sbuffer *stream, size_t piece,
+                           const struct proto_buf *stream, size_t piece,
                            uint64_t interval)
 {
 	char errmsg[MA_ERRMSG_SIZE], sdir[4096], path[4096];
@@ -125,9 +126,9 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	if (snapshot_receiver_open(&cfg, id->database_id, &r, errmsg) != 0 ||
 	    snapshot_receiver_begin(r, id, &off, errmsg) != 0)
 		die("receiver", errmsg);
-	for (size_t pos = 0; pos < stream->size && rc == 0; pos += piece) {
+	for (size_t pos = 0; pos < stream->len && rc == 0; pos += piece) {
 		size_t n =
-		    stream->size - pos < piece ? stream->size - pos : piece;
+		    stream->len - pos < piece ? stream->len - pos : piece;
 		rc = snapshot_receiver_feed_bytes(r, stream->data + pos, n, 0,
 		                                  errmsg);
 	}
@@ -145,10 +146,10 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 }
 
 static void encode_stream(const struct snapshot_ident *id, const uint8_t *data,
-                          size_t size, size_t chunk, msgpack_sbuffer *sb)
+                          size_t size, size_t chunk, struct proto_buf *sb)
 {
 	char errmsg[MA_ERRMSG_SIZE];
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 
 	memset(&env, 0, sizeof env);
 	env.id = *id;
@@ -158,7 +159,7 @@ static void encode_stream(const struct snapshot_ident *id, const uint8_t *data,
 		env.data = env.data_len > 0 ? data + off : NULL;
 		env.crc32c = crc32c(env.data, env.data_len);
 		env.done = env.data_len == 0;
-		if (snapshot_envelope_encode_frame(&env, sb, errmsg) != 0)
+		if (proto_envelope_encode(sb, &env, errmsg) != 0)
 			die("encode", errmsg);
 		if (env.done)
 			break;
@@ -246,12 +247,12 @@ int main(int argc, char **argv)
 	for (int c = 0; c < nchunks; c++) {
 		double tr[MAX_RUNS], tp[MAX_RUNS], pr[MAX_RUNS], mr, mp;
 		double cpu_r = 0, cpu_p = 0, c0;
-		msgpack_sbuffer sb;
+		struct proto_buf sb;
 
 		if (chunks[c] < SNAPSHOT_CHUNK_MIN ||
 		    chunks[c] > SNAPSHOT_DATA_MAX_DEFAULT)
 			die("chunk", "outside the receiver's data limit");
-		msgpack_sbuffer_init(&sb);
+		proto_buf_init(&sb);
 		encode_stream(&id, data, size, chunks[c], &sb);
 		for (int i = 0; i < runs; i++) {
 			/* Alternate the order so neither side always runs
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
 		printf("%10s CPU per run: receiver %.2f s, plain %.2f s\n", "",
 		       cpu_r / runs, cpu_p / runs);
 		fflush(stdout);
-		msgpack_sbuffer_destroy(&sb);
+		proto_buf_free(&sb);
 	}
 	free(data);
 	return 0;

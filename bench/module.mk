@@ -1,7 +1,8 @@
 # bench: filled in by its module
 noinst_PROGRAMS += bench/bench_receiver
 bench_bench_receiver_SOURCES = bench/bench_receiver.c
-bench_bench_receiver_LDADD = snapshot/libsnapshot.a common/libcommon.a \
+bench_bench_receiver_LDADD = proto/libproto.a snapshot/libsnapshot.a \
+	common/libcommon.a \
 	$(DEPS_LIBS) -lpthread
 noinst_PROGRAMS += bench/bench_wal
 bench_bench_wal_SOURCES = bench/bench_wal.c

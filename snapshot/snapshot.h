@@ -1,6 +1,7 @@
-/* snapshot: the snapshot store, the chunk envelope codec and its framing,
- * the sender (file -> envelopes) and the receiver (envelopes -> .partial ->
- * .snapshot). Formats are documented byte by byte in docs/SNAPSHOT-FORMAT.md.
+/* snapshot: the snapshot store, the sender (file -> chunks) and the
+ * receiver (chunks -> .partial -> .snapshot). No wire bytes here: proto/
+ * encodes chunks as envelopes and decodes them back (proto/proto.h). Disk
+ * formats are documented byte by byte in docs/SNAPSHOT-FORMAT.md.
  *
  * Every function that can fail returns 0 (or a stated positive value) or a
  * negative code from common/errors.h and fills errmsg (MA_ERRMSG_SIZE bytes,
@@ -16,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <msgpack.h>
-
 /* Longest cluster id and database id; both match [A-Za-z0-9._-]{1,64}. */
 #define SNAPSHOT_ID_MAX 64
 
@@ -28,13 +27,9 @@
 #define SNAPSHOT_CHUNK_MIN 512
 #define SNAPSHOT_CHUNK_MAX (16 * 1024 * 1024)
 
-/* Default limit on the data field of one decoded envelope; configurable per
- * decoder up to SNAPSHOT_CHUNK_MAX. */
+/* Largest chunk a receiving mirror accepts by default (the limit proto's
+ * envelope decoder applies to the data field). */
 #define SNAPSHOT_DATA_MAX_DEFAULT (1024 * 1024)
-/* Upper bound on everything in an envelope except its data field (keys,
- * integers, ids and ignored unknown fields). A frame may be at most
- * data_max + SNAPSHOT_ENVELOPE_OVERHEAD_MAX bytes. */
-#define SNAPSHOT_ENVELOPE_OVERHEAD_MAX 8192
 
 /* Receiver defaults: fsync the .partial (and then record the durable
  * offset) every 8 MiB; report progress every 1 MiB. */
@@ -204,73 +199,21 @@ int snapshot_file_verify(const char *path, struct snapshot_meta *meta,
                          char *errmsg);
 
 /* ------------------------------------------------------------------------
- * Envelope codec and framing (snapshot_envelope.c). An envelope is a
- * msgpack map; see docs/SNAPSHOT-FORMAT.md for the schema and limits. */
+ * Chunks: what the sender produces and the receiver consumes (on the wire
+ * an envelope, see proto/proto.h). */
 
-struct snapshot_envelope {
-	struct snapshot_ident id; /* the whole snapshot, in every envelope */
+struct snapshot_chunk {
+	struct snapshot_ident id; /* the whole snapshot, in every chunk */
 	uint64_t offset;          /* where data goes in the file */
 	const uint8_t *data;      /* borrowed; NULL when data_len == 0 */
 	size_t data_len;
 	uint32_t crc32c; /* CRC32C of data */
-	bool done;       /* last envelope: offset == id.size */
+	bool done;       /* last chunk: offset == id.size */
 };
-
-/* Appends the msgpack encoding of env to sbuf. 0, MA_ERR_INVAL (bad id),
- * MA_ERR_NOMEM. */
-int snapshot_envelope_encode(const struct snapshot_envelope *env,
-                             msgpack_sbuffer *sbuf, char *errmsg);
-/* Appends one frame (4-byte big-endian length, then the envelope). */
-int snapshot_envelope_encode_frame(const struct snapshot_envelope *env,
-                                   msgpack_sbuffer *sbuf, char *errmsg);
-/* Upper bound on the encoded size of an envelope with data_len data bytes
- * (without the 4-byte frame header). */
-size_t snapshot_envelope_encoded_max(size_t data_len);
-
-/* Decodes exactly one envelope occupying all of buf[0..len). data_max is
- * the largest data field accepted (0 means SNAPSHOT_DATA_MAX_DEFAULT).
- * env->data points into buf. Does not check crc32c against data (the
- * receiver does). 0 or MA_ERR_PROTO naming the offending field (wrong
- * type, missing, duplicate, oversize, bad id, truncated input, trailing
- * bytes, nesting). */
-int snapshot_envelope_decode(const void *buf, size_t len, size_t data_max,
-                             struct snapshot_envelope *env, char *errmsg);
-
-/* Piecewise frame decoder: accepts a byte stream in arbitrary pieces and
- * yields whole envelopes. Embedded struct: _init/_free. */
-struct snapshot_framer {
-	size_t data_max;  /* envelope data limit */
-	size_t frame_max; /* data_max + SNAPSHOT_ENVELOPE_OVERHEAD_MAX */
-	uint8_t hdr[4];
-	size_t hdr_len;   /* bytes of hdr filled */
-	size_t frame_len; /* body length once hdr is complete */
-	uint8_t *buf;     /* body being assembled */
-	size_t buf_len;
-	size_t buf_cap;
-	uint64_t frames; /* whole frames decoded so far */
-	int error;       /* sticky: after a protocol error every feed fails */
-};
-
-/* data_max 0 means SNAPSHOT_DATA_MAX_DEFAULT; must be <= SNAPSHOT_CHUNK_MAX.
- * 0 or MA_ERR_INVAL. */
-int snapshot_framer_init(struct snapshot_framer *f, size_t data_max);
-void snapshot_framer_free(struct snapshot_framer *f);
-/* Consumes bytes from buf[0..len) up to the end of the first complete
- * frame and stores the number consumed in *consumed. Returns 1 when *env
- * holds an envelope (its data points into buf or into the framer; valid
- * until the next call), 0 when all of buf was consumed without completing
- * a frame, or MA_ERR_PROTO (zero or oversize frame length, malformed
- * envelope), MA_ERR_NOMEM. After an error every call fails again. */
-int snapshot_framer_feed(struct snapshot_framer *f, const void *buf, size_t len,
-                         size_t *consumed, struct snapshot_envelope *env,
-                         char *errmsg);
-/* At end of stream: 0 when no partial frame is pending, else MA_ERR_PROTO
- * ("truncated frame"). */
-int snapshot_framer_finish(const struct snapshot_framer *f, char *errmsg);
 
 /* ------------------------------------------------------------------------
  * Sender (snapshot_sender.c): reads a snapshot file with pread() and
- * produces envelopes from any offset, then a final {done} envelope. */
+ * produces chunks from any offset, then a final {done} chunk. */
 
 struct snapshot_sender; /* opaque */
 
@@ -285,18 +228,17 @@ int snapshot_sender_open(const char *path, const struct snapshot_ident *ident,
                          uint64_t offset, size_t chunk_size,
                          struct snapshot_sender **out, char *errmsg);
 void snapshot_sender_close(struct snapshot_sender *s);
-/* Produces the next envelope into *env (data borrowed from the sender,
- * valid until the next call). Returns 1 with an envelope, 0 after the
- * final {done} envelope was produced, MA_ERR_CORRUPT when the file no
- * longer matches its metadata (size or CRC32C; then no done envelope is
- * produced), MA_ERR_IO. */
-int snapshot_sender_next(struct snapshot_sender *s,
-                         struct snapshot_envelope *env, char *errmsg);
+/* Produces the next chunk into *c (data borrowed from the sender, valid
+ * until the next call). Returns 1 with a chunk, 0 after the final {done}
+ * chunk was produced, MA_ERR_CORRUPT when the file no longer matches its
+ * metadata (size or CRC32C; then no done chunk is produced), MA_ERR_IO. */
+int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *c,
+                         char *errmsg);
 /* Offset of the next data byte to send. */
 uint64_t snapshot_sender_offset(const struct snapshot_sender *s);
 
 /* ------------------------------------------------------------------------
- * Receiver (snapshot_receiver.c): envelopes for one database to
+ * Receiver (snapshot_receiver.c): chunks for one database to
  * <data_dir>/recv/<database>.partial, committed into a store. */
 
 enum snapshot_recv_event_type {
@@ -317,7 +259,6 @@ struct snapshot_receiver_config {
 	struct snapshot_store *store; /* where complete snapshots go */
 	uint64_t fsync_interval;      /* 0: SNAPSHOT_FSYNC_INTERVAL_DEFAULT */
 	uint64_t progress_interval;   /* 0: SNAPSHOT_PROGRESS_INTERVAL_... */
-	size_t data_max;              /* framer limit, 0: default */
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
 };
@@ -325,7 +266,7 @@ struct snapshot_receiver_config {
 struct snapshot_receiver; /* opaque */
 
 /* Creates a receiver for database_id (creating data_dir/recv). Nothing is
- * touched on disk until snapshot_receiver_begin() or an offset-0 envelope.
+ * touched on disk until snapshot_receiver_begin() or an offset-0 chunk.
  * 0, MA_ERR_INVAL, MA_ERR_NOMEM, MA_ERR_IO. */
 int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
                            const char *database_id,
@@ -347,7 +288,7 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
                             const struct snapshot_ident *ident,
                             uint64_t *offset, char *errmsg);
 
-/* Accepts one envelope. Offset 0 starts a fresh receive (of env's
+/* Accepts one chunk. Offset 0 starts a fresh receive (of c's
  * snapshot); any other offset must equal the next expected offset and the
  * snapshot identity must not change. Data is checked against its CRC32C,
  * written, and fsynced every fsync_interval bytes (then the progress
@@ -357,26 +298,31 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
  *   MA_ERR_OFFSET   offset gap/regression (message names both offsets)
  *   MA_ERR_CRC      chunk CRC wrong (chunk dropped, receiver usable), or
  *                   total CRC wrong (both values named; .partial removed)
- *   MA_ERR_IDENTITY envelope for another database or snapshot
+ *   MA_ERR_IDENTITY chunk for another database or snapshot
  *   MA_ERR_PROTO    data beyond the declared size, done before the end
  *   MA_ERR_NOSPACE, MA_ERR_IO  write/fsync failure: fail-stop
  *   MA_ERR_FAILED   refused: an earlier write/fsync failed (open a new
  *                   receiver to resume from the durable offset) */
 int snapshot_receiver_feed(struct snapshot_receiver *r,
-                           const struct snapshot_envelope *env, uint64_t now,
+                           const struct snapshot_chunk *c, uint64_t now,
                            char *errmsg);
-/* Feeds stream bytes in arbitrary pieces (framed envelopes, see
- * snapshot_framer_feed) and each whole envelope to snapshot_receiver_feed.
- * Returns as snapshot_receiver_feed for the first envelope that does not
- * return 0 (bytes after it are not consumed), else 0; or MA_ERR_PROTO. */
-int snapshot_receiver_feed_bytes(struct snapshot_receiver *r, const void *buf,
-                                 size_t len, uint64_t now, char *errmsg);
+/* 0 while the receiver accepts chunks; MA_ERR_FAILED (errmsg says why)
+ * once an earlier write or fsync failed. */
+int snapshot_receiver_refused(const struct snapshot_receiver *r, char *errmsg);
+/* Per-stream state of a byte-stream front end: proto's
+ * snapshot_receiver_feed_bytes keeps its framer here, so the receiver
+ * itself never parses wire bytes. begin(), abort() and close() end the
+ * stream: they call release(state) and forget it. Setting a new state
+ * releases the old one. */
+void *snapshot_receiver_stream(const struct snapshot_receiver *r);
+void snapshot_receiver_stream_set(struct snapshot_receiver *r, void *state,
+                                  void (*release)(void *state));
 /* Next offset expected, bytes written, durable offset. */
 uint64_t snapshot_receiver_offset(const struct snapshot_receiver *r);
 uint64_t snapshot_receiver_durable_offset(const struct snapshot_receiver *r);
 /* Removes the .partial and progress record and resets to "expect offset
  * 0". Also allowed after a failure, but a failed receiver stays failed.
- * Resets the byte-stream framer (as begin() does). 0 or MA_ERR_IO. */
+ * Ends the byte stream (as begin() does). 0 or MA_ERR_IO. */
 int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg);
 
 #endif

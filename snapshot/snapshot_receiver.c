@@ -1,4 +1,4 @@
-/* snapshot receiver: envelopes to <data_dir>/recv/<db>.partial, then into
+/* snapshot receiver: chunks to <data_dir>/recv/<db>.partial, then into
  * the store as a .snapshot. Logic core: no sockets, no clock (`now` comes
  * from the caller); file writes go through common/io.h.
  *
@@ -47,7 +47,8 @@ struct snapshot_receiver {
 	uint64_t progress_interval;
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
-	struct snapshot_framer framer;
+	void *stream; /* front end's per-stream state (proto's framer) */
+	void (*stream_release)(void *stream);
 
 	int fd;       /* the .partial, -1 when closed */
 	int pfd;      /* the progress file, -1 when closed */
@@ -132,13 +133,11 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	if (io_path_join(r->partial_path, sizeof r->partial_path, recv_dir,
 	                 r->partial_name) != 0 ||
 	    io_path_join(r->progress_path, sizeof r->progress_path, recv_dir,
-	                 r->progress_name) != 0 ||
-	    snapshot_framer_init(&r->framer, cfg->data_max) != 0) {
+	                 r->progress_name) != 0) {
 		free(r->recv_dir);
 		free(r);
-		return ma_errorf(errmsg, MA_ERR_INVAL,
-		                 "%s: path too long or data_max %zu too large",
-		                 recv_dir, cfg->data_max);
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 recv_dir);
 	}
 	r->store = cfg->store;
 	r->fsync_interval = cfg->fsync_interval != 0
@@ -153,6 +152,25 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	return 0;
 }
 
+void *snapshot_receiver_stream(const struct snapshot_receiver *r)
+{
+	return r->stream;
+}
+
+void snapshot_receiver_stream_set(struct snapshot_receiver *r, void *state,
+                                  void (*release)(void *state))
+{
+	if (r->stream != NULL && r->stream_release != NULL)
+		r->stream_release(r->stream);
+	r->stream = state;
+	r->stream_release = release;
+}
+
+int snapshot_receiver_refused(const struct snapshot_receiver *r, char *errmsg)
+{
+	return r->failed != 0 ? refuse(r, errmsg) : 0;
+}
+
 void snapshot_receiver_close(struct snapshot_receiver *r)
 {
 	if (r == NULL)
@@ -161,7 +179,7 @@ void snapshot_receiver_close(struct snapshot_receiver *r)
 		close(r->fd);
 	if (r->pfd >= 0)
 		close(r->pfd);
-	snapshot_framer_free(&r->framer);
+	snapshot_receiver_stream_set(r, NULL, NULL);
 	free(r->recv_dir);
 	free(r);
 }
@@ -454,8 +472,7 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
 		                 "snapshot is for database '%s', this receiver "
 		                 "is for '%s'",
 		                 ident->database_id, r->db);
-	snapshot_framer_free(&r->framer);
-	snapshot_framer_init(&r->framer, r->framer.data_max);
+	snapshot_receiver_stream_set(r, NULL, NULL); /* a new request */
 	if (snapshot_store_get(r->store, ident->index, ident->term, &have,
 	                       why) == 0 &&
 	    snapshot_ident_equal(&have.id, ident)) {
@@ -543,7 +560,7 @@ static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
 }
 
 int snapshot_receiver_feed(struct snapshot_receiver *r,
-                           const struct snapshot_envelope *env, uint64_t now,
+                           const struct snapshot_chunk *env, uint64_t now,
                            char *errmsg)
 {
 	const struct snapshot_ident *id = &env->id;
@@ -637,36 +654,8 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
 	return complete(r, now, errmsg);
 }
 
-int snapshot_receiver_feed_bytes(struct snapshot_receiver *r, const void *buf,
-                                 size_t len, uint64_t now, char *errmsg)
-{
-	const uint8_t *p = buf;
-
-	if (r->failed != 0)
-		return refuse(r, errmsg);
-	while (len > 0) {
-		struct snapshot_envelope env;
-		size_t used;
-		int rc;
-
-		rc = snapshot_framer_feed(&r->framer, p, len, &used, &env,
-		                          errmsg);
-		p += used;
-		len -= used;
-		if (rc < 0)
-			return rc;
-		if (rc == 1) {
-			rc = snapshot_receiver_feed(r, &env, now, errmsg);
-			if (rc != 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
 int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg)
 {
-	snapshot_framer_free(&r->framer);
-	snapshot_framer_init(&r->framer, r->framer.data_max);
+	snapshot_receiver_stream_set(r, NULL, NULL);
 	return remove_files(r, errmsg);
 }

@@ -1,7 +1,7 @@
-/* snapshot sender: a snapshot file to chunk envelopes, from any offset.
+/* snapshot sender: a snapshot file to chunks, from any offset.
  * It keeps a running CRC32C over the whole file (the prefix before a resume
  * offset is read once at open) so that a file replaced or rewritten under
- * it is noticed before the final {done} envelope goes out. The receiver
+ * it is noticed before the final {done} chunk goes out. The receiver
  * still checks everything itself: it is the final judge. */
 #include "snapshot/snapshot.h"
 
@@ -25,7 +25,7 @@ struct snapshot_sender {
 	uint32_t crc;    /* CRC32C of bytes [0, offset) as read */
 	size_t chunk;
 	uint8_t *buf;
-	bool done; /* the {done} envelope was produced */
+	bool done; /* the {done} chunk was produced */
 };
 
 static int read_at(struct snapshot_sender *s, size_t n, uint64_t off,
@@ -136,8 +136,8 @@ uint64_t snapshot_sender_offset(const struct snapshot_sender *s)
 	return s->offset;
 }
 
-int snapshot_sender_next(struct snapshot_sender *s,
-                         struct snapshot_envelope *env, char *errmsg)
+int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *env,
+                         char *errmsg)
 {
 	struct stat st;
 	int rc;

@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/protocol.h"
+/* For struct proto_identity only: a header, no code of proto/ is linked. */
+#include "proto/proto.h"
 
 #define SPOOL_IDENTITY_FILE "identity"
 #define SPOOL_SNAPSHOT_DIR "snapshots"

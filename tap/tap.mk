@@ -4,9 +4,10 @@
 noinst_LIBRARIES += tap/libtap.a
 tap_libtap_a_SOURCES = tap/tap.h tap/tap.c tap/tap_raft.c
 tap_libtap_a_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
-# What a program using the tap links (plus $(RAFT_LIBS) for tap_raft).
+# What a program using the tap links (plus $(RAFT_LIBS) for tap_raft):
+# no proto/ (no msgpack), nothing of agent/.
 TAP_LIBS = tap/libtap.a snapshot/libsnapshot.a spool/libspool.a \
-	wal/libwal.a proto/libproto.a common/libcommon.a
+	wal/libwal.a common/libcommon.a
 
 TAP_TESTS = tests/unit/test_tap tests/unit/test_tap_raft
 check_PROGRAMS += $(TAP_TESTS)

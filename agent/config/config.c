@@ -34,7 +34,6 @@
 
 #include "common/io.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
 
 enum sec {
 	SEC_NONE, /* before the first section header */

@@ -709,6 +709,11 @@ struct applier *follow_applier(const struct follow *f, size_t i)
 	return i < f->ndb ? follow_core_applier(f->dbs[i].core) : NULL;
 }
 
+uint64_t follow_log_index(const struct follow *f, size_t i)
+{
+	return i < f->ndb ? follow_core_log_index(f->dbs[i].core) : 0;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag,
                         struct FTW *ftw)
 {

@@ -7,7 +7,10 @@
  * Local layout per database: <data_dir>/<database>/ in spool layout
  * (spool/spool.h), so a mirror's directory can itself be served.
  *
- * Runs on a caller-owned libevent loop. */
+ * Runs on a caller-owned libevent loop. follow.c is the glue (loop,
+ * timers, transport, endpoint rotation, status file); every protocol
+ * decision is made per database by the sans-I/O core of
+ * agent/follow/follow_core.h. */
 #ifndef MIRROR_AGENT_FOLLOW_H
 #define MIRROR_AGENT_FOLLOW_H
 
@@ -103,6 +106,9 @@ const char *follow_endpoint(const struct follow *f);
 size_t follow_database_count(const struct follow *f);
 const char *follow_database_name(const struct follow *f, size_t i);
 struct applier *follow_applier(const struct follow *f, size_t i);
+/* The durable end of database i's local wal (the snapshot's index right
+ * after a bootstrap; 0 before anything is held or past the end). */
+uint64_t follow_log_index(const struct follow *f, size_t i);
 
 /* Removes a database's directory `dir` (identity, wal, snapshots, partial
  * receive) so that the next start bootstraps from scratch and accepts a

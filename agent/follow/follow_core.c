@@ -15,16 +15,25 @@
 #include <string.h>
 
 #include "agent/apply/applier.h"
+#include "agent/follow/follow_apply.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
-enum phase { PHASE_IDLE, PHASE_INFO, PHASE_SNAPSHOT, PHASE_LOG, PHASE_DEAD };
+/* PHASE_SNAPSHOT_DONE: the final chunk is in and the snapshot stored; the
+ * log starts once the stream ends cleanly. */
+enum phase {
+	PHASE_IDLE,
+	PHASE_INFO,
+	PHASE_SNAPSHOT,
+	PHASE_SNAPSHOT_DONE,
+	PHASE_LOG,
+	PHASE_DEAD,
+};
 
 /* Entries of one body event, appended to the wal in one write. */
 struct batch {
@@ -66,7 +75,7 @@ struct follow_core {
 	uint64_t stream;      /* current stream, 0: none */
 	uint64_t last_stream; /* numbers are never reused */
 	int status;           /* HTTP status of the current stream */
-	struct frame_reader frames;
+	struct proto_framer frames;
 	bool frames_open;
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
@@ -74,10 +83,8 @@ struct follow_core {
 	bool got_start;
 	struct batch batch;
 
-	/* The read-only state: fed from the local wal, durable entries only
-	 * (see apply_durable). areader reads the wal sequentially. */
-	struct applier *applier;
-	struct wal_reader *areader;
+	/* The read-only state, fed from the local wal (follow_apply.h). */
+	struct follow_apply apply;
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -233,134 +240,6 @@ static int local_position(struct follow_core *c, uint64_t *index,
 	return rc == MA_ERR_NOTFOUND ? 0 : rc;
 }
 
-/* ---- applier ---- */
-
-/* Feeds the applier every entry of the local wal that is durable and not
- * yet applied. Only fsynced entries are applied, so the applied index a
- * reader sees never goes backwards, even across a crash of the mirror
- * (docs/OPERATIONS.md, "Reading from the mirror"). An applier failure
- * does not stop the mirror: the wal keeps following, queries answer the
- * error, and the next re-bootstrap or restart restores afresh. */
-static void apply_durable(struct follow_core *c)
-{
-	char errmsg[MA_ERRMSG_SIZE];
-	struct applier *a = c->applier;
-	uint64_t durable, before;
-	int rc = 0;
-
-	if (a == NULL || c->wal == NULL || applier_error(a) != NULL)
-		return;
-	durable = wal_log_durable_index(c->wal);
-	before = applier_applied_index(a);
-	if (durable <= before)
-		return;
-	if (!applier_needs_data(a)) {
-		for (uint64_t i = before + 1; i <= durable && rc == 0; i++)
-			rc = applier_apply(a, i, 0, WAL_ENTRY_BARRIER, NULL, 0,
-			                   errmsg);
-		c->event.applied = true;
-		return;
-	}
-	if (c->areader == NULL) {
-		rc = wal_log_reader_open(c->wal, &c->areader, errmsg);
-		if (rc != 0) {
-			applier_fail(a, rc, errmsg);
-			return;
-		}
-	}
-	for (int tries = 0; applier_applied_index(a) < durable;) {
-		uint64_t next = applier_applied_index(a) + 1;
-		struct wal_entry e;
-
-		if (wal_reader_position(c->areader) != next)
-			rc = wal_reader_seek(c->areader, next, errmsg);
-		if (rc == 0)
-			rc = wal_reader_next(c->areader, &e, errmsg);
-		if (rc == 0 && e.index != next)
-			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
-			               "wal reader returned entry %" PRIu64
-			               " instead of %" PRIu64,
-			               e.index, next);
-		if (rc == MA_ERR_AGAIN || rc == MA_ERR_NOTFOUND ||
-		    rc == MA_ERR_DIVERGED) {
-			/* A stale view (new segment, reset): refresh, and
-			 * seek again. Bounded: the entry is durable. */
-			if (++tries > 3)
-				break;
-			rc = wal_reader_refresh(c->areader, errmsg);
-			if (rc == 0)
-				rc = wal_reader_seek(c->areader, next, errmsg);
-			continue;
-		}
-		if (rc == MA_ERR_COMPACTED) {
-			rc = ma_errorf(
-			    errmsg, MA_ERR_COMPACTED,
-			    "the local wal starts at %" PRIu64
-			    ", after the applied index %" PRIu64
-			    " (no snapshot covers the entries between)",
-			    wal_reader_first_index(c->areader), next - 1);
-			break;
-		}
-		if (rc != 0)
-			break;
-		tries = 0;
-		rc = applier_apply(a, e.index, e.term, e.type, e.data, e.len,
-		                   errmsg);
-		if (rc != 0)
-			break;
-	}
-	/* Whatever stopped it (an unreadable or compacted wal included),
-	 * the applier is now behind for good: fail it, so reads answer the
-	 * error rather than stale data and this is not retried per batch. */
-	if (rc != 0 && rc != MA_ERR_AGAIN && rc != MA_ERR_NOTFOUND &&
-	    rc != MA_ERR_DIVERGED && applier_error(a) == NULL)
-		applier_fail(a, rc, errmsg);
-	if (applier_applied_index(a) != before)
-		c->event.applied = true;
-}
-
-/* Restores the applier from the newest local snapshot (none: empty
- * state), then replays the durable wal after it. */
-static void restore_applier(struct follow_core *c)
-{
-	char errmsg[MA_ERRMSG_SIZE], path[4096];
-	struct snapshot_meta meta;
-	int rc;
-
-	if (c->applier == NULL)
-		return;
-	c->event.applied = true;
-	if (c->store == NULL) {
-		applier_reset(c->applier, errmsg);
-		return;
-	}
-	rc = snapshot_store_latest(c->store, &meta, errmsg);
-	if (rc == MA_ERR_NOTFOUND) {
-		applier_reset(c->applier, errmsg);
-		meta.id.index = 0;
-	} else if (rc == 0) {
-		rc = snapshot_store_path(c->store, meta.id.index, meta.id.term,
-		                         path, sizeof path);
-		if (rc == 0)
-			rc = applier_restore_file(c->applier, path,
-			                          meta.id.index, errmsg);
-		else
-			applier_fail(c->applier, rc, "snapshot path too long");
-	} else {
-		applier_fail(c->applier, rc, errmsg);
-	}
-	if (rc != 0 && rc != MA_ERR_NOTFOUND)
-		return;
-	apply_durable(c);
-	if (applier_error(c->applier) == NULL)
-		log_info(
-		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
-		    ", %" PRIu64 " wal entries replayed)",
-		    c->name, applier_kind_name(applier_get_kind(c->applier)),
-		    applier_applied_index(c->applier), meta.id.index,
-		    applier_applied_index(c->applier) - meta.id.index);
-}
-
 static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct follow_core *c = arg;
@@ -414,8 +293,8 @@ static int open_local(struct follow_core *c, char *errmsg)
 static int begin_frames(struct follow_core *c, size_t frame_max)
 {
 	if (c->frames_open)
-		frame_reader_free(&c->frames);
-	c->frames_open = frame_reader_init(&c->frames, frame_max) == 0;
+		proto_framer_free(&c->frames);
+	c->frames_open = proto_framer_init(&c->frames, frame_max) == 0;
 	return c->frames_open ? 0 : MA_ERR_NOMEM;
 }
 
@@ -447,7 +326,7 @@ static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
 	while (len > 0) {
 		const void *body;
 		size_t blen, used;
-		int rc = frame_reader_feed(&c->frames, data, len, &used, &body,
+		int rc = proto_framer_feed(&c->frames, data, len, &used, &body,
 		                           &blen, errmsg);
 		if (rc < 0) {
 			stream_failed(c, errmsg);
@@ -508,7 +387,8 @@ static int batch_flush(struct follow_core *c)
 			stream_failed(c, errmsg);
 		return rc;
 	}
-	apply_durable(c);
+	if (follow_apply_durable(&c->apply, c->wal))
+		c->event.applied = true;
 	mirror_sm_applied(&c->sm, c->now, wal_log_durable_index(c->wal));
 	report(c, false);
 	return 0;
@@ -683,7 +563,8 @@ static void snapshot_committed(struct follow_core *c)
 	         " bytes)",
 	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
 	c->force_bootstrap = false;
-	restore_applier(c);
+	if (follow_apply_restore(&c->apply, c->store, c->wal))
+		c->event.applied = true;
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
 	start_log(c, index + 1, c->info.snapshot_term);
@@ -699,7 +580,7 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	if (rc == 0)
 		return;
 	if (rc == 1) {
-		c->phase = PHASE_IDLE; /* committed; the stream ends next */
+		c->phase = PHASE_SNAPSHOT_DONE; /* the stream ends next */
 		return;
 	}
 	log_error("%s: snapshot receive: %s", c->name, errmsg);
@@ -840,6 +721,7 @@ static void start_info(struct follow_core *c)
 {
 	char path[128];
 
+	c->restart = false; /* this is the restart */
 	if (c->phase == PHASE_DEAD || !c->connected || c->drop_pending)
 		return;
 	c->phase = PHASE_INFO;
@@ -911,11 +793,13 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
 		         ")",
 		         c->name, index, term);
+	c->apply.name = c->name;
 	rc = applier_new((enum applier_kind)cfg->applier_kind, c->name,
-	                 &c->applier, errmsg);
+	                 &c->apply.applier, errmsg);
 	if (rc != 0)
 		goto fail;
-	restore_applier(c);
+	if (follow_apply_restore(&c->apply, c->store, c->wal))
+		c->event.applied = true;
 	*out = c;
 	return 0;
 fail:
@@ -930,16 +814,15 @@ void follow_core_free(struct follow_core *c)
 	if (c == NULL)
 		return;
 	if (c->frames_open)
-		frame_reader_free(&c->frames);
+		proto_framer_free(&c->frames);
 	if (c->wal != NULL && !wal_log_failed(c->wal) &&
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);
-	wal_reader_close(c->areader);
+	follow_apply_close(&c->apply);
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
 	snapshot_store_close(c->store);
 	batch_free(&c->batch);
-	applier_free(c->applier);
 	free(c);
 }
 
@@ -1023,7 +906,7 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 			batch_flush(c);
 		break;
 	default:
-		break; /* a committed snapshot's trailing bytes */
+		break; /* PHASE_SNAPSHOT_DONE: bytes after the final chunk */
 	}
 }
 
@@ -1053,9 +936,11 @@ void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 		batch_flush(c);
 		stream_failed(c, "source ended the log stream");
 		break;
-	default: /* PHASE_IDLE: the snapshot's final chunk was received */
+	case PHASE_SNAPSHOT_DONE:
 		snapshot_committed(c);
 		break;
+	default:
+		break; /* a live stream is never in the other phases */
 	}
 }
 
@@ -1088,7 +973,8 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			db_fatal(c, rc, errmsg);
 			return;
 		}
-		apply_durable(c);
+		if (follow_apply_durable(&c->apply, c->wal))
+			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
 	mirror_sm_tick(&c->sm, now);
@@ -1103,10 +989,8 @@ void follow_core_run(struct follow_core *c, uint64_t now)
 	/* Entries received before a failure in the same body are valid. */
 	if (c->batch.count > 0 && batch_flush(c) != 0)
 		return;
-	if (c->restart) {
-		c->restart = false;
+	if (c->restart)
 		start_info(c);
-	}
 }
 
 void follow_core_fail(struct follow_core *c, int code, const char *msg,
@@ -1162,7 +1046,7 @@ uint64_t follow_core_log_index(const struct follow_core *c)
 
 struct applier *follow_core_applier(const struct follow_core *c)
 {
-	return c->applier;
+	return c->apply.applier;
 }
 
 struct wal_log *follow_core_wal(const struct follow_core *c)

@@ -73,11 +73,15 @@ struct follow_action {
 };
 
 /* What the progress callback reports: every MiB of a bootstrap (the
- * receiver's progress interval) and on every state change. */
+ * receiver's progress interval) and on every state change. Flags gather
+ * between two follow_core_take_event calls, so the glue reports once per
+ * event with the figures of its end. */
 struct follow_core_event {
-	bool state_changed;
-	bool progress;
-	bool applied; /* the applier moved (entries, restore, failure) */
+	bool state_changed; /* status.state differs from the last report */
+	bool progress;      /* report now: a state change, bootstrap
+	                     * progress, a snapshot committed, a fatal error */
+	bool
+	    applied; /* the applier moved (entries, a restore or its failure) */
 };
 
 #define FOLLOW_CORE_ACTIONS_MAX 8
@@ -99,22 +103,31 @@ void follow_core_free(struct follow_core *c);
 
 /* A connection attempt starts (state Connecting). */
 void follow_core_connecting(struct follow_core *c, uint64_t now);
-/* The connection is up: the core asks for info. */
+/* The connection is up: the core asks for info (OPEN). */
 void follow_core_connected(struct follow_core *c, uint64_t now);
 /* The connection is gone (every stream with it). Flushes what was
- * received, enters Disconnected and returns the backoff in ms before the
- * next attempt; 0 when the database is in Error (no reconnect wanted). */
+ * received, enters Disconnected (advancing status.endpoint) and returns
+ * the backoff in ms before the next attempt; 0 when the database is in
+ * Error (no reconnect wanted). Also the answer to a DROP. */
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why);
-/* The response status of `stream` (before its body). */
+/* Stream events (response, body, end, error) are acted on only for the
+ * current stream of a live, connected core with no drop pending; any
+ * other number is ignored, so the glue may pass every event it sees. */
+/* The response status of `stream` (before its body). 200 carries frames
+ * of the request's kind; any other carries one error frame: a 403 frame
+ * is fatal (MIRROR_ERROR), anything else not 200 asks for a DROP. */
 void follow_core_response(struct follow_core *c, uint64_t stream, int status,
                           uint64_t now);
 /* Body bytes of `stream`, in order, any split. */
 void follow_core_body(struct follow_core *c, uint64_t stream,
                       const uint8_t *data, size_t len, uint64_t now);
-/* `stream` ended cleanly (all its body was given). */
+/* `stream` ended cleanly (all its body was given). Ending a snapshot
+ * stream after its final chunk commits the snapshot and opens the log;
+ * any other end of a current stream asks for a DROP. */
 void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now);
-/* `stream` failed (reset by the peer, cut): code is an MA_ERR_* code. */
+/* `stream` failed (reset by the peer, cut, could not be opened): code is
+ * an MA_ERR_* code, msg says what (may be NULL). Asks for a DROP. */
 void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
                               const char *msg, uint64_t now);
 /* Timer (the glue calls it about every 100 ms): a due wal group commit,
@@ -139,9 +152,8 @@ void follow_core_fail(struct follow_core *c, int code, const char *msg,
  * The caller drains after every event (the queue holds 16 and one event
  * queues at most 3; a full queue aborts). Stream numbers start at 1 and
  * are never reused by a core. A stream the core moved on from without a
- * CANCEL (the info stream once its frame arrived, a snapshot stream
- * whose final chunk arrived) may still deliver its end: ignored.
- * follow_core_disconnected discards what was not drained. */
+ * CANCEL (the info stream once its frame arrived) may still deliver its
+ * end: ignored. follow_core_disconnected discards what was not drained. */
 size_t follow_core_actions(struct follow_core *c, struct follow_action *out,
                            size_t max);
 /* What changed since the last call (and clears it). */
@@ -150,8 +162,9 @@ struct follow_core_event follow_core_take_event(struct follow_core *c);
 const struct mirror_status *follow_core_status(const struct follow_core *c);
 const char *follow_core_name(const struct follow_core *c);
 bool follow_core_failed(const struct follow_core *c); /* in MIRROR_ERROR */
-/* The durable end of the local wal (0: none yet), and the applier (NULL
- * when none is configured). */
+/* The durable end of the local wal (0: none yet; the snapshot's index
+ * right after a bootstrap), and the applier (an APPLIER_NONE one only
+ * counts entries). */
 uint64_t follow_core_log_index(const struct follow_core *c);
 struct applier *follow_core_applier(const struct follow_core *c);
 /* The wal (for the glue's final sync and for tests); NULL before the

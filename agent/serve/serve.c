@@ -18,16 +18,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
-#include <msgpack.h>
-
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
+#include <event2/event.h>
 
 #define CONTENT_TYPE "application/msgpack"
 /* Largest single transport write: big frames go out in pieces so that a
@@ -58,7 +56,7 @@ struct stream {
 	struct stream *next, *prev;    /* serve.streams */
 	struct stream *lnext, *lprev;  /* db.log_streams */
 	enum stream_kind kind;
-	msgpack_sbuffer out; /* encoded, not yet accepted by transport */
+	struct proto_buf out; /* encoded, not yet accepted by transport */
 	size_t out_off;
 	bool blocked; /* write returned MA_ERR_AGAIN: wait for on_writable */
 	bool ending;  /* end the response once out is drained */
@@ -216,8 +214,8 @@ static int flush(struct stream *st)
 
 	if (st->dead || st->req == NULL)
 		return MA_ERR_TRANSPORT;
-	while (st->out_off < st->out.size) {
-		size_t n = st->out.size - st->out_off;
+	while (st->out_off < st->out.len) {
+		size_t n = st->out.len - st->out_off;
 
 		if (n > sv->piece)
 			n = sv->piece;
@@ -241,12 +239,10 @@ static int flush(struct stream *st)
 		return rc;
 	}
 	st->out_off = 0;
-	if (st->out.alloc > OUT_RETAIN_MAX) {
-		msgpack_sbuffer_destroy(&st->out);
-		msgpack_sbuffer_init(&st->out);
-	} else {
-		msgpack_sbuffer_clear(&st->out);
-	}
+	if (st->out.cap > OUT_RETAIN_MAX)
+		proto_buf_free(&st->out);
+	else
+		proto_buf_clear(&st->out);
 	if (st->ending && !st->ended) {
 		st->ended = true;
 		stream_stop_events(st);
@@ -861,7 +857,7 @@ static void on_request(struct transport_request *req, void *user)
 	st->req = req;
 	peer = transport_request_peer(req);
 	snprintf(st->peer, sizeof st->peer, "%s", peer != NULL ? peer : "");
-	msgpack_sbuffer_init(&st->out);
+	proto_buf_init(&st->out);
 	st->next = sv->streams;
 	if (sv->streams != NULL)
 		sv->streams->prev = st;
@@ -932,7 +928,7 @@ static void stream_free(struct stream *st)
 		event_free(st->resume_ev);
 	wal_reader_close(st->reader);
 	serve_snapshot_close(&st->snap);
-	msgpack_sbuffer_destroy(&st->out);
+	proto_buf_free(&st->out);
 	free(st);
 }
 

@@ -281,10 +281,10 @@ static int end_with(struct serve_log_end *end, enum proto_error error,
 }
 
 int serve_log_read(struct wal_reader *r, uint64_t *next_index,
-                   msgpack_sbuffer *out, size_t max_bytes, size_t *produced,
+                   struct proto_buf *out, size_t max_bytes, size_t *produced,
                    struct serve_log_end *end, char *errmsg)
 {
-	size_t start = out->size, data = 0;
+	size_t start = out->len, data = 0;
 	struct proto_log_msg m;
 	struct wal_entry e;
 	int rc, status;
@@ -293,7 +293,7 @@ int serve_log_read(struct wal_reader *r, uint64_t *next_index,
 	memset(&m, 0, sizeof m);
 	m.kind = PROTO_LOG_ENTRY;
 	for (;;) {
-		if (out->size - start >= max_bytes) {
+		if (out->len - start >= max_bytes) {
 			status = SERVE_LOG_READ_MORE;
 			break;
 		}
@@ -365,7 +365,7 @@ int serve_log_read(struct wal_reader *r, uint64_t *next_index,
 	return status;
 }
 
-int serve_log_heartbeat(msgpack_sbuffer *out, uint64_t commit_index,
+int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
                         uint64_t first_index, int64_t source_time_ms)
 {
 	struct proto_log_msg m;

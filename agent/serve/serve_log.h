@@ -1,7 +1,7 @@
 /* serve_log: the source side's decisions about a database's log, sans-I/O
  * towards the network: no libevent, no clock, no transport. It reads the
  * spool through a wal reader (wal/wal.h) and a snapshot store
- * (snapshot/snapshot.h) and writes protocol frames (proto/protocol.h)
+ * (snapshot/snapshot.h) and writes protocol frames (proto/proto.h)
  * into a buffer the caller sends. The glue (serve.c) and the simulation
  * harness's source (tests/sim/) call it; `now` and the source's wall time
  * come in as arguments.
@@ -22,9 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <msgpack.h>
-
-#include "proto/protocol.h"
+#include "proto/proto.h"
 
 struct snapshot_store;
 struct wal_reader;
@@ -134,12 +132,12 @@ struct serve_log_end {
  * MA_ERR_NOMEM when encoding failed (out may end in a partial frame: reset the
  * stream). The caller refreshes r when it learns that the log changed. */
 int serve_log_read(struct wal_reader *r, uint64_t *next_index,
-                   msgpack_sbuffer *out, size_t max_bytes, size_t *produced,
+                   struct proto_buf *out, size_t max_bytes, size_t *produced,
                    struct serve_log_end *end, char *errmsg);
 
 /* Appends one heartbeat frame: commit_index, first_index and the source's
  * wall time. 0 or MA_ERR_NOMEM. */
-int serve_log_heartbeat(msgpack_sbuffer *out, uint64_t commit_index,
+int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
                         uint64_t first_index, int64_t source_time_ms);
 
 #endif

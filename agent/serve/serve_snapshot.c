@@ -11,7 +11,6 @@
 
 #include "common/crc32c.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "snapshot/snapshot.h"
 
 static const char *const fault_names[SERVE_FAULT_COUNT] = {
@@ -147,44 +146,19 @@ void serve_snapshot_close(struct serve_snapshot *s)
 	s->scratch = NULL;
 }
 
-/* Appends a raw frame: header for len, then body_len bytes of body. */
-static int raw_frame(msgpack_sbuffer *out, uint32_t len, const void *body,
-                     size_t body_len)
+/* Appends a broken frame (proto_fault_frame_encode). 1 or MA_ERR_NOMEM. */
+static int bad_frame(struct proto_buf *out, enum proto_fault_frame kind)
 {
-	unsigned char hdr[FRAME_HEADER_SIZE];
+	int rc = proto_fault_frame_encode(out, kind);
 
-	frame_header_put(hdr, len);
-	if (msgpack_sbuffer_write(out, (const char *)hdr, sizeof hdr) != 0)
-		return MA_ERR_NOMEM;
-	if (body_len > 0 &&
-	    msgpack_sbuffer_write(out, (const char *)body, body_len) != 0)
-		return MA_ERR_NOMEM;
-	return 0;
-}
-
-static int oversize_field_frame(msgpack_sbuffer *out)
-{
-	msgpack_sbuffer body;
-	msgpack_packer pk;
-	char name[300]; /* over the 256-byte limit on strings */
-	int rc = MA_ERR_NOMEM;
-
-	memset(name, 'x', sizeof name);
-	msgpack_sbuffer_init(&body);
-	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
-	if (msgpack_pack_map(&pk, 1) == 0 &&
-	    msgpack_pack_str_with_body(&pk, "database_id", 11) == 0 &&
-	    msgpack_pack_str_with_body(&pk, name, sizeof name) == 0)
-		rc = raw_frame(out, (uint32_t)body.size, body.data, body.size);
-	msgpack_sbuffer_destroy(&body);
-	return rc;
+	return rc != 0 ? rc : 1;
 }
 
 /* Damages the second envelope as s->fault says. Returns 1 when it wrote a
  * (bad) frame itself, 0 when env was changed (or left alone) for the
  * normal encoder, or MA_ERR_NOMEM. */
-static int inject(struct serve_snapshot *s, struct snapshot_envelope *env,
-                  msgpack_sbuffer *out)
+static int inject(struct serve_snapshot *s, struct snapshot_chunk *env,
+                  struct proto_buf *out)
 {
 	if (s->envelopes != 1 || env->done)
 		return 0;
@@ -207,32 +181,22 @@ static int inject(struct serve_snapshot *s, struct snapshot_envelope *env,
 		env->data = s->scratch;
 		env->crc32c = crc32c(s->scratch, env->data_len);
 		return 0;
-	case SERVE_FAULT_OVERSIZE_FRAME: {
-		int rc = raw_frame(out, (uint32_t)(64u << 20), "\x80", 1);
-
-		return rc != 0 ? rc : 1;
-	}
-	case SERVE_FAULT_MALFORMED: {
-		int rc =
-		    raw_frame(out, 8, "\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1", 8);
-
-		return rc != 0 ? rc : 1;
-	}
-	case SERVE_FAULT_OVERSIZE_FIELD: {
-		int rc = oversize_field_frame(out);
-
-		return rc != 0 ? rc : 1;
-	}
+	case SERVE_FAULT_OVERSIZE_FRAME:
+		return bad_frame(out, PROTO_FAULT_OVERSIZE_FRAME);
+	case SERVE_FAULT_MALFORMED:
+		return bad_frame(out, PROTO_FAULT_MALFORMED);
+	case SERVE_FAULT_OVERSIZE_FIELD:
+		return bad_frame(out, PROTO_FAULT_OVERSIZE_FIELD);
 	case SERVE_FAULT_NONE:
 		break;
 	}
 	return 0;
 }
 
-int serve_snapshot_next(struct serve_snapshot *s, msgpack_sbuffer *out,
+int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg)
 {
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	int rc;
 
 	if (injected != NULL)
@@ -260,7 +224,7 @@ int serve_snapshot_next(struct serve_snapshot *s, msgpack_sbuffer *out,
 	} else {
 		s->envelopes++;
 	}
-	rc = snapshot_envelope_encode_frame(&env, out, errmsg);
+	rc = proto_envelope_encode(out, &env, errmsg);
 	if (rc != 0)
 		return rc;
 	if (produced != NULL)

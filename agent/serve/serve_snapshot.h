@@ -13,9 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <msgpack.h>
-
-#include "proto/protocol.h"
+#include "proto/proto.h"
 
 struct snapshot_sender;
 struct snapshot_store;
@@ -86,7 +84,7 @@ void serve_snapshot_close(struct serve_snapshot *s);
  * response), MA_ERR_CORRUPT (the file changed under the sender: reset the
  * stream, never end it cleanly), MA_ERR_IO, MA_ERR_NOMEM. *injected (may
  * be NULL) is set when this frame carries the fault. */
-int serve_snapshot_next(struct serve_snapshot *s, msgpack_sbuffer *out,
+int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg);
 
 #endif

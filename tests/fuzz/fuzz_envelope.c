@@ -1,7 +1,7 @@
-/* libFuzzer target for the snapshot envelope decoder: the one-shot decoder
- * on the whole input, and the piecewise framing decoder on the same input
- * cut into pieces whose sizes come from the input's first bytes. Any
- * decoded envelope must satisfy the decoder's promises. */
+/* libFuzzer target for the snapshot envelope decoder: on the whole input
+ * as one frame body, and behind the framer on the same input cut into
+ * pieces whose sizes come from the input's first bytes. Any decoded
+ * envelope must satisfy the decoder's promises. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,46 +9,53 @@
 
 #include "common/errors.h"
 #include "common/parse.h"
-#include "snapshot/snapshot.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(const struct snapshot_envelope *env, size_t data_max)
+static void check(const struct snapshot_chunk *c, size_t data_max)
 {
-	if (env->data_len > data_max || env->offset > env->id.size ||
-	    env->data_len > env->id.size - env->offset ||
-	    (env->data_len > 0 && env->data == NULL) ||
-	    !parse_name_valid_str(env->id.cluster_id) ||
-	    !parse_name_valid_str(env->id.database_id))
+	if (c->data_len > data_max || c->offset > c->id.size ||
+	    c->data_len > c->id.size - c->offset ||
+	    (c->data_len > 0 && c->data == NULL) ||
+	    !parse_name_valid_str(c->id.cluster_id) ||
+	    !parse_name_valid_str(c->id.database_id))
 		abort();
 	/* Touch every data byte so ASan checks the borrowed pointer. */
 	volatile uint8_t sum = 0;
-	for (size_t i = 0; i < env->data_len; i++)
-		sum ^= env->data[i];
+	for (size_t i = 0; i < c->data_len; i++)
+		sum ^= c->data[i];
 	(void)sum;
+}
+
+static void decode(const void *body, size_t len, size_t data_max)
+{
+	struct snapshot_chunk c;
+	char errmsg[MA_ERRMSG_SIZE];
+	int rc = proto_envelope_decode(body, len, data_max, &c, errmsg);
+
+	if (rc == 0)
+		check(&c, data_max);
+	else if ((rc != MA_ERR_PROTO && rc != MA_ERR_NOMEM) ||
+	         memchr(errmsg, '\0', sizeof errmsg) == NULL)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct snapshot_envelope env;
-	struct snapshot_framer f;
+	struct proto_framer f;
 	char errmsg[MA_ERRMSG_SIZE];
 	const size_t data_max = 4096;
 	size_t pos = 0, seed_len = size < 4 ? size : 4;
 	unsigned seed = 0;
 	int rc;
 
-	rc = snapshot_envelope_decode(data, size, data_max, &env, errmsg);
-	if (rc == 0)
-		check(&env, data_max);
-	else if (rc != MA_ERR_PROTO ||
-	         memchr(errmsg, '\0', sizeof errmsg) == NULL)
-		abort();
+	decode(data, size, data_max);
 
 	/* Framing: the first bytes pick the piece sizes. */
 	for (size_t i = 0; i < seed_len; i++)
 		seed = seed * 251 + data[i];
-	if (snapshot_framer_init(&f, data_max) != 0)
+	if (proto_framer_init(&f, data_max + PROTO_ENVELOPE_OVERHEAD_MAX) != 0)
 		abort();
 	while (pos < size) {
 		size_t piece, used;
@@ -58,22 +65,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (piece > size - pos)
 			piece = size - pos;
 		while (piece > 0) {
-			rc = snapshot_framer_feed(&f, data + pos, piece, &used,
-			                          &env, errmsg);
+			const void *body;
+			size_t blen;
+
+			rc = proto_framer_feed(&f, data + pos, piece, &used,
+			                       &body, &blen, errmsg);
 			if (used > piece)
 				abort();
 			pos += used;
 			piece -= used;
 			if (rc < 0)
 				goto out;
-			if (rc == 1)
-				check(&env, data_max);
-			else if (piece != 0)
+			if (rc == 1) {
+				if (blen == 0 || blen > f.frame_max)
+					abort();
+				decode(body, blen, data_max);
+			} else if (piece != 0) {
 				abort();
+			}
 		}
 	}
-	snapshot_framer_finish(&f, errmsg);
+	proto_framer_finish(&f, errmsg);
 out:
-	snapshot_framer_free(&f);
+	proto_framer_free(&f);
 	return 0;
 }

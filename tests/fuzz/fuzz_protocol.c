@@ -1,17 +1,17 @@
-/* libFuzzer target: the log-stream and info decoders behind the frame
- * reader, fed the input in two pieces split by its first byte. */
+/* libFuzzer target: the log-stream and info decoders behind the framer,
+ * fed the input in two pieces split by its first byte. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common/errors.h"
-#include "common/frame.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct frame_reader r;
+	struct proto_framer r;
 	char errmsg[MA_ERRMSG_SIZE];
 	size_t split, off = 0;
 
@@ -22,13 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (split > size)
 		split = size;
-	if (frame_reader_init(&r, 1 << 16) != 0)
-		return 0;
+	if (proto_framer_init(&r, 1 << 16) != 0)
+		abort();
 	while (off < size) {
 		size_t end = off < split ? split : size;
 		const void *body;
 		size_t blen, used;
-		int rc = frame_reader_feed(&r, data + off, end - off, &used,
+		int rc = proto_framer_feed(&r, data + off, end - off, &used,
 		                           &body, &blen, errmsg);
 		off += used;
 		if (rc < 0)
@@ -36,11 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 1) {
 			struct proto_log_msg m;
 			struct proto_info info;
-			(void)proto_log_decode(body, blen, 4096, &m, errmsg);
+
+			if (proto_log_decode(body, blen, 4096, &m, errmsg) ==
+			        0 &&
+			    m.kind == PROTO_LOG_ENTRY && m.data_len > 4096)
+				abort();
 			(void)proto_info_decode(body, blen, &info, errmsg);
 		}
 	}
-	(void)frame_reader_finish(&r, errmsg);
-	frame_reader_free(&r);
+	(void)proto_framer_finish(&r, errmsg);
+	proto_framer_free(&r);
 	return 0;
 }

@@ -23,9 +23,8 @@
 #include "agent/serve/serve.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/log.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "tests/integration/test_transport_util.h"
 #include "transport/transport.h"
@@ -233,11 +232,11 @@ struct req {
 	bool ended;
 	int failed;
 	bool cancelled;
-	/* snapshot bodies go through the framer, everything else through
-	 * frame_reader and proto_log_decode */
+	/* snapshot bodies are envelopes, everything else log or info
+	 * messages */
 	bool snapshot;
-	struct snapshot_framer sf;
-	struct frame_reader fr;
+	struct proto_framer sf;
+	struct proto_framer fr;
 	/* snapshot results */
 	uint64_t next_offset, chunks, first_offset;
 	bool done, got_first;
@@ -352,21 +351,24 @@ static void log_frame(struct req *r, const void *body, size_t len)
 static void snapshot_bytes(struct req *r, const uint8_t *data, size_t len)
 {
 	while (len > 0) {
-		struct snapshot_envelope env;
+		struct snapshot_chunk env;
 		char errmsg[MA_ERRMSG_SIZE];
-		size_t used = 0;
+		const void *body;
+		size_t used = 0, blen;
 		int rc;
 
-		rc = snapshot_framer_feed(&r->sf, data, len, &used, &env,
-		                          errmsg);
+		rc = proto_framer_feed(&r->sf, data, len, &used, &body, &blen,
+		                       errmsg);
 		data += used;
 		len -= used;
+		if (rc == 1)
+			rc = proto_envelope_decode(body, blen, 0, &env, errmsg);
+		else if (rc == 0)
+			continue;
 		if (rc < 0) {
 			mark_bad(r, "framer: %s", errmsg);
 			return;
 		}
-		if (rc == 0)
-			continue;
 		if (r->done) {
 			mark_bad(r, "envelope after done");
 			return;
@@ -422,7 +424,7 @@ static void on_body(struct transport_stream *s, const uint8_t *data, size_t len,
 		const void *body;
 		size_t used = 0, blen;
 		char errmsg[MA_ERRMSG_SIZE];
-		int rc = frame_reader_feed(&r->fr, data, len, &used, &body,
+		int rc = proto_framer_feed(&r->fr, data, len, &used, &body,
 		                           &blen, errmsg);
 
 		data += used;
@@ -470,8 +472,11 @@ static struct req *get(struct fx *fx, int client_no, const char *path,
 	r->fx = fx;
 	r->snapshot = snapshot;
 	r->sized_from = UINT64_MAX;
-	assert_int_equal(snapshot_framer_init(&r->sf, 0), 0);
-	assert_int_equal(frame_reader_init(&r->fr, PROTO_ENTRY_DATA_MAX +
+	assert_int_equal(
+	    proto_framer_init(&r->sf, SNAPSHOT_DATA_MAX_DEFAULT +
+	                                  PROTO_ENVELOPE_OVERHEAD_MAX),
+	    0);
+	assert_int_equal(proto_framer_init(&r->fr, PROTO_ENTRY_DATA_MAX +
 	                                               PROTO_FRAME_OVERHEAD),
 	                 0);
 	assert_int_equal(transport_client_request(c, path, &st_cb, r, &r->s),
@@ -483,8 +488,8 @@ static void req_free(struct req *r)
 {
 	if (r->s != NULL)
 		transport_stream_cancel(r->s);
-	snapshot_framer_free(&r->sf);
-	frame_reader_free(&r->fr);
+	proto_framer_free(&r->sf);
+	proto_framer_free(&r->fr);
 	free(r->data);
 	free(r);
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/protocol.h"
+#include "proto/proto.h"
 
 struct snapshot_meta;
 struct snapshot_store;

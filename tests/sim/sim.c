@@ -15,7 +15,6 @@
 #include "agent/apply/applier.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -443,9 +442,9 @@ static void queue_frames(struct sim *sim, struct sim_stream *st,
 	while (off < len && !st->done_queued) {
 		size_t flen = len - off;
 
-		if (flen >= FRAME_HEADER_SIZE &&
-		    be32(buf + off) <= flen - FRAME_HEADER_SIZE)
-			flen = FRAME_HEADER_SIZE + be32(buf + off);
+		if (flen >= PROTO_FRAME_HEADER_SIZE &&
+		    be32(buf + off) <= flen - PROTO_FRAME_HEADER_SIZE)
+			flen = PROTO_FRAME_HEADER_SIZE + be32(buf + off);
 		if (sim->link.drop_pm > 0 &&
 		    fx_rng_chance(&sim->rng, sim->link.drop_pm)) {
 			sim->stats.drops++;
@@ -482,21 +481,21 @@ static void queue_frames(struct sim *sim, struct sim_stream *st,
 
 static void pump(struct sim *sim, struct sim_stream *st)
 {
-	msgpack_sbuffer buf;
+	struct proto_buf buf;
 	size_t produced;
 	bool done;
 
 	if (st->done_queued)
 		return;
-	msgpack_sbuffer_init(&buf);
+	proto_buf_init(&buf);
 	done = sim_response_pull(st->resp, &buf, sim->link.pull_bytes,
 	                         st->hb_pending, true, wall(sim));
 	st->hb_pending = false;
-	produced = buf.size;
+	produced = buf.len;
 	if (st->snapshot)
-		sim->stats.snapshot_bytes += buf.size;
-	queue_frames(sim, st, (const uint8_t *)buf.data, buf.size);
-	msgpack_sbuffer_destroy(&buf);
+		sim->stats.snapshot_bytes += buf.len;
+	queue_frames(sim, st, buf.data, buf.len);
+	proto_buf_free(&buf);
 	if (st->done_queued)
 		return;
 	if (done) {

@@ -12,7 +12,7 @@
 #include "agent/serve/serve_log.h"
 #include "agent/serve/serve_request.h"
 #include "common/errors.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
@@ -39,9 +39,9 @@ enum phase { P_CHECK, P_SEEK, P_STREAM };
 struct sim_response {
 	struct sim_source *src;
 	enum kind kind;
-	msgpack_sbuffer pending; /* produced at request time */
-	bool done;               /* nothing more after pending */
-	bool reset;              /* failed: the stream is reset, not ended */
+	struct proto_buf pending; /* produced at request time */
+	bool done;                /* nothing more after pending */
+	bool reset;               /* failed: the stream is reset, not ended */
 	struct serve_snapshot snap;
 	uint64_t offset;
 	struct wal_reader *reader;
@@ -108,11 +108,11 @@ void sim_source_set_fault(struct sim_source *s, enum serve_fault fault)
 	s->fault = fault;
 }
 
-static void error_frame(msgpack_sbuffer *out, enum proto_error err,
+static void error_frame(struct proto_buf *out, enum proto_error err,
                         uint64_t first_index, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void error_frame(msgpack_sbuffer *out, enum proto_error err,
+static void error_frame(struct proto_buf *out, enum proto_error err,
                         uint64_t first_index, const char *fmt, ...)
 {
 	struct proto_log_msg m;
@@ -172,7 +172,7 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 	if (r == NULL)
 		abort();
 	r->src = s;
-	msgpack_sbuffer_init(&r->pending);
+	proto_buf_init(&r->pending);
 	if (serve_request_parse("GET", path, &rq, em) != 0)
 		return respond_error(r, status, 400, PROTO_ERROR_BAD_REQUEST,
 		                     em);
@@ -224,7 +224,7 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 }
 
 /* One step of a log stream (serve.c's log_pump without the glue). */
-static void log_pull(struct sim_response *r, msgpack_sbuffer *out,
+static void log_pull(struct sim_response *r, struct proto_buf *out,
                      size_t max_bytes, bool heartbeat, bool poll,
                      int64_t wall_ms)
 {
@@ -313,18 +313,17 @@ heartbeat:
 	}
 }
 
-bool sim_response_pull(struct sim_response *r, msgpack_sbuffer *out,
+bool sim_response_pull(struct sim_response *r, struct proto_buf *out,
                        size_t max_bytes, bool heartbeat, bool poll,
                        int64_t wall_ms)
 {
 	char em[MA_ERRMSG_SIZE];
 	int rc;
 
-	if (r->pending.size > 0) {
-		if (msgpack_sbuffer_write(out, r->pending.data,
-		                          r->pending.size) != 0)
+	if (r->pending.len > 0) {
+		if (proto_buf_append(out, r->pending.data, r->pending.len) != 0)
 			abort();
-		msgpack_sbuffer_clear(&r->pending);
+		proto_buf_clear(&r->pending);
 	}
 	if (r->done)
 		return true;
@@ -333,9 +332,9 @@ bool sim_response_pull(struct sim_response *r, msgpack_sbuffer *out,
 		r->done = true;
 		break;
 	case R_SNAPSHOT: {
-		size_t start = out->size;
+		size_t start = out->len;
 
-		while (!r->done && out->size - start < max_bytes) {
+		while (!r->done && out->len - start < max_bytes) {
 			rc = serve_snapshot_next(&r->snap, out, NULL, NULL, em);
 			if (rc == 0)
 				r->done = true;
@@ -372,6 +371,6 @@ void sim_response_free(struct sim_response *r)
 		return;
 	serve_snapshot_close(&r->snap);
 	wal_reader_close(r->reader);
-	msgpack_sbuffer_destroy(&r->pending);
+	proto_buf_free(&r->pending);
 	free(r);
 }

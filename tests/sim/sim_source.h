@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <msgpack.h>
-
 #include "agent/serve/serve_snapshot.h"
 
 struct sim_source;
@@ -40,7 +38,7 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 /* Appends up to about max_bytes of body to out (whole frames). heartbeat
  * asks a log stream for a heartbeat frame now; poll lets it look for new
  * entries. Returns true when the body is complete (no more bytes ever). */
-bool sim_response_pull(struct sim_response *r, msgpack_sbuffer *out,
+bool sim_response_pull(struct sim_response *r, struct proto_buf *out,
                        size_t max_bytes, bool heartbeat, bool poll,
                        int64_t wall_ms);
 /* True when the body ended in a reset (the snapshot file changed under

@@ -33,6 +33,15 @@
 #define CHUNK 4096
 #define SCHEDULES_DEFAULT 4000
 
+/* Known bugs of the mirror side (agent/follow), found by this suite and
+ * reported, not fixed here (another module). While one is listed as 1
+ * its test pins today's wrong behaviour (so the suite stays green and
+ * any change shows); a fix makes that test fail with "fixed?": then set
+ * the switch to 0 and the test asserts the right behaviour. (cmocka's
+ * skip() is a FAIL under automake's TAP driver, so it cannot be used.) */
+#define KNOWN_BUG_BACKOFF_RESET 1 /* mirror_state.c, test_fault_backoff */
+#define KNOWN_BUG_COMMIT_CUT 1    /* follow_core.c, test_commit_then_cut */
+
 struct world {
 	char root[256];
 	char mirror[300];
@@ -592,14 +601,20 @@ static void test_commit_then_cut(void **state)
 	applied = follow_core_status(w.sim.core)->applied_index;
 	st = sim_state(&w.sim);
 	world_free(&w);
-	if (!ok) {
+	if (KNOWN_BUG_COMMIT_CUT) {
 		fprintf(stderr,
 		        "# known bug: snapshot committed, then the connection "
 		        "cut before the stream's end: state %s, applied_index "
 		        "%" PRIu64 " (holds 100)\n",
 		        mirror_state_name(st), applied);
-		skip();
+		if (ok || applied != 0 || st != MIRROR_CATCHING_UP)
+			fail_msg("fixed? state %s, applied %" PRIu64 ": set "
+			         "KNOWN_BUG_COMMIT_CUT to 0",
+			         mirror_state_name(st), applied);
+		return;
 	}
+	assert_true(ok);
+	assert_true(applied == 100);
 }
 
 /* A source that accepts every connection but damages every snapshot
@@ -628,16 +643,24 @@ static void test_fault_backoff(void **state)
 	maxb = w.sim.stats.max_backoff_ms;
 	assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
 	world_free(&w);
-	if (connects > 25) {
+	if (KNOWN_BUG_BACKOFF_RESET) {
 		fprintf(stderr,
 		        "# known bug: %" PRIu64 " connections in 20 s, "
 		        "backoff never above %" PRIu64 " ms: "
 		        "mirror_sm_connected() resets the backoff although "
 		        "nothing was gained\n",
 		        connects, maxb);
-		skip();
+		if (!(connects > 100 && maxb <= 50))
+			fail_msg("fixed? %" PRIu64 " connections, backoff up "
+			         "to %" PRIu64
+			         " ms: set KNOWN_BUG_BACKOFF_RESET "
+			         "to 0",
+			         connects, maxb);
+		return;
 	}
-	/* 25..50 ms first, doubling, 1..2 s at the cap. */
+	/* 25..50 ms first, doubling, 1..2 s at the cap: about 15 attempts
+	 * in 20 s. */
+	assert_true(connects <= 25);
 	assert_true(maxb >= 1000 && maxb <= 2000);
 }
 
@@ -788,9 +811,8 @@ static bool schedule(uint64_t seed, uint64_t *steps)
 	return ok;
 }
 
-/* Seeds that fail because of a known bug, named in the report of
- * test_commit_then_cut or test_fault_backoff; each still runs and is
- * reported, and the test says when one passes (then remove it). */
+/* Seeds that fail because of a known bug (KNOWN_BUG_* above); each
+ * still runs, and one that passes fails the test (remove it then). */
 static const struct {
 	uint64_t seed;
 	const char *bug;
@@ -832,13 +854,15 @@ static void test_randomized(void **state)
 		if (!ok && bug != NULL)
 			fprintf(stderr, "# seed %" PRIu64 ": known bug: %s\n",
 			        s, bug);
-		else if (ok && bug != NULL)
+		else if (ok && bug != NULL) {
 			fprintf(stderr,
-			        "# seed %" PRIu64 " passes now: remove it from "
-			        "known_bad (%s)\n",
+			        "# seed %" PRIu64 " passes now: fixed? remove "
+			        "it from known_bad (%s)\n",
 			        s, bug);
-		else if (!ok)
 			failed++;
+		} else if (!ok) {
+			failed++;
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +

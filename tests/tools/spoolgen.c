@@ -23,7 +23,7 @@
 
 #include "common/errors.h"
 #include "common/io.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"

@@ -11,12 +11,13 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <msgpack.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_core.h"
+#include "common/crc32c.h"
 #include "common/errors.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
+#include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -96,23 +97,24 @@ static void reopen(struct fixture *fx)
 /* ---- frames ---- */
 
 struct bytes {
-	unsigned char buf[4096];
+	unsigned char buf[16384];
 	size_t len;
 };
 
 /* The encoders write whole frames (header + body). */
-static void put_frame(struct bytes *b, const msgpack_sbuffer *sb)
+static void put_frame(struct bytes *b, const struct proto_buf *pb)
 {
-	assert_true(b->len + sb->size <= sizeof b->buf);
-	memcpy(b->buf + b->len, sb->data, sb->size);
-	b->len += sb->size;
+	assert_true(b->len + pb->len <= sizeof b->buf);
+	memcpy(b->buf + b->len, pb->data, pb->len);
+	b->len += pb->len;
 }
 
-static void put_info(struct bytes *b, const char *cluster, uint64_t first,
-                     uint64_t commit, uint64_t snapshot_index)
+/* An info frame; snap NULL: the source has no snapshot. */
+static void put_info_snap(struct bytes *b, const char *cluster, uint64_t first,
+                          uint64_t commit, const struct snapshot_ident *snap)
 {
 	struct proto_info info;
-	msgpack_sbuffer sb;
+	struct proto_buf pb;
 
 	memset(&info, 0, sizeof info);
 	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, "%s", cluster);
@@ -122,27 +124,39 @@ static void put_info(struct bytes *b, const char *cluster, uint64_t first,
 	info.commit_index = commit;
 	info.commit_term = 2;
 	info.source_time_ms = 1700000000000;
-	if (snapshot_index > 0) {
+	if (snap != NULL) {
 		info.has_snapshot = true;
-		info.snapshot_index = snapshot_index;
-		info.snapshot_term = 3;
-		info.snapshot_size = 100;
-		info.snapshot_crc32c = 0x12345678;
+		info.snapshot_index = snap->index;
+		info.snapshot_term = snap->term;
+		info.snapshot_size = snap->size;
+		info.snapshot_crc32c = snap->crc32c;
 	}
-	msgpack_sbuffer_init(&sb);
-	assert_int_equal(proto_info_encode(&sb, &info), 0);
-	put_frame(b, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_init(&pb);
+	assert_int_equal(proto_info_encode(&pb, &info), 0);
+	put_frame(b, &pb);
+	proto_buf_free(&pb);
+}
+
+static void put_info(struct bytes *b, const char *cluster, uint64_t first,
+                     uint64_t commit, uint64_t snapshot_index)
+{
+	struct snapshot_ident snap = {.index = snapshot_index,
+	                              .term = 3,
+	                              .size = 100,
+	                              .crc32c = 0x12345678};
+
+	put_info_snap(b, cluster, first, commit,
+	              snapshot_index > 0 ? &snap : NULL);
 }
 
 static void put_log(struct bytes *b, const struct proto_log_msg *m)
 {
-	msgpack_sbuffer sb;
+	struct proto_buf pb;
 
-	msgpack_sbuffer_init(&sb);
-	assert_int_equal(proto_log_encode(&sb, m), 0);
-	put_frame(b, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_init(&pb);
+	assert_int_equal(proto_log_encode(&pb, m), 0);
+	put_frame(b, &pb);
+	proto_buf_free(&pb);
 }
 
 static void put_start(struct bytes *b, const char *cluster, uint64_t from)
@@ -550,6 +564,234 @@ static void test_group_commit_on_tick(void **state)
 	assert_no_action(fx);
 }
 
+/* A snapshot of SNAP_SIZE bytes sent in chunks of SNAP_CHUNK. */
+#define SNAP_SIZE 3000
+#define SNAP_CHUNK 1000
+
+static void snap_make(uint8_t *data, struct snapshot_ident *id)
+{
+	for (size_t i = 0; i < SNAP_SIZE; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	memset(id, 0, sizeof *id);
+	snprintf(id->cluster_id, sizeof id->cluster_id, "%s", CLUSTER_A);
+	snprintf(id->database_id, sizeof id->database_id, "kv");
+	id->index = 10;
+	id->term = 3;
+	id->size = SNAP_SIZE;
+	id->crc32c = crc32c(data, SNAP_SIZE);
+}
+
+/* Appends the envelope frames of the chunks from `from` (a chunk
+ * boundary) to the end, the final {done} one included. */
+static void put_chunks(struct bytes *b, const uint8_t *data,
+                       const struct snapshot_ident *id, uint64_t from)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_chunk c;
+	struct proto_buf pb;
+
+	proto_buf_init(&pb);
+	for (uint64_t off = from; off <= SNAP_SIZE; off += SNAP_CHUNK) {
+		memset(&c, 0, sizeof c);
+		c.id = *id;
+		c.offset = off;
+		c.done = off == SNAP_SIZE;
+		c.data = c.done ? NULL : data + off;
+		c.data_len = c.done ? 0 : SNAP_CHUNK;
+		c.crc32c = c.done ? 0 : crc32c(c.data, c.data_len);
+		assert_int_equal(proto_envelope_encode(&pb, &c, errmsg), 0);
+	}
+	put_frame(b, &pb);
+	proto_buf_free(&pb);
+}
+
+static void test_bootstrap_resumes_after_a_cut(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id;
+	struct bytes b = {.len = 0};
+	char path[512], errmsg[MA_ERRMSG_SIZE];
+	uint64_t info, snap, log;
+	size_t first_chunk;
+
+	/* Durable after every chunk, so a cut resumes at the boundary. */
+	fx->cfg.snapshot_fsync_interval = 1;
+	fx->cfg.progress_interval = 1;
+	reopen(fx);
+	snap_make(data, &id);
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	assert_int_equal(state_of(fx), MIRROR_BOOTSTRAPPING);
+
+	/* The first chunk arrives, then the link cuts the stream. */
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, 0);
+	/* Three data frames of about 1.1 kB and a small final one: half of
+	 * it ends inside the second. */
+	first_chunk = b.len / 2;
+	follow_core_body(fx->core, snap, b.buf, first_chunk, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_status(fx->core)->bytes_done, SNAP_CHUNK);
+	follow_core_stream_error(fx->core, snap, MA_ERR_TRANSPORT, "cut",
+	                         ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_DROP);
+	follow_core_disconnected(fx->core, ++fx->now, "cut");
+
+	/* Reconnected: info again, and the snapshot from the boundary. */
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	snap =
+	    expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=1000");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, SNAP_CHUNK);
+	/* Byte by byte: any split is fine. */
+	for (size_t i = 0; i < b.len; i++)
+		follow_core_body(fx->core, snap, b.buf + i, 1, fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_status(fx->core)->bytes_done, SNAP_SIZE);
+	/* Committed when the stream ends: the log follows the snapshot. */
+	follow_core_end(fx->core, snap, ++fx->now);
+	log = expect_open(fx, "/v1/db/kv/log?from=11&prev_term=3");
+	assert_true(log > snap);
+	assert_int_equal(state_of(fx), MIRROR_CATCHING_UP);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 10);
+	assert_int_equal(follow_core_log_index(fx->core), 10);
+	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
+	                 10);
+	snprintf(path, sizeof path, "%s/snapshots/10-3.snapshot", fx->dir);
+	struct snapshot_meta meta;
+	assert_int_equal(snapshot_file_verify(path, &meta, errmsg), 0);
+	assert_int_equal(meta.id.size, SNAP_SIZE);
+	assert_int_equal(meta.id.crc32c, id.crc32c);
+
+	/* Entries after the snapshot go on from 11. */
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_start(&b, CLUSTER_A, 11);
+	put_entry(&b, 11, 3);
+	put_heartbeat(&b, 11);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_log_index(fx->core), 11);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+
+	/* A restart holds the snapshot and the entry: it resumes at 12. */
+	reopen(fx);
+	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
+	                 11);
+	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
+}
+
+static void test_diverged_forces_a_bootstrap(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct bytes b = {.len = 0};
+	uint64_t log, info;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+
+	/* Holding 1..2, the mirror resumes at 3 even though a snapshot
+	 * exists... */
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_error(&b, PROTO_ERROR_DIVERGED, "term at 2 is 2");
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	/* ...and the log stream's error frame needs no start frame. */
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_string_equal(a[1].why,
+	                    "kv: log stream did not begin with a start frame");
+	follow_core_disconnected(fx->core, ++fx->now, "drop");
+
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	b.len = 0;
+	put_start(&b, CLUSTER_A, 3);
+	put_error(&b, PROTO_ERROR_DIVERGED, "term at 2 is 2");
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	/* The cancelled stream's late bytes and end are ignored. */
+	b.len = 0;
+	put_entry(&b, 3, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	follow_core_end(fx->core, log, ++fx->now);
+	assert_no_action(fx);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+
+	/* ...but after diverged, the same info leads to the snapshot. */
+	follow_core_run(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	assert_true(info > log);
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info(&b, CLUSTER_A, 1, 12, 10);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	/* A second run has nothing more to do. */
+	follow_core_run(fx->core, ++fx->now);
+	assert_no_action(fx);
+}
+
+static void test_silence_degrades_and_heartbeat_recovers(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	log =
+	    connect_info(fx, CLUSTER_A, 1, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_heartbeat(&b, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	(void)follow_core_take_event(fx->core);
+	/* Silence just under the threshold (15 s) changes nothing... */
+	follow_core_tick(fx->core, fx->now + 15000);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	assert_false(follow_core_take_event(fx->core).state_changed);
+	/* ...past it, Degraded, reported as a state change. */
+	fx->now += 15001;
+	follow_core_tick(fx->core, fx->now);
+	assert_int_equal(state_of(fx), MIRROR_DEGRADED);
+	assert_true(follow_core_take_event(fx->core).state_changed);
+	b.len = 0;
+	put_heartbeat(&b, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	assert_no_action(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +811,12 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_silence_degrades_and_heartbeat_recovers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,7 +15,6 @@
 
 #include "agent/serve/serve_log.h"
 #include "common/errors.h"
-#include "common/frame.h"
 #include "snapshot/snapshot.h"
 #include "tests/lib/fixture.h"
 #include "wal/wal.h"
@@ -281,26 +280,26 @@ static void test_tail_and_info(void **state)
 }
 
 /* Decodes every frame of sb into msgs (at most max); returns the count. */
-static size_t decode_all(const msgpack_sbuffer *sb, size_t off,
+static size_t decode_all(const struct proto_buf *sb, size_t off,
                          struct proto_log_msg *msgs, size_t max)
 {
 	size_t n = 0;
 	char em[MA_ERRMSG_SIZE];
 
-	while (off < sb->size) {
-		const uint8_t *p = (const uint8_t *)sb->data + off;
+	while (off < sb->len) {
+		const uint8_t *p = sb->data + off;
 		uint32_t len;
 
-		assert_true(sb->size - off >= FRAME_HEADER_SIZE);
+		assert_true(sb->len - off >= PROTO_FRAME_HEADER_SIZE);
 		len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 		      (uint32_t)p[2] << 8 | p[3];
-		assert_true(sb->size - off - FRAME_HEADER_SIZE >= len);
+		assert_true(sb->len - off - PROTO_FRAME_HEADER_SIZE >= len);
 		assert_true(n < max);
-		if (proto_log_decode(p + FRAME_HEADER_SIZE, len,
+		if (proto_log_decode(p + PROTO_FRAME_HEADER_SIZE, len,
 		                     PROTO_ENTRY_DATA_MAX, &msgs[n], em) != 0)
 			fail_msg("decode: %s", em);
 		n++;
-		off += FRAME_HEADER_SIZE + len;
+		off += PROTO_FRAME_HEADER_SIZE + len;
 	}
 	return n;
 }
@@ -322,13 +321,13 @@ static void test_read(void **state)
 	struct fx *f = *state;
 	static struct proto_log_msg msgs[400];
 	struct serve_log_end end;
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	uint64_t next = 5;
 	size_t produced, n;
 	int rc;
 
 	append(f, 30, 1);
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	assert_int_equal(wal_reader_seek(reader(f), 5, f->em), 0);
 	/* max_bytes 1: exactly one entry per call. */
 	rc = serve_log_read(reader(f), &next, &sb, 1, &produced, &end, f->em);
@@ -337,7 +336,7 @@ static void test_read(void **state)
 	n = decode_all(&sb, 0, msgs, 400);
 	assert_int_equal(n, 1);
 	assert_entry(&msgs[0], 5, 1);
-	msgpack_sbuffer_clear(&sb);
+	proto_buf_clear(&sb);
 	rc = serve_log_read(reader(f), &next, &sb, SIZE_MAX, &produced, &end,
 	                    f->em);
 	assert_int_equal(rc, SERVE_LOG_READ_AGAIN);
@@ -347,7 +346,7 @@ static void test_read(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_entry(&msgs[i], 6 + i, 1);
 	/* The log grows: after a refresh the stream goes on. */
-	msgpack_sbuffer_clear(&sb);
+	proto_buf_clear(&sb);
 	append(f, 5, 2);
 	assert_int_equal(wal_reader_refresh(reader(f), f->em), 0);
 	rc = serve_log_read(reader(f), &next, &sb, SIZE_MAX, NULL, &end, f->em);
@@ -357,7 +356,7 @@ static void test_read(void **state)
 	assert_int_equal(n, 5);
 	assert_entry(&msgs[4], 35, 2);
 	/* Truncated below the position: the stream ends diverged. */
-	msgpack_sbuffer_clear(&sb);
+	proto_buf_clear(&sb);
 	if (fx_spool_truncate(&f->sp, 20, f->em) != 0)
 		fail_msg("truncate: %s", f->em);
 	assert_int_equal(wal_reader_refresh(reader(f), f->em), 0);
@@ -368,20 +367,20 @@ static void test_read(void **state)
 	assert_string_equal(end.message,
 	                    "the source log was truncated or reset below "
 	                    "index 36: re-bootstrap");
-	assert_true(sb.size == 0);
-	msgpack_sbuffer_destroy(&sb);
+	assert_true(sb.len == 0);
+	proto_buf_free(&sb);
 }
 
 static void test_read_compacted(void **state)
 {
 	struct fx *f = *state;
 	struct serve_log_end end;
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	uint64_t next = 2, first;
 	int rc;
 
 	append(f, 200, 1);
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	assert_int_equal(wal_reader_seek(reader(f), 2, f->em), 0);
 	if (fx_spool_compact(&f->sp, 150, f->em) != 0)
 		fail_msg("compact: %s", f->em);
@@ -395,22 +394,22 @@ static void test_read_compacted(void **state)
 	assert_string_equal(end.message,
 	                    "index 2 was removed by log retention: "
 	                    "re-bootstrap from the latest snapshot");
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
 }
 
 static void test_heartbeat(void **state)
 {
 	struct proto_log_msg m;
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 
 	(void)state;
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	assert_int_equal(serve_log_heartbeat(&sb, 77, 3, 1700000000123), 0);
 	assert_int_equal(decode_all(&sb, 0, &m, 1), 1);
 	assert_int_equal(m.kind, PROTO_LOG_HEARTBEAT);
 	assert_true(m.commit_index == 77 && m.first_index == 3);
 	assert_true(m.source_time_ms == 1700000000123);
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
 	assert_string_equal(serve_log_verdict_name(SERVE_LOG_BEHIND), "behind");
 	assert_int_equal(serve_log_verdict_error(SERVE_LOG_OK), 0);
 	assert_int_equal(serve_log_verdict_error(SERVE_LOG_BEHIND), 0);

@@ -21,6 +21,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 
 #define MIB (1024 * 1024)
@@ -142,11 +143,11 @@ static struct snapshot_receiver *open_receiver(struct fixture *f,
 	return open_receiver_in(f->dir, f->store, &f->ev, fsync_interval);
 }
 
-static struct snapshot_envelope chunk_env(const struct snapshot_ident *id,
-                                          const uint8_t *data, uint64_t off,
-                                          size_t len)
+static struct snapshot_chunk chunk_env(const struct snapshot_ident *id,
+                                       const uint8_t *data, uint64_t off,
+                                       size_t len)
 {
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 
 	memset(&env, 0, sizeof env);
 	env.id = *id;
@@ -171,7 +172,7 @@ static int feed_range(struct snapshot_receiver *r,
 	while (off < id->size) {
 		size_t n =
 		    id->size - off < chunk ? (size_t)(id->size - off) : chunk;
-		struct snapshot_envelope env = chunk_env(id, data, off, n);
+		struct snapshot_chunk env = chunk_env(id, data, off, n);
 
 		rc = snapshot_receiver_feed(r, &env, 1000, errmsg);
 		if (rc != 0)
@@ -182,7 +183,7 @@ static int feed_range(struct snapshot_receiver *r,
 			return -100;
 	}
 	{
-		struct snapshot_envelope env = chunk_env(id, data, off, 0);
+		struct snapshot_chunk env = chunk_env(id, data, off, 0);
 		env.done = true;
 		return snapshot_receiver_feed(r, &env, 1000, errmsg);
 	}
@@ -238,42 +239,107 @@ static void test_full_stream_commits(void **state)
 	struct snapshot_ident id = ident_for(data, size, 100, 3);
 	struct snapshot_receiver *r = open_receiver(f, 0);
 	char errmsg[MA_ERRMSG_SIZE];
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	uint32_t x = 7;
 	int rc = 0;
 
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	for (uint64_t off = 0;;) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		struct snapshot_envelope env = chunk_env(&id, data, off, n);
+		struct snapshot_chunk env = chunk_env(&id, data, off, n);
 
 		env.done = n == 0;
-		assert_int_equal(
-		    snapshot_envelope_encode_frame(&env, &sb, errmsg), 0);
+		assert_int_equal(proto_envelope_encode(&sb, &env, errmsg), 0);
 		if (n == 0)
 			break;
 		off += n;
 	}
-	while (pos < sb.size && rc == 0) {
+	while (pos < sb.len && rc == 0) {
 		size_t piece;
 
 		x = x * 1103515245u + 12345u;
 		piece = 1 + (x >> 8) % 100000;
-		if (piece > sb.size - pos)
-			piece = sb.size - pos;
+		if (piece > sb.len - pos)
+			piece = sb.len - pos;
 		rc = snapshot_receiver_feed_bytes(r, sb.data + pos, piece, 5000,
 		                                  errmsg);
 		pos += piece;
 	}
 	if (rc != 1)
 		fail_msg("rc %d: %s", rc, errmsg);
-	assert_int_equal(pos, sb.size);
+	assert_int_equal(pos, sb.len);
 	assert_int_equal(f->ev.complete, 1);
 	assert_int_equal(f->ev.last_done, size);
 	assert_committed(f->store, &id, data);
 	assert_false(recv_file_exists(f->dir, "kv.partial"));
 	assert_false(recv_file_exists(f->dir, "kv.progress"));
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* Encodes data as a framed envelope stream in chunks of `chunk`. */
+static void encode_stream(struct proto_buf *b, const struct snapshot_ident *id,
+                          const uint8_t *data, size_t chunk)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	for (uint64_t off = 0;;) {
+		size_t n = id->size - off < chunk ? id->size - off : chunk;
+		struct snapshot_chunk c = chunk_env(id, data, off, n);
+
+		c.done = n == 0;
+		assert_int_equal(proto_envelope_encode(b, &c, errmsg), 0);
+		if (n == 0)
+			break;
+		off += n;
+	}
+}
+
+/* The framer lives with the receiver's stream: begin() and abort() drop
+ * a half-received frame, and a bad frame refuses the rest of its stream. */
+static void test_stream_front_end(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 200000;
+	uint8_t *data = make_data(size, 11);
+	struct snapshot_ident id = ident_for(data, size, 100, 3);
+	struct snapshot_ident id2 = ident_for(data, size, 101, 3);
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE] = "";
+	struct proto_buf b, b2;
+	uint64_t off = 7;
+
+	proto_buf_init(&b);
+	proto_buf_init(&b2);
+	encode_stream(&b, &id, data, 65536);
+	encode_stream(&b2, &id2, data, 65536);
+	/* Ten bytes of a first request, then a new request from 0. */
+	assert_int_equal(snapshot_receiver_feed_bytes(r, b.data, 10, 0, errmsg),
+	                 0);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b.data, b.len, 0, errmsg), 1);
+	assert_committed(f->store, &id, data);
+
+	/* A frame whose body is not an envelope: named (the stream's sixth
+	 * frame, after four chunks and {done}), and sticky. */
+	assert_int_equal(snapshot_receiver_feed_bytes(
+	                     r, "\0\0\0\x03\x93\x01\x02", 7, 0, errmsg),
+	                 MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "frame 6: message is not a map"));
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b2.data, b2.len, 0, errmsg),
+	    MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "refused after an earlier error"));
+	/* abort() starts a new stream. */
+	assert_int_equal(snapshot_receiver_abort(r, errmsg), 0);
+	assert_int_equal(
+	    snapshot_receiver_feed_bytes(r, b2.data, b2.len, 0, errmsg), 1);
+	assert_committed(f->store, &id2, data);
+	proto_buf_free(&b);
+	proto_buf_free(&b2);
 	snapshot_receiver_close(r);
 	free(data);
 }
@@ -345,7 +411,7 @@ static void test_offset_gap_and_regression(void **state)
 	struct snapshot_ident id = ident_for(data, size, 2, 2);
 	struct snapshot_receiver *r = open_receiver(f, 0);
 	char errmsg[MA_ERRMSG_SIZE];
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 
 	/* Nothing in progress: only offset 0 starts a receive. */
 	env = chunk_env(&id, data, 1000, 1000);
@@ -387,7 +453,7 @@ static void test_bad_chunk_crc(void **state)
 	struct snapshot_ident id = ident_for(data, size, 2, 2);
 	struct snapshot_receiver *r = open_receiver(f, 0);
 	char errmsg[MA_ERRMSG_SIZE];
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 
 	env = chunk_env(&id, data, 0, 50000);
 	env.crc32c ^= 1;
@@ -409,7 +475,7 @@ static void test_write_fault_fail_stop(void **state)
 	struct snapshot_ident id = ident_for(data, size, 2, 2);
 	struct snapshot_receiver *r = open_receiver(f, 0);
 	char errmsg[MA_ERRMSG_SIZE];
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 
 	/* Write 1 is the progress record of the fresh start; 3 a chunk. */
 	io_fault_set(IO_FAULT_WRITE, 3, 1, EIO);
@@ -424,6 +490,10 @@ static void test_write_fault_fail_stop(void **state)
 	assert_non_null(strstr(errmsg, "earlier error"));
 	env = chunk_env(&id, data, 0, 1000);
 	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_FAILED);
+	/* The byte-stream front end refuses too, even for bytes that do not
+	 * complete a frame. */
+	assert_int_equal(snapshot_receiver_feed_bytes(r, "\0\0", 2, 0, errmsg),
 	                 MA_ERR_FAILED);
 	assert_no_snapshot(f->store);
 	snapshot_receiver_close(r);
@@ -531,7 +601,7 @@ static void test_different_identity_starts_fresh(void **state)
 	struct snapshot_ident idb = ident_for(b, size - 1000, 12, 1);
 	char errmsg[MA_ERRMSG_SIZE], path[256];
 	struct snapshot_receiver *r = open_receiver(f, 65536);
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	struct stat st;
 	uint64_t off;
 
@@ -584,7 +654,7 @@ static void test_torn_progress_slot(void **state)
 
 	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
 	for (off = 0; off < 300000; off += 50000) {
-		struct snapshot_envelope env = chunk_env(&id, data, off, 50000);
+		struct snapshot_chunk env = chunk_env(&id, data, off, 50000);
 		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
 	}
 	snapshot_receiver_close(r);
@@ -621,7 +691,7 @@ static void test_enospc_injected(void **state)
 	struct snapshot_ident id = ident_for(data, size, 3, 3);
 	char errmsg[MA_ERRMSG_SIZE];
 	struct snapshot_receiver *r = open_receiver(f, 65536);
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	uint64_t off;
 
 	/* Write 1: fresh record; 2-5: chunks; 6: record at 64 KiB; 7-10:
@@ -715,7 +785,7 @@ static void test_abort_removes_partial(void **state)
 	struct snapshot_ident id = ident_for(data, size, 2, 2);
 	struct snapshot_receiver *r = open_receiver(f, 0);
 	char errmsg[MA_ERRMSG_SIZE];
-	struct snapshot_envelope env = chunk_env(&id, data, 0, 50000);
+	struct snapshot_chunk env = chunk_env(&id, data, 0, 50000);
 
 	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
 	assert_true(recv_file_exists(f->dir, "kv.partial"));
@@ -738,7 +808,7 @@ static void test_sender_from_offset(void **state)
 	struct snapshot_ident id = ident_for(data, size, 8, 1);
 	char errmsg[MA_ERRMSG_SIZE], path[256];
 	struct snapshot_sender *s;
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	struct snapshot_meta m;
 	uint64_t next = 12345;
 	int rc, done = 0;
@@ -785,7 +855,7 @@ static void test_sender_resume_identical(void **state)
 	struct snapshot_store *src;
 	struct snapshot_receiver *r;
 	struct snapshot_sender *s;
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	uint64_t off;
 	int rc;
 
@@ -839,7 +909,7 @@ static void test_sender_detects_change(void **state)
 	struct snapshot_ident id = ident_for(data, size, 8, 1);
 	char errmsg[MA_ERRMSG_SIZE], path[256];
 	struct snapshot_sender *s;
-	struct snapshot_envelope env;
+	struct snapshot_chunk env;
 	int fd, rc;
 
 	assert_int_equal(snapshot_store_create_from_buf(f->store, &id, data,
@@ -875,6 +945,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_full_stream_commits),
+	    T(test_stream_front_end),
 	    T(test_total_crc_mismatch_removes_partial),
 	    T(test_zero_byte_snapshot),
 	    T(test_progress_monotonic),

@@ -1,5 +1,5 @@
-/* agent/protocol + common/frame: round trips, limits, and every malformed
- * case answered with MA_ERR_PROTO naming the field. */
+/* proto info and log messages: round trips through the framer, limits,
+ * and every malformed case answered with MA_ERR_PROTO naming the field. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +10,8 @@
 #include <cmocka.h>
 
 #include "common/errors.h"
-#include "common/frame.h"
 #include "common/parse.h"
-#include "proto/protocol.h"
+#include "proto/proto.h"
 
 static const struct proto_identity ident = {
     .cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
@@ -22,22 +21,22 @@ static const struct proto_identity ident = {
 
 /* Feeds sb through a frame reader in pieces of `step` bytes, decoding each
  * log frame into out[]; returns the number of frames. */
-static int read_log_frames(const msgpack_sbuffer *sb, size_t step,
+static int read_log_frames(const struct proto_buf *sb, size_t step,
                            struct proto_log_msg *out, int max)
 {
-	struct frame_reader r;
+	struct proto_framer r;
 	char errmsg[MA_ERRMSG_SIZE];
 	size_t off = 0;
 	int n = 0;
 
-	assert_int_equal(frame_reader_init(&r, 1 << 16), 0);
-	while (off < sb->size) {
-		size_t len = sb->size - off < step ? sb->size - off : step;
+	assert_int_equal(proto_framer_init(&r, 1 << 16), 0);
+	while (off < sb->len) {
+		size_t len = sb->len - off < step ? sb->len - off : step;
 		size_t used = 0;
 		while (used < len) {
 			const void *body;
 			size_t blen, c;
-			int rc = frame_reader_feed(&r, sb->data + off + used,
+			int rc = proto_framer_feed(&r, sb->data + off + used,
 			                           len - used, &c, &body, &blen,
 			                           errmsg);
 			assert_true(rc >= 0);
@@ -58,18 +57,18 @@ static int read_log_frames(const msgpack_sbuffer *sb, size_t step,
 		}
 		off += len;
 	}
-	assert_int_equal(frame_reader_finish(&r, errmsg), 0);
-	frame_reader_free(&r);
+	assert_int_equal(proto_framer_finish(&r, errmsg), 0);
+	proto_framer_free(&r);
 	return n;
 }
 
 static void test_log_stream_roundtrip_any_split(void **state)
 {
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	struct proto_log_msg m = {0}, got[4];
 
 	(void)state;
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	m.kind = PROTO_LOG_START;
 	m.id = ident;
 	m.from_index = 42;
@@ -95,7 +94,7 @@ static void test_log_stream_roundtrip_any_split(void **state)
 	snprintf(m.message, sizeof m.message, "from 5 < first 10");
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
 
-	for (size_t step = 1; step <= sb.size; step += (step < 16 ? 1 : 13)) {
+	for (size_t step = 1; step <= sb.len; step += (step < 16 ? 1 : 13)) {
 		int n = read_log_frames(&sb, step, got, 4);
 		assert_int_equal(n, 4);
 		assert_int_equal(got[0].kind, PROTO_LOG_START);
@@ -114,12 +113,12 @@ static void test_log_stream_roundtrip_any_split(void **state)
 		assert_int_equal(got[3].error, PROTO_ERROR_COMPACTED);
 		assert_string_equal(got[3].message, "from 5 < first 10");
 	}
-	msgpack_sbuffer_destroy(&sb);
+	proto_buf_free(&sb);
 }
 
 static void test_info_roundtrip(void **state)
 {
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	struct proto_info in = {0}, out;
 	char errmsg[MA_ERRMSG_SIZE];
 
@@ -135,21 +134,33 @@ static void test_info_roundtrip(void **state)
 		in.snapshot_term = 3;
 		in.snapshot_size = 1 << 20;
 		in.snapshot_crc32c = 0xdeadbeef;
-		msgpack_sbuffer_init(&sb);
+		proto_buf_init(&sb);
 		assert_int_equal(proto_info_encode(&sb, &in), 0);
 		assert_int_equal(
-		    proto_info_decode(sb.data + 4, sb.size - 4, &out, errmsg),
+		    proto_info_decode(sb.data + 4, sb.len - 4, &out, errmsg),
 		    0);
 		assert_int_equal(out.has_snapshot, snap);
 		assert_int_equal(out.commit_index, 99);
 		assert_int_equal(out.source_time_ms, 1764000000000);
 		if (snap)
 			assert_int_equal(out.snapshot_crc32c, 0xdeadbeef);
-		msgpack_sbuffer_destroy(&sb);
+		proto_buf_free(&sb);
 	}
 }
 
-static void expect_bad(const char *bytes, size_t len, int code,
+static void expect_bad_max(const void *bytes, size_t len, size_t data_max,
+                           const char *needle)
+{
+	struct proto_log_msg m;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(proto_log_decode(bytes, len, data_max, &m, errmsg),
+	                 MA_ERR_PROTO);
+	if (strstr(errmsg, needle) == NULL)
+		fail_msg("'%s' not in '%s'", needle, errmsg);
+}
+
+static void expect_bad(const void *bytes, size_t len, int code,
                        const char *needle)
 {
 	struct proto_log_msg m;
@@ -162,7 +173,7 @@ static void expect_bad(const char *bytes, size_t len, int code,
 
 static void test_malformed_log_messages(void **state)
 {
-	msgpack_sbuffer sb;
+	struct proto_buf sb;
 	struct proto_log_msg m = {0};
 
 	(void)state;
@@ -182,71 +193,47 @@ static void test_malformed_log_messages(void **state)
 	expect_bad("\x81\xa1k\x81\xa1k\xa1h", 8, MA_ERR_PROTO, "nesting");
 
 	/* entry with data over the decoder's limit (16) */
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	m.kind = PROTO_LOG_ENTRY;
 	m.index = 1;
 	m.data = "0123456789abcdefXYZ";
 	m.data_len = 19;
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
-	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_PROTO, "exceeds limit 16");
-	msgpack_sbuffer_destroy(&sb);
+	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO,
+	           "field 'd': 19 bytes exceeds the limit of 16");
+	proto_buf_free(&sb);
 
 	/* entry whose data was changed in flight: CRC error names both */
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	m.data = "hello";
 	m.data_len = 5;
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
-	char *p = memmem(sb.data, sb.size, "hello", 5);
+	uint8_t *p = memmem(sb.data, sb.len, "hello", 5);
 	assert_non_null(p);
 	p[0] = 'j';
-	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_CRC, "declared 0x");
-	msgpack_sbuffer_destroy(&sb);
+	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_CRC, "declared 0x");
+	proto_buf_free(&sb);
+
+	/* {k: "e", i: 1, i: 2}: a known key twice */
+	expect_bad("\x83\xa1k\xa1"
+	           "e\xa1i\x01\xa1i\x02",
+	           11, MA_ERR_PROTO, "field 'i' appears twice");
+	/* an entry where no data is accepted (data_max 0) */
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	expect_bad_max(sb.data + 4, sb.len - 4, 0,
+	               "field 'd': 5 bytes exceeds the limit of 0");
+	proto_buf_free(&sb);
 
 	/* start with an invalid database id */
-	msgpack_sbuffer_init(&sb);
+	proto_buf_init(&sb);
 	memset(&m, 0, sizeof m);
 	m.kind = PROTO_LOG_START;
 	m.id = ident;
 	snprintf(m.id.database_id, sizeof m.id.database_id, "bad/name");
 	assert_int_equal(proto_log_encode(&sb, &m), 0);
-	expect_bad(sb.data + 4, sb.size - 4, MA_ERR_PROTO, "database_id");
-	msgpack_sbuffer_destroy(&sb);
-}
-
-static void test_frame_limits(void **state)
-{
-	struct frame_reader r;
-	char errmsg[MA_ERRMSG_SIZE];
-	const void *body;
-	size_t blen, used;
-
-	(void)state;
-	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(
-	    frame_reader_feed(&r, "\0\0\0\x65", 4, &used, &body, &blen, errmsg),
-	    MA_ERR_PROTO);
-	assert_non_null(strstr(errmsg, "frame length 101 outside 1..100"));
-	/* and it stays failed */
-	assert_int_equal(
-	    frame_reader_feed(&r, "\0", 1, &used, &body, &blen, errmsg),
-	    MA_ERR_PROTO);
-	frame_reader_free(&r);
-
-	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(
-	    frame_reader_feed(&r, "\0\0\0\0", 4, &used, &body, &blen, errmsg),
-	    MA_ERR_PROTO);
-	frame_reader_free(&r);
-
-	assert_int_equal(frame_reader_init(&r, 100), 0);
-	assert_int_equal(frame_reader_feed(&r,
-	                                   "\0\0\0\x03"
-	                                   "ab",
-	                                   6, &used, &body, &blen, errmsg),
-	                 0);
-	assert_int_equal(frame_reader_finish(&r, errmsg), MA_ERR_PROTO);
-	assert_non_null(strstr(errmsg, "ended inside a frame"));
-	frame_reader_free(&r);
+	expect_bad(sb.data + 4, sb.len - 4, MA_ERR_PROTO, "database_id");
+	proto_buf_free(&sb);
 }
 
 static void test_database_id_rule(void **state)
@@ -278,7 +265,6 @@ int main(void)
 	    cmocka_unit_test(test_log_stream_roundtrip_any_split),
 	    cmocka_unit_test(test_info_roundtrip),
 	    cmocka_unit_test(test_malformed_log_messages),
-	    cmocka_unit_test(test_frame_limits),
 	    cmocka_unit_test(test_database_id_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

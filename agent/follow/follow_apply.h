@@ -1,0 +1,35 @@
+/* Feeding the mirror's read-only state (agent/apply/applier.h) from its
+ * local wal, for the follow core (follow_core.h): durable entries only,
+ * so the applied index a reader sees never goes backwards, even across a
+ * crash of the mirror (docs/OPERATIONS.md, "Reading from the mirror").
+ * No clock and no socket: it reads the wal and the snapshot store. */
+#ifndef MIRROR_AGENT_FOLLOW_APPLY_H
+#define MIRROR_AGENT_FOLLOW_APPLY_H
+
+#include <stdbool.h>
+
+struct applier;
+struct snapshot_store;
+struct wal_log;
+struct wal_reader;
+
+struct follow_apply {
+	struct applier *applier;   /* NULL: none configured */
+	struct wal_reader *reader; /* reads the wal in order; opened lazily */
+	const char *name;          /* the database, for messages */
+};
+
+/* Applies every entry of wal that is durable and not yet applied (wal
+ * NULL: nothing yet). An applier failure fails the applier (queries answer
+ * it) and never the mirror. Returns true when the applied index moved
+ * (the glue tells on_applied). */
+bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal);
+/* Restores the applier from the newest snapshot of store (store NULL or
+ * empty: the empty state), then replays the durable wal after it.
+ * Returns true when there is an applier (it always changed). */
+bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
+                          struct wal_log *wal);
+/* Closes the reader and frees the applier. */
+void follow_apply_close(struct follow_apply *fa);
+
+#endif

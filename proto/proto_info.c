@@ -1,0 +1,97 @@
+/* proto_info: the answer to GET /v1/db/<database>/info (docs/PROTOCOL.md):
+ * the source's identity, its log bounds and clock, and its latest
+ * snapshot when it has one. */
+#include <string.h>
+
+#include "common/errors.h"
+#include "proto/proto_internal.h"
+
+void proto_pack_identity(struct proto_packer *p,
+                         const struct proto_identity *id)
+{
+	proto_pack_kv_str(p, "cluster_id", id->cluster_id);
+	proto_pack_kv_str(p, "database_id", id->database_id);
+	proto_pack_kv_u64(p, "epoch", id->epoch);
+}
+
+int proto_fields_identity(const struct proto_fields *f,
+                          struct proto_identity *id)
+{
+	int rc;
+
+	if ((rc = proto_fields_str(f, "cluster_id", PROTO_CLUSTER_ID_LEN,
+	                           id->cluster_id)) ||
+	    (rc = proto_fields_name(f, "database_id", PROTO_DATABASE_ID_MAX,
+	                            id->database_id)))
+		return rc;
+	return proto_fields_u64(f, "epoch", UINT64_MAX, &id->epoch);
+}
+
+int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
+{
+	struct proto_packer p;
+
+	proto_pack_begin(&p, out);
+	proto_pack_map(&p, info->has_snapshot ? 12 : 8);
+	proto_pack_kv_str(&p, "k", "info");
+	proto_pack_identity(&p, &info->id);
+	proto_pack_kv_u64(&p, "first_index", info->first_index);
+	proto_pack_kv_u64(&p, "commit_index", info->commit_index);
+	proto_pack_kv_u64(&p, "commit_term", info->commit_term);
+	proto_pack_kv_i64(&p, "source_time", info->source_time_ms);
+	if (info->has_snapshot) {
+		proto_pack_kv_u64(&p, "snapshot_index", info->snapshot_index);
+		proto_pack_kv_u64(&p, "snapshot_term", info->snapshot_term);
+		proto_pack_kv_u64(&p, "snapshot_size", info->snapshot_size);
+		proto_pack_kv_u64(&p, "snapshot_crc32c", info->snapshot_crc32c);
+	}
+	return proto_pack_end(&p);
+}
+
+int proto_info_decode(const void *body, size_t len, struct proto_info *info,
+                      char *errmsg)
+{
+	static const struct proto_limits limits = {
+	    .max_depth = 1,
+	    .max_entries = 32,
+	    .max_key = PROTO_KEY_MAX,
+	    .max_str = PROTO_MESSAGE_MAX,
+	    .max_bin = 0,
+	};
+	struct proto_fields f;
+	char kind[8];
+	uint64_t crc;
+	int rc;
+
+	memset(info, 0, sizeof *info);
+	rc = proto_fields_open(&f, body, len, &limits, errmsg);
+	if (rc == 0)
+		rc = proto_fields_str(&f, "k", sizeof kind - 1, kind);
+	if (rc == 0 && strcmp(kind, "info") != 0)
+		rc = ma_errorf(errmsg, MA_ERR_PROTO,
+		               "expected an info message, got '%s'", kind);
+	if (rc == 0 &&
+	    !((rc = proto_fields_identity(&f, &info->id)) ||
+	      (rc = proto_fields_u64(&f, "first_index", UINT64_MAX,
+	                             &info->first_index)) ||
+	      (rc = proto_fields_u64(&f, "commit_index", UINT64_MAX,
+	                             &info->commit_index)) ||
+	      (rc = proto_fields_u64(&f, "commit_term", UINT64_MAX,
+	                             &info->commit_term)) ||
+	      (rc = proto_fields_i64(&f, "source_time",
+	                             &info->source_time_ms))) &&
+	    proto_fields_has(&f, "snapshot_index")) {
+		info->has_snapshot = true;
+		if (!((rc = proto_fields_u64(&f, "snapshot_index", UINT64_MAX,
+		                             &info->snapshot_index)) ||
+		      (rc = proto_fields_u64(&f, "snapshot_term", UINT64_MAX,
+		                             &info->snapshot_term)) ||
+		      (rc = proto_fields_u64(&f, "snapshot_size", INT64_MAX,
+		                             &info->snapshot_size)) ||
+		      (rc = proto_fields_u64(&f, "snapshot_crc32c", UINT32_MAX,
+		                             &crc))))
+			info->snapshot_crc32c = (uint32_t)crc;
+	}
+	proto_fields_close(&f);
+	return rc;
+}
