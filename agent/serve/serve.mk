@@ -8,6 +8,8 @@ tests_unit_test_serve_log_SOURCES = tests/unit/test_serve_log.c
 tests_unit_test_serve_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_serve_log_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
 
+EXTRA_DIST += tests/fuzz/corpus/serve_request
+
 if FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_serve_request
 FUZZ_TARGETS += tests/fuzz/fuzz_serve_request
