@@ -266,6 +266,14 @@ static void test_resume_every_chunk(void **state)
 		         "/v1/db/kv/snapshot?index=100&term=1&offset=%" PRIu64,
 		         durable);
 		assert_true(w.sim.stats.last_snapshot_offset == durable);
+		{
+			bool seen = false;
+
+			for (uint64_t i = 0; i < w.sim.npaths; i++)
+				if (strcmp(sim_path(&w.sim, i), want) == 0)
+					seen = true;
+			assert_true(seen);
+		}
 		assert_snapshot_equal(&w, 100, 1);
 		assert_wal_equal(&w, 101, 120);
 		world_free(&w);
