@@ -43,10 +43,6 @@
 
 enum stream_kind { STREAM_PLAIN, STREAM_SNAPSHOT, STREAM_LOG };
 
-/* Log-stream phases: checking prev_term (or waiting for the source to
- * catch up), waiting for `from` to appear in the log, streaming. */
-enum log_phase { LOG_CHECK, LOG_SEEK, LOG_STREAM };
-
 struct db;
 
 struct stream {
@@ -68,11 +64,9 @@ struct stream {
 	/* snapshot */
 	struct serve_snapshot snap;
 	/* log */
-	struct wal_reader *reader;
+	struct serve_log_stream log;
 	struct event *hb_ev;
-	enum log_phase phase;
-	uint64_t from, prev_term, next_index;
-	bool hb_due, need_refresh, behind_logged;
+	bool hb_due, need_refresh;
 };
 
 struct db {
@@ -262,35 +256,18 @@ static void encode_failed(struct stream *st)
 	stream_fail(st);
 }
 
-/* Queues the final `x` frame of a log stream (status already sent). */
-static void log_finish(struct stream *st, enum proto_error err,
-                       uint64_t first_index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void log_finish(struct stream *st, enum proto_error err,
-                       uint64_t first_index, const char *fmt, ...)
+/* Logs why a log stream ended (its `x` frame is queued) and lets the
+ * response end once the output is drained. */
+static void log_ended(struct stream *st, const struct serve_log_pump_note *n,
+                      const char *detail)
 {
-	struct proto_log_msg m;
-	va_list ap;
-
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_ERROR;
-	m.error = err;
-	m.first_index = first_index;
-	va_start(ap, fmt);
-	vsnprintf(m.message, sizeof m.message, fmt, ap);
-	va_end(ap);
-	if (err == PROTO_ERROR_INTERNAL)
-		log_error("serve: log stream of %s for %s ends: %s",
-		          st->db->name, st->peer, m.message);
+	if (n->internal)
+		log_error("serve: log stream of %s for %s ends: %s (%s)",
+		          st->db->name, st->peer, n->message, detail);
 	else
 		log_info("serve: log stream of %s for %s ends (%s): %s",
-		         st->db->name, st->peer, proto_error_name(err),
-		         m.message);
-	if (proto_log_encode(&st->out, &m) != 0) {
-		encode_failed(st);
-		return;
-	}
+		         st->db->name, st->peer, proto_error_name(n->error),
+		         n->message);
 	st->ending = true;
 	stream_stop_events(st);
 }
@@ -515,145 +492,53 @@ static void append_heartbeat(struct stream *st)
 {
 	struct db *db = st->db;
 	char em[MA_ERRMSG_SIZE];
-	uint64_t commit;
 
 	if (tail_update(db, em) != 0)
 		log_warn("serve: %s: cannot find the end of the log: %s",
 		         db->name, em);
-	commit = db->end.last_index;
-	if (st->phase == LOG_STREAM && st->next_index - 1 > commit)
-		commit = st->next_index - 1;
 	st->hb_due = false;
-	if (serve_log_heartbeat(&st->out, commit, tail_first(db), wall_ms()) !=
-	    0)
+	if (serve_log_stream_heartbeat(&st->log, &st->out, db->end.last_index,
+	                               tail_first(db), wall_ms()) != 0)
 		encode_failed(st);
 }
 
-/* Runs the checks of docs/PROTOCOL.md before streaming from st->from
- * (serve_log_check): compacted, diverged, or the source being behind
- * (then it stays in LOG_CHECK and runs again on the next wake-up). */
-static void log_check(struct stream *st)
-{
-	struct db *db = st->db;
-	struct serve_log_check chk;
-	char em[MA_ERRMSG_SIZE];
-	int rc;
-
-	st->need_refresh = false;
-	rc = serve_log_check(st->reader, db->store, st->from, st->prev_term,
-	                     &chk, em);
-	if (rc != 0) {
-		log_error("serve: %s: log check for %s: %s", db->name, st->peer,
-		          em);
-		log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
-		return;
-	}
-	switch (chk.verdict) {
-	case SERVE_LOG_OK:
-		st->phase = LOG_SEEK;
-		return;
-	case SERVE_LOG_BEHIND:
-		if (!st->behind_logged)
-			log_info("serve: %s: %s: %s", db->name, st->peer,
-			         chk.message);
-		st->behind_logged = true;
-		return;
-	case SERVE_LOG_COMPACTED:
-	case SERVE_LOG_DIVERGED:
-		log_finish(st, serve_log_verdict_error(chk.verdict),
-		           chk.first_index, "%s", chk.message);
-		return;
-	}
-}
-
-/* Positions the reader at next_index once the log holds it. */
-static void log_seek(struct stream *st)
-{
-	char em[MA_ERRMSG_SIZE];
-	int rc;
-
-	if (st->need_refresh) {
-		st->need_refresh = false;
-		rc = wal_reader_refresh(st->reader, em);
-		if (rc != 0)
-			goto internal;
-	}
-	rc = wal_reader_seek(st->reader, st->next_index, em);
-	if (rc == 0) {
-		st->phase = LOG_STREAM;
-		return;
-	}
-	if (rc == MA_ERR_NOTFOUND)
-		return;
-	if (rc == MA_ERR_COMPACTED) {
-		log_finish(st, PROTO_ERROR_COMPACTED,
-		           wal_reader_first_index(st->reader),
-		           "index %" PRIu64 " is no longer held: re-bootstrap "
-		           "from the latest snapshot",
-		           st->next_index);
-		return;
-	}
-internal:
-	log_error("serve: %s: log stream for %s: %s", st->db->name, st->peer,
-	          em);
-	log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
-}
-
+/* Moves the log stream on (serve_log_stream_pump: check, seek, entries,
+ * the final frame), in batches of sv->batch bytes, yielding to the loop
+ * after PUMP_BUDGET bytes or when the transport is blocked. */
 static void log_pump(struct stream *st)
 {
+	struct serve_log_pump_note note;
 	char em[MA_ERRMSG_SIZE];
-	size_t produced = 0;
+	size_t produced = 0, bytes;
+	bool refresh;
 	int rc;
 
 	if (flush(st) != 0 || st->ended || st->ending)
 		return;
-	if (st->phase == LOG_CHECK) {
-		log_check(st);
-		if (st->phase == LOG_CHECK && st->hb_due && !st->ending)
-			append_heartbeat(st);
-	}
-	if (st->phase == LOG_SEEK && !st->ending)
-		log_seek(st);
-	if (st->phase != LOG_STREAM || st->ending) {
-		if (st->hb_due && !st->ending && !st->ended)
-			append_heartbeat(st);
-		flush(st);
-		return;
-	}
 	if (st->hb_due)
 		append_heartbeat(st);
-	if (st->need_refresh) {
-		st->need_refresh = false;
-		rc = wal_reader_refresh(st->reader, em);
-		if (rc != 0) {
-			log_error("serve: %s: %s", st->db->name, em);
-			log_finish(st, PROTO_ERROR_INTERNAL, 0,
-			           "cannot read the log");
-			flush(st);
-			return;
-		}
-	}
+	refresh = st->need_refresh;
+	st->need_refresh = false;
 	for (;;) {
-		struct serve_log_end end;
-		size_t bytes = 0;
-
-		rc = serve_log_read(st->reader, &st->next_index, &st->out,
-		                    st->sv->batch, &bytes, &end, em);
+		em[0] = '\0';
+		rc = serve_log_stream_pump(&st->log, &st->out, st->sv->batch,
+		                           refresh, &bytes, &note, em);
+		refresh = false;
 		produced += bytes;
-		if (rc == MA_ERR_NOMEM) {
+		if (rc < 0) {
 			encode_failed(st);
 			return;
 		}
-		if (rc == SERVE_LOG_READ_AGAIN)
-			break;
-		if (rc == SERVE_LOG_READ_END) {
-			if (end.error == PROTO_ERROR_INTERNAL)
-				log_error("serve: %s: %s", st->db->name, em);
-			log_finish(st, end.error, end.first_index, "%s",
-			           end.message);
+		if (note.behind_first)
+			log_info("serve: %s: %s: %s", st->db->name, st->peer,
+			         note.message);
+		if (rc == SERVE_LOG_PUMP_ENDED) {
+			log_ended(st, &note, em);
 			break;
 		}
-		/* SERVE_LOG_READ_MORE: a batch is ready. */
+		if (rc == SERVE_LOG_PUMP_IDLE)
+			break;
+		/* SERVE_LOG_PUMP_MORE: a batch is ready. */
 		if (flush(st) != 0 || st->ended)
 			return;
 		if (produced >= PUMP_BUDGET) {
@@ -737,12 +622,14 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 {
 	struct db *db = st->db;
 	struct serve *sv = st->sv;
-	struct proto_log_msg m;
 	char em[MA_ERRMSG_SIZE];
 	struct timeval tv = ms_tv(sv->heartbeat_ms);
 	int rc;
 
-	rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);
+	/* The start frame waits in st->out until the response starts. */
+	rc = serve_log_stream_open(&st->log, db->wal_dir, &db->wid, db->store,
+	                           &db->id, rq->from, rq->prev_term, &st->out,
+	                           em);
 	if (rc != 0) {
 		log_error("serve: %s: cannot open the log: %s", db->name, em);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL,
@@ -751,14 +638,11 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	}
 	st->hb_ev = event_new(sv->base, -1, EV_PERSIST, hb_cb, st);
 	if (st->hb_ev == NULL || event_add(st->hb_ev, &tv) != 0) {
+		proto_buf_clear(&st->out);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL, "out of memory");
 		return;
 	}
 	st->kind = STREAM_LOG;
-	st->from = rq->from;
-	st->prev_term = rq->prev_term;
-	st->next_index = rq->from;
-	st->phase = LOG_CHECK;
 	st->lnext = db->log_streams;
 	if (db->log_streams != NULL)
 		db->log_streams->lprev = st;
@@ -770,14 +654,6 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	         db->name, rq->from, rq->prev_term, st->peer);
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
-		return;
-	}
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_START;
-	m.id = db->id;
-	m.from_index = rq->from;
-	if (proto_log_encode(&st->out, &m) != 0) {
-		encode_failed(st);
 		return;
 	}
 	log_pump(st);
@@ -926,7 +802,7 @@ static void stream_free(struct stream *st)
 		event_free(st->hb_ev);
 	if (st->resume_ev != NULL)
 		event_free(st->resume_ev);
-	wal_reader_close(st->reader);
+	serve_log_stream_close(&st->log);
 	serve_snapshot_close(&st->snap);
 	proto_buf_free(&st->out);
 	free(st);
