@@ -31,7 +31,7 @@
 #define CLUSTER_C "9e8d7c6b-5a49-4837-a261-504f3e2d1c0b"
 #define DB "kv"
 #define CHUNK 4096
-#define SCHEDULES_DEFAULT 4000
+#define SCHEDULES_DEFAULT 3000
 
 /* Known bugs of the mirror side (agent/follow), found by this suite and
  * reported, not fixed here (another module). While one is listed as 1
