@@ -190,6 +190,18 @@ static int h3_recv_header(nghttp3_conn *h3, int64_t id, int32_t token,
 
 	if (s == NULL)
 		return 0;
+	if (c->server) {
+		nghttp3_vec nm = nghttp3_rcbuf_get_buf(name);
+
+		/* The limit we advertise is the limit we keep: nghttp3 does
+		 * not enforce its own setting on what it receives. */
+		s->field_bytes += nm.len + v.len + 32;
+		if (s->field_bytes > TRANSPORT_MAX_FIELD_SECTION) {
+			s->too_large = 1;
+			s->aborted = 1;
+			return 0;
+		}
+	}
 	if (!c->server) {
 		if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
 			int st = 0;
@@ -302,7 +314,7 @@ int tconn_setup_h3(struct tconn *c)
 	cb.stop_sending = h3_shutdown_write;
 	cb.reset_stream = h3_shutdown_write;
 	nghttp3_settings_default(&st);
-	st.max_field_section_size = 16384;
+	st.max_field_section_size = TRANSPORT_MAX_FIELD_SECTION;
 	st.qpack_max_dtable_capacity = 4096;
 	st.qpack_blocked_streams = 100;
 	if (c->server)

@@ -33,6 +33,9 @@ struct event_base;
 /* Send quanta one write event may emit before yielding to the loop. */
 #define WRITE_BUDGET_QUANTA 8
 #define UDP_RX_BATCH 16
+/* SETTINGS_MAX_FIELD_SECTION_SIZE we advertise and enforce on requests
+ * (RFC 9114 4.2.2: names and values plus 32 bytes per field line). */
+#define TRANSPORT_MAX_FIELD_SECTION 16384
 #define UDP_RX_SIZE 65536
 
 /* Opens a non-blocking UDP socket bound to addr:port (numeric; port 0 =
@@ -82,6 +85,8 @@ struct tstream {
 	/* server: request and response */
 	char *method, *path;
 	int dispatched, started, ended, aborted, writable_pending;
+	size_t field_bytes; /* request header section so far */
+	int too_large;      /* over TRANSPORT_MAX_FIELD_SECTION: 431 */
 	struct chunk *head, *cur, *tail;
 	size_t head_acked, cur_off;
 	size_t unacked, want;

@@ -289,9 +289,19 @@ static void srv_request(struct tconn *c, struct tstream *s)
 	struct transport_server *srv = c->owner;
 
 	if (s->method == NULL || s->path == NULL || s->aborted) {
-		/* Malformed request: answer here; the app never sees it. */
+		char peer[INET6_ADDRSTRLEN + 16];
+
+		/* Malformed request: answer here; the app never sees it.
+		 * 431: headers over the SETTINGS_MAX_FIELD_SECTION_SIZE we
+		 * advertised (RFC 9114 4.2.2). */
 		s->dispatched = 0;
-		if (transport_response_start((struct transport_request *)s, 400,
+		log_info("transport: request from %s identity %s refused: %s",
+		         peer_str(c, peer, sizeof peer), c->identity,
+		         s->too_large ? "header section over "
+		                        "16384 bytes (431)"
+		                      : "malformed (400)");
+		if (transport_response_start((struct transport_request *)s,
+		                             s->too_large ? 431 : 400,
 		                             NULL) == 0)
 			transport_response_end((struct transport_request *)s);
 		return;
