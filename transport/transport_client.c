@@ -252,8 +252,10 @@ int transport_client_new(struct event_base *base,
 	                        config->cert_file, config->key_file, errmsg);
 	if (rv != 0)
 		goto err;
-	rv = udp_open(c->remote.ss_family == AF_INET6 ? "::" : "0.0.0.0", 0,
-	              &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
+	rv = udp_open(config->local_addr != NULL        ? config->local_addr
+	              : c->remote.ss_family == AF_INET6 ? "::"
+	                                                : "0.0.0.0",
+	              0, &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
 	if (rv != 0)
 		goto err;
 	/* connect() fixes the local address the kernel picks, which the

@@ -967,8 +967,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
 		enter_end(c, TC_DEAD, MA_ERR_TRANSPORT,
-		          "handshake timed out: no answer from the peer "
-		          "(check the address and that it is running)");
+		          c->server
+		              ? "handshake not completed in time; dropped"
+		              : "handshake timed out: no answer from the peer "
+		                "(check the address and that it is running)");
 		return;
 	}
 	if (rv != 0) {

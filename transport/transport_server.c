@@ -42,7 +42,9 @@ struct transport_server {
 	uint8_t secret[32]; /* Retry tokens and stateless resets */
 	struct cident *map[CID_BUCKETS];
 	struct tconn *conns;
-	unsigned nconns;
+	unsigned nconns;         /* all, handshaking or established */
+	unsigned nhandshakes;    /* of which handshaking */
+	uint64_t refused_log_ns; /* last per-address refusal logged */
 	int freeing;
 };
 
@@ -175,6 +177,11 @@ static const char *peer_str(const struct tconn *c, char *buf, size_t len)
 	return buf;
 }
 
+static struct transport_server *srv_of(struct tconn *c)
+{
+	return c->owner;
+}
+
 /* TLS alert certificate_required (RFC 8446 6.2): the peer sees why. */
 #define ALERT_CERTIFICATE_REQUIRED 116
 
@@ -188,6 +195,17 @@ static int srv_handshake_completed(struct tconn *c)
 		             "client resumed a TLS session, which carries no "
 		             "certificate; refused with certificate_required "
 		             "(the client must make a full handshake)");
+		return -1;
+	}
+	if (srv_of(c)->nconns - srv_of(c)->nhandshakes >=
+	    srv_of(c)->cfg.max_connections) {
+		/* Others finished their handshake first. */
+		ngtcp2_connection_close_error_set_transport_error(
+		    &c->ccerr, NGTCP2_CONNECTION_REFUSED, NULL, 0);
+		c->app_error = 1;
+		snprintf(c->refuse_msg, sizeof c->refuse_msg,
+		         "refused: at the limit of %u established connections",
+		         srv_of(c)->cfg.max_connections);
 		return -1;
 	}
 	switch (tls_peer_identity(c->ssl, c->identity)) {
@@ -207,6 +225,8 @@ static int srv_handshake_completed(struct tconn *c)
 		    "refused");
 		return -1;
 	}
+	c->established = 1;
+	srv_of(c)->nhandshakes--;
 	return tconn_setup_h3(c);
 }
 
@@ -280,6 +300,8 @@ static void srv_dead(struct tconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (!c->established)
+		srv->nhandshakes--;
 	tconn_free(c);
 	free(c);
 }
@@ -439,6 +461,8 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	tconn_callbacks(&cb, 1);
 	tconn_settings(&st, &tp, &srv->cfg.tuning, from, clock_mono_ns());
 	st.token = hd->token;
+	st.handshake_timeout =
+	    (uint64_t)srv->cfg.handshake_timeout_ms * NGTCP2_MILLISECONDS;
 	tp.initial_max_streams_bidi = srv->cfg.max_streams;
 	tp.original_dcid = *odcid;
 	tp.retry_scid = hd->dcid;
@@ -472,6 +496,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	srv->nhandshakes++;
 	return c;
 
 err:
@@ -479,6 +504,54 @@ err:
 	tconn_free(c);
 	free(c);
 	return NULL;
+}
+
+static int same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr,
+		              sizeof(struct in6_addr)) == 0;
+	return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+/* Handshakes in progress from from's IP address (bounded by
+ * max_handshakes + max_connections connections). */
+static unsigned handshakes_from(struct transport_server *srv,
+                                const struct sockaddr *from)
+{
+	unsigned n = 0;
+
+	for (struct tconn *c = srv->conns; c != NULL; c = c->next)
+		if (!c->established &&
+		    same_ip((const struct sockaddr *)&c->remote, from))
+			n++;
+	return n;
+}
+
+/* Logs a per-address refusal at most once a second: a flood must not
+ * become a flood of log lines. */
+static void refused_log(struct transport_server *srv,
+                        const struct sockaddr *from)
+{
+	uint64_t now = clock_mono_ns();
+	struct tconn tmp;
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	if (srv->refused_log_ns != 0 && now - srv->refused_log_ns < 1000000000u)
+		return;
+	srv->refused_log_ns = now;
+	memset(&tmp.remote, 0, sizeof tmp.remote);
+	memcpy(&tmp.remote, from,
+	       from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                   : sizeof(struct sockaddr_in));
+	log_warn("transport: refusing new handshakes from %s: %u already in "
+	         "progress from that address (max_handshakes_per_addr)",
+	         peer_str(&tmp, peer, sizeof peer),
+	         srv->cfg.max_handshakes_per_addr);
 }
 
 static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
@@ -518,7 +591,8 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	}
 	if (ngtcp2_accept(&hd, pkt, len) != 0)
 		return;
-	if (srv->nconns >= srv->cfg.max_connections) {
+	if (srv->nconns - srv->nhandshakes >= srv->cfg.max_connections ||
+	    srv->nhandshakes >= srv->cfg.max_handshakes) {
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
@@ -533,6 +607,14 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
 	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
 		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
+		return;
+	}
+	/* Per address only once Retry proved it: a spoofed address cannot
+	 * use up another's share. */
+	if (handshakes_from(srv, from) >= srv->cfg.max_handshakes_per_addr) {
+		refused_log(srv, from);
+		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
+		             fromlen);
 		return;
 	}
 	c = accept_conn(srv, &hd, &odcid, from, fromlen);
@@ -587,6 +669,12 @@ int transport_server_new(struct event_base *base,
 		srv->cfg.bind_addr = "127.0.0.1";
 	if (srv->cfg.max_connections == 0)
 		srv->cfg.max_connections = 64;
+	if (srv->cfg.max_handshakes == 0)
+		srv->cfg.max_handshakes = 16;
+	if (srv->cfg.max_handshakes_per_addr == 0)
+		srv->cfg.max_handshakes_per_addr = 4;
+	if (srv->cfg.handshake_timeout_ms == 0)
+		srv->cfg.handshake_timeout_ms = 5000;
 	if (srv->cfg.max_streams == 0)
 		srv->cfg.max_streams = 100;
 	if (srv->cfg.max_unacked == 0)
@@ -654,6 +742,11 @@ uint16_t transport_server_port(const struct transport_server *srv)
 unsigned transport_server_connections(const struct transport_server *srv)
 {
 	return srv->nconns;
+}
+
+unsigned transport_server_handshakes(const struct transport_server *srv)
+{
+	return srv->nhandshakes;
 }
 
 const char *transport_request_method(const struct transport_request *req)
