@@ -304,6 +304,7 @@ int transport_client_new(struct event_base *base,
 	if (rv != 0)
 		goto err;
 	ngtcp2_conn_set_tls_native_handle(c->conn, c->ssl);
+	c->expected_name = client->server_name;
 	client->rx_ev =
 	    event_new(base, c->fd, EV_READ | EV_PERSIST, on_rx, client);
 	if (client->rx_ev == NULL || event_add(client->rx_ev, NULL) != 0) {

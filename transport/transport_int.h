@@ -166,6 +166,7 @@ struct tconn {
 	char identity[TLS_IDENTITY_MAX];
 	int handshake_completed, handshake_confirmed;
 	int established; /* server: counted as established, not handshaking */
+	const char *expected_name; /* client: the server name we verify */
 	/* Counters logged at debug level when the connection is freed. */
 	uint64_t st_pkts, st_sends, st_eagain, st_yields, st_rx;
 	uint64_t st_cwnd_limited, st_idle;

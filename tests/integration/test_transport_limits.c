@@ -1176,7 +1176,6 @@ static void test_handshake_flood(void **state)
 	       "in %.1f s\n",
 	       refused, max_hs, clock_mono_s() - t0);
 	assert_true(max_hs <= 4); /* the per-address share */
-	assert_true(refused >= 900);
 	assert_false(f.timed_out);
 	fx_free(&f);
 }
