@@ -182,8 +182,11 @@ static struct transport_server *srv_of(struct tconn *c)
 	return c->owner;
 }
 
-/* TLS alert certificate_required (RFC 8446 6.2): the peer sees why. */
+/* TLS alerts (RFC 8446 6.2) the peer sees: certificate_required (no
+ * certificate in a resumed session), access_denied (a valid certificate
+ * whose identity we cannot use). */
 #define ALERT_CERTIFICATE_REQUIRED 116
+#define ALERT_ACCESS_DENIED 49
 
 static int srv_handshake_completed(struct tconn *c)
 {
@@ -212,17 +215,17 @@ static int srv_handshake_completed(struct tconn *c)
 	case 0:
 		break;
 	case MA_ERR_LIMIT:
-		tconn_refuse(c, ALERT_CERTIFICATE_REQUIRED,
+		tconn_refuse(c, ALERT_ACCESS_DENIED,
 		             "client certificate identity is longer than 255 "
 		             "bytes; refused (issue a certificate with a "
 		             "shorter SAN URI/DNS or CN)");
 		return -1;
 	default:
-		tconn_refuse(
-		    c, ALERT_CERTIFICATE_REQUIRED,
-		    "client certificate has no usable identity (need "
-		    "a SAN URI, SAN DNS or CN of printable characters); "
-		    "refused");
+		tconn_refuse(c, ALERT_ACCESS_DENIED,
+		             "client certificate has no usable identity (need "
+		             "a SAN URI, else a SAN DNS name, else a CN, of "
+		             "printable ASCII; a DNS name or CN must not "
+		             "contain ':'); refused");
 		return -1;
 	}
 	c->established = 1;

@@ -616,6 +616,11 @@ const char *tls_alert_describe(unsigned alert)
 	case 48:
 		return "unknown_ca: the peer does not trust the CA that "
 		       "signed our certificate (check the CA file it uses)";
+	case 49:
+		return "access_denied: the peer accepted our certificate "
+		       "but cannot use its identity (over 255 bytes, not "
+		       "printable ASCII, or a DNS name/CN with ':'; see the "
+		       "peer's log)";
 	case 51:
 		return "decrypt_error: a handshake signature did not verify "
 		       "(does our key match our certificate?)";

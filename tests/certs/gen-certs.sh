@@ -13,6 +13,10 @@
 #   mirror-expired.pem / .key      client, v3, expired in 2020
 #   server-v1.pem / .key           server, X.509 version 1, CN=localhost
 #   server-expired.pem / .key      server, SAN DNS:localhost, expired in 2020
+#   mirror-long.pem / .key         client, SAN URI of 255 bytes (the longest)
+#   mirror-toolong.pem / .key      client, SAN URI of 256 bytes
+#   mirror-colon.pem / .key        client, no SAN, CN=urn:mirror-1 (a CN
+#                                  with ':' could pass for a URI: refused)
 #
 # All keys are ECDSA P-256; certificates are valid for 2 days. Test use only.
 set -eu
@@ -111,6 +115,13 @@ expired() { # name cn eku san
 	rm -f "$1.csr" "$1.ext" ca.cnf index.txt* serial* ./*.pem.old 1000.pem
 }
 
+# "spiffe://mirror-agent.test/" is 27 bytes: pad to 255 and 256.
+pad=$(printf '%0228d' 0 | tr 0 a)
+leaf mirror-long ca mirror-long clientAuth \
+	"URI:spiffe://mirror-agent.test/$pad"
+leaf mirror-toolong ca mirror-toolong clientAuth \
+	"URI:spiffe://mirror-agent.test/${pad}b"
+leaf mirror-colon ca "urn:mirror-1" clientAuth ""
 v1 mirror-v1 mirror-v1
 v1 server-v1 localhost
 expired mirror-expired mirror-expired clientAuth DNS:mirror-expired

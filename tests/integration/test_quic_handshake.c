@@ -190,12 +190,15 @@ static void run(struct hs *h, int ms)
 	evtimer_del(h->deadline);
 }
 
+/* The client certificate start() uses (tests/certs/gen-certs.sh). */
+static const char *client_cert = "mirror-1";
+
 /* Returns 0, or the transport_server_new() error (for a skip). */
 static int start(struct hs *h, struct test_pki *pki, const char *addr)
 {
 	struct transport_server_config sc;
 	struct transport_client_config cc;
-	char errmsg[MA_ERRMSG_SIZE];
+	char errmsg[MA_ERRMSG_SIZE], cert[64], key[64];
 	int rc;
 
 	memset(h, 0, sizeof *h);
@@ -221,8 +224,10 @@ static int start(struct hs *h, struct test_pki *pki, const char *addr)
 	cc.port = transport_server_port(h->srv);
 	cc.server_name = "localhost";
 	cc.ca_file = test_pki_file(pki, "ca.pem");
-	cc.cert_file = test_pki_file(pki, "mirror-1.pem");
-	cc.key_file = test_pki_file(pki, "mirror-1.key");
+	snprintf(cert, sizeof cert, "%s.pem", client_cert);
+	snprintf(key, sizeof key, "%s.key", client_cert);
+	cc.cert_file = test_pki_file(pki, cert);
+	cc.key_file = test_pki_file(pki, key);
 	cc.handshake_timeout_ms = 5000;
 	if (transport_client_new(h->base, &cc, &cli_cb, h, &h->cli, errmsg) !=
 	    0)
@@ -463,6 +468,61 @@ static void test_early_data_refused(void **state)
 	resume(state, 1);
 }
 
+/* The longest identity an [access] grant can name (255 bytes) arrives
+ * whole: serve authorizes on all of it, never on a prefix. */
+static void test_identity_longest(void **state)
+{
+	char want[256];
+	struct hs h;
+
+	snprintf(want, sizeof want, "spiffe://mirror-agent.test/%0228d", 0);
+	for (char *p = want + 27; *p != '\0'; p++)
+		*p = 'a';
+	client_cert = "mirror-long";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	client_cert = "mirror-1";
+	one_request(&h);
+	assert_int_equal(strlen(h.server.reported), 255);
+	assert_string_equal(h.server.reported, want);
+	stop(&h);
+}
+
+/* A certificate whose identity cannot be used is refused in the handshake
+ * with access_denied, and the client is told so. Before, a SAN URI of 256
+ * bytes was skipped for the CN ("mirror-toolong": another identity), and
+ * a CN with ':' could stand for a URI identity. */
+static void refused_identity(void **state, const char *cert)
+{
+	struct hs h;
+	struct transport_stream *s;
+
+	client_cert = cert;
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	client_cert = "mirror-1";
+	assert_int_equal(
+	    transport_client_request(h.cli, "/hello", &st_cb, &h, &s), 0);
+	while (!h.closed && !h.timed_out)
+		run(&h, 5000);
+	assert_false(h.timed_out);
+	assert_true(h.closed);
+	print_message("# %s: %s\n", cert, h.closed_msg);
+	assert_int_equal(h.closed_err, MA_ERR_TLS);
+	assert_non_null(strstr(h.closed_msg, "access_denied"));
+	assert_false(h.ended);
+	assert_false(h.server.seen); /* no request reached the app */
+	stop(&h);
+}
+
+static void test_identity_too_long_refused(void **state)
+{
+	refused_identity(state, "mirror-toolong");
+}
+
+static void test_identity_cn_with_colon_refused(void **state)
+{
+	refused_identity(state, "mirror-colon");
+}
+
 static int setup(void **state)
 {
 	static struct test_pki pki;
@@ -485,6 +545,9 @@ int main(void)
 	    cmocka_unit_test(test_handshake_mtls_h3),
 	    cmocka_unit_test(test_handshake_mtls_h3_ipv6),
 	    cmocka_unit_test(test_header_section_limit),
+	    cmocka_unit_test(test_identity_longest),
+	    cmocka_unit_test(test_identity_too_long_refused),
+	    cmocka_unit_test(test_identity_cn_with_colon_refused),
 	    cmocka_unit_test(test_resumption_full_handshake),
 	    cmocka_unit_test(test_early_data_refused),
 	};

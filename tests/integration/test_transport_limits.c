@@ -1180,6 +1180,45 @@ static void test_handshake_flood(void **state)
 	fx_free(&f);
 }
 
+/* 12. Nothing listens on the port: the kernel's ICMP port unreachable
+ * ends the attempt at once with a message that says so, rather than the
+ * handshake timeout's "no answer". */
+static void test_nothing_listens(void **state)
+{
+	struct transport_client_config cc;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof a;
+	char want[64];
+	struct fx f;
+	struct cli *c;
+	double t0;
+	int s;
+
+	/* A port nobody listens on: bind one, note it, close it. */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	close(s);
+
+	fx_init(&f, *state, 15);
+	client_cfg(&f, &cc, ntohs(a.sin_port));
+	cc.handshake_timeout_ms = 5000;
+	t0 = clock_mono_s();
+	c = client_start(&f, 0, &cc);
+	assert_true(run_until(&f, p_closed, c, 8));
+	printf("# closed after %.0f ms: %s\n", (clock_mono_s() - t0) * 1000,
+	       c->msg);
+	snprintf(want, sizeof want, "nothing listens on UDP 127.0.0.1:%u",
+	         ntohs(a.sin_port));
+	assert_non_null(strstr(c->msg, want));
+	assert_int_equal(c->closed_err, MA_ERR_TRANSPORT);
+	assert_true(clock_mono_s() - t0 < 2.0); /* not the 5 s timeout */
+	assert_false(c->connected);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1194,6 +1233,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_then_gone_returns_credit),
 	    cmocka_unit_test(test_retry_every_connection),
 	    cmocka_unit_test(test_handshake_flood),
+	    cmocka_unit_test(test_nothing_listens),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
