@@ -647,7 +647,7 @@ static void wait_writable(struct tconn *c)
 
 static void fail_liberr(struct tconn *c, int rv)
 {
-	char buf[200];
+	char buf[sizeof c->close_msg];
 
 	if (!c->app_error) {
 		if (rv == NGTCP2_ERR_CRYPTO)

@@ -270,6 +270,15 @@ static void srv_closed(struct tconn *c, int error, const char *msg)
 {
 	char peer[INET6_ADDRSTRLEN + 16];
 
+	/* A handshake that stopped is no longer in progress, though the
+	 * connection lingers for its closing or draining period: a client
+	 * that retries at once must not find its address's share used up by
+	 * its own failed attempts. */
+	if (c->established == 0) {
+		srv_of(c)->nhandshakes--;
+		c->established = 2;
+	}
+
 	/* Every close says who and why: TLS refusals are the operator's to
 	 * fix (warn); the rest is the ordinary life of connections. */
 	peer_str(c, peer, sizeof peer);
@@ -303,7 +312,7 @@ static void srv_dead(struct tconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	if (!c->established)
+	if (c->established == 0)
 		srv->nhandshakes--;
 	tconn_free(c);
 	free(c);
@@ -529,7 +538,7 @@ static unsigned handshakes_from(struct transport_server *srv,
 	unsigned n = 0;
 
 	for (struct tconn *c = srv->conns; c != NULL; c = c->next)
-		if (!c->established &&
+		if (c->established == 0 &&
 		    same_ip((const struct sockaddr *)&c->remote, from))
 			n++;
 	return n;

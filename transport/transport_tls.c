@@ -554,9 +554,9 @@ void tls_describe_failure(WOLFSSL *ssl, const char *expected_name, char *buf,
 	case IPADDR_MISMATCH:
 		snprintf(
 		    buf, len,
-		    "the server certificate names %s, not \"%s\" that we "
-		    "asked for: set [tls] server_name to one of its names, "
-		    "or reissue it with SAN DNS:%s",
+		    "server name mismatch: the server certificate names %s, "
+		    "not \"%s\" that we asked for: set [tls] server_name to "
+		    "one of its names, or reissue it with SAN DNS:%s",
 		    names[0] ? names : "other names",
 		    expected_name != NULL ? expected_name : "?",
 		    expected_name != NULL ? expected_name : "<name>");
