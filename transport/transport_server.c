@@ -44,6 +44,7 @@ struct transport_server {
 	struct tconn *conns;
 	unsigned nconns;         /* all, handshaking or established */
 	unsigned nhandshakes;    /* of which handshaking */
+	unsigned nestablished;   /* of which established (also closing) */
 	uint64_t refused_log_ns; /* last per-address refusal logged */
 	int freeing;
 };
@@ -154,27 +155,28 @@ static void cid_del_conn(struct transport_server *srv, struct tconn *c)
 
 /* ---- connection hooks ---- */
 
-/* "ADDR:PORT" of the connection's peer, for log lines. */
-static const char *peer_str(const struct tconn *c, char *buf, size_t len)
+/* "ADDR:PORT" of sa, for log lines. */
+static const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&c->remote;
 	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
 
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)sa;
 
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-		port = ntohs(a->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
+		snprintf(buf, len, "[%s]:%u", host, ntohs(a->sin6_port));
 	} else {
 		const struct sockaddr_in *a = (const void *)sa;
 
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-		port = ntohs(a->sin_port);
-		snprintf(buf, len, "%s:%u", host, port);
+		snprintf(buf, len, "%s:%u", host, ntohs(a->sin_port));
 	}
 	return buf;
+}
+
+static const char *peer_str(const struct tconn *c, char *buf, size_t len)
+{
+	return addr_str((const struct sockaddr *)&c->remote, buf, len);
 }
 
 static struct transport_server *srv_of(struct tconn *c)
@@ -200,14 +202,14 @@ static int srv_handshake_completed(struct tconn *c)
 		             "(the client must make a full handshake)");
 		return -1;
 	}
-	if (srv_of(c)->nconns - srv_of(c)->nhandshakes >=
-	    srv_of(c)->cfg.max_connections) {
+	if (srv_of(c)->nestablished >= srv_of(c)->cfg.max_connections) {
 		/* Others finished their handshake first. */
 		ngtcp2_connection_close_error_set_transport_error(
 		    &c->ccerr, NGTCP2_CONNECTION_REFUSED, NULL, 0);
 		c->app_error = 1;
 		snprintf(c->refuse_msg, sizeof c->refuse_msg,
-		         "refused: at the limit of %u established connections",
+		         "at the limit of %u established connections "
+		         "(max_connections); CONNECTION_REFUSED",
 		         srv_of(c)->cfg.max_connections);
 		return -1;
 	}
@@ -230,6 +232,7 @@ static int srv_handshake_completed(struct tconn *c)
 	}
 	c->established = 1;
 	srv_of(c)->nhandshakes--;
+	srv_of(c)->nestablished++;
 	return tconn_setup_h3(c);
 }
 
@@ -314,6 +317,8 @@ static void srv_dead(struct tconn *c)
 	srv->nconns--;
 	if (c->established == 0)
 		srv->nhandshakes--;
+	else if (c->established == 1)
+		srv->nestablished--;
 	tconn_free(c);
 	free(c);
 }
@@ -544,26 +549,29 @@ static unsigned handshakes_from(struct transport_server *srv,
 	return n;
 }
 
-/* Logs a per-address refusal at most once a second: a flood must not
- * become a flood of log lines. */
+/* Logs a refusal by a handshake limit at most once a second: a flood
+ * must not become a flood of log lines. */
 static void refused_log(struct transport_server *srv,
-                        const struct sockaddr *from)
+                        const struct sockaddr *from, int per_addr)
 {
 	uint64_t now = clock_mono_ns();
-	struct tconn tmp;
 	char peer[INET6_ADDRSTRLEN + 16];
 
 	if (srv->refused_log_ns != 0 && now - srv->refused_log_ns < 1000000000u)
 		return;
 	srv->refused_log_ns = now;
-	memset(&tmp.remote, 0, sizeof tmp.remote);
-	memcpy(&tmp.remote, from,
-	       from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                   : sizeof(struct sockaddr_in));
-	log_warn("transport: refusing new handshakes from %s: %u already in "
-	         "progress from that address (max_handshakes_per_addr)",
-	         peer_str(&tmp, peer, sizeof peer),
-	         srv->cfg.max_handshakes_per_addr);
+	if (per_addr)
+		log_warn("transport: refusing new handshakes from %s: %u "
+		         "already in progress from that address "
+		         "(max_handshakes_per_addr); logged once a second",
+		         addr_str(from, peer, sizeof peer),
+		         srv->cfg.max_handshakes_per_addr);
+	else
+		log_warn("transport: refusing new handshakes (%s was one): "
+		         "%u already in progress (max_handshakes); logged once "
+		         "a second",
+		         addr_str(from, peer, sizeof peer),
+		         srv->cfg.max_handshakes);
 }
 
 static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
@@ -603,8 +611,13 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	}
 	if (ngtcp2_accept(&hd, pkt, len) != 0)
 		return;
-	if (srv->nconns - srv->nhandshakes >= srv->cfg.max_connections ||
-	    srv->nhandshakes >= srv->cfg.max_handshakes) {
+	if (srv->nestablished >= srv->cfg.max_connections) {
+		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
+		             fromlen);
+		return;
+	}
+	if (srv->nhandshakes >= srv->cfg.max_handshakes) {
+		refused_log(srv, from, 0);
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
@@ -624,7 +637,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	/* Per address only once Retry proved it: a spoofed address cannot
 	 * use up another's share. */
 	if (handshakes_from(srv, from) >= srv->cfg.max_handshakes_per_addr) {
-		refused_log(srv, from);
+		refused_log(srv, from, 1);
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
