@@ -2,6 +2,7 @@
  * mutual TLS and extraction of the peer identity. */
 #include "transport/transport_tls.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@ static const unsigned char alpn_h3[] = "\x02h3";
 /* GeneralName choice tags (RFC 5280 4.2.1.6), the values wolfSSL stores in
  * WOLFSSL_GENERAL_NAME.type; spelled here to avoid the OpenSSL-compat
  * headers. */
-enum { SAN_DNS = 2, SAN_URI = 6 };
+enum { SAN_DNS = 2, SAN_URI = 6, SAN_IP = 7 };
 
 static const char *wolf_err(void)
 {
@@ -31,6 +32,14 @@ static const char *wolf_err(void)
 	if (e == 0)
 		return "no further detail";
 	return wolfSSL_ERR_error_string(e, buf);
+}
+
+static int is_ip_literal(const char *s)
+{
+	unsigned char addr[16];
+
+	return inet_pton(AF_INET, s, addr) == 1 ||
+	       inet_pton(AF_INET6, s, addr) == 1;
 }
 
 static int select_alpn(WOLFSSL *ssl, const unsigned char **out,
@@ -83,6 +92,20 @@ static void add_name(char *buf, size_t len, const char *kind,
 	buf[at] = '\0';
 }
 
+/* Appends "IP:ADDR" for an IP address SAN (4 or 16 raw bytes). */
+static void add_ip(char *buf, size_t len, WOLFSSL_ASN1_STRING *v)
+{
+	char a[INET6_ADDRSTRLEN];
+	int n = v != NULL ? wolfSSL_ASN1_STRING_length(v) : 0;
+	const unsigned char *p =
+	    v != NULL ? wolfSSL_ASN1_STRING_get0_data(v) : NULL;
+
+	if (p == NULL || (n != 4 && n != 16) ||
+	    inet_ntop(n == 4 ? AF_INET : AF_INET6, p, a, sizeof a) == NULL)
+		return;
+	add_name(buf, len, "IP:", (const unsigned char *)a, (int)strlen(a));
+}
+
 static void describe_names(WOLFSSL_X509 *x, char *buf, size_t len)
 {
 	WOLFSSL_STACK *names;
@@ -107,7 +130,9 @@ static void describe_names(WOLFSSL_X509 *x, char *buf, size_t len)
 				v = gn->d.uniformResourceIdentifier;
 				kind = "URI:";
 			}
-			if (v != NULL)
+			if (gn != NULL && gn->type == SAN_IP)
+				add_ip(buf, len, gn->d.iPAddress);
+			else if (v != NULL)
 				add_name(buf, len, kind,
 				         wolfSSL_ASN1_STRING_get0_data(v),
 				         wolfSSL_ASN1_STRING_length(v));
@@ -364,11 +389,16 @@ int tls_session_new(WOLFSSL **out, WOLFSSL_CTX *ctx,
 		wolfSSL_set_quic_early_data_enabled(ssl, 0);
 	} else {
 		wolfSSL_set_connect_state(ssl);
+		/* No SNI for an address (RFC 6066 3); wolfSSL matches the
+		 * name against IP SANs as well as DNS names. */
+		int literal = is_ip_literal(server_name);
+
 		if (wolfSSL_set_alpn_protos(ssl, alpn_h3,
 		                            sizeof(alpn_h3) - 1) != 0 ||
-		    wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, server_name,
-		                   (unsigned short)strlen(server_name)) !=
-		        WOLFSSL_SUCCESS ||
+		    (!literal &&
+		     wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, server_name,
+		                    (unsigned short)strlen(server_name)) !=
+		         WOLFSSL_SUCCESS) ||
 		    wolfSSL_check_domain_name(ssl, server_name) !=
 		        WOLFSSL_SUCCESS) {
 			wolfSSL_free(ssl);
@@ -556,9 +586,12 @@ void tls_describe_failure(WOLFSSL *ssl, const char *expected_name, char *buf,
 		    buf, len,
 		    "server name mismatch: the server certificate names %s, "
 		    "not \"%s\" that we asked for: set [tls] server_name to "
-		    "one of its names, or reissue it with SAN DNS:%s",
+		    "one of its names, or reissue it with SAN %s:%s",
 		    names[0] ? names : "other names",
 		    expected_name != NULL ? expected_name : "?",
+		    expected_name != NULL && is_ip_literal(expected_name)
+		        ? "IP"
+		        : "DNS",
 		    expected_name != NULL ? expected_name : "<name>");
 		return;
 	case NO_PEER_CERT:

@@ -190,8 +190,10 @@ static void run(struct hs *h, int ms)
 	evtimer_del(h->deadline);
 }
 
-/* The client certificate start() uses (tests/certs/gen-certs.sh). */
+/* The client certificate start() uses (tests/certs/gen-certs.sh), and
+ * the name the client verifies. */
 static const char *client_cert = "mirror-1";
+static const char *server_name = "localhost";
 
 /* Returns 0, or the transport_server_new() error (for a skip). */
 static int start(struct hs *h, struct test_pki *pki, const char *addr)
@@ -222,7 +224,7 @@ static int start(struct hs *h, struct test_pki *pki, const char *addr)
 	memset(&cc, 0, sizeof cc);
 	cc.host = addr;
 	cc.port = transport_server_port(h->srv);
-	cc.server_name = "localhost";
+	cc.server_name = server_name;
 	cc.ca_file = test_pki_file(pki, "ca.pem");
 	snprintf(cert, sizeof cert, "%s.pem", client_cert);
 	snprintf(key, sizeof key, "%s.key", client_cert);
@@ -523,6 +525,38 @@ static void test_identity_cn_with_colon_refused(void **state)
 	refused_identity(state, "mirror-colon");
 }
 
+/* A source given by IP address is verified against the certificate's IP
+ * SANs (server.pem has IP:127.0.0.1; no SNI is sent for an address, RFC
+ * 6066 3); an address the certificate does not name is refused, naming
+ * both, the certificate's IP SAN included. */
+static void test_server_name_ip_literal(void **state)
+{
+	struct hs h;
+	struct transport_stream *s;
+
+	server_name = "127.0.0.1";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	server_name = "localhost";
+	one_request(&h);
+	assert_string_equal(h.server.reported, "mirror-1");
+	stop(&h);
+
+	server_name = "127.0.0.2";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	server_name = "localhost";
+	assert_int_equal(
+	    transport_client_request(h.cli, "/hello", &st_cb, &h, &s), 0);
+	while (!h.closed && !h.timed_out)
+		run(&h, 5000);
+	assert_true(h.closed);
+	print_message("# 127.0.0.2: %s\n", h.closed_msg);
+	assert_int_equal(h.closed_err, MA_ERR_TLS);
+	assert_non_null(strstr(h.closed_msg, "\"127.0.0.2\""));
+	assert_non_null(strstr(h.closed_msg, "IP:127.0.0.1"));
+	assert_non_null(strstr(h.closed_msg, "SAN IP:127.0.0.2"));
+	stop(&h);
+}
+
 static int setup(void **state)
 {
 	static struct test_pki pki;
@@ -545,6 +579,7 @@ int main(void)
 	    cmocka_unit_test(test_handshake_mtls_h3),
 	    cmocka_unit_test(test_handshake_mtls_h3_ipv6),
 	    cmocka_unit_test(test_header_section_limit),
+	    cmocka_unit_test(test_server_name_ip_literal),
 	    cmocka_unit_test(test_identity_longest),
 	    cmocka_unit_test(test_identity_too_long_refused),
 	    cmocka_unit_test(test_identity_cn_with_colon_refused),
