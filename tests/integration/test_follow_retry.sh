@@ -8,7 +8,7 @@
 # without that the 3 s of each case would log dozens of attempts.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 8
+plan 10
 gen_certs
 
 spool=$TMP/src/kv
@@ -49,3 +49,17 @@ check "name mismatch: said once that a retry will not fix it" \
 	test "$(grep -c "same failure 5 times in a row" "$TMP/m2.log")" -eq 1
 check "name mismatch: serve logged no connection as accepted" \
 	test "$(grep -c "identity mirror-1" "$TMP/wrong.log")" -eq 0
+
+# 3. Without [tls] server_name each source is verified against its own
+# host: the first (127.0.0.2, nothing there) is not the name the second
+# (127.0.0.1, the certificate's IP SAN) must carry. Before, every source
+# was verified against the first one's host and the second never passed.
+start_serve good --database "kv=$spool" --allow mirror-1=kv
+timeout 3 "$AGENT" follow --data-dir "$TMP/m3" --source "127.0.0.2:$port" \
+	--source "127.0.0.1:$SERVE_PORT" --ca "$PKI/ca.pem" \
+	--cert "$PKI/mirror-1.pem" --key "$PKI/mirror-1.key" \
+	--database kv >"$TMP/m3.log" 2>&1
+check "two sources, no server_name: connected to the second" \
+	grep -q "connected to 127.0.0.1:$SERVE_PORT" "$TMP/m3.log"
+check "two sources, no server_name: no name mismatch" \
+	test "$(grep -c "name mismatch" "$TMP/m3.log")" -eq 0
