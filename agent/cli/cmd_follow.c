@@ -348,11 +348,15 @@ int cmd_follow(int argc, char **argv)
 	o.key_file = cfg.tls.key_file;
 	if (cfg.tls.server_name != NULL)
 		o.server_name = cfg.tls.server_name;
-	else if (cfg.follow.sources.n > 0)
-		o.server_name = cfg.follow.sources.v[0].host;
 	for (size_t i = 0; i < cfg.follow.sources.n && i < FOLLOW_MAX_ENDPOINTS;
 	     i++) {
 		struct follow_endpoint *ep = &o.endpoints[i];
+
+		/* Each source is verified against its own name, not the
+		 * first one's. */
+		ep->server_name = cfg.tls.server_name != NULL
+		                      ? NULL
+		                      : cfg.follow.sources.v[i].host;
 		if (resolve(cfg.follow.sources.v[i].host, ep->host,
 		            sizeof ep->host) != 0) {
 			fprintf(stderr,

@@ -64,7 +64,7 @@ struct stream {
 	bool dead;    /* on_request_closed ran */
 	int busy;     /* nesting of our own frames using the stream */
 	struct event *resume_ev;
-	char peer[128];
+	char peer[CONFIG_IDENTITY_MAX + 1]; /* whole: grants match exactly */
 	/* snapshot */
 	struct serve_snapshot snap;
 	/* log */
@@ -818,6 +818,10 @@ void serve_options_init(struct serve_options *opts,
 	opts->max_unacked = (size_t)cs->max_unacked_bytes;
 	opts->max_connections = (uint32_t)cs->max_connections;
 	opts->max_streams = (uint32_t)cs->max_streams_per_connection;
+	opts->max_handshakes = (uint32_t)cs->max_handshakes;
+	opts->max_handshakes_per_addr =
+	    (uint32_t)cs->max_handshakes_per_address;
+	opts->handshake_timeout_ms = (uint32_t)cs->handshake_timeout_ms;
 	opts->tuning.idle_timeout_ms = (uint32_t)cs->idle_timeout_ms;
 	opts->tuning.max_data = cs->connection_window;
 	opts->tuning.max_stream_data = cs->stream_window;
@@ -1053,6 +1057,9 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	tc.client_ca_file = opts->client_ca_file;
 	tc.max_connections = opts->max_connections;
 	tc.max_streams = opts->max_streams;
+	tc.max_handshakes = opts->max_handshakes;
+	tc.max_handshakes_per_addr = opts->max_handshakes_per_addr;
+	tc.handshake_timeout_ms = opts->handshake_timeout_ms;
 	/* The resolved value: piece <= max_unacked always holds, so a write
 	 * never exceeds the cap on its own (MA_ERR_LIMIT cannot happen). */
 	tc.max_unacked = unacked;
