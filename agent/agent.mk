@@ -7,6 +7,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/commands.h \
 	agent/cli/cmd_check_config.c \
 	agent/cli/cmd_follow.c \
+	agent/cli/cmd_promote.c \
 	agent/cli/cmd_serve.c \
 	agent/cli/cmd_snapshot.c \
 	agent/cli/cmd_status.c \
@@ -20,6 +21,7 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
+	agent/promote/promote.c agent/promote/promote.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
@@ -29,6 +31,12 @@ agent_libagent_a_SOURCES = \
 mirror_agent_SOURCES += agent/cli/main.c
 
 # Unit tests of the agent's stages.
+check_PROGRAMS += tests/unit/test_promote
+TESTS += tests/unit/test_promote
+tests_unit_test_promote_SOURCES = tests/unit/test_promote.c
+tests_unit_test_promote_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_promote_LDADD = $(AGENT_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_mirror_state
 TESTS += tests/unit/test_mirror_state
 tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c

@@ -20,8 +20,10 @@
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 #include "agent/follow/follow.h"
+#include "agent/promote/promote.h"
 #include "agent/readapi/read_api.h"
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 
 struct follow_cli {
@@ -38,6 +40,8 @@ struct follow_cli {
 	bool exit_when_following;
 	pid_t hook_pid; /* running hook, 0 when none */
 	int exit_code;
+	const char *data_dir;
+	bool promote; /* SIGUSR1 with a promote request: stop, promote */
 };
 
 enum {
@@ -278,6 +282,21 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("SIGHUP: log reopened");
 		return;
 	}
+	if (sig == SIGUSR1) {
+		char path[4096];
+		if (io_path_join(path, sizeof path, cli->data_dir,
+		                 PROMOTE_REQUEST_FILE) != 0 ||
+		    access(path, F_OK) != 0) {
+			log_warn("SIGUSR1 without %s: ignored", path);
+			return;
+		}
+		log_info("SIGUSR1: promote requested (%s); stopping to "
+		         "promote",
+		         path);
+		cli->promote = true;
+		event_base_loopexit(cli->base, NULL);
+		return;
+	}
 	if (sig == SIGCHLD) {
 		pid_t pid;
 		int status;
@@ -295,6 +314,86 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(cli->base, NULL);
 }
 
+/* After the loop stopped for SIGUSR1 (every wal synced and closed by
+ * follow_free): promotes what DATA_DIR/promote.request names, writes
+ * DATA_DIR/promote.result for `mirror-agent promote`, which waits for
+ * it. sci[i] is database i's last source commit index. Returns the exit
+ * status. */
+static int promote_requested(const struct follow_options *o,
+                             const uint64_t *sci)
+{
+	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096];
+	struct promote_request rq;
+	char *out;
+	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32,
+	       len = 0;
+	void *buf;
+	size_t blen;
+	int rc, worst = CLI_EXIT_OK;
+
+	if (io_path_join(path, sizeof path, o->data_dir,
+	                 PROMOTE_REQUEST_FILE) != 0)
+		return CLI_EXIT_FAILURE;
+	rc = io_read_file(path, 1 << 16, &buf, &blen, errmsg);
+	if (rc == 0) {
+		rc = promote_request_parse(buf, blen, &rq, errmsg);
+		free(buf);
+	}
+	unlink(path);
+	out = malloc(cap);
+	if (out == NULL)
+		return CLI_EXIT_FAILURE;
+	len = 16; /* room for the status line, written last */
+	if (rc != 0) {
+		len += (size_t)snprintf(out + len, cap - len,
+		                        "mirror-agent promote: %s\n", errmsg);
+		worst = CLI_EXIT_USAGE;
+		rq.n = 0;
+	}
+	for (size_t k = 0; k < rq.n; k++) {
+		size_t i = 0;
+		while (i < o->database_count &&
+		       strcmp(o->databases[i], rq.names[k]) != 0)
+			i++;
+		if (i == o->database_count) {
+			len += (size_t)snprintf(
+			    out + len, cap - len,
+			    "mirror-agent promote: %s: not a database of "
+			    "this follower\n",
+			    rq.names[k]);
+			worst = CLI_EXIT_USAGE;
+			continue;
+		}
+		if (o->directories[i] != NULL)
+			snprintf(dir, sizeof dir, "%s", o->directories[i]);
+		else
+			snprintf(dir, sizeof dir, "%s/%s", o->data_dir,
+			         o->databases[i]);
+		rc = cmd_promote_database(o->databases[i], dir, o->appliers[i],
+		                          rq.at_index, sci[i], out + len,
+		                          cap - len);
+		log_info("%.*s", (int)strcspn(out + len, "\n"), out + len);
+		len += strlen(out + len);
+		if (rc < 0)
+			rc = CLI_EXIT_FAILURE; /* still locked: by whom? */
+		if (rc > worst)
+			worst = rc;
+	}
+	/* "status=N" padded to the reserved 16 bytes. */
+	snprintf(errmsg, sizeof errmsg, "status=%d", worst);
+	memset(out, ' ', 15);
+	memcpy(out, errmsg, strlen(errmsg));
+	out[15] = '\n';
+	rc = io_write_file_durable(o->data_dir, PROMOTE_RESULT_FILE, out, len,
+	                           errmsg);
+	free(out);
+	if (rc != 0) {
+		log_error("cannot write the promote result: %s", errmsg);
+		return CLI_EXIT_FAILURE;
+	}
+	return worst;
+}
+
 int cmd_follow(int argc, char **argv)
 {
 	struct follow_cli cli = {0};
@@ -306,6 +405,7 @@ int cmd_follow(int argc, char **argv)
 	char errmsg[MA_ERRMSG_SIZE];
 	const char *http_port_file;
 	struct event *sigs[5] = {0};
+	uint64_t sci[FOLLOW_MAX_DATABASES] = {0};
 	int rc;
 
 	rc = cli_parse(&cmd_follow_cli, argc, argv, &a);
@@ -416,8 +516,9 @@ int cmd_follow(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
-	for (size_t i = 0; i < 4; i++) {
+	const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1};
+	cli.data_dir = o.data_dir;
+	for (size_t i = 0; i < 5; i++) {
 		sigs[i] = evsignal_new(cli.base, signals[i], on_signal, &cli);
 		if (sigs[i] != NULL)
 			event_add(sigs[i], NULL);
@@ -468,12 +569,18 @@ int cmd_follow(int argc, char **argv)
 	}
 	read_api_free(cli.api);
 	cli.api = NULL;
+	for (size_t i = 0; i < o.database_count; i++) {
+		const struct mirror_status *st = follow_status(cli.follow, i);
+		sci[i] = st != NULL ? st->source_commit_index : 0;
+	}
 	follow_free(cli.follow);
+	rc = cli.exit_code;
+	if (cli.promote)
+		rc = promote_requested(&o, sci);
 	if (cfg.agent.pid_file != NULL)
 		unlink(cfg.agent.pid_file);
-	rc = cli.exit_code;
 out_loop:
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
 	event_base_free(cli.base);
