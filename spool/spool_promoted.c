@@ -123,8 +123,7 @@ int spool_promoted_write(const char *dir, const struct spool_promoted *p,
 	return 0;
 }
 
-int spool_promoted_read(const char *dir, struct spool_promoted *p,
-                        char *errmsg)
+int spool_promoted_read(const char *dir, struct spool_promoted *p, char *errmsg)
 {
 	char path[4096];
 	size_t len;

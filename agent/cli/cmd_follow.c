@@ -325,8 +325,7 @@ static int promote_requested(const struct follow_options *o,
 	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096];
 	struct promote_request rq;
 	char *out;
-	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32,
-	       len = 0;
+	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32, len = 0;
 	void *buf;
 	size_t blen;
 	int rc, worst = CLI_EXIT_OK;

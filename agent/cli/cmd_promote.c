@@ -332,10 +332,9 @@ int cmd_promote(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		char line[MA_ERRMSG_SIZE + 512];
 
-		rc = cmd_promote_database(names[i], dirs[i],
-		                          cfg.databases[i].applier, fl.at_index,
-		                          status_commit_index(st, names[i]),
-		                          line, sizeof line);
+		rc = cmd_promote_database(
+		    names[i], dirs[i], cfg.databases[i].applier, fl.at_index,
+		    status_commit_index(st, names[i]), line, sizeof line);
 		if (rc < 0) {
 			/* Locked: through the follower. */
 			snprintf(rq.names[rq.n++], sizeof rq.names[0], "%s",

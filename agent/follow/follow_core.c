@@ -781,12 +781,14 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		if (rc == 0)
 			rc = ma_errorf(
 			    errmsg, MA_ERR_IDENTITY,
-			    "%s was promoted at index %" PRIu64 " (term %" PRIu64
+			    "%s was promoted at index %" PRIu64
+			    " (term %" PRIu64
 			    ", %s) to a source of its own (epoch %" PRIu64
 			    "): it is never followed again (fencing). Serve "
 			    "it with `mirror-agent serve`, or mirror into "
 			    "another directory",
-			    c->dir, pr.index, pr.term, pr.fingerprint, pr.epoch);
+			    c->dir, pr.index, pr.term, pr.fingerprint,
+			    pr.epoch);
 		if (rc != MA_ERR_NOTFOUND)
 			goto fail;
 	}

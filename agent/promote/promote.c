@@ -46,13 +46,13 @@ int promote_choose_index(const struct promote_position *pos, uint64_t at_index,
 		                 "%" PRIu64 "; give at most %" PRIu64,
 		                 at_index, last, last);
 	if (at_index < pos->snapshot_index)
-		return ma_errorf(errmsg, MA_ERR_INVAL,
-		                 "--at-index %" PRIu64
-		                 " is before the newest snapshot (index %" PRIu64
-		                 "): the mirror holds no state there; give "
-		                 "%" PRIu64 "..%" PRIu64,
-		                 at_index, pos->snapshot_index,
-		                 pos->snapshot_index, last);
+		return ma_errorf(
+		    errmsg, MA_ERR_INVAL,
+		    "--at-index %" PRIu64
+		    " is before the newest snapshot (index %" PRIu64
+		    "): the mirror holds no state there; give "
+		    "%" PRIu64 "..%" PRIu64,
+		    at_index, pos->snapshot_index, pos->snapshot_index, last);
 	*index = at_index;
 	return 0;
 }
@@ -64,8 +64,9 @@ static void le64(unsigned char out[8], uint64_t v)
 }
 
 /* The "log:" fingerprint of promote.h. */
-static int log_fingerprint(struct wal_log *wal, const struct snapshot_meta *base,
-                           uint64_t index, uint32_t *out, char *errmsg)
+static int log_fingerprint(struct wal_log *wal,
+                           const struct snapshot_meta *base, uint64_t index,
+                           uint32_t *out, char *errmsg)
 {
 	unsigned char hdr[21];
 	uint32_t crc;
@@ -85,7 +86,8 @@ static int log_fingerprint(struct wal_log *wal, const struct snapshot_meta *base
 		le64(hdr + 8, e.term);
 		hdr[16] = e.type;
 		for (int k = 0; k < 4; k++)
-			hdr[17 + k] = (unsigned char)((uint64_t)e.len >> (8 * k));
+			hdr[17 + k] =
+			    (unsigned char)((uint64_t)e.len >> (8 * k));
 		crc = crc32c_append(crc, hdr, sizeof hdr);
 		crc = crc32c_append(crc, e.data, e.len);
 	}
@@ -190,12 +192,13 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 	if (have_rec && (strcmp(rec.from.cluster_id, id.cluster_id) != 0 ||
 	                 strcmp(rec.from.database_id, id.database_id) != 0 ||
 	                 (id.epoch != rec.from.epoch && id.epoch != rec.epoch)))
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "%s: the promoted record (from %s epoch %" PRIu64
-		                 ") does not match the identity (%s epoch "
-		                 "%" PRIu64 ")",
-		                 o->dir, rec.from.cluster_id, rec.from.epoch,
-		                 id.cluster_id, id.epoch);
+		return ma_errorf(
+		    errmsg, MA_ERR_CORRUPT,
+		    "%s: the promoted record (from %s epoch %" PRIu64
+		    ") does not match the identity (%s epoch "
+		    "%" PRIu64 ")",
+		    o->dir, rec.from.cluster_id, rec.from.epoch, id.cluster_id,
+		    id.epoch);
 	if (have_rec && o->at_index != 0 && o->at_index != rec.index)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "%s was already promoted at index %" PRIu64
@@ -274,8 +277,8 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 	if (o->applier_kind == APPLIER_KV) {
 		rc = kv_fingerprint(store, wal, have_base ? &base : NULL,
 		                    o->name, index, &fp, errmsg);
-		snprintf(rec.fingerprint, sizeof rec.fingerprint, "kv:%08" PRIx32,
-		         fp);
+		snprintf(rec.fingerprint, sizeof rec.fingerprint,
+		         "kv:%08" PRIx32, fp);
 	} else {
 		rc = log_fingerprint(wal, have_base ? &base : NULL, index, &fp,
 		                     errmsg);
@@ -283,8 +286,9 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 		         "log:%08" PRIx32, fp);
 	}
 	if (rc != 0) {
-		ma_errwrapf(errmsg, rc, "%s: cannot rebuild the state at %" PRIu64,
-		            o->dir, index);
+		ma_errwrapf(errmsg, rc,
+		            "%s: cannot rebuild the state at %" PRIu64, o->dir,
+		            index);
 		goto out;
 	}
 	if (spool_uuid_generate(rec.incarnation) != 0) {

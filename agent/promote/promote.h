@@ -40,9 +40,9 @@
 #include "spool/spool.h"
 
 struct promote_options {
-	const char *dir;  /* the database's spool-layout directory */
-	const char *name; /* its database id, as configured */
-	int applier_kind; /* enum applier_kind: which fingerprint */
+	const char *dir;   /* the database's spool-layout directory */
+	const char *name;  /* its database id, as configured */
+	int applier_kind;  /* enum applier_kind: which fingerprint */
 	uint64_t at_index; /* 0: the last durable index */
 	/* The last source commit index the mirror saw (the status file's
 	 * source_commit_index); 0 when unknown (no RPO figure then). */
@@ -52,9 +52,9 @@ struct promote_options {
 
 struct promote_result {
 	struct spool_promoted rec; /* what the directory now records */
-	bool already;      /* promoted before: rec is the earlier record */
-	uint64_t truncated; /* wal entries removed after the index */
-	bool rpo_known;     /* rec.source_commit_index was known */
+	bool already;         /* promoted before: rec is the earlier record */
+	uint64_t truncated;   /* wal entries removed after the index */
+	bool rpo_known;       /* rec.source_commit_index was known */
 	uint64_t rpo_entries; /* source_commit_index - index (0 if ahead) */
 };
 
