@@ -270,6 +270,90 @@ static void on_all_failed(void *arg)
 	event_base_loopexit(cli->base, NULL);
 }
 
+/* Answers a promote request: DATA_DIR/promote.result, "status=N\n"
+ * then text, and removes the request. */
+static int promote_answer(const char *data_dir, int status, const char *text)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[4096];
+	size_t len = strlen(text) + 32;
+	char *out = malloc(len);
+	int rc;
+
+	if (out == NULL)
+		return MA_ERR_NOMEM;
+	len = (size_t)snprintf(out, len, "status=%d\n%s", status, text);
+	rc = io_write_file_durable(data_dir, PROMOTE_RESULT_FILE, out, len,
+	                           errmsg);
+	free(out);
+	if (rc != 0)
+		log_error("cannot write the promote result: %s", errmsg);
+	if (io_path_join(path, sizeof path, data_dir, PROMOTE_REQUEST_FILE) ==
+	    0)
+		unlink(path);
+	return rc;
+}
+
+/* Checks a promote request against what the running follower knows,
+ * before it stops anything: every database is one of ours and holds a
+ * complete state (a durable log position), and --at-index is not beyond
+ * it. On a failure answers the request and returns false: bad input
+ * stops nothing. */
+static bool promote_precheck(struct follow_cli *cli, const char *path)
+{
+	char errmsg[MA_ERRMSG_SIZE], text[PROMOTE_REQUEST_MAX * 200];
+	struct promote_request rq;
+	size_t len = 0;
+	void *buf;
+	size_t blen;
+	int rc;
+
+	rc = io_read_file(path, 1 << 16, &buf, &blen, errmsg);
+	if (rc == 0) {
+		rc = promote_request_parse(buf, blen, &rq, errmsg);
+		free(buf);
+	}
+	if (rc != 0) {
+		snprintf(text, sizeof text, "mirror-agent promote: %s\n",
+		         errmsg);
+		promote_answer(cli->data_dir, CLI_EXIT_USAGE, text);
+		return false;
+	}
+	text[0] = '\0';
+	for (size_t k = 0; k < rq.n && len < sizeof text; k++) {
+		size_t i = 0;
+		uint64_t held;
+
+		while (i < cli->ndb && strcmp(cli->names[i], rq.names[k]) != 0)
+			i++;
+		held = i < cli->ndb ? follow_log_index(cli->follow, i) : 0;
+		if (i == cli->ndb)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: not a database of "
+			    "this follower\n",
+			    rq.names[k]);
+		else if (held == 0)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: no complete state yet "
+			    "(Bootstrapping); let the mirror finish its "
+			    "bootstrap first\n",
+			    rq.names[k]);
+		else if (rq.at_index > held)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: --at-index %" PRIu64
+			    " is beyond the last durable, applied index "
+			    "%" PRIu64 "; give at most %" PRIu64 "\n",
+			    rq.names[k], rq.at_index, held, held);
+	}
+	if (text[0] == '\0')
+		return true;
+	log_warn("promote request refused; still following");
+	promote_answer(cli->data_dir, CLI_EXIT_USAGE, text);
+	return false;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct follow_cli *cli = arg;
@@ -290,6 +374,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			log_warn("SIGUSR1 without %s: ignored", path);
 			return;
 		}
+		if (!promote_precheck(cli, path))
+			return; /* answered: nothing stops */
 		log_info("SIGUSR1: promote requested (%s); stopping to "
 		         "promote",
 		         path);
@@ -324,8 +410,8 @@ static int promote_requested(const struct follow_options *o,
 {
 	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096];
 	struct promote_request rq;
-	char *out;
 	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32, len = 0;
+	char *out;
 	void *buf;
 	size_t blen;
 	int rc, worst = CLI_EXIT_OK;
@@ -333,19 +419,18 @@ static int promote_requested(const struct follow_options *o,
 	if (io_path_join(path, sizeof path, o->data_dir,
 	                 PROMOTE_REQUEST_FILE) != 0)
 		return CLI_EXIT_FAILURE;
+	out = malloc(cap);
+	if (out == NULL)
+		return CLI_EXIT_FAILURE;
+	out[0] = '\0';
 	rc = io_read_file(path, 1 << 16, &buf, &blen, errmsg);
 	if (rc == 0) {
 		rc = promote_request_parse(buf, blen, &rq, errmsg);
 		free(buf);
 	}
-	unlink(path);
-	out = malloc(cap);
-	if (out == NULL)
-		return CLI_EXIT_FAILURE;
-	len = 16; /* room for the status line, written last */
 	if (rc != 0) {
-		len += (size_t)snprintf(out + len, cap - len,
-		                        "mirror-agent promote: %s\n", errmsg);
+		len += (size_t)snprintf(out, cap, "mirror-agent promote: %s\n",
+		                        errmsg);
 		worst = CLI_EXIT_USAGE;
 		rq.n = 0;
 	}
@@ -354,15 +439,8 @@ static int promote_requested(const struct follow_options *o,
 		while (i < o->database_count &&
 		       strcmp(o->databases[i], rq.names[k]) != 0)
 			i++;
-		if (i == o->database_count) {
-			len += (size_t)snprintf(
-			    out + len, cap - len,
-			    "mirror-agent promote: %s: not a database of "
-			    "this follower\n",
-			    rq.names[k]);
-			worst = CLI_EXIT_USAGE;
-			continue;
-		}
+		if (i == o->database_count)
+			continue; /* refused by promote_precheck() */
 		if (o->directories[i] != NULL)
 			snprintf(dir, sizeof dir, "%s", o->directories[i]);
 		else
@@ -378,19 +456,9 @@ static int promote_requested(const struct follow_options *o,
 		if (rc > worst)
 			worst = rc;
 	}
-	/* "status=N" padded to the reserved 16 bytes. */
-	snprintf(errmsg, sizeof errmsg, "status=%d", worst);
-	memset(out, ' ', 15);
-	memcpy(out, errmsg, strlen(errmsg));
-	out[15] = '\n';
-	rc = io_write_file_durable(o->data_dir, PROMOTE_RESULT_FILE, out, len,
-	                           errmsg);
+	rc = promote_answer(o->data_dir, worst, out);
 	free(out);
-	if (rc != 0) {
-		log_error("cannot write the promote result: %s", errmsg);
-		return CLI_EXIT_FAILURE;
-	}
-	return worst;
+	return rc != 0 ? CLI_EXIT_FAILURE : worst;
 }
 
 int cmd_follow(int argc, char **argv)

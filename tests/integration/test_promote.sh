@@ -8,7 +8,7 @@
 # and bad input that changes nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 23
+plan 25
 gen_certs
 
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -89,6 +89,13 @@ check "a mirror of the old source refuses the promoted one" \
 FPID=$!
 T_PIDS="$T_PIDS $FPID"
 wait_until 30 is_state "$TMP/m4" db1 Following || diag "m4 not Following"
+timeout 40 "$AGENT" promote --data-dir "$TMP/m4" --database db1 --at-index 9999 \
+	>"$TMP/promote4-bad.out" 2>&1
+rc=$?
+check "a bad request through the follower: exit 2, named" sh -c \
+	"[ $rc -eq 2 ] && grep -q 'at-index 9999 is beyond the last durable, applied index 600' '$TMP/promote4-bad.out'"
+check "... and the follower keeps following" sh -c \
+	"kill -0 $FPID && [ ! -e '$TMP/m4/db1/promoted' ] && grep -q 'still following' '$TMP/follow4.log'"
 out4=$(timeout 40 "$AGENT" promote --data-dir "$TMP/m4" --database db1 2>"$TMP/promote4.err")
 rc=$?
 echo "$out4" | sed 's/^/# /'
