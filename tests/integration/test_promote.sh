@@ -8,7 +8,7 @@
 # and bad input that changes nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 25
+plan 27
 gen_certs
 
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -82,6 +82,17 @@ timeout 30 "$AGENT" follow --data-dir "$TMP/m-old" --source "127.0.0.1:$NEW_PORT
 	$(follow_tls) --database db1 >"$TMP/follow-old-new.log" 2>&1
 check "a mirror of the old source refuses the promoted one" \
 	grep -q "epoch $E1 differs from the stored .* epoch $E0" "$TMP/follow-old-new.log"
+
+# A promotion committed but not finished (a crash after DIR/promoted was
+# written): serve refuses it, promote finishes it.
+cp -r "$TMP/m-old" "$TMP/half" && cp "$TMP/m1/db1/promoted" "$TMP/half/db1/promoted"
+timeout 20 "$AGENT" serve --listen 127.0.0.1:0 --cert "$PKI/server.pem" --key "$PKI/server.key" \
+	--client-ca "$PKI/ca.pem" --database "db1=$TMP/half/db1" --allow "mirror-1=db1" \
+	>"$TMP/serve-half.log" 2>&1
+check "serve refuses an unfinished promotion" grep -q "promotion of .* is not finished" "$TMP/serve-half.log"
+out5=$("$AGENT" promote --data-dir "$TMP/half" --database db1 2>&1)
+check "promote finishes it with the recorded figures" \
+	test "$(field index "$out5") $(field fingerprint "$out5") $(field already "$out5") $(field truncated "$out5")" = "550 $FP 1 50"
 
 # Through a running follower: promote signals it, it stops and promotes.
 "$AGENT" follow --data-dir "$TMP/m4" --source "127.0.0.1:$SRC_PORT" $(follow_tls) \
