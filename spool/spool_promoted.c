@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/crc32c.h"
 #include "common/errors.h"
@@ -154,5 +155,11 @@ bool spool_promoted_complete(const struct spool_promoted *p,
 {
 	return strcmp(id->cluster_id, p->from.cluster_id) == 0 &&
 	       strcmp(id->database_id, p->from.database_id) == 0 &&
-	       id->epoch == p->epoch;
+	       id->epoch == p->epoch
+#ifdef PROTO_INCARNATION_LEN
+	       /* Identities with an incarnation (proto.h) carry the new
+	        * one once complete. */
+	       && strcasecmp(id->incarnation, p->incarnation) == 0
+#endif
+	    ;
 }
