@@ -43,14 +43,17 @@ tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \
 	tests/integration/test_follow_tls.sh \
-	tests/integration/test_follow_badsource.sh \
-	tests/integration/test_promote.sh
+	tests/integration/test_follow_badsource.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 
 # The shell helpers' own negative checks (assert_absent, assert_no_files).
 TESTS += tests/integration/test_lib.sh
 EXTRA_DIST += tests/integration/test_lib.sh
+
+# mirror-agent promote end to end (serve + follow + promote).
+TESTS += tests/integration/test_promote.sh
+EXTRA_DIST += tests/integration/test_promote.sh
 
 # The command line: --help everywhere, one range per flag and key, and
 # serve/follow run from files made from etc/*.example.

@@ -463,6 +463,8 @@ static int promote_requested(const struct follow_options *o,
 
 int cmd_follow(int argc, char **argv)
 {
+	/* Each database's last source commit index, for a promote request. */
+	uint64_t sci[FOLLOW_MAX_DATABASES] = {0};
 	struct follow_cli cli = {0};
 	struct agent_config cfg;
 	struct config_errors *errs;
@@ -472,7 +474,6 @@ int cmd_follow(int argc, char **argv)
 	char errmsg[MA_ERRMSG_SIZE];
 	const char *http_port_file;
 	struct event *sigs[5] = {0};
-	uint64_t sci[FOLLOW_MAX_DATABASES] = {0};
 	int rc;
 
 	rc = cli_parse(&cmd_follow_cli, argc, argv, &a);
