@@ -21,10 +21,10 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
-	agent/promote/promote.c agent/promote/promote.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
+	agent/promote/promote.c agent/promote/promote.h \
 	agent/status/status.c agent/status/status.h \
 	agent/status/status_follow.c agent/status/status_json_read.c
 
