@@ -846,6 +846,19 @@ static int db_open(struct db *db, char *errmsg)
 		                 "database %s: spool %s belongs to database "
 		                 "'%s'; fix the --database mapping",
 		                 db->name, db->dir, db->id.database_id);
+	/* A promotion committed but not finished (mirror-agent promote
+	 * stopped before writing the new identity) is neither the old
+	 * source nor the new one yet. */
+	struct spool_promoted pr;
+	rc = spool_promoted_read(db->dir, &pr, em);
+	if (rc == 0 && !spool_promoted_complete(&pr, &db->id))
+		return ma_errorf(errmsg, MA_ERR_IDENTITY,
+		                 "database %s: the promotion of %s is not "
+		                 "finished; run `mirror-agent promote` on it "
+		                 "again",
+		                 db->name, db->dir);
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
 	if (wal_identity_init(&db->wid, db->id.cluster_id, db->id.database_id,
 	                      em) != 0)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
