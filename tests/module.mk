@@ -50,3 +50,10 @@ EXTRA_DIST += tests/integration/test_lib.sh
 # serve/follow run from files made from etc/*.example.
 TESTS += tests/integration/test_cli.sh
 EXTRA_DIST += tests/integration/test_cli.sh
+
+# make install into a DESTDIR; a program built out of tree against the
+# installed tap library (pkg-config) writes a spool the installed program
+# serves to a follow.
+TESTS += tests/integration/test_install.sh
+EXTRA_DIST += tests/integration/test_install.sh \
+	tests/integration/tap_install_app.c
