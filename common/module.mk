@@ -23,3 +23,10 @@ tests_unit_test_parse_LDADD = $(TEST_LIBS)
 tests_unit_test_clock_SOURCES = tests/unit/test_clock.c
 tests_unit_test_clock_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_clock_LDADD = $(TEST_LIBS)
+
+# The log line formats ([agent] log_format: text, journal, json).
+check_PROGRAMS += tests/unit/test_log
+TESTS += tests/unit/test_log
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_LDADD = $(AGENT_TEST_LIBS)

@@ -335,6 +335,7 @@ int cmd_follow(int argc, char **argv)
 	http_port_file = fl.http_port_file;
 
 	log_set_level((enum log_level)cfg.agent.log_level);
+	log_set_format((enum log_format)cfg.agent.log_format);
 	if (cfg.agent.log_file != NULL &&
 	    log_open(cfg.agent.log_file, errmsg) != 0) {
 		fprintf(stderr, "mirror-agent follow: %s\n", errmsg);

@@ -302,6 +302,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	log_file = cli.cfg.agent.log_file;
 	log_set_level((enum log_level)cli.cfg.agent.log_level);
+	log_set_format((enum log_format)cli.cfg.agent.log_format);
 	if (log_file != NULL) {
 		rc = log_open(log_file, errmsg);
 		if (rc != 0) {
