@@ -1,4 +1,4 @@
-common_libcommon_a_SOURCES += \
+COMMON_CORE_SOURCES = \
 	common/clock.c common/clock.h \
 	common/crc32c.c common/crc32c.h \
 	common/errors.c common/errors.h \
@@ -6,6 +6,10 @@ common_libcommon_a_SOURCES += \
 	common/log.c common/log.h \
 	common/parse.c common/parse.h \
 	common/endian.h
+# Glue that needs libevent (sd_notify's timer): not in the tap library,
+# which links $(COMMON_CORE_SOURCES) only (tap/tap.mk).
+COMMON_EVENT_SOURCES = common/notify.c common/notify.h
+common_libcommon_a_SOURCES += $(COMMON_CORE_SOURCES) $(COMMON_EVENT_SOURCES)
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
 	tests/unit/test_parse tests/unit/test_clock

@@ -18,7 +18,7 @@ TAP_LIBS = tap/libtap.a snapshot/libsnapshot.a spool/libspool.a \
 lib_LTLIBRARIES = tap/libmirror-tap.la
 tap_libmirror_tap_la_SOURCES = $(tap_libtap_a_SOURCES) \
 	$(snapshot_libsnapshot_a_SOURCES) $(spool_libspool_a_SOURCES) \
-	$(wal_libwal_a_SOURCES) $(common_libcommon_a_SOURCES)
+	$(wal_libwal_a_SOURCES) $(COMMON_CORE_SOURCES)
 tap_libmirror_tap_la_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
 tap_libmirror_tap_la_LDFLAGS = $(AM_LDFLAGS) -no-undefined \
 	-version-info $(TAP_LT_VERSION) \

@@ -57,3 +57,10 @@ EXTRA_DIST += tests/integration/test_cli.sh
 TESTS += tests/integration/test_install.sh
 EXTRA_DIST += tests/integration/test_install.sh \
 	tests/integration/tap_install_app.c
+
+# systemd notification (Type=notify): READY=1, STATUS=, WATCHDOG=1,
+# STOPPING=1 from serve and follow to a socket the test listens on.
+check_PROGRAMS += tests/tools/notify_recv
+tests_tools_notify_recv_SOURCES = tests/tools/notify_recv.c
+TESTS += tests/integration/test_notify.sh
+EXTRA_DIST += tests/integration/test_notify.sh

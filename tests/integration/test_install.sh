@@ -6,7 +6,7 @@
 # a follow that must reach Following with the same entries.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 16
+plan 18
 ROOT=$TMP/root
 if ! make -s -C "$abs_top_builddir" install DESTDIR="$ROOT" >"$TMP/install.log" 2>&1; then
 	echo "Bail out! make install DESTDIR=$ROOT failed"
@@ -54,6 +54,21 @@ units=$(find "$ROOT" -name 'mirror-agent*.service' | wc -l)
 check "three systemd units, naming the installed program" \
 	sh -c "[ $units -eq 3 ] && grep -q '^ExecStart=$iprefix/bin/mirror-agent follow' \
 		\$(find '$ROOT' -name mirror-agent-follow.service)"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	for u in follow serve; do
+		f=$(find "$ROOT" -name "mirror-agent-$u.service")
+		fig=$(systemd-analyze security --offline=true "$f" 2>/dev/null |
+			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+		diag "systemd-analyze security mirror-agent-$u.service: $fig"
+		# --threshold is in tenths: 20 is an exposure of 2.0.
+		check "mirror-agent-$u.service: Type=notify, systemd-analyze security exposure <= 2.0 ($fig)" \
+			sh -c "grep -qx 'Type=notify' '$f' && grep -q '^WatchdogSec=' '$f' &&
+				systemd-analyze security --offline=true --threshold=20 '$f' >/dev/null 2>&1"
+	done
+else
+	skip "systemd-analyze is not installed (units' exposure not measured)"
+	skip "systemd-analyze is not installed"
+fi
 check "example configurations and documentation" \
 	sh -c "find '$ROOT' -path '*/mirror-agent/examples/mirror-agent.conf.example' | grep -q . &&
 		test -s '$prefix/share/doc/mirror-agent/OPERATIONS.md' &&
