@@ -64,3 +64,7 @@ check_PROGRAMS += tests/tools/notify_recv
 tests_tools_notify_recv_SOURCES = tests/tools/notify_recv.c
 TESTS += tests/integration/test_notify.sh
 EXTRA_DIST += tests/integration/test_notify.sh
+
+# /metrics through promtool, the sample alert rules and dashboard.
+TESTS += tests/integration/test_metrics.sh
+EXTRA_DIST += tests/integration/test_metrics.sh
