@@ -83,8 +83,9 @@ struct follow_core {
 	bool got_start;
 	struct batch batch;
 	/* Highest offset received of snapshot index-term, so that bytes
-	 * below it received again count as re-fetched. */
-	uint64_t refetch_index, refetch_term, refetch_high;
+	 * below it received again count as re-fetched; the stream's offset
+	 * so far (from the requested offset on). */
+	uint64_t refetch_index, refetch_term, refetch_high, refetch_cursor;
 
 	/* The read-only state, fed from the local wal (follow_apply.h). */
 	struct follow_apply apply;
@@ -576,21 +577,26 @@ static void snapshot_committed(struct follow_core *c)
 	start_log(c, index + 1, c->info.snapshot_term);
 }
 
-/* Counts the part of [from, to) of the current snapshot that an earlier
- * attempt had already received. */
-static void count_refetch(struct follow_core *c, uint64_t from, uint64_t to)
+/* Counts the part of the snapshot stream's new bytes [cursor, to) that
+ * an earlier attempt at the same snapshot had already received. */
+static void count_refetch(struct follow_core *c, uint64_t to)
 {
+	uint64_t from = c->refetch_cursor;
+
 	if (c->refetch_index != c->info.snapshot_index ||
 	    c->refetch_term != c->info.snapshot_term) {
 		c->refetch_index = c->info.snapshot_index;
 		c->refetch_term = c->info.snapshot_term;
 		c->refetch_high = 0;
 	}
+	if (to <= from)
+		return;
 	if (from < c->refetch_high)
 		c->sm.status.refetched_bytes +=
 		    (to < c->refetch_high ? to : c->refetch_high) - from;
 	if (to > c->refetch_high)
 		c->refetch_high = to;
+	c->refetch_cursor = to;
 }
 
 static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
@@ -599,9 +605,8 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE];
 	int rc;
 
-	uint64_t from = snapshot_receiver_offset(c->recv);
 	rc = snapshot_receiver_feed_bytes(c->recv, data, len, c->now, errmsg);
-	count_refetch(c, from, snapshot_receiver_offset(c->recv));
+	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
 		return;
 	if (rc == 1) {
@@ -657,6 +662,7 @@ static void start_snapshot(struct follow_core *c)
 		return;
 	}
 	c->phase = PHASE_SNAPSHOT;
+	c->refetch_cursor = offset;
 	mirror_sm_bootstrap_progress(&c->sm, c->now, offset, ident.size);
 	report(c, true);
 	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
