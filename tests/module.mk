@@ -68,3 +68,8 @@ EXTRA_DIST += tests/integration/test_notify.sh
 # /metrics through promtool, the sample alert rules and dashboard.
 TESTS += tests/integration/test_metrics.sh
 EXTRA_DIST += tests/integration/test_metrics.sh
+
+# The operator tools: wal verify|dump, snapshot verify, check-config
+# (--json and their messages), --version.
+TESTS += tests/integration/test_tools.sh
+EXTRA_DIST += tests/integration/test_tools.sh
