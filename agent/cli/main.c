@@ -12,6 +12,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/status/status.h"
 #include "build-config.h" /* autoconf output, not agent/config/config.h */
 #include "build-info.h"   /* MA_BUILD_COMMIT, made at build time */
 
@@ -50,6 +51,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	status_build_commit = MA_BUILD_COMMIT;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

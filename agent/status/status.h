@@ -129,6 +129,10 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
 
+/* The commit mirror_build_info names ("unknown" unless the program sets
+ * it at start-up from its build-time git describe). */
+extern const char *status_build_commit;
+
 /* Reads this process's figures from /proc/self (glue, status_follow.c).
  * On any read or parse failure p->valid is false. */
 void status_process_read(struct status_process *p);

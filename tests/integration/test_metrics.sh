@@ -58,8 +58,9 @@ rx=$(val 'mirror_received_bytes_total{db="kv"}')
 check "received bytes cover the snapshot and the entries ($rx)" test "${rx:-0}" -gt 1048576
 check "nothing re-fetched in an uninterrupted bootstrap" \
 	test "$(val 'mirror_refetched_bytes_total{db="kv"}')" = 0
-check "mirror_build_info names the version and the libraries" \
-	grep -q "^mirror_build_info{version=\"0.1.0\",commit=\"[^\"]\{1,\}\",ngtcp2=\"[0-9.]*\",nghttp3=\"[0-9.]*\",wolfssl=\"[0-9.]*\",libevent=\"[0-9a-z.-]*\",msgpack=\"[0-9.]*\"} 1\$" "$M"
+commit=$("$AGENT" --version | sed -n 's/^commit //p')
+check "mirror_build_info names the version, the commit --version prints ($commit) and the libraries" \
+	grep -q "^mirror_build_info{version=\"0.1.0\",commit=\"$commit\",ngtcp2=\"[0-9.]*\",nghttp3=\"[0-9.]*\",wolfssl=\"[0-9.]*\",libevent=\"[0-9a-z.-]*\",msgpack=\"[0-9.]*\"} 1\$" "$M"
 now=$(date +%s)
 start=$(val process_start_time_seconds | cut -d. -f1)
 fds=$(val process_open_fds)
