@@ -84,16 +84,18 @@ cflags=$(pkg-config --cflags mirror-tap) && libs=$(pkg-config --libs mirror-tap)
 	{ echo "Bail out! pkg-config mirror-tap failed"; exit 1; }
 diag "cflags: $cflags libs: $libs"
 mkdir "$TMP/app" && cp "$abs_top_srcdir/tests/integration/tap_install_app.c" "$TMP/app/app.c"
+# An ASan build's library needs the same flags in the program
+# (SAN_CFLAGS from configure --enable-sanitize, empty otherwise).
 # shellcheck disable=SC2086
 check "a program builds against the installed shared library (pkg-config)" \
-	sh -c "cd '$TMP/app' && ${CC:-cc} -std=c11 -Wall -Werror -o app app.c $cflags $libs \
+	sh -c "cd '$TMP/app' && ${CC:-cc} -std=c11 -Wall -Werror ${SAN_CFLAGS:-} -o app app.c $cflags $libs \
 		-Wl,-rpath,'$libdir'"
 check "it loads the installed libmirror-tap.so.0" \
 	sh -c "ldd '$TMP/app/app' | grep -q '$libdir/libmirror-tap.so.0'"
 static_libs=$(pkg-config --static --libs mirror-tap | sed "s|-lmirror-tap|$libdir/libmirror-tap.a|")
 # shellcheck disable=SC2086
 check "and against the static library (pkg-config --static)" \
-	sh -c "cd '$TMP/app' && ${CC:-cc} -std=c11 -o app-static app.c $cflags $static_libs &&
+	sh -c "cd '$TMP/app' && ${CC:-cc} -std=c11 ${SAN_CFLAGS:-} -o app-static app.c $cflags $static_libs &&
 		! ldd app-static | grep -q libmirror-tap"
 
 check "the program writes a spool" sh -c "'$TMP/app/app' '$TMP/spool' | grep -qx 'last 300'"
