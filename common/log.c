@@ -11,10 +11,37 @@
 
 static enum log_level min_level = LOG_LEVEL_INFO;
 static FILE *log_file; /* NULL: stderr */
+static enum log_format log_fmt = LOG_FORMAT_TEXT;
 
 void log_set_level(enum log_level level)
 {
 	min_level = level;
+}
+
+void log_set_format(enum log_format format)
+{
+	log_fmt = format;
+}
+
+/* JSON string body of s (RFC 8259: quote, backslash and control
+ * characters escaped; other bytes, UTF-8 included, as they are), cut to
+ * fit out. */
+static void json_escape(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 7 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
 }
 
 int log_open(const char *path, char *errmsg)
@@ -56,6 +83,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	/* One fprintf per line keeps lines whole when several processes
 	 * share a terminal. */
-	fprintf(out, "%s.%03ldZ %s %s\n", ts, (long)(tv.tv_usec / 1000),
-	        names[level], line);
+	if (log_fmt == LOG_FORMAT_JOURNAL) {
+		static const int prio[] = {7, 6, 4, 3};
+		fprintf(out, "<%d>%s\n", prio[level], line);
+	} else if (log_fmt == LOG_FORMAT_JSON) {
+		char esc[sizeof line * 6 + 1];
+		json_escape(esc, sizeof esc, line);
+		fprintf(
+		    out,
+		    "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+		    ts, (long)(tv.tv_usec / 1000), names[level], esc);
+	} else {
+		fprintf(out, "%s.%03ldZ %s %s\n", ts, (long)(tv.tv_usec / 1000),
+		        names[level], line);
+	}
 }

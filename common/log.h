@@ -1,5 +1,11 @@
 /* Process-wide logging to stderr (or a file reopened on SIGHUP).
- * One line per message: "<ISO-8601 UTC time> <level> <message>". */
+ * One line per message, in one of three formats (log_set_format):
+ *  text:    "<ISO-8601 UTC time> <level> <message>";
+ *  journal: "<N><message>", N the syslog priority (3 error, 4 warn,
+ *           6 info, 7 debug) that journald reads from a service's stderr
+ *           (sd-daemon(3)); no time, journald records it;
+ *  json:    {"ts":"<ISO-8601 UTC>","level":"<level>","msg":"<message>"},
+ *           the message escaped per RFC 8259. */
 #ifndef MIRROR_COMMON_LOG_H
 #define MIRROR_COMMON_LOG_H
 
@@ -10,8 +16,12 @@ enum log_level {
 	LOG_LEVEL_ERROR
 };
 
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JOURNAL, LOG_FORMAT_JSON };
+
 /* Messages below `level` are dropped. Default LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
+/* The line format described above. Default LOG_FORMAT_TEXT. */
+void log_set_format(enum log_format format);
 /* Sends output to `path` (append) instead of stderr; NULL means stderr.
  * Called again with the same path it reopens the file (log rotation).
  * Returns 0 or an MA_ERR_* code (common/errors.h) with errmsg (may be

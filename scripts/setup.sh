@@ -27,7 +27,7 @@ ca-certificates openssl iproute2 procps psmisc \
 libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
 libjansson-dev \
 libnghttp3-dev libraft-dev libuv1-dev clang libclang-rt-14-dev \
-nginx-light curl"
+nginx-light curl prometheus jq"
 
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +49,8 @@ if [ -n "$missing" ]; then
 	# nginx is only a benchmark baseline; do not leave a service running.
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now nginx >/dev/null 2>&1 || true
+		# prometheus is there for promtool (test_metrics.sh) only.
+		systemctl disable --now prometheus >/dev/null 2>&1 || true
 	fi
 	pkill -x nginx 2>/dev/null || true
 else

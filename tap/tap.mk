@@ -9,6 +9,29 @@ tap_libtap_a_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
 TAP_LIBS = tap/libtap.a snapshot/libsnapshot.a spool/libspool.a \
 	wal/libwal.a common/libcommon.a
 
+# The installed library (docs/TAP.md "Installed library"): the tap and the
+# modules it uses in one shared and one static library, libmirror-tap, with
+# a versioned soname. Built with libtool, which knows every platform's
+# shared-library and soname rules; the sources are compiled again as PIC
+# objects. Only tap_* and ma_strerror are exported from the shared library,
+# so the modules' internals are not part of its ABI.
+lib_LTLIBRARIES = tap/libmirror-tap.la
+tap_libmirror_tap_la_SOURCES = $(tap_libtap_a_SOURCES) \
+	$(snapshot_libsnapshot_a_SOURCES) $(spool_libspool_a_SOURCES) \
+	$(wal_libwal_a_SOURCES) $(COMMON_CORE_SOURCES)
+tap_libmirror_tap_la_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
+tap_libmirror_tap_la_LDFLAGS = $(AM_LDFLAGS) -no-undefined \
+	-version-info $(TAP_LT_VERSION) \
+	-export-symbols-regex '^(tap_|ma_strerror$$)'
+tap_libmirror_tap_la_LIBADD = $(ISAL_LIBS) $(RAFT_LIBS) -lpthread
+# A node includes <mirror-tap/tap.h> (and <mirror-tap/errors.h> for the
+# MA_ERR_* codes); no internal header and nothing of msgpack is installed.
+mirrortapincdir = $(includedir)/mirror-tap
+mirrortapinc_HEADERS = tap/tap.h common/errors.h
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = tap/mirror-tap.pc
+EXTRA_DIST += tap/mirror-tap.pc.in
+
 TAP_TESTS = tests/unit/test_tap tests/unit/test_tap_raft
 check_PROGRAMS += $(TAP_TESTS)
 TESTS += $(TAP_TESTS)

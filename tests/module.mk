@@ -60,3 +60,26 @@ EXTRA_DIST += tests/integration/test_promote.sh
 # serve/follow run from files made from etc/*.example.
 TESTS += tests/integration/test_cli.sh
 EXTRA_DIST += tests/integration/test_cli.sh
+
+# make install into a DESTDIR; a program built out of tree against the
+# installed tap library (pkg-config) writes a spool the installed program
+# serves to a follow.
+TESTS += tests/integration/test_install.sh
+EXTRA_DIST += tests/integration/test_install.sh \
+	tests/integration/tap_install_app.c
+
+# systemd notification (Type=notify): READY=1, STATUS=, WATCHDOG=1,
+# STOPPING=1 from serve and follow to a socket the test listens on.
+check_PROGRAMS += tests/tools/notify_recv
+tests_tools_notify_recv_SOURCES = tests/tools/notify_recv.c
+TESTS += tests/integration/test_notify.sh
+EXTRA_DIST += tests/integration/test_notify.sh
+
+# /metrics through promtool, the sample alert rules and dashboard.
+TESTS += tests/integration/test_metrics.sh
+EXTRA_DIST += tests/integration/test_metrics.sh
+
+# The operator tools: wal verify|dump, snapshot verify, check-config
+# (--json and their messages), --version.
+TESTS += tests/integration/test_tools.sh
+EXTRA_DIST += tests/integration/test_tools.sh

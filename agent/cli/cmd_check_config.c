@@ -13,7 +13,9 @@
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 
-enum { OPT_ROLE = CLI_OPT_CUSTOM, OPT_NO_FS, OPT_SET };
+#include <jansson.h>
+
+enum { OPT_ROLE = CLI_OPT_CUSTOM, OPT_NO_FS, OPT_SET, OPT_JSON };
 
 static const struct cli_opt check_opts[] = {
     {"role", "serve|follow|both", OPT_ROLE, NULL,
@@ -22,13 +24,15 @@ static const struct cli_opt check_opts[] = {
      "check values only: TLS files, spools and hooks need not exist"},
     {"set", "SECTION.KEY=VALUE", OPT_SET, NULL,
      "override a key, checked like the file (repeatable)"},
+    {"json", NULL, OPT_JSON, NULL,
+     "print one JSON object: ok, file, roles, errors"},
     {NULL, NULL, 0, NULL, NULL},
 };
 
 static const struct cli_command check_cmd = {
     "check-config",
     "check-config [--role serve|follow|both] [--no-fs-checks] "
-    "[--set SECTION.KEY=VALUE]... FILE",
+    "[--set SECTION.KEY=VALUE]... [--json] FILE",
     "Prints \"configuration OK\", or every error as FILE:LINE: [section] "
     "key: what,\nand exits 1.\n",
     check_opts,
@@ -46,6 +50,37 @@ static void add_error(struct config_errors *errs, const char *msg)
 	snprintf(errs->msg[errs->count++], MA_ERRMSG_SIZE, "%s", msg);
 }
 
+/* --json: {"ok":..., "file":..., "roles":[...], "errors":[...],
+ * "dropped":N} on standard output, whatever the result. */
+static void print_json(const char *path, unsigned roles,
+                       const struct config_errors *errs)
+{
+	json_t *o =
+	    json_pack("{s:b, s:s, s:[], s:[], s:i}", "ok",
+	              errs->count == 0 && errs->dropped == 0, "file", path,
+	              "roles", "errors", "dropped", (int)errs->dropped);
+	char *text;
+
+	if (o == NULL) {
+		fprintf(stderr, "mirror-agent: out of memory\n");
+		return;
+	}
+	if (roles & CONFIG_ROLE_SERVE)
+		json_array_append_new(json_object_get(o, "roles"),
+		                      json_string("serve"));
+	if (roles & CONFIG_ROLE_FOLLOW)
+		json_array_append_new(json_object_get(o, "roles"),
+		                      json_string("follow"));
+	for (unsigned i = 0; i < errs->count; i++)
+		json_array_append_new(json_object_get(o, "errors"),
+		                      json_string(errs->msg[i]));
+	text = json_dumps(o, JSON_COMPACT);
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+	json_decref(o);
+}
+
 int cmd_check_config(int argc, char **argv)
 {
 	struct agent_config cfg;
@@ -55,6 +90,7 @@ int cmd_check_config(int argc, char **argv)
 	const char *path;
 	unsigned roles = 0, flags = 0;
 	int rc, status = 1;
+	bool json = false;
 
 	rc = cli_parse(&check_cmd, argc, argv, &a);
 	if (rc != 0)
@@ -79,6 +115,9 @@ int cmd_check_config(int argc, char **argv)
 		case OPT_NO_FS:
 			flags |= CONFIG_NO_FS_CHECKS;
 			break;
+		case OPT_JSON:
+			json = true;
+			break;
 		case OPT_SET:
 			if (strchr(v, '=') == NULL)
 				status = cli_usage_error(
@@ -100,7 +139,10 @@ int cmd_check_config(int argc, char **argv)
 
 	rc = config_load(path, &cfg, flags, errs);
 	if (rc == MA_ERR_IO || rc == MA_ERR_NOMEM) {
-		config_errors_print(errs, stderr);
+		if (json)
+			print_json(path, roles, errs);
+		else
+			config_errors_print(errs, stderr);
 		config_free(&cfg);
 		goto out;
 	}
@@ -135,6 +177,11 @@ int cmd_check_config(int argc, char **argv)
 		config_validate_role(&cfg, roles, errs);
 	}
 	config_free(&cfg);
+	if (json) {
+		print_json(path, roles, errs);
+		status = errs->count > 0 || errs->dropped > 0;
+		goto out;
+	}
 	if (errs->count > 0 || errs->dropped > 0) {
 		config_errors_print(errs, stderr);
 		goto out;

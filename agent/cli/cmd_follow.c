@@ -25,6 +25,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/notify.h"
 
 struct follow_cli {
 	struct event_base *base;
@@ -42,7 +43,38 @@ struct follow_cli {
 	int exit_code;
 	const char *data_dir;
 	bool promote; /* SIGUSR1 with a promote request: stop, promote */
+	struct notify_timer *notify; /* systemd: STATUS= and the watchdog */
 };
+
+/* systemd's STATUS= line: each database's state and figures, e.g.
+ * "kv Following applied 300 lag 0; db2 Bootstrapping 45%". */
+static void follow_status_line(void *arg, char *buf, size_t size)
+{
+	struct follow_cli *cli = arg;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cli->ndb && o < size; i++) {
+		const struct mirror_status *st = follow_status(cli->follow, i);
+		if (st == NULL)
+			continue;
+		int n;
+		if (st->state == MIRROR_BOOTSTRAPPING && st->bytes_total > 0)
+			n = snprintf(
+			    buf + o, size - o, "%s%s Bootstrapping %d%%",
+			    o > 0 ? "; " : "", cli->names[i],
+			    (int)(100 * st->bytes_done / st->bytes_total));
+		else
+			n = snprintf(buf + o, size - o,
+			             "%s%s %s applied %" PRIu64 " lag %" PRIu64,
+			             o > 0 ? "; " : "", cli->names[i],
+			             mirror_state_name(st->state),
+			             st->applied_index, st->lag_entries);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
 
 enum {
 	OPT_SOURCE = CLI_OPT_CUSTOM,
@@ -503,6 +535,7 @@ int cmd_follow(int argc, char **argv)
 	http_port_file = fl.http_port_file;
 
 	log_set_level((enum log_level)cfg.agent.log_level);
+	log_set_format((enum log_format)cfg.agent.log_format);
 	if (cfg.agent.log_file != NULL &&
 	    log_open(cfg.agent.log_file, errmsg) != 0) {
 		fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
@@ -631,7 +664,13 @@ int cmd_follow(int argc, char **argv)
 			goto out_loop;
 		}
 	}
+	/* Databases open, read API listening: ready (Type=notify). */
+	cli.notify = notify_timer_new(cli.base, follow_status_line, &cli);
+	if (notify_send("READY=1", errmsg) != 0)
+		log_warn("%s", errmsg);
 	event_base_dispatch(cli.base);
+	notify_send("STOPPING=1", NULL);
+	notify_timer_free(cli.notify);
 	/* Parked readers get their 503 before the appliers go away; a
 	 * tenth of a second of loop writes the answers out. */
 	if (read_api_release_waiters(cli.api) > 0) {

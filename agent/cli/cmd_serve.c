@@ -23,6 +23,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/notify.h"
 
 enum {
 	OPT_DATABASE = CLI_OPT_CUSTOM,
@@ -262,7 +263,22 @@ struct loop_ctx {
 	struct event_base *base;
 	const char *log_file;
 	int stop_signal;
+	struct serve *sv; /* for systemd's STATUS= */
+	size_t ndb;
+	struct notify_timer *notify; /* STATUS= and the watchdog */
 };
+
+/* systemd's STATUS= line. */
+static void serve_status_line(void *arg, char *buf, size_t size)
+{
+	struct loop_ctx *ctx = arg;
+
+	snprintf(buf, size,
+	         "serving %zu database(s) on UDP port %u, %u open "
+	         "request(s)",
+	         ctx->ndb, (unsigned)serve_port(ctx->sv),
+	         serve_streams(ctx->sv));
+}
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -309,6 +325,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	log_file = cli.cfg.agent.log_file;
 	log_set_level((enum log_level)cli.cfg.agent.log_level);
+	log_set_format((enum log_format)cli.cfg.agent.log_format);
 	if (log_file != NULL) {
 		rc = log_open(log_file, errmsg);
 		if (rc != 0) {
@@ -364,6 +381,12 @@ int cmd_serve(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	log_info("serve: ready on port %u", (unsigned)serve_port(sv));
+	/* Listening: ready (Type=notify). */
+	ctx.sv = sv;
+	ctx.ndb = cli.cfg.n_databases;
+	ctx.notify = notify_timer_new(ctx.base, serve_status_line, &ctx);
+	if (notify_send("READY=1", errmsg) != 0)
+		log_warn("%s", errmsg);
 	if (event_base_dispatch(ctx.base) < 0) {
 		log_error("serve: event loop failed");
 		goto out;
@@ -372,6 +395,9 @@ int cmd_serve(int argc, char **argv)
 	status = 0;
 
 out:
+	if (ctx.notify != NULL)
+		notify_send("STOPPING=1", NULL);
+	notify_timer_free(ctx.notify);
 	serve_free(sv);
 	if (cli.port_file != NULL && sv != NULL)
 		unlink(cli.port_file);

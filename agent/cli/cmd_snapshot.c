@@ -1,7 +1,11 @@
-/* mirror-agent snapshot verify FILE: checks a snapshot file's size and
- * CRC32C against the metadata file beside it (<name>.meta). */
+/* mirror-agent snapshot verify [--json] FILE: checks a snapshot file's
+ * size and CRC32C against the metadata file beside it (<name>.meta);
+ * FILE may name either of the two. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
@@ -10,9 +14,14 @@
 
 static const struct cli_opt no_opts[] = {{NULL, NULL, 0, NULL, NULL}};
 
+static const struct cli_opt verify_opts[] = {
+    {"json", NULL, CLI_OPT_CUSTOM, NULL, "print one JSON object"},
+    {NULL, NULL, 0, NULL, NULL},
+};
+
 static const struct cli_command snapshot_cmd = {
     "snapshot",
-    "snapshot verify FILE",
+    "snapshot verify [--json] FILE",
     "verify: checks a snapshot file's size and CRC32C against the "
     "metadata beside\nit (FILE.meta); exits 1 on a mismatch.\n",
     no_opts,
@@ -22,31 +31,71 @@ static const struct cli_command snapshot_cmd = {
 
 static const struct cli_command verify_cmd = {
     "snapshot verify",
-    "snapshot verify FILE",
+    "snapshot verify [--json] FILE",
     "Checks a snapshot file's size and CRC32C against the metadata beside "
-    "it\n(FILE.meta); prints OK, or the mismatch and exits 1.\n",
-    no_opts,
+    "it\n(FILE.meta; FILE may also name the .meta file); prints OK, or the "
+    "mismatch\nand exits 1.\n",
+    verify_opts,
     1,
     1,
 };
 
-static int verify(const char *path)
+static void print_json(json_t *o)
 {
-	char errmsg[MA_ERRMSG_SIZE];
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	printf("%s\n", text != NULL
+	                   ? text
+	                   : "{\"ok\":false,\"error\":\"out of memory\"}");
+	free(text);
+	json_decref(o);
+}
+
+static int verify(const char *arg, bool json)
+{
+	char errmsg[MA_ERRMSG_SIZE], crc[11];
 	struct snapshot_meta meta;
+	size_t n = strlen(arg);
+	char *path;
 	int rc;
 
-	rc = snapshot_file_verify(path, &meta, errmsg);
-	if (rc != 0) {
-		fprintf(stderr, "mirror-agent: %s\n", errmsg);
+	/* "X.snapshot.meta" names the snapshot X.snapshot: the metadata is
+	 * found beside it either way. */
+	path = strdup(arg);
+	if (path == NULL) {
+		fprintf(stderr, "mirror-agent: out of memory\n");
 		return 1;
 	}
-	printf("%s: OK (database %s, cluster %s, index %llu, term %llu, "
-	       "%llu bytes, CRC32C 0x%08x)\n",
-	       path, meta.id.database_id, meta.id.cluster_id,
-	       (unsigned long long)meta.id.index,
-	       (unsigned long long)meta.id.term,
-	       (unsigned long long)meta.id.size, meta.id.crc32c);
+	if (n > 5 && strcmp(path + n - 5, ".meta") == 0)
+		path[n - 5] = '\0';
+	rc = snapshot_file_verify(path, &meta, errmsg);
+	if (rc != 0) {
+		if (json)
+			print_json(json_pack("{s:b, s:s, s:s, s:s}", "ok", 0,
+			                     "file", path, "code",
+			                     ma_strerror(rc), "error", errmsg));
+		else
+			fprintf(stderr, "mirror-agent: %s\n", errmsg);
+		free(path);
+		return 1;
+	}
+	snprintf(crc, sizeof crc, "0x%08x", meta.id.crc32c);
+	if (json)
+		print_json(json_pack(
+		    "{s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "ok", 1,
+		    "file", path, "database", meta.id.database_id, "cluster",
+		    meta.id.cluster_id, "index", (json_int_t)meta.id.index,
+		    "term", (json_int_t)meta.id.term, "size",
+		    (json_int_t)meta.id.size, "crc32c", crc, "created_ms",
+		    (json_int_t)meta.created_ms));
+	else
+		printf("%s: OK (database %s, cluster %s, index %llu, term "
+		       "%llu, %llu bytes, CRC32C %s)\n",
+		       path, meta.id.database_id, meta.id.cluster_id,
+		       (unsigned long long)meta.id.index,
+		       (unsigned long long)meta.id.term,
+		       (unsigned long long)meta.id.size, crc);
+	free(path);
 	return 0;
 }
 
@@ -59,7 +108,7 @@ int cmd_snapshot(int argc, char **argv)
 		rc = cli_parse(&verify_cmd, argc - 1, argv + 1, &a);
 		if (rc != 0)
 			return rc < 0 ? CLI_EXIT_OK : rc;
-		rc = verify(a.args[0]);
+		rc = verify(a.args[0], a.n > 0); /* --json is the only option */
 		cli_args_free(&a);
 		return rc;
 	}

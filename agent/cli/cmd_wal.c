@@ -1,12 +1,16 @@
-/* mirror-agent wal verify DIR | wal dump DIR [--from N] [--count K]:
- * operator tools over a WAL directory. Both are read-only: verify reports
- * a torn tail but never repairs it (the writer does, on open). */
+/* mirror-agent wal verify [--json] DIR | wal dump [--json] DIR [--from N]
+ * [--count K]: operator tools over a WAL directory. Both are read-only:
+ * verify reports a torn tail but never repairs it (the writer does, on
+ * open). --json prints one JSON object (verify) or one per entry (dump),
+ * written with jansson. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <jansson.h>
 
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
@@ -17,19 +21,26 @@
 
 #define PREVIEW_BYTES 32
 
-enum { OPT_FROM = CLI_OPT_CUSTOM, OPT_COUNT };
+enum { OPT_FROM = CLI_OPT_CUSTOM, OPT_COUNT, OPT_JSON };
 
 static const struct cli_opt no_opts[] = {{NULL, NULL, 0, NULL, NULL}};
+
+static const struct cli_opt verify_opts[] = {
+    {"json", NULL, OPT_JSON, NULL, "print one JSON object"},
+    {NULL, NULL, 0, NULL, NULL},
+};
 
 static const struct cli_opt dump_opts[] = {
     {"from", "N", OPT_FROM, NULL, "first index to print [the first held]"},
     {"count", "K", OPT_COUNT, NULL, "print at most K entries [all]"},
+    {"json", NULL, OPT_JSON, NULL,
+     "one JSON object per entry, with the whole data in base64"},
     {NULL, NULL, 0, NULL, NULL},
 };
 
 static const struct cli_command wal_cmd = {
     "wal",
-    "wal verify DIR | wal dump DIR [--from N] [--count K]",
+    "wal verify [--json] DIR | wal dump [--json] DIR [--from N] [--count K]",
     "verify: checks every record of the wal in DIR (read-only: a torn "
     "tail is\nreported, not repaired) and prints OK or FAILED.\n"
     "dump: prints entries (index, term, type, length, CRC32C, a "
@@ -41,17 +52,18 @@ static const struct cli_command wal_cmd = {
 
 static const struct cli_command verify_cmd = {
     "wal verify",
-    "wal verify DIR",
+    "wal verify [--json] DIR",
     "Checks every record of the wal in DIR (read-only: a torn tail is "
-    "reported,\nnot repaired); prints OK, or FAILED and exits 1.\n",
-    no_opts,
+    "reported,\nnot repaired); prints OK, or FAILED and exits 1. A "
+    "directory without\nsegments is refused (a spool's wal is DIR/wal).\n",
+    verify_opts,
     1,
     1,
 };
 
 static const struct cli_command dump_cmd = {
     "wal dump",
-    "wal dump DIR [--from N] [--count K]",
+    "wal dump [--json] DIR [--from N] [--count K]",
     "Prints the entries of the wal in DIR: index, term, type, length, "
     "CRC32C and\na preview of the data.\n",
     dump_opts,
@@ -61,30 +73,106 @@ static const struct cli_command dump_cmd = {
 
 static void print_segment(void *arg, const struct wal_verify_segment *s)
 {
-	(void)arg;
+	json_t *segs = arg;
+
+	if (segs != NULL) {
+		json_array_append_new(
+		    segs, json_pack("{s:s, s:I, s:I, s:I}", "name", s->name,
+		                    "first_index", (json_int_t)s->first_index,
+		                    "entries", (json_int_t)s->entries, "bytes",
+		                    (json_int_t)s->file_bytes));
+		return;
+	}
 	printf("segment %s first_index=%" PRIu64 " entries=%" PRIu64
 	       " bytes=%" PRIu64 "\n",
 	       s->name, s->first_index, s->entries, s->file_bytes);
 }
 
-static int verify(const char *dir)
+/* Prints o as one compact line and frees it. */
+static void print_json(json_t *o)
 {
-	struct wal_verify_report rep;
-	char errmsg[MA_ERRMSG_SIZE], uuid[37];
-	int rc;
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
-	rc = wal_verify(dir, &rep, print_segment, NULL, errmsg);
-	if (rc != 0) {
-		fprintf(stderr, "mirror-agent wal verify: %s: %s\n",
-		        ma_strerror(rc), errmsg);
-		printf("FAILED\n");
+	if (text != NULL)
+		printf("%s\n", text);
+	else
+		printf("{\"ok\":false,\"error\":\"out of memory\"}\n");
+	free(text);
+	json_decref(o);
+}
+
+static int verify_failed(bool json, int code, const char *errmsg)
+{
+	if (json) {
+		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code",
+		                     ma_strerror(code), "error", errmsg));
 		return 1;
 	}
-	if (rep.have_identity) {
+	fprintf(stderr, "mirror-agent wal verify: %s: %s\n", ma_strerror(code),
+	        errmsg);
+	printf("FAILED\n");
+	return 1;
+}
+
+static int verify(const char *dir, bool json)
+{
+	struct wal_verify_report rep;
+	char errmsg[MA_ERRMSG_SIZE], uuid[37], sub[4096];
+	json_t *segs = json ? json_array() : NULL;
+	struct stat st;
+	int rc;
+
+	rc = wal_verify(dir, &rep, print_segment, segs, errmsg);
+	if (rc == 0 && rep.segments == 0) {
+		/* An empty or wrong directory is not a healthy wal: the
+		 * usual mistake is the spool or mirror directory itself. */
+		char why[2 * sizeof sub + 128];
+		snprintf(sub, sizeof sub, "%s/wal", dir);
+		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			snprintf(why, sizeof why,
+			         "%s holds no wal segments; did you mean %s?",
+			         dir, sub);
+		else
+			snprintf(why, sizeof why,
+			         "%s holds no wal segments (a spool's or "
+			         "mirror's wal is its wal/ directory)",
+			         dir);
+		json_decref(segs);
+		return verify_failed(json, MA_ERR_NOTFOUND, why);
+	}
+	if (rc != 0) {
+		json_decref(segs);
+		return verify_failed(json, rc, errmsg);
+	}
+	if (rep.have_identity)
 		wal_identity_format_uuid(&rep.identity, uuid);
+	if (json) {
+		json_t *o = json_pack("{s:b, s:s, s:o, s:I, s:I, s:I}", "ok", 1,
+		                      "dir", dir, "segments", segs, "entries",
+		                      (json_int_t)rep.entries, "first_index",
+		                      (json_int_t)rep.first_index, "last_index",
+		                      (json_int_t)rep.last_index);
+		if (o != NULL && rep.have_identity)
+			json_object_set_new(
+			    o, "identity",
+			    json_pack("{s:s, s:s}", "cluster", uuid, "database",
+			              rep.identity.database_id));
+		if (o != NULL)
+			json_object_set_new(
+			    o, "torn_tail",
+			    rep.torn_tail
+			        ? json_pack("{s:s, s:I, s:I, s:s}", "file",
+			                    rep.torn_file, "offset",
+			                    (json_int_t)rep.torn_offset,
+			                    "bytes", (json_int_t)rep.torn_bytes,
+			                    "reason", rep.torn_reason)
+			        : json_null());
+		print_json(o);
+		return 0;
+	}
+	if (rep.have_identity)
 		printf("identity cluster=%s database=%s\n", uuid,
 		       rep.identity.database_id);
-	}
 	printf("segments %zu\nentries %" PRIu64 "\n", rep.segments,
 	       rep.entries);
 	if (rep.entries > 0)
@@ -100,6 +188,30 @@ static int verify(const char *dir)
 		       rep.torn_bytes);
 	printf("OK\n");
 	return 0;
+}
+
+/* Standard base64 (RFC 4648) of p[0..len) into a malloc()ed string. */
+static char *base64(const uint8_t *p, size_t len)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < len ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
 }
 
 static void print_preview(const uint8_t *p, size_t len)
@@ -118,7 +230,7 @@ static void print_preview(const uint8_t *p, size_t len)
 		printf("...");
 }
 
-static int dump(const char *dir, uint64_t from, uint64_t count)
+static int dump(const char *dir, uint64_t from, uint64_t count, bool json)
 {
 	char errmsg[MA_ERRMSG_SIZE];
 	struct wal_reader *r;
@@ -139,13 +251,29 @@ static int dump(const char *dir, uint64_t from, uint64_t count)
 		rc = wal_reader_next(r, &e, errmsg);
 		if (rc != 0)
 			break;
+		done++;
+		if (json) {
+			char crc[9], *data = base64(e.data, e.len);
+			snprintf(crc, sizeof crc, "%08" PRIx32,
+			         crc32c(e.data, e.len));
+			print_json(data == NULL
+			               ? NULL
+			               : json_pack("{s:I, s:I, s:i, s:I, "
+			                           "s:s, s:s}",
+			                           "index", (json_int_t)e.index,
+			                           "term", (json_int_t)e.term,
+			                           "type", (int)e.type, "len",
+			                           (json_int_t)e.len, "crc32c",
+			                           crc, "data", data));
+			free(data);
+			continue;
+		}
 		printf("index=%" PRIu64 " term=%" PRIu64
 		       " type=%u len=%zu crc32c=%08" PRIx32 " data=",
 		       e.index, e.term, (unsigned)e.type, e.len,
 		       crc32c(e.data, e.len));
 		print_preview(e.data, e.len);
 		putchar('\n');
-		done++;
 	}
 	wal_reader_close(r);
 	if (rc != 0 && rc != MA_ERR_AGAIN) {
@@ -161,6 +289,7 @@ int cmd_wal(int argc, char **argv)
 	const struct cli_command *cmd;
 	uint64_t from = 0, count = UINT64_MAX;
 	char why[PARSE_WHY_SIZE];
+	bool json = false;
 	struct cli_args a;
 	int rc;
 
@@ -186,6 +315,10 @@ int cmd_wal(int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	for (size_t i = 0; i < a.n && rc == 0; i++) {
+		if (a.items[i].opt->id == OPT_JSON) {
+			json = true;
+			continue;
+		}
 		uint64_t *dst = a.items[i].opt->id == OPT_FROM ? &from : &count;
 		if (parse_uint64(a.items[i].value, dst, why) != 0)
 			rc = cli_usage_error(cmd, "--%s %s: %s",
@@ -193,8 +326,8 @@ int cmd_wal(int argc, char **argv)
 			                     a.items[i].value, why);
 	}
 	if (rc == 0)
-		rc = cmd == &verify_cmd ? verify(a.args[0])
-		                        : dump(a.args[0], from, count);
+		rc = cmd == &verify_cmd ? verify(a.args[0], json)
+		                        : dump(a.args[0], from, count, json);
 	cli_args_free(&a);
 	return rc;
 }

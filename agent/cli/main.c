@@ -3,9 +3,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
+#include <msgpack.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/status/status.h"
 #include "build-config.h" /* autoconf output, not agent/config/config.h */
+#include "build-info.h"   /* MA_BUILD_COMMIT, made at build time */
 
 struct command {
 	const char *name;
@@ -26,9 +35,11 @@ static const struct command commands[] = {
      "[--json]"},
     {"check-config", cmd_check_config,
      "check-config [--role serve|follow|both] [--no-fs-checks] "
-     "[--set ...] FILE"},
-    {"wal", cmd_wal, "wal verify DIR | wal dump DIR [--from N] [--count K]"},
-    {"snapshot", cmd_snapshot, "snapshot verify FILE"},
+     "[--set ...] [--json] FILE"},
+    {"wal", cmd_wal,
+     "wal verify [--json] DIR | wal dump [--json] DIR [--from N] "
+     "[--count K]"},
+    {"snapshot", cmd_snapshot, "snapshot verify [--json] FILE"},
 };
 
 static void usage(FILE *out)
@@ -43,6 +54,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	status_build_commit = MA_BUILD_COMMIT;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -54,7 +66,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
-		printf("mirror-agent %s\n", PACKAGE_VERSION);
+		/* What a bug report needs: the commit and the versions of
+		 * the libraries actually loaded (shared libraries can be
+		 * newer than the ones the build was configured against). */
+		printf("mirror-agent %s\ncommit %s\nngtcp2 %s, nghttp3 %s, "
+		       "wolfSSL %s, libevent %s, msgpack-c %s\n",
+		       PACKAGE_VERSION, MA_BUILD_COMMIT,
+		       ngtcp2_version(0)->version_str,
+		       nghttp3_version(0)->version_str, wolfSSL_lib_version(),
+		       event_get_version(), msgpack_version());
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -113,6 +113,7 @@ struct config_agent {
 	char *data_dir; /* default /var/lib/mirror-agent */
 	char *log_file; /* NULL: stderr (the journal under systemd) */
 	int log_level;  /* enum log_level, default info */
+	int log_format; /* enum log_format, default text */
 	struct config_endpoint http_listen; /* IP literal; host "": off */
 	char *pid_file;                     /* NULL: none */
 	struct config_origin origin;

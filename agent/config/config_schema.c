@@ -26,6 +26,10 @@ const char *const cfg_sec_names[] = {
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error",
                                          NULL};
+static const char *const log_formats[] = {"text", "journal", "json", NULL};
+_Static_assert(LOG_FORMAT_TEXT == 0 && LOG_FORMAT_JOURNAL == 1 &&
+                   LOG_FORMAT_JSON == 2,
+               "log_formats[] follows enum log_format");
 static const char *const cc_names[] = {"cubic", "reno", "bbr", "bbr2", NULL};
 static const char *const applier_names[] = {"none", "kv", NULL};
 
@@ -61,6 +65,8 @@ const struct key_def cfg_keys[] = {
     KEY(AGENT, agent, log_file, T_PATH, log_file, 0, 0, 0, NULL, NULL),
     KEY(AGENT, agent, log_level, T_ENUM, log_level, 0, 0, 0, log_levels,
         "info"),
+    KEY(AGENT, agent, log_format, T_ENUM, log_format, 0, 0, 0, log_formats,
+        "text"),
     KEY(AGENT, agent, http_listen, T_ENDPOINT, http_listen, 0, 0,
         K_NUMERIC | K_PORT0, NULL, NULL),
     KEY(AGENT, agent, pid_file, T_PATH, pid_file, 0, 0, 0, NULL, NULL),

@@ -82,6 +82,10 @@ struct follow_core {
 	uint64_t next_index; /* log stream: next index expected */
 	bool got_start;
 	struct batch batch;
+	/* Highest offset received of snapshot index-term, so that bytes
+	 * below it received again count as re-fetched; the stream's offset
+	 * so far (from the requested offset on). */
+	uint64_t refetch_index, refetch_term, refetch_high, refetch_cursor;
 
 	/* The read-only state, fed from the local wal (follow_apply.h). */
 	struct follow_apply apply;
@@ -378,6 +382,8 @@ static int batch_flush(struct follow_core *c)
 	for (size_t i = 0; i < b->count; i++)
 		b->entries[i].data = b->data + (uintptr_t)b->entries[i].data;
 	rc = wal_log_append(c->wal, b->entries, b->count, c->now, errmsg);
+	if (rc == 0)
+		c->sm.status.appended_entries += b->count;
 	b->count = 0;
 	b->data_len = 0;
 	if (rc != 0) {
@@ -425,6 +431,7 @@ static int batch_add(struct follow_core *c, const struct proto_log_msg *m)
 	b->entries[b->count].len = m->data_len;
 	b->count++;
 	b->data_len += m->data_len;
+	c->sm.status.received_entries++;
 	return 0;
 }
 
@@ -570,6 +577,28 @@ static void snapshot_committed(struct follow_core *c)
 	start_log(c, index + 1, c->info.snapshot_term);
 }
 
+/* Counts the part of the snapshot stream's new bytes [cursor, to) that
+ * an earlier attempt at the same snapshot had already received. */
+static void count_refetch(struct follow_core *c, uint64_t to)
+{
+	uint64_t from = c->refetch_cursor;
+
+	if (c->refetch_index != c->info.snapshot_index ||
+	    c->refetch_term != c->info.snapshot_term) {
+		c->refetch_index = c->info.snapshot_index;
+		c->refetch_term = c->info.snapshot_term;
+		c->refetch_high = 0;
+	}
+	if (to <= from)
+		return;
+	if (from < c->refetch_high)
+		c->sm.status.refetched_bytes +=
+		    (to < c->refetch_high ? to : c->refetch_high) - from;
+	if (to > c->refetch_high)
+		c->refetch_high = to;
+	c->refetch_cursor = to;
+}
+
 static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
                              size_t len)
 {
@@ -577,6 +606,7 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	int rc;
 
 	rc = snapshot_receiver_feed_bytes(c->recv, data, len, c->now, errmsg);
+	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
 		return;
 	if (rc == 1) {
@@ -632,6 +662,7 @@ static void start_snapshot(struct follow_core *c)
 		return;
 	}
 	c->phase = PHASE_SNAPSHOT;
+	c->refetch_cursor = offset;
 	mirror_sm_bootstrap_progress(&c->sm, c->now, offset, ident.size);
 	report(c, true);
 	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
@@ -904,6 +935,7 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 	c->now = now;
 	if (!live(c, stream))
 		return;
+	c->sm.status.received_bytes += len;
 	if (c->status != 200) {
 		feed_frames(c, data, len, on_error_frame);
 		return;

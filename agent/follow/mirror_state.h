@@ -60,6 +60,16 @@ struct mirror_status {
 	uint32_t endpoint; /* index into the configured list */
 	int error_code;    /* MIRROR_ERROR: table code */
 	char error[256];   /* MIRROR_ERROR / last disconnect */
+	/* Counters since start, kept by follow_core (Prometheus *_total):
+	 * response body bytes from the source (heartbeats included, so a
+	 * flat rate means no contact), log entries received, entries made
+	 * durable in the mirror's wal, and snapshot bytes received again
+	 * for offsets an earlier attempt at the same snapshot had already
+	 * received (a resumed bootstrap restarts at the durable offset). */
+	uint64_t received_bytes;
+	uint64_t received_entries;
+	uint64_t appended_entries;
+	uint64_t refetched_bytes;
 };
 
 struct mirror_sm {

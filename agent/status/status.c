@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build-config.h" /* PACKAGE_VERSION, MA_*_VERSION */
 #include "common/errors.h"
 
 /* A growing output buffer; after an allocation failure every append is a
@@ -206,6 +207,10 @@ void status_database_set(struct status_database *d, const char *name,
 	copy_text(d->endpoint, sizeof d->endpoint, endpoint);
 	copy_text(d->error, sizeof d->error, st->error);
 	copy_text(d->applier, sizeof d->applier, "none");
+	d->received_bytes = st->received_bytes;
+	d->received_entries = st->received_entries;
+	d->appended_entries = st->appended_entries;
+	d->refetched_bytes = st->refetched_bytes;
 }
 
 char *status_json_format(const struct status_report *r, size_t *len)
@@ -261,17 +266,25 @@ enum metric_field {
 	M_COMMIT,
 	M_LAG_ENTRIES,
 	M_LAG_MS,
-	M_RECONNECTS,
 	M_APPLIER_FAILED,
+	M_RECONNECTS,
+	M_RX_BYTES,
+	M_RX_ENTRIES,
+	M_APPENDED,
+	M_REFETCHED,
 };
 
+/* Names follow Prometheus's conventions (base units, _total only on
+ * counters); docs/OPERATIONS.md lists the renames of 0.1. `ms` marks a
+ * value kept in milliseconds and exposed in seconds. */
 static const struct {
 	const char *name, *type, *help;
+	bool ms;
 } metrics[] = {
-    [M_BYTES_DONE] = {"mirror_bytes_done", "gauge",
+    [M_BYTES_DONE] = {"mirror_bootstrap_received_bytes", "gauge",
                       "Snapshot bytes durably received in the current or last "
                       "bootstrap."},
-    [M_BYTES_TOTAL] = {"mirror_bytes_total", "gauge",
+    [M_BYTES_TOTAL] = {"mirror_bootstrap_size_bytes", "gauge",
                        "Size of the snapshot being or last bootstrapped."},
     [M_APPLIED] = {"mirror_applied_index", "gauge",
                    "Last log index applied to the read-only state (readers "
@@ -282,12 +295,22 @@ static const struct {
                   "Commit index last announced by the source."},
     [M_LAG_ENTRIES] = {"mirror_lag_entries", "gauge",
                        "Source commit index minus the applied index."},
-    [M_LAG_MS] = {"mirror_lag_ms", "gauge",
-                  "Replication lag in milliseconds, on the source's clock."},
-    [M_RECONNECTS] = {"mirror_reconnects_total", "counter",
-                      "Connections to the source lost or failed."},
+    [M_LAG_MS] = {"mirror_lag_seconds", "gauge",
+                  "Replication lag in seconds, on the source's clock.", true},
     [M_APPLIER_FAILED] = {"mirror_applier_failed", "gauge",
                           "1 when the applier stopped on an error."},
+    [M_RECONNECTS] = {"mirror_reconnects_total", "counter",
+                      "Connections to the source lost or failed."},
+    [M_RX_BYTES] = {"mirror_received_bytes_total", "counter",
+                    "Response body bytes received from the source "
+                    "(heartbeats included)."},
+    [M_RX_ENTRIES] = {"mirror_received_entries_total", "counter",
+                      "Log entries received from the source."},
+    [M_APPENDED] = {"mirror_appended_entries_total", "counter",
+                    "Log entries made durable in the mirror's wal."},
+    [M_REFETCHED] = {"mirror_refetched_bytes_total", "counter",
+                     "Snapshot bytes received again after an interrupted "
+                     "bootstrap resumed from its durable offset."},
 };
 
 static uint64_t metric_value(const struct status_database *d,
@@ -308,10 +331,18 @@ static uint64_t metric_value(const struct status_database *d,
 		return d->lag_entries;
 	case M_LAG_MS:
 		return d->lag_ms;
-	case M_RECONNECTS:
-		return d->reconnects;
 	case M_APPLIER_FAILED:
 		return d->applier_error[0] != '\0';
+	case M_RECONNECTS:
+		return d->reconnects;
+	case M_RX_BYTES:
+		return d->received_bytes;
+	case M_RX_ENTRIES:
+		return d->received_entries;
+	case M_APPENDED:
+		return d->appended_entries;
+	case M_REFETCHED:
+		return d->refetched_bytes;
 	}
 	return 0;
 }
@@ -333,6 +364,66 @@ static void label(struct out *o, const char *s)
 	}
 }
 
+/* Set by main() from build-info.h: only the program's own object depends
+ * on the generated header, so a new commit relinks one binary, not every
+ * test. */
+const char *status_build_commit = "unknown";
+
+/* mirror_build_info: what is running, as labels of a constant 1. */
+static void build_info(struct out *o)
+{
+	puts_(o,
+	      "# HELP mirror_build_info Version, commit and library versions "
+	      "of the running mirror-agent.\n"
+	      "# TYPE mirror_build_info gauge\nmirror_build_info{version=\"");
+	label(o, PACKAGE_VERSION);
+	puts_(o, "\",commit=\"");
+	label(o, status_build_commit);
+	puts_(o, "\",ngtcp2=\"");
+	label(o, MA_NGTCP2_VERSION);
+	puts_(o, "\",nghttp3=\"");
+	label(o, MA_NGHTTP3_VERSION);
+	puts_(o, "\",wolfssl=\"");
+	label(o, MA_WOLFSSL_VERSION);
+	puts_(o, "\",libevent=\"");
+	label(o, MA_LIBEVENT_VERSION);
+	puts_(o, "\",msgpack=\"");
+	label(o, MA_MSGPACK_VERSION);
+	puts_(o, "\"} 1\n");
+}
+
+/* The process_* metrics every Prometheus client library exports, with
+ * their standard names, types and units. */
+static void process_metrics(struct out *o, const struct status_process *p)
+{
+	printf_(o,
+	        "# HELP process_cpu_seconds_total Total user and system CPU "
+	        "time spent in seconds.\n"
+	        "# TYPE process_cpu_seconds_total counter\n"
+	        "process_cpu_seconds_total %.2f\n"
+	        "# HELP process_resident_memory_bytes Resident memory size in "
+	        "bytes.\n"
+	        "# TYPE process_resident_memory_bytes gauge\n"
+	        "process_resident_memory_bytes %" PRIu64 "\n"
+	        "# HELP process_virtual_memory_bytes Virtual memory size in "
+	        "bytes.\n"
+	        "# TYPE process_virtual_memory_bytes gauge\n"
+	        "process_virtual_memory_bytes %" PRIu64 "\n"
+	        "# HELP process_open_fds Number of open file descriptors.\n"
+	        "# TYPE process_open_fds gauge\n"
+	        "process_open_fds %" PRIu64 "\n"
+	        "# HELP process_max_fds Maximum number of open file "
+	        "descriptors.\n"
+	        "# TYPE process_max_fds gauge\n"
+	        "process_max_fds %" PRIu64 "\n"
+	        "# HELP process_start_time_seconds Start time of the process "
+	        "since unix epoch in seconds.\n"
+	        "# TYPE process_start_time_seconds gauge\n"
+	        "process_start_time_seconds %.2f\n",
+	        p->cpu_seconds, p->resident_bytes, p->virtual_bytes,
+	        p->open_fds, p->max_fds, p->start_time_seconds);
+}
+
 char *status_prometheus_format(const struct status_report *r, size_t *len)
 {
 	static const enum mirror_state states[] = {
@@ -343,6 +434,7 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 	    r->count < STATUS_MAX_DATABASES ? r->count : STATUS_MAX_DATABASES;
 	struct out o = {0};
 
+	build_info(&o);
 	puts_(&o, "# HELP mirror_state Current state of each mirrored database "
 	          "(1: the current one).\n# TYPE mirror_state gauge\n");
 	for (size_t i = 0; i < n; i++)
@@ -359,11 +451,17 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 		for (size_t i = 0; i < n; i++) {
 			printf_(&o, "%s{db=\"", metrics[m].name);
 			label(&o, r->databases[i].database);
-			printf_(&o, "\"} %" PRIu64 "\n",
-			        metric_value(&r->databases[i],
-			                     (enum metric_field)m));
+			uint64_t v = metric_value(&r->databases[i],
+			                          (enum metric_field)m);
+			if (metrics[m].ms)
+				printf_(&o, "\"} %" PRIu64 ".%03u\n", v / 1000,
+				        (unsigned)(v % 1000));
+			else
+				printf_(&o, "\"} %" PRIu64 "\n", v);
 		}
 	}
+	if (r->process.valid)
+		process_metrics(&o, &r->process);
 	return finish(&o, len);
 }
 

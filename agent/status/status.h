@@ -54,6 +54,22 @@ struct status_database {
 	char applier[STATUS_APPLIER_SIZE];    /* applier kind, or "stopped" */
 	char applier_error[STATUS_TEXT_SIZE]; /* "" when healthy (JSON null) */
 	uint64_t skipped_commands;            /* malformed commands skipped */
+	/* Counters since start (mirror_status.h); /metrics only, not in
+	 * the JSON. */
+	uint64_t received_bytes, received_entries;
+	uint64_t appended_entries, refetched_bytes;
+};
+
+/* The process, for the Prometheus process_* metrics (read from /proc by
+ * status_process_read; valid false when it could not be read). */
+struct status_process {
+	bool valid;
+	double cpu_seconds;        /* user + system */
+	uint64_t resident_bytes;   /* RSS */
+	uint64_t virtual_bytes;    /* address space */
+	uint64_t open_fds;         /* entries of /proc/self/fd */
+	uint64_t max_fds;          /* RLIMIT_NOFILE soft limit */
+	double start_time_seconds; /* Unix time the process started */
 };
 
 struct status_report {
@@ -62,6 +78,7 @@ struct status_report {
 	char endpoint[STATUS_ENDPOINT_SIZE];
 	size_t count; /* databases[0 .. count-1] */
 	struct status_database databases[STATUS_MAX_DATABASES];
+	struct status_process process; /* /metrics only */
 };
 
 /* Fills d from the state machine's status plus the two indexes, with
@@ -96,12 +113,29 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
                       char *errmsg);
 
 /* The Prometheus text exposition (version 0.0.4) of r, malloc()ed and
- * NUL-terminated, length in *len; NULL when out of memory. Metrics:
- * mirror_state{db,state} (1 for the current state), mirror_bytes_done,
- * mirror_bytes_total, mirror_applied_index, mirror_log_index,
- * mirror_source_commit_index, mirror_lag_entries, mirror_lag_ms,
- * mirror_reconnects_total (counter), mirror_applier_failed. */
+ * NUL-terminated, length in *len; NULL when out of memory. Base units
+ * (seconds, bytes), counters end in _total, and `promtool check metrics`
+ * accepts it (test_metrics.sh). Metrics (docs/OPERATIONS.md, "Metrics"):
+ * mirror_build_info{version,commit,ngtcp2,nghttp3,wolfssl,libevent,
+ * msgpack} 1; per database (label db): mirror_state{state} (1 for the
+ * current state), mirror_bootstrap_received_bytes,
+ * mirror_bootstrap_size_bytes, mirror_applied_index, mirror_log_index,
+ * mirror_source_commit_index, mirror_lag_entries, mirror_lag_seconds,
+ * mirror_applier_failed (gauges), mirror_reconnects_total,
+ * mirror_received_bytes_total, mirror_received_entries_total,
+ * mirror_appended_entries_total, mirror_refetched_bytes_total (counters);
+ * when r->process.valid: process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds. */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
+
+/* The commit mirror_build_info names ("unknown" unless the program sets
+ * it at start-up from its build-time git describe). */
+extern const char *status_build_commit;
+
+/* Reads this process's figures from /proc/self (glue, status_follow.c).
+ * On any read or parse failure p->valid is false. */
+void status_process_read(struct status_process *p);
 
 /* Writes r durably (tmp, fsync, rename) to path. 0, or MA_ERR_NOMEM /
  * MA_ERR_IO with errmsg naming the file and the reason. */

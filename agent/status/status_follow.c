@@ -2,10 +2,13 @@
  * follow's public accessors, and writes the status file. The file and the
  * read API's /status both come from status_report_from_follow(), so they
  * cannot disagree on what a figure means. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
@@ -51,6 +54,76 @@ void status_report_from_follow(const struct follow *f, long pid,
 		d->skipped_commands = applier_skipped_commands(a);
 	}
 	r->count = n;
+	status_process_read(&r->process);
+}
+
+/* Unix time of the boot, from /proc/stat's btime; 0 when unknown. */
+static uint64_t boot_time(void)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	char line[256];
+	unsigned long long bt = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "btime %llu", &bt) == 1)
+			break;
+	fclose(f);
+	return bt;
+}
+
+void status_process_read(struct status_process *p)
+{
+	char buf[1024];
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	struct dirent *de;
+	uint64_t btime;
+	size_t n;
+	FILE *f;
+	DIR *d;
+
+	memset(p, 0, sizeof *p);
+	f = fopen("/proc/self/stat", "re");
+	if (f == NULL)
+		return;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name is in parentheses and may hold anything: the
+	 * fields are counted from the last ')'. Field 3 is the state. */
+	char *rp = strrchr(buf, ')');
+	if (rp == NULL ||
+	    sscanf(rp + 1,
+	           " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+	           "%*d %*d %*d %*d %*d %*d %llu %llu %lld",
+	           &utime, &stime, &start, &vsize, &rss) != 5 ||
+	    ticks <= 0 || page <= 0)
+		return;
+	btime = boot_time();
+	if (btime == 0)
+		return;
+	p->cpu_seconds = (double)(utime + stime) / (double)ticks;
+	p->start_time_seconds = (double)btime + (double)start / (double)ticks;
+	p->virtual_bytes = vsize;
+	p->resident_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			p->open_fds++;
+	closedir(d);
+	if (p->open_fds > 0)
+		p->open_fds--; /* the directory's own descriptor */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		p->max_fds = rl.rlim_cur == RLIM_INFINITY
+		                 ? UINT64_MAX
+		                 : (uint64_t)rl.rlim_cur;
+	p->valid = true;
 }
 
 int status_file_write(const char *path, const struct status_report *r,

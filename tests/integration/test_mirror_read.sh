@@ -286,8 +286,8 @@ diff "$TMP/statusfile.fields" "$TMP/status.fields" >"$TMP/status.diff" &&
 req metrics "$HTTP/metrics"
 m="$TMP/metrics.json"
 mok=1
-for name in mirror_state mirror_bytes_done mirror_applied_index mirror_source_commit_index \
-	mirror_lag_entries mirror_lag_ms mirror_reconnects_total; do
+for name in mirror_state mirror_bootstrap_received_bytes mirror_applied_index mirror_source_commit_index \
+	mirror_lag_entries mirror_lag_seconds mirror_reconnects_total; do
 	grep -q "^# HELP $name " "$m" && grep -q "^# TYPE $name " "$m" || { mok=0; diag "no HELP/TYPE for $name"; }
 done
 grep -q '^mirror_state{db="kv",state="Following"} 1$' "$m" || mok=0

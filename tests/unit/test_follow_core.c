@@ -688,12 +688,73 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	assert_no_action(fx);
 	assert_int_equal(follow_core_log_index(fx->core), 11);
 	assert_int_equal(state_of(fx), MIRROR_FOLLOWING);
+	/* The counters behind /metrics: the resume started at the durable
+	 * boundary, so nothing was received twice. */
+	assert_int_equal(follow_core_status(fx->core)->received_entries, 1);
+	assert_int_equal(follow_core_status(fx->core)->appended_entries, 1);
+	assert_int_equal(follow_core_status(fx->core)->refetched_bytes, 0);
 
 	/* A restart holds the snapshot and the entry: it resumes at 12. */
 	reopen(fx);
 	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
 	                 11);
 	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
+}
+
+/* mirror_refetched_bytes_total: a cut before the first fsync of the
+ * .partial resumes at offset 0, and the chunk received before the cut is
+ * received again and counted; every body byte counts as received. */
+static void test_refetch_is_counted(void **state)
+{
+	struct fixture *fx = *state;
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id;
+	struct bytes b = {.len = 0};
+	uint64_t info, snap, received = 0;
+	size_t cut;
+
+	fx->cfg.snapshot_fsync_interval = 1 << 20; /* nothing durable */
+	fx->cfg.progress_interval = 1;
+	reopen(fx);
+	snap_make(data, &id);
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	received += b.len;
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, 0);
+	cut = b.len / 2; /* inside the second chunk */
+	follow_core_body(fx->core, snap, b.buf, cut, ++fx->now);
+	received += cut;
+	assert_int_equal(follow_core_status(fx->core)->refetched_bytes, 0);
+	follow_core_stream_error(fx->core, snap, MA_ERR_TRANSPORT, "cut",
+	                         ++fx->now);
+	follow_core_disconnected(fx->core, ++fx->now, "cut");
+
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	received += b.len;
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, 0);
+	follow_core_body(fx->core, snap, b.buf, b.len, ++fx->now);
+	received += b.len;
+	assert_int_equal(follow_core_status(fx->core)->bytes_done, SNAP_SIZE);
+	/* The first chunk (the only one written before the cut) again. */
+	assert_int_equal(follow_core_status(fx->core)->refetched_bytes,
+	                 SNAP_CHUNK);
+	assert_int_equal(follow_core_status(fx->core)->received_bytes,
+	                 received);
 }
 
 static void test_diverged_forces_a_bootstrap(void **state)
@@ -810,6 +871,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_status_drops, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_refetch_is_counted, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
 	                                    setup, teardown),

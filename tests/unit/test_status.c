@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 
+#include "build-config.h" /* PACKAGE_VERSION */
+
 #include "agent/cli/commands.h"
 #include "agent/status/status.h"
 #include "common/errors.h"
@@ -54,6 +56,10 @@ static struct status_report *sample(size_t count)
 		st.lag_entries = 99999; /* recomputed from applied_index */
 		st.lag_ms = 7000 + i;
 		st.reconnects = 8 + i;
+		st.received_bytes = 10000 + i;
+		st.received_entries = 11000 + i;
+		st.appended_entries = 12000 + i;
+		st.refetched_bytes = 13000 + i;
 		snprintf(st.error, sizeof st.error, "err %zu", i);
 		snprintf(name, sizeof name, "db%zu", i);
 		status_database_set(&r->databases[i], name, &st,
@@ -384,30 +390,98 @@ static void test_prometheus(void **state)
 	    "\nmirror_state{db=\"db0\",state=\"Following\"} 0\n",
 	    "\nmirror_state{db=\"db1\",state=\"Following\"} 1\n",
 	    "\nmirror_state{db=\"db1\",state=\"Bootstrapping\"} 0\n",
-	    "\nmirror_bytes_done{db=\"db1\"} 1001\n",
-	    "\nmirror_bytes_total{db=\"db0\"} 2000\n",
+	    "\nmirror_bootstrap_received_bytes{db=\"db1\"} 1001\n",
+	    "\n# TYPE mirror_bootstrap_size_bytes gauge\n"
+	    "mirror_bootstrap_size_bytes{db=\"db0\"} 2000\n",
 	    "\nmirror_applied_index{db=\"db1\"} 491\n",
 	    "\nmirror_log_index{db=\"db1\"} 501\n",
 	    "\nmirror_source_commit_index{db=\"db0\"} 600\n",
 	    "\nmirror_lag_entries{db=\"db0\"} 110\n",
-	    "\nmirror_lag_ms{db=\"db1\"} 7001\n",
+	    /* Base units: 7001 ms are 7.001 s. */
+	    "\n# TYPE mirror_lag_seconds gauge\n"
+	    "mirror_lag_seconds{db=\"db0\"} 7.000\n"
+	    "mirror_lag_seconds{db=\"db1\"} 7.001\n",
 	    "\n# TYPE mirror_reconnects_total counter\n"
 	    "mirror_reconnects_total{db=\"db0\"} 8\n"
 	    "mirror_reconnects_total{db=\"db1\"} 9\n",
+	    "\n# TYPE mirror_received_bytes_total counter\n"
+	    "mirror_received_bytes_total{db=\"db0\"} 10000\n",
+	    "\n# TYPE mirror_received_entries_total counter\n"
+	    "mirror_received_entries_total{db=\"db0\"} 11000\n",
+	    "\n# TYPE mirror_appended_entries_total counter\n"
+	    "mirror_appended_entries_total{db=\"db0\"} 12000\n",
+	    "\n# TYPE mirror_refetched_bytes_total counter\n"
+	    "mirror_refetched_bytes_total{db=\"db0\"} 13000\n"
+	    "mirror_refetched_bytes_total{db=\"db1\"} 13001\n",
 	    "\nmirror_applier_failed{db=\"db0\"} 0\n",
 	    "\nmirror_applier_failed{db=\"db1\"} 1\n",
+	    "# TYPE mirror_build_info "
+	    "gauge\nmirror_build_info{version=\"" PACKAGE_VERSION
+	    "\",commit=\"",
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
 		if (strstr(text, lines[i]) == NULL)
 			fail_msg("missing '%s' in:\n%s", lines[i], text);
-	/* 7 states x 2 databases, then 9 metrics x 2 databases, each with
-	 * its HELP and TYPE. */
+	/* The old names promtool refused (a gauge named *_total, a unit
+	 * other than the base one) are gone. */
+	assert_null(strstr(text, "mirror_bytes_total"));
+	assert_null(strstr(text, "mirror_lag_ms"));
+	/* Process metrics only when they were read. */
+	assert_null(strstr(text, "process_"));
+	/* build_info (HELP, TYPE, one line), 7 states x 2 databases, then
+	 * 13 metrics x 2 databases, each with its HELP and TYPE. */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 2 + 14 + 9 * (2 + 2));
+	assert_int_equal(n, 3 + 2 + 14 + 13 * (2 + 2));
+	free(text);
+
+	r->process = (struct status_process){true, 1.5,  4096,         8192,
+	                                     7,    1024, 1700000000.25};
+	text = status_prometheus_format(r, &len);
+	assert_non_null(text);
+	static const char *const proc[] = {
+	    "\n# TYPE process_cpu_seconds_total counter\n"
+	    "process_cpu_seconds_total 1.50\n",
+	    "\nprocess_resident_memory_bytes 4096\n",
+	    "\nprocess_virtual_memory_bytes 8192\n",
+	    "\nprocess_open_fds 7\n",
+	    "\nprocess_max_fds 1024\n",
+	    "\nprocess_start_time_seconds 1700000000.25\n",
+	};
+	for (size_t i = 0; i < sizeof proc / sizeof proc[0]; i++)
+		if (strstr(text, proc[i]) == NULL)
+			fail_msg("missing '%s' in:\n%s", proc[i], text);
 	free(text);
 	free(r);
+}
+
+/* process_* from /proc/self: this very process's figures. */
+static void test_process_read(void **state)
+{
+	struct status_process a, b;
+	int fds[3];
+
+	(void)state;
+	status_process_read(&a);
+	assert_true(a.valid);
+	assert_true(a.open_fds >= 3); /* stdin, stdout, stderr at least */
+	assert_true(a.resident_bytes > 0);
+	assert_true(a.virtual_bytes >= a.resident_bytes);
+	assert_true(a.max_fds >= a.open_fds);
+	double now = (double)time(NULL);
+	assert_true(a.start_time_seconds <= now + 1);
+	assert_true(a.start_time_seconds > now - 3600);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(fds[i] >= 0);
+	}
+	status_process_read(&b);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	assert_int_equal(b.open_fds, a.open_fds + 3);
+	assert_true(b.cpu_seconds >= a.cpu_seconds);
+	assert_true(b.start_time_seconds == a.start_time_seconds);
 }
 
 static void test_states(void **state)
@@ -629,6 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_json_round_trip),
 	    cmocka_unit_test(test_json_parse_refuses),
 	    cmocka_unit_test(test_prometheus),
+	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
 	                                    scratch_teardown),
