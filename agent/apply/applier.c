@@ -192,6 +192,24 @@ int applier_apply(struct applier *a, uint64_t index, uint64_t term,
 	return 0;
 }
 
+bool applier_can_serialize(const struct applier *a)
+{
+	return a->ops != NULL && a->ops->serialize != NULL;
+}
+
+int applier_serialize(const struct applier *a, void **buf, size_t *len,
+                      char *errmsg)
+{
+	if (!applier_can_serialize(a))
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "%s: the %s applier cannot write its state",
+		                 a->name, applier_kind_name(a->kind));
+	if (a->failed)
+		return ma_errorf(errmsg, MA_ERR_FAILED,
+		                 "%s: applier failed: %s", a->name, a->error);
+	return a->ops->serialize(a->state, buf, len, errmsg);
+}
+
 bool applier_needs_data(const struct applier *a)
 {
 	return a->ops != NULL;

@@ -102,6 +102,16 @@ int applier_restore_buf(struct applier *a, const void *buf, size_t len,
  * MA_ERR_NOMEM (the applier is then failed). */
 int applier_reset(struct applier *a, char *errmsg);
 
+/* True when the kind can write its state as a snapshot (kv): the mirror
+ * then takes local checkpoints (agent/follow/follow_checkpoint.h). */
+bool applier_can_serialize(const struct applier *a);
+/* Serialises the current state into a malloc()ed buffer in the kind's
+ * snapshot format (the one applier_restore_buf reads, and the source's
+ * own snapshot format: kv_store.h). 0, MA_ERR_CONFIG (the kind cannot),
+ * MA_ERR_FAILED (failed applier), MA_ERR_NOMEM. */
+int applier_serialize(const struct applier *a, void **buf, size_t *len,
+                      char *errmsg);
+
 /* Applies the entry at index (type: enum wal_entry_type). Entries at or
  * below the applied index are skipped (0: replays are idempotent by
  * index); index must otherwise be applied + 1. 0 or MA_ERR_OFFSET (a gap:
@@ -144,6 +154,9 @@ struct applier_ops {
 	int (*reset)(void **state);
 	/* NULL when the kind keeps no state of its own ("none"). */
 	int (*restore)(void *state, const void *buf, size_t len, char *errmsg);
+	/* NULL when the kind cannot write its state out. */
+	int (*serialize)(const void *state, void **buf, size_t *len,
+	                 char *errmsg);
 	/* Commands only; return 1 for "malformed, skipped". */
 	int (*apply)(void *state, const void *data, size_t len, char *errmsg);
 	int (*query)(void *state, const struct applier_query *q,

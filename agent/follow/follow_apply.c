@@ -76,6 +76,7 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal)
 		                   errmsg);
 		if (rc != 0)
 			break;
+		fa->applied_bytes += e.len;
 	}
 	/* Whatever stopped it (an unreadable or compacted wal included),
 	 * the applier is now behind for good: fail it, so reads answer the

@@ -7,6 +7,7 @@
 #define MIRROR_AGENT_FOLLOW_APPLY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct applier;
 struct snapshot_store;
@@ -17,6 +18,9 @@ struct follow_apply {
 	struct applier *applier;   /* NULL: none configured */
 	struct wal_reader *reader; /* reads the wal in order; opened lazily */
 	const char *name;          /* the database, for messages */
+	/* Payload bytes applied since the process started (the byte
+	 * cadence of checkpoints, follow_checkpoint.h). */
+	uint64_t applied_bytes;
 };
 
 /* Applies every entry of wal that is durable and not yet applied (wal

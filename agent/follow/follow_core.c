@@ -85,6 +85,7 @@ struct follow_core {
 
 	/* The read-only state, fed from the local wal (follow_apply.h). */
 	struct follow_apply apply;
+	struct follow_checkpoint ckpt; /* follow_checkpoint.h */
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -556,7 +557,8 @@ static void snapshot_committed(struct follow_core *c)
 		db_fatal(c, rc, errmsg);
 		return;
 	}
-	rc = snapshot_store_retain(c->store, 2, NULL, errmsg);
+	rc = snapshot_store_retain(c->store, c->ckpt.cfg.keep_snapshots, NULL,
+	                           errmsg);
 	if (rc != 0)
 		log_warn("%s: snapshot retention: %s", c->name, errmsg);
 	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
@@ -565,6 +567,8 @@ static void snapshot_committed(struct follow_core *c)
 	c->force_bootstrap = false;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
+	follow_checkpoint_rebase(&c->ckpt, index, c->apply.applied_bytes,
+	                         c->now);
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
 	start_log(c, index + 1, c->info.snapshot_term);
@@ -797,6 +801,13 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		goto fail;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
+	rc = follow_checkpoint_init(
+	    &c->ckpt, &cfg->checkpoint, c->name, c->dir,
+	    c->apply.applier != NULL ? applier_applied_index(c->apply.applier)
+	                             : 0,
+	    c->apply.applied_bytes, now, errmsg);
+	if (rc != 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -815,6 +826,7 @@ void follow_core_free(struct follow_core *c)
 	if (c->wal != NULL && !wal_log_failed(c->wal) &&
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);
+	follow_checkpoint_close(&c->ckpt);
 	follow_apply_close(&c->apply);
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
@@ -957,6 +969,25 @@ void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
 	stream_failed(c, why);
 }
 
+/* Local checkpoints (follow_checkpoint.h); a failure to commit one is
+ * a local I/O failure: fatal for the database. */
+static int checkpoint_tick(struct follow_core *c, uint64_t now)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct follow_checkpoint_env env = {
+	    c->apply.applier, c->wal, c->store,
+	    c->has_identity ? c->identity.cluster_id : "",
+	    c->apply.applied_bytes};
+	int rc;
+
+	if (!c->has_identity)
+		return 0;
+	rc = follow_checkpoint_tick(&c->ckpt, &env, now, errmsg);
+	if (rc != 0)
+		db_fatal(c, rc, errmsg);
+	return rc;
+}
+
 void follow_core_tick(struct follow_core *c, uint64_t now)
 {
 	char errmsg[MA_ERRMSG_SIZE];
@@ -974,6 +1005,8 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
+	if (checkpoint_tick(c, now) != 0)
+		return;
 	mirror_sm_tick(&c->sm, now);
 	report(c, false);
 }

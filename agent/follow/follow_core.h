@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/follow/follow_checkpoint.h"
 #include "agent/follow/mirror_state.h"
 #include "common/errors.h"
 
@@ -50,7 +51,9 @@ struct follow_core_config {
 	 * sync every append). */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
-	uint64_t seed;    /* backoff jitter; tests pass a constant */
+	/* Local checkpoints (follow_checkpoint.h); zeroed: off. */
+	struct follow_checkpoint_config checkpoint;
+	uint64_t seed; /* backoff jitter; tests pass a constant */
 };
 
 enum follow_action_type {
