@@ -62,6 +62,13 @@ tests_unit_test_status_SOURCES = tests/unit/test_status.c
 tests_unit_test_status_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_status_LDADD = $(AGENT_TEST_LIBS)
 
+# Mirror checkpoints: rules, then real ones in a scratch directory.
+check_PROGRAMS += tests/unit/test_follow_checkpoint
+TESTS += tests/unit/test_follow_checkpoint
+tests_unit_test_follow_checkpoint_SOURCES = tests/unit/test_follow_checkpoint.c
+tests_unit_test_follow_checkpoint_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_follow_checkpoint_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_applier
 TESTS += tests/unit/test_applier
 tests_unit_test_applier_SOURCES = tests/unit/test_applier.c

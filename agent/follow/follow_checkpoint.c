@@ -159,6 +159,9 @@ static int start(struct follow_checkpoint *ck,
 	t0 = clock_mono_us();
 	if (ck->cfg.inline_write) {
 		write_state(ck, env->applier, res);
+		ck->last_stall_us = clock_mono_us() - t0;
+		if (ck->last_stall_us > ck->longest_stall_us)
+			ck->longest_stall_us = ck->last_stall_us;
 		return 0;
 	}
 	if (pipe2(fds, O_CLOEXEC) != 0)
