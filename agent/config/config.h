@@ -171,6 +171,7 @@ struct config_follow {
 	uint64_t checkpoint_interval_ms;
 	uint64_t checkpoint_keep;     /* local snapshots kept */
 	uint64_t checkpoint_wal_keep; /* wal entries kept behind one */
+	uint64_t wal_segment_size;
 	struct config_origin origin;
 };
 

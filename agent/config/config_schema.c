@@ -142,6 +142,10 @@ const struct key_def cfg_keys[] = {
         NULL, "2"),
     KEY(FOLLOW, follow, checkpoint_wal_keep, T_UINT, checkpoint_wal_keep, 0,
         UINT64_C(1) << 40, 0, NULL, "10000"),
+    /* The trim behind a checkpoint removes whole segments: the wal holds
+     * at most one segment more than the margin. */
+    KEY(FOLLOW, follow, wal_segment_size, T_SIZE, wal_segment_size, 64 * KiB,
+        GiB, 0, NULL, "16MiB"),
 
     KEY(DATABASE, database, spool, T_DIR_EXIST, spool, 0, 0, 0, NULL, NULL),
     KEY(DATABASE, database, directory, T_DIR, directory, 0, 0, 0, NULL, NULL),

@@ -69,6 +69,7 @@ struct follow_options {
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
 	/* Local checkpoints of kv databases (follow_checkpoint.h). */
 	struct follow_checkpoint_config checkpoint;
+	uint64_t wal_segment_size; /* 0: the wal's default */
 	/* Where status is written every second [<data_dir>/status]. */
 	const char *status_file;
 	follow_progress_cb on_progress;

@@ -187,6 +187,8 @@ static int open_wal(struct follow_core *c, char *errmsg)
 	                       c->identity.database_id, errmsg);
 	if (rc != 0)
 		return rc;
+	if (c->cfg.wal_segment_size > 0)
+		wo.segment_size = c->cfg.wal_segment_size;
 	wo.sync_every_append = false;
 	wo.sync_interval_ms = c->cfg.wal_sync_interval_ms;
 	wo.sync_bytes = c->cfg.wal_sync_bytes;

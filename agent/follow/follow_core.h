@@ -50,6 +50,9 @@ struct follow_core_config {
 	/* Local wal group commit: sync when this old or this large (both 0:
 	 * sync every append). */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	/* Local wal segment size (0: the wal's default). Trimming behind a
+	 * checkpoint removes whole segments only. */
+	uint64_t wal_segment_size;
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
 	/* Local checkpoints (follow_checkpoint.h); zeroed: off. */
 	struct follow_checkpoint_config checkpoint;
