@@ -114,6 +114,10 @@ tests_integration_test_serve_LDADD = $(AGENT_TEST_LIBS)
 # End to end: raftkv cluster -> serve -> follow (applier = kv) -> HTTP.
 TESTS += tests/integration/test_mirror_read.sh
 EXTRA_DIST += tests/integration/test_mirror_read.sh
+# Mirror checkpoints end to end: raftkv -> serve -> kv mirror that stores
+# checkpoints, trims its wal and restarts from the newest one.
+TESTS += tests/integration/test_mirror_checkpoint.sh
+EXTRA_DIST += tests/integration/test_mirror_checkpoint.sh
 # The status model end to end: file, /status, /metrics and `status`.
 TESTS += tests/integration/test_status.sh
 EXTRA_DIST += tests/integration/test_status.sh
