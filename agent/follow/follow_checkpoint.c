@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,6 +187,9 @@ static int start(struct follow_checkpoint *ck,
 		signal(SIGINT, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGPIPE, SIG_IGN);
+		/* Nor may it outlive a killed daemon: it holds the wal's
+		 * lock descriptor, which a restart must be able to take. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(fds[0]);
 		write_state(ck, env->applier, &r);
 		_exit(write(fds[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
@@ -349,10 +353,15 @@ void follow_checkpoint_close(struct follow_checkpoint *ck)
 	if (ck->name == NULL)
 		return; /* never initialised */
 	if (ck->pid > 0) {
-		/* Our own child, by its pid: the write is abandoned. */
-		kill(ck->pid, SIGKILL);
-		while (waitpid(ck->pid, &status, 0) < 0 && errno == EINTR)
-			;
+		/* Our own child, by its pid, and only while it is unreaped:
+		 * the daemon's SIGCHLD handler may have reaped it already
+		 * (waitpid(-1)), and then its pid may belong to anyone. */
+		if (waitpid(ck->pid, &status, WNOHANG) == 0) {
+			kill(ck->pid, SIGKILL);
+			while (waitpid(ck->pid, &status, 0) < 0 &&
+			       errno == EINTR)
+				;
+		}
 		ck->pid = -1;
 		remove_tmp(ck);
 	}
