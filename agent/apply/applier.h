@@ -112,6 +112,19 @@ bool applier_can_serialize(const struct applier *a);
 int applier_serialize(const struct applier *a, void **buf, size_t *len,
                       char *errmsg);
 
+/* Marks the applier as loading a snapshot elsewhere (msg says which):
+ * queries answer MA_ERR_AGAIN with msg until applier_adopt, restore or
+ * reset; the state and applied index stay as they are (a reader waiting
+ * for a higher index keeps waiting). Not a failure: applier_error stays
+ * NULL. */
+void applier_set_loading(struct applier *a, const char *msg);
+
+/* Moves the state, applied index and counters of `from` (same kind) into
+ * a, which is healthy afterwards, and frees from. For a restore done on
+ * another thread into a private applier: a keeps its address (readers
+ * hold it). 0 or MA_ERR_INVAL (other kind; nothing changes). */
+int applier_adopt(struct applier *a, struct applier *from, char *errmsg);
+
 /* Applies the entry at index (type: enum wal_entry_type). Entries at or
  * below the applied index are skipped (0: replays are idempotent by
  * index); index must otherwise be applied + 1. 0 or MA_ERR_OFFSET (a gap:
@@ -139,7 +152,8 @@ int applier_fail(struct applier *a, int code, const char *msg);
  * fingerprint) receives the items in key order. *res gets the figures.
  * 0, MA_ERR_NOTFOUND (get: no such key), MA_ERR_INVAL (bad namespace or
  * key: [A-Za-z0-9._-]{1,64}, key 1..1024 bytes, prefix 0..1024),
- * MA_ERR_CONFIG ("none": this database has no applier), MA_ERR_FAILED. */
+ * MA_ERR_CONFIG ("none": this database has no applier), MA_ERR_FAILED,
+ * MA_ERR_AGAIN (loading a snapshot: applier_set_loading). */
 int applier_query(struct applier *a, const struct applier_query *q,
                   applier_item_cb cb, void *arg, struct applier_result *res,
                   char *errmsg);

@@ -561,6 +561,7 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_sync_interval_ms = f->o.wal_sync_interval_ms;
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
 	cc.checkpoint = f->o.checkpoint;
+	cc.restore_async = true;
 	cc.wal_segment_size = f->o.wal_segment_size;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();

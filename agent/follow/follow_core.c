@@ -797,6 +797,7 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		         ")",
 		         c->name, index, term);
 	c->apply.name = c->name;
+	c->apply.restore_async = cfg->restore_async;
 	rc = applier_new((enum applier_kind)cfg->applier_kind, c->name,
 	                 &c->apply.applier, errmsg);
 	if (rc != 0)
@@ -1007,6 +1008,8 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
+	if (follow_apply_poll(&c->apply, c->wal))
+		c->event.applied = true;
 	if (checkpoint_tick(c, now) != 0)
 		return;
 	mirror_sm_tick(&c->sm, now);

@@ -56,6 +56,9 @@ struct follow_core_config {
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
 	/* Local checkpoints (follow_checkpoint.h); zeroed: off. */
 	struct follow_checkpoint_config checkpoint;
+	/* Restore snapshots into the applier on a helper thread (the
+	 * daemon); false: inline (tests, the simulation). */
+	bool restore_async;
 	uint64_t seed; /* backoff jitter; tests pass a constant */
 };
 

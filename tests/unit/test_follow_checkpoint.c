@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -362,6 +363,101 @@ static void test_restart_restores_checkpoint(void **state)
 	follow_apply_close(&again);
 }
 
+/* Polls an async restore until it is adopted: at most 10 s. */
+static bool poll_restore(struct follow_apply *fa, struct wal_log *wal)
+{
+	struct timespec ms = {0, 2000000};
+
+	for (int i = 0; i < 5000; i++) {
+		if (follow_apply_poll(fa, wal))
+			return true;
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
+/* The daemon restores on a helper thread: until the state is adopted the
+ * applier answers "restoring" (reads get 503) instead of an empty
+ * state; then it holds the checkpoint plus the replayed tail. */
+static void test_async_restore(void **state)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct fx *fx = *state;
+	struct follow_checkpoint_env env;
+	struct follow_apply again = {0};
+	struct applier_query q = {.op = APPLIER_QUERY_FINGERPRINT};
+	struct applier_result res;
+	uint32_t want;
+
+	assert_int_equal(follow_checkpoint_init(&fx->ck, &fx->cfg, "kv",
+	                                        fx->dir, 0, 0, fx->now, errmsg),
+	                 0);
+	append_puts(fx, 2000);
+	env = env_of(fx);
+	assert_int_equal(follow_checkpoint_tick(&fx->ck, &env, fx->now, errmsg),
+	                 0);
+	tick_until_idle(fx);
+	append_puts(fx, 77);
+	want = fingerprint(fx->fa.applier);
+
+	again.name = "kv";
+	again.restore_async = true;
+	assert_int_equal(applier_new(APPLIER_KV, "kv", &again.applier, errmsg),
+	                 0);
+	assert_true(
+	    follow_apply_restore(&again, fx->spool.store, fx->spool.log));
+	assert_true(follow_apply_restoring(&again));
+	/* Loading, not failed: a reader waiting for an index keeps
+	 * waiting; a read now is answered "restoring" (503). */
+	assert_null(applier_error(again.applier));
+	assert_int_equal(applier_applied_index(again.applier), 0);
+	assert_int_equal(
+	    applier_query(again.applier, &q, NULL, NULL, &res, errmsg),
+	    MA_ERR_AGAIN);
+	assert_non_null(strstr(errmsg, "restoring snapshot 2000"));
+	/* Entries arriving meanwhile are not applied to the placeholder. */
+	assert_false(follow_apply_durable(&again, fx->spool.log));
+	assert_true(poll_restore(&again, fx->spool.log));
+	assert_false(follow_apply_restoring(&again));
+	assert_null(applier_error(again.applier));
+	assert_int_equal(applier_applied_index(again.applier), 2077);
+	assert_int_equal(fingerprint(again.applier), want);
+	follow_apply_close(&again);
+}
+
+/* A snapshot that does not restore: the real reason replaces
+ * "restoring", and nothing is replayed onto an empty state. */
+static void test_async_restore_failure(void **state)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct fx *fx = *state;
+	struct snapshot_ident id;
+	struct follow_apply again = {0};
+	static const char junk[] = "not a kv snapshot";
+
+	append_puts(fx, 10);
+	memset(&id, 0, sizeof id);
+	snprintf(id.cluster_id, sizeof id.cluster_id, "%s", CLUSTER);
+	snprintf(id.database_id, sizeof id.database_id, "kv");
+	id.index = 5;
+	id.term = 3;
+	assert_int_equal(snapshot_store_create_from_buf(fx->spool.store, &id,
+	                                                junk, sizeof junk, 1,
+	                                                NULL, errmsg),
+	                 0);
+	again.name = "kv";
+	again.restore_async = true;
+	assert_int_equal(applier_new(APPLIER_KV, "kv", &again.applier, errmsg),
+	                 0);
+	assert_true(
+	    follow_apply_restore(&again, fx->spool.store, fx->spool.log));
+	assert_true(poll_restore(&again, fx->spool.log));
+	assert_non_null(applier_error(again.applier));
+	assert_null(strstr(applier_error(again.applier), "restoring"));
+	assert_int_equal(applier_applied_index(again.applier), 0);
+	follow_apply_close(&again);
+}
+
 static void test_failed_write_changes_nothing(void **state)
 {
 	char errmsg[MA_ERRMSG_SIZE], path[4200];
@@ -439,6 +535,10 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_restores_checkpoint,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_restore, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_async_restore_failure, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_write_changes_nothing,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_none_applier_takes_none, setup,
