@@ -193,6 +193,7 @@ bool follow_apply_poll(struct follow_apply *fa, struct wal_log *wal)
 		return false;
 	pthread_join(job->thread, NULL);
 	base = job->index;
+	fa->restored_index = base;
 	if (job->rc == 0) {
 		applier_adopt(fa->applier, job->fresh, errmsg);
 		job->fresh = NULL;
@@ -247,6 +248,7 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 	}
 	if (rc != 0 && rc != MA_ERR_NOTFOUND)
 		return true;
+	fa->restored_index = meta.id.index;
 	follow_apply_durable(fa, wal);
 	log_restored(fa, meta.id.index);
 	return true;

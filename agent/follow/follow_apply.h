@@ -29,6 +29,9 @@ struct follow_apply {
 	 * the simulation: deterministic). */
 	bool restore_async;
 	struct follow_apply_job *job;
+	/* The snapshot index of the last restore (0: empty state): where
+	 * the checkpoint cadence counts from. */
+	uint64_t restored_index;
 };
 
 /* Applies every entry of wal that is durable and not yet applied (wal

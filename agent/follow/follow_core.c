@@ -804,11 +804,9 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		goto fail;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
-	rc = follow_checkpoint_init(
-	    &c->ckpt, &cfg->checkpoint, c->name, c->dir,
-	    c->apply.applier != NULL ? applier_applied_index(c->apply.applier)
-	                             : 0,
-	    c->apply.applied_bytes, now, errmsg);
+	rc = follow_checkpoint_init(&c->ckpt, &cfg->checkpoint, c->name, c->dir,
+	                            c->apply.restored_index,
+	                            c->apply.applied_bytes, now, errmsg);
 	if (rc != 0)
 		goto fail;
 	*out = c;
@@ -983,8 +981,8 @@ static int checkpoint_tick(struct follow_core *c, uint64_t now)
 	    c->apply.applied_bytes};
 	int rc;
 
-	if (!c->has_identity)
-		return 0;
+	if (!c->has_identity || follow_apply_restoring(&c->apply))
+		return 0; /* the state is being replaced */
 	rc = follow_checkpoint_tick(&c->ckpt, &env, now, errmsg);
 	if (rc != 0)
 		db_fatal(c, rc, errmsg);
@@ -1008,8 +1006,11 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
-	if (follow_apply_poll(&c->apply, c->wal))
+	if (follow_apply_poll(&c->apply, c->wal)) {
 		c->event.applied = true;
+		follow_checkpoint_rebase(&c->ckpt, c->apply.restored_index,
+		                         c->apply.applied_bytes, now);
+	}
 	if (checkpoint_tick(c, now) != 0)
 		return;
 	mirror_sm_tick(&c->sm, now);
