@@ -19,6 +19,7 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow.c agent/follow/follow.h \
 	agent/follow/follow_core.c agent/follow/follow_core.h \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
+	agent/follow/follow_checkpoint.c agent/follow/follow_checkpoint.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/serve/serve_request.c agent/serve/serve_request.h \
@@ -69,6 +70,13 @@ tests_unit_test_status_SOURCES = tests/unit/test_status.c
 tests_unit_test_status_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_status_LDADD = $(AGENT_TEST_LIBS)
 
+# Mirror checkpoints: rules, then real ones in a scratch directory.
+check_PROGRAMS += tests/unit/test_follow_checkpoint
+TESTS += tests/unit/test_follow_checkpoint
+tests_unit_test_follow_checkpoint_SOURCES = tests/unit/test_follow_checkpoint.c
+tests_unit_test_follow_checkpoint_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_follow_checkpoint_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_applier
 TESTS += tests/unit/test_applier
 tests_unit_test_applier_SOURCES = tests/unit/test_applier.c
@@ -114,6 +122,10 @@ tests_integration_test_serve_LDADD = $(AGENT_TEST_LIBS)
 # End to end: raftkv cluster -> serve -> follow (applier = kv) -> HTTP.
 TESTS += tests/integration/test_mirror_read.sh
 EXTRA_DIST += tests/integration/test_mirror_read.sh
+# Mirror checkpoints end to end: raftkv -> serve -> kv mirror that stores
+# checkpoints, trims its wal and restarts from the newest one.
+TESTS += tests/integration/test_mirror_checkpoint.sh
+EXTRA_DIST += tests/integration/test_mirror_checkpoint.sh
 # The status model end to end: file, /status, /metrics and `status`.
 TESTS += tests/integration/test_status.sh
 EXTRA_DIST += tests/integration/test_status.sh

@@ -14,4 +14,9 @@ bench_bench_transport_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMA_TOP_SRCDIR='"$(abs_top_srcdir)"'
 bench_bench_transport_LDADD = transport/libtransport.a common/libcommon.a \
 	$(DEPS_LIBS) -lpthread
+# bench_checkpoint: the tail's longest stall while mirror checkpoints are
+# taken, and restart time against history length.
+noinst_PROGRAMS += bench/bench_checkpoint
+bench_bench_checkpoint_SOURCES = bench/bench_checkpoint.c
+bench_bench_checkpoint_LDADD = $(AGENT_TEST_LIBS)
 EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md

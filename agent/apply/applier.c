@@ -23,6 +23,8 @@ struct applier {
 	uint64_t skipped;
 	bool failed;
 	char error[MA_ERRMSG_SIZE];
+	bool loading; /* applier_set_loading */
+	char loading_msg[MA_ERRMSG_SIZE];
 };
 
 const char *applier_kind_name(enum applier_kind kind)
@@ -96,6 +98,7 @@ int applier_fail(struct applier *a, int code, const char *msg)
 
 int applier_reset(struct applier *a, char *errmsg)
 {
+	a->loading = false;
 	a->applied = 0;
 	a->failed = false;
 	a->error[0] = '\0';
@@ -129,6 +132,7 @@ int applier_restore_buf(struct applier *a, const void *buf, size_t len,
 	a->applied = index;
 	a->failed = false;
 	a->error[0] = '\0';
+	a->loading = false;
 	return 0;
 }
 
@@ -192,6 +196,50 @@ int applier_apply(struct applier *a, uint64_t index, uint64_t term,
 	return 0;
 }
 
+void applier_set_loading(struct applier *a, const char *msg)
+{
+	a->loading = true;
+	snprintf(a->loading_msg, sizeof a->loading_msg, "%.500s", msg);
+}
+
+int applier_adopt(struct applier *a, struct applier *from, char *errmsg)
+{
+	void *state;
+
+	if (a->kind != from->kind)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "%s: cannot adopt a %s applier's state",
+		                 a->name, applier_kind_name(from->kind));
+	state = a->state;
+	a->state = from->state;
+	from->state = state; /* freed with from */
+	a->applied = from->applied;
+	a->skipped = from->skipped;
+	a->failed = from->failed;
+	memcpy(a->error, from->error, sizeof a->error);
+	a->loading = false;
+	applier_free(from);
+	return 0;
+}
+
+bool applier_can_serialize(const struct applier *a)
+{
+	return a->ops != NULL && a->ops->serialize != NULL;
+}
+
+int applier_serialize(const struct applier *a, void **buf, size_t *len,
+                      char *errmsg)
+{
+	if (!applier_can_serialize(a))
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "%s: the %s applier cannot write its state",
+		                 a->name, applier_kind_name(a->kind));
+	if (a->failed)
+		return ma_errorf(errmsg, MA_ERR_FAILED,
+		                 "%s: applier failed: %s", a->name, a->error);
+	return a->ops->serialize(a->state, buf, len, errmsg);
+}
+
 bool applier_needs_data(const struct applier *a)
 {
 	return a->ops != NULL;
@@ -226,5 +274,8 @@ int applier_query(struct applier *a, const struct applier_query *q,
 	if (a->failed)
 		return ma_errorf(errmsg, MA_ERR_FAILED,
 		                 "%s: applier failed: %s", a->name, a->error);
+	if (a->loading)
+		return ma_errorf(errmsg, MA_ERR_AGAIN, "%s: %s", a->name,
+		                 a->loading_msg);
 	return a->ops->query(a->state, q, cb, arg, res, errmsg);
 }

@@ -102,6 +102,29 @@ int applier_restore_buf(struct applier *a, const void *buf, size_t len,
  * MA_ERR_NOMEM (the applier is then failed). */
 int applier_reset(struct applier *a, char *errmsg);
 
+/* True when the kind can write its state as a snapshot (kv): the mirror
+ * then takes local checkpoints (agent/follow/follow_checkpoint.h). */
+bool applier_can_serialize(const struct applier *a);
+/* Serialises the current state into a malloc()ed buffer in the kind's
+ * snapshot format (the one applier_restore_buf reads, and the source's
+ * own snapshot format: kv_store.h). 0, MA_ERR_CONFIG (the kind cannot),
+ * MA_ERR_FAILED (failed applier), MA_ERR_NOMEM. */
+int applier_serialize(const struct applier *a, void **buf, size_t *len,
+                      char *errmsg);
+
+/* Marks the applier as loading a snapshot elsewhere (msg says which):
+ * queries answer MA_ERR_AGAIN with msg until applier_adopt, restore or
+ * reset; the state and applied index stay as they are (a reader waiting
+ * for a higher index keeps waiting). Not a failure: applier_error stays
+ * NULL. */
+void applier_set_loading(struct applier *a, const char *msg);
+
+/* Moves the state, applied index and counters of `from` (same kind) into
+ * a, which is healthy afterwards, and frees from. For a restore done on
+ * another thread into a private applier: a keeps its address (readers
+ * hold it). 0 or MA_ERR_INVAL (other kind; nothing changes). */
+int applier_adopt(struct applier *a, struct applier *from, char *errmsg);
+
 /* Applies the entry at index (type: enum wal_entry_type). Entries at or
  * below the applied index are skipped (0: replays are idempotent by
  * index); index must otherwise be applied + 1. 0 or MA_ERR_OFFSET (a gap:
@@ -129,7 +152,8 @@ int applier_fail(struct applier *a, int code, const char *msg);
  * fingerprint) receives the items in key order. *res gets the figures.
  * 0, MA_ERR_NOTFOUND (get: no such key), MA_ERR_INVAL (bad namespace or
  * key: [A-Za-z0-9._-]{1,64}, key 1..1024 bytes, prefix 0..1024),
- * MA_ERR_CONFIG ("none": this database has no applier), MA_ERR_FAILED. */
+ * MA_ERR_CONFIG ("none": this database has no applier), MA_ERR_FAILED,
+ * MA_ERR_AGAIN (loading a snapshot: applier_set_loading). */
 int applier_query(struct applier *a, const struct applier_query *q,
                   applier_item_cb cb, void *arg, struct applier_result *res,
                   char *errmsg);
@@ -144,6 +168,9 @@ struct applier_ops {
 	int (*reset)(void **state);
 	/* NULL when the kind keeps no state of its own ("none"). */
 	int (*restore)(void *state, const void *buf, size_t len, char *errmsg);
+	/* NULL when the kind cannot write its state out. */
+	int (*serialize)(const void *state, void **buf, size_t *len,
+	                 char *errmsg);
 	/* Commands only; return 1 for "malformed, skipped". */
 	int (*apply)(void *state, const void *data, size_t len, char *errmsg);
 	int (*query)(void *state, const struct applier_query *q,

@@ -37,6 +37,12 @@ static int kv_restore(void *state, const void *buf, size_t len, char *errmsg)
 	return kv_store_restore(state, buf, len, errmsg);
 }
 
+static int kv_serialize(const void *state, void **buf, size_t *len,
+                        char *errmsg)
+{
+	return kv_store_serialize(state, buf, len, errmsg);
+}
+
 static int kv_apply(void *state, const void *data, size_t len, char *errmsg)
 {
 	struct kv_result res;
@@ -112,6 +118,7 @@ const struct applier_ops applier_kv_ops = {
     .destroy = kv_destroy,
     .reset = kv_reset,
     .restore = kv_restore,
+    .serialize = kv_serialize,
     .apply = kv_apply,
     .query = kv_query,
 };

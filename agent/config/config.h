@@ -169,6 +169,13 @@ struct config_follow {
 	uint64_t stream_window;
 	char *progress_hook; /* NULL: none */
 	uint64_t progress_log_bytes;
+	/* Local checkpoints (agent/follow/follow_checkpoint.h); 0: off. */
+	uint64_t checkpoint_entries;
+	uint64_t checkpoint_bytes;
+	uint64_t checkpoint_interval_ms;
+	uint64_t checkpoint_keep;     /* local snapshots kept */
+	uint64_t checkpoint_wal_keep; /* wal entries kept behind one */
+	uint64_t wal_segment_size;
 	struct config_origin origin;
 };
 

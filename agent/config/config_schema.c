@@ -143,6 +143,23 @@ const struct key_def cfg_keys[] = {
         NULL),
     KEY(FOLLOW, follow, progress_log_every, T_SIZE, progress_log_bytes,
         64 * KiB, TiB, 0, NULL, "1MiB"),
+    /* Local checkpoints (issue 10; docs/OPERATIONS.md "Disk"): with a kv
+     * applier, a snapshot of the mirror's own state at whichever comes
+     * first; the wal is then trimmed behind it. */
+    KEY(FOLLOW, follow, checkpoint_entries, T_UINT, checkpoint_entries, 1000,
+        UINT64_C(1) << 40, K_ZERO_OK, NULL, "100000"),
+    KEY(FOLLOW, follow, checkpoint_bytes, T_SIZE, checkpoint_bytes, MiB, TiB,
+        K_ZERO_OK, NULL, "64MiB"),
+    KEY(FOLLOW, follow, checkpoint_interval, T_DURATION, checkpoint_interval_ms,
+        SEC_MS, 7 * 24 * HOUR_MS, K_ZERO_OK, NULL, "10min"),
+    KEY(FOLLOW, follow, checkpoint_keep, T_UINT, checkpoint_keep, 1, 100, 0,
+        NULL, "2"),
+    KEY(FOLLOW, follow, checkpoint_wal_keep, T_UINT, checkpoint_wal_keep, 0,
+        UINT64_C(1) << 40, 0, NULL, "10000"),
+    /* The trim behind a checkpoint removes whole segments: the wal holds
+     * at most one segment more than the margin. */
+    KEY(FOLLOW, follow, wal_segment_size, T_SIZE, wal_segment_size, 64 * KiB,
+        GiB, 0, NULL, "16MiB"),
 
     KEY(DATABASE, database, spool, T_DIR_EXIST, spool, 0, 0, 0, NULL, NULL),
     KEY(DATABASE, database, directory, T_DIR, directory, 0, 0, 0, NULL, NULL),

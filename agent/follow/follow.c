@@ -114,6 +114,12 @@ void follow_options_init(struct follow_options *o,
 	o->progress_interval = SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
 	o->wal_sync_interval_ms = cf->wal_sync_interval_ms;
 	o->wal_sync_bytes = cf->wal_sync_bytes;
+	o->checkpoint.every_entries = cf->checkpoint_entries;
+	o->checkpoint.every_bytes = cf->checkpoint_bytes;
+	o->checkpoint.every_ms = cf->checkpoint_interval_ms;
+	o->checkpoint.keep_snapshots = (uint32_t)cf->checkpoint_keep;
+	o->checkpoint.wal_keep_entries = cf->checkpoint_wal_keep;
+	o->wal_segment_size = cf->wal_segment_size;
 }
 
 /* ---- reporting ---- */
@@ -607,6 +613,9 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.progress_interval = f->o.progress_interval;
 	cc.wal_sync_interval_ms = f->o.wal_sync_interval_ms;
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
+	cc.checkpoint = f->o.checkpoint;
+	cc.restore_async = true;
+	cc.wal_segment_size = f->o.wal_segment_size;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
 	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);

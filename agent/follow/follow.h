@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "agent/config/config.h" /* struct config_follow */
+#include "agent/follow/follow_checkpoint.h"
 #include "agent/follow/mirror_state.h"
 #include "transport/transport.h"
 
@@ -70,6 +71,9 @@ struct follow_options {
 	uint64_t snapshot_fsync_interval, progress_interval;
 	/* Local wal group commit: sync when this old or this large. */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	/* Local checkpoints of kv databases (follow_checkpoint.h). */
+	struct follow_checkpoint_config checkpoint;
+	uint64_t wal_segment_size; /* 0: the wal's default */
 	/* Where status is written every second [<data_dir>/status]. */
 	const char *status_file;
 	follow_progress_cb on_progress;

@@ -2,7 +2,12 @@
 #include "agent/follow/follow_apply.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "agent/apply/applier.h"
 #include "common/errors.h"
@@ -17,7 +22,8 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal)
 	uint64_t durable, before;
 	int rc = 0;
 
-	if (a == NULL || wal == NULL || applier_error(a) != NULL)
+	if (a == NULL || wal == NULL || applier_error(a) != NULL ||
+	    fa->job != NULL) /* a restore in flight replaces the state */
 		return false;
 	durable = wal_log_durable_index(wal);
 	before = applier_applied_index(a);
@@ -76,6 +82,7 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal)
 		                   errmsg);
 		if (rc != 0)
 			break;
+		fa->applied_bytes += e.len;
 	}
 	/* Whatever stopped it (an unreadable or compacted wal included),
 	 * the applier is now behind for good: fail it, so reads answer the
@@ -84,6 +91,124 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal)
 	    rc != MA_ERR_DIVERGED && applier_error(a) == NULL)
 		applier_fail(a, rc, errmsg);
 	return applier_applied_index(a) != before;
+}
+
+/* A restore on a helper thread: it reads and checks the snapshot into a
+ * private applier that nothing else sees; the loop adopts it when done.
+ * The thread logs nothing (the log is the loop's). */
+struct follow_apply_job {
+	pthread_t thread;
+	struct applier *fresh;
+	enum applier_kind kind;
+	char path[4096];
+	uint64_t index;
+	uint64_t started_ms;
+	int rc;
+	char errmsg[MA_ERRMSG_SIZE];
+	atomic_bool done;
+};
+
+static void *restore_thread(void *arg)
+{
+	struct follow_apply_job *job = arg;
+
+	job->rc = applier_restore_file(job->fresh, job->path, job->index,
+	                               job->errmsg);
+	atomic_store(&job->done, true);
+	return NULL;
+}
+
+static void job_join(struct follow_apply *fa)
+{
+	if (fa->job == NULL)
+		return;
+	pthread_join(fa->job->thread, NULL);
+	applier_free(fa->job->fresh);
+	free(fa->job);
+	fa->job = NULL;
+}
+
+bool follow_apply_restoring(const struct follow_apply *fa)
+{
+	return fa->job != NULL;
+}
+
+/* Starts the restore of path on a helper thread; the applier answers
+ * "restoring" until follow_apply_poll adopts the result. 0 or a code
+ * (then the caller restores inline). */
+static int start_job(struct follow_apply *fa, const char *path, uint64_t index)
+{
+	char msg[MA_ERRMSG_SIZE];
+	struct follow_apply_job *job;
+	int rc;
+
+	job_join(fa); /* a newer snapshot supersedes one in flight */
+	job = calloc(1, sizeof *job);
+	if (job == NULL)
+		return MA_ERR_NOMEM;
+	job->kind = applier_get_kind(fa->applier);
+	job->index = index;
+	snprintf(job->path, sizeof job->path, "%s", path);
+	atomic_init(&job->done, false);
+	rc = applier_new(job->kind, fa->name, &job->fresh, msg);
+	if (rc == 0 &&
+	    pthread_create(&job->thread, NULL, restore_thread, job) != 0)
+		rc = MA_ERR_NOMEM;
+	if (rc != 0) {
+		applier_free(job->fresh);
+		free(job);
+		return rc;
+	}
+	fa->job = job;
+	/* Reads answer 503 with this until the state is adopted; readers
+	 * waiting for an index keep waiting. */
+	snprintf(msg, sizeof msg,
+	         "restoring snapshot %" PRIu64 " (reads resume when it is "
+	         "loaded)",
+	         index);
+	applier_set_loading(fa->applier, msg);
+	log_info("%s: restoring snapshot %" PRIu64 " on a helper thread",
+	         fa->name, index);
+	return 0;
+}
+
+static void log_restored(struct follow_apply *fa, uint64_t base)
+{
+	if (applier_error(fa->applier) == NULL)
+		log_info(
+		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
+		    ", %" PRIu64 " wal entries replayed)",
+		    fa->name, applier_kind_name(applier_get_kind(fa->applier)),
+		    applier_applied_index(fa->applier), base,
+		    applier_applied_index(fa->applier) - base);
+}
+
+bool follow_apply_poll(struct follow_apply *fa, struct wal_log *wal)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct follow_apply_job *job = fa->job;
+	uint64_t base;
+
+	if (job == NULL || !atomic_load(&job->done))
+		return false;
+	pthread_join(job->thread, NULL);
+	base = job->index;
+	fa->restored_index = base;
+	if (job->rc == 0) {
+		applier_adopt(fa->applier, job->fresh, errmsg);
+		job->fresh = NULL;
+	} else {
+		/* Replace the "restoring" error with the real one. */
+		applier_reset(fa->applier, NULL);
+		applier_fail(fa->applier, job->rc, job->errmsg);
+	}
+	applier_free(job->fresh);
+	free(job);
+	fa->job = NULL;
+	if (applier_error(fa->applier) == NULL)
+		follow_apply_durable(fa, wal);
+	log_restored(fa, base);
+	return true;
 }
 
 /* Restores the applier from the newest local snapshot (none: empty
@@ -97,6 +222,7 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 
 	if (fa->applier == NULL)
 		return false;
+	job_join(fa); /* superseded: what it restores is older */
 	if (store == NULL) {
 		applier_reset(fa->applier, errmsg);
 		return true;
@@ -108,6 +234,10 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 	} else if (rc == 0) {
 		rc = snapshot_store_path(store, meta.id.index, meta.id.term,
 		                         path, sizeof path);
+		if (rc == 0 && fa->restore_async &&
+		    applier_needs_data(fa->applier) &&
+		    start_job(fa, path, meta.id.index) == 0)
+			return true;
 		if (rc == 0)
 			rc = applier_restore_file(fa->applier, path,
 			                          meta.id.index, errmsg);
@@ -118,19 +248,15 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 	}
 	if (rc != 0 && rc != MA_ERR_NOTFOUND)
 		return true;
+	fa->restored_index = meta.id.index;
 	follow_apply_durable(fa, wal);
-	if (applier_error(fa->applier) == NULL)
-		log_info(
-		    "%s: %s applier at index %" PRIu64 " (snapshot %" PRIu64
-		    ", %" PRIu64 " wal entries replayed)",
-		    fa->name, applier_kind_name(applier_get_kind(fa->applier)),
-		    applier_applied_index(fa->applier), meta.id.index,
-		    applier_applied_index(fa->applier) - meta.id.index);
+	log_restored(fa, meta.id.index);
 	return true;
 }
 
 void follow_apply_close(struct follow_apply *fa)
 {
+	job_join(fa);
 	wal_reader_close(fa->reader);
 	fa->reader = NULL;
 	applier_free(fa->applier);

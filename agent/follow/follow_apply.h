@@ -7,16 +7,31 @@
 #define MIRROR_AGENT_FOLLOW_APPLY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct applier;
 struct snapshot_store;
 struct wal_log;
 struct wal_reader;
 
+struct follow_apply_job; /* a restore in flight (follow_apply.c) */
+
 struct follow_apply {
 	struct applier *applier;   /* NULL: none configured */
 	struct wal_reader *reader; /* reads the wal in order; opened lazily */
 	const char *name;          /* the database, for messages */
+	/* Payload bytes applied since the process started (the byte
+	 * cadence of checkpoints, follow_checkpoint.h). */
+	uint64_t applied_bytes;
+	/* Restore snapshots on a helper thread (the daemon): the loop goes
+	 * on answering status, and reads answer 503 "restoring" until
+	 * follow_apply_poll adopts the state. false: restore inline (tests,
+	 * the simulation: deterministic). */
+	bool restore_async;
+	struct follow_apply_job *job;
+	/* The snapshot index of the last restore (0: empty state): where
+	 * the checkpoint cadence counts from. */
+	uint64_t restored_index;
 };
 
 /* Applies every entry of wal that is durable and not yet applied (wal
@@ -29,7 +44,14 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal);
  * Returns true when there is an applier (it always changed). */
 bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
                           struct wal_log *wal);
-/* Closes the reader and frees the applier. */
+/* With restore_async: adopts a finished restore and replays the durable
+ * wal after it. Returns true when the applier changed. The glue's timer
+ * calls it. */
+bool follow_apply_poll(struct follow_apply *fa, struct wal_log *wal);
+/* True while a restore runs on the helper thread. */
+bool follow_apply_restoring(const struct follow_apply *fa);
+/* Waits for a restore in flight, closes the reader and frees the
+ * applier. */
 void follow_apply_close(struct follow_apply *fa);
 
 #endif

@@ -89,6 +89,7 @@ struct follow_core {
 
 	/* The read-only state, fed from the local wal (follow_apply.h). */
 	struct follow_apply apply;
+	struct follow_checkpoint ckpt; /* follow_checkpoint.h */
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -190,6 +191,8 @@ static int open_wal(struct follow_core *c, char *errmsg)
 	                       c->identity.database_id, errmsg);
 	if (rc != 0)
 		return rc;
+	if (c->cfg.wal_segment_size > 0)
+		wo.segment_size = c->cfg.wal_segment_size;
 	wo.sync_every_append = false;
 	wo.sync_interval_ms = c->cfg.wal_sync_interval_ms;
 	wo.sync_bytes = c->cfg.wal_sync_bytes;
@@ -563,7 +566,8 @@ static void snapshot_committed(struct follow_core *c)
 		db_fatal(c, rc, errmsg);
 		return;
 	}
-	rc = snapshot_store_retain(c->store, 2, NULL, errmsg);
+	rc = snapshot_store_retain(c->store, c->ckpt.cfg.keep_snapshots, NULL,
+	                           errmsg);
 	if (rc != 0)
 		log_warn("%s: snapshot retention: %s", c->name, errmsg);
 	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
@@ -572,6 +576,8 @@ static void snapshot_committed(struct follow_core *c)
 	c->force_bootstrap = false;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
+	follow_checkpoint_rebase(&c->ckpt, index, c->apply.applied_bytes,
+	                         c->now);
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
 	start_log(c, index + 1, c->info.snapshot_term);
@@ -839,12 +845,18 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		         ")",
 		         c->name, index, term);
 	c->apply.name = c->name;
+	c->apply.restore_async = cfg->restore_async;
 	rc = applier_new((enum applier_kind)cfg->applier_kind, c->name,
 	                 &c->apply.applier, errmsg);
 	if (rc != 0)
 		goto fail;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
+	rc = follow_checkpoint_init(&c->ckpt, &cfg->checkpoint, c->name, c->dir,
+	                            c->apply.restored_index,
+	                            c->apply.applied_bytes, now, errmsg);
+	if (rc != 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -863,6 +875,7 @@ void follow_core_free(struct follow_core *c)
 	if (c->wal != NULL && !wal_log_failed(c->wal) &&
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);
+	follow_checkpoint_close(&c->ckpt);
 	follow_apply_close(&c->apply);
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
@@ -1006,6 +1019,25 @@ void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
 	stream_failed(c, why);
 }
 
+/* Local checkpoints (follow_checkpoint.h); a failure to commit one is
+ * a local I/O failure: fatal for the database. */
+static int checkpoint_tick(struct follow_core *c, uint64_t now)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct follow_checkpoint_env env = {
+	    c->apply.applier, c->wal, c->store,
+	    c->has_identity ? c->identity.cluster_id : "",
+	    c->apply.applied_bytes};
+	int rc;
+
+	if (!c->has_identity || follow_apply_restoring(&c->apply))
+		return 0; /* the state is being replaced */
+	rc = follow_checkpoint_tick(&c->ckpt, &env, now, errmsg);
+	if (rc != 0)
+		db_fatal(c, rc, errmsg);
+	return rc;
+}
+
 void follow_core_tick(struct follow_core *c, uint64_t now)
 {
 	char errmsg[MA_ERRMSG_SIZE];
@@ -1023,6 +1055,13 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
+	if (follow_apply_poll(&c->apply, c->wal)) {
+		c->event.applied = true;
+		follow_checkpoint_rebase(&c->ckpt, c->apply.restored_index,
+		                         c->apply.applied_bytes, now);
+	}
+	if (checkpoint_tick(c, now) != 0)
+		return;
 	mirror_sm_tick(&c->sm, now);
 	report(c, false);
 }

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/follow/follow_checkpoint.h"
 #include "agent/follow/mirror_state.h"
 #include "common/errors.h"
 
@@ -49,8 +50,16 @@ struct follow_core_config {
 	/* Local wal group commit: sync when this old or this large (both 0:
 	 * sync every append). */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	/* Local wal segment size (0: the wal's default). Trimming behind a
+	 * checkpoint removes whole segments only. */
+	uint64_t wal_segment_size;
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
-	uint64_t seed;    /* backoff jitter; tests pass a constant */
+	/* Local checkpoints (follow_checkpoint.h); zeroed: off. */
+	struct follow_checkpoint_config checkpoint;
+	/* Restore snapshots into the applier on a helper thread (the
+	 * daemon); false: inline (tests, the simulation). */
+	bool restore_async;
+	uint64_t seed; /* backoff jitter; tests pass a constant */
 };
 
 enum follow_action_type {
