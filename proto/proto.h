@@ -134,11 +134,34 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 #define PROTO_ENTRY_DATA_MAX (8u << 20)
 #define PROTO_FRAME_OVERHEAD 4096
 
+/* The incarnation is a random UUID the tap creates with each spool (so a
+ * spool rebuilt under the same cluster id is a new source); "" when the
+ * peer or the identity file predates it (docs/PROTOCOL.md, "Identity"). */
+#define PROTO_INCARNATION_LEN PROTO_CLUSTER_ID_LEN
+
 struct proto_identity {
 	char cluster_id[PROTO_CLUSTER_ID_LEN + 1];
 	char database_id[PROTO_DATABASE_ID_MAX + 1];
 	uint64_t epoch;
+	char incarnation[PROTO_INCARNATION_LEN + 1];
 };
+
+/* True when s is a UUID in text form: 8-4-4-4-12 hex digits, either case.
+ * Header-only so that spool/ (which links no proto/ code) checks peer
+ * strings by the same rule before it stores them. */
+static inline bool proto_uuid_valid(const char *s)
+{
+	for (int i = 0; i < PROTO_CLUSTER_ID_LEN; i++) {
+		char c = s[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? c != '-'
+		         : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		             (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return s[PROTO_CLUSTER_ID_LEN] == '\0';
+}
 
 /* ------------------------------------------------------------------------
  * Snapshot chunk envelopes (proto_envelope.c): struct snapshot_chunk on

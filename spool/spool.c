@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,8 +15,9 @@
 #include "common/io.h"
 #include "common/parse.h"
 
-/* identity file: three "key=value" lines and a CRC line over them, so a
- * hand-edited or torn file is caught rather than trusted. */
+/* identity file: three or four "key=value" lines (cluster_id,
+ * database_id, epoch, then incarnation when known) and a CRC line over
+ * them, so a hand-edited or torn file is caught rather than trusted. */
 
 int spool_path(char *out, size_t size, const char *dir, const char *sub)
 {
@@ -27,26 +29,51 @@ int spool_path(char *out, size_t size, const char *dir, const char *sub)
 bool spool_identity_equal(const struct proto_identity *a,
                           const struct proto_identity *b)
 {
-	return strcmp(a->cluster_id, b->cluster_id) == 0 &&
+	return strcasecmp(a->cluster_id, b->cluster_id) == 0 &&
 	       strcmp(a->database_id, b->database_id) == 0 &&
-	       a->epoch == b->epoch;
+	       a->epoch == b->epoch &&
+	       strcasecmp(a->incarnation, b->incarnation) == 0;
+}
+
+bool spool_identity_accepts(const struct proto_identity *stored,
+                            const struct proto_identity *seen)
+{
+	if (strcasecmp(stored->cluster_id, seen->cluster_id) != 0 ||
+	    strcmp(stored->database_id, seen->database_id) != 0 ||
+	    stored->epoch != seen->epoch)
+		return false;
+	/* Stored before incarnations existed: nothing to compare, the
+	 * caller records the one it now sees. Once one is stored, a source
+	 * without one (or with another) cannot be shown to be the same. */
+	if (stored->incarnation[0] == '\0')
+		return true;
+	return strcasecmp(stored->incarnation, seen->incarnation) == 0;
 }
 
 int spool_identity_format(const struct proto_identity *id,
                           char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg)
 {
-	char body[SPOOL_IDENTITY_TEXT_MAX];
+	char body[SPOOL_IDENTITY_TEXT_MAX], inc[64] = "";
 	int n;
 
-	if (!parse_name_valid_str(id->cluster_id) ||
-	    !parse_name_valid_str(id->database_id))
+	/* Peer strings end up here (the mirror stores its source's
+	 * identity): only well-formed ids are ever written. */
+	if (!proto_uuid_valid(id->cluster_id) ||
+	    !parse_name_valid_str(id->database_id) ||
+	    (id->incarnation[0] != '\0' && !proto_uuid_valid(id->incarnation)))
 		return ma_errorf(
 		    errmsg, MA_ERR_INVAL,
-		    "invalid identity (cluster id '%s', database id '%s')",
-		    id->cluster_id, id->database_id);
+		    "invalid identity (cluster id '%.36s' must be a "
+		    "UUID, database id '%.64s'"
+		    " must be %s, incarnation "
+		    "'%.36s' a UUID or empty)",
+		    id->cluster_id, id->database_id, PARSE_NAME_RULE,
+		    id->incarnation);
+	if (id->incarnation[0] != '\0')
+		snprintf(inc, sizeof inc, "incarnation=%s\n", id->incarnation);
 	n = snprintf(body, sizeof body,
-	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n",
-	             id->cluster_id, id->database_id, id->epoch);
+	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n%s",
+	             id->cluster_id, id->database_id, id->epoch, inc);
 	if (n < 0 || (size_t)n >= sizeof body - 16)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
 	n = snprintf(out, SPOOL_IDENTITY_TEXT_MAX, "%scrc32c=%08x\n", body,
@@ -60,9 +87,9 @@ int spool_identity_parse(const char *text, size_t len,
                          struct proto_identity *id, char *errmsg)
 {
 	char copy[SPOOL_IDENTITY_TEXT_MAX], canon[SPOOL_IDENTITY_TEXT_MAX];
-	const char *crcline;
+	const char *crcline, *rest;
 	unsigned crc;
-	int n;
+	int n, used = 0;
 
 	memset(id, 0, sizeof *id);
 	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
@@ -81,12 +108,19 @@ int spool_identity_parse(const char *text, size_t len,
 		    "edited)");
 	n = sscanf(copy,
 	           "cluster_id=%36[^\n]\ndatabase_id=%64[^\n]\nepoch=%" SCNu64
-	           "\n",
-	           id->cluster_id, id->database_id, &id->epoch);
+	           "\n%n",
+	           id->cluster_id, id->database_id, &id->epoch, &used);
+	/* The incarnation line is optional: files written before it
+	 * existed have three lines. */
+	rest = copy + used;
+	if (n == 3 && used > 0 && strncmp(rest, "incarnation=", 12) == 0 &&
+	    sscanf(rest, "incarnation=%36[^\n]\n", id->incarnation) != 1)
+		n = 0;
 	/* Only the exact text spool_identity_format() writes is an identity:
 	 * sscanf alone would take "epoch=-1" as 2^64-1, "+1", " 1" or
 	 * trailing lines. */
-	if (n != 3 || spool_identity_format(id, canon, NULL) != (int)len ||
+	if (n != 3 || used == 0 ||
+	    spool_identity_format(id, canon, NULL) != (int)len ||
 	    memcmp(canon, copy, len) != 0) {
 		memset(id, 0, sizeof *id);
 		return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed identity");

@@ -1,13 +1,18 @@
 /* The spool: one database's directory as a source node's tap writes it and
  * as a mirror keeps it (the same layout, so a mirror can be served):
  *
- *   <dir>/identity      cluster id, database id, epoch (durable, with CRC)
+ *   <dir>/identity      cluster id, database id, epoch, incarnation
+ *                       (durable, with CRC)
  *   <dir>/snapshots/    snapshot store (snapshot/snapshot.h)
  *   <dir>/wal/          committed log (wal/wal.h)
  *   <dir>/recv/         mirror only: <database>.partial + progress record
  *
- * The identity is fixed when the spool is created; `epoch` is bumped when a
- * spool is reset, so a mirror can tell a reset source from its old self. */
+ * The identity is fixed when the spool is created. Its incarnation is a
+ * random UUID made then (tap_open), so a spool deleted and rebuilt under
+ * the same cluster id is a new source to every mirror; a mirror stores its
+ * source's identity, incarnation included, and refuses another. `epoch` is
+ * written as 1 and never bumped: the incarnation does the job the epoch
+ * was meant for (docs/TAP.md). */
 #ifndef MIRROR_AGENT_SPOOL_H
 #define MIRROR_AGENT_SPOOL_H
 
@@ -23,7 +28,9 @@
 #define SPOOL_WAL_DIR "wal"
 
 /* Writes dir/identity durably (creating dir). Replaces an existing one
- * only when `replace` is set. 0, MA_ERR_EXISTS, MA_ERR_INVAL (bad ids),
+ * only when `replace` is set. The cluster id (and the incarnation, when
+ * set) must be UUIDs, the database id a name (common/parse.h): nothing
+ * else is ever stored. 0, MA_ERR_EXISTS, MA_ERR_INVAL (bad ids),
  * MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_identity_write(const char *dir, const struct proto_identity *id,
                          bool replace, char *errmsg);
@@ -43,9 +50,16 @@ int spool_identity_format(const struct proto_identity *id,
  * good CRC line, and nothing else. 0 or MA_ERR_CORRUPT (*id zeroed). */
 int spool_identity_parse(const char *text, size_t len,
                          struct proto_identity *id, char *errmsg);
-/* True when a and b are the same source (cluster, database, epoch). */
+/* True when a and b are the same identity (cluster, database, epoch,
+ * incarnation; the UUIDs compared without regard to case). */
 bool spool_identity_equal(const struct proto_identity *a,
                           const struct proto_identity *b);
+/* True when a source announcing `seen` is the one a mirror stored as
+ * `stored`: same cluster, database and epoch, and the same incarnation,
+ * unless `stored` has none (written before incarnations existed: the
+ * caller then stores the one it sees). */
+bool spool_identity_accepts(const struct proto_identity *stored,
+                            const struct proto_identity *seen);
 
 /* Joins dir and a sub-directory name (SPOOL_*_DIR) into out. 0 or
  * MA_ERR_INVAL when it does not fit. */

@@ -464,13 +464,17 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 	}
 	switch (m.kind) {
 	case PROTO_LOG_START:
-		if (!spool_identity_equal(&m.id, &c->identity)) {
-			snprintf(why, sizeof why,
-			         "source identity changed to %s epoch %" PRIu64
-			         " (stored %s epoch %" PRIu64
-			         "); use --reseed to start over",
-			         m.id.cluster_id, m.id.epoch,
-			         c->identity.cluster_id, c->identity.epoch);
+		if (!spool_identity_accepts(&c->identity, &m.id)) {
+			snprintf(
+			    why, sizeof why,
+			    "source identity changed to %s epoch %" PRIu64
+			    " incarnation %s (stored %s epoch %" PRIu64
+			    " incarnation %s); use --reseed to start over",
+			    m.id.cluster_id, m.id.epoch,
+			    m.id.incarnation[0] ? m.id.incarnation : "none",
+			    c->identity.cluster_id, c->identity.epoch,
+			    c->identity.incarnation[0] ? c->identity.incarnation
+			                               : "none");
 			db_fatal(c, MA_ERR_IDENTITY, why);
 			return MA_ERR_IDENTITY;
 		}
@@ -668,15 +672,33 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		return 1;
 	}
 	if (c->has_identity &&
-	    !spool_identity_equal(&c->info.id, &c->identity)) {
+	    !spool_identity_accepts(&c->identity, &c->info.id)) {
 		snprintf(why, sizeof why,
 		         "source identity %s epoch %" PRIu64
-		         " differs from the stored %s epoch %" PRIu64
-		         "; refusing it (use --reseed to start over)",
+		         " incarnation %s differs from the stored %s epoch "
+		         "%" PRIu64 " incarnation %s; refusing it (a rebuilt "
+		         "source is a new one: use --reseed to start over)",
 		         c->info.id.cluster_id, c->info.id.epoch,
-		         c->identity.cluster_id, c->identity.epoch);
+		         c->info.id.incarnation[0] ? c->info.id.incarnation
+		                                   : "none",
+		         c->identity.cluster_id, c->identity.epoch,
+		         c->identity.incarnation[0] ? c->identity.incarnation
+		                                    : "none");
 		db_fatal(c, MA_ERR_IDENTITY, why);
 		return 1;
+	}
+	if (c->has_identity && c->identity.incarnation[0] == '\0' &&
+	    c->info.id.incarnation[0] != '\0') {
+		/* Stored before sources sent incarnations: record it, so a
+		 * rebuild of this source is refused from now on. */
+		rc = spool_identity_write(c->dir, &c->info.id, true, errmsg);
+		if (rc != 0) {
+			db_fatal(c, rc, errmsg);
+			return 1;
+		}
+		c->identity = c->info.id;
+		log_info("%s: stored the source's incarnation %s", c->name,
+		         c->identity.incarnation);
 	}
 	if (!c->has_identity) {
 		rc = spool_identity_write(c->dir, &c->info.id, false, errmsg);

@@ -23,6 +23,11 @@
 
 #define CLUSTER_A "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5b6c"
 #define CLUSTER_B "7d1c2b3a-1111-4222-8333-944455566677"
+#define INC_1 "a1a1a1a1-1111-4111-8111-111111111111"
+#define INC_2 "b2b2b2b2-2222-4222-8222-222222222222"
+
+/* The incarnation the fake source announces ("": an older source). */
+static const char *src_incarnation = "";
 
 struct fixture {
 	char root[64];
@@ -120,6 +125,8 @@ static void put_info_snap(struct bytes *b, const char *cluster, uint64_t first,
 	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, "%s", cluster);
 	snprintf(info.id.database_id, sizeof info.id.database_id, "kv");
 	info.id.epoch = 1;
+	snprintf(info.id.incarnation, sizeof info.id.incarnation, "%s",
+	         src_incarnation);
 	info.first_index = first;
 	info.commit_index = commit;
 	info.commit_term = 2;
@@ -168,6 +175,8 @@ static void put_start(struct bytes *b, const char *cluster, uint64_t from)
 	snprintf(m.id.cluster_id, sizeof m.id.cluster_id, "%s", cluster);
 	snprintf(m.id.database_id, sizeof m.id.database_id, "kv");
 	m.id.epoch = 1;
+	snprintf(m.id.incarnation, sizeof m.id.incarnation, "%s",
+	         src_incarnation);
 	m.from_index = from;
 	put_log(b, &m);
 }
@@ -440,15 +449,106 @@ static void test_restart_and_identity_change(void **state)
 	assert_true(follow_core_failed(fx->core));
 	assert_int_equal(follow_core_status(fx->core)->error_code,
 	                 MA_ERR_IDENTITY);
-	assert_non_null(strstr(follow_core_status(fx->core)->error,
-	                       "source identity " CLUSTER_B " epoch 1 "
-	                       "differs from the stored " CLUSTER_A));
+	assert_non_null(
+	    strstr(follow_core_status(fx->core)->error,
+	           "source identity " CLUSTER_B " epoch 1 "
+	           "incarnation none differs from the stored " CLUSTER_A));
 	/* No reconnect wanted, and nothing more asked. */
 	assert_int_equal(follow_core_disconnected(fx->core, ++fx->now, "x"), 0);
 	follow_core_connected(fx->core, ++fx->now);
 	follow_core_run(fx->core, ++fx->now);
 	assert_no_action(fx);
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
+}
+
+/* A source rebuilt under the same cluster id (a new spool: a new
+ * incarnation) is a new source: refused like another cluster, until
+ * --reseed. A mirror that stored an identity from before incarnations
+ * records the first one it sees and holds the source to it. */
+static void test_rebuilt_source_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	src_incarnation = INC_1;
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.incarnation, INC_1);
+
+	/* Same source after a restart of the mirror: accepted. */
+	reopen(fx);
+	connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+
+	/* Rebuilt: same cluster, database and epoch, new incarnation. */
+	src_incarnation = INC_2;
+	fx->now += 60000;
+	connect_info(fx, CLUSTER_A, 2, NULL);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_IDENTITY);
+	assert_non_null(strstr(follow_core_status(fx->core)->error,
+	                       "incarnation " INC_2 " differs from the "
+	                       "stored " CLUSTER_A
+	                       " epoch 1 incarnation " INC_1));
+	/* Nothing was written over: the stored identity is the old one. */
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.incarnation, INC_1);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+
+	/* An older source (no incarnation) cannot be shown to be the same
+	 * either. */
+	reopen(fx);
+	src_incarnation = "";
+	connect_info(fx, CLUSTER_A, 2, NULL);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	src_incarnation = "";
+}
+
+static void test_incarnation_adopted_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	/* First contact with an older source: stored without one. */
+	src_incarnation = "";
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.incarnation, "");
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+
+	/* The source is upgraded: its incarnation is recorded. */
+	src_incarnation = INC_1;
+	fx->now += 60000;
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.incarnation, INC_1);
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+
+	/* From then on another one is refused. */
+	src_incarnation = INC_2;
+	fx->now += 60000;
+	connect_info(fx, CLUSTER_A, 0, NULL);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_IDENTITY);
+	src_incarnation = "";
 }
 
 static void test_compacted_rebootstraps(void **state)
@@ -802,6 +902,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_start_index_drops, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_and_identity_change,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rebuilt_source_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_incarnation_adopted_once,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compacted_rebootstraps, setup,
 	                                    teardown),
