@@ -195,3 +195,34 @@ int spool_uuid_generate(char out[PROTO_CLUSTER_ID_LEN + 1])
 	         b[10], b[11], b[12], b[13], b[14], b[15]);
 	return 0;
 }
+
+int spool_wal_base_check(const char *wal_dir, uint64_t wal_first,
+                         bool has_snapshot, uint64_t snap_index,
+                         uint64_t snap_term, char *errmsg)
+{
+	if (wal_first == 0)
+		return 0;
+	if (!has_snapshot && wal_first != 1)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s/wal-%020" PRIu64
+		                 ".seg is the first WAL segment but there is "
+		                 "no snapshot: entries 1..%" PRIu64
+		                 " are missing (a segment was deleted?); "
+		                 "restore the files or re-bootstrap "
+		                 "(follow --reseed)",
+		                 wal_dir, wal_first, wal_first - 1);
+	if (has_snapshot && snap_index < UINT64_MAX &&
+	    wal_first > snap_index + 1)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s/wal-%020" PRIu64
+		                 ".seg is the first WAL segment but the latest "
+		                 "snapshot %" PRIu64 "-%" PRIu64
+		                 ".snapshot ends at index %" PRIu64
+		                 ": entries %" PRIu64 "..%" PRIu64
+		                 " are missing (a segment was deleted?); "
+		                 "restore the files or re-bootstrap "
+		                 "(follow --reseed)",
+		                 wal_dir, wal_first, snap_index, snap_term,
+		                 snap_index, snap_index + 1, wal_first - 1);
+	return 0;
+}

@@ -61,6 +61,18 @@ bool spool_identity_equal(const struct proto_identity *a,
 bool spool_identity_accepts(const struct proto_identity *stored,
                             const struct proto_identity *seen);
 
+/* Checks that a spool's wal starts where its snapshots leave off: with
+ * no snapshot it must start at index 1; with one (the latest, index
+ * snap_index, term snap_term) at or before snap_index + 1. A wal that
+ * starts later lost its first segment(s): entries between the snapshot
+ * and the wal are missing, and nothing else would notice (every segment
+ * present is well-formed and contiguous). wal_first is the wal's first
+ * index (0: no segment at all, which is fine). 0, or MA_ERR_CORRUPT with
+ * errmsg naming the wal's first segment file and the snapshot. */
+int spool_wal_base_check(const char *wal_dir, uint64_t wal_first,
+                         bool has_snapshot, uint64_t snap_index,
+                         uint64_t snap_term, char *errmsg);
+
 /* Joins dir and a sub-directory name (SPOOL_*_DIR) into out. 0 or
  * MA_ERR_INVAL when it does not fit. */
 int spool_path(char *out, size_t size, const char *dir, const char *sub);

@@ -240,6 +240,27 @@ static int local_position(struct follow_core *c, uint64_t *index,
 	return rc == MA_ERR_NOTFOUND ? 0 : rc;
 }
 
+/* A wal that starts after the snapshot it continues lost segments (see
+ * spool_wal_base_check). */
+static int check_wal_base(struct follow_core *c, char *errmsg)
+{
+	struct snapshot_meta meta;
+	char path[4096];
+	int rc;
+
+	if (c->wal == NULL || c->store == NULL)
+		return 0;
+	memset(&meta, 0, sizeof meta);
+	rc = snapshot_store_latest(c->store, &meta, errmsg);
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return rc;
+	if (spool_path(path, sizeof path, c->dir, SPOOL_WAL_DIR) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 c->dir);
+	return spool_wal_base_check(path, wal_log_first_index(c->wal), rc == 0,
+	                            meta.id.index, meta.id.term, errmsg);
+}
+
 static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct follow_core *c = arg;
@@ -808,6 +829,11 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	if (rc != 0)
 		goto fail;
 	mirror_sm_init(&c->sm, &cfg->states, index, cfg->seed);
+	rc = check_wal_base(c, errmsg);
+	if (rc == MA_ERR_CORRUPT)
+		db_fatal(c, rc, errmsg); /* this database only */
+	else if (rc != 0)
+		goto fail;
 	if (index > 0)
 		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
 		         ")",

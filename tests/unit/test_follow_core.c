@@ -796,6 +796,86 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
 }
 
+/* Replaces the mirror's wal with one that starts at `first` (what a
+ * deleted first segment leaves: every file well-formed, entries missing
+ * between the snapshot and the wal). */
+static void wal_starting_at(struct fixture *fx, uint64_t first)
+{
+	char path[256], errmsg[MA_ERRMSG_SIZE];
+	struct wal_options wo;
+	struct wal_log *wal = NULL;
+
+	follow_core_free(fx->core);
+	fx->core = NULL;
+	wal_options_init(&wo);
+	assert_int_equal(
+	    wal_identity_init(&wo.identity, CLUSTER_A, "kv", errmsg), 0);
+	snprintf(path, sizeof path, "%s/wal", fx->dir);
+	assert_int_equal(wal_log_open(path, &wo, &wal, errmsg), 0);
+	assert_int_equal(wal_log_reset(wal, first, errmsg), 0);
+	wal_log_close(wal);
+}
+
+/* A hole between what the mirror holds and its wal (issue 8, the wal):
+ * the database is in Error naming both files, the others are not
+ * concerned, and nothing asks the source for anything. */
+static void test_wal_hole_after_snapshot_is_error(void **state)
+{
+	struct fixture *fx = *state;
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id;
+	struct bytes b = {.len = 0};
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t info, snap;
+	const char *err;
+
+	/* No snapshot: the wal must start at 1. */
+	connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	wal_starting_at(fx, 5);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	err = follow_core_status(fx->core)->error;
+	assert_non_null(strstr(err, "/wal/wal-00000000000000000005.seg is the "
+	                            "first WAL segment but there is no "
+	                            "snapshot: entries 1..4 are missing"));
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_CORRUPT);
+	follow_core_connected(fx->core, ++fx->now);
+	assert_no_action(fx);
+
+	/* With snapshot 10-3: the wal must start at or before 11. */
+	wal_starting_at(fx, 1);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	snap_make(data, &id);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	/* Held nothing: bootstraps from the snapshot. */
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, 0);
+	follow_core_body(fx->core, snap, b.buf, b.len, ++fx->now);
+	follow_core_end(fx->core, snap, ++fx->now);
+	expect_open(fx, "/v1/db/kv/log?from=11&prev_term=3");
+	reopen(fx); /* wal starts at 11: fine */
+	assert_int_equal(state_of(fx), MIRROR_CONNECTING);
+	wal_starting_at(fx, 65040);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	err = follow_core_status(fx->core)->error;
+	assert_non_null(strstr(err, "/wal/wal-00000000000000065040.seg is the "
+	                            "first WAL segment but the latest "
+	                            "snapshot 10-3.snapshot ends at index 10: "
+	                            "entries 11..65039 are missing"));
+}
+
 static void test_diverged_forces_a_bootstrap(void **state)
 {
 	struct fixture *fx = *state;
@@ -917,6 +997,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_wal_hole_after_snapshot_is_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
