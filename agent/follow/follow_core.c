@@ -80,6 +80,10 @@ struct follow_core {
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
 	uint64_t next_index; /* log stream: next index expected */
+	/* The snapshot the store committed (the receiver's COMPLETE event,
+	 * or the ident begin() found committed): the wal restarts after it,
+	 * not after what c->info says. */
+	uint64_t committed_index, committed_term;
 	bool got_start;
 	struct batch batch;
 
@@ -265,6 +269,10 @@ static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct follow_core *c = arg;
 
+	if (ev->type == SNAPSHOT_RECV_COMPLETE && ev->meta != NULL) {
+		c->committed_index = ev->meta->id.index;
+		c->committed_term = ev->meta->id.term;
+	}
 	if (ev->type == SNAPSHOT_RECV_PROGRESS) {
 		mirror_sm_bootstrap_progress(&c->sm, c->now, ev->bytes_done,
 		                             ev->bytes_total);
@@ -571,9 +579,15 @@ static void start_log(struct follow_core *c, uint64_t from, uint64_t prev_term)
 static void snapshot_committed(struct follow_core *c)
 {
 	char errmsg[MA_ERRMSG_SIZE];
-	uint64_t index = c->info.snapshot_index;
+	uint64_t index = c->committed_index;
 	int rc;
 
+	if (index == 0 || index == UINT64_MAX) {
+		db_fatal(c, MA_ERR_PROTO,
+		         "snapshot committed without a usable "
+		         "index: refusing to reset the wal");
+		return;
+	}
 	/* The log restarts right after the snapshot: entries the mirror held
 	 * are superseded by it (or diverged from the source). */
 	rc = wal_log_reset(c->wal, index + 1, errmsg);
@@ -584,15 +598,14 @@ static void snapshot_committed(struct follow_core *c)
 	rc = snapshot_store_retain(c->store, 2, NULL, errmsg);
 	if (rc != 0)
 		log_warn("%s: snapshot retention: %s", c->name, errmsg);
-	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
-	         " bytes)",
-	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
+	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed", c->name,
+	         index, c->committed_term);
 	c->force_bootstrap = false;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
-	start_log(c, index + 1, c->info.snapshot_term);
+	start_log(c, index + 1, c->committed_term);
 }
 
 static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
@@ -645,6 +658,8 @@ static void start_snapshot(struct follow_core *c)
 	ident.size = c->info.snapshot_size;
 	ident.crc32c = c->info.snapshot_crc32c;
 	rc = snapshot_receiver_begin(c->recv, &ident, &offset, errmsg);
+	c->committed_index = ident.index;
+	c->committed_term = ident.term;
 	if (rc == 1) {
 		snapshot_committed(c);
 		return;

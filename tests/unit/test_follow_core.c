@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -796,6 +797,50 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
 }
 
+/* The source answers the request for snapshot 10-3 with the envelopes of
+ * snapshot 9-3: refused (the stream fails, the connection is dropped),
+ * nothing stored, and no wal started after 10. Before, the receiver took
+ * any offset-0 envelope as a fresh receive and the core then reset the
+ * wal after the index info had announced. */
+static void test_other_snapshot_than_asked_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id, sent;
+	struct bytes b = {.len = 0};
+	char path[512];
+	uint64_t info, snap;
+
+	snap_make(data, &id);
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	sent = id;
+	sent.index = 9;
+	b.len = 0;
+	put_chunks(&b, data, &sent, 0);
+	follow_core_body(fx->core, snap, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_non_null(strstr(a[1].why, "is for snapshot 9-3"));
+	assert_non_null(strstr(a[1].why, "but 10-3"));
+	follow_core_end(fx->core, snap, ++fx->now);
+	assert_no_action(fx);
+	snprintf(path, sizeof path, "%s/snapshots/9-3.snapshot", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof path, "%s/snapshots/10-3.snapshot", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	assert_int_equal(state_of(fx), MIRROR_BOOTSTRAPPING);
+}
+
 /* Replaces the mirror's wal with one that starts at `first` (what a
  * deleted first segment leaves: every file well-formed, entries missing
  * between the snapshot and the wal). */
@@ -997,6 +1042,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_other_snapshot_than_asked_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_wal_hole_after_snapshot_is_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
