@@ -3,10 +3,11 @@
 # spool has a new incarnation, so the mirror refuses it as a new source
 # (Error, MA_ERR_IDENTITY, naming both incarnations) and writes nothing
 # over what it holds; the untouched source is accepted again after a
-# restart, and --reseed starts over from the rebuilt one.
+# restart, and --reseed starts over from the rebuilt one. A --reseed while
+# a follower runs on the data directory is refused and touches nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 8
+plan 12
 gen_certs
 UUID=3b0c1a2e-5d4f-4a6b-8c7d-9e0f1a2b3c4d
 INC1=11111111-2222-4333-8444-555555555555
@@ -62,4 +63,19 @@ follow_once reseed.log --reseed
 check "--reseed starts over from the rebuilt source" test $? -eq 0
 check "and stores its incarnation" \
 	grep -qx "incarnation=$INC2" "$TMP/m/kv/identity"
+
+"$AGENT" follow --data-dir "$TMP/m" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv >"$TMP/running.log" 2>&1 &
+fpid=$!
+T_PIDS="$T_PIDS $fpid"
+check "a follower runs" wait_until 30 is_state "$TMP/m" kv Following
+before=$(fingerprint)
+follow_once reseed2.log --reseed
+rc=$?
+check "--reseed while it runs is refused at once" test $rc -ne 0 -a $rc -ne 124
+check "saying another follower runs on the data_dir" \
+	grep -q "another follower runs on data_dir" "$TMP/reseed2.log"
+check "the running follower's files and locks are untouched" \
+	test -f "$TMP/m/kv/wal/wal.lock" -a "$(fingerprint)" = "$before"
+kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 finish

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "agent/apply/applier.h"
+#include "agent/follow/follow.h"
 #include "agent/follow/follow_core.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
@@ -841,6 +842,43 @@ static void test_other_snapshot_than_asked_refused(void **state)
 	assert_int_equal(state_of(fx), MIRROR_BOOTSTRAPPING);
 }
 
+/* --reseed never pulls a database from under a running follower: the
+ * data directory has one follower (follow.lock, taken before anything is
+ * touched), and follow_reseed refuses a directory whose wal lock is held
+ * (a follower on another data_dir mirroring the same directory). Before,
+ * --reseed deleted the wal and store locks of a running follower. */
+static void test_reseed_refused_while_in_use(void **state)
+{
+	struct fixture *fx = *state;
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	int fd1 = -1, fd2 = -1;
+
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	/* The core holds kv/wal/wal.lock, as a running follower does. */
+	assert_int_equal(follow_reseed(fx->dir, errmsg), MA_ERR_BUSY);
+	assert_non_null(strstr(errmsg, "stop the follower"));
+	snprintf(path, sizeof path, "%s/identity", fx->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/wal/wal.lock", fx->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	follow_core_free(fx->core);
+	fx->core = NULL;
+	assert_int_equal(follow_reseed(fx->dir, errmsg), 0);
+	assert_int_equal(access(fx->dir, F_OK), -1);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+
+	/* One follower per data directory. */
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd1, errmsg), 0);
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd2, errmsg),
+	                 MA_ERR_BUSY);
+	assert_int_equal(fd2, -1);
+	assert_non_null(strstr(errmsg, "another follower runs on data_dir"));
+	close(fd1);
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd2, errmsg), 0);
+	close(fd2);
+}
+
 /* Replaces the mirror's wal with one that starts at `first` (what a
  * deleted first segment leaves: every file well-formed, entries missing
  * between the snapshot and the wal). */
@@ -1044,6 +1082,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_other_snapshot_than_asked_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reseed_refused_while_in_use,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_wal_hole_after_snapshot_is_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
