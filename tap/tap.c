@@ -30,6 +30,10 @@ struct tap {
 /* Data of fillers: the wal wants a non-NULL pointer even for 0 bytes. */
 static const char empty[1];
 
+/* One entry-size limit from the tap to the mirror (docs/PROTOCOL.md). */
+_Static_assert(WAL_ENTRY_SIZE_MAX == PROTO_ENTRY_DATA_MAX,
+               "the wal and the protocol must agree on the largest entry");
+
 void tap_options_init(struct tap_options *opts)
 {
 	memset(opts, 0, sizeof *opts);
