@@ -82,7 +82,7 @@ static void make_log(const char *dir, uint64_t n)
 
 static void test_verify_ok_and_torn(void **state)
 {
-	char *dir = *state, path[512];
+	char *dir = *state, path[512], mark[512];
 	const char *argv[] = {"wal", "verify", dir};
 	off_t size;
 
@@ -102,6 +102,14 @@ static void test_verify_ok_and_torn(void **state)
 	}
 	size = test_file_size(path);
 	assert_int_equal(truncate(path, size - 3), 0);
+	/* After a clean close the last record was durable: not a torn
+	 * tail but a damaged record. */
+	assert_int_equal(run_args(3, argv), 1);
+	assert_non_null(strstr(err, "entries up to 200 were durable"));
+	assert_non_null(strstr(out, "FAILED"));
+	/* After a crash (no fresh mark) it may be torn. */
+	snprintf(mark, sizeof mark, "%s/wal.durable", dir);
+	assert_int_equal(unlink(mark), 0);
 	assert_int_equal(run_args(3, argv), 0);
 	assert_non_null(strstr(out, "torn tail"));
 	assert_non_null(strstr(out, "entries 199\n"));
