@@ -879,6 +879,28 @@ static void test_reseed_refused_while_in_use(void **state)
 	close(fd2);
 }
 
+/* A source whose cluster id is not a UUID (here a valid name that is not
+ * hex) is refused when its info is decoded: nothing is stored, so the
+ * next start is not wedged. Before, the id was written to <db>/identity
+ * first and checked as a UUID only when the wal opened, and every later
+ * start failed on it until --reseed. */
+static void test_bad_cluster_id_never_stored(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	connect_info(fx, "0f6b6c1e-3c9a-4c52-9a55-3d1e\n2f4a5b6c", 3, NULL);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_non_null(strstr(a[1].why, "'cluster_id' is not a UUID"));
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg),
+	                 MA_ERR_NOTFOUND);
+	reopen(fx); /* the next start is fine */
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+}
+
 /* Replaces the mirror's wal with one that starts at `first` (what a
  * deleted first segment leaves: every file well-formed, entries missing
  * between the snapshot and the wal). */
@@ -1083,6 +1105,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_other_snapshot_than_asked_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reseed_refused_while_in_use,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_cluster_id_never_stored,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_wal_hole_after_snapshot_is_error, setup, teardown),
