@@ -891,7 +891,7 @@ static void test_bad_cluster_id_never_stored(void **state)
 	struct proto_identity id;
 	char errmsg[MA_ERRMSG_SIZE];
 
-	connect_info(fx, "0f6b6c1e-3c9a-4c52-9a55-3d1e\n2f4a5b6c", 3, NULL);
+	connect_info(fx, "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5bZZ", 3, NULL);
 	assert_int_equal(take(fx, a), 2);
 	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
 	assert_non_null(strstr(a[1].why, "'cluster_id' is not a UUID"));
