@@ -226,3 +226,117 @@ int spool_wal_base_check(const char *wal_dir, uint64_t wal_first,
 		                 snap_index, snap_index + 1, wal_first - 1);
 	return 0;
 }
+
+#define INCARNATIONS_TEXT_MAX                                                  \
+	(SPOOL_INCARNATIONS_MAX * (SPOOL_SOURCE_MAX + 64) + 64)
+
+static bool source_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SPOOL_SOURCE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr(".:[]-_", s[i])))
+			return false;
+	return true;
+}
+
+static int incarnations_format(const struct spool_incarnations *s, char *out,
+                               size_t size)
+{
+	size_t n = 0;
+	int k;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!source_valid(s->v[i].source) ||
+		    !proto_uuid_valid(s->v[i].incarnation))
+			return MA_ERR_INVAL;
+		k = snprintf(out + n, size - n, "source=%s incarnation=%s\n",
+		             s->v[i].source, s->v[i].incarnation);
+		if (k < 0 || (size_t)k >= size - n)
+			return MA_ERR_INVAL;
+		n += (size_t)k;
+	}
+	k = snprintf(out + n, size - n, "crc32c=%08x\n", crc32c(out, n));
+	if (k < 0 || (size_t)k >= size - n)
+		return MA_ERR_INVAL;
+	return (int)(n + (size_t)k);
+}
+
+int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
+                            char *errmsg)
+{
+	char path[4096], canon[INCARNATIONS_TEXT_MAX];
+	const char *p, *end;
+	size_t len;
+	void *buf;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (spool_path(path, sizeof path, dir, SPOOL_INCARNATIONS_FILE) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 dir);
+	rc = io_read_file(path, INCARNATIONS_TEXT_MAX - 1, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return ma_errwrapf(errmsg,
+		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
+		                   "cannot read %s", path);
+	p = buf;
+	end = p + len;
+	while (p < end && strncmp(p, "source=", 7) == 0 &&
+	       s->n < SPOOL_INCARNATIONS_MAX) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL ||
+		    sscanf(p, "source=%79s incarnation=%36s", s->v[s->n].source,
+		           s->v[s->n].incarnation) != 2)
+			break;
+		s->n++;
+		p = nl + 1;
+	}
+	/* Exactly what incarnations_format writes, CRC line included. */
+	rc = incarnations_format(s, canon, sizeof canon);
+	if (rc < 0 || (size_t)rc != len || memcmp(canon, buf, len) != 0) {
+		free(buf);
+		memset(s, 0, sizeof *s);
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s is damaged (not the text the mirror "
+		                 "writes, or a bad CRC): restore it, or "
+		                 "--reseed",
+		                 path);
+	}
+	free(buf);
+	return 0;
+}
+
+int spool_incarnations_write(const char *dir,
+                             const struct spool_incarnations *s, char *errmsg)
+{
+	char text[INCARNATIONS_TEXT_MAX];
+	int n = incarnations_format(s, text, sizeof text), rc;
+
+	if (n < 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "%s/" SPOOL_INCARNATIONS_FILE
+		                 ": a source or incarnation is malformed",
+		                 dir);
+	rc = io_write_file_durable(dir, SPOOL_INCARNATIONS_FILE, text,
+	                           (size_t)n, errmsg);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc,
+		                   "cannot record the source's incarnation");
+	return 0;
+}
+
+const char *spool_incarnation_of(const struct spool_incarnations *s,
+                                 const char *source)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].source, source) == 0)
+			return s->v[i].incarnation;
+	return NULL;
+}

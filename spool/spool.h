@@ -9,10 +9,11 @@
  *
  * The identity is fixed when the spool is created. Its incarnation is a
  * random UUID made then (tap_open), so a spool deleted and rebuilt under
- * the same cluster id is a new source to every mirror; a mirror stores its
- * source's identity, incarnation included, and refuses another. `epoch` is
- * written as 1 and never bumped: the incarnation does the job the epoch
- * was meant for (docs/TAP.md). */
+ * the same cluster id is a new source to every mirror. A mirror stores the
+ * cluster's identity without an incarnation (every node of a cluster has
+ * its own spool and incarnation) and each node's incarnation in
+ * <dir>/incarnations (below). `epoch` is written as 1 and never bumped:
+ * the incarnation does the job the epoch was meant for (docs/TAP.md). */
 #ifndef MIRROR_AGENT_SPOOL_H
 #define MIRROR_AGENT_SPOOL_H
 
@@ -60,6 +61,34 @@ bool spool_identity_equal(const struct proto_identity *a,
  * caller then stores the one it sees). */
 bool spool_identity_accepts(const struct proto_identity *stored,
                             const struct proto_identity *seen);
+
+/* A mirror's record of its sources' incarnations, one per source node
+ * (host:port as configured): every node of a cluster has a spool of its
+ * own and so an incarnation of its own; a node answering with another
+ * incarnation than the one recorded for it had its spool rebuilt and is a
+ * new source. <dir>/incarnations: "source=S incarnation=U" lines and a
+ * CRC line, written durably. */
+#define SPOOL_INCARNATIONS_FILE "incarnations"
+#define SPOOL_INCARNATIONS_MAX 16
+#define SPOOL_SOURCE_MAX 79
+struct spool_incarnations {
+	size_t n;
+	struct {
+		char source[SPOOL_SOURCE_MAX + 1];
+		char incarnation[PROTO_INCARNATION_LEN + 1];
+	} v[SPOOL_INCARNATIONS_MAX];
+};
+/* Reads dir/incarnations (none: s->n = 0). 0, MA_ERR_CORRUPT (names the
+ * file), MA_ERR_IO. */
+int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
+                            char *errmsg);
+/* Writes it durably. 0, MA_ERR_INVAL (a bad source or incarnation),
+ * MA_ERR_IO, MA_ERR_NOSPACE. */
+int spool_incarnations_write(const char *dir,
+                             const struct spool_incarnations *s, char *errmsg);
+/* The incarnation recorded for source, or NULL. */
+const char *spool_incarnation_of(const struct spool_incarnations *s,
+                                 const char *source);
 
 /* Checks that a spool's wal starts where its snapshots leave off: with
  * no snapshot it must start at index 1; with one (the latest, index

@@ -559,6 +559,11 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
+	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
+		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
+		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
+		                                             : "%s:%u",
+		         f->o.endpoints[k].host, f->o.endpoints[k].port);
 	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);
 	if (rc != 0)
 		return rc;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_apply.h"
@@ -60,6 +61,7 @@ struct follow_core {
 
 	bool has_identity;
 	struct proto_identity identity;
+	struct spool_incarnations incs; /* per source node */
 	struct wal_log *wal;
 	struct snapshot_store *store;
 	struct snapshot_receiver *recv;
@@ -372,6 +374,57 @@ static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
 	return 0;
 }
 
+/* Every node of a cluster has a spool, and so an incarnation, of its own:
+ * a node is held to the one first recorded for it, and one answering with
+ * another (or none, once one is recorded) had its spool rebuilt: a new
+ * source, refused like another cluster until --reseed. A node not seen
+ * before is recorded. False when refused (the database is in Error). */
+static bool check_incarnation(struct follow_core *c,
+                              const struct proto_identity *seen)
+{
+	char errmsg[MA_ERRMSG_SIZE], why[600], dflt[32];
+	uint32_t ep = c->sm.status.endpoint;
+	const char *source, *have;
+	int rc;
+
+	if (ep < 16 && c->cfg.endpoints[ep][0] != '\0') {
+		source = c->cfg.endpoints[ep];
+	} else {
+		snprintf(dflt, sizeof dflt, "endpoint-%u", ep);
+		source = dflt;
+	}
+	have = spool_incarnation_of(&c->incs, source);
+	if (have != NULL) {
+		if (strcasecmp(have, seen->incarnation) == 0)
+			return true;
+		snprintf(why, sizeof why,
+		         "source %s answers with incarnation %s but %s was "
+		         "recorded for it: its spool was rebuilt, a new "
+		         "source; refusing it (use --reseed to start over)",
+		         source,
+		         seen->incarnation[0] ? seen->incarnation : "none",
+		         have);
+		db_fatal(c, MA_ERR_IDENTITY, why);
+		return false;
+	}
+	if (seen->incarnation[0] == '\0' || c->incs.n == SPOOL_INCARNATIONS_MAX)
+		return true; /* an older source: nothing to hold it to */
+	snprintf(c->incs.v[c->incs.n].source, sizeof c->incs.v[0].source, "%s",
+	         source);
+	snprintf(c->incs.v[c->incs.n].incarnation,
+	         sizeof c->incs.v[0].incarnation, "%s", seen->incarnation);
+	c->incs.n++;
+	rc = spool_incarnations_write(c->dir, &c->incs, errmsg);
+	if (rc != 0) {
+		c->incs.n--;
+		db_fatal(c, rc, errmsg);
+		return false;
+	}
+	log_info("%s: recorded incarnation %s of source %s", c->name,
+	         seen->incarnation, source);
+	return true;
+}
+
 /* A non-200 response carries one `x` frame saying why. */
 static int on_error_frame(struct follow_core *c, const void *body, size_t len)
 {
@@ -494,19 +547,17 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 	switch (m.kind) {
 	case PROTO_LOG_START:
 		if (!spool_identity_accepts(&c->identity, &m.id)) {
-			snprintf(
-			    why, sizeof why,
-			    "source identity changed to %s epoch %" PRIu64
-			    " incarnation %s (stored %s epoch %" PRIu64
-			    " incarnation %s); use --reseed to start over",
-			    m.id.cluster_id, m.id.epoch,
-			    m.id.incarnation[0] ? m.id.incarnation : "none",
-			    c->identity.cluster_id, c->identity.epoch,
-			    c->identity.incarnation[0] ? c->identity.incarnation
-			                               : "none");
+			snprintf(why, sizeof why,
+			         "source identity changed to %s epoch %" PRIu64
+			         " (stored %s epoch %" PRIu64
+			         "); use --reseed to start over",
+			         m.id.cluster_id, m.id.epoch,
+			         c->identity.cluster_id, c->identity.epoch);
 			db_fatal(c, MA_ERR_IDENTITY, why);
 			return MA_ERR_IDENTITY;
 		}
+		if (!check_incarnation(c, &m.id))
+			return MA_ERR_IDENTITY;
 		if (m.from_index != c->next_index) {
 			stream_failed(c,
 			              "log stream starts at the wrong index");
@@ -711,35 +762,22 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	    !spool_identity_accepts(&c->identity, &c->info.id)) {
 		snprintf(why, sizeof why,
 		         "source identity %s epoch %" PRIu64
-		         " incarnation %s differs from the stored %s epoch "
-		         "%" PRIu64 " incarnation %s; refusing it (a rebuilt "
-		         "source is a new one: use --reseed to start over)",
+		         " differs from the stored %s epoch %" PRIu64
+		         "; refusing it (use --reseed to start over)",
 		         c->info.id.cluster_id, c->info.id.epoch,
-		         c->info.id.incarnation[0] ? c->info.id.incarnation
-		                                   : "none",
-		         c->identity.cluster_id, c->identity.epoch,
-		         c->identity.incarnation[0] ? c->identity.incarnation
-		                                    : "none");
+		         c->identity.cluster_id, c->identity.epoch);
 		db_fatal(c, MA_ERR_IDENTITY, why);
 		return 1;
 	}
-	if (c->has_identity && c->identity.incarnation[0] == '\0' &&
-	    c->info.id.incarnation[0] != '\0') {
-		/* Stored before sources sent incarnations: record it, so a
-		 * rebuild of this source is refused from now on. */
-		rc = spool_identity_write(c->dir, &c->info.id, true, errmsg);
-		if (rc != 0) {
-			db_fatal(c, rc, errmsg);
-			return 1;
-		}
-		c->identity = c->info.id;
-		log_info("%s: stored the source's incarnation %s", c->name,
-		         c->identity.incarnation);
-	}
 	if (!c->has_identity) {
-		rc = spool_identity_write(c->dir, &c->info.id, false, errmsg);
+		/* The cluster's identity; each node's incarnation is kept
+		 * per node (check_incarnation). */
+		struct proto_identity id = c->info.id;
+
+		id.incarnation[0] = '\0';
+		rc = spool_identity_write(c->dir, &id, false, errmsg);
 		if (rc == 0) {
-			c->identity = c->info.id;
+			c->identity = id;
 			c->has_identity = true;
 			rc = open_local(c, errmsg);
 		}
@@ -751,6 +789,8 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		         "%" PRIu64,
 		         c->name, c->identity.cluster_id, c->identity.epoch);
 	}
+	if (!check_incarnation(c, &c->info.id))
+		return 1;
 	mirror_sm_heartbeat(&c->sm, c->now, c->info.commit_index,
 	                    c->info.source_time_ms);
 	rc = local_position(c, &index, &term, errmsg);
@@ -825,6 +865,9 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	if (rc == 0)
 		c->has_identity = true;
 	else if (rc != MA_ERR_NOTFOUND)
+		goto fail;
+	rc = spool_incarnations_read(c->dir, &c->incs, errmsg);
+	if (rc != 0)
 		goto fail;
 	if (c->has_identity && strcmp(c->identity.database_id, c->name) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_IDENTITY,

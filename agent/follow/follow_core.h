@@ -51,6 +51,10 @@ struct follow_core_config {
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
 	uint64_t seed;    /* backoff jitter; tests pass a constant */
+	/* host:port of each configured endpoint, by status.endpoint: the key
+	 * under which the incarnation of each source node is recorded
+	 * (<dir>/incarnations). "" means "endpoint-N". */
+	char endpoints[16][80];
 };
 
 enum follow_action_type {

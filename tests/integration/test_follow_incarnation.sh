@@ -1,9 +1,10 @@
 #!/bin/sh
 # A source rebuilt under the same cluster id (issue 8, identity): a new
-# spool has a new incarnation, so the mirror refuses it as a new source
-# (Error, MA_ERR_IDENTITY, naming both incarnations) and writes nothing
-# over what it holds; the untouched source is accepted again after a
-# restart, and --reseed starts over from the rebuilt one. A --reseed while
+# spool has a new incarnation, so the mirror, which recorded the node's
+# incarnation at first contact (<db>/incarnations, per host:port), refuses
+# it as a new source (Error, MA_ERR_IDENTITY, naming both incarnations) and
+# writes nothing over what it holds; --reseed starts over from the rebuilt
+# one. A --reseed while
 # a follower runs on the data directory is refused and touches nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
@@ -31,9 +32,11 @@ follow_once() { # LOG [follow args...]
 start_serve s1 --database "kv=$spool" --allow mirror-1=kv
 follow_once first.log
 check "first contact with incarnation $INC1" test $? -eq 0
-check "the mirror stored the source's incarnation" \
-	grep -qx "incarnation=$INC1" "$TMP/m/kv/identity"
+check "the mirror recorded the node's incarnation" \
+	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+# The rebuilt node comes back at the same address.
+SERVE_LISTEN=127.0.0.1:$SERVE_PORT
 
 fingerprint() {
 	(cd "$TMP/m/kv" && find identity snapshots wal -type f ! -name '*.lock' |
@@ -52,8 +55,8 @@ follow_once rebuilt.log
 rc=$?
 check "a rebuilt source is refused (follow exits non-zero, not by timeout)" \
 	test $rc -ne 0 -a $rc -ne 124
-check "the refusal names both incarnations" \
-	grep -q "incarnation $INC2 differs from the stored $UUID epoch 1 incarnation $INC1" \
+check "the refusal names the node and both incarnations" \
+	grep -q "source 127.0.0.1:$SERVE_PORT answers with incarnation $INC2 but $INC1 was recorded for it" \
 	"$TMP/rebuilt.log"
 check "the status file says Error" is_state "$TMP/m" kv Error
 check "nothing the mirror held was written over" \
@@ -61,8 +64,8 @@ check "nothing the mirror held was written over" \
 
 follow_once reseed.log --reseed
 check "--reseed starts over from the rebuilt source" test $? -eq 0
-check "and stores its incarnation" \
-	grep -qx "incarnation=$INC2" "$TMP/m/kv/identity"
+check "and records its incarnation" \
+	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC2" "$TMP/m/kv/incarnations"
 
 "$AGENT" follow --data-dir "$TMP/m" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) --database kv >"$TMP/running.log" 2>&1 &

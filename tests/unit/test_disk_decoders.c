@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -240,6 +242,53 @@ static void test_identity_incarnation(void **state)
 	assert_non_null(strstr(errmsg, "must be a UUID"));
 }
 
+/* <db>/incarnations round-trips; any edit (or a bad CRC, or a malformed
+ * source or incarnation) is refused, never half-read. */
+static void test_incarnations_file(void **state)
+{
+	char dir[] = "/tmp/ma-test-XXXXXX", path[64], errmsg[MA_ERRMSG_SIZE];
+	struct spool_incarnations s, back;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&s, 0, sizeof s);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg), 0);
+	assert_int_equal(back.n, 0);
+	strcpy(s.v[0].source, "10.0.0.1:4433");
+	strcpy(s.v[0].incarnation, "11111111-2222-4333-8444-555555555555");
+	strcpy(s.v[1].source, "[fd00::2]:4433");
+	strcpy(s.v[1].incarnation, "66666666-7777-4888-8999-aaaaaaaaaaaa");
+	s.n = 2;
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg), 0);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg), 0);
+	assert_int_equal(back.n, 2);
+	assert_string_equal(spool_incarnation_of(&back, "[fd00::2]:4433"),
+	                    s.v[1].incarnation);
+	assert_null(spool_incarnation_of(&back, "10.0.0.3:4433"));
+	/* An edited line (the CRC no longer matches). */
+	snprintf(path, sizeof path, "%s/incarnations", dir);
+	f = fopen(path, "r+");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 7, SEEK_SET), 0);
+	assert_int_equal(fputc('2', f), '2');
+	fclose(f);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_int_equal(back.n, 0);
+	/* Never written: a source with a newline, an incarnation that is
+	 * not a UUID. */
+	strcpy(s.v[0].source, "a\nb:1");
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg),
+	                 MA_ERR_INVAL);
+	strcpy(s.v[0].source, "10.0.0.1:4433");
+	strcpy(s.v[1].incarnation, "not-a-uuid");
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg),
+	                 MA_ERR_INVAL);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +297,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_id_with_nul),
 	    cmocka_unit_test(test_identity_strict),
 	    cmocka_unit_test(test_identity_incarnation),
+	    cmocka_unit_test(test_incarnations_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #define CLUSTER_B "7d1c2b3a-1111-4222-8333-944455566677"
 #define INC_1 "a1a1a1a1-1111-4111-8111-111111111111"
 #define INC_2 "b2b2b2b2-2222-4222-8222-222222222222"
+#define INC_3 "c3c3c3c3-3333-4333-8333-333333333333"
 
 /* The incarnation the fake source announces ("": an older source). */
 static const char *src_incarnation = "";
@@ -451,10 +452,9 @@ static void test_restart_and_identity_change(void **state)
 	assert_true(follow_core_failed(fx->core));
 	assert_int_equal(follow_core_status(fx->core)->error_code,
 	                 MA_ERR_IDENTITY);
-	assert_non_null(
-	    strstr(follow_core_status(fx->core)->error,
-	           "source identity " CLUSTER_B " epoch 1 "
-	           "incarnation none differs from the stored " CLUSTER_A));
+	assert_non_null(strstr(follow_core_status(fx->core)->error,
+	                       "source identity " CLUSTER_B " epoch 1 "
+	                       "differs from the stored " CLUSTER_A));
 	/* No reconnect wanted, and nothing more asked. */
 	assert_int_equal(follow_core_disconnected(fx->core, ++fx->now, "x"), 0);
 	follow_core_connected(fx->core, ++fx->now);
@@ -463,14 +463,16 @@ static void test_restart_and_identity_change(void **state)
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
 }
 
-/* A source rebuilt under the same cluster id (a new spool: a new
- * incarnation) is a new source: refused like another cluster, until
- * --reseed. A mirror that stored an identity from before incarnations
- * records the first one it sees and holds the source to it. */
+/* Every node of a cluster has its own spool and so its own incarnation:
+ * failing over to another node is fine, and each node is recorded on
+ * first contact (<db>/incarnations). A node rebuilt under the same
+ * cluster id (a new spool: a new incarnation) is a new source: refused
+ * like another cluster, until --reseed, and nothing is written over. */
 static void test_rebuilt_source_refused(void **state)
 {
 	struct fixture *fx = *state;
 	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct spool_incarnations incs;
 	struct proto_identity id;
 	char errmsg[MA_ERRMSG_SIZE];
 	struct bytes b = {.len = 0};
@@ -486,33 +488,43 @@ static void test_rebuilt_source_refused(void **state)
 	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
-	assert_string_equal(id.incarnation, INC_1);
+	assert_string_equal(id.incarnation, ""); /* the cluster's identity */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 1);
+	assert_string_equal(incs.v[0].source, "endpoint-0");
+	assert_string_equal(incs.v[0].incarnation, INC_1);
 
-	/* Same source after a restart of the mirror: accepted. */
+	/* The same node after a restart of the mirror: accepted. */
 	reopen(fx);
 	connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
 	follow_core_disconnected(fx->core, ++fx->now, "x");
-
-	/* Rebuilt: same cluster, database and epoch, new incarnation. */
+	/* Failover to the other node, whose spool is its own. */
 	src_incarnation = INC_2;
-	fx->now += 60000;
+	connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 2);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-1"), INC_2);
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+
+	/* Node 0 rebuilt: same cluster, database and epoch, new spool. */
+	src_incarnation = INC_3;
 	connect_info(fx, CLUSTER_A, 2, NULL);
 	assert_int_equal(take(fx, a), 1);
 	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
 	assert_int_equal(follow_core_status(fx->core)->error_code,
 	                 MA_ERR_IDENTITY);
-	assert_non_null(strstr(follow_core_status(fx->core)->error,
-	                       "incarnation " INC_2 " differs from the "
-	                       "stored " CLUSTER_A
-	                       " epoch 1 incarnation " INC_1));
-	/* Nothing was written over: the stored identity is the old one. */
-	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
-	assert_string_equal(id.incarnation, INC_1);
+	assert_non_null(
+	    strstr(follow_core_status(fx->core)->error,
+	           "source endpoint-0 answers with incarnation " INC_3
+	           " but " INC_1 " was recorded for it"));
+	/* Nothing was written over. */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-0"), INC_1);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 
-	/* An older source (no incarnation) cannot be shown to be the same
-	 * either. */
+	/* An older build on node 0 (no incarnation) cannot be shown to be
+	 * the same spool either. */
 	reopen(fx);
 	src_incarnation = "";
 	connect_info(fx, CLUSTER_A, 2, NULL);
@@ -520,31 +532,27 @@ static void test_rebuilt_source_refused(void **state)
 	src_incarnation = "";
 }
 
+/* A source from before incarnations is followed as before, and its
+ * incarnation is recorded once it sends one (upgraded); from then on it
+ * is held to it. */
 static void test_incarnation_adopted_once(void **state)
 {
 	struct fixture *fx = *state;
 	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
-	struct proto_identity id;
+	struct spool_incarnations incs;
 	char errmsg[MA_ERRMSG_SIZE];
 
-	/* First contact with an older source: stored without one. */
 	src_incarnation = "";
 	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
-	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
-	assert_string_equal(id.incarnation, "");
-	follow_core_disconnected(fx->core, ++fx->now, "x");
-
-	/* The source is upgraded: its incarnation is recorded. */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 0);
+	reopen(fx);
 	src_incarnation = INC_1;
-	fx->now += 60000;
 	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
-	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
-	assert_string_equal(id.incarnation, INC_1);
-	follow_core_disconnected(fx->core, ++fx->now, "x");
-
-	/* From then on another one is refused. */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-0"), INC_1);
+	reopen(fx);
 	src_incarnation = INC_2;
-	fx->now += 60000;
 	connect_info(fx, CLUSTER_A, 0, NULL);
 	assert_int_equal(take(fx, a), 1);
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
