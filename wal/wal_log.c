@@ -937,7 +937,10 @@ int wal_log_reset(struct wal_log *log, uint64_t next_index, char *errmsg)
 	if (next_index == 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "WAL reset: next index must be >= 1");
-	rc = lower_mark(log, next_index - 1, errmsg);
+	/* To 0, not next_index - 1: a crash between removing the last old
+	 * segment and creating the new one leaves no segment at all, and a
+	 * mark above 0 would then call that corruption. */
+	rc = lower_mark(log, 0, errmsg);
 	if (rc != 0)
 		return fail_stop_io(log, errmsg, rc);
 	if (log->fd >= 0)
