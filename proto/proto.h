@@ -61,8 +61,9 @@ int proto_buf_append(struct proto_buf *b, const void *p, size_t n);
  * Framing (proto_frame.c). */
 
 #define PROTO_FRAME_HEADER_SIZE 4
-/* Largest frame_max a framer accepts. */
-#define PROTO_FRAME_MAX (64u << 20)
+/* Largest frame_max a framer accepts: the largest log entry
+ * (PROTO_ENTRY_DATA_MAX) and its frame's overhead. */
+#define PROTO_FRAME_MAX ((64u << 20) + 65536u)
 
 /* Writes the header of a frame whose body is len bytes. */
 void proto_frame_header_put(uint8_t out[PROTO_FRAME_HEADER_SIZE], uint32_t len);
@@ -130,15 +131,41 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 #define PROTO_CLUSTER_ID_LEN 36 /* UUID text form */
 #define PROTO_DATABASE_ID_MAX 64
 #define PROTO_MESSAGE_MAX 256 /* human-readable error text */
-/* Default cap on one log entry's data; frames may be this plus overhead. */
-#define PROTO_ENTRY_DATA_MAX (8u << 20)
+/* Cap on one log entry's data; frames may be this plus overhead. The
+ * same limit as the wal's (WAL_ENTRY_SIZE_MAX, asserted in tap.c): every
+ * entry a tap may store, serve can send and a mirror accepts, so one large
+ * committed entry cannot wedge a mirror. */
+#define PROTO_ENTRY_DATA_MAX (64u << 20)
 #define PROTO_FRAME_OVERHEAD 4096
+
+/* The incarnation is a random UUID the tap creates with each spool (so a
+ * spool rebuilt under the same cluster id is a new source); "" when the
+ * peer or the identity file predates it (docs/PROTOCOL.md, "Identity"). */
+#define PROTO_INCARNATION_LEN PROTO_CLUSTER_ID_LEN
 
 struct proto_identity {
 	char cluster_id[PROTO_CLUSTER_ID_LEN + 1];
 	char database_id[PROTO_DATABASE_ID_MAX + 1];
 	uint64_t epoch;
+	char incarnation[PROTO_INCARNATION_LEN + 1];
 };
+
+/* True when s is a UUID in text form: 8-4-4-4-12 hex digits, either case.
+ * Header-only so that spool/ (which links no proto/ code) checks peer
+ * strings by the same rule before it stores them. */
+static inline bool proto_uuid_valid(const char *s)
+{
+	for (int i = 0; i < PROTO_CLUSTER_ID_LEN; i++) {
+		char c = s[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? c != '-'
+		         : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		             (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return s[PROTO_CLUSTER_ID_LEN] == '\0';
+}
 
 /* ------------------------------------------------------------------------
  * Snapshot chunk envelopes (proto_envelope.c): struct snapshot_chunk on

@@ -6,12 +6,37 @@
 #include "common/errors.h"
 #include "proto/proto_internal.h"
 
+size_t proto_identity_pairs(const struct proto_identity *id)
+{
+	return id->incarnation[0] != '\0' ? 4 : 3;
+}
+
 void proto_pack_identity(struct proto_packer *p,
                          const struct proto_identity *id)
 {
 	proto_pack_kv_str(p, "cluster_id", id->cluster_id);
 	proto_pack_kv_str(p, "database_id", id->database_id);
 	proto_pack_kv_u64(p, "epoch", id->epoch);
+	/* Absent rather than empty when unknown: what an older source sends,
+	 * and what an older mirror (which ignores unknown keys) never
+	 * misses. */
+	if (id->incarnation[0] != '\0')
+		proto_pack_kv_str(p, "incarnation", id->incarnation);
+}
+
+static int fields_uuid(const struct proto_fields *f, const char *key,
+                       char out[PROTO_CLUSTER_ID_LEN + 1])
+{
+	int rc = proto_fields_str(f, key, PROTO_CLUSTER_ID_LEN, out);
+
+	if (rc == 0 && !proto_uuid_valid(out)) {
+		out[0] = '\0';
+		return ma_errorf(f->errmsg, MA_ERR_PROTO,
+		                 "field '%s' is not a UUID "
+		                 "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+		                 key);
+	}
+	return rc;
 }
 
 int proto_fields_identity(const struct proto_fields *f,
@@ -19,12 +44,17 @@ int proto_fields_identity(const struct proto_fields *f,
 {
 	int rc;
 
-	if ((rc = proto_fields_str(f, "cluster_id", PROTO_CLUSTER_ID_LEN,
-	                           id->cluster_id)) ||
+	/* The cluster id ends up in the mirror's identity file and its wal
+	 * headers: it is checked here, before anything stores it. */
+	if ((rc = fields_uuid(f, "cluster_id", id->cluster_id)) ||
 	    (rc = proto_fields_name(f, "database_id", PROTO_DATABASE_ID_MAX,
-	                            id->database_id)))
+	                            id->database_id)) ||
+	    (rc = proto_fields_u64(f, "epoch", UINT64_MAX, &id->epoch)))
 		return rc;
-	return proto_fields_u64(f, "epoch", UINT64_MAX, &id->epoch);
+	id->incarnation[0] = '\0';
+	if (proto_fields_has(f, "incarnation"))
+		return fields_uuid(f, "incarnation", id->incarnation);
+	return 0;
 }
 
 int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
@@ -32,7 +62,8 @@ int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
 	struct proto_packer p;
 
 	proto_pack_begin(&p, out);
-	proto_pack_map(&p, info->has_snapshot ? 12 : 8);
+	proto_pack_map(&p, (info->has_snapshot ? 9 : 5) +
+	                       proto_identity_pairs(&info->id));
 	proto_pack_kv_str(&p, "k", "info");
 	proto_pack_identity(&p, &info->id);
 	proto_pack_kv_u64(&p, "first_index", info->first_index);

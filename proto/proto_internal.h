@@ -75,6 +75,8 @@ int proto_fields_bin(const struct proto_fields *f, const char *key,
 
 /* The identity fields every stream's first message carries
  * (proto_info.c). */
+/* Pairs proto_pack_identity() writes (the incarnation only when known). */
+size_t proto_identity_pairs(const struct proto_identity *id);
 void proto_pack_identity(struct proto_packer *p,
                          const struct proto_identity *id);
 int proto_fields_identity(const struct proto_fields *f,

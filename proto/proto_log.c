@@ -44,7 +44,7 @@ int proto_log_encode(struct proto_buf *out, const struct proto_log_msg *m)
 	proto_pack_begin(&p, out);
 	switch (m->kind) {
 	case PROTO_LOG_START:
-		proto_pack_map(&p, 5);
+		proto_pack_map(&p, 2 + proto_identity_pairs(&m->id));
 		proto_pack_kv_str(&p, "k", kind);
 		proto_pack_identity(&p, &m->id);
 		proto_pack_kv_u64(&p, "from", m->from_index);

@@ -287,6 +287,10 @@ void snapshot_receiver_close(struct snapshot_receiver *r);
 int snapshot_receiver_begin(struct snapshot_receiver *r,
                             const struct snapshot_ident *ident,
                             uint64_t *offset, char *errmsg);
+/* After begin(), until the next begin() or abort(), the receiver is bound
+ * to `ident`: every chunk must carry exactly that identity (cluster,
+ * database, index, term, size, total CRC32C), an offset-0 chunk
+ * included; any other is MA_ERR_IDENTITY, naming both. */
 
 /* Accepts one chunk. Offset 0 starts a fresh receive (of c's
  * snapshot); any other offset must equal the next expected offset and the

@@ -55,6 +55,11 @@ struct snapshot_receiver {
 	uint64_t seq; /* sequence number of the newest progress slot */
 	bool active;  /* id is the snapshot being received */
 	struct snapshot_ident id;
+	/* What begin() asked the source for: a stream may carry only that
+	 * snapshot (a source answering ?index=I with envelopes for another
+	 * one is refused, not stored). */
+	bool bound;
+	struct snapshot_ident expect;
 	uint64_t offset;      /* next byte expected */
 	uint32_t crc;         /* CRC32C of [0, offset) */
 	uint64_t durable;     /* fsynced and recorded */
@@ -472,6 +477,8 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
 		                 "is for '%s'",
 		                 ident->database_id, r->db);
 	snapshot_receiver_stream_set(r, NULL, NULL); /* a new request */
+	r->expect = *ident;
+	r->bound = true;
 	if (snapshot_store_get(r->store, ident->index, ident->term, &have,
 	                       why) == 0 &&
 	    snapshot_ident_equal(&have.id, ident)) {
@@ -574,6 +581,17 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
 		                 "envelope is for database '%.64s', this "
 		                 "receiver is for '%s'",
 		                 id->database_id, r->db);
+	if (r->bound && !snapshot_ident_equal(&r->expect, id))
+		return ma_errorf(
+		    errmsg, MA_ERR_IDENTITY,
+		    "envelope at offset %" PRIu64 " is for snapshot %" PRIu64
+		    "-%" PRIu64 " (cluster %.36s, size %" PRIu64
+		    ", CRC32C 0x%08x) but %" PRIu64 "-%" PRIu64
+		    " (cluster %s, size %" PRIu64
+		    ", CRC32C 0x%08x) was asked for; refusing it",
+		    env->offset, id->index, id->term, id->cluster_id, id->size,
+		    id->crc32c, r->expect.index, r->expect.term,
+		    r->expect.cluster_id, r->expect.size, r->expect.crc32c);
 	if (env->offset > id->size || env->data_len > id->size - env->offset ||
 	    (env->data_len > 0 && env->data == NULL))
 		return ma_errorf(errmsg, MA_ERR_PROTO,
@@ -657,5 +675,6 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
 int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg)
 {
 	snapshot_receiver_stream_set(r, NULL, NULL);
+	r->bound = false;
 	return remove_files(r, errmsg);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,8 +15,9 @@
 #include "common/io.h"
 #include "common/parse.h"
 
-/* identity file: three "key=value" lines and a CRC line over them, so a
- * hand-edited or torn file is caught rather than trusted. */
+/* identity file: three or four "key=value" lines (cluster_id,
+ * database_id, epoch, then incarnation when known) and a CRC line over
+ * them, so a hand-edited or torn file is caught rather than trusted. */
 
 int spool_path(char *out, size_t size, const char *dir, const char *sub)
 {
@@ -27,26 +29,51 @@ int spool_path(char *out, size_t size, const char *dir, const char *sub)
 bool spool_identity_equal(const struct proto_identity *a,
                           const struct proto_identity *b)
 {
-	return strcmp(a->cluster_id, b->cluster_id) == 0 &&
+	return strcasecmp(a->cluster_id, b->cluster_id) == 0 &&
 	       strcmp(a->database_id, b->database_id) == 0 &&
-	       a->epoch == b->epoch;
+	       a->epoch == b->epoch &&
+	       strcasecmp(a->incarnation, b->incarnation) == 0;
+}
+
+bool spool_identity_accepts(const struct proto_identity *stored,
+                            const struct proto_identity *seen)
+{
+	if (strcasecmp(stored->cluster_id, seen->cluster_id) != 0 ||
+	    strcmp(stored->database_id, seen->database_id) != 0 ||
+	    stored->epoch != seen->epoch)
+		return false;
+	/* Stored before incarnations existed: nothing to compare, the
+	 * caller records the one it now sees. Once one is stored, a source
+	 * without one (or with another) cannot be shown to be the same. */
+	if (stored->incarnation[0] == '\0')
+		return true;
+	return strcasecmp(stored->incarnation, seen->incarnation) == 0;
 }
 
 int spool_identity_format(const struct proto_identity *id,
                           char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg)
 {
-	char body[SPOOL_IDENTITY_TEXT_MAX];
+	char body[SPOOL_IDENTITY_TEXT_MAX], inc[64] = "";
 	int n;
 
-	if (!parse_name_valid_str(id->cluster_id) ||
-	    !parse_name_valid_str(id->database_id))
+	/* Peer strings end up here (the mirror stores its source's
+	 * identity): only well-formed ids are ever written. */
+	if (!proto_uuid_valid(id->cluster_id) ||
+	    !parse_name_valid_str(id->database_id) ||
+	    (id->incarnation[0] != '\0' && !proto_uuid_valid(id->incarnation)))
 		return ma_errorf(
 		    errmsg, MA_ERR_INVAL,
-		    "invalid identity (cluster id '%s', database id '%s')",
-		    id->cluster_id, id->database_id);
+		    "invalid identity (cluster id '%.36s' must be a "
+		    "UUID, database id '%.64s'"
+		    " must be %s, incarnation "
+		    "'%.36s' a UUID or empty)",
+		    id->cluster_id, id->database_id, PARSE_NAME_RULE,
+		    id->incarnation);
+	if (id->incarnation[0] != '\0')
+		snprintf(inc, sizeof inc, "incarnation=%s\n", id->incarnation);
 	n = snprintf(body, sizeof body,
-	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n",
-	             id->cluster_id, id->database_id, id->epoch);
+	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n%s",
+	             id->cluster_id, id->database_id, id->epoch, inc);
 	if (n < 0 || (size_t)n >= sizeof body - 16)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
 	n = snprintf(out, SPOOL_IDENTITY_TEXT_MAX, "%scrc32c=%08x\n", body,
@@ -60,9 +87,9 @@ int spool_identity_parse(const char *text, size_t len,
                          struct proto_identity *id, char *errmsg)
 {
 	char copy[SPOOL_IDENTITY_TEXT_MAX], canon[SPOOL_IDENTITY_TEXT_MAX];
-	const char *crcline;
+	const char *crcline, *rest;
 	unsigned crc;
-	int n;
+	int n, used = 0;
 
 	memset(id, 0, sizeof *id);
 	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
@@ -81,12 +108,19 @@ int spool_identity_parse(const char *text, size_t len,
 		    "edited)");
 	n = sscanf(copy,
 	           "cluster_id=%36[^\n]\ndatabase_id=%64[^\n]\nepoch=%" SCNu64
-	           "\n",
-	           id->cluster_id, id->database_id, &id->epoch);
+	           "\n%n",
+	           id->cluster_id, id->database_id, &id->epoch, &used);
+	/* The incarnation line is optional: files written before it
+	 * existed have three lines. */
+	rest = copy + used;
+	if (n == 3 && used > 0 && strncmp(rest, "incarnation=", 12) == 0 &&
+	    sscanf(rest, "incarnation=%36[^\n]\n", id->incarnation) != 1)
+		n = 0;
 	/* Only the exact text spool_identity_format() writes is an identity:
 	 * sscanf alone would take "epoch=-1" as 2^64-1, "+1", " 1" or
 	 * trailing lines. */
-	if (n != 3 || spool_identity_format(id, canon, NULL) != (int)len ||
+	if (n != 3 || used == 0 ||
+	    spool_identity_format(id, canon, NULL) != (int)len ||
 	    memcmp(canon, copy, len) != 0) {
 		memset(id, 0, sizeof *id);
 		return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed identity");
@@ -160,4 +194,149 @@ int spool_uuid_generate(char out[PROTO_CLUSTER_ID_LEN + 1])
 	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
 	         b[10], b[11], b[12], b[13], b[14], b[15]);
 	return 0;
+}
+
+int spool_wal_base_check(const char *wal_dir, uint64_t wal_first,
+                         bool has_snapshot, uint64_t snap_index,
+                         uint64_t snap_term, char *errmsg)
+{
+	if (wal_first == 0)
+		return 0;
+	if (!has_snapshot && wal_first != 1)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s/wal-%020" PRIu64
+		                 ".seg is the first WAL segment but there is "
+		                 "no snapshot: entries 1..%" PRIu64
+		                 " are missing (a segment was deleted?); "
+		                 "restore the files or re-bootstrap "
+		                 "(follow --reseed)",
+		                 wal_dir, wal_first, wal_first - 1);
+	if (has_snapshot && snap_index < UINT64_MAX &&
+	    wal_first > snap_index + 1)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s/wal-%020" PRIu64
+		                 ".seg is the first WAL segment but the latest "
+		                 "snapshot %" PRIu64 "-%" PRIu64
+		                 ".snapshot ends at index %" PRIu64
+		                 ": entries %" PRIu64 "..%" PRIu64
+		                 " are missing (a segment was deleted?); "
+		                 "restore the files or re-bootstrap "
+		                 "(follow --reseed)",
+		                 wal_dir, wal_first, snap_index, snap_term,
+		                 snap_index, snap_index + 1, wal_first - 1);
+	return 0;
+}
+
+#define INCARNATIONS_TEXT_MAX                                                  \
+	(SPOOL_INCARNATIONS_MAX * (SPOOL_SOURCE_MAX + 64) + 64)
+
+static bool source_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SPOOL_SOURCE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr(".:[]-_", s[i])))
+			return false;
+	return true;
+}
+
+static int incarnations_format(const struct spool_incarnations *s, char *out,
+                               size_t size)
+{
+	size_t n = 0;
+	int k;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!source_valid(s->v[i].source) ||
+		    !proto_uuid_valid(s->v[i].incarnation))
+			return MA_ERR_INVAL;
+		k = snprintf(out + n, size - n, "source=%s incarnation=%s\n",
+		             s->v[i].source, s->v[i].incarnation);
+		if (k < 0 || (size_t)k >= size - n)
+			return MA_ERR_INVAL;
+		n += (size_t)k;
+	}
+	k = snprintf(out + n, size - n, "crc32c=%08x\n", crc32c(out, n));
+	if (k < 0 || (size_t)k >= size - n)
+		return MA_ERR_INVAL;
+	return (int)(n + (size_t)k);
+}
+
+int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
+                            char *errmsg)
+{
+	char path[4096], canon[INCARNATIONS_TEXT_MAX];
+	const char *p, *end;
+	size_t len;
+	void *buf;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (spool_path(path, sizeof path, dir, SPOOL_INCARNATIONS_FILE) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 dir);
+	rc = io_read_file(path, INCARNATIONS_TEXT_MAX - 1, &buf, &len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return ma_errwrapf(errmsg,
+		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
+		                   "cannot read %s", path);
+	p = buf;
+	end = p + len;
+	while (p < end && strncmp(p, "source=", 7) == 0 &&
+	       s->n < SPOOL_INCARNATIONS_MAX) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL ||
+		    sscanf(p, "source=%79s incarnation=%36s", s->v[s->n].source,
+		           s->v[s->n].incarnation) != 2)
+			break;
+		s->n++;
+		p = nl + 1;
+	}
+	/* Exactly what incarnations_format writes, CRC line included. */
+	rc = incarnations_format(s, canon, sizeof canon);
+	if (rc < 0 || (size_t)rc != len || memcmp(canon, buf, len) != 0) {
+		free(buf);
+		memset(s, 0, sizeof *s);
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "%s is damaged (not the text the mirror "
+		                 "writes, or a bad CRC): restore it, or "
+		                 "--reseed",
+		                 path);
+	}
+	free(buf);
+	return 0;
+}
+
+int spool_incarnations_write(const char *dir,
+                             const struct spool_incarnations *s, char *errmsg)
+{
+	char text[INCARNATIONS_TEXT_MAX];
+	int n = incarnations_format(s, text, sizeof text), rc;
+
+	if (n < 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "%s/" SPOOL_INCARNATIONS_FILE
+		                 ": a source or incarnation is malformed",
+		                 dir);
+	rc = io_write_file_durable(dir, SPOOL_INCARNATIONS_FILE, text,
+	                           (size_t)n, errmsg);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc,
+		                   "cannot record the source's incarnation");
+	return 0;
+}
+
+const char *spool_incarnation_of(const struct spool_incarnations *s,
+                                 const char *source)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].source, source) == 0)
+			return s->v[i].incarnation;
+	return NULL;
 }

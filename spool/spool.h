@@ -1,13 +1,19 @@
 /* The spool: one database's directory as a source node's tap writes it and
  * as a mirror keeps it (the same layout, so a mirror can be served):
  *
- *   <dir>/identity      cluster id, database id, epoch (durable, with CRC)
+ *   <dir>/identity      cluster id, database id, epoch, incarnation
+ *                       (durable, with CRC)
  *   <dir>/snapshots/    snapshot store (snapshot/snapshot.h)
  *   <dir>/wal/          committed log (wal/wal.h)
  *   <dir>/recv/         mirror only: <database>.partial + progress record
  *
- * The identity is fixed when the spool is created; `epoch` is bumped when a
- * spool is reset, so a mirror can tell a reset source from its old self. */
+ * The identity is fixed when the spool is created. Its incarnation is a
+ * random UUID made then (tap_open), so a spool deleted and rebuilt under
+ * the same cluster id is a new source to every mirror. A mirror stores the
+ * cluster's identity without an incarnation (every node of a cluster has
+ * its own spool and incarnation) and each node's incarnation in
+ * <dir>/incarnations (below). `epoch` is written as 1 and never bumped:
+ * the incarnation does the job the epoch was meant for (docs/TAP.md). */
 #ifndef MIRROR_AGENT_SPOOL_H
 #define MIRROR_AGENT_SPOOL_H
 
@@ -23,7 +29,9 @@
 #define SPOOL_WAL_DIR "wal"
 
 /* Writes dir/identity durably (creating dir). Replaces an existing one
- * only when `replace` is set. 0, MA_ERR_EXISTS, MA_ERR_INVAL (bad ids),
+ * only when `replace` is set. The cluster id (and the incarnation, when
+ * set) must be UUIDs, the database id a name (common/parse.h): nothing
+ * else is ever stored. 0, MA_ERR_EXISTS, MA_ERR_INVAL (bad ids),
  * MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_identity_write(const char *dir, const struct proto_identity *id,
                          bool replace, char *errmsg);
@@ -43,9 +51,56 @@ int spool_identity_format(const struct proto_identity *id,
  * good CRC line, and nothing else. 0 or MA_ERR_CORRUPT (*id zeroed). */
 int spool_identity_parse(const char *text, size_t len,
                          struct proto_identity *id, char *errmsg);
-/* True when a and b are the same source (cluster, database, epoch). */
+/* True when a and b are the same identity (cluster, database, epoch,
+ * incarnation; the UUIDs compared without regard to case). */
 bool spool_identity_equal(const struct proto_identity *a,
                           const struct proto_identity *b);
+/* True when a source announcing `seen` is the one a mirror stored as
+ * `stored`: same cluster, database and epoch, and the same incarnation,
+ * unless `stored` has none (written before incarnations existed: the
+ * caller then stores the one it sees). */
+bool spool_identity_accepts(const struct proto_identity *stored,
+                            const struct proto_identity *seen);
+
+/* A mirror's record of its sources' incarnations, one per source node
+ * (host:port as configured): every node of a cluster has a spool of its
+ * own and so an incarnation of its own; a node answering with another
+ * incarnation than the one recorded for it had its spool rebuilt and is a
+ * new source. <dir>/incarnations: "source=S incarnation=U" lines and a
+ * CRC line, written durably. */
+#define SPOOL_INCARNATIONS_FILE "incarnations"
+#define SPOOL_INCARNATIONS_MAX 16
+#define SPOOL_SOURCE_MAX 79
+struct spool_incarnations {
+	size_t n;
+	struct {
+		char source[SPOOL_SOURCE_MAX + 1];
+		char incarnation[PROTO_INCARNATION_LEN + 1];
+	} v[SPOOL_INCARNATIONS_MAX];
+};
+/* Reads dir/incarnations (none: s->n = 0). 0, MA_ERR_CORRUPT (names the
+ * file), MA_ERR_IO. */
+int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
+                            char *errmsg);
+/* Writes it durably. 0, MA_ERR_INVAL (a bad source or incarnation),
+ * MA_ERR_IO, MA_ERR_NOSPACE. */
+int spool_incarnations_write(const char *dir,
+                             const struct spool_incarnations *s, char *errmsg);
+/* The incarnation recorded for source, or NULL. */
+const char *spool_incarnation_of(const struct spool_incarnations *s,
+                                 const char *source);
+
+/* Checks that a spool's wal starts where its snapshots leave off: with
+ * no snapshot it must start at index 1; with one (the latest, index
+ * snap_index, term snap_term) at or before snap_index + 1. A wal that
+ * starts later lost its first segment(s): entries between the snapshot
+ * and the wal are missing, and nothing else would notice (every segment
+ * present is well-formed and contiguous). wal_first is the wal's first
+ * index (0: no segment at all, which is fine). 0, or MA_ERR_CORRUPT with
+ * errmsg naming the wal's first segment file and the snapshot. */
+int spool_wal_base_check(const char *wal_dir, uint64_t wal_first,
+                         bool has_snapshot, uint64_t snap_index,
+                         uint64_t snap_term, char *errmsg);
 
 /* Joins dir and a sub-directory name (SPOOL_*_DIR) into out. 0 or
  * MA_ERR_INVAL when it does not fit. */

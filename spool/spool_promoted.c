@@ -155,11 +155,7 @@ bool spool_promoted_complete(const struct spool_promoted *p,
 {
 	return strcmp(id->cluster_id, p->from.cluster_id) == 0 &&
 	       strcmp(id->database_id, p->from.database_id) == 0 &&
-	       id->epoch == p->epoch
-#ifdef PROTO_INCARNATION_LEN
-	       /* Identities with an incarnation (proto.h) carry the new
-	        * one once complete. */
-	       && strcasecmp(id->incarnation, p->incarnation) == 0
-#endif
-	    ;
+	       id->epoch == p->epoch &&
+	       /* Complete once the identity carries the new incarnation. */
+	       strcasecmp(id->incarnation, p->incarnation) == 0;
 }

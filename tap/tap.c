@@ -3,6 +3,7 @@
 #include "tap/tap.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ struct tap {
 /* Data of fillers: the wal wants a non-NULL pointer even for 0 bytes. */
 static const char empty[1];
 
+/* One entry-size limit from the tap to the mirror (docs/PROTOCOL.md). */
+_Static_assert(WAL_ENTRY_SIZE_MAX == PROTO_ENTRY_DATA_MAX,
+               "the wal and the protocol must agree on the largest entry");
+
 void tap_options_init(struct tap_options *opts)
 {
 	memset(opts, 0, sizeof *opts);
@@ -50,6 +55,13 @@ static int identity_setup(struct tap *tap, const struct wal_identity *wid,
 	memcpy(want.cluster_id, uuid, sizeof want.cluster_id);
 	strcpy(want.database_id, wid->database_id);
 	want.epoch = 1;
+	/* A new incarnation with every new spool: a spool rebuilt under the
+	 * same cluster id is a new source to the mirrors. */
+	if (spool_uuid_generate(want.incarnation) != 0)
+		return ma_errorf(errmsg, MA_ERR_IO,
+		                 "%s: no entropy for the spool's incarnation "
+		                 "id (getrandom failed)",
+		                 tap->dir);
 	rc = spool_identity_read(tap->dir, &tap->id, errmsg);
 	if (rc == MA_ERR_NOTFOUND) {
 		rc = spool_identity_write(tap->dir, &want, false, errmsg);
@@ -72,6 +84,19 @@ static int identity_setup(struct tap *tap, const struct wal_identity *wid,
 		                 tap->dir, tap->id.cluster_id,
 		                 tap->id.database_id, want.cluster_id,
 		                 want.database_id);
+	if (tap->id.incarnation[0] == '\0') {
+		/* Written before incarnations existed: give it one now, so
+		 * its mirrors (which store what they first see) can tell it
+		 * from a rebuild from here on. */
+		snprintf(tap->id.incarnation, sizeof tap->id.incarnation, "%s",
+		         want.incarnation);
+		rc = spool_identity_write(tap->dir, &tap->id, true, errmsg);
+		if (rc != 0)
+			return rc;
+		log_info("tap: %s: identity has no incarnation yet; gave it "
+		         "%s",
+		         tap->dir, tap->id.incarnation);
+	}
 	return 0;
 }
 

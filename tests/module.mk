@@ -44,7 +44,9 @@ FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \
 	tests/integration/test_follow_tls.sh \
 	tests/integration/test_follow_badsource.sh \
-	tests/integration/test_follow_retry.sh
+	tests/integration/test_follow_retry.sh \
+	tests/integration/test_follow_incarnation.sh \
+	tests/integration/test_follow_wal_hole.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 

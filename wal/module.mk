@@ -6,6 +6,7 @@ wal_libwal_a_SOURCES += \
 	wal/wal_log.c wal/wal_log.h \
 	wal/wal_reader.c wal/wal_reader.h \
 	wal/wal_notify.c \
+	wal/wal_mark.c \
 	wal/wal_verify.c
 
 WAL_TESTS = tests/unit/test_wal_format tests/unit/test_wal_recovery \

@@ -109,8 +109,15 @@ struct wal_log;
  *  MA_ERR_IDENTITY a segment belongs to another cluster/database;
  *  MA_ERR_CORRUPT  an invalid record followed by valid data, a bad record
  *                  or trailing bytes in a non-last segment, a bad header
- *                  or an index gap; errmsg names the file and byte offset
- *                  and nothing is modified (fail-stop, never silent loss);
+ *                  or an index gap, a term going back, or a log ending
+ *                  before what its durable mark (DIR/wal.durable, written
+ *                  at a clean close or a fail-stop) says was durable;
+ *                  errmsg names the file and byte offset and nothing is
+ *                  modified (fail-stop, never silent loss).
+ * After a fail-stop (a failed write or fsync) the next open drops the
+ * entries past the durable index the mark recorded: they may only ever
+ * have reached the page cache. Close writes the mark (no sync: only what
+ * was already durable counts);
  *  MA_ERR_IO, MA_ERR_NOSPACE, MA_ERR_NOMEM. */
 int wal_log_open(const char *dir, const struct wal_options *opts,
                  struct wal_log **out, char *errmsg);
@@ -266,11 +273,11 @@ int wal_reader_watch_fd(struct wal_reader *r, char *errmsg);
 int wal_reader_wait(struct wal_reader *r, int timeout_ms, char *errmsg);
 
 /* Read-only check of a whole log directory (`mirror-agent wal verify`).
- * Applies the same rules as wal_log_open but modifies nothing: a torn
- * tail is reported in the report, not repaired. seg_cb, when non-NULL, is
- * called for each segment in index order. Returns 0 (report filled) or
- * MA_ERR_CORRUPT / MA_ERR_IDENTITY (errmsg names file and offset),
- * MA_ERR_IO, MA_ERR_NOMEM, MA_ERR_NOTFOUND (dir missing). */
+ * Applies the same rules as wal_log_open (the durable mark included) but
+ * modifies nothing: a torn tail is reported in the report, not repaired.
+ * seg_cb, when non-NULL, is called for each segment in index order. Returns 0
+ * (report filled) or MA_ERR_CORRUPT / MA_ERR_IDENTITY (errmsg names file and
+ * offset), MA_ERR_IO, MA_ERR_NOMEM, MA_ERR_NOTFOUND (dir missing). */
 struct wal_verify_segment {
 	const char *name;
 	uint64_t first_index;
@@ -285,6 +292,13 @@ struct wal_verify_report {
 	uint64_t last_index;
 	bool have_identity;
 	struct wal_identity identity;
+	/* The durable mark (docs/FORMAT.md 1.6), when the directory has
+	 * one: every entry up to mark_index is durable; mark_failed: the
+	 * writer stopped after a failed write or fsync, and its next open
+	 * drops what follows mark_index. */
+	bool have_mark;
+	uint64_t mark_index;
+	bool mark_failed;
 	bool torn_tail; /* last segment ends with an invalid record */
 	char torn_file[64];
 	uint64_t torn_offset;

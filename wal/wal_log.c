@@ -18,6 +18,8 @@
 #include "common/log.h"
 #include "wal/wal_format.h"
 
+static void mark_failed(struct wal_log *log);
+
 /* Batches are written in pieces of at most this many bytes so that one
  * huge append does not need one huge buffer. */
 #define WRITE_CHUNK (4u << 20)
@@ -73,6 +75,7 @@ static int fail_stop(struct wal_log *log, char *errmsg, int code,
 	log->failed = true;
 	log_error("wal: %s %s failed: %s; the log is fail-stopped", what, path,
 	          strerror(err));
+	mark_failed(log);
 	return ma_errorf(errmsg, code,
 	                 "%s %s failed: %s; the log refuses further writes "
 	                 "(fail-stop): fix the cause and restart",
@@ -89,6 +92,7 @@ static int fail_stop_io(struct wal_log *log, char *errmsg, int code)
 	snprintf(cause, sizeof cause, "%s",
 	         errmsg != NULL ? errmsg : ma_strerror(code));
 	log_error("wal: %s; the log is fail-stopped", cause);
+	mark_failed(log);
 	return ma_errorf(errmsg, code,
 	                 "%s; the log refuses further writes (fail-stop): "
 	                 "fix the cause and restart",
@@ -101,6 +105,44 @@ static int failed_error(const struct wal_log *log, char *errmsg)
 	                 "WAL %s is fail-stopped after an earlier I/O error; "
 	                 "restart to recover",
 	                 log->dir);
+}
+
+/* After a failed write or fsync: records past durable_index may be in
+ * the page cache only (the kernel marks failed pages clean), and a
+ * restart's fsync through a new descriptor would succeed and declare them
+ * durable. Recording the durable index here lets the next open cut them
+ * off. Best effort: if even this fails, say what it means. */
+static void mark_failed(struct wal_log *log)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	if (!log->opened || log->mark_failed)
+		return;
+	if (wal_mark_write(log->dir, log->durable_index, true, errmsg) != 0) {
+		log_error("wal: %s; after a restart, entries past %" PRIu64
+		          " may be taken as durable though their fsync "
+		          "failed: re-bootstrap this log (follow --reseed) to "
+		          "be sure",
+		          errmsg, log->durable_index);
+		return;
+	}
+	log->mark_failed = true;
+	log->mark_present = true;
+	log->mark_index = log->durable_index;
+}
+
+/* Lowers the mark to index before entries above it are removed. */
+static int lower_mark(struct wal_log *log, uint64_t index, char *errmsg)
+{
+	int rc;
+
+	if (!log->mark_present || log->mark_index <= index)
+		return 0;
+	rc = wal_mark_write(log->dir, index, false, errmsg);
+	if (rc != 0)
+		return rc;
+	log->mark_index = index;
+	return 0;
 }
 
 static void close_rfd(struct wal_log *log)
@@ -144,7 +186,8 @@ static int grow_segs(struct wal_log *log)
 	return 0;
 }
 
-/* Removes leftovers of an interrupted segment creation (wal-*.seg.tmp). */
+/* Removes leftovers of an interrupted segment creation (wal-*.seg.tmp)
+ * or mark update (wal.durable.tmp). */
 static void sweep_tmp(const char *dir)
 {
 	struct dirent *de;
@@ -156,8 +199,9 @@ static void sweep_tmp(const char *dir)
 		size_t len = strlen(de->d_name);
 		char path[4096];
 
-		if (len < 8 || strncmp(de->d_name, "wal-", 4) != 0 ||
-		    strcmp(de->d_name + len - 8, ".seg.tmp") != 0)
+		if ((len < 8 || strncmp(de->d_name, "wal-", 4) != 0 ||
+		     strcmp(de->d_name + len - 8, ".seg.tmp") != 0) &&
+		    strcmp(de->d_name, WAL_MARK_FILE ".tmp") != 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		log_info("wal: removing leftover %s", path);
@@ -188,10 +232,39 @@ static int check_options(const struct wal_options *o, char *errmsg)
 	return 0;
 }
 
+/* The previous writer fail-stopped with `durable` as its durable index:
+ * records after it may only ever have reached the page cache (the fsync
+ * this open just made through a new descriptor proves nothing about them),
+ * so they are cut off; whoever feeds the log supplies them again. */
+static int recover_failed(struct wal_log *log, uint64_t durable, char *errmsg)
+{
+	uint64_t first = wal_log_first_index(log), keep = durable;
+	int rc;
+
+	if (log->nsegs > 0 && keep + 1 < first)
+		keep = first - 1;
+	if (log->nsegs > 0 && wal_log_last_index(log) > keep) {
+		log_warn("wal: %s: the previous writer stopped after a failed "
+		         "write or fsync with entries up to %" PRIu64
+		         " durable; dropping entries %" PRIu64 "..%" PRIu64
+		         ", which may never have reached the disk",
+		         log->dir, durable, keep + 1, wal_log_last_index(log));
+		rc = wal_log_truncate_suffix(log, keep, errmsg);
+		if (rc != 0)
+			return rc;
+	}
+	rc = wal_mark_write(log->dir, wal_log_last_index(log), false, errmsg);
+	if (rc != 0)
+		return rc;
+	log->mark_index = wal_log_last_index(log);
+	return 0;
+}
+
 int wal_log_open(const char *dir, const struct wal_options *opts,
                  struct wal_log **out, char *errmsg)
 {
 	struct wal_log *log;
+	struct wal_mark mark;
 	struct wal_dir d;
 	char path[4096];
 	int rc, err;
@@ -236,12 +309,35 @@ int wal_log_open(const char *dir, const struct wal_options *opts,
 		goto fail;
 	}
 	sweep_tmp(dir);
+	rc = wal_mark_read(dir, &mark, errmsg);
+	if (rc != 0)
+		goto fail;
 	rc = wal_dir_load(dir, &opts->identity, true, &d, errmsg);
 	if (rc != 0)
 		goto fail;
 	log->segs = d.segs;
 	log->nsegs = d.nsegs;
 	log->cap = d.nsegs;
+	/* Records the mark says were durable are never a torn tail: their
+	 * damage (or absence) is corruption, and nothing is cut. */
+	if (mark.present && wal_log_last_index(log) < mark.index) {
+		rc = ma_errorf(
+		    errmsg, MA_ERR_CORRUPT,
+		    "WAL %s: entries up to %" PRIu64
+		    " were durable (%s/" WAL_MARK_FILE
+		    ") but the valid log ends at %" PRIu64 "%s%s%s%s%s: "
+		    "a durable record is damaged or missing, not a torn "
+		    "tail; nothing was modified: restore the files or "
+		    "re-bootstrap this log",
+		    dir, mark.index, dir, wal_log_last_index(log),
+		    d.nsegs > 0 && !d.tail.clean ? " (" : "",
+		    d.nsegs > 0 && !d.tail.clean ? d.segs[d.nsegs - 1].name
+		                                 : "",
+		    d.nsegs > 0 && !d.tail.clean ? ": " : "",
+		    d.nsegs > 0 && !d.tail.clean ? d.tail.reason : "",
+		    d.nsegs > 0 && !d.tail.clean ? ")" : "");
+		goto fail;
+	}
 	if (log->nsegs == 0)
 		goto done;
 	log->last_term = last_seg(log)->last_term;
@@ -271,6 +367,14 @@ int wal_log_open(const char *dir, const struct wal_options *opts,
 		goto fail;
 done:
 	log->durable_index = wal_log_last_index(log);
+	log->opened = true;
+	log->mark_present = mark.present;
+	log->mark_index = mark.index;
+	if (mark.present && mark.failed) {
+		rc = recover_failed(log, mark.index, errmsg);
+		if (rc != 0)
+			goto fail;
+	}
 	*out = log;
 	return 0;
 
@@ -281,8 +385,22 @@ fail:
 
 void wal_log_close(struct wal_log *log)
 {
+	char errmsg[MA_ERRMSG_SIZE];
+
 	if (log == NULL)
 		return;
+	/* What is durable now is durable at the next open: a damaged record
+	 * up to here is corruption then, not a torn tail. */
+	if (log->opened && log->failed)
+		mark_failed(log);
+	else if (log->opened &&
+	         (!log->mark_present ||
+	          log->mark_index != log->durable_index) &&
+	         wal_mark_write(log->dir, log->durable_index, false, errmsg) !=
+	             0)
+		log_warn("wal: %s (a damaged last record will be taken for "
+		         "a torn tail at the next open)",
+		         errmsg);
 	for (size_t i = 0; i < log->nsegs; i++)
 		wal_seg_free(&log->segs[i]);
 	free(log->segs);
@@ -750,6 +868,9 @@ int wal_log_truncate_suffix(struct wal_log *log, uint64_t last_kept,
 		                 log->dir, last_kept, first);
 	if (last_kept == last)
 		return 0;
+	rc = lower_mark(log, last_kept, errmsg);
+	if (rc != 0)
+		return fail_stop_io(log, errmsg, rc);
 	/* Segment t holds last_kept + 1; segments after it go entirely, and t
 	 * too when it would be left empty and is not the only one. */
 	t = find_seg(log, last_kept + 1);
@@ -816,6 +937,12 @@ int wal_log_reset(struct wal_log *log, uint64_t next_index, char *errmsg)
 	if (next_index == 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "WAL reset: next index must be >= 1");
+	/* To 0, not next_index - 1: a crash between removing the last old
+	 * segment and creating the new one leaves no segment at all, and a
+	 * mark above 0 would then call that corruption. */
+	rc = lower_mark(log, 0, errmsg);
+	if (rc != 0)
+		return fail_stop_io(log, errmsg, rc);
 	if (log->fd >= 0)
 		close(log->fd);
 	log->fd = -1;

@@ -25,6 +25,12 @@ struct wal_log {
 	uint64_t pending_since_ms;
 	uint64_t unsynced_bytes;
 	bool failed;
+	/* The durable mark on disk (wal_mark.c): what it says, so that
+	 * truncations lower it before they remove what it covers. */
+	bool opened; /* wal_log_open succeeded: close writes the mark */
+	bool mark_present;
+	uint64_t mark_index;
+	bool mark_failed; /* a failed-stop mark was written */
 	uint8_t *wbuf, *rbuf;
 	size_t wcap, rcap;
 	int event_fd;

@@ -102,10 +102,18 @@ static int load(struct wal_reader *r, size_t i, char *errmsg)
 		r->id = h.identity;
 		r->check_id = true;
 	}
-	if (fstat(r->fd, &st) == 0) {
-		r->dev = st.st_dev;
-		r->ino = st.st_ino;
+	/* dev/ino tell a replaced segment from the one we read: without
+	 * them a refresh would take this one for a replacement (a spurious
+	 * DIVERGED). */
+	if (fstat(r->fd, &st) != 0) {
+		rc = errno;
+		unload(r);
+		return ma_errorf(errmsg, ma_error_from_errno(rc),
+		                 "cannot stat WAL segment %s/%s: %s", r->dir,
+		                 name, strerror(rc));
 	}
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
 	wal_seg_init(&r->seg, name, r->firsts[i], true);
 	r->loaded = true;
 	rc = scan_loaded(r, errmsg);

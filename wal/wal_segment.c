@@ -182,7 +182,7 @@ int wal_seg_scan(int fd, const char *path, struct wal_seg *seg,
 	struct wal_rec_header h;
 	const char *reason;
 	struct stat st;
-	uint64_t off = seg->end, size;
+	uint64_t off = seg->end, size, resync;
 	const uint8_t *p;
 	ssize_t n;
 	int rc;
@@ -196,6 +196,7 @@ int wal_seg_scan(int fd, const char *path, struct wal_seg *seg,
 	}
 	size = (uint64_t)st.st_size;
 	tail->file_size = size;
+	resync = 0;
 	if (size > UINT32_MAX)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "WAL segment %s is %" PRIu64
@@ -233,6 +234,10 @@ int wal_seg_scan(int fd, const char *path, struct wal_seg *seg,
 			break;
 		}
 		rsize = wal_rec_size(h.len);
+		/* The header names itself the next record: its length is
+		 * where the next boundary is, so nothing inside its payload
+		 * (which may carry a record image) can be one. */
+		resync = off + rsize;
 		if (off + rsize > size) {
 			snprintf(tail->reason, sizeof tail->reason,
 			         "partial record (%" PRIu64 " of %" PRIu64
@@ -273,8 +278,15 @@ int wal_seg_scan(int fd, const char *path, struct wal_seg *seg,
 	if (tail->clean)
 		return 0;
 	/* Is anything valid left after the bad spot? Records are aligned, so
-	 * only aligned offsets need checking. */
-	for (uint64_t o = off + WAL_REC_ALIGN; o + WAL_REC_HEADER_SIZE <= size;
+	 * only aligned offsets need checking; when the bad record's header
+	 * was intact and named the expected index, only offsets from its end
+	 * on are record boundaries (a payload may hold CRC-valid record
+	 * images: a torn write of such an entry is a torn tail, not valid
+	 * data after the bad spot). Otherwise every aligned offset after it
+	 * is a candidate (refusing rather than dropping). */
+	if (resync <= off)
+		resync = off + WAL_REC_ALIGN;
+	for (uint64_t o = resync; o + WAL_REC_HEADER_SIZE <= size;
 	     o += WAL_REC_ALIGN) {
 		rc = valid_record_at(fd, w, o, size, &h);
 		if (rc < 0) {
@@ -454,6 +466,11 @@ int wal_dir_load(const char *dir, const struct wal_identity *expect,
 				goto out;
 			}
 		}
+		/* Terms never decrease across segments either: the first
+		 * record of this one is held to the last term of the one
+		 * before. */
+		if (i > 0)
+			seg->last_term = d->segs[i - 1].last_term;
 		wal_window_reset(&w);
 		rc = wal_seg_scan(fd, path, seg, &w, &d->tail, errmsg);
 		if (rc == 0)

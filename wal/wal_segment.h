@@ -112,4 +112,22 @@ int wal_dir_load(const char *dir, const struct wal_identity *expect,
                  bool collect, struct wal_dir *d, char *errmsg);
 void wal_dir_free(struct wal_dir *d);
 
+/* The durable mark (wal_mark.c): DIR/wal.durable holds an index every
+ * record up to which is known durable, and whether the writer stopped
+ * after a failed write or fsync (docs/FORMAT.md 1.6). */
+#define WAL_MARK_FILE "wal.durable"
+struct wal_mark {
+	bool present;
+	uint64_t index;
+	bool failed;
+};
+/* Reads the mark; m->present false when there is none. 0, MA_ERR_CORRUPT
+ * (damaged: names the file), MA_ERR_IO. */
+int wal_mark_read(const char *dir, struct wal_mark *m, char *errmsg);
+/* Writes it durably (temp file, fsync, rename, directory fsync). 0 or
+ * MA_ERR_IO/MA_ERR_NOSPACE. */
+int wal_mark_write(const char *dir, uint64_t index, bool failed, char *errmsg);
+/* The file's text (for the reader's exact-match check); its length. */
+int wal_mark_format(uint64_t index, bool failed, char out[128]);
+
 #endif

@@ -1,5 +1,6 @@
 /* wal: read-only verification of a log directory (`mirror-agent wal
  * verify`): the recovery rules of wal_log_open without any repair. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,13 +12,40 @@ int wal_verify(const char *dir, struct wal_verify_report *rep,
                void (*seg_cb)(void *arg, const struct wal_verify_segment *seg),
                void *arg, char *errmsg)
 {
+	struct wal_mark mark;
 	struct wal_dir d;
+	uint64_t last;
 	int rc;
 
 	memset(rep, 0, sizeof *rep);
+	rc = wal_mark_read(dir, &mark, errmsg);
+	if (rc != 0)
+		return rc;
 	rc = wal_dir_load(dir, NULL, false, &d, errmsg);
 	if (rc != 0)
 		return rc;
+	last = d.nsegs > 0 ? d.segs[d.nsegs - 1].first_index +
+	                         d.segs[d.nsegs - 1].count - 1
+	                   : 0;
+	/* The same rule as wal_log_open: what the mark says was durable is
+	 * never a torn tail. */
+	if (mark.present && last < mark.index) {
+		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+		               "WAL %s: entries up to %" PRIu64
+		               " were durable (%s/" WAL_MARK_FILE
+		               ") but the valid log ends at %" PRIu64
+		               "%s%s: a durable record is damaged or missing, "
+		               "not a torn tail",
+		               dir, mark.index, dir, last,
+		               d.nsegs > 0 && !d.tail.clean ? ": " : "",
+		               d.nsegs > 0 && !d.tail.clean ? d.tail.reason
+		                                            : "");
+		wal_dir_free(&d);
+		return rc;
+	}
+	rep->have_mark = mark.present;
+	rep->mark_index = mark.index;
+	rep->mark_failed = mark.failed;
 	rep->segments = d.nsegs;
 	rep->have_identity = d.have_identity;
 	rep->identity = d.identity;

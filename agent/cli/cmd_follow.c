@@ -506,7 +506,7 @@ int cmd_follow(int argc, char **argv)
 	char errmsg[MA_ERRMSG_SIZE];
 	const char *http_port_file;
 	struct event *sigs[5] = {0};
-	int rc;
+	int rc, lock_fd = -1;
 
 	rc = cli_parse(&cmd_follow_cli, argc, argv, &a);
 	if (rc != 0)
@@ -592,6 +592,12 @@ int cmd_follow(int argc, char **argv)
 	cli.log_every = cfg.follow.progress_log_bytes;
 	cli.tty = isatty(STDERR_FILENO) && cfg.agent.log_file == NULL;
 
+	/* Before anything is touched: one follower per data directory. */
+	if (follow_lock_data_dir(o.data_dir, &lock_fd, errmsg) != 0) {
+		fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
+		rc = 1;
+		goto out;
+	}
 	if (fl.reseed) {
 		for (size_t i = 0; i < o.database_count; i++) {
 			const char *dir = o.directories[i];
@@ -696,6 +702,8 @@ out_loop:
 			event_free(sigs[i]);
 	event_base_free(cli.base);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	config_free(&cfg);
 	return rc;
 }

@@ -3,12 +3,14 @@
  * verify reports a torn tail but never repairs it (the writer does, on
  * open). --json prints one JSON object (verify) or one per entry (dump),
  * written with jansson. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -17,6 +19,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/parse.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 #define PREVIEW_BYTES 32
@@ -101,6 +104,58 @@ static void print_json(json_t *o)
 	json_decref(o);
 }
 
+/* The latest committed snapshot (a .snapshot with its .meta) in dir, by
+ * name only: verify takes no lock and reads no snapshot. false when none
+ * or no such directory. */
+static bool latest_snapshot(const char *dir, uint64_t *index, uint64_t *term)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		char snap[4096];
+		uint64_t i, t;
+		int end = 0;
+
+		if (sscanf(de->d_name, "%" SCNu64 "-%" SCNu64 ".meta%n", &i, &t,
+		           &end) != 2 ||
+		    end == 0 || de->d_name[end] != '\0')
+			continue;
+		if (snprintf(snap, sizeof snap,
+		             "%s/%" PRIu64 "-%" PRIu64 ".snapshot", dir, i,
+		             t) >= (int)sizeof snap)
+			continue;
+		if (access(snap, F_OK) != 0 || (found && i <= *index))
+			continue;
+		*index = i;
+		*term = t;
+		found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+/* For the wal of a spool or mirror (DIR/../identity exists): the wal
+ * must start where the snapshots leave off (spool_wal_base_check). */
+static int verify_base(const char *dir, uint64_t first, char *errmsg)
+{
+	char snaps[4096];
+	uint64_t index = 0, term = 0;
+	struct stat st;
+	bool has;
+
+	/* A spool or mirror directory has an identity file. */
+	snprintf(snaps, sizeof snaps, "%s/../" SPOOL_IDENTITY_FILE, dir);
+	if (stat(snaps, &st) != 0)
+		return 0; /* a bare wal directory: nothing to compare with */
+	snprintf(snaps, sizeof snaps, "%s/../" SPOOL_SNAPSHOT_DIR, dir);
+	has = latest_snapshot(snaps, &index, &term);
+	return spool_wal_base_check(dir, first, has, index, term, errmsg);
+}
+
 static int verify_failed(bool json, int code, const char *errmsg)
 {
 	if (json) {
@@ -140,6 +195,8 @@ static int verify(const char *dir, bool json)
 		json_decref(segs);
 		return verify_failed(json, MA_ERR_NOTFOUND, why);
 	}
+	if (rc == 0)
+		rc = verify_base(dir, rep.first_index, errmsg);
 	if (rc != 0) {
 		json_decref(segs);
 		return verify_failed(json, rc, errmsg);

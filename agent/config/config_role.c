@@ -2,8 +2,10 @@
  * valid (required keys, at least one database, relations between keys),
  * after the file and the overrides are in. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/config/config.h"
 #include "agent/config/config_int.h"
@@ -57,28 +59,134 @@ static void check_windows(struct sink *s, struct agent_config *cfg,
 	    0, "stream_window", "%s is larger than connection_window %s", a, b);
 }
 
-/* Same directory named twice in `field` of the database sections. */
+/* An absolute, lexically normal form of path in out (symlinks resolved
+ * when the directory exists): "." and ".." and repeated slashes are
+ * folded, so "a/../b", "./b" and "b/" name the same directory. false when
+ * it does not fit. */
+static bool normal_dir(const char *path, char out[PATH_MAX])
+{
+	char buf[PATH_MAX], cwd[PATH_MAX];
+	size_t n = 0;
+	const char *p;
+
+	if (realpath(path, out) != NULL)
+		return true;
+	if (path[0] == '/')
+		snprintf(buf, sizeof buf, "%s", path);
+	else if (getcwd(cwd, sizeof cwd) == NULL ||
+	         (size_t)snprintf(buf, sizeof buf, "%s/%s", cwd, path) >=
+	             sizeof buf)
+		return false;
+	p = buf;
+	out[0] = '\0';
+	while (*p != '\0') {
+		const char *seg;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		seg = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		len = (size_t)(p - seg);
+		if (len == 0 || (len == 1 && seg[0] == '.'))
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--; /* the slash before it */
+			out[n] = '\0';
+			continue;
+		}
+		if (n + 1 + len + 1 > PATH_MAX)
+			return false;
+		out[n++] = '/';
+		memcpy(out + n, seg, len);
+		n += len;
+		out[n] = '\0';
+	}
+	if (n == 0)
+		snprintf(out, PATH_MAX, "/");
+	return true;
+}
+
+/* True when directory a is b or lies inside it (both normal_dir forms). */
+static bool dir_within(const char *a, const char *b)
+{
+	size_t lb = strlen(b);
+
+	if (strcmp(b, "/") == 0)
+		return true;
+	return strncmp(a, b, lb) == 0 && (a[lb] == '\0' || a[lb] == '/');
+}
+
+static void report_dir(struct sink *s, struct agent_config *cfg, size_t i,
+                       const char *key, const char *what)
+{
+	int line = cfg_key_line(cfg, SEC_DATABASE, i, key);
+
+	cfg_report_at(s, cfg,
+	              line != 0 ? line : cfg->databases[i].origin.section_line,
+	              SEC_DATABASE, i, key, "%s", what);
+}
+
+/* Database directories (`key`, spools for serve) must be apart: not the
+ * same directory, not one inside another (a --reseed of one, or a wal
+ * sweep, would remove the other), not "/", and for follow neither
+ * data_dir itself nor a directory holding data_dir (its lock and status
+ * file). Compared as normalised absolute paths, not strings. */
 static void check_distinct_dirs(struct sink *s, struct agent_config *cfg,
                                 const char *key, bool spool)
 {
+	char di[PATH_MAX], dj[PATH_MAX], data[PATH_MAX], msg[2 * PATH_MAX];
+	bool have_data = !spool && cfg->agent.data_dir != NULL &&
+	                 normal_dir(cfg->agent.data_dir, data);
+
 	for (size_t i = 0; i < cfg->n_databases; i++) {
-		const char *di = spool ? cfg->databases[i].spool
+		const char *ri = spool ? cfg->databases[i].spool
 		                       : cfg->databases[i].directory;
-		if (di == NULL)
+		if (ri == NULL || !normal_dir(ri, di))
 			continue;
+		if (strcmp(di, "/") == 0) {
+			snprintf(msg, sizeof msg,
+			         "%s is the root directory: give the database "
+			         "a directory of its own",
+			         ri);
+			report_dir(s, cfg, i, key, msg);
+			continue;
+		}
+		if (have_data && dir_within(data, di)) {
+			snprintf(msg, sizeof msg,
+			         "%s %s data_dir %s: give the database a "
+			         "directory of its own (default data_dir/%s)",
+			         ri, strcmp(di, data) == 0 ? "is" : "contains",
+			         cfg->agent.data_dir, cfg->databases[i].name);
+			report_dir(s, cfg, i, key, msg);
+			continue;
+		}
 		for (size_t j = 0; j < i; j++) {
-			const char *dj = spool ? cfg->databases[j].spool
+			const char *rj = spool ? cfg->databases[j].spool
 			                       : cfg->databases[j].directory;
-			if (dj == NULL || strcmp(di, dj) != 0)
+			const char *how;
+
+			/* One already refused for "/" or data_dir is not
+			 * held against the others as well. */
+			if (rj == NULL || !normal_dir(rj, dj) ||
+			    strcmp(dj, "/") == 0 ||
+			    (have_data && dir_within(data, dj)))
 				continue;
-			cfg_report_at(
-			    s, cfg,
-			    cfg_key_line(cfg, SEC_DATABASE, i, key) != 0
-			        ? cfg_key_line(cfg, SEC_DATABASE, i, key)
-			        : cfg->databases[i].origin.section_line,
-			    SEC_DATABASE, i, key,
-			    "%s is also used by [database \"%s\"]", di,
-			    cfg->databases[j].name);
+			if (strcmp(di, dj) == 0)
+				how = "is also used by";
+			else if (dir_within(di, dj))
+				how = "lies inside the directory of";
+			else if (dir_within(dj, di))
+				how = "contains the directory of";
+			else
+				continue;
+			snprintf(msg, sizeof msg, "%s %s [database \"%s\"]", ri,
+			         how, cfg->databases[j].name);
+			report_dir(s, cfg, i, key, msg);
 			break;
 		}
 	}

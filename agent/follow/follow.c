@@ -12,11 +12,13 @@
 #include "agent/follow/follow.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 
 /* A transport stream opened for a core, known to the core by its number.
  * A database has one current stream, plus the info stream that has not
@@ -618,6 +621,11 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_segment_size = f->o.wal_segment_size;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
+	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
+		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
+		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
+		                                             : "%s:%u",
+		         f->o.endpoints[k].host, f->o.endpoints[k].port);
 	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);
 	if (rc != 0)
 		return rc;
@@ -761,13 +769,33 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 
 int follow_reseed(const char *dir, char *errmsg)
 {
-	char parent[4096], *slash;
-	int rc;
+	char parent[4096], lock[4096], *slash;
+	int rc, lfd;
 
+	/* A follower with this directory open holds its wal lock: refuse
+	 * rather than pull the files from under it (two writers on one
+	 * wal). Held until the tree is gone. */
+	snprintf(lock, sizeof lock, "%s/" SPOOL_WAL_DIR "/wal.lock", dir);
+	lfd = open(lock, O_RDWR | O_CLOEXEC);
+	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno;
+		close(lfd);
+		return ma_errorf(
+		    errmsg, rc == EWOULDBLOCK ? MA_ERR_BUSY : MA_ERR_IO,
+		    "%s is in use (lock %s: %s): stop the follower "
+		    "that mirrors it before --reseed",
+		    dir, lock, strerror(rc));
+	}
 	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
-	    errno != ENOENT)
+	    errno != ENOENT) {
+		rc = errno;
+		if (lfd >= 0)
+			close(lfd);
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
-		                 dir, strerror(errno));
+		                 dir, strerror(rc));
+	}
+	if (lfd >= 0)
+		close(lfd);
 	snprintf(parent, sizeof parent, "%s", dir);
 	slash = strrchr(parent, '/');
 	if (slash == parent)
@@ -779,5 +807,34 @@ int follow_reseed(const char *dir, char *errmsg)
 	rc = io_fsync_dir(parent, errmsg);
 	if (rc != 0 && rc != MA_ERR_NOTFOUND)
 		return rc;
+	return 0;
+}
+
+int follow_lock_data_dir(const char *data_dir, int *fd, char *errmsg)
+{
+	char path[4096];
+	int rc;
+
+	*fd = -1;
+	rc = io_mkdir_p(data_dir, 0755, errmsg);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc, "data_dir");
+	if (io_path_join(path, sizeof path, data_dir, FOLLOW_LOCK_FILE) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 data_dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return ma_errorf(errmsg, ma_error_from_errno(errno),
+		                 "cannot open %s: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno;
+		close(*fd);
+		*fd = -1;
+		return ma_errorf(errmsg,
+		                 rc == EWOULDBLOCK ? MA_ERR_BUSY : MA_ERR_IO,
+		                 "another follower runs on data_dir %s (lock "
+		                 "%s: %s); nothing was changed",
+		                 data_dir, path, strerror(rc));
+	}
 	return 0;
 }

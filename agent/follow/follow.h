@@ -126,7 +126,19 @@ uint64_t follow_log_index(const struct follow *f, size_t i);
 
 /* Removes a database's directory `dir` (identity, wal, snapshots, partial
  * receive) so that the next start bootstraps from scratch and accepts a
- * new source identity (`follow --reseed`). Returns 0 or MA_ERR_IO. */
+ * new source identity (`follow --reseed`). Refuses while a process holds
+ * the directory's wal lock (a running follower). The caller holds the
+ * data directory's lock (FOLLOW_LOCK_FILE). Returns 0, MA_ERR_BUSY or
+ * MA_ERR_IO. */
 int follow_reseed(const char *dir, char *errmsg);
+
+/* One follower per data directory: `follow` holds an exclusive flock on
+ * data_dir/FOLLOW_LOCK_FILE from before --reseed until it exits, so a
+ * second follower (or a --reseed while one runs) is refused before it
+ * touches anything (status file, database directories). */
+#define FOLLOW_LOCK_FILE "follow.lock"
+/* Creates data_dir if needed and takes the lock; *fd stays open (close it
+ * to release). 0, MA_ERR_BUSY (held: errmsg says so), MA_ERR_IO. */
+int follow_lock_data_dir(const char *data_dir, int *fd, char *errmsg);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_apply.h"
@@ -60,6 +61,7 @@ struct follow_core {
 
 	bool has_identity;
 	struct proto_identity identity;
+	struct spool_incarnations incs; /* per source node */
 	struct wal_log *wal;
 	struct snapshot_store *store;
 	struct snapshot_receiver *recv;
@@ -80,6 +82,10 @@ struct follow_core {
 	bool force_bootstrap; /* the source said compacted/diverged */
 	struct proto_info info;
 	uint64_t next_index; /* log stream: next index expected */
+	/* The snapshot the store committed (the receiver's COMPLETE event,
+	 * or the ident begin() found committed): the wal restarts after it,
+	 * not after what c->info says. */
+	uint64_t committed_index, committed_term;
 	bool got_start;
 	struct batch batch;
 	/* Highest offset received of snapshot index-term, so that bytes
@@ -247,10 +253,35 @@ static int local_position(struct follow_core *c, uint64_t *index,
 	return rc == MA_ERR_NOTFOUND ? 0 : rc;
 }
 
+/* A wal that starts after the snapshot it continues lost segments (see
+ * spool_wal_base_check). */
+static int check_wal_base(struct follow_core *c, char *errmsg)
+{
+	struct snapshot_meta meta;
+	char path[4096];
+	int rc;
+
+	if (c->wal == NULL || c->store == NULL)
+		return 0;
+	memset(&meta, 0, sizeof meta);
+	rc = snapshot_store_latest(c->store, &meta, errmsg);
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return rc;
+	if (spool_path(path, sizeof path, c->dir, SPOOL_WAL_DIR) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 c->dir);
+	return spool_wal_base_check(path, wal_log_first_index(c->wal), rc == 0,
+	                            meta.id.index, meta.id.term, errmsg);
+}
+
 static void on_recv_event(void *arg, const struct snapshot_recv_event *ev)
 {
 	struct follow_core *c = arg;
 
+	if (ev->type == SNAPSHOT_RECV_COMPLETE && ev->meta != NULL) {
+		c->committed_index = ev->meta->id.index;
+		c->committed_term = ev->meta->id.term;
+	}
 	if (ev->type == SNAPSHOT_RECV_PROGRESS) {
 		mirror_sm_bootstrap_progress(&c->sm, c->now, ev->bytes_done,
 		                             ev->bytes_total);
@@ -348,6 +379,57 @@ static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
 		}
 	}
 	return 0;
+}
+
+/* Every node of a cluster has a spool, and so an incarnation, of its own:
+ * a node is held to the one first recorded for it, and one answering with
+ * another (or none, once one is recorded) had its spool rebuilt: a new
+ * source, refused like another cluster until --reseed. A node not seen
+ * before is recorded. False when refused (the database is in Error). */
+static bool check_incarnation(struct follow_core *c,
+                              const struct proto_identity *seen)
+{
+	char errmsg[MA_ERRMSG_SIZE], why[600], dflt[32];
+	uint32_t ep = c->sm.status.endpoint;
+	const char *source, *have;
+	int rc;
+
+	if (ep < 16 && c->cfg.endpoints[ep][0] != '\0') {
+		source = c->cfg.endpoints[ep];
+	} else {
+		snprintf(dflt, sizeof dflt, "endpoint-%u", ep);
+		source = dflt;
+	}
+	have = spool_incarnation_of(&c->incs, source);
+	if (have != NULL) {
+		if (strcasecmp(have, seen->incarnation) == 0)
+			return true;
+		snprintf(why, sizeof why,
+		         "source %s answers with incarnation %s but %s was "
+		         "recorded for it: its spool was rebuilt, a new "
+		         "source; refusing it (use --reseed to start over)",
+		         source,
+		         seen->incarnation[0] ? seen->incarnation : "none",
+		         have);
+		db_fatal(c, MA_ERR_IDENTITY, why);
+		return false;
+	}
+	if (seen->incarnation[0] == '\0' || c->incs.n == SPOOL_INCARNATIONS_MAX)
+		return true; /* an older source: nothing to hold it to */
+	snprintf(c->incs.v[c->incs.n].source, sizeof c->incs.v[0].source, "%s",
+	         source);
+	snprintf(c->incs.v[c->incs.n].incarnation,
+	         sizeof c->incs.v[0].incarnation, "%s", seen->incarnation);
+	c->incs.n++;
+	rc = spool_incarnations_write(c->dir, &c->incs, errmsg);
+	if (rc != 0) {
+		c->incs.n--;
+		db_fatal(c, rc, errmsg);
+		return false;
+	}
+	log_info("%s: recorded incarnation %s of source %s", c->name,
+	         seen->incarnation, source);
+	return true;
 }
 
 /* A non-200 response carries one `x` frame saying why. */
@@ -474,7 +556,7 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 	}
 	switch (m.kind) {
 	case PROTO_LOG_START:
-		if (!spool_identity_equal(&m.id, &c->identity)) {
+		if (!spool_identity_accepts(&c->identity, &m.id)) {
 			snprintf(why, sizeof why,
 			         "source identity changed to %s epoch %" PRIu64
 			         " (stored %s epoch %" PRIu64
@@ -484,6 +566,8 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			db_fatal(c, MA_ERR_IDENTITY, why);
 			return MA_ERR_IDENTITY;
 		}
+		if (!check_incarnation(c, &m.id))
+			return MA_ERR_IDENTITY;
 		if (m.from_index != c->next_index) {
 			stream_failed(c,
 			              "log stream starts at the wrong index");
@@ -556,9 +640,15 @@ static void start_log(struct follow_core *c, uint64_t from, uint64_t prev_term)
 static void snapshot_committed(struct follow_core *c)
 {
 	char errmsg[MA_ERRMSG_SIZE];
-	uint64_t index = c->info.snapshot_index;
+	uint64_t index = c->committed_index;
 	int rc;
 
+	if (index == 0 || index == UINT64_MAX) {
+		db_fatal(c, MA_ERR_PROTO,
+		         "snapshot committed without a usable "
+		         "index: refusing to reset the wal");
+		return;
+	}
 	/* The log restarts right after the snapshot: entries the mirror held
 	 * are superseded by it (or diverged from the source). */
 	rc = wal_log_reset(c->wal, index + 1, errmsg);
@@ -570,9 +660,8 @@ static void snapshot_committed(struct follow_core *c)
 	                           errmsg);
 	if (rc != 0)
 		log_warn("%s: snapshot retention: %s", c->name, errmsg);
-	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed (%" PRIu64
-	         " bytes)",
-	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
+	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed", c->name,
+	         index, c->committed_term);
 	c->force_bootstrap = false;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
@@ -580,7 +669,7 @@ static void snapshot_committed(struct follow_core *c)
 	                         c->now);
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
 	report(c, true);
-	start_log(c, index + 1, c->info.snapshot_term);
+	start_log(c, index + 1, c->committed_term);
 }
 
 /* Counts the part of the snapshot stream's new bytes [cursor, to) that
@@ -656,6 +745,8 @@ static void start_snapshot(struct follow_core *c)
 	ident.size = c->info.snapshot_size;
 	ident.crc32c = c->info.snapshot_crc32c;
 	rc = snapshot_receiver_begin(c->recv, &ident, &offset, errmsg);
+	c->committed_index = ident.index;
+	c->committed_term = ident.term;
 	if (rc == 1) {
 		snapshot_committed(c);
 		return;
@@ -705,7 +796,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		return 1;
 	}
 	if (c->has_identity &&
-	    !spool_identity_equal(&c->info.id, &c->identity)) {
+	    !spool_identity_accepts(&c->identity, &c->info.id)) {
 		snprintf(why, sizeof why,
 		         "source identity %s epoch %" PRIu64
 		         " differs from the stored %s epoch %" PRIu64
@@ -716,9 +807,14 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		return 1;
 	}
 	if (!c->has_identity) {
-		rc = spool_identity_write(c->dir, &c->info.id, false, errmsg);
+		/* The cluster's identity; each node's incarnation is kept
+		 * per node (check_incarnation). */
+		struct proto_identity id = c->info.id;
+
+		id.incarnation[0] = '\0';
+		rc = spool_identity_write(c->dir, &id, false, errmsg);
 		if (rc == 0) {
-			c->identity = c->info.id;
+			c->identity = id;
 			c->has_identity = true;
 			rc = open_local(c, errmsg);
 		}
@@ -730,6 +826,8 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		         "%" PRIu64,
 		         c->name, c->identity.cluster_id, c->identity.epoch);
 	}
+	if (!check_incarnation(c, &c->info.id))
+		return 1;
 	mirror_sm_heartbeat(&c->sm, c->now, c->info.commit_index,
 	                    c->info.source_time_ms);
 	rc = local_position(c, &index, &term, errmsg);
@@ -805,6 +903,9 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		c->has_identity = true;
 	else if (rc != MA_ERR_NOTFOUND)
 		goto fail;
+	rc = spool_incarnations_read(c->dir, &c->incs, errmsg);
+	if (rc != 0)
+		goto fail;
 	if (c->has_identity && strcmp(c->identity.database_id, c->name) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_IDENTITY,
 		               "%s/identity names database '%s', "
@@ -840,6 +941,11 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	if (rc != 0)
 		goto fail;
 	mirror_sm_init(&c->sm, &cfg->states, index, cfg->seed);
+	rc = check_wal_base(c, errmsg);
+	if (rc == MA_ERR_CORRUPT)
+		db_fatal(c, rc, errmsg); /* this database only */
+	else if (rc != 0)
+		goto fail;
 	if (index > 0)
 		log_info("%s: holds entries up to %" PRIu64 " (term %" PRIu64
 		         ")",

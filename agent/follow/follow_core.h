@@ -60,6 +60,10 @@ struct follow_core_config {
 	 * daemon); false: inline (tests, the simulation). */
 	bool restore_async;
 	uint64_t seed; /* backoff jitter; tests pass a constant */
+	/* host:port of each configured endpoint, by status.endpoint: the key
+	 * under which the incarnation of each source node is recorded
+	 * (<dir>/incarnations). "" means "endpoint-N". */
+	char endpoints[16][80];
 };
 
 enum follow_action_type {

@@ -145,10 +145,8 @@ static int write_identity(const char *dir, const struct spool_promoted *rec,
 	struct proto_identity id = rec->from;
 
 	id.epoch = rec->epoch;
-#ifdef PROTO_INCARNATION_LEN
-	/* Identities that carry an incarnation (proto.h) get the new one. */
+	/* The promoted directory is a new source: a new incarnation. */
 	snprintf(id.incarnation, sizeof id.incarnation, "%s", rec->incarnation);
-#endif
 	return spool_identity_write(dir, &id, true, errmsg);
 }
 

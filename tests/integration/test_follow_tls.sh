@@ -22,8 +22,8 @@ timeout 60 "$AGENT" follow --data-dir "$TMP/m0" --source "127.0.0.1:$SERVE_PORT"
 	$(follow_tls) --database kv --exit-when-following >"$TMP/m0.log" 2>&1
 
 # Data files a refused mirror must not have: anything but the status file.
-no_data() { # dir
-	[ -z "$(find "$1" -type f ! -name status 2>/dev/null)" ]
+no_data() { # dir (the follower's lock is no data)
+	[ -z "$(find "$1" -type f ! -name status ! -name follow.lock 2>/dev/null)" ]
 }
 
 # 1. mirror-2 is a valid client of the right CA, but not allowed to read kv.

@@ -2,6 +2,7 @@
  * layout) with deterministic content.
  *
  *   spoolgen init DIR --database NAME [--cluster-id UUID] [--epoch N]
+ *                 [--incarnation UUID|none]   (default: a random one)
  *   spoolgen snapshot DIR --index I --term T --size BYTES [--seed S]
  *   spoolgen append DIR [--from I] --count N --term T [--size B]
  *                   [--rate-per-s R] [--segment-size BYTES]
@@ -38,7 +39,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: spoolgen init DIR --database NAME [--cluster-id UUID] "
-	        "[--epoch N]\n"
+	        "[--epoch N] [--incarnation UUID|none]\n"
 	        "       spoolgen snapshot DIR --index I --term T --size BYTES "
 	        "[--seed S]\n"
 	        "       spoolgen append DIR [--from I] --count N --term T "
@@ -59,7 +60,7 @@ static int parse_u64(const char *flag, const char *s, uint64_t *out)
 
 /* Options of all sub-commands; which are used depends on the command. */
 struct args {
-	const char *dir, *database, *cluster_id;
+	const char *dir, *database, *cluster_id, *incarnation;
 	uint64_t epoch, index, term, size, seed, from, count, rate, before,
 	    segment_size;
 	int has_index, has_term, has_size, has_seed, has_from, has_count,
@@ -90,6 +91,10 @@ static int parse(int argc, char **argv, struct args *a)
 		}
 		if (strcmp(f, "--cluster-id") == 0) {
 			a->cluster_id = v;
+			continue;
+		}
+		if (strcmp(f, "--incarnation") == 0) {
+			a->incarnation = v;
 			continue;
 		}
 		if (strcmp(f, "--epoch") == 0)
@@ -152,12 +157,29 @@ static int cmd_init(const struct args *a)
 	}
 	strcpy(id.database_id, a->database);
 	id.epoch = a->epoch;
+	/* Like the tap: a random incarnation per spool; "none" writes the
+	 * identity an older version wrote. */
+	if (a->incarnation == NULL) {
+		if (spool_uuid_generate(id.incarnation) != 0) {
+			fprintf(stderr, "spoolgen init: no entropy\n");
+			return 1;
+		}
+	} else if (strcmp(a->incarnation, "none") != 0) {
+		if (strlen(a->incarnation) != PROTO_INCARNATION_LEN) {
+			fprintf(stderr, "spoolgen init: --incarnation must be "
+			                "a UUID or none\n");
+			return 2;
+		}
+		memcpy(id.incarnation, a->incarnation, PROTO_INCARNATION_LEN);
+	}
 	if (spool_identity_write(a->dir, &id, false, errmsg) != 0) {
 		fprintf(stderr, "spoolgen init: %s\n", errmsg);
 		return 1;
 	}
-	printf("init %s cluster_id=%s database_id=%s epoch=%" PRIu64 "\n",
-	       a->dir, id.cluster_id, id.database_id, id.epoch);
+	printf("init %s cluster_id=%s database_id=%s epoch=%" PRIu64
+	       " incarnation=%s\n",
+	       a->dir, id.cluster_id, id.database_id, id.epoch,
+	       id.incarnation[0] ? id.incarnation : "none");
 	return 0;
 }
 

@@ -875,6 +875,72 @@ static void test_relations(void **state)
 	config_free(&cfg);
 }
 
+/* Database directories are compared as directories, not strings: the
+ * same one spelt differently, one inside another, "/", data_dir itself
+ * or a directory holding data_dir are all refused (a --reseed of one
+ * would remove the other). Before, only identical strings were. */
+static void test_directory_overlap(void **state)
+{
+	struct scratch *s = *state;
+	struct agent_config cfg;
+	struct config_errors errs;
+	char path[256];
+
+	write_file(s->dir, "dirs.conf", 0644,
+	           "[agent]\n"                   /* 1 */
+	           "data_dir = /m/data\n"        /* 2 */
+	           "[tls]\n"                     /* 3 */
+	           "ca_file = /t/ca\n"           /* 4 */
+	           "cert_file = /t/cert\n"       /* 5 */
+	           "key_file = /t/key\n"         /* 6 */
+	           "[follow]\n"                  /* 7 */
+	           "sources = a:1\n"             /* 8 */
+	           "[database \"a\"]\n"          /* 9 */
+	           "directory = /m/data/\n"      /* 10 */
+	           "[database \"b\"]\n"          /* 11 */
+	           "directory = /d/b\n"          /* 12 */
+	           "[database \"c\"]\n"          /* 13 */
+	           "directory = /d/b/sub\n"      /* 14 */
+	           "[database \"d\"]\n"          /* 15 */
+	           "directory = /d/x/../..\n"    /* 16 */
+	           "[database \"e\"]\n"          /* 17 */
+	           "directory = /d/./e/../b//\n" /* 18 */
+	           "[database \"f\"]\n"          /* 19 */
+	           "directory = /m\n"            /* 20 */
+	           "[database \"g\"]\n"          /* 21 */
+	           "directory = /d\n"            /* 22 */
+	           "[database \"h\"]\n");        /* 23: data_dir/h */
+	snprintf(path, sizeof path, "%s/dirs.conf", s->dir);
+	assert_int_equal(config_load(path, &cfg, CONFIG_NO_FS_CHECKS, &errs),
+	                 0);
+	assert_int_equal(config_validate_role(&cfg, CONFIG_ROLE_FOLLOW, &errs),
+	                 MA_ERR_CONFIG);
+	assert_has_error(&errs, "dirs.conf:10: [database \"a\"] directory: "
+	                        "/m/data is data_dir /m/data: give the "
+	                        "database a directory of its own (default "
+	                        "data_dir/a)");
+	assert_has_error(&errs, "dirs.conf:14: [database \"c\"] directory: "
+	                        "/d/b/sub lies inside the directory of "
+	                        "[database \"b\"]");
+	assert_has_error(&errs, "dirs.conf:16: [database \"d\"] directory: "
+	                        "/d/x/../.. is the root directory: give the "
+	                        "database a directory of its own");
+	assert_has_error(&errs, "dirs.conf:18: [database \"e\"] directory: "
+	                        "/d/./e/../b is also used by [database "
+	                        "\"b\"]");
+	assert_has_error(&errs, "dirs.conf:20: [database \"f\"] directory: "
+	                        "/m contains data_dir /m/data: give the "
+	                        "database a directory of its own (default "
+	                        "data_dir/f)");
+	assert_has_error(&errs, "dirs.conf:22: [database \"g\"] directory: "
+	                        "/d contains the directory of [database "
+	                        "\"b\"]");
+	if (errs.count != 6)
+		dump_errors(&errs);
+	assert_int_equal(errs.count, 6); /* h, data_dir/h, is fine */
+	config_free(&cfg);
+}
+
 /* ---- the example files in etc/ ---- */
 
 static bool is_example(const char *name)
@@ -1301,6 +1367,8 @@ int main(void)
 	    cmocka_unit_test(test_set_override),
 	    cmocka_unit_test(test_units),
 	    cmocka_unit_test(test_endpoints),
+	    cmocka_unit_test_setup_teardown(test_directory_overlap,
+	                                    setup_scratch, teardown_scratch),
 	    cmocka_unit_test_setup_teardown(test_relations, setup_scratch,
 	                                    teardown_scratch),
 	    cmocka_unit_test(test_examples_load),

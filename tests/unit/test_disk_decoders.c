@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -177,6 +179,116 @@ static void test_identity_strict(void **state)
 	                 MA_ERR_INVAL);
 }
 
+/* The identity file with an incarnation line round-trips; a file written
+ * before incarnations (three lines) still reads, with none; a bad
+ * incarnation or a cluster id that is not a UUID is never written. */
+static void test_identity_incarnation(void **state)
+{
+	static const char old_body[] =
+	    "cluster_id=6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10\n"
+	    "database_id=kv\nepoch=1\n";
+	struct proto_identity id, back, seen;
+	char text[SPOOL_IDENTITY_TEXT_MAX], errmsg[MA_ERRMSG_SIZE];
+	int n;
+
+	(void)state;
+	memset(&id, 0, sizeof id);
+	strcpy(id.cluster_id, "6f1c3a52-0d7e-4c1b-9a55-3b2f8e4d7c10");
+	strcpy(id.database_id, "kv");
+	id.epoch = 1;
+	strcpy(id.incarnation, "11111111-2222-4333-8444-555555555555");
+	n = spool_identity_format(&id, text, errmsg);
+	assert_true(n > 0);
+	assert_non_null(
+	    strstr(text, "\nincarnation=11111111-2222-4333-8444-555555555555\n"
+	                 "crc32c="));
+	assert_int_equal(spool_identity_parse(text, (size_t)n, &back, errmsg),
+	                 0);
+	assert_string_equal(back.incarnation, id.incarnation);
+	assert_true(spool_identity_equal(&id, &back));
+
+	/* Three lines, as written before: no incarnation. */
+	n = snprintf(text, sizeof text, "%scrc32c=%08x\n", old_body,
+	             crc32c(old_body, strlen(old_body)));
+	assert_int_equal(spool_identity_parse(text, (size_t)n, &back, errmsg),
+	                 0);
+	assert_string_equal(back.incarnation, "");
+	assert_false(spool_identity_equal(&id, &back));
+
+	/* What a mirror accepts: a stored identity without incarnation
+	 * takes any (the caller then stores it); with one, only that one. */
+	seen = id;
+	assert_true(spool_identity_accepts(&back, &seen));
+	assert_true(spool_identity_accepts(&id, &seen));
+	strcpy(seen.incarnation, "99999999-2222-4333-8444-555555555555");
+	assert_false(spool_identity_accepts(&id, &seen));
+	seen.incarnation[0] = '\0';
+	assert_false(spool_identity_accepts(&id, &seen));
+	seen = id;
+	seen.epoch = 2;
+	assert_false(spool_identity_accepts(&id, &seen));
+	seen = id;
+	strcpy(seen.cluster_id, "6F1C3A52-0D7E-4C1B-9A55-3B2F8E4D7C10");
+	assert_true(spool_identity_accepts(&id, &seen)); /* case of a UUID */
+
+	/* Never written: an incarnation or cluster id that is not a UUID. */
+	strcpy(id.incarnation, "1111111-2222-4333-8444-5555555555550");
+	assert_int_equal(spool_identity_format(&id, text, errmsg),
+	                 MA_ERR_INVAL);
+	id.incarnation[0] = '\0';
+	strcpy(id.cluster_id, "cluster-1");
+	assert_int_equal(spool_identity_format(&id, text, errmsg),
+	                 MA_ERR_INVAL);
+	assert_non_null(strstr(errmsg, "must be a UUID"));
+}
+
+/* <db>/incarnations round-trips; any edit (or a bad CRC, or a malformed
+ * source or incarnation) is refused, never half-read. */
+static void test_incarnations_file(void **state)
+{
+	char dir[] = "/tmp/ma-test-XXXXXX", path[64], errmsg[MA_ERRMSG_SIZE];
+	struct spool_incarnations s, back;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&s, 0, sizeof s);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg), 0);
+	assert_int_equal(back.n, 0);
+	strcpy(s.v[0].source, "10.0.0.1:4433");
+	strcpy(s.v[0].incarnation, "11111111-2222-4333-8444-555555555555");
+	strcpy(s.v[1].source, "[fd00::2]:4433");
+	strcpy(s.v[1].incarnation, "66666666-7777-4888-8999-aaaaaaaaaaaa");
+	s.n = 2;
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg), 0);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg), 0);
+	assert_int_equal(back.n, 2);
+	assert_string_equal(spool_incarnation_of(&back, "[fd00::2]:4433"),
+	                    s.v[1].incarnation);
+	assert_null(spool_incarnation_of(&back, "10.0.0.3:4433"));
+	/* An edited line (the CRC no longer matches). */
+	snprintf(path, sizeof path, "%s/incarnations", dir);
+	f = fopen(path, "r+");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 7, SEEK_SET), 0);
+	assert_int_equal(fputc('2', f), '2');
+	fclose(f);
+	assert_int_equal(spool_incarnations_read(dir, &back, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_int_equal(back.n, 0);
+	/* Never written: a source with a newline, an incarnation that is
+	 * not a UUID. */
+	strcpy(s.v[0].source, "a\nb:1");
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg),
+	                 MA_ERR_INVAL);
+	strcpy(s.v[0].source, "10.0.0.1:4433");
+	strcpy(s.v[1].incarnation, "not-a-uuid");
+	assert_int_equal(spool_incarnations_write(dir, &s, errmsg),
+	                 MA_ERR_INVAL);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +296,8 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_records_reserved),
 	    cmocka_unit_test(test_snapshot_id_with_nul),
 	    cmocka_unit_test(test_identity_strict),
+	    cmocka_unit_test(test_identity_incarnation),
+	    cmocka_unit_test(test_incarnations_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

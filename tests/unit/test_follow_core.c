@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/apply/applier.h"
+#include "agent/follow/follow.h"
 #include "agent/follow/follow_core.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
@@ -23,6 +25,12 @@
 
 #define CLUSTER_A "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5b6c"
 #define CLUSTER_B "7d1c2b3a-1111-4222-8333-944455566677"
+#define INC_1 "a1a1a1a1-1111-4111-8111-111111111111"
+#define INC_2 "b2b2b2b2-2222-4222-8222-222222222222"
+#define INC_3 "c3c3c3c3-3333-4333-8333-333333333333"
+
+/* The incarnation the fake source announces ("": an older source). */
+static const char *src_incarnation = "";
 
 struct fixture {
 	char root[64];
@@ -120,6 +128,8 @@ static void put_info_snap(struct bytes *b, const char *cluster, uint64_t first,
 	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, "%s", cluster);
 	snprintf(info.id.database_id, sizeof info.id.database_id, "kv");
 	info.id.epoch = 1;
+	snprintf(info.id.incarnation, sizeof info.id.incarnation, "%s",
+	         src_incarnation);
 	info.first_index = first;
 	info.commit_index = commit;
 	info.commit_term = 2;
@@ -168,6 +178,8 @@ static void put_start(struct bytes *b, const char *cluster, uint64_t from)
 	snprintf(m.id.cluster_id, sizeof m.id.cluster_id, "%s", cluster);
 	snprintf(m.id.database_id, sizeof m.id.database_id, "kv");
 	m.id.epoch = 1;
+	snprintf(m.id.incarnation, sizeof m.id.incarnation, "%s",
+	         src_incarnation);
 	m.from_index = from;
 	put_log(b, &m);
 }
@@ -451,6 +463,104 @@ static void test_restart_and_identity_change(void **state)
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
 }
 
+/* Every node of a cluster has its own spool and so its own incarnation:
+ * failing over to another node is fine, and each node is recorded on
+ * first contact (<db>/incarnations). A node rebuilt under the same
+ * cluster id (a new spool: a new incarnation) is a new source: refused
+ * like another cluster, until --reseed, and nothing is written over. */
+static void test_rebuilt_source_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct spool_incarnations incs;
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	src_incarnation = INC_1;
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg), 0);
+	assert_string_equal(id.incarnation, ""); /* the cluster's identity */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 1);
+	assert_string_equal(incs.v[0].source, "endpoint-0");
+	assert_string_equal(incs.v[0].incarnation, INC_1);
+
+	/* The same node after a restart of the mirror: accepted. */
+	reopen(fx);
+	connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+	/* Failover to the other node, whose spool is its own. */
+	src_incarnation = INC_2;
+	connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=3&prev_term=1");
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 2);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-1"), INC_2);
+	follow_core_disconnected(fx->core, ++fx->now, "x");
+
+	/* Node 0 rebuilt: same cluster, database and epoch, new spool. */
+	src_incarnation = INC_3;
+	connect_info(fx, CLUSTER_A, 2, NULL);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_IDENTITY);
+	assert_non_null(
+	    strstr(follow_core_status(fx->core)->error,
+	           "source endpoint-0 answers with incarnation " INC_3
+	           " but " INC_1 " was recorded for it"));
+	/* Nothing was written over. */
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-0"), INC_1);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+
+	/* An older build on node 0 (no incarnation) cannot be shown to be
+	 * the same spool either. */
+	reopen(fx);
+	src_incarnation = "";
+	connect_info(fx, CLUSTER_A, 2, NULL);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	src_incarnation = "";
+}
+
+/* A source from before incarnations is followed as before, and its
+ * incarnation is recorded once it sends one (upgraded); from then on it
+ * is held to it. */
+static void test_incarnation_adopted_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct spool_incarnations incs;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	src_incarnation = "";
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_int_equal(incs.n, 0);
+	reopen(fx);
+	src_incarnation = INC_1;
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	assert_int_equal(spool_incarnations_read(fx->dir, &incs, errmsg), 0);
+	assert_string_equal(spool_incarnation_of(&incs, "endpoint-0"), INC_1);
+	reopen(fx);
+	src_incarnation = INC_2;
+	connect_info(fx, CLUSTER_A, 0, NULL);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_IDENTITY);
+	src_incarnation = "";
+}
+
 static void test_compacted_rebootstraps(void **state)
 {
 	struct fixture *fx = *state;
@@ -701,6 +811,189 @@ static void test_bootstrap_resumes_after_a_cut(void **state)
 	connect_info(fx, CLUSTER_A, 11, "/v1/db/kv/log?from=12&prev_term=3");
 }
 
+/* The source answers the request for snapshot 10-3 with the envelopes of
+ * snapshot 9-3: refused (the stream fails, the connection is dropped),
+ * nothing stored, and no wal started after 10. Before, the receiver took
+ * any offset-0 envelope as a fresh receive and the core then reset the
+ * wal after the index info had announced. */
+static void test_other_snapshot_than_asked_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id, sent;
+	struct bytes b = {.len = 0};
+	char path[512];
+	uint64_t info, snap;
+
+	snap_make(data, &id);
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	sent = id;
+	sent.index = 9;
+	b.len = 0;
+	put_chunks(&b, data, &sent, 0);
+	follow_core_body(fx->core, snap, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_non_null(strstr(a[1].why, "is for snapshot 9-3"));
+	assert_non_null(strstr(a[1].why, "but 10-3"));
+	follow_core_end(fx->core, snap, ++fx->now);
+	assert_no_action(fx);
+	snprintf(path, sizeof path, "%s/snapshots/9-3.snapshot", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof path, "%s/snapshots/10-3.snapshot", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(follow_core_log_index(fx->core), 0);
+	assert_int_equal(state_of(fx), MIRROR_BOOTSTRAPPING);
+}
+
+/* --reseed never pulls a database from under a running follower: the
+ * data directory has one follower (follow.lock, taken before anything is
+ * touched), and follow_reseed refuses a directory whose wal lock is held
+ * (a follower on another data_dir mirroring the same directory). Before,
+ * --reseed deleted the wal and store locks of a running follower. */
+static void test_reseed_refused_while_in_use(void **state)
+{
+	struct fixture *fx = *state;
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	int fd1 = -1, fd2 = -1;
+
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+	/* The core holds kv/wal/wal.lock, as a running follower does. */
+	assert_int_equal(follow_reseed(fx->dir, errmsg), MA_ERR_BUSY);
+	assert_non_null(strstr(errmsg, "stop the follower"));
+	snprintf(path, sizeof path, "%s/identity", fx->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/wal/wal.lock", fx->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	follow_core_free(fx->core);
+	fx->core = NULL;
+	assert_int_equal(follow_reseed(fx->dir, errmsg), 0);
+	assert_int_equal(access(fx->dir, F_OK), -1);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+
+	/* One follower per data directory. */
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd1, errmsg), 0);
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd2, errmsg),
+	                 MA_ERR_BUSY);
+	assert_int_equal(fd2, -1);
+	assert_non_null(strstr(errmsg, "another follower runs on data_dir"));
+	close(fd1);
+	assert_int_equal(follow_lock_data_dir(fx->root, &fd2, errmsg), 0);
+	close(fd2);
+}
+
+/* A source whose cluster id is not a UUID (here a valid name that is not
+ * hex) is refused when its info is decoded: nothing is stored, so the
+ * next start is not wedged. Before, the id was written to <db>/identity
+ * first and checked as a UUID only when the wal opened, and every later
+ * start failed on it until --reseed. */
+static void test_bad_cluster_id_never_stored(void **state)
+{
+	struct fixture *fx = *state;
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	struct proto_identity id;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	connect_info(fx, "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5bZZ", 3, NULL);
+	assert_int_equal(take(fx, a), 2);
+	assert_int_equal(a[1].type, FOLLOW_ACTION_DROP);
+	assert_non_null(strstr(a[1].why, "'cluster_id' is not a UUID"));
+	assert_int_equal(spool_identity_read(fx->dir, &id, errmsg),
+	                 MA_ERR_NOTFOUND);
+	reopen(fx); /* the next start is fine */
+	connect_info(fx, CLUSTER_A, 0, "/v1/db/kv/log?from=1&prev_term=0");
+}
+
+/* Replaces the mirror's wal with one that starts at `first` (what a
+ * deleted first segment leaves: every file well-formed, entries missing
+ * between the snapshot and the wal). */
+static void wal_starting_at(struct fixture *fx, uint64_t first)
+{
+	char path[256], errmsg[MA_ERRMSG_SIZE];
+	struct wal_options wo;
+	struct wal_log *wal = NULL;
+
+	follow_core_free(fx->core);
+	fx->core = NULL;
+	wal_options_init(&wo);
+	assert_int_equal(
+	    wal_identity_init(&wo.identity, CLUSTER_A, "kv", errmsg), 0);
+	snprintf(path, sizeof path, "%s/wal", fx->dir);
+	assert_int_equal(wal_log_open(path, &wo, &wal, errmsg), 0);
+	assert_int_equal(wal_log_reset(wal, first, errmsg), 0);
+	wal_log_close(wal);
+}
+
+/* A hole between what the mirror holds and its wal (issue 8, the wal):
+ * the database is in Error naming both files, the others are not
+ * concerned, and nothing asks the source for anything. */
+static void test_wal_hole_after_snapshot_is_error(void **state)
+{
+	struct fixture *fx = *state;
+	static uint8_t data[SNAP_SIZE];
+	struct snapshot_ident id;
+	struct bytes b = {.len = 0};
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t info, snap;
+	const char *err;
+
+	/* No snapshot: the wal must start at 1. */
+	connect_info(fx, CLUSTER_A, 3, "/v1/db/kv/log?from=1&prev_term=0");
+	wal_starting_at(fx, 5);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	err = follow_core_status(fx->core)->error;
+	assert_non_null(strstr(err, "/wal/wal-00000000000000000005.seg is the "
+	                            "first WAL segment but there is no "
+	                            "snapshot: entries 1..4 are missing"));
+	assert_int_equal(follow_core_status(fx->core)->error_code,
+	                 MA_ERR_CORRUPT);
+	follow_core_connected(fx->core, ++fx->now);
+	assert_no_action(fx);
+
+	/* With snapshot 10-3: the wal must start at or before 11. */
+	wal_starting_at(fx, 1);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	snap_make(data, &id);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 200, ++fx->now);
+	b.len = 0;
+	put_info_snap(&b, CLUSTER_A, 11, 11, &id);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	/* Held nothing: bootstraps from the snapshot. */
+	snap = expect_open(fx, "/v1/db/kv/snapshot?index=10&term=3&offset=0");
+	follow_core_response(fx->core, snap, 200, ++fx->now);
+	b.len = 0;
+	put_chunks(&b, data, &id, 0);
+	follow_core_body(fx->core, snap, b.buf, b.len, ++fx->now);
+	follow_core_end(fx->core, snap, ++fx->now);
+	expect_open(fx, "/v1/db/kv/log?from=11&prev_term=3");
+	reopen(fx); /* wal starts at 11: fine */
+	assert_int_equal(state_of(fx), MIRROR_CONNECTING);
+	wal_starting_at(fx, 65040);
+	assert_int_equal(follow_core_new(&fx->cfg, fx->now, &fx->core, errmsg),
+	                 0);
+	assert_int_equal(state_of(fx), MIRROR_ERROR);
+	err = follow_core_status(fx->core)->error;
+	assert_non_null(strstr(err, "/wal/wal-00000000000000065040.seg is the "
+	                            "first WAL segment but the latest "
+	                            "snapshot 10-3.snapshot ends at index 10: "
+	                            "entries 11..65039 are missing"));
+}
+
 /* mirror_refetched_bytes_total: a cut before the first fsync of the
  * .partial resumes at offset 0, and the chunk received before the cut is
  * received again and counted; every body byte counts as received. */
@@ -864,6 +1157,10 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_and_identity_change,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rebuilt_source_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_incarnation_adopted_once,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compacted_rebootstraps, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_forbidden_is_fatal, setup,
@@ -876,6 +1173,14 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bootstrap_resumes_after_a_cut,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_other_snapshot_than_asked_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reseed_refused_while_in_use,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_cluster_id_never_stored,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_wal_hole_after_snapshot_is_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diverged_forces_a_bootstrap,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(

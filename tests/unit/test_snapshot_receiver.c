@@ -403,6 +403,52 @@ static void test_progress_monotonic(void **state)
 	free(data);
 }
 
+/* begin() binds the receiver to what was asked: a source answering the
+ * request for snapshot I with envelopes of another snapshot (another
+ * index, term, size, CRC or cluster) is refused from the first chunk and
+ * nothing of it is stored. Before, an offset-0 envelope of another
+ * snapshot simply started a fresh receive of it. */
+static void test_begin_binds_the_identity(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 100000;
+	uint8_t *data = make_data(size, 9);
+	struct snapshot_ident id = ident_for(data, size, 100, 3);
+	struct snapshot_ident other[5];
+	struct snapshot_receiver *r = open_receiver(f, 0);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_chunk env;
+	uint64_t offset = 99;
+
+	for (int i = 0; i < 5; i++)
+		other[i] = id;
+	other[0].index = 90;
+	other[1].term = 2;
+	other[2].size = size - 8;
+	other[3].crc32c ^= 1;
+	other[4].cluster_id[0] = other[4].cluster_id[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(snapshot_receiver_begin(r, &id, &offset, errmsg), 0);
+	assert_int_equal(offset, 0);
+	for (int i = 0; i < 5; i++) {
+		env = chunk_env(&other[i], data, 0, 50000);
+		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+		                 MA_ERR_IDENTITY);
+		assert_non_null(strstr(errmsg, "was asked for"));
+		assert_non_null(strstr(errmsg, "but 100-3 "));
+		/* Feeding it to the end changes nothing either. */
+		assert_int_equal(
+		    feed_range(r, &other[i], data, 0, 65536, -1, errmsg),
+		    MA_ERR_IDENTITY);
+	}
+	assert_no_snapshot(f->store);
+	assert_int_equal(snapshot_receiver_offset(r), 0);
+	/* The snapshot asked for goes through. */
+	assert_int_equal(feed_range(r, &id, data, 0, 65536, -1, errmsg), 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
 static void test_offset_gap_and_regression(void **state)
 {
 	struct fixture *f = *state;
@@ -950,6 +996,7 @@ int main(void)
 	    T(test_zero_byte_snapshot),
 	    T(test_progress_monotonic),
 	    T(test_offset_gap_and_regression),
+	    T(test_begin_binds_the_identity),
 	    T(test_bad_chunk_crc),
 	    T(test_write_fault_fail_stop),
 	    T(test_crash_resume_every_op),

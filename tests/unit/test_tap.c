@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -93,10 +94,18 @@ static void read_entry(struct fx *f, uint64_t index, struct wal_entry *e,
 	assert_int_equal(e->index, index);
 }
 
+static int unlink_identity(const char *dir)
+{
+	char path[256];
+
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_IDENTITY_FILE);
+	return unlink(path);
+}
+
 static void test_new_spool_identity(void **state)
 {
 	struct fx *f = *state;
-	struct proto_identity id;
+	struct proto_identity id, back;
 	char errmsg[MA_ERRMSG_SIZE];
 	struct tap *other = NULL;
 
@@ -105,6 +114,27 @@ static void test_new_spool_identity(void **state)
 	assert_string_equal(id.cluster_id, UUID);
 	assert_string_equal(id.database_id, DB);
 	assert_int_equal(id.epoch, 1);
+	/* A random incarnation, kept across reopens. */
+	assert_true(proto_uuid_valid(id.incarnation));
+	reopen(f);
+	assert_int_equal(spool_identity_read(f->dir, &back, errmsg), 0);
+	assert_true(spool_identity_equal(&id, &back));
+	tap_close(f->tap);
+	f->tap = NULL;
+	/* A spool written before incarnations gets one on open. */
+	back.incarnation[0] = '\0';
+	assert_int_equal(spool_identity_write(f->dir, &back, true, errmsg), 0);
+	reopen(f);
+	assert_int_equal(spool_identity_read(f->dir, &back, errmsg), 0);
+	assert_true(proto_uuid_valid(back.incarnation));
+	assert_string_not_equal(back.incarnation, id.incarnation);
+	tap_close(f->tap);
+	f->tap = NULL;
+	/* The same spool rebuilt (deleted, opened again): a new one. */
+	assert_int_equal(unlink_identity(f->dir), 0);
+	reopen(f);
+	assert_int_equal(spool_identity_read(f->dir, &id, errmsg), 0);
+	assert_string_not_equal(back.incarnation, id.incarnation);
 	tap_close(f->tap);
 	f->tap = NULL;
 	assert_int_equal(tap_open(f->dir, UUID, "other", NULL, &other, errmsg),

@@ -5,6 +5,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include "agent/cli/commands.h"
 #include "common/io.h"
@@ -79,7 +82,7 @@ static void make_log(const char *dir, uint64_t n)
 
 static void test_verify_ok_and_torn(void **state)
 {
-	char *dir = *state, path[512];
+	char *dir = *state, path[512], mark[512];
 	const char *argv[] = {"wal", "verify", dir};
 	off_t size;
 
@@ -99,6 +102,14 @@ static void test_verify_ok_and_torn(void **state)
 	}
 	size = test_file_size(path);
 	assert_int_equal(truncate(path, size - 3), 0);
+	/* After a clean close the last record was durable: not a torn
+	 * tail but a damaged record. */
+	assert_int_equal(run_args(3, argv), 1);
+	assert_non_null(strstr(err, "entries up to 200 were durable"));
+	assert_non_null(strstr(out, "FAILED"));
+	/* After a crash (no fresh mark) it may be torn. */
+	snprintf(mark, sizeof mark, "%s/wal.durable", dir);
+	assert_int_equal(unlink(mark), 0);
 	assert_int_equal(run_args(3, argv), 0);
 	assert_non_null(strstr(out, "torn tail"));
 	assert_non_null(strstr(out, "entries 199\n"));
@@ -120,6 +131,95 @@ static void test_verify_corrupt(void **state)
 	const char *dump[] = {"wal", "dump", dir};
 	assert_int_equal(run_args(3, dump), 1);
 	assert_non_null(strstr(err, "offset"));
+}
+
+static void test_write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Path of the n-th segment (1-based) of dir in index order. */
+static void nth_seg(char *path, size_t size, const char *dir, int nth)
+{
+	for (uint64_t f = 1; f < 100000; f++) {
+		test_seg_path(path, size, dir, f);
+		if (access(path, F_OK) == 0 && --nth == 0)
+			return;
+	}
+	fail_msg("no segment %d in %s", nth, dir);
+}
+
+/* A segment deleted from the middle: FAILED, naming the segment before
+ * the hole and the one after it. */
+static void test_verify_missing_middle_segment(void **state)
+{
+	char *dir = *state, second[512], third[512];
+	const char *argv[] = {"wal", "verify", dir};
+
+	make_log(dir, 300);
+	nth_seg(second, sizeof second, dir, 2);
+	nth_seg(third, sizeof third, dir, 3);
+	assert_int_equal(unlink(second), 0);
+	assert_int_equal(run_args(3, argv), 1);
+	assert_non_null(strstr(err, "wal-00000000000000000001.seg offset "));
+	assert_non_null(strstr(err, strrchr(third, '/') + 1));
+	assert_non_null(strstr(err, "entries are missing"));
+	assert_non_null(strstr(out, "FAILED"));
+}
+
+/* The wal of a spool or mirror (an identity file beside it) must start
+ * where its latest snapshot ends: a deleted first segment leaves every
+ * file well-formed and contiguous, and only this shows the hole. */
+static void test_verify_hole_after_snapshot(void **state)
+{
+	char *dir = *state, wal[512], path[600], first[512], second[512];
+	const char *argv[] = {"wal", "verify", wal};
+	uint64_t second_index;
+
+	snprintf(wal, sizeof wal, "%s/wal", dir);
+	make_log(wal, 300);
+	nth_seg(first, sizeof first, wal, 1);
+	nth_seg(second, sizeof second, wal, 2);
+	assert_true(sscanf(strrchr(second, '/') + 1, "wal-%" SCNu64 ".seg",
+	                   &second_index) == 1);
+	/* A bare wal directory: nothing to compare with. */
+	assert_int_equal(unlink(first), 0);
+	assert_int_equal(run_args(3, argv), 0);
+	/* In a spool without snapshots: must start at 1. */
+	snprintf(path, sizeof path, "%s/identity", dir);
+	test_write_file(path, "x", 1);
+	assert_int_equal(run_args(3, argv), 1);
+	assert_non_null(strstr(err, strrchr(second, '/') + 1));
+	assert_non_null(strstr(err, "no snapshot: entries 1.."));
+	/* With snapshot 2-1 (committed: .snapshot and .meta). */
+	snprintf(path, sizeof path, "%s/snapshots", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/snapshots/2-1.snapshot", dir);
+	test_write_file(path, "x", 1);
+	snprintf(path, sizeof path, "%s/snapshots/2-1.meta", dir);
+	test_write_file(path, "x", 1);
+	/* An uncommitted later one (no .meta) does not count. */
+	snprintf(path, sizeof path, "%s/snapshots/%" PRIu64 "-1.snapshot", dir,
+	         second_index);
+	test_write_file(path, "x", 1);
+	assert_int_equal(run_args(3, argv), 1);
+	assert_non_null(strstr(err, strrchr(second, '/') + 1));
+	assert_non_null(strstr(err, "the latest snapshot 2-1.snapshot ends at "
+	                            "index 2: entries 3.."));
+	assert_non_null(strstr(out, "FAILED"));
+	/* Once the snapshot covers what is missing: OK. */
+	snprintf(path, sizeof path, "%s/snapshots/%" PRIu64 "-1.meta", dir,
+	         second_index - 1);
+	test_write_file(path, "x", 1);
+	snprintf(path, sizeof path, "%s/snapshots/%" PRIu64 "-1.snapshot", dir,
+	         second_index - 1);
+	test_write_file(path, "x", 1);
+	assert_int_equal(run_args(3, argv), 0);
+	assert_non_null(strstr(out, "\nOK\n"));
 }
 
 static void test_dump(void **state)
@@ -174,6 +274,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_verify_ok_and_torn),
 	    T(test_verify_corrupt),
+	    T(test_verify_missing_middle_segment),
+	    T(test_verify_hole_after_snapshot),
 	    T(test_dump),
 	    T(test_usage),
 	};

@@ -165,10 +165,86 @@ static void test_crash_at_every_point(void **state)
 	print_message("# %ld crash points checked\n", total);
 }
 
+/* The durable mark across crashes: a clean close records 30, then a reset
+ * to 50, appends, a close (72), a suffix truncation to 60 and a close; a crash
+ * at any durability operation must reopen without a false "durable record
+ * missing" (the mark is lowered before anything it covers is removed) and
+ * hold either the old log's entries or the new one's. */
+static int mark_workload(const char *dir)
+{
+	struct wal_options o = test_opts(4096);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_log *log = NULL;
+
+	if (wal_log_open(dir, &o, &log, errmsg) != 0)
+		return 1;
+	for (uint64_t i = 1; i <= 30; i += 3)
+		if (append_v(log, i, i + 2, 1) != 0)
+			return 1;
+	wal_log_close(log);
+	if (wal_log_open(dir, &o, &log, errmsg) != 0 ||
+	    wal_log_reset(log, 50, errmsg) != 0)
+		return 1;
+	for (uint64_t i = 50; i <= 70; i += 3)
+		if (append_v(log, i, i + 2, 2) != 0)
+			return 1;
+	wal_log_close(log); /* the mark now covers what is truncated next */
+	if (wal_log_open(dir, &o, &log, errmsg) != 0 ||
+	    wal_log_truncate_suffix(log, 60, errmsg) != 0)
+		return 1;
+	wal_log_close(log);
+	return 0;
+}
+
+static void test_crash_around_the_mark(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(4096);
+	char sub[512], errmsg[MA_ERRMSG_SIZE];
+	long total;
+
+	snprintf(sub, sizeof sub, "%s/count", dir);
+	io_crash_set(0);
+	assert_int_equal(mark_workload(sub), 0);
+	total = io_crash_ops();
+	assert_true(total > 20 && total < 1000);
+	for (long k = 1; k <= total; k++) {
+		struct wal_log *log = NULL;
+		struct wal_entry e;
+		int status;
+		pid_t pid;
+
+		snprintf(sub, sizeof sub, "%s/m%ld", dir, k);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			io_crash_set(k);
+			_exit(mark_workload(sub));
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) &&
+		            WEXITSTATUS(status) == IO_CRASH_EXIT_CODE);
+		if (wal_log_open(sub, &o, &log, errmsg) != 0)
+			fail_msg("crash point %ld: reopen failed: %s", k,
+			         errmsg);
+		for (uint64_t i = wal_log_first_index(log);
+		     i <= wal_log_last_index(log) && i > 0; i++) {
+			assert_int_equal(wal_log_read(log, i, &e, errmsg), 0);
+			assert_int_equal(e.term, i <= 30 ? 1 : 2);
+		}
+		assert_true(wal_log_last_index(log) <= 30 ||
+		            wal_log_first_index(log) >= 50);
+		wal_log_close(log);
+	}
+	print_message("# %ld crash points checked around the mark\n", total);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_crash_at_every_point,
+	                                    wal_test_setup, wal_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_around_the_mark,
 	                                    wal_test_setup, wal_test_teardown),
 	};
 	log_set_level(LOG_LEVEL_ERROR);

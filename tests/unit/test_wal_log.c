@@ -242,6 +242,83 @@ static void test_fsync_failure_fail_stop(void **state)
 	wal_log_close(log);
 }
 
+/* After a failed fdatasync the records past the durable index may only be
+ * in the page cache (the kernel marks the failed pages clean): a restart
+ * must not take them for durable because its own fsync, through a new
+ * descriptor, succeeds. The fail-stop records the durable index
+ * (wal.durable, failed) and the next open cuts the log back to it. Before,
+ * the restart reported 8 entries durable. */
+static void test_fsync_failure_survives_restart(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(1 << 20);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct wal_log *log;
+	struct wal_entry e[3] = {entry(6, 1, "x"), entry(7, 1, "y"),
+	                         entry(8, 1, "z")};
+
+	o.sync_every_append = false;
+	log = open_opts(dir, &o);
+	assert_int_equal(test_append_range(log, 1, 5, 1, 0, errmsg), 0);
+	assert_int_equal(wal_log_sync(log, errmsg), 0);
+	assert_int_equal(wal_log_append(log, e, 3, 0, errmsg), 0);
+	io_fault_set(IO_FAULT_FSYNC, 1, 1, EIO);
+	assert_int_equal(wal_log_sync(log, errmsg), MA_ERR_IO);
+	io_fault_clear();
+	/* The records are readable (page cache) but not durable. */
+	assert_int_equal(wal_log_last_index(log), 8);
+	assert_int_equal(wal_log_durable_index(log), 5);
+	snprintf(path, sizeof path, "%s/wal.durable", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	wal_log_close(log);
+
+	log = open_opts(dir, &o);
+	assert_int_equal(wal_log_last_index(log), 5);
+	assert_int_equal(wal_log_durable_index(log), 5);
+	/* The log goes on from there, and a later restart keeps it. */
+	assert_int_equal(wal_log_append(log, e, 1, 0, errmsg), 0);
+	assert_int_equal(wal_log_sync(log, errmsg), 0);
+	wal_log_close(log);
+	log = open_opts(dir, &o);
+	assert_int_equal(wal_log_last_index(log), 6);
+	wal_log_close(log);
+}
+
+/* A clean close records what is durable: a damaged last record is then
+ * corruption, refused with nothing modified, not a torn tail dropped
+ * silently (FORMAT.md 1.5/1.6). Truncations lower the mark first, so
+ * what they remove is never held against the log. */
+static void test_damaged_durable_tail_refused(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(1 << 20);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct wal_log *log;
+	off_t size;
+
+	log = open_opts(dir, &o);
+	assert_int_equal(test_append_range(log, 1, 10, 1, 0, errmsg), 0);
+	assert_int_equal(wal_log_truncate_suffix(log, 8, errmsg), 0);
+	wal_log_close(log);
+	log = open_opts(dir, &o);
+	assert_int_equal(wal_log_last_index(log), 8);
+	assert_int_equal(wal_log_reset(log, 3, errmsg), 0);
+	assert_int_equal(test_append_range(log, 3, 9, 1, 0, errmsg), 0);
+	wal_log_close(log);
+	test_seg_path(path, sizeof path, dir, 3);
+	size = test_file_size(path);
+	test_poke(path, size - 9, 1, 0, 1); /* last record's payload */
+	assert_int_equal(wal_log_open(dir, &o, &log, errmsg), MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "entries up to 9 were durable"));
+	assert_non_null(strstr(errmsg, "valid log ends at 8"));
+	assert_non_null(strstr(errmsg, "CRC32C mismatch"));
+	assert_true(test_file_size(path) == size); /* nothing cut */
+	test_poke(path, size - 9, 1, 0, 1);        /* flip it back */
+	log = open_opts(dir, &o);
+	assert_int_equal(wal_log_last_index(log), 9);
+	wal_log_close(log);
+}
+
 static void test_fsync_failure_on_roll(void **state)
 {
 	const char *dir = *state;
@@ -443,6 +520,8 @@ int main(void)
 	    T(test_group_commit_interval),
 	    T(test_write_failure_fail_stop),
 	    T(test_fsync_failure_fail_stop),
+	    T(test_fsync_failure_survives_restart),
+	    T(test_damaged_durable_tail_refused),
 	    T(test_fsync_failure_on_roll),
 	    T(test_suffix_truncate_then_append),
 	    T(test_prefix_truncate),

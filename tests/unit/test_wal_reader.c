@@ -260,6 +260,61 @@ static void test_partial_tail_is_not_corruption(void **state)
 	wal_reader_close(r);
 }
 
+/* A writer midway through an entry whose payload carries a CRC-valid
+ * record image: the reader sees the header and part of the payload (the
+ * image included) and must say "not yet" (MA_ERR_AGAIN), not corruption;
+ * before, the image was taken for valid data after a bad spot. */
+static void test_half_written_record_image_is_again(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(1 << 20);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct wal_log *log = open_opts(dir, &o);
+	struct wal_reader *r;
+	struct wal_entry e, ne = {.index = 11, .term = 5, .type = 1};
+	struct wal_entry img = {
+	    .index = 12, .term = 5, .type = 1, .data = "fake", .len = 4};
+	uint8_t rec[1024], payload[512];
+	size_t full;
+	off_t size;
+	int fd;
+
+	assert_int_equal(test_append_range(log, 1, 10, 3, 20, errmsg), 0);
+	wal_log_close(log);
+	r = reader(dir);
+	for (uint64_t i = 1; i <= 10; i++)
+		expect_next(r, i);
+	memset(payload, 'p', sizeof payload);
+	wal_rec_encode(&img, payload + 64);
+	ne.data = payload;
+	ne.len = sizeof payload;
+	wal_rec_encode(&ne, rec);
+	full = wal_rec_size(ne.len);
+	test_seg_path(path, sizeof path, dir, 1);
+	size = test_file_size(path);
+	fd = open(path, O_WRONLY);
+	for (size_t cut = WAL_REC_HEADER_SIZE + 64 + 40; cut < full; cut += 8) {
+		assert_int_equal(pwrite(fd, rec, cut, size), (ssize_t)cut);
+		assert_int_equal(wal_reader_refresh(r, errmsg), 0);
+		assert_int_equal(wal_reader_next(r, &e, errmsg), MA_ERR_AGAIN);
+	}
+	assert_int_equal(pwrite(fd, rec, full, size), (ssize_t)full);
+	close(fd);
+	assert_int_equal(wal_reader_refresh(r, errmsg), 0);
+	assert_int_equal(wal_reader_next(r, &e, errmsg), 0);
+	assert_true(e.index == 11 && e.len == 512);
+	assert_int_equal(wal_reader_next(r, &e, errmsg), MA_ERR_AGAIN);
+	wal_reader_close(r);
+	/* A fresh reader opening on the half-written state agrees. */
+	fd = open(path, O_WRONLY);
+	assert_int_equal(ftruncate(fd, size + (off_t)full - 16), 0);
+	close(fd);
+	assert_int_equal(wal_reader_open(dir, NULL, &r, errmsg), 0);
+	assert_int_equal(wal_reader_seek(r, 11, errmsg), 0);
+	assert_int_equal(wal_reader_next(r, &e, errmsg), MA_ERR_AGAIN);
+	wal_reader_close(r);
+}
+
 static void test_reader_mid_log_corruption(void **state)
 {
 	const char *dir = *state;
@@ -387,6 +442,7 @@ int main(void)
 	    T(test_prefix_truncation_compacts_reader),
 	    T(test_follow_in_process),
 	    T(test_partial_tail_is_not_corruption),
+	    T(test_half_written_record_image_is_again),
 	    T(test_reader_mid_log_corruption),
 	    T(test_reader_sees_suffix_truncation),
 	    T(test_cross_process_follow),

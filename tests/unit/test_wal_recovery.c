@@ -1,5 +1,6 @@
 /* wal recovery on open: torn tails are cut back to the last valid record,
  * mid-log corruption is refused with the file and offset named. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,16 @@ static off_t rec_off(uint64_t first, uint64_t i)
 	return off;
 }
 
+/* Forgets the durable mark a clean close writes: what a crash after the
+ * last fsync leaves, so that the tail below may be torn (FORMAT.md 1.6). */
+static void crashed(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s/wal.durable", dir);
+	assert_true(unlink(path) == 0 || errno == ENOENT);
+}
+
 static struct wal_log *open_ok(const char *dir, uint64_t segsize)
 {
 	struct wal_options o = test_opts(segsize);
@@ -45,6 +56,7 @@ static void make_log(const char *dir, uint64_t n, uint64_t segsize)
 
 	assert_int_equal(test_append_range(log, 1, n, 3, EXTRA, errmsg), 0);
 	wal_log_close(log);
+	crashed(dir);
 }
 
 static void check_entries(struct wal_log *log, uint64_t first, uint64_t last)
@@ -95,6 +107,7 @@ static void test_torn_last_record_every_offset(void **state)
 		log = open_ok(dir, 1 << 20);
 		check_entries(log, 1, cut == size ? 6 : 5);
 		wal_log_close(log);
+		crashed(dir);
 		assert_true(test_file_size(path) ==
 		            (cut == size ? size : start));
 		restore_file(path, orig, len);
@@ -131,6 +144,7 @@ static void tail_sectors(const char *dir, int byte)
 	log = open_ok(dir, 1 << 20);
 	check_entries(log, 1, 40);
 	wal_log_close(log);
+	crashed(dir);
 	assert_true(test_file_size(path) == size);
 	/* The last 512-byte sector holding records overwritten: everything
 	 * wholly before it survives. */
@@ -153,6 +167,129 @@ static void test_garbage_tail_sectors(void **state)
 {
 	srand(7);
 	tail_sectors(*state, -1);
+}
+
+/* Entry `index` whose payload carries, at an 8-aligned file offset, the
+ * CRC-valid image of a record for index + 1 (any writer of payloads can
+ * do this). Returns the payload length; img_at gets the image's offset
+ * within the payload. */
+static size_t payload_with_image(uint64_t index, uint64_t term, uint8_t *buf,
+                                 size_t *img_at)
+{
+	struct wal_entry img = {.index = index + 1,
+	                        .term = term,
+	                        .type = 1,
+	                        .data = "fake",
+	                        .len = 4};
+
+	memset(buf, 'q', 512);
+	*img_at = 64; /* payload starts 8-aligned: so does the image */
+	wal_rec_encode(&img, buf + *img_at);
+	return 512;
+}
+
+/* A torn write of such an entry (the file ends inside its payload, after
+ * the image) is a torn tail: the log opens, the entry is dropped, every
+ * entry before it is kept. Before, the image was taken for valid data
+ * after the bad spot and the log refused to open. */
+static void test_payload_record_image_then_torn(void **state)
+{
+	const char *dir = *state;
+	char path[512], errmsg[MA_ERRMSG_SIZE];
+	uint8_t buf[512];
+	struct wal_entry e = {.index = 11, .term = test_term(11), .type = 1};
+	struct wal_log *log;
+	size_t img_at;
+	off_t start;
+
+	make_log(dir, 10, 1 << 20);
+	log = open_ok(dir, 1 << 20);
+	e.len = payload_with_image(11, e.term, buf, &img_at);
+	e.data = buf;
+	assert_int_equal(wal_log_append(log, &e, 1, 0, errmsg), 0);
+	wal_log_close(log);
+	crashed(dir);
+	test_seg_path(path, sizeof path, dir, 1);
+	start = rec_off(1, 11);
+	/* Cut just after the image and at every 8 bytes to the end of the
+	 * payload. */
+	for (off_t cut = start + WAL_REC_HEADER_SIZE + (off_t)img_at + 40;
+	     cut < start + (off_t)wal_rec_size(512); cut += 8) {
+		assert_int_equal(truncate(path, cut), 0);
+		log = open_ok(dir, 1 << 20);
+		check_entries(log, 1, 10);
+		wal_log_close(log);
+		assert_true(test_file_size(path) == start);
+		/* Put entry 11 back for the next cut. */
+		log = open_ok(dir, 1 << 20);
+		assert_int_equal(wal_log_append(log, &e, 1, 0, errmsg), 0);
+		wal_log_close(log);
+		crashed(dir);
+	}
+	/* A complete record whose payload is damaged after the image is
+	 * not torn: the image is inside it, and the next real record
+	 * (appended after) shows it is corruption. */
+	log = open_ok(dir, 1 << 20);
+	assert_int_equal(test_append_range(log, 12, 13, 1, EXTRA, errmsg), 0);
+	wal_log_close(log);
+	test_poke(path, start + WAL_REC_HEADER_SIZE + 400, 1, 0, 1);
+	assert_int_equal(
+	    wal_log_open(dir, &(struct wal_options){0}, &log, errmsg),
+	    MA_ERR_INVAL); /* options first */
+	{
+		struct wal_options o = test_opts(1 << 20);
+		assert_int_equal(wal_log_open(dir, &o, &log, errmsg),
+		                 MA_ERR_CORRUPT);
+		assert_non_null(strstr(errmsg, "(index 12)"));
+	}
+}
+
+/* Terms never decrease, also from one segment to the next: a segment
+ * whose records go back to a lower term than the one before it is
+ * refused (before, the term check started afresh in every segment). */
+static void test_term_backwards_across_segments(void **state)
+{
+	const char *dir = *state;
+	char errmsg[MA_ERRMSG_SIZE], path[512], sub[512], from[600];
+	struct wal_options o = test_opts(4096);
+	struct wal_log *log = NULL;
+	struct wal_entry e = {.term = 7, .type = 1, .data = "x", .len = 1};
+	uint64_t first2 = 0, first3 = 0;
+
+	log = open_ok(dir, 4096);
+	for (uint64_t i = 1; i <= 300; i++) {
+		e.index = i;
+		assert_int_equal(wal_log_append(log, &e, 1, 0, errmsg), 0);
+	}
+	wal_log_close(log);
+	for (uint64_t k = 2; k <= 300 && first3 == 0; k++) {
+		test_seg_path(path, sizeof path, dir, k);
+		if (access(path, F_OK) != 0)
+			continue;
+		if (first2 == 0)
+			first2 = k;
+		else
+			first3 = k;
+	}
+	assert_true(first2 > 1 && first3 > first2);
+	/* The same entries of segment 2, written with term 3 by another log
+	 * of the same identity. */
+	snprintf(sub, sizeof sub, "%s/other", dir);
+	assert_int_equal(wal_log_open(sub, &o, &log, errmsg), 0);
+	assert_int_equal(wal_log_reset(log, first2, errmsg), 0);
+	e.term = 3;
+	for (uint64_t i = first2; i < first3; i++) {
+		e.index = i;
+		assert_int_equal(wal_log_append(log, &e, 1, 0, errmsg), 0);
+	}
+	wal_log_close(log);
+	snprintf(from, sizeof from, "%s/other/wal-%020llu.seg", dir,
+	         (unsigned long long)first2);
+	test_seg_path(path, sizeof path, dir, first2);
+	assert_int_equal(rename(from, path), 0);
+	assert_int_equal(wal_log_open(dir, &o, &log, errmsg), MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, "term 3 below previous term 7"));
+	assert_non_null(strstr(errmsg, strrchr(path, '/') + 1));
 }
 
 static void test_bit_flip_mid_log_refused(void **state)
@@ -308,6 +445,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_zeroed_tail_sectors,
 	                                    wal_test_setup, wal_test_teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_tail_sectors,
+	                                    wal_test_setup, wal_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_payload_record_image_then_torn,
+	                                    wal_test_setup, wal_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_term_backwards_across_segments,
 	                                    wal_test_setup, wal_test_teardown),
 	    cmocka_unit_test_setup_teardown(test_bit_flip_mid_log_refused,
 	                                    wal_test_setup, wal_test_teardown),

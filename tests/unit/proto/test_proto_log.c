@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -12,6 +13,7 @@
 #include "common/errors.h"
 #include "common/parse.h"
 #include "proto/proto.h"
+#include "wal/wal.h"
 
 static const struct proto_identity ident = {
     .cluster_id = "6f1c9a54-1f0e-4c1e-9a55-2f7c3b8d9e01",
@@ -148,6 +150,124 @@ static void test_info_roundtrip(void **state)
 	}
 }
 
+/* The incarnation (issue 8) travels in info and log start frames; a
+ * peer that sends none (an older source) decodes with an empty one, and
+ * an older decoder's view (the same keys less one) is unchanged: the map
+ * simply has one pair fewer. A cluster id or incarnation that is not a
+ * UUID is refused before anyone can store it. */
+static void test_incarnation_roundtrip(void **state)
+{
+	static const char inc[] = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+	struct proto_buf sb;
+	struct proto_info in = {0}, out;
+	struct proto_log_msg m = {0}, got;
+	char errmsg[MA_ERRMSG_SIZE];
+	size_t with_len;
+
+	(void)state;
+	in.id = ident;
+	strcpy(in.id.incarnation, inc);
+	in.commit_index = 5;
+	proto_buf_init(&sb);
+	assert_int_equal(proto_info_encode(&sb, &in), 0);
+	with_len = sb.len;
+	assert_int_equal(
+	    proto_info_decode(sb.data + 4, sb.len - 4, &out, errmsg), 0);
+	assert_string_equal(out.id.incarnation, inc);
+	assert_string_equal(out.id.cluster_id, ident.cluster_id);
+	assert_int_equal(out.commit_index, 5);
+	proto_buf_free(&sb);
+
+	/* Without one: absent from the wire, empty after decoding. */
+	in.id.incarnation[0] = '\0';
+	proto_buf_init(&sb);
+	assert_int_equal(proto_info_encode(&sb, &in), 0);
+	assert_int_equal(with_len - sb.len,
+	                 1 + 11 + 1 + 1 + 36); /* key + str8 header + uuid */
+	assert_int_equal(
+	    proto_info_decode(sb.data + 4, sb.len - 4, &out, errmsg), 0);
+	assert_string_equal(out.id.incarnation, "");
+	proto_buf_free(&sb);
+
+	m.kind = PROTO_LOG_START;
+	m.id = ident;
+	strcpy(m.id.incarnation, inc);
+	m.from_index = 9;
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	assert_int_equal(
+	    proto_log_decode(sb.data + 4, sb.len - 4, 0, &got, errmsg), 0);
+	assert_string_equal(got.id.incarnation, inc);
+	assert_int_equal(got.from_index, 9);
+	proto_buf_free(&sb);
+
+	/* Not UUIDs: refused naming the field. */
+	strcpy(m.id.incarnation, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4g");
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	assert_int_equal(
+	    proto_log_decode(sb.data + 4, sb.len - 4, 0, &got, errmsg),
+	    MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "'incarnation' is not a UUID"));
+	proto_buf_free(&sb);
+	strcpy(m.id.incarnation, inc);
+	strcpy(m.id.cluster_id, "cluster\nid");
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	assert_int_equal(
+	    proto_log_decode(sb.data + 4, sb.len - 4, 0, &got, errmsg),
+	    MA_ERR_PROTO);
+	assert_non_null(strstr(errmsg, "'cluster_id' is not a UUID"));
+	proto_buf_free(&sb);
+}
+
+/* One entry-size limit: an entry as large as the wal and the tap accept
+ * (WAL_ENTRY_SIZE_MAX) crosses the protocol, through a framer sized for
+ * log streams. Before, the protocol stopped at 8 MiB and one such
+ * committed entry wedged every mirror. */
+static void test_largest_wal_entry_crosses(void **state)
+{
+	struct proto_buf sb;
+	struct proto_log_msg m = {0}, got;
+	struct proto_framer r;
+	char errmsg[MA_ERRMSG_SIZE];
+	const void *body;
+	size_t blen, used;
+	uint8_t *data = malloc(WAL_ENTRY_SIZE_MAX);
+
+	(void)state;
+	assert_non_null(data);
+	assert_int_equal(PROTO_ENTRY_DATA_MAX, WAL_ENTRY_SIZE_MAX);
+	memset(data, 0x5a, WAL_ENTRY_SIZE_MAX);
+	m.kind = PROTO_LOG_ENTRY;
+	m.index = 7;
+	m.term = 2;
+	m.type = 1;
+	m.data = data;
+	m.data_len = WAL_ENTRY_SIZE_MAX;
+	proto_buf_init(&sb);
+	assert_int_equal(proto_log_encode(&sb, &m), 0);
+	assert_int_equal(
+	    proto_framer_init(&r, PROTO_ENTRY_DATA_MAX + PROTO_FRAME_OVERHEAD),
+	    0);
+	assert_int_equal(
+	    proto_framer_feed(&r, sb.data, sb.len, &used, &body, &blen, errmsg),
+	    1);
+	assert_int_equal(used, sb.len);
+	assert_int_equal(
+	    proto_log_decode(body, blen, PROTO_ENTRY_DATA_MAX, &got, errmsg),
+	    0);
+	assert_int_equal(got.data_len, WAL_ENTRY_SIZE_MAX);
+	assert_int_equal(got.index, 7);
+	/* One byte more is refused, naming the limit. */
+	assert_int_equal(proto_log_decode(body, blen, PROTO_ENTRY_DATA_MAX - 1,
+	                                  &got, errmsg),
+	                 MA_ERR_PROTO);
+	proto_framer_free(&r);
+	proto_buf_free(&sb);
+	free(data);
+}
+
 static void expect_bad_max(const void *bytes, size_t len, size_t data_max,
                            const char *needle)
 {
@@ -264,6 +384,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_log_stream_roundtrip_any_split),
 	    cmocka_unit_test(test_info_roundtrip),
+	    cmocka_unit_test(test_incarnation_roundtrip),
+	    cmocka_unit_test(test_largest_wal_entry_crosses),
 	    cmocka_unit_test(test_malformed_log_messages),
 	    cmocka_unit_test(test_database_id_rule),
 	};
