@@ -20,6 +20,9 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/serve/serve.c agent/serve/serve.h \
+	agent/serve/serve_request.c agent/serve/serve_request.h \
+	agent/serve/serve_log.c agent/serve/serve_log.h \
+	agent/serve/serve_snapshot.c agent/serve/serve_snapshot.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
@@ -106,3 +109,5 @@ EXTRA_DIST += tests/integration/test_mirror_read.sh
 # The status model end to end: file, /status, /metrics and `status`.
 TESTS += tests/integration/test_status.sh
 EXTRA_DIST += tests/integration/test_status.sh
+
+include agent/serve/serve.mk

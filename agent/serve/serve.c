@@ -1,11 +1,13 @@
-/* serve: the source side of the mirror protocol on a libevent loop.
- * Request parsing and access checks, the three endpoints, backpressure
- * and the log-stream follow machinery (inotify or polling wake-ups,
- * heartbeat timers). Owns the clock and the event glue; the protocol
- * encoders, the snapshot sender and the wal reader do the rest. */
+/* serve: the libevent glue of the source side. Access checks, output
+ * buffering and backpressure, the log-stream wake-ups (inotify or
+ * polling) and heartbeat timers. Owns the clock and the event loop; the
+ * decisions are the sans-I/O cores': serve_request.h parses requests,
+ * serve_log.h answers info and judges and reads the log, serve_snapshot.h
+ * checks and frames snapshot streams. */
 #include "build-config.h" /* MA_FAULT_INJECTION */
 
 #include "agent/serve/serve.h"
+#include "agent/serve/serve_log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,11 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
-
 #include "agent/config/config.h"
 #include "common/clock.h"
-#include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -28,6 +27,7 @@
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
+#include <event2/event.h>
 
 #define CONTENT_TYPE "application/msgpack"
 /* Largest single transport write: big frames go out in pieces so that a
@@ -68,10 +68,7 @@ struct stream {
 	struct event *resume_ev;
 	char peer[128];
 	/* snapshot */
-	struct snapshot_sender *sender;
-	bool pinned;
-	uint64_t snap_index, snap_term;
-	uint64_t envelopes; /* sent so far (fault injection) */
+	struct serve_snapshot snap;
 	/* log */
 	struct wal_reader *reader;
 	struct event *hb_ev;
@@ -89,7 +86,7 @@ struct db {
 	struct snapshot_store *store;
 	/* Follows the end of the log for commit_index / commit_term. */
 	struct wal_reader *tail;
-	uint64_t last_index, last_term;
+	struct serve_log_tail end;
 	uint64_t tail_ms;
 	bool tail_ok;
 	/* Wake-ups for log streams: inotify on the wal dir, else a timer. */
@@ -121,81 +118,7 @@ struct serve {
 
 /* ---- database tail ---- */
 
-/* Finds the end of the log in db->tail's current view by galloping seeks
- * from the previous end (wal_reader has no "last index" accessor; a seek
- * only loads the one segment it lands in, so this costs O(log n) segment
- * loads at worst instead of reading the whole log), then reads the last
- * entry for its term. */
-static int tail_locate(struct db *db, char *errmsg)
-{
-	struct wal_reader *r = db->tail;
-	uint64_t first = wal_reader_first_index(r), lo, hi, step;
-	struct wal_entry e;
-	int rc;
-
-	if (first == 0) {
-		db->last_index = 0;
-		db->last_term = 0;
-		return 0;
-	}
-	lo = db->last_index + 1 > first ? db->last_index + 1 : first;
-	rc = wal_reader_seek(r, lo, errmsg);
-	if (rc == MA_ERR_NOTFOUND && lo != first) {
-		/* The log shrank (suffix truncation or reset). */
-		lo = first;
-		db->last_term = 0;
-		rc = wal_reader_seek(r, lo, errmsg);
-	}
-	if (rc != 0)
-		return rc;
-	step = 1;
-	for (;;) {
-		if (step > UINT64_MAX - lo) {
-			hi = UINT64_MAX;
-			break;
-		}
-		rc = wal_reader_seek(r, lo + step, errmsg);
-		if (rc == MA_ERR_NOTFOUND) {
-			hi = lo + step;
-			break;
-		}
-		if (rc != 0)
-			return rc;
-		lo += step;
-		if (step < (UINT64_C(1) << 62))
-			step <<= 1;
-	}
-	while (hi - lo > 1) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		rc = wal_reader_seek(r, mid, errmsg);
-		if (rc == 0)
-			lo = mid;
-		else if (rc == MA_ERR_NOTFOUND)
-			hi = mid;
-		else
-			return rc;
-	}
-	/* lo is one past the last entry. */
-	if (lo == first) {
-		db->last_index = first - 1;
-		db->last_term = 0;
-		return 0;
-	}
-	if (lo - 1 == db->last_index && db->last_term != 0)
-		return wal_reader_seek(r, lo, errmsg);
-	rc = wal_reader_seek(r, lo - 1, errmsg);
-	if (rc != 0)
-		return rc;
-	rc = wal_reader_next(r, &e, errmsg);
-	if (rc != 0)
-		return rc;
-	db->last_index = e.index;
-	db->last_term = e.term;
-	return 0;
-}
-
-/* Refreshes db->last_index / last_term (rate-limited). */
+/* Refreshes db->end (rate-limited). */
 static int tail_update(struct db *db, char *errmsg)
 {
 	uint64_t now = clock_mono_ms();
@@ -208,7 +131,7 @@ static int tail_update(struct db *db, char *errmsg)
 	for (int attempt = 0; attempt < 3; attempt++) {
 		rc = wal_reader_refresh(db->tail, errmsg);
 		if (rc == 0)
-			rc = tail_locate(db, errmsg);
+			rc = serve_log_tail_locate(db->tail, &db->end, errmsg);
 		if (rc == 0)
 			break;
 	}
@@ -381,185 +304,7 @@ static void respond_error(struct stream *st, int status, enum proto_error err,
 	flush(st);
 }
 
-/* ---- request parsing ---- */
-
-enum endpoint { EP_INFO, EP_SNAPSHOT, EP_LOG };
-
-struct request {
-	char db[PROTO_DATABASE_ID_MAX + 1];
-	enum endpoint ep;
-	uint64_t index, term, offset; /* snapshot */
-	uint64_t from, prev_term;     /* log */
-};
-
-/* Parses a decimal of 1..20 digits without overflow. */
-static bool parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
-struct qparam {
-	const char *key;
-	bool required;
-	uint64_t *dst;
-	bool seen;
-};
-
-static int parse_query(const char *q, struct qparam *params, size_t n,
-                       char *msg, size_t msg_size)
-{
-	while (q != NULL && *q != '\0') {
-		const char *amp = strchr(q, '&');
-		size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
-		const char *eq = memchr(q, '=', len);
-		size_t klen;
-		size_t i;
-
-		if (eq == NULL) {
-			snprintf(msg, msg_size,
-			         "query parameter '%.*s' has no value",
-			         (int)(len > 32 ? 32 : len), q);
-			return -1;
-		}
-		klen = (size_t)(eq - q);
-		for (i = 0; i < n; i++) {
-			if (strlen(params[i].key) == klen &&
-			    memcmp(params[i].key, q, klen) == 0)
-				break;
-		}
-		if (i == n) {
-			snprintf(msg, msg_size,
-			         "unknown query parameter '%.*s'",
-			         (int)(klen > 32 ? 32 : klen), q);
-			return -1;
-		}
-		if (params[i].seen) {
-			snprintf(msg, msg_size, "query parameter '%s' repeated",
-			         params[i].key);
-			return -1;
-		}
-		if (!parse_u64(eq + 1, len - klen - 1, params[i].dst)) {
-			snprintf(msg, msg_size,
-			         "query parameter '%s' must be a decimal "
-			         "number below 2^64",
-			         params[i].key);
-			return -1;
-		}
-		params[i].seen = true;
-		q = amp != NULL ? amp + 1 : NULL;
-		if (amp != NULL && *q == '\0') {
-			snprintf(msg, msg_size, "empty query parameter");
-			return -1;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (params[i].required && !params[i].seen) {
-			snprintf(msg, msg_size, "missing query parameter '%s'",
-			         params[i].key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Parses "/v1/db/<db>/<endpoint>[?query]". 0 or -1 with msg set. */
-static int parse_request(const char *path, struct request *rq, char *msg,
-                         size_t msg_size)
-{
-	static const char prefix[] = "/v1/db/";
-	const char *p, *slash, *query;
-	size_t len, eplen;
-
-	memset(rq, 0, sizeof *rq);
-	if (path == NULL || strlen(path) > SERVE_PATH_MAX) {
-		snprintf(msg, msg_size, "path missing or longer than %d bytes",
-		         SERVE_PATH_MAX);
-		return -1;
-	}
-	if (strncmp(path, prefix, sizeof prefix - 1) != 0) {
-		snprintf(msg, msg_size, "path must start with %s", prefix);
-		return -1;
-	}
-	p = path + sizeof prefix - 1;
-	slash = strchr(p, '/');
-	len = slash != NULL ? (size_t)(slash - p) : 0;
-	if (slash == NULL || len == 0 || len > PROTO_DATABASE_ID_MAX) {
-		snprintf(msg, msg_size, "bad database name in path");
-		return -1;
-	}
-	memcpy(rq->db, p, len);
-	rq->db[len] = '\0';
-	if (!parse_name_valid_str(rq->db)) {
-		snprintf(msg, msg_size,
-		         "bad database name (want [A-Za-z0-9._-]{1,64}, not "
-		         "'.' or '..')");
-		return -1;
-	}
-	p = slash + 1;
-	query = strchr(p, '?');
-	eplen = query != NULL ? (size_t)(query - p) : strlen(p);
-	if (query != NULL)
-		query++;
-	if (eplen == 4 && memcmp(p, "info", 4) == 0) {
-		rq->ep = EP_INFO;
-		if (query != NULL) {
-			snprintf(msg, msg_size, "info takes no query");
-			return -1;
-		}
-		return 0;
-	}
-	if (query == NULL || *query == '\0') {
-		snprintf(msg, msg_size, "missing query");
-		if (!(eplen == 8 && memcmp(p, "snapshot", 8) == 0) &&
-		    !(eplen == 3 && memcmp(p, "log", 3) == 0))
-			snprintf(msg, msg_size, "unknown endpoint '%.*s'",
-			         (int)(eplen > 32 ? 32 : eplen), p);
-		return -1;
-	}
-	if (eplen == 8 && memcmp(p, "snapshot", 8) == 0) {
-		struct qparam ps[] = {
-		    {"index", true, &rq->index, false},
-		    {"term", true, &rq->term, false},
-		    {"offset", false, &rq->offset, false},
-		};
-		rq->ep = EP_SNAPSHOT;
-		return parse_query(query, ps, 3, msg, msg_size);
-	}
-	if (eplen == 3 && memcmp(p, "log", 3) == 0) {
-		struct qparam ps[] = {
-		    {"from", true, &rq->from, false},
-		    {"prev_term", true, &rq->prev_term, false},
-		};
-		rq->ep = EP_LOG;
-		if (parse_query(query, ps, 2, msg, msg_size) != 0)
-			return -1;
-		if (rq->from == 0) {
-			snprintf(
-			    msg, msg_size,
-			    "from must be at least 1 (indexes start at 1)");
-			return -1;
-		}
-		return 0;
-	}
-	snprintf(msg, msg_size, "unknown endpoint '%.*s'",
-	         (int)(eplen > 32 ? 32 : eplen), p);
-	return -1;
-}
+/* ---- access ---- */
 
 /* The rule itself is config_access_grant_allows(), shared with the
  * configuration's [access] sections so that what check-config and the
@@ -592,7 +337,6 @@ static void handle_info(struct stream *st)
 {
 	struct db *db = st->db;
 	char em[MA_ERRMSG_SIZE];
-	struct snapshot_meta meta;
 	struct proto_info info;
 	int rc;
 
@@ -603,31 +347,14 @@ static void handle_info(struct stream *st)
 		              "cannot read the log of %s", db->name);
 		return;
 	}
-	memset(&info, 0, sizeof info);
-	info.id = db->id;
-	info.first_index = wal_reader_first_index(db->tail);
-	info.commit_index = db->last_index;
-	info.commit_term = db->last_term;
-	rc = snapshot_store_latest(db->store, &meta, em);
-	if (rc == 0) {
-		info.has_snapshot = true;
-		info.snapshot_index = meta.id.index;
-		info.snapshot_term = meta.id.term;
-		info.snapshot_size = meta.id.size;
-		info.snapshot_crc32c = meta.id.crc32c;
-		/* An empty log after a snapshot: the snapshot is what the
-		 * source holds. */
-		if (meta.id.index > info.commit_index) {
-			info.commit_index = meta.id.index;
-			info.commit_term = meta.id.term;
-		}
-	} else if (rc != MA_ERR_NOTFOUND) {
+	rc = serve_log_info_build(db->store, db->tail, &db->end, &db->id,
+	                          clock_wall_ms(), &info, em);
+	if (rc != 0) {
 		log_error("serve: %s: cannot list snapshots: %s", db->name, em);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL,
 		              "cannot list the snapshots of %s", db->name);
 		return;
 	}
-	info.source_time_ms = clock_wall_ms();
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -665,72 +392,11 @@ static void schedule_resume(struct stream *st)
 	event_add(st->resume_ev, &zero);
 }
 
-int serve_fault_parse(const char *name, enum serve_fault *out)
-{
-	static const char *const names[] = {
-	    [SERVE_FAULT_CHUNK_CRC] = "chunk-crc",
-	    [SERVE_FAULT_OFFSET_GAP] = "offset-gap",
-	    [SERVE_FAULT_TOTAL_CRC] = "total-crc",
-	    [SERVE_FAULT_OVERSIZE_FRAME] = "oversize-frame",
-	    [SERVE_FAULT_MALFORMED] = "malformed",
-	    [SERVE_FAULT_OVERSIZE_FIELD] = "oversize-field",
-	};
-
-	for (size_t i = 1; i < sizeof names / sizeof names[0]; i++) {
-		if (strcmp(name, names[i]) == 0) {
-			*out = (enum serve_fault)i;
-			return 0;
-		}
-	}
-	return MA_ERR_INVAL;
-}
-
-#ifdef MA_FAULT_INJECTION
-/* Damages the second envelope of a snapshot stream as the serve's fault
- * option says. Returns true when it wrote the (damaged) frame itself. */
-static bool inject_fault(struct stream *st, struct snapshot_chunk *env,
-                         uint64_t nth)
-{
-	static unsigned char copy[SNAPSHOT_CHUNK_MAX];
-
-	if (nth != 1 || env->done)
-		return false;
-	switch (st->sv->fault) {
-	case SERVE_FAULT_CHUNK_CRC:
-		env->crc32c ^= 1;
-		return false;
-	case SERVE_FAULT_OFFSET_GAP:
-		env->offset += 1;
-		return false;
-	case SERVE_FAULT_TOTAL_CRC:
-		if (env->data_len == 0)
-			return false;
-		memcpy(copy, env->data, env->data_len);
-		copy[0] ^= 0xff;
-		env->data = copy;
-		env->crc32c = crc32c(copy, env->data_len);
-		return false;
-	case SERVE_FAULT_OVERSIZE_FRAME:
-		proto_fault_frame_encode(&st->out, PROTO_FAULT_OVERSIZE_FRAME);
-		return true;
-	case SERVE_FAULT_MALFORMED:
-		proto_fault_frame_encode(&st->out, PROTO_FAULT_MALFORMED);
-		return true;
-	case SERVE_FAULT_OVERSIZE_FIELD:
-		proto_fault_frame_encode(&st->out, PROTO_FAULT_OVERSIZE_FIELD);
-		return true;
-	case SERVE_FAULT_NONE:
-		break;
-	}
-	return false;
-}
-#endif
-
 static void snapshot_pump(struct stream *st)
 {
-	struct snapshot_chunk env;
 	char em[MA_ERRMSG_SIZE];
 	size_t produced = 0;
+	bool injected;
 	int rc;
 
 	for (;;) {
@@ -742,137 +408,68 @@ static void snapshot_pump(struct stream *st)
 			schedule_resume(st);
 			return;
 		}
-		rc = snapshot_sender_next(st->sender, &env, em);
-		if (rc == 1) {
-#ifdef MA_FAULT_INJECTION
-			if (inject_fault(st, &env, st->envelopes++)) {
-				log_warn("serve: fault injected into the "
-				         "snapshot stream of %s",
-				         st->db->name);
-				st->ending = true;
-				continue;
-			}
-#endif
-			rc = proto_envelope_encode(&st->out, &env, em);
-			if (rc != 0) {
-				log_error("serve: %s: cannot encode snapshot "
-				          "chunk: %s",
-				          st->db->name, em);
-				stream_fail(st);
-				return;
-			}
-			produced += env.data_len;
-			if (env.done) {
-				st->ending = true;
-				log_info("serve: snapshot %" PRIu64 "-%" PRIu64
-				         " of %s sent to %s",
-				         st->snap_index, st->snap_term,
-				         st->db->name, st->peer);
-			}
+		rc = serve_snapshot_next(&st->snap, &st->out, &produced,
+		                         &injected, em);
+		if (injected)
+			log_warn("serve: fault %s injected into the snapshot "
+			         "stream of %s",
+			         serve_fault_name(st->snap.fault),
+			         st->db->name);
+		if (rc == 1)
+			continue;
+		if (rc == 0 && injected) {
+			st->ending = true;
 			continue;
 		}
 		if (rc == 0) {
 			st->ending = true;
+			log_info("serve: snapshot %" PRIu64 "-%" PRIu64
+			         " of %s sent to %s",
+			         st->snap.index, st->snap.term, st->db->name,
+			         st->peer);
 			continue;
 		}
 		if (rc == MA_ERR_CORRUPT)
 			log_error("serve: snapshot %" PRIu64 "-%" PRIu64
 			          " of %s changed while being sent to %s: %s; "
 			          "resetting the stream",
-			          st->snap_index, st->snap_term, st->db->name,
+			          st->snap.index, st->snap.term, st->db->name,
 			          st->peer, em);
 		else
 			log_error("serve: snapshot %" PRIu64 "-%" PRIu64
 			          " of %s: %s; resetting the stream",
-			          st->snap_index, st->snap_term, st->db->name,
+			          st->snap.index, st->snap.term, st->db->name,
 			          em);
 		stream_fail(st);
 		return;
 	}
 }
 
-static void handle_snapshot(struct stream *st, const struct request *rq)
+static void handle_snapshot(struct stream *st, const struct serve_request *rq)
 {
 	struct db *db = st->db;
-	struct snapshot_meta meta;
-	char em[MA_ERRMSG_SIZE], path[PATH_MAX];
+	struct serve_refusal ref;
+	enum serve_fault fault = SERVE_FAULT_NONE;
+	char em[MA_ERRMSG_SIZE];
 	int rc;
 
-	rc = snapshot_store_get(db->store, rq->index, rq->term, &meta, em);
-	if (rc == MA_ERR_NOTFOUND || rc == MA_ERR_CORRUPT) {
-		if (rc == MA_ERR_CORRUPT)
+#ifdef MA_FAULT_INJECTION
+	fault = st->sv->fault;
+#endif
+	rc = serve_snapshot_open(&st->snap, db->store, &db->id, rq->index,
+	                         rq->term, rq->offset, st->sv->chunk_size,
+	                         fault, &ref, em);
+	if (rc != 0) {
+		if (ref.status == 503)
+			log_error("serve: %s: %s", db->name, em);
+		else if (rc == MA_ERR_CORRUPT)
 			log_warn("serve: %s: %s", db->name, em);
-		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
-		              "snapshot %" PRIu64 "-%" PRIu64
-		              " of %s is not held; ask /info for the latest",
-		              rq->index, rq->term, db->name);
-		return;
-	}
-	if (rc != 0) {
-		log_error("serve: %s: %s", db->name, em);
-		respond_error(st, 503, PROTO_ERROR_INTERNAL,
-		              "cannot read snapshot metadata of %s", db->name);
-		return;
-	}
-	if (strcmp(meta.id.database_id, db->id.database_id) != 0 ||
-	    strcmp(meta.id.cluster_id, db->id.cluster_id) != 0) {
-		log_error("serve: %s: snapshot %" PRIu64 "-%" PRIu64
-		          " names cluster %s database %s, not the spool's "
-		          "%s %s; not serving it",
-		          db->name, rq->index, rq->term, meta.id.cluster_id,
-		          meta.id.database_id, db->id.cluster_id,
-		          db->id.database_id);
-		respond_error(st, 503, PROTO_ERROR_INTERNAL,
-		              "snapshot identity does not match the spool");
-		return;
-	}
-	if (rq->offset > meta.id.size) {
-		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST,
-		              "offset %" PRIu64 " is beyond the snapshot size "
-		              "%" PRIu64,
-		              rq->offset, meta.id.size);
-		return;
-	}
-	rc = snapshot_store_pin(db->store, rq->index, rq->term, em);
-	if (rc == MA_ERR_NOTFOUND) {
-		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
-		              "snapshot %" PRIu64 "-%" PRIu64
-		              " of %s was just removed",
-		              rq->index, rq->term, db->name);
-		return;
-	}
-	if (rc != 0) {
-		log_error("serve: %s: %s", db->name, em);
-		respond_error(st, 503, PROTO_ERROR_INTERNAL,
-		              "cannot pin snapshot of %s", db->name);
-		return;
-	}
-	st->pinned = true;
-	st->snap_index = rq->index;
-	st->snap_term = rq->term;
-	rc = snapshot_store_path(db->store, rq->index, rq->term, path,
-	                         sizeof path);
-	if (rc == 0)
-		rc = snapshot_sender_open(path, &meta.id, rq->offset,
-		                          st->sv->chunk_size, &st->sender, em);
-	if (rc == MA_ERR_NOTFOUND) {
-		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
-		              "snapshot %" PRIu64 "-%" PRIu64
-		              " of %s was just removed",
-		              rq->index, rq->term, db->name);
-		return;
-	}
-	if (rc != 0) {
-		log_error("serve: %s: cannot send snapshot %" PRIu64 "-%" PRIu64
-		          ": %s",
-		          db->name, rq->index, rq->term, em);
-		respond_error(st, 503, PROTO_ERROR_INTERNAL,
-		              "cannot read snapshot of %s", db->name);
+		respond_error(st, ref.status, ref.error, "%s", ref.message);
 		return;
 	}
 	log_info("serve: sending snapshot %" PRIu64 "-%" PRIu64
 	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64 " to %s",
-	         rq->index, rq->term, db->name, meta.id.size, rq->offset,
+	         rq->index, rq->term, db->name, st->snap.size, rq->offset,
 	         st->peer);
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
@@ -889,137 +486,59 @@ static uint64_t tail_first(struct db *db)
 	return wal_reader_first_index(db->tail);
 }
 
-/* Looks for snapshots at index: *found, and *term = want when one of
- * them has that term, else the term of one of them. */
-static int snapshot_term_at(struct db *db, uint64_t index, uint64_t want,
-                            bool *found, uint64_t *term, char *errmsg)
-{
-	struct snapshot_meta *metas;
-	size_t n;
-	int rc = snapshot_store_list(db->store, &metas, &n, errmsg);
-
-	*found = false;
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (metas[i].id.index != index)
-			continue;
-		if (!*found || metas[i].id.term == want)
-			*term = metas[i].id.term;
-		*found = true;
-	}
-	free(metas);
-	return 0;
-}
-
 static void append_heartbeat(struct stream *st)
 {
 	struct db *db = st->db;
-	struct proto_log_msg m;
 	char em[MA_ERRMSG_SIZE];
+	uint64_t commit;
 
 	if (tail_update(db, em) != 0)
 		log_warn("serve: %s: cannot find the end of the log: %s",
 		         db->name, em);
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_HEARTBEAT;
-	m.commit_index = db->last_index;
-	if (st->phase == LOG_STREAM && st->next_index - 1 > m.commit_index)
-		m.commit_index = st->next_index - 1;
-	m.first_index = tail_first(db);
-	m.source_time_ms = clock_wall_ms();
+	commit = db->end.last_index;
+	if (st->phase == LOG_STREAM && st->next_index - 1 > commit)
+		commit = st->next_index - 1;
 	st->hb_due = false;
-	if (proto_log_encode(&st->out, &m) != 0)
+	if (serve_log_heartbeat(&st->out, commit, tail_first(db),
+	                        clock_wall_ms()) != 0)
 		encode_failed(st);
 }
 
-/* Runs the checks of docs/PROTOCOL.md before streaming from st->from:
- * compacted, diverged, or the source being behind (then it stays in
- * LOG_CHECK and runs again on the next wake-up). */
+/* Runs the checks of docs/PROTOCOL.md before streaming from st->from
+ * (serve_log_check): compacted, diverged, or the source being behind
+ * (then it stays in LOG_CHECK and runs again on the next wake-up). */
 static void log_check(struct stream *st)
 {
 	struct db *db = st->db;
-	struct wal_reader *r = st->reader;
-	uint64_t n = st->from, prev = n - 1, first, term = 0;
-	bool have_term = false, found;
-	struct wal_entry e;
+	struct serve_log_check chk;
 	char em[MA_ERRMSG_SIZE];
 	int rc;
 
-	rc = wal_reader_refresh(r, em);
 	st->need_refresh = false;
+	rc = serve_log_check(st->reader, db->store, st->from, st->prev_term,
+	                     &chk, em);
 	if (rc != 0) {
+		log_error("serve: %s: log check for %s: %s", db->name, st->peer,
+		          em);
 		log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
-		log_error("serve: %s: %s", db->name, em);
 		return;
 	}
-	first = wal_reader_first_index(r);
-	if (first > 0 && n < first) {
-		log_finish(st, PROTO_ERROR_COMPACTED, first,
-		           "index %" PRIu64 " is no longer held (first "
-		           "retained index %" PRIu64
-		           "): re-bootstrap from the latest snapshot",
-		           n, first);
+	switch (chk.verdict) {
+	case SERVE_LOG_OK:
+		st->phase = LOG_SEEK;
+		return;
+	case SERVE_LOG_BEHIND:
+		if (!st->behind_logged)
+			log_info("serve: %s: %s: %s", db->name, st->peer,
+			         chk.message);
+		st->behind_logged = true;
+		return;
+	case SERVE_LOG_COMPACTED:
+	case SERVE_LOG_DIVERGED:
+		log_finish(st, serve_log_verdict_error(chk.verdict),
+		           chk.first_index, "%s", chk.message);
 		return;
 	}
-	if (prev == 0) {
-		have_term = true;
-	} else {
-		rc = wal_reader_seek(r, prev, em);
-		if (rc == 0) {
-			rc = wal_reader_next(r, &e, em);
-			if (rc == 0) {
-				term = e.term;
-				have_term = true;
-			} else if (rc != MA_ERR_AGAIN &&
-			           rc != MA_ERR_COMPACTED &&
-			           rc != MA_ERR_DIVERGED) {
-				goto internal;
-			}
-		} else if (rc != MA_ERR_NOTFOUND && rc != MA_ERR_COMPACTED) {
-			goto internal;
-		}
-	}
-	if (!have_term) {
-		rc = snapshot_term_at(db, prev, st->prev_term, &found, &term,
-		                      em);
-		if (rc != 0)
-			goto internal;
-		if (found) {
-			have_term = true;
-		} else if (first > 0 && prev < first) {
-			log_finish(st, PROTO_ERROR_COMPACTED, first,
-			           "the term of index %" PRIu64
-			           " is no longer known (first retained "
-			           "index %" PRIu64 ", no snapshot at %" PRIu64
-			           "): re-bootstrap from the latest snapshot",
-			           prev, first, prev);
-			return;
-		} else {
-			if (!st->behind_logged)
-				log_info("serve: %s: %s wants index %" PRIu64
-				         " but the source holds less; "
-				         "waiting",
-				         db->name, st->peer, n);
-			st->behind_logged = true;
-			return;
-		}
-	}
-	if (term != st->prev_term) {
-		log_finish(st, PROTO_ERROR_DIVERGED, first,
-		           "term of index %" PRIu64 " is %" PRIu64
-		           " here, %" PRIu64
-		           " at the mirror: re-bootstrap from the latest "
-		           "snapshot",
-		           prev, term, st->prev_term);
-		return;
-	}
-	st->phase = LOG_SEEK;
-	return;
-
-internal:
-	log_error("serve: %s: log check for %s: %s", db->name, st->peer, em);
-	log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
 }
 
 /* Positions the reader at next_index once the log holds it. */
@@ -1057,8 +576,6 @@ internal:
 
 static void log_pump(struct stream *st)
 {
-	struct wal_entry e;
-	struct proto_log_msg m;
 	char em[MA_ERRMSG_SIZE];
 	size_t produced = 0;
 	int rc;
@@ -1091,68 +608,32 @@ static void log_pump(struct stream *st)
 			return;
 		}
 	}
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_ENTRY;
 	for (;;) {
-		rc = wal_reader_next(st->reader, &e, em);
-		if (rc == MA_ERR_AGAIN)
-			break;
-		if (rc == MA_ERR_COMPACTED) {
-			log_finish(st, PROTO_ERROR_COMPACTED,
-			           wal_reader_first_index(st->reader),
-			           "index %" PRIu64 " was removed by log "
-			           "retention: re-bootstrap from the latest "
-			           "snapshot",
-			           st->next_index);
-			break;
-		}
-		if (rc == MA_ERR_DIVERGED) {
-			log_finish(st, PROTO_ERROR_DIVERGED,
-			           wal_reader_first_index(st->reader),
-			           "the source log was truncated or reset "
-			           "below index %" PRIu64 ": re-bootstrap",
-			           st->next_index);
-			break;
-		}
-		if (rc != 0) {
-			log_error("serve: %s: %s", st->db->name, em);
-			log_finish(st, PROTO_ERROR_INTERNAL, 0,
-			           "cannot read the log at index %" PRIu64,
-			           st->next_index);
-			break;
-		}
-		if (e.index != st->next_index) {
-			log_finish(st, PROTO_ERROR_INTERNAL, 0,
-			           "log returned index %" PRIu64
-			           " where %" PRIu64 " was expected",
-			           e.index, st->next_index);
-			break;
-		}
-		if (e.len > PROTO_ENTRY_DATA_MAX) {
-			log_finish(st, PROTO_ERROR_INTERNAL, 0,
-			           "entry %" PRIu64 " has %zu bytes, over the "
-			           "protocol limit of %u",
-			           e.index, e.len, PROTO_ENTRY_DATA_MAX);
-			break;
-		}
-		m.index = e.index;
-		m.term = e.term;
-		m.type = e.type;
-		m.data = e.data;
-		m.data_len = e.len;
-		if (proto_log_encode(&st->out, &m) != 0) {
+		struct serve_log_end end;
+		size_t bytes = 0;
+
+		rc = serve_log_read(st->reader, &st->next_index, &st->out,
+		                    st->sv->batch, &bytes, &end, em);
+		produced += bytes;
+		if (rc == MA_ERR_NOMEM) {
 			encode_failed(st);
 			return;
 		}
-		st->next_index++;
-		produced += e.len;
-		if (st->out.len - st->out_off >= st->sv->batch) {
-			if (flush(st) != 0 || st->ended)
-				return;
-			if (produced >= PUMP_BUDGET) {
-				schedule_resume(st);
-				return;
-			}
+		if (rc == SERVE_LOG_READ_AGAIN)
+			break;
+		if (rc == SERVE_LOG_READ_END) {
+			if (end.error == PROTO_ERROR_INTERNAL)
+				log_error("serve: %s: %s", st->db->name, em);
+			log_finish(st, end.error, end.first_index, "%s",
+			           end.message);
+			break;
+		}
+		/* SERVE_LOG_READ_MORE: a batch is ready. */
+		if (flush(st) != 0 || st->ended)
+			return;
+		if (produced >= PUMP_BUDGET) {
+			schedule_resume(st);
+			return;
 		}
 	}
 	flush(st);
@@ -1227,7 +708,7 @@ static void db_wake_arm(struct db *db)
 	}
 }
 
-static void handle_log(struct stream *st, const struct request *rq)
+static void handle_log(struct stream *st, const struct serve_request *rq)
 {
 	struct db *db = st->db;
 	struct serve *sv = st->sv;
@@ -1304,38 +785,33 @@ static void dispatch(struct stream *st)
 	struct serve *sv = st->sv;
 	const char *method = transport_request_method(st->req);
 	const char *path = transport_request_path(st->req);
-	struct request rq;
-	char msg[PROTO_MESSAGE_MAX];
+	struct serve_request rq;
+	char msg[MA_ERRMSG_SIZE];
 
-	if (method == NULL || strcmp(method, "GET") != 0) {
-		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST,
-		              "only GET is served");
-		return;
-	}
-	if (parse_request(path, &rq, msg, sizeof msg) != 0) {
+	if (serve_request_parse(method, path, &rq, msg) != 0) {
 		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST, "%s", msg);
 		return;
 	}
-	if (!allowed(sv, st->peer, rq.db)) {
+	if (!allowed(sv, st->peer, rq.database)) {
 		respond_error(st, 403, PROTO_ERROR_FORBIDDEN,
 		              "client '%s' may not read database '%s'",
-		              st->peer, rq.db);
+		              st->peer, rq.database);
 		return;
 	}
-	st->db = db_find(sv, rq.db);
+	st->db = db_find(sv, rq.database);
 	if (st->db == NULL) {
 		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
-		              "database '%s' is not served here", rq.db);
+		              "database '%s' is not served here", rq.database);
 		return;
 	}
-	switch (rq.ep) {
-	case EP_INFO:
+	switch (rq.kind) {
+	case SERVE_REQUEST_INFO:
 		handle_info(st);
 		break;
-	case EP_SNAPSHOT:
+	case SERVE_REQUEST_SNAPSHOT:
 		handle_snapshot(st, &rq);
 		break;
-	case EP_LOG:
+	case SERVE_REQUEST_LOG:
 		handle_log(st, &rq);
 		break;
 	}
@@ -1426,9 +902,7 @@ static void stream_free(struct stream *st)
 	if (st->resume_ev != NULL)
 		event_free(st->resume_ev);
 	wal_reader_close(st->reader);
-	snapshot_sender_close(st->sender);
-	if (st->pinned)
-		snapshot_store_unpin(db->store, st->snap_index, st->snap_term);
+	serve_snapshot_close(&st->snap);
 	proto_buf_free(&st->out);
 	free(st);
 }
@@ -1519,7 +993,7 @@ static int db_open(struct db *db, char *errmsg)
 	log_info("serve: database %s (cluster %s, epoch %" PRIu64
 	         ") from %s: log %" PRIu64 "..%" PRIu64,
 	         db->name, db->id.cluster_id, db->id.epoch, db->dir,
-	         wal_reader_first_index(db->tail), db->last_index);
+	         wal_reader_first_index(db->tail), db->end.last_index);
 	return 0;
 }
 

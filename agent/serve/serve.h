@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/serve/serve_request.h"
+#include "agent/serve/serve_snapshot.h"
 #include "transport/transport.h"
 
 struct event_base;
@@ -41,8 +43,6 @@ struct event_base;
 #define SERVE_HEARTBEAT_DEFAULT_MS 1000
 /* Bytes of encoded log entries gathered before one transport write. */
 #define SERVE_LOG_BATCH_DEFAULT (256u * 1024)
-/* Longest request path (with query) accepted. */
-#define SERVE_PATH_MAX 512
 
 /* One served database: its id and the spool directory holding it. The
  * spool's identity file must name the same database id. */
@@ -64,23 +64,6 @@ struct serve_grant {
 
 /* Zero fields take the defaults in brackets (serve_options_init sets them
  * to zero/NULL). Strings and arrays are copied by serve_new. */
-/* Faults a test build of serve can inject into snapshot streams: in the
- * second chunk envelope (or the stream's first bytes for the framing
- * faults). */
-enum serve_fault {
-	SERVE_FAULT_NONE,
-	SERVE_FAULT_CHUNK_CRC,      /* declared chunk CRC32C off by one bit */
-	SERVE_FAULT_OFFSET_GAP,     /* chunk offset one past the expected */
-	SERVE_FAULT_TOTAL_CRC,      /* a data byte changed, chunk CRC redone */
-	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
-	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
-	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
-};
-
-/* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
- * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
-int serve_fault_parse(const char *name, enum serve_fault *out);
-
 struct serve_options {
 	const char *listen_addr;    /* numeric IPv4/IPv6 ["127.0.0.1"] */
 	uint16_t port;              /* 0 = any; see serve_port() */

@@ -1,0 +1,25 @@
+# Tests of serve's sans-I/O cores (agent/serve/serve_{request,log,snapshot}).
+check_PROGRAMS += tests/unit/test_serve_request tests/unit/test_serve_log \
+	tests/unit/test_serve_snapshot
+TESTS += tests/unit/test_serve_request tests/unit/test_serve_log \
+	tests/unit/test_serve_snapshot
+tests_unit_test_serve_request_SOURCES = tests/unit/test_serve_request.c
+tests_unit_test_serve_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_serve_request_LDADD = $(AGENT_TEST_LIBS)
+tests_unit_test_serve_log_SOURCES = tests/unit/test_serve_log.c
+tests_unit_test_serve_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_serve_log_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
+tests_unit_test_serve_snapshot_SOURCES = tests/unit/test_serve_snapshot.c
+tests_unit_test_serve_snapshot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_serve_snapshot_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
+
+EXTRA_DIST += tests/fuzz/corpus/serve_request
+
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_serve_request
+FUZZ_TARGETS += tests/fuzz/fuzz_serve_request
+tests_fuzz_fuzz_serve_request_SOURCES = tests/fuzz/fuzz_serve_request.c
+tests_fuzz_fuzz_serve_request_LDADD = agent/libagent.a common/libcommon.a \
+	$(DEPS_LIBS)
+tests_fuzz_fuzz_serve_request_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+endif

@@ -1,0 +1,379 @@
+/* serve_log: the log decisions of the source side (see serve_log.h). */
+#include "agent/serve/serve_log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "snapshot/snapshot.h"
+#include "wal/wal.h"
+
+int serve_log_tail_locate(struct wal_reader *r, struct serve_log_tail *t,
+                          char *errmsg)
+{
+	uint64_t first = wal_reader_first_index(r), lo, hi, step;
+	struct wal_entry e;
+	int rc;
+
+	if (first == 0) {
+		t->last_index = 0;
+		t->last_term = 0;
+		return 0;
+	}
+	lo = t->last_index + 1 > first ? t->last_index + 1 : first;
+	rc = wal_reader_seek(r, lo, errmsg);
+	if (rc == MA_ERR_NOTFOUND && lo != first) {
+		/* The log shrank (suffix truncation or reset). */
+		lo = first;
+		t->last_term = 0;
+		rc = wal_reader_seek(r, lo, errmsg);
+	}
+	if (rc != 0)
+		return rc;
+	/* wal_reader has no "last index" accessor and a seek loads only the
+	 * segment it lands in: gallop, then bisect. */
+	step = 1;
+	for (;;) {
+		if (step > UINT64_MAX - lo) {
+			hi = UINT64_MAX;
+			break;
+		}
+		rc = wal_reader_seek(r, lo + step, errmsg);
+		if (rc == MA_ERR_NOTFOUND) {
+			hi = lo + step;
+			break;
+		}
+		if (rc != 0)
+			return rc;
+		lo += step;
+		if (step < (UINT64_C(1) << 62))
+			step <<= 1;
+	}
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		rc = wal_reader_seek(r, mid, errmsg);
+		if (rc == 0)
+			lo = mid;
+		else if (rc == MA_ERR_NOTFOUND)
+			hi = mid;
+		else
+			return rc;
+	}
+	/* lo is one past the last entry. */
+	if (lo == first) {
+		t->last_index = first - 1;
+		t->last_term = 0;
+		return 0;
+	}
+	if (lo - 1 == t->last_index && t->last_term != 0)
+		return wal_reader_seek(r, lo, errmsg);
+	rc = wal_reader_seek(r, lo - 1, errmsg);
+	if (rc != 0)
+		return rc;
+	rc = wal_reader_next(r, &e, errmsg);
+	if (rc != 0)
+		return rc;
+	t->last_index = e.index;
+	t->last_term = e.term;
+	return 0;
+}
+
+int serve_log_info_build(struct snapshot_store *store,
+                         const struct wal_reader *r,
+                         const struct serve_log_tail *t,
+                         const struct proto_identity *id,
+                         int64_t source_time_ms, struct proto_info *info,
+                         char *errmsg)
+{
+	struct snapshot_meta meta;
+	int rc;
+
+	memset(info, 0, sizeof *info);
+	info->id = *id;
+	info->first_index = wal_reader_first_index(r);
+	info->commit_index = t->last_index;
+	info->commit_term = t->last_term;
+	info->source_time_ms = source_time_ms;
+	rc = snapshot_store_latest(store, &meta, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	info->has_snapshot = true;
+	info->snapshot_index = meta.id.index;
+	info->snapshot_term = meta.id.term;
+	info->snapshot_size = meta.id.size;
+	info->snapshot_crc32c = meta.id.crc32c;
+	/* An empty log after a snapshot: the snapshot is what the source
+	 * holds. */
+	if (meta.id.index > info->commit_index) {
+		info->commit_index = meta.id.index;
+		info->commit_term = meta.id.term;
+	}
+	return 0;
+}
+
+/* Looks for snapshots at index: *found, and *term = want when one of
+ * them has that term, else the term of one of them. */
+static int snapshot_term_at(struct snapshot_store *store, uint64_t index,
+                            uint64_t want, bool *found, uint64_t *term,
+                            char *errmsg)
+{
+	struct snapshot_meta *metas;
+	size_t n;
+	int rc = snapshot_store_list(store, &metas, &n, errmsg);
+
+	*found = false;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (metas[i].id.index != index)
+			continue;
+		if (!*found || metas[i].id.term == want)
+			*term = metas[i].id.term;
+		*found = true;
+	}
+	free(metas);
+	return 0;
+}
+
+static void say(struct serve_log_check *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(struct serve_log_check *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof out->message, fmt, ap);
+	va_end(ap);
+}
+
+int serve_log_check(struct wal_reader *r, struct snapshot_store *store,
+                    uint64_t from, uint64_t prev_term,
+                    struct serve_log_check *out, char *errmsg)
+{
+	uint64_t prev = from - 1, first;
+	bool have_term = false, found;
+	struct wal_entry e;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (from == 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "log check from index 0 (indexes start at 1)");
+	rc = wal_reader_refresh(r, errmsg);
+	if (rc != 0)
+		return rc;
+	first = wal_reader_first_index(r);
+	out->first_index = first;
+	if (first > 0 && from < first) {
+		out->verdict = SERVE_LOG_COMPACTED;
+		say(out,
+		    "index %" PRIu64 " is no longer held (first retained "
+		    "index %" PRIu64 "): re-bootstrap from the latest snapshot",
+		    from, first);
+		return 0;
+	}
+	if (prev == 0) {
+		have_term = true;
+	} else {
+		rc = wal_reader_seek(r, prev, errmsg);
+		if (rc == 0) {
+			rc = wal_reader_next(r, &e, errmsg);
+			if (rc == 0) {
+				out->term = e.term;
+				have_term = true;
+			} else if (rc != MA_ERR_AGAIN &&
+			           rc != MA_ERR_COMPACTED &&
+			           rc != MA_ERR_DIVERGED) {
+				return rc;
+			}
+		} else if (rc != MA_ERR_NOTFOUND && rc != MA_ERR_COMPACTED) {
+			return rc;
+		}
+	}
+	if (!have_term) {
+		rc = snapshot_term_at(store, prev, prev_term, &found,
+		                      &out->term, errmsg);
+		if (rc != 0)
+			return rc;
+		if (found) {
+			out->term_from_snapshot = true;
+		} else if (first > 0 && prev < first) {
+			out->verdict = SERVE_LOG_COMPACTED;
+			say(out,
+			    "the term of index %" PRIu64 " is no longer known "
+			    "(first retained index %" PRIu64 ", no snapshot at "
+			    "%" PRIu64
+			    "): re-bootstrap from the latest snapshot",
+			    prev, first, prev);
+			return 0;
+		} else {
+			out->verdict = SERVE_LOG_BEHIND;
+			say(out,
+			    "index %" PRIu64 " is wanted but the source holds "
+			    "less; waiting",
+			    from);
+			return 0;
+		}
+	}
+	if (out->term != prev_term) {
+		out->verdict = SERVE_LOG_DIVERGED;
+		say(out,
+		    "term of index %" PRIu64 " is %" PRIu64 " here, %" PRIu64
+		    " at the mirror: re-bootstrap from the latest snapshot",
+		    prev, out->term, prev_term);
+		return 0;
+	}
+	out->verdict = SERVE_LOG_OK;
+	return 0;
+}
+
+enum proto_error serve_log_verdict_error(enum serve_log_verdict v)
+{
+	switch (v) {
+	case SERVE_LOG_COMPACTED:
+		return PROTO_ERROR_COMPACTED;
+	case SERVE_LOG_DIVERGED:
+		return PROTO_ERROR_DIVERGED;
+	case SERVE_LOG_OK:
+	case SERVE_LOG_BEHIND:
+		break;
+	}
+	return (enum proto_error)0;
+}
+
+const char *serve_log_verdict_name(enum serve_log_verdict v)
+{
+	switch (v) {
+	case SERVE_LOG_OK:
+		return "ok";
+	case SERVE_LOG_COMPACTED:
+		return "compacted";
+	case SERVE_LOG_DIVERGED:
+		return "diverged";
+	case SERVE_LOG_BEHIND:
+		return "behind";
+	}
+	return "?";
+}
+
+static int end_with(struct serve_log_end *end, enum proto_error error,
+                    uint64_t first_index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int end_with(struct serve_log_end *end, enum proto_error error,
+                    uint64_t first_index, const char *fmt, ...)
+{
+	va_list ap;
+
+	end->error = error;
+	end->first_index = first_index;
+	va_start(ap, fmt);
+	vsnprintf(end->message, sizeof end->message, fmt, ap);
+	va_end(ap);
+	return SERVE_LOG_READ_END;
+}
+
+int serve_log_read(struct wal_reader *r, uint64_t *next_index,
+                   struct proto_buf *out, size_t max_bytes, size_t *produced,
+                   struct serve_log_end *end, char *errmsg)
+{
+	size_t start = out->len, data = 0;
+	struct proto_log_msg m;
+	struct wal_entry e;
+	int rc, status;
+
+	memset(end, 0, sizeof *end);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ENTRY;
+	for (;;) {
+		if (out->len - start >= max_bytes) {
+			status = SERVE_LOG_READ_MORE;
+			break;
+		}
+		rc = wal_reader_next(r, &e, errmsg);
+		if (rc == MA_ERR_AGAIN) {
+			status = SERVE_LOG_READ_AGAIN;
+			break;
+		}
+		if (rc == MA_ERR_COMPACTED) {
+			status =
+			    end_with(end, PROTO_ERROR_COMPACTED,
+			             wal_reader_first_index(r),
+			             "index %" PRIu64 " was removed by log "
+			             "retention: re-bootstrap from the "
+			             "latest snapshot",
+			             *next_index);
+			break;
+		}
+		if (rc == MA_ERR_DIVERGED) {
+			status =
+			    end_with(end, PROTO_ERROR_DIVERGED,
+			             wal_reader_first_index(r),
+			             "the source log was truncated or reset "
+			             "below index %" PRIu64 ": re-bootstrap",
+			             *next_index);
+			break;
+		}
+		if (rc != 0) {
+			status =
+			    end_with(end, PROTO_ERROR_INTERNAL, 0,
+			             "cannot read the log at index %" PRIu64,
+			             *next_index);
+			break;
+		}
+		if (e.index != *next_index) {
+			status = end_with(end, PROTO_ERROR_INTERNAL, 0,
+			                  "log returned index %" PRIu64
+			                  " where %" PRIu64 " was expected",
+			                  e.index, *next_index);
+			ma_errorf(errmsg, MA_ERR_CORRUPT, "%s", end->message);
+			break;
+		}
+		if (e.len > PROTO_ENTRY_DATA_MAX) {
+			status =
+			    end_with(end, PROTO_ERROR_INTERNAL, 0,
+			             "entry %" PRIu64 " has %zu bytes, over "
+			             "the protocol limit of %u",
+			             e.index, e.len, PROTO_ENTRY_DATA_MAX);
+			ma_errorf(errmsg, MA_ERR_LIMIT, "%s", end->message);
+			break;
+		}
+		m.index = e.index;
+		m.term = e.term;
+		m.type = e.type;
+		m.data = e.data;
+		m.data_len = e.len;
+		if (proto_log_encode(out, &m) != 0) {
+			if (produced != NULL)
+				*produced = data;
+			return ma_errorf(
+			    errmsg, MA_ERR_NOMEM,
+			    "out of memory encoding entry %" PRIu64, e.index);
+		}
+		(*next_index)++;
+		data += e.len;
+	}
+	if (produced != NULL)
+		*produced = data;
+	return status;
+}
+
+int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
+                        uint64_t first_index, int64_t source_time_ms)
+{
+	struct proto_log_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_HEARTBEAT;
+	m.commit_index = commit_index;
+	m.first_index = first_index;
+	m.source_time_ms = source_time_ms;
+	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
+}

@@ -1,0 +1,143 @@
+/* serve_log: the source side's decisions about a database's log, sans-I/O
+ * towards the network: no libevent, no clock, no transport. It reads the
+ * spool through a wal reader (wal/wal.h) and a snapshot store
+ * (snapshot/snapshot.h) and writes protocol frames (proto/proto.h)
+ * into a buffer the caller sends. The glue (serve.c) and the simulation
+ * harness's source (tests/sim/) call it; `now` and the source's wall time
+ * come in as arguments.
+ *
+ *   serve_log_tail_locate  the end of the log (commit index and term);
+ *   serve_log_info_build   the answer of GET /info;
+ *   serve_log_check        the verdict on GET /log?from=N&prev_term=T:
+ *                          ok / compacted / diverged / behind;
+ *   serve_log_read         entry frames from the reader's position;
+ *   serve_log_heartbeat    one heartbeat frame.
+ *
+ * Errors: 0 or a negative code from common/errors.h with errmsg
+ * (MA_ERRMSG_SIZE bytes, may be NULL) naming what failed. */
+#ifndef MIRROR_AGENT_SERVE_LOG_H
+#define MIRROR_AGENT_SERVE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct snapshot_store;
+struct wal_reader;
+
+/* ---- the end of the log ---- */
+
+/* What serve_log_tail_locate found; zero-initialise before the first
+ * call, then keep it between calls (it starts the search from the last
+ * answer). */
+struct serve_log_tail {
+	uint64_t last_index; /* 0: empty log; else first_index - 1 when empty */
+	uint64_t last_term;  /* 0 when unknown (empty log) */
+};
+
+/* Finds the last entry in r's current view (the caller refreshes r) by
+ * galloping seeks from the previous answer, so a growing log costs
+ * O(log n) segment loads, and reads that entry's term. Moves r's
+ * position. Returns 0, or MA_ERR_IO, MA_ERR_CORRUPT, MA_ERR_IDENTITY from
+ * the reader. */
+int serve_log_tail_locate(struct wal_reader *r, struct serve_log_tail *t,
+                          char *errmsg);
+
+/* ---- info ---- */
+
+/* Fills *info for GET /info: identity, first retained index (from r),
+ * commit index and term (from t; raised to the latest snapshot when that
+ * is newer than the log), the latest snapshot, and source_time_ms. r and
+ * t are as left by serve_log_tail_locate. Returns 0 or MA_ERR_NOMEM,
+ * MA_ERR_IO from the store (a store without snapshots is not an error). */
+int serve_log_info_build(struct snapshot_store *store,
+                         const struct wal_reader *r,
+                         const struct serve_log_tail *t,
+                         const struct proto_identity *id,
+                         int64_t source_time_ms, struct proto_info *info,
+                         char *errmsg);
+
+/* ---- the log-stream verdict ---- */
+
+enum serve_log_verdict {
+	SERVE_LOG_OK,        /* stream from `from` (the log holds from - 1's
+	                        term or from is 1) */
+	SERVE_LOG_COMPACTED, /* from, or the term of from - 1, is no longer
+	                        held: re-bootstrap */
+	SERVE_LOG_DIVERGED,  /* the term at from - 1 differs */
+	SERVE_LOG_BEHIND,    /* the source holds less than from - 1: wait
+	                        and check again when the log grows */
+};
+
+struct serve_log_check {
+	enum serve_log_verdict verdict;
+	/* The reader's first retained index (0: empty view); what a
+	 * compacted or diverged answer carries. */
+	uint64_t first_index;
+	/* The source's term at from - 1 when known (0 for from == 1). */
+	uint64_t term;
+	bool term_from_snapshot; /* known from a snapshot at from - 1 */
+	/* The answer's text for the `x` frame (COMPACTED, DIVERGED) or the
+	 * log line (BEHIND); empty for OK. */
+	char message[PROTO_MESSAGE_MAX + 1];
+};
+
+/* Refreshes r and decides whether a log stream may start at `from`
+ * (>= 1) for a mirror whose entry at from - 1 has prev_term (docs/
+ * PROTOCOL.md):
+ *   - from below the first retained index: COMPACTED;
+ *   - the term at from - 1 from the log, else from a snapshot at from - 1
+ *     (preferring one whose term is prev_term): equal to prev_term: OK,
+ *     else DIVERGED;
+ *   - no term for from - 1: COMPACTED when from - 1 is below the first
+ *     retained index, else BEHIND.
+ * Moves r's position (seek before streaming). Returns 0 with *out set, or
+ * MA_ERR_INVAL (from == 0), MA_ERR_IO, MA_ERR_CORRUPT, MA_ERR_IDENTITY,
+ * MA_ERR_NOMEM from the reader or the store. */
+int serve_log_check(struct wal_reader *r, struct snapshot_store *store,
+                    uint64_t from, uint64_t prev_term,
+                    struct serve_log_check *out, char *errmsg);
+
+/* The proto_error an answer carries: COMPACTED, DIVERGED; 0 for OK and
+ * BEHIND (no `x` frame). */
+enum proto_error serve_log_verdict_error(enum serve_log_verdict v);
+/* "ok", "compacted", "diverged", "behind". */
+const char *serve_log_verdict_name(enum serve_log_verdict v);
+
+/* ---- the stream ---- */
+
+enum serve_log_read_status {
+	SERVE_LOG_READ_MORE,  /* max_bytes reached: send, then call again */
+	SERVE_LOG_READ_AGAIN, /* no further entry in r's view: wait */
+	SERVE_LOG_READ_END,   /* the stream must end: *end holds the `x`
+	                         frame's error, first index and message */
+};
+
+struct serve_log_end {
+	enum proto_error error; /* COMPACTED, DIVERGED or INTERNAL */
+	uint64_t first_index;
+	char message[PROTO_MESSAGE_MAX + 1];
+};
+
+/* Appends entry frames to out from r's position, which must be
+ * *next_index (seeked by the caller), advancing *next_index, until out
+ * grew by at least max_bytes (MORE), r has nothing more (AGAIN), or the
+ * stream must end (END: compacted or truncated under the reader, an
+ * entry over PROTO_ENTRY_DATA_MAX, an index out of order, a read error;
+ * the entry frames before it stay in out). *produced (may be NULL) gets
+ * the entry data bytes appended. After END with PROTO_ERROR_INTERNAL,
+ * errmsg says what failed for the source's own log. Returns the status, or
+ * MA_ERR_NOMEM when encoding failed (out may end in a partial frame: reset the
+ * stream). The caller refreshes r when it learns that the log changed. */
+int serve_log_read(struct wal_reader *r, uint64_t *next_index,
+                   struct proto_buf *out, size_t max_bytes, size_t *produced,
+                   struct serve_log_end *end, char *errmsg);
+
+/* Appends one heartbeat frame: commit_index, first_index and the source's
+ * wall time. 0 or MA_ERR_NOMEM. */
+int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
+                        uint64_t first_index, int64_t source_time_ms);
+
+#endif

@@ -1,0 +1,90 @@
+/* serve_snapshot: a snapshot stream of the source side, sans-I/O towards
+ * the network (no libevent, no clock, no transport): the checks of GET
+ * /snapshot (held? same identity as the spool? offset within the file?),
+ * the pin that keeps the file while it is sent, and the chunk envelope
+ * frames (snapshot/snapshot.h sender and encoder) into a buffer the
+ * caller sends. Test builds can damage the stream on purpose
+ * (enum serve_fault), which the simulation harness (tests/sim/) and the
+ * bad-source integration tests use. */
+#ifndef MIRROR_AGENT_SERVE_SNAPSHOT_H
+#define MIRROR_AGENT_SERVE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct snapshot_sender;
+struct snapshot_store;
+
+/* Faults a test build of serve can inject into snapshot streams: in the
+ * second chunk envelope (the framing faults replace it with a bad
+ * frame). */
+enum serve_fault {
+	SERVE_FAULT_NONE,
+	SERVE_FAULT_CHUNK_CRC,      /* declared chunk CRC32C off by one bit */
+	SERVE_FAULT_OFFSET_GAP,     /* chunk offset one past the expected */
+	SERVE_FAULT_TOTAL_CRC,      /* a data byte changed, chunk CRC redone */
+	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
+	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
+	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
+};
+#define SERVE_FAULT_COUNT 7
+
+/* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
+ * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
+int serve_fault_parse(const char *name, enum serve_fault *out);
+/* The name serve_fault_parse accepts ("none" for SERVE_FAULT_NONE). */
+const char *serve_fault_name(enum serve_fault f);
+
+/* Why a snapshot request is refused: the HTTP status, the `x` frame's
+ * error and message. */
+struct serve_refusal {
+	int status; /* 400, 404 or 503 */
+	enum proto_error error;
+	char message[PROTO_MESSAGE_MAX + 1];
+};
+
+/* One open snapshot stream. Embedded: serve_snapshot_open/_close. */
+struct serve_snapshot {
+	struct snapshot_store *store;
+	struct snapshot_sender *sender;
+	uint64_t index, term, size;
+	bool pinned;
+	enum serve_fault fault;
+	uint64_t envelopes; /* produced so far */
+	uint8_t *scratch;   /* SERVE_FAULT_TOTAL_CRC's damaged copy */
+};
+
+/* Opens snapshot (index, term) of store for sending from offset in
+ * chunk_size pieces (0: SNAPSHOT_CHUNK_DEFAULT), after checking that the
+ * store holds it, that its metadata names the spool's identity `id`, and
+ * that offset <= its size; pins it until serve_snapshot_close. fault is
+ * SERVE_FAULT_NONE except in test builds. Returns 0, or a negative code
+ * with *ref filled for the answer and errmsg saying what failed for the
+ * source's own log:
+ *   MA_ERR_NOTFOUND 404 not-found: not held (or removed just now);
+ *   MA_ERR_CORRUPT  404 not-found: its metadata is damaged;
+ *   MA_ERR_INVAL    400 bad-request: offset beyond the size;
+ *   MA_ERR_IDENTITY 503 internal: the metadata names another database;
+ *   MA_ERR_IO, MA_ERR_NOMEM: 503 internal.
+ * *s needs no close after a failure. */
+int serve_snapshot_open(struct serve_snapshot *s, struct snapshot_store *store,
+                        const struct proto_identity *id, uint64_t index,
+                        uint64_t term, uint64_t offset, size_t chunk_size,
+                        enum serve_fault fault, struct serve_refusal *ref,
+                        char *errmsg);
+/* Closes the sender and drops the pin. Safe on a zeroed struct. */
+void serve_snapshot_close(struct serve_snapshot *s);
+
+/* Appends the next chunk envelope frame to out and adds its data bytes to
+ * *produced (may be NULL). Returns 1 (more to come), 0 (the final {done}
+ * frame, or an injected fault's bad frame, was appended: end the
+ * response), MA_ERR_CORRUPT (the file changed under the sender: reset the
+ * stream, never end it cleanly), MA_ERR_IO, MA_ERR_NOMEM. *injected (may
+ * be NULL) is set when this frame carries the fault. */
+int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
+                        size_t *produced, bool *injected, char *errmsg);
+
+#endif

@@ -1,0 +1,8 @@
+# tests/sim: the deterministic simulation of serve's and follow's cores
+# (see tests/sim/sim.h). Part of `make check`.
+check_PROGRAMS += tests/sim/test_sim
+TESTS += tests/sim/test_sim
+tests_sim_test_sim_SOURCES = tests/sim/test_sim.c tests/sim/sim.c \
+	tests/sim/sim.h tests/sim/sim_source.c tests/sim/sim_source.h
+tests_sim_test_sim_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_sim_test_sim_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)

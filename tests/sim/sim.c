@@ -1,0 +1,938 @@
+/* The simulation harness (see sim.h). */
+#include "tests/sim/sim.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/apply/applier.h"
+#include "common/crc32c.h"
+#include "common/errors.h"
+#include "spool/spool.h"
+#include "wal/wal.h"
+
+/* Rounds of drain + run after one event before the core is said to
+ * loop. */
+#define DRAIN_ROUNDS 32
+#define TICK_MS 100
+#define STEPS_MAX 20000000u
+
+enum ev_type {
+	EV_CONNECT,
+	EV_CONNECT_DONE,
+	EV_STATUS,
+	EV_BODY,
+	EV_END,
+	EV_RESET,
+	EV_PUMP,
+	EV_HEARTBEAT,
+	EV_TICK,
+	EV_CUT,
+};
+
+struct sim_event {
+	uint64_t time, seq;
+	enum ev_type type;
+	uint64_t gen, stream;
+	int status;
+	uint8_t *data;
+	size_t len;
+};
+
+struct sim_stream {
+	uint64_t id;
+	struct sim_response *resp;
+	uint64_t last_delivery;
+	bool done_queued;
+	bool snapshot;
+	bool hb_pending;
+	uint64_t frames; /* snapshot frames queued */
+	struct sim_stream *next;
+};
+
+/* ---- events ---- */
+
+static bool ev_before(const struct sim_event *a, const struct sim_event *b)
+{
+	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static struct sim_event *ev_push(struct sim *sim, uint64_t time,
+                                 enum ev_type type, uint64_t stream)
+{
+	struct sim_event *e = calloc(1, sizeof *e);
+	size_t i;
+
+	if (e == NULL)
+		abort();
+	if (sim->nheap == sim->capheap) {
+		sim->capheap = sim->capheap ? sim->capheap * 2 : 256;
+		sim->heap =
+		    realloc(sim->heap, sim->capheap * sizeof *sim->heap);
+		if (sim->heap == NULL)
+			abort();
+	}
+	e->time = time;
+	e->seq = sim->seq++;
+	e->type = type;
+	e->gen = sim->gen;
+	e->stream = stream;
+	i = sim->nheap++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (!ev_before(e, sim->heap[p]))
+			break;
+		sim->heap[i] = sim->heap[p];
+		i = p;
+	}
+	sim->heap[i] = e;
+	return e;
+}
+
+static struct sim_event *ev_pop(struct sim *sim)
+{
+	struct sim_event *top, *last;
+	size_t i = 0;
+
+	if (sim->nheap == 0)
+		return NULL;
+	top = sim->heap[0];
+	last = sim->heap[--sim->nheap];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		const struct sim_event *mv = last;
+
+		if (l < sim->nheap && ev_before(sim->heap[l], mv)) {
+			m = l;
+			mv = sim->heap[l];
+		}
+		if (r < sim->nheap && ev_before(sim->heap[r], mv))
+			m = r;
+		if (m == i)
+			break;
+		sim->heap[i] = sim->heap[m];
+		i = m;
+	}
+	if (sim->nheap > 0)
+		sim->heap[i] = last;
+	return top;
+}
+
+static void ev_free(struct sim_event *e)
+{
+	free(e->data);
+	free(e);
+}
+
+/* ---- setup ---- */
+
+/* .snapshot files already verified: name and inode. */
+#define VERIFIED_MAX 16
+static struct {
+	char name[64];
+	ino_t ino;
+} verified[VERIFIED_MAX];
+static size_t nverified;
+
+void sim_init(struct sim *sim, uint64_t seed, const char *mirror_dir,
+              const char *name, size_t chunk_size)
+{
+	memset(sim, 0, sizeof *sim);
+	sim->seed = seed;
+	fx_rng_seed(&sim->rng, seed);
+	sim->now = 1000;
+	sim->wall_base = INT64_C(1700000000000);
+	snprintf(sim->mirror_dir, sizeof sim->mirror_dir, "%s", mirror_dir);
+	sim->link.latency_min_ms = 1;
+	sim->link.latency_max_ms = 5;
+	sim->link.connect_ms = 3;
+	sim->link.run_max = 16384;
+	sim->link.pull_bytes = 64 * 1024;
+	sim->link.pump_ms = 20;
+	sim->link.heartbeat_ms = 200;
+	sim->core_cfg.name = name;
+	sim->core_cfg.dir = sim->mirror_dir;
+	sim->core_cfg.states.backoff_min_ms = 50;
+	sim->core_cfg.states.backoff_max_ms = 2000;
+	sim->core_cfg.states.degraded_silence_ms = 15000;
+	sim->core_cfg.snapshot_fsync_interval = chunk_size;
+	sim->core_cfg.progress_interval = chunk_size;
+	sim->core_cfg.applier_kind = APPLIER_NONE;
+	sim->core_cfg.seed = seed;
+	sim->check_prefix = sim->check_snapshots = sim->check_applied = true;
+	sim->cut_snapshot_after = UINT64_MAX;
+	sim->stats.min_backoff_ms = UINT64_MAX;
+	nverified = 0;
+}
+
+size_t sim_add_source(struct sim *sim, struct sim_source *src)
+{
+	if (sim->nsources == SIM_SOURCES_MAX)
+		abort();
+	sim->sources[sim->nsources] = src;
+	return sim->nsources++;
+}
+
+int sim_start(struct sim *sim, char *errmsg)
+{
+	int rc;
+
+	sim->core_cfg.states.endpoint_count =
+	    sim->nsources > 0 ? (uint32_t)sim->nsources : 1;
+	rc = follow_core_new(&sim->core_cfg, sim->now, &sim->core, errmsg);
+	if (rc != 0)
+		return rc;
+	ev_push(sim, sim->now, EV_CONNECT, 0);
+	ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
+	return 0;
+}
+
+static void streams_free(struct sim *sim)
+{
+	while (sim->streams != NULL) {
+		struct sim_stream *st = sim->streams;
+
+		sim->streams = st->next;
+		sim_response_free(st->resp);
+		free(st);
+	}
+}
+
+void sim_free(struct sim *sim)
+{
+	struct sim_event *e;
+
+	streams_free(sim);
+	while ((e = ev_pop(sim)) != NULL)
+		ev_free(e);
+	free(sim->heap);
+	sim->heap = NULL;
+	follow_core_free(sim->core);
+	sim->core = NULL;
+	for (size_t i = 0; i < sim->nsources; i++)
+		sim_source_close(sim->sources[i]);
+	sim->nsources = 0;
+}
+
+/* ---- the link ---- */
+
+static int64_t wall(const struct sim *sim)
+{
+	return sim->wall_base + (int64_t)sim->now;
+}
+
+static struct sim_stream *stream_find(struct sim *sim, uint64_t id)
+{
+	for (struct sim_stream *st = sim->streams; st != NULL; st = st->next)
+		if (st->id == id)
+			return st;
+	return NULL;
+}
+
+static void stream_remove(struct sim *sim, struct sim_stream *st)
+{
+	struct sim_stream **p = &sim->streams;
+
+	while (*p != NULL && *p != st)
+		p = &(*p)->next;
+	if (*p == st)
+		*p = st->next;
+	sim_response_free(st->resp);
+	free(st);
+}
+
+static uint64_t deliver_time(struct sim *sim, struct sim_stream *st)
+{
+	uint64_t t = sim->now + sim->link.latency_min_ms +
+	             fx_rng_below(&sim->rng, sim->link.latency_max_ms -
+	                                         sim->link.latency_min_ms + 1);
+
+	if (st != NULL) {
+		if (t < st->last_delivery)
+			t = st->last_delivery;
+		st->last_delivery = t;
+	}
+	return t;
+}
+
+static void violation(struct sim *sim, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void violation(struct sim *sim, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sim->violation[0] != '\0')
+		return;
+	n = snprintf(sim->violation, sizeof sim->violation,
+	             "seed %" PRIu64 " at t=%" PRIu64 " ms: ", sim->seed,
+	             sim->now);
+	va_start(ap, fmt);
+	vsnprintf(sim->violation + n, sizeof sim->violation - (size_t)n, fmt,
+	          ap);
+	va_end(ap);
+}
+
+static void do_disconnect(struct sim *sim, const char *why)
+{
+	uint32_t delay;
+
+	sim->gen++;
+	streams_free(sim);
+	sim->connected = sim->connecting = false;
+	sim->drop_pending = false;
+	delay = follow_core_disconnected(sim->core, sim->now, why);
+	if (delay == 0)
+		return;
+	if (delay > sim->stats.max_backoff_ms)
+		sim->stats.max_backoff_ms = delay;
+	if (delay < sim->stats.min_backoff_ms)
+		sim->stats.min_backoff_ms = delay;
+	ev_push(sim, sim->now + delay, EV_CONNECT, 0);
+}
+
+static void open_stream(struct sim *sim, const struct follow_action *a)
+{
+	struct sim_stream *st;
+	struct sim_event *e;
+	int status = 0;
+
+	if (!sim->connected) {
+		violation(sim, "the core opened %s while not connected",
+		          a->path);
+		return;
+	}
+	st = calloc(1, sizeof *st);
+	if (st == NULL)
+		abort();
+	st->id = a->stream;
+	st->resp = sim_source_request(sim->sources[sim->conn_source], a->path,
+	                              wall(sim), &status);
+	st->snapshot = strstr(a->path, "/snapshot?") != NULL;
+	st->next = sim->streams;
+	sim->streams = st;
+	sim->stats.opens++;
+	snprintf(sim->paths[sim->npaths % SIM_PATHS_KEPT], sizeof sim->paths[0],
+	         "%s", a->path);
+	sim->npaths++;
+	if (st->snapshot) {
+		sim->stats.snapshot_requests++;
+		sim->stats.last_snapshot_offset = sim_response_offset(st->resp);
+	}
+	e = ev_push(sim, deliver_time(sim, st), EV_STATUS, st->id);
+	e->status = status;
+	ev_push(sim, sim->now, EV_PUMP, st->id);
+	if (sim_response_is_log(st->resp))
+		ev_push(sim, sim->now + sim->link.heartbeat_ms, EV_HEARTBEAT,
+		        st->id);
+}
+
+static void act(struct sim *sim, const struct follow_action *a)
+{
+	struct sim_stream *st;
+
+	switch (a->type) {
+	case FOLLOW_ACTION_OPEN:
+		open_stream(sim, a);
+		break;
+	case FOLLOW_ACTION_CANCEL:
+		st = stream_find(sim, a->stream);
+		if (st != NULL)
+			stream_remove(sim, st);
+		break;
+	case FOLLOW_ACTION_DROP:
+		if (!sim->drop_pending)
+			snprintf(sim->drop_why, sizeof sim->drop_why, "%s",
+			         a->why);
+		sim->drop_pending = true;
+		break;
+	}
+}
+
+/* Hands the core's actions to the link until it is quiet: the glue's
+ * loop (drain, drop the connection if asked, run, drain again). */
+static void drain(struct sim *sim)
+{
+	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+
+	for (int round = 0; round < DRAIN_ROUNDS; round++) {
+		size_t n =
+		    follow_core_actions(sim->core, a, FOLLOW_CORE_ACTIONS_MAX);
+
+		for (size_t i = 0; i < n; i++)
+			act(sim, &a[i]);
+		if (sim->drop_pending) {
+			do_disconnect(sim, sim->drop_why);
+			continue;
+		}
+		if (n > 0)
+			continue;
+		follow_core_run(sim->core, sim->now);
+		n = follow_core_actions(sim->core, a, FOLLOW_CORE_ACTIONS_MAX);
+		if (n == 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			act(sim, &a[i]);
+	}
+	violation(sim, "the core keeps asking for actions after %d rounds",
+	          DRAIN_ROUNDS);
+}
+
+/* Queues body bytes of st as byte runs (and stream or connection cuts),
+ * after the link's frame faults. */
+static void queue_runs(struct sim *sim, struct sim_stream *st, const uint8_t *p,
+                       size_t len)
+{
+	while (len > 0) {
+		size_t n = 1 + fx_rng_below(&sim->rng, sim->link.run_max);
+		struct sim_event *e;
+
+		if (n > len)
+			n = len;
+		e = ev_push(sim, deliver_time(sim, st), EV_BODY, st->id);
+		e->data = malloc(n);
+		if (e->data == NULL)
+			abort();
+		memcpy(e->data, p, n);
+		e->len = n;
+		p += n;
+		len -= n;
+		if (sim->link.stream_cut_pm > 0 &&
+		    fx_rng_chance(&sim->rng, sim->link.stream_cut_pm)) {
+			sim->stats.stream_cuts++;
+			ev_push(sim, deliver_time(sim, st), EV_RESET, st->id);
+			st->done_queued = true;
+			return;
+		}
+		if (sim->link.conn_cut_pm > 0 &&
+		    fx_rng_chance(&sim->rng, sim->link.conn_cut_pm)) {
+			sim->stats.conn_cuts++;
+			ev_push(sim, deliver_time(sim, st), EV_CUT, 0);
+			st->done_queued = true;
+			return;
+		}
+	}
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Splits buf into frames and queues them, dropping, duplicating or
+ * swapping some when the link says so, and cutting the connection after
+ * the sim->cut_snapshot_after-th snapshot frame. */
+static void queue_frames(struct sim *sim, struct sim_stream *st,
+                         const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	const uint8_t *held = NULL; /* a frame swapped behind the next */
+	size_t held_len = 0;
+
+	while (off < len && !st->done_queued) {
+		size_t flen = len - off;
+
+		if (flen >= PROTO_FRAME_HEADER_SIZE &&
+		    be32(buf + off) <= flen - PROTO_FRAME_HEADER_SIZE)
+			flen = PROTO_FRAME_HEADER_SIZE + be32(buf + off);
+		if (sim->link.drop_pm > 0 &&
+		    fx_rng_chance(&sim->rng, sim->link.drop_pm)) {
+			sim->stats.drops++;
+		} else if (held == NULL && sim->link.swap_pm > 0 &&
+		           off + flen < len &&
+		           fx_rng_chance(&sim->rng, sim->link.swap_pm)) {
+			sim->stats.swaps++;
+			held = buf + off;
+			held_len = flen;
+		} else {
+			queue_runs(sim, st, buf + off, flen);
+			if (sim->link.dup_pm > 0 && !st->done_queued &&
+			    fx_rng_chance(&sim->rng, sim->link.dup_pm)) {
+				sim->stats.dups++;
+				queue_runs(sim, st, buf + off, flen);
+			}
+			if (held != NULL && !st->done_queued)
+				queue_runs(sim, st, held, held_len);
+			held = NULL;
+		}
+		off += flen;
+		if (st->snapshot) {
+			st->frames++;
+			if (st->frames == sim->cut_snapshot_after) {
+				sim->cut_snapshot_after = UINT64_MAX;
+				ev_push(sim, deliver_time(sim, st), EV_CUT, 0);
+				st->done_queued = true;
+			}
+		}
+	}
+	if (held != NULL && !st->done_queued)
+		queue_runs(sim, st, held, held_len);
+}
+
+static void pump(struct sim *sim, struct sim_stream *st)
+{
+	struct proto_buf buf;
+	size_t produced;
+	bool done;
+
+	if (st->done_queued)
+		return;
+	proto_buf_init(&buf);
+	done = sim_response_pull(st->resp, &buf, sim->link.pull_bytes,
+	                         st->hb_pending, true, wall(sim));
+	st->hb_pending = false;
+	produced = buf.len;
+	if (st->snapshot)
+		sim->stats.snapshot_bytes += buf.len;
+	queue_frames(sim, st, buf.data, buf.len);
+	proto_buf_free(&buf);
+	if (st->done_queued)
+		return;
+	if (done) {
+		st->done_queued = true;
+		ev_push(sim, deliver_time(sim, st),
+		        sim_response_reset(st->resp) ? EV_RESET : EV_END,
+		        st->id);
+		return;
+	}
+	/* A log stream that had less to send than it may waits for the
+	 * next change of the spool or heartbeat (serve's inotify wake-up);
+	 * otherwise the source goes on after the pump interval. */
+	if (!sim_response_is_log(st->resp) || produced >= sim->link.pull_bytes)
+		ev_push(sim, sim->now + (st->snapshot ? 1 : sim->link.pump_ms),
+		        EV_PUMP, st->id);
+}
+
+/* The test changed the spools: wake every log stream. */
+static void touch_sources(struct sim *sim)
+{
+	for (size_t i = 0; i < sim->nsources; i++)
+		sim_source_touch(sim->sources[i]);
+	for (struct sim_stream *st = sim->streams; st != NULL; st = st->next)
+		if (!st->done_queued && sim_response_is_log(st->resp))
+			ev_push(sim, sim->now, EV_PUMP, st->id);
+}
+
+/* ---- connection and core ---- */
+
+void sim_cut_connection(struct sim *sim, const char *why)
+{
+	if (sim->connected || sim->connecting)
+		do_disconnect(sim, why);
+	drain(sim);
+}
+
+void sim_source_down(struct sim *sim, size_t i, bool down)
+{
+	sim->source_down[i] = down;
+	if (down && (sim->connected || sim->connecting) &&
+	    sim->conn_source == i)
+		sim_cut_connection(sim, "source went down");
+}
+
+int sim_restart_mirror(struct sim *sim, char *errmsg)
+{
+	int rc;
+
+	sim->gen++;
+	streams_free(sim);
+	sim->connected = sim->connecting = sim->drop_pending = false;
+	follow_core_free(sim->core);
+	sim->core = NULL;
+	rc = follow_core_new(&sim->core_cfg, sim->now, &sim->core, errmsg);
+	if (rc != 0)
+		return rc;
+	ev_push(sim, sim->now + 1, EV_CONNECT, 0);
+	return 0;
+}
+
+static void handle(struct sim *sim, struct sim_event *e)
+{
+	struct sim_stream *st = NULL;
+
+	if (e->type != EV_TICK && e->gen != sim->gen)
+		return; /* of a connection (or core) that is gone */
+	if (e->type >= EV_STATUS && e->type <= EV_HEARTBEAT) {
+		st = stream_find(sim, e->stream);
+		if (st == NULL)
+			return; /* cancelled */
+	}
+	switch (e->type) {
+	case EV_CONNECT:
+		if (sim->connected || sim->connecting)
+			return;
+		sim->stats.connects++;
+		sim->connecting = true;
+		sim->conn_source =
+		    follow_core_status(sim->core)->endpoint % sim->nsources;
+		follow_core_connecting(sim->core, sim->now);
+		drain(sim);
+		ev_push(sim, sim->now + sim->link.connect_ms, EV_CONNECT_DONE,
+		        0);
+		return;
+	case EV_CONNECT_DONE:
+		if (!sim->connecting)
+			return;
+		sim->connecting = false;
+		if (sim->source_down[sim->conn_source]) {
+			do_disconnect(sim, "connection refused");
+			drain(sim);
+			return;
+		}
+		sim->connected = true;
+		follow_core_connected(sim->core, sim->now);
+		drain(sim);
+		return;
+	case EV_STATUS:
+		follow_core_response(sim->core, st->id, e->status, sim->now);
+		drain(sim);
+		return;
+	case EV_BODY:
+		if (st->snapshot)
+			sim->stats.frames_delivered++;
+		follow_core_body(sim->core, st->id, e->data, e->len, sim->now);
+		drain(sim);
+		return;
+	case EV_END:
+		stream_remove(sim, st);
+		follow_core_end(sim->core, e->stream, sim->now);
+		drain(sim);
+		return;
+	case EV_RESET:
+		stream_remove(sim, st);
+		follow_core_stream_error(sim->core, e->stream, MA_ERR_TRANSPORT,
+		                         "stream reset by the link", sim->now);
+		drain(sim);
+		return;
+	case EV_PUMP:
+		pump(sim, st);
+		return;
+	case EV_HEARTBEAT:
+		if (st->done_queued)
+			return;
+		st->hb_pending = true;
+		pump(sim, st);
+		ev_push(sim, sim->now + sim->link.heartbeat_ms, EV_HEARTBEAT,
+		        st->id);
+		return;
+	case EV_TICK:
+		follow_core_tick(sim->core, sim->now);
+		drain(sim);
+		ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
+		return;
+	case EV_CUT:
+		sim->stats.cuts_done++;
+		if (sim->connected || sim->connecting) {
+			do_disconnect(sim, "connection cut by the link");
+			drain(sim);
+		}
+		return;
+	}
+}
+
+bool sim_run(struct sim *sim, bool (*done)(struct sim *, void *), void *arg,
+             uint64_t max_ms)
+{
+	uint64_t deadline = sim->now + max_ms;
+
+	touch_sources(sim);
+	for (uint64_t steps = 0; steps < STEPS_MAX; steps++) {
+		struct sim_event *e;
+
+		if (sim->violation[0] != '\0')
+			return false;
+		if (done != NULL && done(sim, arg))
+			return true;
+		if (sim->nheap == 0 || sim->heap[0]->time > deadline) {
+			sim->now = deadline;
+			return done != NULL && done(sim, arg);
+		}
+		e = ev_pop(sim);
+		sim->now = e->time;
+		handle(sim, e);
+		ev_free(e);
+		sim->stats.steps++;
+		sim_check(sim);
+	}
+	violation(sim, "more than %u steps", STEPS_MAX);
+	return false;
+}
+
+/* ---- model and invariants ---- */
+
+void sim_model_terms(struct sim *sim, uint64_t first_index, uint64_t term)
+{
+	while (sim->model.nterms > 0 &&
+	       sim->model.terms[sim->model.nterms - 1].first_index >=
+	           first_index)
+		sim->model.nterms--;
+	if (sim->model.nterms == SIM_TERM_RANGES_MAX)
+		abort();
+	sim->model.terms[sim->model.nterms].first_index = first_index;
+	sim->model.terms[sim->model.nterms].term = term;
+	sim->model.nterms++;
+}
+
+uint64_t sim_model_term(const struct sim *sim, uint64_t index)
+{
+	uint64_t term = 0;
+
+	for (size_t i = 0; i < sim->model.nterms; i++)
+		if (sim->model.terms[i].first_index <= index)
+			term = sim->model.terms[i].term;
+	return term;
+}
+
+void sim_model_snapshot(struct sim *sim, uint64_t index, uint64_t term,
+                        uint64_t size, uint32_t crc32c)
+{
+	if (sim->model.nsnaps == SIM_SNAPSHOTS_MAX)
+		abort();
+	sim->model.snaps[sim->model.nsnaps].index = index;
+	sim->model.snaps[sim->model.nsnaps].term = term;
+	sim->model.snaps[sim->model.nsnaps].size = size;
+	sim->model.snaps[sim->model.nsnaps].crc32c = crc32c;
+	sim->model.nsnaps++;
+}
+
+static void check_prefix(struct sim *sim)
+{
+	struct wal_log *log = follow_core_wal(sim->core);
+	char em[MA_ERRMSG_SIZE], want[SIM_ENTRY_SIZE];
+	uint64_t first, last;
+
+	if (log == NULL)
+		return;
+	first = wal_log_first_index(log);
+	last = wal_log_last_index(log);
+	if (sim->checked_index > last)
+		sim->checked_index = last;
+	if (first > 0 && sim->checked_index + 1 < first)
+		sim->checked_index = first - 1;
+	while (sim->checked_index < last) {
+		uint64_t i = sim->checked_index + 1;
+		struct wal_entry e;
+		size_t len;
+		int rc = wal_log_read(log, i, &e, em);
+
+		if (rc != 0) {
+			violation(sim,
+			          "mirror wal entry %" PRIu64 " unreadable: %s",
+			          i, em);
+			return;
+		}
+		len = fx_payload(i, SIM_ENTRY_SIZE, want, sizeof want);
+		if (e.term != sim_model_term(sim, i) || e.len != len ||
+		    memcmp(e.data, want, len) != 0) {
+			violation(sim,
+			          "mirror wal entry %" PRIu64 " (term %" PRIu64
+			          ", %zu bytes) differs from the source's "
+			          "(term %" PRIu64 ", %zu bytes)",
+			          i, e.term, e.len, sim_model_term(sim, i),
+			          len);
+			return;
+		}
+		sim->checked_index = i;
+	}
+}
+
+static bool file_crc(const char *path, uint64_t *size, uint32_t *crc)
+{
+	uint8_t buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	*size = 0;
+	*crc = 0;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		*crc = crc32c_append(*crc, buf, (size_t)n);
+		*size += (uint64_t)n;
+	}
+	close(fd);
+	return n == 0;
+}
+
+static void check_snapshots(struct sim *sim)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 96];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "%s/%s", sim->mirror_dir, SPOOL_SNAPSHOT_DIR);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t index, term, size;
+		uint32_t crc;
+		struct stat st;
+		bool seen = false, known = false;
+		size_t nl = strlen(de->d_name);
+
+		if (nl < 10 || strcmp(de->d_name + nl - 9, ".snapshot") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0)
+			continue;
+		for (size_t i = 0; i < nverified; i++)
+			if (verified[i].ino == st.st_ino &&
+			    strcmp(verified[i].name, de->d_name) == 0)
+				seen = true;
+		if (seen)
+			continue;
+		if (sscanf(de->d_name, "%" SCNu64 "-%" SCNu64, &index, &term) !=
+		    2) {
+			violation(sim, "unexpected file %s", path);
+			break;
+		}
+		if (!file_crc(path, &size, &crc)) {
+			violation(sim, "cannot read %s", path);
+			break;
+		}
+		for (size_t i = 0; i < sim->model.nsnaps; i++) {
+			if (sim->model.snaps[i].index != index ||
+			    sim->model.snaps[i].term != term)
+				continue;
+			known = true;
+			if (sim->model.snaps[i].size != size ||
+			    sim->model.snaps[i].crc32c != crc)
+				violation(sim,
+				          "%s is visible with wrong content: "
+				          "%" PRIu64 " bytes CRC32C %08" PRIx32
+				          ", the source's has %" PRIu64
+				          " bytes CRC32C %08" PRIx32,
+				          path, size, crc,
+				          sim->model.snaps[i].size,
+				          sim->model.snaps[i].crc32c);
+		}
+		if (!known)
+			violation(sim, "%s names no snapshot of the source",
+			          path);
+		if (nverified < VERIFIED_MAX) {
+			snprintf(verified[nverified].name,
+			         sizeof verified[nverified].name, "%s",
+			         de->d_name);
+			verified[nverified++].ino = st.st_ino;
+		}
+	}
+	closedir(d);
+}
+
+static void check_applied(struct sim *sim)
+{
+	const struct mirror_status *s = follow_core_status(sim->core);
+	struct wal_log *log = follow_core_wal(sim->core);
+	struct applier *a = follow_core_applier(sim->core);
+
+	if (s->applied_index < sim->max_applied)
+		violation(
+		    sim, "applied_index went back from %" PRIu64 " to %" PRIu64,
+		    sim->max_applied, s->applied_index);
+	else
+		sim->max_applied = s->applied_index;
+	if (log != NULL) {
+		uint64_t d = wal_log_durable_index(log);
+
+		if (d < sim->max_durable)
+			violation(sim,
+			          "the wal's durable index went back from "
+			          "%" PRIu64 " to %" PRIu64,
+			          sim->max_durable, d);
+		else
+			sim->max_durable = d;
+	}
+	if (a != NULL) {
+		uint64_t i = applier_applied_index(a);
+
+		if (i < sim->max_applier)
+			violation(sim,
+			          "the applier's index went back from %" PRIu64
+			          " to %" PRIu64,
+			          sim->max_applier, i);
+		else
+			sim->max_applier = i;
+	}
+}
+
+bool sim_check(struct sim *sim)
+{
+	if (sim->core == NULL)
+		return sim->violation[0] == '\0';
+	if (sim->check_prefix)
+		check_prefix(sim);
+	if (sim->check_snapshots)
+		check_snapshots(sim);
+	if (sim->check_applied)
+		check_applied(sim);
+	return sim->violation[0] == '\0';
+}
+
+/* ---- figures ---- */
+
+enum mirror_state sim_state(const struct sim *sim)
+{
+	return follow_core_status(sim->core)->state;
+}
+
+const char *sim_path(const struct sim *sim, uint64_t n)
+{
+	if (n >= sim->npaths || sim->npaths - n > SIM_PATHS_KEPT)
+		return "";
+	return sim->paths[n % SIM_PATHS_KEPT];
+}
+
+uint64_t sim_log_index(const struct sim *sim)
+{
+	return follow_core_log_index(sim->core);
+}
+
+bool sim_following_at(struct sim *sim, void *index_ptr)
+{
+	enum mirror_state s = sim_state(sim);
+
+	return (s == MIRROR_FOLLOWING || s == MIRROR_DEGRADED) &&
+	       sim_log_index(sim) == *(const uint64_t *)index_ptr;
+}
+
+bool sim_mirror_snapshot(const struct sim *sim, uint64_t index, uint64_t term,
+                         uint64_t *size, uint32_t *crc32c)
+{
+	char path[PATH_MAX + 96];
+
+	snprintf(path, sizeof path, "%s/%s/%" PRIu64 "-%" PRIu64 ".snapshot",
+	         sim->mirror_dir, SPOOL_SNAPSHOT_DIR, index, term);
+	return file_crc(path, size, crc32c);
+}
+
+size_t sim_mirror_snapshot_count(const struct sim *sim)
+{
+	char dir[PATH_MAX + 16];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "%s/%s", sim->mirror_dir, SPOOL_SNAPSHOT_DIR);
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name);
+
+		if (nl >= 10 && strcmp(de->d_name + nl - 9, ".snapshot") == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}

@@ -1,0 +1,183 @@
+/* The deterministic simulation harness (tests/sim/): the mirror's
+ * sans-I/O core (agent/follow/follow_core.h) and one or more simulated
+ * sources (sim_source.h, built from serve's cores over real spools in
+ * scratch directories) wired through a simulated link, under a fake
+ * clock. Every random choice comes from one seeded PRNG, so a seed
+ * replays exactly; a failing test prints it (rerun with MA_SIM_SEED).
+ *
+ * The link carries one connection at a time, to the source the core's
+ * endpoint index names. Per stream it keeps order, delays every byte run
+ * (latency + jitter), splits bodies into runs of random size, and may
+ * (per mille, per frame) drop, duplicate or swap frames, cut a stream or
+ * the whole connection. Events run in (time, sequence) order from a heap.
+ *
+ * After every event the harness checks the invariants it is asked to:
+ *   - prefix: every entry of the mirror's wal equals the model's entry at
+ *     that index (the source's log: term ranges + the fixture payload);
+ *   - snapshots: every .snapshot in the mirror's store has the size and
+ *     CRC32C of the source's snapshot with that index and term;
+ *   - applied: the core's applied_index, the applier's applied index and
+ *     the wal's durable index never go backwards (across restarts too).
+ * The first violation is kept in sim->violation and stops the run. */
+#ifndef MIRROR_TESTS_SIM_SIM_H
+#define MIRROR_TESTS_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "agent/follow/follow_core.h"
+#include "tests/lib/fixture.h"
+#include "tests/sim/sim_source.h"
+
+#define SIM_SOURCES_MAX 3
+#define SIM_TERM_RANGES_MAX 16
+#define SIM_SNAPSHOTS_MAX 32
+#define SIM_ENTRY_SIZE 64
+#define SIM_PATHS_KEPT 64
+
+struct sim_link_config {
+	uint32_t latency_min_ms, latency_max_ms;
+	uint32_t connect_ms;
+	size_t run_max;    /* largest byte run delivered at once */
+	size_t pull_bytes; /* body bytes taken from a source per pump */
+	uint32_t pump_ms;  /* source pump / log poll interval */
+	uint32_t heartbeat_ms;
+	unsigned drop_pm, dup_pm, swap_pm;   /* per frame */
+	unsigned stream_cut_pm, conn_cut_pm; /* per delivered run */
+};
+
+/* The model of the sources' history the invariants compare with. */
+struct sim_model {
+	struct {
+		uint64_t first_index, term;
+	} terms[SIM_TERM_RANGES_MAX];
+	size_t nterms;
+	struct {
+		uint64_t index, term, size;
+		uint32_t crc32c;
+	} snaps[SIM_SNAPSHOTS_MAX];
+	size_t nsnaps;
+};
+
+struct sim_event;
+
+struct sim_stats {
+	uint64_t steps;
+	uint64_t connects; /* connection attempts */
+	uint64_t opens;    /* requests opened */
+	uint64_t snapshot_requests;
+	uint64_t snapshot_bytes; /* snapshot body bytes sent */
+	uint64_t last_snapshot_offset;
+	uint64_t drops, dups, swaps, stream_cuts, conn_cuts;
+	uint64_t max_backoff_ms, min_backoff_ms;
+	uint64_t frames_delivered; /* on snapshot streams */
+	uint64_t cuts_done;        /* connection cuts that happened */
+};
+
+struct sim {
+	uint64_t seed;
+	struct fx_rng rng;
+	uint64_t now;
+	int64_t wall_base;
+	struct sim_link_config link;
+	struct follow_core_config core_cfg;
+	char mirror_dir[PATH_MAX];
+	struct follow_core *core;
+	struct sim_source *sources[SIM_SOURCES_MAX];
+	bool source_down[SIM_SOURCES_MAX];
+	size_t nsources;
+	struct sim_model model;
+
+	/* connection */
+	bool connecting, connected;
+	size_t conn_source;
+	uint64_t gen; /* bumped when the connection or the core goes */
+	struct sim_stream *streams;
+	bool drop_pending;
+	char drop_why[512];
+	bool reconnect_scheduled;
+
+	/* events */
+	struct sim_event **heap;
+	size_t nheap, capheap;
+	uint64_t seq;
+	bool tick_scheduled;
+
+	/* invariants */
+	bool check_prefix, check_snapshots, check_applied;
+	uint64_t checked_index;
+	uint64_t max_applied, max_durable, max_applier;
+	bool snap_dir_seen;
+	ino_t snap_dir_ino;
+	struct timespec snap_dir_mtime;
+	char violation[1024];
+
+	/* a snapshot stream is cut after this many delivered frames
+	 * (UINT64_MAX: never); reset by the cut */
+	uint64_t cut_snapshot_after;
+	uint64_t snapshot_frames;
+	struct sim_stats stats;
+	/* the paths the core opened, the last SIM_PATHS_KEPT of them */
+	char paths[SIM_PATHS_KEPT][256];
+	uint64_t npaths;
+};
+
+/* Defaults: a clean link (1..5 ms, no faults), 100 ms ticks, 20 ms pumps,
+ * 200 ms heartbeats; backoff 50 ms .. 2 s; mirror in dir (created by the
+ * core), database `name`, receiver fsync and progress every chunk_size. */
+void sim_init(struct sim *sim, uint64_t seed, const char *mirror_dir,
+              const char *name, size_t chunk_size);
+/* Opens the core (follow_core_new). 0 or its error. */
+int sim_start(struct sim *sim, char *errmsg);
+/* Frees everything the harness opened (not the sources' spools). */
+void sim_free(struct sim *sim);
+
+/* Adds a source (owned by the harness from then on); returns its
+ * endpoint index. */
+size_t sim_add_source(struct sim *sim, struct sim_source *src);
+/* Takes a source down (its connection is cut; connects to it fail) or
+ * back up. */
+void sim_source_down(struct sim *sim, size_t i, bool down);
+/* Cuts the connection now (the core learns it as a disconnect). */
+void sim_cut_connection(struct sim *sim, const char *why);
+/* A crash and restart of the mirror: the core is freed without warning
+ * (connection gone) and opened again over the same directory. */
+int sim_restart_mirror(struct sim *sim, char *errmsg);
+
+/* Runs events until done(sim, arg) holds (checked after every event),
+ * max_ms of simulated time pass, a violation is found or nothing is left
+ * to run. Returns true when done() held. */
+bool sim_run(struct sim *sim, bool (*done)(struct sim *, void *), void *arg,
+             uint64_t max_ms);
+
+/* ---- the model ---- */
+
+/* Entries from first_index on have term (ranges in increasing order; a
+ * new range replaces everything from its first index). */
+void sim_model_terms(struct sim *sim, uint64_t first_index, uint64_t term);
+uint64_t sim_model_term(const struct sim *sim, uint64_t index);
+void sim_model_snapshot(struct sim *sim, uint64_t index, uint64_t term,
+                        uint64_t size, uint32_t crc32c);
+
+/* Runs the invariant checks now; false with sim->violation set. */
+bool sim_check(struct sim *sim);
+
+/* ---- predicates and figures ---- */
+
+enum mirror_state sim_state(const struct sim *sim);
+/* The n-th path the core opened (from 0); "" when not kept. */
+const char *sim_path(const struct sim *sim, uint64_t n);
+uint64_t sim_log_index(const struct sim *sim);
+/* Following (or Degraded) with the wal's durable end at index. */
+bool sim_following_at(struct sim *sim, void *index_ptr);
+/* The mirror's snapshot file (index, term): size and CRC32C; false when
+ * absent. */
+bool sim_mirror_snapshot(const struct sim *sim, uint64_t index, uint64_t term,
+                         uint64_t *size, uint32_t *crc32c);
+/* Number of .snapshot files in the mirror's store. */
+size_t sim_mirror_snapshot_count(const struct sim *sim);
+
+#endif

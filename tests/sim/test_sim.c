@@ -1,0 +1,906 @@
+/* The simulation suite: serve's cores (as tests/sim/sim_source.c) and the
+ * mirror's core (agent/follow/follow_core.c) through a simulated link
+ * under a fake clock; each scenario asserts values, the randomized mode
+ * checks the invariants of sim.h after every event of thousands of
+ * seeded schedules.
+ *
+ *   MA_SIM_SEED=N       run only schedule N of the randomized mode
+ *   MA_SIM_SCHEDULES=N  how many schedules (default SCHEDULES_DEFAULT)
+ *   MA_SIM_FIRST=N      the first seed of the run (default 1)
+ *   MA_TEST_TMPDIR      scratch base (default /dev/shm, else /tmp) */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "snapshot/snapshot.h"
+#include "tests/lib/fixture.h"
+#include "tests/sim/sim.h"
+#include "wal/wal.h"
+
+#define CLUSTER_A "3f2a1b0c-4d5e-4f60-8172-93a4b5c6d7e8"
+#define CLUSTER_C "9e8d7c6b-5a49-4837-a261-504f3e2d1c0b"
+#define DB "kv"
+#define CHUNK 4096
+#define SCHEDULES_DEFAULT 4000
+
+/* Known bugs of the mirror side (agent/follow), found by this suite and
+ * reported, not fixed here (another module). While one is listed as 1
+ * its test pins today's wrong behaviour (so the suite stays green and
+ * any change shows); a fix makes that test fail with "fixed?": then set
+ * the switch to 0 and the test asserts the right behaviour. (cmocka's
+ * skip() is a FAIL under automake's TAP driver, so it cannot be used.) */
+#define KNOWN_BUG_BACKOFF_RESET 1 /* mirror_state.c, test_fault_backoff */
+#define KNOWN_BUG_COMMIT_CUT 1    /* follow_core.c, test_commit_then_cut */
+
+struct world {
+	char root[256];
+	char mirror[300];
+	struct fx_spool sp[SIM_SOURCES_MAX];
+	size_t nsp;
+	struct sim sim;
+	char em[MA_ERRMSG_SIZE];
+};
+
+static void world_init(struct world *w, uint64_t seed, size_t chunk)
+{
+	memset(w, 0, sizeof *w);
+	if (fx_scratch_dir("sim", w->root, sizeof w->root, w->em) != 0)
+		fail_msg("%s", w->em);
+	snprintf(w->mirror, sizeof w->mirror, "%s/mirror", w->root);
+	sim_init(&w->sim, seed, w->mirror, DB, chunk);
+}
+
+/* A source spool (not yet served): i-th, with cluster and epoch. */
+static struct fx_spool *world_spool(struct world *w, const char *cluster,
+                                    uint64_t epoch)
+{
+	char dir[300];
+	struct fx_spool *sp = &w->sp[w->nsp];
+
+	snprintf(dir, sizeof dir, "%s/src%zu", w->root, w->nsp);
+	if (fx_spool_create(sp, dir, DB, cluster, epoch, 4096, w->em) != 0)
+		fail_msg("spool: %s", w->em);
+	w->nsp++;
+	return sp;
+}
+
+/* Appends count entries of term to the spool; the model follows the
+ * first spool only (the others are written the same way or on
+ * purpose differently). */
+static void append(struct world *w, struct fx_spool *sp, uint64_t count,
+                   uint64_t term, bool model)
+{
+	uint64_t next = fx_spool_last_index(sp) + 1;
+
+	if (next == 1 && fx_spool_first_index(sp) > 1)
+		next = fx_spool_first_index(sp);
+	if (model && sim_model_term(&w->sim, next) != term)
+		sim_model_terms(&w->sim, next, term);
+	if (fx_spool_append(sp, count, term, SIM_ENTRY_SIZE, w->em) != 0)
+		fail_msg("append: %s", w->em);
+}
+
+static void snapshot(struct world *w, struct fx_spool *sp, uint64_t index,
+                     uint64_t term, size_t size, bool model)
+{
+	struct snapshot_meta meta;
+
+	if (fx_spool_snapshot(sp, index, term, size, index * 31 + term, &meta,
+	                      w->em) != 0)
+		fail_msg("snapshot: %s", w->em);
+	if (model)
+		sim_model_snapshot(&w->sim, index, term, meta.id.size,
+		                   meta.id.crc32c);
+}
+
+static void serve_spool(struct world *w, struct fx_spool *sp, size_t chunk,
+                        enum serve_fault fault)
+{
+	struct sim_source *src;
+
+	if (sim_source_open(sp->dir, DB, chunk, fault, &src, w->em) != 0)
+		fail_msg("source: %s", w->em);
+	sim_add_source(&w->sim, src);
+}
+
+static void start(struct world *w)
+{
+	if (sim_start(&w->sim, w->em) != 0)
+		fail_msg("start: %s", w->em);
+}
+
+static void world_free(struct world *w)
+{
+	sim_free(&w->sim);
+	for (size_t i = 0; i < w->nsp; i++)
+		fx_spool_close(&w->sp[i]);
+	fx_remove_tree(w->root);
+}
+
+static void assert_clean(const struct world *w)
+{
+	if (w->sim.violation[0] != '\0')
+		fail_msg("invariant: %s", w->sim.violation);
+}
+
+static void run_to(struct world *w, uint64_t index, uint64_t max_ms)
+{
+	bool ok = sim_run(&w->sim, sim_following_at, &index, max_ms);
+
+	assert_clean(w);
+	if (!ok)
+		fail_msg("seed %" PRIu64 ": not Following at %" PRIu64
+		         " after %" PRIu64 " ms: state %s, log index %" PRIu64
+		         ", error '%s'",
+		         w->sim.seed, index, max_ms,
+		         mirror_state_name(sim_state(&w->sim)),
+		         sim_log_index(&w->sim),
+		         follow_core_status(w->sim.core)->error);
+}
+
+static void assert_snapshot_equal(const struct world *w, uint64_t index,
+                                  uint64_t term)
+{
+	uint64_t size;
+	uint32_t crc;
+	bool found = false;
+
+	assert_true(sim_mirror_snapshot(&w->sim, index, term, &size, &crc));
+	for (size_t i = 0; i < w->sim.model.nsnaps; i++) {
+		if (w->sim.model.snaps[i].index != index ||
+		    w->sim.model.snaps[i].term != term)
+			continue;
+		found = true;
+		assert_true(size == w->sim.model.snaps[i].size);
+		assert_int_equal(crc, w->sim.model.snaps[i].crc32c);
+	}
+	assert_true(found);
+}
+
+/* Every entry of the mirror's wal against the model, from scratch. */
+static void assert_wal_equal(struct world *w, uint64_t first, uint64_t last)
+{
+	struct wal_log *log = follow_core_wal(w->sim.core);
+
+	assert_non_null(log);
+	assert_true(wal_log_first_index(log) == first);
+	assert_true(wal_log_last_index(log) == last);
+	assert_true(wal_log_durable_index(log) == last);
+	w->sim.checked_index = 0;
+	w->sim.check_prefix = true;
+	assert_true(sim_check(&w->sim));
+	assert_true(w->sim.checked_index == last);
+}
+
+static bool path_is(const struct world *w, uint64_t n, const char *want)
+{
+	if (strcmp(sim_path(&w->sim, n), want) == 0)
+		return true;
+	fprintf(stderr, "# path %" PRIu64 " is '%s', expected '%s'\n", n,
+	        sim_path(&w->sim, n), want);
+	return false;
+}
+
+/* ---- scenarios ---- */
+
+/* A fresh mirror fetches the snapshot and the log after it. */
+static void test_bootstrap(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+
+	(void)state;
+	world_init(&w, 1, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 300, 1, true);
+	snapshot(&w, sp, 200, 1, 40000, true);
+	if (fx_spool_compact(sp, 200, w.em) != 0)
+		fail_msg("%s", w.em);
+	assert_true(fx_spool_first_index(sp) > 1);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 300, 20000);
+	assert_snapshot_equal(&w, 200, 1);
+	assert_wal_equal(&w, 201, 300);
+	assert_true(w.sim.stats.snapshot_requests == 1);
+	assert_true(follow_core_status(w.sim.core)->applied_index == 300);
+	assert_true(path_is(&w, 0, "/v1/db/kv/info"));
+	assert_true(path_is(&w, 1,
+	                    "/v1/db/kv/snapshot?index=200&term=1"
+	                    "&offset=0"));
+	assert_true(path_is(&w, 2, "/v1/db/kv/log?from=201&prev_term=1"));
+	/* It keeps following what the source appends. */
+	append(&w, sp, 50, 2, true);
+	run_to(&w, 350, 5000);
+	assert_wal_equal(&w, 201, 350);
+	world_free(&w);
+}
+
+static bool cut_happened(struct sim *sim, void *arg)
+{
+	(void)arg;
+	return sim->stats.cuts_done > 0;
+}
+
+/* The connection (and, for odd k, the mirror process) dies after the
+ * k-th snapshot frame, for every k: the mirror asks again from its
+ * durable offset and ends with the same bytes. */
+static void test_resume_every_chunk(void **state)
+{
+	const uint64_t size = 10 * CHUNK + 1000;
+	const uint64_t frames = 11 + 1; /* data envelopes and the final one */
+
+	(void)state;
+	for (uint64_t k = 1; k < frames; k++) {
+		struct world w;
+		struct fx_spool *sp;
+		uint64_t durable = k * CHUNK < size ? k * CHUNK : 10 * CHUNK;
+		char want[160];
+
+		world_init(&w, 100 + k, CHUNK);
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		snapshot(&w, sp, 100, 1, size, true);
+		serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+		w.sim.cut_snapshot_after = k;
+		start(&w);
+		assert_true(sim_run(&w.sim, cut_happened, NULL, 20000));
+		assert_clean(&w);
+		assert_true(w.sim.stats.cuts_done == 1);
+		assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+		if (k % 2 == 1 && sim_restart_mirror(&w.sim, w.em) != 0)
+			fail_msg("restart: %s", w.em);
+		run_to(&w, 120, 20000);
+		assert_true(w.sim.stats.snapshot_requests == 2);
+		snprintf(want, sizeof want,
+		         "/v1/db/kv/snapshot?index=100&term=1&offset=%" PRIu64,
+		         durable);
+		assert_true(w.sim.stats.last_snapshot_offset == durable);
+		{
+			bool seen = false;
+
+			for (uint64_t i = 0; i < w.sim.npaths; i++)
+				if (strcmp(sim_path(&w.sim, i), want) == 0)
+					seen = true;
+			assert_true(seen);
+		}
+		assert_snapshot_equal(&w, 100, 1);
+		assert_wal_equal(&w, 101, 120);
+		world_free(&w);
+	}
+}
+
+/* The source compacted past the mirror while it was away: compacted,
+ * re-bootstrap from the newer snapshot, follow. */
+static void test_compacted(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+	uint64_t n;
+
+	(void)state;
+	world_init(&w, 2, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	sim_source_down(&w.sim, 0, true);
+	append(&w, sp, 250, 1, true);
+	snapshot(&w, sp, 350, 1, 12000, true);
+	if (fx_spool_compact(sp, 350, w.em) != 0)
+		fail_msg("%s", w.em);
+	assert_true(fx_spool_first_index(sp) > 151);
+	assert_false(sim_run(&w.sim, NULL, NULL, 1000));
+	assert_clean(&w);
+	assert_true(sim_log_index(&w.sim) == 150);
+	n = w.sim.npaths;
+	sim_source_down(&w.sim, 0, false);
+	run_to(&w, 400, 20000);
+	assert_true(path_is(&w, n, "/v1/db/kv/info"));
+	assert_true(path_is(&w, n + 1, "/v1/db/kv/log?from=151&prev_term=1"));
+	assert_true(path_is(&w, n + 2, "/v1/db/kv/info"));
+	assert_true(path_is(&w, n + 3,
+	                    "/v1/db/kv/snapshot?index=350&term=1"
+	                    "&offset=0"));
+	assert_true(path_is(&w, n + 4, "/v1/db/kv/log?from=351&prev_term=1"));
+	assert_true(w.sim.stats.snapshot_requests == 2);
+	assert_snapshot_equal(&w, 350, 1);
+	assert_wal_equal(&w, 351, 400);
+	world_free(&w);
+}
+
+/* The source's log diverged from the mirror's (a new term from 121):
+ * diverged, re-bootstrap from the source's snapshot in the new term. */
+static void test_diverged(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+	uint64_t n;
+
+	(void)state;
+	world_init(&w, 3, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	sim_source_down(&w.sim, 0, true);
+	/* The mirror holds 121..150 of term 1 until it re-bootstraps, and
+	 * its applied index legitimately goes back to the snapshot. */
+	w.sim.check_prefix = false;
+	w.sim.check_applied = false;
+	if (fx_spool_truncate(sp, 120, w.em) != 0)
+		fail_msg("%s", w.em);
+	append(&w, sp, 50, 2, true);
+	snapshot(&w, sp, 140, 2, 7000, true);
+	n = w.sim.npaths;
+	sim_source_down(&w.sim, 0, false);
+	run_to(&w, 170, 20000);
+	assert_true(path_is(&w, n + 1, "/v1/db/kv/log?from=151&prev_term=1"));
+	assert_true(path_is(&w, n + 3,
+	                    "/v1/db/kv/snapshot?index=140&term=2"
+	                    "&offset=0"));
+	assert_true(path_is(&w, n + 4, "/v1/db/kv/log?from=141&prev_term=2"));
+	assert_snapshot_equal(&w, 140, 2);
+	assert_wal_equal(&w, 141, 170);
+	assert_true(sim_model_term(&w.sim, 141) == 2);
+	world_free(&w);
+}
+
+/* Two endpoints with the same history: when the followed one goes down
+ * the mirror continues on the other from the next index (term check
+ * passes, no snapshot again). */
+static void test_failover(void **state)
+{
+	struct world w;
+	struct fx_spool *a, *b;
+	uint64_t n;
+
+	(void)state;
+	world_init(&w, 4, CHUNK);
+	a = world_spool(&w, CLUSTER_A, 1);
+	b = world_spool(&w, CLUSTER_A, 1);
+	append(&w, a, 150, 1, true);
+	append(&w, b, 150, 1, false);
+	snapshot(&w, a, 100, 1, 9000, true);
+	snapshot(&w, b, 100, 1, 9000, false);
+	serve_spool(&w, a, CHUNK, SERVE_FAULT_NONE);
+	serve_spool(&w, b, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	assert_true(w.sim.conn_source == 0);
+	sim_source_down(&w.sim, 0, true);
+	append(&w, a, 50, 1, true);
+	append(&w, b, 50, 1, false);
+	n = w.sim.npaths;
+	run_to(&w, 200, 20000);
+	assert_true(w.sim.conn_source == 1);
+	assert_true(follow_core_status(w.sim.core)->endpoint == 1);
+	assert_true(path_is(&w, n + 1, "/v1/db/kv/log?from=151&prev_term=1"));
+	assert_true(w.sim.stats.snapshot_requests == 1);
+	assert_wal_equal(&w, 101, 200);
+	world_free(&w);
+}
+
+/* The other endpoint has the same identity but a different history
+ * from 121 on: the term check at 150 fails (diverged) and the mirror
+ * re-bootstraps from that endpoint's snapshot. */
+static void test_failover_term_check(void **state)
+{
+	struct world w;
+	struct fx_spool *a, *b;
+	struct snapshot_meta meta;
+
+	(void)state;
+	world_init(&w, 5, CHUNK);
+	a = world_spool(&w, CLUSTER_A, 1);
+	b = world_spool(&w, CLUSTER_A, 1);
+	append(&w, a, 150, 1, true);
+	snapshot(&w, a, 100, 1, 9000, true);
+	append(&w, b, 120, 1, false);
+	append(&w, b, 60, 3, false);
+	if (fx_spool_snapshot(b, 160, 3, 8000, 160 * 31 + 3, &meta, w.em) != 0)
+		fail_msg("%s", w.em);
+	serve_spool(&w, a, CHUNK, SERVE_FAULT_NONE);
+	serve_spool(&w, b, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	/* From here on B's history is the truth. */
+	w.sim.check_prefix = false;
+	w.sim.check_applied = false;
+	sim_model_terms(&w.sim, 121, 3);
+	sim_model_snapshot(&w.sim, 160, 3, meta.id.size, meta.id.crc32c);
+	sim_source_down(&w.sim, 0, true);
+	run_to(&w, 180, 20000);
+	assert_true(w.sim.conn_source == 1);
+	assert_true(w.sim.stats.snapshot_requests == 2);
+	assert_snapshot_equal(&w, 160, 3);
+	assert_wal_equal(&w, 161, 180);
+	world_free(&w);
+}
+
+static void assert_identity_error(struct world *w, uint64_t held)
+{
+	const struct mirror_status *s = follow_core_status(w->sim.core);
+	uint64_t opens, connects;
+	size_t snaps = sim_mirror_snapshot_count(&w->sim);
+
+	assert_int_equal(s->state, MIRROR_ERROR);
+	assert_int_equal(s->error_code, MA_ERR_IDENTITY);
+	assert_true(follow_core_failed(w->sim.core));
+	assert_true(sim_log_index(&w->sim) == held);
+	/* Nothing more is asked or stored, and no reconnect follows. */
+	opens = w->sim.stats.opens;
+	connects = w->sim.stats.connects;
+	assert_false(sim_run(&w->sim, NULL, NULL, 10000));
+	assert_clean(w);
+	assert_true(w->sim.stats.opens == opens);
+	assert_true(w->sim.stats.connects == connects);
+	assert_true(sim_log_index(&w->sim) == held);
+	assert_int_equal(sim_mirror_snapshot_count(&w->sim), snaps);
+	assert_int_equal(follow_core_status(w->sim.core)->state, MIRROR_ERROR);
+}
+
+static bool in_error(struct sim *sim, void *arg)
+{
+	(void)arg;
+	return sim_state(sim) == MIRROR_ERROR;
+}
+
+/* The source was reset (new epoch) under the mirror: Error with
+ * MA_ERR_IDENTITY, nothing new stored. Then: a second endpoint of
+ * another cluster is refused the same way. */
+static void test_identity_change(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+	struct proto_identity id;
+
+	(void)state;
+	world_init(&w, 6, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	id = sp->id;
+	id.epoch = 2;
+	if (fx_spool_set_identity(sp, &id, w.em) != 0 ||
+	    sim_source_reload_identity(w.sim.sources[0], w.em) != 0)
+		fail_msg("%s", w.em);
+	append(&w, sp, 30, 1, true);
+	sim_cut_connection(&w.sim, "test");
+	assert_true(sim_run(&w.sim, in_error, NULL, 20000));
+	assert_identity_error(&w, 150);
+	world_free(&w);
+
+	world_init(&w, 7, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	sp = world_spool(&w, CLUSTER_C, 1);
+	append(&w, sp, 200, 1, false);
+	snapshot(&w, sp, 100, 1, 9000, false);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	sim_source_down(&w.sim, 0, true);
+	assert_true(sim_run(&w.sim, in_error, NULL, 20000));
+	assert_true(w.sim.conn_source == 1);
+	assert_identity_error(&w, 150);
+	world_free(&w);
+}
+
+/* Parses "offset=N" out of the n-th path; UINT64_MAX when absent. */
+static uint64_t path_offset(const struct world *w, uint64_t n)
+{
+	const char *p = strstr(sim_path(&w->sim, n), "offset=");
+
+	return p != NULL ? strtoull(p + 7, NULL, 10) : UINT64_MAX;
+}
+
+/* Every stream fault serve can inject: the mirror rejects the damaged
+ * envelope, keeps what is durable (the next request asks from there),
+ * backs off between attempts, never shows a wrong .snapshot. Faults in
+ * one envelope per stream let it creep forward chunk by chunk to the
+ * end; total-crc (detected only at the end) never completes until the
+ * source is fixed. */
+static void test_stream_faults(void **state)
+{
+	const uint64_t size = 5 * CHUNK;
+
+	(void)state;
+	for (int f = SERVE_FAULT_CHUNK_CRC; f < SERVE_FAULT_COUNT; f++) {
+		struct world w;
+		struct fx_spool *sp;
+		uint64_t offsets[16], nsnap = 0;
+
+		world_init(&w, 200 + (uint64_t)f, CHUNK);
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		snapshot(&w, sp, 100, 1, size, true);
+		serve_spool(&w, sp, CHUNK, (enum serve_fault)f);
+		start(&w);
+		if (f == SERVE_FAULT_TOTAL_CRC) {
+			assert_false(sim_run(&w.sim, NULL, NULL, 20000));
+			assert_clean(&w);
+			assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+			assert_true(sim_log_index(&w.sim) == 0);
+			assert_true(w.sim.stats.snapshot_requests >= 5);
+			assert_true(w.sim.stats.min_backoff_ms >= 25);
+			for (uint64_t i = 0; i < w.sim.npaths; i++)
+				if (path_offset(&w, i) != UINT64_MAX)
+					assert_true(path_offset(&w, i) == 0);
+			sim_source_set_fault(w.sim.sources[0],
+			                     SERVE_FAULT_NONE);
+			run_to(&w, 120, 20000);
+		} else {
+			run_to(&w, 120, 60000);
+			for (uint64_t i = 0; i < w.sim.npaths; i++) {
+				uint64_t o = path_offset(&w, i);
+
+				if (o != UINT64_MAX && nsnap < 16)
+					offsets[nsnap++] = o;
+			}
+			/* One more chunk durable per attempt. */
+			assert_int_equal(nsnap, 5);
+			for (uint64_t i = 0; i < nsnap; i++)
+				assert_true(offsets[i] == i * CHUNK);
+			assert_true(w.sim.stats.min_backoff_ms >= 25);
+		}
+		assert_snapshot_equal(&w, 100, 1);
+		assert_wal_equal(&w, 101, 120);
+		world_free(&w);
+	}
+}
+
+static bool applied_at(struct sim *sim, void *index_ptr)
+{
+	enum mirror_state s = sim_state(sim);
+
+	return (s == MIRROR_FOLLOWING || s == MIRROR_DEGRADED) &&
+	       follow_core_status(sim->core)->applied_index ==
+	           *(const uint64_t *)index_ptr;
+}
+
+/* The connection dies after the snapshot's final frame arrived but
+ * before the stream's end: the receiver committed the snapshot, so the
+ * mirror holds index 100 and must say so (applied_index 100, Following)
+ * even though the source has nothing after it. Today follow_core commits
+ * the bootstrap (wal reset, applier restore, applied index) only on the
+ * stream's end, which never comes: the mirror stays CatchingUp with
+ * applied_index 0 until a restart (randomized seed 91 finds the same). */
+static void test_commit_then_cut(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+	uint64_t want = 100, applied;
+	enum mirror_state st;
+	bool ok;
+
+	(void)state;
+	world_init(&w, 400, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 100, 1, true);
+	snapshot(&w, sp, 100, 1, 10 * CHUNK + 1000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	w.sim.cut_snapshot_after = 12; /* 11 data envelopes, then done */
+	start(&w);
+	ok = sim_run(&w.sim, applied_at, &want, 20000);
+	assert_clean(&w);
+	assert_true(w.sim.stats.cuts_done == 1);
+	assert_true(w.sim.stats.snapshot_requests == 1);
+	assert_snapshot_equal(&w, 100, 1);
+	applied = follow_core_status(w.sim.core)->applied_index;
+	st = sim_state(&w.sim);
+	world_free(&w);
+	if (KNOWN_BUG_COMMIT_CUT) {
+		fprintf(stderr,
+		        "# known bug: snapshot committed, then the connection "
+		        "cut before the stream's end: state %s, applied_index "
+		        "%" PRIu64 " (holds 100)\n",
+		        mirror_state_name(st), applied);
+		if (ok || applied != 0 || st != MIRROR_CATCHING_UP)
+			fail_msg("fixed? state %s, applied %" PRIu64 ": set "
+			         "KNOWN_BUG_COMMIT_CUT to 0",
+			         mirror_state_name(st), applied);
+		return;
+	}
+	assert_true(ok);
+	assert_true(applied == 100);
+}
+
+/* A source that accepts every connection but damages every snapshot
+ * stream so that nothing durable is gained (total-crc): the mirror must
+ * back off exponentially up to the cap (DESIGN.md section 6: "Nothing
+ * loops"), not reconnect at the minimum delay forever. Today
+ * mirror_sm_connected() resets the backoff on every successful
+ * connection, so this loops every 25..50 ms; the test says so as a skip
+ * until agent/follow/mirror_state.c resets it on progress instead. */
+static void test_fault_backoff(void **state)
+{
+	struct world w;
+	struct fx_spool *sp;
+	uint64_t connects, maxb;
+
+	(void)state;
+	world_init(&w, 300, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 120, 1, true);
+	snapshot(&w, sp, 100, 1, 5 * CHUNK, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_TOTAL_CRC);
+	start(&w);
+	assert_false(sim_run(&w.sim, NULL, NULL, 20000));
+	assert_clean(&w);
+	connects = w.sim.stats.connects;
+	maxb = w.sim.stats.max_backoff_ms;
+	assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+	world_free(&w);
+	if (KNOWN_BUG_BACKOFF_RESET) {
+		fprintf(stderr,
+		        "# known bug: %" PRIu64 " connections in 20 s, "
+		        "backoff never above %" PRIu64 " ms: "
+		        "mirror_sm_connected() resets the backoff although "
+		        "nothing was gained\n",
+		        connects, maxb);
+		if (!(connects > 100 && maxb <= 50))
+			fail_msg("fixed? %" PRIu64 " connections, backoff up "
+			         "to %" PRIu64
+			         " ms: set KNOWN_BUG_BACKOFF_RESET "
+			         "to 0",
+			         connects, maxb);
+		return;
+	}
+	/* 25..50 ms first, doubling, 1..2 s at the cap: about 15 attempts
+	 * in 20 s. */
+	assert_true(connects <= 25);
+	assert_true(maxb >= 1000 && maxb <= 2000);
+}
+
+/* ---- randomized mode ---- */
+
+static const unsigned pm_choices[] = {0, 0, 2, 10, 40};
+
+static unsigned pick_pm(struct fx_rng *r)
+{
+	return pm_choices[fx_rng_below(r, sizeof pm_choices /
+	                                      sizeof pm_choices[0])];
+}
+
+/* One seeded schedule: random spool, link and events; invariants after
+ * every event; at the end the link heals and the mirror must converge.
+ * Returns false (with the reason printed) on a failure. */
+static bool schedule(uint64_t seed, uint64_t *steps)
+{
+	struct world w;
+	struct fx_rng r;
+	struct fx_spool *sp[2] = {NULL, NULL};
+	size_t nsrc, chunk;
+	uint64_t term = 1, last, snap_at = 0;
+	bool ok = true;
+
+	fx_rng_seed(&r, seed * 7919 + 17);
+	chunk = 512u << fx_rng_below(&r, 4); /* 512 .. 4096 */
+	world_init(&w, seed, chunk);
+	nsrc = 1 + fx_rng_below(&r, 2);
+	last = 1 + fx_rng_below(&r, 120);
+	/* Two endpoints hold the same history. */
+	for (size_t i = 0; i < nsrc; i++) {
+		sp[i] = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp[i], last, 1, i == 0);
+	}
+	if (fx_rng_chance(&r, 700)) {
+		snap_at = 1 + fx_rng_below(&r, last);
+		size_t size = (size_t)fx_rng_below(&r, 6 * chunk + 1);
+
+		for (size_t i = 0; i < nsrc; i++)
+			snapshot(&w, sp[i], snap_at, 1, size, i == 0);
+		if (fx_rng_chance(&r, 500))
+			for (size_t i = 0; i < nsrc; i++)
+				fx_spool_compact(sp[i], snap_at, w.em);
+	}
+	for (size_t i = 0; i < nsrc; i++)
+		serve_spool(&w, sp[i], chunk, SERVE_FAULT_NONE);
+	w.sim.link.latency_min_ms = 1 + (uint32_t)fx_rng_below(&r, 10);
+	w.sim.link.latency_max_ms =
+	    w.sim.link.latency_min_ms + (uint32_t)fx_rng_below(&r, 40);
+	w.sim.link.run_max = 1 + (size_t)fx_rng_below(&r, 8192);
+	w.sim.link.drop_pm = pick_pm(&r);
+	w.sim.link.dup_pm = pick_pm(&r);
+	w.sim.link.swap_pm = pick_pm(&r);
+	w.sim.link.stream_cut_pm = pick_pm(&r) / 2;
+	w.sim.link.conn_cut_pm = pick_pm(&r) / 2;
+	start(&w);
+	for (int slice = 0; slice < 8 && ok; slice++) {
+		uint64_t what = fx_rng_below(&r, 10);
+
+		sim_run(&w.sim, NULL, NULL, 50 + fx_rng_below(&r, 400));
+		if (w.sim.violation[0] != '\0')
+			break;
+		if (what < 4) {
+			uint64_t n = 1 + fx_rng_below(&r, 60);
+
+			if (fx_rng_chance(&r, 200))
+				term++;
+			for (size_t i = 0; i < nsrc; i++)
+				append(&w, sp[i], n, term, i == 0);
+		} else if (what == 4) {
+			/* A newer snapshot, and compaction behind it. */
+			uint64_t at = fx_spool_last_index(sp[0]);
+			size_t size = (size_t)fx_rng_below(&r, 4 * chunk + 1);
+
+			if (at > snap_at) {
+				snap_at = at;
+				for (size_t i = 0; i < nsrc; i++) {
+					snapshot(&w, sp[i], at,
+					         sim_model_term(&w.sim, at),
+					         size, i == 0);
+					fx_spool_compact(sp[i], at, w.em);
+				}
+			}
+		} else if (what == 5 && nsrc == 2) {
+			size_t i = (size_t)fx_rng_below(&r, 2);
+
+			sim_source_down(&w.sim, i, !w.sim.source_down[i]);
+		} else if (what == 6 && fx_rng_chance(&r, 300)) {
+			if (sim_restart_mirror(&w.sim, w.em) != 0) {
+				fprintf(stderr,
+				        "# seed %" PRIu64 ": restart: %s\n",
+				        seed, w.em);
+				ok = false;
+			}
+		} else if (what == 7) {
+			sim_cut_connection(&w.sim, "schedule");
+		}
+	}
+	if (ok && w.sim.violation[0] == '\0') {
+		/* Heal: a clean link, every source up; it must converge. */
+		w.sim.link.drop_pm = w.sim.link.dup_pm = 0;
+		w.sim.link.swap_pm = 0;
+		w.sim.link.stream_cut_pm = w.sim.link.conn_cut_pm = 0;
+		for (size_t i = 0; i < nsrc; i++)
+			w.sim.source_down[i] = false;
+		/* A frame the link dropped at the very end of a log stream
+		 * cannot be noticed by the mirror (no later frame shows the
+		 * gap); QUIC never loses stream bytes, so the heal starts
+		 * with a fresh connection. */
+		sim_cut_connection(&w.sim, "heal");
+		last = fx_spool_last_index(sp[0]);
+		if (!sim_run(&w.sim, sim_following_at, &last, 120000)) {
+			if (w.sim.violation[0] == '\0')
+				fprintf(stderr,
+				        "# seed %" PRIu64 ": no convergence "
+				        "to %" PRIu64 ": state %s, log %" PRIu64
+				        ", '%s'\n",
+				        seed, last,
+				        mirror_state_name(sim_state(&w.sim)),
+				        sim_log_index(&w.sim),
+				        follow_core_status(w.sim.core)->error);
+			ok = false;
+		}
+	}
+	if (w.sim.violation[0] != '\0') {
+		fprintf(stderr, "# %s\n", w.sim.violation);
+		ok = false;
+	}
+	if (!ok) {
+		fprintf(stderr,
+		        "# connected %d to %zu, %" PRIu64 " connects, %" PRIu64
+		        " opens, applied %" PRIu64 ", source commit %" PRIu64
+		        ", last paths:\n",
+		        w.sim.connected, w.sim.conn_source,
+		        w.sim.stats.connects, w.sim.stats.opens,
+		        follow_core_status(w.sim.core)->applied_index,
+		        follow_core_status(w.sim.core)->source_commit_index);
+		for (uint64_t i = w.sim.npaths > 4 ? w.sim.npaths - 4 : 0;
+		     i < w.sim.npaths; i++)
+			fprintf(stderr, "#   %s\n", sim_path(&w.sim, i));
+		fprintf(stderr,
+		        "# rerun: MA_SIM_SEED=%" PRIu64 " tests/sim/test_sim\n",
+		        seed);
+	}
+	*steps += w.sim.stats.steps;
+	world_free(&w);
+	return ok;
+}
+
+/* Seeds that fail because of a known bug (KNOWN_BUG_* above); each
+ * still runs, and one that passes fails the test (remove it then). */
+static const struct {
+	uint64_t seed;
+	const char *bug;
+} known_bad[] = {
+    {91, "commit then cut (test_commit_then_cut)"},
+};
+
+static const char *known_bug(uint64_t seed)
+{
+	for (size_t i = 0; i < sizeof known_bad / sizeof known_bad[0]; i++)
+		if (known_bad[i].seed == seed)
+			return known_bad[i].bug;
+	return NULL;
+}
+
+static void test_randomized(void **state)
+{
+	const char *one = getenv("MA_SIM_SEED");
+	const char *count = getenv("MA_SIM_SCHEDULES");
+	uint64_t first = 1, n = SCHEDULES_DEFAULT, failed = 0, steps = 0;
+	struct timespec t0, t1;
+	double secs;
+
+	(void)state;
+	if (one != NULL && one[0] != '\0') {
+		first = strtoull(one, NULL, 10);
+		n = 1;
+	} else {
+		if (count != NULL && count[0] != '\0')
+			n = strtoull(count, NULL, 10);
+		if (getenv("MA_SIM_FIRST") != NULL)
+			first = strtoull(getenv("MA_SIM_FIRST"), NULL, 10);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint64_t s = first; s < first + n; s++) {
+		bool ok = schedule(s, &steps);
+		const char *bug = known_bug(s);
+
+		if (!ok && bug != NULL)
+			fprintf(stderr, "# seed %" PRIu64 ": known bug: %s\n",
+			        s, bug);
+		else if (ok && bug != NULL) {
+			fprintf(stderr,
+			        "# seed %" PRIu64 " passes now: fixed? remove "
+			        "it from known_bad (%s)\n",
+			        s, bug);
+			failed++;
+		} else if (!ok) {
+			failed++;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr,
+	        "# randomized: %" PRIu64 " schedules (seeds %" PRIu64
+	        "..%" PRIu64 "), %" PRIu64 " events, %" PRIu64
+	        " failed, %.1f s\n",
+	        n, first, first + n - 1, steps, failed, secs);
+	assert_true(failed == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bootstrap),
+	    cmocka_unit_test(test_resume_every_chunk),
+	    cmocka_unit_test(test_compacted),
+	    cmocka_unit_test(test_diverged),
+	    cmocka_unit_test(test_failover),
+	    cmocka_unit_test(test_failover_term_check),
+	    cmocka_unit_test(test_identity_change),
+	    cmocka_unit_test(test_stream_faults),
+	    cmocka_unit_test(test_fault_backoff),
+	    cmocka_unit_test(test_commit_then_cut),
+	    cmocka_unit_test(test_randomized),
+	};
+
+	/* The cores log every step: only errors, unless asked. */
+	if (getenv("MA_SIM_VERBOSE") == NULL)
+		log_set_level(LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
