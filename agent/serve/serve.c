@@ -114,6 +114,9 @@ struct serve {
 	enum serve_fault fault;
 	struct stream *streams;
 	unsigned nstreams;
+	struct serve_limits limits;
+	uint32_t lease_ms;
+	struct event *lease_ev; /* checks snapshot leases */
 };
 
 /* ---- database tail ---- */
@@ -201,6 +204,9 @@ static int flush(struct stream *st)
 			return MA_ERR_TRANSPORT;
 		if (rc == 0) {
 			st->out_off += n;
+			if (st->kind == STREAM_SNAPSHOT)
+				serve_snapshot_progress(&st->snap,
+				                        clock_mono_ms());
 			continue;
 		}
 		if (rc == MA_ERR_AGAIN) {
@@ -417,6 +423,11 @@ static void snapshot_pump(struct stream *st)
 			         st->db->name);
 		if (rc == 1)
 			continue;
+		if (rc == 0) {
+			/* Everything is encoded: the file and its pin are
+			 * no longer needed while the last bytes drain. */
+			serve_snapshot_close(&st->snap);
+		}
 		if (rc == 0 && injected) {
 			st->ending = true;
 			continue;
@@ -467,6 +478,7 @@ static void handle_snapshot(struct stream *st, const struct serve_request *rq)
 		respond_error(st, ref.status, ref.error, "%s", ref.message);
 		return;
 	}
+	serve_snapshot_progress(&st->snap, clock_mono_ms());
 	log_info("serve: sending snapshot %" PRIu64 "-%" PRIu64
 	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64 " to %s",
 	         rq->index, rq->term, db->name, st->snap.size, rq->offset,
@@ -780,6 +792,61 @@ static void stream_pump(struct stream *st)
 	stream_leave(st);
 }
 
+/* Source protection: counts what st's identity holds besides st and
+ * refuses st past the caps (serve_limits_admit). */
+static bool admit(struct stream *st, bool snapshot)
+{
+	struct serve *sv = st->sv;
+	struct serve_refusal ref;
+	unsigned streams = 0, snapshots = 0;
+
+	for (struct stream *o = sv->streams; o != NULL; o = o->next) {
+		if (o == st || o->dead || strcmp(o->peer, st->peer) != 0)
+			continue;
+		streams++;
+		if (o->kind == STREAM_SNAPSHOT &&
+		    (o->snap.pinned || o->snap.sender != NULL))
+			snapshots++;
+	}
+	if (serve_limits_admit(&sv->limits, st->peer, streams, snapshots,
+	                       snapshot, &ref) == 0)
+		return true;
+	respond_error(st, ref.status, ref.error, "%s", ref.message);
+	return false;
+}
+
+/* Resets snapshot streams whose lease lapsed (no progress for lease_ms):
+ * a mirror that stopped reading must not keep its snapshot from
+ * retention, nor the spool's disk from being freed (the open file). */
+static void lease_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	uint64_t now = clock_mono_ms();
+	struct stream *st, *next;
+
+	(void)fd;
+	(void)what;
+	for (st = sv->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->kind != STREAM_SNAPSHOT || st->dead ||
+		    !serve_snapshot_lease_lapsed(&st->snap, now, sv->lease_ms))
+			continue;
+		log_warn("serve: snapshot %" PRIu64 "-%" PRIu64
+		         " of %s for %s made no progress for %" PRIu32
+		         " ms ([serve] snapshot_lease): releasing it to "
+		         "retention and resetting the stream; the mirror "
+		         "resumes from its durable offset",
+		         st->snap.index, st->snap.term,
+		         st->db != NULL ? st->db->name : "?", st->peer,
+		         sv->lease_ms);
+		stream_enter(st);
+		serve_snapshot_close(&st->snap);
+		stream_fail(st);
+		/* stream_leave may free st; next was taken before. */
+		stream_leave(st);
+	}
+}
+
 static void dispatch(struct stream *st)
 {
 	struct serve *sv = st->sv;
@@ -804,6 +871,8 @@ static void dispatch(struct stream *st)
 		              "database '%s' is not served here", rq.database);
 		return;
 	}
+	if (!admit(st, rq.kind == SERVE_REQUEST_SNAPSHOT))
+		return;
 	switch (rq.kind) {
 	case SERVE_REQUEST_INFO:
 		handle_info(st);
@@ -943,6 +1012,10 @@ void serve_options_init(struct serve_options *opts,
 	opts->tuning.max_data = cs->connection_window;
 	opts->tuning.max_stream_data = cs->stream_window;
 	opts->tuning.cc = cc_from_config(cs->congestion_control);
+	opts->max_streams_per_identity = (uint32_t)cs->max_streams_per_identity;
+	opts->max_snapshot_streams_per_identity =
+	    (uint32_t)cs->max_snapshot_streams_per_identity;
+	opts->snapshot_lease_ms = (uint32_t)cs->snapshot_lease_ms;
 }
 
 static int db_open(struct db *db, char *errmsg)
@@ -1141,6 +1214,24 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	unacked = opts->max_unacked != 0 ? opts->max_unacked
 	                                 : TRANSPORT_MAX_UNACKED_DEFAULT;
 	sv->piece = unacked < WRITE_PIECE_MAX ? unacked : WRITE_PIECE_MAX;
+	sv->limits.streams_per_identity = opts->max_streams_per_identity;
+	sv->limits.snapshots_per_identity =
+	    opts->max_snapshot_streams_per_identity;
+	sv->lease_ms = opts->snapshot_lease_ms;
+	if (sv->lease_ms > 0) {
+		/* A quarter of the lease: a stalled stream is reset within
+		 * 1.25 leases. */
+		uint32_t tick = sv->lease_ms / 4 > 10 ? sv->lease_ms / 4 : 10;
+		struct timeval tv = clock_tv_from_ms(tick);
+
+		sv->lease_ev = event_new(base, -1, EV_PERSIST, lease_cb, sv);
+		if (sv->lease_ev == NULL || event_add(sv->lease_ev, &tv) != 0) {
+			rc =
+			    ma_errorf(errmsg, MA_ERR_NOMEM,
+			              "cannot create the snapshot lease timer");
+			goto err;
+		}
+	}
 	if (copy_grants(sv, opts) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 		goto err;
@@ -1198,6 +1289,8 @@ void serve_free(struct serve *sv)
 		return;
 	/* Closes connections and runs on_request_closed for every open
 	 * request, which frees the streams. */
+	if (sv->lease_ev != NULL)
+		event_free(sv->lease_ev);
 	transport_server_free(sv->srv);
 	sv->srv = NULL;
 	while (sv->streams != NULL) {

@@ -90,6 +90,15 @@ struct serve_options {
 	uint32_t max_connections;
 	uint32_t max_streams;
 	struct transport_tuning tuning;
+	/* Source protection (0: no limit / no lease; serve_options_init sets
+	 * the schema's defaults): open streams and snapshot streams per
+	 * client identity over all its connections, refused past the cap
+	 * with 503 unavailable; and the snapshot lease, after which a
+	 * snapshot stream that made no progress is reset and its pin
+	 * dropped. */
+	uint32_t max_streams_per_identity;
+	uint32_t max_snapshot_streams_per_identity;
+	uint32_t snapshot_lease_ms;
 	/* Test builds only (--enable-fault-injection): damage snapshot
 	 * streams on purpose, so tests can check that mirrors reject each
 	 * kind of bad input cleanly. SERVE_FAULT_NONE otherwise. */

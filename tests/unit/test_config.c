@@ -150,6 +150,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.serve.max_streams_per_connection, 100);
 	assert_int_equal(cfg.serve.idle_timeout_ms, 30000);
 	assert_int_equal(cfg.serve.congestion_control, CONFIG_CC_CUBIC);
+	assert_int_equal(cfg.serve.max_streams_per_identity, 256);
+	assert_int_equal(cfg.serve.max_snapshot_streams_per_identity, 8);
+	assert_int_equal(cfg.serve.snapshot_lease_ms, 60000);
 	assert_int_equal(cfg.follow.backoff_min_ms, 100);
 	assert_int_equal(cfg.follow.backoff_max_ms, 30000);
 	assert_int_equal(cfg.follow.snapshot_sync_bytes, 8 << 20);
