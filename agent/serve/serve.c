@@ -1091,6 +1091,27 @@ static void grants_free(struct grant *g, size_t n)
 	free(g);
 }
 
+static int check_grants(const struct serve_grant *grants, size_t ngrants,
+                        bool allow_any_identity,
+                        bool (*served)(const void *ctx, const char *name),
+                        const void *ctx, char *errmsg);
+
+static bool option_serves(const void *ctx, const char *name)
+{
+	const struct serve_options *o = ctx;
+
+	for (size_t k = 0; k < o->ndatabases; k++) {
+		if (strcmp(o->databases[k].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool sv_serves(const void *ctx, const char *name)
+{
+	return db_find((struct serve *)ctx, name) != NULL;
+}
+
 static int check_options(const struct serve_options *o, char *errmsg)
 {
 	if (o->cert_file == NULL || o->key_file == NULL ||
@@ -1127,14 +1148,25 @@ static int check_options(const struct serve_options *o, char *errmsg)
 				                 d->name);
 		}
 	}
-	for (size_t i = 0; i < o->ngrants; i++) {
-		const struct serve_grant *g = &o->grants[i];
+	return check_grants(o->grants, o->ngrants, o->allow_any_identity,
+	                    option_serves, o, errmsg);
+}
+
+/* The grants' own checks, shared by serve_new and serve_set_grants;
+ * served(ctx, name) says whether a database name is configured. */
+static int check_grants(const struct serve_grant *grants, size_t ngrants,
+                        bool allow_any_identity,
+                        bool (*served)(const void *ctx, const char *name),
+                        const void *ctx, char *errmsg)
+{
+	for (size_t i = 0; i < ngrants; i++) {
+		const struct serve_grant *g = &grants[i];
 
 		if (g->identity == NULL || g->identity[0] == '\0')
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "grant %zu has an empty identity",
 			                 i + 1);
-		if (strcmp(g->identity, "*") == 0 && !o->allow_any_identity)
+		if (strcmp(g->identity, "*") == 0 && !allow_any_identity)
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "grant for identity '*' (any client) "
 			                 "is only allowed in tests");
@@ -1144,11 +1176,9 @@ static int check_options(const struct serve_options *o, char *errmsg)
 			                 g->identity);
 		for (size_t j = 0; j < g->ndatabases; j++) {
 			const char *name = g->databases[j];
-			bool known = name != NULL && strcmp(name, "*") == 0;
+			bool known = name != NULL && (strcmp(name, "*") == 0 ||
+			                              served(ctx, name));
 
-			for (size_t k = 0;
-			     !known && name != NULL && k < o->ndatabases; k++)
-				known = strcmp(o->databases[k].name, name) == 0;
 			if (!known)
 				return ma_errorf(errmsg, MA_ERR_CONFIG,
 				                 "grant for %s names database "
@@ -1160,26 +1190,86 @@ static int check_options(const struct serve_options *o, char *errmsg)
 	return 0;
 }
 
-static int copy_grants(struct serve *sv, const struct serve_options *o)
+/* Copies grants into *out (*nout of them). On MA_ERR_NOMEM the caller
+ * frees what *out and *nout hold. */
+static int copy_grants(struct grant **out, size_t *nout,
+                       const struct serve_grant *src, size_t n)
 {
-	sv->grants = calloc(o->ngrants + 1, sizeof *sv->grants);
-	if (sv->grants == NULL)
+	*nout = 0;
+	*out = calloc(n + 1, sizeof **out);
+	if (*out == NULL)
 		return MA_ERR_NOMEM;
-	for (size_t i = 0; i < o->ngrants; i++) {
-		struct grant *g = &sv->grants[i];
+	for (size_t i = 0; i < n; i++) {
+		struct grant *g = &(*out)[i];
 
-		sv->ngrants = i + 1;
-		g->identity = strdup(o->grants[i].identity);
-		g->dbs = calloc(o->grants[i].ndatabases, sizeof *g->dbs);
+		*nout = i + 1;
+		g->identity = strdup(src[i].identity);
+		g->dbs = calloc(src[i].ndatabases, sizeof *g->dbs);
 		if (g->identity == NULL || g->dbs == NULL)
 			return MA_ERR_NOMEM;
-		for (size_t j = 0; j < o->grants[i].ndatabases; j++) {
-			g->dbs[j] = strdup(o->grants[i].databases[j]);
+		for (size_t j = 0; j < src[i].ndatabases; j++) {
+			g->dbs[j] = strdup(src[i].databases[j]);
 			if (g->dbs[j] == NULL)
 				return MA_ERR_NOMEM;
 			g->n = j + 1;
 		}
 	}
+	return 0;
+}
+
+int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
+                     size_t ngrants, bool allow_any_identity, unsigned *revoked,
+                     char *errmsg)
+{
+	struct grant *g = NULL;
+	struct stream *st, *next;
+	size_t n = 0;
+	unsigned ended = 0;
+	int rc;
+
+	if (revoked != NULL)
+		*revoked = 0;
+	rc = check_grants(grants, ngrants, allow_any_identity, sv_serves, sv,
+	                  errmsg);
+	if (rc != 0)
+		return rc;
+	if (copy_grants(&g, &n, grants, ngrants) != 0) {
+		grants_free(g, n);
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	}
+	grants_free(sv->grants, sv->ngrants);
+	sv->grants = g;
+	sv->ngrants = n;
+	/* Streams already open were admitted under the old grants: end
+	 * those the new ones no longer allow, so that a withdrawn grant
+	 * takes effect now, not at the mirror's next reconnect. */
+	for (st = sv->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->dead || st->ended || st->db == NULL ||
+		    st->kind == STREAM_PLAIN ||
+		    allowed(sv, st->peer, st->db->name))
+			continue;
+		ended++;
+		log_info("serve: access of '%s' to %s withdrawn by the new "
+		         "grants: ending its %s stream",
+		         st->peer, st->db->name,
+		         st->kind == STREAM_LOG ? "log" : "snapshot");
+		stream_enter(st);
+		if (st->kind == STREAM_LOG) {
+			log_finish(st, PROTO_ERROR_FORBIDDEN, 0,
+			           "client '%s' may no longer read database "
+			           "'%s'",
+			           st->peer, st->db->name);
+			if (!st->blocked)
+				flush(st);
+		} else {
+			serve_snapshot_close(&st->snap);
+			stream_fail(st);
+		}
+		stream_leave(st);
+	}
+	if (revoked != NULL)
+		*revoked = ended;
 	return 0;
 }
 
@@ -1232,7 +1322,8 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 			goto err;
 		}
 	}
-	if (copy_grants(sv, opts) != 0) {
+	if (copy_grants(&sv->grants, &sv->ngrants, opts->grants,
+	                opts->ngrants) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 		goto err;
 	}

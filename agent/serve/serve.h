@@ -134,6 +134,16 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
  * releases snapshot pins and readers, and frees sv. NULL is fine. Must not
  * be called from inside a transport callback. */
 void serve_free(struct serve *sv);
+/* Replaces the grants (SIGHUP reloading [access]), checked as
+ * serve_new checks them; on an error nothing changes. Connections stay
+ * up: requests are judged by the new grants from now on, and an open log
+ * or snapshot stream whose identity may no longer read its database is
+ * ended (a log stream with an `x` forbidden frame, a snapshot stream with
+ * a reset). *revoked (may be NULL) gets how many were ended. 0,
+ * MA_ERR_CONFIG (errmsg names the grant), MA_ERR_NOMEM. */
+int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
+                     size_t ngrants, bool allow_any_identity, unsigned *revoked,
+                     char *errmsg);
 /* The bound UDP port (after binding port 0). */
 uint16_t serve_port(const struct serve *sv);
 /* Open requests (tests, metrics). */

@@ -23,3 +23,7 @@ tests_fuzz_fuzz_serve_request_LDADD = agent/libagent.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_serve_request_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
+
+# SIGHUP reloads [access] without dropping mirrors (real processes).
+TESTS += tests/integration/test_serve_reload.sh
+EXTRA_DIST += tests/integration/test_serve_reload.sh

@@ -1338,6 +1338,57 @@ static void test_streams_per_identity(void **state)
 	}
 }
 
+/* SIGHUP's [access] reload (serve_set_grants): a withdrawn grant ends the
+ * open log stream with an `x` forbidden frame and answers 403 from then
+ * on, while a mirror whose grant stayed keeps its stream and connection;
+ * a bad set of grants changes nothing. */
+static void test_set_grants(void **state)
+{
+	static const char *const only2[] = {"db2"};
+	static const char *const nosuch[] = {"db9"};
+	const struct serve_grant next[2] = {{"mirror-1", only2, 1},
+	                                    {"mirror-2", only2, 1}};
+	const struct serve_grant bad[1] = {{"mirror-1", nosuch, 1}};
+	struct fx *fx = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct req *a, *b;
+	unsigned revoked = 99;
+	uint64_t hb;
+
+	a = get(fx, 0, "/v1/db/db1/log?from=1&prev_term=0", false);
+	b = get(fx, 1, "/v1/db/db2/log?from=101&prev_term=2", false);
+	wait_log(fx, a, DB1_ENTRIES, 1, 10000);
+	wait_log(fx, b, 50, 1, 10000);
+	assert_int_equal(
+	    serve_set_grants(fx->sv, bad, 1, false, &revoked, errmsg),
+	    MA_ERR_CONFIG);
+	assert_non_null(strstr(errmsg, "'db9'"));
+	assert_int_equal(revoked, 0);
+	assert_int_equal(info_status(fx, 0, "db1"), 200);
+
+	assert_int_equal(
+	    serve_set_grants(fx->sv, next, 2, false, &revoked, errmsg), 0);
+	assert_int_equal(revoked, 1);
+	assert_true(wait_until(fx, req_finished, a, 10000));
+	assert_true(a->got_x);
+	assert_int_equal(a->x, PROTO_ERROR_FORBIDDEN);
+	assert_string_equal(a->x_message,
+	                    "client 'mirror-1' may no longer read database "
+	                    "'db1'");
+	assert_int_equal(info_status(fx, 0, "db1"), 403);
+	assert_int_equal(info_status(fx, 0, "db2"), 200);
+	/* mirror-2 carries on: more heartbeats on the same stream, same
+	 * connection. */
+	hb = b->heartbeats;
+	b->hb_after_entries = 0;
+	wait_log(fx, b, 50, 2, 10000);
+	assert_true(b->heartbeats >= hb + 2);
+	assert_int_equal(fx->cli_closed[1], 0);
+	assert_int_equal(fx->cli_closed[0], 0);
+	req_free(a);
+	req_free(b);
+}
+
 /* A spool whose wal directory does not exist yet: info says empty, a log
  * stream waits with heartbeats and follows once the tap starts writing. */
 static void test_empty_spool(void **state)
@@ -1488,6 +1539,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_changed_and_pinned,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_spool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_grants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unread_snapshot_streams, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_streams_per_identity, setup,
