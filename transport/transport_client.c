@@ -1,6 +1,8 @@
 /* transport: HTTP/3 client — one connection, many request streams. */
 #include "transport/transport_int.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -177,6 +179,20 @@ static void on_rx(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; round < CLIENT_RX_ROUNDS; round++) {
 		int n = udp_recv(client->c.fd, &client->rx);
 
+		if (n == -ECONNREFUSED) {
+			char msg[200];
+
+			/* The socket is connected, so the kernel hands us the
+			 * ICMP port unreachable: waiting for the handshake
+			 * timeout would only hide it. */
+			snprintf(msg, sizeof msg,
+			         "nothing listens on UDP %s:%u (ICMP port "
+			         "unreachable): check the source's address and "
+			         "port and that serve is running there",
+			         client->host, client->cfg.port);
+			tconn_abort(&client->c, MA_ERR_TRANSPORT, msg);
+			return;
+		}
 		if (n <= 0)
 			return;
 		for (int i = 0; i < n; i++)

@@ -190,6 +190,18 @@ static int h3_recv_header(nghttp3_conn *h3, int64_t id, int32_t token,
 
 	if (s == NULL)
 		return 0;
+	if (c->server) {
+		nghttp3_vec nm = nghttp3_rcbuf_get_buf(name);
+
+		/* The limit we advertise is the limit we keep: nghttp3 does
+		 * not enforce its own setting on what it receives. */
+		s->field_bytes += nm.len + v.len + 32;
+		if (s->field_bytes > TRANSPORT_MAX_FIELD_SECTION) {
+			s->too_large = 1;
+			s->aborted = 1;
+			return 0;
+		}
+	}
 	if (!c->server) {
 		if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
 			int st = 0;
@@ -302,7 +314,7 @@ int tconn_setup_h3(struct tconn *c)
 	cb.stop_sending = h3_shutdown_write;
 	cb.reset_stream = h3_shutdown_write;
 	nghttp3_settings_default(&st);
-	st.max_field_section_size = 16384;
+	st.max_field_section_size = TRANSPORT_MAX_FIELD_SECTION;
 	st.qpack_max_dtable_capacity = 4096;
 	st.qpack_blocked_streams = 100;
 	if (c->server)
@@ -646,6 +658,10 @@ static void fail_liberr(struct tconn *c, int rv)
 			ngtcp2_connection_close_error_set_transport_error_liberr(
 			    &c->ccerr, rv, NULL, 0);
 	}
+	if (c->refuse_msg[0] != '\0') {
+		tconn_close(c, &c->ccerr, MA_ERR_TLS, c->refuse_msg);
+		return;
+	}
 	if (rv == NGTCP2_ERR_CRYPTO) {
 		tls_describe_failure(c->ssl, buf, sizeof buf);
 		tconn_close(c, &c->ccerr, MA_ERR_TLS, buf);
@@ -891,6 +907,23 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 			          "connection limit; retry later)");
 			return;
 		}
+		/* The peer's TLS alert says why it refused: name it. */
+		if (peer.type ==
+		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+		    (peer.error_code & ~(uint64_t)0xff) ==
+		        NGTCP2_CRYPTO_ERROR) {
+			unsigned alert = (unsigned)(peer.error_code & 0xff);
+			const char *what = tls_alert_describe(alert);
+			char buf[256];
+
+			snprintf(buf, sizeof buf,
+			         "peer refused the TLS handshake with alert "
+			         "%u%s%s",
+			         alert, what != NULL ? " " : "",
+			         what != NULL ? what : "");
+			enter_end(c, TC_DRAINING, MA_ERR_TLS, buf);
+			return;
+		}
 		enter_end(c, TC_DRAINING,
 		          c->handshake_confirmed || c->server ? MA_ERR_TRANSPORT
 		                                              : MA_ERR_TLS,
@@ -953,6 +986,20 @@ static void on_close_ev(evutil_socket_t fd, short what, void *arg)
 		return;
 	c->close_notified = 1;
 	c->ops->closed(c, c->close_error, c->close_msg);
+}
+
+void tconn_refuse(struct tconn *c, uint8_t alert, const char *msg)
+{
+	ngtcp2_connection_close_error_set_transport_error_tls_alert(
+	    &c->ccerr, alert, NULL, 0);
+	c->app_error = 1;
+	snprintf(c->refuse_msg, sizeof c->refuse_msg, "%s", msg);
+}
+
+void tconn_abort(struct tconn *c, int error, const char *msg)
+{
+	if (c->state == TC_ACTIVE)
+		enter_end(c, TC_DEAD, error, msg);
 }
 
 void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,

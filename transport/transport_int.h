@@ -33,6 +33,9 @@ struct event_base;
 /* Send quanta one write event may emit before yielding to the loop. */
 #define WRITE_BUDGET_QUANTA 8
 #define UDP_RX_BATCH 16
+/* SETTINGS_MAX_FIELD_SECTION_SIZE we advertise and enforce on requests
+ * (RFC 9114 4.2.2: names and values plus 32 bytes per field line). */
+#define TRANSPORT_MAX_FIELD_SECTION 16384
 #define UDP_RX_SIZE 65536
 
 /* Opens a non-blocking UDP socket bound to addr:port (numeric; port 0 =
@@ -82,6 +85,8 @@ struct tstream {
 	/* server: request and response */
 	char *method, *path;
 	int dispatched, started, ended, aborted, writable_pending;
+	size_t field_bytes; /* request header section so far */
+	int too_large;      /* over TRANSPORT_MAX_FIELD_SECTION: 431 */
 	struct chunk *head, *cur, *tail;
 	size_t head_acked, cur_off;
 	size_t unacked, want;
@@ -146,6 +151,9 @@ struct tconn {
 	int app_error; /* ccerr was set by us (h3/app), not the library */
 	int close_error;
 	char close_msg[256];
+	/* Set by tconn_refuse(): why we refuse, for when the library
+	 * reports the callback failure that follows. */
+	char refuse_msg[256];
 	int close_notified, close_requested;
 	uint8_t *close_pkt;
 	size_t close_len;
@@ -182,6 +190,13 @@ void tconn_schedule_write(struct tconn *c);
 /* Closes with ccerr (application NO_ERROR if NULL). */
 void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
                  int error, const char *msg);
+/* From inside an ngtcp2 callback that is about to fail: close with the
+ * TLS alert (sent as CRYPTO_ERROR 0x100+alert, not INTERNAL_ERROR), error
+ * MA_ERR_TLS and msg, once the library returns. */
+void tconn_refuse(struct tconn *c, uint8_t alert, const char *msg);
+/* Ends the connection at once without a CONNECTION_CLOSE (the peer is
+ * unreachable): closed(error, msg) follows from the loop. */
+void tconn_abort(struct tconn *c, int error, const char *msg);
 /* Frees streams (without callbacks), ngtcp2/nghttp3/TLS state, events. */
 void tconn_free(struct tconn *c);
 /* ngtcp2_crypto_conn_ref.get_conn for a tconn. */

@@ -71,7 +71,8 @@ static void derive_secret(uint8_t out[32], const char *key_file)
 	wc_Sha256Update(&sha, key, (word32)len);
 	wc_Sha256Final(&sha, out);
 	wc_Sha256Free(&sha);
-	memset(key, 0, len);
+	explicit_bzero(&sha, sizeof sha);
+	explicit_bzero(key, len); /* memset before free may be elided */
 	free(key);
 }
 
@@ -151,11 +152,59 @@ static void cid_del_conn(struct transport_server *srv, struct tconn *c)
 
 /* ---- connection hooks ---- */
 
+/* "ADDR:PORT" of the connection's peer, for log lines. */
+static const char *peer_str(const struct tconn *c, char *buf, size_t len)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->remote;
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+		snprintf(buf, len, "[%s]:%u", host, port);
+	} else {
+		const struct sockaddr_in *a = (const void *)sa;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+		snprintf(buf, len, "%s:%u", host, port);
+	}
+	return buf;
+}
+
+/* TLS alert certificate_required (RFC 8446 6.2): the peer sees why. */
+#define ALERT_CERTIFICATE_REQUIRED 116
+
 static int srv_handshake_completed(struct tconn *c)
 {
-	if (tls_peer_identity(c->ssl, c->identity) != 0) {
-		log_warn("transport: client has no usable identity in its "
-		         "certificate (need SAN URI/DNS or CN); closing");
+	/* The context issues no tickets, so nothing can be resumed; should
+	 * a session be resumed anyway it carries no client certificate, and
+	 * the client is told so with an alert rather than INTERNAL_ERROR. */
+	if (wolfSSL_session_reused(c->ssl)) {
+		tconn_refuse(c, ALERT_CERTIFICATE_REQUIRED,
+		             "client resumed a TLS session, which carries no "
+		             "certificate; refused with certificate_required "
+		             "(the client must make a full handshake)");
+		return -1;
+	}
+	switch (tls_peer_identity(c->ssl, c->identity)) {
+	case 0:
+		break;
+	case MA_ERR_LIMIT:
+		tconn_refuse(c, ALERT_CERTIFICATE_REQUIRED,
+		             "client certificate identity is longer than 255 "
+		             "bytes; refused (issue a certificate with a "
+		             "shorter SAN URI/DNS or CN)");
+		return -1;
+	default:
+		tconn_refuse(
+		    c, ALERT_CERTIFICATE_REQUIRED,
+		    "client certificate has no usable identity (need "
+		    "a SAN URI, SAN DNS or CN of printable characters); "
+		    "refused");
 		return -1;
 	}
 	return tconn_setup_h3(c);
@@ -196,8 +245,23 @@ static void free_request(struct tconn *c, struct tstream *s, int error)
 
 static void srv_closed(struct tconn *c, int error, const char *msg)
 {
-	if (error != 0 && error != MA_ERR_TRANSPORT)
-		log_warn("transport: connection from client closed: %s", msg);
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	/* Every close says who and why: TLS refusals are the operator's to
+	 * fix (warn); the rest is the ordinary life of connections. */
+	peer_str(c, peer, sizeof peer);
+	if (error == MA_ERR_TLS)
+		log_warn("transport: connection from %s%s%s refused: %s", peer,
+		         c->identity[0] ? " identity " : "", c->identity,
+		         msg[0] ? msg : "TLS handshake failed");
+	else if (error != 0)
+		log_info("transport: connection from %s%s%s closed: %s", peer,
+		         c->identity[0] ? " identity " : "", c->identity,
+		         msg[0] ? msg : "connection error");
+	else
+		log_debug("transport: connection from %s%s%s closed: %s", peer,
+		          c->identity[0] ? " identity " : "", c->identity,
+		          msg[0] ? msg : "closed normally");
 	while (c->streams != NULL)
 		free_request(c, c->streams, MA_ERR_TRANSPORT);
 }
@@ -225,9 +289,19 @@ static void srv_request(struct tconn *c, struct tstream *s)
 	struct transport_server *srv = c->owner;
 
 	if (s->method == NULL || s->path == NULL || s->aborted) {
-		/* Malformed request: answer here; the app never sees it. */
+		char peer[INET6_ADDRSTRLEN + 16];
+
+		/* Malformed request: answer here; the app never sees it.
+		 * 431: headers over the SETTINGS_MAX_FIELD_SECTION_SIZE we
+		 * advertised (RFC 9114 4.2.2). */
 		s->dispatched = 0;
-		if (transport_response_start((struct transport_request *)s, 400,
+		log_info("transport: request from %s identity %s refused: %s",
+		         peer_str(c, peer, sizeof peer), c->identity,
+		         s->too_large ? "header section over "
+		                        "16384 bytes (431)"
+		                      : "malformed (400)");
+		if (transport_response_start((struct transport_request *)s,
+		                             s->too_large ? 431 : 400,
 		                             NULL) == 0)
 			transport_response_end((struct transport_request *)s);
 		return;

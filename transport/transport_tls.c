@@ -110,6 +110,23 @@ int tls_server_ctx_new(WOLFSSL_CTX **out, const char *cert_file,
 	wolfSSL_CTX_set_verify(
 	    ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 	    NULL);
+	/* No resumption and no 0-RTT, ever. A resumed TLS 1.3 session
+	 * carries no client certificate, so the server would have no
+	 * identity to authorize; and early data is replayable and reaches
+	 * us before the HTTP/3 layer exists. wolfSSL's QUIC tickets allow
+	 * early data (max_early_data 0xffffffff) unless told otherwise.
+	 * Issuing no tickets makes every resuming client (quic-go tries by
+	 * default) fall back to a full handshake with its certificate;
+	 * max_early_data 0 and no session cache close the other doors. */
+	if (wolfSSL_CTX_no_ticket_TLSv13(ctx) < 0 ||
+	    wolfSSL_CTX_set_max_early_data(ctx, 0) < 0) {
+		rv = ma_errorf(errmsg, MA_ERR_TLS,
+		               "cannot turn off TLS session tickets and early "
+		               "data: %s",
+		               wolf_err());
+		goto err_ctx;
+	}
+	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 	*out = ctx;
 	return 0;
 
@@ -176,6 +193,8 @@ int tls_session_new(WOLFSSL **out, WOLFSSL_CTX *ctx,
 	wolfSSL_set_app_data(ssl, ref);
 	if (server_name == NULL) {
 		wolfSSL_set_accept_state(ssl);
+		/* Belt and braces with the context's settings: never 0-RTT. */
+		wolfSSL_set_quic_early_data_enabled(ssl, 0);
 	} else {
 		wolfSSL_set_connect_state(ssl);
 		if (wolfSSL_set_alpn_protos(ssl, alpn_h3,
@@ -195,19 +214,36 @@ int tls_session_new(WOLFSSL **out, WOLFSSL_CTX *ctx,
 	return 0;
 }
 
+/* Copies an identity candidate into out. Identities are what [access]
+ * grants name (printable ASCII, config's CONFIG_IDENTITY_MAX): refuse
+ * anything else rather than truncating or cleaning it into a different
+ * identity, and so that it can be logged as it is. Returns 0, -1 (not
+ * usable: empty, NUL, control or non-ASCII bytes) or MA_ERR_LIMIT (longer
+ * than TLS_IDENTITY_MAX - 1 bytes). */
 static int copy_asn1(WOLFSSL_ASN1_STRING *s, char *out)
 {
-	int n = wolfSSL_ASN1_STRING_length(s);
-	const unsigned char *p = wolfSSL_ASN1_STRING_get0_data(s);
+	int n = s == NULL ? -1 : wolfSSL_ASN1_STRING_length(s);
+	const unsigned char *p =
+	    s == NULL ? NULL : wolfSSL_ASN1_STRING_get0_data(s);
 
-	/* Identities are printable names; refuse embedded NULs and anything
-	 * too long rather than truncating into a different identity. */
-	if (p == NULL || n <= 0 || n >= TLS_IDENTITY_MAX ||
-	    memchr(p, 0, (size_t)n) != NULL)
+	if (p == NULL || n <= 0)
 		return -1;
+	if (n >= TLS_IDENTITY_MAX)
+		return MA_ERR_LIMIT;
+	for (int i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return -1;
 	memcpy(out, p, (size_t)n);
 	out[n] = '\0';
 	return 0;
+}
+
+/* A SAN DNS name or CN never contains ':'; refusing one that does keeps
+ * them from standing for a URI identity (spiffe://...), so that the three
+ * kinds cannot be confused in [access]. */
+static int not_uri_like(int rv, const char *out)
+{
+	return rv == 0 && strchr(out, ':') != NULL ? -1 : rv;
 }
 
 int tls_peer_identity(WOLFSSL *ssl, char *out)
@@ -224,37 +260,47 @@ int tls_peer_identity(WOLFSSL *ssl, char *out)
 	if (names != NULL) {
 		int want, i, n = wolfSSL_sk_GENERAL_NAME_num(names);
 
-		/* URI first, then DNS: two passes keep the rule obvious. */
-		for (want = 0; want < 2 && rv != 0; want++) {
-			for (i = 0; i < n && rv != 0; i++) {
+		/* URI first, then DNS: two passes keep the rule obvious. The
+		 * first name of the kind decides: an unusable one is not
+		 * skipped for the next, which would be another identity. */
+		for (want = 0; want < 2 && rv == MA_ERR_IDENTITY; want++) {
+			for (i = 0; i < n && rv == MA_ERR_IDENTITY; i++) {
 				WOLFSSL_GENERAL_NAME *gn =
 				    wolfSSL_sk_GENERAL_NAME_value(names, i);
 
 				if (gn == NULL)
 					continue;
-				if (want == 0 && gn->type == SAN_URI &&
-				    copy_asn1(gn->d.uniformResourceIdentifier,
-				              out) == 0)
-					rv = 0;
-				if (want == 1 && gn->type == SAN_DNS &&
-				    copy_asn1(gn->d.dNSName, out) == 0)
-					rv = 0;
+				if (want == 0 && gn->type == SAN_URI)
+					rv = copy_asn1(
+					    gn->d.uniformResourceIdentifier,
+					    out);
+				else if (want == 1 && gn->type == SAN_DNS)
+					rv = not_uri_like(
+					    copy_asn1(gn->d.dNSName, out), out);
 			}
 		}
 		wolfSSL_sk_GENERAL_NAME_pop_free(names,
 		                                 wolfSSL_GENERAL_NAME_free);
 	}
-	if (rv != 0) {
+	if (rv == MA_ERR_IDENTITY) {
 		WOLFSSL_X509_NAME *subj = wolfSSL_X509_get_subject_name(x);
-		int n = subj == NULL
-		            ? -1
-		            : wolfSSL_X509_NAME_get_text_by_NID(
-		                  subj, NID_commonName, out, TLS_IDENTITY_MAX);
+		int idx = subj == NULL ? -1
+		                       : wolfSSL_X509_NAME_get_index_by_NID(
+		                             subj, NID_commonName, -1);
+		WOLFSSL_X509_NAME_ENTRY *e =
+		    idx < 0 ? NULL : wolfSSL_X509_NAME_get_entry(subj, idx);
 
-		if (n > 0 && n < TLS_IDENTITY_MAX)
-			rv = 0;
-		else
-			out[0] = '\0';
+		/* The entry's own bytes and length: NULs and overlong names
+		 * are seen, not cut off by a C string copy. */
+		if (e != NULL)
+			rv = not_uri_like(
+			    copy_asn1(wolfSSL_X509_NAME_ENTRY_get_data(e), out),
+			    out);
+	}
+	if (rv != 0) {
+		out[0] = '\0';
+		if (rv != MA_ERR_LIMIT)
+			rv = MA_ERR_IDENTITY;
 	}
 	wolfSSL_X509_free(x);
 	return rv;
@@ -299,4 +345,51 @@ void tls_describe_failure(WOLFSSL *ssl, char *buf, size_t len)
 	}
 	wolfSSL_ERR_error_string_n((unsigned long)err, ebuf, sizeof ebuf);
 	snprintf(buf, len, "TLS handshake failed: %s (%d)", ebuf, err);
+}
+
+const char *tls_alert_describe(unsigned alert)
+{
+	switch (alert) {
+	case 40:
+		return "handshake_failure: no common TLS parameters";
+	case 42:
+		return "bad_certificate: our certificate was refused (is it "
+		       "X.509 v3 with EKU clientAuth, and does the key match "
+		       "it?)";
+	case 43:
+		return "unsupported_certificate: our certificate's kind is "
+		       "not accepted (X.509 v3 with EKU clientAuth needed)";
+	case 44:
+		return "certificate_revoked: our certificate was revoked";
+	case 45:
+		return "certificate_expired: our certificate has expired or "
+		       "is not yet valid: renew it, check the clocks";
+	case 46:
+		return "certificate_unknown: our certificate was refused (is "
+		       "it X.509 v3, within its dates, EKU clientAuth?)";
+	case 48:
+		return "unknown_ca: the peer does not trust the CA that "
+		       "signed our certificate (check its client_ca_file)";
+	case 51:
+		return "decrypt_error: a handshake signature did not verify "
+		       "(does our key match our certificate?)";
+	case 70:
+		return "protocol_version: the peer needs another TLS version "
+		       "(TLS 1.3 only here)";
+	case 80:
+		return "internal_error: the peer failed internally (see its "
+		       "log)";
+	case 112:
+		return "unrecognized_name: the peer does not serve the name "
+		       "we asked for (check server_name)";
+	case 116:
+		return "certificate_required: the peer needs our client "
+		       "certificate (set cert_file/key_file; a resumed "
+		       "session carries none)";
+	case 120:
+		return "no_application_protocol: the peer does not speak "
+		       "HTTP/3 (ALPN h3)";
+	default:
+		return NULL;
+	}
 }

@@ -12,7 +12,9 @@
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
-/* Longest identity string reported for a peer (bytes, with the NUL). */
+/* Longest identity string reported for a peer (bytes, with the NUL): the
+ * longest identity an [access] grant can name (CONFIG_IDENTITY_MAX 255)
+ * plus one. */
 #define TLS_IDENTITY_MAX 256
 
 /* Creates a TLS 1.3-only QUIC server context: ALPN "h3" (anything else is
@@ -41,9 +43,12 @@ int tls_session_new(WOLFSSL **out, WOLFSSL_CTX *ctx,
                     char *errmsg);
 
 /* Writes the verified peer's identity into out (TLS_IDENTITY_MAX bytes):
- * the first SAN URI, else the first SAN DNS name, else the subject CN.
- * Returns 0, or MA_ERR_IDENTITY when the peer has no certificate or none of
- * these (out is then ""). */
+ * the first SAN URI, else the first SAN DNS name, else the subject CN,
+ * whole (never truncated). It must be printable ASCII; a DNS name or CN
+ * must not contain ':' (only a URI identity has a scheme). Returns 0,
+ * MA_ERR_LIMIT when it is longer than TLS_IDENTITY_MAX - 1 bytes, or
+ * MA_ERR_IDENTITY when the peer has no certificate or no usable name (out
+ * is then ""). */
 int tls_peer_identity(WOLFSSL *ssl, char *out);
 
 /* Returns 1 when the negotiated ALPN is "h3", else 0. */
@@ -52,5 +57,9 @@ int tls_alpn_is_h3(WOLFSSL *ssl);
 /* Describes why a handshake failed, from wolfSSL's verify result and last
  * error, into buf (always NUL-terminated). */
 void tls_describe_failure(WOLFSSL *ssl, char *buf, size_t len);
+
+/* What a TLS alert (RFC 8446 6) received from the peer means for us and
+ * what to check, or NULL for an alert without advice. */
+const char *tls_alert_describe(unsigned alert);
 
 #endif

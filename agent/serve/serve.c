@@ -66,7 +66,7 @@ struct stream {
 	bool dead;    /* on_request_closed ran */
 	int busy;     /* nesting of our own frames using the stream */
 	struct event *resume_ev;
-	char peer[128];
+	char peer[CONFIG_IDENTITY_MAX + 1]; /* whole: grants match exactly */
 	/* snapshot */
 	struct serve_snapshot snap;
 	/* log */

@@ -32,7 +32,7 @@
 /* What one side saw of its TLS session, read from transport's tconn. */
 struct side {
 	int seen;
-	int tls13, alpn_h3, completed, confirmed;
+	int tls13, alpn_h3, completed, confirmed, reused;
 	char identity[TLS_IDENTITY_MAX]; /* tls_peer_identity() */
 	char reported[TLS_IDENTITY_MAX]; /* server: transport_request_peer() */
 	uint16_t peer_port;              /* server: the client's UDP port */
@@ -69,6 +69,7 @@ static void read_side(struct side *sd, struct tconn *c)
 	sd->alpn_h3 = tls_alpn_is_h3(c->ssl);
 	sd->completed = c->handshake_completed;
 	sd->confirmed = c->handshake_confirmed;
+	sd->reused = wolfSSL_session_reused(c->ssl);
 	if (tls_peer_identity(c->ssl, sd->identity) != 0)
 		sd->identity[0] = '\0';
 	sd->local_port = port_of((const struct sockaddr *)&c->local);
@@ -313,6 +314,155 @@ static void test_handshake_mtls_h3_ipv6(void **state)
 	handshake(state, "::1");
 }
 
+/* Runs one request on h->cli to its end (bounded: 5 s). */
+static void one_request(struct hs *h)
+{
+	struct transport_stream *s;
+
+	h->ended = h->failed = 0;
+	h->body_len = 0;
+	assert_int_equal(
+	    transport_client_request(h->cli, "/hello", &st_cb, h, &s), 0);
+	while (!h->ended && !h->failed && !h->closed && !h->timed_out)
+		run(h, 5000);
+	if (h->closed)
+		fail_msg("connection closed (%d): %s", h->closed_err,
+		         h->closed_msg);
+	assert_false(h->timed_out);
+	assert_int_equal(h->failed, 0);
+	assert_int_equal(h->status, 200);
+}
+
+/* A client that resumes a TLS session (quic-go does by default), and one
+ * that also offers early data, get a full handshake in which the server
+ * sees their certificate: the server issues no tickets, so there is
+ * nothing to resume and never 0-RTT (replayable). Before, the second
+ * connection was resumed without a certificate and refused with
+ * INTERNAL_ERROR, and the tickets allowed early data. */
+static void resume(void **state, int early)
+{
+	struct test_pki *pki = *state;
+	struct transport_client_config cc;
+	char errmsg[MA_ERRMSG_SIZE];
+	WOLFSSL_SESSION *sess;
+	struct tconn *cc2;
+	struct hs hs;
+	struct hs *h = &hs;
+
+	assert_int_equal(start(h, pki, "127.0.0.1"), 0);
+	one_request(h);
+	/* What a resuming client keeps: the session with whatever ticket
+	 * the server sent (it arrives with the handshake's end, before the
+	 * response). */
+	sess = wolfSSL_get1_session(((struct tconn *)h->cli)->ssl);
+	assert_non_null(sess);
+	/* A ticket that allowed early data would let a replayed request in
+	 * before the server's HTTP/3 layer and identity exist. */
+	assert_int_equal(wolfSSL_SESSION_get_max_early_data(sess), 0);
+	transport_client_free(h->cli);
+	h->cli = NULL;
+
+	memset(&cc, 0, sizeof cc);
+	cc.host = "127.0.0.1";
+	cc.port = transport_server_port(h->srv);
+	cc.server_name = "localhost";
+	cc.ca_file = test_pki_file(pki, "ca.pem");
+	cc.cert_file = test_pki_file(pki, "mirror-1.pem");
+	cc.key_file = test_pki_file(pki, "mirror-1.key");
+	cc.handshake_timeout_ms = 5000;
+	assert_int_equal(
+	    transport_client_new(h->base, &cc, &cli_cb, h, &h->cli, errmsg), 0);
+	/* The handshake starts from the loop: offer the session first.
+	 * wolfSSL refuses a session without a ticket: then the client has
+	 * nothing to resume, which is what the server wants. */
+	cc2 = (struct tconn *)h->cli;
+	(void)wolfSSL_set_session(cc2->ssl, sess);
+	if (early)
+		wolfSSL_set_quic_early_data_enabled(cc2->ssl, 1);
+	h->server.seen = 0;
+	one_request(h);
+	/* A full handshake that carried the client certificate. */
+	assert_true(h->server.seen);
+	assert_string_equal(h->server.reported, "mirror-1");
+	assert_int_equal(h->server.reused, 0);
+	assert_int_equal(wolfSSL_session_reused(cc2->ssl), 0);
+	assert_int_not_equal(wolfSSL_get_early_data_status(cc2->ssl),
+	                     WOLFSSL_EARLY_DATA_ACCEPTED);
+	wolfSSL_SESSION_free(sess);
+	stop(h);
+}
+
+/* Sends GET /hello with npad extra headers of 6000 bytes each, built with
+ * nghttp3 directly on the client's connection (the API sends no headers
+ * of its own), and runs it to its end. */
+static void raw_request(struct hs *h, int npad)
+{
+	static char pad[6000];
+	struct tconn *c = (struct tconn *)h->cli;
+	struct transport_stream *ts = calloc(1, sizeof *ts);
+	nghttp3_nv nv[8] = {
+	    {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0},
+	    {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
+	    {(uint8_t *)":authority", (uint8_t *)"localhost", 10, 9, 0},
+	    {(uint8_t *)":path", (uint8_t *)"/hello", 5, 6, 0},
+	};
+	int64_t id;
+
+	assert_non_null(ts);
+	assert_true(npad <= 4);
+	memset(pad, 'a', sizeof pad);
+	for (int i = 0; i < npad; i++)
+		nv[4 + i] = (nghttp3_nv){(uint8_t *)"x-pad", (uint8_t *)pad, 5,
+		                         sizeof pad, 0};
+	ts->s.cb = &st_cb;
+	ts->s.user = h;
+	assert_int_equal(ngtcp2_conn_open_bidi_stream(c->conn, &id, &ts->s), 0);
+	ts->s.id = id;
+	assert_int_equal(nghttp3_conn_submit_request(
+	                     c->h3, id, nv, (size_t)(4 + npad), NULL, &ts->s),
+	                 0);
+	tstream_link(c, &ts->s);
+	tconn_schedule_write(c);
+	h->ended = h->failed = 0;
+	h->status = 0;
+	while (!h->ended && !h->failed && !h->closed && !h->timed_out)
+		run(h, 5000);
+	assert_false(h->closed);
+	assert_false(h->timed_out);
+	assert_int_equal(h->failed, 0);
+}
+
+/* The server advertises SETTINGS_MAX_FIELD_SECTION_SIZE 16384 and keeps
+ * it: 12 KiB of headers pass, 18 KiB get 431 without reaching the app
+ * (before, nghttp3 took them and the request was served). */
+static void test_header_section_limit(void **state)
+{
+	struct hs h;
+
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	one_request(&h); /* connected, h3 up */
+	raw_request(&h, 2);
+	assert_int_equal(h.status, 200);
+	h.server.seen = 0;
+	raw_request(&h, 3);
+	assert_int_equal(h.status, 431);
+	assert_false(h.server.seen); /* on_request never ran */
+	/* The connection is still good for the next request. */
+	raw_request(&h, 0);
+	assert_int_equal(h.status, 200);
+	stop(&h);
+}
+
+static void test_resumption_full_handshake(void **state)
+{
+	resume(state, 0);
+}
+
+static void test_early_data_refused(void **state)
+{
+	resume(state, 1);
+}
+
 static int setup(void **state)
 {
 	static struct test_pki pki;
@@ -334,6 +484,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_handshake_mtls_h3),
 	    cmocka_unit_test(test_handshake_mtls_h3_ipv6),
+	    cmocka_unit_test(test_header_section_limit),
+	    cmocka_unit_test(test_resumption_full_handshake),
+	    cmocka_unit_test(test_early_data_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
