@@ -2,7 +2,10 @@
  *                           [--set SECTION.KEY=VALUE]... FILE
  *
  * Loads FILE, applies the overrides and checks what the role needs, then
- * prints "configuration OK" (exit 0) or every error (exit 1). Without
+ * the [tls] certificate (transport/transport_cert.h: X.509 v3, key,
+ * CA, dates, extendedKeyUsage for the role) and prints the identity a
+ * mirror presents, then "configuration OK" (exit 0) or every error
+ * (exit 1). Without
  * --role the roles are those whose section ([serve], [follow]) the file
  * has. Usage errors exit 2 (agent/cli/cli.h). */
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
+#include "transport/transport_cert.h"
 
 enum { OPT_ROLE = CLI_OPT_CUSTOM, OPT_NO_FS, OPT_SET };
 
@@ -44,6 +48,46 @@ static void add_error(struct config_errors *errs, const char *msg)
 		return;
 	}
 	snprintf(errs->msg[errs->count++], MA_ERRMSG_SIZE, "%s", msg);
+}
+
+/* The certificate checks a handshake would otherwise make, once the
+ * configuration itself is valid (the files exist and are readable). */
+static void check_certificate(const struct agent_config *cfg, unsigned roles,
+                              struct config_errors *errs)
+{
+	struct transport_cert_report *r = malloc(sizeof *r);
+	char errmsg[MA_ERRMSG_SIZE];
+	unsigned uses = 0;
+
+	if (cfg->tls.cert_file == NULL || cfg->tls.key_file == NULL ||
+	    cfg->tls.ca_file == NULL) {
+		free(r);
+		return;
+	}
+	if (r == NULL) {
+		add_error(errs, "out of memory");
+		return;
+	}
+	if ((roles & CONFIG_ROLE_SERVE) != 0)
+		uses |= TRANSPORT_CERT_SERVER;
+	if ((roles & CONFIG_ROLE_FOLLOW) != 0)
+		uses |= TRANSPORT_CERT_CLIENT;
+	if (transport_cert_check(cfg->tls.cert_file, cfg->tls.key_file,
+	                         cfg->tls.ca_file, uses, r, errmsg) != 0) {
+		add_error(errs, errmsg);
+		free(r);
+		return;
+	}
+	for (unsigned i = 0; i < r->nproblems; i++)
+		add_error(errs, r->problems[i]);
+	for (unsigned i = 0; i < r->nnotes; i++)
+		printf("note: %s\n", r->notes[i]);
+	printf("certificate: %s (valid until %s)\n", r->subject, r->not_after);
+	if ((uses & TRANSPORT_CERT_CLIENT) != 0 && r->identity[0] != '\0')
+		printf("identity this mirror presents to sources: %s (what "
+		       "their [access \"%s\"] must name)\n",
+		       r->identity, r->identity);
+	free(r);
 }
 
 int cmd_check_config(int argc, char **argv)
@@ -134,6 +178,9 @@ int cmd_check_config(int argc, char **argv)
 	} else {
 		config_validate_role(&cfg, roles, errs);
 	}
+	if (errs->count == 0 && errs->dropped == 0 &&
+	    (flags & CONFIG_NO_FS_CHECKS) == 0)
+		check_certificate(&cfg, roles, errs);
 	config_free(&cfg);
 	if (errs->count > 0 || errs->dropped > 0) {
 		config_errors_print(errs, stderr);
