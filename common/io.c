@@ -124,6 +124,11 @@ int io_write_all(int fd, const void *buf, size_t len, char *errmsg)
 				continue;
 			return fd_error(errmsg, errno, "write to", fd);
 		}
+		/* POSIX allows 0 for len > 0 without an error; retrying it
+		 * could loop forever. */
+		if (n == 0)
+			return fd_error(errmsg, EIO, "write (0 bytes taken) to",
+			                fd);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -147,6 +152,9 @@ int io_pwrite_all(int fd, const void *buf, size_t len, off_t off, char *errmsg)
 				continue;
 			return fd_error(errmsg, errno, "write to", fd);
 		}
+		if (n == 0)
+			return fd_error(errmsg, EIO, "write (0 bytes taken) to",
+			                fd);
 		p += n;
 		off += n;
 		len -= (size_t)n;
@@ -257,11 +265,15 @@ int io_write_file_durable(const char *dir, const char *name, const void *buf,
 	    io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0)
 		return ma_errorf(errmsg, MA_ERR_LIMIT,
 		                 "path %s/%s.tmp is too long", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Not world-readable whatever the umask: these are the agent's own
+	 * state files (identity, progress, status). */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return path_error(errmsg, errno, "creation of", tmp);
 	rc = io_write_all(fd, buf, len, errmsg);
-	close(fd);
+	/* A write error can surface only at close (NFS, quotas). */
+	if (close(fd) != 0 && rc == 0)
+		rc = path_error(errmsg, errno, "close after writing", tmp);
 	/* io_durable_replace fsyncs the file before the rename. */
 	if (rc == 0)
 		rc = io_durable_replace(dir, tmp_name, name, errmsg);
