@@ -547,6 +547,16 @@ too_long:
 	                 src_name);
 }
 
+/* Whether rel (relative to s->real) still exists, i.e. was not renamed. */
+static bool source_present(const struct snapshot_store *s, const char *rel)
+{
+	char path[PATH_MAX];
+
+	if (io_path_join(path, sizeof path, s->real, rel) != 0)
+		return true;
+	return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
 /* Commits with the store lock held: metadata, then the data file renamed
  * in from dir/rel (rel relative to s->real). */
 static int commit_locked(struct snapshot_store *s, const char *rel,
@@ -569,8 +579,20 @@ static int commit_locked(struct snapshot_store *s, const char *rel,
 		return ma_errwrapf(errmsg, rc, "cannot write metadata %s",
 		                   mpath);
 	rc = io_durable_replace(s->real, rel, snap_name, errmsg);
+	if (rc != 0 && source_present(s, rel)) {
+		/* Not renamed: the metadata must not outlive the commit. A
+		 * failed unlink leaves a .meta without .snapshot, which the
+		 * next open's sweep removes. */
+		if (unlink(mpath) != 0 && errno != ENOENT)
+			log_warn("snapshot store: cannot remove %s after a "
+			         "failed commit: %s (swept at the next start)",
+			         mpath, strerror(errno));
+	}
 	if (rc != 0) {
-		unlink(mpath);
+		/* Renamed, only the directory fsync failed: the .snapshot
+		 * is in place and keeps its .meta, so that a snapshot name
+		 * never exists without its metadata; the caller fail-stops
+		 * or retries, and a retry finds this exact snapshot held. */
 		if (rc == MA_ERR_INVAL) /* EXDEV */
 			return ma_errorf(errmsg, MA_ERR_INVAL,
 			                 "%s/%s: cannot move into %s: the "
@@ -625,7 +647,13 @@ int snapshot_store_commit(struct snapshot_store *s, const char *src_dir,
 		return rc;
 	rc = check_slot(s, meta, errmsg);
 	if (rc == 1) {
-		unlink(src);
+		/* Held already: the received copy is redundant. If it
+		 * cannot be removed the caller's next receive starts over
+		 * it (offset 0 truncates). */
+		if (unlink(src) != 0 && errno != ENOENT)
+			log_warn("snapshot store: cannot remove %s, a copy of "
+			         "a snapshot already held: %s",
+			         src, strerror(errno));
 		rc = 0;
 	} else if (rc == 0) {
 		rc = commit_locked(s, rel, meta, errmsg);
@@ -723,8 +751,11 @@ static int create(struct snapshot_store *s, const struct snapshot_ident *ident,
 		else if (rc == 1)
 			rc = 0; /* identical content already stored */
 	}
-	if (rc != 0 || access(tmp_path, F_OK) == 0)
-		unlink(tmp_path);
+	if ((rc != 0 || access(tmp_path, F_OK) == 0) && unlink(tmp_path) != 0 &&
+	    errno != ENOENT)
+		log_warn("snapshot store: cannot remove %s: %s (swept at the "
+		         "next start)",
+		         tmp_path, strerror(errno));
 	store_unlock(s);
 	if (rc == 0 && out != NULL)
 		*out = meta;

@@ -386,6 +386,67 @@ static void test_commit_from_other_dir_and_create_from_file(void **state)
 	                 MA_ERR_INVAL);
 }
 
+/* The directory fsync after the rename fails (the rename itself
+ * happened): the commit reports the failure, but the .snapshot now in
+ * place keeps its .meta (a .snapshot never exists without its metadata),
+ * and committing the same snapshot again succeeds. */
+static void test_commit_dir_fsync_fault_keeps_meta(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], recv[256], src[300];
+	struct snapshot_meta m, got;
+
+	snprintf(recv, sizeof recv, "%s/recv", f->dir);
+	assert_int_equal(mkdir(recv, 0755), 0);
+	snprintf(src, sizeof src, "%s/kv.partial", recv);
+	write_file(src, "0123456789", 10);
+	memset(&m, 0, sizeof m);
+	m.id = ident(50, 3);
+	m.id.size = 10;
+	m.id.crc32c = 0x280C069E; /* CRC32C("0123456789") */
+	/* fsyncs: metadata file, store dir, data file, store dir (4th). */
+	io_fault_set(IO_FAULT_FSYNC, 4, 1, EIO);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg),
+	    MA_ERR_IO);
+	io_fault_clear();
+	assert_true(exists(f, "50-3.snapshot"));
+	assert_true(exists(f, "50-3.meta"));
+	assert_int_equal(snapshot_store_get(f->store, 50, 3, &got, errmsg), 0);
+	write_file(src, "0123456789", 10);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg), 0);
+	assert_int_equal(access(src, F_OK), -1);
+	assert_int_equal(snapshot_store_get(f->store, 50, 3, &got, errmsg), 0);
+	assert_true(snapshot_ident_equal(&got.id, &m.id));
+}
+
+/* A failed commit whose rename did not happen leaves no .meta behind. */
+static void test_commit_rename_fault_removes_meta(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], recv[256], src[300];
+	struct snapshot_meta m;
+
+	snprintf(recv, sizeof recv, "%s/recv", f->dir);
+	assert_int_equal(mkdir(recv, 0755), 0);
+	snprintf(src, sizeof src, "%s/kv.partial", recv);
+	write_file(src, "0123456789", 10);
+	memset(&m, 0, sizeof m);
+	m.id = ident(51, 3);
+	m.id.size = 10;
+	m.id.crc32c = 0x280C069E;
+	/* The data file's fsync (3rd) fails: no rename. */
+	io_fault_set(IO_FAULT_FSYNC, 3, 1, EIO);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg),
+	    MA_ERR_IO);
+	io_fault_clear();
+	assert_false(exists(f, "51-3.snapshot"));
+	assert_false(exists(f, "51-3.meta"));
+	assert_int_equal(access(src, F_OK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +467,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_commit_from_other_dir_and_create_from_file, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_commit_dir_fsync_fault_keeps_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_commit_rename_fault_removes_meta, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
