@@ -32,9 +32,10 @@ struct pin {
 };
 
 struct snapshot_store {
-	char *dir;  /* as given */
-	char *real; /* realpath(dir): base for cross-directory renames */
-	int lock_fd;
+	char *dir;   /* as given */
+	char *real;  /* realpath(dir): base for cross-directory renames */
+	int lock_fd; /* -1: opened read-only, mutations refused */
+	bool readonly;
 	struct pin *pins;
 	size_t npins;
 	size_t pins_cap;
@@ -79,6 +80,11 @@ static bool has_suffix(const char *s, const char *suffix)
 
 static int store_lock(struct snapshot_store *s, char *errmsg)
 {
+	if (s->readonly)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "%s: the snapshot store was opened read-only "
+		                 "(serve): it changes nothing in a spool",
+		                 s->dir);
 	while (flock(s->lock_fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
 			return ma_errorf(errmsg, MA_ERR_IO,
@@ -90,7 +96,8 @@ static int store_lock(struct snapshot_store *s, char *errmsg)
 
 static void store_unlock(struct snapshot_store *s)
 {
-	flock(s->lock_fd, LOCK_UN);
+	if (s->lock_fd >= 0)
+		flock(s->lock_fd, LOCK_UN);
 }
 
 static int path_of(const struct snapshot_store *s, char *out, size_t size,
@@ -202,6 +209,33 @@ err_free:
 	return rc;
 }
 
+int snapshot_store_open_readonly(const char *dir, struct snapshot_store **out,
+                                 char *errmsg)
+{
+	struct snapshot_store *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	s->lock_fd = -1;
+	s->readonly = true;
+	s->dir = strdup(dir);
+	s->real = s->dir != NULL ? realpath(dir, NULL) : NULL;
+	if (s->real == NULL && s->dir != NULL && errno == ENOENT)
+		s->real = strdup(dir);
+	if (s->dir == NULL || s->real == NULL) {
+		int rc =
+		    ma_errorf(errmsg, s->dir == NULL ? MA_ERR_NOMEM : MA_ERR_IO,
+		              "%s: %s", dir, strerror(errno));
+
+		free(s->real);
+		free(s->dir);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
 void snapshot_store_close(struct snapshot_store *s)
 {
 	if (s == NULL)
@@ -278,6 +312,12 @@ int snapshot_store_list(struct snapshot_store *s, struct snapshot_meta **metas,
 	DIR *d;
 
 	d = opendir(s->dir);
+	if (d == NULL && errno == ENOENT && s->readonly) {
+		/* The writer has not created the store yet. */
+		*metas = NULL;
+		*count = 0;
+		return 0;
+	}
 	if (d == NULL)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: opendir: %s", s->dir,
 		                 strerror(errno));

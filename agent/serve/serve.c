@@ -1049,7 +1049,9 @@ static int db_open(struct db *db, char *errmsg)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "database %s: spool path %s too long",
 		                 db->name, db->dir);
-	rc = snapshot_store_open(db->snap_dir, &db->store, em);
+	/* serve changes nothing in a spool (the unit mounts spools
+	 * read-only): no store.lock, no sweep. */
+	rc = snapshot_store_open_readonly(db->snap_dir, &db->store, em);
 	if (rc != 0)
 		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
 	rc = wal_reader_open(db->wal_dir, &db->wid, &db->tail, em);

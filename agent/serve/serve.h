@@ -8,10 +8,8 @@
  * Everything runs on the caller's libevent loop (one thread). The spools
  * are written by other processes (the tap); serve follows them through wal
  * readers (inotify, or polling every WAL_READER_POLL_MS without it) and
- * the snapshot store, and writes nothing into them except what
- * snapshot_store_open() itself does (creates snapshots/ and its lock file
- * if missing, sweeps leftovers of interrupted store writes under the store
- * lock).
+ * the snapshot store (snapshot_store_open_readonly), and writes nothing
+ * into them: spools may be mounted read-only.
  *
  * Request checks, in this order:
  *   400 bad-request  method other than GET, malformed path or query (each
