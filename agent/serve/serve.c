@@ -395,7 +395,13 @@ static void schedule_resume(struct stream *st)
 			return;
 		}
 	}
-	event_add(st->resume_ev, &zero);
+	if (event_add(st->resume_ev, &zero) != 0) {
+		/* Without the wake-up the stream would stall for good. */
+		log_error("serve: cannot schedule the stream to %s; resetting "
+		          "it",
+		          st->peer);
+		stream_fail(st);
+	}
 }
 
 static void snapshot_pump(struct stream *st)
@@ -695,6 +701,7 @@ static void db_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void db_wake_arm(struct db *db)
 {
 	struct serve *sv = db->sv;
+	int rc;
 
 	if (db->wake_ev == NULL) {
 		if (db->watch_fd >= 0)
@@ -712,12 +719,16 @@ static void db_wake_arm(struct db *db)
 		}
 	}
 	if (db->watch_fd >= 0) {
-		event_add(db->wake_ev, NULL);
+		rc = event_add(db->wake_ev, NULL);
 	} else {
 		struct timeval tv = clock_tv_from_ms(WAL_READER_POLL_MS);
 
-		event_add(db->wake_ev, &tv);
+		rc = event_add(db->wake_ev, &tv);
 	}
+	if (rc != 0)
+		log_error("serve: %s: cannot arm the log wake-up; log streams "
+		          "fall back to heartbeat ticks",
+		          db->name);
 }
 
 static void handle_log(struct stream *st, const struct serve_request *rq)
