@@ -428,6 +428,15 @@ static int check_path(enum type t, const char *s, bool fs, char *why)
 			              "private key is accessible to other "
 			              "users (mode %04o); chmod o-rwx it",
 			              (unsigned)(st.st_mode & 07777));
+		/* Group read stays allowed (root:mirror-agent 0640 is how
+		 * keys are often installed); group write would let the
+		 * group replace the key. */
+		if (t == T_KEYFILE && (st.st_mode & S_IWGRP))
+			return reason(
+			    why,
+			    "private key is writable by its group "
+			    "(mode %04o); chmod g-w it (0600 or 0640)",
+			    (unsigned)(st.st_mode & 07777));
 		return 0;
 	case T_EXEC:
 		if (stat(s, &st) != 0)

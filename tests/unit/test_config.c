@@ -354,6 +354,43 @@ static void test_missing_required(void **state)
 	config_free(&cfg);
 }
 
+/* Key modes: 0600 and 0640 pass; group-writable or anything for others
+ * is refused, naming the mode and the fix. */
+static void test_key_modes(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *want; /* NULL: accepted */
+	} cases[] = {
+	    {0600, NULL},
+	    {0640, NULL},
+	    {0660, "private key is writable by its group (mode 0660); chmod "
+	           "g-w it (0600 or 0640)"},
+	    {0604, "private key is accessible to other users (mode 0604); "
+	           "chmod o-rwx it"},
+	};
+	struct scratch *s = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE];
+
+	snprintf(path, sizeof path, "%s/k.pem", s->dir);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct agent_config cfg;
+		int rc;
+
+		write_file(s->dir, "k.pem", cases[i].mode, "key\n");
+		assert_int_equal(chmod(path, cases[i].mode), 0);
+		assert_int_equal(config_init(&cfg), 0);
+		rc = config_set(&cfg, "tls.key_file", path, errmsg);
+		config_free(&cfg);
+		if (cases[i].want == NULL) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		assert_int_equal(rc, MA_ERR_CONFIG);
+		assert_non_null(strstr(errmsg, cases[i].want));
+	}
+}
+
 static void test_missing_tls_file(void **state)
 {
 	struct scratch *s = *state;
@@ -1300,6 +1337,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_size_unit),
 	    cmocka_unit_test(test_bad_database_name),
 	    cmocka_unit_test(test_missing_required),
+	    cmocka_unit_test_setup_teardown(test_key_modes, setup_scratch,
+	                                    teardown_scratch),
 	    cmocka_unit_test_setup_teardown(test_missing_tls_file,
 	                                    setup_scratch, teardown_scratch),
 	    cmocka_unit_test(test_multiple_errors),
