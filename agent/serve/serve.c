@@ -40,6 +40,12 @@
 #define OUT_RETAIN_MAX (2u * 1024 * 1024)
 /* The database tail (last index) is looked up at most this often. */
 #define TAIL_REFRESH_MS 10
+/* Idle wal readers kept per database for the next log stream: opening a
+ * reader scans the first segment and seeking scans the target one (every
+ * record read and CRC-checked, on the loop), while a kept reader is
+ * listed and indexed already, so a mirror reconnecting to the tail costs
+ * no scan. Each holds one descriptor. */
+#define IDLE_READERS_MAX 4
 /* transport_server_config.max_unacked default (transport.h). */
 #define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
 
@@ -75,6 +81,7 @@ struct stream {
 	enum log_phase phase;
 	uint64_t from, prev_term, next_index;
 	bool hb_due, need_refresh, behind_logged;
+	bool reader_failed; /* not worth keeping for the next stream */
 };
 
 struct db {
@@ -94,6 +101,8 @@ struct db {
 	struct event *wake_ev;
 	struct stream *log_streams;
 	unsigned nlog;
+	struct wal_reader *idle[IDLE_READERS_MAX];
+	unsigned nidle;
 };
 
 struct grant {
@@ -117,6 +126,7 @@ struct serve {
 	struct serve_limits limits;
 	uint32_t lease_ms;
 	struct event *lease_ev; /* checks snapshot leases */
+	uint64_t reader_opens;  /* wal readers opened for log streams */
 };
 
 /* ---- database tail ---- */
@@ -262,6 +272,8 @@ static void log_finish(struct stream *st, enum proto_error err,
 	va_start(ap, fmt);
 	vsnprintf(m.message, sizeof m.message, fmt, ap);
 	va_end(ap);
+	if (err == PROTO_ERROR_INTERNAL)
+		st->reader_failed = true;
 	if (err == PROTO_ERROR_INTERNAL)
 		log_error("serve: log stream of %s for %s ends: %s",
 		          st->db->name, st->peer, m.message);
@@ -740,7 +752,14 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	struct timeval tv = clock_tv_from_ms(sv->heartbeat_ms);
 	int rc;
 
-	rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);
+	if (db->nidle > 0) {
+		st->reader = db->idle[--db->nidle];
+		rc = 0;
+	} else {
+		rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);
+		if (rc == 0)
+			sv->reader_opens++;
+	}
 	if (rc != 0) {
 		log_error("serve: %s: cannot open the log: %s", db->name, em);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL,
@@ -981,7 +1000,11 @@ static void stream_free(struct stream *st)
 		event_free(st->hb_ev);
 	if (st->resume_ev != NULL)
 		event_free(st->resume_ev);
-	wal_reader_close(st->reader);
+	if (st->reader != NULL && db != NULL && !st->reader_failed &&
+	    db->nidle < IDLE_READERS_MAX)
+		db->idle[db->nidle++] = st->reader;
+	else
+		wal_reader_close(st->reader);
 	serve_snapshot_close(&st->snap);
 	proto_buf_free(&st->out);
 	free(st);
@@ -1088,6 +1111,8 @@ static void db_close(struct db *db)
 	if (db->wake_ev != NULL)
 		event_free(db->wake_ev);
 	wal_reader_close(db->tail);
+	for (unsigned i = 0; i < db->nidle; i++)
+		wal_reader_close(db->idle[i]);
 	snapshot_store_close(db->store);
 	free(db->name);
 	free(db->dir);
@@ -1414,6 +1439,11 @@ void serve_free(struct serve *sv)
 uint16_t serve_port(const struct serve *sv)
 {
 	return transport_server_port(sv->srv);
+}
+
+uint64_t serve_reader_opens(const struct serve *sv)
+{
+	return sv->reader_opens;
 }
 
 unsigned serve_streams(const struct serve *sv)

@@ -144,6 +144,9 @@ int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
                      char *errmsg);
 /* The bound UDP port (after binding port 0). */
 uint16_t serve_port(const struct serve *sv);
+/* WAL readers opened for log streams so far (tests, metrics): a log
+ * stream reuses the reader of an ended one when it can. */
+uint64_t serve_reader_opens(const struct serve *sv);
 /* Open requests (tests, metrics). */
 unsigned serve_streams(const struct serve *sv);
 

@@ -1389,6 +1389,68 @@ static void test_set_grants(void **state)
 	req_free(b);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool got_start(void *arg)
+{
+	struct req *r = arg;
+
+	return r->got_start || r->failed != 0 || r->ended;
+}
+
+/* One log request from the tail answered (its start frame), then
+ * cancelled and its stream freed. Returns the time to the start frame in
+ * microseconds. */
+static uint64_t tail_request(struct fx *fx, const char *path)
+{
+	uint64_t t0 = clock_mono_ns(), t;
+	struct req *r = get(fx, 0, path, false);
+
+	assert_true(wait_until(fx, got_start, r, 10000));
+	t = clock_mono_ns();
+	assert_int_equal(r->status, 200);
+	assert_false(r->got_x);
+	req_free(r);
+	assert_true(wait_until(fx, no_streams, fx->sv, 10000));
+	return (t - t0) / 1000;
+}
+
+/* A mirror reconnecting to the tail again and again: each log request
+ * reuses the wal reader of the ended one instead of opening a new reader,
+ * which scans whole segments (every record read and CRC-checked) on the
+ * loop. With a 16 MiB segment the first request pays the scan, the later
+ * ones do not. */
+static void test_log_reconnects_reuse_readers(void **state)
+{
+	enum { N = 20 };
+	struct fx *fx = *state;
+	uint64_t us[N], first;
+
+	/* db3: one 16 MiB segment of 4000-byte entries. */
+	assert_int_equal(sh("'%s' append '%s' --count 4000 --term 1 --size "
+	                    "4000 --segment-size 67108864 >/dev/null",
+	                    spoolgen, fx->db3),
+	                 0);
+	first = tail_request(fx, "/v1/db/db3/log?from=4001&prev_term=1");
+	for (int i = 0; i < N; i++)
+		us[i] =
+		    tail_request(fx, "/v1/db/db3/log?from=4001&prev_term=1");
+	qsort(us, N, sizeof us[0], cmp_u64);
+	printf("# tail log request on a 16 MiB segment: first %" PRIu64
+	       " us (opens a reader), then median %" PRIu64 " us, max %" PRIu64
+	       " us over %d reconnects\n",
+	       first, us[N / 2], us[N - 1], N);
+	assert_int_equal(serve_reader_opens(fx->sv), 1);
+	/* Another database's reader is its own. */
+	(void)tail_request(fx, "/v1/db/db2/log?from=151&prev_term=2");
+	assert_int_equal(serve_reader_opens(fx->sv), 2);
+}
+
 /* A spool whose wal directory does not exist yet: info says empty, a log
  * stream waits with heartbeats and follows once the tap starts writing. */
 static void test_empty_spool(void **state)
@@ -1539,6 +1601,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_changed_and_pinned,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_spool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_reconnects_reuse_readers,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_grants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unread_snapshot_streams, setup,
 	                                    teardown),
