@@ -363,6 +363,10 @@ int cmd_follow(int argc, char **argv)
 			goto out;
 		}
 		ep->port = cfg.follow.sources.v[i].port;
+		/* Without [tls] server_name each source is checked against
+		 * its own host as configured (before resolution). */
+		if (cfg.tls.server_name == NULL)
+			ep->server_name = cfg.follow.sources.v[i].host;
 		o.endpoint_count++;
 	}
 	if (cfg.n_databases > FOLLOW_MAX_DATABASES) {

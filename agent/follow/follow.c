@@ -477,7 +477,8 @@ static void connect_next(struct follow *f)
 	memset(&cc, 0, sizeof cc);
 	cc.host = ep->host;
 	cc.port = ep->port;
-	cc.server_name = f->o.server_name;
+	cc.server_name =
+	    ep->server_name != NULL ? ep->server_name : f->o.server_name;
 	cc.ca_file = f->o.ca_file;
 	cc.cert_file = f->o.cert_file;
 	cc.key_file = f->o.key_file;

@@ -32,6 +32,9 @@ struct follow;
 struct follow_endpoint {
 	char host[64]; /* numeric IPv4/IPv6 address */
 	uint16_t port;
+	/* The name its certificate must carry; NULL: options.server_name.
+	 * Each source is verified against its own name, not the first's. */
+	const char *server_name;
 };
 
 /* What the progress callback receives: every MiB of a bootstrap (the

@@ -31,3 +31,7 @@ EXTRA_DIST += tests/integration/test_serve_reload.sh
 # check-config's certificate checks, with bad certificates made by openssl.
 TESTS += tests/integration/test_check_config_certs.sh
 EXTRA_DIST += tests/integration/test_check_config_certs.sh
+
+# Each source verified against its own name (issue 9, with serve's edges).
+TESTS += tests/integration/test_follow_server_name.sh
+EXTRA_DIST += tests/integration/test_follow_server_name.sh
