@@ -285,6 +285,32 @@ static void test_log_escapes_controls(void **state)
 	free(text);
 }
 
+/* io_write_file_replace makes the new content visible without waiting
+ * for the disk: with every fsync failing it still succeeds (it calls
+ * none), where io_write_file_durable fails. */
+static void test_write_file_replace_no_fsync(void **state)
+{
+	const char *dir = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE], *text;
+	size_t len;
+
+	io_fault_set(IO_FAULT_FSYNC, 1, -1, EIO);
+	assert_int_equal(io_write_file_durable(dir, "s", "old", 3, errmsg),
+	                 MA_ERR_IO);
+	assert_int_equal(io_write_file_replace(dir, "s", "new", 3, errmsg), 0);
+	assert_int_equal(io_write_file_replace(dir, "s", "newer", 5, errmsg),
+	                 0);
+	io_fault_clear();
+	snprintf(path, sizeof path, "%s/s", dir);
+	assert_int_equal(io_read_file(path, 64, (void **)&text, &len, errmsg),
+	                 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(text, "newer", 5);
+	free(text);
+	snprintf(path, sizeof path, "%s/s.tmp", dir);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 /* The agent's state files are 0640 whatever the umask (the units set
  * UMask=0027; a manual start may not). */
 static void test_write_file_mode(void **state)
@@ -321,6 +347,8 @@ int main(void)
 	                                    setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_write_file_mode, setup_dir,
 	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_write_file_replace_no_fsync,
+	                                    setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_log_open_error, setup_dir,
 	                                    teardown_dir),
 	};
