@@ -7,6 +7,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/commands.h \
 	agent/cli/cmd_check_config.c \
 	agent/cli/cmd_follow.c \
+	agent/cli/cmd_promote.c \
 	agent/cli/cmd_serve.c \
 	agent/cli/cmd_snapshot.c \
 	agent/cli/cmd_status.c \
@@ -26,12 +27,19 @@ agent_libagent_a_SOURCES = \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
+	agent/promote/promote.c agent/promote/promote.h \
 	agent/status/status.c agent/status/status.h \
 	agent/status/status_follow.c agent/status/status_json_read.c
 
 mirror_agent_SOURCES += agent/cli/main.c
 
 # Unit tests of the agent's stages.
+check_PROGRAMS += tests/unit/test_promote
+TESTS += tests/unit/test_promote
+tests_unit_test_promote_SOURCES = tests/unit/test_promote.c
+tests_unit_test_promote_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_promote_LDADD = $(AGENT_TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_mirror_state
 TESTS += tests/unit/test_mirror_state
 tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c

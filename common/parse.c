@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-bool parse_name_valid(const char *s, size_t len)
+bool parse_name_chars_valid(const char *s, size_t len, size_t max)
 {
-	if (s == NULL || len == 0 || len > PARSE_NAME_MAX)
+	if (s == NULL || len == 0 || len > max)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -19,6 +19,13 @@ bool parse_name_valid(const char *s, size_t len)
 		      c == '-'))
 			return false;
 	}
+	return true;
+}
+
+bool parse_name_valid(const char *s, size_t len)
+{
+	if (!parse_name_chars_valid(s, len, PARSE_NAME_MAX))
+		return false;
 	/* Names become directory names: "." and ".." are not names. */
 	return !(len == 1 && s[0] == '.') &&
 	       !(len == 2 && s[0] == '.' && s[1] == '.');

@@ -25,6 +25,9 @@
 bool parse_name_valid(const char *s, size_t len);
 /* The same for a NUL-terminated string. */
 bool parse_name_valid_str(const char *s);
+/* The character rule alone: 1..max characters of [A-Za-z0-9._-] ("." and
+ * ".." pass), for names that never become file names (kv namespaces). */
+bool parse_name_chars_valid(const char *s, size_t len, size_t max);
 
 /* What the rule says, for error messages. */
 #define PARSE_NAME_RULE "1-64 characters of [A-Za-z0-9._-], not \".\" or \"..\""

@@ -6,7 +6,7 @@ EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
 # tests/fuzz/corpus/<name without fuzz_>/, made by the project's encoders.
 if FUZZING
 DISK_FUZZ = tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot_meta \
-	tests/fuzz/fuzz_identity tests/fuzz/fuzz_config
+	tests/fuzz/fuzz_identity tests/fuzz/fuzz_config tests/fuzz/fuzz_promoted
 noinst_PROGRAMS += $(DISK_FUZZ)
 FUZZ_TARGETS += $(DISK_FUZZ)
 tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c
@@ -20,12 +20,17 @@ tests_fuzz_fuzz_identity_SOURCES = tests/fuzz/fuzz_identity.c
 tests_fuzz_fuzz_identity_LDADD = spool/libspool.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_identity_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_promoted_SOURCES = tests/fuzz/fuzz_promoted.c
+tests_fuzz_fuzz_promoted_LDADD = spool/libspool.a common/libcommon.a \
+	$(DEPS_LIBS)
+tests_fuzz_fuzz_promoted_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
 tests_fuzz_fuzz_config_LDADD = $(MODULE_LIBS) $(DEPS_LIBS) -lpthread
 tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
 EXTRA_DIST += tests/fuzz/corpus/wal tests/fuzz/corpus/snapshot_meta \
-	tests/fuzz/corpus/identity tests/fuzz/corpus/config
+	tests/fuzz/corpus/identity tests/fuzz/corpus/config \
+	tests/fuzz/corpus/promoted
 # The fuzzers' findings as unit tests, for every build.
 check_PROGRAMS += tests/unit/test_disk_decoders
 TESTS += tests/unit/test_disk_decoders
@@ -38,13 +43,18 @@ tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \
 	tests/integration/test_follow_tls.sh \
-	tests/integration/test_follow_badsource.sh
+	tests/integration/test_follow_badsource.sh \
+	tests/integration/test_follow_retry.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 
 # The shell helpers' own negative checks (assert_absent, assert_no_files).
 TESTS += tests/integration/test_lib.sh
 EXTRA_DIST += tests/integration/test_lib.sh
+
+# mirror-agent promote end to end (serve + follow + promote).
+TESTS += tests/integration/test_promote.sh
+EXTRA_DIST += tests/integration/test_promote.sh
 
 # The command line: --help everywhere, one range per flag and key, and
 # serve/follow run from files made from etc/*.example.

@@ -55,8 +55,18 @@ struct transport_server_config {
 	const char *cert_file; /* PEM chain */
 	const char *key_file;  /* PEM key */
 	const char *client_ca_file; /* PEM CA(s) clients must chain to */
-	uint32_t max_connections;   /* [64]; more are refused at Initial */
-	uint32_t max_streams;       /* concurrent requests per conn [100] */
+	/* Established connections [64]; more are refused at Initial
+	 * (CONNECTION_REFUSED). Handshakes in progress count separately, so
+	 * clients that never finish one cannot take these slots. */
+	uint32_t max_connections;
+	/* Handshakes in progress at once, in total [16] and from one IP
+	 * address [4]; more are refused at Initial (after Retry has proved
+	 * the address). */
+	uint32_t max_handshakes;
+	uint32_t max_handshakes_per_addr;
+	/* A handshake not completed within this is dropped [5000]. */
+	uint32_t handshake_timeout_ms;
+	uint32_t max_streams; /* concurrent requests per conn [100] */
 	/* Cap on response body bytes per stream that are accepted by
 	 * transport_response_write() but not yet acknowledged by the peer
 	 * [4 MiB]. */
@@ -94,8 +104,10 @@ int transport_server_new(struct event_base *base,
 void transport_server_free(struct transport_server *srv);
 /* The bound UDP port (useful when port 0 was requested). */
 uint16_t transport_server_port(const struct transport_server *srv);
-/* Number of live connections (tests, metrics). */
+/* Number of live connections, handshaking or not (tests, metrics). */
 unsigned transport_server_connections(const struct transport_server *srv);
+/* Number of connections whose handshake is in progress. */
+unsigned transport_server_handshakes(const struct transport_server *srv);
 
 /* Request accessors; strings live as long as req. */
 const char *transport_request_method(const struct transport_request *req);
@@ -133,6 +145,7 @@ size_t transport_response_unacked(const struct transport_request *req);
 struct transport_client_config {
 	const char *host; /* numeric address to connect to */
 	uint16_t port;
+	const char *local_addr;  /* numeric source address [the kernel's] */
 	const char *server_name; /* SNI and certificate name ["localhost"] */
 	const char *ca_file;     /* PEM CA the server must chain to */
 	const char *cert_file;   /* client certificate (PEM), NULL = none */

@@ -252,8 +252,10 @@ int transport_client_new(struct event_base *base,
 	                        config->cert_file, config->key_file, errmsg);
 	if (rv != 0)
 		goto err;
-	rv = udp_open(c->remote.ss_family == AF_INET6 ? "::" : "0.0.0.0", 0,
-	              &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
+	rv = udp_open(config->local_addr != NULL        ? config->local_addr
+	              : c->remote.ss_family == AF_INET6 ? "::"
+	                                                : "0.0.0.0",
+	              0, &c->fd, &client->gso, &c->local, &c->locallen, errmsg);
 	if (rv != 0)
 		goto err;
 	/* connect() fixes the local address the kernel picks, which the
@@ -302,6 +304,7 @@ int transport_client_new(struct event_base *base,
 	if (rv != 0)
 		goto err;
 	ngtcp2_conn_set_tls_native_handle(c->conn, c->ssl);
+	c->expected_name = client->server_name;
 	client->rx_ev =
 	    event_new(base, c->fd, EV_READ | EV_PERSIST, on_rx, client);
 	if (client->rx_ev == NULL || event_add(client->rx_ev, NULL) != 0) {

@@ -647,7 +647,7 @@ static void wait_writable(struct tconn *c)
 
 static void fail_liberr(struct tconn *c, int rv)
 {
-	char buf[200];
+	char buf[sizeof c->close_msg];
 
 	if (!c->app_error) {
 		if (rv == NGTCP2_ERR_CRYPTO)
@@ -663,7 +663,7 @@ static void fail_liberr(struct tconn *c, int rv)
 		return;
 	}
 	if (rv == NGTCP2_ERR_CRYPTO) {
-		tls_describe_failure(c->ssl, buf, sizeof buf);
+		tls_describe_failure(c->ssl, c->expected_name, buf, sizeof buf);
 		tconn_close(c, &c->ccerr, MA_ERR_TLS, buf);
 		return;
 	}
@@ -916,11 +916,22 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 			const char *what = tls_alert_describe(alert);
 			char buf[256];
 
-			snprintf(buf, sizeof buf,
-			         "peer refused the TLS handshake with alert "
-			         "%u%s%s",
-			         alert, what != NULL ? " " : "",
-			         what != NULL ? what : "");
+			/* Our own certificate may say why the peer refused. */
+			if (!c->server && tls_own_cert_is_v1(c->ssl) &&
+			    (alert == 42 || alert == 43 || alert == 46))
+				snprintf(
+				    buf, sizeof buf,
+				    "peer refused our certificate (alert %u): "
+				    "it is X.509 version 1; version 3 is "
+				    "required: reissue it as v3 with SAN and "
+				    "EKU clientAuth (see OPERATIONS.md)",
+				    alert);
+			else
+				snprintf(buf, sizeof buf,
+				         "peer refused the TLS handshake with "
+				         "alert %u%s%s",
+				         alert, what != NULL ? " " : "",
+				         what != NULL ? what : "");
 			enter_end(c, TC_DRAINING, MA_ERR_TLS, buf);
 			return;
 		}
@@ -967,8 +978,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
 		enter_end(c, TC_DEAD, MA_ERR_TRANSPORT,
-		          "handshake timed out: no answer from the peer "
-		          "(check the address and that it is running)");
+		          c->server
+		              ? "handshake not completed in time; dropped"
+		              : "handshake timed out: no answer from the peer "
+		                "(check the address and that it is running)");
 		return;
 	}
 	if (rv != 0) {

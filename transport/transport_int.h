@@ -150,7 +150,7 @@ struct tconn {
 	ngtcp2_connection_close_error ccerr;
 	int app_error; /* ccerr was set by us (h3/app), not the library */
 	int close_error;
-	char close_msg[256];
+	char close_msg[480]; /* fits MA_ERRMSG_SIZE with "HOST:PORT: " */
 	/* Set by tconn_refuse(): why we refuse, for when the library
 	 * reports the callback failure that follows. */
 	char refuse_msg[256];
@@ -165,6 +165,10 @@ struct tconn {
 	uint64_t max_data;
 	char identity[TLS_IDENTITY_MAX];
 	int handshake_completed, handshake_confirmed;
+	/* server: 0 handshaking (counted in nhandshakes), 1 established,
+	 * 2 stopped before its handshake completed (no longer counted). */
+	int established;
+	const char *expected_name; /* client: the server name we verify */
 	/* Counters logged at debug level when the connection is freed. */
 	uint64_t st_pkts, st_sends, st_eagain, st_yields, st_rx;
 	uint64_t st_cwnd_limited, st_idle;

@@ -42,7 +42,10 @@ struct transport_server {
 	uint8_t secret[32]; /* Retry tokens and stateless resets */
 	struct cident *map[CID_BUCKETS];
 	struct tconn *conns;
-	unsigned nconns;
+	unsigned nconns;         /* all, handshaking or established */
+	unsigned nhandshakes;    /* of which handshaking */
+	unsigned nestablished;   /* of which established (also closing) */
+	uint64_t refused_log_ns; /* last per-address refusal logged */
 	int freeing;
 };
 
@@ -152,31 +155,40 @@ static void cid_del_conn(struct transport_server *srv, struct tconn *c)
 
 /* ---- connection hooks ---- */
 
-/* "ADDR:PORT" of the connection's peer, for log lines. */
-static const char *peer_str(const struct tconn *c, char *buf, size_t len)
+/* "ADDR:PORT" of sa, for log lines. */
+static const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&c->remote;
 	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
 
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)sa;
 
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-		port = ntohs(a->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
+		snprintf(buf, len, "[%s]:%u", host, ntohs(a->sin6_port));
 	} else {
 		const struct sockaddr_in *a = (const void *)sa;
 
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-		port = ntohs(a->sin_port);
-		snprintf(buf, len, "%s:%u", host, port);
+		snprintf(buf, len, "%s:%u", host, ntohs(a->sin_port));
 	}
 	return buf;
 }
 
-/* TLS alert certificate_required (RFC 8446 6.2): the peer sees why. */
+static const char *peer_str(const struct tconn *c, char *buf, size_t len)
+{
+	return addr_str((const struct sockaddr *)&c->remote, buf, len);
+}
+
+static struct transport_server *srv_of(struct tconn *c)
+{
+	return c->owner;
+}
+
+/* TLS alerts (RFC 8446 6.2) the peer sees: certificate_required (no
+ * certificate in a resumed session), access_denied (a valid certificate
+ * whose identity we cannot use). */
 #define ALERT_CERTIFICATE_REQUIRED 116
+#define ALERT_ACCESS_DENIED 49
 
 static int srv_handshake_completed(struct tconn *c)
 {
@@ -190,23 +202,37 @@ static int srv_handshake_completed(struct tconn *c)
 		             "(the client must make a full handshake)");
 		return -1;
 	}
+	if (srv_of(c)->nestablished >= srv_of(c)->cfg.max_connections) {
+		/* Others finished their handshake first. */
+		ngtcp2_connection_close_error_set_transport_error(
+		    &c->ccerr, NGTCP2_CONNECTION_REFUSED, NULL, 0);
+		c->app_error = 1;
+		snprintf(c->refuse_msg, sizeof c->refuse_msg,
+		         "at the limit of %u established connections "
+		         "(max_connections); CONNECTION_REFUSED",
+		         srv_of(c)->cfg.max_connections);
+		return -1;
+	}
 	switch (tls_peer_identity(c->ssl, c->identity)) {
 	case 0:
 		break;
 	case MA_ERR_LIMIT:
-		tconn_refuse(c, ALERT_CERTIFICATE_REQUIRED,
+		tconn_refuse(c, ALERT_ACCESS_DENIED,
 		             "client certificate identity is longer than 255 "
 		             "bytes; refused (issue a certificate with a "
 		             "shorter SAN URI/DNS or CN)");
 		return -1;
 	default:
-		tconn_refuse(
-		    c, ALERT_CERTIFICATE_REQUIRED,
-		    "client certificate has no usable identity (need "
-		    "a SAN URI, SAN DNS or CN of printable characters); "
-		    "refused");
+		tconn_refuse(c, ALERT_ACCESS_DENIED,
+		             "client certificate has no usable identity (need "
+		             "a SAN URI, else a SAN DNS name, else a CN, of "
+		             "printable ASCII; a DNS name or CN must not "
+		             "contain ':'); refused");
 		return -1;
 	}
+	c->established = 1;
+	srv_of(c)->nhandshakes--;
+	srv_of(c)->nestablished++;
 	return tconn_setup_h3(c);
 }
 
@@ -247,6 +273,15 @@ static void srv_closed(struct tconn *c, int error, const char *msg)
 {
 	char peer[INET6_ADDRSTRLEN + 16];
 
+	/* A handshake that stopped is no longer in progress, though the
+	 * connection lingers for its closing or draining period: a client
+	 * that retries at once must not find its address's share used up by
+	 * its own failed attempts. */
+	if (c->established == 0) {
+		srv_of(c)->nhandshakes--;
+		c->established = 2;
+	}
+
 	/* Every close says who and why: TLS refusals are the operator's to
 	 * fix (warn); the rest is the ordinary life of connections. */
 	peer_str(c, peer, sizeof peer);
@@ -280,6 +315,10 @@ static void srv_dead(struct tconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->established == 0)
+		srv->nhandshakes--;
+	else if (c->established == 1)
+		srv->nestablished--;
 	tconn_free(c);
 	free(c);
 }
@@ -439,6 +478,8 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	tconn_callbacks(&cb, 1);
 	tconn_settings(&st, &tp, &srv->cfg.tuning, from, clock_mono_ns());
 	st.token = hd->token;
+	st.handshake_timeout =
+	    (uint64_t)srv->cfg.handshake_timeout_ms * NGTCP2_MILLISECONDS;
 	tp.initial_max_streams_bidi = srv->cfg.max_streams;
 	tp.original_dcid = *odcid;
 	tp.retry_scid = hd->dcid;
@@ -472,6 +513,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	srv->nhandshakes++;
 	return c;
 
 err:
@@ -479,6 +521,57 @@ err:
 	tconn_free(c);
 	free(c);
 	return NULL;
+}
+
+static int same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr,
+		              sizeof(struct in6_addr)) == 0;
+	return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+/* Handshakes in progress from from's IP address (bounded by
+ * max_handshakes + max_connections connections). */
+static unsigned handshakes_from(struct transport_server *srv,
+                                const struct sockaddr *from)
+{
+	unsigned n = 0;
+
+	for (struct tconn *c = srv->conns; c != NULL; c = c->next)
+		if (c->established == 0 &&
+		    same_ip((const struct sockaddr *)&c->remote, from))
+			n++;
+	return n;
+}
+
+/* Logs a refusal by a handshake limit at most once a second: a flood
+ * must not become a flood of log lines. */
+static void refused_log(struct transport_server *srv,
+                        const struct sockaddr *from, int per_addr)
+{
+	uint64_t now = clock_mono_ns();
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	if (srv->refused_log_ns != 0 && now - srv->refused_log_ns < 1000000000u)
+		return;
+	srv->refused_log_ns = now;
+	if (per_addr)
+		log_warn("transport: refusing new handshakes from %s: %u "
+		         "already in progress from that address "
+		         "(max_handshakes_per_addr); logged once a second",
+		         addr_str(from, peer, sizeof peer),
+		         srv->cfg.max_handshakes_per_addr);
+	else
+		log_warn("transport: refusing new handshakes (%s was one): "
+		         "%u already in progress (max_handshakes); logged once "
+		         "a second",
+		         addr_str(from, peer, sizeof peer),
+		         srv->cfg.max_handshakes);
 }
 
 static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
@@ -518,7 +611,13 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	}
 	if (ngtcp2_accept(&hd, pkt, len) != 0)
 		return;
-	if (srv->nconns >= srv->cfg.max_connections) {
+	if (srv->nestablished >= srv->cfg.max_connections) {
+		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
+		             fromlen);
+		return;
+	}
+	if (srv->nhandshakes >= srv->cfg.max_handshakes) {
+		refused_log(srv, from, 0);
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
@@ -533,6 +632,14 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
 	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
 		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
+		return;
+	}
+	/* Per address only once Retry proved it: a spoofed address cannot
+	 * use up another's share. */
+	if (handshakes_from(srv, from) >= srv->cfg.max_handshakes_per_addr) {
+		refused_log(srv, from, 1);
+		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
+		             fromlen);
 		return;
 	}
 	c = accept_conn(srv, &hd, &odcid, from, fromlen);
@@ -587,6 +694,12 @@ int transport_server_new(struct event_base *base,
 		srv->cfg.bind_addr = "127.0.0.1";
 	if (srv->cfg.max_connections == 0)
 		srv->cfg.max_connections = 64;
+	if (srv->cfg.max_handshakes == 0)
+		srv->cfg.max_handshakes = 16;
+	if (srv->cfg.max_handshakes_per_addr == 0)
+		srv->cfg.max_handshakes_per_addr = 4;
+	if (srv->cfg.handshake_timeout_ms == 0)
+		srv->cfg.handshake_timeout_ms = 5000;
 	if (srv->cfg.max_streams == 0)
 		srv->cfg.max_streams = 100;
 	if (srv->cfg.max_unacked == 0)
@@ -654,6 +767,11 @@ uint16_t transport_server_port(const struct transport_server *srv)
 unsigned transport_server_connections(const struct transport_server *srv)
 {
 	return srv->nconns;
+}
+
+unsigned transport_server_handshakes(const struct transport_server *srv)
+{
+	return srv->nhandshakes;
 }
 
 const char *transport_request_method(const struct transport_request *req)

@@ -57,9 +57,17 @@ int tls_cert_identity(WOLFSSL_X509 *x, char *out);
 /* Returns 1 when the negotiated ALPN is "h3", else 0. */
 int tls_alpn_is_h3(WOLFSSL *ssl);
 
-/* Describes why a handshake failed, from wolfSSL's verify result and last
- * error, into buf (always NUL-terminated). */
-void tls_describe_failure(WOLFSSL *ssl, char *buf, size_t len);
+/* Describes why a handshake failed and what to do, from wolfSSL's verify
+ * result, its last error and what the verify callback saw of the peer's
+ * certificate (names, dates), into buf (always NUL-terminated): X.509
+ * version 1, expired or not yet valid, not signed by a trusted CA, a
+ * name mismatch naming expected_name (client side; NULL on the server)
+ * and the names presented, no client certificate. */
+void tls_describe_failure(WOLFSSL *ssl, const char *expected_name, char *buf,
+                          size_t len);
+
+/* 1 when our own certificate on ssl is X.509 version 1. */
+int tls_own_cert_is_v1(WOLFSSL *ssl);
 
 /* What a TLS alert (RFC 8446 6) received from the peer means for us and
  * what to check, or NULL for an alert without advice. */

@@ -20,8 +20,10 @@
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 #include "agent/follow/follow.h"
+#include "agent/promote/promote.h"
 #include "agent/readapi/read_api.h"
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 
 struct follow_cli {
@@ -38,6 +40,8 @@ struct follow_cli {
 	bool exit_when_following;
 	pid_t hook_pid; /* running hook, 0 when none */
 	int exit_code;
+	const char *data_dir;
+	bool promote; /* SIGUSR1 with a promote request: stop, promote */
 };
 
 enum {
@@ -284,6 +288,90 @@ static void on_all_failed(void *arg)
 	event_base_loopexit(cli->base, NULL);
 }
 
+/* Answers a promote request: DATA_DIR/promote.result, "status=N\n"
+ * then text, and removes the request. */
+static int promote_answer(const char *data_dir, int status, const char *text)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[4096];
+	size_t len = strlen(text) + 32;
+	char *out = malloc(len);
+	int rc;
+
+	if (out == NULL)
+		return MA_ERR_NOMEM;
+	len = (size_t)snprintf(out, len, "status=%d\n%s", status, text);
+	rc = io_write_file_durable(data_dir, PROMOTE_RESULT_FILE, out, len,
+	                           errmsg);
+	free(out);
+	if (rc != 0)
+		log_error("cannot write the promote result: %s", errmsg);
+	if (io_path_join(path, sizeof path, data_dir, PROMOTE_REQUEST_FILE) ==
+	    0)
+		unlink(path);
+	return rc;
+}
+
+/* Checks a promote request against what the running follower knows,
+ * before it stops anything: every database is one of ours and holds a
+ * complete state (a durable log position), and --at-index is not beyond
+ * it. On a failure answers the request and returns false: bad input
+ * stops nothing. */
+static bool promote_precheck(struct follow_cli *cli, const char *path)
+{
+	char errmsg[MA_ERRMSG_SIZE], text[PROMOTE_REQUEST_MAX * 200];
+	struct promote_request rq;
+	size_t len = 0;
+	void *buf;
+	size_t blen;
+	int rc;
+
+	rc = io_read_file(path, 1 << 16, &buf, &blen, errmsg);
+	if (rc == 0) {
+		rc = promote_request_parse(buf, blen, &rq, errmsg);
+		free(buf);
+	}
+	if (rc != 0) {
+		snprintf(text, sizeof text, "mirror-agent promote: %s\n",
+		         errmsg);
+		promote_answer(cli->data_dir, CLI_EXIT_USAGE, text);
+		return false;
+	}
+	text[0] = '\0';
+	for (size_t k = 0; k < rq.n && len < sizeof text; k++) {
+		size_t i = 0;
+		uint64_t held;
+
+		while (i < cli->ndb && strcmp(cli->names[i], rq.names[k]) != 0)
+			i++;
+		held = i < cli->ndb ? follow_log_index(cli->follow, i) : 0;
+		if (i == cli->ndb)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: not a database of "
+			    "this follower\n",
+			    rq.names[k]);
+		else if (held == 0)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: no complete state yet "
+			    "(Bootstrapping); let the mirror finish its "
+			    "bootstrap first\n",
+			    rq.names[k]);
+		else if (rq.at_index > held)
+			len += (size_t)snprintf(
+			    text + len, sizeof text - len,
+			    "mirror-agent promote: %s: --at-index %" PRIu64
+			    " is beyond the last durable, applied index "
+			    "%" PRIu64 "; give at most %" PRIu64 "\n",
+			    rq.names[k], rq.at_index, held, held);
+	}
+	if (text[0] == '\0')
+		return true;
+	log_warn("promote request refused; still following");
+	promote_answer(cli->data_dir, CLI_EXIT_USAGE, text);
+	return false;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct follow_cli *cli = arg;
@@ -294,6 +382,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		if (cli->log_file != NULL && log_open(cli->log_file, why) != 0)
 			fprintf(stderr, "%s\n", why);
 		log_info("SIGHUP: log reopened");
+		return;
+	}
+	if (sig == SIGUSR1) {
+		char path[4096];
+		if (io_path_join(path, sizeof path, cli->data_dir,
+		                 PROMOTE_REQUEST_FILE) != 0 ||
+		    access(path, F_OK) != 0) {
+			log_warn("SIGUSR1 without %s: ignored", path);
+			return;
+		}
+		if (!promote_precheck(cli, path))
+			return; /* answered: nothing stops */
+		log_info("SIGUSR1: promote requested (%s); stopping to "
+		         "promote",
+		         path);
+		cli->promote = true;
+		event_base_loopexit(cli->base, NULL);
 		return;
 	}
 	if (sig == SIGCHLD) {
@@ -313,8 +418,71 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(cli->base, NULL);
 }
 
+/* After the loop stopped for SIGUSR1 (every wal synced and closed by
+ * follow_free): promotes what DATA_DIR/promote.request names, writes
+ * DATA_DIR/promote.result for `mirror-agent promote`, which waits for
+ * it. sci[i] is database i's last source commit index. Returns the exit
+ * status. */
+static int promote_requested(const struct follow_options *o,
+                             const uint64_t *sci)
+{
+	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096];
+	struct promote_request rq;
+	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32, len = 0;
+	char *out;
+	void *buf;
+	size_t blen;
+	int rc, worst = CLI_EXIT_OK;
+
+	if (io_path_join(path, sizeof path, o->data_dir,
+	                 PROMOTE_REQUEST_FILE) != 0)
+		return CLI_EXIT_FAILURE;
+	out = malloc(cap);
+	if (out == NULL)
+		return CLI_EXIT_FAILURE;
+	out[0] = '\0';
+	rc = io_read_file(path, 1 << 16, &buf, &blen, errmsg);
+	if (rc == 0) {
+		rc = promote_request_parse(buf, blen, &rq, errmsg);
+		free(buf);
+	}
+	if (rc != 0) {
+		len += (size_t)snprintf(out, cap, "mirror-agent promote: %s\n",
+		                        errmsg);
+		worst = CLI_EXIT_USAGE;
+		rq.n = 0;
+	}
+	for (size_t k = 0; k < rq.n; k++) {
+		size_t i = 0;
+		while (i < o->database_count &&
+		       strcmp(o->databases[i], rq.names[k]) != 0)
+			i++;
+		if (i == o->database_count)
+			continue; /* refused by promote_precheck() */
+		if (o->directories[i] != NULL)
+			snprintf(dir, sizeof dir, "%s", o->directories[i]);
+		else
+			snprintf(dir, sizeof dir, "%s/%s", o->data_dir,
+			         o->databases[i]);
+		rc = cmd_promote_database(o->databases[i], dir, o->appliers[i],
+		                          rq.at_index, sci[i], out + len,
+		                          cap - len);
+		log_info("%.*s", (int)strcspn(out + len, "\n"), out + len);
+		len += strlen(out + len);
+		if (rc < 0)
+			rc = CLI_EXIT_FAILURE; /* still locked: by whom? */
+		if (rc > worst)
+			worst = rc;
+	}
+	rc = promote_answer(o->data_dir, worst, out);
+	free(out);
+	return rc != 0 ? CLI_EXIT_FAILURE : worst;
+}
+
 int cmd_follow(int argc, char **argv)
 {
+	/* Each database's last source commit index, for a promote request. */
+	uint64_t sci[FOLLOW_MAX_DATABASES] = {0};
 	struct follow_cli cli = {0};
 	struct agent_config cfg;
 	struct config_errors *errs;
@@ -366,11 +534,15 @@ int cmd_follow(int argc, char **argv)
 	o.key_file = cfg.tls.key_file;
 	if (cfg.tls.server_name != NULL)
 		o.server_name = cfg.tls.server_name;
-	else if (cfg.follow.sources.n > 0)
-		o.server_name = cfg.follow.sources.v[0].host;
 	for (size_t i = 0; i < cfg.follow.sources.n && i < FOLLOW_MAX_ENDPOINTS;
 	     i++) {
 		struct follow_endpoint *ep = &o.endpoints[i];
+
+		/* Each source is verified against its own name, not the
+		 * first one's. */
+		ep->server_name = cfg.tls.server_name != NULL
+		                      ? NULL
+		                      : cfg.follow.sources.v[i].host;
 		if (resolve(cfg.follow.sources.v[i].host, ep->host,
 		            sizeof ep->host) != 0) {
 			fprintf(stderr,
@@ -381,10 +553,6 @@ int cmd_follow(int argc, char **argv)
 			goto out;
 		}
 		ep->port = cfg.follow.sources.v[i].port;
-		/* Without [tls] server_name each source is checked against
-		 * its own host as configured (before resolution). */
-		if (cfg.tls.server_name == NULL)
-			ep->server_name = cfg.follow.sources.v[i].host;
 		o.endpoint_count++;
 	}
 	if (cfg.n_databases > FOLLOW_MAX_DATABASES) {
@@ -438,8 +606,9 @@ int cmd_follow(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
-	for (size_t i = 0; i < 4; i++) {
+	const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1};
+	cli.data_dir = o.data_dir;
+	for (size_t i = 0; i < 5; i++) {
 		sigs[i] = evsignal_new(cli.base, signals[i], on_signal, &cli);
 		if (sigs[i] != NULL)
 			event_add(sigs[i], NULL);
@@ -490,12 +659,18 @@ int cmd_follow(int argc, char **argv)
 	}
 	read_api_free(cli.api);
 	cli.api = NULL;
+	for (size_t i = 0; i < o.database_count; i++) {
+		const struct mirror_status *st = follow_status(cli.follow, i);
+		sci[i] = st != NULL ? st->source_commit_index : 0;
+	}
 	follow_free(cli.follow);
+	rc = cli.exit_code;
+	if (cli.promote)
+		rc = promote_requested(&o, sci);
 	if (cfg.agent.pid_file != NULL)
 		unlink(cfg.agent.pid_file);
-	rc = cli.exit_code;
 out_loop:
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
 	event_base_free(cli.base);

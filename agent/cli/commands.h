@@ -29,6 +29,16 @@ struct status_options {
 /* Returns 0, -1 (--help printed: exit 0) or an exit status (errors
  * printed). */
 int cmd_status_options(int argc, char **argv, struct status_options *so);
+/* mirror-agent promote [--config FILE] [--database NAME|all]...
+ * [--at-index N] */
+int cmd_promote(int argc, char **argv);
+/* Promotes one database directory (agent/promote/promote.h) and puts the
+ * answer line, or the error line, into out. Returns an exit status, or -1
+ * when a running follower holds the directory (out has the error). Also
+ * what a follower runs for a promote request (cmd_follow.c). */
+int cmd_promote_database(const char *name, const char *dir, int applier,
+                         uint64_t at_index, uint64_t source_commit_index,
+                         char *out, size_t size);
 /* mirror-agent serve [--config FILE] [flags] */
 int cmd_serve(int argc, char **argv);
 
@@ -37,5 +47,6 @@ int cmd_serve(int argc, char **argv);
 struct cli_command;
 extern const struct cli_command cmd_serve_cli;
 extern const struct cli_command cmd_follow_cli;
+extern const struct cli_command cmd_promote_cli;
 
 #endif

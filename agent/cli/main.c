@@ -18,6 +18,9 @@ static const struct command commands[] = {
      "serve [--config FILE] [--set SECTION.KEY=VALUE]... [options]"},
     {"follow", cmd_follow,
      "follow [--config FILE] [--set SECTION.KEY=VALUE]... [options]"},
+    {"promote", cmd_promote,
+     "promote [--config FILE] [--data-dir DIR] [--database NAME|all]... "
+     "[--at-index N]"},
     {"status", cmd_status,
      "status [--data-dir DIR | --config FILE | --status-file FILE] "
      "[--json]"},

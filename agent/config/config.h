@@ -135,6 +135,9 @@ struct config_serve {
 	struct config_endpoint listen; /* IP literal; port 0: any */
 	uint64_t max_connections;
 	uint64_t max_streams_per_connection;
+	uint64_t max_handshakes;             /* in progress, in total */
+	uint64_t max_handshakes_per_address; /* in progress, per client IP */
+	uint64_t handshake_timeout_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t chunk_size;
 	uint64_t heartbeat_interval_ms;

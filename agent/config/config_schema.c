@@ -76,6 +76,14 @@ const struct key_def cfg_keys[] = {
         NULL, "64"),
     KEY(SERVE, serve, max_streams_per_connection, T_UINT,
         max_streams_per_connection, 1, 10000, 0, NULL, "100"),
+    /* Handshakes count apart from max_connections (transport.h), so
+     * clients that never finish one cannot starve the mirrors. */
+    KEY(SERVE, serve, max_handshakes, T_UINT, max_handshakes, 1, 100000, 0,
+        NULL, "16"),
+    KEY(SERVE, serve, max_handshakes_per_address, T_UINT,
+        max_handshakes_per_address, 1, 100000, 0, NULL, "4"),
+    KEY(SERVE, serve, handshake_timeout, T_DURATION, handshake_timeout_ms, 100,
+        10 * MIN_MS, 0, NULL, "5s"),
     KEY(SERVE, serve, idle_timeout, T_DURATION, idle_timeout_ms, SEC_MS,
         10 * MIN_MS, 0, NULL, "30s"),
     /* The minimum is snapshot.h's SNAPSHOT_CHUNK_MIN; the maximum is what

@@ -75,7 +75,19 @@ struct follow {
 	bool all_failed_reported;
 	bool status_dirty;
 	bool stopping;
+	/* The last connection failure (without the endpoint) and how many
+	 * times in a row it came: see FOLLOW_SAME_FAILURES. */
+	char last_failure[256];
+	int last_failure_error;
+	unsigned same_failures;
 };
+
+/* A failure a retry does not fix (a certificate refused, nothing
+ * listening) comes back identically on every attempt: after this many in
+ * a row, attempts wait at least FOLLOW_SAME_FAILURE_DELAY_MS and the
+ * failure is logged once more, saying so, then only when it changes. */
+#define FOLLOW_SAME_FAILURES 5
+#define FOLLOW_SAME_FAILURE_DELAY_MS 60000
 
 void follow_options_init(struct follow_options *o,
                          const struct config_follow *cf)
@@ -364,6 +376,9 @@ static void on_connected(struct transport_client *c, void *user)
 
 	(void)c;
 	f->connected = true;
+	f->same_failures = 0;
+	f->last_failure[0] = '\0';
+	f->last_failure_error = 0;
 	log_info("connected to %s", f->endpoint_text);
 	for (size_t i = 0; i < f->ndb; i++) {
 		follow_core_connected(f->dbs[i].core, clock_mono_ms());
@@ -394,12 +409,50 @@ static void schedule_reconnect(struct follow *f, const char *why)
 	if (!any || f->stopping)
 		return; /* every database failed for good */
 	f->endpoint = (f->endpoint + 1) % (uint32_t)f->o.endpoint_count;
-	log_warn("%s; reconnecting to %s:%u in %u ms", why,
-	         f->o.endpoints[f->endpoint].host,
-	         f->o.endpoints[f->endpoint].port, delay);
+	if (f->same_failures >= FOLLOW_SAME_FAILURES &&
+	    delay < FOLLOW_SAME_FAILURE_DELAY_MS)
+		delay = FOLLOW_SAME_FAILURE_DELAY_MS;
+	if (f->same_failures > FOLLOW_SAME_FAILURES)
+		log_debug("%s; reconnecting to %s:%u in %u ms", why,
+		          f->o.endpoints[f->endpoint].host,
+		          f->o.endpoints[f->endpoint].port, delay);
+	else if (f->same_failures == FOLLOW_SAME_FAILURES)
+		log_error("%s; the same failure %u times in a row: a retry "
+		          "will not fix it; retrying every %u s, logged again "
+		          "only when the failure changes",
+		          why, f->same_failures, delay / 1000);
+	else
+		log_msg(f->last_failure_error == MA_ERR_TLS ? LOG_LEVEL_ERROR
+		                                            : LOG_LEVEL_WARN,
+		        "%s; reconnecting to %s:%u in %u ms", why,
+		        f->o.endpoints[f->endpoint].host,
+		        f->o.endpoints[f->endpoint].port, delay);
 	struct timeval tv = {(time_t)(delay / 1000),
 	                     (suseconds_t)(delay % 1000) * 1000};
 	evtimer_add(f->reconnect_timer, &tv);
+}
+
+/* Counts identical failures in a row. The transport's message starts
+ * with the endpoint ("HOST:PORT: "), which changes as attempts go round
+ * the sources: compare what follows it. */
+static void count_failure(struct follow *f, int error, const char *errmsg)
+{
+	size_t n = strlen(f->endpoint_text);
+	const char *what = errmsg;
+
+	if (strncmp(errmsg, f->endpoint_text, n) == 0 && errmsg[n] == ':')
+		what = errmsg + n + 1;
+	/* "nothing listens on UDP HOST:PORT" names the endpoint again. */
+	if (strstr(what, "nothing listens on UDP") != NULL)
+		what = "nothing listens on UDP";
+	if (error == f->last_failure_error &&
+	    strncmp(what, f->last_failure, sizeof f->last_failure - 1) == 0) {
+		f->same_failures++;
+		return;
+	}
+	f->last_failure_error = error;
+	snprintf(f->last_failure, sizeof f->last_failure, "%s", what);
+	f->same_failures = 1;
 }
 
 static void on_closed(struct transport_client *c, int error, const char *errmsg,
@@ -419,9 +472,8 @@ static void on_closed(struct transport_client *c, int error, const char *errmsg,
 		return;
 	snprintf(why, sizeof why, "connection to %s closed: %s (%s)",
 	         f->endpoint_text, errmsg ? errmsg : "", ma_strerror(error));
-	if (error == MA_ERR_TLS)
-		log_error("%s", why);
-	schedule_reconnect(f, why);
+	count_failure(f, error, errmsg ? errmsg : "");
+	schedule_reconnect(f, why); /* logs it, once */
 }
 
 static void on_deferred(evutil_socket_t fd, short what, void *arg)

@@ -32,8 +32,9 @@ struct follow;
 struct follow_endpoint {
 	char host[64]; /* numeric IPv4/IPv6 address */
 	uint16_t port;
-	/* The name its certificate must carry; NULL: options.server_name.
-	 * Each source is verified against its own name, not the first's. */
+	/* The name its certificate must carry; NULL: options' server_name.
+	 * Each source's own (as configured, before resolving) unless [tls]
+	 * server_name says otherwise. */
 	const char *server_name;
 };
 

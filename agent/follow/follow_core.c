@@ -775,6 +775,23 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		               c->dir, c->identity.database_id, c->name);
 		goto fail;
 	}
+	if (c->has_identity) {
+		struct spool_promoted pr;
+		rc = spool_promoted_read(c->dir, &pr, errmsg);
+		if (rc == 0)
+			rc = ma_errorf(
+			    errmsg, MA_ERR_IDENTITY,
+			    "%s was promoted at index %" PRIu64
+			    " (term %" PRIu64
+			    ", %s) to a source of its own (epoch %" PRIu64
+			    "): it is never followed again (fencing). Serve "
+			    "it with `mirror-agent serve`, or mirror into "
+			    "another directory",
+			    c->dir, pr.index, pr.term, pr.fingerprint,
+			    pr.epoch);
+		if (rc != MA_ERR_NOTFOUND)
+			goto fail;
+	}
 	/* Nothing is created for a source not yet accepted: the store, wal
 	 * and receiver open once the identity is known. */
 	if (c->has_identity) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/parse.h"
 
 enum param {
 	P_NS = 1u << 0,
@@ -25,17 +26,6 @@ static const struct {
     {"after", P_AFTER},
 };
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..len) (form encoding: %XX, '+' is a space) into out[0..cap).
  * Returns the decoded length or -1 (bad escape, too long). */
 static long pct_decode(const char *s, size_t len, uint8_t *out, size_t cap)
@@ -50,8 +40,8 @@ static long pct_decode(const char *s, size_t len, uint8_t *out, size_t cap)
 
 			if (len - i < 3)
 				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = parse_hex_digit(s[i + 1]);
+			lo = parse_hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi << 4 | lo;
@@ -66,42 +56,12 @@ static long pct_decode(const char *s, size_t len, uint8_t *out, size_t cap)
 	return (long)n;
 }
 
-static bool parse_u64(const uint8_t *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		uint64_t d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (uint64_t)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
 /* The kv namespace rule: [A-Za-z0-9._-]{1,KV_NAMESPACE_MAX}. Unlike a
  * database name it never becomes a file name, so "." and ".." are
  * namespaces like others (kv_command_check() agrees). */
 static bool ns_valid(const uint8_t *s, size_t len)
 {
-	if (len == 0 || len > KV_NAMESPACE_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return parse_name_chars_valid((const char *)s, len, KV_NAMESPACE_MAX);
 }
 
 static unsigned allowed_params(enum read_api_op op)
@@ -153,15 +113,17 @@ static int store(struct read_api_query *q, enum param bit, const uint8_t *val,
 		q->has_after = true;
 		return 0;
 	case P_LIMIT:
-		if (!parse_u64(val, n, &q->limit) || q->limit == 0 ||
-		    q->limit > READ_API_SCAN_LIMIT_MAX) {
+		if (parse_uint64_len((const char *)val, n, &q->limit, NULL) !=
+		        0 ||
+		    q->limit == 0 || q->limit > READ_API_SCAN_LIMIT_MAX) {
 			snprintf(why, whylen, "limit must be an integer 1..%d",
 			         READ_API_SCAN_LIMIT_MAX);
 			return MA_ERR_INVAL;
 		}
 		return 0;
 	case P_MIN:
-		if (!parse_u64(val, n, &q->min_index)) {
+		if (parse_uint64_len((const char *)val, n, &q->min_index,
+		                     NULL) != 0) {
 			snprintf(why, whylen,
 			         "min_index must be a decimal integer "
 			         "0..18446744073709551615");
@@ -169,7 +131,8 @@ static int store(struct read_api_query *q, enum param bit, const uint8_t *val,
 		}
 		return 0;
 	case P_TIMEOUT:
-		if (!parse_u64(val, n, &q->timeout_ms) ||
+		if (parse_uint64_len((const char *)val, n, &q->timeout_ms,
+		                     NULL) != 0 ||
 		    q->timeout_ms > READ_API_TIMEOUT_MAX_MS) {
 			snprintf(why, whylen,
 			         "timeout_ms must be an integer 0..%d",

@@ -18,8 +18,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "agent/config/config.h"
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -27,7 +30,6 @@
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
-#include <event2/event.h>
 
 #define CONTENT_TYPE "application/msgpack"
 /* Largest single transport write: big frames go out in pieces so that a
@@ -51,10 +53,6 @@
 
 enum stream_kind { STREAM_PLAIN, STREAM_SNAPSHOT, STREAM_LOG };
 
-/* Log-stream phases: checking prev_term (or waiting for the source to
- * catch up), waiting for `from` to appear in the log, streaming. */
-enum log_phase { LOG_CHECK, LOG_SEEK, LOG_STREAM };
-
 struct db;
 
 struct stream {
@@ -76,12 +74,9 @@ struct stream {
 	/* snapshot */
 	struct serve_snapshot snap;
 	/* log */
-	struct wal_reader *reader;
+	struct serve_log_stream log;
 	struct event *hb_ev;
-	enum log_phase phase;
-	uint64_t from, prev_term, next_index;
-	bool hb_due, need_refresh, behind_logged;
-	bool reader_failed; /* not worth keeping for the next stream */
+	bool hb_due, need_refresh;
 };
 
 struct db {
@@ -254,37 +249,18 @@ static void encode_failed(struct stream *st)
 	stream_fail(st);
 }
 
-/* Queues the final `x` frame of a log stream (status already sent). */
-static void log_finish(struct stream *st, enum proto_error err,
-                       uint64_t first_index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void log_finish(struct stream *st, enum proto_error err,
-                       uint64_t first_index, const char *fmt, ...)
+/* Logs why a log stream ended (its `x` frame is queued) and lets the
+ * response end once the output is drained. */
+static void log_ended(struct stream *st, const struct serve_log_pump_note *n,
+                      const char *detail)
 {
-	struct proto_log_msg m;
-	va_list ap;
-
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_ERROR;
-	m.error = err;
-	m.first_index = first_index;
-	va_start(ap, fmt);
-	vsnprintf(m.message, sizeof m.message, fmt, ap);
-	va_end(ap);
-	if (err == PROTO_ERROR_INTERNAL)
-		st->reader_failed = true;
-	if (err == PROTO_ERROR_INTERNAL)
-		log_error("serve: log stream of %s for %s ends: %s",
-		          st->db->name, st->peer, m.message);
+	if (n->internal)
+		log_error("serve: log stream of %s for %s ends: %s (%s)",
+		          st->db->name, st->peer, n->message, detail);
 	else
 		log_info("serve: log stream of %s for %s ends (%s): %s",
-		         st->db->name, st->peer, proto_error_name(err),
-		         m.message);
-	if (proto_log_encode(&st->out, &m) != 0) {
-		encode_failed(st);
-		return;
-	}
+		         st->db->name, st->peer, proto_error_name(n->error),
+		         n->message);
 	st->ending = true;
 	stream_stop_events(st);
 }
@@ -366,7 +342,7 @@ static void handle_info(struct stream *st)
 		return;
 	}
 	rc = serve_log_info_build(db->store, db->tail, &db->end, &db->id,
-	                          clock_wall_ms(), &info, em);
+	                          (int64_t)clock_wall_ms(), &info, em);
 	if (rc != 0) {
 		log_error("serve: %s: cannot list snapshots: %s", db->name, em);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL,
@@ -520,145 +496,54 @@ static void append_heartbeat(struct stream *st)
 {
 	struct db *db = st->db;
 	char em[MA_ERRMSG_SIZE];
-	uint64_t commit;
 
 	if (tail_update(db, em) != 0)
 		log_warn("serve: %s: cannot find the end of the log: %s",
 		         db->name, em);
-	commit = db->end.last_index;
-	if (st->phase == LOG_STREAM && st->next_index - 1 > commit)
-		commit = st->next_index - 1;
 	st->hb_due = false;
-	if (serve_log_heartbeat(&st->out, commit, tail_first(db),
-	                        clock_wall_ms()) != 0)
+	if (serve_log_stream_heartbeat(&st->log, &st->out, db->end.last_index,
+	                               tail_first(db),
+	                               (int64_t)clock_wall_ms()) != 0)
 		encode_failed(st);
 }
 
-/* Runs the checks of docs/PROTOCOL.md before streaming from st->from
- * (serve_log_check): compacted, diverged, or the source being behind
- * (then it stays in LOG_CHECK and runs again on the next wake-up). */
-static void log_check(struct stream *st)
-{
-	struct db *db = st->db;
-	struct serve_log_check chk;
-	char em[MA_ERRMSG_SIZE];
-	int rc;
-
-	st->need_refresh = false;
-	rc = serve_log_check(st->reader, db->store, st->from, st->prev_term,
-	                     &chk, em);
-	if (rc != 0) {
-		log_error("serve: %s: log check for %s: %s", db->name, st->peer,
-		          em);
-		log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
-		return;
-	}
-	switch (chk.verdict) {
-	case SERVE_LOG_OK:
-		st->phase = LOG_SEEK;
-		return;
-	case SERVE_LOG_BEHIND:
-		if (!st->behind_logged)
-			log_info("serve: %s: %s: %s", db->name, st->peer,
-			         chk.message);
-		st->behind_logged = true;
-		return;
-	case SERVE_LOG_COMPACTED:
-	case SERVE_LOG_DIVERGED:
-		log_finish(st, serve_log_verdict_error(chk.verdict),
-		           chk.first_index, "%s", chk.message);
-		return;
-	}
-}
-
-/* Positions the reader at next_index once the log holds it. */
-static void log_seek(struct stream *st)
-{
-	char em[MA_ERRMSG_SIZE];
-	int rc;
-
-	if (st->need_refresh) {
-		st->need_refresh = false;
-		rc = wal_reader_refresh(st->reader, em);
-		if (rc != 0)
-			goto internal;
-	}
-	rc = wal_reader_seek(st->reader, st->next_index, em);
-	if (rc == 0) {
-		st->phase = LOG_STREAM;
-		return;
-	}
-	if (rc == MA_ERR_NOTFOUND)
-		return;
-	if (rc == MA_ERR_COMPACTED) {
-		log_finish(st, PROTO_ERROR_COMPACTED,
-		           wal_reader_first_index(st->reader),
-		           "index %" PRIu64 " is no longer held: re-bootstrap "
-		           "from the latest snapshot",
-		           st->next_index);
-		return;
-	}
-internal:
-	log_error("serve: %s: log stream for %s: %s", st->db->name, st->peer,
-	          em);
-	log_finish(st, PROTO_ERROR_INTERNAL, 0, "cannot read the log");
-}
-
+/* Moves the log stream on (serve_log_stream_pump: check, seek, entries,
+ * the final frame), in batches of sv->batch bytes, yielding to the loop
+ * after PUMP_BUDGET bytes or when the transport is blocked. */
 static void log_pump(struct stream *st)
 {
+	struct serve_log_pump_note note;
 	char em[MA_ERRMSG_SIZE];
-	size_t produced = 0;
+	size_t produced = 0, bytes;
+	bool refresh;
 	int rc;
 
 	if (flush(st) != 0 || st->ended || st->ending)
 		return;
-	if (st->phase == LOG_CHECK) {
-		log_check(st);
-		if (st->phase == LOG_CHECK && st->hb_due && !st->ending)
-			append_heartbeat(st);
-	}
-	if (st->phase == LOG_SEEK && !st->ending)
-		log_seek(st);
-	if (st->phase != LOG_STREAM || st->ending) {
-		if (st->hb_due && !st->ending && !st->ended)
-			append_heartbeat(st);
-		flush(st);
-		return;
-	}
 	if (st->hb_due)
 		append_heartbeat(st);
-	if (st->need_refresh) {
-		st->need_refresh = false;
-		rc = wal_reader_refresh(st->reader, em);
-		if (rc != 0) {
-			log_error("serve: %s: %s", st->db->name, em);
-			log_finish(st, PROTO_ERROR_INTERNAL, 0,
-			           "cannot read the log");
-			flush(st);
-			return;
-		}
-	}
+	refresh = st->need_refresh;
+	st->need_refresh = false;
 	for (;;) {
-		struct serve_log_end end;
-		size_t bytes = 0;
-
-		rc = serve_log_read(st->reader, &st->next_index, &st->out,
-		                    st->sv->batch, &bytes, &end, em);
+		em[0] = '\0';
+		rc = serve_log_stream_pump(&st->log, &st->out, st->sv->batch,
+		                           refresh, &bytes, &note, em);
+		refresh = false;
 		produced += bytes;
-		if (rc == MA_ERR_NOMEM) {
+		if (rc < 0) {
 			encode_failed(st);
 			return;
 		}
-		if (rc == SERVE_LOG_READ_AGAIN)
-			break;
-		if (rc == SERVE_LOG_READ_END) {
-			if (end.error == PROTO_ERROR_INTERNAL)
-				log_error("serve: %s: %s", st->db->name, em);
-			log_finish(st, end.error, end.first_index, "%s",
-			           end.message);
+		if (note.behind_first)
+			log_info("serve: %s: %s: %s", st->db->name, st->peer,
+			         note.message);
+		if (rc == SERVE_LOG_PUMP_ENDED) {
+			log_ended(st, &note, em);
 			break;
 		}
-		/* SERVE_LOG_READ_MORE: a batch is ready. */
+		if (rc == SERVE_LOG_PUMP_IDLE)
+			break;
+		/* SERVE_LOG_PUMP_MORE: a batch is ready. */
 		if (flush(st) != 0 || st->ended)
 			return;
 		if (produced >= PUMP_BUDGET) {
@@ -747,16 +632,21 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 {
 	struct db *db = st->db;
 	struct serve *sv = st->sv;
-	struct proto_log_msg m;
 	char em[MA_ERRMSG_SIZE];
 	struct timeval tv = clock_tv_from_ms(sv->heartbeat_ms);
 	int rc;
 
 	if (db->nidle > 0) {
-		st->reader = db->idle[--db->nidle];
-		rc = 0;
+		/* A reader an ended stream left: listed and indexed. */
+		rc = serve_log_stream_open_reader(
+		    &st->log, db->idle[--db->nidle], db->store, &db->id,
+		    rq->from, rq->prev_term, &st->out, em);
 	} else {
-		rc = wal_reader_open(db->wal_dir, &db->wid, &st->reader, em);
+		/* The start frame waits in st->out until the response
+		 * starts. */
+		rc = serve_log_stream_open(&st->log, db->wal_dir, &db->wid,
+		                           db->store, &db->id, rq->from,
+		                           rq->prev_term, &st->out, em);
 		if (rc == 0)
 			sv->reader_opens++;
 	}
@@ -768,14 +658,11 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	}
 	st->hb_ev = event_new(sv->base, -1, EV_PERSIST, hb_cb, st);
 	if (st->hb_ev == NULL || event_add(st->hb_ev, &tv) != 0) {
+		proto_buf_clear(&st->out);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL, "out of memory");
 		return;
 	}
 	st->kind = STREAM_LOG;
-	st->from = rq->from;
-	st->prev_term = rq->prev_term;
-	st->next_index = rq->from;
-	st->phase = LOG_CHECK;
 	st->lnext = db->log_streams;
 	if (db->log_streams != NULL)
 		db->log_streams->lprev = st;
@@ -787,14 +674,6 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	         db->name, rq->from, rq->prev_term, st->peer);
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
-		return;
-	}
-	memset(&m, 0, sizeof m);
-	m.kind = PROTO_LOG_START;
-	m.id = db->id;
-	m.from_index = rq->from;
-	if (proto_log_encode(&st->out, &m) != 0) {
-		encode_failed(st);
 		return;
 	}
 	log_pump(st);
@@ -1000,11 +879,14 @@ static void stream_free(struct stream *st)
 		event_free(st->hb_ev);
 	if (st->resume_ev != NULL)
 		event_free(st->resume_ev);
-	if (st->reader != NULL && db != NULL && !st->reader_failed &&
-	    db->nidle < IDLE_READERS_MAX)
-		db->idle[db->nidle++] = st->reader;
-	else
-		wal_reader_close(st->reader);
+	if (st->kind == STREAM_LOG && db != NULL &&
+	    db->nidle < IDLE_READERS_MAX) {
+		struct wal_reader *r = serve_log_stream_take_reader(&st->log);
+
+		if (r != NULL)
+			db->idle[db->nidle++] = r;
+	}
+	serve_log_stream_close(&st->log);
 	serve_snapshot_close(&st->snap);
 	proto_buf_free(&st->out);
 	free(st);
@@ -1042,6 +924,10 @@ void serve_options_init(struct serve_options *opts,
 	opts->max_unacked = (size_t)cs->max_unacked_bytes;
 	opts->max_connections = (uint32_t)cs->max_connections;
 	opts->max_streams = (uint32_t)cs->max_streams_per_connection;
+	opts->max_handshakes = (uint32_t)cs->max_handshakes;
+	opts->max_handshakes_per_addr =
+	    (uint32_t)cs->max_handshakes_per_address;
+	opts->handshake_timeout_ms = (uint32_t)cs->handshake_timeout_ms;
 	opts->tuning.idle_timeout_ms = (uint32_t)cs->idle_timeout_ms;
 	opts->tuning.max_data = cs->connection_window;
 	opts->tuning.max_stream_data = cs->stream_window;
@@ -1070,6 +956,19 @@ static int db_open(struct db *db, char *errmsg)
 		                 "database %s: spool %s belongs to database "
 		                 "'%s'; fix the --database mapping",
 		                 db->name, db->dir, db->id.database_id);
+	/* A promotion committed but not finished (mirror-agent promote
+	 * stopped before writing the new identity) is neither the old
+	 * source nor the new one yet. */
+	struct spool_promoted pr;
+	rc = spool_promoted_read(db->dir, &pr, em);
+	if (rc == 0 && !spool_promoted_complete(&pr, &db->id))
+		return ma_errorf(errmsg, MA_ERR_IDENTITY,
+		                 "database %s: the promotion of %s is not "
+		                 "finished; run `mirror-agent promote` on it "
+		                 "again",
+		                 db->name, db->dir);
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
 	if (wal_identity_init(&db->wid, db->id.cluster_id, db->id.database_id,
 	                      em) != 0)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
@@ -1294,12 +1193,24 @@ int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
 		         st->kind == STREAM_LOG ? "log" : "snapshot");
 		stream_enter(st);
 		if (st->kind == STREAM_LOG) {
-			log_finish(st, PROTO_ERROR_FORBIDDEN, 0,
-			           "client '%s' may no longer read database "
-			           "'%s'",
-			           st->peer, st->db->name);
-			if (!st->blocked)
-				flush(st);
+			struct serve_log_pump_note note;
+			/* Longer than an `x` message may be: cut there. */
+			char why[CONFIG_IDENTITY_MAX +
+			         2 * PROTO_DATABASE_ID_MAX + 64];
+
+			memset(&note, 0, sizeof note);
+			snprintf(why, sizeof why,
+			         "client '%s' may no longer read database '%s'",
+			         st->peer, st->db->name);
+			if (serve_log_stream_end(
+			        &st->log, &st->out, PROTO_ERROR_FORBIDDEN, why,
+			        &note) != SERVE_LOG_PUMP_ENDED) {
+				encode_failed(st);
+			} else {
+				log_ended(st, &note, "access withdrawn");
+				if (!st->blocked)
+					flush(st);
+			}
 		} else {
 			serve_snapshot_close(&st->snap);
 			stream_fail(st);
@@ -1394,6 +1305,9 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	tc.client_ca_file = opts->client_ca_file;
 	tc.max_connections = opts->max_connections;
 	tc.max_streams = opts->max_streams;
+	tc.max_handshakes = opts->max_handshakes;
+	tc.max_handshakes_per_addr = opts->max_handshakes_per_addr;
+	tc.handshake_timeout_ms = opts->handshake_timeout_ms;
 	/* The resolved value: piece <= max_unacked always holds, so a write
 	 * never exceeds the cap on its own (MA_ERR_LIMIT cannot happen). */
 	tc.max_unacked = unacked;

@@ -87,6 +87,9 @@ struct serve_options {
 	size_t max_unacked;
 	uint32_t max_connections;
 	uint32_t max_streams;
+	/* Handshakes in progress: in total, per client IP, time allowed. */
+	uint32_t max_handshakes, max_handshakes_per_addr;
+	uint32_t handshake_timeout_ms;
 	struct transport_tuning tuning;
 	/* Source protection (0: no limit / no lease; serve_options_init sets
 	 * the schema's defaults): open streams and snapshot streams per

@@ -32,10 +32,6 @@ EXTRA_DIST += tests/integration/test_serve_reload.sh
 TESTS += tests/integration/test_check_config_certs.sh
 EXTRA_DIST += tests/integration/test_check_config_certs.sh
 
-# Each source verified against its own name (issue 9, with serve's edges).
-TESTS += tests/integration/test_follow_server_name.sh
-EXTRA_DIST += tests/integration/test_follow_server_name.sh
-
 # The read API under descriptor exhaustion (issue 9's edges).
 TESTS += tests/integration/test_read_api_emfile.sh
 EXTRA_DIST += tests/integration/test_read_api_emfile.sh

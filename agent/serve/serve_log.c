@@ -377,3 +377,200 @@ int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
 	m.source_time_ms = source_time_ms;
 	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
 }
+
+/* ---- one log stream ---- */
+
+static int stream_end(struct serve_log_stream *s, struct proto_buf *out,
+                      enum proto_error err, uint64_t first_index,
+                      const char *message, struct serve_log_pump_note *note)
+{
+	struct proto_log_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = err;
+	m.first_index = first_index;
+	snprintf(m.message, sizeof m.message, "%s", message);
+	if (note != NULL) {
+		note->internal = err == PROTO_ERROR_INTERNAL;
+		note->error = err;
+		snprintf(note->message, sizeof note->message, "%s", message);
+	}
+	if (err == PROTO_ERROR_INTERNAL)
+		s->failed = true;
+	if (proto_log_encode(out, &m) != 0)
+		return MA_ERR_NOMEM;
+	s->ended = true;
+	return SERVE_LOG_PUMP_ENDED;
+}
+
+int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
+                          const struct wal_identity *identity,
+                          struct snapshot_store *store,
+                          const struct proto_identity *id, uint64_t from,
+                          uint64_t prev_term, struct proto_buf *out,
+                          char *errmsg)
+{
+	struct wal_reader *r;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (from == 0)
+		return ma_errorf(
+		    errmsg, MA_ERR_INVAL,
+		    "log stream from index 0 (indexes start at 1)");
+	rc = wal_reader_open(wal_dir, identity, &r, errmsg);
+	if (rc != 0)
+		return rc;
+	return serve_log_stream_open_reader(s, r, store, id, from, prev_term,
+	                                    out, errmsg);
+}
+
+int serve_log_stream_open_reader(struct serve_log_stream *s,
+                                 struct wal_reader *reader,
+                                 struct snapshot_store *store,
+                                 const struct proto_identity *id, uint64_t from,
+                                 uint64_t prev_term, struct proto_buf *out,
+                                 char *errmsg)
+{
+	struct proto_log_msg m;
+
+	memset(s, 0, sizeof *s);
+	s->reader = reader;
+	if (from == 0) {
+		serve_log_stream_close(s);
+		return ma_errorf(
+		    errmsg, MA_ERR_INVAL,
+		    "log stream from index 0 (indexes start at 1)");
+	}
+	s->store = store;
+	s->phase = SERVE_LOG_PHASE_CHECK;
+	s->from = from;
+	s->prev_term = prev_term;
+	s->next_index = from;
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_START;
+	m.id = *id;
+	m.from_index = from;
+	if (proto_log_encode(out, &m) != 0) {
+		serve_log_stream_close(s);
+		return ma_errorf(errmsg, MA_ERR_NOMEM,
+		                 "out of memory encoding a start frame");
+	}
+	return 0;
+}
+
+int serve_log_stream_end(struct serve_log_stream *s, struct proto_buf *out,
+                         enum proto_error err, const char *message,
+                         struct serve_log_pump_note *note)
+{
+	if (s->ended)
+		return SERVE_LOG_PUMP_ENDED;
+	return stream_end(s, out, err, 0, message, note);
+}
+
+struct wal_reader *serve_log_stream_take_reader(struct serve_log_stream *s)
+{
+	struct wal_reader *r = s->reader;
+
+	if (s->failed)
+		return NULL;
+	s->reader = NULL;
+	return r;
+}
+
+void serve_log_stream_close(struct serve_log_stream *s)
+{
+	wal_reader_close(s->reader);
+	s->reader = NULL;
+}
+
+int serve_log_stream_pump(struct serve_log_stream *s, struct proto_buf *out,
+                          size_t max_bytes, bool refresh, size_t *produced,
+                          struct serve_log_pump_note *note, char *errmsg)
+{
+	struct serve_log_check chk;
+	struct serve_log_end end;
+	int rc;
+
+	if (produced != NULL)
+		*produced = 0;
+	if (note != NULL)
+		memset(note, 0, sizeof *note);
+	if (s->ended)
+		return SERVE_LOG_PUMP_ENDED;
+	if (s->phase == SERVE_LOG_PHASE_CHECK) {
+		rc = serve_log_check(s->reader, s->store, s->from, s->prev_term,
+		                     &chk, errmsg);
+		if (rc != 0)
+			return stream_end(s, out, PROTO_ERROR_INTERNAL, 0,
+			                  "cannot read the log", note);
+		refresh = false; /* the check just did */
+		switch (chk.verdict) {
+		case SERVE_LOG_OK:
+			s->phase = SERVE_LOG_PHASE_SEEK;
+			break;
+		case SERVE_LOG_BEHIND:
+			if (note != NULL && !s->behind) {
+				note->behind_first = true;
+				snprintf(note->message, sizeof note->message,
+				         "%s", chk.message);
+			}
+			s->behind = true;
+			return SERVE_LOG_PUMP_IDLE;
+		case SERVE_LOG_COMPACTED:
+		case SERVE_LOG_DIVERGED:
+			return stream_end(s, out,
+			                  serve_log_verdict_error(chk.verdict),
+			                  chk.first_index, chk.message, note);
+		}
+	}
+	if (refresh) {
+		rc = wal_reader_refresh(s->reader, errmsg);
+		if (rc != 0)
+			return stream_end(s, out, PROTO_ERROR_INTERNAL, 0,
+			                  "cannot read the log", note);
+	}
+	if (s->phase == SERVE_LOG_PHASE_SEEK) {
+		char msg[PROTO_MESSAGE_MAX + 1];
+
+		rc = wal_reader_seek(s->reader, s->next_index, errmsg);
+		if (rc == MA_ERR_NOTFOUND)
+			return SERVE_LOG_PUMP_IDLE;
+		if (rc == MA_ERR_COMPACTED) {
+			snprintf(msg, sizeof msg,
+			         "index %" PRIu64 " is no longer held: "
+			         "re-bootstrap from the latest snapshot",
+			         s->next_index);
+			return stream_end(s, out, PROTO_ERROR_COMPACTED,
+			                  wal_reader_first_index(s->reader),
+			                  msg, note);
+		}
+		if (rc != 0)
+			return stream_end(s, out, PROTO_ERROR_INTERNAL, 0,
+			                  "cannot read the log", note);
+		s->phase = SERVE_LOG_PHASE_STREAM;
+	}
+	rc = serve_log_read(s->reader, &s->next_index, out, max_bytes, produced,
+	                    &end, errmsg);
+	if (rc < 0)
+		return rc;
+	if (rc == SERVE_LOG_READ_END)
+		return stream_end(s, out, end.error, end.first_index,
+		                  end.message, note);
+	return rc == SERVE_LOG_READ_MORE ? SERVE_LOG_PUMP_MORE
+	                                 : SERVE_LOG_PUMP_IDLE;
+}
+
+int serve_log_stream_heartbeat(struct serve_log_stream *s,
+                               struct proto_buf *out, uint64_t commit_index,
+                               uint64_t first_index, int64_t source_time_ms)
+{
+	if (s->ended)
+		return 0;
+	if (s->phase == SERVE_LOG_PHASE_STREAM &&
+	    s->next_index - 1 > commit_index)
+		commit_index = s->next_index - 1;
+	return serve_log_heartbeat(out, commit_index, first_index,
+	                           source_time_ms);
+}

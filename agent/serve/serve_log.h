@@ -25,6 +25,7 @@
 #include "proto/proto.h"
 
 struct snapshot_store;
+struct wal_identity;
 struct wal_reader;
 
 /* ---- the end of the log ---- */
@@ -139,5 +140,94 @@ int serve_log_read(struct wal_reader *r, uint64_t *next_index,
  * wall time. 0 or MA_ERR_NOMEM. */
 int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
                         uint64_t first_index, int64_t source_time_ms);
+
+/* ---- one log stream, start to end ---- */
+
+/* The whole life of a GET /log response, for serve.c's glue and the
+ * simulation's source alike: the start frame, the check (waiting while
+ * the source is behind), the seek to `from` (waiting until the log holds
+ * it), entry frames, heartbeats, and the final `x` frame. The caller
+ * decides when to pump (a wake-up of the wal, writable again, a timer)
+ * and sends what lands in `out`. Embedded: _open/_close. */
+struct serve_log_stream {
+	struct wal_reader *reader; /* owned */
+	struct snapshot_store *store;
+	enum {
+		SERVE_LOG_PHASE_CHECK,
+		SERVE_LOG_PHASE_SEEK,
+		SERVE_LOG_PHASE_STREAM
+	} phase;
+	uint64_t from, prev_term, next_index;
+	bool ended;  /* the `x` frame was appended */
+	bool behind; /* the last check said BEHIND */
+	bool failed; /* ended by a read error of the source's own log */
+};
+
+/* Opens a reader on the log in wal_dir (wal_reader_open with identity)
+ * for a stream from `from` (>= 1) with the mirror's prev_term, and
+ * appends the start frame naming id and from. Returns 0, or the
+ * reader's error (MA_ERR_IO, MA_ERR_CORRUPT, MA_ERR_IDENTITY,
+ * MA_ERR_NOMEM) or MA_ERR_NOMEM from the encoder; *s needs no close
+ * then. */
+int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
+                          const struct wal_identity *identity,
+                          struct snapshot_store *store,
+                          const struct proto_identity *id, uint64_t from,
+                          uint64_t prev_term, struct proto_buf *out,
+                          char *errmsg);
+/* The same with a reader already open on the log (one an ended stream
+ * gave back with serve_log_stream_take_reader): no open scan, and the
+ * segment it has indexed is not scanned again. The stream owns reader
+ * from then on, also when this fails (it is closed). */
+int serve_log_stream_open_reader(struct serve_log_stream *s,
+                                 struct wal_reader *reader,
+                                 struct snapshot_store *store,
+                                 const struct proto_identity *id, uint64_t from,
+                                 uint64_t prev_term, struct proto_buf *out,
+                                 char *errmsg);
+/* Detaches the reader for another stream (the caller owns it then), or
+ * NULL when the stream ended on a read error of its log, whose reader is
+ * not worth keeping. Close the stream as usual afterwards. */
+struct wal_reader *serve_log_stream_take_reader(struct serve_log_stream *s);
+void serve_log_stream_close(struct serve_log_stream *s);
+
+enum serve_log_pump_status {
+	SERVE_LOG_PUMP_IDLE,  /* nothing more to send now: wait for the log */
+	SERVE_LOG_PUMP_MORE,  /* max_bytes appended: send, then pump again */
+	SERVE_LOG_PUMP_ENDED, /* the `x` frame is in out: end the response */
+};
+
+/* What a pump did that the caller may want to log (and nothing else). */
+struct serve_log_pump_note {
+	bool behind_first; /* the check said BEHIND for the first time */
+	bool internal;     /* ended with PROTO_ERROR_INTERNAL: errmsg says */
+	enum proto_error error;              /* when ended */
+	char message[PROTO_MESSAGE_MAX + 1]; /* the `x` frame's or BEHIND's */
+};
+
+/* Moves the stream on: in the check phase runs serve_log_check (each
+ * call: it refreshes by itself); then seeks to `from` and reads entries
+ * (refreshing the reader first when `refresh`: the log changed since the
+ * last pump), appending entry frames until out grew by max_bytes.
+ * Appends the `x` frame when the stream must end (compacted, diverged,
+ * or the source's own read error). Returns the status, or MA_ERR_NOMEM
+ * (out may end in a partial frame: reset the stream). After ENDED every
+ * call returns ENDED and appends nothing. *produced (may be NULL) gets
+ * the entry data bytes appended; note (may be NULL) as above. */
+int serve_log_stream_pump(struct serve_log_stream *s, struct proto_buf *out,
+                          size_t max_bytes, bool refresh, size_t *produced,
+                          struct serve_log_pump_note *note, char *errmsg);
+/* Ends the stream now for a reason of the caller's (a withdrawn grant):
+ * appends the `x` frame with err and message. SERVE_LOG_PUMP_ENDED (also
+ * when it had ended already: nothing appended then) or MA_ERR_NOMEM. */
+int serve_log_stream_end(struct serve_log_stream *s, struct proto_buf *out,
+                         enum proto_error err, const char *message,
+                         struct serve_log_pump_note *note);
+/* Appends a heartbeat: commit index max(commit_index, the last entry
+ * sent), first_index and the wall time. 0 or MA_ERR_NOMEM; nothing after
+ * ENDED. */
+int serve_log_stream_heartbeat(struct serve_log_stream *s,
+                               struct proto_buf *out, uint64_t commit_index,
+                               uint64_t first_index, int64_t source_time_ms);
 
 #endif

@@ -6,31 +6,10 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/parse.h"
 
 /* Longest key or endpoint name quoted back in a message. */
 #define QUOTE_MAX 32
-
-/* A decimal of 1..20 digits without overflow. Local until common/parse.h
- * has the shared decimal parser. */
-static bool parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
 
 static int quoted_len(size_t len)
 {
@@ -72,7 +51,8 @@ static int parse_query(const char *q, struct qparam *params, size_t n,
 			return ma_errorf(errmsg, MA_ERR_INVAL,
 			                 "query parameter '%s' repeated",
 			                 params[i].key);
-		if (!parse_u64(eq + 1, len - klen - 1, params[i].dst))
+		if (parse_uint64_len(eq + 1, len - klen - 1, params[i].dst,
+		                     NULL) != 0)
 			return ma_errorf(
 			    errmsg, MA_ERR_INVAL,
 			    "query parameter '%s' must be a decimal "

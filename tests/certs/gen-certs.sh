@@ -9,6 +9,14 @@
 #   mirror-2.pem / .key            client, CN=mirror-2, no SAN (identity from CN)
 #   other-ca.pem / other-ca.key    an unrelated CA
 #   other-client.pem / .key        client signed by the other CA, CN=mirror-1
+#   mirror-v1.pem / .key           client, X.509 version 1 (no extensions)
+#   mirror-expired.pem / .key      client, v3, expired in 2020
+#   server-v1.pem / .key           server, X.509 version 1, CN=localhost
+#   server-expired.pem / .key      server, SAN DNS:localhost, expired in 2020
+#   mirror-long.pem / .key         client, SAN URI of 255 bytes (the longest)
+#   mirror-toolong.pem / .key      client, SAN URI of 256 bytes
+#   mirror-colon.pem / .key        client, no SAN, CN=urn:mirror-1 (a CN
+#                                  with ':' could pass for a URI: refused)
 #
 # All keys are ECDSA P-256; certificates are valid for 2 days. Test use only.
 set -eu
@@ -68,4 +76,54 @@ leaf server-wrong ca not-localhost.invalid serverAuth \
 leaf mirror-1 ca mirror-1 clientAuth "DNS:mirror-1"
 leaf mirror-2 ca mirror-2 clientAuth ""
 leaf other-client other-ca mirror-1 clientAuth "DNS:mirror-1"
+# Version 1: no extensions given to "openssl x509 -req".
+v1() { # name cn
+	key "$1.key"
+	openssl req -new -key "$1.key" -subj "/O=mirror-agent test/CN=$2" \
+		-out "$1.csr"
+	openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key \
+		-CAcreateserial -sha256 -days $days -out "$1.pem" 2>/dev/null
+	rm -f "$1.csr"
+}
+
+# Expired: "openssl ca" is the one that takes explicit dates (3.0).
+expired() { # name cn eku san
+	key "$1.key"
+	openssl req -new -key "$1.key" -subj "/O=mirror-agent test/CN=$2" \
+		-out "$1.csr"
+	printf 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=%s\nsubjectAltName=%s\n' \
+		"$3" "$4" >"$1.ext"
+	: >index.txt
+	echo 1000 >serial
+	cat >ca.cnf <<-EOF
+	[ca]
+	default_ca = tca
+	[tca]
+	database = index.txt
+	new_certs_dir = .
+	serial = serial
+	default_md = sha256
+	policy = any
+	[any]
+	commonName = supplied
+	organizationName = optional
+	EOF
+	openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key \
+		-in "$1.csr" -out "$1.pem" -notext -extfile "$1.ext" \
+		-startdate 20200101000000Z -enddate 20200102000000Z \
+		>/dev/null 2>&1
+	rm -f "$1.csr" "$1.ext" ca.cnf index.txt* serial* ./*.pem.old 1000.pem
+}
+
+# "spiffe://mirror-agent.test/" is 27 bytes: pad to 255 and 256.
+pad=$(printf '%0228d' 0 | tr 0 a)
+leaf mirror-long ca mirror-long clientAuth \
+	"URI:spiffe://mirror-agent.test/$pad"
+leaf mirror-toolong ca mirror-toolong clientAuth \
+	"URI:spiffe://mirror-agent.test/${pad}b"
+leaf mirror-colon ca "urn:mirror-1" clientAuth ""
+v1 mirror-v1 mirror-v1
+v1 server-v1 localhost
+expired mirror-expired mirror-expired clientAuth DNS:mirror-expired
+expired server-expired localhost serverAuth DNS:localhost
 rm -f ca.srl other-ca.srl

@@ -190,12 +190,17 @@ static void run(struct hs *h, int ms)
 	evtimer_del(h->deadline);
 }
 
+/* The client certificate start() uses (tests/certs/gen-certs.sh), and
+ * the name the client verifies. */
+static const char *client_cert = "mirror-1";
+static const char *server_name = "localhost";
+
 /* Returns 0, or the transport_server_new() error (for a skip). */
 static int start(struct hs *h, struct test_pki *pki, const char *addr)
 {
 	struct transport_server_config sc;
 	struct transport_client_config cc;
-	char errmsg[MA_ERRMSG_SIZE];
+	char errmsg[MA_ERRMSG_SIZE], cert[64], key[64];
 	int rc;
 
 	memset(h, 0, sizeof *h);
@@ -219,10 +224,12 @@ static int start(struct hs *h, struct test_pki *pki, const char *addr)
 	memset(&cc, 0, sizeof cc);
 	cc.host = addr;
 	cc.port = transport_server_port(h->srv);
-	cc.server_name = "localhost";
+	cc.server_name = server_name;
 	cc.ca_file = test_pki_file(pki, "ca.pem");
-	cc.cert_file = test_pki_file(pki, "mirror-1.pem");
-	cc.key_file = test_pki_file(pki, "mirror-1.key");
+	snprintf(cert, sizeof cert, "%s.pem", client_cert);
+	snprintf(key, sizeof key, "%s.key", client_cert);
+	cc.cert_file = test_pki_file(pki, cert);
+	cc.key_file = test_pki_file(pki, key);
 	cc.handshake_timeout_ms = 5000;
 	if (transport_client_new(h->base, &cc, &cli_cb, h, &h->cli, errmsg) !=
 	    0)
@@ -463,6 +470,93 @@ static void test_early_data_refused(void **state)
 	resume(state, 1);
 }
 
+/* The longest identity an [access] grant can name (255 bytes) arrives
+ * whole: serve authorizes on all of it, never on a prefix. */
+static void test_identity_longest(void **state)
+{
+	char want[256];
+	struct hs h;
+
+	snprintf(want, sizeof want, "spiffe://mirror-agent.test/%0228d", 0);
+	for (char *p = want + 27; *p != '\0'; p++)
+		*p = 'a';
+	client_cert = "mirror-long";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	client_cert = "mirror-1";
+	one_request(&h);
+	assert_int_equal(strlen(h.server.reported), 255);
+	assert_string_equal(h.server.reported, want);
+	stop(&h);
+}
+
+/* A certificate whose identity cannot be used is refused in the handshake
+ * with access_denied, and the client is told so. Before, a SAN URI of 256
+ * bytes was skipped for the CN ("mirror-toolong": another identity), and
+ * a CN with ':' could stand for a URI identity. */
+static void refused_identity(void **state, const char *cert)
+{
+	struct hs h;
+	struct transport_stream *s;
+
+	client_cert = cert;
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	client_cert = "mirror-1";
+	assert_int_equal(
+	    transport_client_request(h.cli, "/hello", &st_cb, &h, &s), 0);
+	while (!h.closed && !h.timed_out)
+		run(&h, 5000);
+	assert_false(h.timed_out);
+	assert_true(h.closed);
+	print_message("# %s: %s\n", cert, h.closed_msg);
+	assert_int_equal(h.closed_err, MA_ERR_TLS);
+	assert_non_null(strstr(h.closed_msg, "access_denied"));
+	assert_false(h.ended);
+	assert_false(h.server.seen); /* no request reached the app */
+	stop(&h);
+}
+
+static void test_identity_too_long_refused(void **state)
+{
+	refused_identity(state, "mirror-toolong");
+}
+
+static void test_identity_cn_with_colon_refused(void **state)
+{
+	refused_identity(state, "mirror-colon");
+}
+
+/* A source given by IP address is verified against the certificate's IP
+ * SANs (server.pem has IP:127.0.0.1; no SNI is sent for an address, RFC
+ * 6066 3); an address the certificate does not name is refused, naming
+ * both, the certificate's IP SAN included. */
+static void test_server_name_ip_literal(void **state)
+{
+	struct hs h;
+	struct transport_stream *s;
+
+	server_name = "127.0.0.1";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	server_name = "localhost";
+	one_request(&h);
+	assert_string_equal(h.server.reported, "mirror-1");
+	stop(&h);
+
+	server_name = "127.0.0.2";
+	assert_int_equal(start(&h, *state, "127.0.0.1"), 0);
+	server_name = "localhost";
+	assert_int_equal(
+	    transport_client_request(h.cli, "/hello", &st_cb, &h, &s), 0);
+	while (!h.closed && !h.timed_out)
+		run(&h, 5000);
+	assert_true(h.closed);
+	print_message("# 127.0.0.2: %s\n", h.closed_msg);
+	assert_int_equal(h.closed_err, MA_ERR_TLS);
+	assert_non_null(strstr(h.closed_msg, "\"127.0.0.2\""));
+	assert_non_null(strstr(h.closed_msg, "IP:127.0.0.1"));
+	assert_non_null(strstr(h.closed_msg, "SAN IP:127.0.0.2"));
+	stop(&h);
+}
+
 static int setup(void **state)
 {
 	static struct test_pki pki;
@@ -485,6 +579,10 @@ int main(void)
 	    cmocka_unit_test(test_handshake_mtls_h3),
 	    cmocka_unit_test(test_handshake_mtls_h3_ipv6),
 	    cmocka_unit_test(test_header_section_limit),
+	    cmocka_unit_test(test_server_name_ip_literal),
+	    cmocka_unit_test(test_identity_longest),
+	    cmocka_unit_test(test_identity_too_long_refused),
+	    cmocka_unit_test(test_identity_cn_with_colon_refused),
 	    cmocka_unit_test(test_resumption_full_handshake),
 	    cmocka_unit_test(test_early_data_refused),
 	};

@@ -931,6 +931,39 @@ static void test_access_rule(void **state)
 	                            "only allowed in tests");
 }
 
+/* serve authorizes on the whole peer identity: a grant naming the first
+ * 127 bytes of a 255-byte identity (tests/certs: mirror-long) does not
+ * admit it, a grant naming all of it does. Before, serve cut the identity
+ * to 127 bytes, so the longer identity passed for the granted one. */
+static void test_access_whole_identity(void **state)
+{
+	static const char *const db1[] = {"db1"};
+	static char longid[256], prefix[128];
+	struct serve_grant grant = {prefix, db1, 1};
+	struct fx *fx = *state;
+
+	snprintf(longid, sizeof longid, "spiffe://mirror-agent.test/%0228d", 0);
+	for (char *p = longid + 27; *p != '\0'; p++)
+		*p = 'a';
+	memcpy(prefix, longid, 127);
+	prefix[127] = '\0';
+	for (int round = 0; round < 2; round++) {
+		grant.identity = round == 0 ? prefix : longid;
+		serve_free(fx->sv);
+		transport_client_free(fx->cli[1]);
+		fx->cli[1] = NULL;
+		fx->grants = &grant;
+		fx->ngrants = 1;
+		start_server(fx);
+		(void)client(fx, 1, "mirror-long");
+		assert_int_equal(info_status(fx, 1, "db1"),
+		                 round == 0 ? 403 : 200);
+	}
+	transport_client_free(fx->cli[1]);
+	fx->cli[1] = NULL;
+	fx->grants = NULL;
+}
+
 struct all_goal {
 	struct req **r;
 	size_t n;
@@ -1593,6 +1626,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_access_rule, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_access_whole_identity, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_streams, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_releases, setup,

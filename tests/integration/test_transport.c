@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "tests/integration/test_transport_util.h"
 #include "transport/transport.h"
 
@@ -422,12 +423,43 @@ static void test_two_streams_one_connection(void **state)
 	stop(&t);
 }
 
+/* The server's log of one case, captured in a file (its refusals are
+ * only logged). */
+static char srv_log[4096];
+
+static void log_capture(struct test_pki *pki)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_int_equal(log_open(test_pki_file(pki, "server.log"), errmsg), 0);
+}
+
+static void log_collect(struct test_pki *pki)
+{
+	const char *path = test_pki_file(pki, "server.log");
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	assert_int_equal(log_open(NULL, NULL), 0);
+	assert_non_null(f);
+	n = fread(srv_log, 1, sizeof srv_log - 1, f);
+	srv_log[n] = '\0';
+	fclose(f);
+	assert_int_equal(remove(path), 0);
+}
+
+/* The handshake fails; the client's message names the cause (each of
+ * cli_says) and so does the server's log line (srv_says; NULL: the client
+ * refused, the server saw only its alert). */
 static void expect_refused(void **state, const char *server_cert,
-                           const char *client_name)
+                           const char *client_name, const char *cli_says1,
+                           const char *cli_says2, const char *srv_says)
 {
 	struct t t;
 	struct rx rx;
+	int srv_ok;
 
+	log_capture(*state);
 	start(&t, *state, server_cert, client_name, 10);
 	get(&t, "/small?x=1", &rx);
 	t.stop_after = 1;
@@ -440,23 +472,119 @@ static void expect_refused(void **state, const char *server_cert,
 	assert_int_equal(t.closed_err, MA_ERR_TLS);
 	assert_true(rx.failed != 0);
 	assert_int_equal(t.requests, 0);
-	printf("# refused as expected: %s\n", t.closed_msg);
+	/* The server's close is logged before it frees the connection. */
 	stop(&t);
+	log_collect(*state);
+	srv_ok = srv_says == NULL || strstr(srv_log, srv_says) != NULL;
+	printf("# client: %s\n", t.closed_msg);
+	/* One TAP comment per log line; none when the server logged none. */
+	for (char *line = strtok(srv_log, "\n"); line != NULL;
+	     line = strtok(NULL, "\n"))
+		printf("# server: %s\n", line);
+	if (!srv_ok)
+		fail_msg("server log lacks \"%s\"", srv_says);
+	if (strstr(t.closed_msg, cli_says1) == NULL ||
+	    (cli_says2 != NULL && strstr(t.closed_msg, cli_says2) == NULL))
+		fail_msg("client message lacks \"%s\"/\"%s\"", cli_says1,
+		         cli_says2 != NULL ? cli_says2 : "");
 }
 
 static void test_refuse_client_without_cert(void **state)
 {
-	expect_refused(state, "server", NULL);
+	expect_refused(state, "server", NULL, "certificate_required",
+	               "cert_file", "sent no certificate");
 }
 
 static void test_refuse_client_from_other_ca(void **state)
 {
-	expect_refused(state, "server", "other-client");
+	expect_refused(state, "server", "other-client", "unknown_ca", NULL,
+	               "not signed by a CA we trust");
 }
 
 static void test_refuse_server_wrong_name(void **state)
 {
-	expect_refused(state, "server-wrong", "mirror-1");
+	/* Both names: the one asked for and the one presented. */
+	expect_refused(state, "server-wrong", "mirror-1", "\"localhost\"",
+	               "not-localhost.invalid", NULL);
+}
+
+static void test_refuse_client_v1(void **state)
+{
+	expect_refused(state, "server", "mirror-v1", "version 1", NULL,
+	               "X.509 version 1");
+}
+
+/* wolfSSL clients would accept a version 1 server certificate (other
+ * stacks refuse it): the server refuses to start with one. */
+static void test_refuse_server_v1(void **state)
+{
+	struct test_pki *pki = *state;
+	struct event_base *base = event_base_new();
+	struct transport_server_config sc = {0};
+	struct transport_server *srv = NULL;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_non_null(base);
+	sc.cert_file = test_pki_file(pki, "server-v1.pem");
+	sc.key_file = test_pki_file(pki, "server-v1.key");
+	sc.client_ca_file = test_pki_file(pki, "ca.pem");
+	assert_int_equal(
+	    transport_server_new(base, &sc, &srv_cb, NULL, &srv, errmsg),
+	    MA_ERR_TLS);
+	printf("# server: %s\n", errmsg);
+	assert_non_null(strstr(errmsg, "X.509 version 1"));
+	assert_non_null(strstr(errmsg, "server-v1.pem"));
+	assert_null(srv);
+	event_base_free(base);
+}
+
+static void test_refuse_client_expired(void **state)
+{
+	expect_refused(state, "server", "mirror-expired", "expired", NULL,
+	               "has expired");
+}
+
+static void test_refuse_server_expired(void **state)
+{
+	expect_refused(state, "server-expired", "mirror-1", "has expired",
+	               "2020", NULL);
+}
+
+/* A key that is not the certificate's is named when the context is
+ * made, on both sides, before anything reaches the network. */
+static void test_key_mismatch(void **state)
+{
+	struct test_pki *pki = *state;
+	struct event_base *base = event_base_new();
+	struct transport_server_config sc = {0};
+	struct transport_client_config cc = {0};
+	struct transport_server *srv = NULL;
+	struct transport_client *cli = NULL;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	assert_non_null(base);
+	sc.cert_file = test_pki_file(pki, "server.pem");
+	sc.key_file = test_pki_file(pki, "mirror-2.key");
+	sc.client_ca_file = test_pki_file(pki, "ca.pem");
+	assert_int_equal(
+	    transport_server_new(base, &sc, &srv_cb, NULL, &srv, errmsg),
+	    MA_ERR_TLS);
+	printf("# server: %s\n", errmsg);
+	assert_non_null(strstr(errmsg, "does not match"));
+	assert_non_null(strstr(errmsg, "mirror-2.key"));
+	cc.host = "127.0.0.1";
+	cc.port = 9;
+	cc.ca_file = test_pki_file(pki, "ca.pem");
+	cc.cert_file = test_pki_file(pki, "mirror-1.pem");
+	cc.key_file = test_pki_file(pki, "mirror-2.key");
+	assert_int_equal(
+	    transport_client_new(base, &cc, &cli_cb, NULL, &cli, errmsg),
+	    MA_ERR_TLS);
+	printf("# client: %s\n", errmsg);
+	assert_non_null(strstr(errmsg, "does not match"));
+	assert_null(srv);
+	assert_null(cli);
+	event_base_free(base);
 }
 
 static void test_server_shutdown_closes_client(void **state)
@@ -503,6 +631,11 @@ int main(void)
 	    cmocka_unit_test(test_refuse_client_without_cert),
 	    cmocka_unit_test(test_refuse_client_from_other_ca),
 	    cmocka_unit_test(test_refuse_server_wrong_name),
+	    cmocka_unit_test(test_refuse_client_v1),
+	    cmocka_unit_test(test_refuse_server_v1),
+	    cmocka_unit_test(test_refuse_client_expired),
+	    cmocka_unit_test(test_refuse_server_expired),
+	    cmocka_unit_test(test_key_mismatch),
 	    cmocka_unit_test(test_server_shutdown_closes_client),
 	};
 

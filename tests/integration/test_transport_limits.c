@@ -69,6 +69,7 @@ struct fx {
 	unsigned writable_calls;
 	size_t max_unacked;
 	struct sreq *big; /* the current "/big" response */
+	unsigned mark;    /* connections before a flood step */
 };
 
 struct rx {
@@ -596,6 +597,15 @@ static void proxy_stop(struct proxy *p)
 
 /* ---- tests ---- */
 
+static int p_flood_step(struct fx *f, void *arg)
+{
+	struct cli *a = arg;
+
+	/* The server took the handshake (then it is left unfinished) or
+	 * refused it. */
+	return a->closed || transport_server_connections(f->srv) > f->mark;
+}
+
 /* 1. Idle timeout: nothing sent for longer than the idle timeout (and
  * keep-alive longer than it) closes both ends. */
 static void test_idle_timeout(void **state)
@@ -1092,6 +1102,123 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* 11. Handshake flood: 1,000 clients without a certificate, from
+ * 127.0.0.2, each left unfinished as soon as the server has taken its
+ * handshake (the client vanishes without a word, so the server would hold
+ * it until its handshake timeout), while a mirror on 127.0.0.1 connects
+ * afresh and fetches 1 MiB after every 100 of them. Handshakes count
+ * apart from established connections, at most 4 from one address and 16
+ * in all, so the mirror always gets in. Before, every one of the 64
+ * connection slots counted handshakes and the mirror was refused for the
+ * server's 10 s handshake timeout. */
+static void test_handshake_flood(void **state)
+{
+	struct transport_server_config sc;
+	struct transport_client_config mc, ac;
+	struct fx f;
+	unsigned max_hs = 0, refused = 0;
+	double t0 = clock_mono_s();
+	int s;
+	struct sockaddr_in a2 = {.sin_family = AF_INET};
+
+	/* 127.0.0.2 is loopback on Linux; skip where it cannot be bound. */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s >= 0);
+	a2.sin_addr.s_addr = htonl(0x7f000002);
+	if (bind(s, (struct sockaddr *)&a2, sizeof a2) != 0) {
+		close(s);
+		print_message("# cannot bind 127.0.0.2: skipped\n");
+		skip();
+	}
+	close(s);
+
+	fx_init(&f, *state, 120);
+	server_cfg(&f, &sc);
+	server_start(&f, &sc);
+	client_cfg(&f, &mc, f.port);
+	client_cfg(&f, &ac, f.port);
+	ac.cert_file = ac.key_file = NULL;
+	ac.local_addr = "127.0.0.2";
+	for (int round = 0; round < 10; round++) {
+		struct cli *m;
+		struct rx rx;
+
+		for (int i = 0; i < 100; i++) {
+			struct cli *at;
+
+			f.mark = transport_server_connections(f.srv);
+			at = client_start(&f, 1, &ac);
+			assert_true(run_until(&f, p_flood_step, at, 2));
+			if (at->closed)
+				refused++;
+			assert_false(at->connected);
+			transport_client_free(at->c);
+			at->c = NULL;
+			if (transport_server_handshakes(f.srv) > max_hs)
+				max_hs = transport_server_handshakes(f.srv);
+		}
+		/* The mirror reconnects and bootstraps. */
+		m = client_start(&f, 0, &mc);
+		assert_true(run_until(&f, p_connected, m, 5));
+		if (!m->connected)
+			fail_msg("mirror refused after %d flood handshakes: %s",
+			         (round + 1) * 100, m->msg);
+		get(&f, m, "/big?size=1048576", &rx);
+		assert_true(run_until(&f, p_rx_done, &rx, 10));
+		assert_true(rx.ended);
+		assert_int_equal(rx.bytes, 1048576);
+		assert_int_equal(rx.crc, expected_crc(1048576));
+		transport_client_close(m->c);
+		assert_true(run_until(&f, p_closed, m, 5));
+	}
+	printf("# 1000 unfinished handshakes from 127.0.0.2 (%u refused at "
+	       "once), at most %u in progress; the mirror got in 10 times "
+	       "in %.1f s\n",
+	       refused, max_hs, clock_mono_s() - t0);
+	assert_true(max_hs <= 4); /* the per-address share */
+	assert_false(f.timed_out);
+	fx_free(&f);
+}
+
+/* 12. Nothing listens on the port: the kernel's ICMP port unreachable
+ * ends the attempt at once with a message that says so, rather than the
+ * handshake timeout's "no answer". */
+static void test_nothing_listens(void **state)
+{
+	struct transport_client_config cc;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof a;
+	char want[64];
+	struct fx f;
+	struct cli *c;
+	double t0;
+	int s;
+
+	/* A port nobody listens on: bind one, note it, close it. */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	close(s);
+
+	fx_init(&f, *state, 15);
+	client_cfg(&f, &cc, ntohs(a.sin_port));
+	cc.handshake_timeout_ms = 5000;
+	t0 = clock_mono_s();
+	c = client_start(&f, 0, &cc);
+	assert_true(run_until(&f, p_closed, c, 8));
+	printf("# closed after %.0f ms: %s\n", (clock_mono_s() - t0) * 1000,
+	       c->msg);
+	snprintf(want, sizeof want, "nothing listens on UDP 127.0.0.1:%u",
+	         ntohs(a.sin_port));
+	assert_non_null(strstr(c->msg, want));
+	assert_int_equal(c->closed_err, MA_ERR_TRANSPORT);
+	assert_true(clock_mono_s() - t0 < 2.0); /* not the 5 s timeout */
+	assert_false(c->connected);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1105,6 +1232,8 @@ int main(void)
 	    cmocka_unit_test(test_stream_pause),
 	    cmocka_unit_test(test_pause_then_gone_returns_credit),
 	    cmocka_unit_test(test_retry_every_connection),
+	    cmocka_unit_test(test_handshake_flood),
+	    cmocka_unit_test(test_nothing_listens),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -489,7 +489,7 @@ static void pump(struct sim *sim, struct sim_stream *st)
 		return;
 	proto_buf_init(&buf);
 	done = sim_response_pull(st->resp, &buf, sim->link.pull_bytes,
-	                         st->hb_pending, true, wall(sim));
+	                         st->hb_pending, wall(sim));
 	st->hb_pending = false;
 	produced = buf.len;
 	if (st->snapshot)

@@ -39,7 +39,6 @@ struct sim_source {
 };
 
 enum kind { R_PLAIN, R_SNAPSHOT, R_LOG };
-enum phase { P_CHECK, P_SEEK, P_STREAM };
 
 struct sim_response {
 	struct sim_source *src;
@@ -49,11 +48,8 @@ struct sim_response {
 	bool reset;               /* failed: the stream is reset, not ended */
 	struct serve_snapshot snap;
 	uint64_t offset;
-	struct wal_reader *reader;
-	enum phase phase;
-	uint64_t from, prev_term, next_index;
+	struct serve_log_stream log;
 	uint64_t version; /* of the source when this reader last refreshed */
-	bool checked;     /* the log check ran once (then again on change) */
 	bool counted;     /* in src->open_snapshots */
 };
 
@@ -183,7 +179,6 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 	struct serve_refusal ref;
 	char em[MA_ERRMSG_SIZE];
 	struct proto_info info;
-	struct proto_log_msg m;
 
 	if (r == NULL)
 		abort();
@@ -226,120 +221,48 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 		*status = 200;
 		return r;
 	case SERVE_REQUEST_LOG:
-		if (wal_reader_open(s->wal_dir, &s->wid, &r->reader, em) != 0)
+		if (serve_log_stream_open(&r->log, s->wal_dir, &s->wid,
+		                          s->store, &s->id, rq.from,
+		                          rq.prev_term, &r->pending, em) != 0)
 			return respond_error(r, status, 503,
 			                     PROTO_ERROR_INTERNAL, em);
 		r->kind = R_LOG;
-		r->from = rq.from;
-		r->prev_term = rq.prev_term;
-		r->next_index = rq.from;
-		r->phase = P_CHECK;
 		r->version = s->version;
-		memset(&m, 0, sizeof m);
-		m.kind = PROTO_LOG_START;
-		m.id = s->id;
-		m.from_index = rq.from;
-		if (proto_log_encode(&r->pending, &m) != 0)
-			abort();
 		*status = 200;
 		return r;
 	}
 	return respond_error(r, status, 400, PROTO_ERROR_BAD_REQUEST, "?");
 }
 
-/* One step of a log stream (serve.c's log_pump without the glue). */
+/* One step of a log stream: what serve.c's log_pump does, without the
+ * glue (heartbeat first, then the stream's pump). */
 static void log_pull(struct sim_response *r, struct proto_buf *out,
-                     size_t max_bytes, bool heartbeat, bool poll,
-                     int64_t wall_ms)
+                     size_t max_bytes, bool heartbeat, int64_t wall_ms)
 {
 	struct sim_source *s = r->src;
-	struct serve_log_check chk;
-	struct serve_log_end end;
 	char em[MA_ERRMSG_SIZE];
+	bool changed = r->version != s->version;
 	int rc;
 
-	/* serve_log_check refreshes by itself; later phases on a change. */
-	poll = poll && r->version != s->version;
 	r->version = s->version;
-	if (r->phase == P_CHECK) {
-		if (!poll && r->checked)
-			goto heartbeat;
-		r->checked = true;
-		rc = serve_log_check(r->reader, s->store, r->from, r->prev_term,
-		                     &chk, em);
-		if (rc != 0) {
-			error_frame(out, PROTO_ERROR_INTERNAL, 0, "%s", em);
-			r->done = true;
-			return;
-		}
-		if (chk.verdict == SERVE_LOG_COMPACTED ||
-		    chk.verdict == SERVE_LOG_DIVERGED) {
-			error_frame(out, serve_log_verdict_error(chk.verdict),
-			            chk.first_index, "%s", chk.message);
-			r->done = true;
-			return;
-		}
-		if (chk.verdict == SERVE_LOG_OK)
-			r->phase = P_SEEK;
-	}
-	if (r->phase == P_SEEK) {
-		if (poll && wal_reader_refresh(r->reader, em) != 0) {
-			error_frame(out, PROTO_ERROR_INTERNAL, 0, "%s", em);
-			r->done = true;
-			return;
-		}
-		rc = wal_reader_seek(r->reader, r->next_index, em);
-		if (rc == 0) {
-			r->phase = P_STREAM;
-		} else if (rc == MA_ERR_COMPACTED) {
-			error_frame(out, PROTO_ERROR_COMPACTED,
-			            wal_reader_first_index(r->reader),
-			            "index %" PRIu64 " is no longer held",
-			            r->next_index);
-			r->done = true;
-			return;
-		} else if (rc != MA_ERR_NOTFOUND) {
-			error_frame(out, PROTO_ERROR_INTERNAL, 0, "%s", em);
-			r->done = true;
-			return;
-		}
-	}
-	if (r->phase == P_STREAM) {
-		if (poll && wal_reader_refresh(r->reader, em) != 0) {
-			error_frame(out, PROTO_ERROR_INTERNAL, 0, "%s", em);
-			r->done = true;
-			return;
-		}
-		rc = serve_log_read(r->reader, &r->next_index, out, max_bytes,
-		                    NULL, &end, em);
-		if (rc == SERVE_LOG_READ_END) {
-			error_frame(out, end.error, end.first_index, "%s",
-			            end.message);
-			r->done = true;
-			return;
-		}
-		if (rc < 0)
-			abort();
-	}
-heartbeat:
 	if (heartbeat) {
-		uint64_t commit;
-
 		if (tail_refresh(s, em) != 0)
 			s->end.last_index = 0;
-		commit = s->end.last_index;
-		if (r->phase == P_STREAM && r->next_index - 1 > commit)
-			commit = r->next_index - 1;
-		if (serve_log_heartbeat(out, commit,
-		                        wal_reader_first_index(s->tail),
-		                        wall_ms) != 0)
+		if (serve_log_stream_heartbeat(&r->log, out, s->end.last_index,
+		                               wal_reader_first_index(s->tail),
+		                               wall_ms) != 0)
 			abort();
 	}
+	rc = serve_log_stream_pump(&r->log, out, max_bytes, changed, NULL, NULL,
+	                           em);
+	if (rc < 0)
+		abort(); /* out of memory in a test */
+	if (rc == SERVE_LOG_PUMP_ENDED)
+		r->done = true;
 }
 
 bool sim_response_pull(struct sim_response *r, struct proto_buf *out,
-                       size_t max_bytes, bool heartbeat, bool poll,
-                       int64_t wall_ms)
+                       size_t max_bytes, bool heartbeat, int64_t wall_ms)
 {
 	char em[MA_ERRMSG_SIZE];
 	int rc;
@@ -368,7 +291,7 @@ bool sim_response_pull(struct sim_response *r, struct proto_buf *out,
 		break;
 	}
 	case R_LOG:
-		log_pull(r, out, max_bytes, heartbeat, poll, wall_ms);
+		log_pull(r, out, max_bytes, heartbeat, wall_ms);
 		break;
 	}
 	return r->done;
@@ -396,7 +319,7 @@ void sim_response_free(struct sim_response *r)
 	if (r->counted)
 		r->src->open_snapshots--;
 	serve_snapshot_close(&r->snap);
-	wal_reader_close(r->reader);
+	serve_log_stream_close(&r->log);
 	proto_buf_free(&r->pending);
 	free(r);
 }

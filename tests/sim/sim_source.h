@@ -3,7 +3,7 @@
  * scratch directory, with the libevent glue of serve.c replaced by calls
  * the harness makes with a fake clock. A response is pulled: the harness
  * asks for its next bytes when the link has room, and a log stream also
- * wakes on the harness's poll and heartbeat timers. */
+ * wakes on the harness's heartbeat timer and on sim_source_touch. */
 #ifndef MIRROR_TESTS_SIM_SOURCE_H
 #define MIRROR_TESTS_SIM_SOURCE_H
 
@@ -42,11 +42,11 @@ int sim_source_reload_identity(struct sim_source *s, char *errmsg);
 struct sim_response *sim_source_request(struct sim_source *s, const char *path,
                                         int64_t wall_ms, int *status);
 /* Appends up to about max_bytes of body to out (whole frames). heartbeat
- * asks a log stream for a heartbeat frame now; poll lets it look for new
- * entries. Returns true when the body is complete (no more bytes ever). */
+ * asks a log stream for a heartbeat frame now; a log stream refreshes its
+ * reader when the source was touched since its last pull. Returns true
+ * when the body is complete (no more bytes ever). */
 bool sim_response_pull(struct sim_response *r, struct proto_buf *out,
-                       size_t max_bytes, bool heartbeat, bool poll,
-                       int64_t wall_ms);
+                       size_t max_bytes, bool heartbeat, int64_t wall_ms);
 /* True when the body ended in a reset (the snapshot file changed under
  * the sender), not cleanly. */
 bool sim_response_reset(const struct sim_response *r);

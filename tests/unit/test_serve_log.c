@@ -415,6 +415,94 @@ static void test_heartbeat(void **state)
 	assert_int_equal(serve_log_verdict_error(SERVE_LOG_BEHIND), 0);
 }
 
+/* A whole stream: start frame, waiting while behind, entries, heartbeat,
+ * and the final frame when the log diverges under it. */
+static void test_stream(void **state)
+{
+	struct fx *f = *state;
+	static struct proto_log_msg msgs[64];
+	struct serve_log_stream ls;
+	struct serve_log_pump_note note;
+	struct proto_buf b;
+	size_t n, produced;
+
+	append(f, 10, 1);
+	proto_buf_init(&b);
+	assert_int_equal(serve_log_stream_open(&ls, f->sp.wal_dir, NULL,
+	                                       f->sp.store, &f->sp.id, 12, 1,
+	                                       &b, f->em),
+	                 0);
+	n = decode_all(&b, 0, msgs, 64);
+	assert_int_equal(n, 1);
+	assert_int_equal(msgs[0].kind, PROTO_LOG_START);
+	assert_true(msgs[0].from_index == 12);
+	assert_string_equal(msgs[0].id.cluster_id, CLUSTER);
+	proto_buf_clear(&b);
+	/* The source holds 10: behind (said once), nothing sent. */
+	assert_int_equal(serve_log_stream_pump(&ls, &b, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_IDLE);
+	assert_true(note.behind_first && b.len == 0);
+	assert_string_equal(
+	    note.message,
+	    "index 12 is wanted but the source holds less; waiting");
+	assert_int_equal(serve_log_stream_pump(&ls, &b, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_IDLE);
+	assert_false(note.behind_first);
+	/* 11..15 appear: 12..15 are sent, then a heartbeat. */
+	append(f, 5, 1);
+	assert_int_equal(serve_log_stream_pump(&ls, &b, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_IDLE);
+	assert_true(produced == 4 * ENTRY_SIZE);
+	assert_int_equal(serve_log_stream_heartbeat(&ls, &b, 3, 1, 42), 0);
+	n = decode_all(&b, 0, msgs, 64);
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < 4; i++)
+		assert_entry(&msgs[i], 12 + i, 1);
+	assert_int_equal(msgs[4].kind, PROTO_LOG_HEARTBEAT);
+	/* The commit index is at least what was sent. */
+	assert_true(msgs[4].commit_index == 15 && msgs[4].first_index == 1);
+	/* Batches of one entry: MORE until the end of the log. */
+	proto_buf_clear(&b);
+	append(f, 2, 1);
+	assert_int_equal(
+	    serve_log_stream_pump(&ls, &b, 1, true, &produced, &note, f->em),
+	    SERVE_LOG_PUMP_MORE);
+	assert_int_equal(
+	    serve_log_stream_pump(&ls, &b, 1, false, &produced, &note, f->em),
+	    SERVE_LOG_PUMP_MORE);
+	assert_int_equal(
+	    serve_log_stream_pump(&ls, &b, 1, false, &produced, &note, f->em),
+	    SERVE_LOG_PUMP_IDLE);
+	assert_int_equal(decode_all(&b, 0, msgs, 64), 2);
+	assert_entry(&msgs[1], 17, 1);
+	/* Divergence under the stream: the x frame, then nothing more. */
+	proto_buf_clear(&b);
+	if (fx_spool_truncate(&f->sp, 13, f->em) != 0)
+		fail_msg("truncate: %s", f->em);
+	assert_int_equal(serve_log_stream_pump(&ls, &b, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_ENDED);
+	assert_int_equal(note.error, PROTO_ERROR_DIVERGED);
+	assert_false(note.internal);
+	assert_int_equal(decode_all(&b, 0, msgs, 64), 1);
+	assert_int_equal(msgs[0].kind, PROTO_LOG_ERROR);
+	assert_int_equal(msgs[0].error, PROTO_ERROR_DIVERGED);
+	assert_string_equal(msgs[0].message,
+	                    "the source log was truncated or reset below "
+	                    "index 18: re-bootstrap");
+	proto_buf_clear(&b);
+	assert_int_equal(serve_log_stream_pump(&ls, &b, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_ENDED);
+	assert_int_equal(serve_log_stream_heartbeat(&ls, &b, 3, 1, 42), 0);
+	assert_true(b.len == 0);
+	serve_log_stream_close(&ls);
+	proto_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +517,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_compacted, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	    cmocka_unit_test(test_heartbeat),
 	};
 

@@ -35,6 +35,10 @@ static void test_accepted(void **state)
 	     0, 1, 0},
 	    {"/v1/db/kv/log?prev_term=5&from=00000000000000000042",
 	     SERVE_REQUEST_LOG, "kv", 0, 0, 0, 42, 5},
+	    /* One decimal rule (common/parse.h): leading zeros are a
+	     * value's, not a length limit's, business. */
+	    {"/v1/db/kv/snapshot?index=000000000000000000001&term=1",
+	     SERVE_REQUEST_SNAPSHOT, "kv", 1, 1, 0, 0, 0},
 	};
 	struct serve_request rq;
 	char em[MA_ERRMSG_SIZE];
@@ -111,8 +115,6 @@ static void test_refused(void **state)
 	    {"GET", "/v1/db/kv/log?from=1x&prev_term=0",
 	     "query parameter 'from' must be a decimal number below 2^64"},
 	    {"GET", "/v1/db/kv/snapshot?index=18446744073709551616&term=1",
-	     "query parameter 'index' must be a decimal number below 2^64"},
-	    {"GET", "/v1/db/kv/snapshot?index=000000000000000000001&term=1",
 	     "query parameter 'index' must be a decimal number below 2^64"},
 	    {"GET", "/v1/db/kv/log?from=1&prev_term=0&index=3",
 	     "unknown query parameter 'index'"},
