@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,11 @@ int io_write_all(int fd, const void *buf, size_t len, char *errmsg)
 				continue;
 			return fd_error(errmsg, errno, "write to", fd);
 		}
+		/* POSIX allows 0 for len > 0 without an error; retrying it
+		 * could loop forever. */
+		if (n == 0)
+			return fd_error(errmsg, EIO, "write (0 bytes taken) to",
+			                fd);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -147,6 +153,9 @@ int io_pwrite_all(int fd, const void *buf, size_t len, off_t off, char *errmsg)
 				continue;
 			return fd_error(errmsg, errno, "write to", fd);
 		}
+		if (n == 0)
+			return fd_error(errmsg, EIO, "write (0 bytes taken) to",
+			                fd);
 		p += n;
 		off += n;
 		len -= (size_t)n;
@@ -218,8 +227,10 @@ int io_path_join(char *out, size_t out_size, const char *dir, const char *name)
 	return 0;
 }
 
-int io_durable_replace(const char *dir, const char *tmp_name,
-                       const char *final_name, char *errmsg)
+/* The one rename() of the tree: durable (fsync the file, rename, fsync
+ * the directory) or, for io_write_file_replace, only atomic. */
+static int replace(const char *dir, const char *tmp_name,
+                   const char *final_name, bool durable, char *errmsg)
 {
 	char tmp[PATH_MAX], final[PATH_MAX];
 	int fd, rc;
@@ -229,25 +240,36 @@ int io_durable_replace(const char *dir, const char *tmp_name,
 		return ma_errorf(errmsg, MA_ERR_LIMIT,
 		                 "path %s/%s is longer than %d bytes", dir,
 		                 final_name, PATH_MAX - 1);
-	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return path_error(errmsg, errno, "open of", tmp);
-	rc = io_fsync(fd, errmsg);
-	close(fd);
-	if (rc != 0)
-		return rc;
-	crash_point();
+	if (durable) {
+		fd = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return path_error(errmsg, errno, "open of", tmp);
+		rc = io_fsync(fd, errmsg);
+		close(fd);
+		if (rc != 0)
+			return rc;
+		crash_point();
+	}
 	if (rename(tmp, final) != 0) {
 		int err = errno;
 		return ma_errorf(errmsg, ma_error_from_errno(err),
 		                 "rename of %s to %s failed: %s", tmp, final,
 		                 strerror(err));
 	}
-	return io_fsync_dir(dir, errmsg);
+	return durable ? io_fsync_dir(dir, errmsg) : 0;
 }
 
-int io_write_file_durable(const char *dir, const char *name, const void *buf,
-                          size_t len, char *errmsg)
+int io_durable_replace(const char *dir, const char *tmp_name,
+                       const char *final_name, char *errmsg)
+{
+	return replace(dir, tmp_name, final_name, true, errmsg);
+}
+
+/* Writes dir/name.tmp and makes it dir/name: durably (io_durable_replace)
+ * or only atomically (rename alone: readers see the old or the new
+ * content, a crash may leave either or an empty file). */
+static int write_file(const char *dir, const char *name, const void *buf,
+                      size_t len, bool durable, char *errmsg)
 {
 	char tmp_name[NAME_MAX + 1], tmp[PATH_MAX];
 	int fd, rc;
@@ -257,17 +279,33 @@ int io_write_file_durable(const char *dir, const char *name, const void *buf,
 	    io_path_join(tmp, sizeof tmp, dir, tmp_name) != 0)
 		return ma_errorf(errmsg, MA_ERR_LIMIT,
 		                 "path %s/%s.tmp is too long", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Not world-readable whatever the umask: these are the agent's own
+	 * state files (identity, progress, status). */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return path_error(errmsg, errno, "creation of", tmp);
 	rc = io_write_all(fd, buf, len, errmsg);
-	close(fd);
+	/* A write error can surface only at close (NFS, quotas). */
+	if (close(fd) != 0 && rc == 0)
+		rc = path_error(errmsg, errno, "close after writing", tmp);
 	/* io_durable_replace fsyncs the file before the rename. */
 	if (rc == 0)
-		rc = io_durable_replace(dir, tmp_name, name, errmsg);
+		rc = replace(dir, tmp_name, name, durable, errmsg);
 	if (rc != 0)
 		unlink(tmp);
 	return rc;
+}
+
+int io_write_file_durable(const char *dir, const char *name, const void *buf,
+                          size_t len, char *errmsg)
+{
+	return write_file(dir, name, buf, len, true, errmsg);
+}
+
+int io_write_file_replace(const char *dir, const char *name, const void *buf,
+                          size_t len, char *errmsg)
+{
+	return write_file(dir, name, buf, len, false, errmsg);
 }
 
 int io_read_file(const char *path, size_t max_len, void **buf, size_t *len,

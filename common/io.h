@@ -12,7 +12,8 @@
  * errors -> MA_ERR_IO. Functions taking an fd name the file through
  * /proc/self/fd, so callers need not pass the path.
  *
- * io_durable_replace() is the only place in the tree that calls rename().
+ * io_durable_replace() is the only place in the tree that calls rename()
+ * (io_write_file_replace shares its code, without the fsyncs).
  *
  * Fault injection (tests only, always compiled, off by default):
  * io_fault_set() makes the n-th following write/fsync fail with a chosen
@@ -70,6 +71,14 @@ int io_durable_replace(const char *dir, const char *tmp_name,
 /* Writes buf as dir/name durably through dir/name.tmp (write, fsync,
  * io_durable_replace). On failure the temp file is removed. 0 or MA_ERR_*. */
 int io_write_file_durable(const char *dir, const char *name, const void *buf,
+                          size_t len, char *errmsg);
+
+/* Replaces dir/name with buf atomically but not durably (write
+ * dir/name.tmp, rename; no fsync): for files rewritten often whose loss
+ * in a crash costs nothing, like the status file, so that the event loop
+ * does not wait for the disk. Readers see the old or the new content. On
+ * failure the temp file is removed. 0 or MA_ERR_*. */
+int io_write_file_replace(const char *dir, const char *name, const void *buf,
                           size_t len, char *errmsg);
 
 /* Reads a whole regular file of at most max_len bytes into a malloc()ed

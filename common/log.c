@@ -64,13 +64,52 @@ int log_open(const char *path, char *errmsg)
 	return 0;
 }
 
+/* Copies in to out (out_size >= 5) with control characters written as
+ * \n, \r, \t or \xHH: messages carry strings a peer chose (request
+ * paths, client identities, `x` messages, cluster ids), and a newline or
+ * a terminal escape sequence in one must not forge a log line or drive
+ * the operator's terminal. Truncates whole escapes only. */
+static void escape_controls(const char *in, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *in != '\0'; in++) {
+		unsigned char c = (unsigned char)*in;
+		char esc[5];
+		size_t n = 0;
+
+		if (c >= 0x20 && c != 0x7f) {
+			esc[n++] = (char)c;
+		} else {
+			esc[n++] = '\\';
+			if (c == '\n') {
+				esc[n++] = 'n';
+			} else if (c == '\r') {
+				esc[n++] = 'r';
+			} else if (c == '\t') {
+				esc[n++] = 't';
+			} else {
+				esc[n++] = 'x';
+				esc[n++] = hex[c >> 4];
+				esc[n++] = hex[c & 15];
+			}
+		}
+		if (o + n >= out_size)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
 	FILE *out = log_file != NULL ? log_file : stderr;
 	struct timeval tv;
 	struct tm tm;
-	char line[2048], ts[32];
+	char raw[2048], line[2048], ts[32];
 	va_list ap;
 
 	if (level < min_level)
@@ -79,16 +118,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* JSON escapes control characters itself (and decodes back to the
+	 * message as it was); the text formats escape them here. */
+	if (log_fmt != LOG_FORMAT_JSON)
+		escape_controls(raw, line, sizeof line);
 	/* One fprintf per line keeps lines whole when several processes
 	 * share a terminal. */
 	if (log_fmt == LOG_FORMAT_JOURNAL) {
 		static const int prio[] = {7, 6, 4, 3};
 		fprintf(out, "<%d>%s\n", prio[level], line);
 	} else if (log_fmt == LOG_FORMAT_JSON) {
-		char esc[sizeof line * 6 + 1];
-		json_escape(esc, sizeof esc, line);
+		char esc[sizeof raw * 6 + 1];
+		json_escape(esc, sizeof esc, raw);
 		fprintf(
 		    out,
 		    "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"}\n",

@@ -125,6 +125,14 @@ struct snapshot_store; /* opaque */
  * files without a .snapshot. 0, MA_ERR_NOMEM, MA_ERR_IO. */
 int snapshot_store_open(const char *dir, struct snapshot_store **out,
                         char *errmsg);
+/* Opens the store at dir for reading and pinning only (serve, which may
+ * see spools through a read-only mount): creates nothing (no directory,
+ * no store.lock), sweeps nothing, and refuses create, commit and
+ * retention with MA_ERR_INVAL. A missing dir reads as an empty store. Pins
+ * need no write access (shared flock on an O_RDONLY descriptor). 0,
+ * MA_ERR_NOMEM, MA_ERR_IO. */
+int snapshot_store_open_readonly(const char *dir, struct snapshot_store **out,
+                                 char *errmsg);
 /* Releases all pins held by this handle and frees it. NULL is fine. */
 void snapshot_store_close(struct snapshot_store *store);
 

@@ -32,9 +32,10 @@ struct pin {
 };
 
 struct snapshot_store {
-	char *dir;  /* as given */
-	char *real; /* realpath(dir): base for cross-directory renames */
-	int lock_fd;
+	char *dir;   /* as given */
+	char *real;  /* realpath(dir): base for cross-directory renames */
+	int lock_fd; /* -1: opened read-only, mutations refused */
+	bool readonly;
 	struct pin *pins;
 	size_t npins;
 	size_t pins_cap;
@@ -79,6 +80,11 @@ static bool has_suffix(const char *s, const char *suffix)
 
 static int store_lock(struct snapshot_store *s, char *errmsg)
 {
+	if (s->readonly)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "%s: the snapshot store was opened read-only "
+		                 "(serve): it changes nothing in a spool",
+		                 s->dir);
 	while (flock(s->lock_fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
 			return ma_errorf(errmsg, MA_ERR_IO,
@@ -90,7 +96,8 @@ static int store_lock(struct snapshot_store *s, char *errmsg)
 
 static void store_unlock(struct snapshot_store *s)
 {
-	flock(s->lock_fd, LOCK_UN);
+	if (s->lock_fd >= 0)
+		flock(s->lock_fd, LOCK_UN);
 }
 
 static int path_of(const struct snapshot_store *s, char *out, size_t size,
@@ -202,6 +209,33 @@ err_free:
 	return rc;
 }
 
+int snapshot_store_open_readonly(const char *dir, struct snapshot_store **out,
+                                 char *errmsg)
+{
+	struct snapshot_store *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	s->lock_fd = -1;
+	s->readonly = true;
+	s->dir = strdup(dir);
+	s->real = s->dir != NULL ? realpath(dir, NULL) : NULL;
+	if (s->real == NULL && s->dir != NULL && errno == ENOENT)
+		s->real = strdup(dir);
+	if (s->dir == NULL || s->real == NULL) {
+		int rc =
+		    ma_errorf(errmsg, s->dir == NULL ? MA_ERR_NOMEM : MA_ERR_IO,
+		              "%s: %s", dir, strerror(errno));
+
+		free(s->real);
+		free(s->dir);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
 void snapshot_store_close(struct snapshot_store *s)
 {
 	if (s == NULL)
@@ -278,6 +312,12 @@ int snapshot_store_list(struct snapshot_store *s, struct snapshot_meta **metas,
 	DIR *d;
 
 	d = opendir(s->dir);
+	if (d == NULL && errno == ENOENT && s->readonly) {
+		/* The writer has not created the store yet. */
+		*metas = NULL;
+		*count = 0;
+		return 0;
+	}
 	if (d == NULL)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: opendir: %s", s->dir,
 		                 strerror(errno));
@@ -547,6 +587,16 @@ too_long:
 	                 src_name);
 }
 
+/* Whether rel (relative to s->real) still exists, i.e. was not renamed. */
+static bool source_present(const struct snapshot_store *s, const char *rel)
+{
+	char path[PATH_MAX];
+
+	if (io_path_join(path, sizeof path, s->real, rel) != 0)
+		return true;
+	return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
 /* Commits with the store lock held: metadata, then the data file renamed
  * in from dir/rel (rel relative to s->real). */
 static int commit_locked(struct snapshot_store *s, const char *rel,
@@ -569,8 +619,20 @@ static int commit_locked(struct snapshot_store *s, const char *rel,
 		return ma_errwrapf(errmsg, rc, "cannot write metadata %s",
 		                   mpath);
 	rc = io_durable_replace(s->real, rel, snap_name, errmsg);
+	if (rc != 0 && source_present(s, rel)) {
+		/* Not renamed: the metadata must not outlive the commit. A
+		 * failed unlink leaves a .meta without .snapshot, which the
+		 * next open's sweep removes. */
+		if (unlink(mpath) != 0 && errno != ENOENT)
+			log_warn("snapshot store: cannot remove %s after a "
+			         "failed commit: %s (swept at the next start)",
+			         mpath, strerror(errno));
+	}
 	if (rc != 0) {
-		unlink(mpath);
+		/* Renamed, only the directory fsync failed: the .snapshot
+		 * is in place and keeps its .meta, so that a snapshot name
+		 * never exists without its metadata; the caller fail-stops
+		 * or retries, and a retry finds this exact snapshot held. */
 		if (rc == MA_ERR_INVAL) /* EXDEV */
 			return ma_errorf(errmsg, MA_ERR_INVAL,
 			                 "%s/%s: cannot move into %s: the "
@@ -625,7 +687,13 @@ int snapshot_store_commit(struct snapshot_store *s, const char *src_dir,
 		return rc;
 	rc = check_slot(s, meta, errmsg);
 	if (rc == 1) {
-		unlink(src);
+		/* Held already: the received copy is redundant. If it
+		 * cannot be removed the caller's next receive starts over
+		 * it (offset 0 truncates). */
+		if (unlink(src) != 0 && errno != ENOENT)
+			log_warn("snapshot store: cannot remove %s, a copy of "
+			         "a snapshot already held: %s",
+			         src, strerror(errno));
 		rc = 0;
 	} else if (rc == 0) {
 		rc = commit_locked(s, rel, meta, errmsg);
@@ -723,8 +791,11 @@ static int create(struct snapshot_store *s, const struct snapshot_ident *ident,
 		else if (rc == 1)
 			rc = 0; /* identical content already stored */
 	}
-	if (rc != 0 || access(tmp_path, F_OK) == 0)
-		unlink(tmp_path);
+	if ((rc != 0 || access(tmp_path, F_OK) == 0) && unlink(tmp_path) != 0 &&
+	    errno != ENOENT)
+		log_warn("snapshot store: cannot remove %s: %s (swept at the "
+		         "next start)",
+		         tmp_path, strerror(errno));
 	store_unlock(s);
 	if (rc == 0 && out != NULL)
 		*out = meta;

@@ -2,6 +2,7 @@
 transport_libtransport_a_SOURCES += \
 	transport/transport.h transport/transport_int.h \
 	transport/transport_tls.c transport/transport_tls.h \
+	transport/transport_cert.c transport/transport_cert.h \
 	transport/transport_udp.c transport/transport_h3.c \
 	transport/transport_server.c transport/transport_client.c
 

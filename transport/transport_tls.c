@@ -446,13 +446,23 @@ static int not_uri_like(int rv, const char *out)
 int tls_peer_identity(WOLFSSL *ssl, char *out)
 {
 	WOLFSSL_X509 *x;
-	WOLFSSL_STACK *names;
-	int rv = MA_ERR_IDENTITY;
+	int rv;
 
 	out[0] = '\0';
 	x = wolfSSL_get_peer_certificate(ssl);
 	if (x == NULL)
 		return MA_ERR_IDENTITY;
+	rv = tls_cert_identity(x, out);
+	wolfSSL_X509_free(x);
+	return rv;
+}
+
+int tls_cert_identity(WOLFSSL_X509 *x, char *out)
+{
+	WOLFSSL_STACK *names;
+	int rv = MA_ERR_IDENTITY;
+
+	out[0] = '\0';
 	names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	if (names != NULL) {
 		int want, i, n = wolfSSL_sk_GENERAL_NAME_num(names);
@@ -499,7 +509,6 @@ int tls_peer_identity(WOLFSSL *ssl, char *out)
 		if (rv != MA_ERR_LIMIT)
 			rv = MA_ERR_IDENTITY;
 	}
-	wolfSSL_X509_free(x);
 	return rv;
 }
 

@@ -50,6 +50,9 @@ int tls_session_new(WOLFSSL **out, WOLFSSL_CTX *ctx,
  * MA_ERR_IDENTITY when the peer has no certificate or no usable name (out
  * is then ""). */
 int tls_peer_identity(WOLFSSL *ssl, char *out);
+/* The same rule for a certificate x (the caller keeps it): what
+ * tls_peer_identity gives a peer presenting x (check-config prints it). */
+int tls_cert_identity(WOLFSSL_X509 *x, char *out);
 
 /* Returns 1 when the negotiated ALPN is "h3", else 0. */
 int tls_alpn_is_h3(WOLFSSL *ssl);

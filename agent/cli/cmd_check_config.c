@@ -2,7 +2,10 @@
  *                           [--set SECTION.KEY=VALUE]... FILE
  *
  * Loads FILE, applies the overrides and checks what the role needs, then
- * prints "configuration OK" (exit 0) or every error (exit 1). Without
+ * the [tls] certificate (transport/transport_cert.h: X.509 v3, key,
+ * CA, dates, extendedKeyUsage for the role) and prints the identity a
+ * mirror presents, then "configuration OK" (exit 0) or every error
+ * (exit 1). Without
  * --role the roles are those whose section ([serve], [follow]) the file
  * has. Usage errors exit 2 (agent/cli/cli.h). */
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
+#include "transport/transport_cert.h"
 
 #include <jansson.h>
 
@@ -79,6 +83,50 @@ static void print_json(const char *path, unsigned roles,
 		printf("%s\n", text);
 	free(text);
 	json_decref(o);
+}
+
+/* The certificate checks a handshake would otherwise make, once the
+ * configuration itself is valid (the files exist and are readable). What
+ * it finds out goes to out (stderr with --json, so that standard output
+ * stays one JSON document). */
+static void check_certificate(const struct agent_config *cfg, unsigned roles,
+                              struct config_errors *errs, FILE *out)
+{
+	struct transport_cert_report *r = malloc(sizeof *r);
+	char errmsg[MA_ERRMSG_SIZE];
+	unsigned uses = 0;
+
+	if (cfg->tls.cert_file == NULL || cfg->tls.key_file == NULL ||
+	    cfg->tls.ca_file == NULL) {
+		free(r);
+		return;
+	}
+	if (r == NULL) {
+		add_error(errs, "out of memory");
+		return;
+	}
+	if ((roles & CONFIG_ROLE_SERVE) != 0)
+		uses |= TRANSPORT_CERT_SERVER;
+	if ((roles & CONFIG_ROLE_FOLLOW) != 0)
+		uses |= TRANSPORT_CERT_CLIENT;
+	if (transport_cert_check(cfg->tls.cert_file, cfg->tls.key_file,
+	                         cfg->tls.ca_file, uses, r, errmsg) != 0) {
+		add_error(errs, errmsg);
+		free(r);
+		return;
+	}
+	for (unsigned i = 0; i < r->nproblems; i++)
+		add_error(errs, r->problems[i]);
+	for (unsigned i = 0; i < r->nnotes; i++)
+		fprintf(out, "note: %s\n", r->notes[i]);
+	fprintf(out, "certificate: %s (valid until %s)\n", r->subject,
+	        r->not_after);
+	if ((uses & TRANSPORT_CERT_CLIENT) != 0 && r->identity[0] != '\0')
+		fprintf(out,
+		        "identity this mirror presents to sources: %s (what "
+		        "their [access \"%s\"] must name)\n",
+		        r->identity, r->identity);
+	free(r);
 }
 
 int cmd_check_config(int argc, char **argv)
@@ -176,6 +224,9 @@ int cmd_check_config(int argc, char **argv)
 	} else {
 		config_validate_role(&cfg, roles, errs);
 	}
+	if (errs->count == 0 && errs->dropped == 0 &&
+	    (flags & CONFIG_NO_FS_CHECKS) == 0)
+		check_certificate(&cfg, roles, errs, json ? stderr : stdout);
 	config_free(&cfg);
 	if (json) {
 		print_json(path, roles, errs);

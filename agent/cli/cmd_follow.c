@@ -203,16 +203,33 @@ static int resolve(const char *host, char *out, size_t size)
 static void run_hook(struct follow_cli *cli, const struct follow_progress *p)
 {
 	char buf[6][64];
+	sigset_t all, old;
 	pid_t pid;
 
 	if (cli->hook == NULL || cli->hook_pid != 0)
 		return; /* one at a time: a slow hook never piles up */
+	/* The child inherits libevent's signal handlers, which write to the
+	 * parent's loop: a SIGTERM meant for the hook before its exec would
+	 * stop the follower. Signals stay blocked across fork until the
+	 * child has put every handler back to the default. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		log_warn("progress hook: fork failed: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		for (int sig = 1; sig < NSIG; sig++)
+			(void)sigaction(sig, &dfl,
+			                NULL); /* EINVAL: KILL, STOP */
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		snprintf(buf[0], sizeof buf[0], "%" PRIu64, p->bytes_done);
 		snprintf(buf[1], sizeof buf[1], "%" PRIu64, p->bytes_total);
 		snprintf(buf[2], sizeof buf[2], "%" PRIu64,
@@ -233,6 +250,7 @@ static void run_hook(struct follow_cli *cli, const struct follow_progress *p)
 		execl(cli->hook, cli->hook, (char *)NULL);
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	cli->hook_pid = pid;
 }
 

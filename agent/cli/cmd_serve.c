@@ -224,7 +224,7 @@ static int map_config(struct serve_cli *cli)
 
 /* Parses the command line into cli. Returns 0, -1 (help printed) or an
  * exit status (errors printed). */
-static int parse_args(struct serve_cli *cli, int argc, char **argv)
+static int parse_args(struct serve_cli *cli, int argc, char **argv, FILE *errf)
 {
 	struct cli_args a;
 	struct config_errors *errs;
@@ -244,14 +244,14 @@ static int parse_args(struct serve_cli *cli, int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	config_errors_init(errs);
 	if (config_validate_role(&cli->cfg, CONFIG_ROLE_SERVE, errs) != 0) {
-		config_errors_print(errs, stderr);
-		fprintf(stderr, "(mirror-agent serve --help for usage)\n");
+		config_errors_print(errs, errf);
+		fprintf(errf, "(mirror-agent serve --help for usage)\n");
 		free(errs);
 		return CLI_EXIT_USAGE;
 	}
 	free(errs);
 	if (map_config(cli) != 0) {
-		fprintf(stderr, "mirror-agent serve: out of memory\n");
+		fprintf(errf, "mirror-agent serve: out of memory\n");
 		return CLI_EXIT_FAILURE;
 	}
 	cli->opts.allow_any_identity = cli->allow_any_identity;
@@ -263,9 +263,15 @@ struct loop_ctx {
 	struct event_base *base;
 	const char *log_file;
 	int stop_signal;
-	struct serve *sv; /* for systemd's STATUS= */
+	int argc;
+	char **argv;
+	struct serve *sv; /* also for systemd's STATUS= */
 	size_t ndb;
 	struct notify_timer *notify; /* STATUS= and the watchdog */
+	/* The configuration running now: the start-up one (not ours to
+	 * free) or the last one SIGHUP applied (heap). */
+	struct serve_cli *cur;
+	bool cur_heap;
 };
 
 /* systemd's STATUS= line. */
@@ -289,21 +295,152 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(ctx->base);
 }
 
+/* Logs what a reload cannot apply: every [serve], [tls] and [database]
+ * setting the new configuration changes (they shape the listening socket,
+ * the TLS context and the open spools). Returns how many. */
+static unsigned report_unapplied(const struct serve_cli *a,
+                                 const struct serve_cli *b)
+{
+	const struct serve_options *x = &a->opts, *y = &b->opts;
+	unsigned n = 0;
+#define NUM(field, key)                                                        \
+	do {                                                                   \
+		if (x->field != y->field) {                                    \
+			log_warn(                                              \
+			    "serve: SIGHUP: %s changed; restart serve to "     \
+			    "apply it",                                        \
+			    key);                                              \
+			n++;                                                   \
+		}                                                              \
+	} while (0)
+#define STR(sa, sb, key)                                                       \
+	do {                                                                   \
+		if (((sa) == NULL) != ((sb) == NULL) ||                        \
+		    ((sa) != NULL && strcmp((sa), (sb)) != 0)) {               \
+			log_warn(                                              \
+			    "serve: SIGHUP: %s changed; restart serve to "     \
+			    "apply it",                                        \
+			    key);                                              \
+			n++;                                                   \
+		}                                                              \
+	} while (0)
+
+	STR(x->listen_addr, y->listen_addr, "[serve] listen");
+	NUM(port, "[serve] listen (port)");
+	NUM(chunk_size, "[serve] chunk_size");
+	NUM(heartbeat_ms, "[serve] heartbeat_interval");
+	NUM(log_batch_bytes, "[serve] log_batch");
+	NUM(max_unacked, "[serve] max_unacked_bytes");
+	NUM(max_connections, "[serve] max_connections");
+	NUM(max_streams, "[serve] max_streams_per_connection");
+	NUM(tuning.idle_timeout_ms, "[serve] idle_timeout");
+	NUM(tuning.max_data, "[serve] connection_window");
+	NUM(tuning.max_stream_data, "[serve] stream_window");
+	NUM(tuning.cc, "[serve] congestion_control");
+	NUM(max_streams_per_identity, "[serve] max_streams_per_identity");
+	NUM(max_snapshot_streams_per_identity,
+	    "[serve] max_snapshot_streams_per_identity");
+	NUM(snapshot_lease_ms, "[serve] snapshot_lease");
+	STR(x->cert_file, y->cert_file, "[tls] cert_file");
+	STR(x->key_file, y->key_file, "[tls] key_file");
+	STR(x->client_ca_file, y->client_ca_file, "[tls] ca_file");
+	STR(a->cfg.agent.log_file, b->cfg.agent.log_file, "[agent] log_file");
+	if (x->ndatabases != y->ndatabases) {
+		log_warn("serve: SIGHUP: the [database] sections changed (%zu "
+		         "then, %zu now); restart serve to apply them",
+		         x->ndatabases, y->ndatabases);
+		n++;
+	} else {
+		for (size_t i = 0; i < x->ndatabases; i++) {
+			STR(x->databases[i].name, y->databases[i].name,
+			    "a [database] section's name");
+			STR(x->databases[i].spool_dir,
+			    y->databases[i].spool_dir, "a [database] spool");
+		}
+	}
+#undef NUM
+#undef STR
+	return n;
+}
+
+/* SIGHUP: reopens the log file, then reads the configuration again (the
+ * same command line, so the same file) and applies what can change
+ * without dropping mirrors: [access] (serve_set_grants: connections stay,
+ * withdrawn grants end their streams) and [agent] log_level. Everything
+ * else is named in the log as needing a restart, and the certificate
+ * files are read only at start-up (the TLS context is built once). A
+ * configuration with errors is not applied at all. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct loop_ctx *ctx = arg;
-	char why[MA_ERRMSG_SIZE];
+	struct serve_cli *next;
+	char why[MA_ERRMSG_SIZE], *text = NULL;
+	size_t text_len = 0;
+	unsigned revoked = 0, unapplied;
+	FILE *errf;
 	int rc;
 
 	(void)sig;
 	(void)what;
-	if (ctx->log_file == NULL)
+	if (ctx->log_file != NULL) {
+		rc = log_open(ctx->log_file, why);
+		if (rc != 0)
+			log_error("serve: %s", why);
+		else
+			log_info("serve: log file reopened");
+	}
+	next = calloc(1, sizeof *next);
+	errf = open_memstream(&text, &text_len);
+	if (next == NULL || errf == NULL) {
+		log_error("serve: SIGHUP: out of memory; configuration not "
+		          "reloaded");
+		if (errf != NULL)
+			fclose(errf);
+		free(text);
+		free(next);
 		return;
-	rc = log_open(ctx->log_file, why);
-	if (rc != 0)
-		log_error("serve: %s", why);
-	else
-		log_info("serve: log file reopened");
+	}
+	rc = parse_args(next, ctx->argc, ctx->argv, errf);
+	fclose(errf);
+	if (rc != 0) {
+		char *line, *save = NULL;
+
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save))
+			log_error("serve: SIGHUP: %s", line);
+		log_error("serve: SIGHUP: the configuration has errors (above);"
+		          " still running with the previous one");
+		free(text);
+		cli_free(next);
+		free(next);
+		return;
+	}
+	free(text);
+	unapplied = report_unapplied(ctx->cur, next);
+	rc = serve_set_grants(ctx->sv, next->opts.grants, next->opts.ngrants,
+	                      next->opts.allow_any_identity, &revoked, why);
+	if (rc != 0) {
+		log_error("serve: SIGHUP: [access]: %s; still running with the "
+		          "previous grants",
+		          why);
+		cli_free(next);
+		free(next);
+		return;
+	}
+	if (next->cfg.agent.log_level != ctx->cur->cfg.agent.log_level)
+		log_set_level((enum log_level)next->cfg.agent.log_level);
+	log_info("serve: SIGHUP: configuration reloaded: %zu [access] "
+	         "grant(s) applied (%u stream(s) ended whose grant was "
+	         "withdrawn), log level applied; %u setting(s) need a "
+	         "restart; certificates are read only at start-up (restart "
+	         "serve to use new certificate files)",
+	         next->opts.ngrants, revoked, unapplied);
+	if (ctx->cur_heap) {
+		cli_free(ctx->cur);
+		free(ctx->cur);
+	}
+	ctx->cur = next;
+	ctx->cur_heap = true;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -318,7 +455,7 @@ int cmd_serve(int argc, char **argv)
 	int rc, status = 1;
 
 	memset(&cli, 0, sizeof cli);
-	rc = parse_args(&cli, argc, argv);
+	rc = parse_args(&cli, argc, argv, stderr);
 	if (rc != 0) {
 		cli_free(&cli);
 		return rc < 0 ? CLI_EXIT_OK : rc;
@@ -338,6 +475,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.log_file = log_file;
+	ctx.argc = argc;
+	ctx.argv = argv;
+	ctx.cur = &cli;
 	ctx.base = event_base_new();
 	if (ctx.base == NULL) {
 		log_error("serve: cannot create the event loop");
@@ -370,6 +510,7 @@ int cmd_serve(int argc, char **argv)
 		}
 		pid_written = true;
 	}
+	ctx.sv = sv;
 	ev_term = evsignal_new(ctx.base, SIGTERM, on_stop, &ctx);
 	ev_int = evsignal_new(ctx.base, SIGINT, on_stop, &ctx);
 	ev_hup = evsignal_new(ctx.base, SIGHUP, on_hup, &ctx);
@@ -411,6 +552,10 @@ out:
 		event_free(ev_hup);
 	if (ctx.base != NULL)
 		event_base_free(ctx.base);
+	if (ctx.cur_heap) {
+		cli_free(ctx.cur);
+		free(ctx.cur);
+	}
 	cli_free(&cli);
 	return status;
 }

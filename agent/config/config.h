@@ -146,7 +146,10 @@ struct config_serve {
 	uint64_t max_unacked_bytes; /* per stream */
 	uint64_t connection_window;
 	uint64_t stream_window;
-	int congestion_control; /* enum config_cc */
+	int congestion_control;                     /* enum config_cc */
+	uint64_t max_streams_per_identity;          /* all connections */
+	uint64_t max_snapshot_streams_per_identity; /* pins per identity */
+	uint64_t snapshot_lease_ms; /* no progress: unpin and reset */
 	struct config_origin origin;
 };
 

@@ -108,6 +108,21 @@ const struct key_def cfg_keys[] = {
         NULL, "16MiB"),
     KEY(SERVE, serve, congestion_control, T_ENUM, congestion_control, 0, 0, 0,
         cc_names, "cubic"),
+    /* Source protection (issue 9). One mirror identity uses one log
+     * stream and at most one snapshot stream per database plus short info
+     * requests; the caps leave room for a reconnect overlapping the old
+     * connection and stop one identity from taking every slot. */
+    KEY(SERVE, serve, max_streams_per_identity, T_UINT,
+        max_streams_per_identity, 1, 100000, 0, NULL, "256"),
+    /* Each snapshot stream pins a snapshot file: a few per identity is
+     * enough to bootstrap several databases at once. */
+    KEY(SERVE, serve, max_snapshot_streams_per_identity, T_UINT,
+        max_snapshot_streams_per_identity, 1, 10000, 0, NULL, "8"),
+    /* A snapshot stream that hands the transport no byte for this long
+     * (the mirror stopped reading) loses its pin and is reset, so that
+     * retention proceeds; the mirror resumes from its durable offset. */
+    KEY(SERVE, serve, snapshot_lease, T_DURATION, snapshot_lease_ms, 100,
+        HOUR_MS, 0, NULL, "60s"),
 
     KEY(FOLLOW, follow, sources, T_ENDPOINTS, sources, 1, CONFIG_MAX_SOURCES, 0,
         NULL, NULL),
@@ -444,6 +459,15 @@ static int check_path(enum type t, const char *s, bool fs, char *why)
 			              "private key is accessible to other "
 			              "users (mode %04o); chmod o-rwx it",
 			              (unsigned)(st.st_mode & 07777));
+		/* Group read stays allowed (root:mirror-agent 0640 is how
+		 * keys are often installed); group write would let the
+		 * group replace the key. */
+		if (t == T_KEYFILE && (st.st_mode & S_IWGRP))
+			return reason(
+			    why,
+			    "private key is writable by its group "
+			    "(mode %04o); chmod g-w it (0600 or 0640)",
+			    (unsigned)(st.st_mode & 07777));
 		return 0;
 	case T_EXEC:
 		if (stat(s, &st) != 0)

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
@@ -49,7 +50,15 @@ struct read_api {
 	uint16_t port;
 	struct waiter *waiters[FOLLOW_MAX_DATABASES];
 	size_t nwaiters;
+	/* Accepting paused after an accept() error (see on_accept_error). */
+	struct evconnlistener *listener;
+	struct event *accept_retry;
+	bool accept_paused_logged;
 };
+
+/* How long accepting pauses after accept() fails for want of descriptors
+ * or memory. */
+#define ACCEPT_PAUSE_MS 1000
 
 /* ---- JSON and text output ---- */
 
@@ -567,6 +576,66 @@ static int write_port_file(const char *path, uint16_t port, char *errmsg)
 	                             (size_t)n, errmsg);
 }
 
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct read_api *api = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(api->listener);
+}
+
+/* libevent only logs a failed accept() and returns, while the listening
+ * socket stays readable: with descriptors exhausted (EMFILE) the loop
+ * would spin at full CPU and log each failure. Pause accepting instead,
+ * say so once per episode, and try again later. */
+/* The listener's callback argument is evhttp's, so its error callback
+ * finds its read API here (a process runs one, tests a few). */
+#define APIS_MAX 8
+static struct read_api *apis[APIS_MAX];
+
+static void apis_set(struct read_api *api, bool add)
+{
+	for (size_t i = 0; i < APIS_MAX; i++) {
+		if (add && apis[i] == NULL) {
+			apis[i] = api;
+			return;
+		}
+		if (!add && apis[i] == api)
+			apis[i] = NULL;
+	}
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct read_api *api = NULL;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {ACCEPT_PAUSE_MS / 1000,
+	                     (ACCEPT_PAUSE_MS % 1000) * 1000};
+
+	(void)arg;
+	for (size_t i = 0; i < APIS_MAX && api == NULL; i++)
+		if (apis[i] != NULL && apis[i]->listener == l)
+			api = apis[i];
+	if (api == NULL) {
+		log_error("read API: accept() failed: %s", strerror(err));
+		return;
+	}
+	evconnlistener_disable(l);
+	if (!api->accept_paused_logged)
+		log_warn("read API: cannot accept connections: %s; pausing "
+		         "accepts for %d ms at a time until it can (raise "
+		         "the descriptor limit, LimitNOFILE= in the unit, if "
+		         "this repeats)",
+		         strerror(err), ACCEPT_PAUSE_MS);
+	api->accept_paused_logged = true;
+	if (api->accept_retry == NULL ||
+	    event_add(api->accept_retry, &tv) != 0) {
+		log_error("read API: cannot schedule accepting again; the read "
+		          "API stays closed");
+	}
+}
+
 int read_api_new(struct event_base *base, struct follow *f,
                  const struct read_api_options *o, struct read_api **out,
                  char *errmsg)
@@ -604,6 +673,14 @@ int read_api_new(struct event_base *base, struct follow *f,
 		               o->host, (unsigned)o->port);
 		goto fail;
 	}
+	api->listener = evhttp_bound_socket_get_listener(sock);
+	api->accept_retry = evtimer_new(base, accept_resume, api);
+	if (api->listener == NULL || api->accept_retry == NULL) {
+		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	evconnlistener_set_error_cb(api->listener, on_accept_error);
+	apis_set(api, true);
 	if (getsockname(evhttp_bound_socket_get_fd(sock),
 	                (struct sockaddr *)&ss, &sl) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_IO, "read API: getsockname: %s",
@@ -628,6 +705,9 @@ int read_api_new(struct event_base *base, struct follow *f,
 	*out = api;
 	return 0;
 fail:
+	apis_set(api, false);
+	if (api->accept_retry != NULL)
+		event_free(api->accept_retry);
 	evhttp_free(api->http);
 	free(api);
 	return rc;
@@ -659,6 +739,9 @@ void read_api_free(struct read_api *api)
 	if (api == NULL)
 		return;
 	read_api_release_waiters(api);
+	apis_set(api, false);
+	if (api->accept_retry != NULL)
+		event_free(api->accept_retry);
 	evhttp_free(api->http);
 	free(api);
 }

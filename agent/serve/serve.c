@@ -42,6 +42,12 @@
 #define OUT_RETAIN_MAX (2u * 1024 * 1024)
 /* The database tail (last index) is looked up at most this often. */
 #define TAIL_REFRESH_MS 10
+/* Idle wal readers kept per database for the next log stream: opening a
+ * reader scans the first segment and seeking scans the target one (every
+ * record read and CRC-checked, on the loop), while a kept reader is
+ * listed and indexed already, so a mirror reconnecting to the tail costs
+ * no scan. Each holds one descriptor. */
+#define IDLE_READERS_MAX 4
 /* transport_server_config.max_unacked default (transport.h). */
 #define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
 
@@ -90,6 +96,8 @@ struct db {
 	struct event *wake_ev;
 	struct stream *log_streams;
 	unsigned nlog;
+	struct wal_reader *idle[IDLE_READERS_MAX];
+	unsigned nidle;
 };
 
 struct grant {
@@ -110,6 +118,10 @@ struct serve {
 	enum serve_fault fault;
 	struct stream *streams;
 	unsigned nstreams;
+	struct serve_limits limits;
+	uint32_t lease_ms;
+	struct event *lease_ev; /* checks snapshot leases */
+	uint64_t reader_opens;  /* wal readers opened for log streams */
 };
 
 /* ---- database tail ---- */
@@ -197,6 +209,9 @@ static int flush(struct stream *st)
 			return MA_ERR_TRANSPORT;
 		if (rc == 0) {
 			st->out_off += n;
+			if (st->kind == STREAM_SNAPSHOT)
+				serve_snapshot_progress(&st->snap,
+				                        clock_mono_ms());
 			continue;
 		}
 		if (rc == MA_ERR_AGAIN) {
@@ -368,7 +383,13 @@ static void schedule_resume(struct stream *st)
 			return;
 		}
 	}
-	event_add(st->resume_ev, &zero);
+	if (event_add(st->resume_ev, &zero) != 0) {
+		/* Without the wake-up the stream would stall for good. */
+		log_error("serve: cannot schedule the stream to %s; resetting "
+		          "it",
+		          st->peer);
+		stream_fail(st);
+	}
 }
 
 static void snapshot_pump(struct stream *st)
@@ -396,6 +417,11 @@ static void snapshot_pump(struct stream *st)
 			         st->db->name);
 		if (rc == 1)
 			continue;
+		if (rc == 0) {
+			/* Everything is encoded: the file and its pin are
+			 * no longer needed while the last bytes drain. */
+			serve_snapshot_close(&st->snap);
+		}
 		if (rc == 0 && injected) {
 			st->ending = true;
 			continue;
@@ -446,6 +472,7 @@ static void handle_snapshot(struct stream *st, const struct serve_request *rq)
 		respond_error(st, ref.status, ref.error, "%s", ref.message);
 		return;
 	}
+	serve_snapshot_progress(&st->snap, clock_mono_ms());
 	log_info("serve: sending snapshot %" PRIu64 "-%" PRIu64
 	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64 " to %s",
 	         rq->index, rq->term, db->name, st->snap.size, rq->offset,
@@ -571,6 +598,7 @@ static void db_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void db_wake_arm(struct db *db)
 {
 	struct serve *sv = db->sv;
+	int rc;
 
 	if (db->wake_ev == NULL) {
 		if (db->watch_fd >= 0)
@@ -588,12 +616,16 @@ static void db_wake_arm(struct db *db)
 		}
 	}
 	if (db->watch_fd >= 0) {
-		event_add(db->wake_ev, NULL);
+		rc = event_add(db->wake_ev, NULL);
 	} else {
 		struct timeval tv = clock_tv_from_ms(WAL_READER_POLL_MS);
 
-		event_add(db->wake_ev, &tv);
+		rc = event_add(db->wake_ev, &tv);
 	}
+	if (rc != 0)
+		log_error("serve: %s: cannot arm the log wake-up; log streams "
+		          "fall back to heartbeat ticks",
+		          db->name);
 }
 
 static void handle_log(struct stream *st, const struct serve_request *rq)
@@ -604,10 +636,20 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	struct timeval tv = clock_tv_from_ms(sv->heartbeat_ms);
 	int rc;
 
-	/* The start frame waits in st->out until the response starts. */
-	rc = serve_log_stream_open(&st->log, db->wal_dir, &db->wid, db->store,
-	                           &db->id, rq->from, rq->prev_term, &st->out,
-	                           em);
+	if (db->nidle > 0) {
+		/* A reader an ended stream left: listed and indexed. */
+		rc = serve_log_stream_open_reader(
+		    &st->log, db->idle[--db->nidle], db->store, &db->id,
+		    rq->from, rq->prev_term, &st->out, em);
+	} else {
+		/* The start frame waits in st->out until the response
+		 * starts. */
+		rc = serve_log_stream_open(&st->log, db->wal_dir, &db->wid,
+		                           db->store, &db->id, rq->from,
+		                           rq->prev_term, &st->out, em);
+		if (rc == 0)
+			sv->reader_opens++;
+	}
 	if (rc != 0) {
 		log_error("serve: %s: cannot open the log: %s", db->name, em);
 		respond_error(st, 503, PROTO_ERROR_INTERNAL,
@@ -659,6 +701,61 @@ static void stream_pump(struct stream *st)
 	stream_leave(st);
 }
 
+/* Source protection: counts what st's identity holds besides st and
+ * refuses st past the caps (serve_limits_admit). */
+static bool admit(struct stream *st, bool snapshot)
+{
+	struct serve *sv = st->sv;
+	struct serve_refusal ref;
+	unsigned streams = 0, snapshots = 0;
+
+	for (struct stream *o = sv->streams; o != NULL; o = o->next) {
+		if (o == st || o->dead || strcmp(o->peer, st->peer) != 0)
+			continue;
+		streams++;
+		if (o->kind == STREAM_SNAPSHOT &&
+		    (o->snap.pinned || o->snap.sender != NULL))
+			snapshots++;
+	}
+	if (serve_limits_admit(&sv->limits, st->peer, streams, snapshots,
+	                       snapshot, &ref) == 0)
+		return true;
+	respond_error(st, ref.status, ref.error, "%s", ref.message);
+	return false;
+}
+
+/* Resets snapshot streams whose lease lapsed (no progress for lease_ms):
+ * a mirror that stopped reading must not keep its snapshot from
+ * retention, nor the spool's disk from being freed (the open file). */
+static void lease_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	uint64_t now = clock_mono_ms();
+	struct stream *st, *next;
+
+	(void)fd;
+	(void)what;
+	for (st = sv->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->kind != STREAM_SNAPSHOT || st->dead ||
+		    !serve_snapshot_lease_lapsed(&st->snap, now, sv->lease_ms))
+			continue;
+		log_warn("serve: snapshot %" PRIu64 "-%" PRIu64
+		         " of %s for %s made no progress for %" PRIu32
+		         " ms ([serve] snapshot_lease): releasing it to "
+		         "retention and resetting the stream; the mirror "
+		         "resumes from its durable offset",
+		         st->snap.index, st->snap.term,
+		         st->db != NULL ? st->db->name : "?", st->peer,
+		         sv->lease_ms);
+		stream_enter(st);
+		serve_snapshot_close(&st->snap);
+		stream_fail(st);
+		/* stream_leave may free st; next was taken before. */
+		stream_leave(st);
+	}
+}
+
 static void dispatch(struct stream *st)
 {
 	struct serve *sv = st->sv;
@@ -683,6 +780,8 @@ static void dispatch(struct stream *st)
 		              "database '%s' is not served here", rq.database);
 		return;
 	}
+	if (!admit(st, rq.kind == SERVE_REQUEST_SNAPSHOT))
+		return;
 	switch (rq.kind) {
 	case SERVE_REQUEST_INFO:
 		handle_info(st);
@@ -780,6 +879,13 @@ static void stream_free(struct stream *st)
 		event_free(st->hb_ev);
 	if (st->resume_ev != NULL)
 		event_free(st->resume_ev);
+	if (st->kind == STREAM_LOG && db != NULL &&
+	    db->nidle < IDLE_READERS_MAX) {
+		struct wal_reader *r = serve_log_stream_take_reader(&st->log);
+
+		if (r != NULL)
+			db->idle[db->nidle++] = r;
+	}
 	serve_log_stream_close(&st->log);
 	serve_snapshot_close(&st->snap);
 	proto_buf_free(&st->out);
@@ -826,6 +932,10 @@ void serve_options_init(struct serve_options *opts,
 	opts->tuning.max_data = cs->connection_window;
 	opts->tuning.max_stream_data = cs->stream_window;
 	opts->tuning.cc = cc_from_config(cs->congestion_control);
+	opts->max_streams_per_identity = (uint32_t)cs->max_streams_per_identity;
+	opts->max_snapshot_streams_per_identity =
+	    (uint32_t)cs->max_snapshot_streams_per_identity;
+	opts->snapshot_lease_ms = (uint32_t)cs->snapshot_lease_ms;
 }
 
 static int db_open(struct db *db, char *errmsg)
@@ -872,7 +982,9 @@ static int db_open(struct db *db, char *errmsg)
 		return ma_errorf(errmsg, MA_ERR_CONFIG,
 		                 "database %s: spool path %s too long",
 		                 db->name, db->dir);
-	rc = snapshot_store_open(db->snap_dir, &db->store, em);
+	/* serve changes nothing in a spool (the unit mounts spools
+	 * read-only): no store.lock, no sweep. */
+	rc = snapshot_store_open_readonly(db->snap_dir, &db->store, em);
 	if (rc != 0)
 		return ma_errorf(errmsg, rc, "database %s: %s", db->name, em);
 	rc = wal_reader_open(db->wal_dir, &db->wid, &db->tail, em);
@@ -898,6 +1010,8 @@ static void db_close(struct db *db)
 	if (db->wake_ev != NULL)
 		event_free(db->wake_ev);
 	wal_reader_close(db->tail);
+	for (unsigned i = 0; i < db->nidle; i++)
+		wal_reader_close(db->idle[i]);
 	snapshot_store_close(db->store);
 	free(db->name);
 	free(db->dir);
@@ -912,6 +1026,27 @@ static void grants_free(struct grant *g, size_t n)
 		free(g[i].identity);
 	}
 	free(g);
+}
+
+static int check_grants(const struct serve_grant *grants, size_t ngrants,
+                        bool allow_any_identity,
+                        bool (*served)(const void *ctx, const char *name),
+                        const void *ctx, char *errmsg);
+
+static bool option_serves(const void *ctx, const char *name)
+{
+	const struct serve_options *o = ctx;
+
+	for (size_t k = 0; k < o->ndatabases; k++) {
+		if (strcmp(o->databases[k].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool sv_serves(const void *ctx, const char *name)
+{
+	return db_find((struct serve *)ctx, name) != NULL;
 }
 
 static int check_options(const struct serve_options *o, char *errmsg)
@@ -950,14 +1085,25 @@ static int check_options(const struct serve_options *o, char *errmsg)
 				                 d->name);
 		}
 	}
-	for (size_t i = 0; i < o->ngrants; i++) {
-		const struct serve_grant *g = &o->grants[i];
+	return check_grants(o->grants, o->ngrants, o->allow_any_identity,
+	                    option_serves, o, errmsg);
+}
+
+/* The grants' own checks, shared by serve_new and serve_set_grants;
+ * served(ctx, name) says whether a database name is configured. */
+static int check_grants(const struct serve_grant *grants, size_t ngrants,
+                        bool allow_any_identity,
+                        bool (*served)(const void *ctx, const char *name),
+                        const void *ctx, char *errmsg)
+{
+	for (size_t i = 0; i < ngrants; i++) {
+		const struct serve_grant *g = &grants[i];
 
 		if (g->identity == NULL || g->identity[0] == '\0')
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "grant %zu has an empty identity",
 			                 i + 1);
-		if (strcmp(g->identity, "*") == 0 && !o->allow_any_identity)
+		if (strcmp(g->identity, "*") == 0 && !allow_any_identity)
 			return ma_errorf(errmsg, MA_ERR_CONFIG,
 			                 "grant for identity '*' (any client) "
 			                 "is only allowed in tests");
@@ -967,11 +1113,9 @@ static int check_options(const struct serve_options *o, char *errmsg)
 			                 g->identity);
 		for (size_t j = 0; j < g->ndatabases; j++) {
 			const char *name = g->databases[j];
-			bool known = name != NULL && strcmp(name, "*") == 0;
+			bool known = name != NULL && (strcmp(name, "*") == 0 ||
+			                              served(ctx, name));
 
-			for (size_t k = 0;
-			     !known && name != NULL && k < o->ndatabases; k++)
-				known = strcmp(o->databases[k].name, name) == 0;
 			if (!known)
 				return ma_errorf(errmsg, MA_ERR_CONFIG,
 				                 "grant for %s names database "
@@ -983,26 +1127,98 @@ static int check_options(const struct serve_options *o, char *errmsg)
 	return 0;
 }
 
-static int copy_grants(struct serve *sv, const struct serve_options *o)
+/* Copies grants into *out (*nout of them). On MA_ERR_NOMEM the caller
+ * frees what *out and *nout hold. */
+static int copy_grants(struct grant **out, size_t *nout,
+                       const struct serve_grant *src, size_t n)
 {
-	sv->grants = calloc(o->ngrants + 1, sizeof *sv->grants);
-	if (sv->grants == NULL)
+	*nout = 0;
+	*out = calloc(n + 1, sizeof **out);
+	if (*out == NULL)
 		return MA_ERR_NOMEM;
-	for (size_t i = 0; i < o->ngrants; i++) {
-		struct grant *g = &sv->grants[i];
+	for (size_t i = 0; i < n; i++) {
+		struct grant *g = &(*out)[i];
 
-		sv->ngrants = i + 1;
-		g->identity = strdup(o->grants[i].identity);
-		g->dbs = calloc(o->grants[i].ndatabases, sizeof *g->dbs);
+		*nout = i + 1;
+		g->identity = strdup(src[i].identity);
+		g->dbs = calloc(src[i].ndatabases, sizeof *g->dbs);
 		if (g->identity == NULL || g->dbs == NULL)
 			return MA_ERR_NOMEM;
-		for (size_t j = 0; j < o->grants[i].ndatabases; j++) {
-			g->dbs[j] = strdup(o->grants[i].databases[j]);
+		for (size_t j = 0; j < src[i].ndatabases; j++) {
+			g->dbs[j] = strdup(src[i].databases[j]);
 			if (g->dbs[j] == NULL)
 				return MA_ERR_NOMEM;
 			g->n = j + 1;
 		}
 	}
+	return 0;
+}
+
+int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
+                     size_t ngrants, bool allow_any_identity, unsigned *revoked,
+                     char *errmsg)
+{
+	struct grant *g = NULL;
+	struct stream *st, *next;
+	size_t n = 0;
+	unsigned ended = 0;
+	int rc;
+
+	if (revoked != NULL)
+		*revoked = 0;
+	rc = check_grants(grants, ngrants, allow_any_identity, sv_serves, sv,
+	                  errmsg);
+	if (rc != 0)
+		return rc;
+	if (copy_grants(&g, &n, grants, ngrants) != 0) {
+		grants_free(g, n);
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	}
+	grants_free(sv->grants, sv->ngrants);
+	sv->grants = g;
+	sv->ngrants = n;
+	/* Streams already open were admitted under the old grants: end
+	 * those the new ones no longer allow, so that a withdrawn grant
+	 * takes effect now, not at the mirror's next reconnect. */
+	for (st = sv->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->dead || st->ended || st->db == NULL ||
+		    st->kind == STREAM_PLAIN ||
+		    allowed(sv, st->peer, st->db->name))
+			continue;
+		ended++;
+		log_info("serve: access of '%s' to %s withdrawn by the new "
+		         "grants: ending its %s stream",
+		         st->peer, st->db->name,
+		         st->kind == STREAM_LOG ? "log" : "snapshot");
+		stream_enter(st);
+		if (st->kind == STREAM_LOG) {
+			struct serve_log_pump_note note;
+			/* Longer than an `x` message may be: cut there. */
+			char why[CONFIG_IDENTITY_MAX +
+			         2 * PROTO_DATABASE_ID_MAX + 64];
+
+			memset(&note, 0, sizeof note);
+			snprintf(why, sizeof why,
+			         "client '%s' may no longer read database '%s'",
+			         st->peer, st->db->name);
+			if (serve_log_stream_end(
+			        &st->log, &st->out, PROTO_ERROR_FORBIDDEN, why,
+			        &note) != SERVE_LOG_PUMP_ENDED) {
+				encode_failed(st);
+			} else {
+				log_ended(st, &note, "access withdrawn");
+				if (!st->blocked)
+					flush(st);
+			}
+		} else {
+			serve_snapshot_close(&st->snap);
+			stream_fail(st);
+		}
+		stream_leave(st);
+	}
+	if (revoked != NULL)
+		*revoked = ended;
 	return 0;
 }
 
@@ -1037,7 +1253,26 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	unacked = opts->max_unacked != 0 ? opts->max_unacked
 	                                 : TRANSPORT_MAX_UNACKED_DEFAULT;
 	sv->piece = unacked < WRITE_PIECE_MAX ? unacked : WRITE_PIECE_MAX;
-	if (copy_grants(sv, opts) != 0) {
+	sv->limits.streams_per_identity = opts->max_streams_per_identity;
+	sv->limits.snapshots_per_identity =
+	    opts->max_snapshot_streams_per_identity;
+	sv->lease_ms = opts->snapshot_lease_ms;
+	if (sv->lease_ms > 0) {
+		/* A quarter of the lease: a stalled stream is reset within
+		 * 1.25 leases. */
+		uint32_t tick = sv->lease_ms / 4 > 10 ? sv->lease_ms / 4 : 10;
+		struct timeval tv = clock_tv_from_ms(tick);
+
+		sv->lease_ev = event_new(base, -1, EV_PERSIST, lease_cb, sv);
+		if (sv->lease_ev == NULL || event_add(sv->lease_ev, &tv) != 0) {
+			rc =
+			    ma_errorf(errmsg, MA_ERR_NOMEM,
+			              "cannot create the snapshot lease timer");
+			goto err;
+		}
+	}
+	if (copy_grants(&sv->grants, &sv->ngrants, opts->grants,
+	                opts->ngrants) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 		goto err;
 	}
@@ -1097,6 +1332,8 @@ void serve_free(struct serve *sv)
 		return;
 	/* Closes connections and runs on_request_closed for every open
 	 * request, which frees the streams. */
+	if (sv->lease_ev != NULL)
+		event_free(sv->lease_ev);
 	transport_server_free(sv->srv);
 	sv->srv = NULL;
 	while (sv->streams != NULL) {
@@ -1116,6 +1353,11 @@ void serve_free(struct serve *sv)
 uint16_t serve_port(const struct serve *sv)
 {
 	return transport_server_port(sv->srv);
+}
+
+uint64_t serve_reader_opens(const struct serve *sv)
+{
+	return sv->reader_opens;
 }
 
 unsigned serve_streams(const struct serve *sv)

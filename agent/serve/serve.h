@@ -8,10 +8,8 @@
  * Everything runs on the caller's libevent loop (one thread). The spools
  * are written by other processes (the tap); serve follows them through wal
  * readers (inotify, or polling every WAL_READER_POLL_MS without it) and
- * the snapshot store, and writes nothing into them except what
- * snapshot_store_open() itself does (creates snapshots/ and its lock file
- * if missing, sweeps leftovers of interrupted store writes under the store
- * lock).
+ * the snapshot store (snapshot_store_open_readonly), and writes nothing
+ * into them: spools may be mounted read-only.
  *
  * Request checks, in this order:
  *   400 bad-request  method other than GET, malformed path or query (each
@@ -93,6 +91,15 @@ struct serve_options {
 	uint32_t max_handshakes, max_handshakes_per_addr;
 	uint32_t handshake_timeout_ms;
 	struct transport_tuning tuning;
+	/* Source protection (0: no limit / no lease; serve_options_init sets
+	 * the schema's defaults): open streams and snapshot streams per
+	 * client identity over all its connections, refused past the cap
+	 * with 503 unavailable; and the snapshot lease, after which a
+	 * snapshot stream that made no progress is reset and its pin
+	 * dropped. */
+	uint32_t max_streams_per_identity;
+	uint32_t max_snapshot_streams_per_identity;
+	uint32_t snapshot_lease_ms;
 	/* Test builds only (--enable-fault-injection): damage snapshot
 	 * streams on purpose, so tests can check that mirrors reject each
 	 * kind of bad input cleanly. SERVE_FAULT_NONE otherwise. */
@@ -128,8 +135,21 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
  * releases snapshot pins and readers, and frees sv. NULL is fine. Must not
  * be called from inside a transport callback. */
 void serve_free(struct serve *sv);
+/* Replaces the grants (SIGHUP reloading [access]), checked as
+ * serve_new checks them; on an error nothing changes. Connections stay
+ * up: requests are judged by the new grants from now on, and an open log
+ * or snapshot stream whose identity may no longer read its database is
+ * ended (a log stream with an `x` forbidden frame, a snapshot stream with
+ * a reset). *revoked (may be NULL) gets how many were ended. 0,
+ * MA_ERR_CONFIG (errmsg names the grant), MA_ERR_NOMEM. */
+int serve_set_grants(struct serve *sv, const struct serve_grant *grants,
+                     size_t ngrants, bool allow_any_identity, unsigned *revoked,
+                     char *errmsg);
 /* The bound UDP port (after binding port 0). */
 uint16_t serve_port(const struct serve *sv);
+/* WAL readers opened for log streams so far (tests, metrics): a log
+ * stream reuses the reader of an ended one when it can. */
+uint64_t serve_reader_opens(const struct serve *sv);
 /* Open requests (tests, metrics). */
 unsigned serve_streams(const struct serve *sv);
 

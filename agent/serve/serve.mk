@@ -23,3 +23,15 @@ tests_fuzz_fuzz_serve_request_LDADD = agent/libagent.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_serve_request_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
+
+# SIGHUP reloads [access] without dropping mirrors (real processes).
+TESTS += tests/integration/test_serve_reload.sh
+EXTRA_DIST += tests/integration/test_serve_reload.sh
+
+# check-config's certificate checks, with bad certificates made by openssl.
+TESTS += tests/integration/test_check_config_certs.sh
+EXTRA_DIST += tests/integration/test_check_config_certs.sh
+
+# The read API under descriptor exhaustion (issue 9's edges).
+TESTS += tests/integration/test_read_api_emfile.sh
+EXTRA_DIST += tests/integration/test_read_api_emfile.sh

@@ -396,6 +396,8 @@ static int stream_end(struct serve_log_stream *s, struct proto_buf *out,
 		note->error = err;
 		snprintf(note->message, sizeof note->message, "%s", message);
 	}
+	if (err == PROTO_ERROR_INTERNAL)
+		s->failed = true;
 	if (proto_log_encode(out, &m) != 0)
 		return MA_ERR_NOMEM;
 	s->ended = true;
@@ -409,7 +411,7 @@ int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
                           uint64_t prev_term, struct proto_buf *out,
                           char *errmsg)
 {
-	struct proto_log_msg m;
+	struct wal_reader *r;
 	int rc;
 
 	memset(s, 0, sizeof *s);
@@ -417,9 +419,30 @@ int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
 		return ma_errorf(
 		    errmsg, MA_ERR_INVAL,
 		    "log stream from index 0 (indexes start at 1)");
-	rc = wal_reader_open(wal_dir, identity, &s->reader, errmsg);
+	rc = wal_reader_open(wal_dir, identity, &r, errmsg);
 	if (rc != 0)
 		return rc;
+	return serve_log_stream_open_reader(s, r, store, id, from, prev_term,
+	                                    out, errmsg);
+}
+
+int serve_log_stream_open_reader(struct serve_log_stream *s,
+                                 struct wal_reader *reader,
+                                 struct snapshot_store *store,
+                                 const struct proto_identity *id, uint64_t from,
+                                 uint64_t prev_term, struct proto_buf *out,
+                                 char *errmsg)
+{
+	struct proto_log_msg m;
+
+	memset(s, 0, sizeof *s);
+	s->reader = reader;
+	if (from == 0) {
+		serve_log_stream_close(s);
+		return ma_errorf(
+		    errmsg, MA_ERR_INVAL,
+		    "log stream from index 0 (indexes start at 1)");
+	}
 	s->store = store;
 	s->phase = SERVE_LOG_PHASE_CHECK;
 	s->from = from;
@@ -435,6 +458,25 @@ int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
 		                 "out of memory encoding a start frame");
 	}
 	return 0;
+}
+
+int serve_log_stream_end(struct serve_log_stream *s, struct proto_buf *out,
+                         enum proto_error err, const char *message,
+                         struct serve_log_pump_note *note)
+{
+	if (s->ended)
+		return SERVE_LOG_PUMP_ENDED;
+	return stream_end(s, out, err, 0, message, note);
+}
+
+struct wal_reader *serve_log_stream_take_reader(struct serve_log_stream *s)
+{
+	struct wal_reader *r = s->reader;
+
+	if (s->failed)
+		return NULL;
+	s->reader = NULL;
+	return r;
 }
 
 void serve_log_stream_close(struct serve_log_stream *s)

@@ -160,6 +160,7 @@ struct serve_log_stream {
 	uint64_t from, prev_term, next_index;
 	bool ended;  /* the `x` frame was appended */
 	bool behind; /* the last check said BEHIND */
+	bool failed; /* ended by a read error of the source's own log */
 };
 
 /* Opens a reader on the log in wal_dir (wal_reader_open with identity)
@@ -174,6 +175,20 @@ int serve_log_stream_open(struct serve_log_stream *s, const char *wal_dir,
                           const struct proto_identity *id, uint64_t from,
                           uint64_t prev_term, struct proto_buf *out,
                           char *errmsg);
+/* The same with a reader already open on the log (one an ended stream
+ * gave back with serve_log_stream_take_reader): no open scan, and the
+ * segment it has indexed is not scanned again. The stream owns reader
+ * from then on, also when this fails (it is closed). */
+int serve_log_stream_open_reader(struct serve_log_stream *s,
+                                 struct wal_reader *reader,
+                                 struct snapshot_store *store,
+                                 const struct proto_identity *id, uint64_t from,
+                                 uint64_t prev_term, struct proto_buf *out,
+                                 char *errmsg);
+/* Detaches the reader for another stream (the caller owns it then), or
+ * NULL when the stream ended on a read error of its log, whose reader is
+ * not worth keeping. Close the stream as usual afterwards. */
+struct wal_reader *serve_log_stream_take_reader(struct serve_log_stream *s);
 void serve_log_stream_close(struct serve_log_stream *s);
 
 enum serve_log_pump_status {
@@ -202,6 +217,12 @@ struct serve_log_pump_note {
 int serve_log_stream_pump(struct serve_log_stream *s, struct proto_buf *out,
                           size_t max_bytes, bool refresh, size_t *produced,
                           struct serve_log_pump_note *note, char *errmsg);
+/* Ends the stream now for a reason of the caller's (a withdrawn grant):
+ * appends the `x` frame with err and message. SERVE_LOG_PUMP_ENDED (also
+ * when it had ended already: nothing appended then) or MA_ERR_NOMEM. */
+int serve_log_stream_end(struct serve_log_stream *s, struct proto_buf *out,
+                         enum proto_error err, const char *message,
+                         struct serve_log_pump_note *note);
 /* Appends a heartbeat: commit index max(commit_index, the last entry
  * sent), first_index and the wall time. 0 or MA_ERR_NOMEM; nothing after
  * ENDED. */

@@ -135,6 +135,41 @@ int serve_snapshot_open(struct serve_snapshot *s, struct snapshot_store *store,
 	return 0;
 }
 
+int serve_limits_admit(const struct serve_limits *l, const char *identity,
+                       unsigned streams, unsigned snapshots, bool snapshot,
+                       struct serve_refusal *ref)
+{
+	memset(ref, 0, sizeof *ref);
+	if (l->streams_per_identity > 0 && streams >= l->streams_per_identity)
+		return refuse(ref, MA_ERR_LIMIT, 503, PROTO_ERROR_UNAVAILABLE,
+		              "client '%.128s' already holds %u streams, the "
+		              "limit ([serve] max_streams_per_identity); retry "
+		              "once some have ended",
+		              identity, streams);
+	if (snapshot && l->snapshots_per_identity > 0 &&
+	    snapshots >= l->snapshots_per_identity)
+		return refuse(ref, MA_ERR_LIMIT, 503, PROTO_ERROR_UNAVAILABLE,
+		              "client '%.128s' already holds %u snapshot "
+		              "streams, the limit ([serve] "
+		              "max_snapshot_streams_per_identity); retry once "
+		              "one has ended",
+		              identity, snapshots);
+	return 0;
+}
+
+void serve_snapshot_progress(struct serve_snapshot *s, uint64_t now_ms)
+{
+	s->progress_ms = now_ms;
+}
+
+bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
+                                 uint64_t now_ms, uint64_t lease_ms)
+{
+	if (s->sender == NULL && !s->pinned)
+		return false;
+	return now_ms >= s->progress_ms && now_ms - s->progress_ms >= lease_ms;
+}
+
 void serve_snapshot_close(struct serve_snapshot *s)
 {
 	snapshot_sender_close(s->sender);

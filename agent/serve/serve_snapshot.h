@@ -53,9 +53,28 @@ struct serve_snapshot {
 	uint64_t index, term, size;
 	bool pinned;
 	enum serve_fault fault;
-	uint64_t envelopes; /* produced so far */
-	uint8_t *scratch;   /* SERVE_FAULT_TOTAL_CRC's damaged copy */
+	uint64_t envelopes;   /* produced so far */
+	uint8_t *scratch;     /* SERVE_FAULT_TOTAL_CRC's damaged copy */
+	uint64_t progress_ms; /* serve_snapshot_progress: last progress */
 };
+
+/* Source protection: how many streams one client identity may hold open
+ * (over all its connections) and how many of them may be snapshot streams,
+ * each of which pins a snapshot file ([serve] max_streams_per_identity,
+ * max_snapshot_streams_per_identity). */
+struct serve_limits {
+	uint32_t streams_per_identity;
+	uint32_t snapshots_per_identity;
+};
+
+/* Admits a new stream of `identity`, which already holds `streams` open
+ * streams of which `snapshots` are snapshot streams; `snapshot` says
+ * whether the new one is a snapshot stream. 0 to admit it, or
+ * MA_ERR_LIMIT with *ref filled (503 unavailable naming the limit: the
+ * mirror retries with backoff). */
+int serve_limits_admit(const struct serve_limits *l, const char *identity,
+                       unsigned streams, unsigned snapshots, bool snapshot,
+                       struct serve_refusal *ref);
 
 /* Opens snapshot (index, term) of store for sending from offset in
  * chunk_size pieces (0: SNAPSHOT_CHUNK_DEFAULT), after checking that the
@@ -75,6 +94,18 @@ int serve_snapshot_open(struct serve_snapshot *s, struct snapshot_store *store,
                         uint64_t term, uint64_t offset, size_t chunk_size,
                         enum serve_fault fault, struct serve_refusal *ref,
                         char *errmsg);
+/* The snapshot lease: a pin lasts while the stream makes progress. The
+ * caller reports progress (the transport took bytes of the stream) at
+ * now_ms, and serve_snapshot_open's caller sets the first one. */
+void serve_snapshot_progress(struct serve_snapshot *s, uint64_t now_ms);
+/* True when an open stream has made no progress for lease_ms (a mirror
+ * that stopped reading): the caller resets the stream and closes s, so
+ * that the pin and the open file stop holding the snapshot against
+ * retention. The mirror resumes from its durable offset later, or
+ * re-bootstraps from /info if the snapshot is gone by then. */
+bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
+                                 uint64_t now_ms, uint64_t lease_ms);
+
 /* Closes the sender and drops the pin. Safe on a zeroed struct. */
 void serve_snapshot_close(struct serve_snapshot *s);
 

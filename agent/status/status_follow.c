@@ -154,7 +154,9 @@ int status_file_write(const char *path, const struct status_report *r,
 		return ma_errorf(errmsg, MA_ERR_NOMEM,
 		                 "status file %s: out of memory formatting it",
 		                 path);
-	rc = io_write_file_durable(dir, name, text, len, errmsg);
+	/* Rewritten every second on the loop: atomic, not durable (three
+	 * fsyncs a second for a file a crash makes stale anyway). */
+	rc = io_write_file_replace(dir, name, text, len, errmsg);
 	free(text);
 	if (rc != 0)
 		return ma_errwrapf(

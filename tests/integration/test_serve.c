@@ -80,6 +80,8 @@ struct fx {
 	char db1[160], db2[160], db3[160];
 	size_t max_unacked;     /* server option for the next start */
 	uint64_t client_window; /* client per-stream window, 0: default */
+	/* source protection for the next start, 0: the schema's defaults */
+	uint32_t max_per_identity, lease_ms;
 	/* grants for the next start, when set (else mirror-1: *, mirror-2:
 	 * db2) */
 	const struct serve_grant *grants;
@@ -159,6 +161,10 @@ static void start_server(struct fx *fx)
 	o.allow_any_identity = fx->grants != NULL;
 	o.heartbeat_ms = HEARTBEAT_MS;
 	o.chunk_size = 1u << 20; /* chunk counts below assume 1 MiB */
+	if (fx->max_per_identity != 0)
+		o.max_streams_per_identity = fx->max_per_identity;
+	if (fx->lease_ms != 0)
+		o.snapshot_lease_ms = fx->lease_ms;
 	if (serve_new(fx->base, &o, &fx->sv, errmsg) != 0)
 		fail_msg("serve_new: %s", errmsg);
 }
@@ -1192,6 +1198,292 @@ static void test_snapshot_changed_and_pinned(void **state)
 	snapshot_store_close(store);
 }
 
+struct many {
+	struct req **r;
+	size_t n;
+};
+
+static bool all_answered(void *arg)
+{
+	struct many *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->r[i]->status == 0 && m->r[i]->failed == 0)
+			return false;
+	}
+	return true;
+}
+
+static bool all_failed_or_refused(void *arg)
+{
+	struct many *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->r[i]->status == 200 && m->r[i]->failed == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Counts the answers: 200s, and 503 unavailable refusals whose message
+ * names `limit`. */
+static void count_answers(struct req **r, size_t n, const char *limit,
+                          unsigned *ok, unsigned *refused)
+{
+	*ok = *refused = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i]->status == 200) {
+			(*ok)++;
+			continue;
+		}
+		assert_true(wait_until(r[i]->fx, req_finished, r[i], 5000));
+		if (r[i]->status != 503 || !r[i]->got_x ||
+		    r[i]->x != PROTO_ERROR_UNAVAILABLE ||
+		    strstr(r[i]->x_message, limit) == NULL)
+			fail_msg("request %zu: status %d x %s (%s), want 200 "
+			         "or 503 unavailable naming %s",
+			         i, r[i]->status,
+			         r[i]->got_x ? proto_error_name(r[i]->x) : "-",
+			         r[i]->x_message, limit);
+		(*refused)++;
+	}
+}
+
+/* Source protection (issue 9): a mirror holding 100 unread snapshot
+ * streams gets [serve] max_snapshot_streams_per_identity (8) of them, the
+ * rest are refused with 503; the 8 pins lapse once the streams make no
+ * progress for snapshot_lease and retention then removes the snapshot.
+ * Another identity is served meanwhile. */
+static void test_unread_snapshot_streams(void **state)
+{
+	enum { N = 100, CAP = 8, LEASE_MS = 1500 };
+	struct fx *fx = *state;
+	struct snapshot_store *store;
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct req *r[N];
+	struct many m = {r, N};
+	size_t removed = 0;
+	unsigned ok, refused;
+	uint64_t t0;
+
+	serve_free(fx->sv);
+	fx->max_unacked = 64 * 1024;
+	fx->client_window = 128 * 1024;
+	fx->lease_ms = LEASE_MS;
+	start_server(fx);
+	for (int i = 0; i < N; i++) {
+		r[i] = get(fx, 0, "/v1/db/db1/snapshot?index=100&term=2", true);
+		transport_stream_pause(r[i]->s, 1);
+	}
+	assert_true(wait_until(fx, all_answered, &m, 20000));
+	count_answers(r, N, "max_snapshot_streams_per_identity", &ok, &refused);
+	printf("# %u of %d unread snapshot streams admitted, %u refused\n", ok,
+	       N, refused);
+	assert_int_equal(ok, CAP);
+	assert_int_equal(refused, N - CAP);
+	/* Another identity is not affected by mirror-1's streams. */
+	assert_int_equal(info_status(fx, 1, "db2"), 200);
+
+	/* While the leases run, retention (another store handle) keeps the
+	 * pinned snapshot and removes only the unpinned empty one. */
+	snprintf(path, sizeof path, "%s/snapshots", fx->db1);
+	assert_int_equal(snapshot_store_open(path, &store, errmsg), 0);
+	assert_int_equal(snapshot_store_retain(store, 0, &removed, errmsg), 0);
+	assert_int_equal(removed, 1);
+
+	/* No progress: each admitted stream is reset within 1.25 leases of
+	 * its last progress, and every pin goes with it. */
+	t0 = clock_mono_ms();
+	assert_true(wait_until(fx, all_failed_or_refused, &m, 4 * LEASE_MS));
+	printf("# the admitted streams were reset %" PRIu64
+	       " ms after retention was refused\n",
+	       clock_mono_ms() - t0);
+	for (int i = 0; i < N; i++) {
+		assert_false(r[i]->done);
+		req_free(r[i]);
+	}
+	assert_int_equal(snapshot_store_retain(store, 0, &removed, errmsg), 0);
+	assert_int_equal(removed, 1);
+	snprintf(path, sizeof path, "%s/snapshots/100-2.snapshot", fx->db1);
+	assert_int_equal(access(path, F_OK), -1);
+	snapshot_store_close(store);
+	assert_true(wait_until(fx, no_streams, fx->sv, 10000));
+}
+
+static bool log_started(void *arg)
+{
+	struct many *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->r[i]->status == 200 && !m->r[i]->got_start)
+			return false;
+		if (m->r[i]->status == 0 && m->r[i]->failed == 0)
+			return false;
+	}
+	return true;
+}
+
+static unsigned want_streams;
+
+static bool streams_equal(void *arg)
+{
+	return serve_streams(arg) == want_streams;
+}
+
+/* [serve] max_streams_per_identity counts an identity's open streams over
+ * its connections: past it, a request is refused with 503 unavailable;
+ * once one ends, the next is admitted. */
+static void test_streams_per_identity(void **state)
+{
+	enum { N = 30, CAP = 20 };
+	struct fx *fx = *state;
+	struct req *r[N], *more;
+	struct many m = {r, N};
+	unsigned ok, refused;
+
+	serve_free(fx->sv);
+	fx->max_per_identity = CAP;
+	start_server(fx);
+	for (int i = 0; i < N; i++)
+		r[i] = get(fx, 0, "/v1/db/db2/log?from=101&prev_term=2", false);
+	assert_true(wait_until(fx, log_started, &m, 20000));
+	count_answers(r, N, "max_streams_per_identity", &ok, &refused);
+	assert_int_equal(ok, CAP);
+	assert_int_equal(refused, N - CAP);
+	assert_int_equal(info_status(fx, 1, "db2"), 200);
+	/* Free one admitted stream: the next request fits again. */
+	for (int i = 0; i < N; i++) {
+		if (r[i]->status == 200) {
+			req_free(r[i]);
+			r[i] = NULL;
+			break;
+		}
+	}
+	want_streams = CAP - 1;
+	assert_true(wait_until(fx, streams_equal, fx->sv, 10000));
+	more = get(fx, 0, "/v1/db/db2/log?from=101&prev_term=2", false);
+	wait_log(fx, more, 50, 1, 10000);
+	assert_int_equal(more->status, 200);
+	req_free(more);
+	for (int i = 0; i < N; i++) {
+		if (r[i] != NULL)
+			req_free(r[i]);
+	}
+}
+
+/* SIGHUP's [access] reload (serve_set_grants): a withdrawn grant ends the
+ * open log stream with an `x` forbidden frame and answers 403 from then
+ * on, while a mirror whose grant stayed keeps its stream and connection;
+ * a bad set of grants changes nothing. */
+static void test_set_grants(void **state)
+{
+	static const char *const only2[] = {"db2"};
+	static const char *const nosuch[] = {"db9"};
+	const struct serve_grant next[2] = {{"mirror-1", only2, 1},
+	                                    {"mirror-2", only2, 1}};
+	const struct serve_grant bad[1] = {{"mirror-1", nosuch, 1}};
+	struct fx *fx = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct req *a, *b;
+	unsigned revoked = 99;
+	uint64_t hb;
+
+	a = get(fx, 0, "/v1/db/db1/log?from=1&prev_term=0", false);
+	b = get(fx, 1, "/v1/db/db2/log?from=101&prev_term=2", false);
+	wait_log(fx, a, DB1_ENTRIES, 1, 10000);
+	wait_log(fx, b, 50, 1, 10000);
+	assert_int_equal(
+	    serve_set_grants(fx->sv, bad, 1, false, &revoked, errmsg),
+	    MA_ERR_CONFIG);
+	assert_non_null(strstr(errmsg, "'db9'"));
+	assert_int_equal(revoked, 0);
+	assert_int_equal(info_status(fx, 0, "db1"), 200);
+
+	assert_int_equal(
+	    serve_set_grants(fx->sv, next, 2, false, &revoked, errmsg), 0);
+	assert_int_equal(revoked, 1);
+	assert_true(wait_until(fx, req_finished, a, 10000));
+	assert_true(a->got_x);
+	assert_int_equal(a->x, PROTO_ERROR_FORBIDDEN);
+	assert_string_equal(a->x_message,
+	                    "client 'mirror-1' may no longer read database "
+	                    "'db1'");
+	assert_int_equal(info_status(fx, 0, "db1"), 403);
+	assert_int_equal(info_status(fx, 0, "db2"), 200);
+	/* mirror-2 carries on: more heartbeats on the same stream, same
+	 * connection. */
+	hb = b->heartbeats;
+	b->hb_after_entries = 0;
+	wait_log(fx, b, 50, 2, 10000);
+	assert_true(b->heartbeats >= hb + 2);
+	assert_int_equal(fx->cli_closed[1], 0);
+	assert_int_equal(fx->cli_closed[0], 0);
+	req_free(a);
+	req_free(b);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool got_start(void *arg)
+{
+	struct req *r = arg;
+
+	return r->got_start || r->failed != 0 || r->ended;
+}
+
+/* One log request from the tail answered (its start frame), then
+ * cancelled and its stream freed. Returns the time to the start frame in
+ * microseconds. */
+static uint64_t tail_request(struct fx *fx, const char *path)
+{
+	uint64_t t0 = clock_mono_ns(), t;
+	struct req *r = get(fx, 0, path, false);
+
+	assert_true(wait_until(fx, got_start, r, 10000));
+	t = clock_mono_ns();
+	assert_int_equal(r->status, 200);
+	assert_false(r->got_x);
+	req_free(r);
+	assert_true(wait_until(fx, no_streams, fx->sv, 10000));
+	return (t - t0) / 1000;
+}
+
+/* A mirror reconnecting to the tail again and again: each log request
+ * reuses the wal reader of the ended one instead of opening a new reader,
+ * which scans whole segments (every record read and CRC-checked) on the
+ * loop. With a 16 MiB segment the first request pays the scan, the later
+ * ones do not. */
+static void test_log_reconnects_reuse_readers(void **state)
+{
+	enum { N = 20 };
+	struct fx *fx = *state;
+	uint64_t us[N], first;
+
+	/* db3: one 16 MiB segment of 4000-byte entries. */
+	assert_int_equal(sh("'%s' append '%s' --count 4000 --term 1 --size "
+	                    "4000 --segment-size 67108864 >/dev/null",
+	                    spoolgen, fx->db3),
+	                 0);
+	first = tail_request(fx, "/v1/db/db3/log?from=4001&prev_term=1");
+	for (int i = 0; i < N; i++)
+		us[i] =
+		    tail_request(fx, "/v1/db/db3/log?from=4001&prev_term=1");
+	qsort(us, N, sizeof us[0], cmp_u64);
+	printf("# tail log request on a 16 MiB segment: first %" PRIu64
+	       " us (opens a reader), then median %" PRIu64 " us, max %" PRIu64
+	       " us over %d reconnects\n",
+	       first, us[N / 2], us[N - 1], N);
+	assert_int_equal(serve_reader_opens(fx->sv), 1);
+	/* Another database's reader is its own. */
+	(void)tail_request(fx, "/v1/db/db2/log?from=151&prev_term=2");
+	assert_int_equal(serve_reader_opens(fx->sv), 2);
+}
+
 /* A spool whose wal directory does not exist yet: info says empty, a log
  * stream waits with heartbeats and follows once the tap starts writing. */
 static void test_empty_spool(void **state)
@@ -1344,6 +1636,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_changed_and_pinned,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_spool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_reconnects_reuse_readers,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_grants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unread_snapshot_streams, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_streams_per_identity, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_sizes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),

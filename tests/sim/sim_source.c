@@ -31,6 +31,11 @@ struct sim_source {
 	 * refresh (re-list the wal directory) only then, as serve does on
 	 * an inotify wake-up. */
 	uint64_t version, tail_version;
+	/* serve's per-identity cap on snapshot streams (the harness has one
+	 * client): open snapshot streams holding a pin. */
+	struct serve_limits limits;
+	unsigned open_snapshots;
+	uint64_t refused; /* requests refused by the cap */
 };
 
 enum kind { R_PLAIN, R_SNAPSHOT, R_LOG };
@@ -45,6 +50,7 @@ struct sim_response {
 	uint64_t offset;
 	struct serve_log_stream log;
 	uint64_t version; /* of the source when this reader last refreshed */
+	bool counted;     /* in src->open_snapshots */
 };
 
 int sim_source_reload_identity(struct sim_source *s, char *errmsg)
@@ -97,6 +103,16 @@ void sim_source_close(struct sim_source *s)
 	wal_reader_close(s->tail);
 	snapshot_store_close(s->store);
 	free(s);
+}
+
+void sim_source_set_limits(struct sim_source *s, const struct serve_limits *l)
+{
+	s->limits = *l;
+}
+
+uint64_t sim_source_refused(const struct sim_source *s)
+{
+	return s->refused;
 }
 
 void sim_source_set_fault(struct sim_source *s, enum serve_fault fault)
@@ -187,6 +203,12 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 		r->done = true;
 		return r;
 	case SERVE_REQUEST_SNAPSHOT:
+		if (serve_limits_admit(&s->limits, "sim-mirror", 0,
+		                       s->open_snapshots, true, &ref) != 0) {
+			s->refused++;
+			return respond_error(r, status, ref.status, ref.error,
+			                     ref.message);
+		}
 		if (serve_snapshot_open(&r->snap, s->store, &s->id, rq.index,
 		                        rq.term, rq.offset, s->chunk_size,
 		                        s->fault, &ref, em) != 0)
@@ -194,6 +216,8 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 			                     ref.message);
 		r->kind = R_SNAPSHOT;
 		r->offset = rq.offset;
+		r->counted = true;
+		s->open_snapshots++;
 		*status = 200;
 		return r;
 	case SERVE_REQUEST_LOG:
@@ -292,6 +316,8 @@ void sim_response_free(struct sim_response *r)
 {
 	if (r == NULL)
 		return;
+	if (r->counted)
+		r->src->open_snapshots--;
 	serve_snapshot_close(&r->snap);
 	serve_log_stream_close(&r->log);
 	proto_buf_free(&r->pending);

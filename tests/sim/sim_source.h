@@ -24,6 +24,12 @@ int sim_source_open(const char *dir, const char *name, size_t chunk_size,
                     char *errmsg);
 void sim_source_close(struct sim_source *s);
 void sim_source_set_fault(struct sim_source *s, enum serve_fault fault);
+/* serve's source protection (serve_limits_admit): snapshot requests past
+ * l->snapshots_per_identity open snapshot responses get 503 unavailable.
+ * Zero: no cap (the default). */
+void sim_source_set_limits(struct sim_source *s, const struct serve_limits *l);
+/* Requests the cap refused so far. */
+uint64_t sim_source_refused(const struct sim_source *s);
 /* The spool changed (entries, snapshots, compaction): the next pulls
  * refresh their readers, as serve does on an inotify wake-up. */
 void sim_source_touch(struct sim_source *s);

@@ -746,6 +746,72 @@ static void test_fault_backoff(void **state)
 	assert_true(maxb >= 1000 && maxb <= 2000);
 }
 
+/* Source protection (issue 9): the source holds as many snapshot streams
+ * for this identity as [serve] max_snapshot_streams_per_identity allows
+ * (here 1, taken by a stream of a connection the source has not yet seen
+ * die); the mirror's request is refused with 503 unavailable and retried
+ * with backoff, not in a loop; once that stream's lease lapses (the slot
+ * is freed) the mirror bootstraps and ends with the source's snapshot. */
+static void test_snapshot_cap_refusal(void **state)
+{
+	const struct serve_limits cap = {0, 1};
+	struct world w;
+	struct fx_spool *sp;
+	struct sim_response *ghost;
+	uint64_t refused, requests;
+	int status = 0;
+
+	(void)state;
+	world_init(&w, 11, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 120, 1, true);
+	snapshot(&w, sp, 100, 1, 5 * CHUNK, true);
+	if (fx_spool_compact(sp, 100, w.em) != 0)
+		fail_msg("%s", w.em);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	sim_source_set_limits(w.sim.sources[0], &cap);
+	ghost = sim_source_request(w.sim.sources[0],
+	                           "/v1/db/kv/snapshot?index=100&term=1", 0,
+	                           &status);
+	assert_int_equal(status, 200);
+	start(&w);
+	/* 5 s of a held slot. */
+	assert_false(sim_run(&w.sim, NULL, NULL, 5000));
+	assert_clean(&w);
+	refused = sim_source_refused(w.sim.sources[0]);
+	requests = w.sim.stats.snapshot_requests;
+	fprintf(stderr,
+	        "# slot held 5 s: %" PRIu64 " snapshot requests, %" PRIu64
+	        " refused, %" PRIu64 " connections, backoff up to %" PRIu64
+	        " ms\n",
+	        requests, refused, w.sim.stats.connects,
+	        w.sim.stats.max_backoff_ms);
+	assert_true(refused >= 1);
+	assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+	if (KNOWN_BUG_BACKOFF_RESET) {
+		/* The same bug as test_fault_backoff: every refusal costs
+		 * a new connection (a handshake at the source) at the
+		 * minimum backoff. */
+		fprintf(stderr, "# known bug: the refused mirror reconnects "
+		                "at the minimum backoff\n");
+		if (!(requests > 50))
+			fail_msg("fixed? %" PRIu64 " requests in 5 s: set "
+			         "KNOWN_BUG_BACKOFF_RESET to 0",
+			         requests);
+	} else {
+		/* Backoff 50 ms .. 2 s doubling: at most about 8 tries in
+		 * 5 s, far from one per round trip. */
+		assert_true(requests <= 10);
+	}
+	/* The lease lapses: the slot is free. */
+	sim_response_free(ghost);
+	run_to(&w, 120, 20000);
+	assert_snapshot_equal(&w, 100, 1);
+	assert_wal_equal(&w, 101, 120);
+	assert_int_equal(sim_source_refused(w.sim.sources[0]), refused);
+	world_free(&w);
+}
+
 /* ---- randomized mode ---- */
 
 static const unsigned pm_choices[] = {0, 0, 2, 10, 40};
@@ -977,6 +1043,7 @@ int main(void)
 	    cmocka_unit_test(test_fault_backoff),
 	    cmocka_unit_test(test_commit_then_cut),
 	    cmocka_unit_test(test_checkpoint_trim_restart),
+	    cmocka_unit_test(test_snapshot_cap_refusal),
 	    cmocka_unit_test(test_randomized),
 	};
 

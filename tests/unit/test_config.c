@@ -150,6 +150,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.serve.max_streams_per_connection, 100);
 	assert_int_equal(cfg.serve.idle_timeout_ms, 30000);
 	assert_int_equal(cfg.serve.congestion_control, CONFIG_CC_CUBIC);
+	assert_int_equal(cfg.serve.max_streams_per_identity, 256);
+	assert_int_equal(cfg.serve.max_snapshot_streams_per_identity, 8);
+	assert_int_equal(cfg.serve.snapshot_lease_ms, 60000);
 	assert_int_equal(cfg.follow.backoff_min_ms, 100);
 	assert_int_equal(cfg.follow.backoff_max_ms, 30000);
 	assert_int_equal(cfg.follow.snapshot_sync_bytes, 8 << 20);
@@ -349,6 +352,43 @@ static void test_missing_required(void **state)
 	assert_has_error(&errs, "missing_required.conf: [serve]: section is "
 	                        "missing; `mirror-agent serve` needs it");
 	config_free(&cfg);
+}
+
+/* Key modes: 0600 and 0640 pass; group-writable or anything for others
+ * is refused, naming the mode and the fix. */
+static void test_key_modes(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *want; /* NULL: accepted */
+	} cases[] = {
+	    {0600, NULL},
+	    {0640, NULL},
+	    {0660, "private key is writable by its group (mode 0660); chmod "
+	           "g-w it (0600 or 0640)"},
+	    {0604, "private key is accessible to other users (mode 0604); "
+	           "chmod o-rwx it"},
+	};
+	struct scratch *s = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE];
+
+	snprintf(path, sizeof path, "%s/k.pem", s->dir);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct agent_config cfg;
+		int rc;
+
+		write_file(s->dir, "k.pem", cases[i].mode, "key\n");
+		assert_int_equal(chmod(path, cases[i].mode), 0);
+		assert_int_equal(config_init(&cfg), 0);
+		rc = config_set(&cfg, "tls.key_file", path, errmsg);
+		config_free(&cfg);
+		if (cases[i].want == NULL) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		assert_int_equal(rc, MA_ERR_CONFIG);
+		assert_non_null(strstr(errmsg, cases[i].want));
+	}
 }
 
 static void test_missing_tls_file(void **state)
@@ -1096,11 +1136,17 @@ static void test_check_config_command(void **state)
 	snprintf(example, sizeof example,
 	         "%s/etc/mirror-agent-serve.conf.example", top_srcdir());
 
-	assert_int_equal(check_config(ok, NULL), 0);
+	/* "x" is no certificate: check-config reads the certificate once
+	 * the configuration is valid (tests/integration/
+	 * test_check_config_certs.sh has real ones); --no-fs-checks skips
+	 * that with the other file checks. */
+	assert_int_equal(check_config(ok, NULL), 1);
+	assert_int_equal(check_config("--no-fs-checks", ok, NULL), 0);
 	assert_int_equal(check_config(bad, NULL), 1);
 	/* Overrides are checked like the file. */
-	assert_int_equal(
-	    check_config("--set", "follow.connect_timeout=5s", ok, NULL), 0);
+	assert_int_equal(check_config("--no-fs-checks", "--set",
+	                              "follow.connect_timeout=5s", ok, NULL),
+	                 0);
 	assert_int_equal(
 	    check_config("--set", "follow.sources=example:99999", ok, NULL), 1);
 	/* The examples' TLS paths do not exist here. */
@@ -1357,6 +1403,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_size_unit),
 	    cmocka_unit_test(test_bad_database_name),
 	    cmocka_unit_test(test_missing_required),
+	    cmocka_unit_test_setup_teardown(test_key_modes, setup_scratch,
+	                                    teardown_scratch),
 	    cmocka_unit_test_setup_teardown(test_missing_tls_file,
 	                                    setup_scratch, teardown_scratch),
 	    cmocka_unit_test(test_multiple_errors),

@@ -259,6 +259,74 @@ static void test_log_open_error(void **state)
 	free(buf);
 }
 
+/* Peer strings cannot forge log lines or reach the terminal as escape
+ * sequences: one message is one line, control characters escaped. */
+static void test_log_escapes_controls(void **state)
+{
+	const char *dir = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE], *text;
+	size_t len;
+	int lines = 0;
+
+	snprintf(path, sizeof path, "%s/x.log", dir);
+	assert_int_equal(log_open(path, errmsg), 0);
+	log_info("peer '%s' asked", "m1\n2026-11-29T00:00:00.000Z error "
+	                            "forged\x1b[31m\tx\r\x7f");
+	assert_int_equal(log_open(NULL, errmsg), 0);
+	assert_int_equal(io_read_file(path, 4096, (void **)&text, &len, errmsg),
+	                 0);
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(text,
+	                       " info peer 'm1\\n2026-11-29T00:00:00.000Z "
+	                       "error forged\\x1b[31m\\tx\\r\\x7f' "
+	                       "asked\n"));
+	free(text);
+}
+
+/* io_write_file_replace makes the new content visible without waiting
+ * for the disk: with every fsync failing it still succeeds (it calls
+ * none), where io_write_file_durable fails. */
+static void test_write_file_replace_no_fsync(void **state)
+{
+	const char *dir = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE], *text;
+	size_t len;
+
+	io_fault_set(IO_FAULT_FSYNC, 1, -1, EIO);
+	assert_int_equal(io_write_file_durable(dir, "s", "old", 3, errmsg),
+	                 MA_ERR_IO);
+	assert_int_equal(io_write_file_replace(dir, "s", "new", 3, errmsg), 0);
+	assert_int_equal(io_write_file_replace(dir, "s", "newer", 5, errmsg),
+	                 0);
+	io_fault_clear();
+	snprintf(path, sizeof path, "%s/s", dir);
+	assert_int_equal(io_read_file(path, 64, (void **)&text, &len, errmsg),
+	                 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(text, "newer", 5);
+	free(text);
+	snprintf(path, sizeof path, "%s/s.tmp", dir);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+/* The agent's state files are 0640 whatever the umask (the units set
+ * UMask=0027; a manual start may not). */
+static void test_write_file_mode(void **state)
+{
+	const char *dir = *state;
+	char path[256], errmsg[MA_ERRMSG_SIZE];
+	struct stat st;
+	mode_t old = umask(0);
+
+	assert_int_equal(io_write_file_durable(dir, "f", "x", 1, errmsg), 0);
+	umask(old);
+	snprintf(path, sizeof path, "%s/f", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +343,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_durable_write_enospc,
 	                                    setup_dir, teardown_dir),
 	    cmocka_unit_test(test_errwrapf),
+	    cmocka_unit_test_setup_teardown(test_log_escapes_controls,
+	                                    setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_write_file_mode, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_write_file_replace_no_fsync,
+	                                    setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_log_open_error, setup_dir,
 	                                    teardown_dir),
 	};

@@ -503,6 +503,70 @@ static void test_stream(void **state)
 	proto_buf_free(&b);
 }
 
+/* A reader handed from an ended stream to the next (serve keeps them so
+ * that reconnects cost no segment scan): the next stream reads its own
+ * range exactly; serve_log_stream_end ends a stream with the caller's
+ * error once; a stream ended by a read error of its log keeps its reader
+ * to itself. */
+static void test_stream_reuse_and_end(void **state)
+{
+	struct fx *f = *state;
+	static struct proto_log_msg msgs[64];
+	struct serve_log_stream a, b;
+	struct serve_log_pump_note note;
+	struct wal_reader *r;
+	struct proto_buf out;
+	size_t produced;
+
+	append(f, 20, 1);
+	proto_buf_init(&out);
+	assert_int_equal(serve_log_stream_open(&a, f->sp.wal_dir, NULL,
+	                                       f->sp.store, &f->sp.id, 5, 1,
+	                                       &out, f->em),
+	                 0);
+	assert_int_equal(serve_log_stream_pump(&a, &out, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_IDLE);
+	assert_true(produced == 16 * ENTRY_SIZE);
+	memset(&note, 0, sizeof note);
+	assert_int_equal(serve_log_stream_end(&a, &out, PROTO_ERROR_FORBIDDEN,
+	                                      "access withdrawn", &note),
+	                 SERVE_LOG_PUMP_ENDED);
+	assert_int_equal(note.error, PROTO_ERROR_FORBIDDEN);
+	assert_false(note.internal);
+	assert_int_equal(decode_all(&out, 0, msgs, 64), 18);
+	assert_int_equal(msgs[17].kind, PROTO_LOG_ERROR);
+	assert_int_equal(msgs[17].error, PROTO_ERROR_FORBIDDEN);
+	assert_string_equal(msgs[17].message, "access withdrawn");
+	/* Once only. */
+	proto_buf_clear(&out);
+	assert_int_equal(
+	    serve_log_stream_end(&a, &out, PROTO_ERROR_INTERNAL, "again", NULL),
+	    SERVE_LOG_PUMP_ENDED);
+	assert_true(out.len == 0);
+	r = serve_log_stream_take_reader(&a);
+	assert_non_null(r);
+	serve_log_stream_close(&a);
+
+	/* The next stream, from an earlier index, on the same reader. */
+	append(f, 3, 2);
+	assert_int_equal(serve_log_stream_open_reader(
+	                     &b, r, f->sp.store, &f->sp.id, 3, 1, &out, f->em),
+	                 0);
+	assert_int_equal(serve_log_stream_pump(&b, &out, SIZE_MAX, true,
+	                                       &produced, &note, f->em),
+	                 SERVE_LOG_PUMP_IDLE);
+	assert_int_equal(decode_all(&out, 0, msgs, 64), 22);
+	assert_int_equal(msgs[0].kind, PROTO_LOG_START);
+	for (size_t i = 0; i < 21; i++)
+		assert_entry(&msgs[1 + i], 3 + i, 3 + i <= 20 ? 1 : 2);
+	/* Ended by its own read error: no reader to give. */
+	b.failed = true;
+	assert_null(serve_log_stream_take_reader(&b));
+	serve_log_stream_close(&b);
+	proto_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +582,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_compacted, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_reuse_and_end, setup,
+	                                    teardown),
 	    cmocka_unit_test(test_heartbeat),
 	};
 

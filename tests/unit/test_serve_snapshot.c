@@ -195,6 +195,65 @@ static void test_whole_stream(void **state)
 	proto_buf_free(&out);
 }
 
+/* The per-identity caps: what is admitted at the edge of each, and the
+ * refusal's status, error and message. */
+static void test_limits_admit(void **state)
+{
+	const struct serve_limits l = {20, 8};
+	const struct serve_limits none = {0, 0};
+	struct serve_refusal ref;
+
+	(void)state;
+	assert_int_equal(serve_limits_admit(&l, "m", 19, 7, true, &ref), 0);
+	assert_int_equal(serve_limits_admit(&l, "m", 19, 8, false, &ref), 0);
+	assert_int_equal(serve_limits_admit(&l, "m", 19, 8, true, &ref),
+	                 MA_ERR_LIMIT);
+	assert_int_equal(ref.status, 503);
+	assert_int_equal(ref.error, PROTO_ERROR_UNAVAILABLE);
+	assert_string_equal(ref.message,
+	                    "client 'm' already holds 8 snapshot streams, the "
+	                    "limit ([serve] max_snapshot_streams_per_identity);"
+	                    " retry once one has ended");
+	assert_int_equal(serve_limits_admit(&l, "m", 20, 0, false, &ref),
+	                 MA_ERR_LIMIT);
+	assert_int_equal(ref.status, 503);
+	assert_string_equal(ref.message,
+	                    "client 'm' already holds 20 streams, the limit "
+	                    "([serve] max_streams_per_identity); retry once "
+	                    "some have ended");
+	/* Zero: no cap. */
+	assert_int_equal(
+	    serve_limits_admit(&none, "m", 100000, 100000, true, &ref), 0);
+}
+
+/* The lease: it runs from the last progress, lapses at exactly lease_ms,
+ * and a closed stream (pin dropped) never lapses. */
+static void test_lease(void **state)
+{
+	struct fx *f = *state;
+	struct serve_refusal ref;
+	struct serve_snapshot s;
+
+	assert_int_equal(serve_snapshot_open(&s, f->sp.store, &f->sp.id, 10, 2,
+	                                     0, CHUNK, SERVE_FAULT_NONE, &ref,
+	                                     f->em),
+	                 0);
+	serve_snapshot_progress(&s, 1000);
+	assert_false(serve_snapshot_lease_lapsed(&s, 1000, 500));
+	assert_false(serve_snapshot_lease_lapsed(&s, 1499, 500));
+	assert_true(serve_snapshot_lease_lapsed(&s, 1500, 500));
+	serve_snapshot_progress(&s, 1400);
+	assert_false(serve_snapshot_lease_lapsed(&s, 1899, 500));
+	assert_true(serve_snapshot_lease_lapsed(&s, 1900, 500));
+	/* A clock reading before the last progress is no lapse. */
+	assert_false(serve_snapshot_lease_lapsed(&s, 10, 500));
+	serve_snapshot_close(&s);
+	assert_false(serve_snapshot_lease_lapsed(&s, 100000, 500));
+	/* The pin went with it. */
+	assert_int_equal(snapshot_store_unpin(f->sp.store, 10, 2),
+	                 MA_ERR_NOTFOUND);
+}
+
 static void test_faults(void **state)
 {
 	struct fx *f = *state;
@@ -262,6 +321,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_whole_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+	    cmocka_unit_test(test_limits_admit),
+	    cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
 	    cmocka_unit_test(test_fault_names),
 	};
 

@@ -386,6 +386,123 @@ static void test_commit_from_other_dir_and_create_from_file(void **state)
 	                 MA_ERR_INVAL);
 }
 
+/* The directory fsync after the rename fails (the rename itself
+ * happened): the commit reports the failure, but the .snapshot now in
+ * place keeps its .meta (a .snapshot never exists without its metadata),
+ * and committing the same snapshot again succeeds. */
+static void test_commit_dir_fsync_fault_keeps_meta(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], recv[256], src[300];
+	struct snapshot_meta m, got;
+
+	snprintf(recv, sizeof recv, "%s/recv", f->dir);
+	assert_int_equal(mkdir(recv, 0755), 0);
+	snprintf(src, sizeof src, "%s/kv.partial", recv);
+	write_file(src, "0123456789", 10);
+	memset(&m, 0, sizeof m);
+	m.id = ident(50, 3);
+	m.id.size = 10;
+	m.id.crc32c = 0x280C069E; /* CRC32C("0123456789") */
+	/* fsyncs: metadata file, store dir, data file, store dir (4th). */
+	io_fault_set(IO_FAULT_FSYNC, 4, 1, EIO);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg),
+	    MA_ERR_IO);
+	io_fault_clear();
+	assert_true(exists(f, "50-3.snapshot"));
+	assert_true(exists(f, "50-3.meta"));
+	assert_int_equal(snapshot_store_get(f->store, 50, 3, &got, errmsg), 0);
+	write_file(src, "0123456789", 10);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg), 0);
+	assert_int_equal(access(src, F_OK), -1);
+	assert_int_equal(snapshot_store_get(f->store, 50, 3, &got, errmsg), 0);
+	assert_true(snapshot_ident_equal(&got.id, &m.id));
+}
+
+/* A failed commit whose rename did not happen leaves no .meta behind. */
+static void test_commit_rename_fault_removes_meta(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], recv[256], src[300];
+	struct snapshot_meta m;
+
+	snprintf(recv, sizeof recv, "%s/recv", f->dir);
+	assert_int_equal(mkdir(recv, 0755), 0);
+	snprintf(src, sizeof src, "%s/kv.partial", recv);
+	write_file(src, "0123456789", 10);
+	memset(&m, 0, sizeof m);
+	m.id = ident(51, 3);
+	m.id.size = 10;
+	m.id.crc32c = 0x280C069E;
+	/* The data file's fsync (3rd) fails: no rename. */
+	io_fault_set(IO_FAULT_FSYNC, 3, 1, EIO);
+	assert_int_equal(
+	    snapshot_store_commit(f->store, recv, "kv.partial", &m, errmsg),
+	    MA_ERR_IO);
+	io_fault_clear();
+	assert_false(exists(f, "51-3.snapshot"));
+	assert_false(exists(f, "51-3.meta"));
+	assert_int_equal(access(src, F_OK), 0);
+}
+
+/* What serve opens: it creates and sweeps nothing, reads and pins like
+ * the writer, and refuses to change the store. */
+static void test_open_readonly(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], path[256], missing[256];
+	struct snapshot_store *ro;
+	struct snapshot_meta *metas, m;
+	struct snapshot_ident id = ident(70, 4);
+	size_t n = 99, removed = 99;
+
+	create(f, 60, 4);
+	snprintf(path, sizeof path, "%s/store.lock", f->store_dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof path, "%s/61-4.snapshot.tmp", f->store_dir);
+	write_file(path, "left", 4);
+	assert_int_equal(
+	    snapshot_store_open_readonly(f->store_dir, &ro, errmsg), 0);
+	assert_false(exists(f, "store.lock"));
+	assert_true(exists(f, "61-4.snapshot.tmp"));
+	assert_int_equal(snapshot_store_list(ro, &metas, &n, errmsg), 0);
+	assert_int_equal(n, 1);
+	assert_true(metas[0].id.index == 60);
+	free(metas);
+	assert_int_equal(snapshot_store_latest(ro, &m, errmsg), 0);
+	assert_true(m.id.index == 60 && m.id.term == 4);
+	assert_int_equal(snapshot_store_pin(ro, 60, 4, errmsg), 0);
+	assert_int_equal(snapshot_store_retain(ro, 0, &removed, errmsg),
+	                 MA_ERR_INVAL);
+	assert_non_null(strstr(errmsg, "opened read-only"));
+	assert_int_equal(
+	    snapshot_store_create_from_buf(ro, &id, "x", 1, 0, NULL, errmsg),
+	    MA_ERR_INVAL);
+	assert_false(exists(f, "70-4.snapshot"));
+	assert_false(exists(f, "store.lock"));
+	/* Its pin holds against the writer's retention. */
+	assert_int_equal(snapshot_store_retain(f->store, 0, &removed, errmsg),
+	                 0);
+	assert_int_equal(removed, 0);
+	assert_true(exists(f, "60-4.snapshot"));
+	snapshot_store_close(ro);
+
+	/* A store the tap has not created yet: empty, and still absent. */
+	snprintf(missing, sizeof missing, "%s/none/snapshots", f->dir);
+	assert_int_equal(snapshot_store_open_readonly(missing, &ro, errmsg), 0);
+	assert_int_equal(snapshot_store_list(ro, &metas, &n, errmsg), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(snapshot_store_latest(ro, &m, errmsg),
+	                 MA_ERR_NOTFOUND);
+	assert_int_equal(snapshot_store_get(ro, 1, 1, &m, errmsg),
+	                 MA_ERR_NOTFOUND);
+	snapshot_store_close(ro);
+	snprintf(missing, sizeof missing, "%s/none", f->dir);
+	assert_int_equal(access(missing, F_OK), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +523,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_commit_from_other_dir_and_create_from_file, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_commit_dir_fsync_fault_keeps_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_commit_rename_fault_removes_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_readonly, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
