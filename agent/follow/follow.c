@@ -5,10 +5,11 @@
  *
  * The glue reads the clock, feeds each core its events with that reading
  * and carries out the actions the core asks for right after every event
- * (drain()): OPEN at once, CANCEL and DROP from the `deferred` event,
- * because the transport must not have a stream cancelled or its client
- * closed from inside its own callback. A drop closes the connection and
- * reconnects, with the core's backoff, to the next endpoint. */
+ * (drain()): OPEN at once, CANCEL from the `deferred` event, because the
+ * transport must not have a stream cancelled from inside its own
+ * callback. A database's stream failure is its own (the core retries it
+ * from a tick); only a transport failure of the connection reconnects,
+ * with the core's backoff, to the next endpoint. */
 #include "agent/follow/follow.h"
 
 #include <errno.h>
@@ -69,8 +70,7 @@ struct follow {
 	/* Work that must not run inside a transport callback (cancelling the
 	 * stream whose callback is running, closing the client). */
 	struct event *deferred;
-	bool closing;          /* transport_client_close() sent */
-	char drop_reason[512]; /* non-empty: drop the connection */
+	bool closing; /* transport_client_close() sent */
 	uint64_t last_status_ms;
 	bool all_failed_reported;
 	bool status_dirty;
@@ -245,13 +245,6 @@ static void drain(struct fdb *db)
 					s->cancel = true;
 				defer(f); /* and run the core there */
 				break;
-			case FOLLOW_ACTION_DROP:
-				if (f->drop_reason[0] == '\0')
-					snprintf(f->drop_reason,
-					         sizeof f->drop_reason, "%s",
-					         a[i].why);
-				defer(f);
-				break;
 			}
 		}
 	}
@@ -277,13 +270,12 @@ static void drain(struct fdb *db)
 }
 
 /* Whether a transport event should reach the core: the stream is one of
- * db's, not given up, and no drop is pending (the whole connection is
- * going; every database starts again from info after it). */
+ * db's and not given up. */
 static struct fstream *stream_live(struct fdb *db, struct transport_stream *s)
 {
 	struct fstream *fs = stream_find(db, s);
 
-	if (fs == NULL || fs->cancel || db->f->drop_reason[0] != '\0')
+	if (fs == NULL || fs->cancel)
 		return NULL;
 	return fs;
 }
@@ -321,7 +313,7 @@ static uint64_t stream_done(struct fdb *db, struct transport_stream *s)
 
 	if (fs == NULL)
 		return 0;
-	id = fs->cancel || db->f->drop_reason[0] != '\0' ? 0 : fs->id;
+	id = fs->cancel ? 0 : fs->id;
 	memset(fs, 0, sizeof *fs);
 	return id;
 }
@@ -431,20 +423,7 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < f->ndb; i++)
-		cancel_streams(&f->dbs[i], f->drop_reason[0] == '\0');
-	if (f->drop_reason[0] != '\0') {
-		char why[sizeof f->drop_reason];
-		snprintf(why, sizeof why, "%s", f->drop_reason);
-		f->drop_reason[0] = '\0';
-		if (f->client != NULL && !f->closing) {
-			f->closing = true;
-			f->connected = false;
-			transport_client_close(
-			    f->client); /* on_closed follows */
-			schedule_reconnect(f, why);
-		}
-		return;
-	}
+		cancel_streams(&f->dbs[i], true);
 	/* Restarts decided inside callbacks, entries batched before a
 	 * failure. */
 	for (size_t i = 0; i < f->ndb; i++) {

@@ -24,13 +24,13 @@
 #include "spool/spool.h"
 #include "wal/wal.h"
 
-/* PHASE_SNAPSHOT_DONE: the final chunk is in and the snapshot stored; the
- * log starts once the stream ends cleanly. */
+/* A snapshot is committed (and the log started) as soon as the receiver
+ * accepts its final chunk: the stream's end may never come (a cut right
+ * after it), and nothing the end could say changes what is stored. */
 enum phase {
 	PHASE_IDLE,
 	PHASE_INFO,
 	PHASE_SNAPSHOT,
-	PHASE_SNAPSHOT_DONE,
 	PHASE_LOG,
 	PHASE_DEAD,
 };
@@ -44,7 +44,7 @@ struct batch {
 };
 
 /* Actions waiting for the glue. The glue drains after every event and an
- * event queues at most three (cancel, drop, open), so this never fills;
+ * event queues at most two (cancel, open), so this never fills;
  * push() says so loudly if a caller forgets to drain. */
 #define ACTION_QUEUE 16
 
@@ -68,9 +68,8 @@ struct follow_core {
 	struct follow_core_event event;
 
 	bool connected;
-	bool
-	    drop_pending; /* DROP asked: ignore everything until disconnected */
-	bool restart;     /* info again at the next follow_core_run */
+	bool restart;      /* info again at the next follow_core_run */
+	uint64_t retry_at; /* a failed stream: info again then (0: none) */
 	enum phase phase;
 	uint64_t stream;      /* current stream, 0: none */
 	uint64_t last_stream; /* numbers are never reused */
@@ -91,6 +90,7 @@ struct follow_core {
 };
 
 static void start_info(struct follow_core *c);
+static int batch_flush(struct follow_core *c);
 
 /* ---- actions and reporting ---- */
 
@@ -154,21 +154,32 @@ static bool local_failure(int rc)
 	return rc == MA_ERR_IO || rc == MA_ERR_FAILED;
 }
 
-/* Something went wrong with what the source sent or the connection: ask
- * for the connection to be dropped; the glue reconnects to the next
- * endpoint and every database starts again from info. */
+/* Something went wrong with what the source sent on this database's
+ * stream: its own trouble. The stream is given up and this database
+ * alone asks again (info first) after its backoff, at the next tick past
+ * it; the connection and the other databases carry on. The backoff grows
+ * until this database makes progress (mirror_state.h), so an answer the
+ * mirror cannot act on is asked again a few times a minute at most. */
 static void stream_failed(struct follow_core *c, const char *what)
 {
-	struct follow_action *a;
+	uint32_t delay;
 
-	if (c->phase != PHASE_DEAD)
-		c->phase = PHASE_IDLE;
-	if (c->drop_pending || !c->connected)
-		return; /* already on its way down */
-	c->drop_pending = true;
+	if (c->phase == PHASE_DEAD)
+		return;
+	/* Entries batched before the failure are valid; the retry resumes
+	 * after them. */
+	if (c->batch.count > 0 && batch_flush(c) != 0 && c->phase == PHASE_DEAD)
+		return;
+	c->phase = PHASE_IDLE;
+	c->restart = false;
 	abandon(c);
-	a = push(c, FOLLOW_ACTION_DROP);
-	snprintf(a->why, sizeof a->why, "%s: %s", c->name, what);
+	if (!c->connected || c->retry_at != 0)
+		return; /* already waiting */
+	delay = mirror_sm_stream_failed(&c->sm, c->now, what);
+	c->retry_at = c->now + (delay > 0 ? delay : 1);
+	log_warn("%s: %s; asking again in %" PRIu32 " ms", c->name, what,
+	         delay);
+	report(c, true);
 }
 
 /* ---- local state ---- */
@@ -309,11 +320,11 @@ static void request(struct follow_core *c, const char *path)
 }
 
 /* Whether an event of `stream` should still be acted on: the database is
- * alive, the stream is the current one and no drop is pending. */
+ * alive and the stream is the current one. */
 static bool live(const struct follow_core *c, uint64_t stream)
 {
 	return stream != 0 && c->stream == stream && c->phase != PHASE_DEAD &&
-	       !c->restart && !c->drop_pending;
+	       !c->restart;
 }
 
 /* Feeds body bytes to the frame reader and hands each frame to fn. Stops
@@ -563,6 +574,8 @@ static void snapshot_committed(struct follow_core *c)
 	         " bytes)",
 	         c->name, index, c->info.snapshot_term, c->info.snapshot_size);
 	c->force_bootstrap = false;
+	/* Its end (if it comes) is of no interest now. */
+	c->stream = 0;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
 	mirror_sm_bootstrap_done(&c->sm, c->now, index);
@@ -570,23 +583,48 @@ static void snapshot_committed(struct follow_core *c)
 	start_log(c, index + 1, c->info.snapshot_term);
 }
 
-static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
+/* One frame of a snapshot stream: a chunk envelope for the receiver, or
+ * an `x` frame by which the source says why it stops (its file fails its
+ * CRC: "corrupt"), named in the state rather than taken for bad framing.
+ * Returns 0 (go on), 1 (committed or failed: stop feeding). */
+static int on_snapshot_frame(struct follow_core *c, const void *body,
                              size_t len)
 {
-	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE];
+	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE], why[700];
+	struct snapshot_chunk chunk;
+	struct proto_log_msg m;
 	int rc;
 
-	rc = snapshot_receiver_feed_bytes(c->recv, data, len, c->now, errmsg);
+	rc = proto_envelope_decode(body, len, 0, &chunk, errmsg);
+	if (rc != 0) {
+		if (proto_log_decode(body, len, 0, &m, errmsg2) == 0 &&
+		    m.kind == PROTO_LOG_ERROR) {
+			snprintf(why, sizeof why,
+			         "source says %s: %s (snapshot %" PRIu64
+			         "-%" PRIu64 ")",
+			         proto_error_name(m.error), m.message,
+			         c->info.snapshot_index, c->info.snapshot_term);
+			log_error("%s: %s", c->name, why);
+			stream_failed(c, why);
+			return 1;
+		}
+		snprintf(errmsg2, sizeof errmsg2, "snapshot stream: %.400s",
+		         errmsg);
+		log_error("%s: %s", c->name, errmsg2);
+		stream_failed(c, errmsg2);
+		return 1;
+	}
+	rc = snapshot_receiver_feed(c->recv, &chunk, c->now, errmsg);
 	if (rc == 0)
-		return;
+		return 0;
 	if (rc == 1) {
-		c->phase = PHASE_SNAPSHOT_DONE; /* the stream ends next */
-		return;
+		snapshot_committed(c);
+		return 1;
 	}
 	log_error("%s: snapshot receive: %s", c->name, errmsg);
 	if (local_failure(rc)) {
 		db_fatal(c, rc, errmsg);
-		return;
+		return 1;
 	}
 	/* Bad data from the source, or a full disk: what is durable stays;
 	 * a fresh receiver resumes from it after the backoff. */
@@ -594,9 +632,10 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	c->recv = NULL;
 	if (open_receiver(c, errmsg2) != 0) {
 		db_fatal(c, MA_ERR_IO, errmsg2);
-		return;
+		return 1;
 	}
 	stream_failed(c, errmsg);
+	return 1;
 }
 
 static void start_snapshot(struct follow_core *c)
@@ -634,7 +673,8 @@ static void start_snapshot(struct follow_core *c)
 	c->phase = PHASE_SNAPSHOT;
 	mirror_sm_bootstrap_progress(&c->sm, c->now, offset, ident.size);
 	report(c, true);
-	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
+	if (begin_frames(c, SNAPSHOT_DATA_MAX_DEFAULT +
+	                        PROTO_ENVELOPE_OVERHEAD_MAX) != 0) {
 		db_fatal(c, MA_ERR_NOMEM, "out of memory");
 		return;
 	}
@@ -722,7 +762,7 @@ static void start_info(struct follow_core *c)
 	char path[128];
 
 	c->restart = false; /* this is the restart */
-	if (c->phase == PHASE_DEAD || !c->connected || c->drop_pending)
+	if (c->phase == PHASE_DEAD || !c->connected || c->retry_at != 0)
 		return;
 	c->phase = PHASE_INFO;
 	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
@@ -840,7 +880,7 @@ void follow_core_connected(struct follow_core *c, uint64_t now)
 	if (c->phase == PHASE_DEAD)
 		return;
 	c->connected = true;
-	c->drop_pending = false;
+	c->retry_at = 0; /* the connection's backoff was waited */
 	mirror_sm_connected(&c->sm, now);
 	report(c, false);
 	start_info(c);
@@ -857,7 +897,7 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	c->stream = 0;
 	c->action_count = 0;
 	c->connected = false;
-	c->drop_pending = false;
+	c->retry_at = 0;
 	c->restart = false;
 	if (c->phase == PHASE_DEAD)
 		return 0;
@@ -896,14 +936,14 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 		feed_frames(c, data, len, on_info_frame);
 		break;
 	case PHASE_SNAPSHOT:
-		on_snapshot_body(c, data, len);
+		feed_frames(c, data, len, on_snapshot_frame);
 		break;
 	case PHASE_LOG:
 		if (feed_frames(c, data, len, on_log_frame) == 0)
 			batch_flush(c);
 		break;
 	default:
-		break; /* PHASE_SNAPSHOT_DONE: bytes after the final chunk */
+		break;
 	}
 }
 
@@ -932,9 +972,6 @@ void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 	case PHASE_LOG:
 		batch_flush(c);
 		stream_failed(c, "source ended the log stream");
-		break;
-	case PHASE_SNAPSHOT_DONE:
-		snapshot_committed(c);
 		break;
 	default:
 		break; /* a live stream is never in the other phases */
@@ -973,6 +1010,11 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 		if (follow_apply_durable(&c->apply, c->wal))
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
+	}
+	if (c->retry_at != 0 && now >= c->retry_at && c->connected) {
+		c->retry_at = 0;
+		mirror_sm_connected(&c->sm, now);
+		start_info(c);
 	}
 	mirror_sm_tick(&c->sm, now);
 	report(c, false);

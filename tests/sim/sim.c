@@ -289,7 +289,6 @@ static void do_disconnect(struct sim *sim, const char *why)
 	sim->gen++;
 	streams_free(sim);
 	sim->connected = sim->connecting = false;
-	sim->drop_pending = false;
 	delay = follow_core_disconnected(sim->core, sim->now, why);
 	if (delay == 0)
 		return;
@@ -349,17 +348,11 @@ static void act(struct sim *sim, const struct follow_action *a)
 		if (st != NULL)
 			stream_remove(sim, st);
 		break;
-	case FOLLOW_ACTION_DROP:
-		if (!sim->drop_pending)
-			snprintf(sim->drop_why, sizeof sim->drop_why, "%s",
-			         a->why);
-		sim->drop_pending = true;
-		break;
 	}
 }
 
 /* Hands the core's actions to the link until it is quiet: the glue's
- * loop (drain, drop the connection if asked, run, drain again). */
+ * loop (drain, run, drain again). */
 static void drain(struct sim *sim)
 {
 	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
@@ -370,10 +363,6 @@ static void drain(struct sim *sim)
 
 		for (size_t i = 0; i < n; i++)
 			act(sim, &a[i]);
-		if (sim->drop_pending) {
-			do_disconnect(sim, sim->drop_why);
-			continue;
-		}
 		if (n > 0)
 			continue;
 		follow_core_run(sim->core, sim->now);
@@ -546,7 +535,7 @@ int sim_restart_mirror(struct sim *sim, char *errmsg)
 
 	sim->gen++;
 	streams_free(sim);
-	sim->connected = sim->connecting = sim->drop_pending = false;
+	sim->connected = sim->connecting = false;
 	follow_core_free(sim->core);
 	sim->core = NULL;
 	rc = follow_core_new(&sim->core_cfg, sim->now, &sim->core, errmsg);

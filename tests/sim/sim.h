@@ -96,8 +96,6 @@ struct sim {
 	size_t conn_source;
 	uint64_t gen; /* bumped when the connection or the core goes */
 	struct sim_stream *streams;
-	bool drop_pending;
-	char drop_why[512];
 	bool reconnect_scheduled;
 
 	/* events */

@@ -33,15 +33,6 @@
 #define CHUNK 4096
 #define SCHEDULES_DEFAULT 3000
 
-/* Known bugs of the mirror side (agent/follow), found by this suite and
- * reported, not fixed here (another module). While one is listed as 1
- * its test pins today's wrong behaviour (so the suite stays green and
- * any change shows); a fix makes that test fail with "fixed?": then set
- * the switch to 0 and the test asserts the right behaviour. (cmocka's
- * skip() is a FAIL under automake's TAP driver, so it cannot be used.) */
-#define KNOWN_BUG_BACKOFF_RESET 1 /* mirror_state.c, test_fault_backoff */
-#define KNOWN_BUG_COMMIT_CUT 1    /* follow_core.c, test_commit_then_cut */
-
 struct world {
 	char root[256];
 	char mirror[300];
@@ -581,10 +572,10 @@ static bool applied_at(struct sim *sim, void *index_ptr)
 /* The connection dies after the snapshot's final frame arrived but
  * before the stream's end: the receiver committed the snapshot, so the
  * mirror holds index 100 and must say so (applied_index 100, Following)
- * even though the source has nothing after it. Today follow_core commits
- * the bootstrap (wal reset, applier restore, applied index) only on the
- * stream's end, which never comes: the mirror stays CatchingUp with
- * applied_index 0 until a restart (randomized seed 91 finds the same). */
+ * even though the source has nothing after it. follow_core used to
+ * commit the bootstrap (wal reset, applier restore, applied index) only
+ * on the stream's end, which never came: the mirror stayed CatchingUp
+ * with applied_index 0 until a restart (randomized seed 91 found it). */
 static void test_commit_then_cut(void **state)
 {
 	struct world w;
@@ -601,7 +592,9 @@ static void test_commit_then_cut(void **state)
 	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
 	w.sim.cut_snapshot_after = 12; /* 11 data envelopes, then done */
 	start(&w);
-	ok = sim_run(&w.sim, applied_at, &want, 20000);
+	/* Past the cut (and the reconnect after it). */
+	sim_run(&w.sim, NULL, NULL, 5000);
+	ok = applied_at(&w.sim, &want);
 	assert_clean(&w);
 	assert_true(w.sim.stats.cuts_done == 1);
 	assert_true(w.sim.stats.snapshot_requests == 1);
@@ -609,34 +602,25 @@ static void test_commit_then_cut(void **state)
 	applied = follow_core_status(w.sim.core)->applied_index;
 	st = sim_state(&w.sim);
 	world_free(&w);
-	if (KNOWN_BUG_COMMIT_CUT) {
-		fprintf(stderr,
-		        "# known bug: snapshot committed, then the connection "
-		        "cut before the stream's end: state %s, applied_index "
-		        "%" PRIu64 " (holds 100)\n",
-		        mirror_state_name(st), applied);
-		if (ok || applied != 0 || st != MIRROR_CATCHING_UP)
-			fail_msg("fixed? state %s, applied %" PRIu64 ": set "
-			         "KNOWN_BUG_COMMIT_CUT to 0",
-			         mirror_state_name(st), applied);
-		return;
-	}
-	assert_true(ok);
-	assert_true(applied == 100);
+	if (!ok || applied != 100)
+		fail_msg("state %s, applied_index %" PRIu64 " (holds 100)",
+		         mirror_state_name(st), applied);
+	assert_int_equal(st, MIRROR_FOLLOWING);
 }
 
 /* A source that accepts every connection but damages every snapshot
  * stream so that nothing durable is gained (total-crc): the mirror must
  * back off exponentially up to the cap (DESIGN.md section 6: "Nothing
- * loops"), not reconnect at the minimum delay forever. Today
- * mirror_sm_connected() resets the backoff on every successful
- * connection, so this loops every 25..50 ms; the test says so as a skip
- * until agent/follow/mirror_state.c resets it on progress instead. */
+ * loops"), not ask again at the minimum delay forever. It used to: the
+ * backoff was reset by every successful connection (406 connections in
+ * 20 s, never more than 50 ms apart). Now the backoff resets on progress
+ * only, and the failure is the database's own: the connection stays. */
 static void test_fault_backoff(void **state)
 {
 	struct world w;
 	struct fx_spool *sp;
-	uint64_t connects, maxb;
+	uint64_t connects, requests, retry;
+	char error[256];
 
 	(void)state;
 	world_init(&w, 300, CHUNK);
@@ -648,28 +632,24 @@ static void test_fault_backoff(void **state)
 	assert_false(sim_run(&w.sim, NULL, NULL, 20000));
 	assert_clean(&w);
 	connects = w.sim.stats.connects;
-	maxb = w.sim.stats.max_backoff_ms;
+	requests = w.sim.stats.snapshot_requests;
+	retry = follow_core_status(w.sim.core)->retry_ms;
+	snprintf(error, sizeof error, "%s",
+	         follow_core_status(w.sim.core)->error);
 	assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+	assert_int_equal(sim_state(&w.sim), MIRROR_DISCONNECTED);
 	world_free(&w);
-	if (KNOWN_BUG_BACKOFF_RESET) {
-		fprintf(stderr,
-		        "# known bug: %" PRIu64 " connections in 20 s, "
-		        "backoff never above %" PRIu64 " ms: "
-		        "mirror_sm_connected() resets the backoff although "
-		        "nothing was gained\n",
-		        connects, maxb);
-		if (!(connects > 100 && maxb <= 50))
-			fail_msg("fixed? %" PRIu64 " connections, backoff up "
-			         "to %" PRIu64
-			         " ms: set KNOWN_BUG_BACKOFF_RESET "
-			         "to 0",
-			         connects, maxb);
-		return;
-	}
+	fprintf(stderr,
+	        "# total-crc source: %" PRIu64 " connection(s), %" PRIu64
+	        " snapshot requests in 20 s, last backoff %" PRIu64 " ms\n",
+	        connects, requests, retry);
 	/* 25..50 ms first, doubling, 1..2 s at the cap: about 15 attempts
-	 * in 20 s. */
-	assert_true(connects <= 25);
-	assert_true(maxb >= 1000 && maxb <= 2000);
+	 * in 20 s, on the one connection. */
+	assert_int_equal(connects, 1);
+	assert_true(requests >= 8 && requests <= 25);
+	assert_true(retry >= 1000 && retry <= 2000);
+	if (strstr(error, "CRC") == NULL)
+		fail_msg("state does not name the CRC failure: '%s'", error);
 }
 
 /* ---- randomized mode ---- */
