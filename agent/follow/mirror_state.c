@@ -98,7 +98,8 @@ static void unlinked_state(struct mirror_sm *sm, uint64_t now_ms,
 
 		snprintf(prev, sizeof prev, "%s", st->error);
 		snprintf(st->error, sizeof st->error,
-		         "no word from any source for %" PRIu64 " ms%s%.200s",
+		         "nothing heard from the source for %" PRIu64
+		         " ms%s%.200s",
 		         st->last_contact_age_ms, prev[0] ? ": " : "", prev);
 	}
 	st->state = MIRROR_DEGRADED;

@@ -24,6 +24,10 @@ int sim_source_open(const char *dir, const char *name, size_t chunk_size,
                     char *errmsg);
 void sim_source_close(struct sim_source *s);
 void sim_source_set_fault(struct sim_source *s, enum serve_fault fault);
+/* status != 0: every request is answered with it and an `x` frame
+ * "unavailable" (a source that can do nothing for the mirror); 0: back
+ * to normal. */
+void sim_source_refuse_all(struct sim_source *s, int status);
 /* The spool changed (entries, snapshots, compaction): the next pulls
  * refresh their readers, as serve does on an inotify wake-up. */
 void sim_source_touch(struct sim_source *s);

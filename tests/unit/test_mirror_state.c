@@ -181,7 +181,8 @@ static void test_silence_degrades_while_disconnected(void **state)
 	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
 	assert_int_equal(sm.status.last_contact_age_ms, 3001);
 	assert_string_equal(sm.status.error,
-	                    "no word from any source for 3001 ms: connection "
+	                    "nothing heard from the source for 3001 ms: "
+	                    "connection "
 	                    "refused");
 	/* Further attempts do not hide it. */
 	mirror_sm_connecting(&sm, 4100);
