@@ -202,6 +202,9 @@ void status_database_set(struct status_database *d, const char *name,
 	                     ? st->source_commit_index - applied_index
 	                     : 0;
 	d->lag_ms = st->lag_ms;
+	d->lag_known = st->lag_known;
+	d->has_contact = st->has_contact;
+	d->last_contact_ms = st->last_contact_age_ms;
 	d->reconnects = st->reconnects;
 	copy_text(d->endpoint, sizeof d->endpoint, endpoint);
 	copy_text(d->error, sizeof d->error, st->error);
@@ -227,12 +230,23 @@ char *status_json_format(const struct status_report *r, size_t *len)
 		        ",\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64
 		        ",\"rate_bytes_per_s\":%" PRIu64
 		        ",\"log_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
-		        ",\"source_commit_index\":%" PRIu64
-		        ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64
-		        ",\"reconnects\":%" PRIu64,
+		        ",\"source_commit_index\":%" PRIu64,
 		        d->bytes_done, d->bytes_total, d->rate_bytes_per_s,
-		        d->log_index, d->applied_index, d->source_commit_index,
-		        d->lag_entries, d->lag_ms, d->reconnects);
+		        d->log_index, d->applied_index, d->source_commit_index);
+		/* Unknown is null, never 0 (status.h). */
+		if (d->lag_known)
+			printf_(&o,
+			        ",\"lag_entries\":%" PRIu64
+			        ",\"lag_ms\":%" PRIu64,
+			        d->lag_entries, d->lag_ms);
+		else
+			puts_(&o, ",\"lag_entries\":null,\"lag_ms\":null");
+		if (d->has_contact)
+			printf_(&o, ",\"last_contact_ms\":%" PRIu64,
+			        d->last_contact_ms);
+		else
+			puts_(&o, ",\"last_contact_ms\":null");
+		printf_(&o, ",\"reconnects\":%" PRIu64, d->reconnects);
 		puts_(&o, ",\"endpoint\":");
 		json_string(&o, d->endpoint);
 		puts_(&o, ",\"error\":");
@@ -357,12 +371,35 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 		printf_(&o, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
 		        metrics[m].help, metrics[m].name, metrics[m].type);
 		for (size_t i = 0; i < n; i++) {
+			const struct status_database *d = &r->databases[i];
+
 			printf_(&o, "%s{db=\"", metrics[m].name);
-			label(&o, r->databases[i].database);
-			printf_(&o, "\"} %" PRIu64 "\n",
-			        metric_value(&r->databases[i],
-			                     (enum metric_field)m));
+			label(&o, d->database);
+			/* A lag without current figures is unknown, not 0. */
+			if ((m == M_LAG_ENTRIES || m == M_LAG_MS) &&
+			    !d->lag_known)
+				puts_(&o, "\"} NaN\n");
+			else
+				printf_(&o, "\"} %" PRIu64 "\n",
+				        metric_value(d, (enum metric_field)m));
 		}
+	}
+	/* Issue 8 (honest health): the age of the last word from the
+	 * source, beside the lag; an alert on it fires while disconnected,
+	 * when the lag is NaN. */
+	puts_(&o, "# HELP mirror_last_contact_ms Milliseconds since the last "
+	          "word from the source (info, heartbeat, entry or snapshot "
+	          "bytes); NaN before the first.\n"
+	          "# TYPE mirror_last_contact_ms gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+
+		puts_(&o, "mirror_last_contact_ms{db=\"");
+		label(&o, d->database);
+		if (d->has_contact)
+			printf_(&o, "\"} %" PRIu64 "\n", d->last_contact_ms);
+		else
+			puts_(&o, "\"} NaN\n");
 	}
 	return finish(&o, len);
 }

@@ -15,6 +15,10 @@
  *   applied_index  the last index the applier applied (what readers see;
  *                  with applier "none" it follows log_index).
  * lag_entries is source_commit_index - applied_index (0 when ahead).
+ * Both lags describe the source as it is now only while a stream carries
+ * its figures (lag_known); otherwise they are written as null (JSON) or
+ * NaN (Prometheus), never as 0, and last_contact_ms -- the age of the
+ * last word from the source -- says how old the last figures are.
  *
  * Pure: no I/O except status_file_write(), no clock (the caller passes
  * the pid and the time). */
@@ -48,6 +52,12 @@ struct status_database {
 	uint64_t source_commit_index;
 	uint64_t lag_entries; /* source_commit_index - applied_index, >= 0 */
 	uint64_t lag_ms;      /* on the source's clock (mirror_state.h) */
+	/* Both lags are current (JSON null / NaN when not). */
+	bool lag_known;
+	/* Age in ms of the last word from the source at updated_unix_ms;
+	 * has_contact false (JSON null) before the first. */
+	uint64_t last_contact_ms;
+	bool has_contact;
 	uint64_t reconnects;
 	char endpoint[STATUS_ENDPOINT_SIZE];  /* the source it follows */
 	char error[STATUS_TEXT_SIZE];         /* "" when none */
@@ -99,8 +109,10 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * NUL-terminated, length in *len; NULL when out of memory. Metrics:
  * mirror_state{db,state} (1 for the current state), mirror_bytes_done,
  * mirror_bytes_total, mirror_applied_index, mirror_log_index,
- * mirror_source_commit_index, mirror_lag_entries, mirror_lag_ms,
- * mirror_reconnects_total (counter), mirror_applier_failed. */
+ * mirror_source_commit_index, mirror_lag_entries, mirror_lag_ms (both
+ * NaN while not current), mirror_reconnects_total (counter),
+ * mirror_applier_failed, mirror_last_contact_ms (NaN before the first
+ * word from the source). */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
 
 /* Writes r durably (tmp, fsync, rename) to path. 0, or MA_ERR_NOMEM /

@@ -72,8 +72,6 @@ static int read_database(json_t *o, long i, struct status_database *d,
 	    {"applied_index", offsetof(struct status_database, applied_index)},
 	    {"source_commit_index",
 	     offsetof(struct status_database, source_commit_index)},
-	    {"lag_entries", offsetof(struct status_database, lag_entries)},
-	    {"lag_ms", offsetof(struct status_database, lag_ms)},
 	    {"reconnects", offsetof(struct status_database, reconnects)},
 	    {"skipped_commands",
 	     offsetof(struct status_database, skipped_commands)},
@@ -108,6 +106,24 @@ static int read_database(json_t *o, long i, struct status_database *d,
 		if (rc != 0)
 			return rc;
 	}
+	/* null: not current / never (status.h); both lags together. */
+	d->lag_known = !json_is_null(json_object_get(o, "lag_ms"));
+	if (d->lag_known &&
+	    ((rc = get_u64(o, i, "lag_entries", &d->lag_entries, errmsg)) !=
+	         0 ||
+	     (rc = get_u64(o, i, "lag_ms", &d->lag_ms, errmsg)) != 0))
+		return rc;
+	if (!d->lag_known &&
+	    !json_is_null(json_object_get(o, "lag_entries")))
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "status: databases[%ld]: lag_ms is null but "
+		                 "lag_entries is not",
+		                 i);
+	d->has_contact = !json_is_null(json_object_get(o, "last_contact_ms"));
+	if (d->has_contact &&
+	    (rc = get_u64(o, i, "last_contact_ms", &d->last_contact_ms,
+	                  errmsg)) != 0)
+		return rc;
 	return 0;
 }
 

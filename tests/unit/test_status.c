@@ -53,6 +53,9 @@ static struct status_report *sample(size_t count)
 		st.source_commit_index = 600 + i;
 		st.lag_entries = 99999; /* recomputed from applied_index */
 		st.lag_ms = 7000 + i;
+		st.lag_known = true;
+		st.has_contact = true;
+		st.last_contact_age_ms = 250 + i;
 		st.reconnects = 8 + i;
 		snprintf(st.error, sizeof st.error, "err %zu", i);
 		snprintf(name, sizeof name, "db%zu", i);
@@ -107,11 +110,53 @@ static void test_json_exact_text(void **state)
 	    "\"db0\",\"state\":\"Connecting\",\"bytes_done\":1000,"
 	    "\"bytes_total\":2000,\"rate_bytes_per_s\":3000,\"log_index\":500,"
 	    "\"applied_index\":490,\"source_commit_index\":600,"
-	    "\"lag_entries\":110,\"lag_ms\":7000,\"reconnects\":8,"
+	    "\"lag_entries\":110,\"lag_ms\":7000,\"last_contact_ms\":250,"
+	    "\"reconnects\":8,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
 	    "\"applier\":\"kv\",\"applier_error\":null,"
 	    "\"skipped_commands\":9}]}\n");
 	free(text);
+	free(r);
+}
+
+/* Issue 8: without current figures the lag is null, never 0, and the
+ * contact age says how old the last word is (null before the first);
+ * the reader gets the same back. */
+static void test_json_unknown_lag(void **state)
+{
+	struct status_report *r = sample(1), *back = malloc(sizeof *back);
+	char errmsg[MA_ERRMSG_SIZE];
+	size_t len;
+	char *text;
+
+	(void)state;
+	assert_non_null(back);
+	r->databases[0].lag_known = false;
+	r->databases[0].last_contact_ms = 45000;
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"source_commit_index\":600,"
+	                             "\"lag_entries\":null,\"lag_ms\":null,"
+	                             "\"last_contact_ms\":45000,"));
+	assert_int_equal(status_json_parse(text, len, back, errmsg), 0);
+	assert_false(back->databases[0].lag_known);
+	assert_true(back->databases[0].has_contact);
+	assert_int_equal(back->databases[0].last_contact_ms, 45000);
+	free(text);
+	r->databases[0].has_contact = false;
+	text = status_json_format(r, &len);
+	assert_non_null(strstr(text, "\"last_contact_ms\":null,"));
+	assert_int_equal(status_json_parse(text, len, back, errmsg), 0);
+	assert_false(back->databases[0].has_contact);
+	free(text);
+	text = status_prometheus_format(r, &len);
+	assert_non_null(strstr(text, "\nmirror_lag_ms{db=\"db0\"} NaN\n"));
+	assert_non_null(
+	    strstr(text, "\nmirror_lag_entries{db=\"db0\"} NaN\n"));
+	assert_non_null(
+	    strstr(text, "\nmirror_last_contact_ms{db=\"db0\"} NaN\n"));
+	free(text);
+	free(back);
 	free(r);
 }
 
@@ -148,7 +193,7 @@ static void test_json_every_field_by_jansson(void **state)
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 16);
+		assert_int_equal(json_object_size(d), 17);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
@@ -161,6 +206,7 @@ static void test_json_every_field_by_jansson(void **state)
 		assert_int_equal(NUM("source_commit_index"), 600 + i);
 		assert_int_equal(NUM("lag_entries"), 110);
 		assert_int_equal(NUM("lag_ms"), 7000 + i);
+		assert_int_equal(NUM("last_contact_ms"), 250 + i);
 		assert_int_equal(NUM("reconnects"), 8 + i);
 		assert_string_equal(STR("endpoint"), "127.0.0.1:4433");
 		assert_string_equal(STR("error"), err);
@@ -282,6 +328,9 @@ static void test_json_round_trip(void **state)
 		                 a->source_commit_index);
 		assert_int_equal(b->lag_entries, a->lag_entries);
 		assert_int_equal(b->lag_ms, a->lag_ms);
+		assert_int_equal(b->lag_known, a->lag_known);
+		assert_int_equal(b->last_contact_ms, a->last_contact_ms);
+		assert_int_equal(b->has_contact, a->has_contact);
 		assert_int_equal(b->reconnects, a->reconnects);
 		assert_string_equal(b->endpoint, a->endpoint);
 		assert_string_equal(b->error, a->error);
@@ -396,16 +445,19 @@ static void test_prometheus(void **state)
 	    "mirror_reconnects_total{db=\"db1\"} 9\n",
 	    "\nmirror_applier_failed{db=\"db0\"} 0\n",
 	    "\nmirror_applier_failed{db=\"db1\"} 1\n",
+	    "\n# TYPE mirror_last_contact_ms gauge\n"
+	    "mirror_last_contact_ms{db=\"db0\"} 250\n"
+	    "mirror_last_contact_ms{db=\"db1\"} 251\n",
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
 		if (strstr(text, lines[i]) == NULL)
 			fail_msg("missing '%s' in:\n%s", lines[i], text);
-	/* 7 states x 2 databases, then 9 metrics x 2 databases, each with
+	/* 7 states x 2 databases, then 10 metrics x 2 databases, each with
 	 * its HELP and TYPE. */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 2 + 14 + 9 * (2 + 2));
+	assert_int_equal(n, 2 + 14 + 10 * (2 + 2));
 	free(text);
 	free(r);
 }
@@ -624,6 +676,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_set_computes_lag_from_applied),
 	    cmocka_unit_test(test_json_exact_text),
+	    cmocka_unit_test(test_json_unknown_lag),
 	    cmocka_unit_test(test_json_every_field_by_jansson),
 	    cmocka_unit_test(test_json_escaping),
 	    cmocka_unit_test(test_json_round_trip),
