@@ -417,6 +417,22 @@ int status_state_parse(const char *name, enum mirror_state *out)
 	return MA_ERR_NOTFOUND;
 }
 
+bool status_database_staleness(const struct status_database *d,
+                               uint64_t *staleness_ms)
+{
+	if (!d->lag_known || !d->has_contact)
+		return false;
+	*staleness_ms = d->lag_ms > UINT64_MAX - d->last_contact_ms
+	                    ? UINT64_MAX
+	                    : d->lag_ms + d->last_contact_ms;
+	return true;
+}
+
+bool status_database_ready(const struct status_database *d)
+{
+	return d->state == MIRROR_FOLLOWING && d->lag_known && d->has_contact;
+}
+
 bool status_state_healthy(enum mirror_state s)
 {
 	return s == MIRROR_BOOTSTRAPPING || s == MIRROR_CATCHING_UP ||

@@ -127,4 +127,15 @@ int status_state_parse(const char *name, enum mirror_state *out);
  * Following. Connecting, Degraded, Disconnected and Error are not. */
 bool status_state_healthy(enum mirror_state s);
 
+/* How stale database d's data may be, in ms: the lag behind the source's
+ * commit when it last said (lag_ms, on the source's clock) plus the age
+ * of that word (last_contact_ms). False when it cannot say: no current
+ * figures (disconnected, retrying, or not yet told). What a read's
+ * max_staleness bounds. */
+bool status_database_staleness(const struct status_database *d,
+                               uint64_t *staleness_ms);
+/* Ready to serve fresh reads: Following with current figures (/readyz
+ * wants every database ready). */
+bool status_database_ready(const struct status_database *d);
+
 #endif

@@ -113,16 +113,14 @@ static int read_database(json_t *o, long i, struct status_database *d,
 	         0 ||
 	     (rc = get_u64(o, i, "lag_ms", &d->lag_ms, errmsg)) != 0))
 		return rc;
-	if (!d->lag_known &&
-	    !json_is_null(json_object_get(o, "lag_entries")))
+	if (!d->lag_known && !json_is_null(json_object_get(o, "lag_entries")))
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "status: databases[%ld]: lag_ms is null but "
 		                 "lag_entries is not",
 		                 i);
 	d->has_contact = !json_is_null(json_object_get(o, "last_contact_ms"));
-	if (d->has_contact &&
-	    (rc = get_u64(o, i, "last_contact_ms", &d->last_contact_ms,
-	                  errmsg)) != 0)
+	if (d->has_contact && (rc = get_u64(o, i, "last_contact_ms",
+	                                    &d->last_contact_ms, errmsg)) != 0)
 		return rc;
 	return 0;
 }

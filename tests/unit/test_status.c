@@ -119,6 +119,47 @@ static void test_json_exact_text(void **state)
 	free(r);
 }
 
+/* Issue 8: how stale a database may be (what max_staleness bounds) and
+ * whether it is ready (/readyz). */
+static void test_staleness_and_ready(void **state)
+{
+	struct status_database d;
+	struct mirror_status st;
+	uint64_t ms = 1;
+
+	(void)state;
+	memset(&st, 0, sizeof st);
+	st.state = MIRROR_FOLLOWING;
+	st.lag_known = true;
+	st.has_contact = true;
+	st.lag_ms = 300;
+	st.last_contact_age_ms = 120;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_true(status_database_staleness(&d, &ms));
+	assert_int_equal(ms, 420);
+	assert_true(status_database_ready(&d));
+	/* Degraded, CatchingUp...: not ready, though the figures are. */
+	st.state = MIRROR_DEGRADED;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_false(status_database_ready(&d));
+	assert_true(status_database_staleness(&d, &ms));
+	/* Disconnected: lag unknown, so neither (never "0 ms stale"). */
+	st.state = MIRROR_FOLLOWING;
+	st.lag_known = false;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	ms = 7;
+	assert_false(status_database_staleness(&d, &ms));
+	assert_int_equal(ms, 7);
+	assert_false(status_database_ready(&d));
+	/* A sum that would wrap saturates. */
+	st.lag_known = true;
+	st.lag_ms = UINT64_MAX - 5;
+	st.last_contact_age_ms = 10;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_true(status_database_staleness(&d, &ms));
+	assert_true(ms == UINT64_MAX);
+}
+
 /* Issue 8: without current figures the lag is null, never 0, and the
  * contact age says how old the last word is (null before the first);
  * the reader gets the same back. */
@@ -151,8 +192,7 @@ static void test_json_unknown_lag(void **state)
 	free(text);
 	text = status_prometheus_format(r, &len);
 	assert_non_null(strstr(text, "\nmirror_lag_ms{db=\"db0\"} NaN\n"));
-	assert_non_null(
-	    strstr(text, "\nmirror_lag_entries{db=\"db0\"} NaN\n"));
+	assert_non_null(strstr(text, "\nmirror_lag_entries{db=\"db0\"} NaN\n"));
 	assert_non_null(
 	    strstr(text, "\nmirror_last_contact_ms{db=\"db0\"} NaN\n"));
 	free(text);
@@ -677,6 +717,7 @@ int main(void)
 	    cmocka_unit_test(test_set_computes_lag_from_applied),
 	    cmocka_unit_test(test_json_exact_text),
 	    cmocka_unit_test(test_json_unknown_lag),
+	    cmocka_unit_test(test_staleness_and_ready),
 	    cmocka_unit_test(test_json_every_field_by_jansson),
 	    cmocka_unit_test(test_json_escaping),
 	    cmocka_unit_test(test_json_round_trip),
