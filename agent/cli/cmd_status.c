@@ -90,6 +90,13 @@ static int verdict(const struct status_report *r, const char *path,
 		        path, r->pid);
 		rc = EXIT_UNHEALTHY;
 	}
+	if (r->stopped) {
+		fprintf(stderr,
+		        "mirror-agent status: the follower stopped; %s holds "
+		        "its final state\n",
+		        path);
+		rc = EXIT_UNHEALTHY;
+	}
 	if (r->count == 0) {
 		fprintf(stderr, "mirror-agent status: %s lists no database\n",
 		        path);

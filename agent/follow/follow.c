@@ -75,6 +75,10 @@ struct follow {
 	bool all_failed_reported;
 	bool status_dirty;
 	bool stopping;
+	/* follow_new succeeded: only then is the status file ours to write
+	 * (a follower refused at start-up -- a lock held by another -- must
+	 * not overwrite the live one's). */
+	bool started;
 };
 
 void follow_options_init(struct follow_options *o,
@@ -140,8 +144,17 @@ static void write_status(struct follow *f)
 		snprintf(path, sizeof path, "%s", f->o.status_file);
 	else
 		snprintf(path, sizeof path, "%s/status", f->o.data_dir);
-	if (status_file_write(path, r, errmsg) != 0)
-		log_warn("%s", errmsg);
+	if (status_file_write(path, r, errmsg) != 0) {
+		/* A file that cannot be replaced (a full disk) must not go on
+		 * saying what it said: removing it needs no space, and a
+		 * missing status is an unhealthy one (`status` exits 1). */
+		if (unlink(path) == 0)
+			log_warn("%s; removed the old status file rather than "
+			         "leave it stale",
+			         errmsg);
+		else
+			log_warn("%s", errmsg);
+	}
 	free(r);
 }
 
@@ -600,6 +613,7 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	}
 	struct timeval tick = {0, 50 * 1000};
 	evtimer_add(f->tick_timer, &tick);
+	f->started = true;
 	connect_next(f);
 	*out = f;
 	return 0;
@@ -628,14 +642,19 @@ void follow_free(struct follow *f)
 		event_free(f->tick_timer);
 	if (f->deferred != NULL)
 		event_free(f->deferred);
-	if (f->ndb > 0)
-		write_status(f);
+	if (f->started)
+		write_status(f); /* the final state, also after a fatal stop */
 	free(f);
 }
 
 const struct mirror_status *follow_status(const struct follow *f, size_t i)
 {
 	return i < f->ndb ? &f->dbs[i].status : NULL;
+}
+
+bool follow_stopping(const struct follow *f)
+{
+	return f->stopping;
 }
 
 const char *follow_endpoint(const struct follow *f)

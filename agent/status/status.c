@@ -216,8 +216,9 @@ char *status_json_format(const struct status_report *r, size_t *len)
 	struct out o = {0};
 
 	printf_(&o,
-	        "{\"pid\":%ld,\"updated_unix_ms\":%" PRId64 ",\"endpoint\":",
-	        r->pid, r->updated_unix_ms);
+	        "{\"pid\":%ld,\"updated_unix_ms\":%" PRId64
+	        ",\"stopped\":%s,\"endpoint\":",
+	        r->pid, r->updated_unix_ms, r->stopped ? "true" : "false");
 	json_string(&o, r->endpoint);
 	puts_(&o, ",\"databases\":[");
 	for (size_t i = 0; i < r->count && i < STATUS_MAX_DATABASES; i++) {

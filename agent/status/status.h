@@ -69,6 +69,10 @@ struct status_database {
 struct status_report {
 	long pid;
 	int64_t updated_unix_ms; /* wall clock of the rendering */
+	/* The final report of a follower that stopped (cleanly or on a
+	 * fatal error): the states are its last ones. JSON "stopped"; a
+	 * file without it (an older writer) reads as false. */
+	bool stopped;
 	char endpoint[STATUS_ENDPOINT_SIZE];
 	size_t count; /* databases[0 .. count-1] */
 	struct status_database databases[STATUS_MAX_DATABASES];

@@ -156,6 +156,13 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
 	if ((rc = get_u64(root, -1, "updated_unix_ms", &u, errmsg)) != 0)
 		goto done;
 	r->updated_unix_ms = (int64_t)u;
+	v = json_object_get(root, "stopped");
+	if (v != NULL && !json_is_boolean(v)) {
+		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+		               "status: stopped: not a boolean");
+		goto done;
+	}
+	r->stopped = json_is_true(v);
 	if ((rc = get_text(root, -1, "endpoint", r->endpoint,
 	                   sizeof r->endpoint, false, errmsg)) != 0)
 		goto done;

@@ -105,7 +105,7 @@ static void test_json_exact_text(void **state)
 	assert_int_equal(len, strlen(text));
 	assert_string_equal(
 	    text,
-	    "{\"pid\":4242,\"updated_unix_ms\":1700000000123,"
+	    "{\"pid\":4242,\"updated_unix_ms\":1700000000123,\"stopped\":false,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"databases\":[{\"database\":"
 	    "\"db0\",\"state\":\"Connecting\",\"bytes_done\":1000,"
 	    "\"bytes_total\":2000,\"rate_bytes_per_s\":3000,\"log_index\":500,"
@@ -344,6 +344,7 @@ static void test_json_round_trip(void **state)
 		d->error[i] = '\\';
 		d->log_index = UINT64_C(1) << 62; /* jansson: < 2^63 */
 	}
+	r->stopped = true;
 	text = status_json_format(r, &len);
 	assert_non_null(text);
 	assert_true(len < STATUS_JSON_MAX);
@@ -369,6 +370,7 @@ static void test_json_round_trip(void **state)
 		assert_int_equal(b->lag_entries, a->lag_entries);
 		assert_int_equal(b->lag_ms, a->lag_ms);
 		assert_int_equal(b->lag_known, a->lag_known);
+		assert_int_equal(back->stopped, r->stopped);
 		assert_int_equal(b->last_contact_ms, a->last_contact_ms);
 		assert_int_equal(b->has_contact, a->has_contact);
 		assert_int_equal(b->reconnects, a->reconnects);
@@ -563,12 +565,15 @@ static int scratch_teardown(void **state)
 
 /* Writes a report of this process, one database in state st, updated
  * age_ms ago. */
+static bool report_stopped; /* write_report's next report is a final one */
+
 static void write_report(const struct scratch *s, enum mirror_state st,
                          int64_t age_ms, long pid)
 {
 	struct status_report *r = sample(1);
 	char errmsg[MA_ERRMSG_SIZE];
 
+	r->stopped = report_stopped;
 	r->pid = pid;
 	r->updated_unix_ms = now_unix_ms() - age_ms;
 	r->databases[0].state = st;
@@ -658,6 +663,12 @@ static void test_cmd_exit_codes(void **state)
 	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
 	assert_int_equal(
 	    run_status(s, "--data-dir", s->dir, "--max-age=60", NULL), 0);
+	/* The final report of a stopped follower (its pid may live on,
+	 * reused or in a supervisor's restart): 1, whatever its states. */
+	report_stopped = true;
+	write_report(s, MIRROR_FOLLOWING, 0, (long)getpid());
+	report_stopped = false;
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
 	/* The writer is gone (a pid above pid_max never exists): 1. */
 	write_report(s, MIRROR_FOLLOWING, 0, 0x7ffffff0L);
 	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
