@@ -38,7 +38,8 @@ tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_faults.sh \
 	tests/integration/test_follow_tls.sh \
-	tests/integration/test_follow_badsource.sh
+	tests/integration/test_follow_badsource.sh \
+	tests/integration/test_follow_isolation.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 

@@ -214,18 +214,36 @@ static void update_lag(struct mirror_sm *sm)
 		st->lag_ms = (uint64_t)(a - b);
 }
 
-static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms)
+/* Past a Degraded threshold: true with the reason in why (the state's
+ * error then names it). */
+static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms,
+                           char *why, size_t whylen)
 {
 	const struct mirror_state_config *c = &sm->config;
 	const struct mirror_status *st = &sm->status;
 
-	if (silent(sm, now_ms))
+	if (silent(sm, now_ms)) {
+		snprintf(why, whylen,
+		         "nothing heard from the source for %" PRIu64
+		         " ms (degraded_silence %" PRIu32 " ms)",
+		         st->last_contact_age_ms, c->degraded_silence_ms);
 		return true;
+	}
 	if (c->degraded_lag_entries != 0 &&
-	    st->lag_entries > c->degraded_lag_entries)
+	    st->lag_entries > c->degraded_lag_entries) {
+		snprintf(why, whylen,
+		         "%" PRIu64 " entries behind the source "
+		         "(degraded_lag_entries %" PRIu64 ")",
+		         st->lag_entries, c->degraded_lag_entries);
 		return true;
-	if (c->degraded_lag_ms != 0 && st->lag_ms > c->degraded_lag_ms)
+	}
+	if (c->degraded_lag_ms != 0 && st->lag_ms > c->degraded_lag_ms) {
+		snprintf(why, whylen,
+		         "%" PRIu64 " ms behind the source "
+		         "(degraded_lag_time %" PRIu32 " ms)",
+		         st->lag_ms, c->degraded_lag_ms);
 		return true;
+	}
 	return false;
 }
 
@@ -257,8 +275,13 @@ static void settle(struct mirror_sm *sm, uint64_t now_ms)
 		st->state = MIRROR_CATCHING_UP;
 		return;
 	}
-	st->state =
-	    over_threshold(sm, now_ms) ? MIRROR_DEGRADED : MIRROR_FOLLOWING;
+	char why[sizeof st->error];
+	if (over_threshold(sm, now_ms, why, sizeof why)) {
+		st->state = MIRROR_DEGRADED;
+		snprintf(st->error, sizeof st->error, "%s", why);
+	} else {
+		st->state = MIRROR_FOLLOWING;
+	}
 }
 
 void mirror_sm_bootstrap_done(struct mirror_sm *sm, uint64_t now_ms,
