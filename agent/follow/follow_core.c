@@ -48,6 +48,12 @@ struct batch {
  * push() says so loudly if a caller forgets to drain. */
 #define ACTION_QUEUE 16
 
+/* The largest log index the mirror accepts from a source (2^63 - 1):
+ * indexes are the peer's word, and one at UINT64_MAX would make "the
+ * index after it" wrap (wal_log_reset(0) failed and the database went
+ * fatal). Beyond it is a protocol error of that stream, retried. */
+#define INDEX_MAX ((uint64_t)INT64_MAX)
+
 /* A log stream's body is flushed into the wal at this size even inside
  * one body event, which bounds the batch's memory. */
 #define BATCH_FLUSH_BYTES (4u << 20)
@@ -513,6 +519,14 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 		rc = batch_flush(c);
 		if (rc != 0)
 			return rc;
+		if (m.commit_index > INDEX_MAX) {
+			snprintf(why, sizeof why,
+			         "heartbeat commit index %" PRIu64
+			         " out of range (at most %" PRIu64 ")",
+			         m.commit_index, INDEX_MAX);
+			stream_failed(c, why);
+			return MA_ERR_PROTO;
+		}
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		report(c, false);
@@ -700,6 +714,19 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	if (rc != 0) {
 		stream_failed(c, errmsg);
 		return rc;
+	}
+	if (c->info.commit_index > INDEX_MAX ||
+	    c->info.first_index > INDEX_MAX ||
+	    (c->info.has_snapshot && (c->info.snapshot_index == 0 ||
+	                              c->info.snapshot_index > INDEX_MAX))) {
+		snprintf(why, sizeof why,
+		         "source announced an index out of range (commit "
+		         "%" PRIu64 ", first %" PRIu64 ", snapshot %" PRIu64
+		         "; at most %" PRIu64 ")",
+		         c->info.commit_index, c->info.first_index,
+		         c->info.snapshot_index, INDEX_MAX);
+		stream_failed(c, why);
+		return 1;
 	}
 	if (strcmp(c->info.id.database_id, c->name) != 0) {
 		snprintf(why, sizeof why, "source answered for database '%s'",
