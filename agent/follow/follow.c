@@ -392,7 +392,10 @@ static void schedule_reconnect(struct follow *f, const char *why)
 		drain(db);
 		if (follow_core_failed(db->core))
 			continue; /* its last entries could not be written */
-		if (!any)
+		/* The soonest: a database backing off for its own trouble
+		 * does not hold the others' reconnect back (it waits on its
+		 * own when the connection is up). */
+		if (!any || d < delay)
 			delay = d;
 		any = true;
 	}

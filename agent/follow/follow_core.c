@@ -907,7 +907,13 @@ void follow_core_connected(struct follow_core *c, uint64_t now)
 	if (c->phase == PHASE_DEAD)
 		return;
 	c->connected = true;
-	c->retry_at = 0; /* the connection's backoff was waited */
+	if (c->retry_at > now) {
+		/* Its own backoff is longer than the connection's (another
+		 * database's) was: it asks at the first tick past it. */
+		report(c, false);
+		return;
+	}
+	c->retry_at = 0;
 	mirror_sm_connected(&c->sm, now);
 	report(c, false);
 	start_info(c);
@@ -924,7 +930,6 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	c->stream = 0;
 	c->action_count = 0;
 	c->connected = false;
-	c->retry_at = 0;
 	c->restart = false;
 	if (c->phase == PHASE_DEAD)
 		return 0;
@@ -935,6 +940,11 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 		return 0;
 	}
 	delay = mirror_sm_disconnected(&c->sm, now, why);
+	/* A retry of its own already due later keeps its time: a lost
+	 * connection never brings a failing database's request forward. */
+	if (c->retry_at > now + delay)
+		delay = (uint32_t)(c->retry_at - now);
+	c->retry_at = now + (delay > 0 ? delay : 1);
 	c->phase = PHASE_IDLE;
 	report(c, false);
 	return delay;

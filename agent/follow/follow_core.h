@@ -106,13 +106,16 @@ void follow_core_free(struct follow_core *c);
 
 /* A connection attempt starts (state Connecting). */
 void follow_core_connecting(struct follow_core *c, uint64_t now);
-/* The connection is up: the core asks for info (OPEN). */
+/* The connection is up: the core asks for info (OPEN), or, when its own
+ * backoff has not passed yet, at the first follow_core_tick past it. */
 void follow_core_connected(struct follow_core *c, uint64_t now);
 /* The connection is gone (every stream with it). Flushes what was
  * received, enters Disconnected (advancing status.endpoint) and returns
- * the backoff in ms before the next attempt; 0 when the database is in
- * Error (no reconnect wanted). A retry of this database's own that was
- * pending is forgotten: the reconnect asks for info anyway. */
+ * the backoff in ms before this database wants a connection again (its
+ * own retry, if one was due later, keeps its time); 0 when the database
+ * is in Error (no reconnect wanted). The glue reconnects after the
+ * shortest delay of its databases; a database whose time has not come
+ * when the connection is up waits for it (follow_core_connected). */
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why);
 /* Stream events (response, body, end, error) are acted on only for the

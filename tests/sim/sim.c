@@ -367,12 +367,12 @@ static void do_disconnect(struct sim *sim, const char *why)
 	sim->gen++;
 	streams_free(sim);
 	sim->connected = sim->connecting = false;
-	/* As the glue: every database learns it; the first that still
+	/* As the glue: every database learns it; the soonest that still
 	 * wants a connection sets the delay. */
 	for (size_t db = 0; db < sim->ndbs; db++) {
 		uint32_t d =
 		    follow_core_disconnected(sim->cores[db], sim->now, why);
-		if (delay == 0)
+		if (d != 0 && (delay == 0 || d < delay))
 			delay = d;
 	}
 	if (delay == 0)

@@ -739,7 +739,9 @@ static void test_isolation_missing_database(void **state)
 	struct world w;
 	struct fx_spool *sp;
 	uint64_t opens[MINUTES], snaps[MINUTES], bytes[MINUTES], want;
-	char dir[320];
+	uint64_t before, t0, kv_back;
+	enum mirror_state small_state;
+	char dir[320], reason[256];
 	const struct mirror_status *small;
 
 	(void)state;
@@ -752,24 +754,40 @@ static void test_isolation_missing_database(void **state)
 	assert_int_equal(sim_add_database(&w.sim, "small", dir), 1);
 	start(&w);
 	run_minutes(&w, 1, opens, snaps, bytes);
+	small = follow_core_status(w.sim.cores[1]);
+	snprintf(reason, sizeof reason, "%s", small->error);
+	small_state = small->state;
+	/* A lost connection: kv is back within its own (short) backoff,
+	 * and small is not asked again before its own (long) one. */
+	before = w.sim.stats.db_opens[1];
+	t0 = w.sim.now;
+	sim_cut_connection(&w.sim, "test: connection lost");
+	want = 50;
+	assert_false(sim_following_at(&w.sim, &want));
+	assert_true(sim_run(&w.sim, sim_following_at, &want, 2000));
+	kv_back = w.sim.now - t0;
+	sim_run(&w.sim, NULL, NULL, 5000);
+	assert_clean(&w);
+	assert_int_equal(w.sim.stats.db_opens[1], before);
+	assert_true(kv_back <= 400);
 	/* kv goes on taking entries while small keeps failing. */
 	append(&w, sp, 20, 1, true);
 	want = 70;
 	assert_true(sim_run(&w.sim, sim_following_at, &want, 5000));
 	assert_clean(&w);
-	small = follow_core_status(w.sim.cores[1]);
 	fprintf(stderr,
 	        "# missing database: %" PRIu64 " connection(s); requests of "
 	        "'small' per minute: first %" PRIu64 ", then median %" PRIu64
-	        "; state %s: %s\n",
+	        "; state %s: %s; kv back %" PRIu64
+	        " ms after a lost connection\n",
 	        w.sim.stats.connects, opens[0], median_tail(opens),
-	        mirror_state_name(small->state), small->error);
-	assert_int_equal(w.sim.stats.connects, 1);
+	        mirror_state_name(small_state), reason, kv_back);
+	assert_int_equal(w.sim.stats.connects, 2); /* the test's cut */
 	assert_wal_equal(&w, 1, 70);
-	assert_true(small->state == MIRROR_DISCONNECTED ||
-	            small->state == MIRROR_DEGRADED);
-	if (strstr(small->error, "source answered 404 not-found") == NULL)
-		fail_msg("reason not named: '%s'", small->error);
+	assert_true(small_state == MIRROR_DISCONNECTED ||
+	            small_state == MIRROR_DEGRADED);
+	if (strstr(reason, "source answered 404 not-found") == NULL)
+		fail_msg("reason not named: '%s'", reason);
 	assert_rate("info requests of 'small'", opens, 12, 4);
 	world_free(&w);
 }
