@@ -261,6 +261,8 @@ static void drain(struct fdb *db)
 			}
 		}
 	}
+	if (follow_core_wants_next_endpoint(db->core))
+		defer(f); /* moving the connection is decided there */
 	ev = follow_core_take_event(db->core);
 	db->status = *follow_core_status(db->core);
 	if (ev.state_changed)
@@ -432,6 +434,22 @@ static void on_closed(struct transport_client *c, int error, const char *errmsg,
 	schedule_reconnect(f, why);
 }
 
+/* Every database not in Error was refused by this endpoint (403) and
+ * another is left: the connection serves none of them here. */
+static bool all_want_next_endpoint(const struct follow *f)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < f->ndb; i++) {
+		if (follow_core_failed(f->dbs[i].core))
+			continue;
+		if (!follow_core_wants_next_endpoint(f->dbs[i].core))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 static void on_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	struct follow *f = arg;
@@ -440,6 +458,19 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (size_t i = 0; i < f->ndb; i++)
 		cancel_streams(&f->dbs[i], true);
+	if (f->client != NULL && !f->closing && all_want_next_endpoint(f)) {
+		char why[160];
+
+		snprintf(why, sizeof why,
+		         "%s refused every database (403); trying the next "
+		         "endpoint",
+		         f->endpoint_text);
+		f->closing = true;
+		f->connected = false;
+		transport_client_close(f->client); /* on_closed follows */
+		schedule_reconnect(f, why);
+		return;
+	}
 	/* Restarts decided inside callbacks, entries batched before a
 	 * failure. */
 	for (size_t i = 0; i < f->ndb; i++) {

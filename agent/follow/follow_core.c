@@ -74,7 +74,11 @@ struct follow_core {
 	struct follow_core_event event;
 
 	bool connected;
-	bool restart;      /* info again at the next follow_core_run */
+	bool restart; /* info again at the next follow_core_run */
+	/* Endpoints that refused this database (403), by index; while
+	 * another is left, wants_move asks the glue for it. */
+	uint64_t refused;
+	bool wants_move;
 	uint64_t retry_at; /* a failed stream: info again then (0: none) */
 	enum phase phase;
 	uint64_t stream;      /* current stream, 0: none */
@@ -373,11 +377,32 @@ static int on_error_frame(struct follow_core *c, const void *body, size_t len)
 	else
 		snprintf(why, sizeof why, "source answered status %d",
 		         c->status);
-	if (c->status == 403)
-		db_fatal(c, MA_ERR_CONFIG,
-		         why); /* our identity may not read it */
-	else
-		stream_failed(c, why);
+	if (c->status == 403) {
+		/* Our identity may not read it here: another endpoint may
+		 * let us (grants are per source node); Error once every
+		 * endpoint said so. */
+		uint32_t n = c->cfg.states.endpoint_count;
+		uint64_t all =
+		    n >= 64 ? UINT64_MAX : (UINT64_C(1) << (n ? n : 1)) - 1;
+
+		c->refused |= UINT64_C(1) << (c->sm.status.endpoint % 64);
+		if ((c->refused & all) == all) {
+			char fatal[700];
+			if (n > 1)
+				snprintf(fatal, sizeof fatal,
+				         "%s (every one of the %" PRIu32
+				         " endpoints refused)",
+				         why, n);
+			else
+				snprintf(fatal, sizeof fatal, "%s", why);
+			db_fatal(c, MA_ERR_CONFIG, fatal);
+			return 1;
+		}
+		c->wants_move = true;
+		snprintf(why + strlen(why), sizeof why - strlen(why),
+		         "; trying the next endpoint");
+	}
+	stream_failed(c, why);
 	return 1;
 }
 
@@ -922,7 +947,7 @@ void follow_core_connected(struct follow_core *c, uint64_t now)
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why)
 {
-	uint32_t delay;
+	uint32_t delay, leaving;
 
 	c->now = now;
 	/* Every stream went with the connection, and what was asked of it
@@ -931,6 +956,7 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	c->action_count = 0;
 	c->connected = false;
 	c->restart = false;
+	c->wants_move = false; /* the next endpoint is where it goes */
 	if (c->phase == PHASE_DEAD)
 		return 0;
 	if (c->batch.count > 0)
@@ -939,10 +965,13 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 		c->action_count = 0;
 		return 0;
 	}
+	leaving = c->sm.status.endpoint;
 	delay = mirror_sm_disconnected(&c->sm, now, why);
 	/* A retry of its own already due later keeps its time: a lost
-	 * connection never brings a failing database's request forward. */
-	if (c->retry_at > now + delay)
+	 * connection never brings a failing database's request forward --
+	 * unless it is leaving an endpoint that refused it. */
+	if (c->retry_at > now + delay &&
+	    !(c->refused & (UINT64_C(1) << (leaving % 64))))
 		delay = (uint32_t)(c->retry_at - now);
 	c->retry_at = now + (delay > 0 ? delay : 1);
 	c->phase = PHASE_IDLE;
@@ -1108,6 +1137,11 @@ const struct mirror_status *follow_core_status(const struct follow_core *c)
 const char *follow_core_name(const struct follow_core *c)
 {
 	return c->name;
+}
+
+bool follow_core_wants_next_endpoint(const struct follow_core *c)
+{
+	return c->wants_move && c->phase != PHASE_DEAD;
 }
 
 bool follow_core_failed(const struct follow_core *c)

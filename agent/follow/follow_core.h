@@ -123,8 +123,9 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
  * other number is ignored, so the glue may pass every event it sees. */
 /* The response status of `stream` (before its body). 200 carries frames
  * of the request's kind; any other carries one error frame: a 403 frame
- * is fatal (MIRROR_ERROR), anything else not 200 fails the stream (this
- * database retries after its backoff). */
+ * tries the next endpoint (follow_core_wants_next_endpoint) and is fatal
+ * (MIRROR_ERROR) once every endpoint refused; anything else not 200 fails
+ * the stream (this database retries after its backoff). */
 void follow_core_response(struct follow_core *c, uint64_t stream, int status,
                           uint64_t now);
 /* Body bytes of `stream`, in order, any split. */
@@ -172,6 +173,12 @@ struct follow_core_event follow_core_take_event(struct follow_core *c);
 const struct mirror_status *follow_core_status(const struct follow_core *c);
 const char *follow_core_name(const struct follow_core *c);
 bool follow_core_failed(const struct follow_core *c); /* in MIRROR_ERROR */
+/* The current endpoint refused this database (403) and another is left
+ * to try: the glue moves the connection to the next endpoint when every
+ * database that is not in Error wants it (a database served here keeps
+ * the connection; this one retries on its backoff and moves with the
+ * connection's next change). Every endpoint refusing it is Error. */
+bool follow_core_wants_next_endpoint(const struct follow_core *c);
 /* The durable end of the local wal (0: none yet; the snapshot's index
  * right after a bootstrap), and the applier (an APPLIER_NONE one only
  * counts entries). */

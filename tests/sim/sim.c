@@ -454,8 +454,24 @@ static size_t take_actions(struct sim *sim, size_t db)
 	return n;
 }
 
+/* As the glue: every database not in Error wants the next endpoint. */
+static bool all_want_next_endpoint(const struct sim *sim)
+{
+	bool any = false;
+
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		if (follow_core_failed(sim->cores[db]))
+			continue;
+		if (!follow_core_wants_next_endpoint(sim->cores[db]))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 /* Hands the cores' actions to the link until they are quiet: the glue's
- * loop (drain, run, drain again). */
+ * loop (drain, run, drain again; move to the next endpoint when every
+ * database asks for it). */
 static void drain(struct sim *sim)
 {
 	for (int round = 0; round < DRAIN_ROUNDS; round++) {
@@ -468,6 +484,12 @@ static void drain(struct sim *sim)
 		for (size_t db = 0; db < sim->ndbs; db++) {
 			follow_core_run(sim->cores[db], sim->now);
 			n += take_actions(sim, db);
+		}
+		if (n == 0 && sim->connected && all_want_next_endpoint(sim)) {
+			sim->stats.endpoint_moves++;
+			do_disconnect(sim, "every database refused (403): "
+			                   "next endpoint");
+			continue;
 		}
 		if (n == 0)
 			return;

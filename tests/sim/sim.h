@@ -76,6 +76,7 @@ struct sim_stats {
 	uint64_t max_backoff_ms, min_backoff_ms;
 	uint64_t frames_delivered; /* on snapshot streams */
 	uint64_t cuts_done;        /* connection cuts that happened */
+	uint64_t endpoint_moves;   /* connections moved on for a 403 */
 	/* per database (index as in sim->cores) */
 	uint64_t db_opens[SIM_DBS_MAX];
 	uint64_t db_snapshot_requests[SIM_DBS_MAX];

@@ -908,6 +908,56 @@ static void test_refusing_source(void **state)
 	world_free(&w);
 }
 
+/* Two endpoints with the same history; the first refuses this mirror
+ * (403: its grant is missing there). Before, a 403 was Error at once;
+ * now the database tries the next endpoint, and is Error only when every
+ * endpoint refuses it. */
+static void test_forbidden_tries_next_endpoint(void **state)
+{
+	struct world w;
+	struct fx_spool *sp[2];
+	uint64_t want = 60;
+	const struct mirror_status *st;
+
+	(void)state;
+	world_init(&w, 503, CHUNK);
+	for (int i = 0; i < 2; i++) {
+		sp[i] = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp[i], 60, 1, i == 0);
+		serve_spool(&w, sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	sim_source_refuse_all(w.sim.sources[0], 403);
+	start(&w);
+	assert_true(sim_run(&w.sim, sim_following_at, &want, 10000));
+	assert_clean(&w);
+	st = follow_core_status(w.sim.core);
+	assert_int_equal(st->endpoint, 1);
+	assert_int_equal(w.sim.stats.endpoint_moves, 1);
+	assert_int_equal(w.sim.stats.connects, 2);
+	assert_wal_equal(&w, 1, 60);
+	world_free(&w);
+
+	/* Both refuse: Error, naming it, after one try each. */
+	world_init(&w, 504, CHUNK);
+	for (int i = 0; i < 2; i++) {
+		sp[i] = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp[i], 60, 1, i == 0);
+		serve_spool(&w, sp[i], CHUNK, SERVE_FAULT_NONE);
+		sim_source_refuse_all(w.sim.sources[i], 403);
+	}
+	start(&w);
+	sim_run(&w.sim, NULL, NULL, 10000);
+	assert_clean(&w);
+	st = follow_core_status(w.sim.core);
+	assert_int_equal(st->state, MIRROR_ERROR);
+	if (strstr(st->error, "source answered 403 ") == NULL ||
+	    strstr(st->error, "(every one of the 2 endpoints refused)") == NULL)
+		fail_msg("error: '%s'", st->error);
+	assert_int_equal(w.sim.stats.connects, 2);
+	assert_int_equal(w.sim.stats.opens, 2);
+	world_free(&w);
+}
+
 /* ---- randomized mode ---- */
 
 static const unsigned pm_choices[] = {0, 0, 2, 10, 40};
@@ -1141,6 +1191,7 @@ int main(void)
 	    cmocka_unit_test(test_isolation_missing_database),
 	    cmocka_unit_test(test_isolation_corrupt_snapshot),
 	    cmocka_unit_test(test_refusing_source),
+	    cmocka_unit_test(test_forbidden_tries_next_endpoint),
 	    cmocka_unit_test(test_randomized),
 	};
 

@@ -520,7 +520,10 @@ static void test_compacted_rebootstraps(void **state)
 	assert_int_equal(follow_core_status(fx->core)->bytes_done, 0);
 }
 
-static void test_forbidden_is_fatal(void **state)
+/* 403: this endpoint refuses our identity; the next may not (grants are
+ * per source node). The database asks to move on, and is in Error once
+ * every endpoint (two here) refused it. */
+static void test_forbidden_tries_next_then_fatal(void **state)
 {
 	struct fixture *fx = *state;
 	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
@@ -535,12 +538,34 @@ static void test_forbidden_is_fatal(void **state)
 	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
 	assert_int_equal(take(fx, a), 1);
 	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
+	assert_int_equal(state_of(fx), MIRROR_DISCONNECTED);
+	assert_false(follow_core_failed(fx->core));
+	assert_true(follow_core_wants_next_endpoint(fx->core));
+	assert_string_equal(follow_core_status(fx->core)->error,
+	                    "source answered 403 forbidden: identity cannot "
+	                    "read kv; trying the next endpoint");
+	/* The glue moves the connection: the move is not held back by the
+	 * database's own backoff. */
+	uint32_t delay =
+	    follow_core_disconnected(fx->core, ++fx->now, "moving on");
+	assert_in_range(delay, 100, 400);
+	assert_false(follow_core_wants_next_endpoint(fx->core));
+	assert_int_equal(follow_core_status(fx->core)->endpoint, 1);
+	fx->now += delay;
+	follow_core_connecting(fx->core, fx->now);
+	follow_core_connected(fx->core, ++fx->now);
+	info = expect_open(fx, "/v1/db/kv/info");
+	follow_core_response(fx->core, info, 403, ++fx->now);
+	follow_core_body(fx->core, info, b.buf, b.len, ++fx->now);
+	assert_int_equal(take(fx, a), 1);
+	assert_int_equal(a[0].type, FOLLOW_ACTION_CANCEL);
 	assert_int_equal(state_of(fx), MIRROR_ERROR);
 	assert_int_equal(follow_core_status(fx->core)->error_code,
 	                 MA_ERR_CONFIG);
 	assert_string_equal(follow_core_status(fx->core)->error,
 	                    "source answered 403 forbidden: identity cannot "
-	                    "read kv");
+	                    "read kv (every one of the 2 endpoints refused)");
+	assert_false(follow_core_wants_next_endpoint(fx->core));
 	assert_null(follow_core_wal(fx->core)); /* nothing was accepted */
 }
 
@@ -869,8 +894,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compacted_rebootstraps, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_forbidden_is_fatal, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_forbidden_tries_next_then_fatal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_status_retries, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
