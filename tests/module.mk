@@ -46,7 +46,8 @@ FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_badsource.sh \
 	tests/integration/test_follow_retry.sh \
 	tests/integration/test_follow_incarnation.sh \
-	tests/integration/test_follow_wal_hole.sh
+	tests/integration/test_follow_wal_hole.sh \
+	tests/integration/test_follow_isolation.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 

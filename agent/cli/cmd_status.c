@@ -41,10 +41,20 @@ static void print_human(const struct status_report *r, int64_t age_ms)
 		       " B/s)\n",
 		       d->bytes_done, d->bytes_total, d->rate_bytes_per_s);
 		printf("  log index %" PRIu64 ", applied index %" PRIu64
-		       ", source commit index %" PRIu64 ", lag %" PRIu64
-		       " entries / %" PRIu64 " ms\n",
-		       d->log_index, d->applied_index, d->source_commit_index,
-		       d->lag_entries, d->lag_ms);
+		       ", source commit index %" PRIu64,
+		       d->log_index, d->applied_index, d->source_commit_index);
+		/* Without current figures the lag is unknown, not 0. */
+		if (d->lag_known)
+			printf(", lag %" PRIu64 " entries / %" PRIu64 " ms\n",
+			       d->lag_entries, d->lag_ms);
+		else
+			printf(", lag unknown (no current figures)\n");
+		if (d->has_contact)
+			printf("  last word from the source %" PRIu64
+			       " ms before the update\n",
+			       d->last_contact_ms);
+		else
+			printf("  no word from the source yet\n");
 		printf("  reconnects %" PRIu64 ", applier %s", d->reconnects,
 		       d->applier);
 		if (d->skipped_commands > 0)
@@ -78,6 +88,13 @@ static int verdict(const struct status_report *r, const char *path,
 		        "mirror-agent status: the follower that wrote %s (pid "
 		        "%ld) is not running\n",
 		        path, r->pid);
+		rc = EXIT_UNHEALTHY;
+	}
+	if (r->stopped) {
+		fprintf(stderr,
+		        "mirror-agent status: the follower stopped; %s holds "
+		        "its final state\n",
+		        path);
 		rc = EXIT_UNHEALTHY;
 	}
 	if (r->count == 0) {

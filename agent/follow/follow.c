@@ -5,10 +5,11 @@
  *
  * The glue reads the clock, feeds each core its events with that reading
  * and carries out the actions the core asks for right after every event
- * (drain()): OPEN at once, CANCEL and DROP from the `deferred` event,
- * because the transport must not have a stream cancelled or its client
- * closed from inside its own callback. A drop closes the connection and
- * reconnects, with the core's backoff, to the next endpoint. */
+ * (drain()): OPEN at once, CANCEL from the `deferred` event, because the
+ * transport must not have a stream cancelled from inside its own
+ * callback. A database's stream failure is its own (the core retries it
+ * from a tick); only a transport failure of the connection reconnects,
+ * with the core's backoff, to the next endpoint. */
 #include "agent/follow/follow.h"
 
 #include <errno.h>
@@ -72,8 +73,7 @@ struct follow {
 	/* Work that must not run inside a transport callback (cancelling the
 	 * stream whose callback is running, closing the client). */
 	struct event *deferred;
-	bool closing;          /* transport_client_close() sent */
-	char drop_reason[512]; /* non-empty: drop the connection */
+	bool closing; /* transport_client_close() sent */
 	uint64_t last_status_ms;
 	bool all_failed_reported;
 	bool status_dirty;
@@ -83,6 +83,10 @@ struct follow {
 	char last_failure[256];
 	int last_failure_error;
 	unsigned same_failures;
+	/* follow_new succeeded: only then is the status file ours to write
+	 * (a follower refused at start-up -- a lock held by another -- must
+	 * not overwrite the live one's). */
+	bool started;
 };
 
 /* A failure a retry does not fix (a certificate refused, nothing
@@ -161,8 +165,17 @@ static void write_status(struct follow *f)
 		snprintf(path, sizeof path, "%s", f->o.status_file);
 	else
 		snprintf(path, sizeof path, "%s/status", f->o.data_dir);
-	if (status_file_write(path, r, errmsg) != 0)
-		log_warn("%s", errmsg);
+	if (status_file_write(path, r, errmsg) != 0) {
+		/* A file that cannot be replaced (a full disk) must not go on
+		 * saying what it said: removing it needs no space, and a
+		 * missing status is an unhealthy one (`status` exits 1). */
+		if (unlink(path) == 0)
+			log_warn("%s; removed the old status file rather than "
+			         "leave it stale",
+			         errmsg);
+		else
+			log_warn("%s", errmsg);
+	}
 	free(r);
 }
 
@@ -266,16 +279,11 @@ static void drain(struct fdb *db)
 					s->cancel = true;
 				defer(f); /* and run the core there */
 				break;
-			case FOLLOW_ACTION_DROP:
-				if (f->drop_reason[0] == '\0')
-					snprintf(f->drop_reason,
-					         sizeof f->drop_reason, "%s",
-					         a[i].why);
-				defer(f);
-				break;
 			}
 		}
 	}
+	if (follow_core_wants_next_endpoint(db->core))
+		defer(f); /* moving the connection is decided there */
 	ev = follow_core_take_event(db->core);
 	db->status = *follow_core_status(db->core);
 	if (ev.state_changed)
@@ -298,13 +306,12 @@ static void drain(struct fdb *db)
 }
 
 /* Whether a transport event should reach the core: the stream is one of
- * db's, not given up, and no drop is pending (the whole connection is
- * going; every database starts again from info after it). */
+ * db's and not given up. */
 static struct fstream *stream_live(struct fdb *db, struct transport_stream *s)
 {
 	struct fstream *fs = stream_find(db, s);
 
-	if (fs == NULL || fs->cancel || db->f->drop_reason[0] != '\0')
+	if (fs == NULL || fs->cancel)
 		return NULL;
 	return fs;
 }
@@ -342,7 +349,7 @@ static uint64_t stream_done(struct fdb *db, struct transport_stream *s)
 
 	if (fs == NULL)
 		return 0;
-	id = fs->cancel || db->f->drop_reason[0] != '\0' ? 0 : fs->id;
+	id = fs->cancel ? 0 : fs->id;
 	memset(fs, 0, sizeof *fs);
 	return id;
 }
@@ -411,7 +418,10 @@ static void schedule_reconnect(struct follow *f, const char *why)
 		drain(db);
 		if (follow_core_failed(db->core))
 			continue; /* its last entries could not be written */
-		if (!any)
+		/* The soonest: a database backing off for its own trouble
+		 * does not hold the others' reconnect back (it waits on its
+		 * own when the connection is up). */
+		if (!any || d < delay)
 			delay = d;
 		any = true;
 	}
@@ -485,6 +495,22 @@ static void on_closed(struct transport_client *c, int error, const char *errmsg,
 	schedule_reconnect(f, why); /* logs it, once */
 }
 
+/* Every database not in Error was refused by this endpoint (403) and
+ * another is left: the connection serves none of them here. */
+static bool all_want_next_endpoint(const struct follow *f)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < f->ndb; i++) {
+		if (follow_core_failed(f->dbs[i].core))
+			continue;
+		if (!follow_core_wants_next_endpoint(f->dbs[i].core))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 static void on_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	struct follow *f = arg;
@@ -492,18 +518,18 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < f->ndb; i++)
-		cancel_streams(&f->dbs[i], f->drop_reason[0] == '\0');
-	if (f->drop_reason[0] != '\0') {
-		char why[sizeof f->drop_reason];
-		snprintf(why, sizeof why, "%s", f->drop_reason);
-		f->drop_reason[0] = '\0';
-		if (f->client != NULL && !f->closing) {
-			f->closing = true;
-			f->connected = false;
-			transport_client_close(
-			    f->client); /* on_closed follows */
-			schedule_reconnect(f, why);
-		}
+		cancel_streams(&f->dbs[i], true);
+	if (f->client != NULL && !f->closing && all_want_next_endpoint(f)) {
+		char why[160];
+
+		snprintf(why, sizeof why,
+		         "%s refused every database (403); trying the next "
+		         "endpoint",
+		         f->endpoint_text);
+		f->closing = true;
+		f->connected = false;
+		transport_client_close(f->client); /* on_closed follows */
+		schedule_reconnect(f, why);
 		return;
 	}
 	/* Restarts decided inside callbacks, entries batched before a
@@ -691,6 +717,7 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	}
 	struct timeval tick = {0, 50 * 1000};
 	evtimer_add(f->tick_timer, &tick);
+	f->started = true;
 	connect_next(f);
 	*out = f;
 	return 0;
@@ -719,14 +746,19 @@ void follow_free(struct follow *f)
 		event_free(f->tick_timer);
 	if (f->deferred != NULL)
 		event_free(f->deferred);
-	if (f->ndb > 0)
-		write_status(f);
+	if (f->started)
+		write_status(f); /* the final state, also after a fatal stop */
 	free(f);
 }
 
 const struct mirror_status *follow_status(const struct follow *f, size_t i)
 {
 	return i < f->ndb ? &f->dbs[i].status : NULL;
+}
+
+bool follow_stopping(const struct follow *f)
+{
+	return f->stopping;
 }
 
 const char *follow_endpoint(const struct follow *f)

@@ -114,6 +114,9 @@ void follow_free(struct follow *f);
 const struct mirror_status *follow_status(const struct follow *f, size_t i);
 /* Current endpoint "host:port". */
 const char *follow_endpoint(const struct follow *f);
+/* True once follow_free has begun: the status written then is the final
+ * one (status_report.stopped). */
+bool follow_stopping(const struct follow *f);
 /* Databases followed, their names (NULL past the end) and appliers. The
  * applier holds the durable entries of the local wal (never more); the
  * caller may query it between loop callbacks, never keep item pointers. */

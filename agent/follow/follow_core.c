@@ -25,13 +25,13 @@
 #include "spool/spool.h"
 #include "wal/wal.h"
 
-/* PHASE_SNAPSHOT_DONE: the final chunk is in and the snapshot stored; the
- * log starts once the stream ends cleanly. */
+/* A snapshot is committed (and the log started) as soon as the receiver
+ * accepts its final chunk: the stream's end may never come (a cut right
+ * after it), and nothing the end could say changes what is stored. */
 enum phase {
 	PHASE_IDLE,
 	PHASE_INFO,
 	PHASE_SNAPSHOT,
-	PHASE_SNAPSHOT_DONE,
 	PHASE_LOG,
 	PHASE_DEAD,
 };
@@ -45,9 +45,15 @@ struct batch {
 };
 
 /* Actions waiting for the glue. The glue drains after every event and an
- * event queues at most three (cancel, drop, open), so this never fills;
+ * event queues at most two (cancel, open), so this never fills;
  * push() says so loudly if a caller forgets to drain. */
 #define ACTION_QUEUE 16
+
+/* The largest log index the mirror accepts from a source (2^63 - 1):
+ * indexes are the peer's word, and one at UINT64_MAX would make "the
+ * index after it" wrap (wal_log_reset(0) failed and the database went
+ * fatal). Beyond it is a protocol error of that stream, retried. */
+#define INDEX_MAX ((uint64_t)INT64_MAX)
 
 /* A log stream's body is flushed into the wal at this size even inside
  * one body event, which bounds the batch's memory. */
@@ -70,9 +76,12 @@ struct follow_core {
 	struct follow_core_event event;
 
 	bool connected;
-	bool
-	    drop_pending; /* DROP asked: ignore everything until disconnected */
-	bool restart;     /* info again at the next follow_core_run */
+	bool restart; /* info again at the next follow_core_run */
+	/* Endpoints that refused this database (403), by index; while
+	 * another is left, wants_move asks the glue for it. */
+	uint64_t refused;
+	bool wants_move;
+	uint64_t retry_at; /* a failed stream: info again then (0: none) */
 	enum phase phase;
 	uint64_t stream;      /* current stream, 0: none */
 	uint64_t last_stream; /* numbers are never reused */
@@ -102,6 +111,7 @@ struct follow_core {
 };
 
 static void start_info(struct follow_core *c);
+static int batch_flush(struct follow_core *c);
 
 /* ---- actions and reporting ---- */
 
@@ -165,21 +175,32 @@ static bool local_failure(int rc)
 	return rc == MA_ERR_IO || rc == MA_ERR_FAILED;
 }
 
-/* Something went wrong with what the source sent or the connection: ask
- * for the connection to be dropped; the glue reconnects to the next
- * endpoint and every database starts again from info. */
+/* Something went wrong with what the source sent on this database's
+ * stream: its own trouble. The stream is given up and this database
+ * alone asks again (info first) after its backoff, at the next tick past
+ * it; the connection and the other databases carry on. The backoff grows
+ * until this database makes progress (mirror_state.h), so an answer the
+ * mirror cannot act on is asked again a few times a minute at most. */
 static void stream_failed(struct follow_core *c, const char *what)
 {
-	struct follow_action *a;
+	uint32_t delay;
 
-	if (c->phase != PHASE_DEAD)
-		c->phase = PHASE_IDLE;
-	if (c->drop_pending || !c->connected)
-		return; /* already on its way down */
-	c->drop_pending = true;
+	if (c->phase == PHASE_DEAD)
+		return;
+	/* Entries batched before the failure are valid; the retry resumes
+	 * after them. */
+	if (c->batch.count > 0 && batch_flush(c) != 0 && c->phase == PHASE_DEAD)
+		return;
+	c->phase = PHASE_IDLE;
+	c->restart = false;
 	abandon(c);
-	a = push(c, FOLLOW_ACTION_DROP);
-	snprintf(a->why, sizeof a->why, "%s: %s", c->name, what);
+	if (!c->connected || c->retry_at != 0)
+		return; /* already waiting */
+	delay = mirror_sm_stream_failed(&c->sm, c->now, what);
+	c->retry_at = c->now + (delay > 0 ? delay : 1);
+	log_warn("%s: %s; asking again in %" PRIu32 " ms", c->name, what,
+	         delay);
+	report(c, true);
 }
 
 /* ---- local state ---- */
@@ -347,11 +368,11 @@ static void request(struct follow_core *c, const char *path)
 }
 
 /* Whether an event of `stream` should still be acted on: the database is
- * alive, the stream is the current one and no drop is pending. */
+ * alive and the stream is the current one. */
 static bool live(const struct follow_core *c, uint64_t stream)
 {
 	return stream != 0 && c->stream == stream && c->phase != PHASE_DEAD &&
-	       !c->restart && !c->drop_pending;
+	       !c->restart;
 }
 
 /* Feeds body bytes to the frame reader and hands each frame to fn. Stops
@@ -445,11 +466,32 @@ static int on_error_frame(struct follow_core *c, const void *body, size_t len)
 	else
 		snprintf(why, sizeof why, "source answered status %d",
 		         c->status);
-	if (c->status == 403)
-		db_fatal(c, MA_ERR_CONFIG,
-		         why); /* our identity may not read it */
-	else
-		stream_failed(c, why);
+	if (c->status == 403) {
+		/* Our identity may not read it here: another endpoint may
+		 * let us (grants are per source node); Error once every
+		 * endpoint said so. */
+		uint32_t n = c->cfg.states.endpoint_count;
+		uint64_t all =
+		    n >= 64 ? UINT64_MAX : (UINT64_C(1) << (n ? n : 1)) - 1;
+
+		c->refused |= UINT64_C(1) << (c->sm.status.endpoint % 64);
+		if ((c->refused & all) == all) {
+			char fatal[700];
+			if (n > 1)
+				snprintf(fatal, sizeof fatal,
+				         "%s (every one of the %" PRIu32
+				         " endpoints refused)",
+				         why, n);
+			else
+				snprintf(fatal, sizeof fatal, "%s", why);
+			db_fatal(c, MA_ERR_CONFIG, fatal);
+			return 1;
+		}
+		c->wants_move = true;
+		snprintf(why + strlen(why), sizeof why - strlen(why),
+		         "; trying the next endpoint");
+	}
+	stream_failed(c, why);
 	return 1;
 }
 
@@ -596,6 +638,14 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 		rc = batch_flush(c);
 		if (rc != 0)
 			return rc;
+		if (m.commit_index > INDEX_MAX) {
+			snprintf(why, sizeof why,
+			         "heartbeat commit index %" PRIu64
+			         " out of range (at most %" PRIu64 ")",
+			         m.commit_index, INDEX_MAX);
+			stream_failed(c, why);
+			return MA_ERR_PROTO;
+		}
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		report(c, false);
@@ -663,6 +713,8 @@ static void snapshot_committed(struct follow_core *c)
 	log_info("%s: snapshot %" PRIu64 "-%" PRIu64 " committed", c->name,
 	         index, c->committed_term);
 	c->force_bootstrap = false;
+	/* Its end (if it comes) is of no interest now. */
+	c->stream = 0;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
 	follow_checkpoint_rebase(&c->ckpt, index, c->apply.applied_bytes,
@@ -694,24 +746,49 @@ static void count_refetch(struct follow_core *c, uint64_t to)
 	c->refetch_cursor = to;
 }
 
-static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
+/* One frame of a snapshot stream: a chunk envelope for the receiver, or
+ * an `x` frame by which the source says why it stops (its file fails its
+ * CRC: "corrupt"), named in the state rather than taken for bad framing.
+ * Returns 0 (go on), 1 (committed or failed: stop feeding). */
+static int on_snapshot_frame(struct follow_core *c, const void *body,
                              size_t len)
 {
-	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE];
+	char errmsg[MA_ERRMSG_SIZE], errmsg2[MA_ERRMSG_SIZE], why[700];
+	struct snapshot_chunk chunk;
+	struct proto_log_msg m;
 	int rc;
 
-	rc = snapshot_receiver_feed_bytes(c->recv, data, len, c->now, errmsg);
+	rc = proto_envelope_decode(body, len, 0, &chunk, errmsg);
+	if (rc != 0) {
+		if (proto_log_decode(body, len, 0, &m, errmsg2) == 0 &&
+		    m.kind == PROTO_LOG_ERROR) {
+			snprintf(why, sizeof why,
+			         "source says %s: %s (snapshot %" PRIu64
+			         "-%" PRIu64 ")",
+			         proto_error_name(m.error), m.message,
+			         c->info.snapshot_index, c->info.snapshot_term);
+			log_error("%s: %s", c->name, why);
+			stream_failed(c, why);
+			return 1;
+		}
+		snprintf(errmsg2, sizeof errmsg2, "snapshot stream: %.400s",
+		         errmsg);
+		log_error("%s: %s", c->name, errmsg2);
+		stream_failed(c, errmsg2);
+		return 1;
+	}
+	rc = snapshot_receiver_feed(c->recv, &chunk, c->now, errmsg);
 	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
-		return;
+		return 0;
 	if (rc == 1) {
-		c->phase = PHASE_SNAPSHOT_DONE; /* the stream ends next */
-		return;
+		snapshot_committed(c);
+		return 1;
 	}
 	log_error("%s: snapshot receive: %s", c->name, errmsg);
 	if (local_failure(rc)) {
 		db_fatal(c, rc, errmsg);
-		return;
+		return 1;
 	}
 	/* Bad data from the source, or a full disk: what is durable stays;
 	 * a fresh receiver resumes from it after the backoff. */
@@ -719,9 +796,10 @@ static void on_snapshot_body(struct follow_core *c, const uint8_t *data,
 	c->recv = NULL;
 	if (open_receiver(c, errmsg2) != 0) {
 		db_fatal(c, MA_ERR_IO, errmsg2);
-		return;
+		return 1;
 	}
 	stream_failed(c, errmsg);
+	return 1;
 }
 
 static void start_snapshot(struct follow_core *c)
@@ -762,7 +840,8 @@ static void start_snapshot(struct follow_core *c)
 	c->refetch_cursor = offset;
 	mirror_sm_bootstrap_progress(&c->sm, c->now, offset, ident.size);
 	report(c, true);
-	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
+	if (begin_frames(c, SNAPSHOT_DATA_MAX_DEFAULT +
+	                        PROTO_ENVELOPE_OVERHEAD_MAX) != 0) {
 		db_fatal(c, MA_ERR_NOMEM, "out of memory");
 		return;
 	}
@@ -788,6 +867,19 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	if (rc != 0) {
 		stream_failed(c, errmsg);
 		return rc;
+	}
+	if (c->info.commit_index > INDEX_MAX ||
+	    c->info.first_index > INDEX_MAX ||
+	    (c->info.has_snapshot && (c->info.snapshot_index == 0 ||
+	                              c->info.snapshot_index > INDEX_MAX))) {
+		snprintf(why, sizeof why,
+		         "source announced an index out of range (commit "
+		         "%" PRIu64 ", first %" PRIu64 ", snapshot %" PRIu64
+		         "; at most %" PRIu64 ")",
+		         c->info.commit_index, c->info.first_index,
+		         c->info.snapshot_index, INDEX_MAX);
+		stream_failed(c, why);
+		return 1;
 	}
 	if (strcmp(c->info.id.database_id, c->name) != 0) {
 		snprintf(why, sizeof why, "source answered for database '%s'",
@@ -857,7 +949,7 @@ static void start_info(struct follow_core *c)
 	char path[128];
 
 	c->restart = false; /* this is the restart */
-	if (c->phase == PHASE_DEAD || !c->connected || c->drop_pending)
+	if (c->phase == PHASE_DEAD || !c->connected || c->retry_at != 0)
 		return;
 	c->phase = PHASE_INFO;
 	if (begin_frames(c, PROTO_FRAME_OVERHEAD) != 0) {
@@ -1007,7 +1099,13 @@ void follow_core_connected(struct follow_core *c, uint64_t now)
 	if (c->phase == PHASE_DEAD)
 		return;
 	c->connected = true;
-	c->drop_pending = false;
+	if (c->retry_at > now) {
+		/* Its own backoff is longer than the connection's (another
+		 * database's) was: it asks at the first tick past it. */
+		report(c, false);
+		return;
+	}
+	c->retry_at = 0;
 	mirror_sm_connected(&c->sm, now);
 	report(c, false);
 	start_info(c);
@@ -1016,7 +1114,7 @@ void follow_core_connected(struct follow_core *c, uint64_t now)
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why)
 {
-	uint32_t delay;
+	uint32_t delay, leaving;
 
 	c->now = now;
 	/* Every stream went with the connection, and what was asked of it
@@ -1024,8 +1122,8 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	c->stream = 0;
 	c->action_count = 0;
 	c->connected = false;
-	c->drop_pending = false;
 	c->restart = false;
+	c->wants_move = false; /* the next endpoint is where it goes */
 	if (c->phase == PHASE_DEAD)
 		return 0;
 	if (c->batch.count > 0)
@@ -1034,7 +1132,15 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 		c->action_count = 0;
 		return 0;
 	}
+	leaving = c->sm.status.endpoint;
 	delay = mirror_sm_disconnected(&c->sm, now, why);
+	/* A retry of its own already due later keeps its time: a lost
+	 * connection never brings a failing database's request forward --
+	 * unless it is leaving an endpoint that refused it. */
+	if (c->retry_at > now + delay &&
+	    !(c->refused & (UINT64_C(1) << (leaving % 64))))
+		delay = (uint32_t)(c->retry_at - now);
+	c->retry_at = now + (delay > 0 ? delay : 1);
 	c->phase = PHASE_IDLE;
 	report(c, false);
 	return delay;
@@ -1064,14 +1170,14 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 		feed_frames(c, data, len, on_info_frame);
 		break;
 	case PHASE_SNAPSHOT:
-		on_snapshot_body(c, data, len);
+		feed_frames(c, data, len, on_snapshot_frame);
 		break;
 	case PHASE_LOG:
 		if (feed_frames(c, data, len, on_log_frame) == 0)
 			batch_flush(c);
 		break;
 	default:
-		break; /* PHASE_SNAPSHOT_DONE: bytes after the final chunk */
+		break;
 	}
 }
 
@@ -1100,9 +1206,6 @@ void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 	case PHASE_LOG:
 		batch_flush(c);
 		stream_failed(c, "source ended the log stream");
-		break;
-	case PHASE_SNAPSHOT_DONE:
-		snapshot_committed(c);
 		break;
 	default:
 		break; /* a live stream is never in the other phases */
@@ -1160,6 +1263,11 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 		if (follow_apply_durable(&c->apply, c->wal))
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
+	}
+	if (c->retry_at != 0 && now >= c->retry_at && c->connected) {
+		c->retry_at = 0;
+		mirror_sm_connected(&c->sm, now);
+		start_info(c);
 	}
 	if (follow_apply_poll(&c->apply, c->wal)) {
 		c->event.applied = true;
@@ -1223,6 +1331,11 @@ const struct mirror_status *follow_core_status(const struct follow_core *c)
 const char *follow_core_name(const struct follow_core *c)
 {
 	return c->name;
+}
+
+bool follow_core_wants_next_endpoint(const struct follow_core *c)
+{
+	return c->wants_move && c->phase != PHASE_DEAD;
 }
 
 bool follow_core_failed(const struct follow_core *c)

@@ -4,7 +4,7 @@
  * feeds it events -- the connection came up or went down, a response's
  * status, body bytes, the end or failure of a stream, a timer tick --
  * each with `now` (monotonic ms), and then drains the actions it asks
- * for: open a request, cancel a stream, drop the connection.
+ * for: open a request, cancel a stream.
  *
  * Local storage (identity file, wal, snapshot store and receiver,
  * applier) is the core's own: it calls those modules synchronously. They
@@ -17,16 +17,23 @@
  *     contact stores it), then resumes after what it holds durably, or
  *     bootstraps when it holds nothing or the source said
  *     compacted/diverged;
- *   - snapshot: feeds chunk bytes to the receiver; a committed snapshot
- *     resets the wal after it and starts the log;
+ *   - snapshot: feeds chunk bytes to the receiver; the final chunk
+ *     commits the snapshot, resets the wal after it and starts the log
+ *     (the stream's end is not awaited);
  *   - log: checks the start frame (identity, from index), the order of
  *     entries, batches them into the wal, applies what is durable.
  * Failures a retry cannot fix (identity mismatch, 403, local write or
  * fsync error, a full disk while tailing) are fatal for this database
  * only: MIRROR_ERROR, no further actions. Anything else the source or the
- * link did wrong asks for the connection to be dropped
- * (FOLLOW_ACTION_DROP); the glue reconnects after the backoff that
- * follow_core_disconnected returns. */
+ * link did wrong on this database's stream is this database's trouble
+ * alone: the stream is given up (CANCEL), the state says why
+ * (Disconnected, or Degraded when silent too long) and the core asks
+ * again from info at the first follow_core_tick past its own backoff,
+ * on the same connection; the other databases and the connection carry
+ * on. The backoff grows until the database makes progress. Only the
+ * glue drops a connection (a transport failure), and then calls
+ * follow_core_disconnected for every database; the reconnect waits the
+ * backoff it returns. */
 #ifndef MIRROR_AGENT_FOLLOW_CORE_H
 #define MIRROR_AGENT_FOLLOW_CORE_H
 
@@ -73,16 +80,12 @@ enum follow_action_type {
 	FOLLOW_ACTION_OPEN,
 	/* Cancel `stream` (the core no longer wants it). */
 	FOLLOW_ACTION_CANCEL,
-	/* Drop the whole connection: `why` says what went wrong. The glue
-	 * closes it and calls follow_core_disconnected for every database. */
-	FOLLOW_ACTION_DROP,
 };
 
 struct follow_action {
 	enum follow_action_type type;
 	uint64_t stream; /* OPEN, CANCEL */
 	char path[256];  /* OPEN */
-	char why[512];   /* DROP */
 };
 
 /* What the progress callback reports: every MiB of a bootstrap (the
@@ -116,35 +119,43 @@ void follow_core_free(struct follow_core *c);
 
 /* A connection attempt starts (state Connecting). */
 void follow_core_connecting(struct follow_core *c, uint64_t now);
-/* The connection is up: the core asks for info (OPEN). */
+/* The connection is up: the core asks for info (OPEN), or, when its own
+ * backoff has not passed yet, at the first follow_core_tick past it. */
 void follow_core_connected(struct follow_core *c, uint64_t now);
 /* The connection is gone (every stream with it). Flushes what was
  * received, enters Disconnected (advancing status.endpoint) and returns
- * the backoff in ms before the next attempt; 0 when the database is in
- * Error (no reconnect wanted). Also the answer to a DROP. */
+ * the backoff in ms before this database wants a connection again (its
+ * own retry, if one was due later, keeps its time); 0 when the database
+ * is in Error (no reconnect wanted). The glue reconnects after the
+ * shortest delay of its databases; a database whose time has not come
+ * when the connection is up waits for it (follow_core_connected). */
 uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
                                   const char *why);
 /* Stream events (response, body, end, error) are acted on only for the
- * current stream of a live, connected core with no drop pending; any
+ * current stream of a live, connected core; any
  * other number is ignored, so the glue may pass every event it sees. */
 /* The response status of `stream` (before its body). 200 carries frames
  * of the request's kind; any other carries one error frame: a 403 frame
- * is fatal (MIRROR_ERROR), anything else not 200 asks for a DROP. */
+ * tries the next endpoint (follow_core_wants_next_endpoint) and is fatal
+ * (MIRROR_ERROR) once every endpoint refused; anything else not 200 fails
+ * the stream (this database retries after its backoff). */
 void follow_core_response(struct follow_core *c, uint64_t stream, int status,
                           uint64_t now);
 /* Body bytes of `stream`, in order, any split. */
 void follow_core_body(struct follow_core *c, uint64_t stream,
                       const uint8_t *data, size_t len, uint64_t now);
-/* `stream` ended cleanly (all its body was given). Ending a snapshot
- * stream after its final chunk commits the snapshot and opens the log;
- * any other end of a current stream asks for a DROP. */
+/* `stream` ended cleanly (all its body was given). The end of a current
+ * stream (info without its frame, snapshot before its final chunk, the
+ * log) fails it: this database retries after its backoff. */
 void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now);
 /* `stream` failed (reset by the peer, cut, could not be opened): code is
- * an MA_ERR_* code, msg says what (may be NULL). Asks for a DROP. */
+ * an MA_ERR_* code, msg says what (may be NULL). This database retries
+ * after its backoff; the connection stays. */
 void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
                               const char *msg, uint64_t now);
 /* Timer (the glue calls it about every 100 ms): a due wal group commit,
- * Degraded thresholds. */
+ * a due retry of a failed stream (OPEN), Degraded thresholds and the
+ * contact age. */
 void follow_core_tick(struct follow_core *c, uint64_t now);
 /* Wakes the core to act on what it decided inside a callback (a restart
  * after compacted/diverged). The glue calls it after draining actions
@@ -175,6 +186,12 @@ struct follow_core_event follow_core_take_event(struct follow_core *c);
 const struct mirror_status *follow_core_status(const struct follow_core *c);
 const char *follow_core_name(const struct follow_core *c);
 bool follow_core_failed(const struct follow_core *c); /* in MIRROR_ERROR */
+/* The current endpoint refused this database (403) and another is left
+ * to try: the glue moves the connection to the next endpoint when every
+ * database that is not in Error wants it (a database served here keeps
+ * the connection; this one retries on its backoff and moves with the
+ * connection's next change). Every endpoint refusing it is Error. */
+bool follow_core_wants_next_endpoint(const struct follow_core *c);
 /* The durable end of the local wal (0: none yet; the snapshot's index
  * right after a bootstrap), and the applier (an APPLIER_NONE one only
  * counts entries). */

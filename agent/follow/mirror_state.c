@@ -1,5 +1,6 @@
 #include "agent/follow/mirror_state.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,23 +46,95 @@ static bool terminal(const struct mirror_sm *sm)
 	return sm->status.state == MIRROR_ERROR;
 }
 
+/* Every event passes here first: silence counts from the first event,
+ * and the contact age is kept current for the status readers. */
+static void clock_in(struct mirror_sm *sm, uint64_t now_ms)
+{
+	uint64_t since;
+
+	if (!sm->started) {
+		sm->started = true;
+		sm->start_ms = now_ms;
+	}
+	since = sm->heard ? sm->last_heard_ms : sm->start_ms;
+	sm->status.has_contact = sm->heard;
+	sm->status.last_contact_age_ms = now_ms > since ? now_ms - since : 0;
+}
+
+/* A word from the source (not a handshake: a source that accepts and
+ * says nothing useful is silent). */
+static void heard(struct mirror_sm *sm, uint64_t now_ms)
+{
+	clock_in(sm, now_ms);
+	sm->heard = true;
+	sm->last_heard_ms = now_ms;
+	sm->status.has_contact = true;
+	sm->status.last_contact_age_ms = 0;
+}
+
+static bool silent(const struct mirror_sm *sm, uint64_t now_ms)
+{
+	uint64_t since = sm->heard ? sm->last_heard_ms : sm->start_ms;
+
+	return sm->config.degraded_silence_ms != 0 &&
+	       now_ms > since + sm->config.degraded_silence_ms;
+}
+
+/* Without a stream: Degraded once silent past the threshold (named), else
+ * `state`. Keeps a disconnected mirror from cycling Connecting /
+ * Disconnected while nothing is heard for minutes. */
+static void unlinked_state(struct mirror_sm *sm, uint64_t now_ms,
+                           enum mirror_state state)
+{
+	struct mirror_status *st = &sm->status;
+
+	st->lag_known = false;
+	if (!silent(sm, now_ms)) {
+		st->state = state;
+		return;
+	}
+	if (st->state != MIRROR_DEGRADED) {
+		char prev[sizeof st->error];
+
+		snprintf(prev, sizeof prev, "%s", st->error);
+		snprintf(st->error, sizeof st->error,
+		         "nothing heard from the source for %" PRIu64
+		         " ms%s%.200s",
+		         st->last_contact_age_ms, prev[0] ? ": " : "", prev);
+	}
+	st->state = MIRROR_DEGRADED;
+}
+
 void mirror_sm_connecting(struct mirror_sm *sm, uint64_t now_ms)
 {
 	if (terminal(sm))
 		return;
-	sm->status.state = MIRROR_CONNECTING;
-	sm->last_heard_ms = now_ms;
+	clock_in(sm, now_ms);
+	sm->linked = false;
+	unlinked_state(sm, now_ms, MIRROR_CONNECTING);
 }
 
 void mirror_sm_connected(struct mirror_sm *sm, uint64_t now_ms)
 {
 	if (terminal(sm))
 		return;
-	sm->attempt = 0;
-	sm->last_heard_ms = now_ms;
+	clock_in(sm, now_ms);
+	sm->linked = true;
+	/* Another endpoint (or the same one later): its clock and its
+	 * announcements are not comparable with the samples kept. */
+	sm->lag_head = sm->lag_len = 0;
+	sm->newest_source_time_ms = INT64_MIN;
+	sm->status.lag_known = false;
 	/* Until the source tells its commit index we cannot claim Following. */
 	sm->status.state = MIRROR_CATCHING_UP;
 	sm->caught_up = false;
+}
+
+/* Progress resets the backoff (and only progress: see
+ * mirror_sm_connected). */
+static void progressed(struct mirror_sm *sm)
+{
+	sm->attempt = 0;
 }
 
 void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
@@ -71,6 +144,15 @@ void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
 
 	if (terminal(sm))
 		return;
+	heard(sm, now_ms);
+	if (bytes_done > sm->progress_bytes) {
+		/* A resume at the durable offset is no progress; bytes past
+		 * the most ever durable for this snapshot are. */
+		if (sm->progress_bytes != 0 ||
+		    st->state == MIRROR_BOOTSTRAPPING)
+			progressed(sm);
+		sm->progress_bytes = bytes_done;
+	}
 	if (st->state != MIRROR_BOOTSTRAPPING) {
 		st->state = MIRROR_BOOTSTRAPPING;
 		sm->rate_mark_ms = now_ms;
@@ -80,7 +162,6 @@ void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
 		 * source sent bad data) starts from what is on disk. */
 		st->bytes_done = bytes_done;
 	}
-	sm->last_heard_ms = now_ms;
 	/* bytes_done is reported monotonic even if a caller repeats itself. */
 	if (bytes_done > st->bytes_done || st->bytes_total != bytes_total)
 		st->bytes_done = bytes_done;
@@ -121,24 +202,48 @@ static void update_lag(struct mirror_sm *sm)
 		st->lag_ms = 0;
 		return;
 	}
-	int64_t d =
-	    sm->newest_source_time_ms - sm->lag[sm->lag_head].source_time_ms;
-	st->lag_ms = d > 0 ? (uint64_t)d : 0;
+	/* Source clocks are the peer's word: any int64 may come, so the
+	 * difference saturates rather than overflows. */
+	int64_t a = sm->newest_source_time_ms;
+	int64_t b = sm->lag[sm->lag_head].source_time_ms;
+	if (a <= b)
+		st->lag_ms = 0;
+	else if (b < 0 && a > INT64_MAX + b)
+		st->lag_ms = (uint64_t)INT64_MAX;
+	else
+		st->lag_ms = (uint64_t)(a - b);
 }
 
-static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms)
+/* Past a Degraded threshold: true with the reason in why (the state's
+ * error then names it). */
+static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms,
+                           char *why, size_t whylen)
 {
 	const struct mirror_state_config *c = &sm->config;
 	const struct mirror_status *st = &sm->status;
 
-	if (c->degraded_silence_ms != 0 &&
-	    now_ms > sm->last_heard_ms + c->degraded_silence_ms)
+	if (silent(sm, now_ms)) {
+		snprintf(why, whylen,
+		         "nothing heard from the source for %" PRIu64
+		         " ms (degraded_silence %" PRIu32 " ms)",
+		         st->last_contact_age_ms, c->degraded_silence_ms);
 		return true;
+	}
 	if (c->degraded_lag_entries != 0 &&
-	    st->lag_entries > c->degraded_lag_entries)
+	    st->lag_entries > c->degraded_lag_entries) {
+		snprintf(why, whylen,
+		         "%" PRIu64 " entries behind the source "
+		         "(degraded_lag_entries %" PRIu64 ")",
+		         st->lag_entries, c->degraded_lag_entries);
 		return true;
-	if (c->degraded_lag_ms != 0 && st->lag_ms > c->degraded_lag_ms)
+	}
+	if (c->degraded_lag_ms != 0 && st->lag_ms > c->degraded_lag_ms) {
+		snprintf(why, whylen,
+		         "%" PRIu64 " ms behind the source "
+		         "(degraded_lag_time %" PRIu32 " ms)",
+		         st->lag_ms, c->degraded_lag_ms);
 		return true;
+	}
 	return false;
 }
 
@@ -148,6 +253,17 @@ static void settle(struct mirror_sm *sm, uint64_t now_ms)
 {
 	struct mirror_status *st = &sm->status;
 
+	clock_in(sm, now_ms);
+	if (!sm->linked) {
+		if (st->state == MIRROR_CONNECTING ||
+		    st->state == MIRROR_DISCONNECTED ||
+		    st->state == MIRROR_DEGRADED)
+			unlinked_state(sm, now_ms,
+			               st->state == MIRROR_DEGRADED
+			                   ? MIRROR_DISCONNECTED
+			                   : st->state);
+		return;
+	}
 	if (st->state != MIRROR_CATCHING_UP && st->state != MIRROR_FOLLOWING &&
 	    st->state != MIRROR_DEGRADED)
 		return;
@@ -159,8 +275,13 @@ static void settle(struct mirror_sm *sm, uint64_t now_ms)
 		st->state = MIRROR_CATCHING_UP;
 		return;
 	}
-	st->state =
-	    over_threshold(sm, now_ms) ? MIRROR_DEGRADED : MIRROR_FOLLOWING;
+	char why[sizeof st->error];
+	if (over_threshold(sm, now_ms, why, sizeof why)) {
+		st->state = MIRROR_DEGRADED;
+		snprintf(st->error, sizeof st->error, "%s", why);
+	} else {
+		st->state = MIRROR_FOLLOWING;
+	}
 }
 
 void mirror_sm_bootstrap_done(struct mirror_sm *sm, uint64_t now_ms,
@@ -168,11 +289,14 @@ void mirror_sm_bootstrap_done(struct mirror_sm *sm, uint64_t now_ms,
 {
 	if (terminal(sm))
 		return;
+	if (index > sm->status.applied_index)
+		progressed(sm);
 	sm->status.applied_index = index;
 	sm->status.bytes_done = sm->status.bytes_total;
 	sm->status.state = MIRROR_CATCHING_UP;
 	sm->caught_up = false;
-	sm->last_heard_ms = now_ms;
+	sm->progress_bytes = 0;
+	heard(sm, now_ms);
 	settle(sm, now_ms);
 }
 
@@ -180,11 +304,13 @@ void mirror_sm_applied(struct mirror_sm *sm, uint64_t now_ms, uint64_t index)
 {
 	if (terminal(sm))
 		return;
-	if (index > sm->status.applied_index)
+	if (index > sm->status.applied_index) {
 		sm->status.applied_index = index;
+		progressed(sm);
+		heard(sm, now_ms); /* only new entries are a word */
+	}
 	if (index > sm->status.source_commit_index)
 		sm->status.source_commit_index = index;
-	sm->last_heard_ms = now_ms;
 	settle(sm, now_ms);
 }
 
@@ -195,7 +321,8 @@ void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
 
 	if (terminal(sm))
 		return;
-	sm->last_heard_ms = now_ms;
+	heard(sm, now_ms);
+	st->lag_known = sm->linked;
 	if (commit_index > st->source_commit_index)
 		st->source_commit_index = commit_index;
 	if (source_time_ms > sm->newest_source_time_ms)
@@ -238,19 +365,17 @@ static uint64_t next_random(struct mirror_sm *sm)
 	return x;
 }
 
-uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
-                                const char *reason)
+/* The next delay of the exponential backoff (jittered). */
+static uint32_t backoff(struct mirror_sm *sm, uint64_t now_ms)
 {
-	struct mirror_status *st = &sm->status;
 	uint64_t d;
 
-	(void)now_ms;
-	if (terminal(sm))
-		return 0;
-	st->state = MIRROR_DISCONNECTED;
-	st->reconnects++;
-	st->endpoint = (st->endpoint + 1) % sm->config.endpoint_count;
-	snprintf(st->error, sizeof st->error, "%s", reason ? reason : "");
+	/* A failure long after the last one is not part of a loop. */
+	if (sm->last_failure_ms != 0 &&
+	    now_ms >=
+	        sm->last_failure_ms + 4 * (uint64_t)sm->config.backoff_max_ms)
+		sm->attempt = 0;
+	sm->last_failure_ms = now_ms != 0 ? now_ms : 1;
 	d = sm->config.backoff_min_ms;
 	for (uint32_t i = 0; i < sm->attempt && d < sm->config.backoff_max_ms;
 	     i++)
@@ -262,7 +387,42 @@ uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
 	/* Full jitter over the upper half keeps mirrors that lost the same
 	 * source from reconnecting in lockstep, yet never waits less than
 	 * half the nominal delay. */
-	return (uint32_t)(d / 2 + next_random(sm) % (d - d / 2 + 1));
+	sm->status.retry_ms =
+	    (uint32_t)(d / 2 + next_random(sm) % (d - d / 2 + 1));
+	return sm->status.retry_ms;
+}
+
+static uint32_t unlink_failed(struct mirror_sm *sm, uint64_t now_ms,
+                              const char *reason)
+{
+	struct mirror_status *st = &sm->status;
+
+	clock_in(sm, now_ms);
+	sm->linked = false;
+	st->reconnects++;
+	snprintf(st->error, sizeof st->error, "%s", reason ? reason : "");
+	/* Named freshly: the silence prefix, if any, is set again. */
+	st->state = MIRROR_DISCONNECTED;
+	unlinked_state(sm, now_ms, MIRROR_DISCONNECTED);
+	return backoff(sm, now_ms);
+}
+
+uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
+                                const char *reason)
+{
+	if (terminal(sm))
+		return 0;
+	sm->status.endpoint =
+	    (sm->status.endpoint + 1) % sm->config.endpoint_count;
+	return unlink_failed(sm, now_ms, reason);
+}
+
+uint32_t mirror_sm_stream_failed(struct mirror_sm *sm, uint64_t now_ms,
+                                 const char *reason)
+{
+	if (terminal(sm))
+		return 0;
+	return unlink_failed(sm, now_ms, reason);
 }
 
 void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason)

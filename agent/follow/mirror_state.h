@@ -6,8 +6,13 @@
  *   Connecting -> Bootstrapping{bytes_done, bytes_total}
  *              -> CatchingUp{applied, source_commit}
  *              -> Following{lag_entries, lag_ms}
- *   Degraded      lag or silence past a threshold (leaves when back under)
- *   Disconnected  jittered exponential backoff, then the next endpoint
+ *   Degraded      lag or silence past a threshold (leaves when back under);
+ *                 silence counts while disconnected too, so a mirror that
+ *                 cannot reach any source becomes Degraded rather than
+ *                 cycling Connecting/Disconnected
+ *   Disconnected  jittered exponential backoff, then the next endpoint (a
+ *                 connection loss) or the same request again (a failure
+ *                 of this database's stream: the connection stays)
  *   Error         what a retry cannot fix (identity mismatch, fsync/EIO)
  *
  * Lag in milliseconds is measured on the source's clock only: the
@@ -56,8 +61,19 @@ struct mirror_status {
 	uint64_t source_commit_index;
 	uint64_t lag_entries;
 	uint64_t lag_ms;
-	uint64_t reconnects;
-	uint32_t endpoint; /* index into the configured list */
+	uint64_t reconnects; /* connection losses and per-database retries */
+	uint32_t endpoint;   /* index into the configured list */
+	/* Age (ms, at the last event or tick) of the last word from the
+	 * source: an info answer, a heartbeat, an entry or snapshot bytes.
+	 * Until the first word: the age of the core (has_contact false). */
+	uint64_t last_contact_age_ms;
+	bool has_contact;
+	/* lag_entries/lag_ms describe the source as it is now: false while
+	 * no stream carries current figures (disconnected, retrying, or
+	 * connected and not yet told). Readers show the lag as unknown
+	 * then, never as 0. */
+	bool lag_known;
+	uint32_t retry_ms; /* the last backoff chosen (connection or stream) */
 	int error_code;    /* MIRROR_ERROR: table code */
 	char error[256];   /* MIRROR_ERROR / last disconnect */
 	/* Counters since start, kept by follow_core (Prometheus *_total):
@@ -76,9 +92,16 @@ struct mirror_sm {
 	struct mirror_state_config config;
 	struct mirror_status status;
 	bool caught_up;         /* applied reached the source commit once */
+	bool linked;            /* a stream of this database is up */
+	bool heard;             /* last_heard_ms is a real contact */
+	bool started;           /* start_ms is set */
+	uint64_t start_ms;      /* first event: silence counts from here */
 	uint64_t last_heard_ms; /* now_ms of the last message from the source */
-	uint32_t attempt;       /* consecutive failed connections */
-	uint64_t rng;           /* xorshift state for the jitter */
+	uint32_t attempt;       /* failures since the last progress */
+	uint64_t last_failure_ms;
+	uint64_t
+	    progress_bytes; /* most snapshot bytes durable (this receive) */
+	uint64_t rng;       /* xorshift state for the jitter */
 	struct mirror_lag_sample lag[MIRROR_LAG_SAMPLES];
 	unsigned lag_head, lag_len;
 	int64_t newest_source_time_ms;
@@ -95,7 +118,13 @@ const char *mirror_state_name(enum mirror_state s);
 
 /* Transitions; each is ignored in MIRROR_ERROR (terminal). */
 void mirror_sm_connecting(struct mirror_sm *sm, uint64_t now_ms);
-/* The connection is up and the source identity accepted. */
+/* The connection is up and the source identity accepted. The backoff is
+ * NOT reset here (a source that accepts and then fails every request
+ * would be retried at the minimum delay forever): only progress -- a
+ * newly applied entry or newly durable snapshot bytes -- resets it, or a
+ * quiet spell of 4 x backoff_max_ms since the last failure. The lag
+ * samples are dropped: another endpoint's clock and history are not
+ * comparable (the lag is unknown until the next heartbeat). */
 void mirror_sm_connected(struct mirror_sm *sm, uint64_t now_ms);
 /* Snapshot bytes durable so far; enters Bootstrapping. */
 void mirror_sm_bootstrap_progress(struct mirror_sm *sm, uint64_t now_ms,
@@ -115,6 +144,13 @@ void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms);
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */
 uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,
                                 const char *reason);
+/* A stream of this database failed while the connection stays up (its
+ * own trouble: a bad answer, an error status, a damaged frame). Enters
+ * Disconnected (Degraded when silent past degraded_silence_ms) with the
+ * reason, keeps the endpoint and returns the delay before this database
+ * asks again, with the same backoff as mirror_sm_disconnected. */
+uint32_t mirror_sm_stream_failed(struct mirror_sm *sm, uint64_t now_ms,
+                                 const char *reason);
 /* A failure no retry can fix: enters Error (terminal). */
 void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason);
 

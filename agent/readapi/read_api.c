@@ -151,13 +151,24 @@ static void add_position(struct read_api *api, struct evbuffer *b, size_t db)
 	const struct mirror_status *st = follow_status(api->f, db);
 	uint64_t applied = applier_applied_index(follow_applier(api->f, db));
 
-	evbuffer_add_printf(
-	    b,
-	    ",\"applied_index\":%" PRIu64 ",\"source_commit_index\":%" PRIu64
-	    ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64
-	    ",\"state\":\"%s\"}",
-	    applied, st->source_commit_index, lag_entries(st, applied),
-	    st->lag_ms, mirror_state_name(st->state));
+	evbuffer_add_printf(b,
+	                    ",\"applied_index\":%" PRIu64
+	                    ",\"source_commit_index\":%" PRIu64,
+	                    applied, st->source_commit_index);
+	/* Without current figures the lag is unknown (null), never 0. */
+	if (st->lag_known)
+		evbuffer_add_printf(
+		    b, ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64,
+		    lag_entries(st, applied), st->lag_ms);
+	else
+		evbuffer_add_printf(b, ",\"lag_entries\":null,\"lag_ms\":null");
+	if (st->has_contact)
+		evbuffer_add_printf(b, ",\"last_contact_ms\":%" PRIu64,
+		                    st->last_contact_age_ms);
+	else
+		evbuffer_add_printf(b, ",\"last_contact_ms\":null");
+	evbuffer_add_printf(b, ",\"state\":\"%s\"}",
+	                    mirror_state_name(st->state));
 }
 
 /* ---- answers ---- */
@@ -432,6 +443,151 @@ static void send_status(struct read_api *api, struct evhttp_request *req,
 	evbuffer_free(b);
 }
 
+/* ---- health ---- */
+
+/* Database db in the status model's terms (the figures /status shows). */
+static void database_status(struct read_api *api, size_t db,
+                            struct status_database *d)
+{
+	const struct mirror_status *st = follow_status(api->f, db);
+	struct applier *a = follow_applier(api->f, db);
+
+	status_database_set(d, follow_database_name(api->f, db), st,
+	                    follow_endpoint(api->f), st->applied_index,
+	                    a != NULL ? applier_applied_index(a)
+	                              : st->applied_index);
+}
+
+static void add_u64_or_null(struct evbuffer *b, const char *key, bool known,
+                            uint64_t v)
+{
+	if (known)
+		evbuffer_add_printf(b, ",\"%s\":%" PRIu64, key, v);
+	else
+		evbuffer_add_printf(b, ",\"%s\":null", key);
+}
+
+/* /healthz: answered by the follower's own loop, so an answer proves the
+ * loop turns; 503 when no database can do its job any more (every one
+ * in Error: a restart or an operator is needed). */
+static void send_healthz(struct read_api *api, struct evhttp_request *req)
+{
+	size_t n = follow_database_count(api->f), failed = 0;
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		failed += follow_status(api->f, i)->state == MIRROR_ERROR;
+	if (n > 0 && failed == n) {
+		evbuffer_add_printf(b, "{\"error\":\"unhealthy\","
+		                       "\"message\":");
+		json_str(b, "every database is in Error: see /status");
+	} else {
+		evbuffer_add_printf(b, "{\"status\":\"ok\"");
+	}
+	evbuffer_add_printf(b, ",\"databases\":%zu,\"in_error\":%zu}", n,
+	                    failed);
+	send_json(req, n > 0 && failed == n ? 503 : 200, b);
+	evbuffer_free(b);
+}
+
+/* One database's freshness figures, for /readyz and a stale refusal. */
+static void add_freshness(struct evbuffer *b, const struct status_database *d)
+{
+	uint64_t stale = 0;
+	bool known = status_database_staleness(d, &stale);
+
+	evbuffer_add_printf(b, "\"db\":");
+	json_str(b, d->database);
+	evbuffer_add_printf(b, ",\"state\":\"%s\"",
+	                    mirror_state_name(d->state));
+	add_u64_or_null(b, "staleness_ms", known, stale);
+	add_u64_or_null(b, "lag_ms", d->lag_known, d->lag_ms);
+	add_u64_or_null(b, "last_contact_ms", d->has_contact,
+	                d->last_contact_ms);
+	evbuffer_add_printf(b, ",\"reason\":");
+	json_str(b, d->error);
+}
+
+/* /readyz: 200 when every database is Following with current figures,
+ * else 503 naming each database that is not. */
+static void send_readyz(struct read_api *api, struct evhttp_request *req)
+{
+	size_t n = follow_database_count(api->f), bad = 0;
+	struct evbuffer *b = evbuffer_new();
+	struct status_database d;
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "{\"not_ready\":[");
+	for (size_t i = 0; i < n; i++) {
+		database_status(api, i, &d);
+		if (status_database_ready(&d))
+			continue;
+		evbuffer_add_printf(b, bad ? ",{" : "{");
+		add_freshness(b, &d);
+		evbuffer_add_printf(b, "}");
+		bad++;
+	}
+	evbuffer_add_printf(b, "],\"databases\":%zu", n);
+	if (bad > 0)
+		evbuffer_add_printf(b, ",\"error\":\"not ready\"}");
+	else
+		evbuffer_add_printf(b, ",\"status\":\"ready\"}");
+	send_json(req, bad > 0 ? 503 : 200, b);
+	evbuffer_free(b);
+}
+
+/* A read with max_staleness: true (and a 503 sent) when the database is
+ * staler than asked or cannot say how stale it is. */
+static bool refuse_stale(struct read_api *api, struct evhttp_request *req,
+                         const struct read_api_query *q)
+{
+	struct status_database d;
+	uint64_t stale = 0;
+	char msg[200];
+	struct evbuffer *b;
+
+	if (!q->has_max_staleness)
+		return false;
+	database_status(api, q->db, &d);
+	if (status_database_staleness(&d, &stale) &&
+	    stale <= q->max_staleness_ms)
+		return false;
+	if (status_database_staleness(&d, &stale))
+		snprintf(msg, sizeof msg,
+		         "the mirror may be %" PRIu64
+		         " ms behind the source, more than max_staleness "
+		         "%" PRIu64 " ms",
+		         stale, q->max_staleness_ms);
+	else
+		snprintf(msg, sizeof msg,
+		         "the mirror has no current figures from the source "
+		         "(state %s): it cannot bound its staleness",
+		         mirror_state_name(d.state));
+	b = evbuffer_new();
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return true;
+	}
+	evbuffer_add_printf(b, "{\"error\":\"stale\",\"message\":");
+	json_str(b, msg);
+	evbuffer_add_printf(b, ",\"max_staleness\":%" PRIu64 ",",
+	                    q->max_staleness_ms);
+	add_freshness(b, &d);
+	evbuffer_add_printf(b, "}");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+	                  "1");
+	send_json(req, 503, b);
+	evbuffer_free(b);
+	return true;
+}
+
 /* ---- routing ---- */
 
 static bool is_write_op(const char *op)
@@ -480,10 +636,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_status(api, req, true);
 		return;
 	}
+	if (strcmp(path, "/healthz") == 0) {
+		send_healthz(api, req);
+		return;
+	}
+	if (strcmp(path, "/readyz") == 0) {
+		send_readyz(api, req);
+		return;
+	}
 	if (strncmp(path, "/v1/db/", 7) != 0) {
 		send_error(req, 404, "not found",
 		           "endpoints: /v1/db/<db>/{get,scan,fingerprint}, "
-		           "/status, /metrics");
+		           "/status, /metrics, /healthz, /readyz");
 		return;
 	}
 	const char *name = path + 7, *slash = strchr(name, '/');
@@ -534,6 +698,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_error(req, 503, "applier unavailable", applier_error(a));
 		return;
 	}
+	if (refuse_stale(api, req, &q))
+		return;
 	if (q.min_index > applier_applied_index(a)) {
 		if (q.timeout_ms == 0) {
 			struct evbuffer *b = evbuffer_new();

@@ -15,15 +15,17 @@ enum param {
 	P_MIN = 1u << 4,
 	P_TIMEOUT = 1u << 5,
 	P_AFTER = 1u << 6,
+	P_STALE = 1u << 7,
 };
 
 static const struct {
 	const char *name;
 	enum param bit;
 } params[] = {
-    {"ns", P_NS},       {"key", P_KEY},       {"prefix", P_PREFIX},
-    {"limit", P_LIMIT}, {"min_index", P_MIN}, {"timeout_ms", P_TIMEOUT},
-    {"after", P_AFTER},
+    {"ns", P_NS},         {"key", P_KEY},
+    {"prefix", P_PREFIX}, {"limit", P_LIMIT},
+    {"min_index", P_MIN}, {"timeout_ms", P_TIMEOUT},
+    {"after", P_AFTER},   {"max_staleness", P_STALE},
 };
 
 /* Decodes s[0..len) (form encoding: %XX, '+' is a space) into out[0..cap).
@@ -68,11 +70,12 @@ static unsigned allowed_params(enum read_api_op op)
 {
 	switch (op) {
 	case READ_API_OP_GET:
-		return P_NS | P_KEY | P_MIN | P_TIMEOUT;
+		return P_NS | P_KEY | P_MIN | P_TIMEOUT | P_STALE;
 	case READ_API_OP_SCAN:
-		return P_NS | P_PREFIX | P_LIMIT | P_AFTER | P_MIN | P_TIMEOUT;
+		return P_NS | P_PREFIX | P_LIMIT | P_AFTER | P_MIN | P_TIMEOUT |
+		       P_STALE;
 	case READ_API_OP_FINGERPRINT:
-		return P_MIN | P_TIMEOUT;
+		return P_MIN | P_TIMEOUT | P_STALE;
 	}
 	return 0;
 }
@@ -129,6 +132,16 @@ static int store(struct read_api_query *q, enum param bit, const uint8_t *val,
 			         "0..18446744073709551615");
 			return MA_ERR_INVAL;
 		}
+		return 0;
+	case P_STALE:
+		if (parse_uint64_len((const char *)val, n, &q->max_staleness_ms,
+		                     NULL) != 0) {
+			snprintf(why, whylen,
+			         "max_staleness must be a decimal integer of "
+			         "milliseconds 0..18446744073709551615");
+			return MA_ERR_INVAL;
+		}
+		q->has_max_staleness = true;
 		return 0;
 	case P_TIMEOUT:
 		if (parse_uint64_len((const char *)val, n, &q->timeout_ms,

@@ -6,10 +6,12 @@
  * why it is a 400.
  *
  * Parameters, per operation (anything else is an error):
- *   get          ns (required), key (required), min_index, timeout_ms
+ *   get          ns (required), key (required), min_index, timeout_ms,
+ *                max_staleness
  *   scan         ns (required), prefix, after, limit, min_index,
- *                timeout_ms
- *   fingerprint  min_index, timeout_ms
+ *                timeout_ms, max_staleness
+ *   fingerprint  min_index, timeout_ms, max_staleness
+ * max_staleness is in milliseconds (read_api.h says what it bounds).
  * Values are form-encoded: %XX escapes (either case) and '+' for a space;
  * ns is [A-Za-z0-9._-]{1,KV_NAMESPACE_MAX} after decoding; key 1..
  * KV_KEY_MAX bytes, prefix and after 0..KV_KEY_MAX bytes (any bytes);
@@ -41,9 +43,11 @@ struct read_api_query {
 	bool has_after; /* scan: start after this key */
 	uint8_t after[KV_KEY_MAX];
 	size_t after_len;
-	uint64_t limit;      /* scan [READ_API_SCAN_LIMIT_DEFAULT] */
-	uint64_t min_index;  /* [0: no wait] */
-	uint64_t timeout_ms; /* [READ_API_TIMEOUT_DEFAULT_MS] */
+	uint64_t limit;            /* scan [READ_API_SCAN_LIMIT_DEFAULT] */
+	uint64_t min_index;        /* [0: no wait] */
+	uint64_t timeout_ms;       /* [READ_API_TIMEOUT_DEFAULT_MS] */
+	bool has_max_staleness;    /* [no bound] */
+	uint64_t max_staleness_ms; /* refuse (503) when staler */
 };
 
 /* Parses qs (the part after '?', without it; NULL or "" for none) of a

@@ -426,6 +426,14 @@ static void snapshot_pump(struct stream *st)
 			st->ending = true;
 			continue;
 		}
+		if (rc == 0 && st->snap.corrupt) {
+			log_error("serve: snapshot %" PRIu64 "-%" PRIu64
+			          " of %s is corrupt: %s; told %s so",
+			          st->snap.index, st->snap.term, st->db->name,
+			          em, st->peer);
+			st->ending = true;
+			continue;
+		}
 		if (rc == 0) {
 			st->ending = true;
 			log_info("serve: snapshot %" PRIu64 "-%" PRIu64

@@ -228,6 +228,36 @@ static int inject(struct serve_snapshot *s, struct snapshot_chunk *env,
 	return 0;
 }
 
+/* The file fails its CRC (or changed) at the end of a send: the mirror
+ * is told so in an `x` frame (internal, "corrupt") instead of a reset it
+ * could only take for a transport error, so it can name the condition and
+ * back off rather than ask again at once. 0 (end the response) or
+ * MA_ERR_NOMEM; errmsg keeps the sender's reason for the source's log. */
+static int say_corrupt(struct serve_snapshot *s, struct proto_buf *out,
+                       char *errmsg)
+{
+	struct proto_log_msg m;
+	/* The sender's reason without the source's path (the mirror needs
+	 * the figures, not the layout of the source's disk). */
+	const char *reason = strstr(errmsg, ": ");
+
+	reason = reason != NULL ? reason + 2 : errmsg;
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_ERROR;
+	m.error = PROTO_ERROR_INTERNAL;
+	snprintf(m.message, sizeof m.message,
+	         "snapshot %" PRIu64 "-%" PRIu64
+	         " is corrupt on the source: %s",
+	         s->index, s->term, reason);
+	s->corrupt = true;
+	if (proto_log_encode(out, &m) != 0)
+		return ma_errorf(errmsg, MA_ERR_NOMEM,
+		                 "out of memory telling the mirror that "
+		                 "snapshot %" PRIu64 "-%" PRIu64 " is corrupt",
+		                 s->index, s->term);
+	return 0;
+}
+
 int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg)
 {
@@ -242,6 +272,8 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 		                 "snapshot %" PRIu64 "-%" PRIu64
 		                 " was already sent whole",
 		                 s->index, s->term);
+	if (rc == MA_ERR_CORRUPT)
+		return say_corrupt(s, out, errmsg);
 	if (rc < 0)
 		return rc;
 	if (s->fault != SERVE_FAULT_NONE) {

@@ -53,8 +53,9 @@ struct serve_snapshot {
 	uint64_t index, term, size;
 	bool pinned;
 	enum serve_fault fault;
-	uint64_t envelopes;   /* produced so far */
-	uint8_t *scratch;     /* SERVE_FAULT_TOTAL_CRC's damaged copy */
+	uint64_t envelopes; /* produced so far */
+	bool corrupt;       /* the file failed its CRC: an `x` frame said so */
+	uint8_t *scratch;   /* SERVE_FAULT_TOTAL_CRC's damaged copy */
 	uint64_t progress_ms; /* serve_snapshot_progress: last progress */
 };
 
@@ -111,9 +112,11 @@ void serve_snapshot_close(struct serve_snapshot *s);
 
 /* Appends the next chunk envelope frame to out and adds its data bytes to
  * *produced (may be NULL). Returns 1 (more to come), 0 (the final {done}
- * frame, or an injected fault's bad frame, was appended: end the
- * response), MA_ERR_CORRUPT (the file changed under the sender: reset the
- * stream, never end it cleanly), MA_ERR_IO, MA_ERR_NOMEM. *injected (may
+ * frame, an injected fault's bad frame, or -- with s->corrupt set and
+ * errmsg saying why for the source's log -- an `x` frame "internal:
+ * snapshot I-T is corrupt on the source: ..." when the file fails its
+ * CRC32C or changed under the sender, was appended: end the response),
+ * MA_ERR_IO, MA_ERR_NOMEM. *injected (may
  * be NULL) is set when this frame carries the fault. */
 int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg);

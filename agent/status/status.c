@@ -203,6 +203,9 @@ void status_database_set(struct status_database *d, const char *name,
 	                     ? st->source_commit_index - applied_index
 	                     : 0;
 	d->lag_ms = st->lag_ms;
+	d->lag_known = st->lag_known;
+	d->has_contact = st->has_contact;
+	d->last_contact_ms = st->last_contact_age_ms;
 	d->reconnects = st->reconnects;
 	copy_text(d->endpoint, sizeof d->endpoint, endpoint);
 	copy_text(d->error, sizeof d->error, st->error);
@@ -218,8 +221,9 @@ char *status_json_format(const struct status_report *r, size_t *len)
 	struct out o = {0};
 
 	printf_(&o,
-	        "{\"pid\":%ld,\"updated_unix_ms\":%" PRId64 ",\"endpoint\":",
-	        r->pid, r->updated_unix_ms);
+	        "{\"pid\":%ld,\"updated_unix_ms\":%" PRId64
+	        ",\"stopped\":%s,\"endpoint\":",
+	        r->pid, r->updated_unix_ms, r->stopped ? "true" : "false");
 	json_string(&o, r->endpoint);
 	puts_(&o, ",\"databases\":[");
 	for (size_t i = 0; i < r->count && i < STATUS_MAX_DATABASES; i++) {
@@ -232,12 +236,23 @@ char *status_json_format(const struct status_report *r, size_t *len)
 		        ",\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64
 		        ",\"rate_bytes_per_s\":%" PRIu64
 		        ",\"log_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
-		        ",\"source_commit_index\":%" PRIu64
-		        ",\"lag_entries\":%" PRIu64 ",\"lag_ms\":%" PRIu64
-		        ",\"reconnects\":%" PRIu64,
+		        ",\"source_commit_index\":%" PRIu64,
 		        d->bytes_done, d->bytes_total, d->rate_bytes_per_s,
-		        d->log_index, d->applied_index, d->source_commit_index,
-		        d->lag_entries, d->lag_ms, d->reconnects);
+		        d->log_index, d->applied_index, d->source_commit_index);
+		/* Unknown is null, never 0 (status.h). */
+		if (d->lag_known)
+			printf_(&o,
+			        ",\"lag_entries\":%" PRIu64
+			        ",\"lag_ms\":%" PRIu64,
+			        d->lag_entries, d->lag_ms);
+		else
+			puts_(&o, ",\"lag_entries\":null,\"lag_ms\":null");
+		if (d->has_contact)
+			printf_(&o, ",\"last_contact_ms\":%" PRIu64,
+			        d->last_contact_ms);
+		else
+			puts_(&o, ",\"last_contact_ms\":null");
+		printf_(&o, ",\"reconnects\":%" PRIu64, d->reconnects);
 		puts_(&o, ",\"endpoint\":");
 		json_string(&o, d->endpoint);
 		puts_(&o, ",\"error\":");
@@ -449,16 +464,40 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 		printf_(&o, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
 		        metrics[m].help, metrics[m].name, metrics[m].type);
 		for (size_t i = 0; i < n; i++) {
+			const struct status_database *d = &r->databases[i];
+
 			printf_(&o, "%s{db=\"", metrics[m].name);
-			label(&o, r->databases[i].database);
-			uint64_t v = metric_value(&r->databases[i],
-			                          (enum metric_field)m);
-			if (metrics[m].ms)
+			label(&o, d->database);
+			uint64_t v = metric_value(d, (enum metric_field)m);
+			/* A lag without current figures is unknown, not 0. */
+			if ((m == M_LAG_ENTRIES || m == M_LAG_MS) &&
+			    !d->lag_known)
+				puts_(&o, "\"} NaN\n");
+			else if (metrics[m].ms)
 				printf_(&o, "\"} %" PRIu64 ".%03u\n", v / 1000,
 				        (unsigned)(v % 1000));
 			else
 				printf_(&o, "\"} %" PRIu64 "\n", v);
 		}
+	}
+	/* Issue 8 (honest health): the age of the last word from the
+	 * source, beside the lag; an alert on it fires while disconnected,
+	 * when the lag is NaN. */
+	puts_(&o, "# HELP mirror_last_contact_seconds Seconds since the last "
+	          "word from the source (info, heartbeat, entry or snapshot "
+	          "bytes); NaN before the first.\n"
+	          "# TYPE mirror_last_contact_seconds gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+
+		puts_(&o, "mirror_last_contact_seconds{db=\"");
+		label(&o, d->database);
+		if (d->has_contact)
+			printf_(&o, "\"} %" PRIu64 ".%03u\n",
+			        d->last_contact_ms / 1000,
+			        (unsigned)(d->last_contact_ms % 1000));
+		else
+			puts_(&o, "\"} NaN\n");
 	}
 	if (r->process.valid)
 		process_metrics(&o, &r->process);
@@ -476,6 +515,22 @@ int status_state_parse(const char *name, enum mirror_state *out)
 			return 0;
 		}
 	return MA_ERR_NOTFOUND;
+}
+
+bool status_database_staleness(const struct status_database *d,
+                               uint64_t *staleness_ms)
+{
+	if (!d->lag_known || !d->has_contact)
+		return false;
+	*staleness_ms = d->lag_ms > UINT64_MAX - d->last_contact_ms
+	                    ? UINT64_MAX
+	                    : d->lag_ms + d->last_contact_ms;
+	return true;
+}
+
+bool status_database_ready(const struct status_database *d)
+{
+	return d->state == MIRROR_FOLLOWING && d->lag_known && d->has_contact;
 }
 
 bool status_state_healthy(enum mirror_state s)

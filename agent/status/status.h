@@ -15,6 +15,10 @@
  *   applied_index  the last index the applier applied (what readers see;
  *                  with applier "none" it follows log_index).
  * lag_entries is source_commit_index - applied_index (0 when ahead).
+ * Both lags describe the source as it is now only while a stream carries
+ * its figures (lag_known); otherwise they are written as null (JSON) or
+ * NaN (Prometheus), never as 0, and last_contact_ms -- the age of the
+ * last word from the source -- says how old the last figures are.
  *
  * Pure: no I/O except status_file_write(), no clock (the caller passes
  * the pid and the time). */
@@ -48,6 +52,12 @@ struct status_database {
 	uint64_t source_commit_index;
 	uint64_t lag_entries; /* source_commit_index - applied_index, >= 0 */
 	uint64_t lag_ms;      /* on the source's clock (mirror_state.h) */
+	/* Both lags are current (JSON null / NaN when not). */
+	bool lag_known;
+	/* Age in ms of the last word from the source at updated_unix_ms;
+	 * has_contact false (JSON null) before the first. */
+	uint64_t last_contact_ms;
+	bool has_contact;
 	uint64_t reconnects;
 	char endpoint[STATUS_ENDPOINT_SIZE];  /* the source it follows */
 	char error[STATUS_TEXT_SIZE];         /* "" when none */
@@ -75,6 +85,10 @@ struct status_process {
 struct status_report {
 	long pid;
 	int64_t updated_unix_ms; /* wall clock of the rendering */
+	/* The final report of a follower that stopped (cleanly or on a
+	 * fatal error): the states are its last ones. JSON "stopped"; a
+	 * file without it (an older writer) reads as false. */
+	bool stopped;
 	char endpoint[STATUS_ENDPOINT_SIZE];
 	size_t count; /* databases[0 .. count-1] */
 	struct status_database databases[STATUS_MAX_DATABASES];
@@ -120,7 +134,9 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * msgpack} 1; per database (label db): mirror_state{state} (1 for the
  * current state), mirror_bootstrap_received_bytes,
  * mirror_bootstrap_size_bytes, mirror_applied_index, mirror_log_index,
- * mirror_source_commit_index, mirror_lag_entries, mirror_lag_seconds,
+ * mirror_source_commit_index, mirror_lag_entries, mirror_lag_seconds
+ * (both NaN while not current), mirror_last_contact_seconds (NaN before
+ * the first word from the source),
  * mirror_applier_failed (gauges), mirror_reconnects_total,
  * mirror_received_bytes_total, mirror_received_entries_total,
  * mirror_appended_entries_total, mirror_refetched_bytes_total (counters);
@@ -148,5 +164,16 @@ int status_state_parse(const char *name, enum mirror_state *out);
 /* True for the states a healthy mirror is in: Bootstrapping, CatchingUp,
  * Following. Connecting, Degraded, Disconnected and Error are not. */
 bool status_state_healthy(enum mirror_state s);
+
+/* How stale database d's data may be, in ms: the lag behind the source's
+ * commit when it last said (lag_ms, on the source's clock) plus the age
+ * of that word (last_contact_ms). False when it cannot say: no current
+ * figures (disconnected, retrying, or not yet told). What a read's
+ * max_staleness bounds. */
+bool status_database_staleness(const struct status_database *d,
+                               uint64_t *staleness_ms);
+/* Ready to serve fresh reads: Following with current figures (/readyz
+ * wants every database ready). */
+bool status_database_ready(const struct status_database *d);
 
 #endif

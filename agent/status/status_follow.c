@@ -25,6 +25,7 @@ void status_report_from_follow(const struct follow *f, long pid,
 	memset(r, 0, sizeof *r);
 	r->pid = pid;
 	r->updated_unix_ms = now_unix_ms;
+	r->stopped = follow_stopping(f);
 	snprintf(r->endpoint, sizeof r->endpoint, "%s", endpoint);
 	if (n > STATUS_MAX_DATABASES)
 		n = STATUS_MAX_DATABASES;

@@ -72,8 +72,6 @@ static int read_database(json_t *o, long i, struct status_database *d,
 	    {"applied_index", offsetof(struct status_database, applied_index)},
 	    {"source_commit_index",
 	     offsetof(struct status_database, source_commit_index)},
-	    {"lag_entries", offsetof(struct status_database, lag_entries)},
-	    {"lag_ms", offsetof(struct status_database, lag_ms)},
 	    {"reconnects", offsetof(struct status_database, reconnects)},
 	    {"skipped_commands",
 	     offsetof(struct status_database, skipped_commands)},
@@ -108,6 +106,22 @@ static int read_database(json_t *o, long i, struct status_database *d,
 		if (rc != 0)
 			return rc;
 	}
+	/* null: not current / never (status.h); both lags together. */
+	d->lag_known = !json_is_null(json_object_get(o, "lag_ms"));
+	if (d->lag_known &&
+	    ((rc = get_u64(o, i, "lag_entries", &d->lag_entries, errmsg)) !=
+	         0 ||
+	     (rc = get_u64(o, i, "lag_ms", &d->lag_ms, errmsg)) != 0))
+		return rc;
+	if (!d->lag_known && !json_is_null(json_object_get(o, "lag_entries")))
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "status: databases[%ld]: lag_ms is null but "
+		                 "lag_entries is not",
+		                 i);
+	d->has_contact = !json_is_null(json_object_get(o, "last_contact_ms"));
+	if (d->has_contact && (rc = get_u64(o, i, "last_contact_ms",
+	                                    &d->last_contact_ms, errmsg)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -142,6 +156,13 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
 	if ((rc = get_u64(root, -1, "updated_unix_ms", &u, errmsg)) != 0)
 		goto done;
 	r->updated_unix_ms = (int64_t)u;
+	v = json_object_get(root, "stopped");
+	if (v != NULL && !json_is_boolean(v)) {
+		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+		               "status: stopped: not a boolean");
+		goto done;
+	}
+	r->stopped = json_is_true(v);
 	if ((rc = get_text(root, -1, "endpoint", r->endpoint,
 	                   sizeof r->endpoint, false, errmsg)) != 0)
 		goto done;

@@ -373,10 +373,23 @@ static void snapshot_bytes(struct req *r, const uint8_t *data, size_t len)
 		                       errmsg);
 		data += used;
 		len -= used;
-		if (rc == 1)
+		if (rc == 1) {
+			struct proto_log_msg m;
+
 			rc = proto_envelope_decode(body, blen, 0, &env, errmsg);
-		else if (rc == 0)
+			/* The source says why it stops (a corrupt file). */
+			if (rc != 0 &&
+			    proto_log_decode(body, blen, 0, &m, errmsg) == 0 &&
+			    m.kind == PROTO_LOG_ERROR) {
+				r->got_x = true;
+				r->x = m.error;
+				snprintf(r->x_message, sizeof r->x_message,
+				         "%s", m.message);
+				continue;
+			}
+		} else if (rc == 0) {
 			continue;
+		}
 		if (rc < 0) {
 			mark_bad(r, "framer: %s", errmsg);
 			return;
@@ -1148,8 +1161,10 @@ static void test_backpressure(void **state)
 	req_free(snap);
 }
 
-/* The snapshot file changes under a transfer: the stream is reset and no
- * done envelope is sent. The pin keeps retention away meanwhile. */
+/* The snapshot file changes under a transfer: no done envelope is sent;
+ * the stream ends with an `x` frame saying the snapshot is corrupt on the
+ * source (issue 8: a reset told the mirror nothing). The pin keeps
+ * retention away meanwhile. */
 static void test_snapshot_changed_and_pinned(void **state)
 {
 	struct fx *fx = *state;
@@ -1188,8 +1203,14 @@ static void test_snapshot_changed_and_pinned(void **state)
 	assert_int_equal(fclose(f), 0);
 	transport_stream_pause(r->s, 0);
 	assert_true(wait_until(fx, req_finished, r, 30000));
-	assert_true(r->failed != 0);
+	assert_true(r->ended);
 	assert_false(r->done);
+	assert_true(r->got_x);
+	assert_int_equal(r->x, PROTO_ERROR_INTERNAL);
+	if (strstr(r->x_message, "snapshot 100-2 is corrupt on the source: "
+	                         "CRC32C of the bytes sent is 0x") == NULL)
+		fail_msg("x frame: '%s'", r->x_message);
+	assert_string_equal(r->bad, "");
 	req_free(r);
 	assert_true(wait_until(fx, no_streams, fx->sv, 10000));
 	/* Unpinned now: retention may remove it. */

@@ -46,8 +46,27 @@ struct sim_event {
 	size_t len;
 };
 
+/* A stream's key in the harness: the database's index in the top byte,
+ * the core's own stream number below (cores number independently). */
+#define KEY_DB_SHIFT 56
+
+static uint64_t stream_key(size_t db, uint64_t id)
+{
+	return (uint64_t)db << KEY_DB_SHIFT | id;
+}
+
+static size_t key_db(uint64_t key)
+{
+	return (size_t)(key >> KEY_DB_SHIFT);
+}
+
+static uint64_t key_id(uint64_t key)
+{
+	return key & ((UINT64_C(1) << KEY_DB_SHIFT) - 1);
+}
+
 struct sim_stream {
-	uint64_t id;
+	uint64_t id; /* stream_key() */
 	struct sim_response *resp;
 	uint64_t last_delivery;
 	bool done_queued;
@@ -170,6 +189,7 @@ void sim_init(struct sim *sim, uint64_t seed, const char *mirror_dir,
 	sim->check_prefix = sim->check_snapshots = sim->check_applied = true;
 	sim->cut_snapshot_after = UINT64_MAX;
 	sim->stats.min_backoff_ms = UINT64_MAX;
+	sim->ndbs = 1;
 	nverified = 0;
 }
 
@@ -181,13 +201,67 @@ size_t sim_add_source(struct sim *sim, struct sim_source *src)
 	return sim->nsources++;
 }
 
-int sim_start(struct sim *sim, char *errmsg)
+size_t sim_add_database(struct sim *sim, const char *name, const char *dir)
+{
+	size_t db = sim->ndbs;
+
+	if (db == 0 || db == SIM_DBS_MAX)
+		abort();
+	snprintf(sim->db_name[db], sizeof sim->db_name[db], "%s", name);
+	snprintf(sim->db_dir[db], sizeof sim->db_dir[db], "%s", dir);
+	sim->ndbs++;
+	return db;
+}
+
+void sim_add_database_source(struct sim *sim, size_t db, size_t i,
+                             struct sim_source *src)
+{
+	if (db == 0 || db >= sim->ndbs || i >= SIM_SOURCES_MAX)
+		abort();
+	sim->db_sources[db][i] = src;
+}
+
+static void cores_free(struct sim *sim)
+{
+	for (size_t db = 0; db < SIM_DBS_MAX; db++) {
+		follow_core_free(sim->cores[db]);
+		sim->cores[db] = NULL;
+	}
+	sim->core = NULL;
+}
+
+/* Opens every database's core (the first from core_cfg, the others
+ * with its settings and their own name and directory). */
+static int cores_open(struct sim *sim, char *errmsg)
 {
 	int rc;
 
 	sim->core_cfg.states.endpoint_count =
 	    sim->nsources > 0 ? (uint32_t)sim->nsources : 1;
-	rc = follow_core_new(&sim->core_cfg, sim->now, &sim->core, errmsg);
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		struct follow_core_config cfg = sim->core_cfg;
+
+		if (db > 0) {
+			cfg.name = sim->db_name[db];
+			cfg.dir = sim->db_dir[db];
+			cfg.seed = sim->core_cfg.seed + db;
+		}
+		sim->db_cfg[db] = cfg;
+		rc = follow_core_new(&cfg, sim->now, &sim->cores[db], errmsg);
+		if (rc != 0) {
+			cores_free(sim);
+			return rc;
+		}
+	}
+	sim->core = sim->cores[0];
+	return 0;
+}
+
+int sim_start(struct sim *sim, char *errmsg)
+{
+	int rc;
+
+	rc = cores_open(sim, errmsg);
 	if (rc != 0)
 		return rc;
 	ev_push(sim, sim->now, EV_CONNECT, 0);
@@ -215,11 +289,15 @@ void sim_free(struct sim *sim)
 		ev_free(e);
 	free(sim->heap);
 	sim->heap = NULL;
-	follow_core_free(sim->core);
-	sim->core = NULL;
+	cores_free(sim);
 	for (size_t i = 0; i < sim->nsources; i++)
 		sim_source_close(sim->sources[i]);
 	sim->nsources = 0;
+	for (size_t db = 0; db < SIM_DBS_MAX; db++)
+		for (size_t i = 0; i < SIM_SOURCES_MAX; i++) {
+			sim_source_close(sim->db_sources[db][i]);
+			sim->db_sources[db][i] = NULL;
+		}
 }
 
 /* ---- the link ---- */
@@ -284,13 +362,19 @@ static void violation(struct sim *sim, const char *fmt, ...)
 
 static void do_disconnect(struct sim *sim, const char *why)
 {
-	uint32_t delay;
+	uint32_t delay = 0;
 
 	sim->gen++;
 	streams_free(sim);
 	sim->connected = sim->connecting = false;
-	sim->drop_pending = false;
-	delay = follow_core_disconnected(sim->core, sim->now, why);
+	/* As the glue: every database learns it; the soonest that still
+	 * wants a connection sets the delay. */
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		uint32_t d =
+		    follow_core_disconnected(sim->cores[db], sim->now, why);
+		if (d != 0 && (delay == 0 || d < delay))
+			delay = d;
+	}
 	if (delay == 0)
 		return;
 	if (delay > sim->stats.max_backoff_ms)
@@ -300,8 +384,10 @@ static void do_disconnect(struct sim *sim, const char *why)
 	ev_push(sim, sim->now + delay, EV_CONNECT, 0);
 }
 
-static void open_stream(struct sim *sim, const struct follow_action *a)
+static void open_stream(struct sim *sim, size_t db,
+                        const struct follow_action *a)
 {
+	struct sim_source *src = sim->db_sources[db][sim->conn_source];
 	struct sim_stream *st;
 	struct sim_event *e;
 	int status = 0;
@@ -314,13 +400,17 @@ static void open_stream(struct sim *sim, const struct follow_action *a)
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		abort();
-	st->id = a->stream;
-	st->resp = sim_source_request(sim->sources[sim->conn_source], a->path,
-	                              wall(sim), &status);
+	if (src == NULL)
+		src = sim->sources[sim->conn_source];
+	st->id = stream_key(db, a->stream);
+	st->resp = sim_source_request(src, a->path, wall(sim), &status);
 	st->snapshot = strstr(a->path, "/snapshot?") != NULL;
 	st->next = sim->streams;
 	sim->streams = st;
 	sim->stats.opens++;
+	sim->stats.db_opens[db]++;
+	if (st->snapshot)
+		sim->stats.db_snapshot_requests[db]++;
 	snprintf(sim->paths[sim->npaths % SIM_PATHS_KEPT], sizeof sim->paths[0],
 	         "%s", a->path);
 	sim->npaths++;
@@ -336,52 +426,73 @@ static void open_stream(struct sim *sim, const struct follow_action *a)
 		        st->id);
 }
 
-static void act(struct sim *sim, const struct follow_action *a)
+static void act(struct sim *sim, size_t db, const struct follow_action *a)
 {
 	struct sim_stream *st;
 
 	switch (a->type) {
 	case FOLLOW_ACTION_OPEN:
-		open_stream(sim, a);
+		open_stream(sim, db, a);
 		break;
 	case FOLLOW_ACTION_CANCEL:
-		st = stream_find(sim, a->stream);
+		st = stream_find(sim, stream_key(db, a->stream));
 		if (st != NULL)
 			stream_remove(sim, st);
-		break;
-	case FOLLOW_ACTION_DROP:
-		if (!sim->drop_pending)
-			snprintf(sim->drop_why, sizeof sim->drop_why, "%s",
-			         a->why);
-		sim->drop_pending = true;
 		break;
 	}
 }
 
-/* Hands the core's actions to the link until it is quiet: the glue's
- * loop (drain, drop the connection if asked, run, drain again). */
-static void drain(struct sim *sim)
+/* Hands one core's actions to the link; returns how many. */
+static size_t take_actions(struct sim *sim, size_t db)
 {
 	struct follow_action a[FOLLOW_CORE_ACTIONS_MAX];
+	size_t n =
+	    follow_core_actions(sim->cores[db], a, FOLLOW_CORE_ACTIONS_MAX);
 
-	for (int round = 0; round < DRAIN_ROUNDS; round++) {
-		size_t n =
-		    follow_core_actions(sim->core, a, FOLLOW_CORE_ACTIONS_MAX);
+	for (size_t i = 0; i < n; i++)
+		act(sim, db, &a[i]);
+	return n;
+}
 
-		for (size_t i = 0; i < n; i++)
-			act(sim, &a[i]);
-		if (sim->drop_pending) {
-			do_disconnect(sim, sim->drop_why);
+/* As the glue: every database not in Error wants the next endpoint. */
+static bool all_want_next_endpoint(const struct sim *sim)
+{
+	bool any = false;
+
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		if (follow_core_failed(sim->cores[db]))
 			continue;
-		}
+		if (!follow_core_wants_next_endpoint(sim->cores[db]))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/* Hands the cores' actions to the link until they are quiet: the glue's
+ * loop (drain, run, drain again; move to the next endpoint when every
+ * database asks for it). */
+static void drain(struct sim *sim)
+{
+	for (int round = 0; round < DRAIN_ROUNDS; round++) {
+		size_t n = 0;
+
+		for (size_t db = 0; db < sim->ndbs; db++)
+			n += take_actions(sim, db);
 		if (n > 0)
 			continue;
-		follow_core_run(sim->core, sim->now);
-		n = follow_core_actions(sim->core, a, FOLLOW_CORE_ACTIONS_MAX);
+		for (size_t db = 0; db < sim->ndbs; db++) {
+			follow_core_run(sim->cores[db], sim->now);
+			n += take_actions(sim, db);
+		}
+		if (n == 0 && sim->connected && all_want_next_endpoint(sim)) {
+			sim->stats.endpoint_moves++;
+			do_disconnect(sim, "every database refused (403): "
+			                   "next endpoint");
+			continue;
+		}
 		if (n == 0)
 			return;
-		for (size_t i = 0; i < n; i++)
-			act(sim, &a[i]);
 	}
 	violation(sim, "the core keeps asking for actions after %d rounds",
 	          DRAIN_ROUNDS);
@@ -492,8 +603,10 @@ static void pump(struct sim *sim, struct sim_stream *st)
 	                         st->hb_pending, wall(sim));
 	st->hb_pending = false;
 	produced = buf.len;
-	if (st->snapshot)
+	if (st->snapshot) {
 		sim->stats.snapshot_bytes += buf.len;
+		sim->stats.db_snapshot_bytes[key_db(st->id)] += buf.len;
+	}
 	queue_frames(sim, st, buf.data, buf.len);
 	proto_buf_free(&buf);
 	if (st->done_queued)
@@ -546,10 +659,9 @@ int sim_restart_mirror(struct sim *sim, char *errmsg)
 
 	sim->gen++;
 	streams_free(sim);
-	sim->connected = sim->connecting = sim->drop_pending = false;
-	follow_core_free(sim->core);
-	sim->core = NULL;
-	rc = follow_core_new(&sim->core_cfg, sim->now, &sim->core, errmsg);
+	sim->connected = sim->connecting = false;
+	cores_free(sim);
+	rc = cores_open(sim, errmsg);
 	if (rc != 0)
 		return rc;
 	ev_push(sim, sim->now + 1, EV_CONNECT, 0);
@@ -575,7 +687,8 @@ static void handle(struct sim *sim, struct sim_event *e)
 		sim->connecting = true;
 		sim->conn_source =
 		    follow_core_status(sim->core)->endpoint % sim->nsources;
-		follow_core_connecting(sim->core, sim->now);
+		for (size_t db = 0; db < sim->ndbs; db++)
+			follow_core_connecting(sim->cores[db], sim->now);
 		drain(sim);
 		ev_push(sim, sim->now + sim->link.connect_ms, EV_CONNECT_DONE,
 		        0);
@@ -590,27 +703,32 @@ static void handle(struct sim *sim, struct sim_event *e)
 			return;
 		}
 		sim->connected = true;
-		follow_core_connected(sim->core, sim->now);
+		for (size_t db = 0; db < sim->ndbs; db++)
+			follow_core_connected(sim->cores[db], sim->now);
 		drain(sim);
 		return;
 	case EV_STATUS:
-		follow_core_response(sim->core, st->id, e->status, sim->now);
+		follow_core_response(sim->cores[key_db(st->id)], key_id(st->id),
+		                     e->status, sim->now);
 		drain(sim);
 		return;
 	case EV_BODY:
 		if (st->snapshot)
 			sim->stats.frames_delivered++;
-		follow_core_body(sim->core, st->id, e->data, e->len, sim->now);
+		follow_core_body(sim->cores[key_db(st->id)], key_id(st->id),
+		                 e->data, e->len, sim->now);
 		drain(sim);
 		return;
 	case EV_END:
 		stream_remove(sim, st);
-		follow_core_end(sim->core, e->stream, sim->now);
+		follow_core_end(sim->cores[key_db(e->stream)],
+		                key_id(e->stream), sim->now);
 		drain(sim);
 		return;
 	case EV_RESET:
 		stream_remove(sim, st);
-		follow_core_stream_error(sim->core, e->stream, MA_ERR_TRANSPORT,
+		follow_core_stream_error(sim->cores[key_db(e->stream)],
+		                         key_id(e->stream), MA_ERR_TRANSPORT,
 		                         "stream reset by the link", sim->now);
 		drain(sim);
 		return;
@@ -626,7 +744,8 @@ static void handle(struct sim *sim, struct sim_event *e)
 		        st->id);
 		return;
 	case EV_TICK:
-		follow_core_tick(sim->core, sim->now);
+		for (size_t db = 0; db < sim->ndbs; db++)
+			follow_core_tick(sim->cores[db], sim->now);
 		drain(sim);
 		ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
 		return;

@@ -33,6 +33,7 @@
 #include "tests/sim/sim_source.h"
 
 #define SIM_SOURCES_MAX 3
+#define SIM_DBS_MAX 3 /* databases of the mirror (cores), first = core */
 #define SIM_TERM_RANGES_MAX 16
 #define SIM_SNAPSHOTS_MAX 32
 #define SIM_ENTRY_SIZE 64
@@ -75,6 +76,11 @@ struct sim_stats {
 	uint64_t max_backoff_ms, min_backoff_ms;
 	uint64_t frames_delivered; /* on snapshot streams */
 	uint64_t cuts_done;        /* connection cuts that happened */
+	uint64_t endpoint_moves;   /* connections moved on for a 403 */
+	/* per database (index as in sim->cores) */
+	uint64_t db_opens[SIM_DBS_MAX];
+	uint64_t db_snapshot_requests[SIM_DBS_MAX];
+	uint64_t db_snapshot_bytes[SIM_DBS_MAX];
 };
 
 struct sim {
@@ -85,7 +91,18 @@ struct sim {
 	struct sim_link_config link;
 	struct follow_core_config core_cfg;
 	char mirror_dir[PATH_MAX];
-	struct follow_core *core;
+	struct follow_core *core; /* == cores[0]: the database checked */
+	/* More databases over the same connection (sim_add_database): each
+	 * its own core; their requests go to db_sources[db][endpoint] when
+	 * set, else to the endpoint's source (which answers 404 for a
+	 * database it does not serve). Only cores[0] is checked against
+	 * the model. */
+	struct follow_core *cores[SIM_DBS_MAX];
+	struct follow_core_config db_cfg[SIM_DBS_MAX];
+	char db_name[SIM_DBS_MAX][80];
+	char db_dir[SIM_DBS_MAX][PATH_MAX];
+	struct sim_source *db_sources[SIM_DBS_MAX][SIM_SOURCES_MAX];
+	size_t ndbs;
 	struct sim_source *sources[SIM_SOURCES_MAX];
 	bool source_down[SIM_SOURCES_MAX];
 	size_t nsources;
@@ -96,8 +113,6 @@ struct sim {
 	size_t conn_source;
 	uint64_t gen; /* bumped when the connection or the core goes */
 	struct sim_stream *streams;
-	bool drop_pending;
-	char drop_why[512];
 	bool reconnect_scheduled;
 
 	/* events */
@@ -138,6 +153,13 @@ void sim_free(struct sim *sim);
 /* Adds a source (owned by the harness from then on); returns its
  * endpoint index. */
 size_t sim_add_source(struct sim *sim, struct sim_source *src);
+/* Adds a database of the mirror (before sim_start): `name` in its own
+ * directory, the same settings as the first. Returns its index (>= 1). */
+size_t sim_add_database(struct sim *sim, const char *name, const char *dir);
+/* Serves database db (>= 1) at endpoint i from src (owned by the harness
+ * from then on) instead of the endpoint's source. */
+void sim_add_database_source(struct sim *sim, size_t db, size_t i,
+                             struct sim_source *src);
 /* Takes a source down (its connection is cut; connects to it fail) or
  * back up. */
 void sim_source_down(struct sim *sim, size_t i, bool down);

@@ -27,6 +27,7 @@ struct sim_source {
 	struct serve_log_tail end;
 	size_t chunk_size;
 	enum serve_fault fault;
+	int refuse_status; /* non-zero: every request answered so */
 	/* Bumped by sim_source_touch when the spool changed: readers
 	 * refresh (re-list the wal directory) only then, as serve does on
 	 * an inotify wake-up. */
@@ -171,6 +172,11 @@ static struct sim_response *respond_error(struct sim_response *r, int *status,
 	return r;
 }
 
+void sim_source_refuse_all(struct sim_source *s, int status)
+{
+	s->refuse_status = status;
+}
+
 struct sim_response *sim_source_request(struct sim_source *s, const char *path,
                                         int64_t wall_ms, int *status)
 {
@@ -184,6 +190,10 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 		abort();
 	r->src = s;
 	proto_buf_init(&r->pending);
+	if (s->refuse_status != 0)
+		return respond_error(r, status, s->refuse_status,
+		                     PROTO_ERROR_UNAVAILABLE,
+		                     "the source is refusing every request");
 	if (serve_request_parse("GET", path, &rq, em) != 0)
 		return respond_error(r, status, 400, PROTO_ERROR_BAD_REQUEST,
 		                     em);

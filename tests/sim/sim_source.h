@@ -30,6 +30,10 @@ void sim_source_set_fault(struct sim_source *s, enum serve_fault fault);
 void sim_source_set_limits(struct sim_source *s, const struct serve_limits *l);
 /* Requests the cap refused so far. */
 uint64_t sim_source_refused(const struct sim_source *s);
+/* status != 0: every request is answered with it and an `x` frame
+ * "unavailable" (a source that can do nothing for the mirror); 0: back
+ * to normal. */
+void sim_source_refuse_all(struct sim_source *s, int status);
 /* The spool changed (entries, snapshots, compaction): the next pulls
  * refresh their readers, as serve does on an inotify wake-up. */
 void sim_source_touch(struct sim_source *s);

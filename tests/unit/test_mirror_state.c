@@ -114,9 +114,127 @@ static void test_backoff_bounds_and_rotation(void **state)
 	}
 	assert_int_equal(sm.status.reconnects, 12);
 	assert_string_equal(sm.status.error, "refused");
-	/* A successful connection resets the backoff. */
+	/* A connection (and an answer) that brings nothing new does not
+	 * reset the backoff: a source that accepts and then fails every
+	 * request would otherwise be asked at the minimum delay forever. */
+	mirror_sm_connected(&sm, 10);
+	mirror_sm_heartbeat(&sm, 11, 0, 5);
+	assert_true(mirror_sm_disconnected(&sm, 12, "x") >= 2500);
+	mirror_sm_connected(&sm, 20);
+	assert_true(mirror_sm_stream_failed(&sm, 21, "bad frame") >= 2500);
+	assert_int_equal(sm.status.endpoint, 1); /* a stream keeps it */
+	assert_string_equal(sm.status.error, "bad frame");
+	/* Progress does. */
+	mirror_sm_connected(&sm, 30);
+	mirror_sm_applied(&sm, 31, 1);
+	assert_true(mirror_sm_stream_failed(&sm, 32, "x") <= 100);
+	assert_true(mirror_sm_stream_failed(&sm, 33, "x") >= 100);
+	/* So does a quiet spell of 4 x backoff_max since the last failure
+	 * (a failure that far apart is not a loop). */
+	assert_true(mirror_sm_stream_failed(&sm, 33 + 20000, "x") <= 100);
+}
+
+/* Snapshot bytes count as progress only past the most ever durable: a
+ * source that breaks every transfer at the same place (or damages the
+ * whole file) gains nothing on a retry. */
+static void test_backoff_bootstrap_progress(void **state)
+{
+	struct mirror_sm sm;
+
+	(void)state;
+	mirror_sm_init(&sm, &config, 0, 7);
 	mirror_sm_connected(&sm, 0);
-	assert_true(mirror_sm_disconnected(&sm, 0, "x") <= 100);
+	mirror_sm_bootstrap_progress(&sm, 1, 0, 4096);
+	mirror_sm_bootstrap_progress(&sm, 2, 4096, 4096);
+	for (int i = 0; i < 5; i++) {
+		mirror_sm_stream_failed(&sm, 3 + (uint64_t)i, "total crc");
+		mirror_sm_connected(&sm, 3 + (uint64_t)i);
+		mirror_sm_bootstrap_progress(&sm, 3 + (uint64_t)i, 0, 4096);
+		mirror_sm_bootstrap_progress(&sm, 3 + (uint64_t)i, 4096, 4096);
+	}
+	assert_true(mirror_sm_stream_failed(&sm, 10, "total crc") >= 1600);
+	/* A resume that gets further is progress. */
+	mirror_sm_connected(&sm, 11);
+	mirror_sm_bootstrap_progress(&sm, 11, 2048, 8192);
+	mirror_sm_bootstrap_progress(&sm, 12, 6144, 8192);
+	assert_true(mirror_sm_stream_failed(&sm, 13, "cut") <= 100);
+}
+
+/* DESIGN.md section 6: Degraded on silence, connected or not. Today's
+ * main cycles Connecting/Disconnected (every attempt reset the silence
+ * clock) and never says Degraded while no source answers. */
+static void test_silence_degrades_while_disconnected(void **state)
+{
+	struct mirror_sm sm;
+
+	(void)state;
+	mirror_sm_init(&sm, &config, 5, 3);
+	mirror_sm_connecting(&sm, 1000);
+	assert_int_equal(sm.status.state, MIRROR_CONNECTING);
+	assert_false(sm.status.has_contact);
+	for (uint64_t t = 1100; t < 4000; t += 500) {
+		mirror_sm_disconnected(&sm, t, "connection refused");
+		mirror_sm_connecting(&sm, t + 200);
+		assert_int_equal(sm.status.state, MIRROR_CONNECTING);
+	}
+	mirror_sm_tick(&sm, 4001);
+	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
+	assert_int_equal(sm.status.last_contact_age_ms, 3001);
+	assert_string_equal(sm.status.error,
+	                    "nothing heard from the source for 3001 ms: "
+	                    "connection "
+	                    "refused");
+	/* Further attempts do not hide it. */
+	mirror_sm_connecting(&sm, 4100);
+	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
+	mirror_sm_disconnected(&sm, 4200, "connection refused");
+	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
+	assert_int_equal(sm.status.last_contact_age_ms, 3200);
+	/* A handshake is not a word; a heartbeat is. */
+	mirror_sm_connected(&sm, 4300);
+	assert_false(sm.status.has_contact);
+	mirror_sm_heartbeat(&sm, 4310, 5, 77);
+	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
+	assert_true(sm.status.has_contact);
+	assert_int_equal(sm.status.last_contact_age_ms, 0);
+	assert_true(sm.status.lag_known);
+	/* Lost again: the age grows from the heartbeat. */
+	mirror_sm_disconnected(&sm, 5000, "cut");
+	assert_int_equal(sm.status.state, MIRROR_DISCONNECTED);
+	assert_false(sm.status.lag_known);
+	mirror_sm_tick(&sm, 7310);
+	assert_int_equal(sm.status.state, MIRROR_DISCONNECTED);
+	assert_int_equal(sm.status.last_contact_age_ms, 3000);
+	mirror_sm_tick(&sm, 7311);
+	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
+	assert_int_equal(sm.status.last_contact_age_ms, 3001);
+}
+
+/* REVIEW-NOTES "lag across failover": samples of one endpoint are not
+ * compared with another's clock, and a hostile source_time saturates. */
+static void test_lag_across_failover(void **state)
+{
+	struct mirror_sm sm;
+
+	(void)state;
+	mirror_sm_init(&sm, &config, 100, 5);
+	mirror_sm_connected(&sm, 0);
+	/* A node whose clock is 10 min fast. */
+	mirror_sm_heartbeat(&sm, 1, 100, 1600000);
+	mirror_sm_disconnected(&sm, 2, "cut");
+	mirror_sm_connected(&sm, 3);
+	assert_false(sm.status.lag_known);
+	mirror_sm_heartbeat(&sm, 4, 105, 1000000);
+	mirror_sm_heartbeat(&sm, 5, 105, 1000300);
+	assert_true(sm.status.lag_known);
+	assert_int_equal(sm.status.lag_entries, 5);
+	assert_int_equal(sm.status.lag_ms, 300);
+
+	mirror_sm_init(&sm, &config, 100, 5);
+	mirror_sm_connected(&sm, 0);
+	mirror_sm_heartbeat(&sm, 1, 101, INT64_MIN);
+	mirror_sm_heartbeat(&sm, 2, 101, 1000);
+	assert_true(sm.status.lag_ms == (uint64_t)INT64_MAX);
 }
 
 static void test_error_is_terminal(void **state)
@@ -141,6 +259,9 @@ int main(void)
 	    cmocka_unit_test(test_lag_ms_uses_source_clock_only),
 	    cmocka_unit_test(test_degraded_on_lag_and_silence),
 	    cmocka_unit_test(test_backoff_bounds_and_rotation),
+	    cmocka_unit_test(test_backoff_bootstrap_progress),
+	    cmocka_unit_test(test_silence_degrades_while_disconnected),
+	    cmocka_unit_test(test_lag_across_failover),
 	    cmocka_unit_test(test_error_is_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,6 +124,32 @@ static void test_fingerprint(void **state)
 	bad(READ_API_OP_FINGERPRINT, "limit=5", "unknown parameter 'limit'");
 }
 
+/* Issue 8: max_staleness (ms) for every operation; absent means no
+ * bound (has_max_staleness false), 0 is a bound. */
+static void test_max_staleness(void **state)
+{
+	const char *msg = "max_staleness must be a decimal integer of "
+	                  "milliseconds 0..18446744073709551615";
+
+	(void)state;
+	ok(READ_API_OP_FINGERPRINT, "min_index=3");
+	assert_false(q.has_max_staleness);
+	ok(READ_API_OP_FINGERPRINT, "max_staleness=0");
+	assert_true(q.has_max_staleness);
+	assert_int_equal(q.max_staleness_ms, 0);
+	ok(READ_API_OP_GET, "ns=a&key=k&max_staleness=1500&min_index=9");
+	assert_true(q.has_max_staleness);
+	assert_int_equal(q.max_staleness_ms, 1500);
+	assert_int_equal(q.min_index, 9);
+	ok(READ_API_OP_SCAN, "ns=a&max_staleness=18446744073709551615");
+	assert_true(q.max_staleness_ms == UINT64_MAX);
+	bad(READ_API_OP_GET, "ns=a&key=k&max_staleness=1s", msg);
+	bad(READ_API_OP_GET, "ns=a&key=k&max_staleness=", msg);
+	bad(READ_API_OP_FINGERPRINT, "max_staleness=-1", msg);
+	bad(READ_API_OP_FINGERPRINT, "max_staleness=1&max_staleness=2",
+	    "parameter 'max_staleness' given twice");
+}
+
 static void test_integers(void **state)
 {
 	const char *min_msg =
@@ -323,6 +349,7 @@ int main(void)
 	    cmocka_unit_test(test_scan),
 	    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_max_staleness),
 	    cmocka_unit_test(test_namespace),
 	    cmocka_unit_test(test_percent_decoding),
 	    cmocka_unit_test(test_repeats_and_unknown),

@@ -55,6 +55,9 @@ static struct status_report *sample(size_t count)
 		st.source_commit_index = 600 + i;
 		st.lag_entries = 99999; /* recomputed from applied_index */
 		st.lag_ms = 7000 + i;
+		st.lag_known = true;
+		st.has_contact = true;
+		st.last_contact_age_ms = 250 + i;
 		st.reconnects = 8 + i;
 		st.received_bytes = 10000 + i;
 		st.received_entries = 11000 + i;
@@ -108,16 +111,98 @@ static void test_json_exact_text(void **state)
 	assert_int_equal(len, strlen(text));
 	assert_string_equal(
 	    text,
-	    "{\"pid\":4242,\"updated_unix_ms\":1700000000123,"
+	    "{\"pid\":4242,\"updated_unix_ms\":1700000000123,\"stopped\":false,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"databases\":[{\"database\":"
 	    "\"db0\",\"state\":\"Connecting\",\"bytes_done\":1000,"
 	    "\"bytes_total\":2000,\"rate_bytes_per_s\":3000,\"log_index\":500,"
 	    "\"applied_index\":490,\"source_commit_index\":600,"
-	    "\"lag_entries\":110,\"lag_ms\":7000,\"reconnects\":8,"
+	    "\"lag_entries\":110,\"lag_ms\":7000,\"last_contact_ms\":250,"
+	    "\"reconnects\":8,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
 	    "\"applier\":\"kv\",\"applier_error\":null,"
 	    "\"skipped_commands\":9}]}\n");
 	free(text);
+	free(r);
+}
+
+/* Issue 8: how stale a database may be (what max_staleness bounds) and
+ * whether it is ready (/readyz). */
+static void test_staleness_and_ready(void **state)
+{
+	struct status_database d;
+	struct mirror_status st;
+	uint64_t ms = 1;
+
+	(void)state;
+	memset(&st, 0, sizeof st);
+	st.state = MIRROR_FOLLOWING;
+	st.lag_known = true;
+	st.has_contact = true;
+	st.lag_ms = 300;
+	st.last_contact_age_ms = 120;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_true(status_database_staleness(&d, &ms));
+	assert_int_equal(ms, 420);
+	assert_true(status_database_ready(&d));
+	/* Degraded, CatchingUp...: not ready, though the figures are. */
+	st.state = MIRROR_DEGRADED;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_false(status_database_ready(&d));
+	assert_true(status_database_staleness(&d, &ms));
+	/* Disconnected: lag unknown, so neither (never "0 ms stale"). */
+	st.state = MIRROR_FOLLOWING;
+	st.lag_known = false;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	ms = 7;
+	assert_false(status_database_staleness(&d, &ms));
+	assert_int_equal(ms, 7);
+	assert_false(status_database_ready(&d));
+	/* A sum that would wrap saturates. */
+	st.lag_known = true;
+	st.lag_ms = UINT64_MAX - 5;
+	st.last_contact_age_ms = 10;
+	status_database_set(&d, "kv", &st, "h:1", 10, 10);
+	assert_true(status_database_staleness(&d, &ms));
+	assert_true(ms == UINT64_MAX);
+}
+
+/* Issue 8: without current figures the lag is null, never 0, and the
+ * contact age says how old the last word is (null before the first);
+ * the reader gets the same back. */
+static void test_json_unknown_lag(void **state)
+{
+	struct status_report *r = sample(1), *back = malloc(sizeof *back);
+	char errmsg[MA_ERRMSG_SIZE];
+	size_t len;
+	char *text;
+
+	(void)state;
+	assert_non_null(back);
+	r->databases[0].lag_known = false;
+	r->databases[0].last_contact_ms = 45000;
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"source_commit_index\":600,"
+	                             "\"lag_entries\":null,\"lag_ms\":null,"
+	                             "\"last_contact_ms\":45000,"));
+	assert_int_equal(status_json_parse(text, len, back, errmsg), 0);
+	assert_false(back->databases[0].lag_known);
+	assert_true(back->databases[0].has_contact);
+	assert_int_equal(back->databases[0].last_contact_ms, 45000);
+	free(text);
+	r->databases[0].has_contact = false;
+	text = status_json_format(r, &len);
+	assert_non_null(strstr(text, "\"last_contact_ms\":null,"));
+	assert_int_equal(status_json_parse(text, len, back, errmsg), 0);
+	assert_false(back->databases[0].has_contact);
+	free(text);
+	text = status_prometheus_format(r, &len);
+	assert_non_null(strstr(text, "\nmirror_lag_seconds{db=\"db0\"} NaN\n"));
+	assert_non_null(strstr(text, "\nmirror_lag_entries{db=\"db0\"} NaN\n"));
+	assert_non_null(
+	    strstr(text, "\nmirror_last_contact_seconds{db=\"db0\"} NaN\n"));
+	free(text);
+	free(back);
 	free(r);
 }
 
@@ -154,7 +239,7 @@ static void test_json_every_field_by_jansson(void **state)
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 16);
+		assert_int_equal(json_object_size(d), 17);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
@@ -167,6 +252,7 @@ static void test_json_every_field_by_jansson(void **state)
 		assert_int_equal(NUM("source_commit_index"), 600 + i);
 		assert_int_equal(NUM("lag_entries"), 110);
 		assert_int_equal(NUM("lag_ms"), 7000 + i);
+		assert_int_equal(NUM("last_contact_ms"), 250 + i);
 		assert_int_equal(NUM("reconnects"), 8 + i);
 		assert_string_equal(STR("endpoint"), "127.0.0.1:4433");
 		assert_string_equal(STR("error"), err);
@@ -264,6 +350,7 @@ static void test_json_round_trip(void **state)
 		d->error[i] = '\\';
 		d->log_index = UINT64_C(1) << 62; /* jansson: < 2^63 */
 	}
+	r->stopped = true;
 	text = status_json_format(r, &len);
 	assert_non_null(text);
 	assert_true(len < STATUS_JSON_MAX);
@@ -288,6 +375,10 @@ static void test_json_round_trip(void **state)
 		                 a->source_commit_index);
 		assert_int_equal(b->lag_entries, a->lag_entries);
 		assert_int_equal(b->lag_ms, a->lag_ms);
+		assert_int_equal(b->lag_known, a->lag_known);
+		assert_int_equal(back->stopped, r->stopped);
+		assert_int_equal(b->last_contact_ms, a->last_contact_ms);
+		assert_int_equal(b->has_contact, a->has_contact);
 		assert_int_equal(b->reconnects, a->reconnects);
 		assert_string_equal(b->endpoint, a->endpoint);
 		assert_string_equal(b->error, a->error);
@@ -415,6 +506,9 @@ static void test_prometheus(void **state)
 	    "mirror_refetched_bytes_total{db=\"db1\"} 13001\n",
 	    "\nmirror_applier_failed{db=\"db0\"} 0\n",
 	    "\nmirror_applier_failed{db=\"db1\"} 1\n",
+	    "\n# TYPE mirror_last_contact_seconds gauge\n"
+	    "mirror_last_contact_seconds{db=\"db0\"} 0.250\n"
+	    "mirror_last_contact_seconds{db=\"db1\"} 0.251\n",
 	    "# TYPE mirror_build_info "
 	    "gauge\nmirror_build_info{version=\"" PACKAGE_VERSION
 	    "\",commit=\"",
@@ -429,11 +523,12 @@ static void test_prometheus(void **state)
 	/* Process metrics only when they were read. */
 	assert_null(strstr(text, "process_"));
 	/* build_info (HELP, TYPE, one line), 7 states x 2 databases, then
-	 * 13 metrics x 2 databases, each with its HELP and TYPE. */
+	 * 13 metrics and the last contact x 2 databases, each with its HELP
+	 * and TYPE. */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 3 + 2 + 14 + 13 * (2 + 2));
+	assert_int_equal(n, 3 + 2 + 14 + 14 * (2 + 2));
 	free(text);
 
 	r->process = (struct status_process){true, 1.5,  4096,         8192,
@@ -545,12 +640,15 @@ static int scratch_teardown(void **state)
 
 /* Writes a report of this process, one database in state st, updated
  * age_ms ago. */
+static bool report_stopped; /* write_report's next report is a final one */
+
 static void write_report(const struct scratch *s, enum mirror_state st,
                          int64_t age_ms, long pid)
 {
 	struct status_report *r = sample(1);
 	char errmsg[MA_ERRMSG_SIZE];
 
+	r->stopped = report_stopped;
 	r->pid = pid;
 	r->updated_unix_ms = now_unix_ms() - age_ms;
 	r->databases[0].state = st;
@@ -640,6 +738,12 @@ static void test_cmd_exit_codes(void **state)
 	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
 	assert_int_equal(
 	    run_status(s, "--data-dir", s->dir, "--max-age=60", NULL), 0);
+	/* The final report of a stopped follower (its pid may live on,
+	 * reused or in a supervisor's restart): 1, whatever its states. */
+	report_stopped = true;
+	write_report(s, MIRROR_FOLLOWING, 0, (long)getpid());
+	report_stopped = false;
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
 	/* The writer is gone (a pid above pid_max never exists): 1. */
 	write_report(s, MIRROR_FOLLOWING, 0, 0x7ffffff0L);
 	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
@@ -698,6 +802,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_set_computes_lag_from_applied),
 	    cmocka_unit_test(test_json_exact_text),
+	    cmocka_unit_test(test_json_unknown_lag),
+	    cmocka_unit_test(test_staleness_and_ready),
 	    cmocka_unit_test(test_json_every_field_by_jansson),
 	    cmocka_unit_test(test_json_escaping),
 	    cmocka_unit_test(test_json_round_trip),
