@@ -2,6 +2,7 @@
 # libraft) with nodes, leaders and mirrors killed; WAN conditions in network
 # namespaces (root only, skips otherwise). Shell, TAP, bounded in time.
 SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
+	tests/system/test_linkemu.sh \
 	tests/system/test_wan.sh \
 	tests/system/test_lossy_link.sh
 TESTS += $(SYSTEM_TESTS)
@@ -13,3 +14,15 @@ EXTRA_DIST += $(SYSTEM_TESTS)
 check_PROGRAMS += tests/tools/udp_impair
 tests_tools_udp_impair_SOURCES = tests/tools/udp_impair.c
 tests_tools_udp_impair_LDADD = common/libcommon.a $(LIBEVENT_LIBS)
+
+# linkemu: two network namespaces joined through TUN devices by a userspace
+# relay of IP packets (delay, jitter, loss, bursts, corruption, rate with a
+# bounded queue, blackholes, NAT rebinding), so TCP and QUIC cross the same
+# emulated link; tests/tools/linkemu.sh sets it up. tcpblast times a TCP
+# transfer for its fidelity test. libc only.
+check_PROGRAMS += tests/tools/linkemu tests/tools/tcpblast
+tests_tools_linkemu_SOURCES = tests/tools/linkemu.c
+tests_tools_linkemu_LDADD = common/libcommon.a
+tests_tools_tcpblast_SOURCES = tests/tools/tcpblast.c
+tests_tools_tcpblast_LDADD = common/libcommon.a
+EXTRA_DIST += tests/tools/linkemu.sh
