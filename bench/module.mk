@@ -14,4 +14,5 @@ bench_bench_transport_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMA_TOP_SRCDIR='"$(abs_top_srcdir)"'
 bench_bench_transport_LDADD = transport/libtransport.a common/libcommon.a \
 	$(DEPS_LIBS) -lpthread
-EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md
+EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md bench/bench_lib.sh \
+	bench/bench_wan.sh
