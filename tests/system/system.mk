@@ -19,10 +19,13 @@ tests_tools_udp_impair_LDADD = common/libcommon.a $(LIBEVENT_LIBS)
 # relay of IP packets (delay, jitter, loss, bursts, corruption, rate with a
 # bounded queue, blackholes, NAT rebinding), so TCP and QUIC cross the same
 # emulated link; tests/tools/linkemu.sh sets it up. tcpblast times a TCP
-# transfer for its fidelity test. libc only.
-check_PROGRAMS += tests/tools/linkemu tests/tools/tcpblast
+# transfer and udpprobe numbers UDP datagrams
+# and echoes them for its fidelity test. libc only.
+check_PROGRAMS += tests/tools/linkemu tests/tools/tcpblast tests/tools/udpprobe
 tests_tools_linkemu_SOURCES = tests/tools/linkemu.c
 tests_tools_linkemu_LDADD = common/libcommon.a
 tests_tools_tcpblast_SOURCES = tests/tools/tcpblast.c
 tests_tools_tcpblast_LDADD = common/libcommon.a
+tests_tools_udpprobe_SOURCES = tests/tools/udpprobe.c
+tests_tools_udpprobe_LDADD = common/libcommon.a
 EXTRA_DIST += tests/tools/linkemu.sh
