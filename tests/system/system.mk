@@ -9,8 +9,9 @@ TESTS += $(SYSTEM_TESTS)
 EXTRA_DIST += $(SYSTEM_TESTS)
 
 # udp_impair: a userspace UDP relay adding delay, jitter, loss, reordering,
-# duplication and a rate limit (netem without the kernel module), for
-# test_lossy_link.sh. libc and libevent only.
+# duplication and a rate limit (netem without the kernel module). No test
+# here uses it any more (test_lossy_link.sh crosses linkemu); kept for
+# branches that still do. libc and libevent only.
 check_PROGRAMS += tests/tools/udp_impair
 tests_tools_udp_impair_SOURCES = tests/tools/udp_impair.c
 tests_tools_udp_impair_LDADD = common/libcommon.a $(LIBEVENT_LIBS)

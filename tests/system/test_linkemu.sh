@@ -53,7 +53,7 @@ fi
 # in a bootstrap), its result line in $TMP/NAME.out.
 blast() {
 	rm -f "$TMP/$1.port"
-	le_a "$TCPBLAST" recv --listen "$LE_ADDR_A:0" --port-file "$TMP/$1.port" \
+	ip netns exec "$LE_NS_A" "$TCPBLAST" recv --listen "$LE_ADDR_A:0" --port-file "$TMP/$1.port" \
 		--timeout 30 >"$TMP/$1.recv" 2>&1 &
 	rpid=$!
 	T_PIDS="$T_PIDS $rpid"
@@ -126,7 +126,7 @@ probe() {
 	LE_STATS_OUT=$TMP/$pn.stats
 	linkemu_up "$@" || return 1
 	rm -f "$TMP/$pn.port"
-	le_b "$UDPPROBE" echo --listen "$LE_ADDR_B:0" --port-file "$TMP/$pn.port" \
+	ip netns exec "$LE_NS_B" "$UDPPROBE" echo --listen "$LE_ADDR_B:0" --port-file "$TMP/$pn.port" \
 		--timeout 15 >"$TMP/$pn.echo" 2>&1 &
 	epid=$!
 	T_PIDS="$T_PIDS $epid"

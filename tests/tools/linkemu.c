@@ -25,6 +25,8 @@
  *   --corrupt PCT      flip one byte among the first 51 of a UDP payload
  *                      and deliver it (the UDP checksum is recomputed, so
  *                      the receiver's kernel accepts it)
+ *   --duplicate PCT    deliver a packet twice (the copy with its own
+ *                      jitter)
  *   --rate-kbit KBIT   serialisation rate in kbit/s (0: unlimited)
  *   --queue N          packets that may wait behind the one being sent
  *                      (drop-tail; default 25, as the QUIC interop runner)
@@ -42,9 +44,9 @@
  *
  * Order in each direction, as a router's queue in front of a wire: drop by
  * index, blackhole, random/GE loss, corruption, NAT rewrite, the rate
- * queue (drop-tail), then the delay line. With rebinding, packets from B
- * to a mapping that no longer exists are dropped, as a NAT that forgot it.
- * IPv4 only for NAT and corruption; other packets pass untouched. */
+ * queue (drop-tail), duplication, then the delay line. With rebinding, packets
+ * from B to a mapping that no longer exists are dropped, as a NAT that forgot
+ * it. IPv4 only for NAT and corruption; other packets pass untouched. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +95,7 @@ struct dircfg {
 	uint64_t drop_idx[DROP_INDEX_MAX];
 	size_t ndrop;
 	double corrupt;
+	double duplicate;
 	uint64_t rate_bps;
 	unsigned queue;
 };
@@ -109,6 +112,7 @@ struct counters {
 	uint64_t dropped_nat;
 	uint64_t write_errors;
 	uint64_t corrupted;
+	uint64_t duplicated;
 	uint64_t rewritten;
 	uint64_t max_queue;
 };
@@ -506,27 +510,35 @@ static void handle(struct dir *d, int di, uint8_t *buf, size_t len,
 		if (d->fin_count - 1 > d->st.max_queue)
 			d->st.max_queue = d->fin_count - 1;
 	}
-	if (d->line_pkts >= line_limit) {
-		d->st.dropped_line++;
-		return;
+	/* A duplicate follows its original through the same wire slot, with
+	 * its own jitter, as netem's duplicate. */
+	int copies = c->duplicate > 0 && unit(&d->rng) < c->duplicate ? 2 : 1;
+	for (int k = 0; k < copies; k++) {
+		if (d->line_pkts >= line_limit) {
+			d->st.dropped_line++;
+			return;
+		}
+		int64_t delay = (int64_t)c->delay_ns;
+		if (c->jitter_ns)
+			delay += (int64_t)(unit(&d->rng) * 2.0 *
+			                   (double)c->jitter_ns) -
+			         (int64_t)c->jitter_ns;
+		uint64_t due = depart + (uint64_t)(delay > 0 ? delay : 0);
+		if (!c->reorder && due < d->last_due)
+			due = d->last_due;
+		if (due > d->last_due)
+			d->last_due = due;
+		struct pkt *p = malloc(sizeof(*p) + len);
+		if (!p)
+			die("out of memory for a %zu-byte packet", len);
+		p->due_ns = due;
+		p->len = (uint32_t)len;
+		memcpy(p->data, buf, len);
+		line_insert(d, p);
+		d->line_pkts++;
+		if (k)
+			d->st.duplicated++;
 	}
-	int64_t delay = (int64_t)c->delay_ns;
-	if (c->jitter_ns)
-		delay += (int64_t)(unit(&d->rng) * 2.0 * (double)c->jitter_ns) -
-		         (int64_t)c->jitter_ns;
-	uint64_t due = depart + (uint64_t)(delay > 0 ? delay : 0);
-	if (!c->reorder && due < d->last_due)
-		due = d->last_due;
-	if (due > d->last_due)
-		d->last_due = due;
-	struct pkt *p = malloc(sizeof(*p) + len);
-	if (!p)
-		die("out of memory for a %zu-byte packet", len);
-	p->due_ns = due;
-	p->len = (uint32_t)len;
-	memcpy(p->data, buf, len);
-	line_insert(d, p);
-	d->line_pkts++;
 }
 
 static void flush(struct dir *d, uint64_t now)
@@ -654,6 +666,8 @@ static bool dir_opt(struct dircfg *c, const char *name, const char *v)
 		parse_list(c, v);
 	else if (!strcmp(name, "corrupt"))
 		c->corrupt = num(name, v, 0, 100) / 100;
+	else if (!strcmp(name, "duplicate"))
+		c->duplicate = num(name, v, 0, 100) / 100;
 	else if (!strcmp(name, "rate-kbit"))
 		c->rate_bps = (uint64_t)(num(name, v, 0, 1e9) * 1000);
 	else if (!strcmp(name, "queue"))
@@ -669,7 +683,8 @@ static void usage(void)
 	      "[--jitter-ms MS] [--reorder]\n"
 	      "  [--loss PCT] [--burst-max N] [--ge P,R,LG,LB] "
 	      "[--drop-index LIST] [--corrupt PCT]\n"
-	      "  [--rate-kbit KBIT] [--queue N] [--blackhole UP_MS:DOWN_MS]\n"
+	      "  [--duplicate PCT] [--rate-kbit KBIT] [--queue N] [--blackhole "
+	      "UP_MS:DOWN_MS]\n"
 	      "  [--rebind-port-ms MS] [--rebind-addr-ms MS] [--seed N] "
 	      "[--limit N]\n"
 	      "  [--ready-file F] [--stats-file F]\n"
@@ -707,6 +722,7 @@ static void write_stats(const char *path)
 		C(dropped_nat);
 		C(write_errors);
 		C(corrupted);
+		C(duplicated);
 		C(rewritten);
 		C(max_queue);
 #undef C

@@ -6,8 +6,11 @@
 #   LINKEMU=/path/to/build/tests/tools/linkemu
 #   trap 'linkemu_down' EXIT        # or call it from your own EXIT trap
 #   linkemu_up --delay-ms 25 --loss 1 ...   # linkemu's options, see linkemu.c
-#   le_b server --listen "$LE_ADDR_B:4433" &   # B: the server's side
+#   ip netns exec "$LE_NS_B" server --listen "$LE_ADDR_B:4433" &  # B: server
 #   le_a client "$LE_ADDR_B:4433"              # A: the client's side
+# (background a command with `ip netns exec` itself, not le_a/le_b: a
+# backgrounded shell function is a subshell, and $! would be its pid, not
+# the command's.)
 #   linkemu_down                    # stats in $LE_STATS afterwards
 #
 # linkemu_up returns non-zero with a message on stderr (and leaves nothing
