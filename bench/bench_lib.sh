@@ -58,7 +58,7 @@ bg() {
 	return $rc
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-mbps() { awk -v s="$SIZE" -v t="$1" 'BEGIN { printf "%.1f", s / 1e6 / t }'; }
+mbps() { awk -v s="$SIZE" -v t="$1" 'BEGIN { printf "%.2f", s / 1e6 / t }'; }
 median() { # values as arguments
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
 		END { if (NR % 2) print v[(NR + 1) / 2];
