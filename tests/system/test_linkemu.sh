@@ -8,7 +8,8 @@
 #     relay dropped about 1 % of the packets;
 #   - a 50 Mbit/s rate limit carries TCP at 50 Mbit/s on the wire (+-15 %)
 #     and its queue never holds more than the packets configured;
-#   - UDP (udpprobe): --drop-index drops exactly those packets; --corrupt
+#   - UDP (udpprobe): --burst-max caps runs of random loss; Gilbert-Elliott
+#     loss comes in bursts; --drop-index drops exactly those packets; --corrupt
 #     delivers datagrams with one byte changed among the first 51 of the
 #     payload; jitter keeps the order unless --reorder; a blackhole drops
 #     whole stretches; port and address rebinding show the server new
@@ -22,9 +23,9 @@ LINKEMU="$abs_top_builddir/tests/tools/linkemu"
 TCPBLAST="$abs_top_builddir/tests/tools/tcpblast"
 UDPPROBE="$abs_top_builddir/tests/tools/udpprobe"
 
-plan 14
+plan 16
 skip_all() {
-	while [ "$T_NUM" -lt 14 ]; do skip "$1"; done
+	while [ "$T_NUM" -lt 16 ]; do skip "$1"; done
 	exit 0
 }
 why=$(linkemu_check)
@@ -139,6 +140,25 @@ probe() {
 }
 seqs() { awk '$1 == "seq" { printf "%s ", $2 }' "$TMP/$1.echo"; }
 echoed() { awk '{ print $4 }' "$TMP/$1.send"; }
+
+# gaps NAME: "LOST RUNS LONGEST" over the 500 sequence numbers sent.
+gaps() {
+	awk '$1 == "seq" { got[$2] = 1 }
+		END { for (i = 0; i < 500; i++)
+			if (!got[i]) { lost++; run++; if (run == 1) runs++; if (run > max) max = run }
+			else run = 0
+		      print lost + 0, runs + 0, max + 0 }' "$TMP/$1.echo"
+}
+probe burst 500 1 --ab-loss 30 --ab-burst-max 2 --seed 11
+set -- $(gaps burst)
+diag "--loss 30 --burst-max 2: $1 of 500 lost in $2 runs, the longest $3"
+check "--burst-max 2 caps runs of loss at 2 ($1 lost, longest run $3)" \
+	test "$3" -eq 2 -a "$1" -ge 75 -a "$1" -le 175
+probe ge 500 1 --ab-ge 5,30,0,100 --seed 11
+set -- $(gaps ge)
+diag "--ge 5,30,0,100: $1 of 500 lost in $2 runs, the longest $3 (random loss at this rate: runs of about 1.2)"
+check "Gilbert-Elliott loss comes in bursts: $1 lost (5-25 % expected), $2 runs averaging 2 or more" \
+	test "$1" -ge 25 -a "$1" -le 125 -a "$2" -gt 0 -a "$1" -ge $((2 * $2))
 
 probe dropidx 10 20 --ab-drop-index 1,2,5
 got=$(seqs dropidx)
