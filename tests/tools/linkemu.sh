@@ -122,7 +122,15 @@ linkemu_down() {
 	if [ -n "$LE_PID" ]; then
 		kill -TERM "$LE_PID" 2>/dev/null
 		wait "$LE_PID" 2>/dev/null
+		le_rc=$?
 		LE_PID=""
+		# It exits 0 on SIGTERM: anything else is the relay's failure
+		# (a sanitizer's report, a device gone), which must not pass
+		# silently.
+		if [ $le_rc -ne 0 ]; then
+			echo "linkemu: the relay exited with status $le_rc:" >&2
+			sed 's/^/linkemu:   /' "$LE_DIR/relay.log" >&2
+		fi
 	fi
 	for le_ns in $LE_NS_A $LE_NS_B; do
 		ip netns pids "$le_ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
