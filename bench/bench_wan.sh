@@ -18,10 +18,14 @@
 #         relay and this machine carry)
 #      D  600 ms RTT, 20 Mbit/s forward (server to mirror) / 2 Mbit/s
 #         return, 1 % loss each way (satellite; one-BDP queues)
+#      J  50 ms RTT, 5 ms jitter each way with reordering, 100 Mbit/s, no
+#         loss (the jitter case: what reordering costs)
+#      K  as J with the order kept (jitter as a real path has it)
 #   -r runs per profile (default 3)      -s snapshot MiB (default 256)
 #   -t time limit of each transfer in seconds (default 900)
 #   -c TCP congestion controls for nginx+curl, set in both namespaces
-#      (default: this host's default, then cubic)
+#      (default: this host's default, then cubic; "none": no nginx+curl,
+#      so the link's byte counts are the mirror's alone)
 #   -m the mirror's congestion controls (`serve --cc`; default: cubic,
 #      serve's default)
 #   DIR scratch parent directory (default /tmp)
@@ -64,7 +68,9 @@ shift $((OPTIND - 1))
 PARENT=${1:-/tmp}
 PROFILES=${PROFILES:-A B C D}
 HOST_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
-if [ -z "$TCP_CCS" ]; then
+if [ "$TCP_CCS" = none ]; then
+	TCP_CCS=""
+elif [ -z "$TCP_CCS" ]; then
 	TCP_CCS=$HOST_CC
 	[ "$HOST_CC" = cubic ] || TCP_CCS="$TCP_CCS cubic"
 fi
@@ -76,12 +82,14 @@ profile_args() {
 	C) echo "--delay-ms 50 --loss 0.1" ;;
 	D) echo "--delay-ms 300 --loss 1 --ba-rate-kbit 20000 --ba-queue 1000" \
 		"--ab-rate-kbit 2000 --ab-queue 100" ;;
+	J) echo "--delay-ms 25 --jitter-ms 5 --reorder --rate-kbit 100000 --queue 400" ;;
+	K) echo "--delay-ms 25 --jitter-ms 5 --rate-kbit 100000 --queue 400" ;;
 	*) return 1 ;;
 	esac
 }
 for p in $PROFILES; do
 	profile_args "$p" >/dev/null || {
-		echo "bench_wan: unknown profile '$p' (A, B, C or D)" >&2
+		echo "bench_wan: unknown profile '$p' (A, B, C, D, J or K)" >&2
 		exit 2
 	}
 done
@@ -157,13 +165,14 @@ for p in $PROFILES; do
 		echo "$line"
 	done
 	linkemu_down
-	awk '$2 != 0 && $1 ~ /received|dropped|corrupted|max_queue/ { printf "%s %s  ", $1, $2 }
+	awk '$2 != 0 && $1 ~ /received|bytes|dropped|corrupted|max_queue/ { printf "%s %s  ", $1, $2 }
 		END { print "" }' "$RES/$p.linkstats" | sed 's/^/# link: /'
 done
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 for p in $PROFILES; do
 	for f in "$RES/$p".mirror* "$RES/$p".nginx*; do
+		[ -f "$f" ] || continue
 		# shellcheck disable=SC2046
 		md=$(median $(cat "$f"))
 		echo "$md" >"$f.median"
