@@ -19,4 +19,5 @@ bench_bench_transport_LDADD = transport/libtransport.a common/libcommon.a \
 noinst_PROGRAMS += bench/bench_checkpoint
 bench_bench_checkpoint_SOURCES = bench/bench_checkpoint.c
 bench_bench_checkpoint_LDADD = $(AGENT_TEST_LIBS)
-EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md
+EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md bench/bench_lib.sh \
+	bench/bench_wan.sh

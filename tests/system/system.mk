@@ -2,14 +2,23 @@
 # libraft) with nodes, leaders and mirrors killed; WAN conditions in network
 # namespaces (root only, skips otherwise). Shell, TAP, bounded in time.
 SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
+	tests/system/test_linkemu.sh \
 	tests/system/test_wan.sh \
 	tests/system/test_lossy_link.sh
 TESTS += $(SYSTEM_TESTS)
 EXTRA_DIST += $(SYSTEM_TESTS)
 
-# udp_impair: a userspace UDP relay adding delay, jitter, loss, reordering,
-# duplication and a rate limit (netem without the kernel module), for
-# test_lossy_link.sh. libc and libevent only.
-check_PROGRAMS += tests/tools/udp_impair
-tests_tools_udp_impair_SOURCES = tests/tools/udp_impair.c
-tests_tools_udp_impair_LDADD = common/libcommon.a $(LIBEVENT_LIBS)
+# linkemu: two network namespaces joined through TUN devices by a userspace
+# relay of IP packets (delay, jitter, loss, bursts, corruption, rate with a
+# bounded queue, blackholes, NAT rebinding), so TCP and QUIC cross the same
+# emulated link; tests/tools/linkemu.sh sets it up. tcpblast times a TCP
+# transfer and udpprobe numbers UDP datagrams
+# and echoes them for its fidelity test. libc only.
+check_PROGRAMS += tests/tools/linkemu tests/tools/tcpblast tests/tools/udpprobe
+tests_tools_linkemu_SOURCES = tests/tools/linkemu.c
+tests_tools_linkemu_LDADD = common/libcommon.a
+tests_tools_tcpblast_SOURCES = tests/tools/tcpblast.c
+tests_tools_tcpblast_LDADD = common/libcommon.a
+tests_tools_udpprobe_SOURCES = tests/tools/udpprobe.c
+tests_tools_udpprobe_LDADD = common/libcommon.a
+EXTRA_DIST += tests/tools/linkemu.sh
