@@ -3,9 +3,10 @@
 # namespaces (root only, skips otherwise). Shell, TAP, bounded in time.
 SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
 	tests/system/test_wan.sh \
-	tests/system/test_lossy_link.sh
+	tests/system/test_lossy_link.sh \
+	tests/system/test_dr_drill.sh
 TESTS += $(SYSTEM_TESTS)
-EXTRA_DIST += $(SYSTEM_TESTS)
+EXTRA_DIST += $(SYSTEM_TESTS) tests/integration/raftkv_lib.sh
 
 # udp_impair: a userspace UDP relay adding delay, jitter, loss, reordering,
 # duplication and a rate limit (netem without the kernel module), for
