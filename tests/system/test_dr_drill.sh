@@ -52,7 +52,7 @@ done
 [ $started = 1 ] || { echo "Bail out! the source elected no leader"; exit 1; }
 for i in 1 2 3; do rk_start_serve src "$i" "$TMP/src-spool$i"; done
 t=$(now_ms)
-out=$(rk_cli src load --count "$KEYS" --value-size 4096 --namespace base 2>"$TMP/load.err")
+out=$(timeout 900 "$CLI" --connect "$src_CLIENTS" --timeout 60 load --count "$KEYS" --value-size 4096 --namespace base 2>"$TMP/load.err")
 check "source up, state loaded: $KEYS keys of 4 KiB in $(($(now_ms) - t)) ms ($out)" \
 	test "$(rk_field count "$out")" = "$KEYS"
 
