@@ -3,6 +3,7 @@
  *   raftkv-cli [--connect HOST:PORT[,HOST:PORT...]] [--timeout SEC] CMD
  *     put NS KEY VALUE | get NS KEY | cas NS KEY EXPECTED VALUE
  *     del NS KEY | cad NS KEY EXPECTED | scan NS PREFIX [LIMIT]
+ *     add ID HOST:PORT     (a node started with --join: learner, then voter)
  *     fingerprint | leader | applied-index     (first address only)
  *     load --count N --value-size B --namespace NS [--key-prefix P]
  *          [--ack-log FILE]   (appends "KEY INDEX VERSION VALUE" per
@@ -61,9 +62,10 @@ static void usage(void)
 	        "COMMAND\n"
 	        "  put NS KEY VALUE | get NS KEY | cas NS KEY EXPECTED VALUE\n"
 	        "  del NS KEY | cad NS KEY EXPECTED | scan NS PREFIX [LIMIT]\n"
+	        "  add ID HOST:PORT\n"
 	        "  fingerprint | leader | applied-index\n"
 	        "  load --count N --value-size B --namespace NS "
-	        "[--key-prefix P]\n"
+	        "[--key-prefix P] [--ack-log FILE]\n"
 	        "  free-ports N\n");
 }
 
@@ -283,6 +285,7 @@ static int cmd_kv(struct cli *c, int argc, char **argv)
 	} verbs[] = {
 	    {"put", 3, 0, 0}, {"get", 2, 0, 0}, {"cas", 4, 2, 1},
 	    {"del", 2, 0, 0}, {"cad", 3, 2, 1}, {"scan", 2, 0, 0},
+	    {"add", 2, 0, 2},
 	};
 	char *line, *answer;
 	int v = -1, nargs = argc - 1, rc;
@@ -301,7 +304,8 @@ static int cmd_kv(struct cli *c, int argc, char **argv)
 	for (int i = 1; line != NULL && i < argc; i++) {
 		int raw =
 		    (verbs[v].raw_count > 0 && i - 1 == verbs[v].raw_from) ||
-		    (strcmp(argv[0], "scan") == 0 && i == 3);
+		    (strcmp(argv[0], "scan") == 0 && i == 3) ||
+		    strcmp(argv[0], "add") == 0;
 
 		if (raw) {
 			size_t n = strlen(line);

@@ -4,12 +4,16 @@
  *
  *   raftkv-seed --data-dir DIR --database NAME [--at-index N]
  *               --cluster 1=HOST:PORT,2=HOST:PORT,... --out DIR
- *               [--cluster-id UUID | --keep-cluster-id] [--nodes ID,...]
+ *               [--cluster-id UUID | --keep-cluster-id]
+ *               [--join ID=HOST:PORT]
  *
  * The kv state at the index (the mirror's newest snapshot plus its wal
  * entries up to the index; the promoted index of a promoted mirror, else
- * its last durable one) is written for every node ID of --cluster (or
- * only those of --nodes: pre-seeding a node that joins the source) as:
+ * its last durable one) is written for every node ID of --cluster, or
+ * with --join only for that node, which is not in --cluster (pre-seeding
+ * a node that joins the existing cluster: --cluster is then that
+ * cluster's configuration, and --keep-cluster-id keeps its spool's
+ * identity), as:
  *   OUT/node-ID/raft   libraft's data directory: a snapshot at the index
  *                      and term with --cluster as its configuration, put
  *                      through libraft's own raft_uv I/O backend
@@ -56,16 +60,15 @@
 struct member {
 	unsigned long long id;
 	char address[ADDRESS_MAX];
-	bool write; /* seeded here (all, or those of --nodes) */
 };
 
 struct args {
 	const char *data_dir, *database, *out, *cluster_id;
 	bool keep_cluster_id;
 	uint64_t at_index;
-	struct member m[NODES_MAX];
+	struct member m[NODES_MAX]; /* the configuration */
 	unsigned n;
-	const char *nodes; /* NULL: all */
+	struct member join; /* --join: the only node written (id 0: none) */
 };
 
 /* The state to seed. */
@@ -83,7 +86,7 @@ static void usage(void)
 	                "[--at-index N]\n"
 	                "         --cluster ID=HOST:PORT,... --out DIR\n"
 	                "         [--cluster-id UUID | --keep-cluster-id] "
-	                "[--nodes ID,...]\n");
+	                "[--join ID=HOST:PORT]\n");
 }
 
 static int parse_id(const char *s, unsigned long long *out)
@@ -97,9 +100,12 @@ static int parse_id(const char *s, unsigned long long *out)
 	return errno != 0 || *end != '\0' || *out > UINT_MAX ? -1 : 0;
 }
 
-/* "1=host:port,2=host:port": ids and addresses must be unique. */
-static int parse_cluster(struct args *a, const char *list, char *errmsg)
+/* "1=host:port,2=host:port" (flag names the option in messages): ids
+ * and addresses must be unique, --join's among --cluster's. */
+static int parse_cluster(struct args *a, const char *flag, const char *list,
+                         char *errmsg)
 {
+	bool join = strcmp(flag, "--join") == 0;
 	char *copy = strdup(list), *save = NULL, *item;
 	int rc = 0;
 
@@ -113,74 +119,43 @@ static int parse_cluster(struct args *a, const char *list, char *errmsg)
 		if (eq == NULL || eq[1] == '\0' ||
 		    strlen(eq + 1) >= ADDRESS_MAX) {
 			rc = ma_errorf(errmsg, MA_ERR_INVAL,
-			               "--cluster: bad item '%s' (want "
-			               "ID=HOST:PORT)",
-			               item);
+			               "%s: bad item '%s' (want ID=HOST:PORT)",
+			               flag, item);
 			break;
 		}
 		*eq = '\0';
 		if (parse_id(item, &id) != 0) {
 			rc = ma_errorf(errmsg, MA_ERR_INVAL,
-			               "--cluster: bad node id '%s' (want "
-			               "1..%u)",
-			               item, UINT_MAX);
+			               "%s: bad node id '%s' (want 1..%u)",
+			               flag, item, UINT_MAX);
 			break;
 		}
 		for (unsigned i = 0; i < a->n && rc == 0; i++) {
 			if (a->m[i].id == id)
-				rc = ma_errorf(errmsg, MA_ERR_INVAL,
-				               "--cluster: node id %llu is "
-				               "given twice",
-				               id);
+				rc =
+				    ma_errorf(errmsg, MA_ERR_INVAL,
+				              "%s: node id %llu is given twice",
+				              flag, id);
 			else if (strcmp(a->m[i].address, eq + 1) == 0)
-				rc = ma_errorf(errmsg, MA_ERR_INVAL,
-				               "--cluster: address %s is "
-				               "given to nodes %llu and %llu",
-				               eq + 1, a->m[i].id, id);
+				rc = ma_errorf(
+				    errmsg, MA_ERR_INVAL,
+				    "%s: address %s is given to nodes "
+				    "%llu and %llu",
+				    flag, eq + 1, a->m[i].id, id);
 		}
-		if (rc == 0 && a->n == NODES_MAX)
+		if (rc == 0 && join && a->join.id != 0)
+			rc = ma_errorf(errmsg, MA_ERR_INVAL,
+			               "--join: one node at a time");
+		if (rc == 0 && !join && a->n == NODES_MAX)
 			rc = ma_errorf(errmsg, MA_ERR_LIMIT,
 			               "--cluster: more than %d nodes",
 			               NODES_MAX);
 		if (rc == 0) {
-			a->m[a->n].id = id;
-			snprintf(a->m[a->n].address, ADDRESS_MAX, "%s", eq + 1);
-			a->m[a->n].write = true;
-			a->n++;
+			struct member *m = join ? &a->join : &a->m[a->n++];
+
+			m->id = id;
+			snprintf(m->address, ADDRESS_MAX, "%s", eq + 1);
 		}
-	}
-	free(copy);
-	return rc;
-}
-
-/* --nodes: only these members are written (each must be in --cluster). */
-static int parse_nodes(struct args *a, char *errmsg)
-{
-	char *copy, *save = NULL, *item;
-	int rc = 0;
-
-	for (unsigned i = 0; i < a->n; i++)
-		a->m[i].write = false;
-	copy = strdup(a->nodes);
-	if (copy == NULL)
-		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
-	for (item = strtok_r(copy, ",", &save); item != NULL && rc == 0;
-	     item = strtok_r(NULL, ",", &save)) {
-		unsigned long long id;
-		bool found = false;
-
-		if (parse_id(item, &id) != 0) {
-			rc = ma_errorf(errmsg, MA_ERR_INVAL,
-			               "--nodes: bad node id '%s'", item);
-			break;
-		}
-		for (unsigned i = 0; i < a->n; i++)
-			if (a->m[i].id == id)
-				a->m[i].write = found = true;
-		if (!found)
-			rc = ma_errorf(errmsg, MA_ERR_INVAL,
-			               "--nodes: node %llu is not in --cluster",
-			               id);
 	}
 	free(copy);
 	return rc;
@@ -188,6 +163,8 @@ static int parse_nodes(struct args *a, char *errmsg)
 
 static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 {
+	const char *join = NULL;
+
 	memset(a, 0, sizeof *a);
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i];
@@ -211,8 +188,8 @@ static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 			a->out = val;
 		} else if (strcmp(f, "--cluster-id") == 0) {
 			a->cluster_id = val;
-		} else if (strcmp(f, "--nodes") == 0) {
-			a->nodes = val;
+		} else if (strcmp(f, "--join") == 0) {
+			join = val;
 		} else if (strcmp(f, "--at-index") == 0) {
 			unsigned long long v;
 
@@ -223,7 +200,7 @@ static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 			errno = 0;
 			a->at_index = strtoull(val, NULL, 10);
 		} else if (strcmp(f, "--cluster") == 0) {
-			int rc = parse_cluster(a, val, errmsg);
+			int rc = parse_cluster(a, f, val, errmsg);
 
 			if (rc != 0)
 				return rc;
@@ -244,8 +221,9 @@ static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "--cluster-id and --keep-cluster-id exclude "
 		                 "each other");
-	if (a->nodes != NULL)
-		return parse_nodes(a, errmsg);
+	/* Parsed last, so it is checked against the whole configuration. */
+	if (join != NULL)
+		return parse_cluster(a, "--join", join, errmsg);
 	return 0;
 }
 
@@ -605,26 +583,27 @@ int main(int argc, char **argv)
 	char cluster_id[PROTO_CLUSTER_ID_LEN + 1];
 	struct seed_state st;
 	struct args a;
-	unsigned written = 0;
+	unsigned written = 0, n_targets;
+	struct member *targets;
 	int rc;
 
 	memset(&st, 0, sizeof st);
 	rc = parse_args(argc, argv, &a, errmsg);
 	if (rc != 0)
 		goto fail;
+	targets = a.join.id != 0 ? &a.join : a.m;
+	n_targets = a.join.id != 0 ? 1 : a.n;
 	if (snprintf(dir, sizeof dir, "%s/%s", a.data_dir, a.database) >=
 	    (int)sizeof dir) {
 		rc = ma_errorf(errmsg, MA_ERR_INVAL, "--data-dir too long");
 		goto fail;
 	}
 	/* Every check before the first write. */
-	for (unsigned i = 0; i < a.n; i++) {
-		if (!a.m[i].write)
-			continue;
-		if (node_path(raft, sizeof raft, a.out, a.m[i].id, "raft") !=
-		        0 ||
-		    node_path(spool, sizeof spool, a.out, a.m[i].id, "spool") !=
-		        0) {
+	for (unsigned i = 0; i < n_targets; i++) {
+		if (node_path(raft, sizeof raft, a.out, targets[i].id,
+		              "raft") != 0 ||
+		    node_path(spool, sizeof spool, a.out, targets[i].id,
+		              "spool") != 0) {
 			rc = ma_errorf(errmsg, MA_ERR_INVAL, "--out too long");
 			goto fail;
 		}
@@ -645,13 +624,11 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 
-	for (unsigned i = 0; i < a.n; i++) {
-		if (!a.m[i].write)
-			continue;
-		node_path(raft, sizeof raft, a.out, a.m[i].id, "raft");
-		node_path(spool, sizeof spool, a.out, a.m[i].id, "spool");
+	for (unsigned i = 0; i < n_targets; i++) {
+		node_path(raft, sizeof raft, a.out, targets[i].id, "raft");
+		node_path(spool, sizeof spool, a.out, targets[i].id, "spool");
 		if ((rc = io_mkdir_p(raft, 0755, errmsg)) != 0 ||
-		    (rc = raft_dir_write(raft, &a, &a.m[i], &st, errmsg)) !=
+		    (rc = raft_dir_write(raft, &a, &targets[i], &st, errmsg)) !=
 		        0 ||
 		    (rc = spool_write(spool, cluster_id, a.database, &st,
 		                      errmsg)) != 0) {
@@ -659,7 +636,7 @@ int main(int argc, char **argv)
 			    errmsg, rc,
 			    "node %llu (%u of the nodes were written "
 			    "completely; remove %s before trying again)",
-			    a.m[i].id, written, a.out);
+			    targets[i].id, written, a.out);
 			goto fail;
 		}
 		written++;
