@@ -36,6 +36,10 @@ WRITE_MS=${DRILL_WRITE_MS:-$((1000 + $(od -An -N2 -tu2 /dev/urandom) % 1500))}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # ---- the source -------------------------------------------------------------
+# A node serialises its snapshot on its event loop: with tens of MiB that
+# outlasts a short election timeout and the cluster keeps electing.
+ELECTION=300
+[ "$STATE_KB" -le 16384 ] || ELECTION=2000
 UUID=$(cat /proc/sys/kernel/random/uuid)
 started=0
 for attempt in 1 2 3; do
@@ -43,7 +47,8 @@ for attempt in 1 2 3; do
 	rm -rf "$TMP"/src-data? "$TMP"/src-spool?
 	for i in 1 2 3; do
 		rk_start_node src "$i" "$TMP/src-data$i" "$TMP/src-spool$i" "$UUID" \
-			--snapshot-threshold "$THRESHOLD" --snapshot-trailing 64
+			--snapshot-threshold "$THRESHOLD" --snapshot-trailing 64 \
+			--election-timeout "$ELECTION"
 	done
 	if wait_until 20 rk_leader src; then started=1; break; fi
 	diag "attempt $attempt: no leader; retrying on new ports"
@@ -52,7 +57,7 @@ done
 [ $started = 1 ] || { echo "Bail out! the source elected no leader"; exit 1; }
 for i in 1 2 3; do rk_start_serve src "$i" "$TMP/src-spool$i"; done
 t=$(now_ms)
-out=$(timeout 900 "$CLI" --connect "$src_CLIENTS" --timeout 60 load --count "$KEYS" --value-size 4096 --namespace base 2>"$TMP/load.err")
+out=$(timeout 900 "$CLI" --connect "$src_CLIENTS" --timeout 800 load --count "$KEYS" --value-size 4096 --namespace base 2>"$TMP/load.log")
 check "source up, state loaded: $KEYS keys of 4 KiB in $(($(now_ms) - t)) ms ($out)" \
 	test "$(rk_field count "$out")" = "$KEYS"
 

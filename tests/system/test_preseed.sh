@@ -28,8 +28,14 @@ gen_certs
 STATE_KB=${PRESEED_STATE_KB:-4096}
 KEYS=$((STATE_KB / 4))
 [ "$KEYS" -ge 1 ] || KEYS=1
+THRESHOLD=$((KEYS / 4))
+[ "$THRESHOLD" -ge 512 ] || THRESHOLD=512
 AFTER=200 # writes after the mirror stopped: what the joiner still needs
 
+# A node serialises its snapshot on its event loop: with tens of MiB that
+# outlasts a short election timeout and the cluster keeps electing.
+ELECTION=300
+[ "$STATE_KB" -le 16384 ] || ELECTION=2000
 UUID=$(cat /proc/sys/kernel/random/uuid)
 started=0
 for attempt in 1 2 3; do
@@ -37,7 +43,8 @@ for attempt in 1 2 3; do
 	rm -rf "$TMP"/src-data? "$TMP"/src-spool?
 	for i in 1 2 3; do
 		rk_start_node src "$i" "$TMP/src-data$i" "$TMP/src-spool$i" "$UUID" \
-			--snapshot-threshold 512 --snapshot-trailing $((AFTER * 4))
+			--snapshot-threshold "$THRESHOLD" --snapshot-trailing $((AFTER * 4)) \
+			--election-timeout "$ELECTION"
 	done
 	if wait_until 20 rk_leader src; then started=1; break; fi
 	diag "attempt $attempt: no leader; retrying on new ports"
@@ -45,8 +52,8 @@ for attempt in 1 2 3; do
 done
 [ $started = 1 ] || { echo "Bail out! the source elected no leader"; exit 1; }
 rk_start_serve src 1 "$TMP/src-spool1"
-out=$(timeout 900 "$CLI" --connect "$src_CLIENTS" --timeout 60 load --count "$KEYS" \
-	--value-size 4096 --namespace base 2>"$TMP/load.err")
+out=$(timeout 900 "$CLI" --connect "$src_CLIENTS" --timeout 800 load --count "$KEYS" \
+	--value-size 4096 --namespace base 2>"$TMP/load.log")
 check "source up, $KEYS keys of 4 KiB loaded" test "$(rk_field count "$out")" = "$KEYS"
 
 M="$TMP/mirror"
@@ -74,7 +81,7 @@ join() {
 	"$NODE" --id "$id" --address "127.0.0.1:$rport" \
 		--cluster "$src_CLUSTER,$id=127.0.0.1:$rport" --data "$4" --spool "$5" \
 		--client-listen "127.0.0.1:$cport" --cluster-id "$UUID" --database kv \
-		--election-timeout 300 --join >>"$TMP/join$id.log" 2>&1 &
+		--election-timeout "$ELECTION" --join >>"$TMP/join$id.log" 2>&1 &
 	T_PIDS="$T_PIDS $!"
 	wait_until 10 rk_cli_at "$cport" leader || return 1
 	a=$(rk_cli src add "$id" "127.0.0.1:$rport") || { diag "add $id: $a" >&2; return 1; }
