@@ -49,6 +49,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "tap/tap.h"
@@ -174,7 +175,11 @@ static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 			a->keep_cluster_id = true;
 			continue;
 		}
-		if (strcmp(f, "--help") == 0 || val == NULL) {
+		if (strcmp(f, "--help") == 0) {
+			usage();
+			exit(0);
+		}
+		if (val == NULL) {
 			usage();
 			return ma_errorf(errmsg, MA_ERR_INVAL,
 			                 "%s needs a value", f);
@@ -191,14 +196,12 @@ static int parse_args(int argc, char **argv, struct args *a, char *errmsg)
 		} else if (strcmp(f, "--join") == 0) {
 			join = val;
 		} else if (strcmp(f, "--at-index") == 0) {
-			unsigned long long v;
+			char why[MA_ERRMSG_SIZE];
 
-			if (parse_id(val, &v) != 0 && strcmp(val, "0") != 0)
+			if (parse_uint64(val, &a->at_index, why) != 0)
 				return ma_errorf(errmsg, MA_ERR_INVAL,
-				                 "--at-index: bad number '%s'",
-				                 val);
-			errno = 0;
-			a->at_index = strtoull(val, NULL, 10);
+				                 "--at-index '%s': %s", val,
+				                 why);
 		} else if (strcmp(f, "--cluster") == 0) {
 			int rc = parse_cluster(a, f, val, errmsg);
 
@@ -585,6 +588,7 @@ int main(int argc, char **argv)
 	struct args a;
 	unsigned written = 0, n_targets;
 	struct member *targets;
+	struct wal_identity wid;
 	int rc;
 
 	memset(&st, 0, sizeof st);
@@ -621,6 +625,12 @@ int main(int argc, char **argv)
 	else if (spool_uuid_generate(cluster_id) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_IO,
 		               "no entropy for the new cluster id");
+		goto fail;
+	}
+	/* A bad --cluster-id fails here, not half way through the nodes. */
+	rc = wal_identity_init(&wid, cluster_id, a.database, errmsg);
+	if (rc != 0) {
+		ma_errwrapf(errmsg, rc, "--cluster-id");
 		goto fail;
 	}
 

@@ -19,7 +19,7 @@
 . "$abs_top_srcdir/tests/integration/lib.sh"
 . "$abs_top_srcdir/tests/integration/raftkv_lib.sh"
 
-plan 17
+plan 18
 
 if [ ! -x "$NODE" ] || [ ! -x "$CLI" ] || [ ! -x "$SEED" ] || [ ! -x "$AGENT" ]; then
 	echo "Bail out! raftkv-node, raftkv-cli, raftkv-seed or mirror-agent not built"
@@ -199,6 +199,12 @@ if seed_bad atindex "was promoted at index $P" --data-dir "$M" --database kv \
 	ok "--at-index other than the promoted index: refused, named, nothing written"
 else
 	not_ok "--at-index"; sed 's/^/# /' "$TMP/seed-atindex.out"
+fi
+if seed_bad badcid "cluster-id" --data-dir "$M" --database kv --cluster-id not-a-uuid \
+	--cluster "$new_CLUSTER" --out "$TMP/badcid" && [ ! -e "$TMP/badcid" ]; then
+	ok "a malformed --cluster-id: refused, named, nothing written"
+else
+	not_ok "--cluster-id"; sed 's/^/# /' "$TMP/seed-badcid.out"
 fi
 mkdir -p "$TMP/empty-mirror/kv"
 if seed_bad noid "no identity" --data-dir "$TMP/empty-mirror" --database kv \
