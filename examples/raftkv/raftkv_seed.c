@@ -363,6 +363,7 @@ static int check_empty(const char *path, char *errmsg)
 {
 	struct dirent *de;
 	DIR *d = opendir(path);
+	int rc = 0;
 
 	if (d == NULL) {
 		if (errno == ENOENT)
@@ -370,19 +371,18 @@ static int check_empty(const char *path, char *errmsg)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: %s", path,
 		                 strerror(errno));
 	}
-	while ((de = readdir(d)) != NULL)
+	while (rc == 0 && (de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0) {
-			closedir(d);
-			return ma_errorf(errmsg, MA_ERR_INVAL,
-			                 "%s is not empty (holds %s): seeding "
-			                 "writes only into new or empty "
-			                 "directories; remove it or choose "
-			                 "another --out",
-			                 path, de->d_name);
-		}
+		    strcmp(de->d_name, "..") != 0)
+			/* Formatted before closedir(), which frees de. */
+			rc = ma_errorf(errmsg, MA_ERR_INVAL,
+			               "%s is not empty (holds %s): seeding "
+			               "writes only into new or empty "
+			               "directories; remove it or choose "
+			               "another --out",
+			               path, de->d_name);
 	closedir(d);
-	return 0;
+	return rc;
 }
 
 static int node_path(char *out, size_t size, const char *root,

@@ -172,7 +172,10 @@ seed_bad() { # NAME EXPECTED-TEXT ARGS...: exit 1 naming it
 	shift 2
 	"$SEED" "$@" >"$TMP/seed-$sb_name.out" 2>&1
 	rc=$?
-	[ $rc -eq 1 ] && grep -q "$sb_text" "$TMP/seed-$sb_name.out"
+	[ $rc -eq 1 ] && grep -q "$sb_text" "$TMP/seed-$sb_name.out" && return 0
+	echo "exit $rc:"
+	cat "$TMP/seed-$sb_name.out"
+	return 1
 }
 find "$TMP/new" -type f -exec cksum {} + | sort >"$TMP/new.before"
 check "seeding into a non-empty directory: refused, named" \
