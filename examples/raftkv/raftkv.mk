@@ -8,6 +8,13 @@ examples_raftkv_raftkv_node_SOURCES = examples/raftkv/raftkv_node.c \
 examples_raftkv_raftkv_node_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
 examples_raftkv_raftkv_node_LDADD = kv/libkv.a $(TAP_LIBS) $(DEPS_LIBS) \
 	$(RAFT_LIBS) -lpthread
+# raftkv-seed: a new cluster's (or a joining node's) data directories
+# from a mirror (docs/OPERATIONS.md "Seed a new cluster").
+noinst_PROGRAMS += examples/raftkv/raftkv-seed
+examples_raftkv_raftkv_seed_SOURCES = examples/raftkv/raftkv_seed.c
+examples_raftkv_raftkv_seed_CPPFLAGS = $(AM_CPPFLAGS) $(RAFT_CFLAGS)
+examples_raftkv_raftkv_seed_LDADD = tap/libtap.a $(MODULE_LIBS) $(DEPS_LIBS) \
+	$(RAFT_LIBS) -lpthread
 examples_raftkv_raftkv_cli_SOURCES = examples/raftkv/raftkv_cli.c \
 	$(RAFTKV_TEXT)
 examples_raftkv_raftkv_cli_LDADD = common/libcommon.a

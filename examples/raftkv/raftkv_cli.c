@@ -3,8 +3,11 @@
  *   raftkv-cli [--connect HOST:PORT[,HOST:PORT...]] [--timeout SEC] CMD
  *     put NS KEY VALUE | get NS KEY | cas NS KEY EXPECTED VALUE
  *     del NS KEY | cad NS KEY EXPECTED | scan NS PREFIX [LIMIT]
+ *     add ID HOST:PORT     (a node started with --join: learner, then voter)
  *     fingerprint | leader | applied-index     (first address only)
  *     load --count N --value-size B --namespace NS [--key-prefix P]
+ *          [--ack-log FILE]   (appends "KEY INDEX VERSION VALUE" per
+ *                              acknowledged put, flushed at once)
  *     free-ports N                  (prints N free loopback TCP ports)
  *
  * Arguments are raw strings (the CLI percent-encodes them); answers are
@@ -59,9 +62,10 @@ static void usage(void)
 	        "COMMAND\n"
 	        "  put NS KEY VALUE | get NS KEY | cas NS KEY EXPECTED VALUE\n"
 	        "  del NS KEY | cad NS KEY EXPECTED | scan NS PREFIX [LIMIT]\n"
+	        "  add ID HOST:PORT\n"
 	        "  fingerprint | leader | applied-index\n"
 	        "  load --count N --value-size B --namespace NS "
-	        "[--key-prefix P]\n"
+	        "[--key-prefix P] [--ack-log FILE]\n"
 	        "  free-ports N\n");
 }
 
@@ -281,6 +285,7 @@ static int cmd_kv(struct cli *c, int argc, char **argv)
 	} verbs[] = {
 	    {"put", 3, 0, 0}, {"get", 2, 0, 0}, {"cas", 4, 2, 1},
 	    {"del", 2, 0, 0}, {"cad", 3, 2, 1}, {"scan", 2, 0, 0},
+	    {"add", 2, 0, 2},
 	};
 	char *line, *answer;
 	int v = -1, nargs = argc - 1, rc;
@@ -299,7 +304,8 @@ static int cmd_kv(struct cli *c, int argc, char **argv)
 	for (int i = 1; line != NULL && i < argc; i++) {
 		int raw =
 		    (verbs[v].raw_count > 0 && i - 1 == verbs[v].raw_from) ||
-		    (strcmp(argv[0], "scan") == 0 && i == 3);
+		    (strcmp(argv[0], "scan") == 0 && i == 3) ||
+		    strcmp(argv[0], "add") == 0;
 
 		if (raw) {
 			size_t n = strlen(line);
@@ -376,8 +382,9 @@ static int cmd_local(struct cli *c, const char *verb)
 static int cmd_load(struct cli *c, int argc, char **argv)
 {
 	unsigned long long count = 0, size = 0;
-	const char *ns = NULL, *prefix = "key-";
-	char *line, *answer = NULL, index[32] = "0";
+	const char *ns = NULL, *prefix = "key-", *ack_path = NULL;
+	char *line, *answer = NULL, index[32] = "0", version[32];
+	FILE *ack = NULL;
 	uint64_t start = clock_mono_ms();
 	size_t cap;
 
@@ -390,6 +397,8 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 			ns = argv[i + 1];
 		else if (strcmp(argv[i], "--key-prefix") == 0)
 			prefix = argv[i + 1];
+		else if (strcmp(argv[i], "--ack-log") == 0)
+			ack_path = argv[i + 1];
 		else
 			ns = NULL, count = 0;
 	}
@@ -399,12 +408,20 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	cap = strlen(ns) * 3 + strlen(prefix) * 3 + (size_t)size + 64;
-	line = malloc(cap);
-	if (line == NULL)
+	if (ack_path != NULL && (ack = fopen(ack_path, "a")) == NULL) {
+		fprintf(stderr, "raftkv-cli: --ack-log %s: %s\n", ack_path,
+		        strerror(errno));
 		return 1;
+	}
+	line = malloc(cap);
+	if (line == NULL) {
+		if (ack != NULL)
+			fclose(ack);
+		return 1;
+	}
 	for (unsigned long long i = 0; i < count; i++) {
 		char key[256];
-		size_t n;
+		size_t n, value_at;
 
 		snprintf(key, sizeof key, "%s%08llu", prefix, i);
 		n = (size_t)sprintf(line, "put ");
@@ -413,6 +430,7 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 		n +=
 		    kv_text_encode((const uint8_t *)key, strlen(key), line + n);
 		line[n++] = ' ';
+		value_at = n;
 		if (size == 0)
 			line[n++] = '-';
 		for (unsigned long long b = 0; b < size; b++)
@@ -440,10 +458,22 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 			        "puts\n",
 			        i, count);
 			free(line);
+			if (ack != NULL)
+				fclose(ack);
 			return 1;
 		}
 		field(answer, "index", index, sizeof index);
+		if (ack != NULL) {
+			/* Each acknowledgement is on disk before the next
+			 * put: the DR drill counts what was lost from it. */
+			field(answer, "version", version, sizeof version);
+			fprintf(ack, "%s %s %s %.*s\n", key, index, version,
+			        (int)(n - 1 - value_at), line + value_at);
+			fflush(ack);
+		}
 	}
+	if (ack != NULL)
+		fclose(ack);
 	printf("load count=%llu last_index=%s elapsed_ms=%" PRIu64 "\n", count,
 	       index, clock_mono_ms() - start);
 	free(answer);

@@ -11,7 +11,11 @@
  *               [--client-cluster 1=127.0.0.1:C1,...]
  *               [--snapshot-threshold N] [--snapshot-trailing N]
  *               [--election-timeout MS] [--install-snapshot-timeout MS]
- *               [--tap-sync every|MS] [--spool-trailing N]
+ *               [--tap-sync every|MS] [--spool-trailing N] [--join]
+ *
+ * --join: the node joins an existing cluster (its data directory empty,
+ * or pre-seeded by raftkv-seed --join) and waits for the leader to add
+ * it: a client sends the leader "add ID HOST:PORT" (learner, then voter).
  *
  * Writes (put, cas, del, cad) go through raft_apply and are answered
  * with the committed index once applied on this node. Reads (get, scan)
@@ -62,6 +66,7 @@ struct args {
 	unsigned snapshot_threshold, snapshot_trailing, election_timeout,
 	    install_snapshot_timeout;
 	bool sync_every;
+	bool join; /* --join: wait to be added, do not bootstrap */
 	uint64_t sync_interval_ms, spool_trailing;
 };
 
@@ -577,6 +582,78 @@ static void submit_read(struct conn *c, const char *line)
 	c->busy = true;
 }
 
+/* "add ID ADDRESS": a new member joins as a learner (spare, then
+ * standby: it receives the log but does not vote), then becomes a voter
+ * once libraft's catch-up rounds found it up to date. */
+struct join {
+	struct raft_change change;
+	struct conn *conn;
+	raft_id id;
+	int step; /* 0 adding (spare), 1 standby, 2 voter */
+};
+
+static void join_cb(struct raft_change *req, int status)
+{
+	struct join *j = req->data;
+	struct conn *c = j->conn;
+	int rc = status;
+
+	if (status == 0 && j->step < 2) {
+		j->step++;
+		rc = raft_assign(&c->node->raft, &j->change, j->id,
+		                 j->step == 1 ? RAFT_STANDBY : RAFT_VOTER,
+		                 join_cb);
+		if (rc == 0)
+			return;
+	}
+	if (!c->closing) {
+		if (rc == 0)
+			reply(c, "OK joined id=%llu last=%llu\n", j->id,
+			      raft_last_index(&c->node->raft));
+		else
+			reply(c, "ERR join of %llu: %s\n", j->id,
+			      raft_strerror(rc));
+	}
+	free(j);
+	finish_request(c);
+}
+
+static void submit_join(struct conn *c, char **tok, int ntok)
+{
+	struct join *j;
+	char *end;
+	int rc;
+
+	if (ntok != 3) {
+		reply(c, "ERR usage: add ID HOST:PORT\n");
+		return;
+	}
+	j = calloc(1, sizeof *j);
+	if (j == NULL) {
+		reply(c, "ERR out of memory\n");
+		return;
+	}
+	errno = 0;
+	j->id = strtoull(tok[1], &end, 10);
+	if (errno != 0 || *end != '\0' || j->id == 0) {
+		free(j);
+		reply(c, "ERR add: bad node id '%.32s'\n", tok[1]);
+		return;
+	}
+	j->conn = c;
+	j->change.data = j;
+	rc = raft_add(&c->node->raft, &j->change, j->id, tok[2], join_cb);
+	if (rc != 0) {
+		free(j);
+		if (rc == RAFT_NOTLEADER)
+			redirect(c);
+		else
+			reply(c, "ERR add: %s\n", raft_strerror(rc));
+		return;
+	}
+	c->busy = true;
+}
+
 static const char *state_name(int state)
 {
 	switch (state) {
@@ -636,6 +713,8 @@ static void handle_line(struct conn *c, char *line)
 		      id, address != NULL ? address : "-",
 		      id != 0 ? peer_client(n, id) : "-", n->raft.id,
 		      state_name(raft_state(&n->raft)));
+	} else if (strcmp(tok[0], "add") == 0) {
+		submit_join(c, tok, ntok);
 	} else if (parse_command(c, tok, ntok, &cmd, &limit) == 0) {
 		if (raft_state(&n->raft) != RAFT_LEADER)
 			redirect(c);
@@ -813,7 +892,8 @@ static void usage(void)
 	        "[--snapshot-threshold N] [--snapshot-trailing N]\n"
 	        "         [--election-timeout MS] [--install-snapshot-timeout "
 	        "MS]\n"
-	        "         [--tap-sync every|MS] [--spool-trailing N]\n");
+	        "         [--tap-sync every|MS] [--spool-trailing N] "
+	        "[--join]\n");
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long long max,
@@ -892,6 +972,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		const char *f = argv[i],
 		           *val = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(f, "--join") == 0) {
+			a->join = true;
+			continue;
+		}
 		if (strcmp(f, "--help") == 0 || val == NULL) {
 			usage();
 			return -1;
@@ -1059,7 +1143,9 @@ static int setup(struct node *n, char *errmsg)
 			                 raft_strerror(rc));
 		}
 	}
-	rc = raft_bootstrap(&n->raft, &conf);
+	/* A node joining an existing cluster must not make a configuration
+	 * of its own: it waits for the leader's (raft_add). */
+	rc = n->a.join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&n->raft, &conf);
 	raft_configuration_close(&conf);
 	if (rc != 0 && rc != RAFT_CANTBOOTSTRAP)
 		return ma_errorf(errmsg, MA_ERR_IO, "raft_bootstrap: %s",

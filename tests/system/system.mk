@@ -4,9 +4,11 @@
 SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
 	tests/system/test_linkemu.sh \
 	tests/system/test_wan.sh \
-	tests/system/test_lossy_link.sh
+	tests/system/test_lossy_link.sh \
+	tests/system/test_dr_drill.sh \
+	tests/system/test_preseed.sh
 TESTS += $(SYSTEM_TESTS)
-EXTRA_DIST += $(SYSTEM_TESTS)
+EXTRA_DIST += $(SYSTEM_TESTS) tests/integration/raftkv_lib.sh
 
 # linkemu: two network namespaces joined through TUN devices by a userspace
 # relay of IP packets (delay, jitter, loss, bursts, corruption, rate with a
