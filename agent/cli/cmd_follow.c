@@ -658,9 +658,26 @@ int cmd_follow(int argc, char **argv)
 		goto out_loop;
 	}
 	if (cfg.agent.http_listen.host[0] != '\0') {
-		struct read_api_options ro = {cfg.agent.http_listen.host,
-		                              cfg.agent.http_listen.port,
-		                              http_port_file};
+		struct read_api_token toks[FOLLOW_MAX_DATABASES];
+		struct read_api_options ro = {
+		    .host = cfg.agent.http_listen.host,
+		    .port = cfg.agent.http_listen.port,
+		    .port_file = http_port_file,
+		    .max_connections = cfg.follow.http_max_connections,
+		    .max_per_address =
+		        cfg.follow.http_max_connections_per_address,
+		    .header_timeout_ms = cfg.follow.http_header_timeout_ms,
+		    .body_timeout_ms = cfg.follow.http_body_timeout_ms,
+		    .max_waiters = cfg.follow.http_max_waiters,
+		    .max_response = cfg.follow.http_max_response,
+		    .scan_max_items = cfg.follow.http_scan_max_items,
+		    .status_token_sha256 = cfg.follow.http_status_token_sha256,
+		    .tokens = toks};
+		for (size_t i = 0;
+		     i < cfg.n_databases && i < FOLLOW_MAX_DATABASES; i++)
+			toks[ro.ntokens++] = (struct read_api_token){
+			    cfg.databases[i].name,
+			    cfg.databases[i].read_token_sha256};
 		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) !=
 		    0) {
 			fprintf(stderr, "mirror-agent follow: %s\n", errmsg);

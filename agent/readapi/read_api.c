@@ -11,16 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
@@ -43,6 +50,20 @@ struct waiter {
 	struct waiter *prev, *next; /* per-database list */
 };
 
+/* One accepted connection. evhttp (libevent 2.1) has no hook at accept
+ * time but the bufferevent factory; the record made there is adopted
+ * right after evhttp set up the connection (adopt_cb), which counts it
+ * against the caps and arms its request deadline. */
+struct conn {
+	struct read_api *api;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon;
+	struct evhttp_request *cur; /* being answered (deadline off) */
+	struct sockaddr_storage peer;
+	struct event *deadline;
+	struct conn *prev, *next;
+};
+
 struct read_api {
 	struct event_base *base;
 	struct follow *f;
@@ -50,6 +71,14 @@ struct read_api {
 	uint16_t port;
 	struct waiter *waiters[FOLLOW_MAX_DATABASES];
 	size_t nwaiters;
+	struct read_api_options o; /* limits, with defaults filled in */
+	bool auth;                 /* any token configured */
+	char status_sha[65];
+	char db_sha[FOLLOW_MAX_DATABASES][65]; /* "": no token */
+	struct conn *conns, *pending;
+	size_t nconns;
+	uint64_t refused; /* connections refused by the caps */
+	struct event *adopt;
 	/* Accepting paused after an accept() error (see on_accept_error). */
 	struct evconnlistener *listener;
 	struct event *accept_retry;
@@ -163,6 +192,7 @@ static void add_position(struct read_api *api, struct evbuffer *b, size_t db)
 /* ---- answers ---- */
 
 struct scan_out {
+	uint64_t max_response;
 	struct evbuffer *b;
 	const struct read_api_query *q;
 	uint64_t count;
@@ -172,26 +202,14 @@ struct scan_out {
 	size_t last_len;
 };
 
-static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int scan_item(void *arg, const struct applier_item *it)
 {
 	struct scan_out *o = arg;
 
-	if (o->q->has_after &&
-	    key_cmp(it->key, it->key_len, o->q->after, o->q->after_len) <= 0)
-		return 0;
 	if (o->count == o->q->limit || evbuffer_get_length(o->b) +
 	                                       it->value_len * 4 / 3 +
 	                                       it->key_len * 4 / 3 >
-	                                   READ_API_SCAN_BYTES_MAX) {
+	                                   o->max_response) {
 		o->truncated = true;
 		return 1;
 	}
@@ -259,9 +277,16 @@ static void answer(struct read_api *api, struct evhttp_request *req,
 		evbuffer_add_printf(b, ",\"encoding\":\"base64\"");
 		rc = applier_query(a, &aq, get_item, &o, &res, errmsg);
 	} else {
-		struct scan_out o = {b, q, 0, false, true, NULL, 0};
+		struct scan_out o = {
+		    api->o.max_response, b, q, 0, false, true, NULL, 0};
 		aq.op = APPLIER_QUERY_SCAN;
 		aq.limit = 0; /* scan_item stops at q->limit */
+		/* The store seeks to after instead of walking from the
+		 * prefix: one seek per page. */
+		if (q->has_after) {
+			aq.after = q->after;
+			aq.after_len = q->after_len;
+		}
 		evbuffer_add_printf(b, ",\"ns\":\"%s\",\"prefix\":", q->ns);
 		json_b64(b, q->key, q->key_len);
 		evbuffer_add_printf(b, ",\"encoding\":\"base64\",\"items\":[");
@@ -342,7 +367,7 @@ static void park(struct read_api *api, struct evhttp_request *req,
 	                     (suseconds_t)(q->timeout_ms % 1000) * 1000};
 	struct waiter *w;
 
-	if (api->nwaiters >= READ_API_WAITERS_MAX) {
+	if (api->nwaiters >= api->o.max_waiters) {
 		send_error(
 		    req, 503, "busy",
 		    "too many requests waiting for min_index; retry later");
@@ -367,7 +392,16 @@ static void park(struct read_api *api, struct evhttp_request *req,
 		w->next->prev = w;
 	api->waiters[q->db] = w;
 	api->nwaiters++;
-	evtimer_add(w->timer, &tv);
+	if (evtimer_add(w->timer, &tv) != 0)
+		log_error("read API: cannot arm a min_index timer");
+	/* The connection's inactivity timeout (body_timeout) must not cut
+	 * a request that waits longer by design. */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (evcon != NULL) {
+		struct timeval ct =
+		    clock_tv_from_ms(q->timeout_ms + api->o.body_timeout_ms);
+		evhttp_connection_set_timeout_tv(evcon, &ct);
+	}
 }
 
 void read_api_applied(struct read_api *api, size_t db, uint64_t applied_index)
@@ -432,6 +466,274 @@ static void send_status(struct read_api *api, struct evhttp_request *req,
 	evbuffer_free(b);
 }
 
+/* ---- connections: caps and request deadlines ---- */
+
+static bool same_address(const struct sockaddr_storage *a,
+                         const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr,
+		              sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct read_api *api = c->api;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		api->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	api->nconns--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+/* evhttp freed the connection. */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	conn_unlink(arg);
+}
+
+/* Closes c's connection ourselves: forget it first, so that evhttp's
+ * close callback does not find it. */
+static void conn_drop(struct conn *c)
+{
+	struct evhttp_connection *evcon = c->evcon;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	conn_unlink(c);
+	evhttp_connection_free(evcon);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("read API: a client sent no complete request within %" PRIu64
+	          " ms; closing its connection",
+	          c->api->o.header_timeout_ms);
+	conn_drop(c);
+}
+
+static void conn_arm(struct conn *c)
+{
+	struct timeval tv = clock_tv_from_ms(c->api->o.header_timeout_ms);
+
+	if (event_add(c->deadline, &tv) != 0)
+		log_error("read API: cannot arm a request deadline");
+}
+
+/* The answer to an over-cap client, written straight to the socket
+ * (best effort: the connection closes right after). */
+static void refuse_conn(int fd, const char *why)
+{
+	char buf[512];
+	char body[256];
+	int blen = snprintf(body, sizeof body,
+	                    "{\"error\":\"busy\",\"message\":\"%s\"}\n", why);
+	int n = snprintf(buf, sizeof buf,
+	                 "HTTP/1.1 503 Service Unavailable\r\n"
+	                 "Content-Type: application/json\r\n"
+	                 "Retry-After: 1\r\nConnection: close\r\n"
+	                 "Content-Length: %d\r\n\r\n%s",
+	                 blen, body);
+	if (n > 0 && (size_t)n < sizeof buf &&
+	    send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("read API: cannot tell a refused client: %s",
+		          strerror(errno));
+}
+
+static void adopt_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct read_api *api = arg;
+	struct conn *c;
+
+	(void)unused;
+	(void)what;
+	while ((c = api->pending) != NULL) {
+		void *cbarg = NULL;
+		socklen_t sl = sizeof c->peer;
+		int fd = bufferevent_getfd(c->bev);
+		size_t same = 0;
+
+		api->pending = c->next;
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		c->evcon = cbarg;
+		if (fd < 0 || c->evcon == NULL ||
+		    getpeername(fd, (struct sockaddr *)&c->peer, &sl) != 0) {
+			free(c); /* not set up by evhttp: nothing to track */
+			continue;
+		}
+		c->deadline = evtimer_new(api->base, on_deadline, c);
+		for (struct conn *o = api->conns; o != NULL; o = o->next)
+			if (same_address(&o->peer, &c->peer))
+				same++;
+		/* Link first: conn_drop() unlinks. */
+		c->prev = NULL;
+		c->next = api->conns;
+		if (c->next != NULL)
+			c->next->prev = c;
+		api->conns = c;
+		api->nconns++;
+		if (c->deadline == NULL ||
+		    api->nconns > api->o.max_connections ||
+		    same >= api->o.max_per_address) {
+			api->refused++;
+			refuse_conn(fd, c->deadline == NULL ? "out of memory"
+			                : api->nconns > api->o.max_connections
+			                    ? "too many connections; "
+			                      "retry later"
+			                    : "too many connections from "
+			                      "your address; retry later");
+			conn_drop(c);
+			continue;
+		}
+		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+		conn_arm(c);
+	}
+}
+
+/* evhttp's bufferevent factory: runs for each accepted connection before
+ * evhttp gives the bufferevent its socket. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+	struct read_api *api = arg;
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct conn *c;
+
+	if (bev == NULL)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return bev; /* served, untracked: better than refusing */
+	c->api = api;
+	c->bev = bev;
+	c->next = api->pending;
+	api->pending = c;
+	event_active(api->adopt, EV_TIMEOUT, 0);
+	return bev;
+}
+
+static struct conn *conn_of(struct read_api *api, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	for (struct conn *c = api->conns; c != NULL; c = c->next)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+/* An answer is written: the next request has header_timeout again. */
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+	struct read_api *api = arg;
+
+	for (struct conn *c = api->conns; c != NULL; c = c->next)
+		if (c->cur == req) {
+			c->cur = NULL;
+			conn_arm(c);
+			break;
+		}
+}
+
+/* ---- authentication ---- */
+
+/* SHA-256 of s in lower-case hex; false if wolfCrypt fails. */
+static bool sha256_hex(const char *s, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[WC_SHA256_DIGEST_SIZE];
+
+	if (wc_Sha256Hash((const unsigned char *)s, (word32)len, d) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof d; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+	return true;
+}
+
+/* Constant time in the content: a timing probe learns nothing. */
+static bool hash_equal(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+
+	if (a[0] == '\0' || b[0] == '\0')
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* The one answer to a token that may not read what it asked for: the
+ * same for a database that does not exist, so that a prober learns
+ * nothing. */
+static void send_forbidden(struct evhttp_request *req)
+{
+	send_error(req, 403, "forbidden",
+	           "this token may not read this resource");
+}
+
+/* Checks the request's bearer token for path; answers 401/403 itself and
+ * returns false when the request may not proceed. */
+static bool authorized(struct read_api *api, struct evhttp_request *req,
+                       const char *path)
+{
+	const char *h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	char got[65];
+
+	if (!api->auth)
+		return true;
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "WWW-Authenticate",
+		                  "Bearer realm=\"mirror-agent\"");
+		send_error(req, 401, "unauthorized",
+		           "send Authorization: Bearer TOKEN");
+		return false;
+	}
+	if (!sha256_hex(h + 7, strlen(h + 7), got)) {
+		send_error(req, 500, "internal error", "cannot hash the token");
+		return false;
+	}
+	if (strncmp(path, "/v1/db/", 7) == 0) {
+		const char *name = path + 7, *slash = strchr(name, '/');
+		size_t nlen =
+		    slash != NULL ? (size_t)(slash - name) : strlen(name);
+		size_t n = follow_database_count(api->f);
+		for (size_t db = 0; db < n; db++) {
+			const char *dn = follow_database_name(api->f, db);
+			if (strlen(dn) == nlen && memcmp(dn, name, nlen) == 0 &&
+			    hash_equal(got, api->db_sha[db]))
+				return true;
+		}
+		send_forbidden(req);
+		return false;
+	}
+	if (hash_equal(got, api->status_sha))
+		return true;
+	send_forbidden(req);
+	return false;
+}
+
 /* ---- routing ---- */
 
 static bool is_write_op(const char *op)
@@ -463,7 +765,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char why[256], dbname[80], opname[32];
 	struct read_api_query q;
 	enum read_api_op op;
+	struct conn *c = conn_of(api, req);
 
+	/* The request is complete: its deadline is over until the answer
+	 * is written. */
+	if (c != NULL) {
+		event_del(c->deadline);
+		c->cur = req;
+		evhttp_request_set_on_complete_cb(req, on_request_done, api);
+	}
+	if (!authorized(api, req, path != NULL ? path : "")) {
+		return;
+	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		refuse_write(req);
 		return;
@@ -523,6 +836,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	q.db = db;
+	/* The page size: a larger limit gets a shorter page and next_after. */
+	if (q.limit > api->o.scan_max_items)
+		q.limit = api->o.scan_max_items;
 	struct applier *a = follow_applier(api->f, q.db);
 	if (applier_get_kind(a) == APPLIER_NONE) {
 		send_error(req, 501, "no applier",
@@ -636,6 +952,87 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	}
 }
 
+static bool host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/* Fills the limits left 0 with the schema's defaults, keeps the
+ * connection cap under half the descriptor limit, and loads the tokens. */
+static int setup_options(struct read_api *api, const struct read_api_options *o,
+                         char *errmsg)
+{
+	struct read_api_options *d = &api->o;
+	struct rlimit rl;
+
+	*d = *o;
+#define DEFAULT(field, v)                                                      \
+	if (d->field == 0)                                                     \
+	d->field = (v)
+	DEFAULT(max_connections, 128);
+	DEFAULT(max_per_address, 16);
+	DEFAULT(header_timeout_ms, 5000);
+	DEFAULT(body_timeout_ms, 10000);
+	DEFAULT(max_waiters, 1024);
+	DEFAULT(max_response, 4u << 20);
+	DEFAULT(scan_max_items, READ_API_SCAN_LIMIT_DEFAULT);
+#undef DEFAULT
+	/* The follower needs descriptors of its own (wal segments, the CA
+	 * file on each reconnect, QUIC sockets): the read API takes at most
+	 * half, so that a flood of clients cannot put databases in Error. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    d->max_connections > rl.rlim_cur / 2) {
+		uint64_t cap = rl.rlim_cur / 2 > 0 ? rl.rlim_cur / 2 : 1;
+		log_warn("read API: http_max_connections %" PRIu64
+		         " lowered to %" PRIu64 ", half the descriptor limit "
+		         "(%llu; raise LimitNOFILE= to allow more)",
+		         d->max_connections, cap,
+		         (unsigned long long)rl.rlim_cur);
+		d->max_connections = cap;
+	}
+	if (o->status_token_sha256 != NULL && o->status_token_sha256[0]) {
+		snprintf(api->status_sha, sizeof api->status_sha, "%s",
+		         o->status_token_sha256);
+		api->auth = true;
+	}
+	for (size_t i = 0; i < o->ntokens; i++) {
+		size_t db, n = follow_database_count(api->f);
+		if (o->tokens[i].sha256 == NULL || !o->tokens[i].sha256[0])
+			continue;
+		for (db = 0; db < n; db++)
+			if (strcmp(follow_database_name(api->f, db),
+			           o->tokens[i].db) == 0)
+				break;
+		if (db == n)
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "read API: a token for database '%s', "
+			                 "which this mirror does not follow",
+			                 o->tokens[i].db);
+		snprintf(api->db_sha[db], sizeof api->db_sha[db], "%s",
+		         o->tokens[i].sha256);
+		api->auth = true;
+	}
+	if (!api->auth && !host_is_loopback(o->host))
+		return ma_errorf(
+		    errmsg, MA_ERR_CONFIG,
+		    "read API: http_listen %s is not a loopback address and "
+		    "no token is configured, so anyone who reaches it could "
+		    "read every database; set [database] read_token_sha256 "
+		    "(and [agent] http_status_token_sha256), or listen on "
+		    "127.0.0.1 or [::1] behind a reverse proxy",
+		    o->host);
+	return 0;
+}
+
 int read_api_new(struct event_base *base, struct follow *f,
                  const struct read_api_options *o, struct read_api **out,
                  char *errmsg)
@@ -644,6 +1041,7 @@ int read_api_new(struct event_base *base, struct follow *f,
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	struct read_api *api;
+	struct timeval tv;
 	int rc;
 
 	api = calloc(1, sizeof *api);
@@ -651,11 +1049,22 @@ int read_api_new(struct event_base *base, struct follow *f,
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	api->base = base;
 	api->f = f;
+	rc = setup_options(api, o, errmsg);
+	if (rc != 0) {
+		free(api);
+		return rc;
+	}
+	api->adopt = event_new(base, -1, 0, adopt_cb, api);
 	api->http = evhttp_new(base);
-	if (api->http == NULL) {
+	if (api->http == NULL || api->adopt == NULL) {
+		if (api->http != NULL)
+			evhttp_free(api->http);
+		if (api->adopt != NULL)
+			event_free(api->adopt);
 		free(api);
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
+	evhttp_set_bevcb(api->http, make_bev, api);
 	/* Every method reaches on_request, so writes get the JSON 405. */
 	evhttp_set_allowed_methods(
 	    api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
@@ -663,7 +1072,8 @@ int read_api_new(struct event_base *base, struct follow *f,
 	                   EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_max_body_size(api->http, 65536);
-	evhttp_set_timeout(api->http, READ_API_TIMEOUT_MAX_MS / 1000 + 5);
+	tv = clock_tv_from_ms(api->o.body_timeout_ms);
+	evhttp_set_timeout_tv(api->http, &tv);
 	evhttp_set_gencb(api->http, on_request, api);
 	sock = evhttp_bind_socket_with_handle(api->http, o->host, o->port);
 	if (sock == NULL) {
@@ -709,6 +1119,7 @@ fail:
 	if (api->accept_retry != NULL)
 		event_free(api->accept_retry);
 	evhttp_free(api->http);
+	event_free(api->adopt);
 	free(api);
 	return rc;
 }
@@ -742,6 +1153,13 @@ void read_api_free(struct read_api *api)
 	apis_set(api, false);
 	if (api->accept_retry != NULL)
 		event_free(api->accept_retry);
+	/* Frees every connection; their close callbacks unlink them. */
 	evhttp_free(api->http);
+	while (api->pending != NULL) {
+		struct conn *c = api->pending;
+		api->pending = c->next;
+		free(c);
+	}
+	event_free(api->adopt);
 	free(api);
 }
