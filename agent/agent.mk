@@ -129,5 +129,7 @@ EXTRA_DIST += tests/integration/test_mirror_checkpoint.sh
 # The status model end to end: file, /status, /metrics and `status`.
 TESTS += tests/integration/test_status.sh
 EXTRA_DIST += tests/integration/test_status.sh
+TESTS += tests/integration/test_read_api_security.sh
+EXTRA_DIST += tests/integration/test_read_api_security.sh
 
 include agent/serve/serve.mk

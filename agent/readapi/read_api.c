@@ -78,6 +78,7 @@ struct read_api {
 	struct conn *conns, *pending;
 	size_t nconns;
 	uint64_t refused; /* connections refused by the caps */
+	uint64_t evicted; /* idle connections closed to make room */
 	struct event *adopt;
 	/* Accepting paused after an accept() error (see on_accept_error). */
 	struct evconnlistener *listener;
@@ -589,6 +590,21 @@ static void adopt_cb(evutil_socket_t unused, short what, void *arg)
 			c->next->prev = c;
 		api->conns = c;
 		api->nconns++;
+		/* At the total cap the oldest connection that has not sent
+		 * a complete request makes room: many idle or slow clients
+		 * (from many addresses) cannot lock everyone out, while
+		 * requests being answered are never cut. */
+		if (c->deadline != NULL && same < api->o.max_per_address &&
+		    api->nconns > api->o.max_connections) {
+			struct conn *old = NULL;
+			for (struct conn *o = c->next; o != NULL; o = o->next)
+				if (o->cur == NULL)
+					old = o; /* the list is newest first */
+			if (old != NULL) {
+				api->evicted++;
+				conn_drop(old);
+			}
+		}
 		if (c->deadline == NULL ||
 		    api->nconns > api->o.max_connections ||
 		    same >= api->o.max_per_address) {
