@@ -673,6 +673,18 @@ int cmd_follow(int argc, char **argv)
 		    .scan_max_items = cfg.follow.http_scan_max_items,
 		    .status_token_sha256 = cfg.follow.http_status_token_sha256,
 		    .tokens = toks};
+		char srcs[CONFIG_MAX_SOURCES][CONFIG_HOST_MAX + 16];
+		const char *srcp[CONFIG_MAX_SOURCES];
+		for (size_t i = 0;
+		     i < cfg.follow.sources.n && i < CONFIG_MAX_SOURCES; i++) {
+			const struct config_endpoint *e =
+			    &cfg.follow.sources.v[i];
+			snprintf(srcs[i], sizeof srcs[i],
+			         strchr(e->host, ':') ? "[%s]:%u" : "%s:%u",
+			         e->host, (unsigned)e->port);
+			srcp[ro.nsources++] = srcs[i];
+		}
+		ro.sources = srcp;
 		for (size_t i = 0;
 		     i < cfg.n_databases && i < FOLLOW_MAX_DATABASES; i++)
 			toks[ro.ntokens++] = (struct read_api_token){

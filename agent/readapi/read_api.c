@@ -41,6 +41,8 @@
 #include "common/parse.h"
 #include "kv/kv_command.h"
 
+#define LAG_SAMPLES 300 /* status page: 5 min at one a second */
+
 /* A request parked until its database applied min_index. */
 struct waiter {
 	struct read_api *api;
@@ -80,6 +82,11 @@ struct read_api {
 	uint64_t refused; /* connections refused by the caps */
 	uint64_t evicted; /* idle connections closed to make room */
 	struct event *adopt;
+	/* Lag samples for the status page: one per second per database, the
+	 * last LAG_SAMPLES of them. */
+	struct event *sampler;
+	uint64_t lag[FOLLOW_MAX_DATABASES][LAG_SAMPLES];
+	size_t lag_next, lag_n;
 	/* Accepting paused after an accept() error (see on_accept_error). */
 	struct evconnlistener *listener;
 	struct event *accept_retry;
@@ -750,6 +757,76 @@ static bool authorized(struct read_api *api, struct evhttp_request *req,
 	return false;
 }
 
+static void on_sample(evutil_socket_t fd, short what, void *arg)
+{
+	struct read_api *api = arg;
+	size_t n = follow_database_count(api->f);
+
+	(void)fd;
+	(void)what;
+	for (size_t db = 0; db < n && db < FOLLOW_MAX_DATABASES; db++)
+		api->lag[db][api->lag_next] = follow_status(api->f, db)->lag_ms;
+	api->lag_next = (api->lag_next + 1) % LAG_SAMPLES;
+	if (api->lag_n < LAG_SAMPLES)
+		api->lag_n++;
+}
+
+/* The status page, from the same report as /status plus the lag ring. */
+static void send_page(struct read_api *api, struct evhttp_request *req)
+{
+	struct status_report *r = malloc(sizeof *r);
+	struct status_html_extra *x = calloc(1, sizeof *x);
+	uint64_t *flat =
+	    calloc(FOLLOW_MAX_DATABASES * LAG_SAMPLES, sizeof *flat);
+	char *text = NULL;
+	size_t len = 0;
+
+	if (r != NULL && x != NULL && flat != NULL) {
+		status_report_from_follow(api->f, (long)getpid(),
+		                          (int64_t)clock_wall_ms(), r);
+		x->sources = api->o.sources;
+		x->nsources = api->o.nsources;
+		x->lag_cap = LAG_SAMPLES;
+		for (size_t db = 0; db < r->count && db < FOLLOW_MAX_DATABASES;
+		     db++) {
+			uint64_t *out = flat + db * LAG_SAMPLES;
+			/* Oldest first: the ring starts at lag_next once
+			 * full. */
+			size_t first =
+			    (api->lag_next + LAG_SAMPLES - api->lag_n) %
+			    LAG_SAMPLES;
+			for (size_t i = 0; i < api->lag_n; i++)
+				out[i] =
+				    api->lag[db][(first + i) % LAG_SAMPLES];
+			x->lag_ms[db] = out;
+			x->nlag[db] = api->lag_n;
+		}
+		text = status_html_format(r, x, &len);
+	}
+	free(r);
+	free(x);
+	free(flat);
+	struct evbuffer *b = text != NULL ? evbuffer_new() : NULL;
+	if (b == NULL || evbuffer_add(b, text, len) != 0) {
+		if (b != NULL)
+			evbuffer_free(b);
+		free(text);
+		send_error(req, 500, "out of memory",
+		           "cannot render the status page");
+		return;
+	}
+	free(text);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* Self-contained by design: forbid anything external. */
+	evhttp_add_header(h, "Content-Security-Policy",
+	                  "default-src 'none'; style-src 'unsafe-inline'; "
+	                  "img-src data:");
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
+}
+
 /* ---- routing ---- */
 
 static bool is_write_op(const char *op)
@@ -801,6 +878,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_error(req, 400, "bad request", "no path");
 		return;
 	}
+	if (strcmp(path, "/") == 0) {
+		send_page(api, req);
+		return;
+	}
 	if (strcmp(path, "/status") == 0) {
 		send_status(api, req, false);
 		return;
@@ -812,7 +893,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (strncmp(path, "/v1/db/", 7) != 0) {
 		send_error(req, 404, "not found",
 		           "endpoints: /v1/db/<db>/{get,scan,fingerprint}, "
-		           "/status, /metrics");
+		           "/status, /metrics, / (status page)");
 		return;
 	}
 	const char *name = path + 7, *slash = strchr(name, '/');
@@ -1071,12 +1152,17 @@ int read_api_new(struct event_base *base, struct follow *f,
 		return rc;
 	}
 	api->adopt = event_new(base, -1, 0, adopt_cb, api);
+	api->sampler = event_new(base, -1, EV_PERSIST, on_sample, api);
 	api->http = evhttp_new(base);
-	if (api->http == NULL || api->adopt == NULL) {
+	tv = clock_tv_from_ms(1000);
+	if (api->http == NULL || api->adopt == NULL || api->sampler == NULL ||
+	    event_add(api->sampler, &tv) != 0) {
 		if (api->http != NULL)
 			evhttp_free(api->http);
 		if (api->adopt != NULL)
 			event_free(api->adopt);
+		if (api->sampler != NULL)
+			event_free(api->sampler);
 		free(api);
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
@@ -1136,6 +1222,7 @@ fail:
 		event_free(api->accept_retry);
 	evhttp_free(api->http);
 	event_free(api->adopt);
+	event_free(api->sampler);
 	free(api);
 	return rc;
 }
@@ -1177,5 +1264,6 @@ void read_api_free(struct read_api *api)
 		free(c);
 	}
 	event_free(api->adopt);
+	event_free(api->sampler);
 	free(api);
 }

@@ -1,7 +1,9 @@
 /* The mirror's read API: HTTP/1.1 (libevent evhttp) on `[agent]
  * http_listen`, answering get/scan/fingerprint from each database's
  * applier (agent/apply/applier.h), plus /status (JSON) and /metrics
- * (Prometheus text). Writes are refused (405): the mirror is read-only.
+ * (Prometheus text), and / (the status page, status_html_format: the
+ * API samples each database's lag once a second for its sparklines).
+ * Writes are refused (405): the mirror is read-only.
  * docs/OPERATIONS.md, "Reading from the mirror", documents every endpoint,
  * parameter, limit and status code.
  *
@@ -55,6 +57,10 @@ struct read_api_options {
 	const char *status_token_sha256; /* /, /status, /metrics; NULL: none */
 	const struct read_api_token *tokens;
 	size_t ntokens;
+	/* The configured source endpoints ("host:port"), for the status
+	 * page at / (the followed one is marked). */
+	const char *const *sources;
+	size_t nsources;
 };
 
 /* Binds and starts serving on base; f (the follower, which must outlive
