@@ -134,5 +134,7 @@ TESTS += tests/integration/test_read_api_security.sh
 EXTRA_DIST += tests/integration/test_read_api_security.sh
 TESTS += tests/integration/test_status_page.sh
 EXTRA_DIST += tests/integration/test_status_page.sh
+TESTS += tests/integration/test_progress_tty.sh
+EXTRA_DIST += tests/integration/test_progress_tty.sh
 
 include agent/serve/serve.mk
