@@ -41,6 +41,7 @@
 #include "common/parse.h"
 #include "kv/kv_command.h"
 
+#define ADOPT_BATCH 16  /* connections accepted before counting them */
 #define LAG_SAMPLES 300 /* status page: 5 min at one a second */
 
 /* A request parked until its database applied min_index. */
@@ -77,10 +78,16 @@ struct read_api {
 	bool auth;                 /* any token configured */
 	char status_sha[65];
 	char db_sha[FOLLOW_MAX_DATABASES][65]; /* "": no token */
+	/* The options' source strings, copied: the caller's may not live
+	 * as long as the API. */
+	char src[READ_API_SOURCES_MAX][128];
+	const char *srcp[READ_API_SOURCES_MAX];
 	struct conn *conns, *pending;
-	size_t nconns;
-	uint64_t refused; /* connections refused by the caps */
-	uint64_t evicted; /* idle connections closed to make room */
+	size_t nconns, npending;
+	bool held;          /* accepting stopped until adopt_cb ran */
+	bool accept_paused; /* by on_accept_error, until accept_resume */
+	uint64_t refused;   /* connections refused by the caps */
+	uint64_t evicted;   /* idle connections closed to make room */
 	struct event *adopt;
 	/* Lag samples for the status page: one per second per database, the
 	 * last LAG_SAMPLES of them. */
@@ -579,6 +586,7 @@ static void adopt_cb(evutil_socket_t unused, short what, void *arg)
 		size_t same = 0;
 
 		api->pending = c->next;
+		api->npending--;
 		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
 		c->evcon = cbarg;
 		if (fd < 0 || c->evcon == NULL ||
@@ -628,6 +636,12 @@ static void adopt_cb(evutil_socket_t unused, short what, void *arg)
 		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
 		conn_arm(c);
 	}
+	/* Accepting resumes once the batch is counted (see make_bev). */
+	if (api->held) {
+		api->held = false;
+		if (!api->accept_paused)
+			evconnlistener_enable(api->listener);
+	}
 }
 
 /* evhttp's bufferevent factory: runs for each accepted connection before
@@ -648,7 +662,18 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	c->bev = bev;
 	c->next = api->pending;
 	api->pending = c;
+	api->npending++;
 	event_active(api->adopt, EV_TIMEOUT, 0);
+	/* libevent's listener accepts the whole backlog in one go, before
+	 * adopt_cb can refuse anything: a flood would take every descriptor
+	 * (the follower's wal and TLS files included). Stop accepting at a
+	 * small batch or at the cap until adopt_cb has counted them; the
+	 * listener checks for this after each connection. */
+	if (api->npending >= ADOPT_BATCH ||
+	    api->nconns + api->npending >= api->o.max_connections) {
+		evconnlistener_disable(api->listener);
+		api->held = true;
+	}
 	return bev;
 }
 
@@ -995,7 +1020,9 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(api->listener);
+	api->accept_paused = false;
+	if (!api->held)
+		evconnlistener_enable(api->listener);
 }
 
 /* libevent only logs a failed accept() and returns, while the listening
@@ -1035,6 +1062,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 		return;
 	}
 	evconnlistener_disable(l);
+	api->accept_paused = true;
 	if (!api->accept_paused_logged)
 		log_warn("read API: cannot accept connections: %s; pausing "
 		         "accepts for %d ms at a time until it can (raise "
@@ -1071,6 +1099,16 @@ static int setup_options(struct read_api *api, const struct read_api_options *o,
 	struct rlimit rl;
 
 	*d = *o;
+	d->status_token_sha256 = NULL; /* copied below */
+	d->tokens = NULL;
+	d->ntokens = 0;
+	d->port_file = NULL; /* used only in read_api_new */
+	d->nsources = 0;
+	for (size_t i = 0; i < o->nsources && i < READ_API_SOURCES_MAX; i++) {
+		snprintf(api->src[i], sizeof api->src[i], "%s", o->sources[i]);
+		api->srcp[d->nsources++] = api->src[i];
+	}
+	d->sources = api->srcp;
 #define DEFAULT(field, v)                                                      \
 	if (d->field == 0)                                                     \
 	d->field = (v)

@@ -29,6 +29,8 @@ struct read_api; /* opaque */
 #define READ_API_TIMEOUT_DEFAULT_MS 5000
 #define READ_API_TIMEOUT_MAX_MS 60000
 
+#define READ_API_SOURCES_MAX 16
+
 /* A database's bearer token, as the SHA-256 of the token in hex. */
 struct read_api_token {
 	const char *db;     /* database name */
@@ -58,7 +60,8 @@ struct read_api_options {
 	const struct read_api_token *tokens;
 	size_t ntokens;
 	/* The configured source endpoints ("host:port"), for the status
-	 * page at / (the followed one is marked). */
+	 * page at / (the followed one is marked); copied, at most
+	 * READ_API_SOURCES_MAX. */
 	const char *const *sources;
 	size_t nsources;
 };
