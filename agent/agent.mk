@@ -136,5 +136,7 @@ TESTS += tests/integration/test_status_page.sh
 EXTRA_DIST += tests/integration/test_status_page.sh
 TESTS += tests/integration/test_progress_tty.sh
 EXTRA_DIST += tests/integration/test_progress_tty.sh
+TESTS += tests/integration/test_demo_interrupt.sh
+EXTRA_DIST += tests/integration/test_demo_interrupt.sh
 
 include agent/serve/serve.mk
