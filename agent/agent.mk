@@ -30,7 +30,8 @@ agent_libagent_a_SOURCES = \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \
 	agent/promote/promote.c agent/promote/promote.h \
 	agent/status/status.c agent/status/status.h \
-	agent/status/status_follow.c agent/status/status_json_read.c
+	agent/status/status_follow.c agent/status/status_json_read.c \
+	agent/status/status_html.c
 
 mirror_agent_SOURCES += agent/cli/main.c
 
@@ -129,5 +130,13 @@ EXTRA_DIST += tests/integration/test_mirror_checkpoint.sh
 # The status model end to end: file, /status, /metrics and `status`.
 TESTS += tests/integration/test_status.sh
 EXTRA_DIST += tests/integration/test_status.sh
+TESTS += tests/integration/test_read_api_security.sh
+EXTRA_DIST += tests/integration/test_read_api_security.sh
+TESTS += tests/integration/test_status_page.sh
+EXTRA_DIST += tests/integration/test_status_page.sh
+TESTS += tests/integration/test_progress_tty.sh
+EXTRA_DIST += tests/integration/test_progress_tty.sh
+TESTS += tests/integration/test_demo_interrupt.sh
+EXTRA_DIST += tests/integration/test_demo_interrupt.sh
 
 include agent/serve/serve.mk

@@ -103,6 +103,16 @@ static void escape_controls(const char *in, char *out, size_t out_size)
 	out[o] = '\0';
 }
 
+static void (*display_before)(void *), (*display_after)(void *);
+static void *display_arg;
+
+void log_set_display(void (*before)(void *), void (*after)(void *), void *arg)
+{
+	display_before = before;
+	display_after = after;
+	display_arg = arg;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -124,6 +134,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	 * message as it was); the text formats escape them here. */
 	if (log_fmt != LOG_FORMAT_JSON)
 		escape_controls(raw, line, sizeof line);
+	if (out == stderr && display_before != NULL)
+		display_before(display_arg);
 	/* One fprintf per line keeps lines whole when several processes
 	 * share a terminal. */
 	if (log_fmt == LOG_FORMAT_JOURNAL) {
@@ -140,4 +152,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		fprintf(out, "%s.%03ldZ %s %s\n", ts, (long)(tv.tv_usec / 1000),
 		        names[level], line);
 	}
+	if (out == stderr && display_after != NULL)
+		display_after(display_arg);
 }

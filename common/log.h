@@ -28,6 +28,12 @@ void log_set_format(enum log_format format);
  * NULL) naming the file and the reason; the old destination stays. */
 int log_open(const char *path, char *errmsg);
 
+/* A terminal display that owns the last line of stderr (the follower's
+ * progress bar) registers here: before() runs before each message written
+ * to stderr (clear the line), after() right after it (draw it again), so
+ * that messages go above the display. NULLs unregister. */
+void log_set_display(void (*before)(void *), void (*after)(void *), void *arg);
+
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -289,15 +289,32 @@ size_t kv_store_scan(const struct kv_store *s, const char *ns, size_t ns_len,
                      const void *prefix, size_t prefix_len, size_t limit,
                      kv_scan_cb cb, void *arg)
 {
+	return kv_store_scan_after(s, ns, ns_len, prefix, prefix_len, NULL, 0,
+	                           limit, cb, arg);
+}
+
+size_t kv_store_scan_after(const struct kv_store *s, const char *ns,
+                           size_t ns_len, const void *prefix, size_t prefix_len,
+                           const void *after, size_t after_len, size_t limit,
+                           kv_scan_cb cb, void *arg)
+{
 	uint8_t end[KV_KEY_MAX];
 	size_t end_len = 0, done = 0;
+	const void *from = prefix;
+	size_t from_len = prefix_len;
 	struct node *x;
 
-	if (prefix_len > KV_KEY_MAX)
+	if (prefix_len > KV_KEY_MAX || after_len > KV_KEY_MAX)
 		return 0;
 	if (prefix_len > 0)
 		end_len = kv_prefix_end(prefix, prefix_len, end);
-	x = seek(s, ns, ns_len, prefix, prefix_len, NULL);
+	/* Start at whichever of prefix and after comes later. */
+	if (after_len > 0 &&
+	    cmp_raw(after, after_len, prefix, prefix_len) > 0) {
+		from = after;
+		from_len = after_len;
+	}
+	x = seek(s, ns, ns_len, from, from_len, NULL);
 	for (; x != NULL; x = x->next[0]) {
 		const uint8_t *key = x->data + x->ns_len;
 
@@ -305,6 +322,9 @@ size_t kv_store_scan(const struct kv_store *s, const char *ns, size_t ns_len,
 			break;
 		if (end_len > 0 && cmp_raw(key, x->key_len, end, end_len) >= 0)
 			break;
+		if (after_len > 0 &&
+		    cmp_raw(key, x->key_len, after, after_len) <= 0)
+			continue; /* only the key equal to after itself */
 		if (limit > 0 && done == limit)
 			break;
 		done++;

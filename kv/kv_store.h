@@ -70,6 +70,15 @@ size_t kv_store_scan(const struct kv_store *s, const char *ns, size_t ns_len,
                      const void *prefix, size_t prefix_len, size_t limit,
                      kv_scan_cb cb, void *arg);
 
+/* kv_store_scan() resuming after a key: the same range, but only keys
+ * greater than after (after_len 0: from the start). It seeks straight to
+ * after (O(log n)) rather than walking the range from its start, so that
+ * paging through a large namespace costs one seek per page. */
+size_t kv_store_scan_after(const struct kv_store *s, const char *ns,
+                           size_t ns_len, const void *prefix, size_t prefix_len,
+                           const void *after, size_t after_len, size_t limit,
+                           kv_scan_cb cb, void *arg);
+
 /* The smallest key greater than every key starting with prefix: prefix
  * with trailing 0xff bytes dropped and the last byte incremented. Writes
  * it to end (at least prefix_len bytes) and returns its length, or 0 when

@@ -72,7 +72,15 @@ die() {
 # removes the scratch directory. Runs on every exit, Ctrl-C included.
 cleanup() {
 	rc=$?
-	trap - EXIT INT TERM
+	trap - EXIT
+	# Nothing may stop the cleanup half-way: not a second Ctrl-C, not a
+	# reader that is gone (`demo.sh | tee log` and Ctrl-C: tee dies of the
+	# same SIGINT, and the next line written would kill the shell with
+	# SIGPIPE, leaving processes and the scratch directory behind). With
+	# SIGPIPE ignored a write to the dead pipe just fails; so does every
+	# message below, which is why errors no longer stop the script.
+	trap '' INT TERM PIPE
+	set +e
 	if [ "$rc" != 0 ] && [ $DIED = 0 ]; then
 		case $rc in
 		130 | 143) printf '\n%sdemo: interrupted%s\n' "$R" "$N" >&2 ;;
@@ -500,22 +508,32 @@ if [ $HAVE_API = 1 ]; then
 fi
 
 printf '\n%s==> Where to look next%s\n' "$B" "$N"
-say "mirror-agent status --data-dir DIR   state, bytes, applied index, lag, reconnects"
-if [ $HAVE_API = 1 ]; then
-	say "curl $HTTP/status     the same as JSON, per database"
-	say "curl $HTTP/metrics    Prometheus metrics"
-	say "curl '$HTTP/v1/db/kv/get?ns=demo&key=counter&min_index=N'"
-	say "                                      a read that waits until the mirror applied index N"
+if [ "${DEMO_HOLD:-0}" = 1 ]; then
+	say "mirror-agent status --data-dir $WORK/mirror"
+	say "                                      state, bytes, applied index, lag, reconnects"
+	if [ $HAVE_API = 1 ]; then
+		say "$HTTP/            the status page (a browser)"
+		say "curl $HTTP/status     the same as JSON, per database"
+		say "curl $HTTP/metrics    Prometheus metrics"
+		say "curl '$HTTP/v1/db/kv/get?ns=demo&key=counter&min_index=N'"
+		say "                                      a read that waits until the mirror applied index N"
+	fi
+else
+	# The addresses would be dead by the time anyone tried them: the
+	# cleanup follows at once.
+	say "the cluster and the mirror stop now, with the demo; to try them, run"
+	say "DEMO_HOLD=1 scripts/demo.sh           keeps them running until Ctrl-C"
+	say "mirror-agent status --data-dir DIR   state, bytes, applied index, lag, reconnects"
+	say "/, /status and /metrics on the read API: the status page, JSON, Prometheus"
 fi
 say "docs/OPERATIONS.md                    running it; sections 'The demo' and"
 say "                                      'Running against your own cluster'"
-say "DEMO_HOLD=1 scripts/demo.sh           keeps the cluster and the mirror running until Ctrl-C"
 if [ "${DEMO_HOLD:-0}" = 1 ]; then
 	say ""
 	say "DEMO_HOLD=1: running until Ctrl-C; try:"
 	say "  $AGENT status --data-dir $WORK/mirror"
 	say "  $CLI --connect $CLIENTS put demo greeting hi"
-	[ $HAVE_API = 1 ] && say "  curl '$HTTP/v1/db/kv/get?ns=demo&key=greeting'"
+	[ $HAVE_API = 1 ] && say "  curl '$HTTP/v1/db/kv/get?ns=demo&key=greeting&min_index=N'   (N: the index=N the put printed)"
 	while :; do sleep 1; done
 fi
 printf '\ndemo finished in %d s\n' "$(($(date +%s) - T0))"

@@ -27,7 +27,8 @@ ca-certificates openssl iproute2 procps psmisc \
 libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
 libjansson-dev \
 libnghttp3-dev libraft-dev libuv1-dev clang libclang-rt-14-dev \
-nginx-light curl prometheus jq iputils-ping"
+nginx-light curl prometheus jq iputils-ping \
+chromium"
 
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

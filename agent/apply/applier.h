@@ -53,6 +53,9 @@ struct applier_query {
 	const uint8_t *key; /* get: the key; scan: the prefix */
 	size_t key_len;
 	size_t limit; /* scan: at most this many items (0: no limit) */
+	const uint8_t
+	    *after; /* scan: only keys greater than this (NULL: all) */
+	size_t after_len;
 };
 
 /* One key handed to the query callback; pointers valid during the call. */

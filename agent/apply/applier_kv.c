@@ -107,8 +107,9 @@ static int kv_query(void *state, const struct applier_query *q,
 		return 0;
 	}
 	struct scan_ctx ctx = {cb, arg};
-	res->items = kv_store_scan(s, q->ns, q->ns_len, q->key, q->key_len,
-	                           q->limit, scan_item, &ctx);
+	res->items = kv_store_scan_after(s, q->ns, q->ns_len, q->key,
+	                                 q->key_len, q->after, q->after_len,
+	                                 q->limit, scan_item, &ctx);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "agent/follow/follow.h"
 #include "agent/promote/promote.h"
 #include "agent/readapi/read_api.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -38,6 +39,13 @@ struct follow_cli {
 	const char *names[FOLLOW_MAX_DATABASES];
 	size_t ndb;
 	bool tty;
+	/* The progress bar on a terminal: it owns the last line (log lines
+	 * go above it, see bar_clear/bar_draw) until the bootstrap ends. */
+	bool bar_on;
+	size_t bar_db;
+	char bar[160];
+	uint64_t boot_start_ms[FOLLOW_MAX_DATABASES]; /* 0: not started */
+	uint64_t boot_total[FOLLOW_MAX_DATABASES];
 	bool exit_when_following;
 	pid_t hook_pid; /* running hook, 0 when none */
 	int exit_code;
@@ -254,6 +262,60 @@ static void run_hook(struct follow_cli *cli, const struct follow_progress *p)
 	cli->hook_pid = pid;
 }
 
+/* log_set_display hooks: a log line replaces the bar's line, then the
+ * bar is drawn again below it. */
+static void bar_clear(void *arg)
+{
+	struct follow_cli *cli = arg;
+
+	if (cli->bar_on)
+		fputs("\r\033[K", stderr);
+}
+
+static void bar_draw(void *arg)
+{
+	struct follow_cli *cli = arg;
+
+	if (cli->bar_on) {
+		fputs(cli->bar, stderr);
+		fflush(stderr);
+	}
+}
+
+static void bar_render(struct follow_cli *cli, const char *db, uint64_t done,
+                       uint64_t total, uint64_t rate)
+{
+	double pct = total > 0 ? 100.0 * (double)done / (double)total : 100.0;
+	char fill[31];
+	int n = (int)(pct * 30 / 100);
+
+	for (int k = 0; k < 30; k++)
+		fill[k] = k < n ? '#' : '.';
+	fill[30] = '\0';
+	snprintf(cli->bar, sizeof cli->bar,
+	         "%s [%s] %5.1f%% %7.1f/%.1f MiB %6.1f MiB/s", db, fill, pct,
+	         done / 1048576.0, total / 1048576.0, rate / 1048576.0);
+}
+
+/* The bootstrap of database i is over (its last chunk, or the state moved
+ * on without a report at 100 %): the bar ends at 100 % and one summary
+ * line says size, time and rate, on a terminal and in logs alike. */
+static void boot_done(struct follow_cli *cli, size_t i, const char *db)
+{
+	uint64_t ms = clock_mono_ms() - cli->boot_start_ms[i];
+	uint64_t total = cli->boot_total[i];
+	double s = ms > 0 ? ms / 1000.0 : 0.001;
+
+	if (cli->tty && cli->bar_on && cli->bar_db == i) {
+		bar_render(cli, db, total, total, (uint64_t)(total / s));
+		fprintf(stderr, "\r\033[K%s\n", cli->bar);
+		cli->bar_on = false;
+	}
+	log_info("%s: bootstrapped %.1f MiB in %.1f s (%.1f MiB/s)", db,
+	         total / 1048576.0, s, total / 1048576.0 / s);
+	cli->boot_start_ms[i] = 0;
+}
+
 static void on_progress(const struct follow_progress *p, void *arg)
 {
 	struct follow_cli *cli = arg;
@@ -261,31 +323,38 @@ static void on_progress(const struct follow_progress *p, void *arg)
 
 	while (i < cli->ndb && strcmp(cli->names[i], p->database) != 0)
 		i++;
-	if (p->state == MIRROR_BOOTSTRAPPING && p->bytes_total > 0) {
+	if (p->state == MIRROR_BOOTSTRAPPING && p->bytes_total > 0 &&
+	    i < cli->ndb) {
 		double pct =
 		    100.0 * (double)p->bytes_done / (double)p->bytes_total;
+		if (cli->boot_start_ms[i] == 0)
+			cli->boot_start_ms[i] = clock_mono_ms();
+		cli->boot_total[i] = p->bytes_total;
 		if (cli->tty) {
-			char bar[31];
-			int fill = (int)(pct * 30 / 100);
-			for (int k = 0; k < 30; k++)
-				bar[k] = k < fill ? '#' : '.';
-			bar[30] = '\0';
-			fprintf(stderr,
-			        "\r%s [%s] %5.1f%% %7.1f/%.1f MiB %6.1f MB/s ",
-			        p->database, bar, pct,
-			        p->bytes_done / 1048576.0,
-			        p->bytes_total / 1048576.0,
-			        p->rate_bytes_per_s / 1e6);
-			if (p->bytes_done == p->bytes_total)
+			/* Another database's bar ends its line first. */
+			if (cli->bar_on && cli->bar_db != i)
 				fputc('\n', stderr);
-		} else if (i < cli->ndb && (p->bytes_done >= cli->next_log[i] ||
-		                            p->bytes_done == p->bytes_total)) {
+			bar_render(cli, p->database, p->bytes_done,
+			           p->bytes_total, p->rate_bytes_per_s);
+			cli->bar_on = true;
+			cli->bar_db = i;
+			fprintf(stderr, "\r\033[K%s", cli->bar);
+			fflush(stderr);
+		} else if (p->bytes_done >= cli->next_log[i] ||
+		           p->bytes_done == p->bytes_total) {
 			log_info("%s: Bootstrapping %.1f%% (%" PRIu64
-			         " of %" PRIu64 " bytes, %.1f MB/s)",
+			         " of %" PRIu64 " bytes, %.1f MiB/s)",
 			         p->database, pct, p->bytes_done,
-			         p->bytes_total, p->rate_bytes_per_s / 1e6);
+			         p->bytes_total,
+			         p->rate_bytes_per_s / 1048576.0);
 			cli->next_log[i] = p->bytes_done + cli->log_every;
 		}
+		if (p->bytes_done == p->bytes_total)
+			boot_done(cli, i, p->database);
+	} else if (i < cli->ndb && cli->boot_start_ms[i] != 0 &&
+	           (p->state == MIRROR_CATCHING_UP ||
+	            p->state == MIRROR_FOLLOWING)) {
+		boot_done(cli, i, p->database);
 	}
 	run_hook(cli, p);
 	if (cli->exit_when_following && cli->follow != NULL) {
@@ -609,6 +678,8 @@ int cmd_follow(int argc, char **argv)
 	cli.hook = cfg.follow.progress_hook;
 	cli.log_every = cfg.follow.progress_log_bytes;
 	cli.tty = isatty(STDERR_FILENO) && cfg.agent.log_file == NULL;
+	if (cli.tty)
+		log_set_display(bar_clear, bar_draw, &cli);
 
 	/* Before anything is touched: one follower per data directory. */
 	if (follow_lock_data_dir(o.data_dir, &lock_fd, errmsg) != 0) {
@@ -658,9 +729,38 @@ int cmd_follow(int argc, char **argv)
 		goto out_loop;
 	}
 	if (cfg.agent.http_listen.host[0] != '\0') {
-		struct read_api_options ro = {cfg.agent.http_listen.host,
-		                              cfg.agent.http_listen.port,
-		                              http_port_file};
+		struct read_api_token toks[FOLLOW_MAX_DATABASES];
+		struct read_api_options ro = {
+		    .host = cfg.agent.http_listen.host,
+		    .port = cfg.agent.http_listen.port,
+		    .port_file = http_port_file,
+		    .max_connections = cfg.follow.http_max_connections,
+		    .max_per_address =
+		        cfg.follow.http_max_connections_per_address,
+		    .header_timeout_ms = cfg.follow.http_header_timeout_ms,
+		    .body_timeout_ms = cfg.follow.http_body_timeout_ms,
+		    .max_waiters = cfg.follow.http_max_waiters,
+		    .max_response = cfg.follow.http_max_response,
+		    .scan_max_items = cfg.follow.http_scan_max_items,
+		    .status_token_sha256 = cfg.follow.http_status_token_sha256,
+		    .tokens = toks};
+		char srcs[CONFIG_MAX_SOURCES][CONFIG_HOST_MAX + 16];
+		const char *srcp[CONFIG_MAX_SOURCES];
+		for (size_t i = 0;
+		     i < cfg.follow.sources.n && i < CONFIG_MAX_SOURCES; i++) {
+			const struct config_endpoint *e =
+			    &cfg.follow.sources.v[i];
+			snprintf(srcs[i], sizeof srcs[i],
+			         strchr(e->host, ':') ? "[%s]:%u" : "%s:%u",
+			         e->host, (unsigned)e->port);
+			srcp[ro.nsources++] = srcs[i];
+		}
+		ro.sources = srcp;
+		for (size_t i = 0;
+		     i < cfg.n_databases && i < FOLLOW_MAX_DATABASES; i++)
+			toks[ro.ntokens++] = (struct read_api_token){
+			    cfg.databases[i].name,
+			    cfg.databases[i].read_token_sha256};
 		if (read_api_new(cli.base, cli.follow, &ro, &cli.api, errmsg) !=
 		    0) {
 			fprintf(stderr, "mirror-agent follow: %s\n", errmsg);
@@ -720,6 +820,9 @@ out_loop:
 			event_free(sigs[i]);
 	event_base_free(cli.base);
 out:
+	if (cli.bar_on)
+		fputc('\n', stderr);       /* a bar cut short keeps its line */
+	log_set_display(NULL, NULL, NULL); /* cli ends here */
 	if (lock_fd >= 0)
 		close(lock_fd);
 	config_free(&cfg);

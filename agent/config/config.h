@@ -50,7 +50,7 @@
 #define CONFIG_MAX_ACCESS 256
 #define CONFIG_MAX_SOURCES 16
 #define CONFIG_MAX_LIST 256        /* items in one list value */
-#define CONFIG_SECTION_MAX_KEYS 24 /* keys in the largest section */
+#define CONFIG_SECTION_MAX_KEYS 40 /* keys in the largest section */
 
 /* Flags for config_load(). */
 enum {
@@ -156,6 +156,15 @@ struct config_serve {
 /* [follow] */
 struct config_follow {
 	bool present;
+	/* The read API's limits and its status token (agent/readapi/). */
+	uint64_t http_max_connections;
+	uint64_t http_max_connections_per_address;
+	uint64_t http_header_timeout_ms;
+	uint64_t http_body_timeout_ms;
+	uint64_t http_max_waiters;
+	uint64_t http_max_response;
+	uint64_t http_scan_max_items;
+	char http_status_token_sha256[65];   /* "": none */
 	struct config_endpoint_list sources; /* tried in order, then wrap */
 	uint64_t connect_timeout_ms;         /* QUIC + TLS handshake */
 	uint64_t idle_timeout_ms;
@@ -189,6 +198,9 @@ struct config_database {
 	char *directory; /* follow: NULL until config_validate_role() sets
 	                    the default DATA_DIR/NAME */
 	int applier;     /* enum config_applier */
+	/* follow: SHA-256 (hex) of the bearer token that may read it through
+	 * the read API; "": none (refused when the API is authenticated). */
+	char read_token_sha256[65];
 	struct config_origin origin;
 };
 

@@ -36,7 +36,8 @@ enum type {
 	T_ENUM,
 	T_ENDPOINT,
 	T_ENDPOINTS,
-	T_NAMES, /* database names or "*" */
+	T_NAMES,  /* database names or "*" */
+	T_SHA256, /* 64 hex digits into a char[65] ("": unset) */
 };
 
 enum {

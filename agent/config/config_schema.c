@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,7 +71,6 @@ const struct key_def cfg_keys[] = {
     KEY(AGENT, agent, http_listen, T_ENDPOINT, http_listen, 0, 0,
         K_NUMERIC | K_PORT0, NULL, NULL),
     KEY(AGENT, agent, pid_file, T_PATH, pid_file, 0, 0, 0, NULL, NULL),
-
     KEY(TLS, tls, ca_file, T_FILE, ca_file, 0, 0, 0, NULL, NULL),
     KEY(TLS, tls, cert_file, T_FILE, cert_file, 0, 0, 0, NULL, NULL),
     KEY(TLS, tls, key_file, T_KEYFILE, key_file, 0, 0, 0, NULL, NULL),
@@ -123,6 +123,30 @@ const struct key_def cfg_keys[] = {
      * retention proceeds; the mirror resumes from its durable offset. */
     KEY(SERVE, serve, snapshot_lease, T_DURATION, snapshot_lease_ms, 100,
         HOUR_MS, 0, NULL, "60s"),
+
+    /* The read API (issue 13; docs/OPERATIONS.md "Reading from the
+     * mirror"). The connection caps stay below the descriptor limit (the
+     * API uses at most half of RLIMIT_NOFILE), so that a flood of clients
+     * cannot starve the follower of descriptors for its wal and TLS. */
+    KEY(FOLLOW, follow, http_max_connections, T_UINT, http_max_connections, 1,
+        100000, 0, NULL, "128"),
+    KEY(FOLLOW, follow, http_max_connections_per_address, T_UINT,
+        http_max_connections_per_address, 1, 100000, 0, NULL, "16"),
+    /* A request's head must arrive whole within this from the connection
+     * (or the previous answer): slow senders (slowloris) are cut. */
+    KEY(FOLLOW, follow, http_header_timeout, T_DURATION, http_header_timeout_ms,
+        100, 10 * MIN_MS, 0, NULL, "5s"),
+    /* Inactivity while reading a body or writing an answer. */
+    KEY(FOLLOW, follow, http_body_timeout, T_DURATION, http_body_timeout_ms,
+        SEC_MS, 10 * MIN_MS, 0, NULL, "10s"),
+    KEY(FOLLOW, follow, http_max_waiters, T_UINT, http_max_waiters, 1, 100000,
+        0, NULL, "1024"),
+    KEY(FOLLOW, follow, http_max_response, T_SIZE, http_max_response, 64 * KiB,
+        256 * MiB, 0, NULL, "4MiB"),
+    KEY(FOLLOW, follow, http_scan_max_items, T_UINT, http_scan_max_items, 1,
+        100000, 0, NULL, "1000"),
+    KEY(FOLLOW, follow, http_status_token_sha256, T_SHA256,
+        http_status_token_sha256, 0, 0, 0, NULL, NULL),
 
     KEY(FOLLOW, follow, sources, T_ENDPOINTS, sources, 1, CONFIG_MAX_SOURCES, 0,
         NULL, NULL),
@@ -180,6 +204,8 @@ const struct key_def cfg_keys[] = {
     KEY(DATABASE, database, directory, T_DIR, directory, 0, 0, 0, NULL, NULL),
     KEY(DATABASE, database, applier, T_ENUM, applier, 0, 0, 0, applier_names,
         "none"),
+    KEY(DATABASE, database, read_token_sha256, T_SHA256, read_token_sha256, 0,
+        0, 0, NULL, NULL),
 
     KEY(ACCESS, access, databases, T_NAMES, databases, 1, CONFIG_MAX_LIST, 0,
         NULL, NULL),
@@ -531,6 +557,15 @@ int cfg_key_slot(const struct key_def *d)
 	for (const struct key_def *k = cfg_keys; k < d; k++)
 		if (k->sec == d->sec)
 			slot++;
+	/* A section with more keys than the origin arrays hold would write
+	 * past them: a programming error every test would hit at once. */
+	if (slot >= CONFIG_SECTION_MAX_KEYS) {
+		fprintf(stderr,
+		        "config: [%s] has more than %d keys; raise "
+		        "CONFIG_SECTION_MAX_KEYS\n",
+		        cfg_sec_names[d->sec], CONFIG_SECTION_MAX_KEYS);
+		abort();
+	}
 	return slot;
 }
 
@@ -748,6 +783,24 @@ int cfg_apply(const struct target *t, const struct key_def *d,
 			return -2;
 		free(*(char **)field);
 		*(char **)field = dup;
+		break;
+	}
+	case T_SHA256: {
+		char *out = field;
+		size_t len = strlen(value);
+		if (len != 64 ||
+		    strspn(value, "0123456789abcdefABCDEF") != 64) {
+			snprintf(
+			    why, WHY_SIZE,
+			    "expected the SHA-256 of the token in 64 hex "
+			    "digits (printf %%s TOKEN | sha256sum), got %zu "
+			    "characters",
+			    len);
+			goto bad_why;
+		}
+		for (size_t i = 0; i < 64; i++)
+			out[i] = (char)(value[i] | 0x20); /* lower case */
+		out[64] = '\0';
 		break;
 	}
 	case T_PATH:

@@ -11,16 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
@@ -34,6 +41,9 @@
 #include "common/parse.h"
 #include "kv/kv_command.h"
 
+#define ADOPT_BATCH 16  /* connections accepted before counting them */
+#define LAG_SAMPLES 300 /* status page: 5 min at one a second */
+
 /* A request parked until its database applied min_index. */
 struct waiter {
 	struct read_api *api;
@@ -43,6 +53,20 @@ struct waiter {
 	struct waiter *prev, *next; /* per-database list */
 };
 
+/* One accepted connection. evhttp (libevent 2.1) has no hook at accept
+ * time but the bufferevent factory; the record made there is adopted
+ * right after evhttp set up the connection (adopt_cb), which counts it
+ * against the caps and arms its request deadline. */
+struct conn {
+	struct read_api *api;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon;
+	struct evhttp_request *cur; /* being answered (deadline off) */
+	struct sockaddr_storage peer;
+	struct event *deadline;
+	struct conn *prev, *next;
+};
+
 struct read_api {
 	struct event_base *base;
 	struct follow *f;
@@ -50,6 +74,26 @@ struct read_api {
 	uint16_t port;
 	struct waiter *waiters[FOLLOW_MAX_DATABASES];
 	size_t nwaiters;
+	struct read_api_options o; /* limits, with defaults filled in */
+	bool auth;                 /* any token configured */
+	char status_sha[65];
+	char db_sha[FOLLOW_MAX_DATABASES][65]; /* "": no token */
+	/* The options' source strings, copied: the caller's may not live
+	 * as long as the API. */
+	char src[READ_API_SOURCES_MAX][128];
+	const char *srcp[READ_API_SOURCES_MAX];
+	struct conn *conns, *pending;
+	size_t nconns, npending;
+	bool held;          /* accepting stopped until adopt_cb ran */
+	bool accept_paused; /* by on_accept_error, until accept_resume */
+	uint64_t refused;   /* connections refused by the caps */
+	uint64_t evicted;   /* idle connections closed to make room */
+	struct event *adopt;
+	/* Lag samples for the status page: one per second per database, the
+	 * last LAG_SAMPLES of them. */
+	struct event *sampler;
+	uint64_t lag[FOLLOW_MAX_DATABASES][LAG_SAMPLES];
+	size_t lag_next, lag_n;
 	/* Accepting paused after an accept() error (see on_accept_error). */
 	struct evconnlistener *listener;
 	struct event *accept_retry;
@@ -174,6 +218,7 @@ static void add_position(struct read_api *api, struct evbuffer *b, size_t db)
 /* ---- answers ---- */
 
 struct scan_out {
+	uint64_t max_response;
 	struct evbuffer *b;
 	const struct read_api_query *q;
 	uint64_t count;
@@ -183,26 +228,14 @@ struct scan_out {
 	size_t last_len;
 };
 
-static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int scan_item(void *arg, const struct applier_item *it)
 {
 	struct scan_out *o = arg;
 
-	if (o->q->has_after &&
-	    key_cmp(it->key, it->key_len, o->q->after, o->q->after_len) <= 0)
-		return 0;
 	if (o->count == o->q->limit || evbuffer_get_length(o->b) +
 	                                       it->value_len * 4 / 3 +
 	                                       it->key_len * 4 / 3 >
-	                                   READ_API_SCAN_BYTES_MAX) {
+	                                   o->max_response) {
 		o->truncated = true;
 		return 1;
 	}
@@ -270,9 +303,16 @@ static void answer(struct read_api *api, struct evhttp_request *req,
 		evbuffer_add_printf(b, ",\"encoding\":\"base64\"");
 		rc = applier_query(a, &aq, get_item, &o, &res, errmsg);
 	} else {
-		struct scan_out o = {b, q, 0, false, true, NULL, 0};
+		struct scan_out o = {
+		    api->o.max_response, b, q, 0, false, true, NULL, 0};
 		aq.op = APPLIER_QUERY_SCAN;
 		aq.limit = 0; /* scan_item stops at q->limit */
+		/* The store seeks to after instead of walking from the
+		 * prefix: one seek per page. */
+		if (q->has_after) {
+			aq.after = q->after;
+			aq.after_len = q->after_len;
+		}
 		evbuffer_add_printf(b, ",\"ns\":\"%s\",\"prefix\":", q->ns);
 		json_b64(b, q->key, q->key_len);
 		evbuffer_add_printf(b, ",\"encoding\":\"base64\",\"items\":[");
@@ -353,7 +393,7 @@ static void park(struct read_api *api, struct evhttp_request *req,
 	                     (suseconds_t)(q->timeout_ms % 1000) * 1000};
 	struct waiter *w;
 
-	if (api->nwaiters >= READ_API_WAITERS_MAX) {
+	if (api->nwaiters >= api->o.max_waiters) {
 		send_error(
 		    req, 503, "busy",
 		    "too many requests waiting for min_index; retry later");
@@ -378,7 +418,16 @@ static void park(struct read_api *api, struct evhttp_request *req,
 		w->next->prev = w;
 	api->waiters[q->db] = w;
 	api->nwaiters++;
-	evtimer_add(w->timer, &tv);
+	if (evtimer_add(w->timer, &tv) != 0)
+		log_error("read API: cannot arm a min_index timer");
+	/* The connection's inactivity timeout (body_timeout) must not cut
+	 * a request that waits longer by design. */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (evcon != NULL) {
+		struct timeval ct =
+		    clock_tv_from_ms(q->timeout_ms + api->o.body_timeout_ms);
+		evhttp_connection_set_timeout_tv(evcon, &ct);
+	}
 }
 
 void read_api_applied(struct read_api *api, size_t db, uint64_t applied_index)
@@ -588,6 +637,377 @@ static bool refuse_stale(struct read_api *api, struct evhttp_request *req,
 	return true;
 }
 
+/* ---- connections: caps and request deadlines ---- */
+
+static bool same_address(const struct sockaddr_storage *a,
+                         const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr,
+		              sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct read_api *api = c->api;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		api->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	api->nconns--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+/* evhttp freed the connection. */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	conn_unlink(arg);
+}
+
+/* Closes c's connection ourselves: forget it first, so that evhttp's
+ * close callback does not find it. */
+static void conn_drop(struct conn *c)
+{
+	struct evhttp_connection *evcon = c->evcon;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	conn_unlink(c);
+	evhttp_connection_free(evcon);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("read API: a client sent no complete request within %" PRIu64
+	          " ms; closing its connection",
+	          c->api->o.header_timeout_ms);
+	conn_drop(c);
+}
+
+static void conn_arm(struct conn *c)
+{
+	struct timeval tv = clock_tv_from_ms(c->api->o.header_timeout_ms);
+
+	if (event_add(c->deadline, &tv) != 0)
+		log_error("read API: cannot arm a request deadline");
+}
+
+/* The answer to an over-cap client, written straight to the socket
+ * (best effort: the connection closes right after). */
+static void refuse_conn(int fd, const char *why)
+{
+	char buf[512];
+	char body[256];
+	int blen = snprintf(body, sizeof body,
+	                    "{\"error\":\"busy\",\"message\":\"%s\"}\n", why);
+	int n = snprintf(buf, sizeof buf,
+	                 "HTTP/1.1 503 Service Unavailable\r\n"
+	                 "Content-Type: application/json\r\n"
+	                 "Retry-After: 1\r\nConnection: close\r\n"
+	                 "Content-Length: %d\r\n\r\n%s",
+	                 blen, body);
+	if (n > 0 && (size_t)n < sizeof buf &&
+	    send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("read API: cannot tell a refused client: %s",
+		          strerror(errno));
+}
+
+static void adopt_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct read_api *api = arg;
+	struct conn *c;
+
+	(void)unused;
+	(void)what;
+	while ((c = api->pending) != NULL) {
+		void *cbarg = NULL;
+		socklen_t sl = sizeof c->peer;
+		int fd = bufferevent_getfd(c->bev);
+		size_t same = 0;
+
+		api->pending = c->next;
+		api->npending--;
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		c->evcon = cbarg;
+		if (fd < 0 || c->evcon == NULL ||
+		    getpeername(fd, (struct sockaddr *)&c->peer, &sl) != 0) {
+			free(c); /* not set up by evhttp: nothing to track */
+			continue;
+		}
+		c->deadline = evtimer_new(api->base, on_deadline, c);
+		for (struct conn *o = api->conns; o != NULL; o = o->next)
+			if (same_address(&o->peer, &c->peer))
+				same++;
+		/* Link first: conn_drop() unlinks. */
+		c->prev = NULL;
+		c->next = api->conns;
+		if (c->next != NULL)
+			c->next->prev = c;
+		api->conns = c;
+		api->nconns++;
+		/* At the total cap the oldest connection that has not sent
+		 * a complete request makes room: many idle or slow clients
+		 * (from many addresses) cannot lock everyone out, while
+		 * requests being answered are never cut. */
+		if (c->deadline != NULL && same < api->o.max_per_address &&
+		    api->nconns > api->o.max_connections) {
+			struct conn *old = NULL;
+			for (struct conn *o = c->next; o != NULL; o = o->next)
+				if (o->cur == NULL)
+					old = o; /* the list is newest first */
+			if (old != NULL) {
+				api->evicted++;
+				conn_drop(old);
+			}
+		}
+		if (c->deadline == NULL ||
+		    api->nconns > api->o.max_connections ||
+		    same >= api->o.max_per_address) {
+			api->refused++;
+			refuse_conn(fd, c->deadline == NULL ? "out of memory"
+			                : api->nconns > api->o.max_connections
+			                    ? "too many connections; "
+			                      "retry later"
+			                    : "too many connections from "
+			                      "your address; retry later");
+			conn_drop(c);
+			continue;
+		}
+		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+		conn_arm(c);
+	}
+	/* Accepting resumes once the batch is counted (see make_bev). */
+	if (api->held) {
+		api->held = false;
+		if (!api->accept_paused)
+			evconnlistener_enable(api->listener);
+	}
+}
+
+/* evhttp's bufferevent factory: runs for each accepted connection before
+ * evhttp gives the bufferevent its socket. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+	struct read_api *api = arg;
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct conn *c;
+
+	if (bev == NULL)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return bev; /* served, untracked: better than refusing */
+	c->api = api;
+	c->bev = bev;
+	c->next = api->pending;
+	api->pending = c;
+	api->npending++;
+	event_active(api->adopt, EV_TIMEOUT, 0);
+	/* libevent's listener accepts the whole backlog in one go, before
+	 * adopt_cb can refuse anything: a flood would take every descriptor
+	 * (the follower's wal and TLS files included). Stop accepting at a
+	 * small batch or at the cap until adopt_cb has counted them; the
+	 * listener checks for this after each connection. */
+	if (api->npending >= ADOPT_BATCH ||
+	    api->nconns + api->npending >= api->o.max_connections) {
+		evconnlistener_disable(api->listener);
+		api->held = true;
+	}
+	return bev;
+}
+
+static struct conn *conn_of(struct read_api *api, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	for (struct conn *c = api->conns; c != NULL; c = c->next)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+/* An answer is written: the next request has header_timeout again. */
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+	struct read_api *api = arg;
+
+	for (struct conn *c = api->conns; c != NULL; c = c->next)
+		if (c->cur == req) {
+			c->cur = NULL;
+			conn_arm(c);
+			break;
+		}
+}
+
+/* ---- authentication ---- */
+
+/* SHA-256 of s in lower-case hex; false if wolfCrypt fails. */
+static bool sha256_hex(const char *s, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[WC_SHA256_DIGEST_SIZE];
+
+	if (wc_Sha256Hash((const unsigned char *)s, (word32)len, d) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof d; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+	return true;
+}
+
+/* Constant time in the content: a timing probe learns nothing. */
+static bool hash_equal(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+
+	if (a[0] == '\0' || b[0] == '\0')
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* The one answer to a token that may not read what it asked for: the
+ * same for a database that does not exist, so that a prober learns
+ * nothing. */
+static void send_forbidden(struct evhttp_request *req)
+{
+	send_error(req, 403, "forbidden",
+	           "this token may not read this resource");
+}
+
+/* Checks the request's bearer token for path; answers 401/403 itself and
+ * returns false when the request may not proceed. */
+static bool authorized(struct read_api *api, struct evhttp_request *req,
+                       const char *path)
+{
+	const char *h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	char got[65];
+
+	if (!api->auth)
+		return true;
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "WWW-Authenticate",
+		                  "Bearer realm=\"mirror-agent\"");
+		send_error(req, 401, "unauthorized",
+		           "send Authorization: Bearer TOKEN");
+		return false;
+	}
+	if (!sha256_hex(h + 7, strlen(h + 7), got)) {
+		send_error(req, 500, "internal error", "cannot hash the token");
+		return false;
+	}
+	if (strncmp(path, "/v1/db/", 7) == 0) {
+		const char *name = path + 7, *slash = strchr(name, '/');
+		size_t nlen =
+		    slash != NULL ? (size_t)(slash - name) : strlen(name);
+		size_t n = follow_database_count(api->f);
+		for (size_t db = 0; db < n; db++) {
+			const char *dn = follow_database_name(api->f, db);
+			if (strlen(dn) == nlen && memcmp(dn, name, nlen) == 0 &&
+			    hash_equal(got, api->db_sha[db]))
+				return true;
+		}
+		send_forbidden(req);
+		return false;
+	}
+	if (hash_equal(got, api->status_sha))
+		return true;
+	send_forbidden(req);
+	return false;
+}
+
+static void on_sample(evutil_socket_t fd, short what, void *arg)
+{
+	struct read_api *api = arg;
+	size_t n = follow_database_count(api->f);
+
+	(void)fd;
+	(void)what;
+	for (size_t db = 0; db < n && db < FOLLOW_MAX_DATABASES; db++)
+		api->lag[db][api->lag_next] = follow_status(api->f, db)->lag_ms;
+	api->lag_next = (api->lag_next + 1) % LAG_SAMPLES;
+	if (api->lag_n < LAG_SAMPLES)
+		api->lag_n++;
+}
+
+/* The status page, from the same report as /status plus the lag ring. */
+static void send_page(struct read_api *api, struct evhttp_request *req)
+{
+	struct status_report *r = malloc(sizeof *r);
+	struct status_html_extra *x = calloc(1, sizeof *x);
+	uint64_t *flat =
+	    calloc(FOLLOW_MAX_DATABASES * LAG_SAMPLES, sizeof *flat);
+	char *text = NULL;
+	size_t len = 0;
+
+	if (r != NULL && x != NULL && flat != NULL) {
+		status_report_from_follow(api->f, (long)getpid(),
+		                          (int64_t)clock_wall_ms(), r);
+		x->sources = api->o.sources;
+		x->nsources = api->o.nsources;
+		x->lag_cap = LAG_SAMPLES;
+		for (size_t db = 0; db < r->count && db < FOLLOW_MAX_DATABASES;
+		     db++) {
+			uint64_t *out = flat + db * LAG_SAMPLES;
+			/* Oldest first: the ring starts at lag_next once
+			 * full. */
+			size_t first =
+			    (api->lag_next + LAG_SAMPLES - api->lag_n) %
+			    LAG_SAMPLES;
+			for (size_t i = 0; i < api->lag_n; i++)
+				out[i] =
+				    api->lag[db][(first + i) % LAG_SAMPLES];
+			x->lag_ms[db] = out;
+			x->nlag[db] = api->lag_n;
+		}
+		text = status_html_format(r, x, &len);
+	}
+	free(r);
+	free(x);
+	free(flat);
+	struct evbuffer *b = text != NULL ? evbuffer_new() : NULL;
+	if (b == NULL || evbuffer_add(b, text, len) != 0) {
+		if (b != NULL)
+			evbuffer_free(b);
+		free(text);
+		send_error(req, 500, "out of memory",
+		           "cannot render the status page");
+		return;
+	}
+	free(text);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* Self-contained by design: forbid anything external. */
+	evhttp_add_header(h, "Content-Security-Policy",
+	                  "default-src 'none'; style-src 'unsafe-inline'; "
+	                  "img-src data:");
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
+}
+
 /* ---- routing ---- */
 
 static bool is_write_op(const char *op)
@@ -619,13 +1039,34 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char why[256], dbname[80], opname[32];
 	struct read_api_query q;
 	enum read_api_op op;
+	struct conn *c = conn_of(api, req);
 
+	/* The request is complete: its deadline is over until the answer
+	 * is written. */
+	if (c != NULL) {
+		event_del(c->deadline);
+		c->cur = req;
+		evhttp_request_set_on_complete_cb(req, on_request_done, api);
+	}
+	/* Liveness needs no token: it names no database and no position,
+	 * and a probe (systemd, Kubernetes) should not need a secret. */
+	if (path != NULL && strcmp(path, "/healthz") == 0 &&
+	    (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+		send_healthz(api, req);
+		return;
+	}
+	if (!authorized(api, req, path != NULL ? path : ""))
+		return;
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		refuse_write(req);
 		return;
 	}
 	if (path == NULL || path[0] == '\0') {
 		send_error(req, 400, "bad request", "no path");
+		return;
+	}
+	if (strcmp(path, "/") == 0) {
+		send_page(api, req);
 		return;
 	}
 	if (strcmp(path, "/status") == 0) {
@@ -636,18 +1077,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 		send_status(api, req, true);
 		return;
 	}
-	if (strcmp(path, "/healthz") == 0) {
-		send_healthz(api, req);
-		return;
-	}
 	if (strcmp(path, "/readyz") == 0) {
 		send_readyz(api, req);
 		return;
 	}
 	if (strncmp(path, "/v1/db/", 7) != 0) {
-		send_error(req, 404, "not found",
-		           "endpoints: /v1/db/<db>/{get,scan,fingerprint}, "
-		           "/status, /metrics, /healthz, /readyz");
+		send_error(
+		    req, 404, "not found",
+		    "endpoints: /v1/db/<db>/{get,scan,fingerprint}, "
+		    "/status, /metrics, /healthz, /readyz, / (status page)");
 		return;
 	}
 	const char *name = path + 7, *slash = strchr(name, '/');
@@ -687,6 +1125,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	q.db = db;
+	/* The page size: a larger limit gets a shorter page and next_after. */
+	if (q.limit > api->o.scan_max_items)
+		q.limit = api->o.scan_max_items;
 	struct applier *a = follow_applier(api->f, q.db);
 	if (applier_get_kind(a) == APPLIER_NONE) {
 		send_error(req, 501, "no applier",
@@ -748,7 +1189,9 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(api->listener);
+	api->accept_paused = false;
+	if (!api->held)
+		evconnlistener_enable(api->listener);
 }
 
 /* libevent only logs a failed accept() and returns, while the listening
@@ -788,6 +1231,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 		return;
 	}
 	evconnlistener_disable(l);
+	api->accept_paused = true;
 	if (!api->accept_paused_logged)
 		log_warn("read API: cannot accept connections: %s; pausing "
 		         "accepts for %d ms at a time until it can (raise "
@@ -802,6 +1246,97 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	}
 }
 
+static bool host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/* Fills the limits left 0 with the schema's defaults, keeps the
+ * connection cap under half the descriptor limit, and loads the tokens. */
+static int setup_options(struct read_api *api, const struct read_api_options *o,
+                         char *errmsg)
+{
+	struct read_api_options *d = &api->o;
+	struct rlimit rl;
+
+	*d = *o;
+	d->status_token_sha256 = NULL; /* copied below */
+	d->tokens = NULL;
+	d->ntokens = 0;
+	d->port_file = NULL; /* used only in read_api_new */
+	d->nsources = 0;
+	for (size_t i = 0; i < o->nsources && i < READ_API_SOURCES_MAX; i++) {
+		snprintf(api->src[i], sizeof api->src[i], "%s", o->sources[i]);
+		api->srcp[d->nsources++] = api->src[i];
+	}
+	d->sources = api->srcp;
+#define DEFAULT(field, v)                                                      \
+	if (d->field == 0)                                                     \
+	d->field = (v)
+	DEFAULT(max_connections, 128);
+	DEFAULT(max_per_address, 16);
+	DEFAULT(header_timeout_ms, 5000);
+	DEFAULT(body_timeout_ms, 10000);
+	DEFAULT(max_waiters, 1024);
+	DEFAULT(max_response, 4u << 20);
+	DEFAULT(scan_max_items, READ_API_SCAN_LIMIT_DEFAULT);
+#undef DEFAULT
+	/* The follower needs descriptors of its own (wal segments, the CA
+	 * file on each reconnect, QUIC sockets): the read API takes at most
+	 * half, so that a flood of clients cannot put databases in Error. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    d->max_connections > rl.rlim_cur / 2) {
+		uint64_t cap = rl.rlim_cur / 2 > 0 ? rl.rlim_cur / 2 : 1;
+		log_warn("read API: http_max_connections %" PRIu64
+		         " lowered to %" PRIu64 ", half the descriptor limit "
+		         "(%llu; raise LimitNOFILE= to allow more)",
+		         d->max_connections, cap,
+		         (unsigned long long)rl.rlim_cur);
+		d->max_connections = cap;
+	}
+	if (o->status_token_sha256 != NULL && o->status_token_sha256[0]) {
+		snprintf(api->status_sha, sizeof api->status_sha, "%s",
+		         o->status_token_sha256);
+		api->auth = true;
+	}
+	for (size_t i = 0; i < o->ntokens; i++) {
+		size_t db, n = follow_database_count(api->f);
+		if (o->tokens[i].sha256 == NULL || !o->tokens[i].sha256[0])
+			continue;
+		for (db = 0; db < n; db++)
+			if (strcmp(follow_database_name(api->f, db),
+			           o->tokens[i].db) == 0)
+				break;
+		if (db == n)
+			return ma_errorf(errmsg, MA_ERR_CONFIG,
+			                 "read API: a token for database '%s', "
+			                 "which this mirror does not follow",
+			                 o->tokens[i].db);
+		snprintf(api->db_sha[db], sizeof api->db_sha[db], "%s",
+		         o->tokens[i].sha256);
+		api->auth = true;
+	}
+	if (!api->auth && !host_is_loopback(o->host))
+		return ma_errorf(
+		    errmsg, MA_ERR_CONFIG,
+		    "read API: http_listen %s is not a loopback address and "
+		    "no token is configured, so anyone who reaches it could "
+		    "read every database; set [database] read_token_sha256 "
+		    "(and [agent] http_status_token_sha256), or listen on "
+		    "127.0.0.1 or [::1] behind a reverse proxy",
+		    o->host);
+	return 0;
+}
+
 int read_api_new(struct event_base *base, struct follow *f,
                  const struct read_api_options *o, struct read_api **out,
                  char *errmsg)
@@ -810,6 +1345,7 @@ int read_api_new(struct event_base *base, struct follow *f,
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	struct read_api *api;
+	struct timeval tv;
 	int rc;
 
 	api = calloc(1, sizeof *api);
@@ -817,11 +1353,27 @@ int read_api_new(struct event_base *base, struct follow *f,
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	api->base = base;
 	api->f = f;
+	rc = setup_options(api, o, errmsg);
+	if (rc != 0) {
+		free(api);
+		return rc;
+	}
+	api->adopt = event_new(base, -1, 0, adopt_cb, api);
+	api->sampler = event_new(base, -1, EV_PERSIST, on_sample, api);
 	api->http = evhttp_new(base);
-	if (api->http == NULL) {
+	tv = clock_tv_from_ms(1000);
+	if (api->http == NULL || api->adopt == NULL || api->sampler == NULL ||
+	    event_add(api->sampler, &tv) != 0) {
+		if (api->http != NULL)
+			evhttp_free(api->http);
+		if (api->adopt != NULL)
+			event_free(api->adopt);
+		if (api->sampler != NULL)
+			event_free(api->sampler);
 		free(api);
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
+	evhttp_set_bevcb(api->http, make_bev, api);
 	/* Every method reaches on_request, so writes get the JSON 405. */
 	evhttp_set_allowed_methods(
 	    api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
@@ -829,7 +1381,8 @@ int read_api_new(struct event_base *base, struct follow *f,
 	                   EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_max_body_size(api->http, 65536);
-	evhttp_set_timeout(api->http, READ_API_TIMEOUT_MAX_MS / 1000 + 5);
+	tv = clock_tv_from_ms(api->o.body_timeout_ms);
+	evhttp_set_timeout_tv(api->http, &tv);
 	evhttp_set_gencb(api->http, on_request, api);
 	sock = evhttp_bind_socket_with_handle(api->http, o->host, o->port);
 	if (sock == NULL) {
@@ -875,6 +1428,8 @@ fail:
 	if (api->accept_retry != NULL)
 		event_free(api->accept_retry);
 	evhttp_free(api->http);
+	event_free(api->adopt);
+	event_free(api->sampler);
 	free(api);
 	return rc;
 }
@@ -908,6 +1463,14 @@ void read_api_free(struct read_api *api)
 	apis_set(api, false);
 	if (api->accept_retry != NULL)
 		event_free(api->accept_retry);
+	/* Frees every connection; their close callbacks unlink them. */
 	evhttp_free(api->http);
+	while (api->pending != NULL) {
+		struct conn *c = api->pending;
+		api->pending = c->next;
+		free(c);
+	}
+	event_free(api->adopt);
+	event_free(api->sampler);
 	free(api);
 }

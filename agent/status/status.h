@@ -145,6 +145,30 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
 
+/* What the status page shows beyond the report: the configured source
+ * endpoints (the followed one is marked) and each database's recent lag
+ * samples, one per second, oldest first (up to lag_cap of them). The
+ * last contact comes from the report (has_contact, last_contact_ms). */
+struct status_html_extra {
+	const char *const *sources;
+	size_t nsources;
+	const uint64_t *lag_ms[STATUS_MAX_DATABASES];
+	size_t nlag[STATUS_MAX_DATABASES];
+	size_t lag_cap;
+	unsigned refresh_s; /* the page reloads itself; 0: 2 s */
+};
+
+/* The status page: one self-contained HTML document (no script, no
+ * external asset; inline CSS and SVG sparklines) with a row per database:
+ * state, bootstrap progress, applied and source commit index, lag in
+ * entries and time, last contact, the sources and which is followed, the
+ * lag of the last minutes. Each row is <tr class="db" id="db-NAME"> with
+ * data-state, data-applied, data-source-commit, data-lag-entries and
+ * data-lag-ms attributes. Texts are HTML-escaped. x may be NULL.
+ * malloc()ed, NUL-terminated, length in *len; NULL when out of memory. */
+char *status_html_format(const struct status_report *r,
+                         const struct status_html_extra *x, size_t *len);
+
 /* The commit mirror_build_info names ("unknown" unless the program sets
  * it at start-up from its build-time git describe). */
 extern const char *status_build_commit;

@@ -111,6 +111,26 @@ static int query(struct applier *a, enum applier_query_op op, const char *ns,
 	return applier_query(a, &q, collect, s, &res, errmsg);
 }
 
+/* A scan resuming after a key: the callback sees only later keys (the
+ * store seeks there rather than handing over the range from its start). */
+static int query_after(struct applier *a, const char *prefix, const char *after,
+                       size_t limit, struct seen *s)
+{
+	struct applier_query q = {.op = APPLIER_QUERY_SCAN,
+	                          .ns = "app",
+	                          .ns_len = 3,
+	                          .key = (const uint8_t *)prefix,
+	                          .key_len = strlen(prefix),
+	                          .limit = limit,
+	                          .after = (const uint8_t *)after,
+	                          .after_len = strlen(after)};
+	struct applier_result res;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	memset(s, 0, sizeof *s);
+	return applier_query(a, &q, collect, s, &res, errmsg);
+}
+
 static void test_kv_restore_apply_fingerprint(void **state)
 {
 	struct kv_store *ref;
@@ -215,6 +235,23 @@ static void test_kv_restore_apply_fingerprint(void **state)
 	assert_int_equal(s.n, 3);
 	assert_int_equal(query(a, APPLIER_QUERY_SCAN, "app", "", 0, &s), 0);
 	assert_int_equal(s.n, 9);
+	/* Resuming after a key (the read API's after=): user/4 .. user/9
+	 * without user/5; a limit counts from there; after below the prefix
+	 * changes nothing; after the last key gives nothing. */
+	assert_int_equal(query_after(a, "user/", "user/3", 0, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.keys[0], "user/4");
+	assert_string_equal(s.keys[1], "user/6");
+	assert_int_equal(query_after(a, "user/", "user/3", 2, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.keys[1], "user/6");
+	assert_int_equal(query_after(a, "user/", "a", 0, &s), 0);
+	assert_int_equal(s.n, 9);
+	assert_int_equal(query_after(a, "user/", "user/9", 0, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(query_after(a, "", "user/45", 0, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.keys[0], "user/6");
 
 	/* A snapshot that does not check fails the applier until a good
 	 * restore. */

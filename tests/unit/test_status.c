@@ -797,6 +797,60 @@ static void test_cmd_json_and_config(void **state)
 	assert_int_equal(run_status(s, "--config", conf, NULL, NULL), 2);
 }
 
+/* The status page: the figures of the model in the right cells and
+ * data-* attributes, texts from peers escaped, the followed source
+ * marked, the sparkline scaled to its samples, nothing external. */
+static void test_html(void **state)
+{
+	static const char *const sources[] = {"127.0.0.1:4433",
+	                                      "10.0.0.2:4433"};
+	static const uint64_t lag[] = {0, 500, 2000};
+	struct status_report *r = sample(2);
+	struct status_html_extra x = {0};
+	char want[512];
+	size_t len = 0;
+	char *html;
+
+	(void)state;
+	snprintf(r->databases[0].error, sizeof r->databases[0].error,
+	         "<script>alert(\"x\")</script>&'");
+	x.sources = sources;
+	x.nsources = 2;
+	x.lag_ms[0] = lag;
+	x.nlag[0] = 3;
+	x.lag_cap = 3;
+	html = status_html_format(r, &x, &len);
+	assert_non_null(html);
+	assert_int_equal(strlen(html), len);
+	snprintf(want, sizeof want,
+	         "<tr class=\"db\" id=\"db-db0\" data-state=\"%s\" "
+	         "data-applied=\"490\" data-source-commit=\"600\" "
+	         "data-lag-entries=\"110\" data-lag-ms=\"7000\">",
+	         mirror_state_name(r->databases[0].state));
+	assert_non_null(strstr(html, want));
+	assert_non_null(strstr(html, "<td class=\"applied\">490</td>"));
+	assert_non_null(strstr(html, "<td class=\"lag-entries\">110</td>"));
+	assert_non_null(strstr(html, "<td class=\"lag-time\">7.0 s</td>"));
+	assert_non_null(
+	    strstr(html, "<td class=\"last-contact\">0.2 s ago</td>"));
+	assert_non_null(strstr(html, "50.0 %")); /* 1000 of 2000 bytes */
+	assert_non_null(strstr(
+	    html,
+	    "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;"));
+	assert_null(strstr(html, "<script"));
+	assert_null(strstr(html, "src="));
+	assert_non_null(strstr(
+	    html, "<li class=\"followed\">127.0.0.1:4433 &larr; followed</li>"
+	          "<li>10.0.0.2:4433</li>"));
+	/* x over the ring's capacity, y from 0 (bottom, 37) to the largest
+	 * sample (top, 1). */
+	assert_non_null(
+	    strstr(html, "points=\"0.0,37.0 120.0,28.0 240.0,1.0\""));
+	assert_non_null(strstr(html, "3 s, max 2.0 s"));
+	free(html);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -811,6 +865,7 @@ int main(void)
 	    cmocka_unit_test(test_prometheus),
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_html),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
 	                                    scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_cmd_json_and_config,

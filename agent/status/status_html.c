@@ -1,0 +1,295 @@
+/* The status page (agent/status/status.h, status_html_format): one
+ * self-contained HTML document rendered from the one status model, in the
+ * spirit of HAProxy's stats page. No script and no external asset: the
+ * page refreshes itself, the sparklines are inline SVG. Every text from
+ * the model is HTML-escaped (error texts come from peers). Each database
+ * row carries its figures in data-* attributes as well, so that tests and
+ * scripts read them without parsing the layout. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/status/status.h"
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->failed)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8192;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		char *b = realloc(o->buf, cap);
+		if (b == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void printf_(struct out *o,
+                                                          const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	put(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Text as HTML (element content and quoted attribute values alike). */
+static void esc(struct out *o, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			puts_(o, "&amp;");
+			break;
+		case '<':
+			puts_(o, "&lt;");
+			break;
+		case '>':
+			puts_(o, "&gt;");
+			break;
+		case '"':
+			puts_(o, "&quot;");
+			break;
+		case '\'':
+			puts_(o, "&#39;");
+			break;
+		default:
+			if ((unsigned char)*s < 0x20 || *s == 0x7f)
+				puts_(o, " ");
+			else
+				put(o, s, 1);
+		}
+	}
+}
+
+/* "1.5 s", "2 min 3 s": a duration a reader takes in at a glance. */
+static void duration(struct out *o, uint64_t ms)
+{
+	if (ms < 10000)
+		printf_(o, "%" PRIu64 ".%" PRIu64 " s", ms / 1000,
+		        ms % 1000 / 100);
+	else if (ms < 3600000)
+		printf_(o, "%" PRIu64 " min %" PRIu64 " s", ms / 60000,
+		        ms / 1000 % 60);
+	else
+		printf_(o, "%" PRIu64 " h %" PRIu64 " min", ms / 3600000,
+		        ms / 60000 % 60);
+}
+
+static const char *state_class(enum mirror_state s)
+{
+	switch (s) {
+	case MIRROR_FOLLOWING:
+		return "ok";
+	case MIRROR_BOOTSTRAPPING:
+	case MIRROR_CATCHING_UP:
+	case MIRROR_CONNECTING:
+		return "busy";
+	case MIRROR_DEGRADED:
+	case MIRROR_DISCONNECTED:
+		return "warn";
+	default:
+		return "bad";
+	}
+}
+
+/* The lag samples as a polyline, newest at the right, scaled to the
+ * largest sample (at least 1 s, so that noise stays flat). */
+static void sparkline(struct out *o, const uint64_t *ms, size_t n, size_t cap)
+{
+	const unsigned w = 240, h = 36;
+	uint64_t max = 1000, seen = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ms[i] > max)
+			max = ms[i];
+		if (ms[i] > seen)
+			seen = ms[i];
+	}
+	printf_(o,
+	        "<svg class=\"spark\" width=\"%u\" height=\"%u\" viewBox=\"0 0 "
+	        "%u %u\" role=\"img\" aria-label=\"lag, last %zu s\">"
+	        "<rect width=\"%u\" height=\"%u\" fill=\"#f4f6f8\"/>",
+	        w, h + 2, w, h + 2, cap, w, h + 2);
+	if (n > 0) {
+		puts_(o, "<polyline fill=\"none\" stroke=\"#2060c0\" "
+		         "stroke-width=\"1.5\" points=\"");
+		for (size_t i = 0; i < n; i++) {
+			/* Right-aligned: a young ring fills from the right. */
+			double x = (double)w * (double)(cap - n + i) /
+			           (double)(cap > 1 ? cap - 1 : 1);
+			double y =
+			    1 + h - (double)h * (double)ms[i] / (double)max;
+			printf_(o, "%s%.1f,%.1f", i ? " " : "", x, y);
+		}
+		puts_(o, "\"/>");
+	}
+	printf_(o, "</svg><div class=\"small\">%zu s, max ", n);
+	duration(o, seen);
+	puts_(o, "</div>");
+}
+
+static const char css[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b2733}"
+    "h1{font-size:1.3em;margin:0 0 .2em}"
+    ".small{font-size:11px;color:#5a6b7b}"
+    "table{border-collapse:collapse;margin-top:1em}"
+    "th,td{border:1px solid #cfd8e0;padding:4px 8px;text-align:right;"
+    "vertical-align:top}"
+    "th{background:#e8eef4}td.l,th.l{text-align:left}"
+    ".ok{background:#d8f0d8}.busy{background:#dce8f8}"
+    ".warn{background:#fbefc8}.bad{background:#f8d4d4}"
+    "ul{margin:0;padding-left:1.1em;text-align:left}"
+    "li.followed{font-weight:bold}"
+    ".bar{background:#e0e6ec;width:120px;height:8px}"
+    ".bar div{background:#2060c0;height:8px}";
+
+char *status_html_format(const struct status_report *r,
+                         const struct status_html_extra *x, size_t *len)
+{
+	struct out o = {0};
+
+	puts_(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	          "<meta charset=\"utf-8\">");
+	printf_(&o, "<meta http-equiv=\"refresh\" content=\"%u\">",
+	        x != NULL && x->refresh_s > 0 ? x->refresh_s : 2);
+	puts_(&o, "<title>mirror-agent status</title><style>");
+	puts_(&o, css);
+	puts_(&o, "</style></head><body><h1>mirror-agent</h1>");
+	printf_(&o,
+	        "<div class=\"small\">pid %ld &middot; rendered at "
+	        "<span id=\"updated\" data-unix-ms=\"%" PRId64 "\">%" PRId64
+	        "</span> (Unix ms) &middot; %zu database%s &middot; "
+	        "<a href=\"/status\">/status</a> &middot; "
+	        "<a href=\"/metrics\">/metrics</a></div>",
+	        r->pid, r->updated_unix_ms, r->updated_unix_ms, r->count,
+	        r->count == 1 ? "" : "s");
+	puts_(&o, "<table id=\"databases\"><thead><tr>"
+	          "<th class=\"l\">database</th><th class=\"l\">state</th>"
+	          "<th>bootstrap</th><th>applied index</th>"
+	          "<th>source commit</th><th>lag (entries)</th>"
+	          "<th>lag (time)</th><th>last contact</th>"
+	          "<th class=\"l\">sources</th><th>lag, recent</th>"
+	          "</tr></thead><tbody>");
+	for (size_t i = 0; i < r->count; i++) {
+		const struct status_database *d = &r->databases[i];
+		const char *st = mirror_state_name(d->state);
+
+		puts_(&o, "<tr class=\"db\" id=\"db-");
+		esc(&o, d->database);
+		printf_(&o,
+		        "\" data-state=\"%s\" data-applied=\"%" PRIu64
+		        "\" data-source-commit=\"%" PRIu64
+		        "\" data-lag-entries=\"%" PRIu64
+		        "\" data-lag-ms=\"%" PRIu64 "\"><td class=\"l name\">",
+		        st, d->applied_index, d->source_commit_index,
+		        d->lag_entries, d->lag_ms);
+		esc(&o, d->database);
+		printf_(&o, "</td><td class=\"l state %s\">%s",
+		        state_class(d->state), st);
+		if (d->error[0] != '\0') {
+			puts_(&o, "<div class=\"small\">");
+			esc(&o, d->error);
+			puts_(&o, "</div>");
+		}
+		if (d->applier_error[0] != '\0') {
+			puts_(&o, "<div class=\"small\">applier: ");
+			esc(&o, d->applier_error);
+			puts_(&o, "</div>");
+		}
+		puts_(&o, "</td><td class=\"bootstrap\">");
+		if (d->bytes_total > 0) {
+			uint64_t pm =
+			    d->bytes_done >= d->bytes_total
+			        ? 1000
+			        : d->bytes_done * 1000 / d->bytes_total;
+			printf_(&o,
+			        "%" PRIu64 ".%" PRIu64 " %%<div class=\"bar\">"
+			        "<div style=\"width:%" PRIu64
+			        "%%\"></div></div>"
+			        "<div class=\"small\">%.1f of %.1f MiB</div>",
+			        pm / 10, pm % 10, pm / 10,
+			        (double)d->bytes_done / 1048576.0,
+			        (double)d->bytes_total / 1048576.0);
+		} else {
+			puts_(&o, "&mdash;");
+		}
+		printf_(&o,
+		        "</td><td class=\"applied\">%" PRIu64
+		        "</td><td class=\"source-commit\">%" PRIu64
+		        "</td><td class=\"lag-entries\">%" PRIu64
+		        "</td><td class=\"lag-time\">",
+		        d->applied_index, d->source_commit_index,
+		        d->lag_entries);
+		/* A lag without current figures is unknown, not 0. */
+		if (d->lag_known)
+			duration(&o, d->lag_ms);
+		else
+			puts_(&o, "unknown");
+		puts_(&o, "</td><td class=\"last-contact\">");
+		if (d->has_contact) {
+			duration(&o, d->last_contact_ms);
+			puts_(&o, " ago");
+		} else {
+			puts_(&o, "&mdash;");
+		}
+		puts_(&o, "</td><td class=\"l sources\"><ul>");
+		if (x != NULL && x->nsources > 0) {
+			for (size_t k = 0; k < x->nsources; k++) {
+				int on =
+				    strcmp(x->sources[k], d->endpoint) == 0;
+				printf_(&o, "<li%s>",
+				        on ? " class=\"followed\"" : "");
+				esc(&o, x->sources[k]);
+				puts_(&o,
+				      on ? " &larr; followed</li>" : "</li>");
+			}
+		} else {
+			puts_(&o, "<li class=\"followed\">");
+			esc(&o, d->endpoint);
+			puts_(&o, "</li>");
+		}
+		puts_(&o, "</ul></td><td class=\"spark\">");
+		if (x != NULL && x->lag_ms[i] != NULL)
+			sparkline(&o, x->lag_ms[i], x->nlag[i], x->lag_cap);
+		else
+			sparkline(&o, NULL, 0, 1);
+		puts_(&o, "</td></tr>");
+	}
+	puts_(&o, "</tbody></table><p class=\"small\">lag (time) is measured "
+	          "on the source's clock; the sparklines sample it once a "
+	          "second.</p></body></html>\n");
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

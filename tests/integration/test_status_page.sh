@@ -1,0 +1,77 @@
+#!/bin/sh
+# The status page at / (issue 13) in a real browser: a real serve and
+# follow (applier kv) over loopback QUIC; Debian's headless Chromium loads
+# the page from the running mirror; the test checks the DOM it built shows
+# the figures the test caused (state Following, applied index and source
+# commit equal to what it wrote, the followed source marked, a lag
+# sparkline) and saves a screenshot under the build directory. Without
+# Chromium (scripts/setup.sh installs the `chromium` package) the browser
+# checks skip, saying so; the page's own checks run regardless.
+. "$abs_top_srcdir/tests/integration/lib.sh"
+
+command -v curl >/dev/null 2>&1 || { echo "1..0 # SKIP curl not installed"; exit 0; }
+plan 9
+gen_certs
+
+N=42
+SPOOL=$TMP/src/kv
+"$SPOOLGEN" init "$SPOOL" --database kv >/dev/null &&
+	"$SPOOLGEN" append "$SPOOL" --from 1 --count $N --term 1 >/dev/null ||
+	{ echo "Bail out! spoolgen failed"; exit 1; }
+start_serve serve --database "kv=$SPOOL" --allow "mirror-1=kv"
+
+"$AGENT" follow --data-dir "$TMP/mirror" --source "127.0.0.1:$SERVE_PORT" \
+	$(follow_tls) --database kv --set database.kv.applier=kv \
+	--http-listen 127.0.0.1:0 --http-port-file "$TMP/http.port" \
+	>"$TMP/follow.log" 2>&1 &
+T_PIDS="$T_PIDS $!"
+wait_until 20 test -s "$TMP/http.port" ||
+	{ echo "Bail out! the read API did not start"; sed 's/^/# /' "$TMP/follow.log"; exit 1; }
+URL="http://127.0.0.1:$(cat "$TMP/http.port")/"
+
+following() {
+	curl -s --max-time 5 -o "$TMP/page.html" "$URL" &&
+		grep -q "id=\"db-kv\" data-state=\"Following\" data-applied=\"$N\"" "$TMP/page.html"
+}
+check "the page says Following with applied index $N" wait_until 20 following
+# Two samples at least for the sparkline.
+sleep 2.2
+curl -s --max-time 5 -D "$TMP/page.hdr" -o "$TMP/page.html" "$URL"
+check "served as text/html with a policy that forbids external assets" \
+	sh -c "grep -qi '^Content-Type: text/html' '$TMP/page.hdr' && grep -qi \"^Content-Security-Policy: default-src 'none'\" '$TMP/page.hdr'"
+n=$(grep -c 'src=\|href="http\|<script\|<link' "$TMP/page.html")
+check "self-contained: no script, no external link or source ($n found)" test "$n" = 0
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ]; then
+	for i in 1 2 3 4 5 6; do skip "chromium not installed (scripts/setup.sh installs the chromium package)"; done
+	finish
+fi
+# chromium ARGS...: headless, no sandbox (tests may run as root), its
+# profile in the scratch directory, bounded in time.
+chromium_run() {
+	timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+		--no-first-run --disable-extensions --user-data-dir="$TMP/chromium" \
+		"$@" 2>>"$TMP/chromium.log"
+}
+chromium_run --dump-dom "$URL" >"$TMP/dom.html"
+if [ -s "$TMP/dom.html" ]; then ok "headless Chromium loaded the page ($(wc -c <"$TMP/dom.html") bytes of DOM)"
+else not_ok "Chromium produced no DOM"; sed 's/^/# /' "$TMP/chromium.log" | tail -5; fi
+# cell CLASS: the text of the kv row's cell of that class in the DOM.
+row=$(tr -d '\n' <"$TMP/dom.html" | sed -n 's/.*\(<tr class="db" id="db-kv"[^>]*>.*<\/tr>\).*/\1/p')
+cell() { echo "$row" | sed -n "s/.*<td class=\"[^\"]*$1[^\"]*\">\([^<]*\)<.*/\1/p"; }
+st=$(echo "$row" | sed -n 's/.*<td class="l state [a-z]*">\([A-Za-z]*\).*/\1/p')
+check "the DOM shows state Following (got '$st')" test "$st" = Following
+check "the DOM shows applied index $N and source commit $N (got '$(cell applied)', '$(cell source-commit)')" \
+	test "$(cell applied)" = "$N" -a "$(cell source-commit)" = "$N"
+check "the DOM marks the followed source 127.0.0.1:$SERVE_PORT" \
+	sh -c "echo '$row' | grep -q '<li class=\"followed\">127.0.0.1:$SERVE_PORT'"
+check "the DOM has a lag sparkline with samples" \
+	sh -c "echo '$row' | grep -q '<polyline[^>]*points=\"[0-9.]*,[0-9.]* [0-9.]*,'"
+SHOT="$abs_top_builddir/tests/integration/status_page.png"
+rm -f "$SHOT"
+chromium_run --screenshot="$SHOT" --window-size=1500,420 "$URL" >/dev/null
+if [ -s "$SHOT" ] && [ "$(head -c 8 "$SHOT" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then
+	ok "screenshot saved: $SHOT ($(wc -c <"$SHOT") bytes, PNG)"
+else not_ok "no screenshot at $SHOT"; sed 's/^/# /' "$TMP/chromium.log" | tail -5; fi
+finish
