@@ -1,6 +1,7 @@
 /* transport: HTTP/3 client — one connection, many request streams. */
 #include "transport/transport_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,83 @@ err:
 	return rv;
 }
 
+int transport_client_rebind(struct transport_client *client,
+                            const char *local_addr, char *errmsg)
+{
+	struct tconn *c = &client->c;
+	struct sockaddr_storage local;
+	socklen_t locallen;
+	struct event *rx_ev;
+	char host[INET6_ADDRSTRLEN];
+	ngtcp2_addr addr;
+	int fd, old, gso, rv;
+
+	if (c->state != TC_ACTIVE || !c->handshake_confirmed)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "rebind: the connection is not established");
+	if (local_addr == NULL) {
+		const void *ip =
+		    c->local.ss_family == AF_INET6
+		        ? (const void *)&((struct sockaddr_in6 *)&c->local)
+		              ->sin6_addr
+		        : (const void *)&((struct sockaddr_in *)&c->local)
+		              ->sin_addr;
+
+		if (inet_ntop(c->local.ss_family, ip, host, sizeof host) ==
+		    NULL)
+			return ma_errorf(errmsg, MA_ERR_IO,
+			                 "rebind: cannot format the local "
+			                 "address: %s",
+			                 strerror(errno));
+		local_addr = host;
+	}
+	rv = udp_open(local_addr, 0, &fd, &gso, &local, &locallen, errmsg);
+	if (rv != 0)
+		return rv;
+	if (connect(fd, (struct sockaddr *)&c->remote, c->remotelen) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &locallen) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_IO,
+		               "rebind: cannot reach %s:%u from %s: %s",
+		               client->host, client->cfg.port, local_addr,
+		               strerror(errno));
+		close(fd);
+		return rv;
+	}
+	old = c->fd;
+	rx_ev = event_new(c->base, fd, EV_READ | EV_PERSIST, on_rx, client);
+	if (rx_ev == NULL || event_add(rx_ev, NULL) != 0 ||
+	    tconn_set_fd(c, fd) != 0) {
+		if (rx_ev != NULL)
+			event_free(rx_ev);
+		close(fd);
+		return ma_errorf(errmsg, MA_ERR_NOMEM,
+		                 "rebind: cannot add UDP event");
+	}
+	event_free(client->rx_ev);
+	client->rx_ev = rx_ev;
+	/* Datagrams still queued on the old socket are lost, as behind a
+	 * real NAT; QUIC recovers them. */
+	close(old);
+	client->gso = gso;
+	c->local = local;
+	c->locallen = locallen;
+	/* ngtcp2 names the path by both ends: packets now arrive on the new
+	 * local address and must match the current path. */
+	addr.addr = (ngtcp2_sockaddr *)&c->local;
+	addr.addrlen = c->locallen;
+	ngtcp2_conn_set_local_addr(c->conn, &addr);
+	tconn_schedule_write(c);
+	return 0;
+}
+
+const struct sockaddr *
+transport_client_local_addr(const struct transport_client *client,
+                            socklen_t *len)
+{
+	*len = client->c.locallen;
+	return (const struct sockaddr *)&client->c.local;
+}
+
 void transport_client_close(struct transport_client *client)
 {
 	client->c.close_requested = 1;
@@ -333,6 +411,10 @@ void transport_client_free(struct transport_client *client)
 	if (client == NULL)
 		return;
 	c = &client->c;
+	/* Tell the server now, or it holds the connection (and what it
+	 * counts against its limits) until its idle timeout. */
+	if (c->conn != NULL && c->state == TC_ACTIVE)
+		tconn_close(c, NULL, 0, "client freed");
 	while (c->streams != NULL) {
 		struct tstream *s = c->streams;
 
