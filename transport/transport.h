@@ -109,6 +109,11 @@ uint16_t transport_server_port(const struct transport_server *srv);
 unsigned transport_server_connections(const struct transport_server *srv);
 /* Number of connections whose handshake is in progress. */
 unsigned transport_server_handshakes(const struct transport_server *srv);
+/* UDP datagrams sent to clients and the send calls (sendmsg, one GSO
+ * batch each) that carried them, over all connections so far, live or
+ * gone (tests, metrics: datagrams per send is the batching achieved). */
+void transport_server_tx_stats(const struct transport_server *srv,
+                               uint64_t *datagrams, uint64_t *sends);
 
 /* Request accessors; strings live as long as req. */
 const char *transport_request_method(const struct transport_request *req);
@@ -195,12 +200,14 @@ void transport_client_close(struct transport_client *c);
  * with CONNECTION_CLOSE (H3_NO_ERROR) first, so the server releases it
  * at once instead of at its idle timeout. NULL is fine. */
 void transport_client_free(struct transport_client *c);
-/* Test hook for NAT rebinding: moves the connection to a new UDP socket
- * bound to local_addr (numeric; NULL = the current address) on a fresh
- * port, without telling the server, as a NAT whose mapping changed would.
- * The server sees the same connection IDs from a new address and must
- * validate it (PATH_CHALLENGE) and answer there. 0, MA_ERR_INVAL (not
- * connected yet or closed) or MA_ERR_IO (errmsg says why). */
+/* Test hook for NAT rebinding: opens a new UDP socket bound to
+ * local_addr (numeric; NULL = the current address) on a fresh port, and
+ * moves the connection to it just before its next packet goes out (the
+ * old socket is closed then), without telling the server, as a NAT whose
+ * mapping changed would. The server sees the same connection IDs from a
+ * new address and must validate it (PATH_CHALLENGE) and answer there.
+ * May be called from stream callbacks. 0, MA_ERR_INVAL (not connected
+ * yet or closed) or MA_ERR_IO (errmsg says why). */
 int transport_client_rebind(struct transport_client *c, const char *local_addr,
                             char *errmsg);
 /* The client's current local address and port (tests). */

@@ -27,6 +27,10 @@ struct transport_client {
 	/* Requests waiting for the handshake or for stream credit. */
 	struct tstream *queue, *queue_tail;
 	int closed_reported;
+	/* transport_client_rebind(): the socket to move to (-1 = none). */
+	int rebind_fd, rebind_gso;
+	struct sockaddr_storage rebind_local;
+	socklen_t rebind_locallen;
 };
 
 static struct transport_client *cl(struct tconn *c)
@@ -111,9 +115,14 @@ static void cl_dead(struct tconn *c)
 	event_del(c->timer);
 }
 
+static void rebind_now(struct transport_client *client);
+
 static void cl_pre_write(struct tconn *c)
 {
 	struct transport_client *client = cl(c);
+
+	if (client->rebind_fd >= 0)
+		rebind_now(client);
 
 	while (client->queue != NULL && c->h3 != NULL) {
 		struct tstream *s = client->queue;
@@ -230,6 +239,7 @@ int transport_client_new(struct event_base *base,
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	c = &client->c;
 	c->fd = -1;
+	client->rebind_fd = -1;
 	client->cfg = *config;
 	client->cb = *cb;
 	client->user = user;
@@ -327,10 +337,8 @@ int transport_client_rebind(struct transport_client *client,
 	struct tconn *c = &client->c;
 	struct sockaddr_storage local;
 	socklen_t locallen;
-	struct event *rx_ev;
 	char host[INET6_ADDRSTRLEN];
-	ngtcp2_addr addr;
-	int fd, old, gso, rv;
+	int fd, gso, rv;
 
 	if (c->state != TC_ACTIVE || !c->handshake_confirmed)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
@@ -363,31 +371,50 @@ int transport_client_rebind(struct transport_client *client,
 		close(fd);
 		return rv;
 	}
-	old = c->fd;
+	if (client->rebind_fd >= 0)
+		close(client->rebind_fd);
+	client->rebind_fd = fd;
+	client->rebind_gso = gso;
+	client->rebind_local = local;
+	client->rebind_locallen = locallen;
+	tconn_schedule_write(c);
+	return 0;
+}
+
+/* Moves to the socket transport_client_rebind() opened, just before the
+ * next packets go out: a NAT's new mapping shows with the client's next
+ * packet, and what the server sends to the old one is lost. Runs from
+ * the write event, outside the library's callbacks. */
+static void rebind_now(struct transport_client *client)
+{
+	struct tconn *c = &client->c;
+	struct event *rx_ev;
+	ngtcp2_addr addr;
+	int fd = client->rebind_fd, old = c->fd;
+
+	client->rebind_fd = -1;
 	rx_ev = event_new(c->base, fd, EV_READ | EV_PERSIST, on_rx, client);
 	if (rx_ev == NULL || event_add(rx_ev, NULL) != 0 ||
 	    tconn_set_fd(c, fd) != 0) {
 		if (rx_ev != NULL)
 			event_free(rx_ev);
 		close(fd);
-		return ma_errorf(errmsg, MA_ERR_NOMEM,
-		                 "rebind: cannot add UDP event");
+		tconn_abort(c, MA_ERR_NOMEM, "rebind: cannot add UDP event");
+		return;
 	}
 	event_free(client->rx_ev);
 	client->rx_ev = rx_ev;
 	/* Datagrams still queued on the old socket are lost, as behind a
 	 * real NAT; QUIC recovers them. */
 	close(old);
-	client->gso = gso;
-	c->local = local;
-	c->locallen = locallen;
+	client->gso = client->rebind_gso;
+	c->local = client->rebind_local;
+	c->locallen = client->rebind_locallen;
 	/* ngtcp2 names the path by both ends: packets now arrive on the new
 	 * local address and must match the current path. */
 	addr.addr = (ngtcp2_sockaddr *)&c->local;
 	addr.addrlen = c->locallen;
 	ngtcp2_conn_set_local_addr(c->conn, &addr);
-	tconn_schedule_write(c);
-	return 0;
 }
 
 const struct sockaddr *
@@ -430,6 +457,8 @@ void transport_client_free(struct transport_client *client)
 	}
 	if (client->rx_ev != NULL)
 		event_free(client->rx_ev);
+	if (client->rebind_fd >= 0)
+		close(client->rebind_fd);
 	tconn_free(c);
 	if (c->fd >= 0)
 		close(c->fd);

@@ -561,6 +561,10 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 	    (t->idle_timeout_ms ? t->idle_timeout_ms : 30000) *
 	    NGTCP2_MILLISECONDS;
 	tp->active_connection_id_limit = 7;
+	/* What we send is what the path carries, so it is also what we ask
+	 * the peer to send (RFC 9000 18.2): a peer with a larger setting
+	 * then sizes its packets, and its GSO batches, to ours. */
+	tp->max_udp_payload_size = payload;
 }
 
 /* ---- write path ---- */

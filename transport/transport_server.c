@@ -46,6 +46,7 @@ struct transport_server {
 	unsigned nhandshakes;    /* of which handshaking */
 	unsigned nestablished;   /* of which established (also closing) */
 	uint64_t refused_log_ns; /* last per-address refusal logged */
+	uint64_t gone_pkts, gone_sends; /* of connections already freed */
 	int freeing;
 };
 
@@ -315,6 +316,8 @@ static void srv_dead(struct tconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	srv->gone_pkts += c->st_pkts;
+	srv->gone_sends += c->st_sends;
 	if (c->established == 0)
 		srv->nhandshakes--;
 	else if (c->established == 1)
@@ -791,6 +794,17 @@ unsigned transport_server_connections(const struct transport_server *srv)
 unsigned transport_server_handshakes(const struct transport_server *srv)
 {
 	return srv->nhandshakes;
+}
+
+void transport_server_tx_stats(const struct transport_server *srv,
+                               uint64_t *datagrams, uint64_t *sends)
+{
+	*datagrams = srv->gone_pkts;
+	*sends = srv->gone_sends;
+	for (const struct tconn *c = srv->conns; c != NULL; c = c->next) {
+		*datagrams += c->st_pkts;
+		*sends += c->st_sends;
+	}
 }
 
 const char *transport_request_method(const struct transport_request *req)
