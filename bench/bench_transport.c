@@ -11,10 +11,14 @@
  *
  * usage: bench_transport [-n MIB] [-r RUNS] [-c cubic|reno|bbr|bbr2]
  *                        [-u UDP_PAYLOAD] [-w WINDOW_MIB] [-a UNACKED_MIB]
- *                        [-k WRITE_KIB] [-B] [-q] [-v]
+ *                        [-U CLIENT_UDP_PAYLOAD] [-k WRITE_KIB] [-B] [-q]
+ *                        [-v]
  *   -n bytes to move in MiB (default 1024)   -r runs (default 3)
  *   -c congestion control (default cubic)
  *   -u max UDP payload (default: the transport's, 0 = auto)
+ *   -U the client's max UDP payload only (what it advertises as its
+ *      max_udp_payload_size: 1452 is quic-go's limit), the server keeping
+ *      -u's
  *   -w connection and stream window in MiB (default: the transport's)
  *   -a server max_unacked per stream in MiB (default: the transport's)
  *   -k size of each transport_response_write() in KiB (default 256, as
@@ -62,7 +66,7 @@ struct opts {
 	uint64_t size;
 	int runs;
 	enum transport_cc cc;
-	uint32_t udp;
+	uint32_t udp, cli_udp;
 	uint64_t window;
 	size_t unacked;
 	size_t write;
@@ -70,7 +74,7 @@ struct opts {
 };
 
 static struct opts o = {
-    1024ull << 20, 3, TRANSPORT_CC_CUBIC, 0, 0, 0, 256 * 1024, 1, 0, 0};
+    1024ull << 20, 3, TRANSPORT_CC_CUBIC, 0, 0, 0, 0, 256 * 1024, 1, 0, 0};
 static uint8_t *pattern; /* 2 * PERIOD bytes: any window < PERIOD is flat */
 static struct test_pki pki;
 
@@ -384,6 +388,8 @@ static struct result quic_run(uint32_t want_crc)
 	cc.cert_file = test_pki_file(&pki, "mirror-1.pem");
 	cc.key_file = test_pki_file(&pki, "mirror-1.key");
 	fill_tuning(&cc.tuning);
+	if (o.cli_udp != 0)
+		cc.tuning.max_udp_payload = o.cli_udp;
 	c0 = cpu_self();
 	t0 = clock_mono_s();
 	if (transport_client_new(a.base, &cc, &ccb, &a, &cli, errmsg) != 0)
@@ -566,8 +572,11 @@ static void summary(const char *name, const struct result *r, int n)
 		s[i] = r[i].cpu_srv;
 		c[i] = r[i].cpu_cli;
 	}
-	printf("%-16s median %8.1f MB/s   (cpu s: server %.2f, client %.2f)\n",
-	       name, median(m, n), median(s, n), median(c, n));
+	printf("%-16s median %8.1f MB/s   (cpu s: server %.2f, client %.2f; "
+	       "per GiB: server %.2f, client %.2f)\n",
+	       name, median(m, n), median(s, n), median(c, n),
+	       median(s, n) * (double)(1u << 30) / (double)o.size,
+	       median(c, n) * (double)(1u << 30) / (double)o.size);
 }
 
 int main(int argc, char **argv)
@@ -576,7 +585,7 @@ int main(int argc, char **argv)
 	uint32_t crc;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:c:u:w:a:k:Bqv")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:c:u:U:w:a:k:Bqv")) != -1) {
 		switch (opt) {
 		case 'n':
 			o.size = strtoull(optarg, NULL, 10) << 20;
@@ -598,6 +607,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			o.udp = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'U':
+			o.cli_udp = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'w':
 			o.window = strtoull(optarg, NULL, 10) << 20;
@@ -639,11 +651,12 @@ int main(int argc, char **argv)
 		die("pki", "cannot generate test certificates");
 	wolfSSL_Init();
 	printf("# %llu MiB over loopback, server and client in two processes; "
-	       "cc %s, UDP payload %s%u, window %s%llu MiB, unacked %s%zu MiB, "
+	       "cc %s, UDP payload %s%u (client %u), window %s%llu MiB, "
+	       "unacked %s%zu MiB, "
 	       "writes %zu KiB, %d runs\n",
 	       (unsigned long long)(o.size >> 20), cc_name(o.cc),
-	       o.udp ? "" : "auto/", o.udp, o.window ? "" : "default/",
-	       (unsigned long long)(o.window >> 20),
+	       o.udp ? "" : "auto/", o.udp, o.cli_udp ? o.cli_udp : o.udp,
+	       o.window ? "" : "default/", (unsigned long long)(o.window >> 20),
 	       o.unacked ? "" : "default/", o.unacked >> 20, o.write >> 10,
 	       o.runs);
 	for (int i = 0; i < o.runs; i++) {
