@@ -115,14 +115,9 @@ static void cl_dead(struct tconn *c)
 	event_del(c->timer);
 }
 
-static void rebind_now(struct transport_client *client);
-
 static void cl_pre_write(struct tconn *c)
 {
 	struct transport_client *client = cl(c);
-
-	if (client->rebind_fd >= 0)
-		rebind_now(client);
 
 	while (client->queue != NULL && c->h3 != NULL) {
 		struct tstream *s = client->queue;
@@ -167,6 +162,8 @@ static void cl_stream_closed(struct tconn *c, struct tstream *s, int error,
 	finish_stream(s, error, msg);
 }
 
+static void cl_before_send(struct tconn *c);
+
 static const struct tconn_ops cl_ops = {
     .handshake_completed = cl_handshake_completed,
     .handshake_confirmed = cl_handshake_confirmed,
@@ -174,6 +171,7 @@ static const struct tconn_ops cl_ops = {
     .closed = cl_closed,
     .dead = cl_dead,
     .pre_write = cl_pre_write,
+    .before_send = cl_before_send,
     .stream_closed = cl_stream_closed,
 };
 
@@ -381,17 +379,19 @@ int transport_client_rebind(struct transport_client *client,
 	return 0;
 }
 
-/* Moves to the socket transport_client_rebind() opened, just before the
- * next packets go out: a NAT's new mapping shows with the client's next
- * packet, and what the server sends to the old one is lost. Runs from
- * the write event, outside the library's callbacks. */
-static void rebind_now(struct transport_client *client)
+/* Moves to the socket transport_client_rebind() opened, as the next
+ * packets go out: a NAT's new mapping shows with the client's next packet,
+ * and what the server sends to the old one is lost. Runs from the write
+ * path, outside the library's callbacks. */
+static void cl_before_send(struct tconn *c)
 {
-	struct tconn *c = &client->c;
+	struct transport_client *client = cl(c);
 	struct event *rx_ev;
 	ngtcp2_addr addr;
 	int fd = client->rebind_fd, old = c->fd;
 
+	if (fd < 0)
+		return;
 	client->rebind_fd = -1;
 	rx_ev = event_new(c->base, fd, EV_READ | EV_PERSIST, on_rx, client);
 	if (rx_ev == NULL || event_add(rx_ev, NULL) != 0 ||

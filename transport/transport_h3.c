@@ -650,6 +650,8 @@ static int flush_tx(struct tconn *c, size_t len, size_t seg)
 
 	if (len == 0)
 		return 0;
+	if (c->ops->before_send != NULL)
+		c->ops->before_send(c);
 	rv = udp_send(c->fd, c->gso, (struct sockaddr *)&c->tx_to, c->tx_tolen,
 	              c->txbuf, len, seg, &sent);
 	c->st_sends++;

@@ -123,6 +123,9 @@ struct tconn_ops {
 	void (*writable)(struct tconn *c, struct tstream *s);
 	/* Client: open queued requests, drop cancelled unopened ones. */
 	void (*pre_write)(struct tconn *c);
+	/* Client: a batch of packets is about to go out (may change c->fd:
+	 * the rebind test hook). May be NULL. */
+	void (*before_send)(struct tconn *c);
 	/* A stream ended; free s's owner object. error 0 on success. */
 	void (*stream_closed)(struct tconn *c, struct tstream *s, int error,
 	                      const char *msg);
