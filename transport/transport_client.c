@@ -180,36 +180,55 @@ static const struct tconn_ops cl_ops = {
  * client has one connection, so there is nobody else to be fair to. */
 #define CLIENT_RX_ROUNDS 1
 
+/* Feeds one recvmmsg batch. Returns what udp_recv() returned. */
+static int rx_batch(struct transport_client *client)
+{
+	int n = udp_recv(client->c.fd, &client->rx);
+
+	for (int i = 0; i < n; i++)
+		tconn_read(&client->c, (struct sockaddr *)&client->rx.from[i],
+		           client->rx.msgs[i].msg_hdr.msg_namelen,
+		           client->rx.iov[i].iov_base,
+		           client->rx.msgs[i].msg_len);
+	return n;
+}
+
 static void on_rx(evutil_socket_t fd, short what, void *arg)
 {
 	struct transport_client *client = arg;
+	char msg[200];
+	int n = 0;
 
 	for (int round = 0; round < CLIENT_RX_ROUNDS; round++) {
-		int n = udp_recv(client->c.fd, &client->rx);
-
-		if (n == -ECONNREFUSED) {
-			char msg[200];
-
-			/* The socket is connected, so the kernel hands us the
-			 * ICMP port unreachable: waiting for the handshake
-			 * timeout would only hide it. */
-			snprintf(msg, sizeof msg,
-			         "nothing listens on UDP %s:%u (ICMP port "
-			         "unreachable): check the source's address and "
-			         "port and that serve is running there",
-			         client->host, client->cfg.port);
-			tconn_abort(&client->c, MA_ERR_TRANSPORT, msg);
-			return;
-		}
+		n = rx_batch(client);
 		if (n <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			tconn_read(&client->c,
-			           (struct sockaddr *)&client->rx.from[i],
-			           client->rx.msgs[i].msg_hdr.msg_namelen,
-			           client->rx.iov[i].iov_base,
-			           client->rx.msgs[i].msg_len);
+			break;
 	}
+	if (n != -ECONNREFUSED)
+		return;
+	/* The kernel reports the ICMP error before datagrams still queued:
+	 * a server that exited right after its GOAWAY and CONNECTION_CLOSE
+	 * has its close behind the error. Read those first (bounded). */
+	for (int round = 0; round < 4 && client->c.state == TC_ACTIVE; round++)
+		if (rx_batch(client) <= 0)
+			break;
+	if (client->c.state != TC_ACTIVE)
+		return;
+	/* The socket is connected, so the kernel hands us the ICMP port
+	 * unreachable: waiting for the handshake or idle timeout would only
+	 * hide it. */
+	if (client->c.goaway_received)
+		snprintf(
+		    msg, sizeof msg,
+		    "peer is shutting down (GOAWAY, then its port closed): "
+		    "reconnect once it is back or to another source");
+	else
+		snprintf(msg, sizeof msg,
+		         "nothing listens on UDP %s:%u (ICMP port "
+		         "unreachable): check the source's address and port "
+		         "and that serve is running there",
+		         client->host, client->cfg.port);
+	tconn_abort(&client->c, MA_ERR_TRANSPORT, msg);
 }
 
 int transport_client_new(struct event_base *base,
