@@ -11,12 +11,20 @@
  *
  * usage: bench_transport [-n MIB] [-r RUNS] [-c cubic|reno|bbr|bbr2]
  *                        [-u UDP_PAYLOAD] [-w WINDOW_MIB] [-a UNACKED_MIB]
- *                        [-k WRITE_KIB] [-B] [-q] [-v]
+ *                        [-U CLIENT_UDP_PAYLOAD] [-k WRITE_KIB]
+ *                        [-S NETNS -A ADDR] [-B] [-q] [-v]
  *   -n bytes to move in MiB (default 1024)   -r runs (default 3)
  *   -c congestion control (default cubic)
  *   -u max UDP payload (default: the transport's, 0 = auto)
+ *   -U the client's max UDP payload only (what it advertises as its
+ *      max_udp_payload_size: 1452 is quic-go's limit), the server keeping
+ *      -u's
  *   -w connection and stream window in MiB (default: the transport's)
  *   -a server max_unacked per stream in MiB (default: the transport's)
+ *   -S NETNS -A ADDR: the server runs in network namespace NETNS (a name
+ *      under /run/netns, as `ip netns add` makes) and listens on IPv4
+ *      ADDR, which the client reaches from here (e.g. across a veth pair
+ *      with MTU 1500); needs CAP_SYS_ADMIN
  *   -k size of each transport_response_write() in KiB (default 256, as
  *      serve's WRITE_PIECE_MAX)
  *   -B skip the TLS/TCP baseline           -q no per-run lines
@@ -26,8 +34,10 @@
  * $abs_top_srcdir) in a scratch dir that is removed at exit. Every run is
  * bounded by a deadline (60 s + 1 s per 10 MiB). */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +72,27 @@ struct opts {
 	uint64_t size;
 	int runs;
 	enum transport_cc cc;
-	uint32_t udp;
+	uint32_t udp, cli_udp;
+	const char *netns, *addr; /* -S, -A: NULL = same namespace, loopback */
 	uint64_t window;
 	size_t unacked;
 	size_t write;
 	int baseline, quiet, verbose;
 };
 
-static struct opts o = {
-    1024ull << 20, 3, TRANSPORT_CC_CUBIC, 0, 0, 0, 256 * 1024, 1, 0, 0};
+static struct opts o = {1024ull << 20,
+                        3,
+                        TRANSPORT_CC_CUBIC,
+                        0,
+                        0,
+                        NULL,
+                        NULL,
+                        0,
+                        0,
+                        256 * 1024,
+                        1,
+                        0,
+                        0};
 static uint8_t *pattern; /* 2 * PERIOD bytes: any window < PERIOD is flat */
 static struct test_pki pki;
 
@@ -220,6 +242,7 @@ static void quic_server(int portfd, int ctl)
 	uint16_t port;
 
 	a.base = event_base_new();
+	sc.bind_addr = o.addr;
 	sc.cert_file = test_pki_file(&pki, "server.pem");
 	sc.key_file = test_pki_file(&pki, "server.key");
 	sc.client_ca_file = test_pki_file(&pki, "ca.pem");
@@ -329,6 +352,16 @@ static pid_t fork_server(void (*fn)(int, int), int *port_out, int *ctl_out)
 	if (pid == 0) {
 		close(pp[0]);
 		close(cp[1]);
+		if (o.netns != NULL) {
+			char path[256];
+			int nfd;
+
+			snprintf(path, sizeof path, "/run/netns/%s", o.netns);
+			nfd = open(path, O_RDONLY | O_CLOEXEC);
+			if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
+				die(path, strerror(errno));
+			close(nfd);
+		}
 		fn(pp[1], cp[0]);
 		_exit(1);
 	}
@@ -377,13 +410,15 @@ static struct result quic_run(uint32_t want_crc)
 	a.base = event_base_new();
 	dl = evtimer_new(a.base, cl_on_deadline, &a);
 	evtimer_add(dl, &tv);
-	cc.host = "127.0.0.1";
+	cc.host = o.addr != NULL ? o.addr : "127.0.0.1";
 	cc.port = (uint16_t)port;
 	cc.server_name = "localhost";
 	cc.ca_file = test_pki_file(&pki, "ca.pem");
 	cc.cert_file = test_pki_file(&pki, "mirror-1.pem");
 	cc.key_file = test_pki_file(&pki, "mirror-1.key");
 	fill_tuning(&cc.tuning);
+	if (o.cli_udp != 0)
+		cc.tuning.max_udp_payload = o.cli_udp;
 	c0 = cpu_self();
 	t0 = clock_mono_s();
 	if (transport_client_new(a.base, &cc, &ccb, &a, &cli, errmsg) != 0)
@@ -451,6 +486,8 @@ static void tls_server(int portfd, int ctl)
 	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (o.addr != NULL && inet_pton(AF_INET, o.addr, &sin.sin_addr) != 1)
+		die(o.addr, "not an IPv4 address");
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (bind(ls, (struct sockaddr *)&sin, sizeof sin) != 0 ||
 	    listen(ls, 1) != 0 ||
@@ -509,6 +546,8 @@ static struct result tls_run(uint32_t want_crc)
 	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (o.addr != NULL && inet_pton(AF_INET, o.addr, &sin.sin_addr) != 1)
+		die(o.addr, "not an IPv4 address");
 	sin.sin_port = htons((uint16_t)port);
 	if (connect(s, (struct sockaddr *)&sin, sizeof sin) != 0)
 		die("tcp connect", strerror(errno));
@@ -566,8 +605,11 @@ static void summary(const char *name, const struct result *r, int n)
 		s[i] = r[i].cpu_srv;
 		c[i] = r[i].cpu_cli;
 	}
-	printf("%-16s median %8.1f MB/s   (cpu s: server %.2f, client %.2f)\n",
-	       name, median(m, n), median(s, n), median(c, n));
+	printf("%-16s median %8.1f MB/s   (cpu s: server %.2f, client %.2f; "
+	       "per GiB: server %.2f, client %.2f)\n",
+	       name, median(m, n), median(s, n), median(c, n),
+	       median(s, n) * (double)(1u << 30) / (double)o.size,
+	       median(c, n) * (double)(1u << 30) / (double)o.size);
 }
 
 int main(int argc, char **argv)
@@ -576,7 +618,7 @@ int main(int argc, char **argv)
 	uint32_t crc;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:c:u:w:a:k:Bqv")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:c:u:U:w:a:k:S:A:Bqv")) != -1) {
 		switch (opt) {
 		case 'n':
 			o.size = strtoull(optarg, NULL, 10) << 20;
@@ -598,6 +640,15 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			o.udp = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'U':
+			o.cli_udp = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			o.netns = optarg;
+			break;
+		case 'A':
+			o.addr = optarg;
 			break;
 		case 'w':
 			o.window = strtoull(optarg, NULL, 10) << 20;
@@ -621,6 +672,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
+	if ((o.netns != NULL) != (o.addr != NULL))
+		usage();
 	if (o.size == 0 || o.runs < 1 || o.runs > MAX_RUNS || o.write == 0 ||
 	    o.write >= PERIOD)
 		usage();
@@ -638,11 +691,14 @@ int main(int argc, char **argv)
 	if (test_pki_make(&pki) != 0)
 		die("pki", "cannot generate test certificates");
 	wolfSSL_Init();
-	printf("# %llu MiB over loopback, server and client in two processes; "
-	       "cc %s, UDP payload %s%u, window %s%llu MiB, unacked %s%zu MiB, "
+	printf("# %llu MiB over %s, server and client in two processes; "
+	       "cc %s, UDP payload %s%u (client %u), window %s%llu MiB, "
+	       "unacked %s%zu MiB, "
 	       "writes %zu KiB, %d runs\n",
-	       (unsigned long long)(o.size >> 20), cc_name(o.cc),
-	       o.udp ? "" : "auto/", o.udp, o.window ? "" : "default/",
+	       (unsigned long long)(o.size >> 20),
+	       o.netns != NULL ? "another network namespace" : "loopback",
+	       cc_name(o.cc), o.udp ? "" : "auto/", o.udp,
+	       o.cli_udp ? o.cli_udp : o.udp, o.window ? "" : "default/",
 	       (unsigned long long)(o.window >> 20),
 	       o.unacked ? "" : "default/", o.unacked >> 20, o.write >> 10,
 	       o.runs);

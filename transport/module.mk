@@ -34,3 +34,11 @@ tests_integration_test_transport_limits_SOURCES = \
 tests_integration_test_transport_limits_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
 tests_integration_test_transport_limits_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_integration_test_transport_limits_LDADD = $(TRANSPORT_TEST_LIBS)
+
+check_PROGRAMS += tests/integration/test_transport_migration
+TESTS += tests/integration/test_transport_migration
+tests_integration_test_transport_migration_SOURCES = \
+	tests/integration/test_transport_migration.c
+tests_integration_test_transport_migration_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
+tests_integration_test_transport_migration_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_integration_test_transport_migration_LDADD = $(TRANSPORT_TEST_LIBS)

@@ -97,7 +97,8 @@ int transport_server_new(struct event_base *base,
                          const struct transport_server_callbacks *cb,
                          void *user, struct transport_server **out,
                          char *errmsg);
-/* Sends CONNECTION_CLOSE (H3_NO_ERROR) to every client, calls
+/* Sends an H3 GOAWAY and CONNECTION_CLOSE (H3_NO_ERROR) to every client
+ * (which reports "peer is shutting down"), calls
  * on_request_closed(MA_ERR_TRANSPORT) for open requests, closes the socket
  * and frees everything at once (no draining period: the socket is gone).
  * NULL is fine. */
@@ -108,6 +109,11 @@ uint16_t transport_server_port(const struct transport_server *srv);
 unsigned transport_server_connections(const struct transport_server *srv);
 /* Number of connections whose handshake is in progress. */
 unsigned transport_server_handshakes(const struct transport_server *srv);
+/* UDP datagrams sent to clients and the send calls (sendmsg, one GSO
+ * batch each) that carried them, over all connections so far, live or
+ * gone (tests, metrics: datagrams per send is the batching achieved). */
+void transport_server_tx_stats(const struct transport_server *srv,
+                               uint64_t *datagrams, uint64_t *sends);
 
 /* Request accessors; strings live as long as req. */
 const char *transport_request_method(const struct transport_request *req);
@@ -190,8 +196,23 @@ int transport_client_new(struct event_base *base,
 /* Closes gracefully (CONNECTION_CLOSE H3_NO_ERROR); on_closed(0) follows
  * from the loop. */
 void transport_client_close(struct transport_client *c);
-/* Frees at once, without callbacks. NULL is fine. */
+/* Frees at once, without callbacks; a connection still open is closed
+ * with CONNECTION_CLOSE (H3_NO_ERROR) first, so the server releases it
+ * at once instead of at its idle timeout. NULL is fine. */
 void transport_client_free(struct transport_client *c);
+/* Test hook for NAT rebinding: opens a new UDP socket bound to
+ * local_addr (numeric; NULL = the current address) on a fresh port, and
+ * moves the connection to it just before its next packet goes out (the
+ * old socket is closed then), without telling the server, as a NAT whose
+ * mapping changed would. The server sees the same connection IDs from a
+ * new address and must validate it (PATH_CHALLENGE) and answer there.
+ * May be called from stream callbacks. 0, MA_ERR_INVAL (not connected
+ * yet or closed) or MA_ERR_IO (errmsg says why). */
+int transport_client_rebind(struct transport_client *c, const char *local_addr,
+                            char *errmsg);
+/* The client's current local address and port (tests). */
+const struct sockaddr *
+transport_client_local_addr(const struct transport_client *c, socklen_t *len);
 /* GET path (with query) on a new stream. Allowed before on_connected
  * (queued until the handshake and the peer's stream limit allow).
  * 0, MA_ERR_TRANSPORT (closed), MA_ERR_NOMEM. */

@@ -1,6 +1,7 @@
 /* transport: HTTP/3 client — one connection, many request streams. */
 #include "transport/transport_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@ struct transport_client {
 	/* Requests waiting for the handshake or for stream credit. */
 	struct tstream *queue, *queue_tail;
 	int closed_reported;
+	/* transport_client_rebind(): the socket to move to (-1 = none). */
+	int rebind_fd, rebind_gso;
+	struct sockaddr_storage rebind_local;
+	socklen_t rebind_locallen;
 };
 
 static struct transport_client *cl(struct tconn *c)
@@ -157,6 +162,8 @@ static void cl_stream_closed(struct tconn *c, struct tstream *s, int error,
 	finish_stream(s, error, msg);
 }
 
+static void cl_before_send(struct tconn *c);
+
 static const struct tconn_ops cl_ops = {
     .handshake_completed = cl_handshake_completed,
     .handshake_confirmed = cl_handshake_confirmed,
@@ -164,6 +171,7 @@ static const struct tconn_ops cl_ops = {
     .closed = cl_closed,
     .dead = cl_dead,
     .pre_write = cl_pre_write,
+    .before_send = cl_before_send,
     .stream_closed = cl_stream_closed,
 };
 
@@ -172,36 +180,55 @@ static const struct tconn_ops cl_ops = {
  * client has one connection, so there is nobody else to be fair to. */
 #define CLIENT_RX_ROUNDS 1
 
+/* Feeds one recvmmsg batch. Returns what udp_recv() returned. */
+static int rx_batch(struct transport_client *client)
+{
+	int n = udp_recv(client->c.fd, &client->rx);
+
+	for (int i = 0; i < n; i++)
+		tconn_read(&client->c, (struct sockaddr *)&client->rx.from[i],
+		           client->rx.msgs[i].msg_hdr.msg_namelen,
+		           client->rx.iov[i].iov_base,
+		           client->rx.msgs[i].msg_len);
+	return n;
+}
+
 static void on_rx(evutil_socket_t fd, short what, void *arg)
 {
 	struct transport_client *client = arg;
+	char msg[200];
+	int n = 0;
 
 	for (int round = 0; round < CLIENT_RX_ROUNDS; round++) {
-		int n = udp_recv(client->c.fd, &client->rx);
-
-		if (n == -ECONNREFUSED) {
-			char msg[200];
-
-			/* The socket is connected, so the kernel hands us the
-			 * ICMP port unreachable: waiting for the handshake
-			 * timeout would only hide it. */
-			snprintf(msg, sizeof msg,
-			         "nothing listens on UDP %s:%u (ICMP port "
-			         "unreachable): check the source's address and "
-			         "port and that serve is running there",
-			         client->host, client->cfg.port);
-			tconn_abort(&client->c, MA_ERR_TRANSPORT, msg);
-			return;
-		}
+		n = rx_batch(client);
 		if (n <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			tconn_read(&client->c,
-			           (struct sockaddr *)&client->rx.from[i],
-			           client->rx.msgs[i].msg_hdr.msg_namelen,
-			           client->rx.iov[i].iov_base,
-			           client->rx.msgs[i].msg_len);
+			break;
 	}
+	if (n != -ECONNREFUSED)
+		return;
+	/* The kernel reports the ICMP error before datagrams still queued:
+	 * a server that exited right after its GOAWAY and CONNECTION_CLOSE
+	 * has its close behind the error. Read those first (bounded). */
+	for (int round = 0; round < 4 && client->c.state == TC_ACTIVE; round++)
+		if (rx_batch(client) <= 0)
+			break;
+	if (client->c.state != TC_ACTIVE)
+		return;
+	/* The socket is connected, so the kernel hands us the ICMP port
+	 * unreachable: waiting for the handshake or idle timeout would only
+	 * hide it. */
+	if (client->c.goaway_received)
+		snprintf(
+		    msg, sizeof msg,
+		    "peer is shutting down (GOAWAY, then its port closed): "
+		    "reconnect once it is back or to another source");
+	else
+		snprintf(msg, sizeof msg,
+		         "nothing listens on UDP %s:%u (ICMP port "
+		         "unreachable): check the source's address and port "
+		         "and that serve is running there",
+		         client->host, client->cfg.port);
+	tconn_abort(&client->c, MA_ERR_TRANSPORT, msg);
 }
 
 int transport_client_new(struct event_base *base,
@@ -229,6 +256,7 @@ int transport_client_new(struct event_base *base,
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	c = &client->c;
 	c->fd = -1;
+	client->rebind_fd = -1;
 	client->cfg = *config;
 	client->cb = *cb;
 	client->user = user;
@@ -320,6 +348,102 @@ err:
 	return rv;
 }
 
+int transport_client_rebind(struct transport_client *client,
+                            const char *local_addr, char *errmsg)
+{
+	struct tconn *c = &client->c;
+	struct sockaddr_storage local;
+	socklen_t locallen;
+	char host[INET6_ADDRSTRLEN];
+	int fd, gso, rv;
+
+	if (c->state != TC_ACTIVE || !c->handshake_confirmed)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "rebind: the connection is not established");
+	if (local_addr == NULL) {
+		const void *ip =
+		    c->local.ss_family == AF_INET6
+		        ? (const void *)&((struct sockaddr_in6 *)&c->local)
+		              ->sin6_addr
+		        : (const void *)&((struct sockaddr_in *)&c->local)
+		              ->sin_addr;
+
+		if (inet_ntop(c->local.ss_family, ip, host, sizeof host) ==
+		    NULL)
+			return ma_errorf(errmsg, MA_ERR_IO,
+			                 "rebind: cannot format the local "
+			                 "address: %s",
+			                 strerror(errno));
+		local_addr = host;
+	}
+	rv = udp_open(local_addr, 0, &fd, &gso, &local, &locallen, errmsg);
+	if (rv != 0)
+		return rv;
+	if (connect(fd, (struct sockaddr *)&c->remote, c->remotelen) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &locallen) != 0) {
+		rv = ma_errorf(errmsg, MA_ERR_IO,
+		               "rebind: cannot reach %s:%u from %s: %s",
+		               client->host, client->cfg.port, local_addr,
+		               strerror(errno));
+		close(fd);
+		return rv;
+	}
+	if (client->rebind_fd >= 0)
+		close(client->rebind_fd);
+	client->rebind_fd = fd;
+	client->rebind_gso = gso;
+	client->rebind_local = local;
+	client->rebind_locallen = locallen;
+	tconn_schedule_write(c);
+	return 0;
+}
+
+/* Moves to the socket transport_client_rebind() opened, as the next
+ * packets go out: a NAT's new mapping shows with the client's next packet,
+ * and what the server sends to the old one is lost. Runs from the write
+ * path, outside the library's callbacks. */
+static void cl_before_send(struct tconn *c)
+{
+	struct transport_client *client = cl(c);
+	struct event *rx_ev;
+	ngtcp2_addr addr;
+	int fd = client->rebind_fd, old = c->fd;
+
+	if (fd < 0)
+		return;
+	client->rebind_fd = -1;
+	rx_ev = event_new(c->base, fd, EV_READ | EV_PERSIST, on_rx, client);
+	if (rx_ev == NULL || event_add(rx_ev, NULL) != 0 ||
+	    tconn_set_fd(c, fd) != 0) {
+		if (rx_ev != NULL)
+			event_free(rx_ev);
+		close(fd);
+		tconn_abort(c, MA_ERR_NOMEM, "rebind: cannot add UDP event");
+		return;
+	}
+	event_free(client->rx_ev);
+	client->rx_ev = rx_ev;
+	/* Datagrams still queued on the old socket are lost, as behind a
+	 * real NAT; QUIC recovers them. */
+	close(old);
+	client->gso = client->rebind_gso;
+	c->local = client->rebind_local;
+	c->locallen = client->rebind_locallen;
+	/* ngtcp2 names the path by both ends: packets now arrive on the new
+	 * local address and must match the current path. */
+	addr.addr = (ngtcp2_sockaddr *)&c->local;
+	addr.addrlen = c->locallen;
+	ngtcp2_conn_set_local_addr(c->conn, &addr);
+}
+
+const struct sockaddr *
+transport_client_local_addr(const struct transport_client *client,
+                            socklen_t *len)
+{
+	*len = client->c.locallen;
+	return (const struct sockaddr *)&client->c.local;
+}
+
 void transport_client_close(struct transport_client *client)
 {
 	client->c.close_requested = 1;
@@ -333,6 +457,10 @@ void transport_client_free(struct transport_client *client)
 	if (client == NULL)
 		return;
 	c = &client->c;
+	/* Tell the server now, or it holds the connection (and what it
+	 * counts against its limits) until its idle timeout. */
+	if (c->conn != NULL && c->state == TC_ACTIVE)
+		tconn_close(c, NULL, 0, "client freed");
 	while (c->streams != NULL) {
 		struct tstream *s = c->streams;
 
@@ -348,6 +476,8 @@ void transport_client_free(struct transport_client *client)
 	}
 	if (client->rx_ev != NULL)
 		event_free(client->rx_ev);
+	if (client->rebind_fd >= 0)
+		close(client->rebind_fd);
 	tconn_free(c);
 	if (c->fd >= 0)
 		close(c->fd);

@@ -294,6 +294,14 @@ static nghttp3_ssize h3_read_data(nghttp3_conn *h3, int64_t id,
 	return (nghttp3_ssize)n;
 }
 
+static int h3_goaway(nghttp3_conn *h3, int64_t id, void *user)
+{
+	struct tconn *c = user;
+
+	c->goaway_received = 1;
+	return 0;
+}
+
 int tconn_setup_h3(struct tconn *c)
 {
 	nghttp3_callbacks cb = {0};
@@ -313,6 +321,7 @@ int tconn_setup_h3(struct tconn *c)
 	cb.end_stream = h3_end_stream;
 	cb.stop_sending = h3_shutdown_write;
 	cb.reset_stream = h3_shutdown_write;
+	cb.shutdown = h3_goaway;
 	nghttp3_settings_default(&st);
 	st.max_field_section_size = TRANSPORT_MAX_FIELD_SECTION;
 	st.qpack_max_dtable_capacity = 4096;
@@ -552,6 +561,10 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 	    (t->idle_timeout_ms ? t->idle_timeout_ms : 30000) *
 	    NGTCP2_MILLISECONDS;
 	tp->active_connection_id_limit = 7;
+	/* What we send is what the path carries, so it is also what we ask
+	 * the peer to send (RFC 9000 18.2): a peer with a larger setting
+	 * then sizes its packets, and its GSO batches, to ours. */
+	tp->max_udp_payload_size = payload;
 }
 
 /* ---- write path ---- */
@@ -595,6 +608,40 @@ static void enter_end(struct tconn *c, enum tconn_state st, int error,
 	event_active(c->close_ev, 0, 0);
 }
 
+/* Same family, address and port (what names a path's end). */
+static int addr_eq(const ngtcp2_sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a,
+		                          *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr,
+		              sizeof x->sin6_addr) == 0;
+	}
+	return ((const struct sockaddr_in *)(const void *)a)->sin_port ==
+	           ((const struct sockaddr_in *)(const void *)b)->sin_port &&
+	       ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+	           ((const struct sockaddr_in *)(const void *)b)
+	               ->sin_addr.s_addr;
+}
+
+/* Follows the path ngtcp2 now uses: after the peer's address changed
+ * (NAT rebinding, migration) replies go to the new one. */
+static void track_path(struct tconn *c)
+{
+	const ngtcp2_path *p = ngtcp2_conn_get_path(c->conn);
+
+	if (p->remote.addrlen > sizeof c->remote ||
+	    addr_eq(p->remote.addr, (const struct sockaddr *)&c->remote))
+		return;
+	memcpy(&c->remote, p->remote.addr, p->remote.addrlen);
+	c->remotelen = (socklen_t)p->remote.addrlen;
+	c->st_path_changes++;
+}
+
 /* Returns 0, or -1 when the socket is full (the batch is kept). */
 static int flush_tx(struct tconn *c, size_t len, size_t seg)
 {
@@ -603,8 +650,10 @@ static int flush_tx(struct tconn *c, size_t len, size_t seg)
 
 	if (len == 0)
 		return 0;
-	rv = udp_send(c->fd, c->gso, (struct sockaddr *)&c->remote,
-	              c->remotelen, c->txbuf, len, seg, &sent);
+	if (c->ops->before_send != NULL)
+		c->ops->before_send(c);
+	rv = udp_send(c->fd, c->gso, (struct sockaddr *)&c->tx_to, c->tx_tolen,
+	              c->txbuf, len, seg, &sent);
 	c->st_sends++;
 	if (rv == -EAGAIN) {
 		c->st_eagain++;
@@ -623,9 +672,8 @@ static int retry_pending(struct tconn *c)
 
 	if (c->tx_pending == 0)
 		return 0;
-	rv =
-	    udp_send(c->fd, c->gso, (struct sockaddr *)&c->remote, c->remotelen,
-	             c->txbuf + c->tx_pending_off, len, c->tx_seg, &sent);
+	rv = udp_send(c->fd, c->gso, (struct sockaddr *)&c->tx_to, c->tx_tolen,
+	              c->txbuf + c->tx_pending_off, len, c->tx_seg, &sent);
 	if (rv == -EAGAIN) {
 		c->tx_pending_off += sent;
 		return -1;
@@ -701,6 +749,8 @@ static void conn_write(struct tconn *c)
 	 * a packet may take, larger during a PMTUD probe. */
 	size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
 	size_t max = ngtcp2_conn_get_max_tx_udp_payload_size(c->conn);
+	const ngtcp2_transport_params *rp =
+	    ngtcp2_conn_get_remote_transport_params(c->conn);
 	size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
 	size_t off = 0, seg = 0, total = 0, paced = 0;
 	size_t budget = quantum * WRITE_BUDGET_QUANTA;
@@ -721,6 +771,13 @@ static void conn_write(struct tconn *c)
 		max = UDP_BATCH_MAX;
 	if (path > max)
 		path = max;
+	/* Without shaping (large payloads taken as given) ngtcp2 reports our
+	 * own limit as the path's, yet sizes packets to the peer's
+	 * max_udp_payload_size: a batch must be measured against the latter,
+	 * or every packet (shorter than "full") is sent on its own. */
+	if (rp != NULL && rp->max_udp_payload_size != 0 &&
+	    path > rp->max_udp_payload_size)
+		path = (size_t)rp->max_udp_payload_size;
 	ngtcp2_path_storage_zero(&ps);
 	for (;;) {
 		int64_t sid = -1;
@@ -778,6 +835,29 @@ static void conn_write(struct tconn *c)
 			else
 				c->st_idle++;
 			break;
+		}
+		/* One batch, one destination: a packet for another path
+		 * (PATH_CHALLENGE to a new address, a probe of the old one)
+		 * sends what is queued first. */
+		if (off > 0 && !addr_eq(ps.path.remote.addr,
+		                        (struct sockaddr *)&c->tx_to)) {
+			size_t queued = off;
+			int full = flush_tx(c, off, seg) != 0;
+
+			off = 0;
+			seg = 0;
+			if (full) {
+				/* txbuf holds the refused batch: this packet
+				 * has nowhere to wait and is dropped; ngtcp2
+				 * declares it lost and sends it again. */
+				break;
+			}
+			memmove(c->txbuf, c->txbuf + queued, (size_t)n);
+		}
+		if (off == 0 && ps.path.remote.addrlen <= sizeof c->tx_to) {
+			memcpy(&c->tx_to, ps.path.remote.addr,
+			       ps.path.remote.addrlen);
+			c->tx_tolen = (socklen_t)ps.path.remote.addrlen;
 		}
 		if (seg == 0)
 			seg = (size_t)n;
@@ -888,6 +968,7 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 	rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len,
 	                          clock_mono_ns());
 	if (rv == 0) {
+		track_path(c);
 		tconn_schedule_write(c);
 		return;
 	}
@@ -933,6 +1014,16 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 				         alert, what != NULL ? " " : "",
 				         what != NULL ? what : "");
 			enter_end(c, TC_DRAINING, MA_ERR_TLS, buf);
+			return;
+		}
+		if (c->goaway_received &&
+		    peer.type ==
+		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
+		    peer.error_code == NGHTTP3_H3_NO_ERROR) {
+			enter_end(c, TC_DRAINING, MA_ERR_TRANSPORT,
+			          "peer is shutting down (GOAWAY, then an "
+			          "orderly close): reconnect once it is back "
+			          "or to another source");
 			return;
 		}
 		enter_end(c, TC_DRAINING,
@@ -1001,6 +1092,15 @@ static void on_close_ev(evutil_socket_t fd, short what, void *arg)
 	c->ops->closed(c, c->close_error, c->close_msg);
 }
 
+void tconn_goaway(struct tconn *c)
+{
+	if (c->state != TC_ACTIVE || c->h3 == NULL)
+		return;
+	if (nghttp3_conn_shutdown(c->h3) != 0)
+		return;
+	conn_write(c);
+}
+
 void tconn_refuse(struct tconn *c, uint8_t alert, const char *msg)
 {
 	ngtcp2_connection_close_error_set_transport_error_tls_alert(
@@ -1042,9 +1142,10 @@ void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
 
 			c->close_len = (size_t)n;
 			(void)udp_send(c->fd, c->gso,
-			               (struct sockaddr *)&c->remote,
-			               c->remotelen, c->close_pkt, c->close_len,
-			               c->close_len, &sent);
+			               (struct sockaddr *)ps.path.remote.addr,
+			               (socklen_t)ps.path.remote.addrlen,
+			               c->close_pkt, c->close_len, c->close_len,
+			               &sent);
 		} else {
 			free(c->close_pkt);
 			c->close_pkt = NULL;
@@ -1066,6 +1167,23 @@ int tconn_init_events(struct tconn *c)
 	return 0;
 }
 
+int tconn_set_fd(struct tconn *c, int fd)
+{
+	struct event *ev = event_new(c->base, fd, EV_WRITE, on_tx_ev, c);
+	int waiting;
+
+	if (ev == NULL)
+		return MA_ERR_NOMEM;
+	waiting = c->tx_ev != NULL && event_pending(c->tx_ev, EV_WRITE, NULL);
+	if (c->tx_ev != NULL)
+		event_free(c->tx_ev);
+	c->tx_ev = ev;
+	c->fd = fd;
+	if (waiting)
+		event_add(c->tx_ev, NULL);
+	return 0;
+}
+
 void tconn_free(struct tconn *c)
 {
 	if (c->conn != NULL) {
@@ -1077,7 +1195,8 @@ void tconn_free(struct tconn *c)
 		    "%llu sends (%llu EAGAIN), %llu yields, %llu "
 		    "cwnd-limited, %llu idle stops, %llu "
 		    "datagrams received; cwnd %llu, ssthresh %lld, "
-		    "srtt %llu us, min rtt %llu us, payload %zu",
+		    "srtt %llu us, min rtt %llu us, payload %zu, %llu "
+		    "path changes",
 		    c->server ? "server" : "client",
 		    (unsigned long long)c->st_pkts,
 		    (unsigned long long)c->st_sends,
@@ -1089,7 +1208,8 @@ void tconn_free(struct tconn *c)
 		    cs.ssthresh == UINT64_MAX ? -1LL : (long long)cs.ssthresh,
 		    (unsigned long long)(cs.smoothed_rtt / 1000),
 		    (unsigned long long)(cs.min_rtt / 1000),
-		    ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn));
+		    ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn),
+		    (unsigned long long)c->st_path_changes);
 	}
 	if (c->tx_ev != NULL)
 		event_free(c->tx_ev);

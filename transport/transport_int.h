@@ -123,6 +123,9 @@ struct tconn_ops {
 	void (*writable)(struct tconn *c, struct tstream *s);
 	/* Client: open queued requests, drop cancelled unopened ones. */
 	void (*pre_write)(struct tconn *c);
+	/* Client: a batch of packets is about to go out (may change c->fd:
+	 * the rebind test hook). May be NULL. */
+	void (*before_send)(struct tconn *c);
 	/* A stream ended; free s's owner object. error 0 on success. */
 	void (*stream_closed)(struct tconn *c, struct tstream *s, int error,
 	                      const char *msg);
@@ -160,11 +163,17 @@ struct tconn {
 	uint8_t *txbuf;
 	/* A batch the socket refused (EAGAIN), retried before new writes. */
 	size_t tx_pending, tx_pending_off, tx_seg;
+	/* Where the batch in txbuf goes: the remote of the path ngtcp2
+	 * wrote its packets for, which is not c->remote while it validates a
+	 * new path (migration, NAT rebinding). */
+	struct sockaddr_storage tx_to;
+	socklen_t tx_tolen;
 	struct tstream *streams;
 	size_t max_unacked;
 	uint64_t max_data;
 	char identity[TLS_IDENTITY_MAX];
 	int handshake_completed, handshake_confirmed;
+	int goaway_received; /* the peer's H3 GOAWAY arrived */
 	/* server: 0 handshaking (counted in nhandshakes), 1 established,
 	 * 2 stopped before its handshake completed (no longer counted). */
 	int established;
@@ -172,6 +181,9 @@ struct tconn {
 	/* Counters logged at debug level when the connection is freed. */
 	uint64_t st_pkts, st_sends, st_eagain, st_yields, st_rx;
 	uint64_t st_cwnd_limited, st_idle;
+	/* Times the peer's address changed and ngtcp2 moved the connection
+	 * to the new path (tests, logs). */
+	uint64_t st_path_changes;
 };
 
 /* Fills ngtcp2 callbacks shared by both roles. */
@@ -183,6 +195,9 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
                     const struct sockaddr *remote, uint64_t now);
 /* Sets up the libevent events. 0 or MA_ERR_NOMEM. */
 int tconn_init_events(struct tconn *c);
+/* Moves c to socket fd (the caller closes the old one): the write-ready
+ * event follows. 0 or MA_ERR_NOMEM (c keeps its old socket). */
+int tconn_set_fd(struct tconn *c, int fd);
 /* Creates the nghttp3 connection and its uni streams (after the
  * handshake). 0 or MA_ERR_TRANSPORT. */
 int tconn_setup_h3(struct tconn *c);
@@ -191,6 +206,10 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
                 const uint8_t *pkt, size_t len);
 /* Asks the loop to run the write path soon (safe anywhere). */
 void tconn_schedule_write(struct tconn *c);
+/* Sends an H3 GOAWAY (no new requests) now, when HTTP/3 is up: what a
+ * server says before closing at shutdown, so the client knows the close
+ * is an orderly one. */
+void tconn_goaway(struct tconn *c);
 /* Closes with ccerr (application NO_ERROR if NULL). */
 void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
                  int error, const char *msg);

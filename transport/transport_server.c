@@ -46,6 +46,7 @@ struct transport_server {
 	unsigned nhandshakes;    /* of which handshaking */
 	unsigned nestablished;   /* of which established (also closing) */
 	uint64_t refused_log_ns; /* last per-address refusal logged */
+	uint64_t gone_pkts, gone_sends; /* of connections already freed */
 	int freeing;
 };
 
@@ -315,6 +316,8 @@ static void srv_dead(struct tconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	srv->gone_pkts += c->st_pkts;
+	srv->gone_sends += c->st_sends;
 	if (c->established == 0)
 		srv->nhandshakes--;
 	else if (c->established == 1)
@@ -444,6 +447,21 @@ static void send_reset(struct transport_server *srv, const uint8_t *dcid,
 	send_raw(srv, from, fromlen, buf,
 	         ngtcp2_pkt_write_stateless_reset(buf, sizeof buf, token, rnd,
 	                                          rlen));
+}
+
+/* Version Negotiation listing the only version we speak (QUIC v1). */
+static void send_vn(struct transport_server *srv, const ngtcp2_version_cid *vc,
+                    const struct sockaddr *from, socklen_t fromlen)
+{
+	/* Header, two CIDs of up to 255 bytes (RFC 8999) and one version. */
+	uint8_t buf[7 + 255 + 255 + 4], r;
+	uint32_t sv = NGTCP2_PROTO_VER_V1;
+
+	tconn_random(&r, 1);
+	send_raw(srv, from, fromlen, buf,
+	         ngtcp2_pkt_write_version_negotiation(
+	             buf, sizeof buf, r, vc->scid, vc->scidlen, vc->dcid,
+	             vc->dcidlen, &sv, 1));
 }
 
 static struct tconn *accept_conn(struct transport_server *srv,
@@ -586,14 +604,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 
 	rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN);
 	if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
-		uint8_t buf[256], r;
-		uint32_t sv = NGTCP2_PROTO_VER_V1;
-
-		tconn_random(&r, 1);
-		send_raw(srv, from, fromlen, buf,
-		         ngtcp2_pkt_write_version_negotiation(
-		             buf, sizeof buf, r, vc.scid, vc.scidlen, vc.dcid,
-		             vc.dcidlen, &sv, 1));
+		send_vn(srv, &vc, from, fromlen);
 		return;
 	}
 	if (rv != 0)
@@ -601,6 +612,16 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	c = cid_find(srv, vc.dcid, vc.dcidlen);
 	if (c != NULL) {
 		tconn_read(c, from, fromlen, pkt, len);
+		return;
+	}
+	/* The library also takes draft-29 and the v2 draft, which we do not
+	 * speak: a client offering them must learn so from a Version
+	 * Negotiation packet (RFC 9000 6.1), not from silence or a Retry it
+	 * cannot use. Only for datagrams of at least 1200 bytes, as an
+	 * Initial must be: a VN packet must not amplify. */
+	if (vc.version != 0 && vc.version != NGTCP2_PROTO_VER_V1) {
+		if (len >= NGTCP2_MAX_UDP_PAYLOAD_SIZE)
+			send_vn(srv, &vc, from, fromlen);
 		return;
 	}
 	if (vc.version == 0) {
@@ -739,6 +760,7 @@ void transport_server_free(struct transport_server *srv)
 	while (srv->conns != NULL) {
 		struct tconn *c = srv->conns;
 
+		tconn_goaway(c);
 		tconn_close(c, NULL, 0, "server shutting down");
 		if (!c->close_notified) {
 			c->close_notified = 1;
@@ -772,6 +794,17 @@ unsigned transport_server_connections(const struct transport_server *srv)
 unsigned transport_server_handshakes(const struct transport_server *srv)
 {
 	return srv->nhandshakes;
+}
+
+void transport_server_tx_stats(const struct transport_server *srv,
+                               uint64_t *datagrams, uint64_t *sends)
+{
+	*datagrams = srv->gone_pkts;
+	*sends = srv->gone_sends;
+	for (const struct tconn *c = srv->conns; c != NULL; c = c->next) {
+		*datagrams += c->st_pkts;
+		*sends += c->st_sends;
+	}
 }
 
 const char *transport_request_method(const struct transport_request *req)
