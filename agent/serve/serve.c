@@ -8,6 +8,7 @@
 
 #include "agent/serve/serve.h"
 #include "agent/serve/serve_log.h"
+#include "agent/serve/serve_reserve.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,6 +78,9 @@ struct stream {
 	struct serve_log_stream log;
 	struct event *hb_ev;
 	bool hb_due, need_refresh;
+	/* Reservation refresh (serve_reserve.h): when it was last written,
+	 * and the index sent by then, written at the next refresh. */
+	uint64_t resv_ms, resv_next;
 };
 
 struct db {
@@ -98,6 +102,7 @@ struct db {
 	unsigned nlog;
 	struct wal_reader *idle[IDLE_READERS_MAX];
 	unsigned nidle;
+	bool resv_failed; /* a reservation write failed (logged once) */
 };
 
 struct grant {
@@ -121,6 +126,7 @@ struct serve {
 	struct serve_limits limits;
 	uint32_t lease_ms;
 	struct event *lease_ev; /* checks snapshot leases */
+	struct event *resv_ev;  /* reports the reservations */
 	uint64_t reader_opens;  /* wal readers opened for log streams */
 };
 
@@ -554,12 +560,44 @@ static void log_pump(struct stream *st)
 	flush(st);
 }
 
+/* Records st's mirror as holding index durably (serve_reserve.h). A
+ * failure leaves the mirror to the tap's trailing margin: serving goes
+ * on, and the first failure per database is logged. */
+static void reserve(struct stream *st, uint64_t index)
+{
+	char em[MA_ERRMSG_SIZE];
+	int rc = serve_reserve_record(st->db->dir, st->peer, st->db->name,
+	                              index, clock_wall_ms(), em);
+
+	if (rc == 0) {
+		if (st->db->resv_failed)
+			log_info("serve: %s: reservations are written again",
+			         st->db->name);
+		st->db->resv_failed = false;
+	} else if (!st->db->resv_failed) {
+		st->db->resv_failed = true;
+		log_warn("serve: %s: cannot record the retention reservation "
+		         "of %s (the source's retention will not wait for "
+		         "it); give serve write access to the directory "
+		         "beside the spool (docs/TAP.md \"Reservations\"): %s",
+		         st->db->name, st->peer, em);
+	}
+}
+
 static void hb_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *st = arg;
+	uint64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
+	if (st->kind == STREAM_LOG && !st->ended && !st->log.ended &&
+	    now - st->resv_ms >= SERVE_RESERVE_REFRESH_MS) {
+		reserve(st, st->resv_next);
+		st->resv_ms = now;
+		if (st->log.next_index > 0)
+			st->resv_next = st->log.next_index - 1;
+	}
 	st->hb_due = true;
 	st->need_refresh = true;
 	if (!st->blocked)
@@ -672,6 +710,10 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	log_info("serve: log stream of %s from %" PRIu64 " (prev_term %" PRIu64
 	         ") for %s",
 	         db->name, rq->from, rq->prev_term, st->peer);
+	/* The mirror holds from - 1 durably: that is its reservation. */
+	reserve(st, rq->from - 1);
+	st->resv_ms = clock_mono_ms();
+	st->resv_next = rq->from - 1;
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -727,6 +769,20 @@ static bool admit(struct stream *st, bool snapshot)
 /* Resets snapshot streams whose lease lapsed (no progress for lease_ms):
  * a mirror that stopped reading must not keep its snapshot from
  * retention, nor the spool's disk from being freed (the open file). */
+static void resv_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	char em[MA_ERRMSG_SIZE];
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < sv->ndbs; i++)
+		if (serve_reserve_report(sv->dbs[i].dir, clock_wall_ms(), em) !=
+		    0)
+			log_warn("serve: %s: reservations not reported: %s",
+			         sv->dbs[i].name, em);
+}
+
 static void lease_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve *sv = arg;
@@ -1271,6 +1327,16 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 			goto err;
 		}
 	}
+	{
+		struct timeval tv = clock_tv_from_ms(SERVE_RESERVE_REPORT_MS);
+
+		sv->resv_ev = event_new(base, -1, EV_PERSIST, resv_cb, sv);
+		if (sv->resv_ev == NULL || event_add(sv->resv_ev, &tv) != 0) {
+			rc = ma_errorf(errmsg, MA_ERR_NOMEM,
+			               "cannot create the reservation timer");
+			goto err;
+		}
+	}
 	if (copy_grants(&sv->grants, &sv->ngrants, opts->grants,
 	                opts->ngrants) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -1334,6 +1400,8 @@ void serve_free(struct serve *sv)
 	 * request, which frees the streams. */
 	if (sv->lease_ev != NULL)
 		event_free(sv->lease_ev);
+	if (sv->resv_ev != NULL)
+		event_free(sv->resv_ev);
 	transport_server_free(sv->srv);
 	sv->srv = NULL;
 	while (sv->streams != NULL) {
