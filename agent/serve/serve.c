@@ -78,9 +78,10 @@ struct stream {
 	struct serve_log_stream log;
 	struct event *hb_ev;
 	bool hb_due, need_refresh;
-	/* Reservation refresh (serve_reserve.h): when it was last written,
-	 * and the index sent by then, written at the next refresh. */
-	uint64_t resv_ms, resv_next;
+	/* Reservation refresh (serve_reserve.h): when it was last
+	 * considered, the index written, and the index sent by then (written
+	 * at the next refresh if the stream moved). */
+	uint64_t resv_ms, resv_written, resv_next;
 };
 
 struct db {
@@ -591,9 +592,16 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Only a stream that moved refreshes its reservation: serve learns
+	 * that a mirror went away only at the idle timeout, and a stream
+	 * that sends nothing must not keep an absent mirror's reservation
+	 * young (the budget's age is how long a mirror may be away). */
 	if (st->kind == STREAM_LOG && !st->ended && !st->log.ended &&
 	    now - st->resv_ms >= SERVE_RESERVE_REFRESH_MS) {
-		reserve(st, st->resv_next);
+		if (st->resv_next > st->resv_written) {
+			reserve(st, st->resv_next);
+			st->resv_written = st->resv_next;
+		}
 		st->resv_ms = now;
 		if (st->log.next_index > 0)
 			st->resv_next = st->log.next_index - 1;
@@ -713,7 +721,7 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	/* The mirror holds from - 1 durably: that is its reservation. */
 	reserve(st, rq->from - 1);
 	st->resv_ms = clock_mono_ms();
-	st->resv_next = rq->from - 1;
+	st->resv_written = st->resv_next = rq->from - 1;
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;

@@ -43,3 +43,7 @@ TESTS += tests/unit/test_reserve
 tests_unit_test_reserve_SOURCES = tests/unit/test_reserve.c
 tests_unit_test_reserve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_reserve_LDADD = $(AGENT_TEST_LIBS)
+# Reservations with real processes: a mirror away past the trailing margin
+# resumes without a snapshot; away past the budget it re-bootstraps once.
+TESTS += tests/integration/test_retention_reserve.sh
+EXTRA_DIST += tests/integration/test_retention_reserve.sh

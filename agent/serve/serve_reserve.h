@@ -10,10 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A live log stream rewrites its mirror's reservation this often, with
- * the last index sent one period earlier: an entry sent that long ago on
- * a stream still open has been synced by the mirror (it fsyncs within
- * milliseconds), and the next request's `from` corrects it anyway. */
+/* A live log stream that moved rewrites its mirror's reservation this
+ * often, with the last index sent one period earlier: an entry sent that
+ * long ago on a stream still open has almost surely been synced by the
+ * mirror (it fsyncs within milliseconds); the next request's `from`
+ * corrects it in any case. This is an approximation (the protocol has no
+ * acknowledgement of durability yet, docs/PROTOCOL.md): a mirror that
+ * loses entries it had been sent 10 s earlier may find them trimmed if
+ * they were also beyond the tap's trailing margin. A stream that sent
+ * nothing since does not refresh (an absent mirror is seen only at the
+ * idle timeout and must not stay young). */
 #define SERVE_RESERVE_REFRESH_MS 10000u
 /* How often serve logs and writes its report of the reservations. */
 #define SERVE_RESERVE_REPORT_MS 60000u

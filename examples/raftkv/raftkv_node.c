@@ -12,6 +12,8 @@
  *               [--snapshot-threshold N] [--snapshot-trailing N]
  *               [--election-timeout MS] [--install-snapshot-timeout MS]
  *               [--tap-sync every|MS] [--spool-trailing N]
+ *               [--reserve-max-bytes N] [--reserve-max-age MS]
+ *               [--spool-segment-size BYTES]
  *
  * Writes (put, cas, del, cad) go through raft_apply and are answered
  * with the committed index once applied on this node. Reads (get, scan)
@@ -63,6 +65,10 @@ struct args {
 	    install_snapshot_timeout;
 	bool sync_every;
 	uint64_t sync_interval_ms, spool_trailing;
+	/* Retention reservations' budget (tap_options); UINT64_MAX: the
+	 * tap's default. */
+	uint64_t reserve_max_bytes, reserve_max_age_ms;
+	uint64_t spool_segment_size; /* 0: the wal's default */
 };
 
 /* The application FSM, before the tap wraps it. */
@@ -813,7 +819,9 @@ static void usage(void)
 	        "[--snapshot-threshold N] [--snapshot-trailing N]\n"
 	        "         [--election-timeout MS] [--install-snapshot-timeout "
 	        "MS]\n"
-	        "         [--tap-sync every|MS] [--spool-trailing N]\n");
+	        "         [--tap-sync every|MS] [--spool-trailing N]\n"
+	        "         [--reserve-max-bytes N] [--reserve-max-age MS]\n"
+	        "         [--spool-segment-size BYTES]\n");
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long long max,
@@ -888,6 +896,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->install_snapshot_timeout = 5000;
 	a->sync_interval_ms = 10;
 	a->spool_trailing = 1024;
+	a->reserve_max_bytes = UINT64_MAX;
+	a->reserve_max_age_ms = UINT64_MAX;
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i],
 		           *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -945,6 +955,19 @@ static int parse_args(int argc, char **argv, struct args *a)
 			if (parse_uint(f, val, UINT64_MAX, &v) != 0)
 				return -1;
 			a->spool_trailing = v;
+		} else if (strcmp(f, "--spool-segment-size") == 0) {
+			/* Small segments let tests see retention at work. */
+			if (parse_uint(f, val, UINT64_MAX, &v) != 0)
+				return -1;
+			a->spool_segment_size = v;
+		} else if (strcmp(f, "--reserve-max-bytes") == 0) {
+			if (parse_uint(f, val, UINT64_MAX - 1, &v) != 0)
+				return -1;
+			a->reserve_max_bytes = v;
+		} else if (strcmp(f, "--reserve-max-age") == 0) {
+			if (parse_uint(f, val, UINT64_MAX - 1, &v) != 0)
+				return -1;
+			a->reserve_max_age_ms = v;
 		} else {
 			fprintf(stderr, "raftkv-node: unknown option %s\n", f);
 			usage();
@@ -1014,6 +1037,11 @@ static int setup(struct node *n, char *errmsg)
 		topts.sync_bytes = 4u << 20;
 	}
 	topts.trailing = n->a.spool_trailing;
+	topts.segment_size = n->a.spool_segment_size;
+	if (n->a.reserve_max_bytes != UINT64_MAX)
+		topts.reserve_max_bytes = n->a.reserve_max_bytes;
+	if (n->a.reserve_max_age_ms != UINT64_MAX)
+		topts.reserve_max_age_ms = n->a.reserve_max_age_ms;
 	rc = tap_open(n->a.spool, n->a.cluster_id, n->a.database, &topts,
 	              &n->tap, errmsg);
 	if (rc != 0)
