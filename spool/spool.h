@@ -213,6 +213,33 @@ int spool_reserve_list(const char *rdir, struct spool_reservation **out,
  * MA_ERR_IO. */
 int spool_reserve_remove(const char *rdir, const char *identity, char *errmsg);
 
+/* The budget of reservations (tap_options reserve_max_*). */
+struct spool_reserve_budget {
+	uint64_t max_bytes;
+	uint64_t max_age_ms;
+};
+/* The tap's budget, published in <rdir>/budget when the tap opens (when
+ * the directory exists), so that serve can tell mirrors their headroom:
+ * "mirror-agent reservation budget 1", max_bytes=N, max_age_ms=N and a
+ * CRC line. */
+#define SPOOL_RESERVE_BUDGET_FILE "budget"
+/* Writes b durably into rdir (which must exist). 0 or MA_ERR_NOTFOUND (no
+ * directory), MA_ERR_IO, MA_ERR_NOSPACE. */
+int spool_reserve_budget_write(const char *rdir,
+                               const struct spool_reserve_budget *b,
+                               char *errmsg);
+/* Reads it: 0, MA_ERR_NOTFOUND, MA_ERR_CORRUPT (not exactly what the
+ * writer writes), MA_ERR_IO. */
+int spool_reserve_budget_read(const char *rdir, struct spool_reserve_budget *b,
+                              char *errmsg);
+/* Seconds a mirror can stay away from now before the budget drops its
+ * reservation: the age left (max_age_ms - age_ms), and the bytes left
+ * (max_bytes - held) at the write rate (bytes_per_s; 0: no limit from
+ * bytes). 0 when either is used up. */
+uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
+                                  uint64_t age_ms, uint64_t held,
+                                  uint64_t bytes_per_s);
+
 /* The wal segments of a spool, oldest first: their first index and size
  * in bytes (from the names, docs/FORMAT.md, and stat). *n = 0 when the
  * directory is missing. 0, MA_ERR_IO, MA_ERR_NOMEM. */
@@ -238,10 +265,6 @@ enum spool_reserve_verdict {
 	SPOOL_RESERVE_DROP_AGE,
 	SPOOL_RESERVE_DROP_BYTES,
 	SPOOL_RESERVE_STALE,
-};
-struct spool_reserve_budget {
-	uint64_t max_bytes;
-	uint64_t max_age_ms;
 };
 uint64_t spool_reserve_cut(uint64_t cut, const struct spool_segment *segs,
                            size_t nsegs, struct spool_reservation *v, size_t n,

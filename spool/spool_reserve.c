@@ -397,3 +397,88 @@ uint64_t spool_reserve_cut(uint64_t cut, const struct spool_segment *segs,
 	}
 	return keep == 0 ? 1 : keep;
 }
+
+#define BUDGET_MAGIC "mirror-agent reservation budget 1\n"
+#define BUDGET_TEXT_MAX 128
+
+static int budget_format(const struct spool_reserve_budget *b,
+                         char out[BUDGET_TEXT_MAX])
+{
+	int n = snprintf(out, BUDGET_TEXT_MAX,
+	                 BUDGET_MAGIC "max_bytes=%" PRIu64
+	                              "\nmax_age_ms=%" PRIu64 "\n",
+	                 b->max_bytes, b->max_age_ms);
+
+	n += snprintf(out + n, BUDGET_TEXT_MAX - (size_t)n,
+	              "crc32c=%08" PRIx32 "\n", crc32c(out, (size_t)n));
+	return n;
+}
+
+int spool_reserve_budget_write(const char *rdir,
+                               const struct spool_reserve_budget *b,
+                               char *errmsg)
+{
+	char text[BUDGET_TEXT_MAX];
+	struct stat st;
+	int n = budget_format(b, text);
+
+	if (stat(rdir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return ma_errorf(errmsg, MA_ERR_NOTFOUND,
+		                 "%s: no reservation directory", rdir);
+	return io_write_file_durable(rdir, SPOOL_RESERVE_BUDGET_FILE, text,
+	                             (size_t)n, errmsg);
+}
+
+int spool_reserve_budget_read(const char *rdir, struct spool_reserve_budget *b,
+                              char *errmsg)
+{
+	char path[4096], num[24], canon[BUDGET_TEXT_MAX], why[MA_ERRMSG_SIZE];
+	const char *p, *end;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	if (io_path_join(path, sizeof path, rdir, SPOOL_RESERVE_BUDGET_FILE) !=
+	    0)
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: path too long", rdir);
+	rc = io_read_file(path, BUDGET_TEXT_MAX, &buf, &len, errmsg);
+	if (rc != 0)
+		return rc == MA_ERR_LIMIT ? ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                                      "%s: too long", path)
+		                          : rc;
+	p = buf;
+	end = p + len;
+	if (len < sizeof BUDGET_MAGIC - 1 ||
+	    memcmp(p, BUDGET_MAGIC, sizeof BUDGET_MAGIC - 1) != 0)
+		goto bad;
+	p += sizeof BUDGET_MAGIC - 1;
+	if (!take_line(&p, end, "max_bytes", num, 20) ||
+	    parse_uint64(num, &b->max_bytes, why) != 0 ||
+	    !take_line(&p, end, "max_age_ms", num, 20) ||
+	    parse_uint64(num, &b->max_age_ms, why) != 0)
+		goto bad;
+	if (budget_format(b, canon) != (int)len || memcmp(canon, buf, len) != 0)
+		goto bad;
+	free(buf);
+	return 0;
+bad:
+	free(buf);
+	memset(b, 0, sizeof *b);
+	return ma_errorf(errmsg, MA_ERR_CORRUPT,
+	                 "%s: malformed budget or wrong crc32c line", path);
+}
+
+uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
+                                  uint64_t age_ms, uint64_t held,
+                                  uint64_t bytes_per_s)
+{
+	uint64_t s;
+
+	if (age_ms >= b->max_age_ms || held >= b->max_bytes)
+		return 0;
+	s = (b->max_age_ms - age_ms) / 1000;
+	if (bytes_per_s > 0 && (b->max_bytes - held) / bytes_per_s < s)
+		s = (b->max_bytes - held) / bytes_per_s;
+	return s;
+}

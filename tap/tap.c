@@ -9,6 +9,7 @@
 
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
@@ -102,6 +103,26 @@ static int identity_setup(struct tap *tap, const struct wal_identity *wid,
 	return 0;
 }
 
+/* Creates <spool>.reservations (serve records mirrors' reservations
+ * there) and publishes the budget in it, so that serve can tell each
+ * mirror its headroom. Neither is needed to tap: failures are logged. */
+static void publish_budget(struct tap *tap)
+{
+	struct spool_reserve_budget b = {
+	    .max_bytes = tap->opts.reserve_max_bytes,
+	    .max_age_ms = tap->opts.reserve_max_age_ms,
+	};
+	char rdir[4096], em[MA_ERRMSG_SIZE];
+
+	if (spool_reserve_dir(rdir, sizeof rdir, tap->dir) != 0)
+		return;
+	if (io_mkdir_p(rdir, 0775, em) != 0 ||
+	    spool_reserve_budget_write(rdir, &b, em) != 0)
+		log_warn("tap: %s: reservation budget not published (serve "
+		         "cannot report mirrors' headroom): %s",
+		         tap->dir, em);
+}
+
 int tap_open(const char *spool_dir, const char *cluster_uuid,
              const char *database_id, const struct tap_options *opts,
              struct tap **out, char *errmsg)
@@ -155,6 +176,7 @@ int tap_open(const char *spool_dir, const char *cluster_uuid,
 	rc = wal_log_open(path, &wopts, &tap->log, errmsg);
 	if (rc != 0)
 		goto err_after_store;
+	publish_budget(tap);
 	*out = tap;
 	return 0;
 

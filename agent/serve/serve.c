@@ -49,6 +49,8 @@
  * listed and indexed already, so a mirror reconnecting to the tail costs
  * no scan. Each holds one descriptor. */
 #define IDLE_READERS_MAX 4
+/* How often the retention headroom's inputs are sampled (serve_reserve.h). */
+#define RATE_SAMPLE_MS 5000
 /* transport_server_config.max_unacked default (transport.h). */
 #define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
 
@@ -104,6 +106,14 @@ struct db {
 	struct wal_reader *idle[IDLE_READERS_MAX];
 	unsigned nidle;
 	bool resv_failed; /* a reservation write failed (logged once) */
+	/* Retention headroom (serve_reserve.h): the budget the tap
+	 * published, the wal's segments and its write rate, sampled every
+	 * RATE_SAMPLE_MS. */
+	bool has_budget;
+	struct spool_reserve_budget budget;
+	struct spool_segment *segs;
+	size_t nsegs;
+	uint64_t rate_ms, rate_index, bytes_per_s;
 };
 
 struct grant {
@@ -499,6 +509,39 @@ static uint64_t tail_first(struct db *db)
 	return wal_reader_first_index(db->tail);
 }
 
+/* Samples the budget, the wal's segments and its write rate (bytes/s:
+ * entries/s since the last sample x the wal's bytes per entry). */
+static void retention_sample(struct db *db)
+{
+	uint64_t now = clock_mono_ms(), last = db->end.last_index, total = 0;
+	char rdir[PATH_MAX];
+	struct spool_segment *segs = NULL;
+	size_t nsegs = 0;
+
+	if (db->rate_ms != 0 && now - db->rate_ms < RATE_SAMPLE_MS)
+		return;
+	db->has_budget =
+	    spool_reserve_dir(rdir, sizeof rdir, db->dir) == 0 &&
+	    spool_reserve_budget_read(rdir, &db->budget, NULL) == 0;
+	if (spool_wal_segments(db->wal_dir, &segs, &nsegs, NULL) == 0) {
+		free(db->segs);
+		db->segs = segs;
+		db->nsegs = nsegs;
+	}
+	for (size_t i = 0; i < db->nsegs; i++)
+		total += db->segs[i].bytes;
+	if (db->rate_ms != 0 && db->nsegs > 0 && last >= db->rate_index &&
+	    last >= db->segs[0].first_index) {
+		uint64_t per_entry =
+		    total / (last - db->segs[0].first_index + 1);
+
+		db->bytes_per_s = (last - db->rate_index) * per_entry * 1000 /
+		                  (now - db->rate_ms);
+	}
+	db->rate_ms = now;
+	db->rate_index = last;
+}
+
 static void append_heartbeat(struct stream *st)
 {
 	struct db *db = st->db;
@@ -508,6 +551,16 @@ static void append_heartbeat(struct stream *st)
 		log_warn("serve: %s: cannot find the end of the log: %s",
 		         db->name, em);
 	st->hb_due = false;
+	retention_sample(db);
+	/* If the mirror left now, its reservation would hold the wal from
+	 * what it was sent on (the age starts at 0). */
+	st->log.has_headroom = db->has_budget;
+	if (db->has_budget && st->log.next_index > 0)
+		st->log.headroom_s = spool_reserve_headroom_s(
+		    &db->budget, 0,
+		    serve_reserve_bytes_from(db->segs, db->nsegs,
+		                             st->log.next_index - 1),
+		    db->bytes_per_s);
 	if (serve_log_stream_heartbeat(&st->log, &st->out, db->end.last_index,
 	                               tail_first(db),
 	                               (int64_t)clock_wall_ms()) != 0)
@@ -785,8 +838,8 @@ static void resv_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < sv->ndbs; i++)
-		if (serve_reserve_report(sv->dbs[i].dir, clock_wall_ms(), em) !=
-		    0)
+		if (serve_reserve_report(sv->dbs[i].dir, clock_wall_ms(),
+		                         sv->dbs[i].bytes_per_s, em) != 0)
 			log_warn("serve: %s: reservations not reported: %s",
 			         sv->dbs[i].name, em);
 }
@@ -1071,6 +1124,7 @@ static int db_open(struct db *db, char *errmsg)
 
 static void db_close(struct db *db)
 {
+	free(db->segs);
 	if (db->wake_ev != NULL)
 		event_free(db->wake_ev);
 	wal_reader_close(db->tail);

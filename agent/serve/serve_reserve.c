@@ -41,14 +41,26 @@ int serve_reserve_record(const char *spool_dir, const char *identity,
 	return 0;
 }
 
+uint64_t serve_reserve_bytes_from(const struct spool_segment *segs,
+                                  size_t nsegs, uint64_t index)
+{
+	if (nsegs == 0 || index + 1 < segs[0].first_index)
+		return 0;
+	return spool_reserve_held(segs, nsegs, index, UINT64_MAX) +
+	       segs[nsegs - 1].bytes;
+}
+
 int serve_reserve_scan(const char *spool_dir, uint64_t now_ms,
-                       struct serve_reserve_line **out, size_t *n, char *errmsg)
+                       uint64_t bytes_per_s, struct serve_reserve_line **out,
+                       size_t *n, char *errmsg)
 {
 	struct spool_reservation *v = NULL;
 	struct spool_segment *segs = NULL;
 	struct serve_reserve_line *lines = NULL;
+	struct spool_reserve_budget budget;
 	char rdir[4096], wal_dir[4096];
 	size_t nv = 0, nsegs = 0;
+	bool has_budget;
 	int rc;
 
 	*out = NULL;
@@ -60,6 +72,7 @@ int serve_reserve_scan(const char *spool_dir, uint64_t now_ms,
 	rc = spool_reserve_list(rdir, &v, &nv, errmsg);
 	if (rc != 0 || nv == 0)
 		return rc;
+	has_budget = spool_reserve_budget_read(rdir, &budget, NULL) == 0;
 	rc = spool_wal_segments(wal_dir, &segs, &nsegs, errmsg);
 	if (rc != 0)
 		goto out;
@@ -69,19 +82,20 @@ int serve_reserve_scan(const char *spool_dir, uint64_t now_ms,
 		goto out;
 	}
 	for (size_t i = 0; i < nv; i++) {
-		snprintf(lines[i].identity, sizeof lines[i].identity, "%s",
-		         v[i].identity);
-		snprintf(lines[i].database, sizeof lines[i].database, "%s",
-		         v[i].database);
-		lines[i].index = v[i].index;
-		lines[i].age_ms =
+		struct serve_reserve_line *l = &lines[i];
+
+		snprintf(l->identity, sizeof l->identity, "%s", v[i].identity);
+		snprintf(l->database, sizeof l->database, "%s", v[i].database);
+		l->index = v[i].index;
+		l->age_ms =
 		    now_ms > v[i].updated_ms ? now_ms - v[i].updated_ms : 0;
-		/* The wal from the segment holding index to the end:
-		 * what this mirror still needs. */
-		lines[i].bytes_held =
-		    spool_reserve_held(segs, nsegs, v[i].index, UINT64_MAX);
-		if (nsegs > 0 && v[i].index >= segs[0].first_index)
-			lines[i].bytes_held += segs[nsegs - 1].bytes;
+		/* The wal from the segment holding index to the end: what
+		 * this mirror still needs. */
+		l->bytes_held = serve_reserve_bytes_from(segs, nsegs, l->index);
+		l->has_headroom = has_budget;
+		if (has_budget)
+			l->headroom_s = spool_reserve_headroom_s(
+			    &budget, l->age_ms, l->bytes_held, bytes_per_s);
 	}
 	*out = lines;
 	*n = nv;
@@ -94,23 +108,29 @@ out:
 char *serve_reserve_format_status(const struct serve_reserve_line *lines,
                                   size_t n)
 {
-	size_t cap = 64 + n * 420, len = 0;
+	size_t cap = 64 + n * 460, len = 0;
 	char *s = malloc(cap);
 
 	if (s == NULL)
 		return NULL;
 	s[0] = '\0';
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		char h[24] = "unknown";
+
+		if (lines[i].has_headroom)
+			snprintf(h, sizeof h, "%" PRIu64, lines[i].headroom_s);
 		len += (size_t)snprintf(
 		    s + len, cap - len,
 		    "identity=%s database=%s index=%" PRIu64 " age_ms=%" PRIu64
-		    " bytes_held=%" PRIu64 "\n",
+		    " bytes_held=%" PRIu64 " headroom_s=%s\n",
 		    lines[i].identity, lines[i].database, lines[i].index,
-		    lines[i].age_ms, lines[i].bytes_held);
+		    lines[i].age_ms, lines[i].bytes_held, h);
+	}
 	return s;
 }
 
-int serve_reserve_report(const char *spool_dir, uint64_t now_ms, char *errmsg)
+int serve_reserve_report(const char *spool_dir, uint64_t now_ms,
+                         uint64_t bytes_per_s, char *errmsg)
 {
 	struct serve_reserve_line *lines = NULL;
 	char rdir[4096];
@@ -119,19 +139,18 @@ int serve_reserve_report(const char *spool_dir, uint64_t now_ms, char *errmsg)
 	char *text;
 	int rc;
 
-	rc = serve_reserve_scan(spool_dir, now_ms, &lines, &n, errmsg);
+	rc = serve_reserve_scan(spool_dir, now_ms, bytes_per_s, &lines, &n,
+	                        errmsg);
 	if (rc != 0)
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		log_info("serve: reservation: identity=%s database=%s "
-		         "index=%" PRIu64 " age_ms=%" PRIu64
-		         " bytes_held=%" PRIu64,
-		         lines[i].identity, lines[i].database, lines[i].index,
-		         lines[i].age_ms, lines[i].bytes_held);
 	text = serve_reserve_format_status(lines, n);
 	free(lines);
 	if (text == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	/* One log line per reservation: the status file's lines. */
+	for (char *line = text, *nl; (nl = strchr(line, '\n')) != NULL;
+	     line = nl + 1)
+		log_info("serve: reservation: %.*s", (int)(nl - line), line);
 	if (spool_reserve_dir(rdir, sizeof rdir, spool_dir) == 0 &&
 	    stat(rdir, &st) == 0 && S_ISDIR(st.st_mode))
 		rc = io_write_file_replace(rdir, SERVE_RESERVE_STATUS_FILE,

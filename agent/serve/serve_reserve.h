@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spool/spool.h"
+
 /* A live log stream that moved rewrites its mirror's reservation this
  * often, with the last index sent one period earlier: an entry sent that
  * long ago on a stream still open has almost surely been synced by the
@@ -44,23 +46,36 @@ struct serve_reserve_line {
 	char identity[256];
 	char database[65];
 	uint64_t index, age_ms, bytes_held;
+	/* Seconds until the tap's budget drops it at bytes_per_s
+	 * (spool_reserve_headroom_s); has_headroom false when the tap
+	 * published no budget. */
+	bool has_headroom;
+	uint64_t headroom_s;
 };
 
-/* Reads spool_dir's reservations and sizes them against its wal into a
- * malloc()ed array (*out, *n; none: *n = 0). 0, MA_ERR_IO, MA_ERR_NOMEM. */
+/* Reads spool_dir's reservations and sizes them against its wal and the
+ * budget the tap published, with the source writing bytes_per_s of wal,
+ * into a malloc()ed array (*out, *n; none: *n = 0). 0, MA_ERR_IO,
+ * MA_ERR_NOMEM. */
 int serve_reserve_scan(const char *spool_dir, uint64_t now_ms,
-                       struct serve_reserve_line **out, size_t *n,
-                       char *errmsg);
+                       uint64_t bytes_per_s, struct serve_reserve_line **out,
+                       size_t *n, char *errmsg);
 
 /* Formats lines[0..n) as the status file's text ("identity=... database=...
- * index=N age_ms=N bytes_held=N" lines) into a malloc()ed string. NULL
- * when out of memory. */
+ * index=N age_ms=N bytes_held=N headroom_s=N|unknown" lines) into a
+ * malloc()ed string. NULL when out of memory. */
 char *serve_reserve_format_status(const struct serve_reserve_line *lines,
                                   size_t n);
 
 /* Scans spool_dir's reservations, logs one line per reservation and
  * writes the status file (atomically, not durably) into the reservation
  * directory when it exists. 0 or the error of the scan or write. */
-int serve_reserve_report(const char *spool_dir, uint64_t now_ms, char *errmsg);
+int serve_reserve_report(const char *spool_dir, uint64_t now_ms,
+                         uint64_t bytes_per_s, char *errmsg);
+
+/* The bytes of wal a mirror at index keeps (the segments from the one
+ * holding index to the end; 0 when index is below the wal). */
+uint64_t serve_reserve_bytes_from(const struct spool_segment *segs,
+                                  size_t nsegs, uint64_t index);
 
 #endif

@@ -369,6 +369,48 @@ static void test_cut_rule(void **state)
 	assert_int_equal(cut, 200);
 }
 
+static void test_budget_file(void **state)
+{
+	struct spool_reserve_budget b = {.max_bytes = 1u << 30,
+	                                 .max_age_ms = 86400000},
+	                            back;
+	char path[128], em[MA_ERRMSG_SIZE];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/none", dir);
+	assert_int_equal(spool_reserve_budget_write(path, &b, em),
+	                 MA_ERR_NOTFOUND);
+	assert_int_equal(spool_reserve_budget_read(dir, &back, em),
+	                 MA_ERR_NOTFOUND);
+	assert_int_equal(spool_reserve_budget_write(dir, &b, em), 0);
+	assert_int_equal(spool_reserve_budget_read(dir, &back, em), 0);
+	assert_int_equal(back.max_bytes, 1u << 30);
+	assert_int_equal(back.max_age_ms, 86400000);
+	snprintf(path, sizeof path, "%s/budget", dir);
+	write_text(path, "mirror-agent reservation budget 1\nmax_bytes=1\n"
+	                 "max_age_ms=2\ncrc32c=00000000\n");
+	assert_int_equal(spool_reserve_budget_read(dir, &back, em),
+	                 MA_ERR_CORRUPT);
+	assert_int_equal(back.max_bytes, 0);
+}
+
+static void test_headroom(void **state)
+{
+	struct spool_reserve_budget b = {.max_bytes = 1000,
+	                                 .max_age_ms = 100000};
+
+	(void)state;
+	/* The age left. */
+	assert_int_equal(spool_reserve_headroom_s(&b, 0, 0, 0), 100);
+	assert_int_equal(spool_reserve_headroom_s(&b, 40000, 0, 0), 60);
+	/* The bytes left at the write rate, when shorter. */
+	assert_int_equal(spool_reserve_headroom_s(&b, 0, 400, 10), 60);
+	assert_int_equal(spool_reserve_headroom_s(&b, 0, 0, 1), 100);
+	/* Used up: zero. */
+	assert_int_equal(spool_reserve_headroom_s(&b, 100000, 0, 0), 0);
+	assert_int_equal(spool_reserve_headroom_s(&b, 0, 1000, 1), 0);
+}
+
 static void test_serve_record_report(void **state)
 {
 	char spool[96], wal[128], path[256], em[MA_ERRMSG_SIZE];
@@ -398,7 +440,8 @@ static void test_serve_record_report(void **state)
 	snprintf(path, sizeof path, "%s/spool.reservations", dir);
 	assert_int_equal(access(path, F_OK), 0);
 
-	assert_int_equal(serve_reserve_scan(spool, 10000, &lines, &n, em), 0);
+	assert_int_equal(serve_reserve_scan(spool, 10000, 0, &lines, &n, em),
+	                 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(lines[i].identity, "mirror-a") == 0) {
@@ -419,7 +462,7 @@ static void test_serve_record_report(void **state)
 	free(text);
 	free(lines);
 
-	assert_int_equal(serve_reserve_report(spool, 10000, em), 0);
+	assert_int_equal(serve_reserve_report(spool, 10000, 0, em), 0);
 	snprintf(path, sizeof path, "%s/spool.reservations/status", dir);
 	{
 		char buf[512] = {0};
@@ -428,13 +471,43 @@ static void test_serve_record_report(void **state)
 		assert_non_null(fp);
 		assert_true(fread(buf, 1, sizeof buf - 1, fp) > 0);
 		fclose(fp);
-		assert_non_null(strstr(buf, "identity=mirror-a database=kv "
-		                            "index=150 age_ms=9000 "
-		                            "bytes_held=5\n"));
-		assert_non_null(strstr(buf, "identity=mirror-b database=kv "
-		                            "index=50 age_ms=6000 "
-		                            "bytes_held=15\n"));
+		assert_non_null(strstr(buf,
+		                       "identity=mirror-a database=kv "
+		                       "index=150 age_ms=9000 "
+		                       "bytes_held=5 headroom_s=unknown\n"));
+		assert_non_null(strstr(buf,
+		                       "identity=mirror-b database=kv "
+		                       "index=50 age_ms=6000 "
+		                       "bytes_held=15 headroom_s=unknown\n"));
 	}
+	/* With the tap's budget published: the headroom of each, at 1 byte
+	 * of wal a second: mirror-a min((60000 - 9000) / 1000, 100 - 5),
+	 * mirror-b min(54, 100 - 15). */
+	{
+		struct spool_reserve_budget b = {.max_bytes = 100,
+		                                 .max_age_ms = 60000};
+		char rdir[128];
+
+		snprintf(rdir, sizeof rdir, "%s/spool.reservations", dir);
+		assert_int_equal(spool_reserve_budget_write(rdir, &b, em), 0);
+	}
+	assert_int_equal(serve_reserve_scan(spool, 10000, 1, &lines, &n, em),
+	                 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(lines[i].has_headroom);
+		if (strcmp(lines[i].identity, "mirror-a") == 0)
+			assert_int_equal(lines[i].headroom_s, 51);
+		else
+			assert_int_equal(lines[i].headroom_s, 54);
+	}
+	free(lines);
+	assert_int_equal(serve_reserve_scan(spool, 10000, 2, &lines, &n, em),
+	                 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(lines[i].identity, "mirror-b") == 0)
+			assert_int_equal(lines[i].headroom_s, 42); /* 85/2 */
+	free(lines);
 }
 
 int main(void)
@@ -447,6 +520,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wal_segments, setup, teardown),
 	    cmocka_unit_test(test_held),
 	    cmocka_unit_test(test_cut_rule),
+	    cmocka_unit_test_setup_teardown(test_budget_file, setup, teardown),
+	    cmocka_unit_test(test_headroom),
 	    cmocka_unit_test_setup_teardown(test_serve_record_report, setup,
 	                                    teardown),
 	};
