@@ -596,6 +596,9 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 		rc = batch_flush(c);
 		if (rc != 0)
 			return rc;
+		if (m.has_retention_headroom)
+			mirror_sm_headroom(&c->sm, c->now,
+			                   m.retention_headroom_s);
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		report(c, false);
