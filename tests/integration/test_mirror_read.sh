@@ -279,7 +279,7 @@ fields() { tr ',{}[]' '\n\n\n\n\n' <"$1" | grep ':' | grep -v '^"updated_unix_ms
 fields "$TMP/status.json" >"$TMP/status.fields"
 fields "$TMP/statusfile.json" >"$TMP/statusfile.fields"
 diff "$TMP/statusfile.fields" "$TMP/status.fields" >"$TMP/status.diff" &&
-	[ "$(wc -l <"$TMP/status.fields")" -eq 19 ] &&
+	[ "$(wc -l <"$TMP/status.fields")" -eq 20 ] &&
 	ok "the status file and /status agree field by field" ||
 	{ not_ok "status file vs /status"; sed 's/^/# /' "$TMP/status.diff"; }
 
