@@ -220,7 +220,7 @@ int spool_reserve_list(const char *rdir, struct spool_reservation **out,
 			         rdir, SPOOL_RESERVE_MAX);
 			break;
 		}
-		if (count == 0) {
+		if (v == NULL) {
 			v = calloc(SPOOL_RESERVE_MAX, sizeof *v);
 			if (v == NULL) {
 				closedir(d);
