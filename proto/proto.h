@@ -260,6 +260,12 @@ struct proto_log_msg {
 	/* HEARTBEAT (also first_index on ERROR compacted) */
 	uint64_t commit_index, first_index;
 	int64_t source_time_ms;
+	/* HEARTBEAT, optional ("retention_headroom", docs/PROTOCOL.md): how
+	 * long this mirror could stay away from now before the source's
+	 * reservation budget drops its position, in seconds. Old sources
+	 * send none, old mirrors ignore it. */
+	bool has_retention_headroom;
+	uint64_t retention_headroom_s;
 	/* ERROR */
 	enum proto_error error;
 	char message[PROTO_MESSAGE_MAX + 1];

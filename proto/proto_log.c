@@ -59,11 +59,14 @@ int proto_log_encode(struct proto_buf *out, const struct proto_log_msg *m)
 		proto_pack_kv_u64(&p, "c", crc32c(m->data, m->data_len));
 		break;
 	case PROTO_LOG_HEARTBEAT:
-		proto_pack_map(&p, 4);
+		proto_pack_map(&p, m->has_retention_headroom ? 5 : 4);
 		proto_pack_kv_str(&p, "k", kind);
 		proto_pack_kv_u64(&p, "commit_index", m->commit_index);
 		proto_pack_kv_u64(&p, "first_index", m->first_index);
 		proto_pack_kv_i64(&p, "source_time", m->source_time_ms);
+		if (m->has_retention_headroom)
+			proto_pack_kv_u64(&p, "retention_headroom",
+			                  m->retention_headroom_s);
 		break;
 	case PROTO_LOG_ERROR:
 		proto_pack_map(&p, 4);
@@ -156,6 +159,12 @@ int proto_log_decode(const void *body, size_t len, size_t data_max,
 		                            &m->first_index)))
 			rc = proto_fields_i64(&f, "source_time",
 			                      &m->source_time_ms);
+		if (rc == 0 && proto_fields_has(&f, "retention_headroom")) {
+			rc = proto_fields_u64(&f, "retention_headroom",
+			                      UINT64_MAX,
+			                      &m->retention_headroom_s);
+			m->has_retention_headroom = rc == 0;
+		}
 		break;
 	case PROTO_LOG_ERROR:
 		if ((rc = proto_fields_str(&f, "error", PROTO_MESSAGE_MAX,

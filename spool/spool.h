@@ -154,4 +154,127 @@ int spool_promoted_read(const char *dir, struct spool_promoted *p,
 bool spool_promoted_complete(const struct spool_promoted *p,
                              const struct proto_identity *id);
 
+/* ---- retention reservations (spool_reserve.c, docs/TAP.md
+ * "Reservations") ----
+ *
+ * serve records, per mirror identity, the last index the mirror holds
+ * durably in <spool_dir>.reservations/ (a sibling of the spool: serve
+ * writes there and nowhere else, the spool stays read-only to it). The
+ * tap's retention keeps the wal from the oldest live reservation on,
+ * within a budget in bytes and age. One file per identity,
+ * "r-<16 hex digits>" (a hash of the identity; the file holds the whole
+ * identity), text lines and a CRC line, written durably. */
+#define SPOOL_RESERVE_SUFFIX ".reservations"
+#define SPOOL_RESERVE_TEXT_MAX 512
+/* Identities: transport_request_peer()'s string, bytes 0x21..0x7e. */
+#define SPOOL_RESERVE_IDENTITY_MAX 255
+/* Files read per spool; more are ignored with a log line. */
+#define SPOOL_RESERVE_MAX 256
+#define SPOOL_RESERVE_NAME_LEN 18 /* "r-" + 16 hex digits */
+
+struct spool_reservation {
+	char identity[SPOOL_RESERVE_IDENTITY_MAX + 1];
+	char database[PROTO_DATABASE_ID_MAX + 1];
+	/* The last index the mirror holds durably: it asks for index + 1
+	 * next and serve checks the term at index, so retention keeps the
+	 * segment holding index. */
+	uint64_t index;
+	uint64_t updated_ms; /* Unix time (ms) serve last wrote it */
+};
+
+/* <spool_dir>.reservations into out (a trailing '/' of spool_dir is
+ * dropped). 0 or MA_ERR_INVAL (does not fit). */
+int spool_reserve_dir(char *out, size_t size, const char *spool_dir);
+/* The file name of identity's reservation (NUL-terminated). */
+void spool_reserve_file_name(const char *identity,
+                             char out[SPOOL_RESERVE_NAME_LEN + 1]);
+/* Formats r as the file's text. Returns its length or MA_ERR_INVAL (an
+ * identity empty, too long or with bytes outside 0x21..0x7e; a database
+ * breaking the name rule). */
+int spool_reserve_format(const struct spool_reservation *r,
+                         char out[SPOOL_RESERVE_TEXT_MAX], char *errmsg);
+/* Parses exactly what spool_reserve_format() writes (no other spelling of
+ * a number, no extra line, a good CRC). 0 or MA_ERR_CORRUPT (*r
+ * zeroed). */
+int spool_reserve_parse(const char *text, size_t len,
+                        struct spool_reservation *r, char *errmsg);
+/* Writes r durably into rdir (created 0755 when missing) under
+ * spool_reserve_file_name(r->identity). 0 or MA_ERR_INVAL, MA_ERR_IO,
+ * MA_ERR_NOSPACE. */
+int spool_reserve_write(const char *rdir, const struct spool_reservation *r,
+                        char *errmsg);
+/* Reads every reservation in rdir into a malloc()ed array (*out, *n;
+ * none or no directory: *n = 0, *out NULL). A file that does not parse,
+ * or whose name is not its identity's, reserves nothing: it is skipped
+ * with a log line. 0, MA_ERR_IO, MA_ERR_NOMEM. */
+int spool_reserve_list(const char *rdir, struct spool_reservation **out,
+                       size_t *n, char *errmsg);
+/* Removes identity's reservation from rdir (a missing one is fine). 0 or
+ * MA_ERR_IO. */
+int spool_reserve_remove(const char *rdir, const char *identity, char *errmsg);
+
+/* The budget of reservations (tap_options reserve_max_*). */
+struct spool_reserve_budget {
+	uint64_t max_bytes;
+	uint64_t max_age_ms;
+};
+/* The tap's budget, published in <rdir>/budget when the tap opens (when
+ * the directory exists), so that serve can tell mirrors their headroom:
+ * "mirror-agent reservation budget 1", max_bytes=N, max_age_ms=N and a
+ * CRC line. */
+#define SPOOL_RESERVE_BUDGET_FILE "budget"
+/* Writes b durably into rdir (which must exist). 0 or MA_ERR_NOTFOUND (no
+ * directory), MA_ERR_IO, MA_ERR_NOSPACE. */
+int spool_reserve_budget_write(const char *rdir,
+                               const struct spool_reserve_budget *b,
+                               char *errmsg);
+/* Reads it: 0, MA_ERR_NOTFOUND, MA_ERR_CORRUPT (not exactly what the
+ * writer writes), MA_ERR_IO. */
+int spool_reserve_budget_read(const char *rdir, struct spool_reserve_budget *b,
+                              char *errmsg);
+/* Seconds a mirror can stay away from now before the budget drops its
+ * reservation: the age left (max_age_ms - age_ms), and the bytes left
+ * (max_bytes - held) at the write rate (bytes_per_s; 0: no limit from
+ * bytes). 0 when either is used up. */
+uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
+                                  uint64_t age_ms, uint64_t held,
+                                  uint64_t bytes_per_s);
+
+/* The wal segments of a spool, oldest first: their first index and size
+ * in bytes (from the names, docs/FORMAT.md, and stat). *n = 0 when the
+ * directory is missing. 0, MA_ERR_IO, MA_ERR_NOMEM. */
+struct spool_segment {
+	uint64_t first_index;
+	uint64_t bytes;
+};
+int spool_wal_segments(const char *wal_dir, struct spool_segment **out,
+                       size_t *n, char *errmsg);
+
+/* The retention rule (pure). cut: the first index retention keeps without
+ * reservations; segs[0..nsegs): the wal, oldest first; v[0..n): the
+ * reservations, sorted here by index. A reservation is honoured (verdict
+ * KEEP) unless it is older than max_age_ms at now_ms (DROP_AGE), or
+ * below the wal's first index (STALE: what it needed is gone), or it
+ * would make the spool keep more than max_bytes of segments retention
+ * would otherwise delete (DROP_BYTES: the oldest go first; max_bytes 0
+ * honours none). held[i] is what reservation i keeps beyond cut, in
+ * bytes (0 unless KEEP). Returns the first index to keep:
+ * min(cut, the lowest KEEP index), never 0. */
+enum spool_reserve_verdict {
+	SPOOL_RESERVE_KEEP,
+	SPOOL_RESERVE_DROP_AGE,
+	SPOOL_RESERVE_DROP_BYTES,
+	SPOOL_RESERVE_STALE,
+};
+uint64_t spool_reserve_cut(uint64_t cut, const struct spool_segment *segs,
+                           size_t nsegs, struct spool_reservation *v, size_t n,
+                           const struct spool_reserve_budget *b,
+                           uint64_t now_ms, enum spool_reserve_verdict *verdict,
+                           uint64_t *held);
+/* Bytes of segs retention keeps for a reservation at index beyond cut:
+ * the segments that truncating before cut deletes and truncating before
+ * index keeps (the last segment is never deleted). */
+uint64_t spool_reserve_held(const struct spool_segment *segs, size_t nsegs,
+                            uint64_t index, uint64_t cut);
+
 #endif

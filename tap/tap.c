@@ -9,6 +9,7 @@
 
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
@@ -40,6 +41,8 @@ void tap_options_init(struct tap_options *opts)
 	opts->sync_every_append = true;
 	opts->snapshots_keep = 2;
 	opts->trailing = 1024;
+	opts->reserve_max_bytes = 1024ull * 1024 * 1024;
+	opts->reserve_max_age_ms = 24ull * 3600 * 1000;
 }
 
 /* Creates the identity of a new spool or checks an existing one. */
@@ -100,6 +103,26 @@ static int identity_setup(struct tap *tap, const struct wal_identity *wid,
 	return 0;
 }
 
+/* Creates <spool>.reservations (serve records mirrors' reservations
+ * there) and publishes the budget in it, so that serve can tell each
+ * mirror its headroom. Neither is needed to tap: failures are logged. */
+static void publish_budget(struct tap *tap)
+{
+	struct spool_reserve_budget b = {
+	    .max_bytes = tap->opts.reserve_max_bytes,
+	    .max_age_ms = tap->opts.reserve_max_age_ms,
+	};
+	char rdir[4096], em[MA_ERRMSG_SIZE];
+
+	if (spool_reserve_dir(rdir, sizeof rdir, tap->dir) != 0)
+		return;
+	if (io_mkdir_p(rdir, 0775, em) != 0 ||
+	    spool_reserve_budget_write(rdir, &b, em) != 0)
+		log_warn("tap: %s: reservation budget not published (serve "
+		         "cannot report mirrors' headroom): %s",
+		         tap->dir, em);
+}
+
 int tap_open(const char *spool_dir, const char *cluster_uuid,
              const char *database_id, const struct tap_options *opts,
              struct tap **out, char *errmsg)
@@ -153,6 +176,7 @@ int tap_open(const char *spool_dir, const char *cluster_uuid,
 	rc = wal_log_open(path, &wopts, &tap->log, errmsg);
 	if (rc != 0)
 		goto err_after_store;
+	publish_budget(tap);
 	*out = tap;
 	return 0;
 
@@ -340,9 +364,90 @@ static int store_snapshot(struct tap *tap, uint64_t index, uint64_t term,
 	return rc;
 }
 
+static const char *verdict_why(enum spool_reserve_verdict v)
+{
+	switch (v) {
+	case SPOOL_RESERVE_DROP_AGE:
+		return "older than the reservation budget's age "
+		       "(reserve_max_age)";
+	case SPOOL_RESERVE_DROP_BYTES:
+		return "it would keep more wal than the reservation budget's "
+		       "bytes (reserve_max_bytes)";
+	case SPOOL_RESERVE_STALE:
+		return "the wal no longer holds what it reserves";
+	default:
+		return "kept";
+	}
+}
+
+/* Lowers cut to the oldest reservation the budget honours, and removes
+ * the reservations it does not (their mirrors will re-bootstrap). A
+ * reservation that cannot be read reserves nothing: retention never
+ * stops on one. */
+static uint64_t honour_reservations(struct tap *tap, uint64_t cut,
+                                    uint64_t now_ms)
+{
+	struct spool_reserve_budget budget = {
+	    .max_bytes = tap->opts.reserve_max_bytes,
+	    .max_age_ms = tap->opts.reserve_max_age_ms,
+	};
+	struct spool_reservation *v = NULL;
+	struct spool_segment *segs = NULL;
+	enum spool_reserve_verdict *verdict = NULL;
+	char rdir[4096], wal_dir[4096], em[MA_ERRMSG_SIZE];
+	uint64_t *held = NULL, keep = cut;
+	size_t n = 0, nsegs = 0;
+
+	if (spool_reserve_dir(rdir, sizeof rdir, tap->dir) != 0 ||
+	    spool_path(wal_dir, sizeof wal_dir, tap->dir, SPOOL_WAL_DIR) != 0)
+		return cut;
+	if (spool_reserve_list(rdir, &v, &n, em) != 0) {
+		log_warn("tap: %s: reservations not read, none honoured: %s",
+		         tap->dir, em);
+		return cut;
+	}
+	if (n == 0)
+		return cut;
+	verdict = calloc(n, sizeof *verdict);
+	held = calloc(n, sizeof *held);
+	if (verdict == NULL || held == NULL ||
+	    spool_wal_segments(wal_dir, &segs, &nsegs, em) != 0) {
+		log_warn("tap: %s: wal not listed, no reservation honoured",
+		         tap->dir);
+		goto out;
+	}
+	keep = spool_reserve_cut(cut, segs, nsegs, v, n, &budget, now_ms,
+	                         verdict, held);
+	for (size_t i = 0; i < n; i++) {
+		if (verdict[i] == SPOOL_RESERVE_KEEP) {
+			if (held[i] > 0)
+				log_info(
+				    "tap: %s: reservation of %s at %" PRIu64
+				    " keeps %" PRIu64 " bytes of wal",
+				    tap->dir, v[i].identity, v[i].index,
+				    held[i]);
+			continue;
+		}
+		log_warn("tap: %s: reservation of mirror %s at index %" PRIu64
+		         " dropped: %s; that mirror will download a snapshot "
+		         "again",
+		         tap->dir, v[i].identity, v[i].index,
+		         verdict_why(verdict[i]));
+		if (spool_reserve_remove(rdir, v[i].identity, em) != 0)
+			log_warn("tap: %s: %s", tap->dir, em);
+	}
+out:
+	free(segs);
+	free(held);
+	free(verdict);
+	free(v);
+	return keep;
+}
+
 /* Keeps snapshots_keep snapshots and drops wal segments wholly before the
- * oldest retained snapshot's index + 1 - trailing. */
-static int retain(struct tap *tap, char *errmsg)
+ * oldest retained snapshot's index + 1 - trailing, or before the oldest
+ * honoured reservation when that is lower. now_ms: Unix time (ms). */
+static int retain(struct tap *tap, uint64_t now_ms, char *errmsg)
 {
 	struct snapshot_meta *metas = NULL;
 	size_t count = 0;
@@ -362,6 +467,9 @@ static int retain(struct tap *tap, char *errmsg)
 	if (cut <= tap->opts.trailing)
 		return 0;
 	cut -= tap->opts.trailing;
+	if (cut <= wal_log_first_index(tap->log))
+		return 0;
+	cut = honour_reservations(tap, cut, now_ms);
 	if (cut <= wal_log_first_index(tap->log))
 		return 0;
 	return wal_log_truncate_prefix(tap->log, cut, errmsg);
@@ -420,7 +528,7 @@ static int snapshot_taken(struct tap *tap, uint64_t index, uint64_t term,
 		if (rc != 0)
 			return rc;
 	}
-	return retain(tap, errmsg);
+	return retain(tap, created_ms, errmsg);
 }
 
 int tap_snapshot_taken(struct tap *tap, uint64_t index, uint64_t term,
@@ -466,7 +574,7 @@ int tap_snapshot_installed(struct tap *tap, uint64_t index, uint64_t term,
 	if (rc == 0)
 		rc = rebase(tap, index, errmsg);
 	if (rc == 0)
-		rc = retain(tap, errmsg);
+		rc = retain(tap, created_ms, errmsg);
 	return rc;
 }
 

@@ -70,6 +70,17 @@ struct tap_options {
 	/* Entries kept in the wal before the oldest retained snapshot, so
 	 * mirrors slightly behind it can still tail (default 1024). */
 	uint64_t trailing;
+	/* Retention reservations (docs/TAP.md "Reservations"): serve records
+	 * each mirror's durable index in <spool_dir>.reservations/, and
+	 * retention keeps the wal from the oldest reservation on, unless
+	 * that reservation is older than reserve_max_age_ms (Unix time of
+	 * the snapshot call against the one serve wrote) or would keep more
+	 * than reserve_max_bytes of segments retention would otherwise
+	 * delete: such a reservation is dropped (its file removed, a log
+	 * line written) and its mirror will re-bootstrap. Defaults 1 GiB and
+	 * 24 h; reserve_max_bytes 0 honours no reservation. */
+	uint64_t reserve_max_bytes;
+	uint64_t reserve_max_age_ms;
 };
 
 /* Sets the defaults described above. */
@@ -121,13 +132,14 @@ uint64_t tap_sync_deadline(const struct tap *tap);
  * already there is fine), then retention runs: all but the
  * snapshots_keep newest unpinned snapshots are deleted and wal segments
  * wholly before (oldest retained snapshot index + 1 - trailing) are
- * removed. A snapshot beyond the wal's last index + 1 leaves a hole in the
- * log the snapshot covers; it is accepted (mirrors bootstrap from it) and
- * the wal is reset to index + 1 as in tap_snapshot_installed.
- * Returns 0 or MA_ERR_INVAL (index 0), MA_ERR_EXISTS (a different
- * snapshot with the same index and term is stored), MA_ERR_DIVERGED (the
- * wal holds index with another term), MA_ERR_NOTFOUND (path),
- * MA_ERR_FAILED, MA_ERR_IO, MA_ERR_NOSPACE, MA_ERR_NOMEM. */
+ * removed, but never the segment holding the oldest honoured
+ * reservation (above). A snapshot beyond the wal's last index + 1 leaves a hole
+ * in the log the snapshot covers; it is accepted (mirrors bootstrap from it)
+ * and the wal is reset to index + 1 as in tap_snapshot_installed. Returns 0 or
+ * MA_ERR_INVAL (index 0), MA_ERR_EXISTS (a different snapshot with the same
+ * index and term is stored), MA_ERR_DIVERGED (the wal holds index with another
+ * term), MA_ERR_NOTFOUND (path), MA_ERR_FAILED, MA_ERR_IO, MA_ERR_NOSPACE,
+ * MA_ERR_NOMEM. */
 int tap_snapshot_taken(struct tap *tap, uint64_t index, uint64_t term,
                        const void *data, size_t len, uint64_t created_ms,
                        char *errmsg);

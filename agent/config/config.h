@@ -174,6 +174,7 @@ struct config_follow {
 	uint64_t degraded_lag_entries; /* 0: off */
 	uint64_t degraded_lag_time_ms; /* 0: off */
 	uint64_t degraded_silence_ms;  /* 0: off */
+	uint64_t degraded_headroom_ms; /* 0: off (retention headroom) */
 	uint64_t wal_sync_interval_ms; /* 0: fsync every batch */
 	uint64_t wal_sync_bytes;
 	uint64_t snapshot_sync_bytes;

@@ -168,6 +168,8 @@ const struct key_def cfg_keys[] = {
         100, 24 * HOUR_MS, K_ZERO_OK, NULL, "30s"),
     KEY(FOLLOW, follow, degraded_silence, T_DURATION, degraded_silence_ms, 100,
         HOUR_MS, K_ZERO_OK, NULL, "15s"),
+    KEY(FOLLOW, follow, degraded_headroom, T_DURATION, degraded_headroom_ms,
+        SEC_MS, 30 * 24 * HOUR_MS, K_ZERO_OK, NULL, "0"),
     KEY(FOLLOW, follow, wal_sync_interval, T_DURATION, wal_sync_interval_ms, 1,
         10 * SEC_MS, K_ZERO_OK, NULL, "100ms"),
     KEY(FOLLOW, follow, wal_sync_bytes, T_SIZE, wal_sync_bytes, 4 * KiB, GiB, 0,

@@ -117,6 +117,7 @@ void follow_options_init(struct follow_options *o,
 	o->states.degraded_lag_entries = cf->degraded_lag_entries;
 	o->states.degraded_lag_ms = (uint32_t)cf->degraded_lag_time_ms;
 	o->states.degraded_silence_ms = (uint32_t)cf->degraded_silence_ms;
+	o->states.degraded_headroom_ms = cf->degraded_headroom_ms;
 	o->snapshot_fsync_interval = cf->snapshot_sync_bytes;
 	o->progress_interval = SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
 	o->wal_sync_interval_ms = cf->wal_sync_interval_ms;

@@ -47,6 +47,11 @@ struct follow_checkpoint_config {
 	bool inline_write;
 };
 
+/* The budget of downstream reservations in a mirror's directory: the
+ * tap's defaults (tap_options_init). */
+#define FOLLOW_CHECKPOINT_RESERVE_MAX_BYTES (1024ull * 1024 * 1024)
+#define FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS (24ull * 3600 * 1000)
+
 /* No reservation: the hook value of follow_checkpoint.reserved_index. */
 #define FOLLOW_CHECKPOINT_NO_RESERVATION UINT64_MAX
 
@@ -73,8 +78,12 @@ struct follow_checkpoint {
 	 * snapshot the mirror restored or received). */
 	uint64_t last_index, last_bytes, last_ms;
 	/* Hook for retention reservations (issue 10 item 2): the first index
-	 * a downstream mirror still needs; the trim never passes it. */
+	 * a downstream mirror still needs; the trim never passes it. The
+	 * trim also honours the reservations `serve` records beside dir
+	 * (cascade: dir served to further mirrors, spool/spool.h) within
+	 * the tap's default budget (FOLLOW_CHECKPOINT_RESERVE_*). */
 	uint64_t reserved_index;
+	const char *dir; /* the database directory (kept alive by the caller) */
 	/* The checkpoint in flight (pid > 0, or inline result pending). */
 	pid_t pid;
 	int pipe_fd;

@@ -646,6 +646,9 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			stream_failed(c, why);
 			return MA_ERR_PROTO;
 		}
+		if (m.has_retention_headroom)
+			mirror_sm_headroom(&c->sm, c->now,
+			                   m.retention_headroom_s);
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		report(c, false);

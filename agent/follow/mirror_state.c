@@ -244,6 +244,15 @@ static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms,
 		         st->lag_ms, c->degraded_lag_ms);
 		return true;
 	}
+	if (c->degraded_headroom_ms != 0 && st->retention_headroom_known &&
+	    st->retention_headroom_s < c->degraded_headroom_ms / 1000) {
+		snprintf(
+		    why, whylen,
+		    "the source's retention keeps this mirror's position "
+		    "for %" PRIu64 " s more (degraded_headroom %" PRIu64 " s)",
+		    st->retention_headroom_s, c->degraded_headroom_ms / 1000);
+		return true;
+	}
 	return false;
 }
 
@@ -347,10 +356,32 @@ void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
 	settle(sm, now_ms);
 }
 
+/* Retention headroom: the source's figure, less the time since. */
+void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
+                        uint64_t headroom_s)
+{
+	sm->headroom_s = headroom_s;
+	sm->headroom_at_ms = now_ms;
+	sm->status.retention_headroom_known = true;
+	sm->status.retention_headroom_s = headroom_s;
+}
+
+static void headroom_count_down(struct mirror_sm *sm, uint64_t now_ms)
+{
+	uint64_t gone = now_ms > sm->headroom_at_ms
+	                    ? (now_ms - sm->headroom_at_ms) / 1000
+	                    : 0;
+
+	if (sm->status.retention_headroom_known)
+		sm->status.retention_headroom_s =
+		    sm->headroom_s > gone ? sm->headroom_s - gone : 0;
+}
+
 void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms)
 {
 	if (terminal(sm))
 		return;
+	headroom_count_down(sm, now_ms);
 	settle(sm, now_ms);
 }
 

@@ -43,6 +43,9 @@ struct mirror_state_config {
 	uint32_t
 	    degraded_silence_ms; /* no word from the source for this long */
 	uint32_t endpoint_count; /* configured source endpoints, >= 1 */
+	/* Degraded when the retention headroom the source reports is below
+	 * this (mirror_sm_headroom); 0: off. */
+	uint64_t degraded_headroom_ms;
 };
 
 /* Source heartbeats remembered for the lag computation. */
@@ -86,6 +89,12 @@ struct mirror_status {
 	uint64_t received_entries;
 	uint64_t appended_entries;
 	uint64_t refetched_bytes;
+	/* Retention headroom (issue 10): how long the mirror can stay away
+	 * before the source's reservation budget drops its position, in
+	 * seconds: the source's last figure counted down since it came.
+	 * Unknown until a source that has a budget said it. */
+	bool retention_headroom_known;
+	uint64_t retention_headroom_s;
 };
 
 struct mirror_sm {
@@ -106,6 +115,7 @@ struct mirror_sm {
 	unsigned lag_head, lag_len;
 	int64_t newest_source_time_ms;
 	uint64_t rate_mark_ms, rate_mark_bytes;
+	uint64_t headroom_s, headroom_at_ms; /* mirror_sm_headroom */
 };
 
 /* Initialises sm in Connecting with applied_index given (what the mirror
@@ -139,6 +149,10 @@ void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
                          uint64_t commit_index, int64_t source_time_ms);
 /* Re-evaluates Degraded (silence, lag); call on a timer. */
 void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms);
+/* The source's retention headroom for this mirror (a heartbeat's
+ * retention_headroom), counted down from now_ms by every tick. */
+void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
+                        uint64_t headroom_s);
 /* The connection failed or dropped. Moves to Disconnected, advances to the
  * next endpoint and returns the delay in ms before the next attempt:
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */

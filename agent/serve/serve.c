@@ -8,6 +8,7 @@
 
 #include "agent/serve/serve.h"
 #include "agent/serve/serve_log.h"
+#include "agent/serve/serve_reserve.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +49,8 @@
  * listed and indexed already, so a mirror reconnecting to the tail costs
  * no scan. Each holds one descriptor. */
 #define IDLE_READERS_MAX 4
+/* How often the retention headroom's inputs are sampled (serve_reserve.h). */
+#define RATE_SAMPLE_MS 5000
 /* transport_server_config.max_unacked default (transport.h). */
 #define TRANSPORT_MAX_UNACKED_DEFAULT (4u << 20)
 
@@ -77,6 +80,10 @@ struct stream {
 	struct serve_log_stream log;
 	struct event *hb_ev;
 	bool hb_due, need_refresh;
+	/* Reservation refresh (serve_reserve.h): when it was last
+	 * considered, the index written, and the index sent by then (written
+	 * at the next refresh if the stream moved). */
+	uint64_t resv_ms, resv_written, resv_next;
 };
 
 struct db {
@@ -98,6 +105,15 @@ struct db {
 	unsigned nlog;
 	struct wal_reader *idle[IDLE_READERS_MAX];
 	unsigned nidle;
+	bool resv_failed; /* a reservation write failed (logged once) */
+	/* Retention headroom (serve_reserve.h): the budget the tap
+	 * published, the wal's segments and its write rate, sampled every
+	 * RATE_SAMPLE_MS. */
+	bool has_budget;
+	struct spool_reserve_budget budget;
+	struct spool_segment *segs;
+	size_t nsegs;
+	uint64_t rate_ms, rate_index, bytes_per_s;
 };
 
 struct grant {
@@ -121,6 +137,7 @@ struct serve {
 	struct serve_limits limits;
 	uint32_t lease_ms;
 	struct event *lease_ev; /* checks snapshot leases */
+	struct event *resv_ev;  /* reports the reservations */
 	uint64_t reader_opens;  /* wal readers opened for log streams */
 };
 
@@ -500,6 +517,39 @@ static uint64_t tail_first(struct db *db)
 	return wal_reader_first_index(db->tail);
 }
 
+/* Samples the budget, the wal's segments and its write rate (bytes/s:
+ * entries/s since the last sample x the wal's bytes per entry). */
+static void retention_sample(struct db *db)
+{
+	uint64_t now = clock_mono_ms(), last = db->end.last_index, total = 0;
+	char rdir[PATH_MAX];
+	struct spool_segment *segs = NULL;
+	size_t nsegs = 0;
+
+	if (db->rate_ms != 0 && now - db->rate_ms < RATE_SAMPLE_MS)
+		return;
+	db->has_budget =
+	    spool_reserve_dir(rdir, sizeof rdir, db->dir) == 0 &&
+	    spool_reserve_budget_read(rdir, &db->budget, NULL) == 0;
+	if (spool_wal_segments(db->wal_dir, &segs, &nsegs, NULL) == 0) {
+		free(db->segs);
+		db->segs = segs;
+		db->nsegs = nsegs;
+	}
+	for (size_t i = 0; i < db->nsegs; i++)
+		total += db->segs[i].bytes;
+	if (db->rate_ms != 0 && db->nsegs > 0 && last >= db->rate_index &&
+	    last >= db->segs[0].first_index) {
+		uint64_t per_entry =
+		    total / (last - db->segs[0].first_index + 1);
+
+		db->bytes_per_s = (last - db->rate_index) * per_entry * 1000 /
+		                  (now - db->rate_ms);
+	}
+	db->rate_ms = now;
+	db->rate_index = last;
+}
+
 static void append_heartbeat(struct stream *st)
 {
 	struct db *db = st->db;
@@ -509,6 +559,16 @@ static void append_heartbeat(struct stream *st)
 		log_warn("serve: %s: cannot find the end of the log: %s",
 		         db->name, em);
 	st->hb_due = false;
+	retention_sample(db);
+	/* If the mirror left now, its reservation would hold the wal from
+	 * what it was sent on (the age starts at 0). */
+	st->log.has_headroom = db->has_budget;
+	if (db->has_budget && st->log.next_index > 0)
+		st->log.headroom_s = spool_reserve_headroom_s(
+		    &db->budget, 0,
+		    serve_reserve_bytes_from(db->segs, db->nsegs,
+		                             st->log.next_index - 1),
+		    db->bytes_per_s);
 	if (serve_log_stream_heartbeat(&st->log, &st->out, db->end.last_index,
 	                               tail_first(db),
 	                               (int64_t)clock_wall_ms()) != 0)
@@ -562,12 +622,51 @@ static void log_pump(struct stream *st)
 	flush(st);
 }
 
+/* Records st's mirror as holding index durably (serve_reserve.h). A
+ * failure leaves the mirror to the tap's trailing margin: serving goes
+ * on, and the first failure per database is logged. */
+static void reserve(struct stream *st, uint64_t index)
+{
+	char em[MA_ERRMSG_SIZE];
+	int rc = serve_reserve_record(st->db->dir, st->peer, st->db->name,
+	                              index, clock_wall_ms(), em);
+
+	if (rc == 0) {
+		if (st->db->resv_failed)
+			log_info("serve: %s: reservations are written again",
+			         st->db->name);
+		st->db->resv_failed = false;
+	} else if (!st->db->resv_failed) {
+		st->db->resv_failed = true;
+		log_warn("serve: %s: cannot record the retention reservation "
+		         "of %s (the source's retention will not wait for "
+		         "it); give serve write access to the directory "
+		         "beside the spool (docs/TAP.md \"Reservations\"): %s",
+		         st->db->name, st->peer, em);
+	}
+}
+
 static void hb_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *st = arg;
+	uint64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
+	/* Only a stream that moved refreshes its reservation: serve learns
+	 * that a mirror went away only at the idle timeout, and a stream
+	 * that sends nothing must not keep an absent mirror's reservation
+	 * young (the budget's age is how long a mirror may be away). */
+	if (st->kind == STREAM_LOG && !st->ended && !st->log.ended &&
+	    now - st->resv_ms >= SERVE_RESERVE_REFRESH_MS) {
+		if (st->resv_next > st->resv_written) {
+			reserve(st, st->resv_next);
+			st->resv_written = st->resv_next;
+		}
+		st->resv_ms = now;
+		if (st->log.next_index > 0)
+			st->resv_next = st->log.next_index - 1;
+	}
 	st->hb_due = true;
 	st->need_refresh = true;
 	if (!st->blocked)
@@ -680,6 +779,10 @@ static void handle_log(struct stream *st, const struct serve_request *rq)
 	log_info("serve: log stream of %s from %" PRIu64 " (prev_term %" PRIu64
 	         ") for %s",
 	         db->name, rq->from, rq->prev_term, st->peer);
+	/* The mirror holds from - 1 durably: that is its reservation. */
+	reserve(st, rq->from - 1);
+	st->resv_ms = clock_mono_ms();
+	st->resv_written = st->resv_next = rq->from - 1;
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -735,6 +838,20 @@ static bool admit(struct stream *st, bool snapshot)
 /* Resets snapshot streams whose lease lapsed (no progress for lease_ms):
  * a mirror that stopped reading must not keep its snapshot from
  * retention, nor the spool's disk from being freed (the open file). */
+static void resv_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	char em[MA_ERRMSG_SIZE];
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < sv->ndbs; i++)
+		if (serve_reserve_report(sv->dbs[i].dir, clock_wall_ms(),
+		                         sv->dbs[i].bytes_per_s, em) != 0)
+			log_warn("serve: %s: reservations not reported: %s",
+			         sv->dbs[i].name, em);
+}
+
 static void lease_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve *sv = arg;
@@ -1015,6 +1132,7 @@ static int db_open(struct db *db, char *errmsg)
 
 static void db_close(struct db *db)
 {
+	free(db->segs);
 	if (db->wake_ev != NULL)
 		event_free(db->wake_ev);
 	wal_reader_close(db->tail);
@@ -1279,6 +1397,16 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 			goto err;
 		}
 	}
+	{
+		struct timeval tv = clock_tv_from_ms(SERVE_RESERVE_REPORT_MS);
+
+		sv->resv_ev = event_new(base, -1, EV_PERSIST, resv_cb, sv);
+		if (sv->resv_ev == NULL || event_add(sv->resv_ev, &tv) != 0) {
+			rc = ma_errorf(errmsg, MA_ERR_NOMEM,
+			               "cannot create the reservation timer");
+			goto err;
+		}
+	}
 	if (copy_grants(&sv->grants, &sv->ngrants, opts->grants,
 	                opts->ngrants) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
@@ -1342,6 +1470,8 @@ void serve_free(struct serve *sv)
 	 * request, which frees the streams. */
 	if (sv->lease_ev != NULL)
 		event_free(sv->lease_ev);
+	if (sv->resv_ev != NULL)
+		event_free(sv->resv_ev);
 	transport_server_free(sv->srv);
 	sv->srv = NULL;
 	while (sv->streams != NULL) {

@@ -35,3 +35,15 @@ EXTRA_DIST += tests/integration/test_check_config_certs.sh
 # The read API under descriptor exhaustion (issue 9's edges).
 TESTS += tests/integration/test_read_api_emfile.sh
 EXTRA_DIST += tests/integration/test_read_api_emfile.sh
+
+# Retention reservations: the file, the retention rule, serve's record and
+# report (spool/spool_reserve.c, agent/serve/serve_reserve.c).
+check_PROGRAMS += tests/unit/test_reserve
+TESTS += tests/unit/test_reserve
+tests_unit_test_reserve_SOURCES = tests/unit/test_reserve.c
+tests_unit_test_reserve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_reserve_LDADD = $(AGENT_TEST_LIBS)
+# Reservations with real processes: a mirror away past the trailing margin
+# resumes without a snapshot; away past the budget it re-bootstraps once.
+TESTS += tests/integration/test_retention_reserve.sh
+EXTRA_DIST += tests/integration/test_retention_reserve.sh

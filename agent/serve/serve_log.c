@@ -568,9 +568,17 @@ int serve_log_stream_heartbeat(struct serve_log_stream *s,
 {
 	if (s->ended)
 		return 0;
+	struct proto_log_msg m;
+
 	if (s->phase == SERVE_LOG_PHASE_STREAM &&
 	    s->next_index - 1 > commit_index)
 		commit_index = s->next_index - 1;
-	return serve_log_heartbeat(out, commit_index, first_index,
-	                           source_time_ms);
+	memset(&m, 0, sizeof m);
+	m.kind = PROTO_LOG_HEARTBEAT;
+	m.commit_index = commit_index;
+	m.first_index = first_index;
+	m.source_time_ms = source_time_ms;
+	m.has_retention_headroom = s->has_headroom;
+	m.retention_headroom_s = s->headroom_s;
+	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
 }

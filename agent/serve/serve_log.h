@@ -158,6 +158,10 @@ struct serve_log_stream {
 		SERVE_LOG_PHASE_STREAM
 	} phase;
 	uint64_t from, prev_term, next_index;
+	/* Set by the glue: the mirror's retention headroom its heartbeats
+	 * carry (proto_log_msg.retention_headroom_s). */
+	bool has_headroom;
+	uint64_t headroom_s;
 	bool ended;  /* the `x` frame was appended */
 	bool behind; /* the last check said BEHIND */
 	bool failed; /* ended by a read error of the source's own log */

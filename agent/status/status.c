@@ -214,6 +214,8 @@ void status_database_set(struct status_database *d, const char *name,
 	d->received_entries = st->received_entries;
 	d->appended_entries = st->appended_entries;
 	d->refetched_bytes = st->refetched_bytes;
+	d->retention_headroom_known = st->retention_headroom_known;
+	d->retention_headroom_s = st->retention_headroom_s;
 }
 
 char *status_json_format(const struct status_report *r, size_t *len)
@@ -264,8 +266,13 @@ char *status_json_format(const struct status_report *r, size_t *len)
 			json_string(&o, d->applier_error);
 		else
 			puts_(&o, "null");
-		printf_(&o, ",\"skipped_commands\":%" PRIu64 "}",
+		printf_(&o, ",\"skipped_commands\":%" PRIu64,
 		        d->skipped_commands);
+		if (d->retention_headroom_known)
+			printf_(&o, ",\"retention_headroom_s\":%" PRIu64 "}",
+			        d->retention_headroom_s);
+		else
+			puts_(&o, ",\"retention_headroom_s\":null}");
 	}
 	puts_(&o, "]}\n");
 	return finish(&o, len);
@@ -498,6 +505,21 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 			        (unsigned)(d->last_contact_ms % 1000));
 		else
 			puts_(&o, "\"} NaN\n");
+	}
+	/* Only where a source told it: an unknown headroom is no sample. */
+	puts_(&o,
+	      "# HELP mirror_retention_headroom_seconds Seconds this mirror "
+	      "could stay away before the source's retention reservation "
+	      "budget drops its position (it would then download a "
+	      "snapshot again).\n# TYPE mirror_retention_headroom_seconds "
+	      "gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		if (!r->databases[i].retention_headroom_known)
+			continue;
+		puts_(&o, "mirror_retention_headroom_seconds{db=\"");
+		label(&o, r->databases[i].database);
+		printf_(&o, "\"} %" PRIu64 "\n",
+		        r->databases[i].retention_headroom_s);
 	}
 	if (r->process.valid)
 		process_metrics(&o, &r->process);

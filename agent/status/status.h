@@ -68,6 +68,11 @@ struct status_database {
 	 * the JSON. */
 	uint64_t received_bytes, received_entries;
 	uint64_t appended_entries, refetched_bytes;
+	/* Retention headroom (mirror_status): JSON retention_headroom_s
+	 * (null when unknown), metric mirror_retention_headroom_seconds
+	 * (only when known). */
+	bool retention_headroom_known;
+	uint64_t retention_headroom_s;
 };
 
 /* The process, for the Prometheus process_* metrics (read from /proc by

@@ -12,6 +12,8 @@
  *               [--snapshot-threshold N] [--snapshot-trailing N]
  *               [--election-timeout MS] [--install-snapshot-timeout MS]
  *               [--tap-sync every|MS] [--spool-trailing N] [--join]
+ *               [--reserve-max-bytes N] [--reserve-max-age MS]
+ *               [--spool-segment-size BYTES]
  *
  * --join: the node joins an existing cluster (its data directory empty,
  * or pre-seeded by raftkv-seed --join) and waits for the leader to add
@@ -68,6 +70,10 @@ struct args {
 	bool sync_every;
 	bool join; /* --join: wait to be added, do not bootstrap */
 	uint64_t sync_interval_ms, spool_trailing;
+	/* Retention reservations' budget (tap_options); UINT64_MAX: the
+	 * tap's default. */
+	uint64_t reserve_max_bytes, reserve_max_age_ms;
+	uint64_t spool_segment_size; /* 0: the wal's default */
 };
 
 /* The application FSM, before the tap wraps it. */
@@ -893,7 +899,9 @@ static void usage(void)
 	        "         [--election-timeout MS] [--install-snapshot-timeout "
 	        "MS]\n"
 	        "         [--tap-sync every|MS] [--spool-trailing N] "
-	        "[--join]\n");
+	        "[--join]\n"
+	        "         [--reserve-max-bytes N] [--reserve-max-age MS]\n"
+	        "         [--spool-segment-size BYTES]\n");
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long long max,
@@ -968,6 +976,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->install_snapshot_timeout = 5000;
 	a->sync_interval_ms = 10;
 	a->spool_trailing = 1024;
+	a->reserve_max_bytes = UINT64_MAX;
+	a->reserve_max_age_ms = UINT64_MAX;
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i],
 		           *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1029,6 +1039,19 @@ static int parse_args(int argc, char **argv, struct args *a)
 			if (parse_uint(f, val, UINT64_MAX, &v) != 0)
 				return -1;
 			a->spool_trailing = v;
+		} else if (strcmp(f, "--spool-segment-size") == 0) {
+			/* Small segments let tests see retention at work. */
+			if (parse_uint(f, val, UINT64_MAX, &v) != 0)
+				return -1;
+			a->spool_segment_size = v;
+		} else if (strcmp(f, "--reserve-max-bytes") == 0) {
+			if (parse_uint(f, val, UINT64_MAX - 1, &v) != 0)
+				return -1;
+			a->reserve_max_bytes = v;
+		} else if (strcmp(f, "--reserve-max-age") == 0) {
+			if (parse_uint(f, val, UINT64_MAX - 1, &v) != 0)
+				return -1;
+			a->reserve_max_age_ms = v;
 		} else {
 			fprintf(stderr, "raftkv-node: unknown option %s\n", f);
 			usage();
@@ -1098,6 +1121,11 @@ static int setup(struct node *n, char *errmsg)
 		topts.sync_bytes = 4u << 20;
 	}
 	topts.trailing = n->a.spool_trailing;
+	topts.segment_size = n->a.spool_segment_size;
+	if (n->a.reserve_max_bytes != UINT64_MAX)
+		topts.reserve_max_bytes = n->a.reserve_max_bytes;
+	if (n->a.reserve_max_age_ms != UINT64_MAX)
+		topts.reserve_max_age_ms = n->a.reserve_max_age_ms;
 	rc = tap_open(n->a.spool, n->a.cluster_id, n->a.database, &topts,
 	              &n->tap, errmsg);
 	if (rc != 0)

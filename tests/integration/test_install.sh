@@ -29,11 +29,11 @@ iprefix=${prefix#"$ROOT"}
 check "the library is installed in configure's libdir, not the dependencies'" \
 	test "$libdir" = "$prefix/lib"
 check "shared library with a versioned soname" \
-	sh -c "readelf -d '$libdir/libmirror-tap.so.0' | grep -q 'SONAME.*\[libmirror-tap.so.0\]' &&
+	sh -c "readelf -d '$libdir/libmirror-tap.so.1' | grep -q 'SONAME.*\[libmirror-tap.so.1\]' &&
 		test -L '$libdir/libmirror-tap.so'"
 check "static library" test -s "$libdir/libmirror-tap.a"
 check "the shared library exports tap_* and ma_strerror only" \
-	sh -c "nm -D --defined-only '$libdir/libmirror-tap.so.0' | awk '{print \$3}' |
+	sh -c "nm -D --defined-only '$libdir/libmirror-tap.so.1' | awk '{print \$3}' |
 		grep -v -e '^tap_' -e '^ma_strerror\$' -e '^_' | { ! grep .; }"
 check "public headers only: mirror-tap/tap.h and mirror-tap/errors.h" \
 	sh -c "cd '$ROOT' && find . -name '*.h' | sort | sed 's|.*/include/||' | tr '\n' ' ' |
@@ -90,8 +90,8 @@ mkdir "$TMP/app" && cp "$abs_top_srcdir/tests/integration/tap_install_app.c" "$T
 check "a program builds against the installed shared library (pkg-config)" \
 	sh -c "cd '$TMP/app' && ${CC:-cc} -std=c11 -Wall -Werror ${SAN_CFLAGS:-} -o app app.c $cflags $libs \
 		-Wl,-rpath,'$libdir'"
-check "it loads the installed libmirror-tap.so.0" \
-	sh -c "ldd '$TMP/app/app' | grep -q '$libdir/libmirror-tap.so.0'"
+check "it loads the installed libmirror-tap.so.1" \
+	sh -c "ldd '$TMP/app/app' | grep -q '$libdir/libmirror-tap.so.1'"
 static_libs=$(pkg-config --static --libs mirror-tap | sed "s|-lmirror-tap|$libdir/libmirror-tap.a|")
 # shellcheck disable=SC2086
 check "and against the static library (pkg-config --static)" \

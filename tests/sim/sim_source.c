@@ -37,6 +37,9 @@ struct sim_source {
 	struct serve_limits limits;
 	unsigned open_snapshots;
 	uint64_t refused; /* requests refused by the cap */
+	/* What serve's glue puts in heartbeats (serve_reserve.h). */
+	bool has_headroom;
+	uint64_t headroom_s;
 };
 
 enum kind { R_PLAIN, R_SNAPSHOT, R_LOG };
@@ -104,6 +107,12 @@ void sim_source_close(struct sim_source *s)
 	wal_reader_close(s->tail);
 	snapshot_store_close(s->store);
 	free(s);
+}
+
+void sim_source_set_headroom(struct sim_source *s, bool has, uint64_t secs)
+{
+	s->has_headroom = has;
+	s->headroom_s = secs;
 }
 
 void sim_source_set_limits(struct sim_source *s, const struct serve_limits *l)
@@ -258,6 +267,8 @@ static void log_pull(struct sim_response *r, struct proto_buf *out,
 	if (heartbeat) {
 		if (tail_refresh(s, em) != 0)
 			s->end.last_index = 0;
+		r->log.has_headroom = s->has_headroom;
+		r->log.headroom_s = s->headroom_s;
 		if (serve_log_stream_heartbeat(&r->log, out, s->end.last_index,
 		                               wal_reader_first_index(s->tail),
 		                               wall_ms) != 0)

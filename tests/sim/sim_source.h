@@ -28,6 +28,9 @@ void sim_source_set_fault(struct sim_source *s, enum serve_fault fault);
  * l->snapshots_per_identity open snapshot responses get 503 unavailable.
  * Zero: no cap (the default). */
 void sim_source_set_limits(struct sim_source *s, const struct serve_limits *l);
+/* The retention headroom heartbeats carry (serve's glue computes it from
+ * the tap's budget; here the test sets it). Default: none. */
+void sim_source_set_headroom(struct sim_source *s, bool has, uint64_t secs);
 /* Requests the cap refused so far. */
 uint64_t sim_source_refused(const struct sim_source *s);
 /* status != 0: every request is answered with it and an `x` frame

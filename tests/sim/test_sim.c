@@ -315,6 +315,61 @@ static void test_compacted(void **state)
 	world_free(&w);
 }
 
+/* Retention headroom (issue 10): the source's figure rides the heartbeats
+ * through the link into the mirror's status; while the source is away
+ * the mirror counts it down to 0 (on its own clock), Degraded below
+ * degraded_headroom once back and Following when the figure is high. */
+static void test_retention_headroom(void **state)
+{
+	const struct mirror_status *st;
+	struct world w;
+	struct fx_spool *sp;
+
+	(void)state;
+	world_init(&w, 2, CHUNK);
+	w.sim.core_cfg.states.degraded_headroom_ms = 30000;
+	w.sim.core_cfg.states.degraded_silence_ms = 0;
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 50, 1, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 50, 20000);
+	st = follow_core_status(w.sim.core);
+	assert_false(st->retention_headroom_known); /* no budget: nothing */
+	sim_source_set_headroom(w.sim.sources[0], true, 100);
+	assert_false(sim_run(&w.sim, NULL, NULL, 3000));
+	assert_clean(&w);
+	st = follow_core_status(w.sim.core);
+	assert_true(st->retention_headroom_known);
+	assert_int_equal(st->retention_headroom_s, 100);
+	assert_int_equal(st->state, MIRROR_FOLLOWING);
+	/* Away for 150 s: the last figure counts down to 0, not below. */
+	sim_source_down(&w.sim, 0, true);
+	assert_false(sim_run(&w.sim, NULL, NULL, 60000));
+	st = follow_core_status(w.sim.core);
+	assert_true(st->retention_headroom_s <= 42);
+	assert_true(st->retention_headroom_s >= 38);
+	assert_false(sim_run(&w.sim, NULL, NULL, 90000));
+	st = follow_core_status(w.sim.core);
+	assert_int_equal(st->retention_headroom_s, 0);
+	/* Back with a small figure: Following at the tail but Degraded
+	 * (the budget no longer covers 30 s away). */
+	sim_source_set_headroom(w.sim.sources[0], true, 20);
+	sim_source_down(&w.sim, 0, false);
+	assert_false(sim_run(&w.sim, NULL, NULL, 20000));
+	assert_clean(&w);
+	st = follow_core_status(w.sim.core);
+	assert_true(st->retention_headroom_s <= 20);
+	assert_true(st->retention_headroom_s >= 18);
+	assert_int_equal(st->state, MIRROR_DEGRADED);
+	sim_source_set_headroom(w.sim.sources[0], true, 7200);
+	assert_false(sim_run(&w.sim, NULL, NULL, 3000));
+	st = follow_core_status(w.sim.core);
+	assert_int_equal(st->retention_headroom_s, 7200);
+	assert_int_equal(st->state, MIRROR_FOLLOWING);
+	world_free(&w);
+}
+
 /* The source's log diverged from the mirror's (a new term from 121):
  * diverged, re-bootstrap from the source's snapshot in the new term. */
 static void test_diverged(void **state)
@@ -1309,6 +1364,7 @@ int main(void)
 	    cmocka_unit_test(test_bootstrap),
 	    cmocka_unit_test(test_resume_every_chunk),
 	    cmocka_unit_test(test_compacted),
+	    cmocka_unit_test(test_retention_headroom),
 	    cmocka_unit_test(test_diverged),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_failover_term_check),

@@ -23,11 +23,13 @@
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_apply.h"
 #include "agent/follow/follow_checkpoint.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "kv/kv_command.h"
 #include "kv/kv_store.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "tests/lib/fixture.h"
 #include "wal/wal.h"
 
@@ -298,6 +300,49 @@ static void test_checkpoint_commits_and_trims(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* Cascade: a mirror B served from this directory has a reservation
+ * beside it (written by serve); the trim keeps the wal from it, and drops
+ * a reservation older than the budget (its file removed). */
+static void test_trim_keeps_downstream_reservation(void **state)
+{
+	char errmsg[MA_ERRMSG_SIZE], rdir[4200];
+	struct fx *fx = *state;
+	struct spool_reservation r, *v;
+	size_t n;
+
+	assert_int_equal(spool_reserve_dir(rdir, sizeof rdir, fx->dir), 0);
+	memset(&r, 0, sizeof r);
+	strcpy(r.identity, "mirror-b");
+	strcpy(r.database, "kv");
+	r.index = 500;
+	r.updated_ms = clock_wall_ms();
+	assert_int_equal(spool_reserve_write(rdir, &r, errmsg), 0);
+	strcpy(r.identity, "mirror-gone");
+	r.index = 300;
+	r.updated_ms =
+	    clock_wall_ms() - FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS - 1000;
+	assert_int_equal(spool_reserve_write(rdir, &r, errmsg), 0);
+
+	assert_int_equal(follow_checkpoint_init(&fx->ck, &fx->cfg, "kv",
+	                                        fx->dir, 0, 0, fx->now, errmsg),
+	                 0);
+	append_puts(fx, 2000);
+	struct follow_checkpoint_env env = env_of(fx);
+	assert_int_equal(follow_checkpoint_tick(&fx->ck, &env, fx->now, errmsg),
+	                 0);
+	tick_until_idle(fx);
+	assert_int_equal(fx->ck.taken, 1);
+	/* Without B the wal would start near 1901 (test above); with it, at
+	 * the segment holding 500, past the dropped reservation at 300. */
+	assert_true(wal_log_first_index(fx->spool.log) <= 500);
+	assert_true(wal_log_first_index(fx->spool.log) > 300);
+	assert_int_equal(spool_reserve_list(rdir, &v, &n, errmsg), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].identity, "mirror-b");
+	free(v);
+	fx_remove_tree(rdir);
+}
+
 static void test_retention_keeps_newest(void **state)
 {
 	char errmsg[MA_ERRMSG_SIZE];
@@ -529,6 +574,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_due_rule),
 	    cmocka_unit_test(test_trim_point),
+	    cmocka_unit_test_setup_teardown(
+	        test_trim_keeps_downstream_reservation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_commits_and_trims,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention_keeps_newest, setup,

@@ -97,6 +97,41 @@ static void test_degraded_on_lag_and_silence(void **state)
 	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
 }
 
+/* Retention headroom: unknown until the source says it, counted down
+ * by ticks (to zero, not below), and Degraded below the threshold. */
+static void test_headroom_countdown_and_degraded(void **state)
+{
+	struct mirror_state_config c = config;
+	struct mirror_sm sm;
+
+	(void)state;
+	c.degraded_silence_ms = 0;
+	c.degraded_headroom_ms = 60000; /* 1 min */
+	mirror_sm_init(&sm, &c, 10, 1);
+	mirror_sm_connected(&sm, 0);
+	mirror_sm_heartbeat(&sm, 0, 10, 0);
+	assert_false(sm.status.retention_headroom_known);
+	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
+	mirror_sm_headroom(&sm, 1000, 100);
+	mirror_sm_heartbeat(&sm, 1000, 10, 1000);
+	assert_true(sm.status.retention_headroom_known);
+	assert_int_equal(sm.status.retention_headroom_s, 100);
+	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
+	mirror_sm_tick(&sm, 1000 + 40999);
+	assert_int_equal(sm.status.retention_headroom_s, 60);
+	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
+	mirror_sm_tick(&sm, 1000 + 41000);
+	assert_int_equal(sm.status.retention_headroom_s, 59);
+	assert_int_equal(sm.status.state, MIRROR_DEGRADED);
+	mirror_sm_tick(&sm, 1000 + 500000);
+	assert_int_equal(sm.status.retention_headroom_s, 0);
+	/* A fresh figure from the source restores it. */
+	mirror_sm_headroom(&sm, 501000, 3600);
+	mirror_sm_tick(&sm, 501000);
+	assert_int_equal(sm.status.retention_headroom_s, 3600);
+	assert_int_equal(sm.status.state, MIRROR_FOLLOWING);
+}
+
 static void test_backoff_bounds_and_rotation(void **state)
 {
 	struct mirror_sm sm;
@@ -258,6 +293,7 @@ int main(void)
 	    cmocka_unit_test(test_bootstrap_to_following),
 	    cmocka_unit_test(test_lag_ms_uses_source_clock_only),
 	    cmocka_unit_test(test_degraded_on_lag_and_silence),
+	    cmocka_unit_test(test_headroom_countdown_and_degraded),
 	    cmocka_unit_test(test_backoff_bounds_and_rotation),
 	    cmocka_unit_test(test_backoff_bootstrap_progress),
 	    cmocka_unit_test(test_silence_degrades_while_disconnected),

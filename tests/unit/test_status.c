@@ -120,7 +120,7 @@ static void test_json_exact_text(void **state)
 	    "\"reconnects\":8,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
 	    "\"applier\":\"kv\",\"applier_error\":null,"
-	    "\"skipped_commands\":9}]}\n");
+	    "\"skipped_commands\":9,\"retention_headroom_s\":null}]}\n");
 	free(text);
 	free(r);
 }
@@ -524,12 +524,30 @@ static void test_prometheus(void **state)
 	assert_null(strstr(text, "process_"));
 	/* build_info (HELP, TYPE, one line), 7 states x 2 databases, then
 	 * 13 metrics and the last contact x 2 databases, each with its HELP
-	 * and TYPE. */
+	 * and TYPE, then the headroom's HELP and TYPE without samples
+	 * (unknown). */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 3 + 2 + 14 + 14 * (2 + 2));
+	assert_int_equal(n, 3 + 2 + 14 + 14 * (2 + 2) + 2);
+	assert_null(strstr(text, "mirror_retention_headroom_seconds{"));
 	free(text);
+	/* A known headroom is a sample, in seconds, and a JSON number. */
+	r->databases[1].retention_headroom_known = true;
+	r->databases[1].retention_headroom_s = 3600;
+	text = status_prometheus_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "# TYPE mirror_retention_headroom_seconds "
+	                             "gauge\nmirror_retention_headroom_seconds"
+	                             "{db=\"db1\"} 3600\n"));
+	assert_null(strstr(text, "mirror_retention_headroom_seconds{db=\"db0"));
+	free(text);
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"skipped_commands\":10,"
+	                             "\"retention_headroom_s\":3600}"));
+	free(text);
+	r->databases[1].retention_headroom_known = false;
 
 	r->process = (struct status_process){true, 1.5,  4096,         8192,
 	                                     7,    1024, 1700000000.25};

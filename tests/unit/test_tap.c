@@ -2,6 +2,7 @@
  * divergence, gaps, snapshots with retention, rebase on install. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/errors.h"
+#include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "tap/tap.h"
@@ -379,6 +381,145 @@ static void test_group_commit(void **state)
 	assert_int_equal(tap_durable_index(f->tap), 1);
 }
 
+/* Writes a reservation for the spool, as serve would. */
+static void reserve(struct fx *f, const char *who, uint64_t index,
+                    uint64_t updated_ms)
+{
+	struct spool_reservation r;
+	char rdir[128], errmsg[MA_ERRMSG_SIZE];
+
+	memset(&r, 0, sizeof r);
+	snprintf(r.identity, sizeof r.identity, "%s", who);
+	strcpy(r.database, DB);
+	r.index = index;
+	r.updated_ms = updated_ms;
+	assert_int_equal(spool_reserve_dir(rdir, sizeof rdir, f->dir), 0);
+	assert_int_equal(spool_reserve_write(rdir, &r, errmsg), 0);
+}
+
+static size_t reservations(struct fx *f)
+{
+	struct spool_reservation *v;
+	char rdir[128], errmsg[MA_ERRMSG_SIZE];
+	size_t n;
+
+	assert_int_equal(spool_reserve_dir(rdir, sizeof rdir, f->dir), 0);
+	assert_int_equal(spool_reserve_list(rdir, &v, &n, errmsg), 0);
+	free(v);
+	return n;
+}
+
+static void log_to(struct fx *f, char *path, size_t size)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	snprintf(path, size, "%s/test.log", f->dir);
+	assert_int_equal(log_open(path, errmsg), 0);
+}
+
+static bool log_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* 300 entries of ~230 bytes in 4 KiB segments (~16 entries each), one
+ * snapshot at 200, trailing 10: without reservations the wal is cut
+ * before 191. */
+static void fill_for_reservations(struct fx *f)
+{
+	char errmsg[MA_ERRMSG_SIZE], big[200];
+
+	f->opts.segment_size = 4096;
+	f->opts.snapshots_keep = 1;
+	f->opts.trailing = 10;
+	reopen(f);
+	memset(big, 'x', sizeof big);
+	for (uint64_t i = 1; i <= 300; i++)
+		assert_int_equal(tap_append(f->tap, i, 1, TAP_ENTRY_COMMAND,
+		                            big, sizeof big, 0, errmsg),
+		                 0);
+}
+
+static void test_reservation_keeps_wal(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+
+	fill_for_reservations(f);
+	/* A mirror holds up to 120 durably (written at Unix ms 1000). */
+	reserve(f, "mirror-a", 120, 1000);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "s200", 4, 2000, errmsg), 0);
+	/* The segment holding 120 stays, so the mirror can resume from
+	 * 121 with the term at 120. */
+	assert_true(tap_first_index(f->tap) <= 120);
+	assert_true(tap_first_index(f->tap) > 100); /* not everything */
+	assert_int_equal(reservations(f), 1);
+	/* Once the mirror moves on, the next snapshot trims up to it. */
+	reserve(f, "mirror-a", 195, 3000);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 250, 1, "s250", 4, 4000, errmsg), 0);
+	assert_true(tap_first_index(f->tap) > 120);
+	assert_true(tap_first_index(f->tap) <= 195);
+}
+
+static void test_reservation_dropped_by_age(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], logpath[128];
+
+	fill_for_reservations(f);
+	f->opts.reserve_max_age_ms = 60000;
+	reopen(f);
+	log_to(f, logpath, sizeof logpath);
+	reserve(f, "mirror-old", 120, 1000);
+	/* 60 001 ms later: beyond the budget's age. */
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "s200", 4, 61001, errmsg), 0);
+	assert_int_equal(log_open(NULL, errmsg), 0);
+	assert_true(tap_first_index(f->tap) > 120);
+	assert_true(tap_first_index(f->tap) <= 191);
+	assert_int_equal(reservations(f), 0); /* its file is gone */
+	assert_true(log_has(logpath, "reservation of mirror mirror-old at "
+	                             "index 120 dropped: older than the "
+	                             "reservation budget's age"));
+}
+
+static void test_reservation_dropped_by_bytes(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE], logpath[128];
+
+	fill_for_reservations(f);
+	/* Two segments' worth: the mirror at 120 would hold ~4 segments
+	 * (121..190), the one at 170 one or two. */
+	f->opts.reserve_max_bytes = 2 * 4096 + 100;
+	reopen(f);
+	log_to(f, logpath, sizeof logpath);
+	reserve(f, "mirror-far", 120, 1000);
+	reserve(f, "mirror-near", 175, 1000);
+	assert_int_equal(
+	    tap_snapshot_taken(f->tap, 200, 1, "s200", 4, 2000, errmsg), 0);
+	assert_int_equal(log_open(NULL, errmsg), 0);
+	assert_true(tap_first_index(f->tap) > 120);
+	assert_true(tap_first_index(f->tap) <= 175);
+	assert_int_equal(reservations(f), 1);
+	assert_true(log_has(logpath, "reservation of mirror mirror-far at "
+	                             "index 120 dropped: it would keep more "
+	                             "wal than the reservation budget's "
+	                             "bytes"));
+	assert_true(log_has(logpath, "reservation of mirror-near at 175 "
+	                             "keeps"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +538,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_beyond_wal_rebases,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reservation_keeps_wal, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_reservation_dropped_by_age,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reservation_dropped_by_bytes,
+	                                    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,6 +118,36 @@ static void test_log_stream_roundtrip_any_split(void **state)
 	proto_buf_free(&sb);
 }
 
+/* The optional retention headroom of heartbeats: carried when set,
+ * absent otherwise (old peers' heartbeats decode with has = false). */
+static void test_heartbeat_headroom(void **state)
+{
+	struct proto_log_msg m = {0}, got;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct proto_buf sb;
+
+	(void)state;
+	for (int with = 0; with < 2; with++) {
+		proto_buf_init(&sb);
+		memset(&m, 0, sizeof m);
+		m.kind = PROTO_LOG_HEARTBEAT;
+		m.commit_index = 9;
+		m.has_retention_headroom = with;
+		m.retention_headroom_s = 86399;
+		assert_int_equal(proto_log_encode(&sb, &m), 0);
+		assert_true(sb.len > PROTO_FRAME_HEADER_SIZE);
+		assert_int_equal(
+		    proto_log_decode(sb.data + PROTO_FRAME_HEADER_SIZE,
+		                     sb.len - PROTO_FRAME_HEADER_SIZE, 0, &got,
+		                     errmsg),
+		    0);
+		assert_int_equal(got.commit_index, 9);
+		assert_int_equal(got.has_retention_headroom, with);
+		assert_int_equal(got.retention_headroom_s, with ? 86399 : 0);
+		proto_buf_free(&sb);
+	}
+}
+
 static void test_info_roundtrip(void **state)
 {
 	struct proto_buf sb;
@@ -384,6 +414,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_log_stream_roundtrip_any_split),
 	    cmocka_unit_test(test_info_roundtrip),
+	    cmocka_unit_test(test_heartbeat_headroom),
 	    cmocka_unit_test(test_incarnation_roundtrip),
 	    cmocka_unit_test(test_largest_wal_entry_crosses),
 	    cmocka_unit_test(test_malformed_log_messages),

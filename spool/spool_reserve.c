@@ -1,0 +1,484 @@
+/* Retention reservations: the file format, the directory and the
+ * retention rule the tap applies (spool/spool.h, docs/TAP.md
+ * "Reservations"). */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/errors.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "spool/spool.h"
+
+#define MAGIC "mirror-agent reservation 1\n"
+
+int spool_reserve_dir(char *out, size_t size, const char *spool_dir)
+{
+	size_t len = strlen(spool_dir);
+	int n;
+
+	while (len > 1 && spool_dir[len - 1] == '/')
+		len--;
+	n = snprintf(out, size, "%.*s%s", (int)len, spool_dir,
+	             SPOOL_RESERVE_SUFFIX);
+	if (len == 0 || n < 0 || (size_t)n >= size)
+		return MA_ERR_INVAL;
+	return 0;
+}
+
+void spool_reserve_file_name(const char *identity,
+                             char out[SPOOL_RESERVE_NAME_LEN + 1])
+{
+	size_t len = strlen(identity);
+	/* Two CRC32Cs (plain and seeded) make a 64-bit name: identities are
+	 * a handful per spool, and a collision is caught when reading (the
+	 * file names its whole identity). */
+	uint32_t a = crc32c(identity, len);
+	uint32_t b = crc32c_append(0x9e3779b9u, identity, len);
+
+	snprintf(out, SPOOL_RESERVE_NAME_LEN + 1, "r-%08" PRIx32 "%08" PRIx32,
+	         a, b);
+}
+
+static bool identity_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > SPOOL_RESERVE_IDENTITY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int spool_reserve_format(const struct spool_reservation *r,
+                         char out[SPOOL_RESERVE_TEXT_MAX], char *errmsg)
+{
+	int n;
+
+	if (!identity_valid(r->identity))
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "reservation identity must be 1..%d printable "
+		                 "characters without spaces",
+		                 SPOOL_RESERVE_IDENTITY_MAX);
+	if (!parse_name_valid_str(r->database))
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "reservation database '%s' breaks the name "
+		                 "rule",
+		                 r->database);
+	n = snprintf(out, SPOOL_RESERVE_TEXT_MAX,
+	             MAGIC "identity=%s\ndatabase=%s\nindex=%" PRIu64
+	                   "\nupdated_ms=%" PRIu64 "\n",
+	             r->identity, r->database, r->index, r->updated_ms);
+	/* identity (255) + database (64) + two numbers fit with room for
+	 * the CRC line: 27 + 10 + 255 + 10 + 64 + 7 + 20 + 12 + 20 + 4 +
+	 * 16 < 512. */
+	if (n < 0 || n + 16 >= SPOOL_RESERVE_TEXT_MAX)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "reservation too long");
+	n += snprintf(out + n, SPOOL_RESERVE_TEXT_MAX - (size_t)n,
+	              "crc32c=%08" PRIx32 "\n", crc32c(out, (size_t)n));
+	return n;
+}
+
+/* Copies the value of line "key=VALUE\n" at *p into out (at most max
+ * bytes), advancing *p. false when the key or newline is missing. */
+static bool take_line(const char **p, const char *end, const char *key,
+                      char *out, size_t max)
+{
+	size_t klen = strlen(key);
+	const char *nl, *v;
+
+	if ((size_t)(end - *p) < klen + 1 || memcmp(*p, key, klen) != 0 ||
+	    (*p)[klen] != '=')
+		return false;
+	v = *p + klen + 1;
+	nl = memchr(v, '\n', (size_t)(end - v));
+	if (nl == NULL || (size_t)(nl - v) > max)
+		return false;
+	memcpy(out, v, (size_t)(nl - v));
+	out[nl - v] = '\0';
+	*p = nl + 1;
+	return true;
+}
+
+int spool_reserve_parse(const char *text, size_t len,
+                        struct spool_reservation *r, char *errmsg)
+{
+	char num[24], canon[SPOOL_RESERVE_TEXT_MAX];
+	const char *p = text, *end = text + len;
+	char why[MA_ERRMSG_SIZE];
+
+	memset(r, 0, sizeof *r);
+	if (len >= SPOOL_RESERVE_TEXT_MAX || len < sizeof MAGIC - 1 ||
+	    memchr(text, '\0', len) != NULL ||
+	    memcmp(text, MAGIC, sizeof MAGIC - 1) != 0)
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "not a reservation file (%zu bytes)", len);
+	p += sizeof MAGIC - 1;
+	if (!take_line(&p, end, "identity", r->identity,
+	               SPOOL_RESERVE_IDENTITY_MAX) ||
+	    !take_line(&p, end, "database", r->database,
+	               PROTO_DATABASE_ID_MAX) ||
+	    !take_line(&p, end, "index", num, 20) ||
+	    parse_uint64(num, &r->index, why) != 0 ||
+	    !take_line(&p, end, "updated_ms", num, 20) ||
+	    parse_uint64(num, &r->updated_ms, why) != 0)
+		goto malformed;
+	/* Only the exact text spool_reserve_format() writes (its CRC line
+	 * included) is a reservation: no "+1", "01", trailing lines. */
+	if (spool_reserve_format(r, canon, NULL) != (int)len ||
+	    memcmp(canon, text, len) != 0) {
+		memset(r, 0, sizeof *r);
+		return ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                 "malformed reservation or wrong crc32c line "
+		                 "(file damaged or edited)");
+	}
+	return 0;
+malformed:
+	memset(r, 0, sizeof *r);
+	return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed reservation");
+}
+
+int spool_reserve_write(const char *rdir, const struct spool_reservation *r,
+                        char *errmsg)
+{
+	char text[SPOOL_RESERVE_TEXT_MAX], name[SPOOL_RESERVE_NAME_LEN + 1];
+	int n, rc;
+
+	n = spool_reserve_format(r, text, errmsg);
+	if (n < 0)
+		return n;
+	rc = io_mkdir_p(rdir, 0755, errmsg);
+	if (rc != 0)
+		return rc;
+	spool_reserve_file_name(r->identity, name);
+	return io_write_file_durable(rdir, name, text, (size_t)n, errmsg);
+}
+
+int spool_reserve_remove(const char *rdir, const char *identity, char *errmsg)
+{
+	char name[SPOOL_RESERVE_NAME_LEN + 1], path[4096];
+
+	spool_reserve_file_name(identity, name);
+	if (io_path_join(path, sizeof path, rdir, name) != 0)
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: path too long", rdir);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return ma_errorf(errmsg, ma_error_from_errno(errno),
+		                 "cannot remove reservation %s: %s", path,
+		                 strerror(errno));
+	return 0;
+}
+
+static bool is_reserve_name(const char *s)
+{
+	if (strlen(s) != SPOOL_RESERVE_NAME_LEN || strncmp(s, "r-", 2) != 0)
+		return false;
+	for (const char *p = s + 2; *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+int spool_reserve_list(const char *rdir, struct spool_reservation **out,
+                       size_t *n, char *errmsg)
+{
+	struct spool_reservation *v = NULL;
+	char path[4096], em[MA_ERRMSG_SIZE];
+	char want[SPOOL_RESERVE_NAME_LEN + 1];
+	struct dirent *de;
+	size_t count = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(rdir);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return ma_errorf(errmsg, ma_error_from_errno(errno),
+		                 "cannot read reservations in %s: %s", rdir,
+		                 strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		void *buf = NULL;
+		size_t len = 0;
+		int rc;
+
+		if (!is_reserve_name(de->d_name))
+			continue; /* ".", "..", temporary files */
+		if (count == SPOOL_RESERVE_MAX) {
+			log_warn("spool: %s: more than %d reservations; the "
+			         "rest are ignored (remove stale ones)",
+			         rdir, SPOOL_RESERVE_MAX);
+			break;
+		}
+		if (v == NULL) {
+			v = calloc(SPOOL_RESERVE_MAX, sizeof *v);
+			if (v == NULL) {
+				closedir(d);
+				return ma_errorf(errmsg, MA_ERR_NOMEM,
+				                 "out of memory reading "
+				                 "reservations");
+			}
+		}
+		if (io_path_join(path, sizeof path, rdir, de->d_name) != 0)
+			continue;
+		rc = io_read_file(path, SPOOL_RESERVE_TEXT_MAX, &buf, &len, em);
+		if (rc == MA_ERR_NOTFOUND)
+			continue; /* removed meanwhile */
+		if (rc == 0)
+			rc = spool_reserve_parse(buf, len, &v[count], em);
+		free(buf);
+		if (rc == 0) {
+			spool_reserve_file_name(v[count].identity, want);
+			if (strcmp(want, de->d_name) != 0) {
+				rc = MA_ERR_CORRUPT;
+				snprintf(em, sizeof em,
+				         "names identity %s, whose file is %s",
+				         v[count].identity, want);
+			}
+		}
+		if (rc != 0) {
+			log_warn("spool: reservation %s ignored (it reserves "
+			         "nothing): %s",
+			         path, em);
+			continue;
+		}
+		count++;
+	}
+	closedir(d);
+	if (count == 0) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+	const struct spool_segment *x = a, *y = b;
+
+	return x->first_index < y->first_index   ? -1
+	       : x->first_index > y->first_index ? 1
+	                                         : 0;
+}
+
+int spool_wal_segments(const char *wal_dir, struct spool_segment **out,
+                       size_t *n, char *errmsg)
+{
+	struct spool_segment *v = NULL, *nv;
+	size_t count = 0, cap = 0;
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(wal_dir);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return ma_errorf(errmsg, ma_error_from_errno(errno),
+		                 "cannot list %s: %s", wal_dir,
+		                 strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		char digits[21];
+		uint64_t first;
+		char why[MA_ERRMSG_SIZE];
+
+		/* wal-NNNNNNNNNNNNNNNNNNNN.seg (docs/FORMAT.md). */
+		if (strlen(de->d_name) != 28 ||
+		    strncmp(de->d_name, "wal-", 4) != 0 ||
+		    strcmp(de->d_name + 24, ".seg") != 0)
+			continue;
+		memcpy(digits, de->d_name + 4, 20);
+		digits[20] = '\0';
+		while (digits[0] == '0' && digits[1] != '\0')
+			memmove(digits, digits + 1, strlen(digits));
+		if (parse_uint64(digits, &first, why) != 0)
+			continue;
+		if (io_path_join(path, sizeof path, wal_dir, de->d_name) != 0 ||
+		    stat(path, &st) != 0)
+			continue; /* removed meanwhile */
+		if (count == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			nv = realloc(v, cap * sizeof *v);
+			if (nv == NULL) {
+				free(v);
+				closedir(d);
+				return ma_errorf(errmsg, MA_ERR_NOMEM,
+				                 "out of memory listing %s",
+				                 wal_dir);
+			}
+			v = nv;
+		}
+		v[count].first_index = first;
+		v[count].bytes = (uint64_t)st.st_size;
+		count++;
+	}
+	closedir(d);
+	if (count > 1)
+		qsort(v, count, sizeof *v, seg_cmp);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+uint64_t spool_reserve_held(const struct spool_segment *segs, size_t nsegs,
+                            uint64_t index, uint64_t cut)
+{
+	uint64_t held = 0;
+
+	/* Segment i (not the last) holds first_i .. first_{i+1} - 1 and is
+	 * deleted by a truncation before x when first_{i+1} <= x. */
+	for (size_t i = 0; i + 1 < nsegs; i++) {
+		uint64_t next = segs[i + 1].first_index;
+
+		if (next <= cut && next > index)
+			held += segs[i].bytes;
+	}
+	return held;
+}
+
+uint64_t spool_reserve_cut(uint64_t cut, const struct spool_segment *segs,
+                           size_t nsegs, struct spool_reservation *v, size_t n,
+                           const struct spool_reserve_budget *b,
+                           uint64_t now_ms, enum spool_reserve_verdict *verdict,
+                           uint64_t *held)
+{
+	uint64_t first = nsegs > 0 ? segs[0].first_index : 0;
+	uint64_t keep = cut;
+
+	/* Oldest first, so the budget in bytes drops the oldest ones. */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && v[j].index < v[j - 1].index; j--) {
+			struct spool_reservation t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t age =
+		    now_ms > v[i].updated_ms ? now_ms - v[i].updated_ms : 0;
+		uint64_t h;
+
+		held[i] = 0;
+		if (age > b->max_age_ms) {
+			verdict[i] = SPOOL_RESERVE_DROP_AGE;
+			continue;
+		}
+		/* The mirror needs index + 1 on and the term at index: a
+		 * wal starting after index has lost that already. */
+		if (first > 0 && v[i].index + 1 < first) {
+			verdict[i] = SPOOL_RESERVE_STALE;
+			continue;
+		}
+		h = spool_reserve_held(segs, nsegs, v[i].index, cut);
+		if (h > b->max_bytes ||
+		    (b->max_bytes == 0 && v[i].index < cut)) {
+			verdict[i] = SPOOL_RESERVE_DROP_BYTES;
+			continue;
+		}
+		verdict[i] = SPOOL_RESERVE_KEEP;
+		held[i] = h;
+		if (v[i].index < keep)
+			keep = v[i].index;
+	}
+	return keep == 0 ? 1 : keep;
+}
+
+#define BUDGET_MAGIC "mirror-agent reservation budget 1\n"
+#define BUDGET_TEXT_MAX 128
+
+static int budget_format(const struct spool_reserve_budget *b,
+                         char out[BUDGET_TEXT_MAX])
+{
+	int n = snprintf(out, BUDGET_TEXT_MAX,
+	                 BUDGET_MAGIC "max_bytes=%" PRIu64
+	                              "\nmax_age_ms=%" PRIu64 "\n",
+	                 b->max_bytes, b->max_age_ms);
+
+	n += snprintf(out + n, BUDGET_TEXT_MAX - (size_t)n,
+	              "crc32c=%08" PRIx32 "\n", crc32c(out, (size_t)n));
+	return n;
+}
+
+int spool_reserve_budget_write(const char *rdir,
+                               const struct spool_reserve_budget *b,
+                               char *errmsg)
+{
+	char text[BUDGET_TEXT_MAX];
+	struct stat st;
+	int n = budget_format(b, text);
+
+	if (stat(rdir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return ma_errorf(errmsg, MA_ERR_NOTFOUND,
+		                 "%s: no reservation directory", rdir);
+	return io_write_file_durable(rdir, SPOOL_RESERVE_BUDGET_FILE, text,
+	                             (size_t)n, errmsg);
+}
+
+int spool_reserve_budget_read(const char *rdir, struct spool_reserve_budget *b,
+                              char *errmsg)
+{
+	char path[4096], num[24], canon[BUDGET_TEXT_MAX], why[MA_ERRMSG_SIZE];
+	const char *p, *end;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	if (io_path_join(path, sizeof path, rdir, SPOOL_RESERVE_BUDGET_FILE) !=
+	    0)
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: path too long", rdir);
+	rc = io_read_file(path, BUDGET_TEXT_MAX, &buf, &len, errmsg);
+	if (rc != 0)
+		return rc == MA_ERR_LIMIT ? ma_errorf(errmsg, MA_ERR_CORRUPT,
+		                                      "%s: too long", path)
+		                          : rc;
+	p = buf;
+	end = p + len;
+	if (len < sizeof BUDGET_MAGIC - 1 ||
+	    memcmp(p, BUDGET_MAGIC, sizeof BUDGET_MAGIC - 1) != 0)
+		goto bad;
+	p += sizeof BUDGET_MAGIC - 1;
+	if (!take_line(&p, end, "max_bytes", num, 20) ||
+	    parse_uint64(num, &b->max_bytes, why) != 0 ||
+	    !take_line(&p, end, "max_age_ms", num, 20) ||
+	    parse_uint64(num, &b->max_age_ms, why) != 0)
+		goto bad;
+	if (budget_format(b, canon) != (int)len || memcmp(canon, buf, len) != 0)
+		goto bad;
+	free(buf);
+	return 0;
+bad:
+	free(buf);
+	memset(b, 0, sizeof *b);
+	return ma_errorf(errmsg, MA_ERR_CORRUPT,
+	                 "%s: malformed budget or wrong crc32c line", path);
+}
+
+uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
+                                  uint64_t age_ms, uint64_t held,
+                                  uint64_t bytes_per_s)
+{
+	uint64_t s;
+
+	if (age_ms >= b->max_age_ms || held >= b->max_bytes)
+		return 0;
+	s = (b->max_age_ms - age_ms) / 1000;
+	if (bytes_per_s > 0 && (b->max_bytes - held) / bytes_per_s < s)
+		s = (b->max_bytes - held) / bytes_per_s;
+	return s;
+}
