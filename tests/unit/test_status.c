@@ -239,7 +239,7 @@ static void test_json_every_field_by_jansson(void **state)
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 17);
+		assert_int_equal(json_object_size(d), 18);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
@@ -264,6 +264,9 @@ static void test_json_every_field_by_jansson(void **state)
 			assert_true(
 			    json_is_null(json_object_get(d, "applier_error")));
 		assert_int_equal(NUM("skipped_commands"), 9 + i);
+		/* No source told it: unknown, not 0. */
+		assert_true(
+		    json_is_null(json_object_get(d, "retention_headroom_s")));
 #undef NUM
 #undef STR
 	}
