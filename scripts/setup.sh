@@ -23,6 +23,7 @@ WOLFSSL_FLAGS="--enable-quic --enable-opensslall --enable-opensslextra \
 NGTCP2_FLAGS="--enable-lib-only --with-wolfssl"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config dpkg-dev \
+clang-format python3 \
 ca-certificates openssl iproute2 procps psmisc \
 libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
 libjansson-dev \

@@ -6,7 +6,7 @@
 #   2. ASan + UBSan (LeakSanitizer on): make check
 #   (both with --enable-fault-injection, for the bad-source tests)
 #   3. clang + libFuzzer: each fuzz target for FUZZ_SECONDS (default 30;
-#      six targets and the clang build take about five minutes)
+#      ten targets and the clang build take about seven minutes)
 # Build trees go under $BUILD_ROOT (default ./build, ignored by git).
 # Exit status is non-zero when anything failed.
 set -eu

@@ -408,12 +408,14 @@ static uint64_t honour_reservations(struct tap *tap, uint64_t cut,
 	}
 	if (n == 0)
 		return cut;
+	em[0] = '\0'; /* only spool_wal_segments fills it below */
 	verdict = calloc(n, sizeof *verdict);
 	held = calloc(n, sizeof *held);
 	if (verdict == NULL || held == NULL ||
 	    spool_wal_segments(wal_dir, &segs, &nsegs, em) != 0) {
-		log_warn("tap: %s: wal not listed, no reservation honoured",
-		         tap->dir);
+		log_warn("tap: %s: wal not listed, no reservation honoured: "
+		         "%s",
+		         tap->dir, em[0] != '\0' ? em : "out of memory");
 		goto out;
 	}
 	keep = spool_reserve_cut(cut, segs, nsegs, v, n, &budget, now_ms,

@@ -1,7 +1,7 @@
 /* Appliers: the mirror's read-only state built from its snapshot and log
  * (DESIGN.md section 7). An applier is a logic core: no sockets, no clock;
  * it reads a snapshot file when asked to restore and is otherwise fed
- * entries by the follower (agent/follow.c) in index order.
+ * entries by the follower (agent/follow/follow_apply.c) in index order.
  *
  * Two implementations:
  *  - "none": the mirror keeps the snapshot and the log only. It tracks the

@@ -77,11 +77,12 @@ struct follow_checkpoint {
 	/* Where the cadence counts from: the last checkpoint (or the
 	 * snapshot the mirror restored or received). */
 	uint64_t last_index, last_bytes, last_ms;
-	/* Hook for retention reservations (issue 10 item 2): the first index
-	 * a downstream mirror still needs; the trim never passes it. The
-	 * trim also honours the reservations `serve` records beside dir
-	 * (cascade: dir served to further mirrors, spool/spool.h) within
-	 * the tap's default budget (FOLLOW_CHECKPOINT_RESERVE_*). */
+	/* A first index the trim must never pass, set by the caller; no
+	 * caller sets one today (FOLLOW_CHECKPOINT_NO_RESERVATION): the
+	 * downstream mirrors' reservations are read from beside dir, where
+	 * `serve` records them (cascade: dir served to further mirrors,
+	 * spool/spool.h), within the tap's default budget
+	 * (FOLLOW_CHECKPOINT_RESERVE_*). */
 	uint64_t reserved_index;
 	const char *dir; /* the database directory (kept alive by the caller) */
 	/* The checkpoint in flight (pid > 0, or inline result pending). */

@@ -646,9 +646,14 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			stream_failed(c, why);
 			return MA_ERR_PROTO;
 		}
+		/* A source without a reservation budget (or an older
+		 * serve) says nothing: the figure is unknown again, not a
+		 * countdown of the last one heard. */
 		if (m.has_retention_headroom)
 			mirror_sm_headroom(&c->sm, c->now,
 			                   m.retention_headroom_s);
+		else
+			mirror_sm_headroom_unknown(&c->sm);
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		report(c, false);
@@ -1153,8 +1158,15 @@ void follow_core_response(struct follow_core *c, uint64_t stream, int status,
                           uint64_t now)
 {
 	c->now = now;
-	if (stream != 0 && stream == c->stream)
+	if (stream != 0 && stream == c->stream) {
 		c->status = status;
+		/* This endpoint serves the database again: a refusal it
+		 * answered once (say during a reload of its [access]) no
+		 * longer counts towards "every endpoint refused". */
+		if (status == 200)
+			c->refused &=
+			    ~(UINT64_C(1) << (c->sm.status.endpoint % 64));
+	}
 }
 
 void follow_core_body(struct follow_core *c, uint64_t stream,

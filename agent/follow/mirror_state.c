@@ -366,6 +366,12 @@ void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
 	sm->status.retention_headroom_s = headroom_s;
 }
 
+void mirror_sm_headroom_unknown(struct mirror_sm *sm)
+{
+	sm->status.retention_headroom_known = false;
+	sm->status.retention_headroom_s = 0;
+}
+
 static void headroom_count_down(struct mirror_sm *sm, uint64_t now_ms)
 {
 	uint64_t gone = now_ms > sm->headroom_at_ms

@@ -153,6 +153,8 @@ void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms);
  * retention_headroom), counted down from now_ms by every tick. */
 void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
                         uint64_t headroom_s);
+/* A heartbeat without a headroom: the figure is unknown again. */
+void mirror_sm_headroom_unknown(struct mirror_sm *sm);
 /* The connection failed or dropped. Moves to Disconnected, advances to the
  * next endpoint and returns the delay in ms before the next attempt:
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */

@@ -562,7 +562,7 @@ static void append_heartbeat(struct stream *st)
 	retention_sample(db);
 	/* If the mirror left now, its reservation would hold the wal from
 	 * what it was sent on (the age starts at 0). */
-	st->log.has_headroom = db->has_budget;
+	st->log.has_headroom = db->has_budget && st->log.next_index > 0;
 	if (db->has_budget && st->log.next_index > 0)
 		st->log.headroom_s = spool_reserve_headroom_s(
 		    &db->budget, 0,

@@ -104,11 +104,33 @@ trap 'exit 1' INT TERM
 # wait_until SECONDS COMMAND...: polls every 50 ms.
 wait_until() {
 	deadline=$(($(date +%s) + $1))
+	# Also bounded in tries: this machine's wall clock can step back.
+	tries=$(($1 * 20))
 	shift
 	while ! "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		[ "$(date +%s)" -lt "$deadline" ] && [ "$tries" -gt 0 ] || return 1
+		tries=$((tries - 1))
 		sleep 0.05
 	done
+}
+
+# running PID: true while PID exists and has not exited (a child that
+# exited but is not reaped yet is a zombie: not running).
+running() {
+	_st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$_st" ] &&
+		[ "${_st#Z}" = "$_st" ]
+}
+
+# wait_pid PID [SECS]: waits for PID, a child of this shell, to exit
+# (bounded: SECS, 60 by default) and returns its exit status. One still
+# running then is killed (-9) and said so, so a hung daemon cannot hang the
+# suite; its status is then 137.
+wait_pid() {
+	if ! wait_until "${2:-60}" eval "! running $1"; then
+		diag "pid $1 did not exit within ${2:-60} s: killed"
+		kill -9 "$1" 2>/dev/null
+	fi
+	wait "$1"
 }
 
 gen_certs() {

@@ -9,13 +9,13 @@
 # same data directory.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 39
+plan 40
 
 # --- --help everywhere -------------------------------------------------
 for c in "--help" "help" "serve --help" "follow --help" "status --help" \
 	"check-config --help" "wal --help" "wal verify --help" \
 	"wal dump --help" "snapshot --help" "snapshot verify --help" \
-	"serve -h" "follow --config=/nonexistent --help"; do
+	"serve -h" "follow --config=/nonexistent --help" "promote --help"; do
 	# shellcheck disable=SC2086
 	"$AGENT" $c >"$TMP/help.out" 2>"$TMP/help.err"
 	rc=$?
@@ -160,7 +160,7 @@ check "the second mirror's status file says kv is Following" \
 	is_state "$TMP/mirror2" kv Following
 
 kill "$SERVE_PID" 2>/dev/null
-wait "$SERVE_PID" 2>/dev/null
+wait_pid "$SERVE_PID" 2>/dev/null
 check "serve --config stopped cleanly on SIGTERM" \
 	grep -q "stopping on signal" "$TMP/serve.log"
 check "serve removed its pid file" test ! -e "$TMP/serve.pid"

@@ -63,7 +63,7 @@ for fault in $faults; do
 		wait_until 30 grep -qi "$want" "$TMP/f-$fault.log"
 	retried() { [ "$(grep -c 'bootstrapping from snapshot 1200-2' "$TMP/f-$fault.log")" -ge 2 ]; }
 	wait_until 15 retried
-	kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
+	kill -TERM "$fpid"; wait_pid "$fpid" 2>/dev/null
 	kill "$SERVE_PID"
 	assert_no_files "$fault: no snapshot 1200-2 exposed" \
 		"$TMP/m/kv/snapshots" 1200-2.snapshot

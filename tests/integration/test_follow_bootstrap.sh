@@ -103,7 +103,7 @@ check "status reports Following with zero lag once idle" \
 cat "$TMP/follow2.log" >>"$TMP/follow2.log.1"
 mv "$TMP/follow2.log.1" "$TMP/follow2.log"
 kill -TERM "$FPID" 2>/dev/null
-wait "$FPID"
+wait_pid "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 check "live entries equal the source's, in order, none twice" same_entries db1
 assert_absent "follow did not bootstrap again when restarted" \

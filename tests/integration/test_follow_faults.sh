@@ -48,7 +48,7 @@ follow_bg follow1.log
 past() { b=$(reported_bytes "$TMP/follow1.log"); [ "${b:-0}" -ge $((SIZE / 3)) ]; }
 if wait_until 60 past; then
 	kill -9 "$FPID"
-	wait "$FPID" 2>/dev/null
+	wait_pid "$FPID" 2>/dev/null
 	done_before=$(reported_bytes "$TMP/follow1.log")
 	ok "follow killed with -9 after $done_before of $SIZE bytes"
 else
@@ -103,7 +103,7 @@ check "mid-tail, after serve B is killed, entries arrive through the restarted s
 	wait_until 60 tail_done
 check "the mirror reconnected to serve A" \
 	sh -c "[ \$(grep -c 'connected to 127.0.0.1:$PORT_A' '$TMP/follow2.log') -ge 2 ]"
-kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+kill -TERM "$FPID"; wait_pid "$FPID" 2>/dev/null
 kill "$SERVE_PID"
 
 # 4. The source compacts past the mirror's position while it is stopped.
@@ -123,7 +123,7 @@ same_tail() {
 	[ -s "$TMP/src.dump" ] && cmp "$TMP/src.dump" "$TMP/mirror.dump"
 }
 check "after re-bootstrap the entries equal the source's" wait_until 30 same_tail
-kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+kill -TERM "$FPID"; wait_pid "$FPID" 2>/dev/null
 
 # 5. A snapshot corrupted on the source after its metadata was written.
 "$SPOOLGEN" init "$TMP/src/bad" --database bad >/dev/null
@@ -141,5 +141,5 @@ check "corrupted source snapshot: error reported and retried" wait_until 30 retr
 check "the source names the CRC problem" grep -qi "crc" "$TMP/serveBad.log"
 assert_no_files "no .snapshot was ever exposed for it" \
 	"$TMP/mirror2/bad/snapshots" '*.snapshot'
-kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+kill -TERM "$FPID"; wait_pid "$FPID" 2>/dev/null
 finish

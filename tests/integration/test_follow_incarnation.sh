@@ -34,7 +34,7 @@ follow_once first.log
 check "first contact with incarnation $INC1" test $? -eq 0
 check "the mirror recorded the node's incarnation" \
 	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
-kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+kill "$SERVE_PID"; wait_pid "$SERVE_PID" 2>/dev/null
 # The rebuilt node comes back at the same address.
 SERVE_LISTEN=127.0.0.1:$SERVE_PORT
 
@@ -80,5 +80,5 @@ check "saying another follower runs on the data_dir" \
 	grep -q "another follower runs on data_dir" "$TMP/reseed2.log"
 check "the running follower's files and locks are untouched" \
 	test -f "$TMP/m/kv/wal/wal.lock" -a "$(fingerprint)" = "$before"
-kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
+kill -TERM "$fpid"; wait_pid "$fpid" 2>/dev/null
 finish

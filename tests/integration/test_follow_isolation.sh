@@ -112,7 +112,7 @@ rc=$?
 	{ not_ok "stale read"; sed 's/^/# /' "$TMP/stale.json"; }
 
 kill -TERM "$FPID"
-wait "$FPID" 2>/dev/null
+wait_pid "$FPID" 2>/dev/null
 grep -q '"stopped":true' "$TMP/m/status" &&
 	! "$AGENT" status --data-dir "$TMP/m" >/dev/null 2>&1 &&
 	ok "a clean stop writes its final state (stopped) and status exits 1" ||

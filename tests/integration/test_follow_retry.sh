@@ -19,9 +19,9 @@ fast="--set follow.backoff_min=10ms --set follow.backoff_max=100ms"
 # 1. A port nothing listens on: where a serve listened a moment ago.
 start_serve gone --database "kv=$spool" --allow mirror-1=kv
 port=$SERVE_PORT
-kill "$SERVE_PID" && wait "$SERVE_PID" 2>/dev/null
+kill "$SERVE_PID" && wait_pid "$SERVE_PID" 2>/dev/null
 # shellcheck disable=SC2086
-timeout 3 "$AGENT" follow --data-dir "$TMP/m1" --source "127.0.0.1:$port" \
+timeout 8 "$AGENT" follow --data-dir "$TMP/m1" --source "127.0.0.1:$port" \
 	$(follow_tls) $fast --database kv >"$TMP/m1.log" 2>&1
 n=$(grep -c "nothing listens on UDP 127.0.0.1:$port (ICMP port unreachable)" "$TMP/m1.log")
 check "nothing listens: named with the address, $n lines (5 expected)" \
@@ -35,7 +35,7 @@ check "nothing listens: the last line is that notice" \
 start_serve wrong --database "kv=$spool" --allow mirror-1=kv \
 	--cert "$PKI/server-wrong.pem" --key "$PKI/server-wrong.key"
 # shellcheck disable=SC2086
-timeout 3 "$AGENT" follow --data-dir "$TMP/m2" --source "127.0.0.1:$SERVE_PORT" \
+timeout 8 "$AGENT" follow --data-dir "$TMP/m2" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) $fast --database kv >"$TMP/m2.log" 2>&1
 line=$(grep -m 1 "server name mismatch" "$TMP/m2.log")
 echo "# $line"
@@ -55,7 +55,7 @@ check "name mismatch: serve logged no connection as accepted" \
 # (127.0.0.1, the certificate's IP SAN) must carry. Before, every source
 # was verified against the first one's host and the second never passed.
 start_serve good --database "kv=$spool" --allow mirror-1=kv
-timeout 3 "$AGENT" follow --data-dir "$TMP/m3" --source "127.0.0.2:$port" \
+timeout 8 "$AGENT" follow --data-dir "$TMP/m3" --source "127.0.0.2:$port" \
 	--source "127.0.0.1:$SERVE_PORT" --ca "$PKI/ca.pem" \
 	--cert "$PKI/mirror-1.pem" --key "$PKI/mirror-1.key" \
 	--database kv >"$TMP/m3.log" 2>&1

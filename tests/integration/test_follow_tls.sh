@@ -36,7 +36,7 @@ check "identity not allowed: the message says forbidden" grep -q "403 forbidden"
 check "identity not allowed: nothing stored" no_data "$TMP/m1"
 
 # 2. A client certificate from an unrelated CA: the handshake fails.
-timeout 3 "$AGENT" follow --data-dir "$TMP/m2" --source "127.0.0.1:$SERVE_PORT" \
+timeout 8 "$AGENT" follow --data-dir "$TMP/m2" --source "127.0.0.1:$SERVE_PORT" \
 	--ca "$PKI/ca.pem" --cert "$PKI/other-client.pem" --key "$PKI/other-client.key" \
 	--server-name localhost --database kv >"$TMP/m2.log" 2>&1
 check "client cert from another CA: refused during the handshake" \
@@ -46,7 +46,7 @@ check "client cert from another CA: nothing stored" no_data "$TMP/m2"
 # 3. The server presents a certificate for another name.
 start_serve wrong --database "kv=$spool" --allow mirror-1=kv \
 	--cert "$PKI/server-wrong.pem" --key "$PKI/server-wrong.key"
-timeout 3 "$AGENT" follow --data-dir "$TMP/m3" --source "127.0.0.1:$SERVE_PORT" \
+timeout 8 "$AGENT" follow --data-dir "$TMP/m3" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) --database kv >"$TMP/m3.log" 2>&1
 check "server certificate with the wrong name: refused" \
 	grep -qi "name mismatch" "$TMP/m3.log"

@@ -42,7 +42,7 @@ for attempt in 1 2 3; do
 	if wait_until 20 leader; then started=1; break; fi
 	diag "attempt $attempt: no leader; retrying on new ports"
 	kill -9 "$NPID" 2>/dev/null
-	wait "$NPID" 2>/dev/null
+	wait_pid "$NPID" 2>/dev/null
 done
 [ $started = 1 ] && ok "a one-node raftkv source is up" ||
 	{ not_ok "no leader"; sed 's/^/# /' "$TMP/node.log" | tail -n 20; echo "Bail out!"; exit 1; }
@@ -134,7 +134,7 @@ req fp3 -G "$HTTP/v1/db/kv/fingerprint" -d "min_index=$W3" -d timeout_ms=60000
 FP=$(str fingerprint fp3)
 A=$(num applied_index fp3)
 kill -TERM "$FPID"
-wait "$FPID"
+wait_pid "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 # The newest checkpoint at the stop (one may have been taken since).
 CK=$(ls "$TMP"/mirror/kv/snapshots/ | sed -n 's/^\([0-9]*\)-.*\.snapshot$/\1/p' | sort -n | tail -n 1)
@@ -155,5 +155,5 @@ is_state "$TMP/mirror" kv Following && [ "$CODE" = 200 ] && [ "$(str fingerprint
 	ok "restarted mirror is Following with the same fingerprint $FP" ||
 	not_ok "after restart: state $(state_of "$TMP/mirror" kv), $CODE $(cat "$TMP/fp4.json") (before: $FP at $A)"
 kill -TERM "$FPID"
-wait "$FPID"
+wait_pid "$FPID"
 finish

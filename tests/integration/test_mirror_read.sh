@@ -197,7 +197,7 @@ grep -q '^=> Send header' "$TMP/park.trace" && ! grep -q '^<= Recv header' "$TMP
 cli put app x1 1 >/dev/null; cli put app x2 2 >/dev/null
 out=$(cli put app later L)
 L=$(field index "$out")
-wait "$PARK"
+wait_pid "$PARK"
 [ $parked = 1 ] && [ "$L" = $((N + 3)) ] && [ "$(cat "$TMP/park.code")" = 200 ] &&
 	[ "$(b64 "$(str value park)")" = L ] && [ "$(num applied_index park)" -ge "$L" ] &&
 	ok "the request parked at applied index $(num applied_index before) is answered once $L is applied" ||
@@ -307,10 +307,10 @@ req fp2 -G "$HTTP/v1/db/kv/fingerprint"
 FP2=$(str fingerprint fp2)
 A2=$(num applied_index fp2)
 kill -TERM "$FPID"
-wait "$FPID"
+wait_pid "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 kill -TERM "$SERVE_PID" 2>/dev/null
-wait "$SERVE_PID" 2>/dev/null
+wait_pid "$SERVE_PID" 2>/dev/null
 ls "$TMP"/mirror/kv/snapshots/*.snapshot >/dev/null 2>&1 &&
 	ok "the mirror holds a snapshot" || not_ok "no snapshot in the mirror"
 start_follow follow2
@@ -326,6 +326,6 @@ req get3 -G "$HTTP/v1/db/kv/get" -d ns=app -d key=later
 [ "$CODE" = 200 ] && [ "$(b64 "$(str value get3)")" = L ] &&
 	ok "restored mirror answers get" || not_ok "get after restart: $CODE"
 kill -TERM "$FPID"
-wait "$FPID"
+wait_pid "$FPID"
 check "restarted follow stops cleanly" test $? -eq 0
 finish

@@ -45,10 +45,10 @@ check "follow: STATUS= reaches 'kv Following applied 50 lag 0'" \
 check "follow: no WATCHDOG=1 when WATCHDOG_PID is another process" \
 	sh -c "! grep -q WATCHDOG '$TMP/follow.notify'"
 kill -TERM "$FOLLOW_PID"
-wait "$FOLLOW_PID"
+wait_pid "$FOLLOW_PID"
 check "follow: STOPPING=1 on SIGTERM" grep -qx 'STOPPING=1' "$TMP/follow.notify"
 kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
+wait_pid "$SERVE_PID"
 check "serve: STOPPING=1 on SIGTERM" wait_until 5 grep -qx 'STOPPING=1' "$TMP/serve.notify"
 check "READY=1 came before the first STATUS= (serve)" \
 	sh -c "grep -n -e '^READY=1' -e '^STATUS=' '$TMP/serve.notify' | head -n 1 | grep -q READY"

@@ -114,7 +114,7 @@ check "promote through the running follower exits 0" test "$rc" -eq 0
 check "it promoted at the source's commit index 600 (RPO 0)" \
 	test "$(field index "$out4") $(field rpo_entries "$out4")" = "600 0"
 wait_until 10 sh -c "! kill -0 $FPID"
-wait "$FPID"
+wait_pid "$FPID"
 check "the follower exited 0 after promoting" test $? -eq 0
 
 # Bad input changes nothing.

@@ -177,7 +177,7 @@ for i in 1 2 3; do
 	eval "pid=\$PID$i"
 	n=0
 	while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-	wait "$pid"
+	wait_pid "$pid"
 	stopped="$stopped $?"
 done
 [ "$stopped" = " 0 0 0" ] && ok "the nodes stop cleanly on SIGTERM" ||

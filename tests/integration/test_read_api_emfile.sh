@@ -71,7 +71,7 @@ t1=$(cpu_ticks "$FPID")
 hz=$(getconf CLK_TCK)
 diag "follower CPU while descriptors ran out: $((t1 - t0)) ticks in 1.5 s (CLK_TCK $hz); $(cat "$TMP/hold.out") connections held"
 check "no busy loop on the listener (under 20% of a core)" test $((t1 - t0)) -lt $((hz * 3 / 10))
-wait "$HPID"
+wait_pid "$HPID"
 check "the cap is lowered to half the descriptor limit, and says so" \
 	grep -q "http_max_connections 128 lowered to 24, half the descriptor limit (48" "$TMP/follow.log"
 assert_absent "accept() never ran out of descriptors" "cannot accept" "$TMP/follow.log"

@@ -47,7 +47,7 @@ for attempt in 1 2 3; do
 	if wait_until 20 leader; then started=1; break; fi
 	diag "attempt $attempt: no leader; retrying on new ports"
 	kill -9 "$NPID" 2>/dev/null
-	wait "$NPID" 2>/dev/null
+	wait_pid "$NPID" 2>/dev/null
 done
 [ $started = 1 ] && ok "a one-node raftkv source is up" ||
 	{ not_ok "no leader"; sed 's/^/# /' "$TMP/node.log" | tail -n 20; echo "Bail out!"; exit 1; }
@@ -71,7 +71,7 @@ start_follow() { # log name
 		  echo "Bail out! no read API"; exit 1; }
 	HTTP="http://127.0.0.1:$(cat "$TMP/http.port")"
 }
-stop_follow() { kill -TERM "$FPID"; wait "$FPID"; }
+stop_follow() { kill -TERM "$FPID"; wait_pid "$FPID"; }
 req() { n=$1; shift; CODE=$(curl -s -o "$TMP/$n.json" -w '%{http_code}' --max-time 70 "$@"); }
 str() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$TMP/$2.json"; }
 snapshots_sent() { grep -c 'serve: sending snapshot' "$TMP/serve.log"; }

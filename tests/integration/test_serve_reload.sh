@@ -80,7 +80,7 @@ check "the reload is logged with what needs a restart" \
 check "the reload applied one grant and ended mirror-2's stream" \
 	wait_until 10 grep -q "SIGHUP: configuration reloaded: 1 \[access\] grant(s) applied (1 stream(s) ended" "$TMP/serve.log"
 wait_until 30 sh -c "! kill -0 $m2_PID 2>/dev/null"
-wait "$m2_PID"
+wait_pid "$m2_PID"
 rc=$?
 check "mirror-2 stops with an error (status $rc)" test "$rc" -eq 1
 check "mirror-2 was told 403 forbidden" grep -q "403 forbidden" "$TMP/m2.log"

@@ -131,7 +131,7 @@ expect "$TMP/api2.json" log_index=$N applied_index=$N source_commit_index=$N \
 # The source goes away: Disconnected (or Connecting between attempts), a
 # reconnect counted, `status` exits 1 and says why.
 kill -TERM "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null
+wait_pid "$SERVE_PID" 2>/dev/null
 gone() {
 	cp "$FILE" "$TMP/poll.json" &&
 		case $(str state "$TMP/poll.json") in Disconnected|Connecting) true ;; *) false ;; esac &&
@@ -150,7 +150,7 @@ expect "$FILE" log_index=$N applied_index=$N >/dev/null &&
 # The follower stops: its last status keeps the indexes, and `status`
 # exits 1 because the writer is gone.
 kill -TERM "$FPID"
-wait "$FPID"
+wait_pid "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 cp "$FILE" "$TMP/file3.json"
 expect "$TMP/file3.json" log_index=$N applied_index=$N applier='"stopped"' &&

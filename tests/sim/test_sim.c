@@ -1294,8 +1294,8 @@ static bool schedule(uint64_t seed, uint64_t *steps)
 	return ok;
 }
 
-/* Seeds that fail because of a known bug (KNOWN_BUG_* above); each
- * still runs, and one that passes fails the test (remove it then). */
+/* Seeds that fail because of a known bug (none today); each still
+ * runs, and one that passes fails the test (remove it then). */
 static const struct {
 	uint64_t seed;
 	const char *bug;

@@ -208,7 +208,7 @@ running() { st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" =
 load_done() { ! running "$LOADPID"; }
 wait_load() { # exit status of the load; killed after 120 s
 	wait_until 120 load_done || kill -9 "$LOADPID" 2>/dev/null
-	wait "$LOADPID"
+	wait_pid "$LOADPID"
 }
 # progressed DIR N: the mirror applied beyond N.
 progressed() { a=$(applied_of "$1"); [ "${a:-0}" -gt "$2" ]; }
@@ -323,7 +323,7 @@ start_load loadc
 wait_until 30 progressed "$TMP/mirror" $(($(applied_of "$TMP/mirror") + 200)) ||
 	diag "(c) the mirror did not progress before the kill"
 kill -9 "$MPID"
-wait "$MPID" 2>/dev/null
+wait_pid "$MPID" 2>/dev/null
 diag "(c) killed the mirror at index $(applied_of "$TMP/mirror")"
 start_mirror m1b "$TMP/mirror"
 # With the kv applier the copy is rebuilt from the local snapshot plus the

@@ -90,7 +90,7 @@ T_PIDS="$T_PIDS $WPID"
 sleep "$(echo "$WRITE_MS" | awk '{ printf "%.3f", $1 / 1000 }')"
 for i in 1 2 3; do rk_kill src "$i"; done
 kill -9 "$WPID" 2>/dev/null
-wait "$WPID" 2>/dev/null
+wait_pid "$WPID" 2>/dev/null
 NACK=$(wc -l <"$ACKS")
 LAST_ACK=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$ACKS")
 check "writes acknowledged before the kill after $WRITE_MS ms: $NACK (last index $LAST_ACK)" \

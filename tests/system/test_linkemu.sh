@@ -62,7 +62,7 @@ blast() {
 	le_b "$TCPBLAST" send --connect "$LE_ADDR_A:$(cat "$TMP/$1.port")" \
 		--bytes "$2" --cc "${CC:-reno}" --timeout 30 >"$TMP/$1.out" 2>&1
 	brc=$?
-	wait "$rpid"
+	wait_pid "$rpid"
 	[ $brc -eq 0 ] || { sed 's/^/# /' "$TMP/$1.out"; return 1; }
 }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$TMP/$1.out"; }
@@ -135,7 +135,7 @@ probe() {
 	le_a "$UDPPROBE" send --connect "$LE_ADDR_B:$(cat "$TMP/$pn.port")" \
 		--count "$pc" --interval-ms "$pi" --timeout 15 >"$TMP/$pn.send" 2>&1
 	kill "$epid" 2>/dev/null
-	wait "$epid" 2>/dev/null
+	wait_pid "$epid" 2>/dev/null
 	linkemu_down
 }
 seqs() { awk '$1 == "seq" { printf "%s ", $2 }' "$TMP/$1.echo"; }

@@ -122,7 +122,7 @@ same_entries() {
 }
 check "2000 entries appended while following arrived in order (wal dump equal)" same_entries
 kill -TERM "$FPID" 2>/dev/null
-wait "$FPID"
+wait_pid "$FPID"
 check "follow stops cleanly on SIGTERM" test $? -eq 0
 stop_link link1
 check "the link dropped and duplicated packets in both directions" \

@@ -1076,6 +1076,41 @@ static void test_examples_document_every_key(void **state)
 	free(all);
 }
 
+/* Every key of the schema is named in mirror-agent.conf(5), in bold as
+ * roff writes it (`.B key` or `.BR key ...`). */
+static void test_man_page_names_every_key(void **state)
+{
+	char path[1400], *text = NULL;
+	size_t len = 0;
+	const char *name, *defval;
+	FILE *mem, *f;
+	char buf[4096];
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/man/mirror-agent.conf.5", top_srcdir());
+	f = fopen(path, "r");
+	assert_non_null(f);
+	mem = open_memstream(&text, &len);
+	assert_non_null(mem);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, mem);
+	fclose(f);
+	fclose(mem);
+	for (size_t i = 0; (name = config_key_name(i, &defval)) != NULL; i++) {
+		const char *key = strchr(name, '.') + 1;
+		char b1[128], b2[128], b3[128];
+
+		snprintf(b1, sizeof b1, "\n.B %s\n", key);
+		snprintf(b2, sizeof b2, "\n.BR %s ", key);
+		snprintf(b3, sizeof b3, "\n.BR %s\n", key);
+		if (strstr(text, b1) == NULL && strstr(text, b2) == NULL &&
+		    strstr(text, b3) == NULL)
+			fail_msg("%s is not in man/mirror-agent.conf.5", name);
+	}
+	free(text);
+}
+
 /* ---- mirror-agent check-config ---- */
 
 /* Runs `check-config ARGS...` (NULL-terminated) with stdout and stderr
@@ -1421,6 +1456,7 @@ int main(void)
 	                                    teardown_scratch),
 	    cmocka_unit_test(test_examples_load),
 	    cmocka_unit_test(test_examples_document_every_key),
+	    cmocka_unit_test(test_man_page_names_every_key),
 	    cmocka_unit_test_setup_teardown(test_flag_and_key_share_range,
 	                                    setup_scratch, teardown_scratch),
 	    cmocka_unit_test(test_flags_name_schema_keys),
