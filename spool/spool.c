@@ -154,6 +154,26 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
 	return 0;
 }
 
+int spool_text_read(const char *dir, const char *name, size_t max,
+                    const char *what, const char *absent, char path[4096],
+                    void **text, size_t *len, char *errmsg)
+{
+	int rc;
+
+	if (spool_path(path, 4096, dir, name) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 dir);
+	rc = io_read_file(path, max, text, len, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
+		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: %s", path,
+		                 absent);
+	if (rc != 0)
+		return ma_errwrapf(errmsg,
+		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
+		                   "cannot read %s", what);
+	return 0;
+}
+
 int spool_identity_read(const char *dir, struct proto_identity *id,
                         char *errmsg)
 {
@@ -162,17 +182,11 @@ int spool_identity_read(const char *dir, struct proto_identity *id,
 	void *buf;
 	int rc;
 
-	if (spool_path(path, sizeof path, dir, SPOOL_IDENTITY_FILE) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-		                 dir);
-	rc = io_read_file(path, SPOOL_IDENTITY_TEXT_MAX, &buf, &len, errmsg);
-	if (rc == MA_ERR_NOTFOUND)
-		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: no identity yet",
-		                 path);
+	rc = spool_text_read(dir, SPOOL_IDENTITY_FILE, SPOOL_IDENTITY_TEXT_MAX,
+	                     "identity file", "no identity yet", path, &buf,
+	                     &len, errmsg);
 	if (rc != 0)
-		return ma_errwrapf(errmsg,
-		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
-		                   "cannot read identity file");
+		return rc;
 	rc = spool_identity_parse(buf, len, id, errmsg);
 	free(buf);
 	if (rc != 0)

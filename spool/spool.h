@@ -35,6 +35,14 @@
  * MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_identity_write(const char *dir, const struct proto_identity *id,
                          bool replace, char *errmsg);
+/* The one reader of the spool's small text records (identity, promoted):
+ * reads dir/name, at most max bytes, into *text (malloc()ed, NUL after
+ * len; the caller frees it) and its path into path. 0, MA_ERR_NOTFOUND
+ * (errmsg "PATH: absent"), MA_ERR_CORRUPT (longer than max), MA_ERR_INVAL
+ * (path too long) or the read error, wrapped "cannot read WHAT". */
+int spool_text_read(const char *dir, const char *name, size_t max,
+                    const char *what, const char *absent, char path[4096],
+                    void **text, size_t *len, char *errmsg);
 /* Reads dir/identity. 0, MA_ERR_NOTFOUND (no identity yet), MA_ERR_CORRUPT
  * (malformed or CRC mismatch: names the file), MA_ERR_IO. */
 int spool_identity_read(const char *dir, struct proto_identity *id,
@@ -271,6 +279,19 @@ uint64_t spool_reserve_cut(uint64_t cut, const struct spool_segment *segs,
                            const struct spool_reserve_budget *b,
                            uint64_t now_ms, enum spool_reserve_verdict *verdict,
                            uint64_t *held);
+/* Retention's whole step over the reservations beside spool_dir, for the
+ * tap and for a mirror whose directory is served on (cascade): lists
+ * them and the wal's segments, applies spool_reserve_cut under b at
+ * now_ms (Unix ms: serve stamps reservations with the wall clock), logs
+ * (prefixed with who) what each kept reservation holds and why each other
+ * one is dropped, and removes a dropped one only if serve did not rewrite
+ * it meanwhile (its mirror came back). Returns the first index to keep;
+ * cut itself when there is nothing to honour or the directory cannot be
+ * read (a reservation that cannot be read reserves nothing: retention
+ * never stops on one). */
+uint64_t spool_reserve_apply(const char *spool_dir, uint64_t cut,
+                             const struct spool_reserve_budget *b,
+                             uint64_t now_ms, const char *who);
 /* Bytes of segs retention keeps for a reservation at index beyond cut:
  * the segments that truncating before cut deletes and truncating before
  * index keeps (the last segment is never deleted). */

@@ -132,17 +132,11 @@ int spool_promoted_read(const char *dir, struct spool_promoted *p, char *errmsg)
 	int rc;
 
 	memset(p, 0, sizeof *p);
-	if (spool_path(path, sizeof path, dir, SPOOL_PROMOTED_FILE) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-		                 dir);
-	rc = io_read_file(path, SPOOL_PROMOTED_TEXT_MAX, &buf, &len, errmsg);
-	if (rc == MA_ERR_NOTFOUND)
-		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: not promoted",
-		                 dir);
+	rc = spool_text_read(dir, SPOOL_PROMOTED_FILE, SPOOL_PROMOTED_TEXT_MAX,
+	                     "promoted record", "not promoted", path, &buf,
+	                     &len, errmsg);
 	if (rc != 0)
-		return ma_errwrapf(errmsg,
-		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
-		                   "cannot read promoted record");
+		return rc;
 	rc = spool_promoted_parse(buf, len, p, errmsg);
 	free(buf);
 	if (rc != 0)

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,4 +482,108 @@ uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
 	if (bytes_per_s > 0 && (b->max_bytes - held) / bytes_per_s < s)
 		s = (b->max_bytes - held) / bytes_per_s;
 	return s;
+}
+
+static const char *verdict_why(enum spool_reserve_verdict v)
+{
+	switch (v) {
+	case SPOOL_RESERVE_DROP_AGE:
+		return "older than the reservation budget's age "
+		       "(reserve_max_age)";
+	case SPOOL_RESERVE_DROP_BYTES:
+		return "it would keep more wal than the reservation budget's "
+		       "bytes (reserve_max_bytes)";
+	case SPOOL_RESERVE_STALE:
+		return "the wal no longer holds what it reserves";
+	default:
+		return "kept";
+	}
+}
+
+/* The reservation of identity as it is now on disk: false when it is gone
+ * or unreadable. */
+static bool reread(const char *rdir, const char *identity,
+                   struct spool_reservation *out)
+{
+	char name[SPOOL_RESERVE_NAME_LEN + 1], path[4096], em[MA_ERRMSG_SIZE];
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	spool_reserve_file_name(identity, name);
+	if (io_path_join(path, sizeof path, rdir, name) != 0 ||
+	    io_read_file(path, SPOOL_RESERVE_TEXT_MAX, &buf, &len, em) != 0)
+		return false;
+	rc = spool_reserve_parse(buf, len, out, em);
+	free(buf);
+	return rc == 0;
+}
+
+uint64_t spool_reserve_apply(const char *spool_dir, uint64_t cut,
+                             const struct spool_reserve_budget *b,
+                             uint64_t now_ms, const char *who)
+{
+	struct spool_reservation *v = NULL, now;
+	struct spool_segment *segs = NULL;
+	enum spool_reserve_verdict *verdict = NULL;
+	char rdir[4096], wal_dir[4096], em[MA_ERRMSG_SIZE];
+	uint64_t *held = NULL, keep = cut;
+	size_t n = 0, nsegs = 0;
+
+	if (spool_reserve_dir(rdir, sizeof rdir, spool_dir) != 0 ||
+	    spool_path(wal_dir, sizeof wal_dir, spool_dir, SPOOL_WAL_DIR) != 0)
+		return cut;
+	if (spool_reserve_list(rdir, &v, &n, em) != 0) {
+		log_warn("%s: reservations not read, none honoured: %s", who,
+		         em);
+		return cut;
+	}
+	if (n == 0) {
+		free(v);
+		return cut;
+	}
+	em[0] = '\0'; /* only spool_wal_segments fills it below */
+	verdict = calloc(n, sizeof *verdict);
+	held = calloc(n, sizeof *held);
+	if (verdict == NULL || held == NULL ||
+	    spool_wal_segments(wal_dir, &segs, &nsegs, em) != 0) {
+		log_warn("%s: wal not listed, no reservation honoured: %s", who,
+		         em[0] != '\0' ? em : "out of memory");
+		goto out;
+	}
+	keep =
+	    spool_reserve_cut(cut, segs, nsegs, v, n, b, now_ms, verdict, held);
+	for (size_t i = 0; i < n; i++) {
+		if (verdict[i] == SPOOL_RESERVE_KEEP) {
+			if (held[i] > 0)
+				log_info("%s: reservation of %s at %" PRIu64
+				         " keeps %" PRIu64 " bytes of wal",
+				         who, v[i].identity, v[i].index,
+				         held[i]);
+			continue;
+		}
+		/* serve may have rewritten it since the list: its mirror
+		 * came back. The next round judges the new one. */
+		if (reread(rdir, v[i].identity, &now) &&
+		    (now.updated_ms != v[i].updated_ms ||
+		     now.index != v[i].index)) {
+			log_info(
+			    "%s: reservation of %s renewed meanwhile: kept",
+			    who, v[i].identity);
+			continue;
+		}
+		log_warn("%s: reservation of mirror %s at index %" PRIu64
+		         " dropped: %s; that mirror will download a snapshot "
+		         "again",
+		         who, v[i].identity, v[i].index,
+		         verdict_why(verdict[i]));
+		if (spool_reserve_remove(rdir, v[i].identity, em) != 0)
+			log_warn("%s: %s", who, em);
+	}
+out:
+	free(segs);
+	free(held);
+	free(verdict);
+	free(v);
+	return keep < 1 ? 1 : keep;
 }

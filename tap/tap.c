@@ -364,88 +364,6 @@ static int store_snapshot(struct tap *tap, uint64_t index, uint64_t term,
 	return rc;
 }
 
-static const char *verdict_why(enum spool_reserve_verdict v)
-{
-	switch (v) {
-	case SPOOL_RESERVE_DROP_AGE:
-		return "older than the reservation budget's age "
-		       "(reserve_max_age)";
-	case SPOOL_RESERVE_DROP_BYTES:
-		return "it would keep more wal than the reservation budget's "
-		       "bytes (reserve_max_bytes)";
-	case SPOOL_RESERVE_STALE:
-		return "the wal no longer holds what it reserves";
-	default:
-		return "kept";
-	}
-}
-
-/* Lowers cut to the oldest reservation the budget honours, and removes
- * the reservations it does not (their mirrors will re-bootstrap). A
- * reservation that cannot be read reserves nothing: retention never
- * stops on one. */
-static uint64_t honour_reservations(struct tap *tap, uint64_t cut,
-                                    uint64_t now_ms)
-{
-	struct spool_reserve_budget budget = {
-	    .max_bytes = tap->opts.reserve_max_bytes,
-	    .max_age_ms = tap->opts.reserve_max_age_ms,
-	};
-	struct spool_reservation *v = NULL;
-	struct spool_segment *segs = NULL;
-	enum spool_reserve_verdict *verdict = NULL;
-	char rdir[4096], wal_dir[4096], em[MA_ERRMSG_SIZE];
-	uint64_t *held = NULL, keep = cut;
-	size_t n = 0, nsegs = 0;
-
-	if (spool_reserve_dir(rdir, sizeof rdir, tap->dir) != 0 ||
-	    spool_path(wal_dir, sizeof wal_dir, tap->dir, SPOOL_WAL_DIR) != 0)
-		return cut;
-	if (spool_reserve_list(rdir, &v, &n, em) != 0) {
-		log_warn("tap: %s: reservations not read, none honoured: %s",
-		         tap->dir, em);
-		return cut;
-	}
-	if (n == 0)
-		return cut;
-	em[0] = '\0'; /* only spool_wal_segments fills it below */
-	verdict = calloc(n, sizeof *verdict);
-	held = calloc(n, sizeof *held);
-	if (verdict == NULL || held == NULL ||
-	    spool_wal_segments(wal_dir, &segs, &nsegs, em) != 0) {
-		log_warn("tap: %s: wal not listed, no reservation honoured: "
-		         "%s",
-		         tap->dir, em[0] != '\0' ? em : "out of memory");
-		goto out;
-	}
-	keep = spool_reserve_cut(cut, segs, nsegs, v, n, &budget, now_ms,
-	                         verdict, held);
-	for (size_t i = 0; i < n; i++) {
-		if (verdict[i] == SPOOL_RESERVE_KEEP) {
-			if (held[i] > 0)
-				log_info(
-				    "tap: %s: reservation of %s at %" PRIu64
-				    " keeps %" PRIu64 " bytes of wal",
-				    tap->dir, v[i].identity, v[i].index,
-				    held[i]);
-			continue;
-		}
-		log_warn("tap: %s: reservation of mirror %s at index %" PRIu64
-		         " dropped: %s; that mirror will download a snapshot "
-		         "again",
-		         tap->dir, v[i].identity, v[i].index,
-		         verdict_why(verdict[i]));
-		if (spool_reserve_remove(rdir, v[i].identity, em) != 0)
-			log_warn("tap: %s: %s", tap->dir, em);
-	}
-out:
-	free(segs);
-	free(held);
-	free(verdict);
-	free(v);
-	return keep;
-}
-
 /* Keeps snapshots_keep snapshots and drops wal segments wholly before the
  * oldest retained snapshot's index + 1 - trailing, or before the oldest
  * honoured reservation when that is lower. now_ms: Unix time (ms). */
@@ -471,7 +389,16 @@ static int retain(struct tap *tap, uint64_t now_ms, char *errmsg)
 	cut -= tap->opts.trailing;
 	if (cut <= wal_log_first_index(tap->log))
 		return 0;
-	cut = honour_reservations(tap, cut, now_ms);
+	{
+		struct spool_reserve_budget budget = {
+		    .max_bytes = tap->opts.reserve_max_bytes,
+		    .max_age_ms = tap->opts.reserve_max_age_ms,
+		};
+		char who[4200];
+
+		snprintf(who, sizeof who, "tap: %s", tap->dir);
+		cut = spool_reserve_apply(tap->dir, cut, &budget, now_ms, who);
+	}
 	if (cut <= wal_log_first_index(tap->log))
 		return 0;
 	return wal_log_truncate_prefix(tap->log, cut, errmsg);

@@ -65,13 +65,9 @@ static void asn1_time_text(WOLFSSL_ASN1_TIME *t, char *out, size_t len)
 static void check_key(WOLFSSL_X509 *x, const char *cert_file,
                       const char *key_file, struct transport_cert_report *r)
 {
-	static const char msg[] = "mirror-agent check-config key check";
 	WOLFSSL_EVP_PKEY *key = NULL, *pub = NULL;
-	WOLFSSL_EVP_MD_CTX *md = NULL;
-	unsigned char sig[1024];
-	size_t siglen = sizeof sig;
 	FILE *f = fopen(key_file, "r");
-	bool signed_ok = false, match = false;
+	bool match;
 
 	if (f != NULL) {
 		key = wolfSSL_PEM_read_PrivateKey(f, NULL, NULL, NULL);
@@ -86,26 +82,7 @@ static void check_key(WOLFSSL_X509 *x, const char *cert_file,
 		return;
 	}
 	pub = wolfSSL_X509_get_pubkey(x);
-	md = wolfSSL_EVP_MD_CTX_new();
-	if (pub != NULL && md != NULL &&
-	    wolfSSL_EVP_DigestSignInit(md, NULL, wolfSSL_EVP_sha256(), NULL,
-	                               key) == WOLFSSL_SUCCESS &&
-	    wolfSSL_EVP_DigestSignUpdate(md, msg, sizeof msg) ==
-	        WOLFSSL_SUCCESS &&
-	    wolfSSL_EVP_DigestSignFinal(md, sig, &siglen) == WOLFSSL_SUCCESS)
-		signed_ok = true;
-	if (signed_ok) {
-		wolfSSL_EVP_MD_CTX_free(md);
-		md = wolfSSL_EVP_MD_CTX_new();
-		match = md != NULL &&
-		        wolfSSL_EVP_DigestVerifyInit(md, NULL,
-		                                     wolfSSL_EVP_sha256(), NULL,
-		                                     pub) == WOLFSSL_SUCCESS &&
-		        wolfSSL_EVP_DigestVerifyUpdate(md, msg, sizeof msg) ==
-		            WOLFSSL_SUCCESS &&
-		        wolfSSL_EVP_DigestVerifyFinal(md, sig, siglen) ==
-		            WOLFSSL_SUCCESS;
-	}
+	match = tls_key_pair_matches(key, pub) == 1;
 	if (!match)
 		problem(r,
 		        "[tls] key_file %s does not match [tls] cert_file %s "
@@ -114,7 +91,6 @@ static void check_key(WOLFSSL_X509 *x, const char *cert_file,
 		        "certificate was made for, or a certificate for this "
 		        "key",
 		        key_file, cert_file);
-	wolfSSL_EVP_MD_CTX_free(md);
 	wolfSSL_EVP_PKEY_free(pub);
 	wolfSSL_EVP_PKEY_free(key);
 }

@@ -187,12 +187,9 @@ static int verify_cb(int ok, WOLFSSL_X509_STORE_CTX *st)
  * public key verifies. wolfSSL_CTX_check_private_key() (5.5.4) passes an
  * ECDSA key of the same curve that is not the certificate's, which would
  * only show later as a handshake the peer refuses (decrypt_error). */
-static int key_matches(WOLFSSL_CTX *ctx)
+int tls_key_pair_matches(WOLFSSL_EVP_PKEY *priv, WOLFSSL_EVP_PKEY *pub)
 {
 	static const unsigned char msg[] = "mirror-agent key check";
-	WOLFSSL_X509 *x = wolfSSL_CTX_get0_certificate(ctx);
-	WOLFSSL_EVP_PKEY *pub = x != NULL ? wolfSSL_X509_get_pubkey(x) : NULL;
-	WOLFSSL_EVP_PKEY *priv = wolfSSL_CTX_get0_privatekey(ctx);
 	WOLFSSL_EVP_MD_CTX *md = wolfSSL_EVP_MD_CTX_new();
 	unsigned char sig[1024];
 	size_t siglen = sizeof sig;
@@ -217,6 +214,15 @@ static int key_matches(WOLFSSL_CTX *ctx)
 	}
 	if (md != NULL)
 		wolfSSL_EVP_MD_CTX_free(md);
+	return ok;
+}
+
+static int key_matches(WOLFSSL_CTX *ctx)
+{
+	WOLFSSL_X509 *x = wolfSSL_CTX_get0_certificate(ctx);
+	WOLFSSL_EVP_PKEY *pub = x != NULL ? wolfSSL_X509_get_pubkey(x) : NULL;
+	int ok = tls_key_pair_matches(wolfSSL_CTX_get0_privatekey(ctx), pub);
+
 	if (pub != NULL)
 		wolfSSL_EVP_PKEY_free(pub);
 	return ok;

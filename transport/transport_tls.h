@@ -53,6 +53,10 @@ int tls_peer_identity(WOLFSSL *ssl, char *out);
 /* The same rule for a certificate x (the caller keeps it): what
  * tls_peer_identity gives a peer presenting x (check-config prints it). */
 int tls_cert_identity(WOLFSSL_X509 *x, char *out);
+/* Returns 1 when priv is the private key of pub: a signature made with
+ * priv verifies with pub (wolfSSL's own check_private_key accepts another
+ * key of the same curve). 0 otherwise, or when either is NULL. */
+int tls_key_pair_matches(WOLFSSL_EVP_PKEY *priv, WOLFSSL_EVP_PKEY *pub);
 
 /* Returns 1 when the negotiated ALPN is "h3", else 0. */
 int tls_alpn_is_h3(WOLFSSL *ssl);

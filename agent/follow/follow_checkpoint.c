@@ -53,60 +53,6 @@ uint64_t follow_checkpoint_trim_point(uint64_t ckpt_index,
 	return point < 1 ? 1 : point;
 }
 
-/* Cascade: mirrors served from this directory have reservations beside
- * it (serve writes them, spool/spool.h); the trim keeps the wal from the
- * oldest one within the budget, and drops the others with a log line as
- * the tap does. A reservation that cannot be read reserves nothing. */
-static uint64_t downstream_reserved(struct follow_checkpoint *ck, uint64_t cut)
-{
-	struct spool_reserve_budget budget = {
-	    .max_bytes = FOLLOW_CHECKPOINT_RESERVE_MAX_BYTES,
-	    .max_age_ms = FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS,
-	};
-	struct spool_reservation *v = NULL;
-	struct spool_segment *segs = NULL;
-	enum spool_reserve_verdict *verdict = NULL;
-	char rdir[4096], wal_dir[4096], em[MA_ERRMSG_SIZE];
-	uint64_t *held = NULL, keep = cut;
-	size_t n = 0, nsegs = 0;
-
-	if (ck->dir == NULL ||
-	    spool_reserve_dir(rdir, sizeof rdir, ck->dir) != 0 ||
-	    spool_path(wal_dir, sizeof wal_dir, ck->dir, SPOOL_WAL_DIR) != 0 ||
-	    spool_reserve_list(rdir, &v, &n, em) != 0 || n == 0) {
-		free(v);
-		return cut;
-	}
-	verdict = calloc(n, sizeof *verdict);
-	held = calloc(n, sizeof *held);
-	if (verdict == NULL || held == NULL ||
-	    spool_wal_segments(wal_dir, &segs, &nsegs, em) != 0)
-		goto out;
-	keep = spool_reserve_cut(cut, segs, nsegs, v, n, &budget,
-	                         clock_wall_ms(), verdict, held);
-	for (size_t i = 0; i < n; i++) {
-		if (verdict[i] == SPOOL_RESERVE_KEEP)
-			continue;
-		log_warn("%s: reservation of downstream mirror %s at index "
-		         "%" PRIu64
-		         " dropped (%s); that mirror will download a "
-		         "snapshot again",
-		         ck->name, v[i].identity, v[i].index,
-		         verdict[i] == SPOOL_RESERVE_DROP_AGE ? "too old"
-		         : verdict[i] == SPOOL_RESERVE_DROP_BYTES
-		             ? "over the byte budget"
-		             : "already trimmed");
-		if (spool_reserve_remove(rdir, v[i].identity, em) != 0)
-			log_warn("%s: %s", ck->name, em);
-	}
-out:
-	free(segs);
-	free(held);
-	free(verdict);
-	free(v);
-	return keep < 1 ? 1 : keep;
-}
-
 /* ---- writing the state ---- */
 
 /* What the writer reports; small enough for one atomic pipe write. */
@@ -338,7 +284,18 @@ static int finish(struct follow_checkpoint *ck,
 	first_before = wal_log_first_index(env->wal);
 	point = follow_checkpoint_trim_point(
 	    ck->index, ck->cfg.wal_keep_entries, ck->reserved_index);
-	point = downstream_reserved(ck, point);
+	/* Cascade: mirrors served from this directory reserve beside it
+	 * (serve writes them); kept within the tap's default budget. The
+	 * wall clock is read only when some reservation exists (never in
+	 * the simulation). */
+	if (ck->dir != NULL) {
+		struct spool_reserve_budget budget = {
+		    .max_bytes = FOLLOW_CHECKPOINT_RESERVE_MAX_BYTES,
+		    .max_age_ms = FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS,
+		};
+		point = spool_reserve_apply(ck->dir, point, &budget,
+		                            clock_wall_ms(), ck->name);
+	}
 	rc = point > first_before
 	         ? wal_log_truncate_prefix(env->wal, point, errmsg)
 	         : 0;
