@@ -384,7 +384,7 @@ static void on_all_failed(void *arg)
 {
 	struct follow_cli *cli = arg;
 
-	log_error("every database is in Error; stopping");
+	log_error("every database is in Error or Promoted; stopping");
 	cli->exit_code = 1;
 	event_base_loopexit(cli->base, NULL);
 }
@@ -527,7 +527,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int promote_requested(const struct follow_options *o,
                              const uint64_t *sci)
 {
-	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096];
+	char path[4096], errmsg[MA_ERRMSG_SIZE], dir[4096], status_path[4096];
 	struct promote_request rq;
 	size_t cap = PROMOTE_REQUEST_MAX * (MA_ERRMSG_SIZE + 512) + 32, len = 0;
 	char *out;
@@ -537,6 +537,13 @@ static int promote_requested(const struct follow_options *o,
 
 	if (io_path_join(path, sizeof path, o->data_dir,
 	                 PROMOTE_REQUEST_FILE) != 0)
+		return CLI_EXIT_FAILURE;
+	/* The final report follow_free wrote: the promoted ones are marked
+	 * there (cmd_promote_database). */
+	if (o->status_file != NULL)
+		snprintf(status_path, sizeof status_path, "%s", o->status_file);
+	else if (io_path_join(status_path, sizeof status_path, o->data_dir,
+	                      "status") != 0)
 		return CLI_EXIT_FAILURE;
 	out = malloc(cap);
 	if (out == NULL)
@@ -566,8 +573,8 @@ static int promote_requested(const struct follow_options *o,
 			snprintf(dir, sizeof dir, "%s/%s", o->data_dir,
 			         o->databases[i]);
 		rc = cmd_promote_database(o->databases[i], dir, o->appliers[i],
-		                          rq.at_index, sci[i], out + len,
-		                          cap - len);
+		                          rq.at_index, sci[i], status_path,
+		                          out + len, cap - len);
 		log_info("%.*s", (int)strcspn(out + len, "\n"), out + len);
 		len += strlen(out + len);
 		if (rc < 0)

@@ -233,9 +233,56 @@ static int through_follower(const char *data_dir, long pid,
 	return rc;
 }
 
+/* Marks database name Promoted in the status file at path (when there is
+ * one that names it): the state the follower's last report could not
+ * know. Failures are said on stderr only: the promotion stands. */
+static void mark_status(const char *path, const char *name,
+                        const struct promote_result *pr)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct status_report *r;
+	void *buf;
+	size_t len;
+
+	if (path == NULL ||
+	    io_read_file(path, STATUS_JSON_MAX, &buf, &len, NULL) != 0)
+		return;
+	r = malloc(sizeof *r);
+	if (r == NULL || status_json_parse(buf, len, r, errmsg) != 0) {
+		free(r);
+		free(buf);
+		return;
+	}
+	free(buf);
+	for (size_t i = 0; i < r->count; i++) {
+		struct status_database *d = &r->databases[i];
+		if (strcmp(d->database, name) != 0)
+			continue;
+		d->state = MIRROR_PROMOTED;
+		d->promoted_index = pr->rec.index;
+		d->promoted_term = pr->rec.term;
+		d->log_index = d->applied_index = pr->rec.index;
+		if (pr->rec.source_commit_index > d->source_commit_index)
+			d->source_commit_index = pr->rec.source_commit_index;
+		d->lag_known = false;
+		d->retention_headroom_known = false;
+		snprintf(d->error, sizeof d->error,
+		         "promoted at index %" PRIu64 " (term %" PRIu64
+		         ", %s, epoch %" PRIu64
+		         "): a source of its own, never followed again",
+		         pr->rec.index, pr->rec.term, pr->rec.fingerprint,
+		         pr->rec.epoch);
+		r->updated_unix_ms = (int64_t)clock_wall_ms();
+		if (status_file_write(path, r, errmsg) != 0)
+			fprintf(stderr, "mirror-agent promote: %s\n", errmsg);
+		break;
+	}
+	free(r);
+}
+
 int cmd_promote_database(const char *name, const char *dir, int applier,
                          uint64_t at_index, uint64_t source_commit_index,
-                         char *out, size_t size)
+                         const char *status_path, char *out, size_t size)
 {
 	struct promote_options o = {0};
 	struct promote_result r;
@@ -262,6 +309,7 @@ int cmd_promote_database(const char *name, const char *dir, int applier,
 		           : CLI_EXIT_FAILURE;
 	}
 	promote_result_format(name, &r, out, size);
+	mark_status(status_path, name, &r);
 	return CLI_EXIT_OK;
 }
 
@@ -332,9 +380,10 @@ int cmd_promote(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		char line[MA_ERRMSG_SIZE + 512];
 
-		rc = cmd_promote_database(
-		    names[i], dirs[i], cfg.databases[i].applier, fl.at_index,
-		    status_commit_index(st, names[i]), line, sizeof line);
+		rc = cmd_promote_database(names[i], dirs[i],
+		                          cfg.databases[i].applier, fl.at_index,
+		                          status_commit_index(st, names[i]),
+		                          status_path, line, sizeof line);
 		if (rc < 0) {
 			/* Locked: through the follower. */
 			snprintf(rq.names[rq.n++], sizeof rq.names[0], "%s",

@@ -23,6 +23,7 @@
 #define EXIT_HEALTHY 0
 #define EXIT_UNHEALTHY 1
 #define EXIT_USAGE 2
+#define EXIT_PROMOTED 3
 
 #define MAX_AGE_DEFAULT_S 10 /* the follower rewrites the file every 1 s */
 
@@ -37,6 +38,10 @@ static void print_human(const struct status_report *r, int64_t age_ms)
 	for (size_t i = 0; i < r->count; i++) {
 		const struct status_database *d = &r->databases[i];
 		printf("%s: %s\n", d->database, mirror_state_name(d->state));
+		if (d->state == MIRROR_PROMOTED)
+			printf("  promoted at index %" PRIu64 ", term %" PRIu64
+			       ": a source of its own, no longer mirrored\n",
+			       d->promoted_index, d->promoted_term);
 		printf("  bootstrap: %" PRIu64 " / %" PRIu64 " bytes (%" PRIu64
 		       " B/s)\n",
 		       d->bytes_done, d->bytes_total, d->rate_bytes_per_s);
@@ -68,11 +73,29 @@ static void print_human(const struct status_report *r, int64_t age_ms)
 	}
 }
 
-/* 0 when healthy, else EXIT_UNHEALTHY with the reason on stderr. */
+/* 0 when healthy, else EXIT_UNHEALTHY with the reason on stderr;
+ * EXIT_PROMOTED when the only news is a promotion. */
 static int verdict(const struct status_report *r, const char *path,
                    int64_t age_ms, int64_t max_age_ms)
 {
 	int rc = EXIT_HEALTHY;
+	size_t promoted = 0;
+
+	for (size_t i = 0; i < r->count; i++) {
+		const struct status_database *d = &r->databases[i];
+		if (d->state != MIRROR_PROMOTED)
+			continue;
+		promoted++;
+		fprintf(stderr,
+		        "mirror-agent status: %s is Promoted at index %" PRIu64
+		        " (term %" PRIu64
+		        "): a source of its own, no longer mirrored\n",
+		        d->database, d->promoted_index, d->promoted_term);
+	}
+	/* Every database promoted: the file is final (the follower that
+	 * promoted them has exited), its age says nothing. */
+	if (r->count > 0 && promoted == r->count)
+		return EXIT_PROMOTED;
 
 	if (age_ms > max_age_ms) {
 		fprintf(stderr,
@@ -103,7 +126,8 @@ static int verdict(const struct status_report *r, const char *path,
 		rc = EXIT_UNHEALTHY;
 	}
 	for (size_t i = 0; i < r->count; i++)
-		if (!status_state_healthy(r->databases[i].state)) {
+		if (r->databases[i].state != MIRROR_PROMOTED &&
+		    !status_state_healthy(r->databases[i].state)) {
 			fprintf(stderr, "mirror-agent status: %s is %s%s%s\n",
 			        r->databases[i].database,
 			        mirror_state_name(r->databases[i].state),
@@ -111,6 +135,8 @@ static int verdict(const struct status_report *r, const char *path,
 			        r->databases[i].error);
 			rc = EXIT_UNHEALTHY;
 		}
+	if (rc == EXIT_HEALTHY && promoted > 0)
+		rc = EXIT_PROMOTED;
 	return rc;
 }
 

@@ -42,6 +42,10 @@ static const struct cli_command status_cmd = {
     "     stale, its follower is not running, or the file is missing or "
     "unreadable\n"
     "  2  usage or configuration error\n"
+    "  3  some database is Promoted (a source of its own now, no longer "
+    "mirrored) and\n     nothing above is wrong; a file whose databases "
+    "are all Promoted is final:\n     its age and its follower do not "
+    "matter\n"
     "The --config file is read for [agent] data_dir only: its TLS "
     "files and\ndirectories need not be readable here.\n",
     status_opts,

@@ -35,10 +35,13 @@ int cmd_promote(int argc, char **argv);
 /* Promotes one database directory (agent/promote/promote.h) and puts the
  * answer line, or the error line, into out. Returns an exit status, or -1
  * when a running follower holds the directory (out has the error). Also
- * what a follower runs for a promote request (cmd_follow.c). */
+ * what a follower runs for a promote request (cmd_follow.c). On success,
+ * when status_path names an existing status file, marks the database
+ * there as Promoted with its index and term (so `mirror-agent status`
+ * says so; a running follower rewrites the file with its own view). */
 int cmd_promote_database(const char *name, const char *dir, int applier,
                          uint64_t at_index, uint64_t source_commit_index,
-                         char *out, size_t size);
+                         const char *status_path, char *out, size_t size);
 /* mirror-agent serve [--config FILE] [flags] */
 int cmd_serve(int argc, char **argv);
 

@@ -974,6 +974,8 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
                     struct follow_core **out, char *errmsg)
 {
 	struct follow_core *c;
+	struct spool_promoted promoted;
+	bool is_promoted = false;
 	uint64_t index, term;
 	int rc;
 
@@ -1014,20 +1016,10 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		goto fail;
 	}
 	if (c->has_identity) {
-		struct spool_promoted pr;
-		rc = spool_promoted_read(c->dir, &pr, errmsg);
+		rc = spool_promoted_read(c->dir, &promoted, errmsg);
 		if (rc == 0)
-			rc = ma_errorf(
-			    errmsg, MA_ERR_IDENTITY,
-			    "%s was promoted at index %" PRIu64
-			    " (term %" PRIu64
-			    ", %s) to a source of its own (epoch %" PRIu64
-			    "): it is never followed again (fencing). Serve "
-			    "it with `mirror-agent serve`, or mirror into "
-			    "another directory",
-			    c->dir, pr.index, pr.term, pr.fingerprint,
-			    pr.epoch);
-		if (rc != MA_ERR_NOTFOUND)
+			is_promoted = true;
+		else if (rc != MA_ERR_NOTFOUND)
 			goto fail;
 	}
 	/* Nothing is created for a source not yet accepted: the store, wal
@@ -1063,6 +1055,26 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	                            c->apply.applied_bytes, now, errmsg);
 	if (rc != 0)
 		goto fail;
+	if (is_promoted) {
+		/* Fenced (agent/promote/): never followed again. The
+		 * database stays open for reads at the promoted index and
+		 * reports Promoted; the core asks the source nothing. */
+		char why[sizeof c->sm.status.error];
+		if (snprintf(
+		        why, sizeof why,
+		        "%.120s was promoted at index %" PRIu64
+		        " (term %" PRIu64 ", %s) to a source of its own (epoch "
+		        "%" PRIu64 "): it is never followed again (fencing). "
+		        "Serve it with `mirror-agent serve`, or mirror into "
+		        "another directory",
+		        c->dir, promoted.index, promoted.term,
+		        promoted.fingerprint, promoted.epoch) < 0)
+			why[0] = '\0';
+		log_error("%s: %s", c->name, why);
+		mirror_sm_promoted(&c->sm, promoted.index, promoted.term, why);
+		c->phase = PHASE_DEAD;
+		report(c, true);
+	}
 	*out = c;
 	return 0;
 fail:

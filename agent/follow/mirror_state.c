@@ -21,6 +21,8 @@ const char *mirror_state_name(enum mirror_state s)
 		return "Disconnected";
 	case MIRROR_ERROR:
 		return "Error";
+	case MIRROR_PROMOTED:
+		return "Promoted";
 	}
 	return "Unknown";
 }
@@ -43,7 +45,8 @@ void mirror_sm_init(struct mirror_sm *sm, const struct mirror_state_config *c,
 
 static bool terminal(const struct mirror_sm *sm)
 {
-	return sm->status.state == MIRROR_ERROR;
+	return sm->status.state == MIRROR_ERROR ||
+	       sm->status.state == MIRROR_PROMOTED;
 }
 
 /* Every event passes here first: silence counts from the first event,
@@ -468,4 +471,22 @@ void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason)
 	sm->status.error_code = code;
 	snprintf(sm->status.error, sizeof sm->status.error, "%s",
 	         reason ? reason : "");
+}
+
+void mirror_sm_promoted(struct mirror_sm *sm, uint64_t index, uint64_t term,
+                        const char *reason)
+{
+	struct mirror_status *st = &sm->status;
+
+	if (terminal(sm))
+		return;
+	st->state = MIRROR_PROMOTED;
+	st->promoted_index = index;
+	st->promoted_term = term;
+	st->applied_index = index;
+	st->lag_known = false;
+	st->retention_headroom_known = false;
+	st->retention_headroom_s = 0;
+	sm->linked = false;
+	snprintf(st->error, sizeof st->error, "%s", reason ? reason : "");
 }

@@ -14,6 +14,10 @@
  *                 connection loss) or the same request again (a failure
  *                 of this database's stream: the connection stays)
  *   Error         what a retry cannot fix (identity mismatch, fsync/EIO)
+ *   Promoted      the directory was promoted (agent/promote/): a source of
+ *                 its own now, never followed again; terminal like Error
+ *                 but not a failure (promoted_index/promoted_term say
+ *                 where it stopped)
  *
  * Lag in milliseconds is measured on the source's clock only: the
  * difference between the newest heartbeat's source_time and the source_time
@@ -33,7 +37,9 @@ enum mirror_state {
 	MIRROR_DEGRADED,
 	MIRROR_DISCONNECTED,
 	MIRROR_ERROR,
+	MIRROR_PROMOTED, /* last: the values above keep their numbers */
 };
+#define MIRROR_STATE_LAST MIRROR_PROMOTED
 
 struct mirror_state_config {
 	uint32_t backoff_min_ms; /* first reconnect delay (before jitter) */
@@ -95,6 +101,8 @@ struct mirror_status {
 	 * Unknown until a source that has a budget said it. */
 	bool retention_headroom_known;
 	uint64_t retention_headroom_s;
+	/* MIRROR_PROMOTED: the promoted index and its term (0 otherwise). */
+	uint64_t promoted_index, promoted_term;
 };
 
 struct mirror_sm {
@@ -126,7 +134,8 @@ void mirror_sm_init(struct mirror_sm *sm, const struct mirror_state_config *c,
 /* Returns "Connecting", "Bootstrapping", ... for a state. */
 const char *mirror_state_name(enum mirror_state s);
 
-/* Transitions; each is ignored in MIRROR_ERROR (terminal). */
+/* Transitions; each is ignored in MIRROR_ERROR and MIRROR_PROMOTED
+ * (terminal). */
 void mirror_sm_connecting(struct mirror_sm *sm, uint64_t now_ms);
 /* The connection is up and the source identity accepted. The backoff is
  * NOT reset here (a source that accepts and then fails every request
@@ -169,5 +178,11 @@ uint32_t mirror_sm_stream_failed(struct mirror_sm *sm, uint64_t now_ms,
                                  const char *reason);
 /* A failure no retry can fix: enters Error (terminal). */
 void mirror_sm_fatal(struct mirror_sm *sm, int code, const char *reason);
+/* The directory was promoted at index (term): enters Promoted (terminal,
+ * ignored in Error) with reason as the state's text. The applied index
+ * becomes index (promotion truncated the log there); the lag and the
+ * retention headroom are unknown from then on (no source any more). */
+void mirror_sm_promoted(struct mirror_sm *sm, uint64_t index, uint64_t term,
+                        const char *reason);
 
 #endif

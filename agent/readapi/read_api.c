@@ -945,8 +945,12 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (size_t db = 0; db < n && db < FOLLOW_MAX_DATABASES; db++)
-		api->lag[db][api->lag_next] = follow_status(api->f, db)->lag_ms;
+	for (size_t db = 0; db < n && db < FOLLOW_MAX_DATABASES; db++) {
+		/* Unknown lag is a gap on the page, never 0. */
+		const struct mirror_status *st = follow_status(api->f, db);
+		api->lag[db][api->lag_next] =
+		    st->lag_known ? st->lag_ms : STATUS_LAG_UNKNOWN;
+	}
 	api->lag_next = (api->lag_next + 1) % LAG_SAMPLES;
 	if (api->lag_n < LAG_SAMPLES)
 		api->lag_n++;

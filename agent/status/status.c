@@ -216,6 +216,8 @@ void status_database_set(struct status_database *d, const char *name,
 	d->refetched_bytes = st->refetched_bytes;
 	d->retention_headroom_known = st->retention_headroom_known;
 	d->retention_headroom_s = st->retention_headroom_s;
+	d->promoted_index = st->promoted_index;
+	d->promoted_term = st->promoted_term;
 }
 
 char *status_json_format(const struct status_report *r, size_t *len)
@@ -269,10 +271,19 @@ char *status_json_format(const struct status_report *r, size_t *len)
 		printf_(&o, ",\"skipped_commands\":%" PRIu64,
 		        d->skipped_commands);
 		if (d->retention_headroom_known)
-			printf_(&o, ",\"retention_headroom_s\":%" PRIu64 "}",
+			printf_(&o, ",\"retention_headroom_s\":%" PRIu64,
 			        d->retention_headroom_s);
 		else
-			puts_(&o, ",\"retention_headroom_s\":null}");
+			puts_(&o, ",\"retention_headroom_s\":null");
+		/* Issue 11: where a Promoted database stopped. */
+		if (d->state == MIRROR_PROMOTED)
+			printf_(&o,
+			        ",\"promoted_index\":%" PRIu64
+			        ",\"promoted_term\":%" PRIu64 "}",
+			        d->promoted_index, d->promoted_term);
+		else
+			puts_(&o, ",\"promoted_index\":null,"
+			          "\"promoted_term\":null}");
 	}
 	puts_(&o, "]}\n");
 	return finish(&o, len);
@@ -451,7 +462,7 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 	static const enum mirror_state states[] = {
 	    MIRROR_CONNECTING, MIRROR_BOOTSTRAPPING, MIRROR_CATCHING_UP,
 	    MIRROR_FOLLOWING,  MIRROR_DEGRADED,      MIRROR_DISCONNECTED,
-	    MIRROR_ERROR};
+	    MIRROR_ERROR,      MIRROR_PROMOTED};
 	size_t n =
 	    r->count < STATUS_MAX_DATABASES ? r->count : STATUS_MAX_DATABASES;
 	struct out o = {0};
@@ -530,7 +541,7 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 
 int status_state_parse(const char *name, enum mirror_state *out)
 {
-	for (int s = MIRROR_CONNECTING; s <= MIRROR_ERROR; s++)
+	for (int s = MIRROR_CONNECTING; s <= MIRROR_STATE_LAST; s++)
 		if (strcmp(name, mirror_state_name((enum mirror_state)s)) ==
 		    0) {
 			*out = (enum mirror_state)s;

@@ -73,6 +73,9 @@ struct status_database {
 	 * (only when known). */
 	bool retention_headroom_known;
 	uint64_t retention_headroom_s;
+	/* MIRROR_PROMOTED: the promoted index and term (JSON promoted_index,
+	 * promoted_term; null in every other state). */
+	uint64_t promoted_index, promoted_term;
 };
 
 /* The process, for the Prometheus process_* metrics (read from /proc by
@@ -150,10 +153,15 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
 
+/* A lag sample taken while the lag was unknown (no current figures):
+ * drawn as a gap, never as 0. */
+#define STATUS_LAG_UNKNOWN UINT64_MAX
+
 /* What the status page shows beyond the report: the configured source
  * endpoints (the followed one is marked) and each database's recent lag
- * samples, one per second, oldest first (up to lag_cap of them). The
- * last contact comes from the report (has_contact, last_contact_ms). */
+ * samples, one per second, oldest first (up to lag_cap of them;
+ * STATUS_LAG_UNKNOWN where the lag was unknown). The last contact comes
+ * from the report (has_contact, last_contact_ms). */
 struct status_html_extra {
 	const char *const *sources;
 	size_t nsources;
@@ -164,7 +172,9 @@ struct status_html_extra {
 };
 
 /* The status page: one self-contained HTML document (no script, no
- * external asset; inline CSS and SVG sparklines) with a row per database:
+ * external asset; inline CSS and SVG sparklines: one <polyline> per run
+ * of known samples, an unknown sample is a gap; the <svg> carries
+ * data-samples, data-unknown and data-runs) with a row per database:
  * state, bootstrap progress, applied and source commit index, lag in
  * entries and time, last contact, the sources and which is followed, the
  * lag of the last minutes. Each row is <tr class="db" id="db-NAME"> with
@@ -191,7 +201,9 @@ int status_file_write(const char *path, const struct status_report *r,
 int status_state_parse(const char *name, enum mirror_state *out);
 
 /* True for the states a healthy mirror is in: Bootstrapping, CatchingUp,
- * Following. Connecting, Degraded, Disconnected and Error are not. */
+ * Following. Connecting, Degraded, Disconnected and Error are not, nor is
+ * Promoted (no longer a mirror: `mirror-agent status` has its own exit
+ * code for it). */
 bool status_state_healthy(enum mirror_state s);
 
 /* How stale database d's data may be, in ms: the lag behind the source's

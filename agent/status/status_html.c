@@ -115,19 +115,31 @@ static const char *state_class(enum mirror_state s)
 	case MIRROR_DEGRADED:
 	case MIRROR_DISCONNECTED:
 		return "warn";
+	case MIRROR_PROMOTED:
+		return "promoted";
 	default:
 		return "bad";
 	}
 }
 
-/* The lag samples as a polyline, newest at the right, scaled to the
- * largest sample (at least 1 s, so that noise stays flat). */
+/* The lag samples as polylines, newest at the right, scaled to the
+ * largest known sample (at least 1 s, so that noise stays flat). A
+ * sample taken while the lag was unknown (STATUS_LAG_UNKNOWN) is a gap:
+ * each run of known samples is its own polyline (a lone known sample a
+ * dot), so unknown is never drawn as 0. */
 static void sparkline(struct out *o, const uint64_t *ms, size_t n, size_t cap)
 {
 	const unsigned w = 240, h = 36;
 	uint64_t max = 1000, seen = 0;
+	size_t unknown = 0, runs = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		if (ms[i] == STATUS_LAG_UNKNOWN) {
+			unknown++;
+			continue;
+		}
+		if (i == 0 || ms[i - 1] == STATUS_LAG_UNKNOWN)
+			runs++;
 		if (ms[i] > max)
 			max = ms[i];
 		if (ms[i] > seen)
@@ -135,24 +147,40 @@ static void sparkline(struct out *o, const uint64_t *ms, size_t n, size_t cap)
 	}
 	printf_(o,
 	        "<svg class=\"spark\" width=\"%u\" height=\"%u\" viewBox=\"0 0 "
-	        "%u %u\" role=\"img\" aria-label=\"lag, last %zu s\">"
+	        "%u %u\" role=\"img\" aria-label=\"lag, last %zu s\" "
+	        "data-samples=\"%zu\" data-unknown=\"%zu\" data-runs=\"%zu\">"
 	        "<rect width=\"%u\" height=\"%u\" fill=\"#f4f6f8\"/>",
-	        w, h + 2, w, h + 2, cap, w, h + 2);
-	if (n > 0) {
-		puts_(o, "<polyline fill=\"none\" stroke=\"#2060c0\" "
-		         "stroke-width=\"1.5\" points=\"");
-		for (size_t i = 0; i < n; i++) {
-			/* Right-aligned: a young ring fills from the right. */
-			double x = (double)w * (double)(cap - n + i) /
-			           (double)(cap > 1 ? cap - 1 : 1);
-			double y =
-			    1 + h - (double)h * (double)ms[i] / (double)max;
-			printf_(o, "%s%.1f,%.1f", i ? " " : "", x, y);
+	        w, h + 2, w, h + 2, cap, n, unknown, runs, w, h + 2);
+	for (size_t i = 0; i < n; i++) {
+		/* Right-aligned: a young ring fills from the right. */
+		double x = (double)w * (double)(cap - n + i) /
+		           (double)(cap > 1 ? cap - 1 : 1);
+		double y;
+		bool first = i == 0 || ms[i - 1] == STATUS_LAG_UNKNOWN;
+		bool last = i + 1 == n || ms[i + 1] == STATUS_LAG_UNKNOWN;
+
+		if (ms[i] == STATUS_LAG_UNKNOWN)
+			continue;
+		y = 1 + h - (double)h * (double)ms[i] / (double)max;
+		if (first && last) {
+			printf_(o,
+			        "<circle class=\"lag\" cx=\"%.1f\" cy=\"%.1f\" "
+			        "r=\"1.2\" fill=\"#2060c0\"/>",
+			        x, y);
+			continue;
 		}
-		puts_(o, "\"/>");
+		if (first)
+			puts_(o, "<polyline class=\"lag\" fill=\"none\" "
+			         "stroke=\"#2060c0\" stroke-width=\"1.5\" "
+			         "points=\"");
+		printf_(o, "%s%.1f,%.1f", first ? "" : " ", x, y);
+		if (last)
+			puts_(o, "\"/>");
 	}
 	printf_(o, "</svg><div class=\"small\">%zu s, max ", n);
 	duration(o, seen);
+	if (unknown > 0)
+		printf_(o, ", %zu s unknown (gaps)", unknown);
 	puts_(o, "</div>");
 }
 
@@ -166,6 +194,7 @@ static const char css[] =
     "th{background:#e8eef4}td.l,th.l{text-align:left}"
     ".ok{background:#d8f0d8}.busy{background:#dce8f8}"
     ".warn{background:#fbefc8}.bad{background:#f8d4d4}"
+    ".promoted{background:#e4dcf4}"
     "ul{margin:0;padding-left:1.1em;text-align:left}"
     "li.followed{font-weight:bold}"
     ".bar{background:#e0e6ec;width:120px;height:8px}"
@@ -214,6 +243,14 @@ char *status_html_format(const struct status_report *r,
 		esc(&o, d->database);
 		printf_(&o, "</td><td class=\"l state %s\">%s",
 		        state_class(d->state), st);
+		if (d->state == MIRROR_PROMOTED)
+			printf_(
+			    &o,
+			    "<div class=\"promoted-at\" data-index=\"%" PRIu64
+			    "\" data-term=\"%" PRIu64 "\">at index %" PRIu64
+			    ", term %" PRIu64 "</div>",
+			    d->promoted_index, d->promoted_term,
+			    d->promoted_index, d->promoted_term);
 		if (d->error[0] != '\0') {
 			puts_(&o, "<div class=\"small\">");
 			esc(&o, d->error);

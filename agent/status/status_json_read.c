@@ -122,6 +122,14 @@ static int read_database(json_t *o, long i, struct status_database *d,
 	if (d->has_contact && (rc = get_u64(o, i, "last_contact_ms",
 	                                    &d->last_contact_ms, errmsg)) != 0)
 		return rc;
+	/* Promoted: where it stopped (absent in an older writer's file,
+	 * null in the other states). */
+	if (d->state == MIRROR_PROMOTED &&
+	    ((rc = get_u64(o, i, "promoted_index", &d->promoted_index,
+	                   errmsg)) != 0 ||
+	     (rc = get_u64(o, i, "promoted_term", &d->promoted_term, errmsg)) !=
+	         0))
+		return rc;
 	return 0;
 }
 

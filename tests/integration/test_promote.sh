@@ -8,7 +8,7 @@
 # and bad input that changes nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 27
+plan 30
 gen_certs
 
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -56,6 +56,12 @@ timeout 30 "$AGENT" follow --data-dir "$TMP/m1" --source "127.0.0.1:$SRC_PORT" \
 rc=$?
 check "follow refuses the promoted directory (exit 1)" test "$rc" -eq 1
 check "follow names the promotion" grep -q "was promoted at index 550" "$TMP/follow-refused.log"
+"$AGENT" status --data-dir "$TMP/m1" >"$TMP/status-m1.out" 2>&1
+rc=$?
+check "its final status says Promoted at 550, term 2 (status exit 3)" sh -c \
+	"[ $rc -eq 3 ] && grep -qx 'db1: Promoted' '$TMP/status-m1.out' &&
+	 grep -q 'promoted at index 550, term 2' '$TMP/status-m1.out' &&
+	 grep -q '\"state\":\"Promoted\",.*\"promoted_index\":550,\"promoted_term\":2}' '$TMP/m1/status'"
 
 # A mirror of the old source, made before the promoted one is served.
 check "a second mirror of the old source reaches Following" \
@@ -116,6 +122,16 @@ check "it promoted at the source's commit index 600 (RPO 0)" \
 wait_until 10 sh -c "! kill -0 $FPID"
 wait_pid "$FPID"
 check "the follower exited 0 after promoting" test $? -eq 0
+"$AGENT" status --data-dir "$TMP/m4" >"$TMP/status-m4.out" 2>&1
+rc=$?
+sed 's/^/# /' "$TMP/status-m4.out"
+check "status after promoting through the follower: Promoted at 600 (exit 3)" sh -c \
+	"[ $rc -eq 3 ] && grep -qx 'db1: Promoted' '$TMP/status-m4.out' &&
+	 grep -q 'promoted at index 600, term 2' '$TMP/status-m4.out'"
+check "... the status file too (state, promoted_index, log_index)" sh -c \
+	"grep -q '\"state\":\"Promoted\",' '$TMP/m4/status' &&
+	 grep -q '\"log_index\":600,' '$TMP/m4/status' &&
+	 grep -q '\"promoted_index\":600,' '$TMP/m4/status'"
 
 # Bad input changes nothing.
 cp "$TMP/m-old/db1/identity" "$TMP/identity.before"

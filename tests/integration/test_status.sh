@@ -85,9 +85,9 @@ CODE=$(curl -s -o "$TMP/api1.json" -w '%{http_code}' --max-time 10 "$HTTP/status
 cp "$FILE" "$TMP/file1b.json"
 fields "$TMP/api1.json" >"$TMP/api1.fields"
 fields "$TMP/file1b.json" >"$TMP/file1.fields"
-[ "$CODE" = 200 ] && [ "$(wc -l <"$TMP/api1.fields")" -eq 21 ] &&
+[ "$CODE" = 200 ] && [ "$(wc -l <"$TMP/api1.fields")" -eq 23 ] &&
 	diff "$TMP/file1.fields" "$TMP/api1.fields" >"$TMP/diff1" &&
-	ok "/status and the status file agree field by field (21 fields; not the render time nor the contact age)" ||
+	ok "/status and the status file agree field by field (23 fields; not the render time nor the contact age)" ||
 	{ not_ok "/status ($CODE) vs file"; sed 's/^/# /' "$TMP/diff1"; sed 's/^/# /' "$TMP/api1.fields"; }
 
 "$AGENT" status --data-dir "$TMP/mirror" --json >"$TMP/cli1.json"

@@ -109,6 +109,13 @@ static void run_to(struct sim *sim, uint64_t index)
 		         follow_core_status(sim->core)->error);
 }
 
+static bool never(struct sim *sim, void *arg)
+{
+	(void)sim;
+	(void)arg;
+	return false;
+}
+
 static bool in_error(struct sim *sim, void *arg)
 {
 	(void)arg;
@@ -161,11 +168,22 @@ static uint64_t scenario(uint64_t seed, bool lossy)
 	assert_true(pr.rec.epoch == 2 && pr.truncated == LAST - PROMOTED_AT);
 	assert_true(pr.rpo_entries == LAST - PROMOTED_AT);
 
-	/* Its directory is fenced: the core will not open it. */
+	/* Its directory is fenced: the core opens it Promoted (issue 11),
+	 * with where it stopped, and never asks the source anything. */
 	sim_init(&s4, seed, m1, DB, CHUNK);
 	add_source(&w, &s4, w.a.dir);
-	assert_int_equal(sim_start(&s4, em), MA_ERR_IDENTITY);
-	assert_non_null(strstr(em, "was promoted at index 140"));
+	if (sim_start(&s4, em) != 0)
+		fail_msg("start on the promoted directory: %s", em);
+	assert_int_equal(sim_state(&s4), MIRROR_PROMOTED);
+	assert_false(sim_run(&s4, never, NULL, 5000));
+	assert_int_equal(sim_state(&s4), MIRROR_PROMOTED);
+	assert_true(follow_core_status(s4.core)->promoted_index == PROMOTED_AT);
+	assert_true(follow_core_status(s4.core)->promoted_term == 1);
+	assert_true(follow_core_failed(s4.core));
+	assert_non_null(strstr(follow_core_status(s4.core)->error,
+	                       "was promoted at index 140"));
+	assert_true(sim_log_index(&s4) == PROMOTED_AT);
+	assert_true(s4.stats.opens == 0);
 	sim_free(&s4);
 
 	/* Served, it bootstraps a new mirror to exactly its history (the

@@ -287,6 +287,47 @@ static void test_error_is_terminal(void **state)
 	assert_string_equal(sm.status.error, "cluster id differs");
 }
 
+/* Issue 11: a promoted directory is Promoted, terminal, with where it
+ * stopped; the lag and headroom are unknown from then on. */
+static void test_promoted_is_terminal(void **state)
+{
+	struct mirror_sm sm;
+
+	(void)state;
+	mirror_sm_init(&sm, &config, 140, 1);
+	mirror_sm_connected(&sm, 1);
+	mirror_sm_heartbeat(&sm, 2, 150, 1000);
+	mirror_sm_headroom(&sm, 2, 600);
+	assert_true(sm.status.lag_known);
+	mirror_sm_promoted(&sm, 140, 4, "promoted at index 140");
+	assert_int_equal(sm.status.state, MIRROR_PROMOTED);
+	assert_string_equal(mirror_state_name(sm.status.state), "Promoted");
+	assert_int_equal(sm.status.promoted_index, 140);
+	assert_int_equal(sm.status.promoted_term, 4);
+	assert_int_equal(sm.status.applied_index, 140);
+	assert_false(sm.status.lag_known);
+	assert_false(sm.status.retention_headroom_known);
+	assert_string_equal(sm.status.error, "promoted at index 140");
+	/* Nothing moves it: no event, no tick, no failure. */
+	mirror_sm_connecting(&sm, 3);
+	mirror_sm_connected(&sm, 4);
+	mirror_sm_heartbeat(&sm, 5, 160, 2000);
+	mirror_sm_applied(&sm, 6, 141);
+	mirror_sm_bootstrap_progress(&sm, 7, 10, 100);
+	mirror_sm_tick(&sm, 100000);
+	assert_int_equal(mirror_sm_disconnected(&sm, 8, "x"), 0);
+	assert_int_equal(mirror_sm_stream_failed(&sm, 9, "y"), 0);
+	assert_int_equal(sm.status.state, MIRROR_PROMOTED);
+	assert_int_equal(sm.status.applied_index, 140);
+	assert_int_equal(sm.status.reconnects, 0);
+	/* An Error is not turned into Promoted. */
+	mirror_sm_init(&sm, &config, 0, 1);
+	mirror_sm_fatal(&sm, MA_ERR_IDENTITY, "cluster id differs");
+	mirror_sm_promoted(&sm, 5, 1, "p");
+	assert_int_equal(sm.status.state, MIRROR_ERROR);
+	assert_int_equal(sm.status.promoted_index, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_silence_degrades_while_disconnected),
 	    cmocka_unit_test(test_lag_across_failover),
 	    cmocka_unit_test(test_error_is_terminal),
+	    cmocka_unit_test(test_promoted_is_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,11 @@ static struct status_report *sample(size_t count)
 	for (size_t i = 0; i < count; i++) {
 		char name[16];
 		memset(&st, 0, sizeof st);
-		st.state = (enum mirror_state)(i % (MIRROR_ERROR + 1));
+		st.state = (enum mirror_state)(i % (MIRROR_STATE_LAST + 1));
+		if (st.state == MIRROR_PROMOTED) {
+			st.promoted_index = 400 + i;
+			st.promoted_term = 3 + i;
+		}
 		st.bytes_done = 1000 + i;
 		st.bytes_total = 2000 + i;
 		st.rate_bytes_per_s = 3000 + i;
@@ -120,7 +124,8 @@ static void test_json_exact_text(void **state)
 	    "\"reconnects\":8,"
 	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
 	    "\"applier\":\"kv\",\"applier_error\":null,"
-	    "\"skipped_commands\":9,\"retention_headroom_s\":null}]}\n");
+	    "\"skipped_commands\":9,\"retention_headroom_s\":null,"
+	    "\"promoted_index\":null,\"promoted_term\":null}]}\n");
 	free(text);
 	free(r);
 }
@@ -209,7 +214,7 @@ static void test_json_unknown_lag(void **state)
 /* Every field under its key, read by jansson rather than our reader. */
 static void test_json_every_field_by_jansson(void **state)
 {
-	struct status_report *r = sample(7);
+	struct status_report *r = sample(8);
 	json_error_t jerr;
 	json_t *root, *dbs;
 	size_t len;
@@ -231,19 +236,29 @@ static void test_json_every_field_by_jansson(void **state)
 	    json_string_value(json_object_get(root, "endpoint")),
 	    "127.0.0.1:4433");
 	dbs = json_object_get(root, "databases");
-	assert_int_equal(json_array_size(dbs), 7);
-	for (size_t i = 0; i < 7; i++) {
+	assert_int_equal(json_array_size(dbs), 8);
+	for (size_t i = 0; i < 8; i++) {
 		json_t *d = json_array_get(dbs, i);
 		char name[16], err[16];
 #define NUM(k) json_integer_value(json_object_get(d, k))
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 18);
+		assert_int_equal(json_object_size(d), 20);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
-		    mirror_state_name((enum mirror_state)(i % 7)));
+		    mirror_state_name((enum mirror_state)(i % 8)));
+		/* Only a Promoted database says where (sample(): i 7). */
+		if (i % 8 == MIRROR_PROMOTED) {
+			assert_int_equal(NUM("promoted_index"), 400 + i);
+			assert_int_equal(NUM("promoted_term"), 3 + i);
+		} else {
+			assert_true(
+			    json_is_null(json_object_get(d, "promoted_index")));
+			assert_true(
+			    json_is_null(json_object_get(d, "promoted_term")));
+		}
 		assert_int_equal(NUM("bytes_done"), 1000 + i);
 		assert_int_equal(NUM("bytes_total"), 2000 + i);
 		assert_int_equal(NUM("rate_bytes_per_s"), 3000 + i);
@@ -388,6 +403,8 @@ static void test_json_round_trip(void **state)
 		assert_string_equal(b->applier, a->applier);
 		assert_string_equal(b->applier_error, a->applier_error);
 		assert_int_equal(b->skipped_commands, a->skipped_commands);
+		assert_int_equal(b->promoted_index, a->promoted_index);
+		assert_int_equal(b->promoted_term, a->promoted_term);
 	}
 	free(back);
 	free(text);
@@ -484,6 +501,7 @@ static void test_prometheus(void **state)
 	    "\nmirror_state{db=\"db0\",state=\"Following\"} 0\n",
 	    "\nmirror_state{db=\"db1\",state=\"Following\"} 1\n",
 	    "\nmirror_state{db=\"db1\",state=\"Bootstrapping\"} 0\n",
+	    "\nmirror_state{db=\"db1\",state=\"Promoted\"} 0\n",
 	    "\nmirror_bootstrap_received_bytes{db=\"db1\"} 1001\n",
 	    "\n# TYPE mirror_bootstrap_size_bytes gauge\n"
 	    "mirror_bootstrap_size_bytes{db=\"db0\"} 2000\n",
@@ -525,14 +543,14 @@ static void test_prometheus(void **state)
 	assert_null(strstr(text, "mirror_lag_ms"));
 	/* Process metrics only when they were read. */
 	assert_null(strstr(text, "process_"));
-	/* build_info (HELP, TYPE, one line), 7 states x 2 databases, then
+	/* build_info (HELP, TYPE, one line), 8 states x 2 databases, then
 	 * 13 metrics and the last contact x 2 databases, each with its HELP
 	 * and TYPE, then the headroom's HELP and TYPE without samples
 	 * (unknown). */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 3 + 2 + 14 + 14 * (2 + 2) + 2);
+	assert_int_equal(n, 3 + 2 + 16 + 14 * (2 + 2) + 2);
 	assert_null(strstr(text, "mirror_retention_headroom_seconds{"));
 	free(text);
 	/* A known headroom is a sample, in seconds, and a JSON number. */
@@ -548,7 +566,7 @@ static void test_prometheus(void **state)
 	text = status_json_format(r, &len);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"skipped_commands\":10,"
-	                             "\"retention_headroom_s\":3600}"));
+	                             "\"retention_headroom_s\":3600,"));
 	free(text);
 	r->databases[1].retention_headroom_known = false;
 
@@ -605,7 +623,7 @@ static void test_states(void **state)
 	enum mirror_state s;
 
 	(void)state;
-	for (int i = MIRROR_CONNECTING; i <= MIRROR_ERROR; i++) {
+	for (int i = MIRROR_CONNECTING; i <= MIRROR_STATE_LAST; i++) {
 		assert_int_equal(
 		    status_state_parse(mirror_state_name((enum mirror_state)i),
 		                       &s),
@@ -620,6 +638,10 @@ static void test_states(void **state)
 	assert_false(status_state_healthy(MIRROR_DEGRADED));
 	assert_false(status_state_healthy(MIRROR_DISCONNECTED));
 	assert_false(status_state_healthy(MIRROR_ERROR));
+	assert_false(status_state_healthy(MIRROR_PROMOTED));
+	assert_string_equal(mirror_state_name(MIRROR_PROMOTED), "Promoted");
+	assert_int_equal(status_state_parse("Promoted", &s), 0);
+	assert_int_equal(s, MIRROR_PROMOTED);
 }
 
 /* ---- mirror-agent status ---- */
@@ -673,6 +695,8 @@ static void write_report(const struct scratch *s, enum mirror_state st,
 	r->pid = pid;
 	r->updated_unix_ms = now_unix_ms() - age_ms;
 	r->databases[0].state = st;
+	r->databases[0].promoted_index = st == MIRROR_PROMOTED ? 400 : 0;
+	r->databases[0].promoted_term = st == MIRROR_PROMOTED ? 3 : 0;
 	snprintf(r->databases[0].database, sizeof r->databases[0].database,
 	         "kv");
 	assert_int_equal(status_file_write(s->file, r, errmsg), 0);
@@ -754,6 +778,17 @@ static void test_cmd_exit_codes(void **state)
 		write_report(s, bad[i], 0, (long)getpid());
 		assert_int_equal(run_status(s, "--set", set, NULL, NULL), 1);
 	}
+	/* Promoted (issue 11): 3, with where it stopped; final, so neither
+	 * its age, nor a stopped or gone follower, makes it 1. */
+	write_report(s, MIRROR_PROMOTED, 0, (long)getpid());
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 3);
+	assert_non_null(strstr(slurp(s->out),
+	                       "kv: Promoted\n  promoted at index 400, term "
+	                       "3: a source of its own"));
+	report_stopped = true;
+	write_report(s, MIRROR_PROMOTED, 3600 * 1000, 0x7ffffff0L);
+	report_stopped = false;
+	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 3);
 	/* Stale: 1 with the default 10 s, 0 when --max-age allows it. */
 	write_report(s, MIRROR_FOLLOWING, 30000, (long)getpid());
 	assert_int_equal(run_status(s, "--data-dir", s->dir, NULL, NULL), 1);
@@ -872,6 +907,57 @@ static void test_html(void **state)
 	free(r);
 }
 
+/* An unknown lag is a gap in the sparkline, never a 0 (a run of known
+ * samples is one polyline, a lone one a dot); a Promoted row says
+ * where it stopped. */
+static void test_html_gaps_and_promoted(void **state)
+{
+	static const uint64_t lag[] = {1000,
+	                               2000,
+	                               STATUS_LAG_UNKNOWN,
+	                               STATUS_LAG_UNKNOWN,
+	                               500,
+	                               STATUS_LAG_UNKNOWN,
+	                               0,
+	                               1000};
+	struct status_report *r = sample(1);
+	struct status_html_extra x = {0};
+	size_t len = 0, lines = 0;
+	char *html;
+	const char *p;
+
+	(void)state;
+	r->databases[0].state = MIRROR_PROMOTED;
+	r->databases[0].promoted_index = 550;
+	r->databases[0].promoted_term = 7;
+	x.lag_ms[0] = lag;
+	x.nlag[0] = 8;
+	x.lag_cap = 8;
+	html = status_html_format(r, &x, &len);
+	assert_non_null(html);
+	assert_non_null(strstr(html, "data-samples=\"8\" data-unknown=\"3\" "
+	                             "data-runs=\"3\""));
+	/* x = 240 * i / 7; y = 37 - 36 * ms / 2000. */
+	assert_non_null(strstr(html, "points=\"0.0,19.0 34.3,1.0\"/>"));
+	assert_non_null(strstr(html, "<circle class=\"lag\" cx=\"137.1\" "
+	                             "cy=\"28.0\""));
+	assert_non_null(strstr(html, "points=\"205.7,37.0 240.0,19.0\"/>"));
+	for (p = html; (p = strstr(p, "<polyline")) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, 2);
+	/* The unknown samples are not drawn at the bottom (0). */
+	assert_null(strstr(html, "68.6,37.0"));
+	assert_null(strstr(html, "102.9,37.0"));
+	assert_non_null(strstr(html, "8 s, max 2.0 s, 3 s unknown (gaps)"));
+	assert_non_null(strstr(html, "data-state=\"Promoted\""));
+	assert_non_null(strstr(html, "<td class=\"l state promoted\">Promoted"
+	                             "<div class=\"promoted-at\" "
+	                             "data-index=\"550\" data-term=\"7\">at "
+	                             "index 550, term 7</div>"));
+	free(html);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +973,7 @@ int main(void)
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),
+	    cmocka_unit_test(test_html_gaps_and_promoted),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
 	                                    scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_cmd_json_and_config,
