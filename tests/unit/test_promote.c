@@ -210,7 +210,9 @@ static bool promoted_file(const char *dir)
 	return access(path, F_OK) == 0;
 }
 
-/* follow_core_new on dir: 0 or its error code (errmsg filled). */
+/* follow_core_new on dir: 0 or its error code (errmsg filled);
+ * MA_ERR_IDENTITY with the state's text when the core opened the
+ * directory Promoted (fenced: it never asks a source). */
 static int follow_open(const char *dir, char *errmsg)
 {
 	struct follow_core_config cc;
@@ -223,6 +225,12 @@ static int follow_open(const char *dir, char *errmsg)
 	cc.applier_kind = APPLIER_KV;
 	cc.seed = 1;
 	rc = follow_core_new(&cc, 0, &c, errmsg);
+	if (rc == 0 && follow_core_status(c)->state == MIRROR_PROMOTED) {
+		assert_true(follow_core_failed(c));
+		snprintf(errmsg, MA_ERRMSG_SIZE, "%s",
+		         follow_core_status(c)->error);
+		rc = MA_ERR_IDENTITY;
+	}
 	follow_core_free(c);
 	return rc;
 }
