@@ -298,4 +298,18 @@ uint64_t spool_reserve_apply(const char *spool_dir, uint64_t cut,
 uint64_t spool_reserve_held(const struct spool_segment *segs, size_t nsegs,
                             uint64_t index, uint64_t cut);
 
+/* The highest commit index a mirror heard its source announce (the RPO
+ * figure of a promotion, issue 11): DIR/source_commit, one line
+ * "source_commit_index=N\n". The follower replaces it atomically, not
+ * durably, each time a source raises the figure (it survives a killed
+ * process, not a power cut), and reads it back at start-up, so a restart
+ * does not forget what the source had committed; promote takes it when
+ * the status file knows less. */
+#define SPOOL_SOURCE_COMMIT_FILE "source_commit"
+/* 0, or the write error (errmsg names the file). */
+int spool_source_commit_write(const char *dir, uint64_t index, char *errmsg);
+/* 0 with *index, MA_ERR_NOTFOUND (none yet), MA_ERR_CORRUPT (not that
+ * one line: errmsg names the file) or the read error. */
+int spool_source_commit_read(const char *dir, uint64_t *index, char *errmsg);
+
 #endif

@@ -153,3 +153,40 @@ bool spool_promoted_complete(const struct spool_promoted *p,
 	       /* Complete once the identity carries the new incarnation. */
 	       strcasecmp(id->incarnation, p->incarnation) == 0;
 }
+
+/* ---- the last source commit index seen (spool.h) ---- */
+
+int spool_source_commit_write(const char *dir, uint64_t index, char *errmsg)
+{
+	char text[48];
+	int n = snprintf(text, sizeof text, "source_commit_index=%" PRIu64 "\n",
+	                 index);
+
+	return io_write_file_replace(dir, SPOOL_SOURCE_COMMIT_FILE, text,
+	                             (size_t)n, errmsg);
+}
+
+int spool_source_commit_read(const char *dir, uint64_t *index, char *errmsg)
+{
+	static const char key[] = "source_commit_index=";
+	char path[4096], why[PARSE_WHY_SIZE];
+	size_t len, k = sizeof key - 1;
+	void *buf;
+	int rc;
+
+	*index = 0;
+	rc = spool_text_read(
+	    dir, SPOOL_SOURCE_COMMIT_FILE, 64, "the last source commit index",
+	    "no source commit index recorded", path, &buf, &len, errmsg);
+	if (rc != 0)
+		return rc;
+	if (len <= k + 1 || memcmp(buf, key, k) != 0 ||
+	    ((char *)buf)[len - 1] != '\n' ||
+	    parse_uint64_len((char *)buf + k, len - k - 1, index, why) != 0)
+		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+		               "%s: not one line source_commit_index=N; remove "
+		               "it (it is only the RPO figure's hint)",
+		               path);
+	free(buf);
+	return rc;
+}

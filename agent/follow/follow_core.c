@@ -72,6 +72,11 @@ struct follow_core {
 	struct snapshot_store *store;
 	struct snapshot_receiver *recv;
 	struct mirror_sm sm;
+	/* The source commit index last written to DIR/source_commit (the
+	 * promote's RPO figure survives a restart); warned: a failed write
+	 * was logged once. */
+	uint64_t commit_saved;
+	bool commit_warned;
 	enum mirror_state reported; /* last state the glue was told of */
 	struct follow_core_event event;
 
@@ -157,6 +162,25 @@ static void report(struct follow_core *c, bool always)
 	}
 	c->reported = state;
 	c->event.progress = true;
+}
+
+/* Keeps DIR/source_commit at the highest commit index a source
+ * announced (spool.h). Not fatal: only the RPO figure depends on it. */
+static void save_commit(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t idx = c->sm.status.source_commit_index;
+
+	if (idx <= c->commit_saved || !c->has_identity)
+		return;
+	if (spool_source_commit_write(c->dir, idx, errmsg) == 0) {
+		c->commit_saved = idx;
+	} else if (!c->commit_warned) {
+		c->commit_warned = true;
+		log_warn("%s: %s (the RPO figure of a promotion may "
+		         "under-count)",
+		         c->name, errmsg);
+	}
 }
 
 /* A failure no retry fixes: this database stops, the others go on. */
@@ -656,6 +680,7 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			mirror_sm_headroom_unknown(&c->sm);
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
+		save_commit(c);
 		report(c, false);
 		return 0;
 	case PROTO_LOG_ERROR:
@@ -930,6 +955,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		return 1;
 	mirror_sm_heartbeat(&c->sm, c->now, c->info.commit_index,
 	                    c->info.source_time_ms);
+	save_commit(c);
 	rc = local_position(c, &index, &term, errmsg);
 	if (rc != 0) {
 		db_fatal(c, rc, errmsg);
@@ -1033,6 +1059,13 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	if (rc != 0)
 		goto fail;
 	mirror_sm_init(&c->sm, &cfg->states, index, cfg->seed);
+	/* What the source had committed before a restart (the RPO figure
+	 * must not forget it). */
+	if (c->has_identity &&
+	    spool_source_commit_read(c->dir, &c->commit_saved, errmsg) == 0)
+		mirror_sm_source_commit(&c->sm, c->commit_saved);
+	else
+		c->commit_saved = 0;
 	rc = check_wal_base(c, errmsg);
 	if (rc == MA_ERR_CORRUPT)
 		db_fatal(c, rc, errmsg); /* this database only */

@@ -359,6 +359,12 @@ void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
 	settle(sm, now_ms);
 }
 
+void mirror_sm_source_commit(struct mirror_sm *sm, uint64_t commit_index)
+{
+	if (commit_index > sm->status.source_commit_index)
+		sm->status.source_commit_index = commit_index;
+}
+
 /* Retention headroom: the source's figure, less the time since. */
 void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
                         uint64_t headroom_s)

@@ -156,6 +156,9 @@ void mirror_sm_applied(struct mirror_sm *sm, uint64_t now_ms, uint64_t index);
 /* A heartbeat from the source: its commit index and its own clock. */
 void mirror_sm_heartbeat(struct mirror_sm *sm, uint64_t now_ms,
                          uint64_t commit_index, int64_t source_time_ms);
+/* A commit index the source announced before (remembered across a
+ * restart): raises source_commit_index to it, no word from the source. */
+void mirror_sm_source_commit(struct mirror_sm *sm, uint64_t commit_index);
 /* Re-evaluates Degraded (silence, lag); call on a timer. */
 void mirror_sm_tick(struct mirror_sm *sm, uint64_t now_ms);
 /* The source's retention headroom for this mirror (a heartbeat's

@@ -298,7 +298,19 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 		               "no entropy for the new incarnation id");
 		goto out;
 	}
+	/* The status file is rewritten once a second and forgets across
+	 * a restart; the follower's DIR/source_commit keeps the highest
+	 * figure it heard: the larger of the two, or the RPO under-counts. */
 	rec.source_commit_index = o->source_commit_index;
+	{
+		uint64_t seen;
+		char em[MA_ERRMSG_SIZE];
+		int src = spool_source_commit_read(o->dir, &seen, em);
+		if (src == 0 && seen > rec.source_commit_index)
+			rec.source_commit_index = seen;
+		else if (src != 0 && src != MA_ERR_NOTFOUND)
+			log_warn("%s: %s", o->name, em);
+	}
 	rec.unix_ms = o->now_unix_ms;
 	/* The commit point. */
 	rc = spool_promoted_write(o->dir, &rec, errmsg);

@@ -45,7 +45,9 @@ struct promote_options {
 	int applier_kind;  /* enum applier_kind: which fingerprint */
 	uint64_t at_index; /* 0: the last durable index */
 	/* The last source commit index the mirror saw (the status file's
-	 * source_commit_index); 0 when unknown (no RPO figure then). */
+	 * source_commit_index); 0 when unknown. The larger of it and the
+	 * directory's DIR/source_commit (spool.h) is recorded: no RPO figure
+	 * when both are unknown. */
 	uint64_t source_commit_index;
 	int64_t now_unix_ms; /* recorded as the time of the promotion */
 };

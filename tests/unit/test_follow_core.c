@@ -469,8 +469,24 @@ static void test_restart_and_identity_change(void **state)
 	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 
+	/* The source says it committed 9 (2 held): kept beside the log, so
+	 * a restart -- with the source gone -- does not forget it (the RPO
+	 * figure of a promotion must not under-count, issue 11). */
+	b.len = 0;
+	put_heartbeat(&b, 9);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_status(fx->core)->source_commit_index, 9);
+	{
+		char em[MA_ERRMSG_SIZE];
+		uint64_t seen = 0;
+		assert_int_equal(
+		    spool_source_commit_read(fx->cfg.dir, &seen, em), 0);
+		assert_int_equal(seen, 9);
+	}
+
 	/* A restart finds what it holds. */
 	reopen(fx);
+	assert_int_equal(follow_core_status(fx->core)->source_commit_index, 9);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),

@@ -379,6 +379,54 @@ static void test_promote_kv(void **state)
 	assert_int_equal(wal_last(dir), LAST);
 }
 
+/* Issue 11: the RPO figure must not under-count. The status file the
+ * command reads is rewritten once a second and a restarted follower
+ * forgets what the source had committed; the directory's source_commit
+ * record keeps the highest figure heard, and promote takes the larger. */
+static void test_rpo_from_the_directory(void **state)
+{
+	char dir[1024], errmsg[MA_ERRMSG_SIZE], path[1100];
+	struct promote_result r;
+	FILE *f;
+
+	subdir(dir, sizeof dir, *state, "m");
+	make_mirror(dir);
+	assert_int_equal(spool_source_commit_write(dir, 80, errmsg), 0);
+	/* A status file that knows less (stale, or after a restart). */
+	assert_int_equal(run(dir, APPLIER_KV, 0, 52, &r, errmsg), 0);
+	assert_true(r.rpo_known);
+	assert_int_equal(r.rec.source_commit_index, 80);
+	assert_int_equal(r.rpo_entries, 80 - LAST);
+	/* No status file at all: the directory still knows. */
+	subdir(dir, sizeof dir, *state, "n");
+	make_mirror(dir);
+	assert_int_equal(spool_source_commit_write(dir, 61, errmsg), 0);
+	assert_int_equal(run(dir, APPLIER_KV, 40, 0, &r, errmsg), 0);
+	assert_true(r.rpo_known);
+	assert_int_equal(r.rpo_entries, 61 - 40);
+	/* A status file that knows more wins. */
+	subdir(dir, sizeof dir, *state, "o");
+	make_mirror(dir);
+	assert_int_equal(spool_source_commit_write(dir, 55, errmsg), 0);
+	assert_int_equal(run(dir, APPLIER_KV, 0, 70, &r, errmsg), 0);
+	assert_int_equal(r.rpo_entries, 70 - LAST);
+	/* A damaged record is named, and ignored (a warning, not a
+	 * refusal: it is only the figure's hint). */
+	subdir(dir, sizeof dir, *state, "p");
+	make_mirror(dir);
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_SOURCE_COMMIT_FILE);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("source_commit_index=12x\n", f);
+	fclose(f);
+	uint64_t seen;
+	assert_int_equal(spool_source_commit_read(dir, &seen, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, SPOOL_SOURCE_COMMIT_FILE));
+	assert_int_equal(run(dir, APPLIER_KV, 0, 0, &r, errmsg), 0);
+	assert_false(r.rpo_known);
+}
+
 static void test_promote_at_index(void **state)
 {
 	char dir[1024], errmsg[MA_ERRMSG_SIZE], want[16];
@@ -550,6 +598,8 @@ int main(void)
 	    cmocka_unit_test(test_choose_index),
 	    cmocka_unit_test(test_texts),
 	    cmocka_unit_test_setup_teardown(test_promote_kv, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rpo_from_the_directory, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_promote_at_index, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_promote_log_fingerprint, setup,
