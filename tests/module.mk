@@ -63,6 +63,8 @@ EXTRA_DIST += tests/integration/test_lib.sh
 # mirror-agent promote end to end (serve + follow + promote).
 TESTS += tests/integration/test_promote.sh
 EXTRA_DIST += tests/integration/test_promote.sh
+TESTS += tests/integration/test_seed_crash.sh
+EXTRA_DIST += tests/integration/test_seed_crash.sh
 
 # The command line: --help everywhere, one range per flag and key, and
 # serve/follow run from files made from etc/*.example.

@@ -27,10 +27,21 @@
  * It prints one line: "seeded NAME index=N term=T fingerprint=kv:XXXXXXXX
  * cluster_id=UUID nodes=K bytes=B".
  *
- * Bad input changes nothing: every check (ids, addresses, empty targets,
- * the mirror's lock, the index) is done before the first write. */
+ * Bad input changes nothing: every check (ids, addresses, an empty
+ * target, the mirror's lock, the index) is done before the first write.
+ *
+ * Crash-safe: everything is written into a staging directory beside OUT,
+ * PARENT/.BASE.seeding (marked by its file .raftkv-seed-staging), which
+ * becomes OUT by one durable rename once every node is complete. A crash
+ * (kill -9, power cut) before the rename leaves OUT as it was (absent or
+ * empty) and the staging directory, which the next run removes and
+ * redoes; after it OUT is complete. tests/integration/test_seed_crash.sh
+ * crashes a run at every durability operation of common/io
+ * (RAFTKV_SEED_CRASH_AT=N, a test hook: io_crash_set(N); with
+ * RAFTKV_SEED_CRASH_AT=0 the run prints "io_ops=K" on stderr). */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -38,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <raft.h>
 #include <raft/uv.h>
@@ -385,6 +397,115 @@ static int check_empty(const char *path, char *errmsg)
 	return rc;
 }
 
+/* ---- the staging directory (crash safety) ----------------------------- */
+
+#define STAGE_MARKER ".raftkv-seed-staging"
+
+struct stage {
+	char parent[PATH_MAX]; /* OUT's parent directory */
+	char out_name[NAME_MAX + 1];
+	char name[NAME_MAX + 1]; /* ".OUTNAME.seeding" */
+	char path[PATH_MAX];     /* parent/name */
+	char out[PATH_MAX];      /* OUT without trailing slashes */
+};
+
+/* Splits OUT into its parent and name, and names the staging directory
+ * beside it. */
+static int stage_init(struct stage *sg, const char *out, char *errmsg)
+{
+	size_t len = strlen(out);
+	const char *slash;
+
+	while (len > 1 && out[len - 1] == '/')
+		len--;
+	if (len == 0 || len >= sizeof sg->out)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "--out: bad path");
+	memcpy(sg->out, out, len);
+	sg->out[len] = '\0';
+	slash = strrchr(sg->out, '/');
+	if (slash == NULL)
+		snprintf(sg->parent, sizeof sg->parent, ".");
+	else if (slash == sg->out)
+		snprintf(sg->parent, sizeof sg->parent, "/");
+	else
+		snprintf(sg->parent, sizeof sg->parent, "%.*s",
+		         (int)(slash - sg->out), sg->out);
+	if (snprintf(sg->out_name, sizeof sg->out_name, "%s",
+	             slash != NULL ? slash + 1 : sg->out) >=
+	        (int)sizeof sg->out_name ||
+	    sg->out_name[0] == '\0' || strcmp(sg->out_name, ".") == 0 ||
+	    strcmp(sg->out_name, "..") == 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "--out %s: name a directory to create (not / "
+		                 "nor . or ..)",
+		                 out);
+	if (snprintf(sg->name, sizeof sg->name, ".%s.seeding", sg->out_name) >=
+	        (int)sizeof sg->name ||
+	    io_path_join(sg->path, sizeof sg->path, sg->parent, sg->name) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "--out too long");
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* What is at the staging path: 0 nothing, 1 a leftover of ours (the
+ * marker is there, or it is empty but for the marker's temporary file: a
+ * crash right after its mkdir), or
+ * MA_ERR_INVAL (something else: named, not touched). */
+static int stage_probe(const struct stage *sg, char *errmsg)
+{
+	char marker[PATH_MAX + 32];
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+	bool empty = true;
+
+	if (lstat(sg->path, &sb) != 0)
+		return errno == ENOENT
+		           ? 0
+		           : ma_errorf(errmsg, MA_ERR_INVAL, "%s: %s", sg->path,
+		                       strerror(errno));
+	snprintf(marker, sizeof marker, "%s/%s", sg->path, STAGE_MARKER);
+	if (S_ISDIR(sb.st_mode) && access(marker, F_OK) == 0)
+		return 1;
+	/* Empty, or holding only the marker's temporary file: a crash
+	 * between the mkdir and the marker's rename. */
+	if (S_ISDIR(sb.st_mode) && (d = opendir(sg->path)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0 &&
+			    strcmp(de->d_name, STAGE_MARKER ".tmp") != 0)
+				empty = false;
+		closedir(d);
+		if (empty)
+			return 1;
+	}
+	return ma_errorf(errmsg, MA_ERR_INVAL,
+	                 "%s exists and is not raftkv-seed's staging "
+	                 "directory (no %s in it): remove it, or choose "
+	                 "another --out",
+	                 sg->path, STAGE_MARKER);
+}
+
+/* Removes the staging directory (a leftover, or this run's after a
+ * failure) and makes that durable. */
+static int stage_remove(const struct stage *sg, char *errmsg)
+{
+	if (nftw(sg->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
+	    errno != ENOENT)
+		return ma_errorf(errmsg, MA_ERR_IO,
+		                 "cannot remove %s: %s; remove it by hand",
+		                 sg->path, strerror(errno));
+	return io_fsync_dir(sg->parent, errmsg);
+}
+
 static int node_path(char *out, size_t size, const char *root,
                      unsigned long long id, const char *sub)
 {
@@ -583,7 +704,10 @@ int main(int argc, char **argv)
 {
 	char errmsg[MA_ERRMSG_SIZE], dir[PATH_MAX], raft[PATH_MAX],
 	    spool[PATH_MAX];
-	char cluster_id[PROTO_CLUSTER_ID_LEN + 1];
+	char cluster_id[PROTO_CLUSTER_ID_LEN + 1], node_dir[PATH_MAX];
+	const char *crash_at = getenv("RAFTKV_SEED_CRASH_AT");
+	struct stage sg;
+	int leftover;
 	struct seed_state st;
 	struct args a;
 	unsigned written = 0, n_targets;
@@ -592,7 +716,13 @@ int main(int argc, char **argv)
 	int rc;
 
 	memset(&st, 0, sizeof st);
+	/* Test hook (tests/integration/test_seed_crash.sh). */
+	if (crash_at != NULL)
+		io_crash_set(atol(crash_at));
 	rc = parse_args(argc, argv, &a, errmsg);
+	if (rc != 0)
+		goto fail;
+	rc = stage_init(&sg, a.out, errmsg);
 	if (rc != 0)
 		goto fail;
 	targets = a.join.id != 0 ? &a.join : a.m;
@@ -602,18 +732,23 @@ int main(int argc, char **argv)
 		rc = ma_errorf(errmsg, MA_ERR_INVAL, "--data-dir too long");
 		goto fail;
 	}
-	/* Every check before the first write. */
+	/* Every check before the first write: OUT absent or empty, the
+	 * staging path free or a leftover of an interrupted run. */
 	for (unsigned i = 0; i < n_targets; i++) {
-		if (node_path(raft, sizeof raft, a.out, targets[i].id,
+		if (node_path(raft, sizeof raft, sg.path, targets[i].id,
 		              "raft") != 0 ||
-		    node_path(spool, sizeof spool, a.out, targets[i].id,
+		    node_path(spool, sizeof spool, sg.path, targets[i].id,
 		              "spool") != 0) {
 			rc = ma_errorf(errmsg, MA_ERR_INVAL, "--out too long");
 			goto fail;
 		}
-		if ((rc = check_empty(raft, errmsg)) != 0 ||
-		    (rc = check_empty(spool, errmsg)) != 0)
-			goto fail;
+	}
+	if ((rc = check_empty(sg.out, errmsg)) != 0)
+		goto fail;
+	leftover = stage_probe(&sg, errmsg);
+	if (leftover < 0) {
+		rc = leftover;
+		goto fail;
 	}
 	rc = state_load(dir, a.database, a.at_index, &st, errmsg);
 	if (rc != 0)
@@ -634,30 +769,80 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 
+	if (leftover == 1) {
+		rc = stage_remove(&sg, errmsg);
+		if (rc != 0)
+			goto fail;
+		fprintf(stderr,
+		        "raftkv-seed: removed %s, left by an interrupted run "
+		        "(%s was never written)\n",
+		        sg.path, sg.out);
+	}
+	/* The staging directory, marked as ours before anything else goes
+	 * into it. */
+	if ((rc = io_mkdir_p(sg.path, 0755, errmsg)) != 0 ||
+	    (rc = io_fsync_dir(sg.parent, errmsg)) != 0 ||
+	    (rc = io_write_file_durable(sg.path, STAGE_MARKER,
+	                                "raftkv-seed staging directory\n", 30,
+	                                errmsg)) != 0)
+		goto fail_stage;
 	for (unsigned i = 0; i < n_targets; i++) {
-		node_path(raft, sizeof raft, a.out, targets[i].id, "raft");
-		node_path(spool, sizeof spool, a.out, targets[i].id, "spool");
+		/* (The lengths were checked above.) */
+		if (node_path(raft, sizeof raft, sg.path, targets[i].id,
+		              "raft") != 0 ||
+		    node_path(spool, sizeof spool, sg.path, targets[i].id,
+		              "spool") != 0 ||
+		    node_path(node_dir, sizeof node_dir, sg.path, targets[i].id,
+		              "") != 0) {
+			rc = ma_errorf(errmsg, MA_ERR_INVAL, "--out too long");
+			goto fail_stage;
+		}
 		if ((rc = io_mkdir_p(raft, 0755, errmsg)) != 0 ||
 		    (rc = raft_dir_write(raft, &a, &targets[i], &st, errmsg)) !=
 		        0 ||
 		    (rc = spool_write(spool, cluster_id, a.database, &st,
-		                      errmsg)) != 0) {
-			ma_errwrapf(
-			    errmsg, rc,
-			    "node %llu (%u of the nodes were written "
-			    "completely; remove %s before trying again)",
-			    targets[i].id, written, a.out);
-			goto fail;
+		                      errmsg)) != 0 ||
+		    (rc = io_fsync_dir(raft, errmsg)) != 0 ||
+		    (rc = io_fsync_dir(spool, errmsg)) != 0 ||
+		    (rc = io_fsync_dir(node_dir, errmsg)) != 0) {
+			ma_errwrapf(errmsg, rc, "node %llu", targets[i].id);
+			goto fail_stage;
 		}
 		written++;
 	}
+	/* The commit point: the staging directory becomes OUT (an empty
+	 * OUT is replaced), durably. */
+	rc = io_durable_replace(sg.parent, sg.name, sg.out_name, errmsg);
+	if (rc != 0)
+		goto fail_stage;
+	if (io_path_join(node_dir, sizeof node_dir, sg.out, STAGE_MARKER) !=
+	        0 ||
+	    unlink(node_dir) != 0 || io_fsync_dir(sg.out, errmsg) != 0)
+		fprintf(stderr,
+		        "raftkv-seed: %s is complete; %s is left "
+		        "over (harmless)\n",
+		        sg.out, node_dir);
 	printf("seeded %s index=%" PRIu64 " term=%" PRIu64
 	       " fingerprint=kv:%08" PRIx32 " cluster_id=%s nodes=%u "
 	       "bytes=%zu\n",
 	       a.database, st.index, st.term, st.fingerprint, cluster_id,
 	       written, st.len);
+	if (crash_at != NULL)
+		fprintf(stderr, "io_ops=%ld\n", io_crash_ops());
 	free(st.buf);
 	return 0;
+fail_stage : {
+	char em2[MA_ERRMSG_SIZE];
+	if (stage_remove(&sg, em2) != 0)
+		fprintf(stderr, "raftkv-seed: %s\n", em2);
+	else
+		fprintf(stderr,
+		        "raftkv-seed: nothing was written to %s (%u of "
+		        "%u nodes had been staged; the staging "
+		        "directory is removed): fix the cause and run "
+		        "it again\n",
+		        sg.out, written, n_targets);
+}
 fail:
 	fprintf(stderr, "raftkv-seed: %s (%s)\n", errmsg, ma_strerror(rc));
 	free(st.buf);
