@@ -65,6 +65,8 @@ TESTS += tests/integration/test_promote.sh
 EXTRA_DIST += tests/integration/test_promote.sh
 TESTS += tests/integration/test_seed_crash.sh
 EXTRA_DIST += tests/integration/test_seed_crash.sh
+TESTS += tests/integration/test_read_api_waiters.sh
+EXTRA_DIST += tests/integration/test_read_api_waiters.sh
 
 # The command line: --help everywhere, one range per flag and key, and
 # serve/follow run from files made from etc/*.example.

@@ -50,6 +50,8 @@ struct waiter {
 	struct evhttp_request *req;
 	struct event *timer;
 	struct read_api_query q;
+	struct conn *conn;          /* its connection (NULL: not tracked) */
+	struct event *watch;        /* EOF on the connection while parked */
 	struct waiter *prev, *next; /* per-database list */
 };
 
@@ -346,6 +348,8 @@ static void answer(struct read_api *api, struct evhttp_request *req,
 
 /* ---- waiters ---- */
 
+static struct conn *conn_of(struct read_api *api, struct evhttp_request *req);
+
 static void waiter_unlink(struct waiter *w)
 {
 	struct read_api *api = w->api;
@@ -358,7 +362,33 @@ static void waiter_unlink(struct waiter *w)
 		w->next->prev = w->prev;
 	api->nwaiters--;
 	event_free(w->timer);
+	if (w->watch != NULL)
+		event_free(w->watch);
 	free(w);
+}
+
+static void conn_drop(struct conn *c);
+
+/* The parked request's socket is readable: a client that hung up (EOF,
+ * or a reset) ends its wait now, connection and all; anything else (a
+ * pipelined request) is evhttp's business once the answer is out. */
+static void on_client_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter *w = arg;
+	char b;
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		event_add(w->watch, NULL);
+		return;
+	}
+	if (n > 0 || w->conn == NULL)
+		return;
+	/* conn_drop -> conn_unlink -> drop_waiters_of frees w. */
+	conn_drop(w->conn);
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
@@ -413,6 +443,20 @@ static void park(struct read_api *api, struct evhttp_request *req,
 	w->api = api;
 	w->req = req;
 	w->q = *q;
+	w->conn = conn_of(api, req);
+	/* evhttp reads nothing while a request is being answered, so a
+	 * client that gives up (its own deadline shorter than timeout_ms)
+	 * would go unnoticed until the timeout: watch its socket. */
+	if (w->conn != NULL && w->conn->bev != NULL) {
+		evutil_socket_t fd = bufferevent_getfd(w->conn->bev);
+		if (fd >= 0)
+			w->watch = event_new(api->base, fd, EV_READ,
+			                     on_client_gone, w);
+		if (w->watch != NULL && event_add(w->watch, NULL) != 0) {
+			event_free(w->watch);
+			w->watch = NULL;
+		}
+	}
 	w->next = api->waiters[q->db];
 	if (w->next != NULL)
 		w->next->prev = w;
@@ -654,9 +698,39 @@ static bool same_address(const struct sockaddr_storage *a,
 	return false;
 }
 
+/* The connection of c goes away: its parked requests go with it at once,
+ * not at their timeout (a client that gave up -- its own deadline
+ * shorter than timeout_ms -- would otherwise hold a waiter slot, up to
+ * http_max_waiters of them, for as long as 60 s). A request evhttp
+ * already detached from the closed connection (EOF while parked) is
+ * ours to free; one still on it is freed by evhttp with the
+ * connection. */
+static void drop_waiters_of(struct conn *c)
+{
+	struct read_api *api = c->api;
+
+	for (size_t db = 0; db < FOLLOW_MAX_DATABASES; db++) {
+		struct waiter *w, *next;
+		for (w = api->waiters[db]; w != NULL; w = next) {
+			next = w->next;
+			if (w->conn != c)
+				continue;
+			if (evhttp_request_get_connection(w->req) == NULL)
+				evhttp_request_free(w->req);
+			log_debug(
+			    "read API: a client waiting for index %" PRIu64
+			    " closed its connection; its wait ends",
+			    w->q.min_index);
+			waiter_unlink(w);
+		}
+	}
+}
+
 static void conn_unlink(struct conn *c)
 {
 	struct read_api *api = c->api;
+
+	drop_waiters_of(c);
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
