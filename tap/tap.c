@@ -58,14 +58,17 @@ static int identity_setup(struct tap *tap, const struct wal_identity *wid,
 	memcpy(want.cluster_id, uuid, sizeof want.cluster_id);
 	strcpy(want.database_id, wid->database_id);
 	want.epoch = 1;
-	/* A new incarnation with every new spool: a spool rebuilt under the
-	 * same cluster id is a new source to the mirrors. */
-	if (spool_uuid_generate(want.incarnation) != 0)
+	rc = spool_identity_read(tap->dir, &tap->id, errmsg);
+	/* A new incarnation with every new spool (a spool rebuilt under the
+	 * same cluster id is a new source to the mirrors), and for one
+	 * written before incarnations: only these need the entropy. */
+	if ((rc == MA_ERR_NOTFOUND ||
+	     (rc == 0 && tap->id.incarnation[0] == '\0')) &&
+	    spool_uuid_generate(want.incarnation) != 0)
 		return ma_errorf(errmsg, MA_ERR_IO,
 		                 "%s: no entropy for the spool's incarnation "
 		                 "id (getrandom failed)",
 		                 tap->dir);
-	rc = spool_identity_read(tap->dir, &tap->id, errmsg);
 	if (rc == MA_ERR_NOTFOUND) {
 		rc = spool_identity_write(tap->dir, &want, false, errmsg);
 		if (rc == 0)

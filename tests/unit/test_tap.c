@@ -12,6 +12,23 @@
 
 #include <cmocka.h>
 
+#include <sys/random.h>
+#include <sys/syscall.h>
+
+/* The tap's entropy, interposed: this program's getrandom() wins over
+ * libc's for the spool code linked into it. fail_random makes it fail
+ * (entropy not available) and counts the calls. */
+static bool fail_random;
+static int random_calls;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+	random_calls++;
+	if (fail_random)
+		return -1;
+	return syscall(SYS_getrandom, buf, len, flags);
+}
+
 #include "common/errors.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
@@ -149,6 +166,35 @@ static void test_new_spool_identity(void **state)
 	assert_int_equal(
 	    tap_open(f->dir, "not-a-uuid", DB, NULL, &other, errmsg),
 	    MA_ERR_INVAL);
+}
+
+/* Only a new spool (or one without an incarnation) needs a UUID:
+ * reopening an existing spool reads no entropy, so it opens even when
+ * none is available; creating one without entropy fails, named. */
+static void test_reopen_needs_no_entropy(void **state)
+{
+	struct fx *f = *state;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct tap *other = NULL;
+
+	random_calls = 0;
+	reopen(f); /* new: one UUID */
+	assert_int_equal(random_calls, 1);
+	tap_close(f->tap);
+	f->tap = NULL;
+	fail_random = true;
+	random_calls = 0;
+	assert_int_equal(tap_open(f->dir, UUID, DB, NULL, &f->tap, errmsg), 0);
+	assert_int_equal(random_calls, 0);
+	tap_close(f->tap);
+	f->tap = NULL;
+	assert_int_equal(unlink_identity(f->dir), 0);
+	assert_int_equal(tap_open(f->dir, UUID, DB, NULL, &other, errmsg),
+	                 MA_ERR_IO);
+	assert_null(other);
+	assert_non_null(strstr(errmsg, "no entropy for the spool's "
+	                               "incarnation"));
+	fail_random = false;
 }
 
 static void test_append_idempotent_after_reopen(void **state)
@@ -524,6 +570,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_spool_identity, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_needs_no_entropy, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_append_idempotent_after_reopen,
 	                                    setup, teardown),
