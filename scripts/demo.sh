@@ -7,8 +7,10 @@
 #     node's spool over QUIC with mutual TLS;
 #   - loads ~40 MiB so that every node takes a snapshot of that size;
 #   - starts a mirror (`mirror-agent follow`, all three endpoints, applier
-#     kv, read API on a local port) that bootstraps from the snapshot,
-#     showing its progress every MiB, and reaches Following;
+#     kv, read API on a local port) during a write burst; it bootstraps
+#     from the snapshot, showing its progress every MiB, reaches
+#     Following, and its status shows it behind the burst (a non-zero
+#     lag, read from its status file) and then caught up (lag 0);
 #   - reads from the mirror (get, scan, fingerprint against the source's)
 #     and shows its lag while writes go on for ~20 s;
 #   - prints where to look next and cleans up (processes and temporary
@@ -315,7 +317,48 @@ for i in 1 2 3; do
 	say "node $i spool: snapshot ${f##*/} ($(mib "$size")), log entries $(field spool_first "$a")..$(field spool_last "$a")"
 done
 
-step "Starting the mirror: mirror-agent follow with all three endpoints"
+step "Starting the mirror during a write burst: mirror-agent follow with all three endpoints"
+# The burst: batches of 200 values of 1000 bytes into namespace 'burst',
+# until the mirror was seen behind and caught up (WORK/burst.stop) or for
+# 40 s at most, so the mirror starts behind a moving source. Stopped by
+# the cleanup like the other writer.
+(
+	cpid=""
+	trap '[ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null; exit 143' TERM
+	end=$(($(date +%s) + 40))
+	n=0
+	while [ ! -f "$WORK/stop" ] && [ ! -f "$WORK/burst.stop" ] &&
+		[ "$(date +%s)" -lt "$end" ]; do
+		timeout 60 "$CLI" --connect "$CLIENTS" --timeout 30 load --count 200 \
+			--value-size 1000 --namespace burst --key-prefix "s$n-" \
+			>/dev/null 2>>"$WORK/burst.log" &
+		cpid=$!
+		wait "$cpid" || true
+		cpid=""
+		n=$((n + 1))
+	done
+	echo $((n * 200)) >"$WORK/burst.done"
+) &
+BURST_PID=$!
+PIDS="$PIDS $BURST_PID"
+say "a write burst starts on the source (namespace 'burst', 200 values at a time)"
+# The lag as the mirror reports it: its status file, sampled every 0.1 s
+# from now on (state applied source-commit lag-entries lag-ms per line;
+# "null" while the lag is unknown), until the demo has seen it behind and
+# caught up.
+(
+	end=$(($(date +%s) + 180))
+	while [ ! -f "$WORK/stop" ] && [ ! -f "$WORK/sampler.stop" ] &&
+		[ "$(date +%s)" -lt "$end" ]; do
+		s=$("$AGENT" status --data-dir "$WORK/mirror" --json 2>/dev/null) &&
+			printf '%s %s %s %s %s\n' "$(field state "$s")" \
+				"$(field applied_index "$s")" "$(field source_commit_index "$s")" \
+				"$(field lag_entries "$s")" "$(field lag_ms "$s")" >>"$WORK/lag.samples"
+		sleep 0.1
+	done
+) &
+SAMPLER_PID=$!
+PIDS="$PIDS $SAMPLER_PID"
 set -- --data-dir "$WORK/mirror" $SOURCES --database kv \
 	--ca "$PKI/ca.pem" --cert "$PKI/mirror-1.pem" --key "$PKI/mirror-1.key" \
 	--server-name localhost --set follow.backoff_min=100ms --set follow.backoff_max=2s
@@ -374,6 +417,34 @@ if [ $HAVE_API = 1 ]; then
 	HTTP="http://127.0.0.1:$(cat "$WORK/http.port")"
 	say "read API on $HTTP"
 fi
+
+# The mirror came up behind the burst: the first status sample past the
+# bootstrap with a known, non-zero lag (the figures are the status
+# file's, as sampled: typically while the kv copy is rebuilt from the
+# snapshot and the wal, applied still behind the source's commit), then,
+# once the burst stopped, the first with lag 0 while Following.
+behind() {
+	awk '$4 ~ /^[0-9]+$/ && ($4 > 0 || $5 > 0) && $1 != "Bootstrapping" { print; f = 1; exit } END { exit !f }' \
+		"$WORK/lag.samples" 2>/dev/null
+}
+caught_up() {
+	awk -v from="$1" 'NR > from && $1 == "Following" && $4 == "0" { print; f = 1; exit } END { exit !f }' \
+		"$WORK/lag.samples" 2>/dev/null
+}
+sample_line() { # STATE APPLIED COMMIT LAG_ENTRIES LAG_MS
+	printf 'mirror-agent status: %s, applied %s, source commit %s, lag %s entries / %s ms' "$@"
+}
+wait_for 30 behind || die "the mirror never reported a non-zero lag during the burst (samples in lag.samples)"
+set -- $(behind)
+say "behind the burst:  $(sample_line "$@")"
+seen_at=$(grep -n -m 1 -F "$*" "$WORK/lag.samples" | cut -d: -f1)
+touch "$WORK/burst.stop"
+wait "$BURST_PID" 2>/dev/null || true
+say "the burst put $(cat "$WORK/burst.done" 2>/dev/null || echo '?') values; it stops"
+wait_for 30 caught_up "$seen_at" || die "the mirror did not report lag 0 after the burst"
+set -- $(caught_up "$seen_at")
+good "caught up:        $(sample_line "$@")"
+touch "$WORK/sampler.stop"
 
 # ---------------------------------------------------------------------------
 # get PATH: the mirror's answer to GET PATH (read API).
