@@ -57,6 +57,104 @@ int promote_choose_index(const struct promote_position *pos, uint64_t at_index,
 	return 0;
 }
 
+/* ---- a mirror directory's state at an index (promote, raftkv-seed) ---- */
+
+int promote_source_open(const char *dir, const struct proto_identity *id,
+                        struct promote_source *s, char *errmsg)
+{
+	struct wal_options wo;
+	char path[4096];
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	/* The wal's lock first: a running follower holds it. */
+	wal_options_init(&wo);
+	rc = wal_identity_init(&wo.identity, id->cluster_id, id->database_id,
+	                       errmsg);
+	if (rc != 0)
+		return rc;
+	if (spool_path(path, sizeof path, dir, SPOOL_WAL_DIR) != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
+		                 dir);
+	rc = wal_log_open(path, &wo, &s->wal, errmsg);
+	if (rc != 0)
+		return rc;
+	if (spool_path(path, sizeof path, dir, SPOOL_SNAPSHOT_DIR) != 0) {
+		rc = ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", dir);
+		goto fail;
+	}
+	rc = snapshot_store_open(path, &s->store, errmsg);
+	if (rc != 0)
+		goto fail;
+	rc = snapshot_store_latest(s->store, &s->base, errmsg);
+	if (rc == 0)
+		s->have_base = true;
+	else if (rc != MA_ERR_NOTFOUND)
+		goto fail;
+	s->pos.snapshot_index = s->have_base ? s->base.id.index : 0;
+	s->pos.wal_first = wal_log_first_index(s->wal);
+	s->pos.wal_last = wal_log_last_index(s->wal);
+	return 0;
+fail:
+	promote_source_close(s);
+	return rc;
+}
+
+void promote_source_close(struct promote_source *s)
+{
+	snapshot_store_close(s->store);
+	wal_log_close(s->wal);
+	s->store = NULL;
+	s->wal = NULL;
+}
+
+int promote_source_term_at(struct promote_source *s, uint64_t index,
+                           uint64_t *term, char *errmsg)
+{
+	if (s->have_base && index == s->base.id.index) {
+		*term = s->base.id.term;
+		return 0;
+	}
+	return wal_log_term_at(s->wal, index, term, errmsg);
+}
+
+int promote_source_kv_at(struct promote_source *s, const char *name,
+                         uint64_t index, struct applier **out, char *errmsg)
+{
+	struct applier *a = NULL;
+	char path[4096];
+	int rc;
+
+	*out = NULL;
+	rc = applier_new(APPLIER_KV, name, &a, errmsg);
+	if (rc != 0)
+		return rc;
+	if (s->have_base) {
+		rc = snapshot_store_path(s->store, s->base.id.index,
+		                         s->base.id.term, path, sizeof path);
+		if (rc == 0)
+			rc = applier_restore_file(a, path, s->base.id.index,
+			                          errmsg);
+		else
+			ma_errorf(errmsg, rc, "snapshot path too long");
+	}
+	for (uint64_t i = s->pos.snapshot_index + 1; i <= index && rc == 0;
+	     i++) {
+		struct wal_entry e;
+
+		rc = wal_log_read(s->wal, i, &e, errmsg);
+		if (rc == 0)
+			rc = applier_apply(a, e.index, e.term, e.type, e.data,
+			                   e.len, errmsg);
+	}
+	if (rc != 0) {
+		applier_free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
 static void le64(unsigned char out[8], uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -96,44 +194,19 @@ static int log_fingerprint(struct wal_log *wal,
 }
 
 /* The "kv:" fingerprint: the kv state rebuilt at index. */
-static int kv_fingerprint(struct snapshot_store *store, struct wal_log *wal,
-                          const struct snapshot_meta *base, const char *name,
+static int kv_fingerprint(struct promote_source *src, const char *name,
                           uint64_t index, uint32_t *out, char *errmsg)
 {
 	struct applier_query q = {.op = APPLIER_QUERY_FINGERPRINT};
 	struct applier_result res;
 	struct applier *a = NULL;
-	char path[4096];
 	int rc;
 
-	rc = applier_new(APPLIER_KV, name, &a, errmsg);
-	if (rc != 0)
-		return rc;
-	if (base != NULL) {
-		rc = snapshot_store_path(store, base->id.index, base->id.term,
-		                         path, sizeof path);
-		if (rc == 0)
-			rc = applier_restore_file(a, path, base->id.index,
-			                          errmsg);
-		else
-			ma_errorf(errmsg, rc, "snapshot path too long");
-		if (rc != 0)
-			goto out;
-	}
-	for (uint64_t i = (base != NULL ? base->id.index : 0) + 1;
-	     i <= index && rc == 0; i++) {
-		struct wal_entry e;
-
-		rc = wal_log_read(wal, i, &e, errmsg);
-		if (rc == 0)
-			rc = applier_apply(a, e.index, e.term, e.type, e.data,
-			                   e.len, errmsg);
-	}
+	rc = promote_source_kv_at(src, name, index, &a, errmsg);
 	if (rc == 0)
 		rc = applier_query(a, &q, NULL, NULL, &res, errmsg);
 	if (rc == 0)
 		*out = res.fingerprint;
-out:
 	applier_free(a);
 	return rc;
 }
@@ -163,15 +236,11 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 {
 	struct proto_identity id;
 	struct spool_promoted rec;
-	struct promote_position pos = {0};
-	struct snapshot_meta base;
-	struct snapshot_store *store = NULL;
-	struct wal_log *wal = NULL;
-	struct wal_options wo;
-	bool have_rec, have_base = false;
+	struct promote_position pos;
+	struct promote_source src;
+	bool have_rec;
 	uint64_t index, held;
 	uint32_t fp = 0;
-	char path[4096];
 	int rc;
 
 	memset(r, 0, sizeof *r);
@@ -211,16 +280,7 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 		                 "%s: epoch %" PRIu64 " cannot be incremented",
 		                 o->dir, id.epoch);
 
-	/* The wal's lock first: a running follower holds it. */
-	wal_options_init(&wo);
-	rc = wal_identity_init(&wo.identity, id.cluster_id, id.database_id,
-	                       errmsg);
-	if (rc != 0)
-		return rc;
-	if (spool_path(path, sizeof path, o->dir, SPOOL_WAL_DIR) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-		                 o->dir);
-	rc = wal_log_open(path, &wo, &wal, errmsg);
+	rc = promote_source_open(o->dir, &id, &src, errmsg);
 	if (rc == MA_ERR_BUSY)
 		return ma_errwrapf(
 		    errmsg, rc,
@@ -230,22 +290,7 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 		    o->dir);
 	if (rc != 0)
 		return rc;
-	if (spool_path(path, sizeof path, o->dir, SPOOL_SNAPSHOT_DIR) != 0) {
-		rc = ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-		               o->dir);
-		goto out;
-	}
-	rc = snapshot_store_open(path, &store, errmsg);
-	if (rc != 0)
-		goto out;
-	rc = snapshot_store_latest(store, &base, errmsg);
-	if (rc == 0)
-		have_base = true;
-	else if (rc != MA_ERR_NOTFOUND)
-		goto out;
-	pos.snapshot_index = have_base ? base.id.index : 0;
-	pos.wal_first = wal_log_first_index(wal);
-	pos.wal_last = wal_log_last_index(wal);
+	pos = src.pos;
 	held = pos.wal_last > pos.snapshot_index ? pos.wal_last
 	                                         : pos.snapshot_index;
 
@@ -272,18 +317,16 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 	rec.from = id;
 	rec.epoch = id.epoch + 1;
 	rec.index = index;
-	if (have_base && index == base.id.index)
-		rec.term = base.id.term;
-	else if ((rc = wal_log_term_at(wal, index, &rec.term, errmsg)) != 0)
+	rc = promote_source_term_at(&src, index, &rec.term, errmsg);
+	if (rc != 0)
 		goto out;
 	if (o->applier_kind == APPLIER_KV) {
-		rc = kv_fingerprint(store, wal, have_base ? &base : NULL,
-		                    o->name, index, &fp, errmsg);
+		rc = kv_fingerprint(&src, o->name, index, &fp, errmsg);
 		snprintf(rec.fingerprint, sizeof rec.fingerprint,
 		         "kv:%08" PRIx32, fp);
 	} else {
-		rc = log_fingerprint(wal, have_base ? &base : NULL, index, &fp,
-		                     errmsg);
+		rc = log_fingerprint(src.wal, src.have_base ? &src.base : NULL,
+		                     index, &fp, errmsg);
 		snprintf(rec.fingerprint, sizeof rec.fingerprint,
 		         "log:%08" PRIx32, fp);
 	}
@@ -305,10 +348,10 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 	{
 		uint64_t seen;
 		char em[MA_ERRMSG_SIZE];
-		int src = spool_source_commit_read(o->dir, &seen, em);
-		if (src == 0 && seen > rec.source_commit_index)
+		int seen_rc = spool_source_commit_read(o->dir, &seen, em);
+		if (seen_rc == 0 && seen > rec.source_commit_index)
 			rec.source_commit_index = seen;
-		else if (src != 0 && src != MA_ERR_NOTFOUND)
+		else if (seen_rc != 0 && seen_rc != MA_ERR_NOTFOUND)
 			log_warn("%s: %s", o->name, em);
 	}
 	rec.unix_ms = o->now_unix_ms;
@@ -320,7 +363,7 @@ int promote_database(const struct promote_options *o, struct promote_result *r,
 roll_forward:
 	if (pos.wal_last > index) {
 		r->truncated = pos.wal_last - index;
-		rc = wal_log_truncate_suffix(wal, index, errmsg);
+		rc = wal_log_truncate_suffix(src.wal, index, errmsg);
 		if (rc != 0)
 			goto out;
 	}
@@ -336,8 +379,7 @@ roll_forward:
 	         o->name, rec.index, rec.term, rec.fingerprint, rec.epoch,
 	         r->already ? " (already promoted)" : "");
 out:
-	snapshot_store_close(store);
-	wal_log_close(wal);
+	promote_source_close(&src);
 	return rc;
 }
 

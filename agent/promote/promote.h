@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snapshot/snapshot.h"
 #include "spool/spool.h"
 
 struct promote_options {
@@ -75,6 +76,35 @@ struct promote_position {
  * or before the newest snapshot), with errmsg naming the figures. */
 int promote_choose_index(const struct promote_position *pos, uint64_t at_index,
                          uint64_t *index, char *errmsg);
+
+/* A mirror directory opened to read its state at an index: the one
+ * position lookup of promote and raftkv-seed. */
+struct promote_source {
+	struct wal_log *wal; /* locked: no follower runs on it */
+	struct snapshot_store *store;
+	struct snapshot_meta base; /* the newest snapshot, if have_base */
+	bool have_base;
+	struct promote_position pos;
+};
+struct applier;
+
+/* Opens dir's wal (identity id: its cluster and database; the wal's lock:
+ * MA_ERR_BUSY when a follower holds it, errmsg to be completed by the
+ * caller with what to do) and snapshot store, and reads the position.
+ * On failure nothing stays open. */
+int promote_source_open(const char *dir, const struct proto_identity *id,
+                        struct promote_source *s, char *errmsg);
+void promote_source_close(struct promote_source *s);
+/* The term of the entry at index: the newest snapshot's at its index,
+ * else the wal's. 0 or the wal's error. */
+int promote_source_term_at(struct promote_source *s, uint64_t index,
+                           uint64_t *term, char *errmsg);
+/* The kv state at index (the newest snapshot plus the wal entries after
+ * it) in a new kv applier (*out; the caller frees it with
+ * applier_free). index must lie within the position (promote_choose_
+ * index). 0 or the restore/read/apply error. */
+int promote_source_kv_at(struct promote_source *s, const char *name,
+                         uint64_t index, struct applier **out, char *errmsg);
 
 /* Runs the sequence above. Returns 0, or: MA_ERR_BUSY (a follower holds
  * the directory: stop it or promote through it), MA_ERR_NOTFOUND (no

@@ -251,16 +251,10 @@ static int state_load(const char *dir, const char *name, uint64_t at_index,
                       struct seed_state *st, char *errmsg)
 {
 	struct applier_query q = {.op = APPLIER_QUERY_FINGERPRINT};
-	struct promote_position pos = {0};
 	struct applier_result res;
 	struct spool_promoted rec;
-	struct snapshot_meta base;
-	struct snapshot_store *store = NULL;
+	struct promote_source src;
 	struct applier *a = NULL;
-	struct wal_log *wal = NULL;
-	struct wal_options wo;
-	bool have_base = false;
-	char path[PATH_MAX];
 	int rc;
 
 	rc = spool_identity_read(dir, &st->id, errmsg);
@@ -288,15 +282,7 @@ static int state_load(const char *dir, const char *name, uint64_t at_index,
 		return rc;
 	}
 
-	wal_options_init(&wo);
-	rc = wal_identity_init(&wo.identity, st->id.cluster_id,
-	                       st->id.database_id, errmsg);
-	if (rc != 0)
-		return rc;
-	if (spool_path(path, sizeof path, dir, SPOOL_WAL_DIR) != 0)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
-		                 dir);
-	rc = wal_log_open(path, &wo, &wal, errmsg);
+	rc = promote_source_open(dir, &st->id, &src, errmsg);
 	if (rc == MA_ERR_BUSY)
 		return ma_errwrapf(errmsg, rc,
 		                   "%s is in use by a running follower: "
@@ -305,52 +291,15 @@ static int state_load(const char *dir, const char *name, uint64_t at_index,
 		                   dir);
 	if (rc != 0)
 		return rc;
-	if (spool_path(path, sizeof path, dir, SPOOL_SNAPSHOT_DIR) != 0) {
-		rc = ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long", dir);
-		goto out;
-	}
-	rc = snapshot_store_open(path, &store, errmsg);
-	if (rc != 0)
-		goto out;
-	rc = snapshot_store_latest(store, &base, errmsg);
-	if (rc == 0)
-		have_base = true;
-	else if (rc != MA_ERR_NOTFOUND)
-		goto out;
-	pos.snapshot_index = have_base ? base.id.index : 0;
-	pos.wal_first = wal_log_first_index(wal);
-	pos.wal_last = wal_log_last_index(wal);
-	rc = promote_choose_index(&pos, at_index, &st->index, errmsg);
+	rc = promote_choose_index(&src.pos, at_index, &st->index, errmsg);
 	if (rc != 0) {
 		ma_errwrapf(errmsg, rc, "%s", dir);
 		goto out;
 	}
-	if (have_base && st->index == base.id.index)
-		st->term = base.id.term;
-	else if ((rc = wal_log_term_at(wal, st->index, &st->term, errmsg)) != 0)
-		goto out;
-
-	rc = applier_new(APPLIER_KV, name, &a, errmsg);
+	rc = promote_source_term_at(&src, st->index, &st->term, errmsg);
 	if (rc != 0)
 		goto out;
-	if (have_base) {
-		rc = snapshot_store_path(store, base.id.index, base.id.term,
-		                         path, sizeof path);
-		if (rc == 0)
-			rc = applier_restore_file(a, path, base.id.index,
-			                          errmsg);
-		else
-			ma_errorf(errmsg, rc, "snapshot path too long");
-	}
-	for (uint64_t i = pos.snapshot_index + 1; i <= st->index && rc == 0;
-	     i++) {
-		struct wal_entry e;
-
-		rc = wal_log_read(wal, i, &e, errmsg);
-		if (rc == 0)
-			rc = applier_apply(a, e.index, e.term, e.type, e.data,
-			                   e.len, errmsg);
-	}
+	rc = promote_source_kv_at(&src, name, st->index, &a, errmsg);
 	if (rc == 0)
 		rc = applier_query(a, &q, NULL, NULL, &res, errmsg);
 	if (rc == 0) {
@@ -363,8 +312,7 @@ static int state_load(const char *dir, const char *name, uint64_t at_index,
 		            st->index);
 out:
 	applier_free(a);
-	snapshot_store_close(store);
-	wal_log_close(wal);
+	promote_source_close(&src);
 	return rc;
 }
 
