@@ -10,7 +10,7 @@
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
 command -v curl >/dev/null 2>&1 || { echo "1..0 # SKIP curl not installed"; exit 0; }
-plan 9
+plan 11
 gen_certs
 
 N=42
@@ -44,7 +44,7 @@ check "self-contained: no script, no external link or source ($n found)" test "$
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
-	for i in 1 2 3 4 5 6; do skip "chromium not installed (scripts/setup.sh installs the chromium package)"; done
+	for i in 1 2 3 4 5 6 7 8; do skip "chromium not installed (scripts/setup.sh installs the chromium package)"; done
 	finish
 fi
 # chromium ARGS...: headless, no sandbox (tests may run as root), its
@@ -68,6 +68,24 @@ check "the DOM marks the followed source 127.0.0.1:$SERVE_PORT" \
 	sh -c "echo '$row' | grep -q '<li class=\"followed\">127.0.0.1:$SERVE_PORT'"
 check "the DOM has a lag sparkline with samples" \
 	sh -c "echo '$row' | grep -q '<polyline[^>]*points=\"[0-9.]*,[0-9.]* [0-9.]*,'"
+# The source goes away: the lag is unknown from then on, and the
+# sparkline must show those seconds as a gap, never as a lag of 0.
+kill -TERM "$SERVE_PID" 2>/dev/null
+unknown_lag() {
+	curl -s --max-time 5 "$URL" | grep -q 'data-unknown="[3-9]"'
+}
+wait_until 20 unknown_lag
+chromium_run --dump-dom "$URL" >"$TMP/dom2.html"
+svg=$(tr -d '\n' <"$TMP/dom2.html" | grep -o '<svg class="spark"[^>]*>.*</svg>' | head -n 1)
+samples=$(echo "$svg" | sed -n 's/.*data-samples="\([0-9]*\)".*/\1/p')
+unknown=$(echo "$svg" | sed -n 's/.*data-unknown="\([0-9]*\)".*/\1/p')
+# Points drawn: one per pair in every polyline, one per lone dot.
+drawn=$(( $(echo "$svg" | grep -o 'points="[^"]*"' | tr ' ' '\n' | grep -c ',') + \
+	$(echo "$svg" | grep -o '<circle class="lag"' | wc -l) ))
+check "with the source gone the DOM's sparkline has unknown seconds ($unknown of $samples)" \
+	sh -c "[ '${unknown:-0}' -ge 3 ] && grep -q 's unknown (gaps)' '$TMP/dom2.html'"
+check "... drawn as a gap: only the known samples are points ($drawn = $samples - $unknown)" \
+	test "$drawn" -eq $(( ${samples:-0} - ${unknown:-0} ))
 SHOT="$abs_top_builddir/tests/integration/status_page.png"
 rm -f "$SHOT"
 chromium_run --screenshot="$SHOT" --window-size=1500,420 "$URL" >/dev/null
