@@ -255,6 +255,21 @@ static void open_stream(struct fdb *db, const struct follow_action *a)
 	s->cancel = false;
 }
 
+/* Reports once that every database is in Error or Promoted -- once all
+ * of them are open (a database opened Promoted must not stop the
+ * follower before the others are). */
+static void all_failed_check(struct follow *f)
+{
+	if (f->all_failed_reported || f->o.on_all_failed == NULL ||
+	    f->ndb < f->o.database_count)
+		return;
+	for (size_t i = 0; i < f->ndb; i++)
+		if (!follow_core_failed(f->dbs[i].core))
+			return;
+	f->all_failed_reported = true;
+	f->o.on_all_failed(f->o.progress_arg);
+}
+
 /* Carries out what the core asked for, then tells the caller's callbacks
  * what changed. Runs after every event given to db's core. */
 static void drain(struct fdb *db)
@@ -296,14 +311,8 @@ static void drain(struct fdb *db)
 		f->o.on_applied(
 		    f->o.progress_arg, (size_t)(db - f->dbs),
 		    applier_applied_index(follow_core_applier(db->core)));
-	if (follow_core_failed(db->core) && !f->all_failed_reported &&
-	    f->o.on_all_failed != NULL) {
-		for (size_t i = 0; i < f->ndb; i++)
-			if (!follow_core_failed(f->dbs[i].core))
-				return;
-		f->all_failed_reported = true;
-		f->o.on_all_failed(f->o.progress_arg);
-	}
+	if (follow_core_failed(db->core))
+		all_failed_check(f);
 }
 
 /* Whether a transport event should reach the core: the stream is one of
@@ -708,6 +717,8 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 			goto fail;
 		f->ndb = i + 1;
 	}
+	/* Every database opened Promoted (or failed at once): stop. */
+	all_failed_check(f);
 	f->reconnect_timer = evtimer_new(base, on_reconnect, f);
 	f->tick_timer = event_new(base, -1, EV_PERSIST, on_tick, f);
 	f->deferred = event_new(base, -1, 0, on_deferred, f);

@@ -8,7 +8,7 @@
 # and bad input that changes nothing.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 30
+plan 33
 gen_certs
 
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -62,6 +62,27 @@ check "its final status says Promoted at 550, term 2 (status exit 3)" sh -c \
 	"[ $rc -eq 3 ] && grep -qx 'db1: Promoted' '$TMP/status-m1.out' &&
 	 grep -q 'promoted at index 550, term 2' '$TMP/status-m1.out' &&
 	 grep -q '\"state\":\"Promoted\",.*\"promoted_index\":550,\"promoted_term\":2}' '$TMP/m1/status'"
+
+# A follower with the promoted database and another one runs on (the
+# other's source does not answer: it retries): /status, /metrics and the
+# status page say Promoted for db1, at 550.
+"$AGENT" follow --data-dir "$TMP/m1" --source "127.0.0.1:1" \
+	$(follow_tls) --database db1 --database other \
+	--http-listen 127.0.0.1:0 --http-port-file "$TMP/m1-http.port" \
+	>"$TMP/follow-mixed.log" 2>&1 &
+MIXED=$!
+T_PIDS="$T_PIDS $MIXED"
+wait_until 20 test -s "$TMP/m1-http.port"
+H="http://127.0.0.1:$(cat "$TMP/m1-http.port" 2>/dev/null)"
+curl -s --max-time 5 "$H/status" >"$TMP/mixed-status.json"
+check "/status of a running follower: db1 Promoted at index 550, term 2" \
+	grep -q '"database":"db1","state":"Promoted",.*"promoted_index":550,"promoted_term":2}' "$TMP/mixed-status.json"
+check "/metrics: mirror_state{db=\"db1\",state=\"Promoted\"} 1" sh -c \
+	"curl -s --max-time 5 '$H/metrics' | grep -qx 'mirror_state{db=\"db1\",state=\"Promoted\"} 1'"
+check "the status page: db1's row is Promoted, at index 550, term 2" sh -c \
+	"curl -s --max-time 5 '$H/' | grep -q 'id=\"db-db1\" data-state=\"Promoted\".*data-index=\"550\" data-term=\"2\"'"
+kill -TERM "$MIXED" 2>/dev/null
+wait_pid "$MIXED"
 
 # A mirror of the old source, made before the promoted one is served.
 check "a second mirror of the old source reaches Following" \
