@@ -1321,12 +1321,31 @@ static void verify_step(struct follow_core *c)
 	    c->recv, step > 0 ? (size_t)step : FOLLOW_CORE_VERIFY_STEP, c->now,
 	    errmsg);
 
-	if (rc == 1 && c->phase == PHASE_SNAPSHOT_VERIFY)
+	char errmsg2[MA_ERRMSG_SIZE];
+
+	if (rc == 1 && c->phase == PHASE_SNAPSHOT_VERIFY) {
 		snapshot_committed(c);
-	else if (rc < 0 && local_failure(rc))
+		return;
+	}
+	if (rc >= 0)
+		return;
+	log_error("%s: snapshot receive: %s", c->name, errmsg);
+	if (local_failure(rc)) {
 		db_fatal(c, rc, errmsg);
-	else if (rc < 0) /* a damaged region: the resume point went back */
-		stream_failed(c, errmsg);
+		return;
+	}
+	/* A damaged region (the resume point went back: the receiver keeps
+	 * what it verified), or a commit that failed for space: then, as
+	 * after a bad chunk, a fresh receiver resumes from what is durable. */
+	if (snapshot_receiver_refused(c->recv, NULL) != 0) {
+		snapshot_receiver_close(c->recv);
+		c->recv = NULL;
+		if (open_receiver(c, errmsg2) != 0) {
+			db_fatal(c, MA_ERR_IO, errmsg2);
+			return;
+		}
+	}
+	stream_failed(c, errmsg);
 }
 
 void follow_core_run(struct follow_core *c, uint64_t now)
