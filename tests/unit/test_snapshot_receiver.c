@@ -1381,6 +1381,108 @@ static void test_sender_resume_bounded(void **state)
 	free(data);
 }
 
+/* A crash at every durability operation of a resumed receive whose
+ * trusted prefix has a flipped byte (the read-back rewinds, the rest is
+ * received again, the commit waits for the verification): each restart
+ * resumes (or starts over) and commits exactly the source's bytes; a
+ * wrong snapshot is never accepted. */
+static void test_crash_resume_damaged_every_op(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 26);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 45, 2);
+	char errmsg[MA_ERRMSG_SIZE], cmd[512], ops_path[128];
+	struct snapshot_receiver *r;
+	long total_ops = 0;
+	uint64_t off;
+	int rc;
+
+	snprintf(ops_path, sizeof ops_path, "%s/ops", f->dir);
+	for (long n = 0; n == 0 || n <= total_ops; n++) {
+		int status;
+		pid_t pid;
+
+		snapshot_store_close(f->store);
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/recv' '%s'", f->dir,
+		         f->store_dir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(
+		    snapshot_store_open(f->store_dir, &f->store, errmsg), 0);
+		receive_part(f, &id, data, 400000);
+		flip_byte(f->dir, "kv.partial", 2 * RES_IVL + 3);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			io_crash_set(n);
+			r = open_receiver(f, RES_IVL);
+			if (snapshot_receiver_begin(r, &id, &off, errmsg) != 0)
+				_exit(2);
+			/* Everything arrives, then the read-back finds the
+			 * flip and rewinds; receive again from there. */
+			rc = feed_rest(r, &id, data, off, errmsg);
+			if (rc == 2)
+				rc = verify_all(r, errmsg);
+			if (rc != MA_ERR_CRC)
+				_exit(3);
+			if (snapshot_receiver_begin(r, &id, &off, errmsg) != 0)
+				_exit(4);
+			rc = feed_range(r, &id, data, off, RES_CHUNK, -1,
+			                errmsg);
+			/* The run without a crash tells how many operations
+			 * there are through a file. */
+			if (n == 0) {
+				FILE *o = fopen(ops_path, "w");
+				if (o == NULL ||
+				    fprintf(o, "%ld\n", io_crash_ops()) < 0 ||
+				    fclose(o) != 0)
+					_exit(6);
+			}
+			_exit(rc == 1 ? 0 : 5);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (n == 0) {
+			FILE *o = fopen(ops_path, "r");
+
+			assert_int_equal(WEXITSTATUS(status), 0);
+			assert_non_null(o);
+			assert_int_equal(fscanf(o, "%ld", &total_ops), 1);
+			fclose(o);
+			assert_true(total_ops > 10);
+			assert_committed(f->store, &id, data);
+			continue;
+		}
+		if (WEXITSTATUS(status) != IO_CRASH_EXIT_CODE)
+			fail_msg("crash point %ld: child status %d", n,
+			         WEXITSTATUS(status));
+		/* Restart: resume or start over, and end with the source's
+		 * bytes (the flip is gone or found again). */
+		r = open_receiver(f, RES_IVL);
+		rc = snapshot_receiver_begin(r, &id, &off, errmsg);
+		if (rc == 0) {
+			rc = feed_range(r, &id, data, off, RES_CHUNK, -1,
+			                errmsg);
+			if (rc == MA_ERR_CRC) { /* found the flip again */
+				assert_int_equal(snapshot_receiver_begin(
+				                     r, &id, &off, errmsg),
+				                 0);
+				rc = feed_range(r, &id, data, off, RES_CHUNK,
+				                -1, errmsg);
+			}
+			if (rc != 1)
+				fail_msg("crash point %ld: resume from %" PRIu64
+				         ": %d %s",
+				         n, off, rc, errmsg);
+		} else if (rc != 1) {
+			fail_msg("crash point %ld: begin: %s", n, errmsg);
+		}
+		snapshot_receiver_close(r);
+		assert_committed(f->store, &id, data);
+	}
+	print_message("crash points of a damaged resume: %ld\n", total_ops);
+	free(data);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1408,6 +1510,7 @@ int main(void)
 	    T(test_resume_bad_marks),
 	    T(test_resume_partial_truncated),
 	    T(test_sender_resume_bounded),
+	    T(test_crash_resume_damaged_every_op),
 	};
 #undef T
 
