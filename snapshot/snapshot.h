@@ -228,22 +228,31 @@ struct snapshot_sender; /* opaque */
 /* Opens path for sending the snapshot `ident` (from its metadata) starting
  * at `offset` (<= ident->size), in chunks of chunk_size bytes (0 means
  * SNAPSHOT_CHUNK_DEFAULT; else SNAPSHOT_CHUNK_MIN..SNAPSHOT_CHUNK_MAX).
- * When offset > 0 the bytes before it are read once to seed the running
- * CRC32C that detects a file changed under the sender. 0, MA_ERR_INVAL,
- * MA_ERR_NOTFOUND, MA_ERR_CORRUPT (file shorter than offset), MA_ERR_NOMEM,
- * MA_ERR_IO. */
+ * Reads no data: when offset > 0 the bytes before it are read later, in
+ * slices of at most 1 MiB per snapshot_sender_next call, for the
+ * whole-file CRC32C that detects a file changed under the sender. 0,
+ * MA_ERR_INVAL, MA_ERR_NOTFOUND, MA_ERR_CORRUPT (size differs from the
+ * metadata), MA_ERR_NOMEM, MA_ERR_IO. */
 int snapshot_sender_open(const char *path, const struct snapshot_ident *ident,
                          uint64_t offset, size_t chunk_size,
                          struct snapshot_sender **out, char *errmsg);
 void snapshot_sender_close(struct snapshot_sender *s);
 /* Produces the next chunk into *c (data borrowed from the sender, valid
- * until the next call). Returns 1 with a chunk, 0 after the final {done}
- * chunk was produced, MA_ERR_CORRUPT when the file no longer matches its
- * metadata (size or CRC32C; then no done chunk is produced), MA_ERR_IO. */
+ * until the next call). Each call reads at most one chunk plus 1 MiB of a
+ * resumed send's prefix. Returns 1 with a chunk, 2 with no chunk (every
+ * data chunk is out but the prefix of a resumed send is still being read
+ * for the whole-file CRC32C: call again, after other events), 0 after the
+ * final {done} chunk was produced, MA_ERR_CORRUPT when the file no longer
+ * matches its metadata (size or CRC32C; then no done chunk is produced),
+ * MA_ERR_IO. */
 int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *c,
                          char *errmsg);
 /* Offset of the next data byte to send. */
 uint64_t snapshot_sender_offset(const struct snapshot_sender *s);
+/* True while the prefix of a resumed send is not all read yet. */
+bool snapshot_sender_verifying(const struct snapshot_sender *s);
+/* Bytes of that prefix read so far (0 for a send from offset 0). */
+uint64_t snapshot_sender_verified(const struct snapshot_sender *s);
 
 /* ------------------------------------------------------------------------
  * Receiver (snapshot_receiver.c): chunks for one database to
@@ -287,8 +296,11 @@ void snapshot_receiver_close(struct snapshot_receiver *r);
  * and stores in *offset the offset to request: the durable offset when
  * the progress record on disk names exactly this snapshot and the
  * .partial's first durable_offset bytes still have the recorded CRC32C
- * (the .partial is truncated to it), else 0 after removing the old
- * .partial and record. Returns 1 (and *offset = size) when the store
+ * (the .partial is truncated to it; its prefix is trusted now and
+ * re-read later by snapshot_receiver_verify: begin() reads no data), else
+ * 0 after removing the old .partial and record. A receiver that already
+ * holds this snapshot (a reconnect) resumes from its durable offset and
+ * keeps what it verified. Returns 1 (and *offset = size) when the store
  * already holds this snapshot, 0 when ready to receive, or MA_ERR_INVAL,
  * MA_ERR_IDENTITY (other database), MA_ERR_FAILED, MA_ERR_NOSPACE,
  * MA_ERR_IO. */
@@ -306,7 +318,10 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
  * written, and fsynced every fsync_interval bytes (then the progress
  * record is updated). On done the running CRC32C must equal the declared
  * total; then the file is fsynced and committed to the store.
- * Returns 0 (accepted), 1 (snapshot committed; COMPLETE was reported), or:
+ * Returns 0 (accepted), 1 (snapshot committed; COMPLETE was reported),
+ * 2 (every byte received and the total CRC32C matches, but a resumed
+ * prefix is still being verified: the commit comes from
+ * snapshot_receiver_verify), or:
  *   MA_ERR_OFFSET   offset gap/regression (message names both offsets)
  *   MA_ERR_CRC      chunk CRC wrong (chunk dropped, receiver usable), or
  *                   total CRC wrong (both values named; .partial removed)
@@ -329,6 +344,30 @@ int snapshot_receiver_refused(const struct snapshot_receiver *r, char *errmsg);
 void *snapshot_receiver_stream(const struct snapshot_receiver *r);
 void snapshot_receiver_stream_set(struct snapshot_receiver *r, void *state,
                                   void (*release)(void *state));
+/* Verification of a resumed prefix. begin() trusts the durable prefix of
+ * a .partial it resumes without reading it; the caller then re-reads it
+ * with this function, a bounded slice per call between its other events
+ * (never as one long read on an event loop), while chunks keep arriving.
+ * The prefix is checked region by region (each region ends at a durable
+ * offset; the running CRC32C at each was recorded in <db>.marks), the
+ * newest region first. A done chunk that arrives first makes feed()
+ * return 2; the commit then happens in the call that finishes the
+ * verification (COMPLETE is reported). Reads at most budget bytes (0:
+ * SNAPSHOT_VERIFY_STEP_DEFAULT). Returns 0 (more to do, or nothing),
+ * 1 (snapshot committed), or:
+ *   MA_ERR_CRC  a region read back with another CRC32C than recorded (or
+ *               the file ends in it): the resume point went back to the
+ *               region's start (durably); stop the stream and begin()
+ *               again: it resumes there
+ *   MA_ERR_NOMEM, MA_ERR_IO (fail-stop), and feed()'s codes for the
+ *   commit. */
+#define SNAPSHOT_VERIFY_STEP_DEFAULT (1024u * 1024)
+int snapshot_receiver_verify(struct snapshot_receiver *r, size_t budget,
+                             uint64_t now, char *errmsg);
+/* True while part of a resumed prefix is not verified yet: call
+ * snapshot_receiver_verify again soon. */
+bool snapshot_receiver_verifying(const struct snapshot_receiver *r);
+
 /* Next offset expected, bytes written, durable offset. */
 uint64_t snapshot_receiver_offset(const struct snapshot_receiver *r);
 uint64_t snapshot_receiver_durable_offset(const struct snapshot_receiver *r);

@@ -13,7 +13,34 @@
  * place (pwrite + fdatasync) with a higher sequence number, and a reader
  * takes the valid slot with the highest sequence. A torn update leaves the
  * other slot intact. This costs one fdatasync per update where a
- * write-temp-and-rename would cost three plus a rename. */
+ * write-temp-and-rename would cost three plus a rename.
+ *
+ * Resume without a long synchronous re-read (issue 8 item 4): beside the
+ * record, <db>.marks lists the running CRC32C at every durable offset
+ * ("marks", appended and fdatasynced after the .partial's fsync and
+ * before the progress record). The running CRC at mark k-1 plus the
+ * bytes of region k must give the running CRC at mark k, so each region
+ * of the .partial can be checked on its own. A resume trusts the prefix
+ * at once (begin() reads no data) and re-reads it in bounded slices
+ * (snapshot_receiver_verify, driven by the caller between events),
+ * the last region first; the snapshot is committed only once every
+ * region checked out. A region whose bytes lost their CRC rewinds the
+ * resume point to its start. A marks file that is missing, torn or
+ * disagrees with the record leaves one region, [0, durable offset),
+ * checked against the record's CRC, in the same slices.
+ *
+ * What this detects: any change to the durable prefix between the fsync
+ * that made it durable and the end of the verification (a flipped byte,
+ * a truncation, a torn write) -- as the running CRC of the bytes on disk
+ * at a mark differing from the one recorded when they arrived (CRC32C
+ * catches every error burst up to 32 bits and all but 2^-32 of others).
+ * The final CRC32C is the recorded CRC of the verified prefix extended
+ * with the bytes that arrived since, compared with the source's
+ * total_crc32c; so it also catches marks that are all consistent with
+ * each other and with the disk but wrong about the snapshot. Not
+ * detected: a change to bytes after they were verified and before the
+ * commit's fsync (as for a receive without a resume, whose bytes are
+ * never read back). */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -28,12 +55,24 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/endian.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/parse.h"
 
+/* Largest single read of a verification slice. */
 #define VERIFY_BUF_SIZE (1024 * 1024)
+
+/* A marks record: magic, identity tag, offset, running CRC32C, CRC32C
+ * of the 20 bytes before it (docs/SNAPSHOT-FORMAT.md). */
+#define MARK_SIZE 24
+#define MARK_MAGIC 0x4b524d53u /* "SMRK" */
+
+struct mark {
+	uint64_t off;
+	uint32_t crc; /* CRC32C of [0, off) */
+};
 
 struct snapshot_receiver {
 	char *recv_dir;
@@ -42,6 +81,7 @@ struct snapshot_receiver {
 	char progress_name[SNAPSHOT_ID_MAX + 16];
 	char partial_path[PATH_MAX];
 	char progress_path[PATH_MAX];
+	char marks_path[PATH_MAX];
 	struct snapshot_store *store;
 	uint64_t fsync_interval;
 	uint64_t progress_interval;
@@ -66,6 +106,21 @@ struct snapshot_receiver {
 	uint32_t durable_crc; /* CRC32C of [0, durable) */
 	uint64_t reported;    /* last bytes_done reported */
 	uint64_t next_report; /* report when offset reaches this */
+
+	int mfd;            /* the marks file, -1 when closed */
+	uint32_t tag;       /* identity tag of id in marks records */
+	struct mark *marks; /* marks[i]: running CRC at a durable offset */
+	size_t nmarks, cap_marks;
+	/* Verification of a resumed prefix: regions 0..vregions-1 (region
+	 * i is [marks[i-1].off, marks[i].off)) were trusted from disk.
+	 * Step vstep 0 checks region vregions-1 (the newest), step j >= 1
+	 * region j-1; done when vstep == vregions. */
+	size_t vregions, vstep;
+	bool vin;          /* a region is being read: vcur, vcrc */
+	uint64_t vcur;     /* next offset to read in it */
+	uint32_t vcrc;     /* running CRC32C at vcur */
+	uint8_t *vbuf;     /* VERIFY_BUF_SIZE, while verifying */
+	bool done_pending; /* done arrived: commit once verified */
 
 	int failed; /* fail-stop code, 0 while healthy */
 	char failmsg[MA_ERRMSG_SIZE];
@@ -123,6 +178,7 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	r->fd = -1;
 	r->pfd = -1;
+	r->mfd = -1;
 	r->recv_dir = strdup(recv_dir);
 	if (r->recv_dir == NULL) {
 		free(r);
@@ -136,7 +192,9 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	if (io_path_join(r->partial_path, sizeof r->partial_path, recv_dir,
 	                 r->partial_name) != 0 ||
 	    io_path_join(r->progress_path, sizeof r->progress_path, recv_dir,
-	                 r->progress_name) != 0) {
+	                 r->progress_name) != 0 ||
+	    (size_t)snprintf(r->marks_path, sizeof r->marks_path, "%s/%s.marks",
+	                     recv_dir, database_id) >= sizeof r->marks_path) {
 		free(r->recv_dir);
 		free(r);
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
@@ -182,7 +240,11 @@ void snapshot_receiver_close(struct snapshot_receiver *r)
 		close(r->fd);
 	if (r->pfd >= 0)
 		close(r->pfd);
+	if (r->mfd >= 0)
+		close(r->mfd);
 	snapshot_receiver_stream_set(r, NULL, NULL);
+	free(r->marks);
+	free(r->vbuf);
 	free(r->recv_dir);
 	free(r);
 }
@@ -221,11 +283,20 @@ static void reset_state(struct snapshot_receiver *r)
 	if (r->pfd >= 0)
 		close(r->pfd);
 	r->pfd = -1;
+	if (r->mfd >= 0)
+		close(r->mfd);
+	r->mfd = -1;
 	r->active = false;
 	r->offset = 0;
 	r->crc = 0;
 	r->durable = 0;
 	r->durable_crc = 0;
+	r->nmarks = 0;
+	r->vregions = r->vstep = 0;
+	r->vin = false;
+	free(r->vbuf);
+	r->vbuf = NULL;
+	r->done_pending = false;
 }
 
 /* Removes the .partial and the progress record, durably. */
@@ -245,6 +316,11 @@ static int remove_files(struct snapshot_receiver *r, char *errmsg)
 	else if (errno != ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
 		                 r->progress_path, strerror(errno));
+	if (unlink(r->marks_path) == 0)
+		any = true;
+	else if (errno != ENOENT)
+		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
+		                 r->marks_path, strerror(errno));
 	if (!any)
 		return 0;
 	rc = io_fsync_dir(r->recv_dir, errmsg);
@@ -339,6 +415,149 @@ static int write_progress(struct snapshot_receiver *r, char *errmsg)
 	return 0;
 }
 
+/* Ties marks records to one snapshot: a CRC32C of its identity. */
+static uint32_t ident_tag(const struct snapshot_ident *id)
+{
+	uint8_t b[28];
+	uint32_t t;
+
+	t = crc32c(id->cluster_id, strlen(id->cluster_id) + 1);
+	t = crc32c_append(t, id->database_id, strlen(id->database_id) + 1);
+	le_put64(b, id->index);
+	le_put64(b + 8, id->term);
+	le_put64(b + 16, id->size);
+	le_put32(b + 24, id->crc32c);
+	return crc32c_append(t, b, sizeof b);
+}
+
+static void mark_encode(uint32_t tag, const struct mark *m,
+                        uint8_t out[MARK_SIZE])
+{
+	le_put32(out, MARK_MAGIC);
+	le_put32(out + 4, tag);
+	le_put64(out + 8, m->off);
+	le_put32(out + 16, m->crc);
+	le_put32(out + 20, crc32c(out, 20));
+}
+
+/* Decodes one marks record of snapshot `tag`. 0 or -1. */
+static int mark_decode(uint32_t tag, const uint8_t in[MARK_SIZE],
+                       struct mark *m)
+{
+	if (le_get32(in) != MARK_MAGIC || le_get32(in + 4) != tag ||
+	    le_get32(in + 20) != crc32c(in, 20))
+		return -1;
+	m->off = le_get64(in + 8);
+	m->crc = le_get32(in + 16);
+	return 0;
+}
+
+static int marks_push(struct snapshot_receiver *r, uint64_t off, uint32_t crc)
+{
+	if (r->nmarks == r->cap_marks) {
+		size_t cap = r->cap_marks ? r->cap_marks * 2 : 64;
+		struct mark *m = realloc(r->marks, cap * sizeof *m);
+
+		if (m == NULL)
+			return MA_ERR_NOMEM;
+		r->marks = m;
+		r->cap_marks = cap;
+	}
+	r->marks[r->nmarks].off = off;
+	r->marks[r->nmarks].crc = crc;
+	r->nmarks++;
+	return 0;
+}
+
+/* Opens the marks file (emptied when trunc), fsyncing the directory when
+ * it was created. 0 or a negative code (not fail-stop: callers decide). */
+static int marks_open(struct snapshot_receiver *r, bool trunc, char *errmsg)
+{
+	bool created = access(r->marks_path, F_OK) != 0;
+
+	if (r->mfd >= 0)
+		close(r->mfd);
+	r->mfd =
+	    open(r->marks_path,
+	         O_RDWR | O_CREAT | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0644);
+	if (r->mfd < 0)
+		return ma_errorf(errmsg, ma_error_from_errno(errno),
+		                 "%s: cannot open: %s", r->marks_path,
+		                 strerror(errno));
+	return created ? io_fsync_dir(r->recv_dir, errmsg) : 0;
+}
+
+/* Records the running CRC at r->offset durably (after the .partial's
+ * fsync, before the progress record). 0 or fail-stop. */
+static int mark_append(struct snapshot_receiver *r, char *errmsg)
+{
+	uint8_t rec[MARK_SIZE];
+	char ioerr[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (marks_push(r, r->offset, r->crc) != 0)
+		return fail(r, MA_ERR_NOMEM, errmsg,
+		            "out of memory recording a mark of %s", r->db);
+	mark_encode(r->tag, &r->marks[r->nmarks - 1], rec);
+	rc = io_pwrite_all(r->mfd, rec, sizeof rec,
+	                   (off_t)(r->nmarks - 1) * MARK_SIZE, ioerr);
+	if (rc == 0)
+		rc = io_fdatasync(r->mfd, ioerr);
+	if (rc != 0)
+		return fail(r, rc, errmsg,
+		            "%s: cannot record the mark at offset %" PRIu64
+		            ": %s",
+		            r->marks_path, r->offset, ioerr);
+	return 0;
+}
+
+/* Reads the marks of snapshot p->id up to p->durable_offset into
+ * r->marks. Returns true when they end exactly at the durable offset
+ * with the progress record's CRC (else r->marks holds what was read). */
+static bool marks_load(struct snapshot_receiver *r,
+                       const struct snapshot_progress *p)
+{
+	uint8_t buf[MARK_SIZE * 256];
+	uint64_t prev = 0, pos = 0;
+	bool end = false;
+	int fd;
+
+	r->nmarks = 0;
+	if (p->durable_offset == 0)
+		return true;
+	fd = open(r->marks_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (!end) {
+		ssize_t got =
+		    io_pread_full(fd, buf, sizeof buf, (off_t)pos, NULL);
+		if (got < MARK_SIZE)
+			break;
+		for (ssize_t i = 0; i + MARK_SIZE <= got; i += MARK_SIZE) {
+			struct mark m;
+
+			if (mark_decode(r->tag, buf + i, &m) != 0 ||
+			    m.off <= prev || m.off > p->durable_offset ||
+			    marks_push(r, m.off, m.crc) != 0) {
+				end = true;
+				break;
+			}
+			prev = m.off;
+			if (m.off == p->durable_offset) {
+				end = true;
+				break;
+			}
+		}
+		pos += (uint64_t)got;
+		if (got < (ssize_t)sizeof buf)
+			break;
+	}
+	close(fd);
+	return r->nmarks > 0 &&
+	       r->marks[r->nmarks - 1].off == p->durable_offset &&
+	       r->marks[r->nmarks - 1].crc == p->running_crc32c;
+}
+
 static void start_reporting(struct snapshot_receiver *r)
 {
 	if (r->offset > r->reported)
@@ -351,6 +570,7 @@ static void start_reporting(struct snapshot_receiver *r)
 static int start_fresh(struct snapshot_receiver *r,
                        const struct snapshot_ident *id, char *errmsg)
 {
+	char why[MA_ERRMSG_SIZE];
 	int rc;
 
 	reset_state(r);
@@ -370,6 +590,10 @@ static int start_fresh(struct snapshot_receiver *r,
 		return fail(r, ma_error_from_errno(errno), errmsg,
 		            "%s: cannot truncate: %s", r->partial_path,
 		            strerror(errno));
+	r->tag = ident_tag(id);
+	rc = marks_open(r, true, why);
+	if (rc != 0)
+		return fail(r, rc, errmsg, "%s", why);
 	r->active = true;
 	start_reporting(r);
 	log_info("snapshot receiver: receiving %s %" PRIu64 "-%" PRIu64
@@ -378,18 +602,20 @@ static int start_fresh(struct snapshot_receiver *r,
 	return 0;
 }
 
-/* Tries to continue from the progress record. Returns 1 resumed, 0 not
- * resumable (caller starts fresh), or a negative error. */
+/* Tries to continue from the progress record. Reads no data of the
+ * .partial: its durable prefix is trusted now and verified later in
+ * slices (snapshot_receiver_verify). Returns 1 resumed, 0 not resumable
+ * (caller starts fresh), or a negative error. */
 static int try_resume(struct snapshot_receiver *r,
                       const struct snapshot_ident *id)
 {
 	struct snapshot_progress p;
-	uint8_t *buf = NULL;
-	uint64_t off = 0;
-	uint32_t crc = 0;
+	char why[MA_ERRMSG_SIZE];
+	uint8_t rec[MARK_SIZE];
 	uint64_t max_seq;
+	bool whole;
 	struct stat st;
-	int fd;
+	int fd, rc;
 
 	if (!read_slots(r->progress_path, &p, &max_seq)) {
 		if (access(r->progress_path, F_OK) == 0)
@@ -411,51 +637,85 @@ static int try_resume(struct snapshot_receiver *r,
 	fd = open(r->partial_path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < p.durable_offset)
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < p.durable_offset) {
+		log_warn("snapshot receiver: %s is shorter than its durable "
+		         "offset %" PRIu64 "; starting over",
+		         r->partial_path, p.durable_offset);
 		goto not_resumable;
-	buf = malloc(VERIFY_BUF_SIZE);
-	if (buf == NULL)
-		goto not_resumable;
-	/* The record's CRC covers what we fsynced; re-read it so that a
-	 * damaged .partial can never reach the final CRC check unseen. */
-	while (off < p.durable_offset) {
-		size_t n = p.durable_offset - off < VERIFY_BUF_SIZE
-		               ? (size_t)(p.durable_offset - off)
-		               : VERIFY_BUF_SIZE;
-		ssize_t got = io_pread_full(fd, buf, n, (off_t)off, NULL);
-		if (got != (ssize_t)n)
-			goto not_resumable;
-		crc = crc32c_append(crc, buf, n);
-		off += n;
 	}
-	free(buf);
-	buf = NULL;
-	if (crc != p.running_crc32c) {
-		log_warn("snapshot receiver: %s: first %" PRIu64
-		         " bytes have CRC32C 0x%08x, progress record says "
-		         "0x%08x; starting over",
-		         r->partial_path, p.durable_offset, crc,
-		         p.running_crc32c);
+	reset_state(r);
+	r->tag = ident_tag(id);
+	whole = !marks_load(r, &p);
+	if (whole) {
+		/* One region: the whole prefix against the record's CRC. */
+		log_warn("snapshot receiver: %s is missing, torn or disagrees "
+		         "with %s; the %" PRIu64 " bytes before the resume "
+		         "point are verified as one region",
+		         r->marks_path, r->progress_path, p.durable_offset);
+		r->nmarks = 0;
+		if (marks_push(r, p.durable_offset, p.running_crc32c) != 0)
+			goto not_resumable;
+	}
+	rc = marks_open(r, whole, why);
+	if (rc == 0 && whole) {
+		mark_encode(r->tag, &r->marks[0], rec);
+		rc = io_pwrite_all(r->mfd, rec, sizeof rec, 0, why);
+		if (rc == 0)
+			rc = io_fdatasync(r->mfd, why);
+	} else if (rc == 0 &&
+	           ftruncate(r->mfd, (off_t)(r->nmarks * MARK_SIZE)) != 0) {
+		rc = ma_errorf(why, MA_ERR_IO, "%s: cannot truncate: %s",
+		               r->marks_path, strerror(errno));
+	}
+	if (rc != 0) {
+		log_warn("snapshot receiver: %s; starting over", why);
 		goto not_resumable;
 	}
 	if (ftruncate(fd, (off_t)p.durable_offset) != 0)
 		goto not_resumable;
-	reset_state(r);
 	r->fd = fd;
 	r->id = p.id;
 	r->active = true;
 	r->offset = r->durable = p.durable_offset;
 	r->crc = r->durable_crc = p.running_crc32c;
+	r->vregions = r->nmarks;
+	r->vstep = 0;
+	r->vin = false;
 	start_reporting(r);
 	log_info("snapshot receiver: resuming %s %" PRIu64 "-%" PRIu64
-	         " at offset %" PRIu64 " of %" PRIu64,
-	         r->db, id->index, id->term, r->offset, id->size);
+	         " at offset %" PRIu64 " of %" PRIu64
+	         "; the bytes before it are verified in the background "
+	         "(%zu regions)",
+	         r->db, id->index, id->term, r->offset, id->size, r->nmarks);
 	return 1;
 
 not_resumable:
-	free(buf);
+	reset_state(r);
 	close(fd);
 	return 0;
+}
+
+/* A receiver already holding this snapshot in this process (a reconnect)
+ * resumes from its durable offset without reading anything: what was
+ * verified stays verified. Returns 1, or 0 to go through the disk. */
+static int resume_in_memory(struct snapshot_receiver *r,
+                            const struct snapshot_ident *id)
+{
+	if (!r->active || r->fd < 0 || !snapshot_ident_equal(&r->id, id))
+		return 0;
+	if (ftruncate(r->fd, (off_t)r->durable) != 0)
+		return 0;
+	r->offset = r->durable;
+	r->crc = r->durable_crc;
+	r->done_pending = false;
+	start_reporting(r);
+	log_info("snapshot receiver: resuming %s %" PRIu64 "-%" PRIu64
+	         " at offset %" PRIu64 " of %" PRIu64 "%s",
+	         r->db, id->index, id->term, r->offset, id->size,
+	         r->vstep < r->vregions ? "; its prefix is still being "
+	                                  "verified"
+	                                : "");
+	return 1;
 }
 
 int snapshot_receiver_begin(struct snapshot_receiver *r,
@@ -489,7 +749,9 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
 		*offset = ident->size;
 		return 1;
 	}
-	rc = try_resume(r, ident);
+	rc = resume_in_memory(r, ident);
+	if (rc == 0)
+		rc = try_resume(r, ident);
 	if (rc == 0)
 		rc = start_fresh(r, ident, errmsg);
 	else if (rc == 1)
@@ -512,6 +774,9 @@ static int sync_point(struct snapshot_receiver *r, char *errmsg)
 		    rc == MA_ERR_NOSPACE ? "; free space, then restart the "
 		                           "receive"
 		                         : "");
+	rc = mark_append(r, errmsg);
+	if (rc != 0)
+		return rc;
 	r->durable = r->offset;
 	r->durable_crc = r->crc;
 	return write_progress(r, errmsg);
@@ -535,6 +800,24 @@ static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
 		                 r->id.crc32c,
 		                 rc == 0 ? "the .partial was removed" : why);
 	}
+	if (r->vstep < r->vregions) {
+		/* Every byte is here and the CRC chain matches, but part of
+		 * the trusted prefix is not re-read yet: make the tail
+		 * durable (a reconnect resumes at the end) and commit from
+		 * snapshot_receiver_verify. */
+		if (r->durable < r->offset) {
+			rc = sync_point(r, errmsg);
+			if (rc != 0)
+				return rc;
+		}
+		if (!r->done_pending)
+			log_info("snapshot receiver: %s %" PRIu64 "-%" PRIu64
+			         " received whole; committing once its "
+			         "resumed prefix is verified",
+			         r->db, r->id.index, r->id.term);
+		r->done_pending = true;
+		return 2;
+	}
 	rc = io_fsync(r->fd, why);
 	if (rc != 0)
 		return fail(r, rc, errmsg, "%s: final fsync: %s",
@@ -556,7 +839,11 @@ static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
 	if (unlink(r->progress_path) != 0 && errno != ENOENT)
 		log_warn("snapshot receiver: %s: cannot remove: %s",
 		         r->progress_path, strerror(errno));
+	if (unlink(r->marks_path) != 0 && errno != ENOENT)
+		log_warn("snapshot receiver: %s: cannot remove: %s",
+		         r->marks_path, strerror(errno));
 	r->active = false;
+	r->done_pending = false;
 	r->reported = r->id.size > r->reported ? r->id.size : r->reported;
 	log_info("snapshot receiver: %s %" PRIu64 "-%" PRIu64
 	         " complete (%" PRIu64 " bytes, CRC32C 0x%08x)",
@@ -677,4 +964,115 @@ int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg)
 	snapshot_receiver_stream_set(r, NULL, NULL);
 	r->bound = false;
 	return remove_files(r, errmsg);
+}
+
+bool snapshot_receiver_verifying(const struct snapshot_receiver *r)
+{
+	return r->failed == 0 && r->active && r->vstep < r->vregions;
+}
+
+/* Region i of the trusted prefix does not read back with its recorded
+ * CRC (found, or the file ends inside it): the resume point goes back to
+ * the region's start, everything after it is dropped. */
+static int rewind_to(struct snapshot_receiver *r, size_t i, const char *what,
+                     char *errmsg)
+{
+	uint64_t start = i == 0 ? 0 : r->marks[i - 1].off;
+	uint64_t end = r->marks[i].off;
+	int rc;
+
+	log_warn("snapshot receiver: %s: bytes %" PRIu64 "..%" PRIu64
+	         " %s; resuming from offset %" PRIu64,
+	         r->partial_path, start, end, what, start);
+	r->nmarks = i;
+	r->offset = r->durable = start;
+	r->crc = r->durable_crc = i == 0 ? 0 : r->marks[i - 1].crc;
+	r->done_pending = false;
+	r->vin = false;
+	/* vstep 0: nothing was verified yet, check the new newest region
+	 * next; else regions 0..i-1 were verified. */
+	r->vstep = r->vstep == 0 ? 0 : i;
+	r->vregions = i;
+	rc = write_progress(r, errmsg);
+	if (rc != 0)
+		return rc;
+	if (ftruncate(r->mfd, (off_t)(i * MARK_SIZE)) != 0 ||
+	    ftruncate(r->fd, (off_t)start) != 0)
+		return fail(r, ma_error_from_errno(errno), errmsg,
+		            "%s: cannot truncate after a damaged region: %s",
+		            r->partial_path, strerror(errno));
+	return ma_errorf(errmsg, MA_ERR_CRC,
+	                 "%s: bytes %" PRIu64 "..%" PRIu64
+	                 " of the resumed .partial %s; receive again from "
+	                 "offset %" PRIu64,
+	                 r->partial_path, start, end, what, start);
+}
+
+int snapshot_receiver_verify(struct snapshot_receiver *r, size_t budget,
+                             uint64_t now, char *errmsg)
+{
+	char ioerr[MA_ERRMSG_SIZE], what[96];
+
+	if (r->failed != 0)
+		return refuse(r, errmsg);
+	if (!r->active)
+		return 0;
+	if (budget == 0)
+		budget = SNAPSHOT_VERIFY_STEP_DEFAULT;
+	while (r->vstep < r->vregions && budget > 0) {
+		size_t i = r->vstep == 0 ? r->vregions - 1 : r->vstep - 1;
+		uint64_t end = r->marks[i].off;
+		size_t n;
+		ssize_t got;
+
+		if (!r->vin) {
+			r->vcur = i == 0 ? 0 : r->marks[i - 1].off;
+			r->vcrc = i == 0 ? 0 : r->marks[i - 1].crc;
+			r->vin = true;
+		}
+		if (r->vbuf == NULL) {
+			r->vbuf = malloc(VERIFY_BUF_SIZE);
+			if (r->vbuf == NULL)
+				return ma_errorf(errmsg, MA_ERR_NOMEM,
+				                 "out of memory verifying %s",
+				                 r->partial_path);
+		}
+		n = end - r->vcur < VERIFY_BUF_SIZE ? (size_t)(end - r->vcur)
+		                                    : VERIFY_BUF_SIZE;
+		if (n > budget)
+			n = budget;
+		got = io_pread_full(r->fd, r->vbuf, n, (off_t)r->vcur, ioerr);
+		if (got < 0)
+			return fail(r, (int)got, errmsg,
+			            "%s: reading back the resumed prefix: %s",
+			            r->partial_path, ioerr);
+		if ((size_t)got < n)
+			return rewind_to(r, i, "end early (the file shrank)",
+			                 errmsg);
+		r->vcrc = crc32c_append(r->vcrc, r->vbuf, n);
+		r->vcur += n;
+		budget -= n;
+		if (r->vcur < end)
+			continue;
+		r->vin = false;
+		if (r->vcrc != r->marks[i].crc) {
+			snprintf(what, sizeof what,
+			         "read back with CRC32C 0x%08x, recorded "
+			         "0x%08x",
+			         r->vcrc, r->marks[i].crc);
+			return rewind_to(r, i, what, errmsg);
+		}
+		r->vstep++;
+		if (r->vstep == r->vregions) {
+			free(r->vbuf);
+			r->vbuf = NULL;
+			log_info("snapshot receiver: %s: the resumed prefix "
+			         "(%" PRIu64 " bytes, %zu regions) is verified",
+			         r->partial_path, r->marks[r->vregions - 1].off,
+			         r->vregions);
+		}
+	}
+	if (r->vstep == r->vregions && r->done_pending)
+		return complete(r, now, errmsg);
+	return 0;
 }

@@ -1,8 +1,17 @@
 /* snapshot sender: a snapshot file to chunks, from any offset.
- * It keeps a running CRC32C over the whole file (the prefix before a resume
- * offset is read once at open) so that a file replaced or rewritten under
- * it is noticed before the final {done} chunk goes out. The receiver
- * still checks everything itself: it is the final judge. */
+ * It checks the whole file's CRC32C against its metadata before the final
+ * {done} chunk goes out, so that a file replaced, rewritten or damaged
+ * under it is noticed. The receiver still checks everything itself: it is
+ * the final judge.
+ *
+ * A resumed send (offset > 0) must not read the prefix before the resume
+ * offset in one go: a large prefix would block the event loop for seconds
+ * (issue 8 item 4). The CRC32C of the bytes sent, [start, size), runs as
+ * they are read; the prefix [0, start) is read in bounded slices beside
+ * the chunks (each call reads at most VERIFY_PER_CALL bytes of it, paced
+ * to finish with the last chunk when it can) and, once the chunks are all
+ * out, on calls that produce no chunk (return 2). The two CRCs are joined
+ * arithmetically (crc_combine) for the whole-file check. */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -17,16 +26,55 @@
 #include "common/errors.h"
 #include "common/io.h"
 
+/* Most bytes of a resumed send's prefix read per call of next(). */
+#define VERIFY_PER_CALL (1024u * 1024)
+
 struct snapshot_sender {
 	int fd;
 	char *path;
 	struct snapshot_ident id;
+	uint64_t start;  /* the offset the send started at */
 	uint64_t offset; /* next byte to send */
-	uint32_t crc;    /* CRC32C of bytes [0, offset) as read */
+	uint32_t crc;    /* CRC32C of bytes [start, offset) as read */
+	uint64_t voff;   /* prefix [0, voff) read for the whole-file CRC */
+	uint32_t vcrc;   /* CRC32C of [0, voff) */
 	size_t chunk;
 	uint8_t *buf;
 	bool done; /* the {done} chunk was produced */
 };
+
+/* CRC32C's reflected polynomial. In the reflected representation bit 31
+ * is x^0. */
+#define CRC32C_POLY 0x82f63b78u
+
+/* a * b modulo the CRC polynomial. */
+static uint32_t gf_mul(uint32_t a, uint32_t b)
+{
+	uint32_t p = 0;
+
+	for (uint32_t m = 1u << 31; m != 0; m >>= 1) {
+		if (a & m)
+			p ^= b;
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
+/* CRC32C of A || B from crc32c(A), crc32c(B) and the length of B: the
+ * CRC of A shifted over len_b zero bytes (times x^(8 len_b)) plus the CRC
+ * of B; the pre- and post-inversions of the standard CRC cancel out. */
+static uint32_t crc_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	uint32_t sq = 1u << 23; /* x^8: one byte */
+	uint32_t x = 1u << 31;  /* x^0 */
+
+	for (; len_b != 0; len_b >>= 1) {
+		if (len_b & 1)
+			x = gf_mul(x, sq);
+		sq = gf_mul(sq, sq);
+	}
+	return gf_mul(x, crc_a) ^ crc_b;
+}
 
 static int read_at(struct snapshot_sender *s, size_t n, uint64_t off,
                    char *errmsg)
@@ -97,16 +145,8 @@ int snapshot_sender_open(const char *path, const struct snapshot_ident *ident,
 		goto err_close;
 	}
 	posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (s->offset < offset) {
-		size_t n = offset - s->offset < chunk_size
-		               ? (size_t)(offset - s->offset)
-		               : chunk_size;
-		rc = read_at(s, n, s->offset, errmsg);
-		if (rc != 0)
-			goto err_close;
-		s->crc = crc32c_append(s->crc, s->buf, n);
-		s->offset += n;
-	}
+	/* Nothing of the prefix is read here: next() reads it in slices. */
+	s->start = s->offset = offset;
 	*out = s;
 	return 0;
 
@@ -134,14 +174,63 @@ uint64_t snapshot_sender_offset(const struct snapshot_sender *s)
 	return s->offset;
 }
 
+bool snapshot_sender_verifying(const struct snapshot_sender *s)
+{
+	return s->voff < s->start;
+}
+
+uint64_t snapshot_sender_verified(const struct snapshot_sender *s)
+{
+	return s->voff;
+}
+
+/* Reads the next slice of a resumed send's prefix: as much as keeps pace
+ * with the chunks still to send, at most VERIFY_PER_CALL bytes. Returns
+ * the bytes read or a negative code. */
+static int64_t verify_slice(struct snapshot_sender *s, char *errmsg)
+{
+	uint64_t left = s->start - s->voff;
+	uint64_t chunks = (s->id.size - s->offset + s->chunk - 1) / s->chunk;
+	uint64_t want = chunks > 0 ? (left + chunks - 1) / chunks : left;
+	uint64_t done = 0;
+	int rc;
+
+	if (want < s->chunk)
+		want = s->chunk;
+	if (want > VERIFY_PER_CALL)
+		want = VERIFY_PER_CALL;
+	if (want > left)
+		want = left;
+	while (done < want) {
+		size_t n =
+		    want - done < s->chunk ? (size_t)(want - done) : s->chunk;
+		rc = read_at(s, n, s->voff, errmsg);
+		if (rc != 0)
+			return rc;
+		s->vcrc = crc32c_append(s->vcrc, s->buf, n);
+		s->voff += n;
+		done += n;
+	}
+	return (int64_t)done;
+}
+
 int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *env,
                          char *errmsg)
 {
 	struct stat st;
+	uint32_t whole;
+	int64_t v;
 	int rc;
 
 	if (s->done)
 		return 0;
+	if (s->voff < s->start) {
+		v = verify_slice(s, errmsg);
+		if (v < 0)
+			return (int)v;
+		if (s->offset >= s->id.size && s->voff < s->start)
+			return 2; /* every chunk is out; the prefix is not */
+	}
 	memset(env, 0, sizeof *env);
 	env->id = s->id;
 	env->offset = s->offset;
@@ -168,12 +257,15 @@ int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *env,
 		                 ", metadata says %" PRIu64
 		                 "; the file changed while being sent",
 		                 s->path, (uint64_t)st.st_size, s->id.size);
-	if (s->crc != s->id.crc32c)
+	whole = s->start == 0
+	            ? s->crc
+	            : crc_combine(s->vcrc, s->crc, s->id.size - s->start);
+	if (whole != s->id.crc32c)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "%s: CRC32C of the bytes sent is 0x%08x, "
+		                 "%s: CRC32C of the file is 0x%08x, "
 		                 "metadata says 0x%08x; the file changed or is "
 		                 "damaged",
-		                 s->path, s->crc, s->id.crc32c);
+		                 s->path, whole, s->id.crc32c);
 	env->done = true;
 	s->done = true;
 	return 1;

@@ -300,6 +300,8 @@ static void drain(struct fdb *db)
 	}
 	if (follow_core_wants_next_endpoint(db->core))
 		defer(f); /* moving the connection is decided there */
+	if (follow_core_busy(db->core))
+		defer(f); /* its next slice of work, after waiting events */
 	ev = follow_core_take_event(db->core);
 	db->status = *follow_core_status(db->core);
 	if (ev.state_changed)

@@ -32,6 +32,10 @@ enum phase {
 	PHASE_IDLE,
 	PHASE_INFO,
 	PHASE_SNAPSHOT,
+	/* Every byte of a resumed snapshot is in, its prefix is still being
+	 * read back (snapshot_receiver_verify from follow_core_run); the
+	 * stream's end is not awaited. */
+	PHASE_SNAPSHOT_VERIFY,
 	PHASE_LOG,
 	PHASE_DEAD,
 };
@@ -814,6 +818,11 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
 		return 0;
+	if (rc == 2) {
+		c->phase = PHASE_SNAPSHOT_VERIFY;
+		c->stream = 0;
+		return 1;
+	}
 	if (rc == 1) {
 		snapshot_committed(c);
 		return 1;
@@ -1340,9 +1349,57 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 	report(c, false);
 }
 
+bool follow_core_busy(const struct follow_core *c)
+{
+	return (c->phase == PHASE_SNAPSHOT ||
+	        c->phase == PHASE_SNAPSHOT_VERIFY) &&
+	       c->recv != NULL && snapshot_receiver_verifying(c->recv);
+}
+
+/* One bounded slice of a resumed snapshot prefix's verification; the
+ * commit when it was the last and every byte is in. */
+static void verify_step(struct follow_core *c)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t step = c->cfg.snapshot_verify_step;
+	int rc = snapshot_receiver_verify(
+	    c->recv, step > 0 ? (size_t)step : FOLLOW_CORE_VERIFY_STEP, c->now,
+	    errmsg);
+
+	char errmsg2[MA_ERRMSG_SIZE];
+
+	if (rc == 1 && c->phase == PHASE_SNAPSHOT_VERIFY) {
+		snapshot_committed(c);
+		return;
+	}
+	if (rc >= 0)
+		return;
+	log_error("%s: snapshot receive: %s", c->name, errmsg);
+	if (local_failure(rc)) {
+		db_fatal(c, rc, errmsg);
+		return;
+	}
+	/* A damaged region (the resume point went back: the receiver keeps
+	 * what it verified), or a commit that failed for space: then, as
+	 * after a bad chunk, a fresh receiver resumes from what is durable. */
+	if (snapshot_receiver_refused(c->recv, NULL) != 0) {
+		snapshot_receiver_close(c->recv);
+		c->recv = NULL;
+		if (open_receiver(c, errmsg2) != 0) {
+			db_fatal(c, MA_ERR_IO, errmsg2);
+			return;
+		}
+	}
+	stream_failed(c, errmsg);
+}
+
 void follow_core_run(struct follow_core *c, uint64_t now)
 {
 	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	if (follow_core_busy(c))
+		verify_step(c);
 	if (c->phase == PHASE_DEAD)
 		return;
 	/* Entries received before a failure in the same body are valid. */

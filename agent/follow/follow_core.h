@@ -54,6 +54,9 @@ struct follow_core_config {
 	struct mirror_state_config states;
 	/* Snapshot receive: fsync every N bytes, progress every N bytes. */
 	uint64_t snapshot_fsync_interval, progress_interval;
+	/* Bytes of a resumed snapshot's prefix read back per
+	 * follow_core_run (0: FOLLOW_CORE_VERIFY_STEP). */
+	uint64_t snapshot_verify_step;
 	/* Local wal group commit: sync when this old or this large (both 0:
 	 * sync every append). */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
@@ -162,6 +165,14 @@ void follow_core_tick(struct follow_core *c, uint64_t now);
  * outside of transport callbacks. Also appends entries batched before a
  * failure of the same body (they are valid). */
 void follow_core_run(struct follow_core *c, uint64_t now);
+/* True while the core has local work between events: a resumed
+ * snapshot's prefix is being read back (a slice of at most
+ * FOLLOW_CORE_VERIFY_STEP bytes per follow_core_run). The glue calls
+ * follow_core_run again soon -- after the events already waiting, never
+ * in a loop -- while this holds: that reading never blocks the loop, so
+ * it never counts against an idle timeout. */
+#define FOLLOW_CORE_VERIFY_STEP (1024u * 1024)
+bool follow_core_busy(const struct follow_core *c);
 /* A failure found by the glue that no retry fixes for this database (our
  * own TLS files are unusable): enters MIRROR_ERROR with code and msg,
  * cancels its stream. No-op when already failed. */

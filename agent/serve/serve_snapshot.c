@@ -262,10 +262,12 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg)
 {
 	struct snapshot_chunk env;
+	uint64_t v0;
 	int rc;
 
 	if (injected != NULL)
 		*injected = false;
+	v0 = snapshot_sender_verified(s->sender);
 	rc = snapshot_sender_next(s->sender, &env, errmsg);
 	if (rc == 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
@@ -276,6 +278,12 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 		return say_corrupt(s, out, errmsg);
 	if (rc < 0)
 		return rc;
+	/* A resumed send reads its prefix for the whole-file CRC: those
+	 * bytes count against the caller's budget per turn too. */
+	if (produced != NULL)
+		*produced += (size_t)(snapshot_sender_verified(s->sender) - v0);
+	if (rc == 2)
+		return 1;
 	if (s->fault != SERVE_FAULT_NONE) {
 		bool hit = s->envelopes == 1 && !env.done;
 

@@ -111,7 +111,10 @@ bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
 void serve_snapshot_close(struct serve_snapshot *s);
 
 /* Appends the next chunk envelope frame to out and adds its data bytes to
- * *produced (may be NULL). Returns 1 (more to come), 0 (the final {done}
+ * *produced (may be NULL); the bytes of a resumed send's prefix read
+ * for the whole-file CRC32C (at most 1 MiB per call) are added too, so
+ * that a caller's budget per turn bounds all reading. Returns 1 (more to come,
+ * possibly with nothing appended), 0 (the final {done}
  * frame, an injected fault's bad frame, or -- with s->corrupt set and
  * errmsg saying why for the source's log -- an `x` frame "internal:
  * snapshot I-T is corrupt on the source: ..." when the file fails its

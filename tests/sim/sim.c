@@ -35,6 +35,7 @@ enum ev_type {
 	EV_HEARTBEAT,
 	EV_TICK,
 	EV_CUT,
+	EV_WORK, /* follow_core_run for cores with local work (busy) */
 };
 
 struct sim_event {
@@ -183,6 +184,9 @@ void sim_init(struct sim *sim, uint64_t seed, const char *mirror_dir,
 	sim->core_cfg.states.backoff_max_ms = 2000;
 	sim->core_cfg.states.degraded_silence_ms = 15000;
 	sim->core_cfg.snapshot_fsync_interval = chunk_size;
+	/* A resumed prefix is read back a chunk per slice, so that slices
+	 * interleave with the link's events. */
+	sim->core_cfg.snapshot_verify_step = chunk_size;
 	sim->core_cfg.progress_interval = chunk_size;
 	sim->core_cfg.applier_kind = APPLIER_NONE;
 	sim->core_cfg.seed = seed;
@@ -491,8 +495,18 @@ static void drain(struct sim *sim)
 			                   "next endpoint");
 			continue;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* Local work (a resumed snapshot's prefix read
+			 * back) goes on a slice per ms, between events,
+			 * as follow.c runs it after waiting events. */
+			for (size_t db = 0; db < sim->ndbs; db++)
+				if (!sim->work_queued &&
+				    follow_core_busy(sim->cores[db])) {
+					sim->work_queued = true;
+					ev_push(sim, sim->now + 1, EV_WORK, 0);
+				}
 			return;
+		}
 	}
 	violation(sim, "the core keeps asking for actions after %d rounds",
 	          DRAIN_ROUNDS);
@@ -672,7 +686,7 @@ static void handle(struct sim *sim, struct sim_event *e)
 {
 	struct sim_stream *st = NULL;
 
-	if (e->type != EV_TICK && e->gen != sim->gen)
+	if (e->type != EV_TICK && e->type != EV_WORK && e->gen != sim->gen)
 		return; /* of a connection (or core) that is gone */
 	if (e->type >= EV_STATUS && e->type <= EV_HEARTBEAT) {
 		st = stream_find(sim, e->stream);
@@ -748,6 +762,14 @@ static void handle(struct sim *sim, struct sim_event *e)
 			follow_core_tick(sim->cores[db], sim->now);
 		drain(sim);
 		ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
+		return;
+	case EV_WORK:
+		sim->work_queued = false;
+		for (size_t db = 0; db < sim->ndbs; db++) {
+			if (follow_core_busy(sim->cores[db]))
+				follow_core_run(sim->cores[db], sim->now);
+		}
+		drain(sim);
 		return;
 	case EV_CUT:
 		sim->stats.cuts_done++;

@@ -111,7 +111,8 @@ struct sim {
 	/* connection */
 	bool connecting, connected;
 	size_t conn_source;
-	uint64_t gen; /* bumped when the connection or the core goes */
+	uint64_t gen;     /* bumped when the connection or the core goes */
+	bool work_queued; /* an EV_WORK is pending (follow_core_busy) */
 	struct sim_stream *streams;
 	bool reconnect_scheduled;
 

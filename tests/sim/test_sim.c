@@ -9,6 +9,7 @@
  *   MA_SIM_FIRST=N      the first seed of the run (default 1)
  *   MA_TEST_TMPDIR      scratch base (default /dev/shm, else /tmp) */
 #include <inttypes.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,6 +269,94 @@ static void test_resume_every_chunk(void **state)
 					seen = true;
 			assert_true(seen);
 		}
+		assert_snapshot_equal(&w, 100, 1);
+		assert_wal_equal(&w, 101, 120);
+		world_free(&w);
+	}
+}
+
+/* Resume without a long synchronous re-read (issue 8 item 4): after a
+ * crash the receiver trusts the durable prefix of its .partial at once
+ * (the resume request goes out before any of it is read) and reads it
+ * back in slices between events (EV_WORK, follow_core_busy). A byte
+ * flipped on disk in that prefix while the mirror was down is found by
+ * the read-back: the resume point goes back to the start of the damaged
+ * region (the newest region is checked first, then the others from 0),
+ * the region is fetched again, and the snapshot committed is the
+ * source's. */
+static bool resumed_while_verifying(struct sim *sim, void *arg)
+{
+	char want[160];
+
+	(void)arg;
+	snprintf(want, sizeof want,
+	         "/v1/db/kv/snapshot?index=100&term=1&offset=%d", 8 * CHUNK);
+	return sim->npaths > 0 &&
+	       strcmp(sim_path(sim, sim->npaths - 1), want) == 0 &&
+	       follow_core_busy(sim->core);
+}
+
+static void test_resume_damaged_prefix(void **state)
+{
+	const uint64_t size = 10 * CHUNK + 1000;
+	/* flipped offset -> the offset the mirror must ask again from */
+	const uint64_t cases[][2] = {
+	    {0, 0},                        /* no damage */
+	    {2 * CHUNK + 10, 2 * CHUNK},   /* an older region */
+	    {7 * CHUNK + 4000, 7 * CHUNK}, /* the newest region */
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct world w;
+		struct fx_spool *sp;
+		char path[PATH_MAX + 32], want[160];
+		bool seen = false;
+		uint8_t b;
+		int fd;
+
+		world_init(&w, 300 + c, CHUNK);
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		snapshot(&w, sp, 100, 1, size, true);
+		serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+		w.sim.cut_snapshot_after = 8;
+		start(&w);
+		assert_true(sim_run(&w.sim, cut_happened, NULL, 20000));
+		assert_clean(&w);
+		if (sim_restart_mirror(&w.sim, w.em) != 0)
+			fail_msg("restart: %s", w.em);
+		if (c > 0) {
+			snprintf(path, sizeof path, "%s/recv/kv.partial",
+			         w.sim.core_cfg.dir);
+			fd = open(path, O_RDWR);
+			assert_true(fd >= 0);
+			assert_int_equal(pread(fd, &b, 1, (off_t)cases[c][0]),
+			                 1);
+			b ^= 0x40;
+			assert_int_equal(pwrite(fd, &b, 1, (off_t)cases[c][0]),
+			                 1);
+			close(fd);
+		}
+		/* The resume request goes out while the prefix is still
+		 * unread (follow_core_busy: read back between events) --
+		 * but for damage in the newest region, which the first
+		 * slice reads. */
+		if (c < 2)
+			assert_true(sim_run(&w.sim, resumed_while_verifying,
+			                    NULL, 20000));
+		run_to(&w, 120, 60000);
+		/* The resume asked from the durable offset; a damaged
+		 * prefix made it ask again from the region's start. */
+		assert_true(w.sim.stats.snapshot_requests == (c == 0 ? 2 : 3));
+		snprintf(want, sizeof want,
+		         "/v1/db/kv/snapshot?index=100&term=1&offset=%" PRIu64,
+		         c == 0 ? 8 * CHUNK : cases[c][1]);
+		for (uint64_t i = 0; i < w.sim.npaths; i++)
+			if (strcmp(sim_path(&w.sim, i), want) == 0)
+				seen = true;
+		if (!seen)
+			fail_msg("case %zu: no request '%s'", c, want);
 		assert_snapshot_equal(&w, 100, 1);
 		assert_wal_equal(&w, 101, 120);
 		world_free(&w);
@@ -1363,6 +1452,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bootstrap),
 	    cmocka_unit_test(test_resume_every_chunk),
+	    cmocka_unit_test(test_resume_damaged_prefix),
 	    cmocka_unit_test(test_compacted),
 	    cmocka_unit_test(test_retention_headroom),
 	    cmocka_unit_test(test_diverged),

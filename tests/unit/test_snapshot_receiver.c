@@ -162,6 +162,20 @@ static struct snapshot_chunk chunk_env(const struct snapshot_ident *id,
 /* Feeds data[from..size) in chunks, then {done}. Stops at the first
  * non-zero result and returns it. When report_fd >= 0 the next offset
  * after each accepted chunk is written there (crash tests). */
+/* Runs the verification of a resumed prefix to its end: 1 when that
+ * committed the snapshot, 0 when nothing was pending, or an error. */
+static int verify_all(struct snapshot_receiver *r, char *errmsg)
+{
+	for (int i = 0; i < 1000000; i++) {
+		int rc = snapshot_receiver_verify(r, 0, 1000, errmsg);
+
+		if (rc != 0 || !snapshot_receiver_verifying(r))
+			return rc;
+	}
+	fail_msg("verification did not end");
+	return -1;
+}
+
 static int feed_range(struct snapshot_receiver *r,
                       const struct snapshot_ident *id, const uint8_t *data,
                       uint64_t from, size_t chunk, int report_fd, char *errmsg)
@@ -181,11 +195,17 @@ static int feed_range(struct snapshot_receiver *r,
 		if (report_fd >= 0 &&
 		    write(report_fd, &off, sizeof off) != sizeof off)
 			return -100;
+		/* As the glue does: a slice of a resumed prefix's
+		 * verification between chunks. */
+		rc = snapshot_receiver_verify(r, chunk, 1000, errmsg);
+		if (rc != 0)
+			return rc;
 	}
 	{
 		struct snapshot_chunk env = chunk_env(id, data, off, 0);
 		env.done = true;
-		return snapshot_receiver_feed(r, &env, 1000, errmsg);
+		rc = snapshot_receiver_feed(r, &env, 1000, errmsg);
+		return rc == 2 ? verify_all(r, errmsg) : rc;
 	}
 }
 
@@ -932,12 +952,18 @@ static void test_sender_resume_identical(void **state)
 	                 1);
 	assert_int_equal(
 	    snapshot_sender_open(path, &id, off, 96 * 1024, &s, errmsg), 0);
-	while ((rc = snapshot_sender_next(s, &env, errmsg)) == 1) {
+	while ((rc = snapshot_sender_next(s, &env, errmsg)) >= 1) {
+		if (rc == 2) /* the sender reads its prefix */
+			continue;
 		rc = snapshot_receiver_feed(r, &env, 0, errmsg);
+		if (rc == 2)
+			rc = verify_all(r, errmsg);
 		if (rc != 0)
 			break;
 	}
 	assert_int_equal(rc, 1);
+	assert_false(snapshot_sender_verifying(s));
+	assert_int_equal(snapshot_sender_verified(s), off);
 	assert_committed(f->store, &id, data);
 	snapshot_sender_close(s);
 	snapshot_receiver_close(r);
@@ -986,6 +1012,477 @@ static void test_sender_detects_change(void **state)
 	free(data);
 }
 
+/* ---- resume without a long synchronous re-read (issue 8 item 4) ----
+ *
+ * begin() trusts the durable prefix of a .partial without reading it;
+ * snapshot_receiver_verify reads it back in slices, region by region
+ * (a region ends at each durable offset; kv.marks holds the running
+ * CRC32C at each). What is detected: any byte of the durable prefix that
+ * differs on disk from what arrived, before the verification reads it
+ * (a region's running CRC then differs from the recorded one: the
+ * resume point goes back to the region's start), a .partial shorter than
+ * a mark, and -- through the final CRC32C, the recorded prefix CRC
+ * extended with the bytes that arrived since and compared with the
+ * source's total_crc32c -- marks and a progress record that agree with
+ * each other and the disk but not with the snapshot. What is not: a
+ * change to a region after the verification read it and before the
+ * commit's fsync (as for bytes never re-read in a receive without a
+ * resume). A marks file that is missing, torn or corrupt costs
+ * granularity only: the whole prefix is one region checked against the
+ * progress record's CRC, still in slices. */
+
+#define RES_SIZE 600000
+#define RES_IVL 65536 /* fsync interval: a region every 64 KiB */
+#define RES_CHUNK 16384
+
+/* Receives [0, upto) of data, closes the receiver (a crash after the
+ * last fsync) and returns the durable offset. */
+static uint64_t receive_part(struct fixture *f, const struct snapshot_ident *id,
+                             const uint8_t *data, uint64_t upto)
+{
+	struct snapshot_receiver *r = open_receiver(f, RES_IVL);
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t off, durable;
+
+	assert_int_equal(snapshot_receiver_begin(r, id, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	for (off = 0; off < upto; off += RES_CHUNK) {
+		struct snapshot_chunk env = chunk_env(id, data, off, RES_CHUNK);
+		assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg), 0);
+	}
+	durable = snapshot_receiver_durable_offset(r);
+	snapshot_receiver_close(r);
+	return durable;
+}
+
+static void flip_byte(const char *dir, const char *name, uint64_t at)
+{
+	char path[512];
+	uint8_t b;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/recv/%s", dir, name);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, (off_t)at), 1);
+	b ^= 0x10;
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)at), 1);
+	close(fd);
+}
+
+static off_t recv_file_size(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/recv/%s", dir, name);
+	if (stat(path, &st) != 0)
+		return -1;
+	return st.st_size;
+}
+
+/* Feeds [from, size) and done without verifying in between: returns
+ * feed's answer for the done chunk. */
+static int feed_rest(struct snapshot_receiver *r,
+                     const struct snapshot_ident *id, const uint8_t *data,
+                     uint64_t from, char *errmsg)
+{
+	struct snapshot_chunk env;
+	int rc;
+
+	for (uint64_t off = from; off < id->size; off += RES_CHUNK) {
+		size_t n =
+		    id->size - off < RES_CHUNK ? id->size - off : RES_CHUNK;
+		env = chunk_env(id, data, off, n);
+		rc = snapshot_receiver_feed(r, &env, 0, errmsg);
+		if (rc != 0)
+			return rc;
+	}
+	env = chunk_env(id, data, id->size, 0);
+	env.done = true;
+	return snapshot_receiver_feed(r, &env, 0, errmsg);
+}
+
+/* The resume reads nothing; the verification goes in slices of the
+ * budget given; the done chunk waits for it (2), the last slice commits. */
+static void test_resume_verifies_in_slices(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 21);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 40, 2);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_receiver *r;
+	uint64_t durable, off;
+	int calls = 0, rc;
+
+	durable = receive_part(f, &id, data, 400000);
+	assert_int_equal(durable, 6 * RES_IVL);
+	assert_int_equal(recv_file_size(f->dir, "kv.marks"), 6 * 24);
+	r = open_receiver(f, RES_IVL);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, durable);
+	assert_true(snapshot_receiver_verifying(r));
+	assert_int_equal(feed_rest(r, &id, data, off, errmsg), 2);
+	assert_no_snapshot(f->store);
+	assert_int_equal(f->ev.complete, 0);
+	while ((rc = snapshot_receiver_verify(r, 10000, 5, errmsg)) == 0) {
+		calls++;
+		assert_true(calls < 1000);
+	}
+	assert_int_equal(rc, 1);
+	/* Each call read at most its budget: ceil(393216 / 10000). */
+	assert_int_equal(calls + 1, (6 * RES_IVL + 9999) / 10000);
+	assert_false(snapshot_receiver_verifying(r));
+	assert_int_equal(f->ev.complete, 1);
+	assert_committed(f->store, &id, data);
+	assert_false(recv_file_exists(f->dir, "kv.marks"));
+	assert_false(recv_file_exists(f->dir, "kv.progress"));
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* A byte flipped in the trusted prefix while the mirror was down: the
+ * resume still starts at the durable offset (nothing is read), the
+ * verification finds the region and rewinds to its start, durably; the
+ * snapshot is never committed with the flipped byte. Flips in the newest
+ * region (checked first) and in an older one. */
+static void test_resume_flipped_prefix_byte(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 22);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 41, 2);
+	const uint64_t flips[] = {5 * RES_IVL + 100, RES_IVL + 7};
+	char errmsg[MA_ERRMSG_SIZE];
+
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t region = flips[k] / RES_IVL * RES_IVL;
+		struct snapshot_receiver *r;
+		uint64_t durable, off;
+		int rc;
+
+		durable = receive_part(f, &id, data, 400000);
+		flip_byte(f->dir, "kv.partial", flips[k]);
+		r = open_receiver(f, RES_IVL);
+		assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg),
+		                 0);
+		assert_int_equal(off, durable);
+		/* Every byte arrives; the CRC chain matches (the flip is
+		 * not in it): only the read-back can see it. */
+		assert_int_equal(feed_rest(r, &id, data, off, errmsg), 2);
+		rc = verify_all(r, errmsg);
+		assert_int_equal(rc, MA_ERR_CRC);
+		assert_non_null(strstr(errmsg, "read back with CRC32C"));
+		assert_int_equal(snapshot_receiver_offset(r), region);
+		assert_int_equal(snapshot_receiver_durable_offset(r), region);
+		assert_no_snapshot(f->store);
+		assert_int_equal(recv_file_size(f->dir, "kv.partial"),
+		                 (off_t)region);
+		assert_int_equal(recv_file_size(f->dir, "kv.marks"),
+		                 (off_t)(region / RES_IVL * 24));
+		/* A new begin() (also a new process) resumes there. */
+		snapshot_receiver_close(r);
+		r = open_receiver(f, RES_IVL);
+		assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg),
+		                 0);
+		assert_int_equal(off, region);
+		assert_int_equal(
+		    feed_range(r, &id, data, off, RES_CHUNK, -1, errmsg), 1);
+		assert_committed(f->store, &id, data);
+		snapshot_receiver_close(r);
+		/* Next case from scratch. */
+		{
+			char cmd[256];
+			snapshot_store_close(f->store);
+			snprintf(cmd, sizeof cmd, "rm -rf '%s/recv' '%s'",
+			         f->dir, f->store_dir);
+			assert_int_equal(system(cmd), 0);
+			assert_int_equal(snapshot_store_open(f->store_dir,
+			                                     &f->store, errmsg),
+			                 0);
+		}
+	}
+	free(data);
+}
+
+/* A corrupt, a torn and a missing marks file: the resume still starts at
+ * the durable offset; the prefix is one region checked against the
+ * progress record's CRC (the marks file is rewritten with that one
+ * mark); a flipped byte then rewinds to 0. */
+static void test_resume_bad_marks(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 23);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 42, 2);
+	char errmsg[MA_ERRMSG_SIZE], path[512], cmd[256];
+
+	snprintf(path, sizeof path, "%s/recv/kv.marks", f->dir);
+	for (int k = 0; k < 4; k++) {
+		struct snapshot_receiver *r;
+		uint64_t durable, off;
+
+		durable = receive_part(f, &id, data, 400000);
+		assert_int_equal(durable, 6 * RES_IVL);
+		if (k == 0 || k == 3) /* a garbled record in the middle */
+			flip_byte(f->dir, "kv.marks", 2 * 24 + 9);
+		else if (k == 1) /* torn: the last record half written */
+			assert_int_equal(truncate(path, 5 * 24 + 11), 0);
+		else /* missing */
+			assert_int_equal(unlink(path), 0);
+		if (k == 3)
+			flip_byte(f->dir, "kv.partial", 5 * RES_IVL + 1);
+		r = open_receiver(f, RES_IVL);
+		assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg),
+		                 0);
+		assert_int_equal(off, durable);
+		assert_int_equal(recv_file_size(f->dir, "kv.marks"), 24);
+		assert_true(snapshot_receiver_verifying(r));
+		if (k == 3) {
+			assert_int_equal(feed_rest(r, &id, data, off, errmsg),
+			                 2);
+			assert_int_equal(verify_all(r, errmsg), MA_ERR_CRC);
+			assert_int_equal(snapshot_receiver_offset(r), 0);
+			assert_no_snapshot(f->store);
+			assert_int_equal(
+			    snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+			assert_int_equal(off, 0);
+		}
+		assert_int_equal(
+		    feed_range(r, &id, data, off, RES_CHUNK, -1, errmsg), 1);
+		assert_committed(f->store, &id, data);
+		snapshot_receiver_close(r);
+		snapshot_store_close(f->store);
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/recv' '%s'", f->dir,
+		         f->store_dir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(
+		    snapshot_store_open(f->store_dir, &f->store, errmsg), 0);
+	}
+	free(data);
+}
+
+/* A .partial truncated below the durable offset before the restart
+ * starts over from 0; one truncated below a mark while the prefix is
+ * being verified rewinds to the region the file ends in. */
+static void test_resume_partial_truncated(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 24);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 43, 2);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct snapshot_receiver *r;
+	uint64_t durable, off;
+
+	snprintf(path, sizeof path, "%s/recv/kv.partial", f->dir);
+	durable = receive_part(f, &id, data, 400000);
+	assert_int_equal(truncate(path, (off_t)durable - 1), 0);
+	r = open_receiver(f, RES_IVL);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, 0);
+	assert_false(snapshot_receiver_verifying(r));
+	snapshot_receiver_close(r);
+
+	durable = receive_part(f, &id, data, 400000);
+	r = open_receiver(f, RES_IVL);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, durable);
+	/* The newest region reads back whole, then the file shrinks into
+	 * region 2 ([128 KiB, 192 KiB)). */
+	assert_int_equal(snapshot_receiver_verify(r, RES_IVL, 0, errmsg), 0);
+	assert_int_equal(truncate(path, 2 * RES_IVL + 5), 0);
+	assert_int_equal(verify_all(r, errmsg), MA_ERR_CRC);
+	assert_non_null(strstr(errmsg, "end early"));
+	assert_int_equal(snapshot_receiver_offset(r), 2 * RES_IVL);
+	assert_int_equal(snapshot_receiver_begin(r, &id, &off, errmsg), 0);
+	assert_int_equal(off, 2 * RES_IVL);
+	assert_int_equal(feed_range(r, &id, data, off, RES_CHUNK, -1, errmsg),
+	                 1);
+	assert_committed(f->store, &id, data);
+	snapshot_receiver_close(r);
+	free(data);
+}
+
+/* A resumed send reads no data at open and at most 1 MiB of its prefix
+ * per call, paced with the chunks; the whole-file CRC (the prefix's and
+ * the sent bytes' joined) still catches a byte changed in the prefix. */
+static void test_sender_resume_bounded(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 12 * MIB + 777, chunk = 65536;
+	uint64_t start = size / 10 * 9;
+	uint8_t *data = make_data(size, 25);
+	struct snapshot_ident id = ident_for(data, size, 44, 2);
+	char errmsg[MA_ERRMSG_SIZE], path[256];
+	int pass;
+
+	assert_int_equal(snapshot_store_create_from_buf(f->store, &id, data,
+	                                                size, 0, NULL, errmsg),
+	                 0);
+	snapshot_store_path(f->store, 44, 2, path, sizeof path);
+	for (pass = 0; pass < 3; pass++) {
+		struct snapshot_sender *s;
+		struct snapshot_chunk env;
+		uint64_t v0, sent;
+		int rc, busy = 0;
+
+		if (pass == 1)
+			start = size - 3 * chunk;
+		sent = start;
+
+		assert_int_equal(
+		    snapshot_sender_open(path, &id, start, chunk, &s, errmsg),
+		    0);
+		assert_int_equal(snapshot_sender_verified(s), 0);
+		assert_true(snapshot_sender_verifying(s));
+		for (;;) {
+			v0 = snapshot_sender_verified(s);
+			rc = snapshot_sender_next(s, &env, errmsg);
+			assert_true(snapshot_sender_verified(s) - v0 <= MIB);
+			if (rc == 2) {
+				busy++;
+				continue;
+			}
+			if (rc != 1)
+				break;
+			if (env.done)
+				continue;
+			assert_int_equal(env.offset, sent);
+			assert_memory_equal(env.data, data + sent,
+			                    env.data_len);
+			sent += env.data_len;
+		}
+		if (pass == 0) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(sent, size);
+			assert_int_equal(snapshot_sender_verified(s), start);
+			/* 90 %: paced to end with the last chunk. */
+			assert_int_equal(busy, 0);
+		} else if (pass == 1) {
+			/* 3 chunks carry 1 MiB each; the rest comes in
+			 * calls of 1 MiB that send nothing, but for the
+			 * last, which sends the done chunk. */
+			assert_int_equal(rc, 0);
+			assert_int_equal(sent, size);
+			assert_int_equal(snapshot_sender_verified(s), start);
+			assert_int_equal(busy, (int)((start + MIB - 1) / MIB) -
+			                           3 - 1);
+		} else {
+			assert_int_equal(rc, MA_ERR_CORRUPT);
+			assert_non_null(strstr(errmsg, "CRC32C of the file"));
+		}
+		snapshot_sender_close(s);
+		/* Damage the prefix for the last pass. */
+		if (pass == 1) {
+			int fd = open(path, O_WRONLY);
+			assert_true(fd >= 0);
+			assert_int_equal(pwrite(fd, "x", 1, 12345), 1);
+			close(fd);
+		}
+	}
+	free(data);
+}
+
+/* A crash at every durability operation of a resumed receive whose
+ * trusted prefix has a flipped byte (the read-back rewinds, the rest is
+ * received again, the commit waits for the verification): each restart
+ * resumes (or starts over) and commits exactly the source's bytes; a
+ * wrong snapshot is never accepted. */
+static void test_crash_resume_damaged_every_op(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *data = make_data(RES_SIZE, 26);
+	struct snapshot_ident id = ident_for(data, RES_SIZE, 45, 2);
+	char errmsg[MA_ERRMSG_SIZE], cmd[512], ops_path[128];
+	struct snapshot_receiver *r;
+	long total_ops = 0;
+	uint64_t off;
+	int rc;
+
+	snprintf(ops_path, sizeof ops_path, "%s/ops", f->dir);
+	for (long n = 0; n == 0 || n <= total_ops; n++) {
+		int status;
+		pid_t pid;
+
+		snapshot_store_close(f->store);
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/recv' '%s'", f->dir,
+		         f->store_dir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(
+		    snapshot_store_open(f->store_dir, &f->store, errmsg), 0);
+		receive_part(f, &id, data, 400000);
+		flip_byte(f->dir, "kv.partial", 2 * RES_IVL + 3);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			io_crash_set(n);
+			r = open_receiver(f, RES_IVL);
+			if (snapshot_receiver_begin(r, &id, &off, errmsg) != 0)
+				_exit(2);
+			/* Everything arrives, then the read-back finds the
+			 * flip and rewinds; receive again from there. */
+			rc = feed_rest(r, &id, data, off, errmsg);
+			if (rc == 2)
+				rc = verify_all(r, errmsg);
+			if (rc != MA_ERR_CRC)
+				_exit(3);
+			if (snapshot_receiver_begin(r, &id, &off, errmsg) != 0)
+				_exit(4);
+			rc = feed_range(r, &id, data, off, RES_CHUNK, -1,
+			                errmsg);
+			/* The run without a crash tells how many operations
+			 * there are through a file. */
+			if (n == 0) {
+				FILE *o = fopen(ops_path, "w");
+				if (o == NULL ||
+				    fprintf(o, "%ld\n", io_crash_ops()) < 0 ||
+				    fclose(o) != 0)
+					_exit(6);
+			}
+			_exit(rc == 1 ? 0 : 5);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (n == 0) {
+			FILE *o = fopen(ops_path, "r");
+
+			assert_int_equal(WEXITSTATUS(status), 0);
+			assert_non_null(o);
+			assert_int_equal(fscanf(o, "%ld", &total_ops), 1);
+			fclose(o);
+			assert_true(total_ops > 10);
+			assert_committed(f->store, &id, data);
+			continue;
+		}
+		if (WEXITSTATUS(status) != IO_CRASH_EXIT_CODE)
+			fail_msg("crash point %ld: child status %d", n,
+			         WEXITSTATUS(status));
+		/* Restart: resume or start over, and end with the source's
+		 * bytes (the flip is gone or found again). */
+		r = open_receiver(f, RES_IVL);
+		rc = snapshot_receiver_begin(r, &id, &off, errmsg);
+		if (rc == 0) {
+			rc = feed_range(r, &id, data, off, RES_CHUNK, -1,
+			                errmsg);
+			if (rc == MA_ERR_CRC) { /* found the flip again */
+				assert_int_equal(snapshot_receiver_begin(
+				                     r, &id, &off, errmsg),
+				                 0);
+				rc = feed_range(r, &id, data, off, RES_CHUNK,
+				                -1, errmsg);
+			}
+			if (rc != 1)
+				fail_msg("crash point %ld: resume from %" PRIu64
+				         ": %d %s",
+				         n, off, rc, errmsg);
+		} else if (rc != 1) {
+			fail_msg("crash point %ld: begin: %s", n, errmsg);
+		}
+		snapshot_receiver_close(r);
+		assert_committed(f->store, &id, data);
+	}
+	print_message("crash points of a damaged resume: %ld\n", total_ops);
+	free(data);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1008,6 +1505,12 @@ int main(void)
 	    T(test_sender_from_offset),
 	    T(test_sender_resume_identical),
 	    T(test_sender_detects_change),
+	    T(test_resume_verifies_in_slices),
+	    T(test_resume_flipped_prefix_byte),
+	    T(test_resume_bad_marks),
+	    T(test_resume_partial_truncated),
+	    T(test_sender_resume_bounded),
+	    T(test_crash_resume_damaged_every_op),
 	};
 #undef T
 
