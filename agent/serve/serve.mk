@@ -27,6 +27,9 @@ endif
 # SIGHUP reloads [access] without dropping mirrors (real processes).
 TESTS += tests/integration/test_serve_reload.sh
 EXTRA_DIST += tests/integration/test_serve_reload.sh
+# SIGHUP reloads the certificates without dropping mirrors; refused sets.
+TESTS += tests/integration/test_serve_cert_reload.sh
+EXTRA_DIST += tests/integration/test_serve_cert_reload.sh
 
 # check-config's certificate checks, with bad certificates made by openssl.
 TESTS += tests/integration/test_check_config_certs.sh
