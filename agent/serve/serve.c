@@ -1625,6 +1625,11 @@ bool serve_mirror_stat(struct serve *sv, unsigned i,
 			out->addrlen = len;
 		}
 		out->unacked = transport_response_unacked(st->req);
+		/* Snapshot streams have no heartbeat tick: look now. */
+		if (st->written - out->unacked > st->acked_seen) {
+			st->acked_seen = st->written - out->unacked;
+			st->contact_ms = now_ms;
+		}
 	}
 	out->age_ms = now_ms - st->opened_ms;
 	out->contact_age_ms = now_ms - st->contact_ms;

@@ -220,7 +220,8 @@ struct serve_mirror_stat {
 	socklen_t addrlen;       /* 0: unknown */
 	uint64_t age_ms;         /* since the request arrived */
 	uint64_t contact_age_ms; /* since the mirror last acknowledged data
-	                            (checked every heartbeat interval) */
+	                            (seen every heartbeat interval and at
+	                            each call) */
 	uint64_t bytes_sent;     /* body bytes handed to the transport */
 	size_t unacked;          /* of which not acknowledged yet */
 	/* log stream */
