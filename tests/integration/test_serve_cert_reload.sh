@@ -10,12 +10,12 @@
 # the problem and serve keeps serving the new one.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 14
-gen_certs
 command -v curl >/dev/null 2>&1 || {
 	echo "1..0 # SKIP curl is not installed"
 	exit 77
 }
+plan 14
+gen_certs
 
 # server2: the rotation target, signed by the same CA, its own serial.
 (
