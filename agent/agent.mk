@@ -26,6 +26,7 @@ agent_libagent_a_SOURCES = \
 	agent/serve/serve_log.c agent/serve/serve_log.h \
 	agent/serve/serve_snapshot.c agent/serve/serve_snapshot.h \
 	agent/serve/serve_reserve.c agent/serve/serve_reserve.h \
+	agent/serve/serve_metrics.c agent/serve/serve_metrics.h \
 	agent/apply/applier.c agent/apply/applier.h agent/apply/applier_kv.c \
 	agent/readapi/read_api.c agent/readapi/read_api.h \
 	agent/readapi/read_api_query.c agent/readapi/read_api_query.h \

@@ -7,6 +7,12 @@ bench_bench_receiver_LDADD = proto/libproto.a snapshot/libsnapshot.a \
 noinst_PROGRAMS += bench/bench_wal
 bench_bench_wal_SOURCES = bench/bench_wal.c
 bench_bench_wal_LDADD = wal/libwal.a common/libcommon.a $(DEPS_LIBS) -lpthread
+# bench_wal_seek: a log request at the far end of a sealed 64 MiB segment,
+# index cache cold against warm.
+noinst_PROGRAMS += bench/bench_wal_seek
+bench_bench_wal_seek_SOURCES = bench/bench_wal_seek.c
+bench_bench_wal_seek_LDADD = wal/libwal.a common/libcommon.a $(DEPS_LIBS) \
+	-lpthread
 # bench_transport: HTTP/3 transfer between two processes vs TLS 1.3/TCP.
 noinst_PROGRAMS += bench/bench_transport
 bench_bench_transport_SOURCES = bench/bench_transport.c

@@ -115,6 +115,31 @@ unsigned transport_server_handshakes(const struct transport_server *srv);
 void transport_server_tx_stats(const struct transport_server *srv,
                                uint64_t *datagrams, uint64_t *sends);
 
+/* Replaces the TLS identity and client CA (SIGHUP): reads cert_file,
+ * key_file and client_ca_file as transport_server_new does (same checks)
+ * into a new context used by every handshake from now on; connections
+ * already established keep the context they were made with until they
+ * end. On an error (MA_ERR_TLS, errmsg names the file) nothing changes.
+ * The strings need not outlive the call. */
+int transport_server_reload_tls(struct transport_server *srv,
+                                const char *cert_file, const char *key_file,
+                                const char *client_ca_file, char *errmsg);
+/* Successful transport_server_reload_tls() calls so far. */
+uint64_t transport_server_tls_reloads(const struct transport_server *srv);
+
+/* Connections refused or failed before they were established, by reason,
+ * since the server started (metrics). */
+struct transport_server_refusals {
+	uint64_t max_connections;         /* at Initial: max_connections */
+	uint64_t max_handshakes;          /* at Initial: max_handshakes */
+	uint64_t max_handshakes_per_addr; /* at Initial: per address */
+	uint64_t invalid_token;           /* Initial with a bad Retry token */
+	uint64_t tls;             /* handshake refused: certificate, identity */
+	uint64_t handshake_other; /* handshake timed out or failed otherwise */
+};
+void transport_server_refusal_stats(const struct transport_server *srv,
+                                    struct transport_server_refusals *out);
+
 /* Request accessors; strings live as long as req. */
 const char *transport_request_method(const struct transport_request *req);
 /* Path with the query string, as sent (":path"). */
@@ -210,6 +235,10 @@ void transport_client_free(struct transport_client *c);
  * yet or closed) or MA_ERR_IO (errmsg says why). */
 int transport_client_rebind(struct transport_client *c, const char *local_addr,
                             char *errmsg);
+/* The server certificate of the connection: "serial HEX, subject /.../"
+ * (logs, tests; after on_connected), or "no certificate". */
+void transport_client_peer_cert(const struct transport_client *c, char *buf,
+                                size_t len);
 /* The client's current local address and port (tests). */
 const struct sockaddr *
 transport_client_local_addr(const struct transport_client *c, socklen_t *len);

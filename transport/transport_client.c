@@ -436,6 +436,12 @@ static void cl_before_send(struct tconn *c)
 	ngtcp2_conn_set_local_addr(c->conn, &addr);
 }
 
+void transport_client_peer_cert(const struct transport_client *client,
+                                char *buf, size_t len)
+{
+	tls_peer_cert_describe(client->c.ssl, buf, len);
+}
+
 const struct sockaddr *
 transport_client_local_addr(const struct transport_client *client,
                             socklen_t *len)

@@ -48,6 +48,8 @@ struct transport_server {
 	uint64_t refused_log_ns; /* last per-address refusal logged */
 	uint64_t gone_pkts, gone_sends; /* of connections already freed */
 	int freeing;
+	struct transport_server_refusals refusals;
+	uint64_t tls_reloads;
 };
 
 /* The secret behind Retry tokens and stateless reset tokens. Derived from
@@ -281,6 +283,10 @@ static void srv_closed(struct tconn *c, int error, const char *msg)
 	if (c->established == 0) {
 		srv_of(c)->nhandshakes--;
 		c->established = 2;
+		if (error == MA_ERR_TLS)
+			srv_of(c)->refusals.tls++;
+		else if (error != 0)
+			srv_of(c)->refusals.handshake_other++;
 	}
 
 	/* Every close says who and why: TLS refusals are the operator's to
@@ -633,12 +639,14 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	if (ngtcp2_accept(&hd, pkt, len) != 0)
 		return;
 	if (srv->nestablished >= srv->cfg.max_connections) {
+		srv->refusals.max_connections++;
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
 	}
 	if (srv->nhandshakes >= srv->cfg.max_handshakes) {
 		refused_log(srv, from, 0);
+		srv->refusals.max_handshakes++;
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
@@ -652,6 +660,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	        &odcid, hd.token.base, hd.token.len, srv->secret,
 	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
 	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
+		srv->refusals.invalid_token++;
 		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
 		return;
 	}
@@ -659,6 +668,7 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 	 * use up another's share. */
 	if (handshakes_from(srv, from) >= srv->cfg.max_handshakes_per_addr) {
 		refused_log(srv, from, 1);
+		srv->refusals.max_handshakes_per_addr++;
 		send_refusal(srv, &hd, NGTCP2_CONNECTION_REFUSED, from,
 		             fromlen);
 		return;
@@ -805,6 +815,38 @@ void transport_server_tx_stats(const struct transport_server *srv,
 		*datagrams += c->st_pkts;
 		*sends += c->st_sends;
 	}
+}
+
+int transport_server_reload_tls(struct transport_server *srv,
+                                const char *cert_file, const char *key_file,
+                                const char *client_ca_file, char *errmsg)
+{
+	WOLFSSL_CTX *ctx = NULL;
+	int rv = tls_server_ctx_new(&ctx, cert_file, key_file, client_ca_file,
+	                            errmsg);
+
+	if (rv != 0)
+		return rv;
+	/* Sessions hold a reference to the context they were made from
+	 * (wolfSSL counts them): established connections keep the old one
+	 * until they end, new handshakes take this one. The Retry and
+	 * reset secret stays the start-up one, so tokens and resets issued
+	 * before the reload stay valid. */
+	wolfSSL_CTX_free(srv->ctx);
+	srv->ctx = ctx;
+	srv->tls_reloads++;
+	return 0;
+}
+
+uint64_t transport_server_tls_reloads(const struct transport_server *srv)
+{
+	return srv->tls_reloads;
+}
+
+void transport_server_refusal_stats(const struct transport_server *srv,
+                                    struct transport_server_refusals *out)
+{
+	*out = srv->refusals;
 }
 
 const char *transport_request_method(const struct transport_request *req)

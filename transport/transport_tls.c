@@ -266,6 +266,38 @@ static int load_identity(WOLFSSL_CTX *ctx, const char *cert_file,
 	return 0;
 }
 
+void tls_peer_cert_describe(WOLFSSL *ssl, char *buf, size_t len)
+{
+	WOLFSSL_X509 *x =
+	    ssl != NULL ? wolfSSL_get_peer_certificate(ssl) : NULL;
+	unsigned char serial[64];
+	int n = (int)sizeof serial;
+	char subj[256];
+	size_t at;
+
+	if (x == NULL) {
+		snprintf(buf, len, "no certificate");
+		return;
+	}
+	at = (size_t)snprintf(buf, len, "serial ");
+	if (wolfSSL_X509_get_serial_number(x, serial, &n) == WOLFSSL_SUCCESS)
+		for (int i = 0; i < n && at + 3 < len; i++)
+			at += (size_t)snprintf(buf + at, len - at, "%02X",
+			                       serial[i]);
+	else if (at + 2 < len)
+		at += (size_t)snprintf(buf + at, len - at, "?");
+	if (wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(x), subj,
+	                              (int)sizeof subj) == NULL)
+		snprintf(subj, sizeof subj, "?");
+	/* The subject comes from the peer: printable ASCII only. */
+	for (char *p = subj; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	if (at < len)
+		snprintf(buf + at, len - at, ", subject %s", subj);
+	wolfSSL_X509_free(x);
+}
+
 int tls_own_cert_is_v1(WOLFSSL *ssl)
 {
 	WOLFSSL_X509 *x = wolfSSL_get_certificate(ssl);

@@ -70,6 +70,11 @@ int tls_alpn_is_h3(WOLFSSL *ssl);
 void tls_describe_failure(WOLFSSL *ssl, const char *expected_name, char *buf,
                           size_t len);
 
+/* Describes the peer's certificate as "serial HEX, subject /.../" into
+ * buf (HEX upper-case as `openssl x509 -noout -serial` prints it), or
+ * "no certificate". Always NUL-terminates. */
+void tls_peer_cert_describe(WOLFSSL *ssl, char *buf, size_t len);
+
 /* 1 when our own certificate on ssl is X.509 version 1. */
 int tls_own_cert_is_v1(WOLFSSL *ssl);
 

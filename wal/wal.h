@@ -309,4 +309,12 @@ int wal_verify(const char *dir, struct wal_verify_report *rep,
                void (*seg_cb)(void *arg, const struct wal_verify_segment *seg),
                void *arg, char *errmsg);
 
+/* The process's index cache of sealed segments (wal_reader.c): a reader
+ * that loads a sealed segment another reader (or itself) indexed before
+ * copies its record offsets instead of reading and checking the whole
+ * segment again. Hits and misses count loads of sealed segments since
+ * the last clear (tests, benchmarks). */
+void wal_reader_index_cache_stats(uint64_t *hits, uint64_t *misses);
+/* Forgets every cached index (tests, benchmarks). */
+void wal_reader_index_cache_clear(void);
 #endif

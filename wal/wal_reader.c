@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,179 @@
 #include <unistd.h>
 
 #include "wal/wal_log.h"
+
+static size_t view_find(const struct wal_reader *r, uint64_t first);
+
+/* ---- the index cache of sealed segments ----
+ *
+ * Opening a reader or seeking into another segment indexes that segment:
+ * every record is read and CRC-checked to find the record boundaries
+ * (the format has no index on disk). On serve's event loop that is a
+ * whole-segment scan per log request (~2 ms per 16 MiB from the page
+ * cache, much more from disk). A sealed segment (one with a later segment
+ * in the view) no longer changes except by truncation or replacement, so
+ * the boundaries found once are kept here, shared by every reader of the
+ * process, and reused when the same file (device, inode, size and
+ * modification time) is loaded again: a seek then costs one copy of the
+ * offsets, 4 bytes per record, and no read. Records are still checked
+ * when read (read_at: index and CRC), so a file changed behind the
+ * cache's back reads as changed, never as other data. */
+#define INDEX_CACHE_SLOTS 64
+#define INDEX_CACHE_BYTES (256u << 20) /* offsets kept, all slots */
+
+struct index_slot {
+	bool used;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	struct timespec mtime;
+	uint64_t first_index, count, end, last_term;
+	uint32_t *offsets;
+	struct wal_tail tail;
+	uint64_t tick; /* last use, for eviction */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct index_slot slot[INDEX_CACHE_SLOTS];
+	uint64_t tick, bytes, hits, misses;
+} icache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void slot_drop(struct index_slot *s)
+{
+	icache.bytes -= s->count * sizeof *s->offsets;
+	free(s->offsets);
+	memset(s, 0, sizeof *s);
+}
+
+static bool same_file(const struct index_slot *s, const struct stat *st)
+{
+	return s->used && s->dev == st->st_dev && s->ino == st->st_ino &&
+	       s->size == (uint64_t)st->st_size &&
+	       s->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       s->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Fills r->seg and r->tail from the cache when it holds this file. */
+static bool index_cache_get(struct wal_reader *r, const struct stat *st)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&icache.lock);
+	for (size_t i = 0; i < INDEX_CACHE_SLOTS; i++) {
+		struct index_slot *s = &icache.slot[i];
+		uint32_t *copy;
+
+		if (!same_file(s, st) || s->first_index != r->seg.first_index)
+			continue;
+		copy = malloc(s->count > 0 ? s->count * sizeof *copy : 1);
+		if (copy == NULL)
+			break;
+		memcpy(copy, s->offsets, s->count * sizeof *copy);
+		free(r->seg.offsets);
+		r->seg.offsets = copy;
+		r->seg.cap = s->count;
+		r->seg.count = s->count;
+		r->seg.end = s->end;
+		r->seg.last_term = s->last_term;
+		r->tail = s->tail;
+		s->tick = ++icache.tick;
+		hit = true;
+		break;
+	}
+	if (hit)
+		icache.hits++;
+	else
+		icache.misses++;
+	pthread_mutex_unlock(&icache.lock);
+	return hit;
+}
+
+/* Keeps r's loaded segment's index when the segment is sealed (a later
+ * one is in the view) and was read to a clean end. */
+static void index_cache_put(struct wal_reader *r)
+{
+	struct stat st;
+	size_t i, victim = 0;
+	uint64_t bytes = r->seg.count * sizeof *r->seg.offsets;
+	uint32_t *copy;
+
+	if (!r->loaded || !r->tail.clean || r->seg.count == 0 ||
+	    view_find(r, r->seg.first_index) + 1 >= r->nsegs ||
+	    bytes > INDEX_CACHE_BYTES || fstat(r->fd, &st) != 0 ||
+	    (uint64_t)st.st_size != r->seg.end)
+		return;
+	copy = malloc(bytes);
+	if (copy == NULL)
+		return;
+	memcpy(copy, r->seg.offsets, bytes);
+	pthread_mutex_lock(&icache.lock);
+	for (i = 0; i < INDEX_CACHE_SLOTS; i++)
+		if (icache.slot[i].used && icache.slot[i].dev == st.st_dev &&
+		    icache.slot[i].ino == st.st_ino)
+			slot_drop(&icache.slot[i]); /* an older view of it */
+	/* Room: the least recently used go first. */
+	for (;;) {
+		bool full = true;
+
+		for (i = 0; i < INDEX_CACHE_SLOTS; i++) {
+			if (!icache.slot[i].used) {
+				full = false;
+				victim = i;
+				break;
+			}
+		}
+		if (!full && icache.bytes + bytes <= INDEX_CACHE_BYTES)
+			break;
+		victim = INDEX_CACHE_SLOTS;
+		for (i = 0; i < INDEX_CACHE_SLOTS; i++)
+			if (icache.slot[i].used &&
+			    (victim == INDEX_CACHE_SLOTS ||
+			     icache.slot[i].tick < icache.slot[victim].tick))
+				victim = i;
+		if (victim == INDEX_CACHE_SLOTS)
+			break; /* empty and still too big: cannot happen */
+		slot_drop(&icache.slot[victim]);
+	}
+	if (victim < INDEX_CACHE_SLOTS && !icache.slot[victim].used) {
+		struct index_slot *s = &icache.slot[victim];
+
+		s->used = true;
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+		s->size = (uint64_t)st.st_size;
+		s->mtime = st.st_mtim;
+		s->first_index = r->seg.first_index;
+		s->count = r->seg.count;
+		s->end = r->seg.end;
+		s->last_term = r->seg.last_term;
+		s->offsets = copy;
+		s->tail = r->tail;
+		s->tick = ++icache.tick;
+		icache.bytes += bytes;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&icache.lock);
+	free(copy);
+}
+
+void wal_reader_index_cache_stats(uint64_t *hits, uint64_t *misses)
+{
+	pthread_mutex_lock(&icache.lock);
+	*hits = icache.hits;
+	*misses = icache.misses;
+	pthread_mutex_unlock(&icache.lock);
+}
+
+void wal_reader_index_cache_clear(void)
+{
+	pthread_mutex_lock(&icache.lock);
+	for (size_t i = 0; i < INDEX_CACHE_SLOTS; i++)
+		if (icache.slot[i].used)
+			slot_drop(&icache.slot[i]);
+	icache.hits = icache.misses = 0;
+	pthread_mutex_unlock(&icache.lock);
+}
 
 static void unload(struct wal_reader *r)
 {
@@ -116,9 +290,14 @@ static int load(struct wal_reader *r, size_t i, char *errmsg)
 	r->ino = st.st_ino;
 	wal_seg_init(&r->seg, name, r->firsts[i], true);
 	r->loaded = true;
+	/* A sealed segment indexed before: no scan (see the cache above). */
+	if (i + 1 < r->nsegs && index_cache_get(r, &st))
+		return 0;
 	rc = scan_loaded(r, errmsg);
 	if (rc != 0)
 		unload(r);
+	else
+		index_cache_put(r);
 	return rc;
 }
 
@@ -398,6 +577,8 @@ int wal_reader_refresh(struct wal_reader *r, char *errmsg)
 	    stat(path, &st) == 0 && st.st_dev == r->dev &&
 	    st.st_ino == r->ino && (uint64_t)st.st_size >= r->seg.end) {
 		rc = scan_loaded(r, msg);
+		if (rc == 0)
+			index_cache_put(r); /* sealed since: keep its index */
 		if (rc != MA_ERR_CORRUPT)
 			return rc == 0 ? 0 : ma_errorf(errmsg, rc, "%s", msg);
 		/* Bad bytes right after what we had read, valid ones later:

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "transport/transport_cert.h"
 
 struct follow_cli {
 	struct event_base *base;
@@ -52,7 +54,109 @@ struct follow_cli {
 	const char *data_dir;
 	bool promote; /* SIGUSR1 with a promote request: stop, promote */
 	struct notify_timer *notify; /* systemd: STATUS= and the watchdog */
+	/* TLS files: the configured ones (read at start-up and on SIGHUP)
+	 * and the in-memory copies connections read (tls_take). */
+	const char *tls_src[3]; /* ca_file, cert_file, key_file */
+	int tls_fd[3];          /* memfds; -1: none */
+	char tls_use[3][4096];  /* "/proc/self/fd/N", or the configured path */
+	bool tls_on;
 };
+
+/* The connections read copies of the [tls] files kept in memory (memfd,
+ * opened as /proc/self/fd/N), taken at start-up and again on SIGHUP when
+ * the configured files pass the checks of check-config: a certificate
+ * renewed in place takes effect at the next connection after SIGHUP, and
+ * a broken renewal leaves the last good set in use. Nothing is written
+ * to disk (the key stays where the operator put it). */
+static const char *const tls_names[3] = {"tls-ca", "tls-cert", "tls-key"};
+
+/* Checks the configured [tls] files and copies them for the next
+ * connections. At start-up (startup true) problems are warnings and the
+ * files are taken anyway (the handshake then reports them as before); on
+ * SIGHUP they refuse the new set. Returns true when the files were taken. */
+static bool tls_take(struct follow_cli *cli, bool startup)
+{
+	struct transport_cert_report *rep = calloc(1, sizeof *rep);
+	void *buf[3] = {NULL, NULL, NULL};
+	int fd[3] = {-1, -1, -1};
+	size_t len[3];
+	char why[MA_ERRMSG_SIZE];
+	const char *what = startup ? "" : "SIGHUP: ";
+	bool ok = false;
+	int rc;
+
+	if (rep == NULL) {
+		log_error("%sout of memory checking the certificates", what);
+		return false;
+	}
+	rc = transport_cert_check(cli->tls_src[1], cli->tls_src[2],
+	                          cli->tls_src[0], TRANSPORT_CERT_CLIENT, rep,
+	                          why);
+	if (startup && (rc != 0 || rep->nproblems > 0))
+		goto out; /* used as they are: the handshake names them */
+	if (rc != 0 || rep->nproblems > 0) {
+		if (rc != 0)
+			log_error("%scertificate refused: %s", what, why);
+		for (unsigned i = 0; rc == 0 && i < rep->nproblems; i++)
+			log_error("%scertificate refused: %s", what,
+			          rep->problems[i]);
+		log_error("SIGHUP: the new certificate files were NOT "
+		          "applied: the next connections still present "
+		          "the previous certificate; fix the files "
+		          "(mirror-agent check-config shows the same "
+		          "checks) and send SIGHUP again");
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		rc = io_read_file(cli->tls_src[i], 1u << 20, &buf[i], &len[i],
+		                  why);
+		if (rc != 0) {
+			log_error("%scannot read %s: %s%s", what,
+			          cli->tls_src[i], why,
+			          startup ? ""
+			                  : "; still using the previous "
+			                    "certificate files");
+			goto out;
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		fd[i] = memfd_create(tls_names[i], MFD_CLOEXEC);
+		if (fd[i] < 0 ||
+		    io_write_all(fd[i], buf[i], len[i], why) != 0) {
+			log_error("%scannot keep a copy of %s in memory: %s%s",
+			          what, cli->tls_src[i],
+			          fd[i] < 0 ? strerror(errno) : why,
+			          startup ? ""
+			                  : "; still using the previous "
+			                    "certificate files");
+			goto out;
+		}
+	}
+	/* All three or none: swap, then close the previous copies. */
+	for (int i = 0; i < 3; i++) {
+		if (cli->tls_fd[i] >= 0)
+			close(cli->tls_fd[i]);
+		cli->tls_fd[i] = fd[i];
+		fd[i] = -1;
+		snprintf(cli->tls_use[i], sizeof cli->tls_use[i],
+		         "/proc/self/fd/%d", cli->tls_fd[i]);
+	}
+	ok = true;
+	if (!startup)
+		log_info("SIGHUP: certificates reloaded: %s (identity %s, "
+		         "valid until %s), key %s, CA %s: the next connections "
+		         "use them, the current one carries on",
+		         cli->tls_src[1], rep->identity, rep->not_after,
+		         cli->tls_src[2], cli->tls_src[0]);
+out:
+	for (int i = 0; i < 3; i++) {
+		free(buf[i]);
+		if (fd[i] >= 0)
+			close(fd[i]);
+	}
+	free(rep);
+	return ok;
+}
 
 /* systemd's STATUS= line: each database's state and figures, e.g.
  * "kv Following applied 300 lag 0; db2 Bootstrapping 45%". */
@@ -483,6 +587,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		if (cli->log_file != NULL && log_open(cli->log_file, why) != 0)
 			fprintf(stderr, "%s\n", why);
 		log_info("SIGHUP: log reopened");
+		if (cli->tls_on)
+			tls_take(cli, false);
 		return;
 	}
 	if (sig == SIGUSR1) {
@@ -717,6 +823,26 @@ int cmd_follow(int argc, char **argv)
 		}
 	}
 
+	/* The connections read in-memory copies of the [tls] files (see
+	 * tls_take); when the files have problems at start-up they are used
+	 * as they are, so that the handshake names them. */
+	cli.tls_fd[0] = cli.tls_fd[1] = cli.tls_fd[2] = -1;
+	if (o.ca_file != NULL && o.cert_file != NULL && o.key_file != NULL) {
+		cli.tls_src[0] = o.ca_file;
+		cli.tls_src[1] = o.cert_file;
+		cli.tls_src[2] = o.key_file;
+		cli.tls_on = true;
+		if (!tls_take(&cli, true))
+			for (int i = 0; i < 3; i++)
+				snprintf(cli.tls_use[i], sizeof cli.tls_use[i],
+				         "%s", cli.tls_src[i]);
+		/* follow reads these at every connection: a reload changes
+		 * what they say. */
+		o.ca_file = cli.tls_use[0];
+		o.cert_file = cli.tls_use[1];
+		o.key_file = cli.tls_use[2];
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	cli.base = event_base_new();
 	if (cli.base == NULL) {
@@ -832,6 +958,9 @@ out:
 	log_set_display(NULL, NULL, NULL); /* cli ends here */
 	if (lock_fd >= 0)
 		close(lock_fd);
+	for (int i = 0; cli.tls_on && i < 3; i++)
+		if (cli.tls_fd[i] >= 0)
+			close(cli.tls_fd[i]);
 	config_free(&cfg);
 	return rc;
 }

@@ -20,10 +20,12 @@
 #include "agent/cli/commands.h"
 #include "agent/config/config.h"
 #include "agent/serve/serve.h"
+#include "agent/serve/serve_metrics.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "transport/transport_cert.h"
 
 enum {
 	OPT_DATABASE = CLI_OPT_CUSTOM,
@@ -31,6 +33,7 @@ enum {
 	OPT_PORT_FILE,
 	OPT_ALLOW_ANY,
 	OPT_INJECT_FAULT,
+	OPT_METRICS_PORT_FILE,
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -80,6 +83,11 @@ static const struct cli_opt serve_opts[] = {
     {"log-level", "LEVEL", CLI_OPT_KEY, "agent.log_level", "log level"},
     {"port-file", "PATH", OPT_PORT_FILE, NULL,
      "write the bound port to PATH (for tests and scripts)"},
+    {"metrics-listen", "HOST:PORT", CLI_OPT_KEY, "serve.metrics_listen",
+     "serve /metrics and /status over HTTP here (loopback unless "
+     "[serve] metrics_token_sha256 is set); port 0: any free port"},
+    {"metrics-port-file", "PATH", OPT_METRICS_PORT_FILE, NULL,
+     "write the metrics listener's port to PATH (for tests and scripts)"},
     {"allow-any-identity", NULL, OPT_ALLOW_ANY, NULL,
      "accept --allow '*=...' (tests only)"},
 #ifdef MA_FAULT_INJECTION
@@ -112,6 +120,7 @@ struct serve_cli {
 	struct serve_grant *grants;
 	size_t ngrants;
 	const char *port_file;
+	const char *metrics_port_file;
 	bool allow_any_identity; /* options of their own, not keys */
 	enum serve_fault fault;
 	struct agent_config cfg; /* owns every string opts points to */
@@ -157,6 +166,9 @@ static int serve_custom(void *ctx, struct agent_config *cfg,
 		return 0;
 	case OPT_ALLOW_ANY:
 		cli->allow_any_identity = true;
+		return 0;
+	case OPT_METRICS_PORT_FILE:
+		cli->metrics_port_file = v;
 		return 0;
 #ifdef MA_FAULT_INJECTION
 	case OPT_INJECT_FAULT:
@@ -341,9 +353,17 @@ static unsigned report_unapplied(const struct serve_cli *a,
 	NUM(max_snapshot_streams_per_identity,
 	    "[serve] max_snapshot_streams_per_identity");
 	NUM(snapshot_lease_ms, "[serve] snapshot_lease");
-	STR(x->cert_file, y->cert_file, "[tls] cert_file");
-	STR(x->key_file, y->key_file, "[tls] key_file");
-	STR(x->client_ca_file, y->client_ca_file, "[tls] ca_file");
+	STR(a->cfg.serve.metrics_listen.host, b->cfg.serve.metrics_listen.host,
+	    "[serve] metrics_listen");
+	if (a->cfg.serve.metrics_listen.port !=
+	    b->cfg.serve.metrics_listen.port) {
+		log_warn(
+		    "serve: SIGHUP: [serve] metrics_listen (port) changed; "
+		    "restart serve to apply it");
+		n++;
+	}
+	STR(a->cfg.serve.metrics_token_sha256,
+	    b->cfg.serve.metrics_token_sha256, "[serve] metrics_token_sha256");
 	STR(a->cfg.agent.log_file, b->cfg.agent.log_file, "[agent] log_file");
 	if (x->ndatabases != y->ndatabases) {
 		log_warn("serve: SIGHUP: the [database] sections changed (%zu "
@@ -363,12 +383,64 @@ static unsigned report_unapplied(const struct serve_cli *a,
 	return n;
 }
 
+/* Checks the [tls] files of c as check-config does (X.509 v3, the key is
+ * the certificate's, signed by the CA, within its dates, EKU serverAuth)
+ * and, when they pass, makes serve use them for new handshakes. Logs each
+ * problem; returns true when the new files are in use. */
+static bool reload_tls(struct loop_ctx *ctx, const struct serve_cli *c)
+{
+	struct transport_cert_report *rep = calloc(1, sizeof *rep);
+	char why[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (rep == NULL) {
+		log_error("serve: SIGHUP: out of memory; certificates not "
+		          "reloaded (still serving the previous ones)");
+		return false;
+	}
+	rc = transport_cert_check(c->opts.cert_file, c->opts.key_file,
+	                          c->opts.client_ca_file, TRANSPORT_CERT_SERVER,
+	                          rep, why);
+	if (rc != 0 || rep->nproblems > 0) {
+		if (rc != 0)
+			log_error("serve: SIGHUP: certificate refused: %s",
+			          why);
+		for (unsigned i = 0; rc == 0 && i < rep->nproblems; i++)
+			log_error("serve: SIGHUP: certificate refused: %s",
+			          rep->problems[i]);
+		log_error("serve: SIGHUP: the new certificate files were NOT "
+		          "applied: still serving the previous certificate, "
+		          "key and CA; fix the files (mirror-agent "
+		          "check-config shows the same checks) and send "
+		          "SIGHUP again");
+		free(rep);
+		return false;
+	}
+	rc = serve_reload_tls(ctx->sv, c->opts.cert_file, c->opts.key_file,
+	                      c->opts.client_ca_file, why);
+	if (rc != 0) {
+		log_error("serve: SIGHUP: certificate refused: %s; still "
+		          "serving the previous certificate, key and CA",
+		          why);
+		free(rep);
+		return false;
+	}
+	log_info("serve: SIGHUP: certificates reloaded: %s (subject %s, "
+	         "valid until %s), key %s, client CA %s: new handshakes use "
+	         "them, established connections keep theirs",
+	         c->opts.cert_file, rep->subject, rep->not_after,
+	         c->opts.key_file, c->opts.client_ca_file);
+	free(rep);
+	return true;
+}
+
 /* SIGHUP: reopens the log file, then reads the configuration again (the
  * same command line, so the same file) and applies what can change
  * without dropping mirrors: [access] (serve_set_grants: connections stay,
- * withdrawn grants end their streams) and [agent] log_level. Everything
- * else is named in the log as needing a restart, and the certificate
- * files are read only at start-up (the TLS context is built once). A
+ * withdrawn grants end their streams), [agent] log_level and the [tls]
+ * files (reload_tls: checked first; new handshakes use them, established
+ * connections keep theirs; refused files leave the previous ones in use).
+ * Everything else is named in the log as needing a restart. A
  * configuration with errors is not applied at all. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -377,6 +449,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	char why[MA_ERRMSG_SIZE], *text = NULL;
 	size_t text_len = 0;
 	unsigned revoked = 0, unapplied;
+	bool tls_ok;
 	FILE *errf;
 	int rc;
 
@@ -429,12 +502,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	if (next->cfg.agent.log_level != ctx->cur->cfg.agent.log_level)
 		log_set_level((enum log_level)next->cfg.agent.log_level);
+	tls_ok = reload_tls(ctx, next);
 	log_info("serve: SIGHUP: configuration reloaded: %zu [access] "
 	         "grant(s) applied (%u stream(s) ended whose grant was "
-	         "withdrawn), log level applied; %u setting(s) need a "
-	         "restart; certificates are read only at start-up (restart "
-	         "serve to use new certificate files)",
-	         next->opts.ngrants, revoked, unapplied);
+	         "withdrawn), log level applied, certificates %s; %u "
+	         "setting(s) need a restart",
+	         next->opts.ngrants, revoked,
+	         tls_ok ? "reloaded" : "NOT reloaded (see above)", unapplied);
 	if (ctx->cur_heap) {
 		cli_free(ctx->cur);
 		free(ctx->cur);
@@ -449,6 +523,7 @@ int cmd_serve(int argc, char **argv)
 	struct loop_ctx ctx;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	struct serve *sv = NULL;
+	struct serve_metrics *metrics = NULL;
 	char errmsg[MA_ERRMSG_SIZE], text[32];
 	const char *log_file;
 	bool pid_written = false;
@@ -501,6 +576,38 @@ int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (cli.cfg.serve.metrics_listen.host[0] != '\0') {
+		struct serve_metrics_options mo = {
+		    .host = cli.cfg.serve.metrics_listen.host,
+		    .port = cli.cfg.serve.metrics_listen.port,
+		    .token_sha256 = cli.cfg.serve.metrics_token_sha256};
+
+		rc = serve_metrics_new(ctx.base, sv, &mo, &metrics, errmsg);
+		if (rc != 0) {
+			log_error("serve: %s", errmsg);
+			if (log_file != NULL)
+				fprintf(stderr, "mirror-agent serve: %s\n",
+				        errmsg);
+			status = rc == MA_ERR_CONFIG ? 2 : 1;
+			goto out;
+		}
+		if (cli.metrics_port_file != NULL) {
+			snprintf(text, sizeof text, "%u\n",
+			         (unsigned)serve_metrics_port(metrics));
+			rc =
+			    cli_write_file(cli.metrics_port_file, text, errmsg);
+			if (rc != 0) {
+				log_error("serve: --metrics-port-file: %s",
+				          errmsg);
+				goto out;
+			}
+		}
+	} else if (cli.metrics_port_file != NULL) {
+		log_error("serve: --metrics-port-file needs --metrics-listen "
+		          "or [serve] metrics_listen");
+		status = 2;
+		goto out;
+	}
 	if (cli.cfg.agent.pid_file != NULL) {
 		snprintf(text, sizeof text, "%ld\n", (long)getpid());
 		rc = cli_write_file(cli.cfg.agent.pid_file, text, errmsg);
@@ -539,9 +646,12 @@ out:
 	if (ctx.notify != NULL)
 		notify_send("STOPPING=1", NULL);
 	notify_timer_free(ctx.notify);
+	serve_metrics_free(metrics);
 	serve_free(sv);
 	if (cli.port_file != NULL && sv != NULL)
 		unlink(cli.port_file);
+	if (cli.metrics_port_file != NULL && metrics != NULL)
+		unlink(cli.metrics_port_file);
 	if (pid_written)
 		unlink(cli.cfg.agent.pid_file);
 	if (ev_term != NULL)

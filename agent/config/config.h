@@ -150,6 +150,9 @@ struct config_serve {
 	uint64_t max_streams_per_identity;          /* all connections */
 	uint64_t max_snapshot_streams_per_identity; /* pins per identity */
 	uint64_t snapshot_lease_ms; /* no progress: unpin and reset */
+	/* serve's /metrics and /status (agent/serve/serve_metrics.h). */
+	struct config_endpoint metrics_listen; /* IP literal; host "": off */
+	char metrics_token_sha256[65];         /* "": none */
 	struct config_origin origin;
 };
 

@@ -123,6 +123,12 @@ const struct key_def cfg_keys[] = {
      * retention proceeds; the mirror resumes from its durable offset. */
     KEY(SERVE, serve, snapshot_lease, T_DURATION, snapshot_lease_ms, 100,
         HOUR_MS, 0, NULL, "60s"),
+    /* serve's own /metrics and /status (issue 13): off unless set;
+     * loopback unless a token is set (serve_metrics_new refuses). */
+    KEY(SERVE, serve, metrics_listen, T_ENDPOINT, metrics_listen, 0, 0,
+        K_NUMERIC | K_PORT0, NULL, NULL),
+    KEY(SERVE, serve, metrics_token_sha256, T_SHA256, metrics_token_sha256, 0,
+        0, 0, NULL, NULL),
 
     /* The read API (issue 13; docs/OPERATIONS.md "Reading from the
      * mirror"). The connection caps stay below the descriptor limit (the

@@ -401,13 +401,15 @@ static const struct transport_stream_callbacks stream_callbacks = {
 static void on_connected(struct transport_client *c, void *user)
 {
 	struct follow *f = user;
+	char cert[384];
 
-	(void)c;
 	f->connected = true;
 	f->same_failures = 0;
 	f->last_failure[0] = '\0';
 	f->last_failure_error = 0;
-	log_info("connected to %s", f->endpoint_text);
+	transport_client_peer_cert(c, cert, sizeof cert);
+	log_info("connected to %s (server certificate %s)", f->endpoint_text,
+	         cert);
 	for (size_t i = 0; i < f->ndb; i++) {
 		follow_core_connected(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);

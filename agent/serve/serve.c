@@ -84,6 +84,11 @@ struct stream {
 	 * considered, the index written, and the index sent by then (written
 	 * at the next refresh if the stream moved). */
 	uint64_t resv_ms, resv_written, resv_next;
+	/* Observability (serve_mirror_stat): when the request arrived, the
+	 * last sign of life from the mirror (the request, or bytes of this
+	 * stream it acknowledged since the previous look), body bytes the
+	 * transport accepted and the acknowledged count seen last. */
+	uint64_t opened_ms, contact_ms, written, acked_seen;
 };
 
 struct db {
@@ -136,9 +141,10 @@ struct serve {
 	unsigned nstreams;
 	struct serve_limits limits;
 	uint32_t lease_ms;
-	struct event *lease_ev; /* checks snapshot leases */
-	struct event *resv_ev;  /* reports the reservations */
-	uint64_t reader_opens;  /* wal readers opened for log streams */
+	struct event *lease_ev;       /* checks snapshot leases */
+	struct event *resv_ev;        /* reports the reservations */
+	uint64_t reader_opens;        /* wal readers opened for log streams */
+	struct serve_refused refused; /* requests refused, by reason */
 };
 
 /* ---- database tail ---- */
@@ -226,6 +232,7 @@ static int flush(struct stream *st)
 			return MA_ERR_TRANSPORT;
 		if (rc == 0) {
 			st->out_off += n;
+			st->written += n;
 			if (st->kind == STREAM_SNAPSHOT)
 				serve_snapshot_progress(&st->snap,
 				                        clock_mono_ms());
@@ -653,6 +660,15 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (st->req != NULL && !st->dead) {
+		uint64_t acked =
+		    st->written - transport_response_unacked(st->req);
+
+		if (acked > st->acked_seen) {
+			st->acked_seen = acked;
+			st->contact_ms = now;
+		}
+	}
 	/* Only a stream that moved refreshes its reservation: serve learns
 	 * that a mirror went away only at the idle timeout, and a stream
 	 * that sends nothing must not keep an absent mirror's reservation
@@ -831,6 +847,7 @@ static bool admit(struct stream *st, bool snapshot)
 	if (serve_limits_admit(&sv->limits, st->peer, streams, snapshots,
 	                       snapshot, &ref) == 0)
 		return true;
+	sv->refused.identity_limit++;
 	respond_error(st, ref.status, ref.error, "%s", ref.message);
 	return false;
 }
@@ -890,10 +907,12 @@ static void dispatch(struct stream *st)
 	char msg[MA_ERRMSG_SIZE];
 
 	if (serve_request_parse(method, path, &rq, msg) != 0) {
+		sv->refused.bad_request++;
 		respond_error(st, 400, PROTO_ERROR_BAD_REQUEST, "%s", msg);
 		return;
 	}
 	if (!allowed(sv, st->peer, rq.database)) {
+		sv->refused.forbidden++;
 		respond_error(st, 403, PROTO_ERROR_FORBIDDEN,
 		              "client '%s' may not read database '%s'",
 		              st->peer, rq.database);
@@ -901,6 +920,7 @@ static void dispatch(struct stream *st)
 	}
 	st->db = db_find(sv, rq.database);
 	if (st->db == NULL) {
+		sv->refused.not_found++;
 		respond_error(st, 404, PROTO_ERROR_NOT_FOUND,
 		              "database '%s' is not served here", rq.database);
 		return;
@@ -933,6 +953,7 @@ static void on_request(struct transport_request *req, void *user)
 	}
 	st->sv = sv;
 	st->req = req;
+	st->opened_ms = st->contact_ms = clock_mono_ms();
 	peer = transport_request_peer(req);
 	snprintf(st->peer, sizeof st->peer, "%s", peer != NULL ? peer : "");
 	proto_buf_init(&st->out);
@@ -1517,6 +1538,112 @@ bool serve_stream_stat(const struct serve *sv, unsigned i,
 	if (st->req != NULL && !st->dead) {
 		out->path = transport_request_path(st->req);
 		out->unacked = transport_response_unacked(st->req);
+	}
+	return true;
+}
+
+/* ---- observability (serve_metrics.c) ---- */
+
+int serve_reload_tls(struct serve *sv, const char *cert_file,
+                     const char *key_file, const char *client_ca_file,
+                     char *errmsg)
+{
+	return transport_server_reload_tls(sv->srv, cert_file, key_file,
+	                                   client_ca_file, errmsg);
+}
+
+uint64_t serve_tls_reloads(const struct serve *sv)
+{
+	return transport_server_tls_reloads(sv->srv);
+}
+
+unsigned serve_connections(const struct serve *sv)
+{
+	return transport_server_connections(sv->srv);
+}
+
+unsigned serve_handshakes(const struct serve *sv)
+{
+	return transport_server_handshakes(sv->srv);
+}
+
+void serve_refusals(const struct serve *sv, struct serve_refused *req,
+                    struct transport_server_refusals *conn)
+{
+	*req = sv->refused;
+	transport_server_refusal_stats(sv->srv, conn);
+}
+
+size_t serve_database_count(const struct serve *sv)
+{
+	return sv->ndbs;
+}
+
+bool serve_database_stat(struct serve *sv, size_t i,
+                         struct serve_database_stat *out)
+{
+	struct db *db;
+	char em[MA_ERRMSG_SIZE];
+
+	if (i >= sv->ndbs)
+		return false;
+	db = &sv->dbs[i];
+	memset(out, 0, sizeof *out);
+	out->name = db->name;
+	out->tail_ok = tail_update(db, em) == 0;
+	out->commit_index = db->end.last_index;
+	out->first_index = wal_reader_first_index(db->tail);
+	out->log_streams = db->nlog;
+	return true;
+}
+
+bool serve_mirror_stat(struct serve *sv, unsigned i,
+                       struct serve_mirror_stat *out, uint64_t now_ms)
+{
+	struct stream *st;
+
+	for (st = sv->streams; st != NULL; st = st->next) {
+		if (st->dead || st->db == NULL ||
+		    (st->kind != STREAM_LOG && st->kind != STREAM_SNAPSHOT))
+			continue;
+		if (i-- == 0)
+			break;
+	}
+	if (st == NULL)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->identity = st->peer;
+	out->database = st->db->name;
+	out->snapshot = st->kind == STREAM_SNAPSHOT;
+	if (st->req != NULL) {
+		socklen_t len = 0;
+		const struct sockaddr *sa =
+		    transport_request_peer_addr(st->req, &len);
+
+		if (sa != NULL && len <= sizeof out->addr) {
+			memcpy(&out->addr, sa, len);
+			out->addrlen = len;
+		}
+		out->unacked = transport_response_unacked(st->req);
+		/* Snapshot streams have no heartbeat tick: look now. */
+		if (st->written - out->unacked > st->acked_seen) {
+			st->acked_seen = st->written - out->unacked;
+			st->contact_ms = now_ms;
+		}
+	}
+	out->age_ms = now_ms - st->opened_ms;
+	out->contact_age_ms = now_ms - st->contact_ms;
+	out->bytes_sent = st->written;
+	if (st->kind == STREAM_LOG) {
+		out->requested_from = st->log.from;
+		out->sent_index =
+		    st->log.next_index > 0 ? st->log.next_index - 1 : 0;
+		out->reservation_index = st->resv_written;
+		out->has_headroom = st->log.has_headroom;
+		out->headroom_s = st->log.headroom_s;
+	} else {
+		out->snapshot_index = st->snap.index;
+		out->snapshot_size = st->snap.size;
 	}
 	return true;
 }

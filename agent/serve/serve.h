@@ -171,4 +171,72 @@ struct serve_stream_stat {
 bool serve_stream_stat(const struct serve *sv, unsigned i,
                        struct serve_stream_stat *out);
 
+/* ---- observability: serve_metrics.h formats these ---- */
+
+/* Re-reads the certificate chain, key and client CA (SIGHUP) into a new
+ * TLS context for the handshakes from now on; established connections
+ * keep theirs. The caller checks the files first (transport_cert_check);
+ * this repeats the handshake's own checks (v1, key mismatch, unreadable).
+ * 0 or MA_ERR_TLS (nothing changed, errmsg says why). */
+int serve_reload_tls(struct serve *sv, const char *cert_file,
+                     const char *key_file, const char *client_ca_file,
+                     char *errmsg);
+/* Successful serve_reload_tls() calls. */
+uint64_t serve_tls_reloads(const struct serve *sv);
+/* Live QUIC connections (handshaking or established) and handshakes. */
+unsigned serve_connections(const struct serve *sv);
+unsigned serve_handshakes(const struct serve *sv);
+
+/* Requests refused by serve itself since it started, by reason. */
+struct serve_refused {
+	uint64_t bad_request;    /* 400: not a request of the protocol */
+	uint64_t forbidden;      /* 403: identity not granted the database */
+	uint64_t not_found;      /* 404: database not served */
+	uint64_t identity_limit; /* 503: per-identity stream caps */
+};
+struct transport_server_refusals;
+void serve_refusals(const struct serve *sv, struct serve_refused *req,
+                    struct transport_server_refusals *conn);
+
+struct serve_database_stat {
+	const char *name;
+	bool tail_ok;          /* the log's end could be read just now */
+	uint64_t commit_index; /* last index in the spool's log (0: empty) */
+	uint64_t first_index;  /* first retained index (0: none) */
+	unsigned log_streams;
+};
+size_t serve_database_count(const struct serve *sv);
+/* Database i (refreshes its log's end, rate-limited). false past the
+ * last. Strings live as long as sv. */
+bool serve_database_stat(struct serve *sv, size_t i,
+                         struct serve_database_stat *out);
+
+/* One mirror's open log or snapshot stream. */
+struct serve_mirror_stat {
+	const char *identity; /* from its certificate */
+	const char *database;
+	bool snapshot; /* a snapshot stream, else a log stream */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;       /* 0: unknown */
+	uint64_t age_ms;         /* since the request arrived */
+	uint64_t contact_age_ms; /* since the mirror last acknowledged data
+	                            (seen every heartbeat interval and at
+	                            each call) */
+	uint64_t bytes_sent;     /* body bytes handed to the transport */
+	size_t unacked;          /* of which not acknowledged yet */
+	/* log stream */
+	uint64_t requested_from;    /* the request's from= */
+	uint64_t sent_index;        /* last entry sent (0: none yet) */
+	uint64_t reservation_index; /* written for it (serve_reserve.h) */
+	bool has_headroom;          /* the mirror told its retention headroom */
+	uint64_t headroom_s;
+	/* snapshot stream */
+	uint64_t snapshot_index, snapshot_size;
+};
+/* The i-th open log or snapshot stream (info requests are not listed),
+ * in no particular order; false past the last. Strings stay valid until
+ * the loop runs again. */
+bool serve_mirror_stat(struct serve *sv, unsigned i,
+                       struct serve_mirror_stat *out, uint64_t now_ms);
+
 #endif

@@ -27,6 +27,13 @@ endif
 # SIGHUP reloads [access] without dropping mirrors (real processes).
 TESTS += tests/integration/test_serve_reload.sh
 EXTRA_DIST += tests/integration/test_serve_reload.sh
+# SIGHUP reloads the certificates without dropping mirrors; refused sets.
+TESTS += tests/integration/test_serve_cert_reload.sh
+EXTRA_DIST += tests/integration/test_serve_cert_reload.sh
+# follow: SIGHUP re-reads the client certificate; a refused set keeps the
+# last good one for the next connections.
+TESTS += tests/integration/test_follow_cert_reload.sh
+EXTRA_DIST += tests/integration/test_follow_cert_reload.sh
 
 # check-config's certificate checks, with bad certificates made by openssl.
 TESTS += tests/integration/test_check_config_certs.sh

@@ -8,9 +8,11 @@
 # the mirror exposes. The promtool and jq checks skip, saying so, where
 # Debian's prometheus / jq packages are not installed (scripts/setup.sh
 # installs them).
+# serve's own /metrics and /status ([serve] metrics_listen) pass the same
+# checks and show the mirror with its identity, database and position.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 10
+plan 15
 gen_certs
 spool=$TMP/src/kv
 "$SPOOLGEN" init "$spool" --database kv >/dev/null &&
@@ -18,7 +20,8 @@ spool=$TMP/src/kv
 "$SPOOLGEN" snapshot "$spool" --index 1000 --term 1 --size 1048576 --seed 3 >/dev/null &&
 "$SPOOLGEN" append "$spool" --count 500 --term 2 >/dev/null ||
 	{ echo "Bail out! spoolgen failed"; exit 1; }
-start_serve serve --database "kv=$spool" --allow "mirror-1=kv"
+start_serve serve --database "kv=$spool" --allow "mirror-1=kv" \
+	--metrics-listen 127.0.0.1:0 --metrics-port-file "$TMP/serve-metrics.port"
 # shellcheck disable=SC2046
 "$AGENT" follow --data-dir "$TMP/mirror" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) --database kv --http-listen 127.0.0.1:0 \
@@ -81,5 +84,53 @@ if command -v jq >/dev/null 2>&1; then
 				and (map(test(\"Last contact\")) | any) and (map(test(\"per second\")) | any)' '$dash' >/dev/null"
 else
 	skip "jq is not installed: dashboard not checked"
+fi
+
+# serve's side: the mirror as the source sees it, after one client with a
+# certificate of another CA was refused.
+"$AGENT" follow --data-dir "$TMP/bad" --source "127.0.0.1:$SERVE_PORT" \
+	--ca "$PKI/ca.pem" --cert "$PKI/other-client.pem" --key "$PKI/other-client.key" \
+	--server-name localhost --database kv >"$TMP/bad.log" 2>&1 &
+bad_pid=$!
+T_PIDS="$T_PIDS $bad_pid"
+wait_until 20 grep -q "not signed by a CA we trust" "$TMP/serve.log" ||
+	diag "serve did not log the refusal of other-client"
+kill "$bad_pid" 2>/dev/null
+wait_pid "$bad_pid" 10 >/dev/null
+SM=$TMP/serve-metrics.txt
+SURL="http://127.0.0.1:$(cat "$TMP/serve-metrics.port")"
+curl -s --max-time 10 -o "$SM" "$SURL/metrics" &&
+	curl -s --max-time 10 -o "$TMP/serve-status.json" "$SURL/status" ||
+	{ echo "Bail out! GET serve's /metrics or /status failed"; exit 1; }
+sval() { grep -F "$1" "$SM" | sed -n 's/^[^ ]* //p'; }
+if command -v promtool >/dev/null 2>&1; then
+	if promtool check metrics <"$SM" >"$TMP/promtool.out" 2>&1; then
+		ok "promtool check metrics (serve): clean"
+	else
+		not_ok "promtool check metrics (serve)"
+		sed 's/^/# /' "$TMP/promtool.out" | head -n 20
+	fi
+else
+	skip "promtool is not installed: serve's metrics not checked"
+fi
+sel='identity="mirror-1",database="kv",address="127.0.0.1:'
+check "serve: mirror-1 on kv sent up to 1500 of commit index 1500, lag 0" \
+	test "$(sval "mirror_serve_mirror_sent_index{$sel")/$(sval 'mirror_serve_commit_index{database="kv"}')/$(sval "mirror_serve_mirror_lag_entries{$sel")" = "1500/1500/0"
+resv=$(sval "mirror_serve_mirror_reservation_index{$sel")
+check "serve: the log request started at 1001, the reservation holds 1000..1500 ($resv)" \
+	sh -c "[ '$(sval "mirror_serve_mirror_requested_index{$sel")' = 1001 ] &&
+		[ '${resv:-0}' -ge 1000 ] && [ '${resv:-0}' -le 1500 ]"
+tls=$(sval 'mirror_serve_refused_connections_total{reason="tls"}')
+check "serve: the other CA's client counted as a TLS refusal ($tls), the 9 other reasons 0" \
+	sh -c "[ '${tls:-0}' -ge 1 ] && [ \$(grep -c '^mirror_serve_refused_[a-z_]*_total{reason=\"[a-z_]*\"} 0\$' '$SM') -eq 9 ]"
+if command -v jq >/dev/null 2>&1; then
+	check "serve /status: one log stream of mirror-1 on kv at 1500, lag 0, contact within 5 s" \
+		jq -e '[.mirrors[] | select(.stream == "log")] | length == 1 and
+			.[0].identity == "mirror-1" and .[0].database == "kv" and
+			.[0].sent_index == 1500 and .[0].commit_index == 1500 and
+			.[0].lag_entries == 0 and .[0].last_contact_s < 5 and
+			(.[0].address | startswith("127.0.0.1:"))' "$TMP/serve-status.json"
+else
+	skip "jq is not installed: serve's /status not checked"
 fi
 finish

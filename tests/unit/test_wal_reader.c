@@ -359,6 +359,88 @@ static void test_reader_sees_suffix_truncation(void **state)
 	wal_log_close(log);
 }
 
+static void expect_entry(struct wal_reader *r, uint64_t index, size_t extra)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_entry e;
+	int rc = wal_reader_next(r, &e, errmsg);
+
+	if (rc != 0)
+		fail_msg("next (want %" PRIu64 "): %s", index, errmsg);
+	assert_true(e.index == index);
+	assert_true(test_entry_ok(&e, extra));
+}
+
+/* The index cache of sealed segments (issue 9: a log request must not
+ * rescan whole segments): a second reader seeking anywhere in sealed
+ * segments reuses the first reader's index (hits, no new misses) and
+ * reads the same entries; after a suffix truncation rewrote the segments
+ * with other record sizes, no stale index is used (the entries read are
+ * the new ones, every one checked). */
+static void test_sealed_segment_index_cache(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(4096);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct wal_log *log = open_opts(dir, &o);
+	struct wal_reader *a, *b, *c;
+	uint64_t h0, m0, h1, m1, firsts[64];
+	size_t nseg = 0;
+	const uint64_t last = 600;
+
+	wal_reader_index_cache_clear();
+	assert_int_equal(test_append_range(log, 1, last, 7, 20, errmsg), 0);
+	for (uint64_t f = 1; f <= last && nseg < 64; f++) {
+		test_seg_path(path, sizeof path, dir, f);
+		if (access(path, F_OK) == 0)
+			firsts[nseg++] = f;
+	}
+	assert_true(nseg >= 6);
+	/* Reader a indexes every segment once: sealed ones are misses. */
+	a = reader(dir);
+	for (uint64_t i = 1; i <= last; i++)
+		expect_entry(a, i, 20);
+	wal_reader_index_cache_stats(&h0, &m0);
+	assert_true(m0 == nseg - 1); /* every sealed segment, once */
+	assert_true(h0 == 0);
+	/* Reader b: its open, and a seek to the far end of every sealed
+	 * segment, all from the cache. */
+	b = reader(dir);
+	for (size_t s = 0; s + 1 < nseg; s++) {
+		uint64_t far = firsts[s + 1] - 1;
+
+		assert_int_equal(wal_reader_seek(b, far, errmsg), 0);
+		expect_entry(b, far, 20);
+		expect_entry(b, far + 1, 20); /* into the next segment */
+	}
+	wal_reader_index_cache_stats(&h1, &m1);
+	assert_true(m1 == m0);
+	assert_true(h1 - h0 >= nseg - 1);
+	wal_reader_close(b);
+	/* Rewrite from 100 on with other record sizes: the sealed files of
+	 * that range are truncated or replaced, so their cached indexes no
+	 * longer match them. */
+	assert_int_equal(wal_log_truncate_suffix(log, 99, errmsg), 0);
+	assert_int_equal(test_append_range(log, 100, last, 5, 60, errmsg), 0);
+	c = reader(dir);
+	assert_int_equal(wal_reader_seek(c, 1, errmsg), 0);
+	for (uint64_t i = 1; i < 100; i++)
+		expect_entry(c, i, 20);
+	for (uint64_t i = 100; i <= last; i++)
+		expect_entry(c, i, 60);
+	/* And at random places, by a fresh reader, from the cache now. */
+	wal_reader_close(c);
+	c = reader(dir);
+	for (uint64_t i = last - 1; i >= 100; i -= 37) {
+		assert_int_equal(wal_reader_seek(c, i, errmsg), 0);
+		expect_entry(c, i, 60);
+	}
+	wal_reader_close(c);
+	wal_reader_close(a);
+	wal_log_close(log);
+	wal_reader_index_cache_clear();
+}
+
 /* Child: writes n entries of ~1 KiB in batches, as a spool writer would. */
 static int child_writer(const char *dir, uint64_t n)
 {
@@ -446,6 +528,7 @@ int main(void)
 	    T(test_reader_mid_log_corruption),
 	    T(test_reader_sees_suffix_truncation),
 	    T(test_cross_process_follow),
+	    T(test_sealed_segment_index_cache),
 	};
 #undef T
 	log_set_level(LOG_LEVEL_ERROR);
