@@ -21,6 +21,7 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/follow_checkpoint.c agent/follow/follow_checkpoint.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
+	agent/follow/source_view.c agent/follow/source_view.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/serve/serve_request.c agent/serve/serve_request.h \
 	agent/serve/serve_log.c agent/serve/serve_log.h \
