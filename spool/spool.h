@@ -298,7 +298,6 @@ uint64_t spool_reserve_apply(const char *spool_dir, uint64_t cut,
 uint64_t spool_reserve_held(const struct spool_segment *segs, size_t nsegs,
                             uint64_t index, uint64_t cut);
 
-
 /* ---- freshness record (spool_fresh.c) ----
  *
  * <dir>/freshness: what the tap's node knows about its cluster, for serve

@@ -27,7 +27,9 @@ int spool_freshness_format(const struct spool_freshness *f,
 	n = snprintf(body, sizeof body,
 	             "leader=%s\nleader_contact_ms=%" PRId64
 	             "\ncommit_index=%" PRIu64 "\nwritten_ms=%" PRId64 "\n",
-	             f->is_leader ? "self" : f->leader_known ? "known" : "none",
+	             f->is_leader      ? "self"
+	             : f->leader_known ? "known"
+	                               : "none",
 	             f->leader_contact_ms, f->commit_index, f->written_ms);
 	if (n < 0 || (size_t)n >= sizeof body - 16)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
@@ -69,7 +71,8 @@ int spool_freshness_parse(const char *text, size_t len,
 	           leader, &f->leader_contact_ms, &f->commit_index,
 	           &f->written_ms);
 	f->is_leader = n >= 1 && strcmp(leader, "self") == 0;
-	f->leader_known = f->is_leader || (n >= 1 && strcmp(leader, "known") == 0);
+	f->leader_known =
+	    f->is_leader || (n >= 1 && strcmp(leader, "known") == 0);
 	/* sscanf alone would take "-1", "+1" or " 1": only the canonical
 	 * text counts. */
 	if (n != 4 || spool_freshness_format(f, canon, NULL) != (int)len ||

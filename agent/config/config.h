@@ -178,7 +178,7 @@ struct config_follow {
 	/* Freshness of the sources (agent/follow/source_view.h). */
 	uint64_t source_probe_interval_ms; /* 0: no probes */
 	uint64_t source_probe_timeout_ms;
-	uint64_t source_lag_entries;       /* 0: no lag rule */
+	uint64_t source_lag_entries; /* 0: no lag rule */
 	uint64_t source_lag_grace_ms;
 	uint64_t source_leader_silence_ms; /* 0: no leader rule */
 	uint64_t source_switch_hold_ms;

@@ -104,7 +104,7 @@ struct follow {
 	struct transport_client *probe;
 	bool probe_closing;
 	uint32_t probe_ep, probe_next;
-	uint64_t probe_at; /* mono ms of the next probe */
+	uint64_t probe_at;         /* mono ms of the next probe */
 	struct event *probe_timer; /* timeout, and the end of a probe */
 	struct probe_slot slots[FOLLOW_MAX_DATABASES];
 	uint64_t switches;
@@ -643,7 +643,6 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 	connect_next(arg);
 }
 
-
 /* ---- freshness: moves and probes ---- */
 
 /* A database's rules want the connection on a fresher endpoint: the
@@ -688,9 +687,8 @@ static void probe_done(struct probe_slot *sl, const char *failed)
 			follow_core_probe_failed(db->core, f->probe_ep, failed,
 			                         clock_mono_ms());
 		else
-			follow_core_probe_answer(db->core, f->probe_ep,
-			                         sl->buf, sl->len,
-			                         clock_mono_ms());
+			follow_core_probe_answer(db->core, f->probe_ep, sl->buf,
+			                         sl->len, clock_mono_ms());
 	}
 	for (size_t i = 0; i < f->ndb; i++)
 		all = all && f->slots[i].done;
@@ -798,7 +796,8 @@ static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < f->ndb; i++)
-		probe_done(&f->slots[i], "no answer within source_probe_timeout");
+		probe_done(&f->slots[i],
+		           "no answer within source_probe_timeout");
 	evtimer_del(f->probe_timer);
 	if (f->probe != NULL && !f->probe_closing) {
 		f->probe_closing = true;
@@ -967,16 +966,17 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	if (f->o.view.stale_ms == 0) {
 		/* Each other endpoint is probed every (n - 1) intervals:
 		 * an answer stays current for two rounds. */
-		uint64_t round = (uint64_t)f->o.probe_interval_ms *
-		                 (o->endpoint_count > 1 ? o->endpoint_count - 1
-		                                        : 1);
+		uint64_t round =
+		    (uint64_t)f->o.probe_interval_ms *
+		    (o->endpoint_count > 1 ? o->endpoint_count - 1 : 1);
 		f->o.view.stale_ms = 2 * round + f->o.probe_timeout_ms;
 		if (f->o.view.stale_ms < 15000)
 			f->o.view.stale_ms = 15000;
 	}
 	for (size_t k = 0; k < o->endpoint_count; k++)
 		snprintf(f->endpoint_names[k], sizeof f->endpoint_names[k],
-		         strchr(o->endpoints[k].host, ':') ? "[%s]:%u" : "%s:%u",
+		         strchr(o->endpoints[k].host, ':') ? "[%s]:%u"
+		                                           : "%s:%u",
 		         o->endpoints[k].host, o->endpoints[k].port);
 	for (size_t i = 0; i < o->database_count; i++) {
 		rc = db_open(f, &f->dbs[i], i, errmsg);
@@ -1049,8 +1049,7 @@ const char *follow_last_switch(const struct follow *f)
 	return f->last_switch;
 }
 
-const struct source_view *follow_source_view(const struct follow *f,
-                                             size_t i)
+const struct source_view *follow_source_view(const struct follow *f, size_t i)
 {
 	return i < f->ndb && f->dbs[i].core != NULL
 	           ? follow_core_view(f->dbs[i].core)

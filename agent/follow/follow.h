@@ -125,8 +125,7 @@ uint64_t follow_switches(const struct follow *f);
 const char *follow_last_switch(const struct follow *f);
 /* The freshness view of database i's endpoints (NULL past the end or
  * once stopping). */
-const struct source_view *follow_source_view(const struct follow *f,
-                                             size_t i);
+const struct source_view *follow_source_view(const struct follow *f, size_t i);
 /* Configured endpoint i as "host:port" (NULL past the end). */
 const char *follow_endpoint_name(const struct follow *f, size_t i);
 /* Current endpoint "host:port". */

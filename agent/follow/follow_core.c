@@ -223,7 +223,7 @@ static void observe(struct follow_core *c, uint64_t commit,
  * answer the database is in Error (`fatal`), or backs off (capped) and
  * starts the round again. */
 static void next_endpoint(struct follow_core *c, int code, const char *why,
-                          bool fatal)
+                          bool fatal, const char *verb)
 {
 	uint32_t n = c->cfg.states.endpoint_count;
 	uint64_t all = n >= 64 ? UINT64_MAX : (UINT64_C(1) << (n ? n : 1)) - 1;
@@ -234,8 +234,8 @@ static void next_endpoint(struct follow_core *c, int code, const char *why,
 		if (n > 1)
 			snprintf(msg, sizeof msg,
 			         "%s (every one of the %" PRIu32
-			         " endpoints answered so)",
-			         why, n);
+			         " endpoints %s)",
+			         why, n, verb);
 		else
 			snprintf(msg, sizeof msg, "%s", why);
 		if (fatal) {
@@ -480,7 +480,7 @@ static bool check_incarnation(struct follow_core *c,
 		         source,
 		         seen->incarnation[0] ? seen->incarnation : "none",
 		         have);
-		next_endpoint(c, MA_ERR_IDENTITY, why, true);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return false;
 	}
 	if (seen->incarnation[0] == '\0' || c->incs.n == SPOOL_INCARNATIONS_MAX)
@@ -518,7 +518,7 @@ static int on_error_frame(struct follow_core *c, const void *body, size_t len)
 		/* Our identity may not read it here: another endpoint may
 		 * let us (grants are per source node); Error once every
 		 * endpoint said so. */
-		next_endpoint(c, MA_ERR_CONFIG, why, true);
+		next_endpoint(c, MA_ERR_CONFIG, why, true, "refused");
 		return 1;
 	}
 	stream_failed(c, why);
@@ -635,7 +635,8 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			         "); use --reseed to start over",
 			         m.id.cluster_id, m.id.epoch,
 			         c->identity.cluster_id, c->identity.epoch);
-			next_endpoint(c, MA_ERR_IDENTITY, why, true);
+			next_endpoint(c, MA_ERR_IDENTITY, why, true,
+			              "answered so");
 			return MA_ERR_IDENTITY;
 		}
 		if (!check_incarnation(c, &m.id))
@@ -811,7 +812,8 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 			 * may be sound. */
 			if (strstr(m.message, "is corrupt on the source") !=
 			    NULL)
-				next_endpoint(c, MA_ERR_CORRUPT, why, false);
+				next_endpoint(c, MA_ERR_CORRUPT, why, false,
+				              "has it corrupt");
 			else
 				stream_failed(c, why);
 			return 1;
@@ -929,7 +931,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	if (strcmp(c->info.id.database_id, c->name) != 0) {
 		snprintf(why, sizeof why, "source answered for database '%s'",
 		         c->info.id.database_id);
-		next_endpoint(c, MA_ERR_IDENTITY, why, true);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return 1;
 	}
 	if (c->has_identity &&
@@ -940,7 +942,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		         "; refusing it (use --reseed to start over)",
 		         c->info.id.cluster_id, c->info.id.epoch,
 		         c->identity.cluster_id, c->identity.epoch);
-		next_endpoint(c, MA_ERR_IDENTITY, why, true);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return 1;
 	}
 	if (!c->has_identity) {
@@ -1435,8 +1437,8 @@ void follow_core_probe_failed(struct follow_core *c, uint32_t ep,
 	source_view_probe_failed(&c->view, ep, SOURCE_PROBE_FAILED, why, now);
 }
 
-bool follow_core_take_switch(struct follow_core *c, uint32_t *target,
-                             char *why, size_t whylen)
+bool follow_core_take_switch(struct follow_core *c, uint32_t *target, char *why,
+                             size_t whylen)
 {
 	if (!c->switch_wanted || c->phase == PHASE_DEAD)
 		return false;
@@ -1446,8 +1448,7 @@ bool follow_core_take_switch(struct follow_core *c, uint32_t *target,
 	return true;
 }
 
-void follow_core_set_endpoint(struct follow_core *c, uint32_t ep,
-                              uint64_t now)
+void follow_core_set_endpoint(struct follow_core *c, uint32_t ep, uint64_t now)
 {
 	if (ep >= c->cfg.states.endpoint_count)
 		return;

@@ -208,12 +208,11 @@ void follow_core_probe_answer(struct follow_core *c, uint32_t ep,
 void follow_core_probe_failed(struct follow_core *c, uint32_t ep,
                               const char *why, uint64_t now);
 /* True once per move the rules want: *target and why (the reason). */
-bool follow_core_take_switch(struct follow_core *c, uint32_t *target,
-                             char *why, size_t whylen);
+bool follow_core_take_switch(struct follow_core *c, uint32_t *target, char *why,
+                             size_t whylen);
 /* The connection goes to endpoint ep next (after
  * follow_core_disconnected, which advanced to the following one). */
-void follow_core_set_endpoint(struct follow_core *c, uint32_t ep,
-                              uint64_t now);
+void follow_core_set_endpoint(struct follow_core *c, uint32_t ep, uint64_t now);
 const struct source_view *follow_core_view(const struct follow_core *c);
 
 /* The durable end of the local wal (0: none yet; the snapshot's index

@@ -457,8 +457,7 @@ void mirror_sm_freshest(struct mirror_sm *sm, uint64_t now_ms,
 	settle(sm, now_ms);
 }
 
-void mirror_sm_source_stale(struct mirror_sm *sm, bool stale,
-                            const char *why)
+void mirror_sm_source_stale(struct mirror_sm *sm, bool stale, const char *why)
 {
 	sm->source_stale = stale;
 	snprintf(sm->source_stale_why, sizeof sm->source_stale_why, "%s",

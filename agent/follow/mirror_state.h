@@ -165,8 +165,7 @@ void mirror_sm_freshest(struct mirror_sm *sm, uint64_t now_ms,
                         uint64_t commit_index);
 /* The followed source is stale and no endpoint is fresh (why): Degraded
  * with that reason while it lasts (evaluated at the next settle). */
-void mirror_sm_source_stale(struct mirror_sm *sm, bool stale,
-                            const char *why);
+void mirror_sm_source_stale(struct mirror_sm *sm, bool stale, const char *why);
 /* The connection failed or dropped. Moves to Disconnected, advances to the
  * next endpoint and returns the delay in ms before the next attempt:
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */

@@ -53,8 +53,8 @@ void source_view_observe(struct source_view *v, uint32_t ep,
 }
 
 void source_view_probe_failed(struct source_view *v, uint32_t ep,
-                              enum source_probe_result result,
-                              const char *why, uint64_t now)
+                              enum source_probe_result result, const char *why,
+                              uint64_t now)
 {
 	struct source_endpoint_view *e;
 
@@ -158,8 +158,7 @@ static bool leader_stale(const struct source_view *v, uint32_t ep, uint64_t now,
 	if (!source_view_leader_contact_age(v, ep, now, &age)) {
 		if (e->fresh.leader != PROTO_LEADER_NONE)
 			return false;
-		snprintf(why, whylen,
-		         "its node has never heard from a leader");
+		snprintf(why, whylen, "its node has never heard from a leader");
 		return true;
 	}
 	if (age <= v->cfg.leader_silence_ms)
@@ -197,8 +196,8 @@ bool source_view_decide(struct source_view *v, uint64_t now, uint32_t *target,
 			return false;
 		snprintf(cause, sizeof cause,
 		         "it is %" PRIu64 " entries behind the freshest "
-		         "endpoint for %" PRIu64 " ms (source_lag_entries %" PRIu64
-		         ")",
+		         "endpoint for %" PRIu64
+		         " ms (source_lag_entries %" PRIu64 ")",
 		         freshest - cur->commit_index, now - v->behind_since,
 		         v->cfg.lag_entries);
 	}
@@ -213,8 +212,8 @@ bool source_view_decide(struct source_view *v, uint64_t now, uint32_t *target,
 			continue;
 		/* Moving must gain something: past the lag rule for a lagging
 		 * endpoint, at least as far along for a leaderless one. */
-		if (!silent && e->commit_index <=
-		                   cur->commit_index + v->cfg.lag_entries)
+		if (!silent &&
+		    e->commit_index <= cur->commit_index + v->cfg.lag_entries)
 			continue;
 		if (silent && e->commit_index < cur->commit_index)
 			continue;
@@ -235,8 +234,8 @@ bool source_view_decide(struct source_view *v, uint64_t now, uint32_t *target,
 	snprintf(why, whylen,
 	         "moving from endpoint %" PRIu32 " to endpoint %" PRIu32
 	         " (commit index %" PRIu64 " vs %" PRIu64 "): %s",
-	         v->current, best, v->ep[best].commit_index,
-	         cur->commit_index, cause);
+	         v->current, best, v->ep[best].commit_index, cur->commit_index,
+	         cause);
 	snprintf(v->last_switch, sizeof v->last_switch, "%s", why);
 	*target = best;
 	v->current = best;

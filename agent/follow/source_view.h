@@ -52,14 +52,14 @@ struct source_view_config {
 enum source_probe_result {
 	SOURCE_PROBE_NONE = 0, /* never probed / observed */
 	SOURCE_PROBE_OK,
-	SOURCE_PROBE_FAILED, /* unreachable, error answer, bad frame */
+	SOURCE_PROBE_FAILED,  /* unreachable, error answer, bad frame */
 	SOURCE_PROBE_FOREIGN, /* answers for another cluster or database */
 };
 
 struct source_endpoint_view {
-	bool observed;        /* some answer carried a position */
-	uint64_t observed_at; /* now of that answer */
-	uint64_t commit_index; /* what the endpoint can serve */
+	bool observed;                /* some answer carried a position */
+	uint64_t observed_at;         /* now of that answer */
+	uint64_t commit_index;        /* what the endpoint can serve */
 	struct proto_freshness fresh; /* as of observed_at */
 	uint64_t probe_at;            /* now of the last probe result */
 	enum source_probe_result probe;
@@ -82,8 +82,7 @@ struct source_view {
 void source_view_init(struct source_view *v,
                       const struct source_view_config *cfg);
 /* The followed endpoint changed (any reason): the grace restarts. */
-void source_view_set_current(struct source_view *v, uint32_t ep,
-                             uint64_t now);
+void source_view_set_current(struct source_view *v, uint32_t ep, uint64_t now);
 /* An answer of endpoint ep (an info, a heartbeat, a probe): the commit
  * index it can serve and its node's freshness (fresh->known false:
  * unknown). */
@@ -92,8 +91,8 @@ void source_view_observe(struct source_view *v, uint32_t ep,
                          const struct proto_freshness *fresh, uint64_t now);
 /* A probe of ep failed (why: what). */
 void source_view_probe_failed(struct source_view *v, uint32_t ep,
-                              enum source_probe_result result,
-                              const char *why, uint64_t now);
+                              enum source_probe_result result, const char *why,
+                              uint64_t now);
 /* The whole body of a probe's 200 answer (framed info): decodes it,
  * checks it names cluster_id (NULL or "": any) and database, and
  * observes it. 0, or MA_ERR_PROTO / MA_ERR_IDENTITY (recorded as the

@@ -379,8 +379,8 @@ int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
 	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
 }
 
-void serve_log_freshness(const struct spool_freshness *rec,
-                         int64_t now_wall_ms, struct proto_freshness *out)
+void serve_log_freshness(const struct spool_freshness *rec, int64_t now_wall_ms,
+                         struct proto_freshness *out)
 {
 	memset(out, 0, sizeof *out);
 	if (rec == NULL)

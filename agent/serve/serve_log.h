@@ -66,8 +66,8 @@ int serve_log_info_build(struct snapshot_store *store,
  * step counts as 0). rec NULL (no record, or an unreadable one):
  * unknown. */
 struct spool_freshness;
-void serve_log_freshness(const struct spool_freshness *rec,
-                         int64_t now_wall_ms, struct proto_freshness *out);
+void serve_log_freshness(const struct spool_freshness *rec, int64_t now_wall_ms,
+                         struct proto_freshness *out);
 
 /* ---- the log-stream verdict ---- */
 
