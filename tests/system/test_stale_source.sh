@@ -114,10 +114,8 @@ while [ $round -lt "$ROUNDS" ]; do
 	K=$(node_of_port "${ep##*:}")
 	L=$(rk_leader C)
 	if [ -z "$K" ] || [ "$K" = "$L" ]; then
-		# Follow a non-leader: a stopped leader is an election, not a
-		# partitioned minority. Stop the leader's serve briefly? No:
-		# pick another node by restarting the mirror's view is not
-		# ours to do; the round is skipped.
+		# A stopped leader is an election, not a partitioned
+		# minority: this round measures nothing.
 		skip "round $round: the mirror follows the leader (node ${K:-?})"
 		skip "round $round: no move measured"
 		skip "round $round: fingerprint"
