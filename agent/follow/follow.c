@@ -657,8 +657,12 @@ static void take_switches(struct follow *f)
 		                             sizeof why))
 			continue;
 		if (f->client == NULL || f->closing || !f->connected ||
-		    target == f->endpoint)
+		    target == f->endpoint) {
+			/* Not moved: its view follows the connection. */
+			follow_core_set_endpoint(f->dbs[i].core, f->endpoint,
+			                         clock_mono_ms());
 			continue;
+		}
 		f->switches++;
 		snprintf(f->last_switch, sizeof f->last_switch, "%.64s: %.180s",
 		         f->dbs[i].name, why);

@@ -722,8 +722,12 @@ static void freshness_tick(struct sim *sim)
 		if (!follow_core_take_switch(sim->cores[db], &target, why,
 		                             sizeof why))
 			continue;
-		if (!sim->connected || target == sim->conn_source)
+		if (!sim->connected || target == sim->conn_source) {
+			follow_core_set_endpoint(sim->cores[db],
+			                         (uint32_t)sim->conn_source,
+			                         sim->now);
 			continue;
+		}
 		sim->stats.switches++;
 		snprintf(sim->last_switch, sizeof sim->last_switch, "%s", why);
 		do_disconnect(sim, why);
