@@ -50,6 +50,11 @@ tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c
 tests_unit_test_mirror_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mirror_state_LDADD = $(AGENT_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_source_view
+TESTS += tests/unit/test_source_view
+tests_unit_test_source_view_SOURCES = tests/unit/test_source_view.c
+tests_unit_test_source_view_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_source_view_LDADD = $(AGENT_TEST_LIBS)
 check_PROGRAMS += tests/unit/test_follow_core
 TESTS += tests/unit/test_follow_core
 tests_unit_test_follow_core_SOURCES = tests/unit/test_follow_core.c
