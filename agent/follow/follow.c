@@ -563,11 +563,12 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < f->ndb; i++)
 		cancel_streams(&f->dbs[i], true);
 	if (f->client != NULL && !f->closing && all_want_next_endpoint(f)) {
-		char why[160];
+		char why[300];
 
 		snprintf(why, sizeof why,
-		         "%s refused every database (403); trying the next "
-		         "endpoint",
+		         "%s cannot serve any database (refused, another "
+		         "identity, or a snapshot corrupt there); trying the "
+		         "next endpoint",
 		         f->endpoint_text);
 		f->closing = true;
 		f->connected = false;

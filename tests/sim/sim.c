@@ -487,8 +487,8 @@ static void drain(struct sim *sim)
 		}
 		if (n == 0 && sim->connected && all_want_next_endpoint(sim)) {
 			sim->stats.endpoint_moves++;
-			do_disconnect(sim, "every database refused (403): "
-			                   "next endpoint");
+			do_disconnect(sim, "every database wants the next "
+			                   "endpoint");
 			continue;
 		}
 		if (n == 0)
