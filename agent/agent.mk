@@ -21,6 +21,7 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/follow_checkpoint.c agent/follow/follow_checkpoint.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
+	agent/follow/source_view.c agent/follow/source_view.h \
 	agent/serve/serve.c agent/serve/serve.h \
 	agent/serve/serve_request.c agent/serve/serve_request.h \
 	agent/serve/serve_log.c agent/serve/serve_log.h \
@@ -50,6 +51,11 @@ tests_unit_test_mirror_state_SOURCES = tests/unit/test_mirror_state.c
 tests_unit_test_mirror_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mirror_state_LDADD = $(AGENT_TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_source_view
+TESTS += tests/unit/test_source_view
+tests_unit_test_source_view_SOURCES = tests/unit/test_source_view.c
+tests_unit_test_source_view_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_source_view_LDADD = $(AGENT_TEST_LIBS)
 check_PROGRAMS += tests/unit/test_follow_core
 TESTS += tests/unit/test_follow_core
 tests_unit_test_follow_core_SOURCES = tests/unit/test_follow_core.c

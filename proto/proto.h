@@ -205,6 +205,31 @@ int snapshot_receiver_feed_bytes(struct snapshot_receiver *r, const void *buf,
                                  size_t len, uint64_t now, char *errmsg);
 
 /* ------------------------------------------------------------------------
+ * Freshness of the source node (optional in info answers and heartbeats,
+ * docs/PROTOCOL.md "Freshness"): what the node whose spool is served knows
+ * about its cluster. Absent (known false) means unknown: an older source,
+ * or a tap that does not report it. Keys: "leader" ("self", "known",
+ * "none"), "node_commit_index", and "leader_contact_age" (ms since the node
+ * last heard from a leader; absent when it never did). */
+
+enum proto_leader {
+	PROTO_LEADER_NONE = 0, /* the node knows no leader now */
+	PROTO_LEADER_KNOWN,    /* another node leads */
+	PROTO_LEADER_SELF,     /* this node leads, with a quorum */
+};
+
+struct proto_freshness {
+	bool known; /* the fields below were sent */
+	enum proto_leader leader;
+	bool has_contact;
+	uint64_t leader_contact_age_ms;
+	uint64_t node_commit_index;
+};
+
+/* Returns "self", "known", "none" ("none" for other values). */
+const char *proto_leader_name(enum proto_leader l);
+
+/* ------------------------------------------------------------------------
  * Database info (proto_info.c): GET /v1/db/<database>/info. */
 
 struct proto_info {
@@ -216,6 +241,7 @@ struct proto_info {
 	uint64_t commit_index; /* last committed index the source holds */
 	uint64_t commit_term;
 	int64_t source_time_ms; /* source wall clock, ms since the epoch */
+	struct proto_freshness fresh; /* optional */
 };
 
 /* Appends one frame. 0 or MA_ERR_NOMEM. */
@@ -266,6 +292,8 @@ struct proto_log_msg {
 	 * send none, old mirrors ignore it. */
 	bool has_retention_headroom;
 	uint64_t retention_headroom_s;
+	/* HEARTBEAT, optional: the source node's freshness. */
+	struct proto_freshness fresh;
 	/* ERROR */
 	enum proto_error error;
 	char message[PROTO_MESSAGE_MAX + 1];

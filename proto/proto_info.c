@@ -57,13 +57,78 @@ int proto_fields_identity(const struct proto_fields *f,
 	return 0;
 }
 
+const char *proto_leader_name(enum proto_leader l)
+{
+	switch (l) {
+	case PROTO_LEADER_SELF:
+		return "self";
+	case PROTO_LEADER_KNOWN:
+		return "known";
+	case PROTO_LEADER_NONE:
+		break;
+	}
+	return "none";
+}
+
+size_t proto_freshness_pairs(const struct proto_freshness *fr)
+{
+	return fr->known ? (fr->has_contact ? 3 : 2) : 0;
+}
+
+void proto_pack_freshness(struct proto_packer *p,
+                          const struct proto_freshness *fr)
+{
+	if (!fr->known)
+		return;
+	proto_pack_kv_str(p, "leader", proto_leader_name(fr->leader));
+	proto_pack_kv_u64(p, "node_commit_index", fr->node_commit_index);
+	if (fr->has_contact)
+		proto_pack_kv_u64(p, "leader_contact_age",
+		                  fr->leader_contact_age_ms);
+}
+
+int proto_fields_freshness(const struct proto_fields *f,
+                           struct proto_freshness *fr)
+{
+	char name[8];
+	int rc;
+
+	memset(fr, 0, sizeof *fr);
+	if (!proto_fields_has(f, "leader"))
+		return 0; /* an older source: unknown */
+	rc = proto_fields_str(f, "leader", sizeof name - 1, name);
+	if (rc != 0)
+		return rc;
+	if (strcmp(name, "self") == 0)
+		fr->leader = PROTO_LEADER_SELF;
+	else if (strcmp(name, "known") == 0)
+		fr->leader = PROTO_LEADER_KNOWN;
+	else if (strcmp(name, "none") == 0)
+		fr->leader = PROTO_LEADER_NONE;
+	else
+		return ma_errorf(f->errmsg, MA_ERR_PROTO,
+		                 "field 'leader' is '%s' (want self, known "
+		                 "or none)",
+		                 name);
+	rc = proto_fields_u64(f, "node_commit_index", UINT64_MAX,
+	                      &fr->node_commit_index);
+	if (rc == 0 && proto_fields_has(f, "leader_contact_age")) {
+		rc = proto_fields_u64(f, "leader_contact_age", UINT64_MAX,
+		                      &fr->leader_contact_age_ms);
+		fr->has_contact = rc == 0;
+	}
+	fr->known = rc == 0;
+	return rc;
+}
+
 int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
 {
 	struct proto_packer p;
 
 	proto_pack_begin(&p, out);
 	proto_pack_map(&p, (info->has_snapshot ? 9 : 5) +
-	                       proto_identity_pairs(&info->id));
+	                       proto_identity_pairs(&info->id) +
+	                       proto_freshness_pairs(&info->fresh));
 	proto_pack_kv_str(&p, "k", "info");
 	proto_pack_identity(&p, &info->id);
 	proto_pack_kv_u64(&p, "first_index", info->first_index);
@@ -76,6 +141,7 @@ int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
 		proto_pack_kv_u64(&p, "snapshot_size", info->snapshot_size);
 		proto_pack_kv_u64(&p, "snapshot_crc32c", info->snapshot_crc32c);
 	}
+	proto_pack_freshness(&p, &info->fresh);
 	return proto_pack_end(&p);
 }
 
@@ -123,6 +189,8 @@ int proto_info_decode(const void *body, size_t len, struct proto_info *info,
 		                             &crc))))
 			info->snapshot_crc32c = (uint32_t)crc;
 	}
+	if (rc == 0)
+		rc = proto_fields_freshness(&f, &info->fresh);
 	proto_fields_close(&f);
 	return rc;
 }

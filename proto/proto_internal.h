@@ -82,4 +82,12 @@ void proto_pack_identity(struct proto_packer *p,
 int proto_fields_identity(const struct proto_fields *f,
                           struct proto_identity *id);
 
+/* The optional freshness fields (proto_info.c): pairs written (0 when
+ * unknown), the packer, and the decoder (nothing present: known false). */
+size_t proto_freshness_pairs(const struct proto_freshness *fr);
+void proto_pack_freshness(struct proto_packer *p,
+                          const struct proto_freshness *fr);
+int proto_fields_freshness(const struct proto_fields *f,
+                           struct proto_freshness *fr);
+
 #endif

@@ -59,7 +59,8 @@ int proto_log_encode(struct proto_buf *out, const struct proto_log_msg *m)
 		proto_pack_kv_u64(&p, "c", crc32c(m->data, m->data_len));
 		break;
 	case PROTO_LOG_HEARTBEAT:
-		proto_pack_map(&p, m->has_retention_headroom ? 5 : 4);
+		proto_pack_map(&p, (m->has_retention_headroom ? 5 : 4) +
+		                       proto_freshness_pairs(&m->fresh));
 		proto_pack_kv_str(&p, "k", kind);
 		proto_pack_kv_u64(&p, "commit_index", m->commit_index);
 		proto_pack_kv_u64(&p, "first_index", m->first_index);
@@ -67,6 +68,7 @@ int proto_log_encode(struct proto_buf *out, const struct proto_log_msg *m)
 		if (m->has_retention_headroom)
 			proto_pack_kv_u64(&p, "retention_headroom",
 			                  m->retention_headroom_s);
+		proto_pack_freshness(&p, &m->fresh);
 		break;
 	case PROTO_LOG_ERROR:
 		proto_pack_map(&p, 4);
@@ -165,6 +167,8 @@ int proto_log_decode(const void *body, size_t len, size_t data_max,
 			                      &m->retention_headroom_s);
 			m->has_retention_headroom = rc == 0;
 		}
+		if (rc == 0)
+			rc = proto_fields_freshness(&f, &m->fresh);
 		break;
 	case PROTO_LOG_ERROR:
 		if ((rc = proto_fields_str(&f, "error", PROTO_MESSAGE_MAX,

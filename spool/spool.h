@@ -311,5 +311,46 @@ int spool_source_commit_write(const char *dir, uint64_t index, char *errmsg);
 /* 0 with *index, MA_ERR_NOTFOUND (none yet), MA_ERR_CORRUPT (not that
  * one line: errmsg names the file) or the read error. */
 int spool_source_commit_read(const char *dir, uint64_t *index, char *errmsg);
+/* ---- freshness record (spool_fresh.c) ----
+ *
+ * <dir>/freshness: what the tap's node knows about its cluster, for serve
+ * to carry in every info answer and heartbeat (docs/TAP.md "Freshness").
+ * Rewritten atomically (io_write_file_replace) at most every
+ * SPOOL_FRESHNESS_INTERVAL_MS or when whether a leader is known changes,
+ * and never fsynced: it is a hint that a crash may leave one write behind,
+ * and the reader ages it against its own clock anyway. No file: unknown
+ * (a tap that predates it, or an application that does not report). */
+#define SPOOL_FRESHNESS_FILE "freshness"
+#define SPOOL_FRESHNESS_TEXT_MAX 192
+#define SPOOL_FRESHNESS_INTERVAL_MS 100
+struct spool_freshness {
+	/* The node knows a leader now (itself included). */
+	bool leader_known;
+	bool is_leader;
+	/* Wall clock (ms since the epoch) of the node's last contact with a
+	 * leader: for the leader itself, the last time it knew it had a
+	 * quorum; 0 when it never had any. */
+	int64_t leader_contact_ms;
+	/* The node's Raft commit index (may be ahead of what the spool
+	 * holds while entries are being applied). */
+	uint64_t commit_index;
+	int64_t written_ms; /* wall clock of the write */
+};
+/* Formats f as the file's text (key=value lines and a CRC line). Returns
+ * its length, or MA_ERR_INVAL (a negative time). */
+int spool_freshness_format(const struct spool_freshness *f,
+                           char out[SPOOL_FRESHNESS_TEXT_MAX], char *errmsg);
+/* Parses exactly what spool_freshness_format writes. 0 or MA_ERR_CORRUPT
+ * (*f zeroed). */
+int spool_freshness_parse(const char *text, size_t len,
+                          struct spool_freshness *f, char *errmsg);
+/* Replaces dir/freshness atomically, without fsync. 0, MA_ERR_INVAL,
+ * MA_ERR_IO, MA_ERR_NOSPACE. */
+int spool_freshness_write(const char *dir, const struct spool_freshness *f,
+                          char *errmsg);
+/* Reads dir/freshness. 0, MA_ERR_NOTFOUND (no record: unknown),
+ * MA_ERR_CORRUPT (names the file), MA_ERR_IO. */
+int spool_freshness_read(const char *dir, struct spool_freshness *f,
+                         char *errmsg);
 
 #endif

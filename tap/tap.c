@@ -26,6 +26,11 @@ struct tap {
 	struct snapshot_store *store;
 	struct tap_options opts;
 	struct tap_stats stats;
+	/* Freshness record (tap_freshness_note): the last one written and
+	 * when (monotonic ms); fresh_written false until the first. */
+	struct tap_freshness fresh;
+	uint64_t fresh_at;
+	bool fresh_written;
 };
 
 /* Data of fillers: the wal wants a non-NULL pointer even for 0 bytes. */
@@ -546,4 +551,43 @@ int tap_latest_snapshot(struct tap *tap, uint64_t *index, uint64_t *term,
 void tap_get_stats(const struct tap *tap, struct tap_stats *stats)
 {
 	*stats = tap->stats;
+}
+
+int tap_freshness_note(struct tap *tap, const struct tap_freshness *fr,
+                       uint64_t now_ms, int64_t wall_ms, char *errmsg)
+{
+	struct spool_freshness sf;
+	bool changed, flip;
+	int rc;
+
+	if (tap == NULL || fr == NULL || fr->leader_contact_ms < 0 ||
+	    wall_ms < 0 || (fr->is_leader && !fr->leader_known))
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "tap_freshness_note: invalid arguments");
+	flip = !tap->fresh_written ||
+	       fr->leader_known != tap->fresh.leader_known ||
+	       fr->is_leader != tap->fresh.is_leader;
+	changed = flip ||
+	          fr->leader_contact_ms != tap->fresh.leader_contact_ms ||
+	          fr->commit_index != tap->fresh.commit_index;
+	/* A leader lost or found is news at once; the rest (contact times
+	 * and commit indexes move with every heartbeat) at most every
+	 * SPOOL_FRESHNESS_INTERVAL_MS. Nothing new: nothing written, and
+	 * the reader ages the contact time by its own clock. */
+	if (!changed ||
+	    (!flip && now_ms < tap->fresh_at + SPOOL_FRESHNESS_INTERVAL_MS))
+		return 0;
+	memset(&sf, 0, sizeof sf);
+	sf.leader_known = fr->leader_known;
+	sf.is_leader = fr->is_leader;
+	sf.leader_contact_ms = fr->leader_contact_ms;
+	sf.commit_index = fr->commit_index;
+	sf.written_ms = wall_ms;
+	rc = spool_freshness_write(tap->dir, &sf, errmsg);
+	if (rc != 0)
+		return rc;
+	tap->fresh = *fr;
+	tap->fresh_at = now_ms;
+	tap->fresh_written = true;
+	return 0;
 }

@@ -181,6 +181,28 @@ struct tap_stats {
 };
 void tap_get_stats(const struct tap *tap, struct tap_stats *stats);
 
+/* What the node knows about its cluster (docs/TAP.md "Freshness"), for
+ * serve to tell mirrors which node is fresh. */
+struct tap_freshness {
+	bool leader_known; /* a leader is known now (itself included) */
+	bool is_leader;    /* this node leads (then leader_known) */
+	/* Wall clock (ms since the epoch) of the last contact with a
+	 * leader; the leader itself: the last time it knew it had a quorum.
+	 * 0: never. */
+	int64_t leader_contact_ms;
+	uint64_t commit_index; /* the node's Raft commit index */
+};
+/* Records fr in the spool's freshness record (spool/spool.h), replaced
+ * atomically but not fsynced: at once when leader_known or is_leader
+ * changed (and the first time), else at most every
+ * SPOOL_FRESHNESS_INTERVAL_MS of now_ms (monotonic) and only when
+ * something changed. wall_ms is the wall clock, stored as the time of the
+ * write. Cheap to call often (every few ms). Not fail-stop: a hint that
+ * could not be written is retried at the next call. 0, MA_ERR_INVAL,
+ * MA_ERR_IO, MA_ERR_NOSPACE. */
+int tap_freshness_note(struct tap *tap, const struct tap_freshness *fr,
+                       uint64_t now_ms, int64_t wall_ms, char *errmsg);
+
 /* ------------------------------------------------------------------------
  * canonical/raft (libraft 0.15) wrapper, tap/tap_raft.c. Include
  * <raft.h> before this header to get the declarations. */
@@ -217,6 +239,14 @@ void tap_raft_fsm_unwrap(struct raft_fsm *out);
  * from libraft's in-memory log. Also done lazily at the first apply.
  * 0 or an error as tap_snapshot_installed. */
 int tap_raft_started(struct raft_fsm *out, char *errmsg);
+/* Records what the node knows about its cluster (tap_freshness_note),
+ * read from r: whether a leader is known (raft_leader()), whether it is
+ * this node (r->state), when the node last heard from it and the node's
+ * commit index. Call from a timer of the node's loop (every 5-100 ms;
+ * writes are rate-limited): a node cut off from its cluster applies
+ * nothing, so the apply path alone would never say it went stale. 0 or
+ * an error as tap_freshness_note (logged by the caller; not fatal). */
+int tap_raft_freshness(struct raft_fsm *out, char *errmsg);
 /* Smallest multiple of 8 >= len: the payload length to hand to
  * raft_apply (see above). */
 size_t tap_raft_pad_len(size_t len);

@@ -56,6 +56,7 @@ struct wrap {
 	void *restored; /* copy of the snapshot restored by raft_start() */
 	size_t restored_len;
 	bool have_restored;
+	int64_t contact_ms; /* last leader contact, wall ms (0: never) */
 };
 
 size_t tap_raft_pad_len(size_t len)
@@ -319,6 +320,44 @@ static int wrap_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	drop_restored(w);
 	w->started = true;
 	return w->inner->restore(w->inner, buf);
+}
+
+/* A follower resets its election timer when it hears from its leader
+ * (libraft 0.15 electionResetTimer in recvAppendEntries/InstallSnapshot),
+ * so the time since r->election_timer_start (in r->io's clock) is the
+ * time since that contact. A leader steps down when it has not reached a
+ * majority within its election timeout, so while it leads it has a
+ * quorum: its contact is now. A candidate, or a follower without a
+ * leader, keeps the last contact it had. */
+int tap_raft_freshness(struct raft_fsm *out, char *errmsg)
+{
+	struct wrap *w;
+	struct tap_freshness fr;
+	raft_id id = 0;
+	const char *address = NULL;
+	int64_t wall = (int64_t)clock_wall_ms();
+
+	if (out == NULL || out->data == NULL)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "tap_raft_freshness: no wrapper");
+	w = out->data;
+	memset(&fr, 0, sizeof fr);
+	raft_leader(w->r, &id, &address);
+	fr.is_leader = raft_state(w->r) == RAFT_LEADER;
+	fr.leader_known = fr.is_leader || id != 0;
+	if (fr.is_leader) {
+		w->contact_ms = wall;
+	} else if (raft_state(w->r) == RAFT_FOLLOWER && id != 0 &&
+	           w->r->io != NULL && w->r->io->time != NULL) {
+		raft_time now = w->r->io->time(w->r->io);
+		raft_time start = w->r->election_timer_start;
+		int64_t since = now > start ? (int64_t)(now - start) : 0;
+
+		w->contact_ms = wall > since ? wall - since : 0;
+	}
+	fr.leader_contact_ms = w->contact_ms;
+	fr.commit_index = w->r->commit_index;
+	return tap_freshness_note(w->tap, &fr, clock_mono_ms(), wall, errmsg);
 }
 
 int tap_raft_fsm_wrap(struct raft_fsm *inner, struct raft *r, struct tap *tap,

@@ -7,7 +7,7 @@ EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
 if FUZZING
 DISK_FUZZ = tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot_meta \
 	tests/fuzz/fuzz_identity tests/fuzz/fuzz_config tests/fuzz/fuzz_promoted \
-	tests/fuzz/fuzz_reservation
+	tests/fuzz/fuzz_reservation tests/fuzz/fuzz_freshness
 noinst_PROGRAMS += $(DISK_FUZZ)
 FUZZ_TARGETS += $(DISK_FUZZ)
 tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c
@@ -29,13 +29,18 @@ tests_fuzz_fuzz_reservation_SOURCES = tests/fuzz/fuzz_reservation.c
 tests_fuzz_fuzz_reservation_LDADD = spool/libspool.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_reservation_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_freshness_SOURCES = tests/fuzz/fuzz_freshness.c
+tests_fuzz_fuzz_freshness_LDADD = spool/libspool.a common/libcommon.a \
+	$(DEPS_LIBS)
+tests_fuzz_fuzz_freshness_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
 tests_fuzz_fuzz_config_LDADD = $(MODULE_LIBS) $(DEPS_LIBS) -lpthread
 tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
 EXTRA_DIST += tests/fuzz/corpus/wal tests/fuzz/corpus/snapshot_meta \
 	tests/fuzz/corpus/identity tests/fuzz/corpus/config \
-	tests/fuzz/corpus/promoted tests/fuzz/corpus/reservation
+	tests/fuzz/corpus/promoted tests/fuzz/corpus/reservation \
+	tests/fuzz/corpus/freshness
 # The fuzzers' findings as unit tests, for every build.
 check_PROGRAMS += tests/unit/test_disk_decoders
 TESTS += tests/unit/test_disk_decoders

@@ -178,6 +178,13 @@ struct config_follow {
 	uint64_t degraded_lag_time_ms; /* 0: off */
 	uint64_t degraded_silence_ms;  /* 0: off */
 	uint64_t degraded_headroom_ms; /* 0: off (retention headroom) */
+	/* Freshness of the sources (agent/follow/source_view.h). */
+	uint64_t source_probe_interval_ms; /* 0: no probes */
+	uint64_t source_probe_timeout_ms;
+	uint64_t source_lag_entries; /* 0: no lag rule */
+	uint64_t source_lag_grace_ms;
+	uint64_t source_leader_silence_ms; /* 0: no leader rule */
+	uint64_t source_switch_hold_ms;
 	uint64_t wal_sync_interval_ms; /* 0: fsync every batch */
 	uint64_t wal_sync_bytes;
 	uint64_t snapshot_sync_bytes;

@@ -176,6 +176,21 @@ const struct key_def cfg_keys[] = {
         HOUR_MS, K_ZERO_OK, NULL, "15s"),
     KEY(FOLLOW, follow, degraded_headroom, T_DURATION, degraded_headroom_ms,
         SEC_MS, 30 * 24 * HOUR_MS, K_ZERO_OK, NULL, "0"),
+    /* Freshness of the sources (issue 8; docs/OPERATIONS.md "Freshness"):
+     * probes of the endpoints not followed, and when to move off the
+     * followed one. */
+    KEY(FOLLOW, follow, source_probe_interval, T_DURATION,
+        source_probe_interval_ms, SEC_MS, HOUR_MS, K_ZERO_OK, NULL, "5s"),
+    KEY(FOLLOW, follow, source_probe_timeout, T_DURATION,
+        source_probe_timeout_ms, 100, MIN_MS, 0, NULL, "3s"),
+    KEY(FOLLOW, follow, source_lag_entries, T_UINT, source_lag_entries, 1,
+        UINT64_C(1) << 62, K_ZERO_OK, NULL, "1000"),
+    KEY(FOLLOW, follow, source_lag_grace, T_DURATION, source_lag_grace_ms, 0,
+        HOUR_MS, K_ZERO_OK, NULL, "10s"),
+    KEY(FOLLOW, follow, source_leader_silence, T_DURATION,
+        source_leader_silence_ms, 100, HOUR_MS, K_ZERO_OK, NULL, "5s"),
+    KEY(FOLLOW, follow, source_switch_hold, T_DURATION, source_switch_hold_ms,
+        0, HOUR_MS, K_ZERO_OK, NULL, "30s"),
     KEY(FOLLOW, follow, wal_sync_interval, T_DURATION, wal_sync_interval_ms, 1,
         10 * SEC_MS, K_ZERO_OK, NULL, "100ms"),
     KEY(FOLLOW, follow, wal_sync_bytes, T_SIZE, wal_sync_bytes, 4 * KiB, GiB, 0,

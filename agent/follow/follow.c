@@ -34,6 +34,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 
@@ -57,6 +58,17 @@ struct fdb {
 	const char *name;
 	struct mirror_status status;
 	struct fstream streams[FDB_STREAMS];
+};
+
+/* One database's request of the running probe (GET info). */
+struct probe_slot {
+	struct follow *f;
+	size_t db;
+	struct transport_stream *ts;
+	int status;
+	bool done;
+	size_t len;
+	uint8_t buf[PROTO_FRAME_OVERHEAD + PROTO_FRAME_HEADER_SIZE];
 };
 
 struct follow {
@@ -87,6 +99,17 @@ struct follow {
 	 * (a follower refused at start-up -- a lock held by another -- must
 	 * not overwrite the live one's). */
 	bool started;
+	/* Probes of the endpoints not followed (one at a time) and the
+	 * moves to a fresher endpoint (source_view.h). */
+	struct transport_client *probe;
+	bool probe_closing;
+	uint32_t probe_ep, probe_next;
+	uint64_t probe_at;         /* mono ms of the next probe */
+	struct event *probe_timer; /* timeout, and the end of a probe */
+	struct probe_slot slots[FOLLOW_MAX_DATABASES];
+	uint64_t switches;
+	char last_switch[256];
+	char endpoint_names[FOLLOW_MAX_ENDPOINTS][80];
 };
 
 /* A failure a retry does not fix (a certificate refused, nothing
@@ -128,6 +151,12 @@ void follow_options_init(struct follow_options *o,
 	o->checkpoint.keep_snapshots = (uint32_t)cf->checkpoint_keep;
 	o->checkpoint.wal_keep_entries = cf->checkpoint_wal_keep;
 	o->wal_segment_size = cf->wal_segment_size;
+	o->view.lag_entries = cf->source_lag_entries;
+	o->view.lag_grace_ms = cf->source_lag_grace_ms;
+	o->view.leader_silence_ms = cf->source_leader_silence_ms;
+	o->view.hold_ms = cf->source_switch_hold_ms;
+	o->probe_interval_ms = (uint32_t)cf->source_probe_interval_ms;
+	o->probe_timeout_ms = (uint32_t)cf->source_probe_timeout_ms;
 }
 
 /* ---- reporting ---- */
@@ -416,7 +445,9 @@ static void on_connected(struct transport_client *c, void *user)
 	}
 }
 
-static void schedule_reconnect(struct follow *f, const char *why)
+/* target: the endpoint to go to (UINT32_MAX: the next one). */
+static void schedule_reconnect_to(struct follow *f, const char *why,
+                                  uint32_t target)
 {
 	uint32_t delay = 0;
 	bool any = false;
@@ -442,6 +473,12 @@ static void schedule_reconnect(struct follow *f, const char *why)
 	if (!any || f->stopping)
 		return; /* every database failed for good */
 	f->endpoint = (f->endpoint + 1) % (uint32_t)f->o.endpoint_count;
+	if (target < f->o.endpoint_count) {
+		f->endpoint = target;
+		for (size_t i = 0; i < f->ndb; i++)
+			follow_core_set_endpoint(f->dbs[i].core, target,
+			                         clock_mono_ms());
+	}
 	if (f->same_failures >= FOLLOW_SAME_FAILURES &&
 	    delay < FOLLOW_SAME_FAILURE_DELAY_MS)
 		delay = FOLLOW_SAME_FAILURE_DELAY_MS;
@@ -463,6 +500,11 @@ static void schedule_reconnect(struct follow *f, const char *why)
 	struct timeval tv = {(time_t)(delay / 1000),
 	                     (suseconds_t)(delay % 1000) * 1000};
 	evtimer_add(f->reconnect_timer, &tv);
+}
+
+static void schedule_reconnect(struct follow *f, const char *why)
+{
+	schedule_reconnect_to(f, why, UINT32_MAX);
 }
 
 /* Counts identical failures in a row. The transport's message starts
@@ -534,11 +576,12 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < f->ndb; i++)
 		cancel_streams(&f->dbs[i], true);
 	if (f->client != NULL && !f->closing && all_want_next_endpoint(f)) {
-		char why[160];
+		char why[300];
 
 		snprintf(why, sizeof why,
-		         "%s refused every database (403); trying the next "
-		         "endpoint",
+		         "%s cannot serve any database (refused, another "
+		         "identity, or a snapshot corrupt there); trying the "
+		         "next endpoint",
 		         f->endpoint_text);
 		f->closing = true;
 		f->connected = false;
@@ -614,6 +657,225 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 	connect_next(arg);
 }
 
+/* ---- freshness: moves and probes ---- */
+
+/* A database's rules want the connection on a fresher endpoint: the
+ * first such wish moves it (the others follow the connection). */
+static void take_switches(struct follow *f)
+{
+	char why[256];
+	uint32_t target;
+
+	for (size_t i = 0; i < f->ndb; i++) {
+		if (!follow_core_take_switch(f->dbs[i].core, &target, why,
+		                             sizeof why))
+			continue;
+		if (f->client == NULL || f->closing || !f->connected ||
+		    target == f->endpoint) {
+			/* Not moved: its view follows the connection. */
+			follow_core_set_endpoint(f->dbs[i].core, f->endpoint,
+			                         clock_mono_ms());
+			continue;
+		}
+		f->switches++;
+		snprintf(f->last_switch, sizeof f->last_switch, "%.64s: %.180s",
+		         f->dbs[i].name, why);
+		log_warn("leaving %s for %s: %s", f->endpoint_text,
+		         f->endpoint_names[target], f->last_switch);
+		f->closing = true;
+		f->connected = false;
+		transport_client_close(f->client); /* on_closed follows */
+		schedule_reconnect_to(f, f->last_switch, target);
+		return;
+	}
+}
+
+static void probe_done(struct probe_slot *sl, const char *failed)
+{
+	struct follow *f = sl->f;
+	struct fdb *db = &f->dbs[sl->db];
+	bool all = true;
+
+	if (sl->done)
+		return;
+	sl->done = true;
+	sl->ts = NULL;
+	if (db->core != NULL) {
+		if (failed != NULL)
+			follow_core_probe_failed(db->core, f->probe_ep, failed,
+			                         clock_mono_ms());
+		else
+			follow_core_probe_answer(db->core, f->probe_ep, sl->buf,
+			                         sl->len, clock_mono_ms());
+	}
+	for (size_t i = 0; i < f->ndb; i++)
+		all = all && f->slots[i].done;
+	if (all && f->probe_timer != NULL) {
+		/* Closed from the timer: not inside a transport callback. */
+		struct timeval now = {0, 0};
+		evtimer_add(f->probe_timer, &now);
+	}
+}
+
+static void probe_on_response(struct transport_stream *s, int status,
+                              void *user)
+{
+	(void)s;
+	((struct probe_slot *)user)->status = status;
+}
+
+static void probe_on_body(struct transport_stream *s, const uint8_t *data,
+                          size_t len, void *user)
+{
+	struct probe_slot *sl = user;
+
+	(void)s;
+	if (sl->done)
+		return;
+	if (len > sizeof sl->buf - sl->len) {
+		probe_done(sl, "info answer too large");
+		return;
+	}
+	memcpy(sl->buf + sl->len, data, len);
+	sl->len += len;
+}
+
+static void probe_on_end(struct transport_stream *s, void *user)
+{
+	struct probe_slot *sl = user;
+	char why[64];
+
+	(void)s;
+	if (sl->status == 200) {
+		probe_done(sl, NULL);
+		return;
+	}
+	snprintf(why, sizeof why, "answered status %d", sl->status);
+	probe_done(sl, why);
+}
+
+static void probe_on_error(struct transport_stream *s, int code,
+                           const char *msg, void *user)
+{
+	char why[300];
+
+	(void)s;
+	snprintf(why, sizeof why, "%s (%s)", msg ? msg : "stream failed",
+	         ma_strerror(code));
+	probe_done(user, why);
+}
+
+static const struct transport_stream_callbacks probe_stream_callbacks = {
+    .on_response = probe_on_response,
+    .on_body = probe_on_body,
+    .on_end = probe_on_end,
+    .on_error = probe_on_error,
+};
+
+static void probe_on_connected(struct transport_client *c, void *user)
+{
+	struct follow *f = user;
+	char path[128];
+
+	for (size_t i = 0; i < f->ndb; i++) {
+		struct probe_slot *sl = &f->slots[i];
+
+		if (sl->done)
+			continue;
+		snprintf(path, sizeof path, "/v1/db/%s/info", f->dbs[i].name);
+		if (transport_client_request(c, path, &probe_stream_callbacks,
+		                             sl, &sl->ts) != 0)
+			probe_done(sl, "cannot open a stream");
+	}
+}
+
+static void probe_on_closed(struct transport_client *c, int error,
+                            const char *errmsg, void *user)
+{
+	struct follow *f = user;
+	char why[300];
+
+	snprintf(why, sizeof why, "%s (%s)", errmsg ? errmsg : "closed",
+	         ma_strerror(error));
+	transport_client_free(c);
+	f->probe = NULL;
+	f->probe_closing = false;
+	for (size_t i = 0; i < f->ndb; i++)
+		probe_done(&f->slots[i], why);
+	evtimer_del(f->probe_timer);
+	f->probe_at = clock_mono_ms() + f->o.probe_interval_ms;
+}
+
+/* The probe timer: its timeout passed, or every answer is in. */
+static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct follow *f = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < f->ndb; i++)
+		probe_done(&f->slots[i],
+		           "no answer within source_probe_timeout");
+	evtimer_del(f->probe_timer);
+	if (f->probe != NULL && !f->probe_closing) {
+		f->probe_closing = true;
+		transport_client_close(f->probe); /* probe_on_closed follows */
+	}
+}
+
+/* Every probe_interval_ms, one endpoint other than the followed one is
+ * asked for every database's info on a short connection of its own. */
+static void probe_tick(struct follow *f, uint64_t now)
+{
+	uint32_t n = (uint32_t)f->o.endpoint_count;
+	const struct follow_endpoint *ep;
+	struct transport_client_config cc;
+	static const struct transport_client_callbacks cbs = {
+	    .on_connected = probe_on_connected,
+	    .on_closed = probe_on_closed,
+	};
+	char errmsg[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (f->o.probe_interval_ms == 0 || n < 2 || f->probe != NULL ||
+	    f->stopping || now < f->probe_at)
+		return;
+	f->probe_next %= n;
+	if (f->probe_next == f->endpoint)
+		f->probe_next = (f->probe_next + 1) % n;
+	f->probe_ep = f->probe_next;
+	f->probe_next = (f->probe_next + 1) % n;
+	f->probe_at = now + f->o.probe_interval_ms;
+	ep = &f->o.endpoints[f->probe_ep];
+	memset(&cc, 0, sizeof cc);
+	cc.host = ep->host;
+	cc.port = ep->port;
+	cc.server_name =
+	    ep->server_name != NULL ? ep->server_name : f->o.server_name;
+	cc.ca_file = f->o.ca_file;
+	cc.cert_file = f->o.cert_file;
+	cc.key_file = f->o.key_file;
+	cc.handshake_timeout_ms = f->o.probe_timeout_ms;
+	cc.keepalive_ms = 0;
+	cc.tuning = f->o.tuning;
+	for (size_t i = 0; i < f->ndb; i++) {
+		memset(&f->slots[i], 0, sizeof f->slots[i]);
+		f->slots[i].f = f;
+		f->slots[i].db = i;
+		f->slots[i].done = follow_core_failed(f->dbs[i].core);
+	}
+	rc = transport_client_new(f->base, &cc, &cbs, f, &f->probe, errmsg);
+	if (rc != 0) {
+		f->probe = NULL;
+		for (size_t i = 0; i < f->ndb; i++)
+			probe_done(&f->slots[i], errmsg);
+		evtimer_del(f->probe_timer);
+		return;
+	}
+	struct timeval tv = clock_tv_from_ms(f->o.probe_timeout_ms);
+	evtimer_add(f->probe_timer, &tv);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct follow *f = arg;
@@ -625,6 +887,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		follow_core_tick(f->dbs[i].core, now);
 		drain(&f->dbs[i]);
 	}
+	take_switches(f);
+	probe_tick(f, now);
 	if (f->status_dirty || now >= f->last_status_ms + 1000) {
 		f->last_status_ms = now;
 		f->status_dirty = false;
@@ -661,6 +925,7 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_segment_size = f->o.wal_segment_size;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
+	cc.view = f->o.view;
 	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
 		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
 		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
@@ -715,6 +980,22 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	f->base = base;
 	f->o = *o;
 	f->o.states.endpoint_count = (uint32_t)o->endpoint_count;
+	f->o.view.endpoint_count = (uint32_t)o->endpoint_count;
+	if (f->o.view.stale_ms == 0) {
+		/* Each other endpoint is probed every (n - 1) intervals:
+		 * an answer stays current for two rounds. */
+		uint64_t round =
+		    (uint64_t)f->o.probe_interval_ms *
+		    (o->endpoint_count > 1 ? o->endpoint_count - 1 : 1);
+		f->o.view.stale_ms = 2 * round + f->o.probe_timeout_ms;
+		if (f->o.view.stale_ms < 15000)
+			f->o.view.stale_ms = 15000;
+	}
+	for (size_t k = 0; k < o->endpoint_count; k++)
+		snprintf(f->endpoint_names[k], sizeof f->endpoint_names[k],
+		         strchr(o->endpoints[k].host, ':') ? "[%s]:%u"
+		                                           : "%s:%u",
+		         o->endpoints[k].host, o->endpoints[k].port);
 	for (size_t i = 0; i < o->database_count; i++) {
 		rc = db_open(f, &f->dbs[i], i, errmsg);
 		if (rc != 0)
@@ -726,8 +1007,10 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 	f->reconnect_timer = evtimer_new(base, on_reconnect, f);
 	f->tick_timer = event_new(base, -1, EV_PERSIST, on_tick, f);
 	f->deferred = event_new(base, -1, 0, on_deferred, f);
+	f->probe_timer = evtimer_new(base, on_probe_timer, f);
+	f->probe_at = clock_mono_ms() + f->o.probe_interval_ms;
 	if (f->reconnect_timer == NULL || f->tick_timer == NULL ||
-	    f->deferred == NULL) {
+	    f->deferred == NULL || f->probe_timer == NULL) {
 		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -756,6 +1039,10 @@ void follow_free(struct follow *f)
 	}
 	if (f->client != NULL)
 		transport_client_free(f->client);
+	if (f->probe != NULL)
+		transport_client_free(f->probe);
+	if (f->probe_timer != NULL)
+		event_free(f->probe_timer);
 	if (f->reconnect_timer != NULL)
 		event_free(f->reconnect_timer);
 	if (f->tick_timer != NULL)
@@ -770,6 +1057,28 @@ void follow_free(struct follow *f)
 const struct mirror_status *follow_status(const struct follow *f, size_t i)
 {
 	return i < f->ndb ? &f->dbs[i].status : NULL;
+}
+
+uint64_t follow_switches(const struct follow *f)
+{
+	return f->switches;
+}
+
+const char *follow_last_switch(const struct follow *f)
+{
+	return f->last_switch;
+}
+
+const struct source_view *follow_source_view(const struct follow *f, size_t i)
+{
+	return i < f->ndb && f->dbs[i].core != NULL
+	           ? follow_core_view(f->dbs[i].core)
+	           : NULL;
+}
+
+const char *follow_endpoint_name(const struct follow *f, size_t i)
+{
+	return i < f->o.endpoint_count ? f->endpoint_names[i] : NULL;
 }
 
 bool follow_stopping(const struct follow *f)

@@ -21,6 +21,7 @@
 #include "agent/config/config.h" /* struct config_follow */
 #include "agent/follow/follow_checkpoint.h"
 #include "agent/follow/mirror_state.h"
+#include "agent/follow/source_view.h"
 #include "transport/transport.h"
 
 struct applier;
@@ -67,6 +68,12 @@ struct follow_options {
 	struct transport_tuning tuning;
 	/* Backoff and Degraded thresholds (0 fields take defaults). */
 	struct mirror_state_config states;
+	/* Freshness of the sources (source_view.h; stale_ms derived from the
+	 * probe interval when 0) and the probes of the endpoints not
+	 * followed: one at a time, every probe_interval_ms (0: none), each
+	 * given up after probe_timeout_ms. */
+	struct source_view_config view;
+	uint32_t probe_interval_ms, probe_timeout_ms;
 	/* Snapshot receive: fsync every N bytes, progress every N bytes. */
 	uint64_t snapshot_fsync_interval, progress_interval;
 	/* Local wal group commit: sync when this old or this large. */
@@ -112,6 +119,15 @@ void follow_free(struct follow *f);
 
 /* Status of database i (0 .. database_count-1). */
 const struct mirror_status *follow_status(const struct follow *f, size_t i);
+/* Moves to a fresher endpoint since start, and the reason of the last
+ * one ("" before any). */
+uint64_t follow_switches(const struct follow *f);
+const char *follow_last_switch(const struct follow *f);
+/* The freshness view of database i's endpoints (NULL past the end or
+ * once stopping). */
+const struct source_view *follow_source_view(const struct follow *f, size_t i);
+/* Configured endpoint i as "host:port" (NULL past the end). */
+const char *follow_endpoint_name(const struct follow *f, size_t i);
 /* Current endpoint "host:port". */
 const char *follow_endpoint(const struct follow *f);
 /* True once follow_free has begun: the status written then is the final

@@ -114,6 +114,10 @@ struct follow_core {
 	/* The read-only state, fed from the local wal (follow_apply.h). */
 	struct follow_apply apply;
 	struct follow_checkpoint ckpt; /* follow_checkpoint.h */
+	struct source_view view;       /* source_view.h */
+	bool switch_wanted;            /* follow_core_take_switch */
+	uint32_t switch_target;
+	char switch_why[256];
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -229,6 +233,50 @@ static void stream_failed(struct follow_core *c, const char *what)
 	log_warn("%s: %s; asking again in %" PRIu32 " ms", c->name, what,
 	         delay);
 	report(c, true);
+}
+
+/* What the followed endpoint said of its position and its node. */
+static void observe(struct follow_core *c, uint64_t commit,
+                    const struct proto_freshness *fr)
+{
+	source_view_observe(&c->view, c->sm.status.endpoint, commit, fr,
+	                    c->now);
+	mirror_sm_freshest(&c->sm, c->now,
+	                   source_view_freshest(&c->view, c->now));
+}
+
+/* An answer this endpoint will give again (403, another identity, a
+ * snapshot corrupt on it): the next endpoint is tried (the glue moves
+ * when every database wants it). Once every endpoint gave such an
+ * answer the database is in Error (`fatal`), or backs off (capped) and
+ * starts the round again. */
+static void next_endpoint(struct follow_core *c, int code, const char *why,
+                          bool fatal, const char *verb)
+{
+	uint32_t n = c->cfg.states.endpoint_count;
+	uint64_t all = n >= 64 ? UINT64_MAX : (UINT64_C(1) << (n ? n : 1)) - 1;
+	char msg[700];
+
+	c->refused |= UINT64_C(1) << (c->sm.status.endpoint % 64);
+	if ((c->refused & all) == all) {
+		if (n > 1)
+			snprintf(msg, sizeof msg,
+			         "%s (every one of the %" PRIu32
+			         " endpoints %s)",
+			         why, n, verb);
+		else
+			snprintf(msg, sizeof msg, "%s", why);
+		if (fatal) {
+			db_fatal(c, code, msg);
+			return;
+		}
+		c->refused = 0;
+		stream_failed(c, msg);
+		return;
+	}
+	c->wants_move = true;
+	snprintf(msg, sizeof msg, "%s; trying the next endpoint", why);
+	stream_failed(c, msg);
 }
 
 /* ---- local state ---- */
@@ -460,7 +508,7 @@ static bool check_incarnation(struct follow_core *c,
 		         source,
 		         seen->incarnation[0] ? seen->incarnation : "none",
 		         have);
-		db_fatal(c, MA_ERR_IDENTITY, why);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return false;
 	}
 	if (seen->incarnation[0] == '\0' || c->incs.n == SPOOL_INCARNATIONS_MAX)
@@ -498,26 +546,8 @@ static int on_error_frame(struct follow_core *c, const void *body, size_t len)
 		/* Our identity may not read it here: another endpoint may
 		 * let us (grants are per source node); Error once every
 		 * endpoint said so. */
-		uint32_t n = c->cfg.states.endpoint_count;
-		uint64_t all =
-		    n >= 64 ? UINT64_MAX : (UINT64_C(1) << (n ? n : 1)) - 1;
-
-		c->refused |= UINT64_C(1) << (c->sm.status.endpoint % 64);
-		if ((c->refused & all) == all) {
-			char fatal[700];
-			if (n > 1)
-				snprintf(fatal, sizeof fatal,
-				         "%s (every one of the %" PRIu32
-				         " endpoints refused)",
-				         why, n);
-			else
-				snprintf(fatal, sizeof fatal, "%s", why);
-			db_fatal(c, MA_ERR_CONFIG, fatal);
-			return 1;
-		}
-		c->wants_move = true;
-		snprintf(why + strlen(why), sizeof why - strlen(why),
-		         "; trying the next endpoint");
+		next_endpoint(c, MA_ERR_CONFIG, why, true, "refused");
+		return 1;
 	}
 	stream_failed(c, why);
 	return 1;
@@ -633,7 +663,8 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 			         "); use --reseed to start over",
 			         m.id.cluster_id, m.id.epoch,
 			         c->identity.cluster_id, c->identity.epoch);
-			db_fatal(c, MA_ERR_IDENTITY, why);
+			next_endpoint(c, MA_ERR_IDENTITY, why, true,
+			              "answered so");
 			return MA_ERR_IDENTITY;
 		}
 		if (!check_incarnation(c, &m.id))
@@ -685,6 +716,7 @@ static int on_log_frame(struct follow_core *c, const void *body, size_t len)
 		mirror_sm_heartbeat(&c->sm, c->now, m.commit_index,
 		                    m.source_time_ms);
 		save_commit(c);
+		observe(c, m.commit_index, &m.fresh);
 		report(c, false);
 		return 0;
 	case PROTO_LOG_ERROR:
@@ -805,7 +837,14 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 			         proto_error_name(m.error), m.message,
 			         c->info.snapshot_index, c->info.snapshot_term);
 			log_error("%s: %s", c->name, why);
-			stream_failed(c, why);
+			/* Corrupt on this source node: another node's copy
+			 * may be sound. */
+			if (strstr(m.message, "is corrupt on the source") !=
+			    NULL)
+				next_endpoint(c, MA_ERR_CORRUPT, why, false,
+				              "has it corrupt");
+			else
+				stream_failed(c, why);
 			return 1;
 		}
 		snprintf(errmsg2, sizeof errmsg2, "snapshot stream: %.400s",
@@ -926,7 +965,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	if (strcmp(c->info.id.database_id, c->name) != 0) {
 		snprintf(why, sizeof why, "source answered for database '%s'",
 		         c->info.id.database_id);
-		db_fatal(c, MA_ERR_IDENTITY, why);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return 1;
 	}
 	if (c->has_identity &&
@@ -937,7 +976,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 		         "; refusing it (use --reseed to start over)",
 		         c->info.id.cluster_id, c->info.id.epoch,
 		         c->identity.cluster_id, c->identity.epoch);
-		db_fatal(c, MA_ERR_IDENTITY, why);
+		next_endpoint(c, MA_ERR_IDENTITY, why, true, "answered so");
 		return 1;
 	}
 	if (!c->has_identity) {
@@ -965,6 +1004,7 @@ static int on_info_frame(struct follow_core *c, const void *body, size_t len)
 	mirror_sm_heartbeat(&c->sm, c->now, c->info.commit_index,
 	                    c->info.source_time_ms);
 	save_commit(c);
+	observe(c, c->info.commit_index, &c->info.fresh);
 	rc = local_position(c, &index, &term, errmsg);
 	if (rc != 0) {
 		db_fatal(c, rc, errmsg);
@@ -1075,6 +1115,13 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		mirror_sm_source_commit(&c->sm, c->commit_saved);
 	else
 		c->commit_saved = 0;
+	{
+		struct source_view_config vc = cfg->view;
+
+		if (vc.endpoint_count == 0)
+			vc.endpoint_count = cfg->states.endpoint_count;
+		source_view_init(&c->view, &vc);
+	}
 	rc = check_wal_base(c, errmsg);
 	if (rc == MA_ERR_CORRUPT)
 		db_fatal(c, rc, errmsg); /* this database only */
@@ -1196,6 +1243,7 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	}
 	leaving = c->sm.status.endpoint;
 	delay = mirror_sm_disconnected(&c->sm, now, why);
+	source_view_set_current(&c->view, c->sm.status.endpoint, now);
 	/* A retry of its own already due later keeps its time: a lost
 	 * connection never brings a failing database's request forward --
 	 * unless it is leaving an endpoint that refused it. */
@@ -1316,6 +1364,25 @@ static int checkpoint_tick(struct follow_core *c, uint64_t now)
 	return rc;
 }
 
+/* The freshness rules (source_view.h): a move the glue takes, or
+ * Degraded with the reason when the followed endpoint is stale and none
+ * is fresh. */
+static void view_tick(struct follow_core *c, uint64_t now)
+{
+	uint32_t target;
+	char why[256];
+
+	if (c->connected && !c->switch_wanted &&
+	    source_view_decide(&c->view, now, &target, why, sizeof why)) {
+		c->switch_wanted = true;
+		c->switch_target = target;
+		snprintf(c->switch_why, sizeof c->switch_why, "%s", why);
+		log_warn("%s: %s", c->name, why);
+	}
+	mirror_sm_freshest(&c->sm, now, source_view_freshest(&c->view, now));
+	mirror_sm_source_stale(&c->sm, c->view.stale, c->view.stale_why);
+}
+
 void follow_core_tick(struct follow_core *c, uint64_t now)
 {
 	char errmsg[MA_ERRMSG_SIZE];
@@ -1345,6 +1412,7 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 	}
 	if (checkpoint_tick(c, now) != 0)
 		return;
+	view_tick(c, now);
 	mirror_sm_tick(&c->sm, now);
 	report(c, false);
 }
@@ -1448,6 +1516,52 @@ const struct mirror_status *follow_core_status(const struct follow_core *c)
 const char *follow_core_name(const struct follow_core *c)
 {
 	return c->name;
+}
+
+void follow_core_probe_answer(struct follow_core *c, uint32_t ep,
+                              const void *body, size_t len, uint64_t now)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+
+	c->now = now;
+	if (source_view_probe_answer(
+	        &c->view, ep, c->has_identity ? c->identity.cluster_id : NULL,
+	        c->name, body, len, now, errmsg) != 0)
+		log_debug("%s: probe of endpoint %" PRIu32 ": %s", c->name, ep,
+		          errmsg);
+	mirror_sm_freshest(&c->sm, now, source_view_freshest(&c->view, now));
+}
+
+void follow_core_probe_failed(struct follow_core *c, uint32_t ep,
+                              const char *why, uint64_t now)
+{
+	c->now = now;
+	source_view_probe_failed(&c->view, ep, SOURCE_PROBE_FAILED, why, now);
+}
+
+bool follow_core_take_switch(struct follow_core *c, uint32_t *target, char *why,
+                             size_t whylen)
+{
+	if (!c->switch_wanted || c->phase == PHASE_DEAD)
+		return false;
+	c->switch_wanted = false;
+	*target = c->switch_target;
+	snprintf(why, whylen, "%s", c->switch_why);
+	return true;
+}
+
+void follow_core_set_endpoint(struct follow_core *c, uint32_t ep, uint64_t now)
+{
+	if (ep >= c->cfg.states.endpoint_count)
+		return;
+	c->switch_wanted = false;
+	c->sm.status.endpoint = ep;
+	source_view_set_current(&c->view, ep, now);
+}
+
+const struct source_view *follow_core_view(const struct follow_core *c)
+{
+	return &c->view;
 }
 
 bool follow_core_wants_next_endpoint(const struct follow_core *c)

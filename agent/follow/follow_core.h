@@ -43,6 +43,7 @@
 
 #include "agent/follow/follow_checkpoint.h"
 #include "agent/follow/mirror_state.h"
+#include "agent/follow/source_view.h"
 #include "common/errors.h"
 
 struct applier;
@@ -74,6 +75,9 @@ struct follow_core_config {
 	 * under which the incarnation of each source node is recorded
 	 * (<dir>/incarnations). "" means "endpoint-N". */
 	char endpoints[16][80];
+	/* Freshness rules (source_view.h); endpoint_count 0 takes
+	 * states.endpoint_count. */
+	struct source_view_config view;
 };
 
 enum follow_action_type {
@@ -203,6 +207,25 @@ bool follow_core_failed(const struct follow_core *c); /* in MIRROR_ERROR */
  * the connection; this one retries on its backoff and moves with the
  * connection's next change). Every endpoint refusing it is Error. */
 bool follow_core_wants_next_endpoint(const struct follow_core *c);
+/* ---- freshness of the endpoints (source_view.h) ----
+ * The core observes the followed endpoint's info and heartbeats itself;
+ * the glue feeds it probes of the other endpoints. At every tick the
+ * core evaluates the rules: a move it wants is taken once with
+ * follow_core_take_switch (the glue moves the connection there and calls
+ * follow_core_set_endpoint for every database); a stale endpoint with
+ * none fresh makes the database Degraded with the reason. */
+void follow_core_probe_answer(struct follow_core *c, uint32_t ep,
+                              const void *body, size_t len, uint64_t now);
+void follow_core_probe_failed(struct follow_core *c, uint32_t ep,
+                              const char *why, uint64_t now);
+/* True once per move the rules want: *target and why (the reason). */
+bool follow_core_take_switch(struct follow_core *c, uint32_t *target, char *why,
+                             size_t whylen);
+/* The connection goes to endpoint ep next (after
+ * follow_core_disconnected, which advanced to the following one). */
+void follow_core_set_endpoint(struct follow_core *c, uint32_t ep, uint64_t now);
+const struct source_view *follow_core_view(const struct follow_core *c);
+
 /* The durable end of the local wal (0: none yet; the snapshot's index
  * right after a bootstrap), and the applier (an APPLIER_NONE one only
  * counts entries). */

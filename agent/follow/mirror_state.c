@@ -232,6 +232,10 @@ static bool over_threshold(const struct mirror_sm *sm, uint64_t now_ms,
 		         st->last_contact_age_ms, c->degraded_silence_ms);
 		return true;
 	}
+	if (sm->source_stale) {
+		snprintf(why, whylen, "%s", sm->source_stale_why);
+		return true;
+	}
 	if (c->degraded_lag_entries != 0 &&
 	    st->lag_entries > c->degraded_lag_entries) {
 		snprintf(why, whylen,
@@ -451,6 +455,22 @@ static uint32_t unlink_failed(struct mirror_sm *sm, uint64_t now_ms,
 	st->state = MIRROR_DISCONNECTED;
 	unlinked_state(sm, now_ms, MIRROR_DISCONNECTED);
 	return backoff(sm, now_ms);
+}
+
+void mirror_sm_freshest(struct mirror_sm *sm, uint64_t now_ms,
+                        uint64_t commit_index)
+{
+	if (terminal(sm) || commit_index <= sm->status.source_commit_index)
+		return;
+	sm->status.source_commit_index = commit_index;
+	settle(sm, now_ms);
+}
+
+void mirror_sm_source_stale(struct mirror_sm *sm, bool stale, const char *why)
+{
+	sm->source_stale = stale;
+	snprintf(sm->source_stale_why, sizeof sm->source_stale_why, "%s",
+	         stale && why != NULL ? why : "");
 }
 
 uint32_t mirror_sm_disconnected(struct mirror_sm *sm, uint64_t now_ms,

@@ -124,6 +124,10 @@ struct mirror_sm {
 	int64_t newest_source_time_ms;
 	uint64_t rate_mark_ms, rate_mark_bytes;
 	uint64_t headroom_s, headroom_at_ms; /* mirror_sm_headroom */
+	/* mirror_sm_source_stale: the followed source is stale and no
+	 * endpoint is fresh (source_view.h), and why. */
+	bool source_stale;
+	char source_stale_why[256];
 };
 
 /* Initialises sm in Connecting with applied_index given (what the mirror
@@ -167,6 +171,13 @@ void mirror_sm_headroom(struct mirror_sm *sm, uint64_t now_ms,
                         uint64_t headroom_s);
 /* A heartbeat without a headroom: the figure is unknown again. */
 void mirror_sm_headroom_unknown(struct mirror_sm *sm);
+/* The freshest commit index known of any endpoint (source_view.h): the
+ * lag is computed against it too (source_commit_index only rises). */
+void mirror_sm_freshest(struct mirror_sm *sm, uint64_t now_ms,
+                        uint64_t commit_index);
+/* The followed source is stale and no endpoint is fresh (why): Degraded
+ * with that reason while it lasts (evaluated at the next settle). */
+void mirror_sm_source_stale(struct mirror_sm *sm, bool stale, const char *why);
 /* The connection failed or dropped. Moves to Disconnected, advances to the
  * next endpoint and returns the delay in ms before the next attempt:
  * min(backoff_max, backoff_min * 2^attempt), jittered to [d/2, d]. */

@@ -351,6 +351,20 @@ static struct db *db_find(struct serve *sv, const char *name)
 
 /* ---- info ---- */
 
+/* The tap's freshness record of db's spool, as the wire carries it; an
+ * absent or unreadable one is "unknown" (a hint: logged at debug). */
+static void db_freshness(const struct db *db, struct proto_freshness *out)
+{
+	struct spool_freshness rec;
+	char em[MA_ERRMSG_SIZE];
+	int rc = spool_freshness_read(db->dir, &rec, em);
+
+	if (rc != 0 && rc != MA_ERR_NOTFOUND)
+		log_debug("serve: %s: %s", db->name, em);
+	serve_log_freshness(rc == 0 ? &rec : NULL, (int64_t)clock_wall_ms(),
+	                    out);
+}
+
 static void handle_info(struct stream *st)
 {
 	struct db *db = st->db;
@@ -373,6 +387,7 @@ static void handle_info(struct stream *st)
 		              "cannot list the snapshots of %s", db->name);
 		return;
 	}
+	db_freshness(db, &info.fresh);
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -576,6 +591,7 @@ static void append_heartbeat(struct stream *st)
 		    serve_reserve_bytes_from(db->segs, db->nsegs,
 		                             st->log.next_index - 1),
 		    db->bytes_per_s);
+	db_freshness(db, &st->log.fresh);
 	if (serve_log_stream_heartbeat(&st->log, &st->out, db->end.last_index,
 	                               tail_first(db),
 	                               (int64_t)clock_wall_ms()) != 0)

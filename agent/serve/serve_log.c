@@ -9,6 +9,7 @@
 
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 int serve_log_tail_locate(struct wal_reader *r, struct serve_log_tail *t,
@@ -378,6 +379,23 @@ int serve_log_heartbeat(struct proto_buf *out, uint64_t commit_index,
 	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
 }
 
+void serve_log_freshness(const struct spool_freshness *rec, int64_t now_wall_ms,
+                         struct proto_freshness *out)
+{
+	memset(out, 0, sizeof *out);
+	if (rec == NULL)
+		return;
+	out->known = true;
+	out->leader = rec->is_leader      ? PROTO_LEADER_SELF
+	              : rec->leader_known ? PROTO_LEADER_KNOWN
+	                                  : PROTO_LEADER_NONE;
+	out->node_commit_index = rec->commit_index;
+	out->has_contact = rec->leader_contact_ms > 0;
+	if (out->has_contact && now_wall_ms > rec->leader_contact_ms)
+		out->leader_contact_age_ms =
+		    (uint64_t)(now_wall_ms - rec->leader_contact_ms);
+}
+
 /* ---- one log stream ---- */
 
 static int stream_end(struct serve_log_stream *s, struct proto_buf *out,
@@ -580,5 +598,6 @@ int serve_log_stream_heartbeat(struct serve_log_stream *s,
 	m.source_time_ms = source_time_ms;
 	m.has_retention_headroom = s->has_headroom;
 	m.retention_headroom_s = s->headroom_s;
+	m.fresh = s->fresh;
 	return proto_log_encode(out, &m) != 0 ? MA_ERR_NOMEM : 0;
 }

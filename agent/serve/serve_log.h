@@ -60,6 +60,15 @@ int serve_log_info_build(struct snapshot_store *store,
                          int64_t source_time_ms, struct proto_info *info,
                          char *errmsg);
 
+/* The freshness record of the spool (spool/spool.h) as the wire carries
+ * it (proto.h "Freshness"): the contact time aged by now_wall_ms (the
+ * serve host's wall clock, the tap's too: a negative age after a clock
+ * step counts as 0). rec NULL (no record, or an unreadable one):
+ * unknown. */
+struct spool_freshness;
+void serve_log_freshness(const struct spool_freshness *rec, int64_t now_wall_ms,
+                         struct proto_freshness *out);
+
 /* ---- the log-stream verdict ---- */
 
 enum serve_log_verdict {
@@ -162,6 +171,9 @@ struct serve_log_stream {
 	 * carry (proto_log_msg.retention_headroom_s). */
 	bool has_headroom;
 	uint64_t headroom_s;
+	/* Set by the glue: the source node's freshness its heartbeats carry
+	 * (serve_log_freshness; zeroed: unknown, not sent). */
+	struct proto_freshness fresh;
 	bool ended;  /* the `x` frame was appended */
 	bool behind; /* the last check said BEHIND */
 	bool failed; /* ended by a read error of the source's own log */

@@ -220,6 +220,57 @@ void status_database_set(struct status_database *d, const char *name,
 	d->promoted_term = st->promoted_term;
 }
 
+/* Seconds with millisecond precision, or null. */
+static void json_seconds(struct out *o, bool known, uint64_t ms)
+{
+	if (known)
+		printf_(o, "%" PRIu64 ".%03u", ms / 1000,
+		        (unsigned)(ms % 1000));
+	else
+		puts_(o, "null");
+}
+
+/* The freshness fields of a database (status.h). */
+static void json_freshness(struct out *o, const struct status_database *d)
+{
+	puts_(o, ",\"source_last_leader_contact\":");
+	json_seconds(o, d->source_leader_contact_known,
+	             d->source_leader_contact_ms);
+	printf_(o, ",\"source_switches\":%" PRIu64 ",\"source_switch_reason\":",
+	        d->source_switches);
+	if (d->source_switch_reason[0] != '\0')
+		json_string(o, d->source_switch_reason);
+	else
+		puts_(o, "null");
+	puts_(o, ",\"sources\":[");
+	for (size_t k = 0; k < d->nsources && k < STATUS_MAX_SOURCES; k++) {
+		const struct status_source *s = &d->sources[k];
+
+		puts_(o, k ? ",{\"endpoint\":" : "{\"endpoint\":");
+		json_string(o, s->endpoint);
+		if (s->observed)
+			printf_(o,
+			        ",\"commit_index\":%" PRIu64
+			        ",\"observed_age_ms\":%" PRIu64,
+			        s->commit_index, s->observed_age_ms);
+		else
+			puts_(
+			    o,
+			    ",\"commit_index\":null,\"observed_age_ms\":null");
+		puts_(o, ",\"leader\":");
+		if (s->leader[0] != '\0')
+			json_string(o, s->leader);
+		else
+			puts_(o, "null");
+		puts_(o, ",\"leader_contact\":");
+		json_seconds(o, s->contact_known, s->leader_contact_ms);
+		puts_(o, ",\"probe\":");
+		json_string(o, s->probe[0] != '\0' ? s->probe : "none");
+		puts_(o, "}");
+	}
+	puts_(o, "]");
+}
+
 char *status_json_format(const struct status_report *r, size_t *len)
 {
 	struct out o = {0};
@@ -279,11 +330,13 @@ char *status_json_format(const struct status_report *r, size_t *len)
 		if (d->state == MIRROR_PROMOTED)
 			printf_(&o,
 			        ",\"promoted_index\":%" PRIu64
-			        ",\"promoted_term\":%" PRIu64 "}",
+			        ",\"promoted_term\":%" PRIu64,
 			        d->promoted_index, d->promoted_term);
 		else
 			puts_(&o, ",\"promoted_index\":null,"
-			          "\"promoted_term\":null}");
+			          "\"promoted_term\":null");
+		json_freshness(&o, d);
+		puts_(&o, "}");
 	}
 	puts_(&o, "]}\n");
 	return finish(&o, len);
@@ -457,6 +510,56 @@ static void process_metrics(struct out *o, const struct status_process *p)
 	        p->open_fds, p->max_fds, p->start_time_seconds);
 }
 
+/* ---- freshness of the sources ---- */
+
+static void freshness_metrics(struct out *o, const struct status_report *r,
+                              size_t n)
+{
+	puts_(o, "# HELP mirror_source_last_leader_contact_seconds Age of the "
+	         "followed source node's last contact with its cluster's "
+	         "leader; NaN when unknown.\n"
+	         "# TYPE mirror_source_last_leader_contact_seconds gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+
+		puts_(o, "mirror_source_last_leader_contact_seconds{db=\"");
+		label(o, d->database);
+		if (d->source_leader_contact_known)
+			printf_(o, "\"} %" PRIu64 ".%03u\n",
+			        d->source_leader_contact_ms / 1000,
+			        (unsigned)(d->source_leader_contact_ms % 1000));
+		else
+			puts_(o, "\"} NaN\n");
+	}
+	puts_(o, "# HELP mirror_source_switches_total Moves to a fresher "
+	         "source endpoint (the reason is in the status).\n"
+	         "# TYPE mirror_source_switches_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		puts_(o, "mirror_source_switches_total{db=\"");
+		label(o, r->databases[i].database);
+		printf_(o, "\"} %" PRIu64 "\n",
+		        r->databases[i].source_switches);
+	}
+	puts_(o, "# HELP mirror_endpoint_commit_index Commit index each source "
+	         "endpoint can serve, as last heard (answers or probes).\n"
+	         "# TYPE mirror_endpoint_commit_index gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+
+		for (size_t k = 0; k < d->nsources && k < STATUS_MAX_SOURCES;
+		     k++) {
+			if (!d->sources[k].observed)
+				continue;
+			puts_(o, "mirror_endpoint_commit_index{db=\"");
+			label(o, d->database);
+			puts_(o, "\",endpoint=\"");
+			label(o, d->sources[k].endpoint);
+			printf_(o, "\"} %" PRIu64 "\n",
+			        d->sources[k].commit_index);
+		}
+	}
+}
+
 char *status_prometheus_format(const struct status_report *r, size_t *len)
 {
 	static const enum mirror_state states[] = {
@@ -532,6 +635,7 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 		printf_(&o, "\"} %" PRIu64 "\n",
 		        r->databases[i].retention_headroom_s);
 	}
+	freshness_metrics(&o, r, n);
 	if (r->process.valid)
 		process_metrics(&o, &r->process);
 	return finish(&o, len);

@@ -41,6 +41,7 @@ struct follow;
 /* Largest JSON document status_json_parse() accepts (the writer's output
  * for STATUS_MAX_DATABASES with every text full and escaped is ~190 KiB). */
 #define STATUS_JSON_MAX (1u << 20)
+#define STATUS_MAX_SOURCES 16 /* FOLLOW_MAX_ENDPOINTS */
 
 struct status_database {
 	char database[STATUS_NAME_SIZE];
@@ -76,6 +77,27 @@ struct status_database {
 	/* MIRROR_PROMOTED: the promoted index and term (JSON promoted_index,
 	 * promoted_term; null in every other state). */
 	uint64_t promoted_index, promoted_term;
+	/* Freshness of the sources (agent/follow/source_view.h): the age
+	 * of the followed node's last contact with its leader (JSON
+	 * source_last_leader_contact in seconds, null when unknown; metric
+	 * mirror_source_last_leader_contact_seconds), the moves to a
+	 * fresher endpoint since start and the reason of the last
+	 * (mirror_source_switches_total), and each endpoint's position. */
+	bool source_leader_contact_known;
+	uint64_t source_leader_contact_ms;
+	uint64_t source_switches;
+	char source_switch_reason[STATUS_TEXT_SIZE]; /* "": none (null) */
+	size_t nsources;
+	struct status_source {
+		char endpoint[STATUS_ENDPOINT_SIZE];
+		bool observed;         /* commit_index, age: null when not */
+		uint64_t commit_index; /* what it can serve */
+		uint64_t observed_age_ms;
+		char leader[8]; /* "self", "known", "none"; "": unknown */
+		bool contact_known;
+		uint64_t leader_contact_ms; /* age */
+		char probe[8];              /* "ok", "failed", "foreign", "" */
+	} sources[STATUS_MAX_SOURCES];
 };
 
 /* The process, for the Prometheus process_* metrics (read from /proc by

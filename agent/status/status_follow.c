@@ -13,8 +13,48 @@
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
 #include "agent/status/status.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
+
+/* The freshness view of database i (source_view.h) into d. */
+static void freshness_set(struct status_database *d, const struct follow *f,
+                          size_t i)
+{
+	const struct source_view *v = follow_source_view(f, i);
+	uint64_t now = clock_mono_ms();
+
+	d->source_switches = follow_switches(f);
+	snprintf(d->source_switch_reason, sizeof d->source_switch_reason, "%s",
+	         follow_last_switch(f));
+	if (v == NULL)
+		return;
+	d->source_leader_contact_known = source_view_leader_contact_age(
+	    v, v->current, now, &d->source_leader_contact_ms);
+	for (uint32_t k = 0;
+	     k < v->cfg.endpoint_count && k < STATUS_MAX_SOURCES; k++) {
+		const struct source_endpoint_view *e = &v->ep[k];
+		struct status_source *s = &d->sources[k];
+		const char *name = follow_endpoint_name(f, k);
+
+		snprintf(s->endpoint, sizeof s->endpoint, "%s",
+		         name != NULL ? name : "");
+		s->observed = e->observed;
+		s->commit_index = e->commit_index;
+		s->observed_age_ms = now - e->observed_at;
+		if (e->observed && e->fresh.known)
+			snprintf(s->leader, sizeof s->leader, "%s",
+			         proto_leader_name(e->fresh.leader));
+		s->contact_known = source_view_leader_contact_age(
+		    v, k, now, &s->leader_contact_ms);
+		snprintf(s->probe, sizeof s->probe, "%s",
+		         e->probe == SOURCE_PROBE_OK        ? "ok"
+		         : e->probe == SOURCE_PROBE_FAILED  ? "failed"
+		         : e->probe == SOURCE_PROBE_FOREIGN ? "foreign"
+		                                            : "");
+		d->nsources = k + 1;
+	}
+}
 
 void status_report_from_follow(const struct follow *f, long pid,
                                int64_t now_unix_ms, struct status_report *r)
@@ -43,6 +83,7 @@ void status_report_from_follow(const struct follow *f, long pid,
 
 		status_database_set(d, follow_database_name(f, i), st, endpoint,
 		                    log_index, applied);
+		freshness_set(d, f, i);
 		if (a == NULL) {
 			snprintf(d->applier, sizeof d->applier, "stopped");
 			continue;

@@ -881,7 +881,12 @@ static void sync_timer_cb(uv_timer_t *t)
 		log_error("raftkv: spool sync failed: %s; stopping", errmsg);
 		n->exit_code = 1;
 		stop(n);
+		return;
 	}
+	/* What this node knows of its leader, for mirrors choosing a
+	 * fresh source (rate-limited inside; a hint, so only logged). */
+	if (!n->stopping && tap_raft_freshness(&n->fsm, errmsg) != 0)
+		log_warn("raftkv: freshness record: %s", errmsg);
 }
 
 /* ---- arguments ------------------------------------------------------------

@@ -97,7 +97,7 @@ A=$(field spool_last "$(cli applied-index)")
 stop_follow
 [ "$(resv_index)" = "$A" ] &&
 	grep -q '^identity=mirror-1$' "$TMP"/spool.reservations/r-* &&
-	[ "$(ls "$TMP/spool" | sort | tr '\n' ' ')" = "identity snapshots wal " ] &&
+	[ "$(ls "$TMP/spool" | sort | tr '\n' ' ')" = "freshness identity snapshots wal " ] &&
 	ok "serve recorded mirror-1's reservation at $A beside the spool (spool unchanged)" ||
 	{ not_ok "reservation: '$(resv_index)' (want $A)"; ls -la "$TMP" "$TMP"/spool.reservations | sed 's/^/# /'; }
 SENT1=$(snapshots_sent)

@@ -491,8 +491,8 @@ static void drain(struct sim *sim)
 		}
 		if (n == 0 && sim->connected && all_want_next_endpoint(sim)) {
 			sim->stats.endpoint_moves++;
-			do_disconnect(sim, "every database refused (403): "
-			                   "next endpoint");
+			do_disconnect(sim, "every database wants the next "
+			                   "endpoint");
 			continue;
 		}
 		if (n == 0) {
@@ -682,6 +682,85 @@ int sim_restart_mirror(struct sim *sim, char *errmsg)
 	return 0;
 }
 
+/* One probe of endpoint ep for every database (follow.c's probe_tick). */
+static void probe(struct sim *sim, size_t ep)
+{
+	struct proto_buf body;
+
+	sim->stats.probes++;
+	proto_buf_init(&body);
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		struct sim_source *src = sim->db_sources[db][ep];
+		struct sim_response *r;
+		char path[160], why[64];
+		int status = 0;
+
+		if (follow_core_failed(sim->cores[db]))
+			continue;
+		if (sim->source_down[ep]) {
+			follow_core_probe_failed(sim->cores[db], (uint32_t)ep,
+			                         "connection refused",
+			                         sim->now);
+			continue;
+		}
+		if (src == NULL)
+			src = sim->sources[ep];
+		snprintf(path, sizeof path, "/v1/db/%s/info",
+		         follow_core_name(sim->cores[db]));
+		r = sim_source_request(src, path, wall(sim), &status);
+		proto_buf_clear(&body);
+		for (int i = 0; i < 16; i++)
+			if (sim_response_pull(r, &body, 1 << 16, false,
+			                      wall(sim)))
+				break;
+		sim_response_free(r);
+		if (status == 200) {
+			follow_core_probe_answer(sim->cores[db], (uint32_t)ep,
+			                         body.data, body.len, sim->now);
+		} else {
+			snprintf(why, sizeof why, "answered status %d", status);
+			follow_core_probe_failed(sim->cores[db], (uint32_t)ep,
+			                         why, sim->now);
+		}
+	}
+	proto_buf_free(&body);
+}
+
+/* As follow.c's tick: a move a database's rules want, then a probe. */
+static void freshness_tick(struct sim *sim)
+{
+	char why[256];
+	uint32_t target;
+
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		if (!follow_core_take_switch(sim->cores[db], &target, why,
+		                             sizeof why))
+			continue;
+		if (!sim->connected || target == sim->conn_source) {
+			follow_core_set_endpoint(sim->cores[db],
+			                         (uint32_t)sim->conn_source,
+			                         sim->now);
+			continue;
+		}
+		sim->stats.switches++;
+		snprintf(sim->last_switch, sizeof sim->last_switch, "%s", why);
+		do_disconnect(sim, why);
+		for (size_t k = 0; k < sim->ndbs; k++)
+			follow_core_set_endpoint(sim->cores[k], target,
+			                         sim->now);
+		break;
+	}
+	if (sim->probe_interval_ms == 0 || sim->nsources < 2 ||
+	    sim->now < sim->next_probe_at)
+		return;
+	sim->next_probe_at = sim->now + sim->probe_interval_ms;
+	sim->probe_next %= sim->nsources;
+	if (sim->connected && sim->probe_next == sim->conn_source)
+		sim->probe_next = (sim->probe_next + 1) % sim->nsources;
+	probe(sim, sim->probe_next);
+	sim->probe_next = (sim->probe_next + 1) % sim->nsources;
+}
+
 static void handle(struct sim *sim, struct sim_event *e)
 {
 	struct sim_stream *st = NULL;
@@ -760,6 +839,8 @@ static void handle(struct sim *sim, struct sim_event *e)
 	case EV_TICK:
 		for (size_t db = 0; db < sim->ndbs; db++)
 			follow_core_tick(sim->cores[db], sim->now);
+		drain(sim);
+		freshness_tick(sim);
 		drain(sim);
 		ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
 		return;

@@ -77,6 +77,8 @@ struct sim_stats {
 	uint64_t frames_delivered; /* on snapshot streams */
 	uint64_t cuts_done;        /* connection cuts that happened */
 	uint64_t endpoint_moves;   /* connections moved on for a 403 */
+	uint64_t switches;         /* moves to a fresher endpoint */
+	uint64_t probes;           /* probes of other endpoints */
 	/* per database (index as in sim->cores) */
 	uint64_t db_opens[SIM_DBS_MAX];
 	uint64_t db_snapshot_requests[SIM_DBS_MAX];
@@ -136,6 +138,14 @@ struct sim {
 	uint64_t cut_snapshot_after;
 	uint64_t snapshot_frames;
 	struct sim_stats stats;
+	/* Probes of the endpoints not followed, as follow.c sends them:
+	 * every probe_interval_ms (0: none) one endpoint other than the
+	 * connected one is asked for every database's info (answered at
+	 * once: the probe's own latency is not what is tested). */
+	uint32_t probe_interval_ms;
+	uint64_t next_probe_at;
+	size_t probe_next;
+	char last_switch[256]; /* reason of the last move */
 	/* the paths the core opened, the last SIM_PATHS_KEPT of them */
 	char paths[SIM_PATHS_KEPT][256];
 	uint64_t npaths;

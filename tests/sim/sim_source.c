@@ -109,6 +109,18 @@ void sim_source_close(struct sim_source *s)
 	free(s);
 }
 
+/* As serve.c's db_freshness: the tap's record in the spool (tests write
+ * it with spool_freshness_write), aged by the wall clock. */
+static void source_freshness(const struct sim_source *s, int64_t wall_ms,
+                             struct proto_freshness *out)
+{
+	struct spool_freshness rec;
+
+	serve_log_freshness(
+	    spool_freshness_read(s->dir, &rec, NULL) == 0 ? &rec : NULL,
+	    wall_ms, out);
+}
+
 void sim_source_set_headroom(struct sim_source *s, bool has, uint64_t secs)
 {
 	s->has_headroom = has;
@@ -216,6 +228,7 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 		                         wall_ms, &info, em) != 0)
 			return respond_error(r, status, 503,
 			                     PROTO_ERROR_INTERNAL, em);
+		source_freshness(s, wall_ms, &info.fresh);
 		if (proto_info_encode(&r->pending, &info) != 0)
 			abort();
 		*status = 200;
@@ -269,6 +282,7 @@ static void log_pull(struct sim_response *r, struct proto_buf *out,
 			s->end.last_index = 0;
 		r->log.has_headroom = s->has_headroom;
 		r->log.headroom_s = s->headroom_s;
+		source_freshness(s, wall_ms, &r->log.fresh);
 		if (serve_log_stream_heartbeat(&r->log, out, s->end.last_index,
 		                               wal_reader_first_index(s->tail),
 		                               wall_ms) != 0)

@@ -27,6 +27,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
+#include "spool/spool.h"
 #include "tests/lib/fixture.h"
 #include "tests/sim/sim.h"
 #include "wal/wal.h"
@@ -638,9 +639,36 @@ static void test_identity_change(void **state)
 	start(&w);
 	run_to(&w, 150, 20000);
 	sim_source_down(&w.sim, 0, true);
-	assert_true(sim_run(&w.sim, in_error, NULL, 20000));
-	assert_true(w.sim.conn_source == 1);
-	assert_identity_error(&w, 150);
+	/* Endpoint 0 is only down, it did not answer with another
+	 * identity: the mirror refuses endpoint 1 and keeps trying the
+	 * next one (capped backoff), saying why, rather than giving up. */
+	assert_false(sim_run(&w.sim, in_error, NULL, 20000));
+	assert_clean(&w);
+	{
+		const struct mirror_status *st = follow_core_status(w.sim.core);
+
+		assert_true(st->state != MIRROR_ERROR);
+		assert_true(sim_log_index(&w.sim) == 150);
+		assert_true(w.sim.stats.connects < 30);
+	}
+	/* Back up: followed again. */
+	sim_source_down(&w.sim, 0, false);
+	append(&w, &w.sp[0], 20, 1, true);
+	run_to(&w, 170, 40000);
+	assert_true(w.sim.conn_source == 0);
+	/* Now endpoint 0 is rebuilt (new epoch) too: every endpoint
+	 * answers with another identity, Error naming both. */
+	id = w.sp[0].id;
+	id.epoch = 2;
+	if (fx_spool_set_identity(&w.sp[0], &id, w.em) != 0 ||
+	    sim_source_reload_identity(w.sim.sources[0], w.em) != 0)
+		fail_msg("%s", w.em);
+	sim_cut_connection(&w.sim, "test");
+	assert_true(sim_run(&w.sim, in_error, NULL, 60000));
+	assert_identity_error(&w, 170);
+	if (strstr(follow_core_status(w.sim.core)->error,
+	           "(every one of the 2 endpoints answered so)") == NULL)
+		fail_msg("error: '%s'", follow_core_status(w.sim.core)->error);
 	world_free(&w);
 }
 
@@ -1400,6 +1428,293 @@ static const char *known_bug(uint64_t seed)
 	return NULL;
 }
 
+/* ---- freshness of the sources (source_view.h) ---- */
+
+#define FRESH_TICK_MS 250
+
+/* What a source node's tap says of its cluster, as it writes it into the
+ * spool (spool_freshness_write); leader NULL removes the record. */
+static void set_fresh(struct world *w, size_t i, const char *leader,
+                      int64_t contact_wall, uint64_t commit)
+{
+	struct spool_freshness f;
+	char path[400];
+
+	if (leader == NULL) {
+		snprintf(path, sizeof path, "%s/" SPOOL_FRESHNESS_FILE,
+		         w->sp[i].dir);
+		unlink(path);
+		return;
+	}
+	memset(&f, 0, sizeof f);
+	f.is_leader = strcmp(leader, "self") == 0;
+	f.leader_known = f.is_leader || strcmp(leader, "known") == 0;
+	f.leader_contact_ms = contact_wall;
+	f.commit_index = commit;
+	f.written_ms = w->sim.wall_base + (int64_t)w->sim.now;
+	if (spool_freshness_write(w->sp[i].dir, &f, w->em) != 0)
+		fail_msg("freshness: %s", w->em);
+}
+
+static int64_t sim_wall(const struct world *w)
+{
+	return w->sim.wall_base + (int64_t)w->sim.now;
+}
+
+static void fresh_config(struct world *w)
+{
+	w->sim.core_cfg.view.lag_entries = 100;
+	w->sim.core_cfg.view.lag_grace_ms = 2000;
+	w->sim.core_cfg.view.leader_silence_ms = 3000;
+	w->sim.core_cfg.view.stale_ms = 5000;
+	w->sim.core_cfg.view.hold_ms = 10000;
+	w->sim.probe_interval_ms = 500;
+}
+
+/* Runs ms of simulated time in slices; in each, every source whose
+ * `alive` bit is set tells it heard from its leader now (its tap
+ * rewrites the record), and entries are appended to the sources in
+ * `writes` (a cluster's majority taking writes). */
+static void run_fresh(struct world *w, uint64_t ms, unsigned alive,
+                      unsigned writes, uint64_t per_slice)
+{
+	for (uint64_t t = 0; t < ms; t += FRESH_TICK_MS) {
+		for (size_t i = 0; i < w->nsp; i++) {
+			if (writes & (1u << i) && per_slice > 0)
+				append(w, &w->sp[i], per_slice, 1, false);
+			if (alive & (1u << i))
+				set_fresh(w, i, i == 1 ? "self" : "known",
+				          sim_wall(w),
+				          fx_spool_last_index(&w->sp[i]));
+		}
+		sim_run(&w->sim, NULL, NULL, FRESH_TICK_MS);
+		assert_clean(w);
+	}
+}
+
+/* Three nodes of one cluster; the followed one (0) stops catching up
+ * while the others take 500 more entries: the lag is shown against the
+ * freshest endpoint at once, the mirror moves after the grace to the
+ * freshest (1), names the reason and ends with the same log. */
+static void test_fresh_switch_on_lag(void **state)
+{
+	struct world w;
+	const struct mirror_status *st;
+	uint64_t want = 650;
+
+	(void)state;
+	world_init(&w, 801, CHUNK);
+	fresh_config(&w);
+	for (int i = 0; i < 3; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 150, 1, i == 0);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(&w);
+	run_to(&w, 150, 20000);
+	assert_true(w.sim.conn_source == 0);
+	run_fresh(&w, 1000, 7, 6, 125);
+	run_fresh(&w, 500, 7, 0, 0); /* a probe round since the last write */
+	/* Within the grace: still on 0, lag against the freshest. */
+	st = follow_core_status(w.sim.core);
+	assert_true(w.sim.conn_source == 0);
+	assert_int_equal(w.sim.stats.switches, 0);
+	assert_true(st->source_commit_index == 650);
+	assert_true(st->lag_entries == 500);
+	run_fresh(&w, 2500, 7, 0, 0);
+	assert_int_equal(w.sim.stats.switches, 1);
+	if (strstr(w.sim.last_switch, "moving from endpoint 0 to endpoint 1") ==
+	        NULL ||
+	    strstr(w.sim.last_switch, "500 entries behind the freshest") ==
+	        NULL)
+		fail_msg("reason: '%s'", w.sim.last_switch);
+	assert_true(sim_run(&w.sim, sim_following_at, &want, 10000));
+	assert_clean(&w);
+	assert_true(w.sim.conn_source == 1);
+	assert_int_equal(follow_core_view(w.sim.core)->switches, 1);
+	assert_wal_equal(&w, 1, 650);
+	world_free(&w);
+}
+
+/* The followed node is cut off from its cluster: its serve keeps
+ * answering (heartbeats, the same commit index) but its node hears from
+ * no leader. The mirror moves once the silence passes
+ * source_leader_silence, within a tick and a probe round of it. */
+static void test_fresh_switch_on_leader_silence(void **state)
+{
+	struct world w;
+	uint64_t t0, want;
+	int64_t cut;
+
+	(void)state;
+	world_init(&w, 802, CHUNK);
+	fresh_config(&w);
+	for (int i = 0; i < 2; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 100, 1, i == 0);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(&w);
+	run_fresh(&w, 3000, 3, 0, 0);
+	assert_true(w.sim.conn_source == 0);
+	/* Partition: node 0 knows no leader from now on. */
+	cut = sim_wall(&w);
+	set_fresh(&w, 0, "none", cut, 100);
+	t0 = w.sim.now;
+	while (w.sim.stats.switches == 0 && w.sim.now - t0 < 20000)
+		run_fresh(&w, FRESH_TICK_MS, 2, 2, 10);
+	assert_int_equal(w.sim.stats.switches, 1);
+	fprintf(stderr,
+	        "# moved off the leaderless source after %" PRIu64
+	        " ms (source_leader_silence 3000 ms)\n",
+	        w.sim.now - t0);
+	assert_true(w.sim.now - t0 >= 3000);
+	assert_true(w.sim.now - t0 <= 3000 + 2 * FRESH_TICK_MS + 100);
+	if (strstr(w.sim.last_switch, "has not heard from a leader") == NULL)
+		fail_msg("reason: '%s'", w.sim.last_switch);
+	want = fx_spool_last_index(&w.sp[1]);
+	assert_true(sim_run(&w.sim, sim_following_at, &want, 10000));
+	assert_clean(&w);
+	assert_true(w.sim.conn_source == 1);
+	world_free(&w);
+}
+
+/* All endpoints equal and in touch with their leader: no move, however
+ * long; and an older source that says nothing of its leader is never
+ * taken for a stale one. */
+static void test_fresh_no_switch_when_equal(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 803, CHUNK);
+	fresh_config(&w);
+	for (int i = 0; i < 3; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 100, 1, i == 0);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(&w);
+	run_fresh(&w, 30000, 7, 7, 5);
+	assert_int_equal(w.sim.stats.switches, 0);
+	assert_true(w.sim.conn_source == 0);
+	assert_true(w.sim.stats.probes >= 50);
+	assert_int_equal(sim_state(&w.sim), MIRROR_FOLLOWING);
+	/* Freshness unknown everywhere (records gone): still no move. */
+	for (size_t i = 0; i < 3; i++)
+		set_fresh(&w, i, NULL, 0, 0);
+	run_fresh(&w, 10000, 0, 7, 5);
+	assert_int_equal(w.sim.stats.switches, 0);
+	assert_int_equal(sim_state(&w.sim), MIRROR_FOLLOWING);
+	assert_false(follow_core_view(w.sim.core)->stale);
+	world_free(&w);
+}
+
+/* No endpoint is fresh (every node lost its leader): no move, Degraded
+ * with the reason; back to Following once a leader is heard again. */
+static void test_fresh_degraded_when_none_fresh(void **state)
+{
+	struct world w;
+	const struct mirror_status *st;
+	int64_t cut;
+
+	(void)state;
+	world_init(&w, 804, CHUNK);
+	fresh_config(&w);
+	for (int i = 0; i < 2; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 100, 1, i == 0);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(&w);
+	run_fresh(&w, 3000, 3, 0, 0);
+	assert_int_equal(sim_state(&w.sim), MIRROR_FOLLOWING);
+	cut = sim_wall(&w);
+	set_fresh(&w, 0, "none", cut, 100);
+	set_fresh(&w, 1, "none", cut, 100);
+	run_fresh(&w, 6000, 0, 0, 0);
+	st = follow_core_status(w.sim.core);
+	assert_int_equal(w.sim.stats.switches, 0);
+	assert_int_equal(st->state, MIRROR_DEGRADED);
+	if (strstr(st->error, "no other endpoint is fresh") == NULL ||
+	    strstr(st->error, "has not heard from a leader") == NULL)
+		fail_msg("reason: '%s'", st->error);
+	run_fresh(&w, 2000, 3, 0, 0);
+	assert_int_equal(sim_state(&w.sim), MIRROR_FOLLOWING);
+	assert_int_equal(w.sim.stats.switches, 0);
+	world_free(&w);
+}
+
+/* Two nodes lose their leader in turn every 2 s for two minutes: the
+ * mirror moves, but no more often than source_switch_hold allows. */
+static void test_fresh_flapping_bounded(void **state)
+{
+	struct world w;
+	uint64_t moves;
+
+	(void)state;
+	world_init(&w, 805, CHUNK);
+	fresh_config(&w);
+	w.sim.core_cfg.view.leader_silence_ms = 1000;
+	for (int i = 0; i < 2; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 100, 1, i == 0);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(&w);
+	run_fresh(&w, 3000, 3, 0, 0);
+	for (int round = 0; round < 60; round++) {
+		size_t down = (size_t)(round % 2);
+
+		set_fresh(&w, down, "none", sim_wall(&w), 100);
+		run_fresh(&w, 2000, 1u << (1 - down), 0, 0);
+	}
+	moves = w.sim.stats.switches;
+	fprintf(stderr,
+	        "# %" PRIu64 " moves in 120 s of alternating leader "
+	        "loss (hold 10 s)\n",
+	        moves);
+	assert_true(moves >= 2);
+	assert_true(moves <= 120000 / 10000 + 1);
+	world_free(&w);
+}
+
+/* A snapshot corrupt on the followed node: the next endpoint's copy is
+ * asked for, and the mirror bootstraps from it. */
+static void test_corrupt_tries_next_endpoint(void **state)
+{
+	struct world w;
+	char path[PATH_MAX];
+	uint64_t want = 120;
+	uint8_t byte;
+	int fd;
+
+	(void)state;
+	world_init(&w, 806, CHUNK);
+	for (int i = 0; i < 2; i++) {
+		world_spool(&w, CLUSTER_A, 1);
+		append(&w, &w.sp[i], 120, 1, i == 0);
+		snapshot(&w, &w.sp[i], 100, 1, 6 * CHUNK, i == 0);
+		fx_spool_compact(&w.sp[i], 100, w.em);
+		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	assert_int_equal(
+	    snapshot_store_path(w.sp[0].store, 100, 1, path, sizeof path), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, 5000), 1);
+	byte ^= 0x40;
+	assert_int_equal(pwrite(fd, &byte, 1, 5000), 1);
+	close(fd);
+	start(&w);
+	assert_true(sim_run(&w.sim, sim_following_at, &want, 20000));
+	assert_clean(&w);
+	assert_true(w.sim.conn_source == 1);
+	assert_int_equal(w.sim.stats.endpoint_moves, 1);
+	assert_snapshot_equal(&w, 100, 1);
+	world_free(&w);
+}
+
 static void test_randomized(void **state)
 {
 	const char *one = getenv("MA_SIM_SEED");
@@ -1468,6 +1783,12 @@ int main(void)
 	    cmocka_unit_test(test_isolation_corrupt_snapshot),
 	    cmocka_unit_test(test_refusing_source),
 	    cmocka_unit_test(test_forbidden_tries_next_endpoint),
+	    cmocka_unit_test(test_fresh_switch_on_lag),
+	    cmocka_unit_test(test_fresh_switch_on_leader_silence),
+	    cmocka_unit_test(test_fresh_no_switch_when_equal),
+	    cmocka_unit_test(test_fresh_degraded_when_none_fresh),
+	    cmocka_unit_test(test_fresh_flapping_bounded),
+	    cmocka_unit_test(test_corrupt_tries_next_endpoint),
 	    cmocka_unit_test(test_randomized),
 	};
 

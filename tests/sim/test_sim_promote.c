@@ -123,16 +123,21 @@ static bool in_error(struct sim *sim, void *arg)
 }
 
 /* Source 0 goes down: the mirror fails over to source 1, which it must
- * refuse as another source, keeping what it holds. */
+ * refuse as another source, keeping what it holds. Source 0 is only down
+ * (it did not answer with another identity), so the mirror keeps trying
+ * the next endpoint rather than giving up (Error needs every endpoint to
+ * answer so: tests/sim/test_sim.c test_identity_change): each visit to
+ * source 1 ends in a move on. */
 static void assert_refused_on_failover(struct sim *sim, uint64_t held)
 {
+	uint64_t moves = sim->stats.endpoint_moves;
+
 	sim_source_down(sim, 0, true);
-	assert_true(sim_run(sim, in_error, NULL, 60000));
-	assert_true(sim->conn_source == 1);
-	assert_int_equal(follow_core_status(sim->core)->error_code,
-	                 MA_ERR_IDENTITY);
-	assert_non_null(
-	    strstr(follow_core_status(sim->core)->error, "differs"));
+	assert_false(sim_run(sim, in_error, NULL, 60000));
+	assert_true(sim->violation[0] == '\0');
+	assert_true(sim->stats.endpoint_moves > moves);
+	assert_true(sim->stats.connects < 100);
+	assert_true(sim_state(sim) != MIRROR_FOLLOWING);
 	assert_true(sim_log_index(sim) == held);
 }
 

@@ -160,7 +160,7 @@ applied_of() { # DIR: the mirror's applied (durable) index from its status file
 }
 endpoint_of() { # DIR: the endpoint the mirror is attached to
 	"$AGENT" status --data-dir "$1" --json 2>/dev/null |
-		sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p' | head -n 1
+		grep -o '"endpoint":"[^"]*"' | head -n 1 | sed 's/^"endpoint":"\(.*\)"$/\1/'
 }
 node_of_port() { # PORT: the node whose serve listens there
 	for i in 1 2 3; do eval "[ \"\$SPORT$i\" = \"$1\" ]" && { echo "$i"; return; }; done

@@ -125,7 +125,9 @@ static void test_json_exact_text(void **state)
 	    "\"endpoint\":\"127.0.0.1:4433\",\"error\":\"err 0\","
 	    "\"applier\":\"kv\",\"applier_error\":null,"
 	    "\"skipped_commands\":9,\"retention_headroom_s\":null,"
-	    "\"promoted_index\":null,\"promoted_term\":null}]}\n");
+	    "\"promoted_index\":null,\"promoted_term\":null,"
+	    "\"source_last_leader_contact\":null,\"source_switches\":0,"
+	    "\"source_switch_reason\":null,\"sources\":[]}]}\n");
 	free(text);
 	free(r);
 }
@@ -244,7 +246,7 @@ static void test_json_every_field_by_jansson(void **state)
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 20);
+		assert_int_equal(json_object_size(d), 24);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
@@ -282,6 +284,14 @@ static void test_json_every_field_by_jansson(void **state)
 		/* No source told it: unknown, not 0. */
 		assert_true(
 		    json_is_null(json_object_get(d, "retention_headroom_s")));
+		/* Freshness: unknown is null, no move, no endpoint heard. */
+		assert_true(json_is_null(
+		    json_object_get(d, "source_last_leader_contact")));
+		assert_int_equal(NUM("source_switches"), 0);
+		assert_true(
+		    json_is_null(json_object_get(d, "source_switch_reason")));
+		assert_int_equal(json_array_size(json_object_get(d, "sources")),
+		                 0);
 #undef NUM
 #undef STR
 	}
@@ -481,6 +491,87 @@ static void test_json_parse_refuses(void **state)
 	free(r);
 }
 
+/* The freshness of the sources (status.h): the followed node's leader
+ * contact in seconds, the moves and their reason, each endpoint's
+ * position; the same figures as metrics. */
+static void test_freshness_fields(void **state)
+{
+	struct status_report *r = sample(1);
+	struct status_database *d = &r->databases[0];
+	json_error_t err;
+	json_t *root, *db, *src;
+	size_t len;
+	char *text;
+
+	(void)state;
+	d->source_leader_contact_known = true;
+	d->source_leader_contact_ms = 4250;
+	d->source_switches = 2;
+	snprintf(d->source_switch_reason, sizeof d->source_switch_reason,
+	         "kv: moving from endpoint 0 to endpoint 1");
+	d->nsources = 2;
+	snprintf(d->sources[0].endpoint, sizeof d->sources[0].endpoint,
+	         "127.0.0.1:4433");
+	d->sources[0].observed = true;
+	d->sources[0].commit_index = 700;
+	d->sources[0].observed_age_ms = 120;
+	snprintf(d->sources[0].leader, sizeof d->sources[0].leader, "none");
+	d->sources[0].contact_known = true;
+	d->sources[0].leader_contact_ms = 4250;
+	snprintf(d->sources[0].probe, sizeof d->sources[0].probe, "ok");
+	snprintf(d->sources[1].endpoint, sizeof d->sources[1].endpoint,
+	         "127.0.0.2:4433");
+	snprintf(d->sources[1].probe, sizeof d->sources[1].probe, "failed");
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	root = json_loadb(text, len, 0, &err);
+	assert_non_null(root);
+	db = json_array_get(json_object_get(root, "databases"), 0);
+	assert_true(json_real_value(json_object_get(
+	                db, "source_last_leader_contact")) == 4.25);
+	assert_int_equal(
+	    json_integer_value(json_object_get(db, "source_switches")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(db, "source_switch_reason")),
+	    "kv: moving from endpoint 0 to endpoint 1");
+	assert_int_equal(json_array_size(json_object_get(db, "sources")), 2);
+	src = json_array_get(json_object_get(db, "sources"), 0);
+	assert_int_equal(json_object_size(src), 6);
+	assert_string_equal(json_string_value(json_object_get(src, "endpoint")),
+	                    "127.0.0.1:4433");
+	assert_int_equal(
+	    json_integer_value(json_object_get(src, "commit_index")), 700);
+	assert_int_equal(
+	    json_integer_value(json_object_get(src, "observed_age_ms")), 120);
+	assert_string_equal(json_string_value(json_object_get(src, "leader")),
+	                    "none");
+	assert_true(json_real_value(json_object_get(src, "leader_contact")) ==
+	            4.25);
+	assert_string_equal(json_string_value(json_object_get(src, "probe")),
+	                    "ok");
+	src = json_array_get(json_object_get(db, "sources"), 1);
+	assert_true(json_is_null(json_object_get(src, "commit_index")));
+	assert_true(json_is_null(json_object_get(src, "leader")));
+	assert_true(json_is_null(json_object_get(src, "leader_contact")));
+	assert_string_equal(json_string_value(json_object_get(src, "probe")),
+	                    "failed");
+	json_decref(root);
+	free(text);
+	text = status_prometheus_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(
+	    text, "\nmirror_source_last_leader_contact_seconds{db=\"db0\"} "
+	          "4.250\n"));
+	assert_non_null(
+	    strstr(text, "\nmirror_source_switches_total{db=\"db0\"} 2\n"));
+	assert_non_null(strstr(text,
+	                       "\nmirror_endpoint_commit_index{db=\"db0\","
+	                       "endpoint=\"127.0.0.1:4433\"} 700\n"));
+	assert_null(strstr(text, "endpoint=\"127.0.0.2:4433\""));
+	free(text);
+	free(r);
+}
+
 static void test_prometheus(void **state)
 {
 	struct status_report *r = sample(2);
@@ -546,11 +637,16 @@ static void test_prometheus(void **state)
 	/* build_info (HELP, TYPE, one line), 8 states x 2 databases, then
 	 * 13 metrics and the last contact x 2 databases, each with its HELP
 	 * and TYPE, then the headroom's HELP and TYPE without samples
-	 * (unknown). */
+	 * (unknown), the leader contact (NaN) and the switches x 2
+	 * databases, the endpoints' commit indexes without samples (none
+	 * heard). */
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 3 + 2 + 16 + 14 * (2 + 2) + 2);
+	assert_int_equal(n, 3 + 2 + 16 + 14 * (2 + 2) + 2 + 2 * (2 + 2) + 2);
+	assert_non_null(strstr(
+	    text,
+	    "mirror_source_last_leader_contact_seconds{db=\"db1\"} NaN\n"));
 	assert_null(strstr(text, "mirror_retention_headroom_seconds{"));
 	free(text);
 	/* A known headroom is a sample, in seconds, and a JSON number. */
@@ -970,6 +1066,7 @@ int main(void)
 	    cmocka_unit_test(test_json_round_trip),
 	    cmocka_unit_test(test_json_parse_refuses),
 	    cmocka_unit_test(test_prometheus),
+	    cmocka_unit_test(test_freshness_fields),
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),

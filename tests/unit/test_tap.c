@@ -1,5 +1,6 @@
 /* tap core (tap/tap.h): appends, idempotent re-appends after a reopen,
  * divergence, gaps, snapshots with retention, rebase on install. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -566,6 +567,71 @@ static void test_reservation_dropped_by_bytes(void **state)
 	                             "keeps"));
 }
 
+/* The freshness record: written at once the first time and when the
+ * leader is lost or found, otherwise at most every
+ * SPOOL_FRESHNESS_INTERVAL_MS and only when something changed; read
+ * back exactly; a damaged one is refused. */
+static void test_freshness_note(void **state)
+{
+	struct fx *f = *state;
+	struct tap_freshness fr = {true, false, 1700000000000, 10};
+	struct spool_freshness got;
+	char errmsg[MA_ERRMSG_SIZE], path[PATH_MAX];
+	FILE *fp;
+
+	reopen(f);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg),
+	                 MA_ERR_NOTFOUND);
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 1000, 1700000000005, errmsg), 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_true(got.leader_known && !got.is_leader);
+	assert_true(got.leader_contact_ms == 1700000000000);
+	assert_true(got.commit_index == 10 && got.written_ms == 1700000000005);
+	/* Newer contact 50 ms later: not yet written. */
+	fr.leader_contact_ms += 50;
+	fr.commit_index = 11;
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 1050, 1700000000055, errmsg), 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_true(got.commit_index == 10);
+	/* At the interval: written. */
+	assert_int_equal(tap_freshness_note(f->tap, &fr,
+	                                    1000 + SPOOL_FRESHNESS_INTERVAL_MS,
+	                                    1700000000105, errmsg),
+	                 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_true(got.commit_index == 11);
+	/* The leader lost 1 ms later: written at once, contact kept. */
+	fr.leader_known = false;
+	assert_int_equal(tap_freshness_note(f->tap, &fr,
+	                                    1001 + SPOOL_FRESHNESS_INTERVAL_MS,
+	                                    1700000000106, errmsg),
+	                 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_false(got.leader_known);
+	assert_true(got.leader_contact_ms == 1700000000050);
+	/* Nothing changed for a second: nothing written. */
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 5000, 1700000004000, errmsg), 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_true(got.written_ms == 1700000000106);
+	/* A leader that is not known: refused. */
+	fr.is_leader = true;
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 9000, 1700000009000, errmsg),
+	    MA_ERR_INVAL);
+	/* A damaged record is refused, naming the file. */
+	snprintf(path, sizeof path, "%s/" SPOOL_FRESHNESS_FILE, f->dir);
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	assert_int_equal(fputs("leader=self", fp) >= 0, 1);
+	fclose(fp);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg),
+	                 MA_ERR_CORRUPT);
+	assert_non_null(strstr(errmsg, SPOOL_FRESHNESS_FILE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +652,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_beyond_wal_rebases,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_freshness_note, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reservation_keeps_wal, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reservation_dropped_by_age,

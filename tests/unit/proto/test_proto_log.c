@@ -148,6 +148,76 @@ static void test_heartbeat_headroom(void **state)
 	}
 }
 
+/* The source node's freshness (optional, issue 8) in heartbeats and
+ * info answers: carried when known, absent (unknown) otherwise; a leader
+ * word other than self/known/none is refused. */
+static void test_freshness_roundtrip(void **state)
+{
+	static const enum proto_leader leaders[] = {
+	    PROTO_LEADER_NONE, PROTO_LEADER_KNOWN, PROTO_LEADER_SELF};
+	struct proto_log_msg m, got;
+	struct proto_info in = {0}, out;
+	char errmsg[MA_ERRMSG_SIZE];
+	struct proto_buf sb;
+
+	(void)state;
+	for (int k = 0; k < 4; k++) {
+		struct proto_freshness fr = {0};
+
+		if (k < 3) {
+			fr.known = true;
+			fr.leader = leaders[k];
+			fr.node_commit_index = 1234 + (uint64_t)k;
+			fr.has_contact = k != 0;
+			fr.leader_contact_age_ms = fr.has_contact ? 7001 : 0;
+		}
+		memset(&m, 0, sizeof m);
+		m.kind = PROTO_LOG_HEARTBEAT;
+		m.commit_index = 9;
+		m.fresh = fr;
+		proto_buf_init(&sb);
+		assert_int_equal(proto_log_encode(&sb, &m), 0);
+		assert_int_equal(
+		    proto_log_decode(sb.data + 4, sb.len - 4, 0, &got, errmsg),
+		    0);
+		assert_int_equal(got.fresh.known, fr.known);
+		assert_int_equal(got.fresh.leader, fr.leader);
+		assert_int_equal(got.fresh.has_contact, fr.has_contact);
+		assert_int_equal(got.fresh.leader_contact_age_ms,
+		                 fr.leader_contact_age_ms);
+		assert_int_equal(got.fresh.node_commit_index,
+		                 fr.node_commit_index);
+		proto_buf_free(&sb);
+		in.id = ident;
+		in.commit_index = 99;
+		in.fresh = fr;
+		proto_buf_init(&sb);
+		assert_int_equal(proto_info_encode(&sb, &in), 0);
+		assert_int_equal(
+		    proto_info_decode(sb.data + 4, sb.len - 4, &out, errmsg),
+		    0);
+		assert_int_equal(out.commit_index, 99);
+		assert_int_equal(out.fresh.known, fr.known);
+		assert_int_equal(out.fresh.leader, fr.leader);
+		assert_int_equal(out.fresh.leader_contact_age_ms,
+		                 fr.leader_contact_age_ms);
+		assert_int_equal(out.fresh.node_commit_index,
+		                 fr.node_commit_index);
+		if (k == 1) {
+			/* "known" -> "maybe": same length, refused. */
+			uint8_t *p = memmem(sb.data, sb.len, "known", 5);
+			assert_non_null(p);
+			memcpy(p, "maybe", 5);
+			assert_int_equal(proto_info_decode(sb.data + 4,
+			                                   sb.len - 4, &out,
+			                                   errmsg),
+			                 MA_ERR_PROTO);
+			assert_non_null(strstr(errmsg, "'leader'"));
+		}
+		proto_buf_free(&sb);
+	}
+}
+
 static void test_info_roundtrip(void **state)
 {
 	struct proto_buf sb;
@@ -415,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_log_stream_roundtrip_any_split),
 	    cmocka_unit_test(test_info_roundtrip),
 	    cmocka_unit_test(test_heartbeat_headroom),
+	    cmocka_unit_test(test_freshness_roundtrip),
 	    cmocka_unit_test(test_incarnation_roundtrip),
 	    cmocka_unit_test(test_largest_wal_entry_crosses),
 	    cmocka_unit_test(test_malformed_log_messages),
