@@ -545,9 +545,10 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 	st->cc_algo = (unsigned)t->cc < 4 ? algos[t->cc] : NGTCP2_CC_ALGO_CUBIC;
 	st->max_tx_udp_payload_size = payload;
 	if (payload > TRANSPORT_DEFAULT_PAYLOAD) {
-		/* ngtcp2 0.12 sends at most 1200 bytes until PMTUD, which
-		 * only probes up to 1444: a larger size must be taken as
-		 * given (bounded by the peer's max_udp_payload_size). */
+		/* ngtcp2 sends at most 1200 bytes until PMTUD, whose
+		 * default probes (0.12 and 1.11 alike) go up to 1444 only: a
+		 * larger size must be taken as given (bounded by the peer's
+		 * max_udp_payload_size). */
 		st->no_tx_udp_payload_size_shaping = 1;
 		st->no_pmtud = 1;
 	}
