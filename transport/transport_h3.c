@@ -735,13 +735,15 @@ static void yield_write(struct tconn *c)
 
 /* Writes what ngtcp2 lets us send now: packets of the path's size, packed
  * into GSO batches, a send quantum at a time with the pacing clock
- * advanced after each quantum. ngtcp2 lets a packet go when its pacing
- * slot is less than 1 ms away (a loop cannot sleep more finely), so at
- * high rates this keeps sending quantum after quantum instead of sleeping
- * between them; after WRITE_BUDGET_QUANTA quanta it yields to the loop so
- * the ACKs that open the window are read. It stops when ngtcp2 has
- * nothing to send (no data, window full or the pacing slot more than 1 ms
- * away) and arms the timer for ngtcp2's next expiry. */
+ * advanced after each quantum. ngtcp2 (1.x) lets a packet go once its
+ * pacing slot has come and keeps how late the sender was; once that
+ * passes 1 ms (a loop cannot sleep more finely: libevent timers round up
+ * to 1 ms) it shortens the following waits by it, so at high rates this
+ * keeps sending quantum after quantum instead of sleeping between them;
+ * after WRITE_BUDGET_QUANTA quanta it yields to the loop so the ACKs that
+ * open the window are read. It stops when ngtcp2 has nothing to send (no
+ * data, window full or the pacing slot still ahead) and arms the timer
+ * for ngtcp2's next expiry. */
 static void conn_write(struct tconn *c)
 {
 	ngtcp2_path_storage ps;
