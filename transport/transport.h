@@ -31,6 +31,8 @@ enum transport_cc {
 	TRANSPORT_CC_CUBIC = 0,
 	TRANSPORT_CC_RENO,
 	TRANSPORT_CC_BBR,
+	/* ngtcp2 1.x has one BBR (its 0.x BBRv2 module is gone, and its BBR
+	 * follows the v2 draft): TRANSPORT_CC_BBR2 selects it too. */
 	TRANSPORT_CC_BBR2
 };
 

@@ -139,7 +139,7 @@ static void cl_pre_write(struct tconn *c)
 			if (nghttp3_conn_submit_request(c->h3, id, nv, 4, NULL,
 			                                s) != 0) {
 				ngtcp2_conn_shutdown_stream(
-				    c->conn, id, NGHTTP3_H3_INTERNAL_ERROR);
+				    c->conn, 0, id, NGHTTP3_H3_INTERNAL_ERROR);
 				s->cancelled = 1;
 			}
 		}
@@ -267,7 +267,7 @@ int transport_client_new(struct event_base *base,
 	c->owner = client;
 	c->base = base;
 	c->gso = &client->gso;
-	ngtcp2_connection_close_error_default(&c->ccerr);
+	ngtcp2_ccerr_default(&c->ccerr);
 	if (client->host == NULL || client->server_name == NULL) {
 		rv = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 		goto err;

@@ -68,7 +68,7 @@ void tstream_release(struct tstream *s)
 
 static void app_error(struct tconn *c, int liberr)
 {
-	ngtcp2_connection_close_error_set_application_error(
+	ngtcp2_ccerr_set_application_error(
 	    &c->ccerr, nghttp3_err_infer_quic_app_error_code(liberr), NULL, 0);
 	c->app_error = 1;
 }
@@ -269,7 +269,7 @@ static int h3_shutdown_write(nghttp3_conn *h3, int64_t id, uint64_t code,
 {
 	struct tconn *c = user;
 
-	ngtcp2_conn_shutdown_stream_write(c->conn, id, code);
+	ngtcp2_conn_shutdown_stream_write(c->conn, 0, id, code);
 	return 0;
 }
 
@@ -526,9 +526,11 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
                     const struct transport_tuning *t,
                     const struct sockaddr *remote, uint64_t now)
 {
+	/* ngtcp2 1.x has one BBR (v2 by its own account; the 0.x BBRv2
+	 * module is gone): bbr2 names it too. */
 	static const ngtcp2_cc_algo algos[] = {
 	    NGTCP2_CC_ALGO_CUBIC, NGTCP2_CC_ALGO_RENO, NGTCP2_CC_ALGO_BBR,
-	    NGTCP2_CC_ALGO_BBR2};
+	    NGTCP2_CC_ALGO_BBR};
 	uint64_t win = t->max_data ? t->max_data : 16u << 20;
 	uint64_t swin = t->max_stream_data ? t->max_stream_data : 16u << 20;
 	size_t payload = t->max_udp_payload;
@@ -543,9 +545,10 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 	st->cc_algo = (unsigned)t->cc < 4 ? algos[t->cc] : NGTCP2_CC_ALGO_CUBIC;
 	st->max_tx_udp_payload_size = payload;
 	if (payload > TRANSPORT_DEFAULT_PAYLOAD) {
-		/* ngtcp2 0.12 sends at most 1200 bytes until PMTUD, which
-		 * only probes up to 1444: a larger size must be taken as
-		 * given (bounded by the peer's max_udp_payload_size). */
+		/* ngtcp2 sends at most 1200 bytes until PMTUD, whose
+		 * default probes (0.12 and 1.11 alike) go up to 1444 only: a
+		 * larger size must be taken as given (bounded by the peer's
+		 * max_udp_payload_size). */
 		st->no_tx_udp_payload_size_shaping = 1;
 		st->no_pmtud = 1;
 	}
@@ -699,12 +702,11 @@ static void fail_liberr(struct tconn *c, int rv)
 
 	if (!c->app_error) {
 		if (rv == NGTCP2_ERR_CRYPTO)
-			ngtcp2_connection_close_error_set_transport_error_tls_alert(
+			ngtcp2_ccerr_set_tls_alert(
 			    &c->ccerr, ngtcp2_conn_get_tls_alert(c->conn), NULL,
 			    0);
 		else
-			ngtcp2_connection_close_error_set_transport_error_liberr(
-			    &c->ccerr, rv, NULL, 0);
+			ngtcp2_ccerr_set_liberr(&c->ccerr, rv, NULL, 0);
 	}
 	if (c->refuse_msg[0] != '\0') {
 		tconn_close(c, &c->ccerr, MA_ERR_TLS, c->refuse_msg);
@@ -733,13 +735,15 @@ static void yield_write(struct tconn *c)
 
 /* Writes what ngtcp2 lets us send now: packets of the path's size, packed
  * into GSO batches, a send quantum at a time with the pacing clock
- * advanced after each quantum. ngtcp2 lets a packet go when its pacing
- * slot is less than 1 ms away (a loop cannot sleep more finely), so at
- * high rates this keeps sending quantum after quantum instead of sleeping
- * between them; after WRITE_BUDGET_QUANTA quanta it yields to the loop so
- * the ACKs that open the window are read. It stops when ngtcp2 has
- * nothing to send (no data, window full or the pacing slot more than 1 ms
- * away) and arms the timer for ngtcp2's next expiry. */
+ * advanced after each quantum. ngtcp2 (1.x) lets a packet go once its
+ * pacing slot has come and keeps how late the sender was; once that
+ * passes 1 ms (a loop cannot sleep more finely: libevent timers round up
+ * to 1 ms) it shortens the following waits by it, so at high rates this
+ * keeps sending quantum after quantum instead of sleeping between them;
+ * after WRITE_BUDGET_QUANTA quanta it yields to the loop so the ACKs that
+ * open the window are read. It stops when ngtcp2 has nothing to send (no
+ * data, window full or the pacing slot still ahead) and arms the timer
+ * for ngtcp2's next expiry. */
 static void conn_write(struct tconn *c)
 {
 	ngtcp2_path_storage ps;
@@ -920,7 +924,7 @@ static void on_write_ev(evutil_socket_t fd, short what, void *arg)
 		next = s->next;
 		if (s->cancelled && s->id >= 0 && !s->closed) {
 			ngtcp2_conn_shutdown_stream(
-			    c->conn, s->id, NGHTTP3_H3_REQUEST_CANCELLED);
+			    c->conn, 0, s->id, NGHTTP3_H3_REQUEST_CANCELLED);
 			s->closed = 1;
 		}
 		if (s->writable_pending && !s->cancelled) {
@@ -973,14 +977,11 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 		return;
 	}
 	if (rv == NGTCP2_ERR_DRAINING) {
-		ngtcp2_connection_close_error peer;
+		ngtcp2_ccerr peer = *ngtcp2_conn_get_ccerr(c->conn);
 
 		/* A server at its connection limit refuses in Initial: not a
 		 * TLS failure, whatever the handshake state. */
-		ngtcp2_conn_get_connection_close_error(c->conn, &peer);
-		if (!c->server &&
-		    peer.type ==
-		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+		if (!c->server && peer.type == NGTCP2_CCERR_TYPE_TRANSPORT &&
 		    peer.error_code == NGTCP2_CONNECTION_REFUSED) {
 			enter_end(c, TC_DRAINING, MA_ERR_TRANSPORT,
 			          "peer refused the connection "
@@ -989,8 +990,7 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 			return;
 		}
 		/* The peer's TLS alert says why it refused: name it. */
-		if (peer.type ==
-		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+		if (peer.type == NGTCP2_CCERR_TYPE_TRANSPORT &&
 		    (peer.error_code & ~(uint64_t)0xff) ==
 		        NGTCP2_CRYPTO_ERROR) {
 			unsigned alert = (unsigned)(peer.error_code & 0xff);
@@ -1017,8 +1017,7 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 			return;
 		}
 		if (c->goaway_received &&
-		    peer.type ==
-		        NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
+		    peer.type == NGTCP2_CCERR_TYPE_APPLICATION &&
 		    peer.error_code == NGHTTP3_H3_NO_ERROR) {
 			enter_end(c, TC_DRAINING, MA_ERR_TRANSPORT,
 			          "peer is shutting down (GOAWAY, then an "
@@ -1103,8 +1102,7 @@ void tconn_goaway(struct tconn *c)
 
 void tconn_refuse(struct tconn *c, uint8_t alert, const char *msg)
 {
-	ngtcp2_connection_close_error_set_transport_error_tls_alert(
-	    &c->ccerr, alert, NULL, 0);
+	ngtcp2_ccerr_set_tls_alert(&c->ccerr, alert, NULL, 0);
 	c->app_error = 1;
 	snprintf(c->refuse_msg, sizeof c->refuse_msg, "%s", msg);
 }
@@ -1115,10 +1113,10 @@ void tconn_abort(struct tconn *c, int error, const char *msg)
 		enter_end(c, TC_DEAD, error, msg);
 }
 
-void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
-                 int error, const char *msg)
+void tconn_close(struct tconn *c, const ngtcp2_ccerr *ccerr, int error,
+                 const char *msg)
 {
-	ngtcp2_connection_close_error def;
+	ngtcp2_ccerr def;
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi;
 	ngtcp2_ssize n;
@@ -1126,9 +1124,9 @@ void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
 	if (c->state != TC_ACTIVE)
 		return;
 	if (ccerr == NULL) {
-		ngtcp2_connection_close_error_default(&def);
-		ngtcp2_connection_close_error_set_application_error(
-		    &def, NGHTTP3_H3_NO_ERROR, NULL, 0);
+		ngtcp2_ccerr_default(&def);
+		ngtcp2_ccerr_set_application_error(&def, NGHTTP3_H3_NO_ERROR,
+		                                   NULL, 0);
 		ccerr = &def;
 	}
 	ngtcp2_path_storage_zero(&ps);
@@ -1187,9 +1185,9 @@ int tconn_set_fd(struct tconn *c, int fd)
 void tconn_free(struct tconn *c)
 {
 	if (c->conn != NULL) {
-		ngtcp2_conn_stat cs;
+		ngtcp2_conn_info cs;
 
-		ngtcp2_conn_get_conn_stat(c->conn, &cs);
+		ngtcp2_conn_get_conn_info(c->conn, &cs);
 		log_debug(
 		    "transport: %s connection stats: %llu packets in "
 		    "%llu sends (%llu EAGAIN), %llu yields, %llu "

@@ -150,7 +150,7 @@ struct tconn {
 	struct event *timer, *write_ev, *close_ev;
 	struct event *tx_ev; /* socket writable again after EAGAIN */
 	enum tconn_state state;
-	ngtcp2_connection_close_error ccerr;
+	ngtcp2_ccerr ccerr;
 	int app_error; /* ccerr was set by us (h3/app), not the library */
 	int close_error;
 	char close_msg[480]; /* fits MA_ERRMSG_SIZE with "HOST:PORT: " */
@@ -211,8 +211,8 @@ void tconn_schedule_write(struct tconn *c);
  * is an orderly one. */
 void tconn_goaway(struct tconn *c);
 /* Closes with ccerr (application NO_ERROR if NULL). */
-void tconn_close(struct tconn *c, const ngtcp2_connection_close_error *ccerr,
-                 int error, const char *msg);
+void tconn_close(struct tconn *c, const ngtcp2_ccerr *ccerr, int error,
+                 const char *msg);
 /* From inside an ngtcp2 callback that is about to fail: close with the
  * TLS alert (sent as CRYPTO_ERROR 0x100+alert, not INTERNAL_ERROR), error
  * MA_ERR_TLS and msg, once the library returns. */

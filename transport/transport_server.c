@@ -207,7 +207,7 @@ static int srv_handshake_completed(struct tconn *c)
 	}
 	if (srv_of(c)->nestablished >= srv_of(c)->cfg.max_connections) {
 		/* Others finished their handshake first. */
-		ngtcp2_connection_close_error_set_transport_error(
+		ngtcp2_ccerr_set_transport_error(
 		    &c->ccerr, NGTCP2_CONNECTION_REFUSED, NULL, 0);
 		c->app_error = 1;
 		snprintf(c->refuse_msg, sizeof c->refuse_msg,
@@ -496,16 +496,19 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	memcpy(&c->remote, from, fromlen);
 	c->remotelen = fromlen;
 	c->max_unacked = srv->cfg.max_unacked;
-	ngtcp2_connection_close_error_default(&c->ccerr);
+	ngtcp2_ccerr_default(&c->ccerr);
 	if (tconn_init_events(c) != 0)
 		goto err;
 	tconn_callbacks(&cb, 1);
 	tconn_settings(&st, &tp, &srv->cfg.tuning, from, clock_mono_ns());
 	st.token = hd->token;
+	st.tokenlen = hd->tokenlen;
+	st.token_type = NGTCP2_TOKEN_TYPE_RETRY;
 	st.handshake_timeout =
 	    (uint64_t)srv->cfg.handshake_timeout_ms * NGTCP2_MILLISECONDS;
 	tp.initial_max_streams_bidi = srv->cfg.max_streams;
 	tp.original_dcid = *odcid;
+	tp.original_dcid_present = 1;
 	tp.retry_scid = hd->dcid;
 	tp.retry_scid_present = 1;
 	tp.stateless_reset_token_present = 1;
@@ -651,15 +654,15 @@ static void handle_packet(struct transport_server *srv, const uint8_t *pkt,
 		             fromlen);
 		return;
 	}
-	if (hd.token.len == 0 ||
-	    hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+	if (hd.tokenlen == 0 ||
+	    hd.token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
 		send_retry(srv, &hd, from, fromlen);
 		return;
 	}
 	if (ngtcp2_crypto_verify_retry_token(
-	        &odcid, hd.token.base, hd.token.len, srv->secret,
-	        sizeof srv->secret, hd.version, (const ngtcp2_sockaddr *)from,
-	        fromlen, &hd.dcid, RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
+	        &odcid, hd.token, hd.tokenlen, srv->secret, sizeof srv->secret,
+	        hd.version, (const ngtcp2_sockaddr *)from, fromlen, &hd.dcid,
+	        RETRY_TOKEN_TIMEOUT, clock_mono_ns()) != 0) {
 		srv->refusals.invalid_token++;
 		send_refusal(srv, &hd, NGTCP2_INVALID_TOKEN, from, fromlen);
 		return;

@@ -71,7 +71,7 @@ enum config_cc {
 	CONFIG_CC_CUBIC,
 	CONFIG_CC_RENO,
 	CONFIG_CC_BBR,
-	CONFIG_CC_BBR2,
+	CONFIG_CC_BBR2, /* an alias of bbr since ngtcp2 1.x (one BBR) */
 };
 
 enum config_applier {

@@ -107,7 +107,7 @@ const struct key_def cfg_keys[] = {
     KEY(SERVE, serve, stream_window, T_SIZE, stream_window, 64 * KiB, GiB, 0,
         NULL, "16MiB"),
     KEY(SERVE, serve, congestion_control, T_ENUM, congestion_control, 0, 0, 0,
-        cc_names, "bbr2"),
+        cc_names, "bbr"),
     /* Source protection (issue 9). One mirror identity uses one log
      * stream and at most one snapshot stream per database plus short info
      * requests; the caps leave room for a reconnect overlapping the old

@@ -1094,6 +1094,9 @@ void serve_options_init(struct serve_options *opts,
 	opts->tuning.max_data = cs->connection_window;
 	opts->tuning.max_stream_data = cs->stream_window;
 	opts->tuning.cc = cc_from_config(cs->congestion_control);
+	if (cs->congestion_control == CONFIG_CC_BBR2)
+		log_info("serve: congestion_control = bbr2 is an alias of bbr "
+		         "since ngtcp2 1.x, which has one BBR; say bbr");
 	opts->max_streams_per_identity = (uint32_t)cs->max_streams_per_identity;
 	opts->max_snapshot_streams_per_identity =
 	    (uint32_t)cs->max_snapshot_streams_per_identity;

@@ -529,6 +529,54 @@ static void test_identity_cn_with_colon_refused(void **state)
  * SANs (server.pem has IP:127.0.0.1; no SNI is sent for an address, RFC
  * 6066 3); an address the certificate does not name is refused, naming
  * both, the certificate's IP SAN included. */
+/* The congestion_control names reach ngtcp2 1.x's algorithms (bbr2 is
+ * an alias of its one BBR; the enum's values differ from 0.12's), and the
+ * payload size follows the peer's address. */
+static void test_settings_cc_and_payload(void **state)
+{
+	static const struct {
+		enum transport_cc cc;
+		ngtcp2_cc_algo want;
+	} map[] = {
+	    {TRANSPORT_CC_CUBIC, NGTCP2_CC_ALGO_CUBIC},
+	    {TRANSPORT_CC_RENO, NGTCP2_CC_ALGO_RENO},
+	    {TRANSPORT_CC_BBR, NGTCP2_CC_ALGO_BBR},
+	    {TRANSPORT_CC_BBR2, NGTCP2_CC_ALGO_BBR},
+	};
+	struct sockaddr_in lo = {.sin_family = AF_INET}, wan = lo;
+	ngtcp2_settings st;
+	ngtcp2_transport_params tp;
+
+	(void)state;
+	lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	wan.sin_addr.s_addr = htonl(0x0a000001); /* 10.0.0.1 */
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		struct transport_tuning t = {.cc = map[i].cc};
+
+		tconn_settings(&st, &tp, &t, (struct sockaddr *)&wan, 42);
+		assert_int_equal(st.cc_algo, map[i].want);
+		assert_int_equal(st.initial_ts, 42);
+		assert_int_equal(st.max_tx_udp_payload_size,
+		                 TRANSPORT_DEFAULT_PAYLOAD);
+		assert_int_equal(st.no_pmtud, 0);
+		assert_int_equal(tp.max_udp_payload_size,
+		                 TRANSPORT_DEFAULT_PAYLOAD);
+		assert_int_equal(tp.initial_max_data, 16u << 20);
+		assert_int_equal(tp.max_idle_timeout, 30 * NGTCP2_SECONDS);
+	}
+	{
+		struct transport_tuning t = {.cc = TRANSPORT_CC_CUBIC};
+
+		tconn_settings(&st, &tp, &t, (struct sockaddr *)&lo, 1);
+		assert_int_equal(st.max_tx_udp_payload_size,
+		                 TRANSPORT_LOOPBACK_PAYLOAD);
+		assert_int_equal(st.no_pmtud, 1);
+		assert_int_equal(st.no_tx_udp_payload_size_shaping, 1);
+		assert_int_equal(tp.max_udp_payload_size,
+		                 TRANSPORT_LOOPBACK_PAYLOAD);
+	}
+}
+
 static void test_server_name_ip_literal(void **state)
 {
 	struct hs h;
@@ -579,6 +627,7 @@ int main(void)
 	    cmocka_unit_test(test_handshake_mtls_h3),
 	    cmocka_unit_test(test_handshake_mtls_h3_ipv6),
 	    cmocka_unit_test(test_header_section_limit),
+	    cmocka_unit_test(test_settings_cc_and_payload),
 	    cmocka_unit_test(test_server_name_ip_literal),
 	    cmocka_unit_test(test_identity_longest),
 	    cmocka_unit_test(test_identity_too_long_refused),

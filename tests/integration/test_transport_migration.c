@@ -441,8 +441,9 @@ static ssize_t probe_version(struct t *t, uint32_t version, size_t len,
 
 static void test_version_negotiation(void **state)
 {
-	/* draft-29 and the v2 draft: ngtcp2 0.12 knows them, we do not
-	 * speak them; QUIC v2 (RFC 9369); a reserved version. */
+	/* draft-29 and the v2 draft: ngtcp2 knows them, we do not speak
+	 * them; QUIC v2 (RFC 9369, which ngtcp2 1.11 also speaks); a
+	 * reserved version. */
 	static const uint32_t versions[] = {0xff00001du, 0x709a50c4u,
 	                                    0x6b3343cfu, 0x1a2a3a4au};
 	uint8_t r[256];

@@ -149,7 +149,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.serve.max_unacked_bytes, 4 << 20);
 	assert_int_equal(cfg.serve.max_streams_per_connection, 100);
 	assert_int_equal(cfg.serve.idle_timeout_ms, 30000);
-	assert_int_equal(cfg.serve.congestion_control, CONFIG_CC_BBR2);
+	assert_int_equal(cfg.serve.congestion_control, CONFIG_CC_BBR);
 	assert_int_equal(cfg.serve.max_streams_per_identity, 256);
 	assert_int_equal(cfg.serve.max_snapshot_streams_per_identity, 8);
 	assert_int_equal(cfg.serve.snapshot_lease_ms, 60000);
