@@ -61,7 +61,7 @@ rc=$?
 check "its final status says Promoted at 550, term 2 (status exit 3)" sh -c \
 	"[ $rc -eq 3 ] && grep -qx 'db1: Promoted' '$TMP/status-m1.out' &&
 	 grep -q 'promoted at index 550, term 2' '$TMP/status-m1.out' &&
-	 grep -q '\"state\":\"Promoted\",.*\"promoted_index\":550,\"promoted_term\":2}' '$TMP/m1/status'"
+	 grep -q '\"state\":\"Promoted\",.*\"promoted_index\":550,\"promoted_term\":2,' '$TMP/m1/status'"
 
 # A follower with the promoted database and another one runs on (the
 # other's source does not answer: it retries): /status, /metrics and the
@@ -76,7 +76,7 @@ wait_until 20 test -s "$TMP/m1-http.port"
 H="http://127.0.0.1:$(cat "$TMP/m1-http.port" 2>/dev/null)"
 curl -s --max-time 5 "$H/status" >"$TMP/mixed-status.json"
 check "/status of a running follower: db1 Promoted at index 550, term 2" \
-	grep -q '"database":"db1","state":"Promoted",.*"promoted_index":550,"promoted_term":2}' "$TMP/mixed-status.json"
+	grep -q '"database":"db1","state":"Promoted",.*"promoted_index":550,"promoted_term":2,' "$TMP/mixed-status.json"
 check "/metrics: mirror_state{db=\"db1\",state=\"Promoted\"} 1" sh -c \
 	"curl -s --max-time 5 '$H/metrics' | grep -qx 'mirror_state{db=\"db1\",state=\"Promoted\"} 1'"
 check "the status page: db1's row is Promoted, at index 550, term 2" sh -c \
