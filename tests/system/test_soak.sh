@@ -13,8 +13,10 @@
 #    first bootstrap) and no follow log says it bootstraps again;
 #  - its database directory stays within 2x the source's retained spool
 #    (both printed after every round, asserted at every sample);
-#  - every restart reaches Following in under SOAK_RESTART_MAX_MS (2000;
-#    each printed);
+#  - every restart after a short stop reaches Following in under
+#    SOAK_RESTART_MAX_MS (2000; each printed, with the entries it was
+#    behind); the one after the long stop, which must first catch up
+#    with everything written meanwhile, within 60 s (printed);
 #  - at the end its fingerprint equals the source's.
 # CI runs a small size (about a minute); the issue's full size is
 #   SOAK_ENTRIES=2000000 SOAK_SNAPSHOT_EVERY=100000 SOAK_RESTARTS=10
@@ -43,6 +45,7 @@ if [ -n "${SOAK_DIR:-}" ]; then
 	TMP=$(mktemp -d "${SOAK_DIR%/}/ma-soak-XXXXXX")
 fi
 plan $((RESTARTS + 5))
+LONG_MS=0
 diag "seed $SEED (SOAK_SEED replays it); $ENTRIES entries, snapshot every $EVERY, margin $MARGIN, $RESTARTS restarts, scratch $TMP"
 
 # A small seeded PRNG (LCG) for the stop schedule: rnd N prints 0..N-1.
@@ -157,16 +160,17 @@ for r in $(seq 1 "$RESTARTS"); do
 		LS=$(ls "$TMP"/spool/snapshots | sed -n 's/^\([0-9]*\)-.*\.snapshot$/\1/p' | sort -n | tail -n 1)
 		diag "stop $r (SIG$sig) held over $((EVERY + 4 * MARGIN)) entries: source snapshot $LS, wal from $first, reservation $(sed -n 's/^index=//p' "$TMP"/spool.reservations/r-* 2>/dev/null)"
 	fi
+	src=$(field spool_last "$(cli applied-index)")
 	t0=$(date +%s%N)
 	start_follow
-	wait_until 30 following_now
+	wait_until 60 following_now
 	t1=$(date +%s%N)
 	ms=$(((t1 - t0) / 1000000))
-	TIMES="$TIMES $ms"
-	[ "$ms" -lt "$MAX_MS" ] || SLOW=$((SLOW + 1))
+	if [ "$r" = "$LONG" ]; then LONG_MS=$ms; else TIMES="$TIMES $ms"; fi
 	wait "$LPID" 2>/dev/null
+	held=$(sed -n 's/.*kv: holds entries up to \([0-9]*\).*/\1/p' "$TMP/follow$RUN.log" | head -n 1)
 	line=$(grep 'kv applier at index' "$TMP/follow$RUN.log" | head -n 1 | sed 's/.*kv applier/kv applier/')
-	diag "restart $r (after SIG$sig$( [ "$r" = "$LONG" ] && echo ', long stop')): Following in $ms ms; $line"
+	diag "restart $r (after SIG$sig$( [ "$r" = "$LONG" ] && echo ', long stop')): Following in $ms ms, $((${src:-0} - ${held:-0})) entries behind at the start; $line"
 	sample "after round $r"
 done
 load_round "$ROUND"
@@ -185,7 +189,7 @@ for try in $(seq 1 20); do
 done
 mfp=$(sed -n 's/.*"fingerprint":"\([^"]*\)".*/\1/p' "$TMP/fp.json")
 sample "at the end (source at $S)"
-diag "written $WRITTEN puts in $(($(date +%s) - T0)) s; restart-to-Following ms:$TIMES"
+diag "written $WRITTEN puts in $(($(date +%s) - T0)) s; restart-to-Following ms after short stops:$TIMES; after the long stop: $LONG_MS"
 
 check "the source took $WRITTEN puts (last index $S)" test "${S:-0}" -ge "$WRITTEN"
 sent=$(grep -c 'serve: sending snapshot' "$TMP/serve.log")
@@ -199,9 +203,11 @@ boots=$(cat "$TMP"/follow*.log | grep -ci 'compacted\|re-bootstrap\|diverged')
 n=0
 for ms in $TIMES; do
 	n=$((n + 1))
-	[ "$ms" -lt "$MAX_MS" ] && ok "restart $n reached Following in $ms ms (< $MAX_MS)" ||
-		not_ok "restart $n reached Following in $ms ms (>= $MAX_MS)"
+	[ "$ms" -lt "$MAX_MS" ] && ok "short-stop restart $n reached Following in $ms ms (< $MAX_MS)" ||
+		not_ok "short-stop restart $n reached Following in $ms ms (>= $MAX_MS)"
 done
+[ "$LONG_MS" -lt 60000 ] && ok "after the long stop (restart $LONG) it caught up and was Following in $LONG_MS ms" ||
+	not_ok "after the long stop: $LONG_MS ms"
 [ "$CODE" = 200 ] && [ -n "$mfp" ] && [ "$mfp" = "$srcfp" ] &&
 	ok "the mirror's fingerprint at $S equals the source's ($mfp)" ||
 	not_ok "fingerprint: $CODE $(cat "$TMP/fp.json"), source $srcfp at $S"
