@@ -42,6 +42,12 @@ struct follow_checkpoint_config {
 	uint64_t wal_keep_entries;
 	/* Local snapshots kept (newest first); 0: 2. */
 	uint32_t keep_snapshots;
+	/* The budget of downstream reservations ([follow] reserve_max_*):
+	 * 0 max_age: the FOLLOW_CHECKPOINT_RESERVE_* defaults. Published in
+	 * <dir>.reservations/budget at init when checkpoints are on (the
+	 * wal is then trimmed), so serve on this directory reports the
+	 * headroom of the mirrors it serves (cascade). */
+	uint64_t reserve_max_bytes, reserve_max_age_ms;
 	/* Tests and the simulation: write in the calling process (no
 	 * fork), so a run is deterministic and finishes in one tick. */
 	bool inline_write;
@@ -109,7 +115,9 @@ struct follow_checkpoint_env {
 
 /* Prepares ck for database `name` in directory dir (the temp file goes to
  * dir/recv/) and removes a temp file left by a crash. The cadence starts
- * at (base_index, base_bytes, now). 0 or MA_ERR_INVAL (path too long). */
+ * at (base_index, base_bytes, now). With checkpoints on, publishes the
+ * reservation budget beside dir (a failure is logged: serve then reports
+ * no headroom). 0 or MA_ERR_INVAL (path too long). */
 int follow_checkpoint_init(struct follow_checkpoint *ck,
                            const struct follow_checkpoint_config *cfg,
                            const char *name, const char *dir,
@@ -126,6 +134,15 @@ void follow_checkpoint_rebase(struct follow_checkpoint *ck, uint64_t index,
 int follow_checkpoint_tick(struct follow_checkpoint *ck,
                            const struct follow_checkpoint_env *env,
                            uint64_t now, char *errmsg);
+/* After a snapshot at index became durable in store (a checkpoint, or
+ * one fetched from the source: follow_refresh.h): keeps the newest
+ * keep_snapshots and trims the wal behind index, keeping wal_keep_entries
+ * before it, the downstream reservations (within the budget) and never
+ * past the wal's durable end. 0, or MA_ERR_IO / MA_ERR_NOSPACE /
+ * MA_ERR_FAILED from the wal trim (the caller fails the database). */
+int follow_checkpoint_trim(struct follow_checkpoint *ck,
+                           struct snapshot_store *store, struct wal_log *wal,
+                           uint64_t index, char *errmsg);
 /* True while a checkpoint is being written. */
 bool follow_checkpoint_busy(const struct follow_checkpoint *ck);
 /* Stops a checkpoint in flight (kills and reaps the child it started,
