@@ -41,6 +41,13 @@ int follow_refresh_init(struct follow_refresh *r,
 		r->cfg.backoff_min_ms = 1000;
 	if (r->cfg.backoff_max_ms < r->cfg.backoff_min_ms)
 		r->cfg.backoff_max_ms = r->cfg.backoff_min_ms;
+	/* Pacing pauses only at a durable offset: make one at least every
+	 * second of transfer at the rate, or a snapshot smaller than the
+	 * fsync interval would come unpaced. */
+	if (r->cfg.rate_bytes_per_s != 0 &&
+	    (r->cfg.fsync_interval == 0 ||
+	     r->cfg.fsync_interval > r->cfg.rate_bytes_per_s))
+		r->cfg.fsync_interval = r->cfg.rate_bytes_per_s;
 	r->name = name;
 	r->backoff_ms = r->cfg.backoff_min_ms;
 	/* The first check after one interval: a mirror that just started
