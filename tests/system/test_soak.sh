@@ -48,9 +48,11 @@ plan $((RESTARTS + 5))
 LONG_MS=0
 diag "seed $SEED (SOAK_SEED replays it); $ENTRIES entries, snapshot every $EVERY, margin $MARGIN, $RESTARTS restarts, scratch $TMP"
 
-# A small seeded PRNG (LCG) for the stop schedule: rnd N prints 0..N-1.
+# A small seeded PRNG (LCG) for the stop schedule: rnd N sets R to
+# 0..N-1 (a variable, not output: $(rnd) would run in a subshell and
+# never advance the state).
 RND=$SEED
-rnd() { RND=$(((RND * 1103515245 + 12345) % 2147483648)); echo $(((RND >> 16) % $1)); }
+rnd() { RND=$(((RND * 1103515245 + 12345) % 2147483648)); R=$(((RND >> 16) % $1)); }
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
 T0=$(date +%s)
@@ -137,16 +139,20 @@ WRITTEN=$((EVERY + 4 * MARGIN))
 start_follow
 wait_until 60 is_state "$TMP/mirror" kv Following ||
 	diag "first run not Following: $(state_of "$TMP/mirror" kv)"
-LONG=$(($(rnd "$RESTARTS") + 1)) # which stop lasts beyond the margin
+rnd "$RESTARTS"
+LONG=$((R + 1)) # which stop lasts beyond the margin
 SLOW=0 TIMES=""
 for r in $(seq 1 "$RESTARTS"); do
 	# The stop falls at a seeded moment inside the round's load.
 	load_round "$ROUND" &
 	LPID=$!
 	WRITTEN=$((WRITTEN + ROUND / LOADERS * LOADERS))
-	sleep "$(($(rnd 30) / 10)).$(rnd 10)"
+	rnd 40
+	ms=$((R * 100))
+	sleep "$((ms / 1000)).$((ms % 1000 / 100))"
 	sig=TERM
-	[ "$(rnd 2)" = 0 ] && sig=KILL
+	rnd 2
+	[ "$R" = 0 ] && sig=KILL
 	kill -$sig "$FPID"
 	wait_pid "$FPID" >/dev/null 2>&1
 	if [ "$r" = "$LONG" ]; then
