@@ -196,8 +196,7 @@ int follow_checkpoint_init(struct follow_checkpoint *ck,
 		                 dir);
 	follow_checkpoint_rebase(ck, base_index, base_bytes, now);
 	remove_tmp(ck); /* a crash in the middle of a write */
-	if (ck->cfg.every_entries != 0 || ck->cfg.every_bytes != 0 ||
-	    ck->cfg.every_ms != 0)
+	if (ck->cfg.trims)
 		publish_budget(ck);
 	return 0;
 }

@@ -44,10 +44,12 @@ struct follow_checkpoint_config {
 	uint32_t keep_snapshots;
 	/* The budget of downstream reservations ([follow] reserve_max_*):
 	 * 0 max_age: the FOLLOW_CHECKPOINT_RESERVE_* defaults. Published in
-	 * <dir>.reservations/budget at init when checkpoints are on (the
-	 * wal is then trimmed), so serve on this directory reports the
+	 * <dir>.reservations/budget at init when `trims` (set by
+	 * follow_core: kv checkpoints or a none mirror's refresh are on, so
+	 * the wal is trimmed), so serve on this directory reports the
 	 * headroom of the mirrors it serves (cascade). */
 	uint64_t reserve_max_bytes, reserve_max_age_ms;
+	bool trims;
 	/* Tests and the simulation: write in the calling process (no
 	 * fork), so a run is deterministic and finishes in one tick. */
 	bool inline_write;

@@ -1060,8 +1060,19 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		goto fail;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
-	rc = follow_checkpoint_init(&c->ckpt, &cfg->checkpoint, c->name, c->dir,
-	                            c->apply.restored_index,
+	{
+		/* The wal is trimmed (and a budget worth publishing) when
+		 * a kv mirror checkpoints or a none mirror refreshes. */
+		const struct follow_checkpoint_config *k = &cfg->checkpoint;
+
+		c->cfg.checkpoint.trims = cfg->applier_kind == APPLIER_NONE
+		                              ? cfg->refresh.distance != 0
+		                              : k->every_entries != 0 ||
+		                                    k->every_bytes != 0 ||
+		                                    k->every_ms != 0;
+	}
+	rc = follow_checkpoint_init(&c->ckpt, &c->cfg.checkpoint, c->name,
+	                            c->dir, c->apply.restored_index,
 	                            c->apply.applied_bytes, now, errmsg);
 	if (rc != 0)
 		goto fail;

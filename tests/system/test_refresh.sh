@@ -12,7 +12,9 @@
 #  - the log stream was never interrupted: between the first Following
 #    and the end the mirror logs no other state and opened one log
 #    stream, and it ends at the source's last index;
-#  - the store keeps at most checkpoint_keep (2) snapshots.
+#  - the store keeps at most checkpoint_keep (2) snapshots;
+#  - since it trims, it publishes the reservation budget beside its
+#    directory (the defaults: 1 GiB, 24 h) for mirrors served from it.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
 NODE="$abs_top_builddir/examples/raftkv/raftkv-node"
@@ -20,7 +22,7 @@ CLI="$abs_top_builddir/examples/raftkv/raftkv-cli"
 
 [ -x "$NODE" ] && [ -x "$CLI" ] ||
 	{ echo "Bail out! raftkv-node or raftkv-cli not built"; exit 1; }
-plan 6
+plan 7
 T0=$(date +%s)
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
@@ -114,6 +116,10 @@ fi
 n=$(ls "$TMP"/mirror/kv/snapshots/*.snapshot | wc -l)
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] && ok "the store keeps $n snapshots (checkpoint_keep 2)" ||
 	not_ok "snapshots in the store: $n"
+budget="$TMP/mirror/kv.reservations/budget"
+grep -q '^max_bytes=1073741824$' "$budget" 2>/dev/null && grep -q '^max_age_ms=86400000$' "$budget" &&
+	ok "the none mirror published its reservation budget (defaults)" ||
+	not_ok "budget: $(cat "$budget" 2>&1)"
 kill -TERM "$FPID"
 wait_pid "$FPID"
 finish
