@@ -167,9 +167,19 @@ static void fetch(struct follow_refresh *r,
                   const struct follow_refresh_env *env, uint64_t now)
 {
 	char errmsg[MA_ERRMSG_SIZE], path[256];
+	struct snapshot_meta meta;
 	uint64_t offset = 0;
 	int rc;
 
+	/* A bootstrap (the source said compacted) may have brought a
+	 * snapshot as new as the target meanwhile: nothing to fetch. */
+	if (snapshot_store_latest(env->store, &meta, NULL) == 0 &&
+	    meta.id.index >= r->target.index) {
+		r->has_target = false;
+		r->phase = FOLLOW_REFRESH_IDLE;
+		wait_until(r, now, now + r->cfg.check_ms);
+		return;
+	}
 	rc = open_receiver(r, env, errmsg);
 	if (rc == 0)
 		rc = snapshot_receiver_begin(r->recv, &r->target, &offset,
