@@ -196,8 +196,6 @@ int follow_checkpoint_init(struct follow_checkpoint *ck,
 		                 dir);
 	follow_checkpoint_rebase(ck, base_index, base_bytes, now);
 	remove_tmp(ck); /* a crash in the middle of a write */
-	if (ck->cfg.trims)
-		publish_budget(ck);
 	return 0;
 }
 
@@ -367,6 +365,12 @@ int follow_checkpoint_tick(struct follow_checkpoint *ck,
 	uint64_t applied;
 	int rc;
 
+	/* The first tick with a known source (the caller ticks only then:
+	 * nothing is created for a source not yet accepted). */
+	if (ck->cfg.trims && !ck->budget_published) {
+		publish_budget(ck);
+		ck->budget_published = true;
+	}
 	if (ck->pid > 0) {
 		collect(ck, &res);
 		if (res.rc == 1)

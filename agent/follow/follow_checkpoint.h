@@ -44,7 +44,7 @@ struct follow_checkpoint_config {
 	uint32_t keep_snapshots;
 	/* The budget of downstream reservations ([follow] reserve_max_*):
 	 * 0 max_age: the FOLLOW_CHECKPOINT_RESERVE_* defaults. Published in
-	 * <dir>.reservations/budget at init when `trims` (set by
+	 * <dir>.reservations/budget at the first tick when `trims` (set by
 	 * follow_core: kv checkpoints or a none mirror's refresh are on, so
 	 * the wal is trimmed), so serve on this directory reports the
 	 * headroom of the mirrors it serves (cascade). */
@@ -104,6 +104,7 @@ struct follow_checkpoint {
 	uint64_t longest_stall_us; /* the longest of those */
 	uint64_t last_size;        /* bytes of the last checkpoint */
 	uint64_t last_first_index; /* wal first index after the last trim */
+	bool budget_published;
 };
 
 /* What a tick works on (the core's own objects). */
@@ -117,9 +118,7 @@ struct follow_checkpoint_env {
 
 /* Prepares ck for database `name` in directory dir (the temp file goes to
  * dir/recv/) and removes a temp file left by a crash. The cadence starts
- * at (base_index, base_bytes, now). With checkpoints on, publishes the
- * reservation budget beside dir (a failure is logged: serve then reports
- * no headroom). 0 or MA_ERR_INVAL (path too long). */
+ * at (base_index, base_bytes, now). 0 or MA_ERR_INVAL (path too long). */
 int follow_checkpoint_init(struct follow_checkpoint *ck,
                            const struct follow_checkpoint_config *cfg,
                            const char *name, const char *dir,
@@ -129,7 +128,9 @@ int follow_checkpoint_init(struct follow_checkpoint *ck,
 void follow_checkpoint_rebase(struct follow_checkpoint *ck, uint64_t index,
                               uint64_t bytes, uint64_t now);
 /* Collects a finished checkpoint (commit into the store, retention of
- * the newest keep_snapshots, wal trim) or starts one when due. Returns 0
+ * the newest keep_snapshots, wal trim) or starts one when due. The first
+ * call publishes the reservation budget beside dir when cfg.trims (a
+ * failure is logged: serve on dir then reports no headroom). Returns 0
  * (a failed attempt is logged, counted and retried at the next due
  * time), or a code a retry cannot fix: MA_ERR_IO, MA_ERR_NOSPACE,
  * MA_ERR_FAILED from the wal trim (the caller fails the database). */
