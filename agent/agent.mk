@@ -20,6 +20,7 @@ agent_libagent_a_SOURCES = \
 	agent/follow/follow_core.c agent/follow/follow_core.h \
 	agent/follow/follow_apply.c agent/follow/follow_apply.h \
 	agent/follow/follow_checkpoint.c agent/follow/follow_checkpoint.h \
+	agent/follow/follow_refresh.c agent/follow/follow_refresh.h \
 	agent/follow/mirror_state.c agent/follow/mirror_state.h \
 	agent/follow/source_view.c agent/follow/source_view.h \
 	agent/serve/serve.c agent/serve/serve.h \

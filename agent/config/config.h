@@ -198,6 +198,14 @@ struct config_follow {
 	uint64_t checkpoint_interval_ms;
 	uint64_t checkpoint_keep;     /* local snapshots kept */
 	uint64_t checkpoint_wal_keep; /* wal entries kept behind one */
+	/* Budget of downstream mirrors' reservations in this mirror's
+	 * directories (cascade; published beside them for serve). */
+	uint64_t reserve_max_bytes;
+	uint64_t reserve_max_age_ms;
+	/* Background snapshot refresh (applier none). */
+	uint64_t refresh_distance;
+	uint64_t refresh_rate;
+	uint64_t refresh_check_ms;
 	uint64_t wal_segment_size;
 	struct config_origin origin;
 };

@@ -218,6 +218,26 @@ const struct key_def cfg_keys[] = {
         NULL, "2"),
     KEY(FOLLOW, follow, checkpoint_wal_keep, T_UINT, checkpoint_wal_keep, 0,
         UINT64_C(1) << 40, 0, NULL, "10000"),
+    /* Cascade (docs/OPERATIONS.md "Disk planning"): what the trim behind
+     * a checkpoint keeps for mirrors served from this mirror's
+     * directories, like a tap's reserve_max_* (published beside each
+     * directory, so serve there reports their headroom). */
+    KEY(FOLLOW, follow, reserve_max_bytes, T_SIZE, reserve_max_bytes, 0,
+        1024 * TiB, K_ZERO_OK, NULL, "1GiB"),
+    KEY(FOLLOW, follow, reserve_max_age, T_DURATION, reserve_max_age_ms, SEC_MS,
+        365 * 24 * HOUR_MS, 0, NULL, "24h"),
+    /* Background snapshot refresh (databases with applier = none, which
+     * cannot checkpoint): fetch the source's snapshot when it is
+     * refresh_distance entries past the newest local one (0: off), at
+     * most refresh_rate bytes/s on average (0: unbounded), the source's
+     * info asked every refresh_check_interval; then trim the wal as
+     * after a checkpoint (checkpoint_keep, checkpoint_wal_keep). */
+    KEY(FOLLOW, follow, refresh_distance, T_UINT, refresh_distance, 1000,
+        UINT64_C(1) << 40, K_ZERO_OK, NULL, "100000"),
+    KEY(FOLLOW, follow, refresh_rate, T_SIZE, refresh_rate, 64 * KiB, TiB,
+        K_ZERO_OK, NULL, "32MiB"),
+    KEY(FOLLOW, follow, refresh_check_interval, T_DURATION, refresh_check_ms,
+        SEC_MS, 24 * HOUR_MS, 0, NULL, "1min"),
     /* The trim behind a checkpoint removes whole segments: the wal holds
      * at most one segment more than the margin. */
     KEY(FOLLOW, follow, wal_segment_size, T_SIZE, wal_segment_size, 64 * KiB,

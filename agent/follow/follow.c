@@ -150,6 +150,14 @@ void follow_options_init(struct follow_options *o,
 	o->checkpoint.every_ms = cf->checkpoint_interval_ms;
 	o->checkpoint.keep_snapshots = (uint32_t)cf->checkpoint_keep;
 	o->checkpoint.wal_keep_entries = cf->checkpoint_wal_keep;
+	o->checkpoint.reserve_max_bytes = cf->reserve_max_bytes;
+	o->checkpoint.reserve_max_age_ms = cf->reserve_max_age_ms;
+	o->refresh.distance = cf->refresh_distance;
+	o->refresh.rate_bytes_per_s = cf->refresh_rate;
+	o->refresh.check_ms = cf->refresh_check_ms;
+	o->refresh.backoff_min_ms = (uint32_t)cf->backoff_min_ms;
+	o->refresh.backoff_max_ms = (uint32_t)cf->backoff_max_ms;
+	o->refresh.fsync_interval = cf->snapshot_sync_bytes;
 	o->wal_segment_size = cf->wal_segment_size;
 	o->view.lag_entries = cf->source_lag_entries;
 	o->view.lag_grace_ms = cf->source_lag_grace_ms;
@@ -921,6 +929,7 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.wal_sync_interval_ms = f->o.wal_sync_interval_ms;
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
 	cc.checkpoint = f->o.checkpoint;
+	cc.refresh = f->o.refresh;
 	cc.restore_async = true;
 	cc.wal_segment_size = f->o.wal_segment_size;
 	cc.applier_kind = f->o.appliers[i];

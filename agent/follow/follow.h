@@ -20,6 +20,7 @@
 
 #include "agent/config/config.h" /* struct config_follow */
 #include "agent/follow/follow_checkpoint.h"
+#include "agent/follow/follow_refresh.h"
 #include "agent/follow/mirror_state.h"
 #include "agent/follow/source_view.h"
 #include "transport/transport.h"
@@ -80,6 +81,8 @@ struct follow_options {
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
 	/* Local checkpoints of kv databases (follow_checkpoint.h). */
 	struct follow_checkpoint_config checkpoint;
+	/* Background snapshot refresh of none databases (follow_refresh.h). */
+	struct follow_refresh_config refresh;
 	uint64_t wal_segment_size; /* 0: the wal's default */
 	/* Where status is written every second [<data_dir>/status]. */
 	const char *status_file;

@@ -107,6 +107,73 @@ static void remove_tmp(const struct follow_checkpoint *ck)
 		         strerror(errno));
 }
 
+/* The downstream budget from the config (0 max_age: the defaults). */
+static void budget_of(const struct follow_checkpoint_config *cfg,
+                      struct spool_reserve_budget *b)
+{
+	b->max_bytes = cfg->reserve_max_age_ms != 0
+	                   ? cfg->reserve_max_bytes
+	                   : FOLLOW_CHECKPOINT_RESERVE_MAX_BYTES;
+	b->max_age_ms = cfg->reserve_max_age_ms != 0
+	                    ? cfg->reserve_max_age_ms
+	                    : FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS;
+}
+
+int follow_checkpoint_trim(struct follow_checkpoint *ck,
+                           struct snapshot_store *store, struct wal_log *wal,
+                           uint64_t index, char *errmsg)
+{
+	uint64_t point, first_before = wal_log_first_index(wal);
+	int rc;
+
+	rc = snapshot_store_retain(store, ck->cfg.keep_snapshots, NULL, errmsg);
+	if (rc != 0)
+		log_warn("%s: snapshot retention: %s", ck->name, errmsg);
+	/* The snapshot is durable (store commit): what is before it may
+	 * go, except the margin and what downstream mirrors reserved. */
+	point = follow_checkpoint_trim_point(index, ck->cfg.wal_keep_entries,
+	                                     ck->reserved_index);
+	/* Never past what the wal durably holds (a snapshot fetched from
+	 * the source may be ahead of it). */
+	if (point > wal_log_durable_index(wal) + 1)
+		point = wal_log_durable_index(wal) + 1;
+	/* Cascade: mirrors served from this directory reserve beside it
+	 * (serve writes them); kept within the budget ([follow]
+	 * reserve_max_*). */
+	if (ck->dir != NULL) {
+		struct spool_reserve_budget budget;
+
+		budget_of(&ck->cfg, &budget);
+		point = spool_reserve_apply(ck->dir, point, &budget,
+		                            clock_wall_ms(), ck->name);
+	}
+	rc = point > first_before ? wal_log_truncate_prefix(wal, point, errmsg)
+	                          : 0;
+	if (rc != 0)
+		return rc;
+	ck->last_first_index = wal_log_first_index(wal);
+	return 0;
+}
+
+/* Publishes the budget beside dir, as a tap does beside its spool
+ * (tap.c publish_budget): serve on this directory reads it to tell the
+ * mirrors it serves their headroom. */
+static void publish_budget(const struct follow_checkpoint *ck)
+{
+	struct spool_reserve_budget b;
+	char rdir[4096], em[MA_ERRMSG_SIZE];
+
+	budget_of(&ck->cfg, &b);
+	if (spool_reserve_dir(rdir, sizeof rdir, ck->dir) != 0)
+		return;
+	if (io_mkdir_p(rdir, 0775, em) != 0 ||
+	    spool_reserve_budget_write(rdir, &b, em) != 0)
+		log_warn("%s: reservation budget not published (serve on "
+		         "this directory cannot report its mirrors' "
+		         "headroom): %s",
+		         ck->name, em);
+}
+
 int follow_checkpoint_init(struct follow_checkpoint *ck,
                            const struct follow_checkpoint_config *cfg,
                            const char *name, const char *dir,
@@ -239,7 +306,7 @@ static int finish(struct follow_checkpoint *ck,
                   const struct result *res, uint64_t now, char *errmsg)
 {
 	struct snapshot_meta meta;
-	uint64_t point, first_before;
+	uint64_t first_before;
 	int rc;
 
 	if (res->rc != 0) {
@@ -275,30 +342,9 @@ static int finish(struct follow_checkpoint *ck,
 	}
 	ck->taken++;
 	ck->last_size = res->size;
-	rc = snapshot_store_retain(env->store, ck->cfg.keep_snapshots, NULL,
-	                           errmsg);
-	if (rc != 0)
-		log_warn("%s: snapshot retention: %s", ck->name, errmsg);
-	/* The checkpoint is durable (store commit): what is before it may
-	 * go, except the margin and what downstream mirrors reserved. */
 	first_before = wal_log_first_index(env->wal);
-	point = follow_checkpoint_trim_point(
-	    ck->index, ck->cfg.wal_keep_entries, ck->reserved_index);
-	/* Cascade: mirrors served from this directory reserve beside it
-	 * (serve writes them); kept within the tap's default budget. The
-	 * wall clock is read only when some reservation exists (never in
-	 * the simulation). */
-	if (ck->dir != NULL) {
-		struct spool_reserve_budget budget = {
-		    .max_bytes = FOLLOW_CHECKPOINT_RESERVE_MAX_BYTES,
-		    .max_age_ms = FOLLOW_CHECKPOINT_RESERVE_MAX_AGE_MS,
-		};
-		point = spool_reserve_apply(ck->dir, point, &budget,
-		                            clock_wall_ms(), ck->name);
-	}
-	rc = point > first_before
-	         ? wal_log_truncate_prefix(env->wal, point, errmsg)
-	         : 0;
+	rc =
+	    follow_checkpoint_trim(ck, env->store, env->wal, ck->index, errmsg);
 	if (rc != 0)
 		return rc;
 	ck->last_first_index = wal_log_first_index(env->wal);
@@ -319,6 +365,12 @@ int follow_checkpoint_tick(struct follow_checkpoint *ck,
 	uint64_t applied;
 	int rc;
 
+	/* The first tick with a known source (the caller ticks only then:
+	 * nothing is created for a source not yet accepted). */
+	if (ck->cfg.trims && !ck->budget_published) {
+		publish_budget(ck);
+		ck->budget_published = true;
+	}
 	if (ck->pid > 0) {
 		collect(ck, &res);
 		if (res.rc == 1)

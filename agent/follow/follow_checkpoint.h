@@ -42,6 +42,14 @@ struct follow_checkpoint_config {
 	uint64_t wal_keep_entries;
 	/* Local snapshots kept (newest first); 0: 2. */
 	uint32_t keep_snapshots;
+	/* The budget of downstream reservations ([follow] reserve_max_*):
+	 * 0 max_age: the FOLLOW_CHECKPOINT_RESERVE_* defaults. Published in
+	 * <dir>.reservations/budget at the first tick when `trims` (set by
+	 * follow_core: kv checkpoints or a none mirror's refresh are on, so
+	 * the wal is trimmed), so serve on this directory reports the
+	 * headroom of the mirrors it serves (cascade). */
+	uint64_t reserve_max_bytes, reserve_max_age_ms;
+	bool trims;
 	/* Tests and the simulation: write in the calling process (no
 	 * fork), so a run is deterministic and finishes in one tick. */
 	bool inline_write;
@@ -96,6 +104,7 @@ struct follow_checkpoint {
 	uint64_t longest_stall_us; /* the longest of those */
 	uint64_t last_size;        /* bytes of the last checkpoint */
 	uint64_t last_first_index; /* wal first index after the last trim */
+	bool budget_published;
 };
 
 /* What a tick works on (the core's own objects). */
@@ -119,13 +128,24 @@ int follow_checkpoint_init(struct follow_checkpoint *ck,
 void follow_checkpoint_rebase(struct follow_checkpoint *ck, uint64_t index,
                               uint64_t bytes, uint64_t now);
 /* Collects a finished checkpoint (commit into the store, retention of
- * the newest keep_snapshots, wal trim) or starts one when due. Returns 0
+ * the newest keep_snapshots, wal trim) or starts one when due. The first
+ * call publishes the reservation budget beside dir when cfg.trims (a
+ * failure is logged: serve on dir then reports no headroom). Returns 0
  * (a failed attempt is logged, counted and retried at the next due
  * time), or a code a retry cannot fix: MA_ERR_IO, MA_ERR_NOSPACE,
  * MA_ERR_FAILED from the wal trim (the caller fails the database). */
 int follow_checkpoint_tick(struct follow_checkpoint *ck,
                            const struct follow_checkpoint_env *env,
                            uint64_t now, char *errmsg);
+/* After a snapshot at index became durable in store (a checkpoint, or
+ * one fetched from the source: follow_refresh.h): keeps the newest
+ * keep_snapshots and trims the wal behind index, keeping wal_keep_entries
+ * before it, the downstream reservations (within the budget) and never
+ * past the wal's durable end. 0, or MA_ERR_IO / MA_ERR_NOSPACE /
+ * MA_ERR_FAILED from the wal trim (the caller fails the database). */
+int follow_checkpoint_trim(struct follow_checkpoint *ck,
+                           struct snapshot_store *store, struct wal_log *wal,
+                           uint64_t index, char *errmsg);
 /* True while a checkpoint is being written. */
 bool follow_checkpoint_busy(const struct follow_checkpoint *ck);
 /* Stops a checkpoint in flight (kills and reaps the child it started,

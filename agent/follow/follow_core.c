@@ -17,6 +17,7 @@
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow_apply.h"
+#include "agent/follow/follow_refresh.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -118,6 +119,7 @@ struct follow_core {
 	bool switch_wanted;            /* follow_core_take_switch */
 	uint32_t switch_target;
 	char switch_why[256];
+	struct follow_refresh refresh; /* follow_refresh.h (applier none) */
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
@@ -1139,11 +1141,34 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 		goto fail;
 	if (follow_apply_restore(&c->apply, c->store, c->wal))
 		c->event.applied = true;
-	rc = follow_checkpoint_init(&c->ckpt, &cfg->checkpoint, c->name, c->dir,
-	                            c->apply.restored_index,
+	{
+		/* The wal is trimmed (and a budget worth publishing) when
+		 * a kv mirror checkpoints or a none mirror refreshes. */
+		const struct follow_checkpoint_config *k = &cfg->checkpoint;
+
+		c->cfg.checkpoint.trims = cfg->applier_kind == APPLIER_NONE
+		                              ? cfg->refresh.distance != 0
+		                              : k->every_entries != 0 ||
+		                                    k->every_bytes != 0 ||
+		                                    k->every_ms != 0;
+	}
+	rc = follow_checkpoint_init(&c->ckpt, &c->cfg.checkpoint, c->name,
+	                            c->dir, c->apply.restored_index,
 	                            c->apply.applied_bytes, now, errmsg);
 	if (rc != 0)
 		goto fail;
+	{
+		/* Only an applier that cannot checkpoint fetches the
+		 * source's snapshots instead. */
+		struct follow_refresh_config rcfg = cfg->refresh;
+
+		if (cfg->applier_kind != APPLIER_NONE)
+			rcfg.distance = 0;
+		rc = follow_refresh_init(&c->refresh, &rcfg, c->name, c->dir,
+		                         now, errmsg);
+		if (rc != 0)
+			goto fail;
+	}
 	if (is_promoted) {
 		/* Fenced (agent/promote/): never followed again. The
 		 * database stays open for reads at the promoted index and
@@ -1183,12 +1208,43 @@ void follow_core_free(struct follow_core *c)
 	    wal_log_sync(c->wal, errmsg) != 0)
 		log_error("%s: final wal sync failed: %s", c->name, errmsg);
 	follow_checkpoint_close(&c->ckpt);
+	follow_refresh_free(&c->refresh);
 	follow_apply_close(&c->apply);
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
 	snapshot_store_close(c->store);
 	batch_free(&c->batch);
 	free(c);
+}
+
+/* ---- background snapshot refresh (follow_refresh.h) ---- */
+
+static uint64_t refresh_open(void *arg, const char *path)
+{
+	struct follow_core *c = arg;
+	struct follow_action *a = push(c, FOLLOW_ACTION_OPEN);
+
+	a->stream = ++c->last_stream;
+	snprintf(a->path, sizeof a->path, "%s", path);
+	return a->stream;
+}
+
+static void refresh_cancel(void *arg, uint64_t stream)
+{
+	push(arg, FOLLOW_ACTION_CANCEL)->stream = stream;
+}
+
+/* NULL until the local store and wal exist (a known source). */
+static const struct follow_refresh_env *
+refresh_env(struct follow_core *c, struct follow_refresh_env *env)
+{
+	if (!c->has_identity || c->store == NULL || c->wal == NULL ||
+	    c->phase == PHASE_DEAD)
+		return NULL;
+	*env = (struct follow_refresh_env){
+	    c->store,     c->wal,         &c->ckpt, &c->identity,
+	    refresh_open, refresh_cancel, c};
+	return env;
 }
 
 /* ---- public: events ---- */
@@ -1232,6 +1288,7 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 	c->action_count = 0;
 	c->connected = false;
 	c->restart = false;
+	follow_refresh_disconnected(&c->refresh, now);
 	c->wants_move = false; /* the next endpoint is where it goes */
 	if (c->phase == PHASE_DEAD)
 		return 0;
@@ -1259,7 +1316,15 @@ uint32_t follow_core_disconnected(struct follow_core *c, uint64_t now,
 void follow_core_response(struct follow_core *c, uint64_t stream, int status,
                           uint64_t now)
 {
+	struct follow_refresh_env env;
+
 	c->now = now;
+	if (follow_refresh_owns(&c->refresh, stream)) {
+		if (refresh_env(c, &env) != NULL)
+			follow_refresh_response(&c->refresh, &env, stream,
+			                        status, now);
+		return;
+	}
 	if (stream != 0 && stream == c->stream) {
 		c->status = status;
 		/* This endpoint serves the database again: a refusal it
@@ -1274,7 +1339,15 @@ void follow_core_response(struct follow_core *c, uint64_t stream, int status,
 void follow_core_body(struct follow_core *c, uint64_t stream,
                       const uint8_t *data, size_t len, uint64_t now)
 {
+	struct follow_refresh_env env;
+
 	c->now = now;
+	if (follow_refresh_owns(&c->refresh, stream)) {
+		if (refresh_env(c, &env) != NULL)
+			follow_refresh_body(&c->refresh, &env, stream, data,
+			                    len, now);
+		return;
+	}
 	if (!live(c, stream))
 		return;
 	c->sm.status.received_bytes += len;
@@ -1300,9 +1373,15 @@ void follow_core_body(struct follow_core *c, uint64_t stream,
 
 void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 {
+	struct follow_refresh_env env;
 	char why[64];
 
 	c->now = now;
+	if (follow_refresh_owns(&c->refresh, stream)) {
+		if (refresh_env(c, &env) != NULL)
+			follow_refresh_end(&c->refresh, &env, stream, now);
+		return;
+	}
 	if (!live(c, stream))
 		return;
 	c->stream = 0; /* the stream is over: nothing to cancel */
@@ -1332,10 +1411,17 @@ void follow_core_end(struct follow_core *c, uint64_t stream, uint64_t now)
 void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
                               const char *msg, uint64_t now)
 {
+	struct follow_refresh_env env;
 	char why[512];
 	bool act = live(c, stream);
 
 	c->now = now;
+	if (follow_refresh_owns(&c->refresh, stream)) {
+		if (refresh_env(c, &env) != NULL)
+			follow_refresh_error(&c->refresh, &env, stream, msg,
+			                     now);
+		return;
+	}
 	if (stream != 0 && stream == c->stream)
 		c->stream = 0; /* gone: nothing to cancel */
 	if (!act)
@@ -1413,6 +1499,18 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 	if (checkpoint_tick(c, now) != 0)
 		return;
 	view_tick(c, now);
+	{
+		struct follow_refresh_env env;
+		enum mirror_state st = c->sm.status.state;
+
+		if (refresh_env(c, &env) != NULL)
+			follow_refresh_tick(&c->refresh, &env, now,
+			                    c->connected &&
+			                        c->phase == PHASE_LOG &&
+			                        c->stream != 0 &&
+			                        (st == MIRROR_FOLLOWING ||
+			                         st == MIRROR_DEGRADED));
+	}
 	mirror_sm_tick(&c->sm, now);
 	report(c, false);
 }
@@ -1587,4 +1685,9 @@ struct applier *follow_core_applier(const struct follow_core *c)
 struct wal_log *follow_core_wal(const struct follow_core *c)
 {
 	return c->wal;
+}
+
+const struct follow_refresh *follow_core_refresh(const struct follow_core *c)
+{
+	return &c->refresh;
 }

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "agent/follow/follow_checkpoint.h"
+#include "agent/follow/follow_refresh.h"
 #include "agent/follow/mirror_state.h"
 #include "agent/follow/source_view.h"
 #include "common/errors.h"
@@ -67,6 +68,9 @@ struct follow_core_config {
 	int applier_kind; /* enum applier_kind (agent/apply/applier.h) */
 	/* Local checkpoints (follow_checkpoint.h); zeroed: off. */
 	struct follow_checkpoint_config checkpoint;
+	/* Background snapshot refresh for the none applier
+	 * (follow_refresh.h); zeroed: off. */
+	struct follow_refresh_config refresh;
 	/* Restore snapshots into the applier on a helper thread (the
 	 * daemon); false: inline (tests, the simulation). */
 	bool restore_async;
@@ -234,5 +238,8 @@ struct applier *follow_core_applier(const struct follow_core *c);
 /* The wal (for the glue's final sync and for tests); NULL before the
  * source identity is known. */
 struct wal_log *follow_core_wal(const struct follow_core *c);
+/* The background snapshot refresh's state and figures (follow_refresh.h;
+ * off unless the applier is none and refresh.distance > 0). */
+const struct follow_refresh *follow_core_refresh(const struct follow_core *c);
 
 #endif

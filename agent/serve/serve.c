@@ -110,7 +110,7 @@ struct db {
 	unsigned nlog;
 	struct wal_reader *idle[IDLE_READERS_MAX];
 	unsigned nidle;
-	bool resv_failed; /* a reservation write failed (logged once) */
+	bool resv_failed; /* a reservation could not be queued (logged once) */
 	/* Retention headroom (serve_reserve.h): the budget the tap
 	 * published, the wal's segments and its write rate, sampled every
 	 * RATE_SAMPLE_MS. */
@@ -143,6 +143,8 @@ struct serve {
 	uint32_t lease_ms;
 	struct event *lease_ev;       /* checks snapshot leases */
 	struct event *resv_ev;        /* reports the reservations */
+	/* Writes reservations off the loop (serve_reserve.h). */
+	struct serve_reserve_writer *resv_writer;
 	uint64_t reader_opens;        /* wal readers opened for log streams */
 	struct serve_refused refused; /* requests refused, by reason */
 };
@@ -645,26 +647,22 @@ static void log_pump(struct stream *st)
 	flush(st);
 }
 
-/* Records st's mirror as holding index durably (serve_reserve.h). A
- * failure leaves the mirror to the tap's trailing margin: serving goes
- * on, and the first failure per database is logged. */
+/* Records st's mirror as holding index durably (serve_reserve.h): queued
+ * for the writer thread, so the loop never waits for the write and its
+ * fsyncs. A failure leaves the mirror to the tap's trailing margin:
+ * serving goes on, and the writer logs the first failure. */
 static void reserve(struct stream *st, uint64_t index)
 {
 	char em[MA_ERRMSG_SIZE];
-	int rc = serve_reserve_record(st->db->dir, st->peer, st->db->name,
-	                              index, clock_wall_ms(), em);
+	int rc = serve_reserve_writer_post(st->sv->resv_writer, st->db->dir,
+	                                   st->peer, st->db->name, index,
+	                                   clock_wall_ms(), em);
 
-	if (rc == 0) {
-		if (st->db->resv_failed)
-			log_info("serve: %s: reservations are written again",
-			         st->db->name);
-		st->db->resv_failed = false;
-	} else if (!st->db->resv_failed) {
+	if (rc != 0 && !st->db->resv_failed) {
 		st->db->resv_failed = true;
 		log_warn("serve: %s: cannot record the retention reservation "
 		         "of %s (the source's retention will not wait for "
-		         "it); give serve write access to the directory "
-		         "beside the spool (docs/TAP.md \"Reservations\"): %s",
+		         "it): %s",
 		         st->db->name, st->peer, em);
 	}
 }
@@ -1437,6 +1435,9 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 			goto err;
 		}
 	}
+	rc = serve_reserve_writer_new(&sv->resv_writer, errmsg);
+	if (rc != 0)
+		goto err;
 	{
 		struct timeval tv = clock_tv_from_ms(SERVE_RESERVE_REPORT_MS);
 
@@ -1521,6 +1522,9 @@ void serve_free(struct serve *sv)
 		st->req = NULL;
 		stream_free(st);
 	}
+	/* What the streams posted last is written before the spools'
+	 * paths go. */
+	serve_reserve_writer_free(sv->resv_writer);
 	for (size_t i = 0; i < sv->ndbs; i++)
 		db_close(&sv->dbs[i]);
 	free(sv->dbs);

@@ -78,4 +78,37 @@ int serve_reserve_report(const char *spool_dir, uint64_t now_ms,
 uint64_t serve_reserve_bytes_from(const struct spool_segment *segs,
                                   size_t nsegs, uint64_t index);
 
+/* The reservation writer: serve_reserve_record's write, rename and two
+ * fsyncs (milliseconds on a busy disk, seconds on a stalled one) run on a
+ * thread of their own instead of serve's event loop. The loop posts
+ * (identity, database, index) and goes on; the thread writes the newest
+ * value posted per (spool, identity) -- values posted while a write is in
+ * flight coalesce, so a mirror reconnecting in a loop costs at most one
+ * write in flight and one pending. A failure is logged by the thread once
+ * per reservation (and when it is written again); serving never waits
+ * for it. Durability is unchanged (the file is written as before); only
+ * the moment moves, by at most one write. */
+struct serve_reserve_writer;
+
+/* Starts the thread. 0, MA_ERR_NOMEM, MA_ERR_IO (no thread). */
+int serve_reserve_writer_new(struct serve_reserve_writer **out, char *errmsg);
+/* Queues the reservation; never touches the disk. 0, MA_ERR_INVAL (an
+ * identity or database the file cannot hold, spool_dir too long: nothing
+ * queued), MA_ERR_NOMEM. */
+int serve_reserve_writer_post(struct serve_reserve_writer *w,
+                              const char *spool_dir, const char *identity,
+                              const char *database, uint64_t index,
+                              uint64_t now_ms, char *errmsg);
+/* Waits until everything posted so far is written (or failed). */
+void serve_reserve_writer_flush(struct serve_reserve_writer *w);
+/* Figures: files written, writes that failed, posts coalesced into a
+ * later one. */
+struct serve_reserve_writer_stats {
+	uint64_t written, failed, coalesced;
+};
+void serve_reserve_writer_stats(struct serve_reserve_writer *w,
+                                struct serve_reserve_writer_stats *out);
+/* Writes what is pending, stops the thread, frees w (NULL is fine). */
+void serve_reserve_writer_free(struct serve_reserve_writer *w);
+
 #endif

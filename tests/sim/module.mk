@@ -15,3 +15,14 @@ tests_sim_test_sim_promote_SOURCES = tests/sim/test_sim_promote.c \
 	tests/sim/sim_source.h
 tests_sim_test_sim_promote_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_sim_test_sim_promote_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
+
+# Background snapshot refresh of a none mirror (follow_refresh.h): the
+# fetch beside the log, paced, resumed, installed before the trim,
+# retried with a capped backoff.
+check_PROGRAMS += tests/sim/test_sim_refresh
+TESTS += tests/sim/test_sim_refresh
+tests_sim_test_sim_refresh_SOURCES = tests/sim/test_sim_refresh.c \
+	tests/sim/sim.c tests/sim/sim.h tests/sim/sim_source.c \
+	tests/sim/sim_source.h
+tests_sim_test_sim_refresh_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_sim_test_sim_refresh_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)

@@ -7,7 +7,10 @@ SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
 	tests/system/test_lossy_link.sh \
 	tests/system/test_dr_drill.sh \
 	tests/system/test_preseed.sh \
-	tests/system/test_stale_source.sh
+	tests/system/test_stale_source.sh \
+	tests/system/test_soak.sh \
+	tests/system/test_cascade.sh \
+	tests/system/test_refresh.sh
 TESTS += $(SYSTEM_TESTS)
 EXTRA_DIST += $(SYSTEM_TESTS) tests/integration/raftkv_lib.sh
 
