@@ -50,7 +50,7 @@
 #define CONFIG_MAX_ACCESS 256
 #define CONFIG_MAX_SOURCES 16
 #define CONFIG_MAX_LIST 256        /* items in one list value */
-#define CONFIG_SECTION_MAX_KEYS 40 /* keys in the largest section */
+#define CONFIG_SECTION_MAX_KEYS 64 /* keys in the largest section */
 
 /* Flags for config_load(). */
 enum {
