@@ -6,7 +6,8 @@ SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
 	tests/system/test_wan.sh \
 	tests/system/test_lossy_link.sh \
 	tests/system/test_dr_drill.sh \
-	tests/system/test_preseed.sh
+	tests/system/test_preseed.sh \
+	tests/system/test_interop.sh
 TESTS += $(SYSTEM_TESTS)
 EXTRA_DIST += $(SYSTEM_TESTS) tests/integration/raftkv_lib.sh
 
