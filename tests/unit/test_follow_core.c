@@ -772,6 +772,30 @@ static void test_group_commit_on_tick(void **state)
 	assert_no_action(fx);
 }
 
+/* wal_sync_interval 0: commit on arrival, whatever wal_sync_bytes says
+ * (the config never lets it be 0): every received batch is durable at
+ * once, without a tick. */
+static void test_commit_on_arrival(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	fx->cfg.wal_sync_interval_ms = 0;
+	fx->cfg.wal_sync_bytes = 4u << 20;
+	reopen(fx);
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
+	assert_no_action(fx);
+}
+
 /* A snapshot of SNAP_SIZE bytes sent in chunks of SNAP_CHUNK. */
 #define SNAP_SIZE 3000
 #define SNAP_CHUNK 1000
@@ -1269,6 +1293,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_status_retries, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_on_arrival, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_refetch_is_counted, setup,
 	                                    teardown),
