@@ -21,6 +21,8 @@
 #                per batch received; what arrives meanwhile is the next
 #                batch)
 #      Nms       wal_sync_interval = N ms (e.g. 2ms)
+#      before    wal_sync_interval = 100ms with the binary in $BEFORE_AGENT
+#                (a build of the code before a change: same-run ratios)
 #   -R rates (default 1000,10000,50000)
 #   -m the ramp for the highest sustained rate (default
 #      100000,200000,400000; "none" to skip)
@@ -70,7 +72,11 @@ for b in "$AGENT" "$SPOOLGEN" "$BENCH_TAIL"; do
 	[ -x "$b" ] || die "$b not built (make mirror-agent tests/tools/spoolgen bench/bench_tail)"
 done
 for v in $VARIANTS; do
-	case $v in interval | arrival | [0-9]*ms) ;; *) die "unknown variant '$v'" ;; esac
+	case $v in
+	interval | arrival | [0-9]*ms) ;;
+	before) [ -x "${BEFORE_AGENT:-}" ] || die "variant before: set BEFORE_AGENT to a mirror-agent binary" ;;
+	*) die "unknown variant '$v'" ;;
+	esac
 done
 # shellcheck source=tests/tools/linkemu.sh
 . "$SRCDIR/tests/tools/linkemu.sh"
@@ -110,9 +116,11 @@ one_run() {
 		"$SPOOLGEN" append "$W/spool" --from 1 --count 100 --term 1 >/dev/null &&
 		"$SPOOLGEN" snapshot "$W/spool" --index 100 --term 1 --size 65536 >/dev/null ||
 		die "spoolgen failed"
+	fagent=$AGENT
 	case $2 in
 	interval) sync=100ms ;;
 	arrival) sync=0 ;;
+	before) sync=100ms fagent=$BEFORE_AGENT ;;
 	*) sync=$2 ;;
 	esac
 	$SRV_EXEC "$AGENT" serve --listen "$SRV_ADDR:0" --port-file "$W/port" \
@@ -127,7 +135,7 @@ one_run() {
 	done
 	rm -f "$W/log.fifo"
 	mkfifo "$W/log.fifo" || die "mkfifo failed"
-	$CLI_EXEC "$AGENT" follow --data-dir "$W/mirror" --source "$SRV_ADDR:$(cat "$W/port")" \
+	$CLI_EXEC "$fagent" follow --data-dir "$W/mirror" --source "$SRV_ADDR:$(cat "$W/port")" \
 		--ca "$PKI/ca.pem" --cert "$PKI/mirror-1.pem" --key "$PKI/mirror-1.key" \
 		--server-name localhost --database tail --log-level debug \
 		--set "follow.wal_sync_interval=$sync" >"$W/log.fifo" 2>&1 &

@@ -70,6 +70,7 @@ struct follow_core {
 	struct spool_incarnations incs; /* per source node */
 	struct wal_log *wal;
 	uint64_t durable_logged; /* durable_note() */
+	uint64_t last_sync_ms;   /* when the durable end last moved */
 	struct snapshot_store *store;
 	struct snapshot_receiver *recv;
 	struct mirror_sm sm;
@@ -509,6 +510,7 @@ static void durable_note(struct follow_core *c)
 
 	if (d > c->durable_logged) {
 		c->durable_logged = d;
+		c->last_sync_ms = c->now;
 		log_debug("%s: wal durable through %" PRIu64, c->name, d);
 	}
 }
@@ -535,6 +537,19 @@ static int batch_flush(struct follow_core *c)
 		else
 			stream_failed(c, errmsg);
 		return rc;
+	}
+	/* Commit on arrival: a batch that finds no sync within the last
+	 * wal_sync_interval is synced at once (a lone entry is durable
+	 * without waiting for the timer); batches within the interval are
+	 * grouped (the wal's interval and byte rules, the tick). While a sync
+	 * runs, what arrives queues up: groups grow with the disk's latency. */
+	if (wal_log_durable_index(c->wal) < wal_log_last_index(c->wal) &&
+	    c->now >= c->last_sync_ms + c->cfg.wal_sync_interval_ms) {
+		rc = wal_log_sync(c->wal, errmsg);
+		if (rc != 0) {
+			db_fatal(c, rc, errmsg);
+			return rc;
+		}
 	}
 	durable_note(c);
 	if (follow_apply_durable(&c->apply, c->wal))
