@@ -48,7 +48,8 @@
 # whole file takes about as long as its slowest case (blackhole, about
 # 15-20 s). INTEROP_CASES="blackhole longrtt" runs some only; INTEROP_FULL=1
 # uses the runner's own counts where this file is smaller (handshakeloss
-# runs 50 either way; crosstraffic then 25 MiB). Needs root, `ip`,
+# runs 50 either way; crosstraffic then 25 MiB); INTEROP_SEED fixes the
+# relay's random seed (default: the case's number). Needs root, `ip`,
 # /dev/net/tun and openssl; skips cleanly otherwise.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 . "$abs_top_srcdir/tests/tools/linkemu.sh"
