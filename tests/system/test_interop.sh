@@ -97,8 +97,8 @@ interop_cleanup() {
 trap interop_cleanup EXIT
 
 gen_certs
-# mkspool NAME MIB_OR_KIB: a spool with a snapshot at 100 and 100 entries
-# after it; the snapshot's size in bytes.
+# mkspool NAME BYTES: a spool with a snapshot of BYTES at index 100 and 100
+# entries after it.
 mkspool() {
 	"$SPOOLGEN" init "$TMP/src/$1" --database "$1" >/dev/null &&
 		"$SPOOLGEN" append "$TMP/src/$1" --from 1 --count 100 --term 1 >/dev/null &&
