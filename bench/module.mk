@@ -33,3 +33,9 @@ bench_bench_resume_LDADD = snapshot/libsnapshot.a common/libcommon.a \
 	$(DEPS_LIBS) -lpthread
 EXTRA_DIST += bench/bench_bootstrap.sh bench/README.md bench/bench_lib.sh \
 	bench/bench_wan.sh
+# bench_tail: latency from an append on the source spool to durable in the
+# mirror's wal (bench_tail.sh drives it), and the highest sustained rate.
+noinst_PROGRAMS += bench/bench_tail
+bench_bench_tail_SOURCES = bench/bench_tail.c
+bench_bench_tail_LDADD = $(AGENT_TEST_LIBS)
+EXTRA_DIST += bench/bench_tail.sh

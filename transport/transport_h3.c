@@ -3,6 +3,8 @@
  * closing/draining periods. Role-specific parts go through tconn_ops. */
 #include "transport/transport_int.h"
 
+#include "build-config.h" /* MA_FAULT_INJECTION */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -944,6 +946,35 @@ void tconn_schedule_write(struct tconn *c)
 
 /* ---- read path, timers, closing ---- */
 
+#ifdef MA_FAULT_INJECTION
+/* Test-only (tests/system/test_interop.sh, keyupdate): with
+ * MA_TEST_KEY_UPDATE_BYTES=N in its environment a client initiates a QUIC
+ * key update each time the UDP bytes it read pass another multiple of N,
+ * retrying on later packets while ngtcp2 refuses (the previous update not
+ * yet confirmed by the peer, or less than 3 PTO ago). */
+static void test_key_update(struct tconn *c, size_t len)
+{
+	static long long every = -1;
+	uint64_t due;
+
+	if (every < 0) {
+		const char *e = getenv("MA_TEST_KEY_UPDATE_BYTES");
+		every = e != NULL ? atoll(e) : 0;
+	}
+	if (c->server || every <= 0 || !c->handshake_confirmed)
+		return;
+	c->test_rx_bytes += len;
+	due = (uint64_t)every * (c->test_key_updates + 1u);
+	if (c->test_rx_bytes < due ||
+	    ngtcp2_conn_initiate_key_update(c->conn, clock_mono_ns()) != 0)
+		return;
+	c->test_key_updates++;
+	log_info("transport: key update %u initiated after %llu bytes read "
+	         "(MA_TEST_KEY_UPDATE_BYTES)",
+	         c->test_key_updates, (unsigned long long)c->test_rx_bytes);
+}
+#endif
+
 void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
                 const uint8_t *pkt, size_t len)
 {
@@ -973,6 +1004,9 @@ void tconn_read(struct tconn *c, const struct sockaddr *from, socklen_t fromlen,
 	                          clock_mono_ns());
 	if (rv == 0) {
 		track_path(c);
+#ifdef MA_FAULT_INJECTION
+		test_key_update(c, len);
+#endif
 		tconn_schedule_write(c);
 		return;
 	}

@@ -184,6 +184,10 @@ struct tconn {
 	/* Times the peer's address changed and ngtcp2 moved the connection
 	 * to the new path (tests, logs). */
 	uint64_t st_path_changes;
+	/* Test-only key updates (MA_TEST_KEY_UPDATE_BYTES, transport_h3.c,
+	 * builds with --enable-fault-injection). */
+	uint64_t test_rx_bytes;
+	unsigned test_key_updates;
 };
 
 /* Fills ngtcp2 callbacks shared by both roles. */

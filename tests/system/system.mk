@@ -10,7 +10,8 @@ SYSTEM_TESTS = tests/system/test_cluster_failover.sh \
 	tests/system/test_stale_source.sh \
 	tests/system/test_soak.sh \
 	tests/system/test_cascade.sh \
-	tests/system/test_refresh.sh
+	tests/system/test_refresh.sh \
+	tests/system/test_interop.sh
 TESTS += $(SYSTEM_TESTS)
 EXTRA_DIST += $(SYSTEM_TESTS) tests/integration/raftkv_lib.sh
 

@@ -41,6 +41,13 @@
  *   --limit N          packets in flight on the delay line, per direction
  *   --ready-file F     written once both devices exist
  *   --stats-file F     counters at exit, one "name value" per line
+ *   --trace-file F     one line per UDP datagram as it enters the link
+ *                      ("in") and as it leaves it ("out"), or where it was
+ *                      dropped ("drop"): "MS DIR EVENT UDP_PAYLOAD_LEN
+ *                      KINDS", MS since start; KINDS names the QUIC v1
+ *                      packets coalesced in it: I (Initial; It with a
+ *                      token), 0 (0-RTT), H (Handshake), R (Retry), V
+ *                      (Version Negotiation), S (short header), - (none)
  *
  * Order in each direction, as a router's queue in front of a wire: drop by
  * index, blackhole, random/GE loss, corruption, NAT rewrite, the rate
@@ -154,6 +161,7 @@ static struct nat nat[NAT_MAX];
 static size_t nnat;
 static uint64_t nat_rng;
 static volatile sig_atomic_t stop;
+static FILE *trace;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -397,6 +405,84 @@ static bool nat_in(struct ip4 *h)
 	return false;
 }
 
+/* ---- the trace of UDP datagrams (QUIC packet kinds) ---- */
+
+static bool varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+	if (*i >= n)
+		return false;
+	size_t len = (size_t)1 << (p[*i] >> 6);
+	if (*i + len > n)
+		return false;
+	*v = p[*i] & 0x3f;
+	for (size_t k = 1; k < len; k++)
+		*v = *v << 8 | p[*i + k];
+	*i += len;
+	return true;
+}
+
+/* The kinds of the QUIC v1 packets coalesced in a datagram (see --trace-file).
+ * Header protection hides nothing used here: the long header's type bits and
+ * lengths are in the clear. */
+static void quic_kinds(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	while (n > 0 && o + 3 < cap) {
+		if (!(p[0] & 0x80)) {
+			out[o++] = 'S';
+			break;
+		}
+		size_t i = 5;
+		if (n < 7)
+			break;
+		if (!p[1] && !p[2] && !p[3] && !p[4]) {
+			out[o++] = 'V';
+			break;
+		}
+		unsigned type = (p[0] >> 4) & 3;
+		i += 1 + p[i];
+		if (i >= n)
+			break;
+		i += 1 + p[i];
+		if (i > n)
+			break;
+		if (type == 3) {
+			out[o++] = 'R';
+			break;
+		}
+		out[o++] = type == 0 ? 'I' : type == 1 ? '0' : 'H';
+		uint64_t v;
+		if (type == 0) {
+			if (!varint(p, n, &i, &v) || v > n - i)
+				break;
+			if (v)
+				out[o++] = 't';
+			i += (size_t)v;
+		}
+		if (!varint(p, n, &i, &v) || v > n - i)
+			break;
+		i += (size_t)v;
+		p += i;
+		n -= i;
+	}
+	if (!o)
+		out[o++] = '-';
+	out[o] = 0;
+}
+
+static void trace_pkt(int di, const char *event, const uint8_t *buf, size_t len,
+                      uint64_t now)
+{
+	struct ip4 h;
+	char kinds[32];
+	if (!trace || !parse_ip4((uint8_t *)buf, len, &h) ||
+	    h.proto != IPPROTO_UDP || !h.l4 || h.l4len < 8)
+		return;
+	quic_kinds(h.l4 + 8, h.l4len - 8, kinds, sizeof kinds);
+	fprintf(trace, "%.3f %s %s %zu %s\n", (double)(now - start_ns) / 1e6,
+	        dir_name[di], event, h.l4len - 8, kinds);
+}
+
 /* ---- the link ---- */
 
 static bool lose(struct dir *d)
@@ -466,17 +552,21 @@ static void handle(struct dir *d, int di, uint8_t *buf, size_t len,
 	struct dircfg *c = &d->c;
 	d->st.received++;
 	d->index++;
+	trace_pkt(di, "in", buf, len, now);
 	for (size_t i = 0; i < c->ndrop; i++)
 		if (c->drop_idx[i] == d->index) {
 			d->st.dropped_index++;
+			trace_pkt(di, "drop", buf, len, now);
 			return;
 		}
 	if (in_blackhole(now)) {
 		d->st.dropped_blackhole++;
+		trace_pkt(di, "drop", buf, len, now);
 		return;
 	}
 	if (lose(d)) {
 		d->st.dropped_loss++;
+		trace_pkt(di, "drop", buf, len, now);
 		return;
 	}
 	if (c->corrupt > 0 && unit(&d->rng) < c->corrupt)
@@ -486,6 +576,7 @@ static void handle(struct dir *d, int di, uint8_t *buf, size_t len,
 		if (parse_ip4(buf, len, &h)) {
 			if (!(di == AB ? nat_out(&h, now) : nat_in(&h))) {
 				d->st.dropped_nat++;
+				trace_pkt(di, "drop", buf, len, now);
 				return;
 			}
 			d->st.rewritten++;
@@ -499,6 +590,7 @@ static void handle(struct dir *d, int di, uint8_t *buf, size_t len,
 		}
 		if (d->fin_count >= c->queue + 1) {
 			d->st.dropped_queue++;
+			trace_pkt(di, "drop", buf, len, now);
 			return;
 		}
 		uint64_t begin = d->link_free_ns > now ? d->link_free_ns : now;
@@ -541,7 +633,7 @@ static void handle(struct dir *d, int di, uint8_t *buf, size_t len,
 	}
 }
 
-static void flush(struct dir *d, uint64_t now)
+static void flush(struct dir *d, int di, uint64_t now)
 {
 	while (d->head && d->head->due_ns <= now) {
 		struct pkt *p = d->head;
@@ -552,6 +644,7 @@ static void flush(struct dir *d, uint64_t now)
 		if (write(d->out_fd, p->data, p->len) == (ssize_t)p->len) {
 			d->st.forwarded++;
 			d->st.bytes_forwarded += p->len;
+			trace_pkt(di, "out", p->data, p->len, now);
 		} else {
 			d->st.write_errors++;
 		}
@@ -687,7 +780,7 @@ static void usage(void)
 	      "UP_MS:DOWN_MS]\n"
 	      "  [--rebind-port-ms MS] [--rebind-addr-ms MS] [--seed N] "
 	      "[--limit N]\n"
-	      "  [--ready-file F] [--stats-file F]\n"
+	      "  [--ready-file F] [--stats-file F] [--trace-file F]\n"
 	      "(see the top of tests/tools/linkemu.c)\n",
 	      stderr);
 	exit(2);
@@ -794,7 +887,11 @@ int main(int argc, char **argv)
 			ready = v;
 		else if (!strcmp(name, "stats-file"))
 			stats = v;
-		else if (!strcmp(name, "blackhole")) {
+		else if (!strcmp(name, "trace-file")) {
+			trace = fopen(v, "w");
+			if (!trace)
+				die("cannot write %s: %s", v, strerror(errno));
+		} else if (!strcmp(name, "blackhole")) {
 			unsigned long up, down;
 			char tail;
 			if (sscanf(v, "%lu:%lu%c", &up, &down, &tail) != 2 ||
@@ -844,7 +941,7 @@ int main(int argc, char **argv)
 		uint64_t now = clock_mono_ns();
 		uint64_t next = UINT64_MAX;
 		for (int i = 0; i < NDIR; i++) {
-			flush(&dirs[i], now);
+			flush(&dirs[i], i, now);
 			if (dirs[i].head && dirs[i].head->due_ns < next)
 				next = dirs[i].head->due_ns;
 		}
@@ -888,5 +985,10 @@ int main(int argc, char **argv)
 	}
 	if (stats)
 		write_stats(stats);
+	if (trace && fclose(trace) != 0) {
+		fprintf(stderr, "linkemu: writing the trace: %s\n",
+		        strerror(errno));
+		rc = 1;
+	}
 	return rc;
 }

@@ -1,6 +1,7 @@
 /* tcpblast: times one TCP transfer, for the link emulator's fidelity test.
  *
  *   tcpblast recv --listen ADDR:PORT [--port-file F] [--timeout S]
+ *                 [--progress-file F]
  *   tcpblast send --connect ADDR:PORT --bytes N [--cc ALGORITHM]
  *                 [--timeout S]
  *
@@ -11,7 +12,12 @@
  *   bytes N seconds S rate_bps R retrans T segs_out O rtt_us U mss M
  * from the start of connect to the receiver's close; the TCP_INFO counters
  * are read just before the close. Exits non-zero, saying why, on any error
- * or after --timeout seconds (default 120). IPv4 only. */
+ * or after --timeout seconds (default 120). IPv4 only. With --progress-file
+ * recv writes "MS BYTES" lines there as data arrives (at most one per
+ * 50 ms, and one at EOF): the bytes received so far at MS, milliseconds of
+ * CLOCK_BOOTTIME (what /proc/uptime shows), so that a test can take the
+ * flow's rate over a window of its own (tests/system/test_interop.sh,
+ * crosstraffic). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -73,7 +80,7 @@ static void wait_in(int fd, uint64_t deadline)
 int main(int argc, char **argv)
 {
 	const char *listen_at = NULL, *connect_to = NULL, *port_file = NULL;
-	const char *cc = NULL;
+	const char *cc = NULL, *progress = NULL;
 	uint64_t bytes = 0, timeout_s = 120;
 	if (argc < 2 || (strcmp(argv[1], "recv") && strcmp(argv[1], "send")))
 		goto usage;
@@ -91,6 +98,8 @@ int main(int argc, char **argv)
 			bytes = strtoull(v, NULL, 10);
 		else if (!strcmp(o, "--timeout"))
 			timeout_s = strtoull(v, NULL, 10);
+		else if (!strcmp(o, "--progress-file"))
+			progress = v;
 		else
 			goto usage;
 	}
@@ -122,14 +131,34 @@ int main(int argc, char **argv)
 		int c = accept(l, NULL, NULL);
 		if (c < 0)
 			die("accept");
+		FILE *pf = progress ? fopen(progress, "w") : NULL;
+		if (progress && !pf)
+			die(progress);
+		uint64_t got = 0, last_ms = 0;
 		for (;;) {
 			wait_in(c, deadline);
 			ssize_t r = read(c, buf, sizeof(buf));
+			if (r > 0)
+				got += (uint64_t)r;
+			if (pf) {
+				struct timespec ts;
+				clock_gettime(CLOCK_BOOTTIME, &ts);
+				uint64_t ms = (uint64_t)ts.tv_sec * 1000 +
+				              (uint64_t)ts.tv_nsec / 1000000;
+				if (r == 0 || ms >= last_ms + 50) {
+					fprintf(pf, "%" PRIu64 " %" PRIu64 "\n",
+					        ms, got);
+					fflush(pf); /* read while it runs */
+					last_ms = ms;
+				}
+			}
 			if (r == 0)
 				break;
 			if (r < 0 && errno != EINTR)
 				die("read");
 		}
+		if (pf && fclose(pf) != 0)
+			die(progress);
 		close(c);
 		return 0;
 	}
@@ -181,7 +210,7 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fputs("usage: tcpblast recv --listen ADDR:PORT [--port-file F] "
-	      "[--timeout S]\n"
+	      "[--timeout S] [--progress-file F]\n"
 	      "       tcpblast send --connect ADDR:PORT --bytes N [--cc ALG] "
 	      "[--timeout S]\n",
 	      stderr);

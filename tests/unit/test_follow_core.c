@@ -790,16 +790,48 @@ static void test_group_commit_on_tick(void **state)
 	put_entry(&b, 1, 1);
 	put_entry(&b, 2, 1);
 	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
-	/* Appended, not yet durable: nothing is applied or reported. */
-	assert_int_equal(follow_core_log_index(fx->core), 0);
-	assert_int_equal(follow_core_status(fx->core)->applied_index, 0);
-	follow_core_tick(fx->core, fx->now + 10);
-	assert_int_equal(follow_core_log_index(fx->core), 0);
-	follow_core_tick(fx->core, fx->now + 100);
+	/* The first batch after a quiet interval is committed on arrival. */
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
+	/* The next one, within 100 ms of that sync, is grouped: appended,
+	 * not yet durable, so nothing more is applied or reported. */
+	b.len = 0;
+	put_entry(&b, 3, 1);
+	put_entry(&b, 4, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
+	follow_core_tick(fx->core, fx->now + 10);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	follow_core_tick(fx->core, fx->now + 100);
+	assert_int_equal(follow_core_log_index(fx->core), 4);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 4);
 	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
-	                 2);
+	                 4);
+	assert_no_action(fx);
+}
+
+/* wal_sync_interval 0: commit on arrival, whatever wal_sync_bytes says
+ * (the config never lets it be 0): every received batch is durable at
+ * once, without a tick. */
+static void test_commit_on_arrival(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	uint64_t log;
+
+	fx->cfg.wal_sync_interval_ms = 0;
+	fx->cfg.wal_sync_bytes = 4u << 20;
+	reopen(fx);
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
 	assert_no_action(fx);
 }
 
@@ -1300,6 +1332,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_status_retries, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_on_arrival, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_refetch_is_counted, setup,
 	                                    teardown),
