@@ -1550,9 +1550,11 @@ void follow_core_tick(struct follow_core *c, uint64_t now)
 
 bool follow_core_busy(const struct follow_core *c)
 {
-	return (c->phase == PHASE_SNAPSHOT ||
-	        c->phase == PHASE_SNAPSHOT_VERIFY) &&
-	       c->recv != NULL && snapshot_receiver_verifying(c->recv);
+	return ((c->phase == PHASE_SNAPSHOT ||
+	         c->phase == PHASE_SNAPSHOT_VERIFY) &&
+	        c->recv != NULL && snapshot_receiver_verifying(c->recv)) ||
+	       (c->phase != PHASE_DEAD && c->has_identity && c->store != NULL &&
+	        c->wal != NULL && follow_refresh_busy(&c->refresh));
 }
 
 /* One bounded slice of a resumed snapshot prefix's verification; the
@@ -1597,8 +1599,16 @@ void follow_core_run(struct follow_core *c, uint64_t now)
 	c->now = now;
 	if (c->phase == PHASE_DEAD)
 		return;
-	if (follow_core_busy(c))
-		verify_step(c);
+	if (follow_core_busy(c)) {
+		struct follow_refresh_env env;
+
+		if ((c->phase == PHASE_SNAPSHOT ||
+		     c->phase == PHASE_SNAPSHOT_VERIFY) &&
+		    c->recv != NULL && snapshot_receiver_verifying(c->recv))
+			verify_step(c);
+		else if (refresh_env(c, &env) != NULL)
+			follow_refresh_work(&c->refresh, &env, now);
+	}
 	if (c->phase == PHASE_DEAD)
 		return;
 	/* Entries received before a failure in the same body are valid. */

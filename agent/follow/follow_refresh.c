@@ -229,6 +229,10 @@ void follow_refresh_tick(struct follow_refresh *r,
 
 	if (r->cfg.distance == 0)
 		return;
+	if (follow_refresh_busy(r))
+		follow_refresh_work(r, env, now);
+	if (r->phase == FOLLOW_REFRESH_VERIFY)
+		return;
 	if (!following) {
 		/* The log comes first: a fetch resumes once it follows. */
 		if (r->stream != 0) {
@@ -352,6 +356,14 @@ static bool on_chunk(struct follow_refresh *r,
 		installed(r, env, now);
 		return false;
 	}
+	if (rc == 2) {
+		/* All in, the resumed prefix not yet read back: the stream
+		 * is done with (its end is ignored), the install comes from
+		 * follow_refresh_work. */
+		drop_stream(r, env);
+		r->phase = FOLLOW_REFRESH_VERIFY;
+		return false;
+	}
 	if (rc != 0) {
 		if (rc == MA_ERR_FAILED || rc == MA_ERR_IO ||
 		    rc == MA_ERR_NOSPACE) {
@@ -432,6 +444,47 @@ void follow_refresh_error(struct follow_refresh *r,
 	failed(r, env, why, now);
 }
 
+bool follow_refresh_busy(const struct follow_refresh *r)
+{
+	return r->recv != NULL && snapshot_receiver_verifying(r->recv);
+}
+
+void follow_refresh_work(struct follow_refresh *r,
+                         const struct follow_refresh_env *env, uint64_t now)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	int rc;
+
+	if (!follow_refresh_busy(r))
+		return;
+	rc = snapshot_receiver_verify(r->recv, 0, now, errmsg);
+	if (rc == 1) {
+		installed(r, env, now);
+		return;
+	}
+	if (rc == 0) {
+		if (r->phase == FOLLOW_REFRESH_VERIFY &&
+		    !snapshot_receiver_verifying(r->recv)) {
+			/* Verified, yet nothing committed: cannot happen by
+			 * the receiver's contract; fetch again rather than
+			 * wait forever. */
+			failed(r, env, "resumed prefix verified, no commit",
+			       now);
+		}
+		return;
+	}
+	if (rc == MA_ERR_FAILED || rc == MA_ERR_IO || rc == MA_ERR_NOSPACE ||
+	    rc == MA_ERR_NOMEM) {
+		snapshot_receiver_close(r->recv);
+		r->recv = NULL;
+	}
+	/* MA_ERR_CRC: the resume point went back to the damaged region;
+	 * the next fetch begins there. */
+	if (r->phase == FOLLOW_REFRESH_VERIFY)
+		r->phase = FOLLOW_REFRESH_PAUSED;
+	failed(r, env, errmsg, now);
+}
+
 void follow_refresh_disconnected(struct follow_refresh *r, uint64_t now)
 {
 	(void)now;
@@ -439,7 +492,8 @@ void follow_refresh_disconnected(struct follow_refresh *r, uint64_t now)
 	if (r->frames_open)
 		proto_framer_free(&r->frames);
 	r->frames_open = false;
-	if (r->phase != FOLLOW_REFRESH_IDLE)
+	if (r->phase != FOLLOW_REFRESH_IDLE &&
+	    r->phase != FOLLOW_REFRESH_VERIFY)
 		r->phase =
 		    r->has_target ? FOLLOW_REFRESH_PAUSED : FOLLOW_REFRESH_IDLE;
 }

@@ -56,6 +56,10 @@ enum follow_refresh_phase {
 	FOLLOW_REFRESH_INFO,   /* asked the source's info */
 	FOLLOW_REFRESH_FETCH,  /* receiving target */
 	FOLLOW_REFRESH_PAUSED, /* target half received: pacing or backoff */
+	/* Every byte of target is in and its CRC matches, but the resumed
+	 * prefix is still being read back (snapshot_receiver_verify, a
+	 * slice per follow_refresh_work): the install comes from there. */
+	FOLLOW_REFRESH_VERIFY,
 };
 
 struct follow_refresh {
@@ -128,6 +132,15 @@ void follow_refresh_error(struct follow_refresh *r,
 /* The connection is gone with its streams: a fetch resumes later from
  * its durable offset (not a failure: no backoff). */
 void follow_refresh_disconnected(struct follow_refresh *r, uint64_t now);
+/* True while the receiver reads back a resumed prefix: the caller calls
+ * follow_refresh_work again soon (between its other events). */
+bool follow_refresh_busy(const struct follow_refresh *r);
+/* One bounded slice of that read-back (SNAPSHOT_VERIFY_STEP_DEFAULT
+ * bytes); installs the snapshot when it was the last one and every byte
+ * is in, or fails the attempt (the resume point went back to the
+ * damaged region: the next fetch resumes there). */
+void follow_refresh_work(struct follow_refresh *r,
+                         const struct follow_refresh_env *env, uint64_t now);
 
 /* The pure rules, tested on their own. */
 /* A fetch is due: the source's snapshot (has, index) is at least distance
