@@ -141,8 +141,8 @@ struct serve {
 	unsigned nstreams;
 	struct serve_limits limits;
 	uint32_t lease_ms;
-	struct event *lease_ev;       /* checks snapshot leases */
-	struct event *resv_ev;        /* reports the reservations */
+	struct event *lease_ev; /* checks snapshot leases */
+	struct event *resv_ev;  /* reports the reservations */
 	/* Writes reservations off the loop (serve_reserve.h). */
 	struct serve_reserve_writer *resv_writer;
 	uint64_t reader_opens;        /* wal readers opened for log streams */
