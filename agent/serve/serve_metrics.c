@@ -31,6 +31,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "transport/transport.h"
+#include "wal/wal.h"
 
 struct serve_metrics {
 	struct serve *sv;
@@ -289,6 +290,21 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
 		esc(f, m.database);
 		fprintf(f, "\",address=\"%s\"} %" PRIu64 "\n", addr,
 		        m.snapshot_index);
+	}
+	{
+		uint64_t hits, misses;
+
+		wal_reader_index_cache_stats(&hits, &misses);
+		fprintf(f,
+		        "# HELP mirror_serve_wal_index_loads_total Loads of "
+		        "sealed wal segments by readers: from the index cache "
+		        "(hit) or by reading the whole segment (miss).\n"
+		        "# TYPE mirror_serve_wal_index_loads_total counter\n"
+		        "mirror_serve_wal_index_loads_total{result=\"hit\"} "
+		        "%" PRIu64 "\n"
+		        "mirror_serve_wal_index_loads_total{result=\"miss\"} "
+		        "%" PRIu64 "\n",
+		        hits, misses);
 	}
 	/* mirror_build_info and process_*: the follower's code
 	 * (agent/status), so both exporters say the same. */
