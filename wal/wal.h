@@ -21,6 +21,7 @@
 #ifndef MIRROR_WAL_WAL_H
 #define MIRROR_WAL_WAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -317,4 +318,15 @@ int wal_verify(const char *dir, struct wal_verify_report *rep,
 void wal_reader_index_cache_stats(uint64_t *hits, uint64_t *misses);
 /* Forgets every cached index (tests, benchmarks). */
 void wal_reader_index_cache_clear(void);
+/* Indexes every sealed segment of r's current view into that cache (a
+ * segment cached before costs no scan), so that the first log request
+ * into a segment older than the process reads no whole segment either:
+ * serve runs it on a thread at start-up (agent/cli/cmd_serve.c). stop,
+ * when non-NULL, is looked at between segments (true: return 0 at
+ * once); *segments, when non-NULL, counts the sealed segments now
+ * cached. A segment removed since the listing is skipped. r is left
+ * unpositioned: close it (or seek) afterwards. Returns 0 or
+ * MA_ERR_CORRUPT, MA_ERR_IO, MA_ERR_IDENTITY (errmsg names the file). */
+int wal_reader_index_sealed(struct wal_reader *r, const atomic_bool *stop,
+                            size_t *segments, char *errmsg);
 #endif

@@ -413,6 +413,30 @@ int wal_log_reader_open(struct wal_log *log, struct wal_reader **out,
 	return rc;
 }
 
+int wal_reader_index_sealed(struct wal_reader *r, const atomic_bool *stop,
+                            size_t *segments, char *errmsg)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i + 1 < r->nsegs; i++) {
+		if (stop != NULL && atomic_load(stop))
+			break;
+		rc = load(r, i, errmsg); /* indexes it and caches it */
+		if (rc == MA_ERR_AGAIN) {
+			rc = 0; /* removed since the listing (retention) */
+			continue;
+		}
+		if (rc != 0)
+			break;
+		done++;
+	}
+	unload(r);
+	if (segments != NULL)
+		*segments = done;
+	return rc;
+}
+
 void wal_reader_close(struct wal_reader *r)
 {
 	if (r == NULL)

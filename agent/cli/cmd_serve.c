@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,110 @@
 #include "agent/config/config.h"
 #include "agent/serve/serve.h"
 #include "agent/serve/serve_metrics.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "spool/spool.h"
 #include "transport/transport_cert.h"
+#include "wal/wal.h"
+
+/* ---- warming the wal index cache off the loop ----
+ *
+ * A log request into a sealed segment that no reader of this process has
+ * opened yet indexes it (reads and checks every record) on the event
+ * loop. serve's tail reader indexes the segments written while it runs;
+ * this thread indexes those already sealed at start-up, once, so that no
+ * log request scans a whole segment on the loop (wal.h,
+ * wal_reader_index_sealed). A request that comes first scans as before. */
+struct warm {
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	size_t n;
+	char **names, **dirs;
+};
+
+static void *warm_main(void *arg)
+{
+	struct warm *w = arg;
+
+	for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
+		char errmsg[MA_ERRMSG_SIZE];
+		struct wal_reader *r;
+		size_t segs = 0;
+		uint64_t t0 = clock_mono_ms();
+		int rc = wal_reader_open(w->dirs[i], NULL, &r, errmsg);
+
+		if (rc == 0) {
+			rc =
+			    wal_reader_index_sealed(r, &w->stop, &segs, errmsg);
+			wal_reader_close(r);
+		}
+		if (rc != 0)
+			log_warn("serve: %s: cannot index the sealed wal "
+			         "segments ahead of the first log request "
+			         "(each will be indexed by the request that "
+			         "needs it): %s",
+			         w->names[i], errmsg);
+		else if (segs > 0)
+			log_info("serve: %s: indexed %zu sealed wal segment(s) "
+			         "off the event loop in %" PRIu64 " ms",
+			         w->names[i], segs, clock_mono_ms() - t0);
+	}
+	return NULL;
+}
+
+static void warm_free(struct warm *w)
+{
+	if (w->started) {
+		atomic_store(&w->stop, true);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->names != NULL ? w->names[i] : NULL);
+		free(w->dirs != NULL ? w->dirs[i] : NULL);
+	}
+	free(w->names);
+	free(w->dirs);
+	w->names = w->dirs = NULL;
+	w->n = 0;
+}
+
+/* Starts the thread over the configured spools; on any failure it logs
+ * and carries on without (the requests then index as before). */
+static void warm_start(struct warm *w, const struct agent_config *cfg)
+{
+	char path[PATH_MAX];
+
+	atomic_init(&w->stop, false);
+	w->names = calloc(cfg->n_databases + 1, sizeof *w->names);
+	w->dirs = calloc(cfg->n_databases + 1, sizeof *w->dirs);
+	if (w->names == NULL || w->dirs == NULL)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_databases; i++) {
+		if (spool_path(path, sizeof path, cfg->databases[i].spool,
+		               SPOOL_WAL_DIR) != 0)
+			goto fail;
+		w->names[i] = strdup(cfg->databases[i].name);
+		w->dirs[i] = strdup(path);
+		w->n = i + 1;
+		if (w->names[i] == NULL || w->dirs[i] == NULL)
+			goto fail;
+	}
+	if (pthread_create(&w->thread, NULL, warm_main, w) != 0)
+		goto fail;
+	w->started = true;
+	return;
+fail:
+	log_warn("serve: cannot start indexing the sealed wal segments "
+	         "ahead of the first log request (out of memory or "
+	         "threads); each will be indexed by the request that "
+	         "needs it");
+	warm_free(w);
+}
 
 enum {
 	OPT_DATABASE = CLI_OPT_CUSTOM,
@@ -524,6 +625,7 @@ int cmd_serve(int argc, char **argv)
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	struct serve *sv = NULL;
 	struct serve_metrics *metrics = NULL;
+	struct warm warm = {0};
 	char errmsg[MA_ERRMSG_SIZE], text[32];
 	const char *log_file;
 	bool pid_written = false;
@@ -628,6 +730,7 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	warm_start(&warm, &cli.cfg);
 	log_info("serve: ready on port %u", (unsigned)serve_port(sv));
 	/* Listening: ready (Type=notify). */
 	ctx.sv = sv;
@@ -646,6 +749,7 @@ out:
 	if (ctx.notify != NULL)
 		notify_send("STOPPING=1", NULL);
 	notify_timer_free(ctx.notify);
+	warm_free(&warm);
 	serve_metrics_free(metrics);
 	serve_free(sv);
 	if (cli.port_file != NULL && sv != NULL)

@@ -24,6 +24,9 @@ tests_fuzz_fuzz_serve_request_LDADD = agent/libagent.a common/libcommon.a \
 tests_fuzz_fuzz_serve_request_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
 
+# The sealed wal segments are indexed off the loop at start-up.
+TESTS += tests/integration/test_serve_warm.sh
+EXTRA_DIST += tests/integration/test_serve_warm.sh
 # SIGHUP reloads [access] without dropping mirrors (real processes).
 TESTS += tests/integration/test_serve_reload.sh
 EXTRA_DIST += tests/integration/test_serve_reload.sh

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -25,17 +26,34 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "agent/serve/serve.h"
+#include "agent/status/status.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "transport/transport.h"
+#include "wal/wal.h"
 
 struct serve_metrics {
 	struct serve *sv;
 	struct evhttp *http;
+	struct evconnlistener *listener;
 	uint16_t port;
 	bool auth;
 	char token_sha[65];
+	/* The connection cap: every accepted connection counts from evhttp's
+	 * bufferevent factory (make_bev) until its close callback; at
+	 * SERVE_METRICS_MAX_CONNECTIONS the listener stops accepting (the
+	 * excess waits in the kernel's backlog) until one closes. New
+	 * bufferevents wait in pending[] until adopt_cb (run before any of
+	 * their I/O) finds their evhttp connection to hook the close. */
+	unsigned nconns;
+	unsigned npending;
+	struct bufferevent *pending[SERVE_METRICS_MAX_CONNECTIONS];
+	struct event *adopt;
+	bool full;          /* listener disabled at the cap */
+	bool accept_paused; /* listener disabled after an accept() error */
+	struct event *accept_retry;
+	uint64_t accept_errors;
 };
 
 /* ---- renderings ---- */
@@ -159,7 +177,8 @@ static void mirror_family(FILE *f, struct serve *sv, uint64_t now,
 	}
 }
 
-char *serve_metrics_prometheus(struct serve *sv, uint64_t now, size_t *len)
+char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
+                               const struct status_process *proc, size_t *len)
 {
 	struct transport_server_refusals c;
 	struct serve_refused r;
@@ -271,6 +290,35 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now, size_t *len)
 		esc(f, m.database);
 		fprintf(f, "\",address=\"%s\"} %" PRIu64 "\n", addr,
 		        m.snapshot_index);
+	}
+	{
+		uint64_t hits, misses;
+
+		wal_reader_index_cache_stats(&hits, &misses);
+		fprintf(f,
+		        "# HELP mirror_serve_wal_index_loads_total Loads of "
+		        "sealed wal segments by readers: from the index cache "
+		        "(hit) or by reading the whole segment (miss).\n"
+		        "# TYPE mirror_serve_wal_index_loads_total counter\n"
+		        "mirror_serve_wal_index_loads_total{result=\"hit\"} "
+		        "%" PRIu64 "\n"
+		        "mirror_serve_wal_index_loads_total{result=\"miss\"} "
+		        "%" PRIu64 "\n",
+		        hits, misses);
+	}
+	/* mirror_build_info and process_*: the follower's code
+	 * (agent/status), so both exporters say the same. */
+	if (proc != NULL) {
+		size_t plen;
+		char *p = status_prometheus_process_format(proc, &plen);
+
+		if (p == NULL) {
+			fclose(f);
+			free(buf);
+			return NULL;
+		}
+		fwrite(p, 1, plen, f);
+		free(p);
 	}
 	return finish(f, &buf, len);
 }
@@ -447,7 +495,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!authorized(m, req))
 		goto out;
 	if (strcmp(path, "/metrics") == 0) {
-		body = serve_metrics_prometheus(m->sv, clock_mono_ms(), &len);
+		struct status_process proc;
+
+		status_process_read(&proc);
+		body = serve_metrics_prometheus(m->sv, clock_mono_ms(), &proc,
+		                                &len);
 		if (body != NULL)
 			send_text(req, 200, "OK",
 			          "text/plain; version=0.0.4; charset=utf-8",
@@ -468,6 +520,99 @@ static void on_request(struct evhttp_request *req, void *arg)
 out:
 	if (u != NULL)
 		evhttp_uri_free(u);
+}
+
+/* ---- the connection cap ---- */
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct serve_metrics *m = arg;
+
+	(void)evcon;
+	if (m->nconns > 0)
+		m->nconns--;
+	if (m->full && m->nconns < SERVE_METRICS_MAX_CONNECTIONS) {
+		m->full = false;
+		if (!m->accept_paused)
+			evconnlistener_enable(m->listener);
+	}
+}
+
+/* Hooks the close of every connection accepted since the last run. evhttp
+ * has made its connection (the bufferevent's callback argument) by now
+ * and none of them has done I/O yet. */
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_metrics *m = arg;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < m->npending; i++) {
+		void *cbarg = NULL;
+
+		bufferevent_getcb(m->pending[i], NULL, NULL, NULL, &cbarg);
+		if (cbarg != NULL)
+			evhttp_connection_set_closecb(cbarg, on_conn_close, m);
+		else if (m->nconns > 0)
+			m->nconns--; /* evhttp did not take it */
+	}
+	m->npending = 0;
+}
+
+/* evhttp's bufferevent factory: runs once per accepted connection. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+	struct serve_metrics *m = arg;
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+	if (bev == NULL)
+		return NULL;
+	if (m->npending < SERVE_METRICS_MAX_CONNECTIONS) {
+		m->pending[m->npending++] = bev;
+		m->nconns++;
+		event_active(m->adopt, EV_TIMEOUT, 0);
+	}
+	/* libevent's listener accepts its whole backlog in one callback and
+	 * looks at its enabled flag after each connection. */
+	if (m->nconns >= SERVE_METRICS_MAX_CONNECTIONS && !m->full) {
+		m->full = true;
+		evconnlistener_disable(m->listener);
+	}
+	return bev;
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_metrics *m = arg;
+
+	(void)fd;
+	(void)what;
+	m->accept_paused = false;
+	if (!m->full)
+		evconnlistener_enable(m->listener);
+}
+
+/* accept() failed (descriptors exhausted: EMFILE, ENFILE): the socket
+ * stays readable, so listening on would spin the loop. Pause for a
+ * second; say so once. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct serve_metrics *m = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {1, 0};
+
+	if (m->accept_errors++ == 0)
+		log_warn("serve: metrics listener: accept: %s; pausing it for "
+		         "a second at a time while this lasts (raise "
+		         "LimitNOFILE= if descriptors ran out)",
+		         evutil_socket_error_to_string(err));
+	evconnlistener_disable(l);
+	m->accept_paused = true;
+	if (evtimer_add(m->accept_retry, &tv) != 0) {
+		m->accept_paused = false;
+		evconnlistener_enable(l);
+	}
 }
 
 static bool host_is_loopback(const char *host)
@@ -521,6 +666,13 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(m->http, on_request, m);
+	m->adopt = event_new(base, -1, 0, adopt_cb, m);
+	m->accept_retry = evtimer_new(base, accept_resume, m);
+	if (m->adopt == NULL || m->accept_retry == NULL) {
+		serve_metrics_free(m);
+		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	}
+	evhttp_set_bevcb(m->http, make_bev, m);
 	bs = evhttp_bind_socket_with_handle(m->http, o->host, o->port);
 	if (bs == NULL) {
 		serve_metrics_free(m);
@@ -530,6 +682,8 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 		                 "this host)",
 		                 o->host, (unsigned)o->port);
 	}
+	m->listener = evhttp_bound_socket_get_listener(bs);
+	evconnlistener_set_error_cb(m->listener, on_accept_error);
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	                &sl) == 0)
 		m->port = ntohs(ss.ss_family == AF_INET6
@@ -554,5 +708,9 @@ void serve_metrics_free(struct serve_metrics *m)
 		return;
 	if (m->http != NULL)
 		evhttp_free(m->http);
+	if (m->adopt != NULL)
+		event_free(m->adopt);
+	if (m->accept_retry != NULL)
+		event_free(m->accept_retry);
 	free(m);
 }

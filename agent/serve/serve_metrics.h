@@ -10,7 +10,10 @@
  * configured (then every request needs "Authorization: Bearer TOKEN",
  * compared by SHA-256); a request's whole exchange must finish within
  * SERVE_METRICS_TIMEOUT_S; headers above SERVE_METRICS_HEADERS_MAX and
- * any body are refused; only GET and HEAD. */
+ * any body are refused; only GET and HEAD; at most
+ * SERVE_METRICS_MAX_CONNECTIONS connections at once (further ones wait in
+ * the listen backlog until one closes). /metrics ends with
+ * mirror_build_info and the process_* metrics (agent/status). */
 #ifndef MIRROR_AGENT_SERVE_METRICS_H
 #define MIRROR_AGENT_SERVE_METRICS_H
 
@@ -20,9 +23,11 @@
 struct event_base;
 struct serve;
 struct serve_metrics; /* opaque */
+struct status_process;
 
 #define SERVE_METRICS_TIMEOUT_S 5
 #define SERVE_METRICS_HEADERS_MAX 8192
+#define SERVE_METRICS_MAX_CONNECTIONS 16
 
 struct serve_metrics_options {
 	const char *host; /* numeric IPv4/IPv6 */
@@ -43,8 +48,11 @@ uint16_t serve_metrics_port(const struct serve_metrics *m);
 void serve_metrics_free(struct serve_metrics *m);
 
 /* The renderings, for tests and the listener: malloc'd, NUL-terminated
- * text (*len without the NUL), or NULL when out of memory. */
-char *serve_metrics_prometheus(struct serve *sv, uint64_t now_ms, size_t *len);
+ * text (*len without the NUL), or NULL when out of memory. proc (NULL:
+ * left out) gives mirror_build_info and the process_* metrics; the
+ * listener reads it with status_process_read() for every scrape. */
+char *serve_metrics_prometheus(struct serve *sv, uint64_t now_ms,
+                               const struct status_process *proc, size_t *len);
 char *serve_metrics_json(struct serve *sv, uint64_t now_ms, size_t *len);
 
 #endif

@@ -641,6 +641,17 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 	return finish(&o, len);
 }
 
+char *status_prometheus_process_format(const struct status_process *p,
+                                       size_t *len)
+{
+	struct out o = {0};
+
+	build_info(&o);
+	if (p->valid)
+		process_metrics(&o, p);
+	return finish(&o, len);
+}
+
 /* ---- states ---- */
 
 int status_state_parse(const char *name, enum mirror_state *out)

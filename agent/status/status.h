@@ -175,6 +175,13 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
 char *status_prometheus_format(const struct status_report *r, size_t *len);
 
+/* mirror_build_info and, when p->valid, the process_* metrics: the same
+ * lines status_prometheus_format() writes for them, for the other exporter
+ * of this program (serve's /metrics, agent/serve/serve_metrics.c).
+ * malloc()ed, NUL-terminated, length in *len; NULL when out of memory. */
+char *status_prometheus_process_format(const struct status_process *p,
+                                       size_t *len);
+
 /* A lag sample taken while the lag was unknown (no current figures):
  * drawn as a gap, never as 0. */
 #define STATUS_LAG_UNKNOWN UINT64_MAX

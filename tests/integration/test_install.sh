@@ -72,7 +72,8 @@ fi
 check "example configurations and documentation" \
 	sh -c "find '$ROOT' -path '*/mirror-agent/examples/mirror-agent.conf.example' | grep -q . &&
 		test -s '$prefix/share/doc/mirror-agent/OPERATIONS.md' &&
-		test -s '$prefix/share/doc/mirror-agent/TAP.md'"
+		test -s '$prefix/share/doc/mirror-agent/TAP.md' &&
+		test -s '$prefix/share/doc/mirror-agent/DEPENDENCIES.md'"
 
 # Only the DESTDIR's files: the sysroot makes pkg-config prefix its paths.
 # The system's .pc files (libisal, raft) stay reachable; nothing else is.

@@ -9,10 +9,13 @@
 # Debian's prometheus / jq packages are not installed (scripts/setup.sh
 # installs them).
 # serve's own /metrics and /status ([serve] metrics_listen) pass the same
-# checks and show the mirror with its identity, database and position.
+# checks and show the mirror with its identity, database and position,
+# mirror_build_info and serve's own process_* metrics; its listener holds
+# at most 16 connections (40 idle ones take 16 descriptors, the rest wait
+# in the backlog) and answers again once they are gone.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 15
+plan 19
 gen_certs
 spool=$TMP/src/kv
 "$SPOOLGEN" init "$spool" --database kv >/dev/null &&
@@ -133,4 +136,38 @@ if command -v jq >/dev/null 2>&1; then
 else
 	skip "jq is not installed: serve's /status not checked"
 fi
+check "serve: mirror_build_info names the version, the commit ($commit) and the libraries" \
+	grep -q "^mirror_build_info{version=\"0.1.0\",commit=\"$commit\",ngtcp2=\"[0-9.]*\",nghttp3=\"[0-9.]*\",wolfssl=\"[0-9.]*\",libevent=\"[0-9a-z.-]*\",msgpack=\"[0-9.]*\"} 1\$" "$SM"
+now=$(date +%s)
+sproc() { sed -n "s/^$1 //p" "$SM"; }
+sstart=$(sproc process_start_time_seconds | cut -d. -f1)
+sfds=$(sproc process_open_fds)
+pfds=$(ls "/proc/$SERVE_PID/fd" | wc -l)
+check "serve: process metrics of serve itself: started in the last 5 minutes ($sstart), $sfds descriptors open (/proc says $pfds now)" \
+	sh -c "[ '${sstart:-0}' -le $now ] && [ '${sstart:-0}' -gt $((now - 300)) ] &&
+		[ '${sfds:-0}' -ge $((pfds - 2)) ] && [ '${sfds:-0}' -le $((pfds + 2)) ] &&
+		[ '$(sproc process_max_fds)' -ge '${sfds:-0}' ] &&
+		[ '$(sproc process_resident_memory_bytes)' -gt 1000000 ]"
+
+# The connection cap of serve's metrics listener: 40 idle TCP connections
+# (curl's telnet client, holding each open without a byte) take at most 16
+# of serve's descriptors; once they go, /metrics answers again.
+sport=$(cat "$TMP/serve-metrics.port")
+idle_pids=
+i=0
+while [ $i -lt 40 ]; do
+	sleep 8 | curl -s --max-time 8 "telnet://127.0.0.1:$sport" >/dev/null 2>&1 &
+	idle_pids="$idle_pids $!"
+	i=$((i + 1))
+done
+T_PIDS="$T_PIDS $idle_pids"
+wait_until 5 sh -c "[ \$(ls /proc/$SERVE_PID/fd | wc -l) -ge $((pfds + 16)) ]"
+sleep 1
+held=$(($(ls "/proc/$SERVE_PID/fd" | wc -l) - pfds))
+# shellcheck disable=SC2086
+kill $idle_pids 2>/dev/null
+check "serve: 40 idle connections to the metrics listener hold $held descriptors (16 expected)" \
+	test "$held" -eq 16
+check "serve: /metrics answers once the idle connections are gone" \
+	sh -c "curl -s --max-time 15 '$SURL/metrics' | grep -q '^mirror_serve_connections [0-9]'"
 finish

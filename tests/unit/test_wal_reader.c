@@ -441,6 +441,66 @@ static void test_sealed_segment_index_cache(void **state)
 	wal_reader_index_cache_clear();
 }
 
+/* wal_reader_index_sealed (serve's start-up thread): it indexes every
+ * sealed segment once (misses = sealed segments, the last one is not
+ * cached), so that a fresh reader seeking to the far end of each sealed
+ * segment scans none (hits only); a second run scans nothing; a stop
+ * flag already set indexes nothing. */
+static void test_index_sealed_warms_cache(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(4096);
+	char errmsg[MA_ERRMSG_SIZE], path[512];
+	struct wal_log *log = open_opts(dir, &o);
+	struct wal_reader *w, *b;
+	uint64_t h0, m0, h1, m1, firsts[64];
+	size_t nseg = 0, segs = 99;
+	const uint64_t last = 600;
+	atomic_bool stop;
+
+	assert_int_equal(test_append_range(log, 1, last, 7, 20, errmsg), 0);
+	for (uint64_t f = 1; f <= last && nseg < 64; f++) {
+		test_seg_path(path, sizeof path, dir, f);
+		if (access(path, F_OK) == 0)
+			firsts[nseg++] = f;
+	}
+	assert_true(nseg >= 6);
+	atomic_init(&stop, true);
+	w = reader(dir); /* its open indexes segment 1: counted from here */
+	wal_reader_index_cache_clear();
+	assert_int_equal(wal_reader_index_sealed(w, &stop, &segs, errmsg), 0);
+	assert_int_equal(segs, 0);
+	wal_reader_index_cache_stats(&h0, &m0);
+	assert_int_equal(h0 + m0, 0);
+	atomic_store(&stop, false);
+	assert_int_equal(wal_reader_index_sealed(w, &stop, &segs, errmsg), 0);
+	wal_reader_close(w);
+	assert_int_equal(segs, nseg - 1);
+	wal_reader_index_cache_stats(&h0, &m0);
+	assert_int_equal(m0, nseg - 1);
+	assert_int_equal(h0, 0);
+	b = reader(dir);
+	for (size_t s = 0; s + 1 < nseg; s++) {
+		uint64_t far = firsts[s + 1] - 1;
+
+		assert_int_equal(wal_reader_seek(b, far, errmsg), 0);
+		expect_entry(b, far, 20);
+	}
+	wal_reader_close(b);
+	wal_reader_index_cache_stats(&h1, &m1);
+	assert_int_equal(m1, m0); /* no scan of a sealed segment */
+	assert_true(h1 >= nseg - 1);
+	w = reader(dir);
+	assert_int_equal(wal_reader_index_sealed(w, NULL, &segs, errmsg), 0);
+	wal_reader_close(w);
+	assert_int_equal(segs, nseg - 1);
+	wal_reader_index_cache_stats(&h0, &m0);
+	assert_int_equal(m0, m1);
+	assert_int_equal(h0 - h1, nseg); /* its open, then each sealed one */
+	wal_log_close(log);
+	wal_reader_index_cache_clear();
+}
+
 /* Child: writes n entries of ~1 KiB in batches, as a spool writer would. */
 static int child_writer(const char *dir, uint64_t n)
 {
@@ -529,6 +589,7 @@ int main(void)
 	    T(test_reader_sees_suffix_truncation),
 	    T(test_cross_process_follow),
 	    T(test_sealed_segment_index_cache),
+	    T(test_index_sealed_warms_cache),
 	};
 #undef T
 	log_set_level(LOG_LEVEL_ERROR);
