@@ -39,3 +39,5 @@ noinst_PROGRAMS += bench/bench_tail
 bench_bench_tail_SOURCES = bench/bench_tail.c
 bench_bench_tail_LDADD = $(AGENT_TEST_LIBS)
 EXTRA_DIST += bench/bench_tail.sh
+# UDP GSO/GRO on and off at Ethernet size across a veth pair (root).
+EXTRA_DIST += bench/bench_offload.sh

@@ -42,3 +42,11 @@ tests_integration_test_transport_migration_SOURCES = \
 tests_integration_test_transport_migration_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
 tests_integration_test_transport_migration_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_integration_test_transport_migration_LDADD = $(TRANSPORT_TEST_LIBS)
+
+check_PROGRAMS += tests/integration/test_transport_udp
+TESTS += tests/integration/test_transport_udp
+tests_integration_test_transport_udp_SOURCES = \
+	tests/integration/test_transport_udp.c
+tests_integration_test_transport_udp_CPPFLAGS = $(TRANSPORT_TEST_CPPFLAGS)
+tests_integration_test_transport_udp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_integration_test_transport_udp_LDADD = $(TRANSPORT_TEST_LIBS)

@@ -184,12 +184,13 @@ static const struct tconn_ops cl_ops = {
 static int rx_batch(struct transport_client *client)
 {
 	int n = udp_recv(client->c.fd, &client->rx);
+	const struct sockaddr *from;
+	const uint8_t *pkt;
+	socklen_t fromlen;
+	size_t len;
 
-	for (int i = 0; i < n; i++)
-		tconn_read(&client->c, (struct sockaddr *)&client->rx.from[i],
-		           client->rx.msgs[i].msg_hdr.msg_namelen,
-		           client->rx.iov[i].iov_base,
-		           client->rx.msgs[i].msg_len);
+	while (udp_rx_next(&client->rx, &pkt, &len, &from, &fromlen))
+		tconn_read(&client->c, from, fromlen, pkt, len);
 	return n;
 }
 

@@ -870,13 +870,14 @@ static void conn_write(struct tconn *c)
 		off += (size_t)n;
 		total += (size_t)n;
 		c->st_pkts++;
-		/* GSO: all segments but the last have the batch's size, so a
+		/* GSO (or sendmmsg when the socket has none): all segments
+		 * but the last have the batch's size, so a
 		 * batch is started by a full-size packet (or a larger PMTUD
 		 * probe), later packets get at most that size (a probe waits
 		 * for the next batch) and a shorter one ends the batch. */
 		if ((size_t)n < seg || seg < path ||
 		    off + seg > UDP_BATCH_MAX ||
-		    off / seg >= UDP_GSO_MAX_SEGS || !*c->gso) {
+		    off / seg >= UDP_GSO_MAX_SEGS) {
 			int full = flush_tx(c, off, seg) != 0;
 
 			/* Sent, or kept as tx_pending when the socket is full:

@@ -40,7 +40,8 @@ struct event_base;
 
 /* Opens a non-blocking UDP socket bound to addr:port (numeric; port 0 =
  * any). Returns 0 or MA_ERR_IO/MA_ERR_CONFIG. *gso tells whether the
- * kernel takes UDP_SEGMENT. */
+ * kernel takes UDP_SEGMENT; UDP_GRO is turned on when the kernel has it
+ * (udp_recv() splits what it coalesces). */
 int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
              struct sockaddr_storage *local, socklen_t *locallen, char *errmsg);
 /* Resolves a numeric address into ss. 0 or MA_ERR_CONFIG. */
@@ -49,23 +50,52 @@ int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 /* 1 when sa is a loopback address (127/8, ::1, ::ffff:127/104). */
 int udp_is_loopback(const struct sockaddr *sa);
 /* Sends len bytes as datagrams of seg bytes (the last may be shorter).
- * Uses one GSO send when *gso, else (or after the kernel refuses GSO,
- * which clears *gso) one sendmsg per datagram. Returns 0, -EAGAIN (nothing
+ * Uses one GSO send when *gso, else (or after the kernel refuses GSO with
+ * EIO/EINVAL, which clears *gso) sendmmsg of up to UDP_GSO_MAX_SEGS
+ * datagrams per call. Returns 0, -EAGAIN (nothing
  * more could be sent; *sent says how many bytes went), or -errno. */
 int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
              const uint8_t *buf, size_t len, size_t seg, size_t *sent);
+
+/* Control space of one received message: the UDP_GRO segment size. */
+#define UDP_RX_CTRL 64
 
 struct udp_rx {
 	uint8_t *buf; /* UDP_RX_BATCH * UDP_RX_SIZE */
 	struct mmsghdr msgs[UDP_RX_BATCH];
 	struct iovec iov[UDP_RX_BATCH];
 	struct sockaddr_storage from[UDP_RX_BATCH];
+	uint8_t ctrl[UDP_RX_BATCH][UDP_RX_CTRL];
+	/* Filled by udp_recv(): messages received, each one's segment size
+	 * (0: one datagram; with UDP_GRO, a buffer of datagrams of seg[i]
+	 * bytes, the last possibly shorter); read by udp_rx_next(). */
+	int n;
+	size_t seg[UDP_RX_BATCH];
+	int cur;
+	size_t cur_off;
+	/* Buffers that held more than one datagram (GRO), datagrams. */
+	uint64_t st_gro_bufs, st_dgrams;
 };
 int udp_rx_init(struct udp_rx *rx);
 void udp_rx_free(struct udp_rx *rx);
-/* Receives up to UDP_RX_BATCH datagrams (recvmmsg). Returns the count,
- * 0 when none is waiting, or -errno. */
+/* Receives up to UDP_RX_BATCH messages (recvmmsg; with UDP_GRO each may
+ * hold many datagrams of one sender). Returns the count of messages, 0
+ * when none is waiting, or -errno. Read the datagrams with
+ * udp_rx_next(). */
 int udp_recv(int fd, struct udp_rx *rx);
+/* The next datagram of the last udp_recv(): 1 with *pkt, *len and its
+ * sender, 0 when all are read. */
+int udp_rx_next(struct udp_rx *rx, const uint8_t **pkt, size_t *len,
+                const struct sockaddr **from, socklen_t *fromlen);
+/* Length of the datagram at off in a GRO buffer of total bytes cut in
+ * segments of seg bytes (seg 0: the buffer is one datagram). 0 at the
+ * end. */
+size_t udp_gro_next_len(size_t total, size_t off, size_t seg);
+/* Offloads udp_open() asks the kernel for: MA_UDP_GSO=0 / MA_UDP_GRO=0
+ * in the environment turn them off (to measure their effect with the
+ * same binary, or to work around a driver). */
+int udp_gso_wanted(void);
+int udp_gro_wanted(void);
 
 /* ---- connections and streams (transport_h3.c) ---- */
 

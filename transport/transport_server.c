@@ -688,14 +688,15 @@ static void on_rx(evutil_socket_t fd, short what, void *arg)
 	/* Bounded: at most 16 batches per wakeup so timers still run. */
 	for (int round = 0; round < 16; round++) {
 		int n = udp_recv(srv->fd, &srv->rx);
+		const struct sockaddr *from;
+		const uint8_t *pkt;
+		socklen_t fromlen;
+		size_t len;
 
 		if (n <= 0)
 			return;
-		for (int i = 0; i < n; i++)
-			handle_packet(srv, srv->rx.iov[i].iov_base,
-			              srv->rx.msgs[i].msg_len,
-			              (struct sockaddr *)&srv->rx.from[i],
-			              srv->rx.msgs[i].msg_hdr.msg_namelen);
+		while (udp_rx_next(&srv->rx, &pkt, &len, &from, &fromlen))
+			handle_packet(srv, pkt, len, from, fromlen);
 	}
 }
 

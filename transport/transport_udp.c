@@ -1,5 +1,6 @@
-/* transport: UDP socket glue (bind, GSO sends, recvmmsg batches). The
- * only file of the module that talks to the kernel's socket API. */
+/* transport: UDP socket glue (bind, GSO or sendmmsg sends, recvmmsg
+ * batches split after UDP GRO). The only file of the module that talks to
+ * the kernel's socket API. */
 #include "transport/transport_int.h"
 
 #include <errno.h>
@@ -18,9 +19,33 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
+
+/* "0" (or "no"/"off") in the variable turns the offload off. */
+static int env_enabled(const char *name)
+{
+	const char *e = getenv(name);
+
+	if (e == NULL || *e == '\0')
+		return 1;
+	return !(strcmp(e, "0") == 0 || strcmp(e, "no") == 0 ||
+	         strcmp(e, "off") == 0);
+}
+
+int udp_gso_wanted(void)
+{
+	return env_enabled("MA_UDP_GSO");
+}
+
+int udp_gro_wanted(void)
+{
+	return env_enabled("MA_UDP_GRO");
+}
 
 int udp_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
              socklen_t *len, char *errmsg)
@@ -107,7 +132,13 @@ int udp_open(const char *addr, uint16_t port, int *fd, int *gso,
 		close(s);
 		return rv;
 	}
-	*gso = getsockopt(s, SOL_UDP, UDP_SEGMENT, &seg, &sl) == 0;
+	*gso = udp_gso_wanted() &&
+	       getsockopt(s, SOL_UDP, UDP_SEGMENT, &seg, &sl) == 0;
+	/* GRO: the kernel hands over runs of same-size datagrams of one
+	 * sender as one buffer with their size in a cmsg (udp_recv()).
+	 * Without it (old kernel) every datagram comes on its own. */
+	if (udp_gro_wanted())
+		(void)setsockopt(s, SOL_UDP, UDP_GRO, &one, sizeof one);
 	*fd = s;
 	return 0;
 }
@@ -148,10 +179,56 @@ static int send_one(int fd, const struct sockaddr *to, socklen_t tolen,
 	return 0;
 }
 
+/* Sends len bytes as datagrams of seg bytes with sendmmsg, up to
+ * UDP_GSO_MAX_SEGS per call. Returns 0 or -EAGAIN (*sent bytes went). */
+static int send_many(int fd, const struct sockaddr *to, socklen_t tolen,
+                     const uint8_t *buf, size_t len, size_t seg, size_t *sent)
+{
+	struct mmsghdr mm[UDP_GSO_MAX_SEGS];
+	struct iovec iov[UDP_GSO_MAX_SEGS];
+	size_t off = 0;
+
+	if (seg == 0)
+		seg = len;
+	while (off < len) {
+		size_t o = off;
+		int k, n;
+
+		for (k = 0; k < UDP_GSO_MAX_SEGS && o < len; k++) {
+			size_t l = len - o < seg ? len - o : seg;
+
+			iov[k].iov_base = (void *)(buf + o);
+			iov[k].iov_len = l;
+			memset(&mm[k], 0, sizeof mm[k]);
+			mm[k].msg_hdr.msg_name = (void *)to;
+			mm[k].msg_hdr.msg_namelen = tolen;
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+			o += l;
+		}
+		do {
+			n = sendmmsg(fd, mm, (unsigned)k, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				*sent = off;
+				return -EAGAIN;
+			}
+			/* Any other error loses the first datagram only (a
+			 * failure after it ends the call early and comes back
+			 * on the next one); QUIC recovers. */
+			n = 1;
+		}
+		for (int i = 0; i < n; i++)
+			off += iov[i].iov_len;
+	}
+	*sent = len;
+	return 0;
+}
+
 int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
              const uint8_t *buf, size_t len, size_t seg, size_t *sent)
 {
-	size_t off = 0;
 	int rv;
 
 	*sent = 0;
@@ -164,28 +241,24 @@ int udp_send(int fd, int *gso, const struct sockaddr *to, socklen_t tolen,
 		if (rv == -EAGAIN || rv == -EWOULDBLOCK)
 			return -EAGAIN;
 		/* Only EIO/EINVAL say the device or path cannot segment: then
-		 * fall back to one datagram per call for good. Any other error
-		 * (ENOBUFS, ENETUNREACH, ECONNREFUSED, ...) drops this batch,
-		 * which QUIC recovers, and keeps GSO. */
+		 * fall back to sendmmsg for good on this socket. Any other
+		 * error (ENOBUFS, ENETUNREACH, ECONNREFUSED, ...) drops this
+		 * batch, which QUIC recovers, and keeps GSO. */
 		if (rv != -EIO && rv != -EINVAL) {
 			*sent = len;
 			return 0;
 		}
 		*gso = 0;
 	}
-	while (off < len) {
-		size_t n = len - off < seg ? len - off : seg;
-
-		rv = send_one(fd, to, tolen, buf + off, n, 0);
-		if (rv == -EAGAIN || rv == -EWOULDBLOCK) {
-			*sent = off;
+	if (len <= seg || seg == 0) {
+		rv = send_one(fd, to, tolen, buf, len, 0);
+		if (rv == -EAGAIN || rv == -EWOULDBLOCK)
 			return -EAGAIN;
-		}
 		/* Any other error loses this datagram only; QUIC recovers. */
-		off += n;
+		*sent = len;
+		return 0;
 	}
-	*sent = len;
-	return 0;
+	return send_many(fd, to, tolen, buf, len, seg, sent);
 }
 
 int udp_rx_init(struct udp_rx *rx)
@@ -205,6 +278,9 @@ int udp_recv(int fd, struct udp_rx *rx)
 {
 	int i, n;
 
+	rx->n = 0;
+	rx->cur = 0;
+	rx->cur_off = 0;
 	for (i = 0; i < UDP_RX_BATCH; i++) {
 		rx->iov[i].iov_base = rx->buf + (size_t)i * UDP_RX_SIZE;
 		rx->iov[i].iov_len = UDP_RX_SIZE;
@@ -213,11 +289,66 @@ int udp_recv(int fd, struct udp_rx *rx)
 		rx->msgs[i].msg_hdr.msg_iovlen = 1;
 		rx->msgs[i].msg_hdr.msg_name = &rx->from[i];
 		rx->msgs[i].msg_hdr.msg_namelen = sizeof rx->from[i];
+		rx->msgs[i].msg_hdr.msg_control = rx->ctrl[i];
+		rx->msgs[i].msg_hdr.msg_controllen = UDP_RX_CTRL;
 	}
 	do {
 		n = recvmmsg(fd, rx->msgs, UDP_RX_BATCH, MSG_DONTWAIT, NULL);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		struct msghdr *mh = &rx->msgs[i].msg_hdr;
+		struct cmsghdr *cm;
+
+		rx->seg[i] = 0;
+		for (cm = CMSG_FIRSTHDR(mh); cm != NULL;
+		     cm = CMSG_NXTHDR(mh, cm)) {
+			int v;
+
+			if (cm->cmsg_level != SOL_UDP ||
+			    cm->cmsg_type != UDP_GRO ||
+			    cm->cmsg_len < CMSG_LEN(sizeof v))
+				continue;
+			memcpy(&v, CMSG_DATA(cm), sizeof v);
+			rx->seg[i] = v > 0 ? (size_t)v : 0;
+		}
+		if (rx->seg[i] != 0 && rx->seg[i] < rx->msgs[i].msg_len)
+			rx->st_gro_bufs++;
+	}
+	rx->n = n;
 	return n;
+}
+
+size_t udp_gro_next_len(size_t total, size_t off, size_t seg)
+{
+	if (off >= total)
+		return 0;
+	if (seg == 0 || total - off < seg)
+		return total - off;
+	return seg;
+}
+
+int udp_rx_next(struct udp_rx *rx, const uint8_t **pkt, size_t *len,
+                const struct sockaddr **from, socklen_t *fromlen)
+{
+	while (rx->cur < rx->n) {
+		int i = rx->cur;
+		size_t l = udp_gro_next_len(rx->msgs[i].msg_len, rx->cur_off,
+		                            rx->seg[i]);
+
+		if (l == 0) {
+			rx->cur++;
+			rx->cur_off = 0;
+			continue;
+		}
+		*pkt = rx->buf + (size_t)i * UDP_RX_SIZE + rx->cur_off;
+		*len = l;
+		*from = (const struct sockaddr *)&rx->from[i];
+		*fromlen = rx->msgs[i].msg_hdr.msg_namelen;
+		rx->cur_off += l;
+		rx->st_dgrams++;
+		return 1;
+	}
+	return 0;
 }
