@@ -56,6 +56,25 @@ static void freshness_set(struct status_database *d, const struct follow *f,
 	}
 }
 
+/* The background snapshot refresh of database i (follow_refresh.h). */
+static void refresh_set(struct status_database *d, const struct follow *f,
+                        size_t i)
+{
+	const struct follow_refresh *rf = follow_refresh_of(f, i);
+
+	if (rf == NULL || rf->cfg.distance == 0)
+		return;
+	d->refresh_on = true;
+	snprintf(d->refresh_state, sizeof d->refresh_state, "%s",
+	         status_refresh_phase_name(rf->phase));
+	d->refresh_installed = rf->installed;
+	d->refresh_bytes = rf->bytes;
+	d->refresh_failures = rf->failures;
+	d->refresh_last_index = rf->installed > 0 ? rf->last_index : 0;
+	snprintf(d->refresh_error, sizeof d->refresh_error, "%s",
+	         rf->last_error);
+}
+
 void status_report_from_follow(const struct follow *f, long pid,
                                int64_t now_unix_ms, struct status_report *r)
 {
@@ -84,6 +103,7 @@ void status_report_from_follow(const struct follow *f, long pid,
 		status_database_set(d, follow_database_name(f, i), st, endpoint,
 		                    log_index, applied);
 		freshness_set(d, f, i);
+		refresh_set(d, f, i);
 		if (a == NULL) {
 			snprintf(d->applier, sizeof d->applier, "stopped");
 			continue;
