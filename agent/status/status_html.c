@@ -240,7 +240,7 @@ static void freshness(struct out *o, const struct status_database *d)
 	puts_(o, "<div class=\"small leader-contact\" data-ms=\"");
 	if (d->source_leader_contact_known)
 		printf_(o, "%" PRIu64, d->source_leader_contact_ms);
-	puts_(o, "\">source's leader contact: ");
+	puts_(o, "\">source leader contact: ");
 	if (d->source_leader_contact_known) {
 		duration(o, d->source_leader_contact_ms);
 		puts_(o, " ago");

@@ -1174,7 +1174,7 @@ static void test_html_sources(void **state)
 	          "none</div></li>"));
 	assert_non_null(strstr(
 	    html, "<div class=\"small leader-contact\" data-ms=\"4250\">"
-	          "source's leader contact: 4.2 s ago</div><div class=\"small "
+	          "source leader contact: 4.2 s ago</div><div class=\"small "
 	          "switch\" data-switches=\"2\">switches: 2; last: <span "
 	          "class=\"switch-reason\">db0: endpoint 0 is 500 entries "
 	          "behind &lt;10.0.0.2:4433&gt;</span></div>"));
@@ -1190,7 +1190,7 @@ static void test_html_sources(void **state)
 	assert_non_null(strstr(html, "commit &mdash; &middot; leader &mdash;"));
 	assert_non_null(strstr(
 	    html, "<div class=\"small leader-contact\" data-ms=\"\">"
-	          "source's leader contact: unknown</div><div class=\"small "
+	          "source leader contact: unknown</div><div class=\"small "
 	          "switch\" data-switches=\"0\">switches: 0</div>"));
 	free(html);
 	free(r);
