@@ -21,7 +21,7 @@
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
 command -v curl >/dev/null 2>&1 || { echo "1..0 # SKIP curl not installed"; exit 0; }
-plan 6
+plan 5
 gen_certs
 MEASURE=${MA_ERRSRC_SECONDS:-20}
 N=120
