@@ -783,6 +783,31 @@ bool status_database_staleness(const struct status_database *d,
 	return true;
 }
 
+bool status_database_fresher_source(const struct status_database *d, size_t *k)
+{
+	uint64_t followed = d->source_commit_index, best = 0;
+	size_t n =
+	    d->nsources < STATUS_MAX_SOURCES ? d->nsources : STATUS_MAX_SOURCES;
+	bool found = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (d->sources[i].observed &&
+		    strcmp(d->sources[i].endpoint, d->endpoint) == 0)
+			followed = d->sources[i].commit_index;
+	for (size_t i = 0; i < n; i++) {
+		const struct status_source *s = &d->sources[i];
+
+		if (!s->observed || strcmp(s->endpoint, d->endpoint) == 0 ||
+		    s->commit_index <= followed ||
+		    (found && s->commit_index <= best))
+			continue;
+		best = s->commit_index;
+		*k = i;
+		found = true;
+	}
+	return found;
+}
+
 bool status_database_ready(const struct status_database *d)
 {
 	return d->state == MIRROR_FOLLOWING && d->lag_known && d->has_contact;

@@ -161,6 +161,20 @@ void status_database_set(struct status_database *d, const char *name,
 void status_report_from_follow(const struct follow *f, long pid,
                                int64_t now_unix_ms, struct status_report *r);
 
+/* Fills d for database i of a running follower exactly as
+ * status_report_from_follow does for each (the read API's per-request
+ * figures come from here too). */
+void status_database_from_follow(const struct follow *f, size_t i,
+                                 struct status_database *d);
+
+/* The endpoint fresher than the followed one, as last heard: among the
+ * endpoints observed (sources[]) other than the followed one
+ * (d->endpoint), the one with the highest commit index, if it is above
+ * the followed one's (its observed commit index, else
+ * source_commit_index); the first such on a tie. Its position in
+ * d->sources in *k; false when none is fresher (or nothing is known). */
+bool status_database_fresher_source(const struct status_database *d, size_t *k);
+
 /* The JSON text of r (one line, compact, ending in "\n"; docs/OPERATIONS.md
  * shows it), malloc()ed and NUL-terminated, its length (without the NUL)
  * in *len. Strings are escaped per RFC 8259: quote, backslash and every

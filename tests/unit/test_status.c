@@ -1124,6 +1124,48 @@ static void test_html(void **state)
 	free(r);
 }
 
+/* Issue 8: which source is fresher than the followed one (what /readyz
+ * and a stale read's refusal name). */
+static void test_fresher_source(void **state)
+{
+	struct status_report *r = sample(1);
+	struct status_database *d = &r->databases[0];
+	size_t k = 99;
+
+	(void)state;
+	/* Nothing heard of any endpoint: none. */
+	assert_false(status_database_fresher_source(d, &k));
+	d->nsources = 3;
+	snprintf(d->sources[0].endpoint, sizeof d->sources[0].endpoint,
+	         "127.0.0.1:4433"); /* followed (sample()) */
+	d->sources[0].observed = true;
+	d->sources[0].commit_index = 700;
+	snprintf(d->sources[1].endpoint, sizeof d->sources[1].endpoint,
+	         "10.0.0.2:4433");
+	d->sources[1].observed = true;
+	d->sources[1].commit_index = 700;
+	snprintf(d->sources[2].endpoint, sizeof d->sources[2].endpoint,
+	         "10.0.0.3:4433");
+	/* Equal is not fresher; unobserved never is. */
+	d->sources[2].commit_index = 9000;
+	assert_false(status_database_fresher_source(d, &k));
+	d->sources[2].observed = true;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 2);
+	d->sources[1].commit_index = 9500;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 1);
+	/* The followed one ahead of every other: none. */
+	d->sources[0].commit_index = 10000;
+	assert_false(status_database_fresher_source(d, &k));
+	/* Followed endpoint not observed: its announced commit counts. */
+	d->sources[0].observed = false;
+	d->source_commit_index = 9200;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 1);
+	free(r);
+}
+
 /* Issue 8: the page shows every endpoint's position (commit, leader,
  * leader contact, probe; the followed one marked), the followed node's
  * last contact with its leader and the reason of the last switch. */
@@ -1262,6 +1304,7 @@ int main(void)
 	    cmocka_unit_test(test_freshness_fields),
 	    cmocka_unit_test(test_refresh_fields),
 	    cmocka_unit_test(test_html_sources),
+	    cmocka_unit_test(test_fresher_source),
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),
