@@ -48,16 +48,20 @@ if wait_until 20 readyz_names_b; then
 else
 	not_ok "/readyz: $(cat "$TMP/ready.json")"
 fi
-code=$(curl -s -o "$TMP/read.json" -w '%{http_code}' --max-time 5 \
-	"$HTTP/v1/db/kv/fingerprint?max_staleness=0")
-# Degraded by lag: staleness is bounded only by the lag and the last
-# contact; whatever it says, a 0 ms bound refuses unless both are 0.
-if [ "$code" = 503 ]; then
+# A 0 ms bound refuses whenever the staleness (lag_ms + last_contact_ms)
+# is above 0, i.e. at any moment but right on a heartbeat: asked until
+# refused (5 s at most).
+stale_read() {
+	code=$(curl -s -o "$TMP/read.json" -w '%{http_code}' --max-time 5 \
+		"$HTTP/v1/db/kv/fingerprint?max_staleness=0")
+	[ "$code" = 503 ]
+}
+if wait_until 5 stale_read; then
 	grep -q '"error":"stale"' "$TMP/read.json" && grep -q "$want" "$TMP/read.json" &&
 		ok "a read with max_staleness=0 is refused 503 stale naming the fresher source" ||
 		not_ok "stale refusal: $(cat "$TMP/read.json")"
 else
-	not_ok "a read with max_staleness=0 answered $code: $(cat "$TMP/read.json")"
+	not_ok "a read with max_staleness=0 answered $code for 5 s: $(cat "$TMP/read.json")"
 fi
 curl -s --max-time 5 -o "$TMP/status.json" "$HTTP/status"
 grep -q "{\"endpoint\":\"127.0.0.1:$PORT_A\",\"commit_index\":30," "$TMP/status.json" &&

@@ -51,8 +51,13 @@ following() {
 		grep -q "id=\"db-kv\" data-state=\"Following\" data-applied=\"$N\"" "$TMP/page.html"
 }
 check "the page says Following with applied index $N" wait_until 20 following
-# Two samples at least for the sparkline.
+# Two samples at least for the sparkline, and A (no longer followed)
+# probed since the move (probes every 1 s).
 sleep 2.2
+a_probed() {
+	curl -s --max-time 5 "$URL" | grep -q "data-endpoint=\"127.0.0.1:$PORT_A\" [^>]*data-probe=\"ok\""
+}
+wait_until 10 a_probed
 curl -s --max-time 5 -D "$TMP/page.hdr" -o "$TMP/page.html" "$URL"
 check "served as text/html with a policy that forbids external assets" \
 	sh -c "grep -qi '^Content-Type: text/html' '$TMP/page.hdr' && grep -qi \"^Content-Security-Policy: default-src 'none'\" '$TMP/page.hdr'"
