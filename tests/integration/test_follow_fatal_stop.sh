@@ -2,8 +2,9 @@
 # Issue 8 (honest health): a follower that stops on a fatal error while
 # tailing -- its disk full (ENOSPC) -- must not leave a status file that
 # says Following. The mirror's data directory is a 4 MiB tmpfs (root
-# only: the test skips otherwise); the source holds ~16 MiB of log. The
-# follower must exit non-zero on its own (every database failed), and
+# only: the test skips otherwise); the mirror follows (its status file
+# says Following), then the source writes 4 MB a second. The follower
+# must exit non-zero on its own (every database failed), and
 # the status file must then be its final report (`"stopped":true`, the
 # database in Error naming the full disk) or, if even that could not be
 # written, be gone (the follower logs that it removed it); either way
@@ -24,15 +25,33 @@ gen_certs
 
 spool=$TMP/src/kv
 "$SPOOLGEN" init "$spool" --database kv >/dev/null &&
-	"$SPOOLGEN" append "$spool" --from 1 --count 4000 --term 1 --size 4000 \
+	"$SPOOLGEN" append "$spool" --from 1 --count 100 --term 1 --size 4000 \
 		--segment-size 1048576 >/dev/null ||
 	{ echo "Bail out! spoolgen failed"; exit 1; }
 start_serve src --database "kv=$spool" --allow mirror-1=kv
 
-timeout 60 "$AGENT" follow --data-dir "$MNT/m" --source "127.0.0.1:$SERVE_PORT" $(follow_tls) \
-	--database kv --set follow.wal_segment_size=256KiB >"$TMP/follow.log" 2>&1
-rc=$?
-check "follow stops on its own with a non-zero exit (got $rc; 124 is the timeout)" \
+"$AGENT" follow --data-dir "$MNT/m" --source "127.0.0.1:$SERVE_PORT" $(follow_tls) \
+	--database kv --set follow.wal_segment_size=256KiB >"$TMP/follow.log" 2>&1 &
+FPID=$!
+T_PIDS="$T_PIDS $FPID"
+# The status file says Following before the disk fills (what a stale
+# file would go on saying).
+wait_until 20 is_state "$MNT/m" kv Following ||
+	{ echo "Bail out! not Following: $(state_of "$MNT/m" kv)"; sed 's/^/# /' "$TMP/follow.log"; exit 1; }
+cp "$MNT/m/status" "$TMP/status-before.json"
+# The source goes on at 1000 entries (4 MB) a second: the 4 MiB fill.
+"$SPOOLGEN" append "$spool" --from 101 --count 8000 --term 1 --size 4000 \
+	--segment-size 1048576 --rate-per-s 1000 >/dev/null 2>&1 &
+T_PIDS="$T_PIDS $!"
+stopped() { ! kill -0 "$FPID" 2>/dev/null; }
+wait_until 30 stopped
+if stopped; then
+	wait "$FPID"
+	rc=$?
+else
+	rc=124
+fi
+check "follow stops on its own with a non-zero exit (got $rc; 124: still running after 30 s)" \
 	test $rc -ne 0 -a $rc -ne 124
 check "its log names the full disk and kv goes to Error" \
 	sh -c "grep -q 'kv: write to .* No space left on device; the log refuses further writes' '$TMP/follow.log' &&
