@@ -143,6 +143,9 @@ TESTS += tests/integration/test_read_api_security.sh
 EXTRA_DIST += tests/integration/test_read_api_security.sh
 TESTS += tests/integration/test_status_page.sh
 EXTRA_DIST += tests/integration/test_status_page.sh
+# Issue 8: which source is fresher (/readyz, a stale read, /status).
+TESTS += tests/integration/test_status_fresher.sh
+EXTRA_DIST += tests/integration/test_status_fresher.sh
 TESTS += tests/integration/test_progress_tty.sh
 EXTRA_DIST += tests/integration/test_progress_tty.sh
 TESTS += tests/integration/test_demo_interrupt.sh

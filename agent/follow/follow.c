@@ -1085,6 +1085,13 @@ const struct source_view *follow_source_view(const struct follow *f, size_t i)
 	           : NULL;
 }
 
+const struct follow_refresh *follow_refresh_of(const struct follow *f, size_t i)
+{
+	return i < f->ndb && f->dbs[i].core != NULL
+	           ? follow_core_refresh(f->dbs[i].core)
+	           : NULL;
+}
+
 const char *follow_endpoint_name(const struct follow *f, size_t i)
 {
 	return i < f->o.endpoint_count ? f->endpoint_names[i] : NULL;

@@ -129,6 +129,10 @@ const char *follow_last_switch(const struct follow *f);
 /* The freshness view of database i's endpoints (NULL past the end or
  * once stopping). */
 const struct source_view *follow_source_view(const struct follow *f, size_t i);
+/* The background snapshot refresh of database i (follow_refresh.h; its
+ * cfg.distance is 0 when off); NULL past the end or once stopping. */
+const struct follow_refresh *follow_refresh_of(const struct follow *f,
+                                               size_t i);
 /* Configured endpoint i as "host:port" (NULL past the end). */
 const char *follow_endpoint_name(const struct follow *f, size_t i);
 /* Current endpoint "host:port". */

@@ -542,13 +542,9 @@ static void send_status(struct read_api *api, struct evhttp_request *req,
 static void database_status(struct read_api *api, size_t db,
                             struct status_database *d)
 {
-	const struct mirror_status *st = follow_status(api->f, db);
-	struct applier *a = follow_applier(api->f, db);
-
-	status_database_set(d, follow_database_name(api->f, db), st,
-	                    follow_endpoint(api->f), st->applied_index,
-	                    a != NULL ? applier_applied_index(a)
-	                              : st->applied_index);
+	/* The status model's own builder: the endpoints' positions too
+	 * (fresher_source below). */
+	status_database_from_follow(api->f, db, d);
 }
 
 static void add_u64_or_null(struct evbuffer *b, const char *key, bool known,
@@ -603,6 +599,16 @@ static void add_freshness(struct evbuffer *b, const struct status_database *d)
 	                d->last_contact_ms);
 	evbuffer_add_printf(b, ",\"reason\":");
 	json_str(b, d->error);
+	/* Issue 8: which source is fresher, when one is known to be. */
+	size_t k;
+	if (status_database_fresher_source(d, &k)) {
+		evbuffer_add_printf(b, ",\"fresher_source\":{\"endpoint\":");
+		json_str(b, d->sources[k].endpoint);
+		evbuffer_add_printf(b, ",\"commit_index\":%" PRIu64 "}",
+		                    d->sources[k].commit_index);
+	} else {
+		evbuffer_add_printf(b, ",\"fresher_source\":null");
+	}
 }
 
 /* /readyz: 200 when every database is Following with current figures,

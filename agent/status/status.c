@@ -271,6 +271,52 @@ static void json_freshness(struct out *o, const struct status_database *d)
 	puts_(o, "]");
 }
 
+const char *status_refresh_phase_name(enum follow_refresh_phase p)
+{
+	switch (p) {
+	case FOLLOW_REFRESH_IDLE:
+		return "idle";
+	case FOLLOW_REFRESH_INFO:
+		return "checking";
+	case FOLLOW_REFRESH_FETCH:
+		return "fetching";
+	case FOLLOW_REFRESH_PAUSED:
+		return "paused";
+	case FOLLOW_REFRESH_VERIFY:
+		return "verifying";
+	}
+	return "unknown";
+}
+
+/* The background refresh's fields (status.h): null while it is off. */
+static void json_refresh(struct out *o, const struct status_database *d)
+{
+	if (!d->refresh_on) {
+		puts_(o, ",\"refresh_state\":null,\"refresh_installed\":null,"
+		         "\"refresh_received_bytes\":null,"
+		         "\"refresh_failures\":null,"
+		         "\"refresh_last_index\":null,\"refresh_error\":null");
+		return;
+	}
+	puts_(o, ",\"refresh_state\":");
+	json_string(o, d->refresh_state);
+	printf_(o,
+	        ",\"refresh_installed\":%" PRIu64
+	        ",\"refresh_received_bytes\":%" PRIu64
+	        ",\"refresh_failures\":%" PRIu64,
+	        d->refresh_installed, d->refresh_bytes, d->refresh_failures);
+	if (d->refresh_installed > 0)
+		printf_(o, ",\"refresh_last_index\":%" PRIu64,
+		        d->refresh_last_index);
+	else
+		puts_(o, ",\"refresh_last_index\":null");
+	puts_(o, ",\"refresh_error\":");
+	if (d->refresh_error[0] != '\0')
+		json_string(o, d->refresh_error);
+	else
+		puts_(o, "null");
+}
+
 char *status_json_format(const struct status_report *r, size_t *len)
 {
 	struct out o = {0};
@@ -336,6 +382,7 @@ char *status_json_format(const struct status_report *r, size_t *len)
 			puts_(&o, ",\"promoted_index\":null,"
 			          "\"promoted_term\":null");
 		json_freshness(&o, d);
+		json_refresh(&o, d);
 		puts_(&o, "}");
 	}
 	puts_(&o, "]}\n");
@@ -560,6 +607,76 @@ static void freshness_metrics(struct out *o, const struct status_report *r,
 	}
 }
 
+/* ---- background snapshot refresh (none applier) ---- */
+
+/* One family over the databases whose refresh is on (status.h). */
+static void refresh_family(struct out *o, const struct status_report *r,
+                           size_t n, const char *name, const char *type,
+                           const char *help, size_t field)
+{
+	printf_(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+		uint64_t v = field == 0   ? d->refresh_installed
+		             : field == 1 ? d->refresh_bytes
+		             : field == 2 ? d->refresh_failures
+		                          : d->refresh_last_index;
+
+		if (!d->refresh_on || (field == 3 && d->refresh_installed == 0))
+			continue;
+		printf_(o, "%s{db=\"", name);
+		label(o, d->database);
+		printf_(o, "\"} %" PRIu64 "\n", v);
+	}
+}
+
+static void refresh_metrics(struct out *o, const struct status_report *r,
+                            size_t n)
+{
+	static const enum follow_refresh_phase phases[] = {
+	    FOLLOW_REFRESH_IDLE, FOLLOW_REFRESH_INFO, FOLLOW_REFRESH_FETCH,
+	    FOLLOW_REFRESH_PAUSED, FOLLOW_REFRESH_VERIFY};
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any = any || r->databases[i].refresh_on;
+	if (!any)
+		return;
+	puts_(o, "# HELP mirror_refresh_state State of the background "
+	         "snapshot refresh of a database with the none applier (1: "
+	         "the current one).\n# TYPE mirror_refresh_state gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct status_database *d = &r->databases[i];
+
+		if (!d->refresh_on)
+			continue;
+		for (size_t k = 0; k < sizeof phases / sizeof phases[0]; k++) {
+			const char *name = status_refresh_phase_name(phases[k]);
+
+			puts_(o, "mirror_refresh_state{db=\"");
+			label(o, d->database);
+			printf_(o, "\",state=\"%s\"} %d\n", name,
+			        strcmp(name, d->refresh_state) == 0);
+		}
+	}
+	refresh_family(o, r, n, "mirror_refresh_snapshots_installed_total",
+	               "counter",
+	               "Source snapshots installed by the background refresh "
+	               "(each lets the wal be trimmed behind it).",
+	               0);
+	refresh_family(o, r, n, "mirror_refresh_received_bytes_total",
+	               "counter",
+	               "Snapshot bytes received by the background refresh.", 1);
+	refresh_family(o, r, n, "mirror_refresh_failures_total", "counter",
+	               "Background refresh attempts that failed (the reason "
+	               "of the last is refresh_error in the status).",
+	               2);
+	refresh_family(o, r, n, "mirror_refresh_last_snapshot_index", "gauge",
+	               "Index of the newest snapshot the background refresh "
+	               "installed.",
+	               3);
+}
+
 char *status_prometheus_format(const struct status_report *r, size_t *len)
 {
 	static const enum mirror_state states[] = {
@@ -636,6 +753,7 @@ char *status_prometheus_format(const struct status_report *r, size_t *len)
 		        r->databases[i].retention_headroom_s);
 	}
 	freshness_metrics(&o, r, n);
+	refresh_metrics(&o, r, n);
 	if (r->process.valid)
 		process_metrics(&o, &r->process);
 	return finish(&o, len);
@@ -674,6 +792,31 @@ bool status_database_staleness(const struct status_database *d,
 	                    ? UINT64_MAX
 	                    : d->lag_ms + d->last_contact_ms;
 	return true;
+}
+
+bool status_database_fresher_source(const struct status_database *d, size_t *k)
+{
+	uint64_t followed = d->source_commit_index, best = 0;
+	size_t n =
+	    d->nsources < STATUS_MAX_SOURCES ? d->nsources : STATUS_MAX_SOURCES;
+	bool found = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (d->sources[i].observed &&
+		    strcmp(d->sources[i].endpoint, d->endpoint) == 0)
+			followed = d->sources[i].commit_index;
+	for (size_t i = 0; i < n; i++) {
+		const struct status_source *s = &d->sources[i];
+
+		if (!s->observed || strcmp(s->endpoint, d->endpoint) == 0 ||
+		    s->commit_index <= followed ||
+		    (found && s->commit_index <= best))
+			continue;
+		best = s->commit_index;
+		*k = i;
+		found = true;
+	}
+	return found;
 }
 
 bool status_database_ready(const struct status_database *d)

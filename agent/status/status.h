@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/follow/follow_refresh.h"
 #include "agent/follow/mirror_state.h"
 
 struct follow;
@@ -98,6 +99,25 @@ struct status_database {
 		uint64_t leader_contact_ms; /* age */
 		char probe[8];              /* "ok", "failed", "foreign", "" */
 	} sources[STATUS_MAX_SOURCES];
+	/* Background snapshot refresh of a database with the none applier
+	 * (agent/follow/follow_refresh.h; issue 10). refresh_on false when
+	 * it is off (another applier, or refresh_distance 0): the JSON
+	 * fields are then null and no refresh metric is written. Since
+	 * start: snapshots installed (JSON refresh_installed, metric
+	 * mirror_refresh_snapshots_installed_total), snapshot bytes
+	 * received (refresh_received_bytes, ..._received_bytes_total),
+	 * failed attempts (refresh_failures, ..._failures_total); the
+	 * newest snapshot installed (refresh_last_index, null before the
+	 * first) and the reason of the last failure (refresh_error, null
+	 * when none so far; it stays after a later success: compare
+	 * refresh_failures). refresh_state: "idle", "checking" (asked the
+	 * source's info), "fetching", "paused" (pacing or backoff),
+	 * "verifying" (reading a resumed prefix back). */
+	bool refresh_on;
+	char refresh_state[12];
+	uint64_t refresh_installed, refresh_bytes, refresh_failures;
+	uint64_t refresh_last_index; /* 0: none installed yet */
+	char refresh_error[STATUS_TEXT_SIZE];
 };
 
 /* The process, for the Prometheus process_* metrics (read from /proc by
@@ -141,6 +161,20 @@ void status_database_set(struct status_database *d, const char *name,
 void status_report_from_follow(const struct follow *f, long pid,
                                int64_t now_unix_ms, struct status_report *r);
 
+/* Fills d for database i of a running follower exactly as
+ * status_report_from_follow does for each (the read API's per-request
+ * figures come from here too). */
+void status_database_from_follow(const struct follow *f, size_t i,
+                                 struct status_database *d);
+
+/* The endpoint fresher than the followed one, as last heard: among the
+ * endpoints observed (sources[]) other than the followed one
+ * (d->endpoint), the one with the highest commit index, if it is above
+ * the followed one's (its observed commit index, else
+ * source_commit_index); the first such on a tie. Its position in
+ * d->sources in *k; false when none is fresher (or nothing is known). */
+bool status_database_fresher_source(const struct status_database *d, size_t *k);
+
 /* The JSON text of r (one line, compact, ending in "\n"; docs/OPERATIONS.md
  * shows it), malloc()ed and NUL-terminated, its length (without the NUL)
  * in *len. Strings are escaped per RFC 8259: quote, backslash and every
@@ -170,6 +204,11 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * mirror_applier_failed (gauges), mirror_reconnects_total,
  * mirror_received_bytes_total, mirror_received_entries_total,
  * mirror_appended_entries_total, mirror_refetched_bytes_total (counters);
+ * for a database whose background refresh is on (refresh_on):
+ * mirror_refresh_state{state} (1 for the current one),
+ * mirror_refresh_last_snapshot_index (gauges),
+ * mirror_refresh_snapshots_installed_total,
+ * mirror_refresh_received_bytes_total, mirror_refresh_failures_total;
  * when r->process.valid: process_cpu_seconds_total,
  * process_resident_memory_bytes, process_virtual_memory_bytes,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
@@ -208,7 +247,16 @@ struct status_html_extra {
  * entries and time, last contact, the sources and which is followed, the
  * lag of the last minutes. Each row is <tr class="db" id="db-NAME"> with
  * data-state, data-applied, data-source-commit, data-lag-entries and
- * data-lag-ms attributes. Texts are HTML-escaped. x may be NULL.
+ * data-lag-ms attributes. With the freshness view (d->nsources > 0) the
+ * sources cell lists every endpoint's position as
+ * <li class="src[ followed]" data-endpoint data-commit data-leader
+ * data-leader-contact-ms data-probe> (an unknown figure is an empty
+ * attribute and a dash), then <div class="leader-contact" data-ms> (the
+ * followed node's last contact with its leader) and <div class="switch"
+ * data-switches> with the last switch's reason; a database whose
+ * background refresh is on shows <div class="refresh" data-state
+ * data-installed> in its state cell. Texts are HTML-escaped. x may be
+ * NULL.
  * malloc()ed, NUL-terminated, length in *len; NULL when out of memory. */
 char *status_html_format(const struct status_report *r,
                          const struct status_html_extra *x, size_t *len);
@@ -225,6 +273,10 @@ void status_process_read(struct status_process *p);
  * MA_ERR_IO with errmsg naming the file and the reason. */
 int status_file_write(const char *path, const struct status_report *r,
                       char *errmsg);
+
+/* The name of a background refresh phase in the status ("idle",
+ * "checking", "fetching", "paused", "verifying"; follow_refresh.h). */
+const char *status_refresh_phase_name(enum follow_refresh_phase p);
 
 /* The state named name ("Following", ...): 0, or MA_ERR_NOTFOUND. */
 int status_state_parse(const char *name, enum mirror_state *out);

@@ -56,45 +56,66 @@ static void freshness_set(struct status_database *d, const struct follow *f,
 	}
 }
 
+/* The background snapshot refresh of database i (follow_refresh.h). */
+static void refresh_set(struct status_database *d, const struct follow *f,
+                        size_t i)
+{
+	const struct follow_refresh *rf = follow_refresh_of(f, i);
+
+	if (rf == NULL || rf->cfg.distance == 0)
+		return;
+	d->refresh_on = true;
+	snprintf(d->refresh_state, sizeof d->refresh_state, "%s",
+	         status_refresh_phase_name(rf->phase));
+	d->refresh_installed = rf->installed;
+	d->refresh_bytes = rf->bytes;
+	d->refresh_failures = rf->failures;
+	d->refresh_last_index = rf->installed > 0 ? rf->last_index : 0;
+	snprintf(d->refresh_error, sizeof d->refresh_error, "%s",
+	         rf->last_error);
+}
+
+void status_database_from_follow(const struct follow *f, size_t i,
+                                 struct status_database *d)
+{
+	const struct mirror_status *st = follow_status(f, i);
+	struct applier *a = follow_applier(f, i);
+	/* The follower moves the state machine's index to the wal's durable
+	 * index after every append and sync (mirror_sm_applied), and to the
+	 * snapshot's index after a bootstrap: that is the log index. */
+	uint64_t log_index = st->applied_index;
+	uint64_t applied = a != NULL ? applier_applied_index(a) : log_index;
+
+	status_database_set(d, follow_database_name(f, i), st,
+	                    follow_endpoint(f), log_index, applied);
+	freshness_set(d, f, i);
+	refresh_set(d, f, i);
+	if (a == NULL) {
+		snprintf(d->applier, sizeof d->applier, "stopped");
+		return;
+	}
+	snprintf(d->applier, sizeof d->applier, "%s",
+	         applier_kind_name(applier_get_kind(a)));
+	if (applier_error(a) != NULL)
+		snprintf(d->applier_error, sizeof d->applier_error, "%s",
+		         applier_error(a));
+	d->skipped_commands = applier_skipped_commands(a);
+}
+
 void status_report_from_follow(const struct follow *f, long pid,
                                int64_t now_unix_ms, struct status_report *r)
 {
 	size_t n = follow_database_count(f);
-	const char *endpoint = follow_endpoint(f);
 
 	memset(r, 0, sizeof *r);
 	r->pid = pid;
 	r->updated_unix_ms = now_unix_ms;
 	r->stopped = follow_stopping(f);
-	snprintf(r->endpoint, sizeof r->endpoint, "%s", endpoint);
+	snprintf(r->endpoint, sizeof r->endpoint, "%s", follow_endpoint(f));
 	if (n > STATUS_MAX_DATABASES)
 		n = STATUS_MAX_DATABASES;
-	for (size_t i = 0; i < n; i++) {
-		const struct mirror_status *st = follow_status(f, i);
-		struct applier *a = follow_applier(f, i);
-		struct status_database *d = &r->databases[i];
-		/* The follower moves the state machine's index to the wal's
-		 * durable index after every append and sync
-		 * (mirror_sm_applied), and to the snapshot's index after a
-		 * bootstrap: that is the log index. */
-		uint64_t log_index = st->applied_index;
-		uint64_t applied =
-		    a != NULL ? applier_applied_index(a) : log_index;
-
-		status_database_set(d, follow_database_name(f, i), st, endpoint,
-		                    log_index, applied);
-		freshness_set(d, f, i);
-		if (a == NULL) {
-			snprintf(d->applier, sizeof d->applier, "stopped");
-			continue;
-		}
-		snprintf(d->applier, sizeof d->applier, "%s",
-		         applier_kind_name(applier_get_kind(a)));
-		if (applier_error(a) != NULL)
-			snprintf(d->applier_error, sizeof d->applier_error,
-			         "%s", applier_error(a));
-		d->skipped_commands = applier_skipped_commands(a);
-	}
+	for (size_t i = 0; i < n; i++)
+		status_database_from_follow(f, i, &r->databases[i]);
 	r->count = n;
 	status_process_read(&r->process);
 }

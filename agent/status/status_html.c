@@ -184,6 +184,81 @@ static void sparkline(struct out *o, const uint64_t *ms, size_t n, size_t cap)
 	puts_(o, "</div>");
 }
 
+/* Each endpoint's position as the mirror last heard it (status.h,
+ * sources[]): the followed one marked; a figure not known is a dash. */
+static void sources_list(struct out *o, const struct status_database *d)
+{
+	for (size_t k = 0; k < d->nsources && k < STATUS_MAX_SOURCES; k++) {
+		const struct status_source *s = &d->sources[k];
+		int on = strcmp(s->endpoint, d->endpoint) == 0;
+
+		printf_(o, "<li class=\"%s\" data-endpoint=\"",
+		        on ? "src followed" : "src");
+		esc(o, s->endpoint);
+		puts_(o, "\" data-commit=\"");
+		if (s->observed)
+			printf_(o, "%" PRIu64, s->commit_index);
+		puts_(o, "\" data-leader=\"");
+		esc(o, s->leader);
+		puts_(o, "\" data-leader-contact-ms=\"");
+		if (s->contact_known)
+			printf_(o, "%" PRIu64, s->leader_contact_ms);
+		puts_(o, "\" data-probe=\"");
+		esc(o, s->probe[0] != '\0' ? s->probe : "none");
+		puts_(o, "\"><span class=\"ep\">");
+		esc(o, s->endpoint);
+		puts_(o, "</span>");
+		if (on)
+			puts_(o, " &larr; followed");
+		puts_(o, "<div class=\"small\">commit ");
+		if (s->observed)
+			printf_(o, "%" PRIu64, s->commit_index);
+		else
+			puts_(o, "&mdash;");
+		puts_(o, " &middot; leader ");
+		if (s->leader[0] != '\0')
+			esc(o, s->leader);
+		else
+			puts_(o, "&mdash;");
+		puts_(o, " &middot; leader contact ");
+		if (s->contact_known) {
+			duration(o, s->leader_contact_ms);
+			puts_(o, " ago");
+		} else {
+			puts_(o, "&mdash;");
+		}
+		puts_(o, " &middot; probe ");
+		esc(o, s->probe[0] != '\0' ? s->probe : "none");
+		puts_(o, "</div></li>");
+	}
+}
+
+/* The followed node's last contact with its leader and the last move to
+ * a fresher endpoint (status.h). */
+static void freshness(struct out *o, const struct status_database *d)
+{
+	puts_(o, "<div class=\"small leader-contact\" data-ms=\"");
+	if (d->source_leader_contact_known)
+		printf_(o, "%" PRIu64, d->source_leader_contact_ms);
+	puts_(o, "\">source leader contact: ");
+	if (d->source_leader_contact_known) {
+		duration(o, d->source_leader_contact_ms);
+		puts_(o, " ago");
+	} else {
+		puts_(o, "unknown");
+	}
+	printf_(o,
+	        "</div><div class=\"small switch\" data-switches=\"%" PRIu64
+	        "\">switches: %" PRIu64,
+	        d->source_switches, d->source_switches);
+	if (d->source_switch_reason[0] != '\0') {
+		puts_(o, "; last: <span class=\"switch-reason\">");
+		esc(o, d->source_switch_reason);
+		puts_(o, "</span>");
+	}
+	puts_(o, "</div>");
+}
+
 static const char css[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b2733}"
     "h1{font-size:1.3em;margin:0 0 .2em}"
@@ -261,6 +336,21 @@ char *status_html_format(const struct status_report *r,
 			esc(&o, d->applier_error);
 			puts_(&o, "</div>");
 		}
+		if (d->refresh_on) {
+			printf_(
+			    &o,
+			    "<div class=\"small refresh\" data-state=\"%s\" "
+			    "data-installed=\"%" PRIu64 "\">snapshot "
+			    "refresh %s, %" PRIu64 " installed, %.1f MiB",
+			    d->refresh_state, d->refresh_installed,
+			    d->refresh_state, d->refresh_installed,
+			    (double)d->refresh_bytes / 1048576.0);
+			if (d->refresh_error[0] != '\0') {
+				puts_(&o, "; last error: ");
+				esc(&o, d->refresh_error);
+			}
+			puts_(&o, "</div>");
+		}
 		puts_(&o, "</td><td class=\"bootstrap\">");
 		if (d->bytes_total > 0) {
 			uint64_t pm =
@@ -298,7 +388,9 @@ char *status_html_format(const struct status_report *r,
 			puts_(&o, "&mdash;");
 		}
 		puts_(&o, "</td><td class=\"l sources\"><ul>");
-		if (x != NULL && x->nsources > 0) {
+		if (d->nsources > 0) {
+			sources_list(&o, d);
+		} else if (x != NULL && x->nsources > 0) {
 			for (size_t k = 0; k < x->nsources; k++) {
 				int on =
 				    strcmp(x->sources[k], d->endpoint) == 0;
@@ -313,7 +405,9 @@ char *status_html_format(const struct status_report *r,
 			esc(&o, d->endpoint);
 			puts_(&o, "</li>");
 		}
-		puts_(&o, "</ul></td><td class=\"spark\">");
+		puts_(&o, "</ul>");
+		freshness(&o, d);
+		puts_(&o, "</td><td class=\"spark\">");
 		if (x != NULL && x->lag_ms[i] != NULL)
 			sparkline(&o, x->lag_ms[i], x->nlag[i], x->lag_cap);
 		else

@@ -85,9 +85,9 @@ CODE=$(curl -s -o "$TMP/api1.json" -w '%{http_code}' --max-time 10 "$HTTP/status
 cp "$FILE" "$TMP/file1b.json"
 fields "$TMP/api1.json" >"$TMP/api1.fields"
 fields "$TMP/file1b.json" >"$TMP/file1.fields"
-[ "$CODE" = 200 ] && [ "$(wc -l <"$TMP/api1.fields")" -eq 32 ] &&
+[ "$CODE" = 200 ] && [ "$(wc -l <"$TMP/api1.fields")" -eq 38 ] &&
 	diff "$TMP/file1.fields" "$TMP/api1.fields" >"$TMP/diff1" &&
-	ok "/status and the status file agree field by field (32 fields, one endpoint; not the render time nor the contact and observation ages)" ||
+	ok "/status and the status file agree field by field (38 fields, one endpoint; not the render time nor the contact and observation ages)" ||
 	{ not_ok "/status ($CODE) vs file"; sed 's/^/# /' "$TMP/diff1"; sed 's/^/# /' "$TMP/api1.fields"; }
 
 "$AGENT" status --data-dir "$TMP/mirror" --json >"$TMP/cli1.json"

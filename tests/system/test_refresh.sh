@@ -12,6 +12,8 @@
 #  - the log stream was never interrupted: between the first Following
 #    and the end the mirror logs no other state and opened one log
 #    stream, and it ends at the source's last index;
+#  - the status file shows it (refresh_installed, refresh_last_index,
+#    refresh_received_bytes, refresh_state);
 #  - the store keeps at most checkpoint_keep (2) snapshots;
 #  - since it trims, it publishes the reservation budget beside its
 #    directory (the defaults: 1 GiB, 24 h) for mirrors served from it.
@@ -22,7 +24,7 @@ CLI="$abs_top_builddir/examples/raftkv/raftkv-cli"
 
 [ -x "$NODE" ] && [ -x "$CLI" ] ||
 	{ echo "Bail out! raftkv-node or raftkv-cli not built"; exit 1; }
-plan 7
+plan 8
 T0=$(date +%s)
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
@@ -85,6 +87,21 @@ first=$(echo "$line" | sed -n 's/.*wal now starts at \([0-9]*\).*/\1/p')
 [ -n "$first" ] && [ "$first" -gt "${B0:-0}" ] && [ "$first" -le $((R - 50 + 1)) ] &&
 	ok "its wal was trimmed behind it (starts at $first, margin 50 before $R)" ||
 	not_ok "wal after the refresh: '$line'"
+
+# The refresh's figures are in the status model (file, /status,
+# /metrics), not only in the log: rewritten every second.
+rnum() { sed -n "s/.*\"$1\":\([0-9]*\)[,}].*/\1/p" "$TMP/mirror/status"; }
+refresh_shown() {
+	[ "$(rnum refresh_installed)" -ge 1 ] 2>/dev/null &&
+		[ "$(rnum refresh_last_index)" -ge "${R:-1}" ] 2>/dev/null
+}
+wait_until 5 refresh_shown
+rs=$(sed -n 's/.*"refresh_state":"\([a-z]*\)".*/\1/p' "$TMP/mirror/status")
+diag "status: refresh_state $rs, installed $(rnum refresh_installed), last index $(rnum refresh_last_index), $(rnum refresh_received_bytes) bytes, $(rnum refresh_failures) failures"
+refresh_shown && [ "$(rnum refresh_received_bytes)" -gt 0 ] 2>/dev/null &&
+	echo "$rs" | grep -Eqx 'idle|checking|fetching|paused|verifying' &&
+	ok "the status shows the refresh: state $rs, $(rnum refresh_installed) installed, last $(rnum refresh_last_index) >= $R, $(rnum refresh_received_bytes) bytes" ||
+	{ not_ok "refresh in the status"; sed 's/^/# /' "$TMP/mirror/status"; }
 
 S=$(field spool_last "$(cli applied-index)")
 caught_up() {

@@ -127,7 +127,10 @@ static void test_json_exact_text(void **state)
 	    "\"skipped_commands\":9,\"retention_headroom_s\":null,"
 	    "\"promoted_index\":null,\"promoted_term\":null,"
 	    "\"source_last_leader_contact\":null,\"source_switches\":0,"
-	    "\"source_switch_reason\":null,\"sources\":[]}]}\n");
+	    "\"source_switch_reason\":null,\"sources\":[],"
+	    "\"refresh_state\":null,\"refresh_installed\":null,"
+	    "\"refresh_received_bytes\":null,\"refresh_failures\":null,"
+	    "\"refresh_last_index\":null,\"refresh_error\":null}]}\n");
 	free(text);
 	free(r);
 }
@@ -246,7 +249,7 @@ static void test_json_every_field_by_jansson(void **state)
 #define STR(k) json_string_value(json_object_get(d, k))
 		snprintf(name, sizeof name, "db%zu", i);
 		snprintf(err, sizeof err, "err %zu", i);
-		assert_int_equal(json_object_size(d), 24);
+		assert_int_equal(json_object_size(d), 30);
 		assert_string_equal(STR("database"), name);
 		assert_string_equal(
 		    STR("state"),
@@ -292,6 +295,17 @@ static void test_json_every_field_by_jansson(void **state)
 		    json_is_null(json_object_get(d, "source_switch_reason")));
 		assert_int_equal(json_array_size(json_object_get(d, "sources")),
 		                 0);
+		/* No background refresh (applier kv): every field null. */
+		assert_true(json_is_null(json_object_get(d, "refresh_state")));
+		assert_true(
+		    json_is_null(json_object_get(d, "refresh_installed")));
+		assert_true(
+		    json_is_null(json_object_get(d, "refresh_received_bytes")));
+		assert_true(
+		    json_is_null(json_object_get(d, "refresh_failures")));
+		assert_true(
+		    json_is_null(json_object_get(d, "refresh_last_index")));
+		assert_true(json_is_null(json_object_get(d, "refresh_error")));
 #undef NUM
 #undef STR
 	}
@@ -568,6 +582,113 @@ static void test_freshness_fields(void **state)
 	                       "\nmirror_endpoint_commit_index{db=\"db0\","
 	                       "endpoint=\"127.0.0.1:4433\"} 700\n"));
 	assert_null(strstr(text, "endpoint=\"127.0.0.2:4433\""));
+	free(text);
+	free(r);
+}
+
+/* Issue 10's background refresh of a none database in the status: the
+ * JSON fields, the metrics (only for the database whose refresh is on),
+ * the page's line. */
+static void test_refresh_fields(void **state)
+{
+	struct status_report *r = sample(2);
+	struct status_database *d = &r->databases[1];
+	json_error_t err;
+	json_t *root, *db;
+	size_t len;
+	char *text;
+
+	(void)state;
+	assert_string_equal(status_refresh_phase_name(FOLLOW_REFRESH_IDLE),
+	                    "idle");
+	assert_string_equal(status_refresh_phase_name(FOLLOW_REFRESH_INFO),
+	                    "checking");
+	assert_string_equal(status_refresh_phase_name(FOLLOW_REFRESH_FETCH),
+	                    "fetching");
+	assert_string_equal(status_refresh_phase_name(FOLLOW_REFRESH_PAUSED),
+	                    "paused");
+	assert_string_equal(status_refresh_phase_name(FOLLOW_REFRESH_VERIFY),
+	                    "verifying");
+	d->refresh_on = true;
+	snprintf(d->refresh_state, sizeof d->refresh_state, "paused");
+	d->refresh_installed = 3;
+	d->refresh_bytes = 5242880;
+	d->refresh_failures = 2;
+	d->refresh_last_index = 90000;
+	snprintf(d->refresh_error, sizeof d->refresh_error,
+	         "source answered 503 <busy>");
+	text = status_json_format(r, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(
+	    text, ",\"refresh_state\":\"paused\",\"refresh_installed\":3,"
+	          "\"refresh_received_bytes\":5242880,\"refresh_failures\":2,"
+	          "\"refresh_last_index\":90000,\"refresh_error\":\"source "
+	          "answered 503 <busy>\"}]}\n"));
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	assert_non_null(root);
+	db = json_array_get(json_object_get(root, "databases"), 0);
+	assert_true(json_is_null(json_object_get(db, "refresh_state")));
+	db = json_array_get(json_object_get(root, "databases"), 1);
+	assert_int_equal(json_object_size(db), 30);
+	assert_string_equal(
+	    json_string_value(json_object_get(db, "refresh_state")), "paused");
+	assert_int_equal(
+	    json_integer_value(json_object_get(db, "refresh_received_bytes")),
+	    5242880);
+	json_decref(root);
+	free(text);
+	/* On, nothing installed yet: the last index is null, not 0. */
+	d->refresh_installed = 0;
+	text = status_json_format(r, &len);
+	assert_non_null(strstr(text, "\"refresh_installed\":0,"
+	                             "\"refresh_received_bytes\":5242880,"
+	                             "\"refresh_failures\":2,"
+	                             "\"refresh_last_index\":null,"));
+	free(text);
+	d->refresh_installed = 3;
+
+	text = status_prometheus_format(r, &len);
+	assert_non_null(text);
+	static const char *const lines[] = {
+	    "\n# TYPE mirror_refresh_state gauge\n"
+	    "mirror_refresh_state{db=\"db1\",state=\"idle\"} 0\n"
+	    "mirror_refresh_state{db=\"db1\",state=\"checking\"} 0\n"
+	    "mirror_refresh_state{db=\"db1\",state=\"fetching\"} 0\n"
+	    "mirror_refresh_state{db=\"db1\",state=\"paused\"} 1\n"
+	    "mirror_refresh_state{db=\"db1\",state=\"verifying\"} 0\n",
+	    "\n# TYPE mirror_refresh_snapshots_installed_total counter\n"
+	    "mirror_refresh_snapshots_installed_total{db=\"db1\"} 3\n",
+	    "\n# TYPE mirror_refresh_received_bytes_total counter\n"
+	    "mirror_refresh_received_bytes_total{db=\"db1\"} 5242880\n",
+	    "\n# TYPE mirror_refresh_failures_total counter\n"
+	    "mirror_refresh_failures_total{db=\"db1\"} 2\n",
+	    "\n# TYPE mirror_refresh_last_snapshot_index gauge\n"
+	    "mirror_refresh_last_snapshot_index{db=\"db1\"} 90000\n",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		if (strstr(text, lines[i]) == NULL)
+			fail_msg("missing in the metrics: %s", lines[i]);
+	assert_null(strstr(text, "mirror_refresh_state{db=\"db0\""));
+	assert_null(strstr(text, "_total{db=\"db0\"} 3\n"));
+	free(text);
+	/* No database with a refresh: no family at all (no empty HELP). */
+	d->refresh_on = false;
+	text = status_prometheus_format(r, &len);
+	assert_null(strstr(text, "mirror_refresh_"));
+	free(text);
+	d->refresh_on = true;
+
+	text = status_html_format(r, NULL, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(
+	    text,
+	    "<div class=\"small refresh\" data-state=\"paused\" "
+	    "data-installed=\"3\">snapshot refresh paused, 3 installed, "
+	    "5.0 MiB; last error: source answered 503 &lt;busy&gt;</div>"));
+	assert_int_equal(strstr(text, "class=\"small refresh\"") -
+	                         strstr(text, "id=\"db-db1\"") >
+	                     0,
+	                 1);
 	free(text);
 	free(r);
 }
@@ -1003,6 +1124,120 @@ static void test_html(void **state)
 	free(r);
 }
 
+/* Issue 8: which source is fresher than the followed one (what /readyz
+ * and a stale read's refusal name). */
+static void test_fresher_source(void **state)
+{
+	struct status_report *r = sample(1);
+	struct status_database *d = &r->databases[0];
+	size_t k = 99;
+
+	(void)state;
+	/* Nothing heard of any endpoint: none. */
+	assert_false(status_database_fresher_source(d, &k));
+	d->nsources = 3;
+	snprintf(d->sources[0].endpoint, sizeof d->sources[0].endpoint,
+	         "127.0.0.1:4433"); /* followed (sample()) */
+	d->sources[0].observed = true;
+	d->sources[0].commit_index = 700;
+	snprintf(d->sources[1].endpoint, sizeof d->sources[1].endpoint,
+	         "10.0.0.2:4433");
+	d->sources[1].observed = true;
+	d->sources[1].commit_index = 700;
+	snprintf(d->sources[2].endpoint, sizeof d->sources[2].endpoint,
+	         "10.0.0.3:4433");
+	/* Equal is not fresher; unobserved never is. */
+	d->sources[2].commit_index = 9000;
+	assert_false(status_database_fresher_source(d, &k));
+	d->sources[2].observed = true;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 2);
+	d->sources[1].commit_index = 9500;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 1);
+	/* The followed one ahead of every other: none. */
+	d->sources[0].commit_index = 10000;
+	assert_false(status_database_fresher_source(d, &k));
+	/* Followed endpoint not observed: its announced commit counts. */
+	d->sources[0].observed = false;
+	d->source_commit_index = 9200;
+	assert_true(status_database_fresher_source(d, &k));
+	assert_int_equal(k, 1);
+	free(r);
+}
+
+/* Issue 8: the page shows every endpoint's position (commit, leader,
+ * leader contact, probe; the followed one marked), the followed node's
+ * last contact with its leader and the reason of the last switch. */
+static void test_html_sources(void **state)
+{
+	struct status_report *r = sample(1);
+	struct status_database *d = &r->databases[0];
+	size_t len = 0;
+	char *html;
+
+	(void)state;
+	d->source_leader_contact_known = true;
+	d->source_leader_contact_ms = 4250;
+	d->source_switches = 2;
+	snprintf(d->source_switch_reason, sizeof d->source_switch_reason,
+	         "db0: endpoint 0 is 500 entries behind <10.0.0.2:4433>");
+	d->nsources = 2;
+	snprintf(d->sources[0].endpoint, sizeof d->sources[0].endpoint,
+	         "10.0.0.2:4433");
+	d->sources[0].observed = true;
+	d->sources[0].commit_index = 1100;
+	snprintf(d->sources[0].leader, sizeof d->sources[0].leader, "known");
+	d->sources[0].contact_known = true;
+	d->sources[0].leader_contact_ms = 300;
+	snprintf(d->sources[0].probe, sizeof d->sources[0].probe, "ok");
+	snprintf(d->sources[1].endpoint, sizeof d->sources[1].endpoint,
+	         "127.0.0.1:4433"); /* sample()'s followed endpoint */
+	d->sources[1].observed = true;
+	d->sources[1].commit_index = 600;
+	snprintf(d->sources[1].leader, sizeof d->sources[1].leader, "none");
+	html = status_html_format(r, NULL, &len);
+	assert_non_null(html);
+	assert_non_null(
+	    strstr(html, "<li class=\"src\" data-endpoint=\"10.0.0.2:4433\" "
+	                 "data-commit=\"1100\" data-leader=\"known\" "
+	                 "data-leader-contact-ms=\"300\" data-probe=\"ok\">"
+	                 "<span class=\"ep\">10.0.0.2:4433</span><div "
+	                 "class=\"small\">commit 1100 &middot; leader known "
+	                 "&middot; leader contact 0.3 s ago &middot; probe "
+	                 "ok</div></li>"));
+	assert_non_null(strstr(
+	    html, "<li class=\"src followed\" data-endpoint=\"127.0.0.1:4433\" "
+	          "data-commit=\"600\" data-leader=\"none\" "
+	          "data-leader-contact-ms=\"\" data-probe=\"none\">"
+	          "<span class=\"ep\">127.0.0.1:4433</span> &larr; followed"
+	          "<div class=\"small\">commit 600 &middot; leader none "
+	          "&middot; leader contact &mdash; &middot; probe "
+	          "none</div></li>"));
+	assert_non_null(strstr(
+	    html, "<div class=\"small leader-contact\" data-ms=\"4250\">"
+	          "source leader contact: 4.2 s ago</div><div class=\"small "
+	          "switch\" data-switches=\"2\">switches: 2; last: <span "
+	          "class=\"switch-reason\">db0: endpoint 0 is 500 entries "
+	          "behind &lt;10.0.0.2:4433&gt;</span></div>"));
+	free(html);
+	/* Nothing known: empty attributes and words, never a 0. */
+	d->source_leader_contact_known = false;
+	d->source_switches = 0;
+	d->source_switch_reason[0] = '\0';
+	d->sources[0].observed = false;
+	d->sources[0].leader[0] = '\0';
+	html = status_html_format(r, NULL, &len);
+	assert_non_null(strstr(html, "data-commit=\"\" data-leader=\"\" "));
+	assert_non_null(strstr(html, "commit &mdash; &middot; leader &mdash;"));
+	assert_non_null(strstr(
+	    html, "<div class=\"small leader-contact\" data-ms=\"\">"
+	          "source leader contact: unknown</div><div class=\"small "
+	          "switch\" data-switches=\"0\">switches: 0</div>"));
+	free(html);
+	free(r);
+}
+
 /* An unknown lag is a gap in the sparkline, never a 0 (a run of known
  * samples is one polyline, a lone one a dot); a Promoted row says
  * where it stopped. */
@@ -1067,6 +1302,9 @@ int main(void)
 	    cmocka_unit_test(test_json_parse_refuses),
 	    cmocka_unit_test(test_prometheus),
 	    cmocka_unit_test(test_freshness_fields),
+	    cmocka_unit_test(test_refresh_fields),
+	    cmocka_unit_test(test_html_sources),
+	    cmocka_unit_test(test_fresher_source),
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),
