@@ -82,7 +82,9 @@ join() {
 		--cluster "$src_CLUSTER,$id=127.0.0.1:$rport" --data "$4" --spool "$5" \
 		--client-listen "127.0.0.1:$cport" --cluster-id "$UUID" --database kv \
 		--election-timeout "$ELECTION" --join >>"$TMP/join$id.log" 2>&1 &
-	T_PIDS="$T_PIDS $!"
+	# join runs in $(...): a subshell's T_PIDS is lost, so the caller
+	# adds the pid from this file (the cleanup kills it).
+	echo "$!" >"$TMP/join$id.pid"
 	wait_until 10 rk_cli_at "$cport" leader || return 1
 	a=$(rk_cli src add "$id" "127.0.0.1:$rport") || { diag "add $id: $a" >&2; return 1; }
 	target=$(rk_field applied "$(rk_cli_at "$(leader_cport)" applied-index)")
@@ -96,10 +98,12 @@ fp_of() { rk_cli_at "$1" fingerprint | sed -n 's/^OK fingerprint=\([0-9a-f]*\) .
 
 t=$(date +%s%N)
 B4=$(join 4 "$R4" "$C4" "$TMP/join/node-4/raft" "$TMP/join/node-4/spool")
+T_PIDS="$T_PIDS $(cat "$TMP/join4.pid" 2>/dev/null)"
 T4=$((($(date +%s%N) - t) / 1000000))
 check "the pre-seeded node 4 joined and caught up" expr "$B4" : '[0-9][0-9]*$' 
 t=$(date +%s%N)
 B5=$(join 5 "$R5" "$C5" "$TMP/plain5" "$TMP/plain5-spool")
+T_PIDS="$T_PIDS $(cat "$TMP/join5.pid" 2>/dev/null)"
 T5=$((($(date +%s%N) - t) / 1000000))
 check "the plain node 5 joined and caught up" expr "$B5" : '[0-9][0-9]*$' 
 LFP=$(fp_of "$(leader_cport)")
