@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <event2/event.h>
 
@@ -341,6 +344,89 @@ static void test_small_body_and_identity(void **state)
 	stop(&t);
 }
 
+/* Reads the qlog file NAME in DIR into buf (NUL-terminated, at most
+ * size - 1 bytes). */
+static void read_qlog(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[1024];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* MA_QLOG_DIR: each end writes one qlog (JSON-SEQ) of its connection,
+ * named by role and connection ID, closed when the connection is freed;
+ * a directory that cannot be written leaves the transfer unharmed. */
+static void test_qlog_dir(void **state)
+{
+	static char buf[1 << 16];
+	char dir[] = "/tmp/ma-test-qlog-XXXXXX";
+	const char *role[2] = {"server-", "client-"};
+	char names[2][256] = {"", ""};
+	struct dirent *de;
+	struct t t;
+	struct rx rx;
+	DIR *d;
+	int files = 0, i;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("MA_QLOG_DIR", dir, 1), 0);
+	start(&t, *state, "server", "mirror-1", 10);
+	get(&t, "/small?x=1", &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_int_equal(rx.bytes, 11);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		files++;
+		for (i = 0; i < 2; i++)
+			if (strncmp(de->d_name, role[i], strlen(role[i])) == 0)
+				snprintf(names[i], sizeof names[i], "%s",
+				         de->d_name);
+	}
+	closedir(d);
+	assert_int_equal(files, 2);
+	for (i = 0; i < 2; i++) {
+		/* role + 18-byte connection ID in hex + ".sqlog" */
+		assert_int_equal(strlen(names[i]),
+		                 strlen(role[i]) + 36 + strlen(".sqlog"));
+		read_qlog(dir, names[i], buf, sizeof buf);
+		assert_int_equal(buf[0], 0x1e);
+		assert_non_null(strstr(buf, "\"qlog_format\":\"JSON-SEQ\""));
+		assert_non_null(strstr(buf, i == 0 ? "\"type\":\"server\""
+		                                   : "\"type\":\"client\""));
+		assert_non_null(strstr(buf, "\"transport:packet_sent\""));
+		assert_non_null(strstr(buf, "\"transport:packet_received\""));
+	}
+	assert_int_equal(rmdir(dir), 0);
+
+	/* A directory that does not exist: no qlog, the same transfer. */
+	assert_int_equal(setenv("MA_QLOG_DIR", "/nonexistent/ma-qlog", 1), 0);
+	start(&t, *state, "server", "mirror-1", 10);
+	get(&t, "/small?x=1", &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_true(rx.ended);
+	assert_int_equal(rx.status, 200);
+	assert_int_equal(rx.bytes, 11);
+}
+
 static void test_identity_from_cn(void **state)
 {
 	struct t t;
@@ -625,6 +711,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_small_body_and_identity),
 	    cmocka_unit_test(test_identity_from_cn),
+	    cmocka_unit_test(test_qlog_dir),
 	    cmocka_unit_test(test_64mib_body_backpressure),
 	    cmocka_unit_test(test_64mib_body_ethernet_payload),
 	    cmocka_unit_test(test_two_streams_one_connection),
