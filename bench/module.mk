@@ -39,3 +39,6 @@ noinst_PROGRAMS += bench/bench_tail
 bench_bench_tail_SOURCES = bench/bench_tail.c
 bench_bench_tail_LDADD = $(AGENT_TEST_LIBS)
 EXTRA_DIST += bench/bench_tail.sh
+
+# qlog_summary.sh: a qlog (MA_QLOG_DIR) interval by interval.
+EXTRA_DIST += bench/qlog_summary.sh
