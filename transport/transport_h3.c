@@ -554,6 +554,17 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 		 * max_udp_payload_size). */
 		st->no_tx_udp_payload_size_shaping = 1;
 		st->no_pmtud = 1;
+	} else if (payload > 1444) {
+		/* ngtcp2's default PMTUD probes (1406, 1342, 1232, 1444: the
+		 * last a 1492-byte PPPoE MTU less IPv6 headers) stop short of
+		 * our limit, so an Ethernet path stayed at 1444: probe our
+		 * own limit last (above the path's or the peer's limit it is
+		 * skipped or fails, and the size found stays). */
+		static const uint16_t probes[] = {1406, 1444,
+		                                  TRANSPORT_DEFAULT_PAYLOAD};
+
+		st->pmtud_probes = probes;
+		st->pmtud_probeslen = sizeof probes / sizeof probes[0];
 	}
 	st->max_window = win;
 	st->max_stream_window = swin;

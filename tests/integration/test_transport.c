@@ -486,6 +486,74 @@ static void test_64mib_body_ethernet_payload(void **state)
 	udp_env = saved_env;
 }
 
+/* PMTUD reaches our 1452-byte limit on a path that carries it (ngtcp2's
+ * own probes stop at 1444): the server's qlog shows the bulk of a 2 MiB
+ * body in 1452-byte datagrams and none larger. */
+static void test_pmtud_reaches_limit(void **state)
+{
+	const uint64_t size = 2u << 20;
+	uint32_t saved = udp_payload;
+	char dir[] = "/tmp/ma-test-pmtud-XXXXXX", path[1024], url[64];
+	const char *key = "\"raw\":{\"length\":";
+	unsigned long max = 0, full = 0;
+	struct dirent *de;
+	struct t t;
+	struct rx rx;
+	char *line = NULL;
+	size_t cap = 0;
+	DIR *d;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("MA_QLOG_DIR", dir, 1), 0);
+	udp_payload = 1452;
+	start(&t, *state, "server", "mirror-1", 30);
+	snprintf(url, sizeof url, "/big?size=%llu", (unsigned long long)size);
+	get(&t, url, &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	udp_payload = saved;
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_int_equal(rx.bytes, size);
+	assert_int_equal(rx.crc, expected_crc(size));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		int server = strncmp(de->d_name, "server-", 7) == 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		f = server ? fopen(path, "r") : NULL;
+		while (f != NULL && getline(&line, &cap, f) > 0) {
+			const char *p = strstr(line, key);
+			unsigned long n;
+
+			if (strstr(line, "\"transport:packet_sent\"") == NULL ||
+			    p == NULL)
+				continue;
+			n = strtoul(p + strlen(key), NULL, 10);
+			if (n > max)
+				max = n;
+			full += n == 1452;
+		}
+		if (f != NULL)
+			fclose(f);
+		assert_int_equal(unlink(path), 0);
+	}
+	closedir(d);
+	free(line);
+	assert_int_equal(rmdir(dir), 0);
+	printf("# 2 MiB: largest datagram %lu bytes, %lu of 1452 bytes\n", max,
+	       full);
+	assert_int_equal(max, 1452);
+	/* 2 MiB is about 1490 full datagrams; the first RTTs go at 1200
+	 * bytes and at the earlier probes' sizes. */
+	assert_true(full >= 1000);
+}
+
 static void test_two_streams_one_connection(void **state)
 {
 	const uint64_t size = 4u << 20;
@@ -714,6 +782,7 @@ int main(void)
 	    cmocka_unit_test(test_qlog_dir),
 	    cmocka_unit_test(test_64mib_body_backpressure),
 	    cmocka_unit_test(test_64mib_body_ethernet_payload),
+	    cmocka_unit_test(test_pmtud_reaches_limit),
 	    cmocka_unit_test(test_two_streams_one_connection),
 	    cmocka_unit_test(test_refuse_client_without_cert),
 	    cmocka_unit_test(test_refuse_client_from_other_ca),
