@@ -26,11 +26,14 @@
 #   -c TCP congestion controls for nginx+curl, set in both namespaces
 #      (default: this host's default, then cubic; "none": no nginx+curl,
 #      so the link's byte counts are the mirror's alone)
-#   -m the mirror's congestion controls (`serve --cc`; default: cubic,
+#   -m the mirror's congestion controls (`serve --cc`; default: bbr,
 #      serve's default)
 #   DIR scratch parent directory (default /tmp)
 # Environment: as bench_bootstrap.sh (SERVE_ARGS, FOLLOW_ARGS, MIRROR_AGENT,
-# SPOOLGEN), LINKEMU (default: the build tree's tests/tools/linkemu).
+# SPOOLGEN), LINKEMU (default: the build tree's tests/tools/linkemu),
+# KEEP_LOGS (a directory: serve's and follow's log of every mirror run are
+# copied there as P-RUN-CC.serve.log / .follow.log, e.g. with SERVE_ARGS
+# and FOLLOW_ARGS "--log-level debug" for the connection statistics).
 #
 # Prints one line per run and profile with every variant's seconds, then
 # per profile the medians and `profile P ratio mirror/nginx+curl R` (the
@@ -43,7 +46,7 @@ RUNS=3
 SIZE_MIB=256
 LIMIT=900
 TCP_CCS=""
-MIRROR_CCS="cubic"
+MIRROR_CCS="bbr"
 SKIP_MIRROR=0
 # getopts has no long options: --size becomes -s.
 for a in "$@"; do
@@ -151,6 +154,11 @@ for p in $PROFILES; do
 			start_serve --cc "$m"
 			run_mirror
 			stop_serve
+			if [ -n "${KEEP_LOGS:-}" ]; then
+				mkdir -p "$KEEP_LOGS"
+				cp "$W/serve.log" "$KEEP_LOGS/$p-$r-$m.serve.log"
+				cp "$W/follow.log" "$KEEP_LOGS/$p-$r-$m.follow.log"
+			fi
 			echo "$T" >>"$RES/$p.mirror[$m]"
 			line="$line  mirror[$m] $T s ($(mbps "$T") MB/s)"
 		done

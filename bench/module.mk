@@ -41,3 +41,6 @@ bench_bench_tail_LDADD = $(AGENT_TEST_LIBS)
 EXTRA_DIST += bench/bench_tail.sh
 # UDP GSO/GRO on and off at Ethernet size across a veth pair (root).
 EXTRA_DIST += bench/bench_offload.sh
+
+# qlog_summary.sh: a qlog (MA_QLOG_DIR) interval by interval.
+EXTRA_DIST += bench/qlog_summary.sh

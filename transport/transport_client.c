@@ -317,6 +317,7 @@ int transport_client_new(struct event_base *base,
 	path.remote.addr = (ngtcp2_sockaddr *)&c->remote;
 	path.remote.addrlen = c->remotelen;
 	path.user_data = NULL;
+	tconn_qlog_open(c, &st, &scid);
 	if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path,
 	                           NGTCP2_PROTO_VER_V1, &ncb, &st, &tp, NULL,
 	                           c) != 0) {

@@ -6,6 +6,7 @@
 #include "build-config.h" /* MA_FAULT_INJECTION */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -553,6 +554,17 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 		 * max_udp_payload_size). */
 		st->no_tx_udp_payload_size_shaping = 1;
 		st->no_pmtud = 1;
+	} else if (payload > 1444) {
+		/* ngtcp2's default PMTUD probes (1406, 1342, 1232, 1444: the
+		 * last a 1492-byte PPPoE MTU less IPv6 headers) stop short of
+		 * our limit, so an Ethernet path stayed at 1444: probe our
+		 * own limit last (above the path's or the peer's limit it is
+		 * skipped or fails, and the size found stays). */
+		static const uint16_t probes[] = {1406, 1444,
+		                                  TRANSPORT_DEFAULT_PAYLOAD};
+
+		st->pmtud_probes = probes;
+		st->pmtud_probeslen = sizeof probes / sizeof probes[0];
 	}
 	st->max_window = win;
 	st->max_stream_window = swin;
@@ -570,6 +582,46 @@ void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
 	 * the peer to send (RFC 9000 18.2): a peer with a larger setting
 	 * then sizes its packets, and its GSO batches, to ours. */
 	tp->max_udp_payload_size = payload;
+}
+
+static void qlog_write_cb(void *user_data, uint32_t flags, const void *data,
+                          size_t len)
+{
+	struct tconn *c = user_data;
+
+	if (c->qlog == NULL)
+		return;
+	if (len > 0)
+		(void)fwrite(data, 1, len, c->qlog);
+	if (flags & NGTCP2_QLOG_WRITE_FLAG_FIN) {
+		(void)fclose(c->qlog);
+		c->qlog = NULL;
+	}
+}
+
+void tconn_qlog_open(struct tconn *c, ngtcp2_settings *st,
+                     const ngtcp2_cid *scid)
+{
+	const char *dir = getenv("MA_QLOG_DIR");
+	char path[4096], hex[2 * NGTCP2_MAX_CIDLEN + 1];
+	size_t i;
+
+	if (dir == NULL || *dir == '\0')
+		return;
+	for (i = 0; i < scid->datalen && i < NGTCP2_MAX_CIDLEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", scid->data[i]);
+	hex[2 * i] = '\0';
+	snprintf(path, sizeof path, "%s/%s-%s.sqlog", dir,
+	         c->server ? "server" : "client", hex);
+	c->qlog = fopen(path, "we");
+	if (c->qlog == NULL) {
+		log_warn("transport: MA_QLOG_DIR: cannot create %s: %s (no "
+		         "qlog for this connection)",
+		         path, strerror(errno));
+		return;
+	}
+	(void)setvbuf(c->qlog, NULL, _IOFBF, 1 << 20);
+	st->qlog_write = qlog_write_cb;
 }
 
 /* ---- write path ---- */
@@ -1256,6 +1308,8 @@ void tconn_free(struct tconn *c)
 		nghttp3_conn_del(c->h3);
 	if (c->conn != NULL)
 		ngtcp2_conn_del(c->conn);
+	if (c->qlog != NULL) /* no FIN came (freed before its end) */
+		(void)fclose(c->qlog);
 	if (c->ssl != NULL)
 		wolfSSL_free(c->ssl);
 	free(c->close_pkt);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <nghttp3/nghttp3.h>
@@ -218,6 +219,8 @@ struct tconn {
 	 * builds with --enable-fault-injection). */
 	uint64_t test_rx_bytes;
 	unsigned test_key_updates;
+	/* qlog of this connection (MA_QLOG_DIR), or NULL. */
+	FILE *qlog;
 };
 
 /* Fills ngtcp2 callbacks shared by both roles. */
@@ -227,6 +230,12 @@ void tconn_callbacks(ngtcp2_callbacks *cb, int server);
 void tconn_settings(ngtcp2_settings *st, ngtcp2_transport_params *tp,
                     const struct transport_tuning *t,
                     const struct sockaddr *remote, uint64_t now);
+/* With MA_QLOG_DIR set in the environment: opens
+ * MA_QLOG_DIR/{server,client}-SCID.sqlog for this connection and points
+ * st's qlog_write at it (a diagnostic for congestion and loss; a file that
+ * cannot be made is logged and skipped). Call before ngtcp2_conn_*_new. */
+void tconn_qlog_open(struct tconn *c, ngtcp2_settings *st,
+                     const ngtcp2_cid *scid);
 /* Sets up the libevent events. 0 or MA_ERR_NOMEM. */
 int tconn_init_events(struct tconn *c);
 /* Moves c to socket fd (the caller closes the old one): the write-ready

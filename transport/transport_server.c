@@ -523,6 +523,7 @@ static struct tconn *accept_conn(struct transport_server *srv,
 	path.remote.addr = (ngtcp2_sockaddr *)&c->remote;
 	path.remote.addrlen = c->remotelen;
 	path.user_data = NULL;
+	tconn_qlog_open(c, &st, &scid);
 	if (ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path,
 	                           hd->version, &cb, &st, &tp, NULL, c) != 0)
 		goto err;

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <event2/event.h>
 
@@ -341,6 +344,89 @@ static void test_small_body_and_identity(void **state)
 	stop(&t);
 }
 
+/* Reads the qlog file NAME in DIR into buf (NUL-terminated, at most
+ * size - 1 bytes). */
+static void read_qlog(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[1024];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* MA_QLOG_DIR: each end writes one qlog (JSON-SEQ) of its connection,
+ * named by role and connection ID, closed when the connection is freed;
+ * a directory that cannot be written leaves the transfer unharmed. */
+static void test_qlog_dir(void **state)
+{
+	static char buf[1 << 16];
+	char dir[] = "/tmp/ma-test-qlog-XXXXXX";
+	const char *role[2] = {"server-", "client-"};
+	char names[2][256] = {"", ""};
+	struct dirent *de;
+	struct t t;
+	struct rx rx;
+	DIR *d;
+	int files = 0, i;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("MA_QLOG_DIR", dir, 1), 0);
+	start(&t, *state, "server", "mirror-1", 10);
+	get(&t, "/small?x=1", &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_int_equal(rx.bytes, 11);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		files++;
+		for (i = 0; i < 2; i++)
+			if (strncmp(de->d_name, role[i], strlen(role[i])) == 0)
+				snprintf(names[i], sizeof names[i], "%s",
+				         de->d_name);
+	}
+	closedir(d);
+	assert_int_equal(files, 2);
+	for (i = 0; i < 2; i++) {
+		/* role + 18-byte connection ID in hex + ".sqlog" */
+		assert_int_equal(strlen(names[i]),
+		                 strlen(role[i]) + 36 + strlen(".sqlog"));
+		read_qlog(dir, names[i], buf, sizeof buf);
+		assert_int_equal(buf[0], 0x1e);
+		assert_non_null(strstr(buf, "\"qlog_format\":\"JSON-SEQ\""));
+		assert_non_null(strstr(buf, i == 0 ? "\"type\":\"server\""
+		                                   : "\"type\":\"client\""));
+		assert_non_null(strstr(buf, "\"transport:packet_sent\""));
+		assert_non_null(strstr(buf, "\"transport:packet_received\""));
+	}
+	assert_int_equal(rmdir(dir), 0);
+
+	/* A directory that does not exist: no qlog, the same transfer. */
+	assert_int_equal(setenv("MA_QLOG_DIR", "/nonexistent/ma-qlog", 1), 0);
+	start(&t, *state, "server", "mirror-1", 10);
+	get(&t, "/small?x=1", &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_true(rx.ended);
+	assert_int_equal(rx.status, 200);
+	assert_int_equal(rx.bytes, 11);
+}
+
 static void test_identity_from_cn(void **state)
 {
 	struct t t;
@@ -398,6 +484,74 @@ static void test_64mib_body_ethernet_payload(void **state)
 	test_64mib_body_backpressure(state);
 	udp_payload = saved;
 	udp_env = saved_env;
+}
+
+/* PMTUD reaches our 1452-byte limit on a path that carries it (ngtcp2's
+ * own probes stop at 1444): the server's qlog shows the bulk of a 2 MiB
+ * body in 1452-byte datagrams and none larger. */
+static void test_pmtud_reaches_limit(void **state)
+{
+	const uint64_t size = 2u << 20;
+	uint32_t saved = udp_payload;
+	char dir[] = "/tmp/ma-test-pmtud-XXXXXX", path[1024], url[64];
+	const char *key = "\"raw\":{\"length\":";
+	unsigned long max = 0, full = 0;
+	struct dirent *de;
+	struct t t;
+	struct rx rx;
+	char *line = NULL;
+	size_t cap = 0;
+	DIR *d;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("MA_QLOG_DIR", dir, 1), 0);
+	udp_payload = 1452;
+	start(&t, *state, "server", "mirror-1", 30);
+	snprintf(url, sizeof url, "/big?size=%llu", (unsigned long long)size);
+	get(&t, url, &rx);
+	t.stop_after = 1;
+	event_base_dispatch(t.base);
+	stop(&t);
+	udp_payload = saved;
+	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
+	assert_false(t.timed_out);
+	assert_int_equal(rx.bytes, size);
+	assert_int_equal(rx.crc, expected_crc(size));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		int server = strncmp(de->d_name, "server-", 7) == 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		f = server ? fopen(path, "r") : NULL;
+		while (f != NULL && getline(&line, &cap, f) > 0) {
+			const char *p = strstr(line, key);
+			unsigned long n;
+
+			if (strstr(line, "\"transport:packet_sent\"") == NULL ||
+			    p == NULL)
+				continue;
+			n = strtoul(p + strlen(key), NULL, 10);
+			if (n > max)
+				max = n;
+			full += n == 1452;
+		}
+		if (f != NULL)
+			fclose(f);
+		assert_int_equal(unlink(path), 0);
+	}
+	closedir(d);
+	free(line);
+	assert_int_equal(rmdir(dir), 0);
+	printf("# 2 MiB: largest datagram %lu bytes, %lu of 1452 bytes\n", max,
+	       full);
+	assert_int_equal(max, 1452);
+	/* 2 MiB is about 1490 full datagrams; the first RTTs go at 1200
+	 * bytes and at the earlier probes' sizes. */
+	assert_true(full >= 1000);
 }
 
 static void test_two_streams_one_connection(void **state)
@@ -625,8 +779,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_small_body_and_identity),
 	    cmocka_unit_test(test_identity_from_cn),
+	    cmocka_unit_test(test_qlog_dir),
 	    cmocka_unit_test(test_64mib_body_backpressure),
 	    cmocka_unit_test(test_64mib_body_ethernet_payload),
+	    cmocka_unit_test(test_pmtud_reaches_limit),
 	    cmocka_unit_test(test_two_streams_one_connection),
 	    cmocka_unit_test(test_refuse_client_without_cert),
 	    cmocka_unit_test(test_refuse_client_from_other_ca),
