@@ -222,7 +222,10 @@ path_changes() {
 # Following byte-identical, and on one connection.
 one_bootstrap() {
 	follow_a "$C" "$1" "$2"
-	wait_until 10 grep -q 'server connection stats' "$TMP/$C-serve.log"
+	# follow sends its CONNECTION_CLOSE once as it exits; on a lossy or
+	# corrupting link it can be lost, and serve then ends the connection
+	# at its idle timeout (30 s): wait for that, not less.
+	wait_until 40 grep -q 'server connection stats' "$TMP/$C-serve.log"
 	r_diag "$C: bootstrap of $1 in $FMS ms (follow exit $FRC)"
 	if [ "$FRC" -eq 0 ] && identical "$C" "$1"; then
 		r_ok "$C: the mirror reaches Following, snapshot and entries byte-identical"
