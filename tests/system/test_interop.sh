@@ -348,7 +348,7 @@ case_longrtt() {
 	link --delay-ms 750 --rate-kbit 10000 --queue 25 --trace-file "$TMP/$C.trace" || return 1
 	serve_b small || return 1
 	follow_a "$C" small 90
-	wait_until 10 grep -q 'server connection stats' "$TMP/$C-serve.log"
+	wait_until 40 grep -q 'server connection stats' "$TMP/$C-serve.log"
 	linkemu_down
 	r_diag "$C: bootstrap over 1.5 s RTT in $FMS ms (follow exit $FRC)"
 	if [ "$FRC" -eq 0 ] && identical "$C" small; then
@@ -372,7 +372,7 @@ case_amplificationlimit() {
 	link $RUNNER_LINK --ab-drop-index 2,3,4,5,6,7 --trace-file "$TMP/$C.trace" || return 1
 	SB_CERT=big serve_b small || return 1
 	follow_a "$C" small 60
-	wait_until 10 grep -q 'server connection stats' "$TMP/$C-serve.log"
+	wait_until 40 grep -q 'server connection stats' "$TMP/$C-serve.log"
 	linkemu_down
 	if [ "$FRC" -eq 0 ] && identical "$C" small; then
 		r_ok "amplificationlimit: the mirror reaches Following (client datagrams 2-7 dropped, 6 KB certificate)"
@@ -432,7 +432,7 @@ case_crosstraffic() {
 	running "$spid" && tcp_running=1
 	kill "$spid" "$rpid" 2>/dev/null
 	wait "$spid" "$rpid" 2>/dev/null
-	wait_until 10 grep -q 'server connection stats' "$TMP/$C-serve.log"
+	wait_until 40 grep -q 'server connection stats' "$TMP/$C-serve.log"
 	linkemu_down
 	if [ "$FRC" -eq 0 ] && identical "$C" "$cross_db"; then
 		r_ok "crosstraffic: the mirror reaches Following beside a TCP flow, byte-identical"
