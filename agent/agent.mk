@@ -35,7 +35,8 @@ agent_libagent_a_SOURCES = \
 	agent/promote/promote.c agent/promote/promote.h \
 	agent/status/status.c agent/status/status.h \
 	agent/status/status_follow.c agent/status/status_json_read.c \
-	agent/status/status_html.c
+	agent/status/status_html.c agent/status/status_token.c \
+	agent/status/status_token.h
 
 mirror_agent_SOURCES += agent/cli/main.c
 

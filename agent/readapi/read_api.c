@@ -25,15 +25,13 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "agent/apply/applier.h"
 #include "agent/follow/follow.h"
 #include "agent/follow/mirror_state.h"
 #include "agent/readapi/read_api_query.h"
 #include "agent/status/status.h"
+#include "agent/status/status_token.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/io.h"
@@ -938,34 +936,6 @@ static void on_request_done(struct evhttp_request *req, void *arg)
 
 /* ---- authentication ---- */
 
-/* SHA-256 of s in lower-case hex; false if wolfCrypt fails. */
-static bool sha256_hex(const char *s, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char d[WC_SHA256_DIGEST_SIZE];
-
-	if (wc_Sha256Hash((const unsigned char *)s, (word32)len, d) != 0)
-		return false;
-	for (size_t i = 0; i < sizeof d; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = '\0';
-	return true;
-}
-
-/* Constant time in the content: a timing probe learns nothing. */
-static bool hash_equal(const char *a, const char *b)
-{
-	unsigned char diff = 0;
-
-	if (a[0] == '\0' || b[0] == '\0')
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
-}
-
 /* The one answer to a token that may not read what it asked for: the
  * same for a database that does not exist, so that a prober learns
  * nothing. */
@@ -994,7 +964,7 @@ static bool authorized(struct read_api *api, struct evhttp_request *req,
 		           "send Authorization: Bearer TOKEN");
 		return false;
 	}
-	if (!sha256_hex(h + 7, strlen(h + 7), got)) {
+	if (!status_token_hash(h + 7, strlen(h + 7), got)) {
 		send_error(req, 500, "internal error", "cannot hash the token");
 		return false;
 	}
@@ -1006,13 +976,13 @@ static bool authorized(struct read_api *api, struct evhttp_request *req,
 		for (size_t db = 0; db < n; db++) {
 			const char *dn = follow_database_name(api->f, db);
 			if (strlen(dn) == nlen && memcmp(dn, name, nlen) == 0 &&
-			    hash_equal(got, api->db_sha[db]))
+			    status_token_equal(got, api->db_sha[db]))
 				return true;
 		}
 		send_forbidden(req);
 		return false;
 	}
-	if (hash_equal(got, api->status_sha))
+	if (status_token_equal(got, api->status_sha))
 		return true;
 	send_forbidden(req);
 	return false;

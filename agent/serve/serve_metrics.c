@@ -20,13 +20,9 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include <wolfssl/options.h>
-
-#include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/sha256.h>
-
 #include "agent/serve/serve.h"
 #include "agent/status/status.h"
+#include "agent/status/status_token.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -407,21 +403,6 @@ char *serve_metrics_json(struct serve *sv, uint64_t now, size_t *len)
 
 /* ---- listener ---- */
 
-static bool sha256_hex(const char *s, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char dg[WC_SHA256_DIGEST_SIZE];
-
-	if (wc_Sha256Hash((const unsigned char *)s, (word32)len, dg) != 0)
-		return false;
-	for (size_t i = 0; i < sizeof dg; i++) {
-		out[2 * i] = hex[dg[i] >> 4];
-		out[2 * i + 1] = hex[dg[i] & 15];
-	}
-	out[64] = '\0';
-	return true;
-}
-
 static void send_text(struct evhttp_request *req, int code, const char *reason,
                       const char *type, const char *body, size_t len)
 {
@@ -453,8 +434,7 @@ static bool authorized(struct serve_metrics *m, struct evhttp_request *req)
 {
 	const char *h = evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "Authorization");
-	char got[65];
-	unsigned char diff = 0;
+	char got[STATUS_TOKEN_HEX_SIZE];
 
 	if (!m->auth)
 		return true;
@@ -466,13 +446,11 @@ static bool authorized(struct serve_metrics *m, struct evhttp_request *req)
 		           "send Authorization: Bearer TOKEN");
 		return false;
 	}
-	if (!sha256_hex(h + 7, strlen(h + 7), got)) {
+	if (!status_token_hash(h + 7, strlen(h + 7), got)) {
 		send_error(req, 500, "internal error", "cannot hash the token");
 		return false;
 	}
-	for (size_t i = 0; i < 64; i++)
-		diff |= (unsigned char)(got[i] ^ m->token_sha[i]);
-	if (diff != 0) {
+	if (!status_token_equal(got, m->token_sha)) {
 		send_error(req, 403, "forbidden", "this token is not accepted");
 		return false;
 	}

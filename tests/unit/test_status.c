@@ -23,6 +23,7 @@
 
 #include "agent/cli/commands.h"
 #include "agent/status/status.h"
+#include "agent/status/status_token.h"
 #include "common/errors.h"
 
 static int64_t now_unix_ms(void)
@@ -1289,6 +1290,26 @@ static void test_html_gaps_and_promoted(void **state)
 	free(r);
 }
 
+/* Bearer tokens: the FIPS 180-2 "abc" vector, and a comparison that
+ * matches only equal, non-empty hashes. */
+static void test_token_hash_and_equal(void **state)
+{
+	char h[STATUS_TOKEN_HEX_SIZE], other[STATUS_TOKEN_HEX_SIZE];
+
+	(void)state;
+	assert_true(status_token_hash("abc", 3, h));
+	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223"
+	                       "b00361a396177a9cb410ff61f20015ad");
+	assert_true(status_token_equal(h, h));
+	assert_true(status_token_hash("abd", 3, other));
+	assert_false(status_token_equal(h, other));
+	memcpy(other, h, sizeof other);
+	other[63] = other[63] == '0' ? '1' : '0'; /* last digit only */
+	assert_false(status_token_equal(h, other));
+	assert_false(status_token_equal(h, ""));
+	assert_false(status_token_equal("", h));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1309,6 +1330,7 @@ int main(void)
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),
 	    cmocka_unit_test(test_html_gaps_and_promoted),
+	    cmocka_unit_test(test_token_hash_and_equal),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
 	                                    scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_cmd_json_and_config,

@@ -1,0 +1,34 @@
+/* Bearer token hashing and comparison (status_token.h). */
+#include "agent/status/status_token.h"
+
+#include <wolfssl/options.h>
+
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+bool status_token_hash(const char *token, size_t len,
+                       char out[STATUS_TOKEN_HEX_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[WC_SHA256_DIGEST_SIZE];
+
+	if (wc_Sha256Hash((const unsigned char *)token, (word32)len, d) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof d; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[STATUS_TOKEN_HEX_SIZE - 1] = '\0';
+	return true;
+}
+
+bool status_token_equal(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+
+	if (a[0] == '\0' || b[0] == '\0')
+		return false;
+	for (size_t i = 0; i < STATUS_TOKEN_HEX_SIZE - 1; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
