@@ -270,6 +270,10 @@ enum proto_error {
 	PROTO_ERROR_BAD_REQUEST,
 	PROTO_ERROR_INTERNAL,
 	PROTO_ERROR_UNAVAILABLE, /* source shutting down, try elsewhere */
+	/* The file the source holds fails its CRC32C or changed while it was
+	 * sent (a snapshot stream's last frame): another node's copy may be
+	 * sound. */
+	PROTO_ERROR_CORRUPT,
 };
 
 struct proto_log_msg {

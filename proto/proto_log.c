@@ -23,6 +23,8 @@ const char *proto_error_name(enum proto_error e)
 		return "internal";
 	case PROTO_ERROR_UNAVAILABLE:
 		return "unavailable";
+	case PROTO_ERROR_CORRUPT:
+		return "corrupt";
 	}
 	return "unknown";
 }
@@ -83,7 +85,7 @@ int proto_log_encode(struct proto_buf *out, const struct proto_log_msg *m)
 
 static int error_from_name(const char *name, enum proto_error *out)
 {
-	for (int e = PROTO_ERROR_COMPACTED; e <= PROTO_ERROR_UNAVAILABLE; e++) {
+	for (int e = PROTO_ERROR_COMPACTED; e <= PROTO_ERROR_CORRUPT; e++) {
 		if (strcmp(name, proto_error_name((enum proto_error)e)) == 0) {
 			*out = (enum proto_error)e;
 			return 0;

@@ -873,8 +873,7 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 			log_error("%s: %s", c->name, why);
 			/* Corrupt on this source node: another node's copy
 			 * may be sound. */
-			if (strstr(m.message, "is corrupt on the source") !=
-			    NULL)
+			if (m.error == PROTO_ERROR_CORRUPT)
 				next_endpoint(c, MA_ERR_CORRUPT, why, false,
 				              "has it corrupt");
 			else

@@ -229,7 +229,7 @@ static int inject(struct serve_snapshot *s, struct snapshot_chunk *env,
 }
 
 /* The file fails its CRC (or changed) at the end of a send: the mirror
- * is told so in an `x` frame (internal, "corrupt") instead of a reset it
+ * is told so in an `x` frame (error `corrupt`) instead of a reset it
  * could only take for a transport error, so it can name the condition and
  * back off rather than ask again at once. 0 (end the response) or
  * MA_ERR_NOMEM; errmsg keeps the sender's reason for the source's log. */
@@ -244,7 +244,7 @@ static int say_corrupt(struct serve_snapshot *s, struct proto_buf *out,
 	reason = reason != NULL ? reason + 2 : errmsg;
 	memset(&m, 0, sizeof m);
 	m.kind = PROTO_LOG_ERROR;
-	m.error = PROTO_ERROR_INTERNAL;
+	m.error = PROTO_ERROR_CORRUPT;
 	snprintf(m.message, sizeof m.message,
 	         "snapshot %" PRIu64 "-%" PRIu64
 	         " is corrupt on the source: %s",

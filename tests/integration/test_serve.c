@@ -1206,7 +1206,7 @@ static void test_snapshot_changed_and_pinned(void **state)
 	assert_true(r->ended);
 	assert_false(r->done);
 	assert_true(r->got_x);
-	assert_int_equal(r->x, PROTO_ERROR_INTERNAL);
+	assert_int_equal(r->x, PROTO_ERROR_CORRUPT);
 	if (strstr(r->x_message, "snapshot 100-2 is corrupt on the source: "
 	                         "CRC32C of the file is 0x") == NULL ||
 	    strstr(r->x_message, "the file changed or is damaged") == NULL)
