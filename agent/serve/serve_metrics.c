@@ -571,14 +571,42 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(m->listener);
 }
 
+/* The listeners of this process, to find one from its evconnlistener:
+ * evhttp registered its own accept callback, so the error callback's
+ * argument is evhttp's, not ours (as in the read API). */
+#define METRICS_MAX 4
+static struct serve_metrics *listeners[METRICS_MAX];
+
+static void listeners_set(struct serve_metrics *m, bool add)
+{
+	for (size_t i = 0; i < METRICS_MAX; i++) {
+		if (add && listeners[i] == NULL) {
+			listeners[i] = m;
+			return;
+		}
+		if (!add && listeners[i] == m)
+			listeners[i] = NULL;
+	}
+}
+
 /* accept() failed (descriptors exhausted: EMFILE, ENFILE): the socket
  * stays readable, so listening on would spin the loop. Pause for a
  * second; say so once. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct serve_metrics *m = arg;
+	struct serve_metrics *m = NULL;
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = {1, 0};
+
+	(void)arg; /* evhttp's */
+	for (size_t i = 0; i < METRICS_MAX; i++)
+		if (listeners[i] != NULL && listeners[i]->listener == l)
+			m = listeners[i];
+	if (m == NULL) {
+		/* Not ours (cannot happen): stop it spinning the loop. */
+		evconnlistener_disable(l);
+		return;
+	}
 
 	if (m->accept_errors++ == 0)
 		log_warn("serve: metrics listener: accept: %s; pausing it for "
@@ -661,6 +689,7 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 		                 o->host, (unsigned)o->port);
 	}
 	m->listener = evhttp_bound_socket_get_listener(bs);
+	listeners_set(m, true);
 	evconnlistener_set_error_cb(m->listener, on_accept_error);
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	                &sl) == 0)
@@ -684,6 +713,7 @@ void serve_metrics_free(struct serve_metrics *m)
 {
 	if (m == NULL)
 		return;
+	listeners_set(m, false);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	if (m->adopt != NULL)

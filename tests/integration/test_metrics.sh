@@ -15,7 +15,7 @@
 # in the backlog) and answers again once they are gone.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 19
+plan 21
 gen_certs
 spool=$TMP/src/kv
 "$SPOOLGEN" init "$spool" --database kv >/dev/null &&
@@ -170,4 +170,37 @@ check "serve: 40 idle connections to the metrics listener hold $held descriptors
 	test "$held" -eq 16
 check "serve: /metrics answers once the idle connections are gone" \
 	sh -c "curl -s --max-time 15 '$SURL/metrics' | grep -q '^mirror_serve_connections [0-9]'"
+
+# Descriptors run out under the metrics listener (accept() fails with
+# EMFILE): serve pauses it and says so once, stays up without spinning,
+# and answers again once descriptors are free. serve's limit is lowered
+# from outside (prlimit) to 4 above what it holds now.
+if command -v prlimit >/dev/null 2>&1; then
+	wait_until 10 sh -c "[ \$(ls /proc/$SERVE_PID/fd | wc -l) -le $((pfds + 1)) ]"
+	nofile=$(($(ls "/proc/$SERVE_PID/fd" | wc -l) + 4))
+	prlimit --pid "$SERVE_PID" --nofile="$nofile:$nofile"
+	idle_pids=
+	i=0
+	while [ $i -lt 12 ]; do
+		sleep 6 | curl -s --max-time 6 "telnet://127.0.0.1:$sport" >/dev/null 2>&1 &
+		idle_pids="$idle_pids $!"
+		i=$((i + 1))
+	done
+	T_PIDS="$T_PIDS $idle_pids"
+	wait_until 10 grep -q "metrics listener: accept: .*pausing it" "$TMP/serve.log"
+	t0=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+	sleep 1.5
+	t1=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+	# shellcheck disable=SC2086
+	kill $idle_pids 2>/dev/null
+	check "serve: descriptors exhausted under the metrics listener ($nofile): paused and said so once, $((t1 - t0)) CPU ticks in 1.5 s" \
+		sh -c "[ \$(grep -c 'metrics listener: accept: .*pausing it' '$TMP/serve.log') -eq 1 ] &&
+			[ $((t1 - t0)) -lt $(($(getconf CLK_TCK) * 3 / 10)) ] && kill -0 $SERVE_PID"
+	prlimit --pid "$SERVE_PID" --nofile=1024:1024
+	check "serve: /metrics answers again once descriptors are free" \
+		sh -c "curl -s --max-time 15 '$SURL/metrics' | grep -q '^mirror_serve_connections [0-9]'"
+else
+	skip "prlimit (util-linux) not installed"
+	skip "prlimit (util-linux) not installed"
+fi
 finish
