@@ -31,7 +31,14 @@ struct tap {
 	struct tap_freshness fresh;
 	uint64_t fresh_at;
 	bool fresh_written;
+	/* A failed write waits fresh_backoff_ms (doubling, capped) before
+	 * the next try, so a full disk is not retried at every call. */
+	uint64_t fresh_retry_at;
+	uint32_t fresh_backoff_ms;
 };
+
+/* Longest wait between two tries of a failing freshness write. */
+#define FRESHNESS_BACKOFF_MAX_MS 5000u
 
 /* Data of fillers: the wal wants a non-NULL pointer even for 0 bytes. */
 static const char empty[1];
@@ -575,7 +582,8 @@ int tap_freshness_note(struct tap *tap, const struct tap_freshness *fr,
 	 * SPOOL_FRESHNESS_INTERVAL_MS. Nothing new: nothing written, and
 	 * the reader ages the contact time by its own clock. */
 	if (!changed ||
-	    (!flip && now_ms < tap->fresh_at + SPOOL_FRESHNESS_INTERVAL_MS))
+	    (!flip && now_ms < tap->fresh_at + SPOOL_FRESHNESS_INTERVAL_MS) ||
+	    now_ms < tap->fresh_retry_at)
 		return 0;
 	memset(&sf, 0, sizeof sf);
 	sf.leader_known = fr->leader_known;
@@ -584,8 +592,17 @@ int tap_freshness_note(struct tap *tap, const struct tap_freshness *fr,
 	sf.commit_index = fr->commit_index;
 	sf.written_ms = wall_ms;
 	rc = spool_freshness_write(tap->dir, &sf, errmsg);
-	if (rc != 0)
+	if (rc != 0) {
+		tap->fresh_backoff_ms =
+		    tap->fresh_backoff_ms == 0 ? SPOOL_FRESHNESS_INTERVAL_MS
+		    : tap->fresh_backoff_ms >= FRESHNESS_BACKOFF_MAX_MS / 2
+		        ? FRESHNESS_BACKOFF_MAX_MS
+		        : tap->fresh_backoff_ms * 2;
+		tap->fresh_retry_at = now_ms + tap->fresh_backoff_ms;
 		return rc;
+	}
+	tap->fresh_backoff_ms = 0;
+	tap->fresh_retry_at = 0;
 	tap->fresh = *fr;
 	tap->fresh_at = now_ms;
 	tap->fresh_written = true;

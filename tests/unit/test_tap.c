@@ -1,5 +1,6 @@
 /* tap core (tap/tap.h): appends, idempotent re-appends after a reopen,
  * divergence, gaps, snapshots with retention, rebase on install. */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
 }
 
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
@@ -616,7 +618,48 @@ static void test_freshness_note(void **state)
 	    tap_freshness_note(f->tap, &fr, 5000, 1700000004000, errmsg), 0);
 	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
 	assert_true(got.written_ms == 1700000000106);
+	/* A write that fails (a full disk) is tried again only after a
+	 * backoff that doubles from the interval up to 5 s: not at every
+	 * call. */
+	fr.leader_known = true; /* news: would be written at once */
+	io_fault_set(IO_FAULT_WRITE, 1, -1, ENOSPC);
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 6000, 1700000005000, errmsg),
+	    MA_ERR_NOSPACE);
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 6099, 1700000005099, errmsg), 0);
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 6100, 1700000005100, errmsg),
+	    MA_ERR_NOSPACE); /* after 100 ms */
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 6299, 1700000005299, errmsg), 0);
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 6300, 1700000005300, errmsg),
+	    MA_ERR_NOSPACE); /* after 200 ms */
+	{
+		uint64_t now = 6300, waits[8];
+
+		for (int i = 0; i < 8; i++) {
+			uint64_t t = now + 1;
+
+			while (tap_freshness_note(f->tap, &fr, t, 1700000010000,
+			                          errmsg) == 0)
+				t++;
+			waits[i] = t - now;
+			now = t;
+		}
+		assert_int_equal(waits[0], 400);
+		assert_int_equal(waits[1], 800);
+		assert_int_equal(waits[4], 5000); /* capped */
+		assert_int_equal(waits[7], 5000);
+	}
+	io_fault_clear();
+	assert_int_equal(
+	    tap_freshness_note(f->tap, &fr, 90000, 1700000090000, errmsg), 0);
+	assert_int_equal(spool_freshness_read(f->dir, &got, errmsg), 0);
+	assert_true(got.leader_known && got.written_ms == 1700000090000);
 	/* A leader that is not known: refused. */
+	fr.leader_known = false;
 	fr.is_leader = true;
 	assert_int_equal(
 	    tap_freshness_note(f->tap, &fr, 9000, 1700000009000, errmsg),
