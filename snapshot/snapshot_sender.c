@@ -11,7 +11,7 @@
  * the chunks (each call reads at most VERIFY_PER_CALL bytes of it, paced
  * to finish with the last chunk when it can) and, once the chunks are all
  * out, on calls that produce no chunk (return 2). The two CRCs are joined
- * arithmetically (crc_combine) for the whole-file check. */
+ * arithmetically (crc32c_combine) for the whole-file check. */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -42,39 +42,6 @@ struct snapshot_sender {
 	uint8_t *buf;
 	bool done; /* the {done} chunk was produced */
 };
-
-/* CRC32C's reflected polynomial. In the reflected representation bit 31
- * is x^0. */
-#define CRC32C_POLY 0x82f63b78u
-
-/* a * b modulo the CRC polynomial. */
-static uint32_t gf_mul(uint32_t a, uint32_t b)
-{
-	uint32_t p = 0;
-
-	for (uint32_t m = 1u << 31; m != 0; m >>= 1) {
-		if (a & m)
-			p ^= b;
-		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
-	}
-	return p;
-}
-
-/* CRC32C of A || B from crc32c(A), crc32c(B) and the length of B: the
- * CRC of A shifted over len_b zero bytes (times x^(8 len_b)) plus the CRC
- * of B; the pre- and post-inversions of the standard CRC cancel out. */
-static uint32_t crc_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
-{
-	uint32_t sq = 1u << 23; /* x^8: one byte */
-	uint32_t x = 1u << 31;  /* x^0 */
-
-	for (; len_b != 0; len_b >>= 1) {
-		if (len_b & 1)
-			x = gf_mul(x, sq);
-		sq = gf_mul(sq, sq);
-	}
-	return gf_mul(x, crc_a) ^ crc_b;
-}
 
 static int read_at(struct snapshot_sender *s, size_t n, uint64_t off,
                    char *errmsg)
@@ -259,7 +226,7 @@ int snapshot_sender_next(struct snapshot_sender *s, struct snapshot_chunk *env,
 		                 s->path, (uint64_t)st.st_size, s->id.size);
 	whole = s->start == 0
 	            ? s->crc
-	            : crc_combine(s->vcrc, s->crc, s->id.size - s->start);
+	            : crc32c_combine(s->vcrc, s->crc, s->id.size - s->start);
 	if (whole != s->id.crc32c)
 		return ma_errorf(errmsg, MA_ERR_CORRUPT,
 		                 "%s: CRC32C of the file is 0x%08x, "
