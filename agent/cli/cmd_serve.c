@@ -454,6 +454,9 @@ static unsigned report_unapplied(const struct serve_cli *a,
 	NUM(max_snapshot_streams_per_identity,
 	    "[serve] max_snapshot_streams_per_identity");
 	NUM(snapshot_lease_ms, "[serve] snapshot_lease");
+	NUM(max_handshakes, "[serve] max_handshakes");
+	NUM(max_handshakes_per_addr, "[serve] max_handshakes_per_address");
+	NUM(handshake_timeout_ms, "[serve] handshake_timeout");
 	STR(a->cfg.serve.metrics_listen.host, b->cfg.serve.metrics_listen.host,
 	    "[serve] metrics_listen");
 	if (a->cfg.serve.metrics_listen.port !=

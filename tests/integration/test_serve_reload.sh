@@ -72,11 +72,14 @@ check "the error is named" grep -q "serve.conf:9: \[serve\] no_such_key: unknown
 
 # Withdraw mirror-2's grant (drop its section) and change a setting that
 # needs a restart.
-write_conf "kv" "max_connections = 32"
+write_conf "kv" "max_connections = 32
+handshake_timeout = 7s"
 sed -i '/^\[access "mirror-2"\]/,/^databases/d' "$TMP/serve.conf"
 kill -HUP "$SERVE_PID"
-check "the reload is logged with what needs a restart" \
-	wait_until 10 grep -q "SIGHUP: \[serve\] max_connections changed; restart" "$TMP/serve.log"
+wait_until 10 grep -q "SIGHUP: \[serve\] max_connections changed; restart" "$TMP/serve.log"
+check "the reload is logged with what needs a restart (max_connections, handshake_timeout)" \
+	sh -c "grep -q 'SIGHUP: \[serve\] max_connections changed; restart' '$TMP/serve.log' &&
+	       grep -q 'SIGHUP: \[serve\] handshake_timeout changed; restart' '$TMP/serve.log'"
 check "the reload applied one grant and ended mirror-2's stream" \
 	wait_until 10 grep -q "SIGHUP: configuration reloaded: 1 \[access\] grant(s) applied (1 stream(s) ended" "$TMP/serve.log"
 wait_until 30 sh -c "! kill -0 $m2_PID 2>/dev/null"
