@@ -103,6 +103,15 @@ int source_view_probe_answer(struct source_view *v, uint32_t ep,
 		source_view_probe_failed(v, ep, SOURCE_PROBE_FOREIGN, em, now);
 		return ma_errorf(errmsg, MA_ERR_IDENTITY, "%s", em);
 	}
+	/* An index past 2^63-1 is nobody's position (follow_core refuses it
+	 * from the followed node too): it would win every comparison. */
+	if (info.commit_index > (uint64_t)INT64_MAX) {
+		snprintf(em, sizeof em,
+		         "announces commit index %" PRIu64 ", beyond %" PRId64,
+		         info.commit_index, INT64_MAX);
+		source_view_probe_failed(v, ep, SOURCE_PROBE_FAILED, em, now);
+		return ma_errorf(errmsg, MA_ERR_PROTO, "%s", em);
+	}
 	source_view_observe(v, ep, info.commit_index, &info.fresh, now);
 	return 0;
 }

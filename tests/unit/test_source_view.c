@@ -166,8 +166,19 @@ static void test_targets(void **state)
 	                                          sizeof garbage, 10000, em),
 	                 MA_ERR_PROTO);
 	assert_int_equal(v.ep[3].probe, SOURCE_PROBE_FAILED);
-	/* The same cluster: a target, observed with its position. */
+	/* The same cluster announcing an index past 2^63-1: a failed
+	 * probe, never the freshest. */
 	snprintf(info.id.cluster_id, sizeof info.id.cluster_id, CLUSTER);
+	info.commit_index = UINT64_MAX;
+	proto_buf_clear(&b);
+	assert_int_equal(proto_info_encode(&b, &info), 0);
+	assert_int_equal(source_view_probe_answer(&v, 3, CLUSTER, "kv", b.data,
+	                                          b.len, 10000, em),
+	                 MA_ERR_PROTO);
+	assert_int_equal(v.ep[3].probe, SOURCE_PROBE_FAILED);
+	assert_false(source_view_decide(&v, 10000, &t, why, sizeof why));
+	info.commit_index = 900;
+	/* The same cluster: a target, observed with its position. */
 	proto_buf_clear(&b);
 	assert_int_equal(proto_info_encode(&b, &info), 0);
 	assert_int_equal(source_view_probe_answer(&v, 3, CLUSTER, "kv", b.data,
