@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "spool/spool.h"
 #include "wal/wal.h"
 
 bool follow_refresh_due(uint64_t distance, bool has, uint64_t index,
@@ -279,14 +280,6 @@ void follow_refresh_response(struct follow_refresh *r,
 	}
 }
 
-static bool same_source(const struct proto_identity *a,
-                        const struct proto_identity *b)
-{
-	return strcmp(a->cluster_id, b->cluster_id) == 0 &&
-	       strcmp(a->database_id, b->database_id) == 0 &&
-	       a->epoch == b->epoch;
-}
-
 static void on_info(struct follow_refresh *r,
                     const struct follow_refresh_env *env, const void *body,
                     size_t len, uint64_t now)
@@ -301,7 +294,7 @@ static void on_info(struct follow_refresh *r,
 		return;
 	}
 	r->got_info = true;
-	if (!same_source(&info.id, env->identity)) {
+	if (!spool_identity_accepts(env->identity, &info.id)) {
 		failed(r, env, "the source's identity is not the one stored",
 		       now);
 		return;
