@@ -507,6 +507,8 @@ static void send_status(struct read_api *api, struct evhttp_request *req,
 	if (r != NULL) {
 		status_report_from_follow(api->f, (long)getpid(),
 		                          (int64_t)clock_wall_ms(), r);
+		if (prometheus)
+			status_process_read(&r->process);
 		text = prometheus ? status_prometheus_format(r, &len)
 		                  : status_json_format(r, &len);
 		free(r);

@@ -94,6 +94,13 @@ struct stream {
 struct db {
 	struct serve *sv;
 	char *name, *dir;
+	/* The tap's freshness record as last read (db_freshness): read at
+	 * most once per SPOOL_FRESHNESS_INTERVAL_MS, the tap's own write
+	 * cadence, however many answers and heartbeats carry it. */
+	struct spool_freshness fresh;
+	int fresh_rc; /* 0, MA_ERR_NOTFOUND or the read error */
+	uint64_t fresh_read_ms;
+	bool fresh_read;
 	char wal_dir[PATH_MAX], snap_dir[PATH_MAX];
 	struct proto_identity id;
 	struct wal_identity wid;
@@ -355,16 +362,23 @@ static struct db *db_find(struct serve *sv, const char *name)
 
 /* The tap's freshness record of db's spool, as the wire carries it; an
  * absent or unreadable one is "unknown" (a hint: logged at debug). */
-static void db_freshness(const struct db *db, struct proto_freshness *out)
+static void db_freshness(struct db *db, struct proto_freshness *out)
 {
-	struct spool_freshness rec;
-	char em[MA_ERRMSG_SIZE];
-	int rc = spool_freshness_read(db->dir, &rec, em);
+	uint64_t now = clock_mono_ms();
 
-	if (rc != 0 && rc != MA_ERR_NOTFOUND)
-		log_debug("serve: %s: %s", db->name, em);
-	serve_log_freshness(rc == 0 ? &rec : NULL, (int64_t)clock_wall_ms(),
-	                    out);
+	if (!db->fresh_read ||
+	    now >= db->fresh_read_ms + SPOOL_FRESHNESS_INTERVAL_MS) {
+		char em[MA_ERRMSG_SIZE];
+
+		db->fresh_rc = spool_freshness_read(db->dir, &db->fresh, em);
+		if (db->fresh_rc != 0 && db->fresh_rc != MA_ERR_NOTFOUND)
+			log_debug("serve: %s: %s", db->name, em);
+		db->fresh_read_ms = now;
+		db->fresh_read = true;
+	}
+	/* Aged by the clock of this answer, not of the read. */
+	serve_log_freshness(db->fresh_rc == 0 ? &db->fresh : NULL,
+	                    (int64_t)clock_wall_ms(), out);
 }
 
 static void handle_info(struct stream *st)

@@ -117,7 +117,8 @@ void status_report_from_follow(const struct follow *f, long pid,
 	for (size_t i = 0; i < n; i++)
 		status_database_from_follow(f, i, &r->databases[i]);
 	r->count = n;
-	status_process_read(&r->process);
+	/* r->process stays invalid: only /metrics shows it, and reading
+	 * /proc for the status file every second would be wasted. */
 }
 
 /* Unix time of the boot, from /proc/stat's btime; 0 when unknown. */
