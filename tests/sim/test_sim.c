@@ -1762,6 +1762,76 @@ static void test_randomized(void **state)
 	assert_true(failed == 0);
 }
 
+/* Incarnations (issue 8): each source node's spool carries one; a node
+ * answering with another than the one the mirror recorded for it had its
+ * spool rebuilt under the same cluster id and is a new source. With one
+ * endpoint: Error naming the rebuild, nothing stored from it. With two:
+ * the rebuilt node is refused and the mirror follows the other node. */
+static void set_incarnation(struct world *w, struct fx_spool *sp,
+                            const char *inc, bool served)
+{
+	struct proto_identity id = sp->id;
+
+	snprintf(id.incarnation, sizeof id.incarnation, "%s", inc);
+	if (fx_spool_set_identity(sp, &id, w->em) != 0)
+		fail_msg("%s", w->em);
+	if (served &&
+	    sim_source_reload_identity(w->sim.sources[sp - w->sp], w->em) != 0)
+		fail_msg("%s", w->em);
+}
+
+static void test_incarnation_rebuilt_node(void **state)
+{
+	struct world w;
+	struct fx_spool *sp, *sp1;
+	const char *inc1 = "6f1c2d3e-0000-4000-8000-000000000001";
+	const char *inc2 = "6f1c2d3e-0000-4000-8000-000000000002";
+	const char *inc3 = "6f1c2d3e-0000-4000-8000-000000000003";
+
+	(void)state;
+	world_init(&w, 41, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	set_incarnation(&w, sp, inc1, false);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	set_incarnation(&w, sp, inc2, true);
+	append(&w, sp, 30, 1, true);
+	sim_cut_connection(&w.sim, "test");
+	assert_true(sim_run(&w.sim, in_error, NULL, 20000));
+	assert_identity_error(&w, 150);
+	if (strstr(follow_core_status(w.sim.core)->error,
+	           "its spool was rebuilt") == NULL)
+		fail_msg("error: '%s'", follow_core_status(w.sim.core)->error);
+	world_free(&w);
+
+	world_init(&w, 42, CHUNK);
+	sp = world_spool(&w, CLUSTER_A, 1);
+	set_incarnation(&w, sp, inc1, false);
+	append(&w, sp, 150, 1, true);
+	snapshot(&w, sp, 100, 1, 9000, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	sp1 = world_spool(&w, CLUSTER_A, 1);
+	set_incarnation(&w, sp1, inc3, false);
+	append(&w, sp1, 150, 1, false);
+	snapshot(&w, sp1, 100, 1, 9000, false);
+	serve_spool(&w, sp1, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 150, 20000);
+	/* Node 0 rebuilt; both nodes then take the same 30 entries. */
+	set_incarnation(&w, sp, inc2, true);
+	append(&w, sp, 30, 1, true);
+	append(&w, sp1, 30, 1, false);
+	sim_cut_connection(&w.sim, "test");
+	run_to(&w, 180, 30000);
+	assert_int_equal(follow_core_status(w.sim.core)->endpoint, 1);
+	assert_wal_equal(&w, 101, 180);
+	assert_clean(&w);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1789,6 +1859,7 @@ int main(void)
 	    cmocka_unit_test(test_fresh_degraded_when_none_fresh),
 	    cmocka_unit_test(test_fresh_flapping_bounded),
 	    cmocka_unit_test(test_corrupt_tries_next_endpoint),
+	    cmocka_unit_test(test_incarnation_rebuilt_node),
 	    cmocka_unit_test(test_randomized),
 	};
 
