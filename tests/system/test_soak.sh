@@ -38,6 +38,9 @@ MARGIN=${SOAK_MARGIN:-200}
 SEED=${SOAK_SEED:-$(date +%s)}
 LOADERS=${SOAK_LOADERS:-2}
 MAX_MS=${SOAK_RESTART_MAX_MS:-2000}
+# The restart after the long stop catches up what was written meanwhile
+# (0.2-0.3 s at CI size, 1.9-3.0 s at full size, bench/README.md).
+LONG_MAX_MS=${SOAK_LONG_MAX_MS:-10000}
 [ "$RESTARTS" -ge 2 ] || { echo "Bail out! SOAK_RESTARTS must be >= 2"; exit 1; }
 [ "$EVERY" -ge 1000 ] || { echo "Bail out! SOAK_SNAPSHOT_EVERY must be >= 1000 (checkpoint_entries' minimum)"; exit 1; }
 if [ -n "${SOAK_DIR:-}" ]; then
@@ -110,11 +113,15 @@ following_now() {
 }
 kb() { du -sk "$1" 2>/dev/null | cut -f1; }
 SIZES_OK=1
+MAX_RATIO=0 # largest mirror/spool size seen, in hundredths
 sample() { # what
 	m=$(kb "$TMP/mirror/kv")
 	s=$(kb "$TMP/spool")
 	diag "sizes $1 at $(($(date +%s) - T0)) s: mirror kv dir ${m:-0} KiB, source spool ${s:-0} KiB"
 	[ "${m:-0}" -le $((2 * ${s:-0})) ] || { SIZES_OK=0; diag "  over 2x: $m > 2 x $s"; }
+	[ "${s:-0}" -gt 0 ] && [ $((${m:-0} * 100 / s)) -gt $MAX_RATIO ] &&
+		MAX_RATIO=$((${m:-0} * 100 / s))
+	return 0
 }
 # A round of puts by LOADERS clients in parallel (same keys each round).
 load_round() { # n
@@ -204,7 +211,7 @@ sent=$(grep -c 'serve: sending snapshot' "$TMP/serve.log")
 boots=$(cat "$TMP"/follow*.log | grep -ci 'compacted\|re-bootstrap\|diverged')
 [ "$boots" = 0 ] && ok "no follow log mentions compacted, diverged or a re-bootstrap" ||
 	{ not_ok "$boots lines"; cat "$TMP"/follow*.log | grep -i 'compacted\|re-bootstrap\|diverged' | sed 's/^/# /' | head; }
-[ $SIZES_OK = 1 ] && ok "the mirror's directory stayed within 2x the source's spool at every sample" ||
+[ $SIZES_OK = 1 ] && ok "the mirror's directory stayed within 2x the source's spool at every sample (at most $((MAX_RATIO / 100)).$(printf %02d $((MAX_RATIO % 100)))x)" ||
 	not_ok "the mirror's directory exceeded 2x the source's spool"
 n=0
 for ms in $TIMES; do
@@ -212,8 +219,8 @@ for ms in $TIMES; do
 	[ "$ms" -lt "$MAX_MS" ] && ok "short-stop restart $n reached Following in $ms ms (< $MAX_MS)" ||
 		not_ok "short-stop restart $n reached Following in $ms ms (>= $MAX_MS)"
 done
-[ "$LONG_MS" -lt 60000 ] && ok "after the long stop (restart $LONG) it caught up and was Following in $LONG_MS ms" ||
-	not_ok "after the long stop: $LONG_MS ms"
+[ "$LONG_MS" -lt "$LONG_MAX_MS" ] && ok "after the long stop (restart $LONG) it caught up and was Following in $LONG_MS ms (< $LONG_MAX_MS)" ||
+	not_ok "after the long stop: $LONG_MS ms (>= $LONG_MAX_MS)"
 [ "$CODE" = 200 ] && [ -n "$mfp" ] && [ "$mfp" = "$srcfp" ] &&
 	ok "the mirror's fingerprint at $S equals the source's ($mfp)" ||
 	not_ok "fingerprint: $CODE $(cat "$TMP/fp.json"), source $srcfp at $S"
