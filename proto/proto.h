@@ -328,4 +328,8 @@ enum proto_fault_frame {
 int proto_fault_frame_encode(struct proto_buf *out,
                              enum proto_fault_frame kind);
 
+/* The version of the msgpack-c library loaded at run time (for
+ * `mirror-agent --version`; only proto/ includes msgpack.h). */
+const char *proto_msgpack_version(void);
+
 #endif

@@ -130,3 +130,8 @@ void proto_pack_kv_bool(struct proto_packer *p, const char *key, bool v)
 	proto_pack_key(p, key);
 	PACK(p, v ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk));
 }
+
+const char *proto_msgpack_version(void)
+{
+	return msgpack_version();
+}

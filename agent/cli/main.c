@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <msgpack.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 #include <wolfssl/options.h>
@@ -15,6 +14,7 @@
 #include "agent/status/status.h"
 #include "build-config.h" /* autoconf output, not agent/config/config.h */
 #include "build-info.h"   /* MA_BUILD_COMMIT, made at build time */
+#include "proto/proto.h"
 
 struct command {
 	const char *name;
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 		       PACKAGE_VERSION, MA_BUILD_COMMIT,
 		       ngtcp2_version(0)->version_str,
 		       nghttp3_version(0)->version_str, wolfSSL_lib_version(),
-		       event_get_version(), msgpack_version());
+		       event_get_version(), proto_msgpack_version());
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
