@@ -5,7 +5,8 @@ COMMON_CORE_SOURCES = \
 	common/io.c common/io.h \
 	common/log.c common/log.h \
 	common/parse.c common/parse.h \
-	common/endian.h
+	common/endian.h \
+	common/kvtext.c common/kvtext.h
 # Glue that needs libevent (sd_notify's timer): not in the tap library,
 # which links $(COMMON_CORE_SOURCES) only (tap/tap.mk).
 COMMON_EVENT_SOURCES = common/notify.c common/notify.h
@@ -41,3 +42,10 @@ TESTS += tests/unit/test_notify
 tests_unit_test_notify_SOURCES = tests/unit/test_notify.c
 tests_unit_test_notify_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_notify_LDADD = $(TEST_LIBS)
+
+# The strict key=value record reader (common/kvtext.c).
+check_PROGRAMS += tests/unit/test_kvtext
+TESTS += tests/unit/test_kvtext
+tests_unit_test_kvtext_SOURCES = tests/unit/test_kvtext.c
+tests_unit_test_kvtext_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_kvtext_LDADD = $(TEST_LIBS)

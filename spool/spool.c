@@ -13,6 +13,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/kvtext.h"
 #include "common/parse.h"
 
 /* identity file: three or four "key=value" lines (cluster_id,
@@ -50,12 +51,10 @@ bool spool_identity_accepts(const struct proto_identity *stored,
 	return strcasecmp(stored->incarnation, seen->incarnation) == 0;
 }
 
-int spool_identity_format(const struct proto_identity *id,
-                          char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg)
+/* What spool_identity_format() refuses to write (and the parser to read):
+ * ids that are not well formed. */
+static int identity_check(const struct proto_identity *id, char *errmsg)
 {
-	char body[SPOOL_IDENTITY_TEXT_MAX], inc[64] = "";
-	int n;
-
 	/* Peer strings end up here (the mirror stores its source's
 	 * identity): only well-formed ids are ever written. */
 	if (!proto_uuid_valid(id->cluster_id) ||
@@ -69,16 +68,25 @@ int spool_identity_format(const struct proto_identity *id,
 		    "'%.36s' a UUID or empty)",
 		    id->cluster_id, id->database_id, PARSE_NAME_RULE,
 		    id->incarnation);
+	return 0;
+}
+
+int spool_identity_format(const struct proto_identity *id,
+                          char out[SPOOL_IDENTITY_TEXT_MAX], char *errmsg)
+{
+	char inc[64] = "";
+	int n, rc;
+
+	rc = identity_check(id, errmsg);
+	if (rc != 0)
+		return rc;
 	if (id->incarnation[0] != '\0')
 		snprintf(inc, sizeof inc, "incarnation=%s\n", id->incarnation);
-	n = snprintf(body, sizeof body,
+	n = snprintf(out, SPOOL_IDENTITY_TEXT_MAX,
 	             "cluster_id=%s\ndatabase_id=%s\nepoch=%" PRIu64 "\n%s",
 	             id->cluster_id, id->database_id, id->epoch, inc);
-	if (n < 0 || (size_t)n >= sizeof body - 16)
-		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
-	n = snprintf(out, SPOOL_IDENTITY_TEXT_MAX, "%scrc32c=%08x\n", body,
-	             crc32c(body, (size_t)n));
-	if (n < 0 || (size_t)n >= SPOOL_IDENTITY_TEXT_MAX)
+	if (n < 0 ||
+	    (n = kvtext_seal(out, (size_t)n, SPOOL_IDENTITY_TEXT_MAX)) < 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "identity too long");
 	return n;
 }
@@ -86,46 +94,30 @@ int spool_identity_format(const struct proto_identity *id,
 int spool_identity_parse(const char *text, size_t len,
                          struct proto_identity *id, char *errmsg)
 {
-	char copy[SPOOL_IDENTITY_TEXT_MAX], canon[SPOOL_IDENTITY_TEXT_MAX];
-	const char *crcline, *rest;
-	unsigned crc;
-	int n, used = 0;
-
-	memset(id, 0, sizeof *id);
-	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "not an identity file (%zu bytes%s)", len,
-		                 len >= sizeof copy ? ", too long"
-		                                    : ", has NULs");
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	crcline = strstr(copy, "crc32c=");
-	if (crcline == NULL || sscanf(crcline, "crc32c=%8x\n", &crc) != 1 ||
-	    crc32c(copy, (size_t)(crcline - copy)) != crc)
-		return ma_errorf(
-		    errmsg, MA_ERR_CORRUPT,
-		    "missing or wrong crc32c line (file damaged or "
-		    "edited)");
-	n = sscanf(copy,
-	           "cluster_id=%36[^\n]\ndatabase_id=%64[^\n]\nepoch=%" SCNu64
-	           "\n%n",
-	           id->cluster_id, id->database_id, &id->epoch, &used);
 	/* The incarnation line is optional: files written before it
 	 * existed have three lines. */
-	rest = copy + used;
-	if (n == 3 && used > 0 && strncmp(rest, "incarnation=", 12) == 0 &&
-	    sscanf(rest, "incarnation=%36[^\n]\n", id->incarnation) != 1)
-		n = 0;
-	/* Only the exact text spool_identity_format() writes is an identity:
-	 * sscanf alone would take "epoch=-1" as 2^64-1, "+1", " 1" or
-	 * trailing lines. */
-	if (n != 3 || used == 0 ||
-	    spool_identity_format(id, canon, NULL) != (int)len ||
-	    memcmp(canon, copy, len) != 0) {
+	const struct kvtext_field fields[] = {
+	    {"cluster_id", KVTEXT_STR, 0, PROTO_CLUSTER_ID_LEN, id->cluster_id,
+	     0, NULL},
+	    {"database_id", KVTEXT_STR, 0, PROTO_DATABASE_ID_MAX,
+	     id->database_id, 0, NULL},
+	    {"epoch", KVTEXT_U64, 0, 0, &id->epoch, 0, NULL},
+	    {"incarnation", KVTEXT_STR, KVTEXT_OPTIONAL, PROTO_INCARNATION_LEN,
+	     id->incarnation, 0, NULL},
+	    {"crc32c", KVTEXT_CRC32C, 0, 0, NULL, 0, NULL},
+	};
+	const struct kvtext_format fmt = {"identity file", NULL,
+	                                  SPOOL_IDENTITY_TEXT_MAX - 1, fields,
+	                                  sizeof fields / sizeof fields[0]};
+	int rc;
+
+	memset(id, 0, sizeof *id);
+	rc = kvtext_parse(&fmt, text, len, errmsg);
+	if (rc == 0 && identity_check(id, errmsg) != 0)
+		rc = ma_errwrapf(errmsg, MA_ERR_CORRUPT, "identity file");
+	if (rc != 0)
 		memset(id, 0, sizeof *id);
-		return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed identity");
-	}
-	return 0;
+	return rc;
 }
 
 int spool_identity_write(const char *dir, const struct proto_identity *id,
@@ -154,16 +146,21 @@ int spool_identity_write(const char *dir, const struct proto_identity *id,
 	return 0;
 }
 
-int spool_text_read(const char *dir, const char *name, size_t max,
-                    const char *what, const char *absent, char path[4096],
-                    void **text, size_t *len, char *errmsg)
+int spool_record_read(const char *dir, const char *name, size_t max,
+                      const char *what, const char *absent,
+                      int (*parse)(const char *text, size_t len, void *out,
+                                   char *errmsg),
+                      void *out, char *errmsg)
 {
+	char path[4096];
+	size_t len;
+	void *buf;
 	int rc;
 
-	if (spool_path(path, 4096, dir, name) != 0)
+	if (spool_path(path, sizeof path, dir, name) != 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
 		                 dir);
-	rc = io_read_file(path, max, text, len, errmsg);
+	rc = io_read_file(path, max, &buf, &len, errmsg);
 	if (rc == MA_ERR_NOTFOUND)
 		return ma_errorf(errmsg, MA_ERR_NOTFOUND, "%s: %s", path,
 		                 absent);
@@ -171,27 +168,24 @@ int spool_text_read(const char *dir, const char *name, size_t max,
 		return ma_errwrapf(errmsg,
 		                   rc == MA_ERR_LIMIT ? MA_ERR_CORRUPT : rc,
 		                   "cannot read %s", what);
+	rc = parse(buf, len, out, errmsg);
+	free(buf);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc, "%s", path);
 	return 0;
+}
+
+static int identity_parse(const char *text, size_t len, void *id, char *errmsg)
+{
+	return spool_identity_parse(text, len, id, errmsg);
 }
 
 int spool_identity_read(const char *dir, struct proto_identity *id,
                         char *errmsg)
 {
-	char path[4096];
-	size_t len;
-	void *buf;
-	int rc;
-
-	rc = spool_text_read(dir, SPOOL_IDENTITY_FILE, SPOOL_IDENTITY_TEXT_MAX,
-	                     "identity file", "no identity yet", path, &buf,
-	                     &len, errmsg);
-	if (rc != 0)
-		return rc;
-	rc = spool_identity_parse(buf, len, id, errmsg);
-	free(buf);
-	if (rc != 0)
-		return ma_errwrapf(errmsg, rc, "%s", path);
-	return 0;
+	return spool_record_read(dir, SPOOL_IDENTITY_FILE,
+	                         SPOOL_IDENTITY_TEXT_MAX, "identity file",
+	                         "no identity yet", identity_parse, id, errmsg);
 }
 
 int spool_uuid_generate(char out[PROTO_CLUSTER_ID_LEN + 1])

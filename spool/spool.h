@@ -35,14 +35,17 @@
  * MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_identity_write(const char *dir, const struct proto_identity *id,
                          bool replace, char *errmsg);
-/* The one reader of the spool's small text records (identity, promoted):
- * reads dir/name, at most max bytes, into *text (malloc()ed, NUL after
- * len; the caller frees it) and its path into path. 0, MA_ERR_NOTFOUND
- * (errmsg "PATH: absent"), MA_ERR_CORRUPT (longer than max), MA_ERR_INVAL
- * (path too long) or the read error, wrapped "cannot read WHAT". */
-int spool_text_read(const char *dir, const char *name, size_t max,
-                    const char *what, const char *absent, char path[4096],
-                    void **text, size_t *len, char *errmsg);
+/* The one reader of the spool's small text records (identity, promoted,
+ * freshness, the last source commit index): reads dir/name, at most max
+ * bytes, and hands the text to parse (which fills out). 0, MA_ERR_NOTFOUND
+ * (errmsg "PATH: absent"), MA_ERR_CORRUPT (longer than max: wrapped
+ * "cannot read WHAT"; or parse's refusal, prefixed with the path),
+ * MA_ERR_INVAL (path too long) or the read error. */
+int spool_record_read(const char *dir, const char *name, size_t max,
+                      const char *what, const char *absent,
+                      int (*parse)(const char *text, size_t len, void *out,
+                                   char *errmsg),
+                      void *out, char *errmsg);
 /* Reads dir/identity. 0, MA_ERR_NOTFOUND (no identity yet), MA_ERR_CORRUPT
  * (malformed or CRC mismatch: names the file), MA_ERR_IO. */
 int spool_identity_read(const char *dir, struct proto_identity *id,

@@ -10,12 +10,18 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/kvtext.h"
 #include "spool/spool.h"
+
+/* The leader line's values, by (is_leader, leader_known). */
+static const char *leader_word(const struct spool_freshness *f)
+{
+	return f->is_leader ? "self" : f->leader_known ? "known" : "none";
+}
 
 int spool_freshness_format(const struct spool_freshness *f,
                            char out[SPOOL_FRESHNESS_TEXT_MAX], char *errmsg)
 {
-	char body[SPOOL_FRESHNESS_TEXT_MAX];
 	int n;
 
 	if (f->leader_contact_ms < 0 || f->written_ms < 0 ||
@@ -24,19 +30,13 @@ int spool_freshness_format(const struct spool_freshness *f,
 		                 "invalid freshness record (contact %" PRId64
 		                 ", written %" PRId64 ")",
 		                 f->leader_contact_ms, f->written_ms);
-	n = snprintf(body, sizeof body,
+	n = snprintf(out, SPOOL_FRESHNESS_TEXT_MAX,
 	             "leader=%s\nleader_contact_ms=%" PRId64
 	             "\ncommit_index=%" PRIu64 "\nwritten_ms=%" PRId64 "\n",
-	             f->is_leader      ? "self"
-	             : f->leader_known ? "known"
-	                               : "none",
-	             f->leader_contact_ms, f->commit_index, f->written_ms);
-	if (n < 0 || (size_t)n >= sizeof body - 16)
-		return ma_errorf(errmsg, MA_ERR_INVAL,
-		                 "freshness record too long");
-	n = snprintf(out, SPOOL_FRESHNESS_TEXT_MAX, "%scrc32c=%08x\n", body,
-	             crc32c(body, (size_t)n));
-	if (n < 0 || (size_t)n >= SPOOL_FRESHNESS_TEXT_MAX)
+	             leader_word(f), f->leader_contact_ms, f->commit_index,
+	             f->written_ms);
+	if (n < 0 ||
+	    (n = kvtext_seal(out, (size_t)n, SPOOL_FRESHNESS_TEXT_MAX)) < 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "freshness record too long");
 	return n;
@@ -45,43 +45,36 @@ int spool_freshness_format(const struct spool_freshness *f,
 int spool_freshness_parse(const char *text, size_t len,
                           struct spool_freshness *f, char *errmsg)
 {
-	char copy[SPOOL_FRESHNESS_TEXT_MAX], canon[SPOOL_FRESHNESS_TEXT_MAX];
-	char leader[8];
-	const char *crcline;
-	unsigned crc;
-	int n;
+	char leader[8] = "";
+	uint64_t contact = 0, written = 0;
+	const struct kvtext_field fields[] = {
+	    {"leader", KVTEXT_STR, 0, 5, leader, 0, NULL},
+	    {"leader_contact_ms", KVTEXT_U64, 0, INT64_MAX, &contact, 0, NULL},
+	    {"commit_index", KVTEXT_U64, 0, 0, &f->commit_index, 0, NULL},
+	    {"written_ms", KVTEXT_U64, 0, INT64_MAX, &written, 0, NULL},
+	    {"crc32c", KVTEXT_CRC32C, 0, 0, NULL, 0, NULL},
+	};
+	const struct kvtext_format fmt = {"freshness record", NULL,
+	                                  SPOOL_FRESHNESS_TEXT_MAX - 1, fields,
+	                                  sizeof fields / sizeof fields[0]};
+	int rc;
 
 	memset(f, 0, sizeof *f);
-	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "not a freshness record (%zu bytes%s)", len,
-		                 len >= sizeof copy ? ", too long"
-		                                    : ", has NULs");
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	crcline = strstr(copy, "crc32c=");
-	if (crcline == NULL || sscanf(crcline, "crc32c=%8x\n", &crc) != 1 ||
-	    crc32c(copy, (size_t)(crcline - copy)) != crc)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "freshness record: missing or wrong crc32c "
-		                 "line (file damaged or edited)");
-	n = sscanf(copy,
-	           "leader=%5[a-z]\nleader_contact_ms=%" SCNd64
-	           "\ncommit_index=%" SCNu64 "\nwritten_ms=%" SCNd64 "\n",
-	           leader, &f->leader_contact_ms, &f->commit_index,
-	           &f->written_ms);
-	f->is_leader = n >= 1 && strcmp(leader, "self") == 0;
-	f->leader_known =
-	    f->is_leader || (n >= 1 && strcmp(leader, "known") == 0);
-	/* sscanf alone would take "-1", "+1" or " 1": only the canonical
-	 * text counts. */
-	if (n != 4 || spool_freshness_format(f, canon, NULL) != (int)len ||
-	    memcmp(canon, copy, len) != 0) {
-		memset(f, 0, sizeof *f);
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "malformed freshness record");
+	rc = kvtext_parse(&fmt, text, len, errmsg);
+	if (rc == 0) {
+		f->is_leader = strcmp(leader, "self") == 0;
+		f->leader_known = f->is_leader || strcmp(leader, "known") == 0;
+		f->leader_contact_ms = (int64_t)contact;
+		f->written_ms = (int64_t)written;
+		if (strcmp(leader, leader_word(f)) != 0)
+			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+			               "freshness record line 1 (leader): "
+			               "\"%s\" is none of self, known, none",
+			               leader);
 	}
-	return 0;
+	if (rc != 0)
+		memset(f, 0, sizeof *f);
+	return rc;
 }
 
 int spool_freshness_write(const char *dir, const struct spool_freshness *f,
@@ -100,23 +93,17 @@ int spool_freshness_write(const char *dir, const struct spool_freshness *f,
 	return 0;
 }
 
+static int freshness_parse(const char *text, size_t len, void *f, char *errmsg)
+{
+	return spool_freshness_parse(text, len, f, errmsg);
+}
+
 int spool_freshness_read(const char *dir, struct spool_freshness *f,
                          char *errmsg)
 {
-	char path[4096];
-	size_t len;
-	void *buf;
-	int rc;
-
 	memset(f, 0, sizeof *f);
-	rc = spool_text_read(dir, SPOOL_FRESHNESS_FILE,
-	                     SPOOL_FRESHNESS_TEXT_MAX, "freshness record",
-	                     "no freshness record", path, &buf, &len, errmsg);
-	if (rc != 0)
-		return rc;
-	rc = spool_freshness_parse(buf, len, f, errmsg);
-	free(buf);
-	if (rc != 0)
-		return ma_errwrapf(errmsg, rc, "%s", path);
-	return 0;
+	return spool_record_read(dir, SPOOL_FRESHNESS_FILE,
+	                         SPOOL_FRESHNESS_TEXT_MAX, "freshness record",
+	                         "no freshness record", freshness_parse, f,
+	                         errmsg);
 }

@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/kvtext.h"
 #include "common/parse.h"
 #include "spool/spool.h"
 
@@ -31,12 +32,9 @@ static bool token_valid(const char *s, size_t max)
 	return true;
 }
 
-int spool_promoted_format(const struct spool_promoted *p,
-                          char out[SPOOL_PROMOTED_TEXT_MAX], char *errmsg)
+/* What spool_promoted_format() refuses to write (and the parser to read). */
+static int promoted_check(const struct spool_promoted *p, char *errmsg)
 {
-	char body[SPOOL_PROMOTED_TEXT_MAX];
-	int n;
-
 	if (!parse_name_valid_str(p->from.cluster_id) ||
 	    !parse_name_valid_str(p->from.database_id) ||
 	    !token_valid(p->incarnation, sizeof p->incarnation) ||
@@ -46,7 +44,18 @@ int spool_promoted_format(const struct spool_promoted *p,
 		                 "invalid promoted record (cluster id '%s', "
 		                 "database '%s')",
 		                 p->from.cluster_id, p->from.database_id);
-	n = snprintf(body, sizeof body,
+	return 0;
+}
+
+int spool_promoted_format(const struct spool_promoted *p,
+                          char out[SPOOL_PROMOTED_TEXT_MAX], char *errmsg)
+{
+	int n, rc;
+
+	rc = promoted_check(p, errmsg);
+	if (rc != 0)
+		return rc;
+	n = snprintf(out, SPOOL_PROMOTED_TEXT_MAX,
 	             "from_cluster_id=%s\nfrom_database_id=%s\n"
 	             "from_epoch=%" PRIu64 "\nepoch=%" PRIu64
 	             "\nincarnation=%s\nindex=%" PRIu64 "\nterm=%" PRIu64
@@ -55,12 +64,8 @@ int spool_promoted_format(const struct spool_promoted *p,
 	             p->from.cluster_id, p->from.database_id, p->from.epoch,
 	             p->epoch, p->incarnation, p->index, p->term,
 	             p->fingerprint, p->source_commit_index, p->unix_ms);
-	if (n < 0 || (size_t)n >= sizeof body - 16)
-		return ma_errorf(errmsg, MA_ERR_INVAL,
-		                 "promoted record too long");
-	n = snprintf(out, SPOOL_PROMOTED_TEXT_MAX, "%scrc32c=%08x\n", body,
-	             crc32c(body, (size_t)n));
-	if (n < 0 || (size_t)n >= SPOOL_PROMOTED_TEXT_MAX)
+	if (n < 0 ||
+	    (n = kvtext_seal(out, (size_t)n, SPOOL_PROMOTED_TEXT_MAX)) < 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL,
 		                 "promoted record too long");
 	return n;
@@ -69,43 +74,38 @@ int spool_promoted_format(const struct spool_promoted *p,
 int spool_promoted_parse(const char *text, size_t len, struct spool_promoted *p,
                          char *errmsg)
 {
-	char copy[SPOOL_PROMOTED_TEXT_MAX], canon[SPOOL_PROMOTED_TEXT_MAX];
-	const char *crcline;
-	unsigned crc;
-	int n;
+	uint64_t unix_ms = 0;
+	const struct kvtext_field fields[] = {
+	    {"from_cluster_id", KVTEXT_STR, 0, PROTO_CLUSTER_ID_LEN,
+	     p->from.cluster_id, 0, NULL},
+	    {"from_database_id", KVTEXT_STR, 0, PROTO_DATABASE_ID_MAX,
+	     p->from.database_id, 0, NULL},
+	    {"from_epoch", KVTEXT_U64, 0, 0, &p->from.epoch, 0, NULL},
+	    {"epoch", KVTEXT_U64, 0, 0, &p->epoch, 0, NULL},
+	    {"incarnation", KVTEXT_STR, 0, sizeof p->incarnation - 1,
+	     p->incarnation, 0, NULL},
+	    {"index", KVTEXT_U64, 0, 0, &p->index, 0, NULL},
+	    {"term", KVTEXT_U64, 0, 0, &p->term, 0, NULL},
+	    {"fingerprint", KVTEXT_STR, 0, sizeof p->fingerprint - 1,
+	     p->fingerprint, 0, NULL},
+	    {"source_commit_index", KVTEXT_U64, 0, 0, &p->source_commit_index,
+	     0, NULL},
+	    {"unix_ms", KVTEXT_U64, 0, INT64_MAX, &unix_ms, 0, NULL},
+	    {"crc32c", KVTEXT_CRC32C, 0, 0, NULL, 0, NULL},
+	};
+	const struct kvtext_format fmt = {"promoted record", NULL,
+	                                  SPOOL_PROMOTED_TEXT_MAX - 1, fields,
+	                                  sizeof fields / sizeof fields[0]};
+	int rc;
 
 	memset(p, 0, sizeof *p);
-	if (len >= sizeof copy || memchr(text, '\0', len) != NULL)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "not a promoted record (%zu bytes%s)", len,
-		                 len >= sizeof copy ? ", too long"
-		                                    : ", has NULs");
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	crcline = strstr(copy, "crc32c=");
-	if (crcline == NULL || sscanf(crcline, "crc32c=%8x\n", &crc) != 1 ||
-	    crc32c(copy, (size_t)(crcline - copy)) != crc)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "promoted record: missing or wrong crc32c "
-		                 "line (file damaged or edited)");
-	n = sscanf(copy,
-	           "from_cluster_id=%36[^\n]\nfrom_database_id=%64[^\n]\n"
-	           "from_epoch=%" SCNu64 "\nepoch=%" SCNu64
-	           "\nincarnation=%36[^\n]\nindex=%" SCNu64 "\nterm=%" SCNu64
-	           "\nfingerprint=%23[^\n]\nsource_commit_index=%" SCNu64
-	           "\nunix_ms=%" SCNd64 "\n",
-	           p->from.cluster_id, p->from.database_id, &p->from.epoch,
-	           &p->epoch, p->incarnation, &p->index, &p->term,
-	           p->fingerprint, &p->source_commit_index, &p->unix_ms);
-	/* sscanf alone would take "-1", "+1" or " 1": only the canonical
-	 * text counts. */
-	if (n != 10 || spool_promoted_format(p, canon, NULL) != (int)len ||
-	    memcmp(canon, copy, len) != 0) {
+	rc = kvtext_parse(&fmt, text, len, errmsg);
+	p->unix_ms = (int64_t)unix_ms;
+	if (rc == 0 && promoted_check(p, errmsg) != 0)
+		rc = ma_errwrapf(errmsg, MA_ERR_CORRUPT, "promoted record");
+	if (rc != 0)
 		memset(p, 0, sizeof *p);
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "malformed promoted record");
-	}
-	return 0;
+	return rc;
 }
 
 int spool_promoted_write(const char *dir, const struct spool_promoted *p,
@@ -124,24 +124,17 @@ int spool_promoted_write(const char *dir, const struct spool_promoted *p,
 	return 0;
 }
 
+static int promoted_parse(const char *text, size_t len, void *p, char *errmsg)
+{
+	return spool_promoted_parse(text, len, p, errmsg);
+}
+
 int spool_promoted_read(const char *dir, struct spool_promoted *p, char *errmsg)
 {
-	char path[4096];
-	size_t len;
-	void *buf;
-	int rc;
-
 	memset(p, 0, sizeof *p);
-	rc = spool_text_read(dir, SPOOL_PROMOTED_FILE, SPOOL_PROMOTED_TEXT_MAX,
-	                     "promoted record", "not promoted", path, &buf,
-	                     &len, errmsg);
-	if (rc != 0)
-		return rc;
-	rc = spool_promoted_parse(buf, len, p, errmsg);
-	free(buf);
-	if (rc != 0)
-		return ma_errwrapf(errmsg, rc, "%s", path);
-	return 0;
+	return spool_record_read(dir, SPOOL_PROMOTED_FILE,
+	                         SPOOL_PROMOTED_TEXT_MAX, "promoted record",
+	                         "not promoted", promoted_parse, p, errmsg);
 }
 
 bool spool_promoted_complete(const struct spool_promoted *p,
@@ -166,27 +159,37 @@ int spool_source_commit_write(const char *dir, uint64_t index, char *errmsg)
 	                             (size_t)n, errmsg);
 }
 
+/* One line, leading zeros taken (as parse_uint64 always did). */
+static int source_commit_parse(const char *text, size_t len, void *index,
+                               char *errmsg)
+{
+	const struct kvtext_field fields[] = {
+	    {"source_commit_index", KVTEXT_U64, KVTEXT_ZEROS, 0, index, 0,
+	     NULL},
+	};
+	const struct kvtext_format fmt = {"the last source commit index", NULL,
+	                                  64, fields, 1};
+	int rc = kvtext_parse(&fmt, text, len, errmsg);
+
+	if (rc != 0)
+		*(uint64_t *)index = 0;
+	return rc;
+}
+
 int spool_source_commit_read(const char *dir, uint64_t *index, char *errmsg)
 {
-	static const char key[] = "source_commit_index=";
-	char path[4096], why[PARSE_WHY_SIZE];
-	size_t len, k = sizeof key - 1;
-	void *buf;
 	int rc;
 
 	*index = 0;
-	rc = spool_text_read(
-	    dir, SPOOL_SOURCE_COMMIT_FILE, 64, "the last source commit index",
-	    "no source commit index recorded", path, &buf, &len, errmsg);
-	if (rc != 0)
-		return rc;
-	if (len <= k + 1 || memcmp(buf, key, k) != 0 ||
-	    ((char *)buf)[len - 1] != '\n' ||
-	    parse_uint64_len((char *)buf + k, len - k - 1, index, why) != 0)
-		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
-		               "%s: not one line source_commit_index=N; remove "
-		               "it (it is only the RPO figure's hint)",
-		               path);
-	free(buf);
+	rc = spool_record_read(dir, SPOOL_SOURCE_COMMIT_FILE, 64,
+	                       "the last source commit index",
+	                       "no source commit index recorded",
+	                       source_commit_parse, index, errmsg);
+	if (rc == MA_ERR_CORRUPT && errmsg != NULL) {
+		size_t l = strlen(errmsg);
+
+		snprintf(errmsg + l, MA_ERRMSG_SIZE - l,
+		         "; remove it (it is only the RPO figure's hint)");
+	}
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
+#include "common/kvtext.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "spool/spool.h"
@@ -82,70 +83,41 @@ int spool_reserve_format(const struct spool_reservation *r,
 	/* identity (255) + database (64) + two numbers fit with room for
 	 * the CRC line: 27 + 10 + 255 + 10 + 64 + 7 + 20 + 12 + 20 + 4 +
 	 * 16 < 512. */
-	if (n < 0 || n + 16 >= SPOOL_RESERVE_TEXT_MAX)
+	if (n < 0 ||
+	    (n = kvtext_seal(out, (size_t)n, SPOOL_RESERVE_TEXT_MAX)) < 0)
 		return ma_errorf(errmsg, MA_ERR_INVAL, "reservation too long");
-	n += snprintf(out + n, SPOOL_RESERVE_TEXT_MAX - (size_t)n,
-	              "crc32c=%08" PRIx32 "\n", crc32c(out, (size_t)n));
 	return n;
-}
-
-/* Copies the value of line "key=VALUE\n" at *p into out (at most max
- * bytes), advancing *p. false when the key or newline is missing. */
-static bool take_line(const char **p, const char *end, const char *key,
-                      char *out, size_t max)
-{
-	size_t klen = strlen(key);
-	const char *nl, *v;
-
-	if ((size_t)(end - *p) < klen + 1 || memcmp(*p, key, klen) != 0 ||
-	    (*p)[klen] != '=')
-		return false;
-	v = *p + klen + 1;
-	nl = memchr(v, '\n', (size_t)(end - v));
-	if (nl == NULL || (size_t)(nl - v) > max)
-		return false;
-	memcpy(out, v, (size_t)(nl - v));
-	out[nl - v] = '\0';
-	*p = nl + 1;
-	return true;
 }
 
 int spool_reserve_parse(const char *text, size_t len,
                         struct spool_reservation *r, char *errmsg)
 {
-	char num[24], canon[SPOOL_RESERVE_TEXT_MAX];
-	const char *p = text, *end = text + len;
-	char why[MA_ERRMSG_SIZE];
+	const struct kvtext_field fields[] = {
+	    {"identity", KVTEXT_STR, 0, SPOOL_RESERVE_IDENTITY_MAX, r->identity,
+	     0, NULL},
+	    {"database", KVTEXT_STR, 0, PROTO_DATABASE_ID_MAX, r->database, 0,
+	     NULL},
+	    {"index", KVTEXT_U64, 0, 0, &r->index, 0, NULL},
+	    {"updated_ms", KVTEXT_U64, 0, 0, &r->updated_ms, 0, NULL},
+	    {"crc32c", KVTEXT_CRC32C, 0, 0, NULL, 0, NULL},
+	};
+	const struct kvtext_format fmt = {"reservation",
+	                                  "mirror-agent reservation 1",
+	                                  SPOOL_RESERVE_TEXT_MAX - 1, fields,
+	                                  sizeof fields / sizeof fields[0]};
+	int rc;
 
 	memset(r, 0, sizeof *r);
-	if (len >= SPOOL_RESERVE_TEXT_MAX || len < sizeof MAGIC - 1 ||
-	    memchr(text, '\0', len) != NULL ||
-	    memcmp(text, MAGIC, sizeof MAGIC - 1) != 0)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "not a reservation file (%zu bytes)", len);
-	p += sizeof MAGIC - 1;
-	if (!take_line(&p, end, "identity", r->identity,
-	               SPOOL_RESERVE_IDENTITY_MAX) ||
-	    !take_line(&p, end, "database", r->database,
-	               PROTO_DATABASE_ID_MAX) ||
-	    !take_line(&p, end, "index", num, 20) ||
-	    parse_uint64(num, &r->index, why) != 0 ||
-	    !take_line(&p, end, "updated_ms", num, 20) ||
-	    parse_uint64(num, &r->updated_ms, why) != 0)
-		goto malformed;
-	/* Only the exact text spool_reserve_format() writes (its CRC line
-	 * included) is a reservation: no "+1", "01", trailing lines. */
-	if (spool_reserve_format(r, canon, NULL) != (int)len ||
-	    memcmp(canon, text, len) != 0) {
+	rc = kvtext_parse(&fmt, text, len, errmsg);
+	if (rc == 0 && (!identity_valid(r->identity) ||
+	                !parse_name_valid_str(r->database)))
+		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+		               "reservation: identity '%s' or database '%s' "
+		               "is not one serve writes",
+		               r->identity, r->database);
+	if (rc != 0)
 		memset(r, 0, sizeof *r);
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "malformed reservation or wrong crc32c line "
-		                 "(file damaged or edited)");
-	}
-	return 0;
-malformed:
-	memset(r, 0, sizeof *r);
-	return ma_errorf(errmsg, MA_ERR_CORRUPT, "malformed reservation");
+	return rc;
 }
 
 int spool_reserve_write(const char *rdir, const struct spool_reservation *r,
@@ -410,9 +382,8 @@ static int budget_format(const struct spool_reserve_budget *b,
 	                              "\nmax_age_ms=%" PRIu64 "\n",
 	                 b->max_bytes, b->max_age_ms);
 
-	n += snprintf(out + n, BUDGET_TEXT_MAX - (size_t)n,
-	              "crc32c=%08" PRIx32 "\n", crc32c(out, (size_t)n));
-	return n;
+	/* 34 + 30 + 31 + 16 < 128: it always fits. */
+	return kvtext_seal(out, (size_t)n, BUDGET_TEXT_MAX);
 }
 
 int spool_reserve_budget_write(const char *rdir,
@@ -430,44 +401,32 @@ int spool_reserve_budget_write(const char *rdir,
 	                             (size_t)n, errmsg);
 }
 
+static int budget_parse(const char *text, size_t len, void *out, char *errmsg)
+{
+	struct spool_reserve_budget *b = out;
+	const struct kvtext_field fields[] = {
+	    {"max_bytes", KVTEXT_U64, 0, 0, &b->max_bytes, 0, NULL},
+	    {"max_age_ms", KVTEXT_U64, 0, 0, &b->max_age_ms, 0, NULL},
+	    {"crc32c", KVTEXT_CRC32C, 0, 0, NULL, 0, NULL},
+	};
+	const struct kvtext_format fmt = {
+	    "reservation budget", "mirror-agent reservation budget 1",
+	    BUDGET_TEXT_MAX, fields, sizeof fields / sizeof fields[0]};
+	int rc = kvtext_parse(&fmt, text, len, errmsg);
+
+	if (rc != 0)
+		memset(b, 0, sizeof *b);
+	return rc;
+}
+
 int spool_reserve_budget_read(const char *rdir, struct spool_reserve_budget *b,
                               char *errmsg)
 {
-	char path[4096], num[24], canon[BUDGET_TEXT_MAX], why[MA_ERRMSG_SIZE];
-	const char *p, *end;
-	void *buf = NULL;
-	size_t len = 0;
-	int rc;
-
 	memset(b, 0, sizeof *b);
-	if (io_path_join(path, sizeof path, rdir, SPOOL_RESERVE_BUDGET_FILE) !=
-	    0)
-		return ma_errorf(errmsg, MA_ERR_IO, "%s: path too long", rdir);
-	rc = io_read_file(path, BUDGET_TEXT_MAX, &buf, &len, errmsg);
-	if (rc != 0)
-		return rc == MA_ERR_LIMIT ? ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                                      "%s: too long", path)
-		                          : rc;
-	p = buf;
-	end = p + len;
-	if (len < sizeof BUDGET_MAGIC - 1 ||
-	    memcmp(p, BUDGET_MAGIC, sizeof BUDGET_MAGIC - 1) != 0)
-		goto bad;
-	p += sizeof BUDGET_MAGIC - 1;
-	if (!take_line(&p, end, "max_bytes", num, 20) ||
-	    parse_uint64(num, &b->max_bytes, why) != 0 ||
-	    !take_line(&p, end, "max_age_ms", num, 20) ||
-	    parse_uint64(num, &b->max_age_ms, why) != 0)
-		goto bad;
-	if (budget_format(b, canon) != (int)len || memcmp(canon, buf, len) != 0)
-		goto bad;
-	free(buf);
-	return 0;
-bad:
-	free(buf);
-	memset(b, 0, sizeof *b);
-	return ma_errorf(errmsg, MA_ERR_CORRUPT,
-	                 "%s: malformed budget or wrong crc32c line", path);
+	return spool_record_read(rdir, SPOOL_RESERVE_BUDGET_FILE,
+	                         BUDGET_TEXT_MAX, "reservation budget",
+	                         "no reservation budget", budget_parse, b,
+	                         errmsg);
 }
 
 uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,

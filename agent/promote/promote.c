@@ -10,6 +10,7 @@
 #include "agent/apply/applier.h"
 #include "common/crc32c.h"
 #include "common/errors.h"
+#include "common/kvtext.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "snapshot/snapshot.h"
@@ -430,48 +431,27 @@ int promote_request_format(const struct promote_request *rq, char *out,
 int promote_request_parse(const char *text, size_t len,
                           struct promote_request *rq, char *errmsg)
 {
-	size_t pos = 0, line = 0;
+	/* Leading zeros taken, as they always were: the file may be
+	 * written by hand. */
+	const struct kvtext_field fields[] = {
+	    {"at_index", KVTEXT_U64, KVTEXT_ZEROS, 0, &rq->at_index, 0, NULL},
+	    {"database", KVTEXT_STR, KVTEXT_REPEAT, PROTO_DATABASE_ID_MAX,
+	     rq->names, PROMOTE_REQUEST_MAX, &rq->n},
+	};
+	const struct kvtext_format fmt = {"promote request", NULL,
+	                                  PROMOTE_REQUEST_TEXT_MAX, fields,
+	                                  sizeof fields / sizeof fields[0]};
+	int rc;
 
 	memset(rq, 0, sizeof *rq);
-	while (pos < len) {
-		const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
-		size_t l;
-
-		line++;
-		if (nl == NULL)
-			return ma_errorf(errmsg, MA_ERR_CORRUPT,
-			                 "promote request: line %zu has no end",
-			                 line);
-		l = (size_t)(nl - s);
-		pos += l + 1;
-		if (line == 1) {
-			char why[PARSE_WHY_SIZE];
-			if (l <= 9 || memcmp(s, "at_index=", 9) != 0 ||
-			    parse_uint64_len(s + 9, l - 9, &rq->at_index,
-			                     why) != 0)
-				return ma_errorf(errmsg, MA_ERR_CORRUPT,
-				                 "promote request: line 1 is "
-				                 "not at_index=N");
-			continue;
-		}
-		if (l <= 9 || l - 9 > PROTO_DATABASE_ID_MAX ||
-		    memcmp(s, "database=", 9) != 0 ||
-		    rq->n == PROMOTE_REQUEST_MAX)
-			return ma_errorf(errmsg, MA_ERR_CORRUPT,
-			                 "promote request: line %zu is not "
-			                 "database=NAME (or too many)",
-			                 line);
-		memcpy(rq->names[rq->n], s + 9, l - 9);
-		rq->names[rq->n][l - 9] = '\0';
-		if (!parse_name_valid_str(rq->names[rq->n]))
-			return ma_errorf(errmsg, MA_ERR_CORRUPT,
-			                 "promote request: line %zu: bad "
-			                 "database name",
-			                 line);
-		rq->n++;
-	}
-	if (line == 0 || rq->n == 0)
-		return ma_errorf(errmsg, MA_ERR_CORRUPT,
-		                 "promote request names no database");
-	return 0;
+	rc = kvtext_parse(&fmt, text, len, errmsg);
+	for (size_t i = 0; rc == 0 && i < rq->n; i++)
+		if (!parse_name_valid_str(rq->names[i]))
+			rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
+			               "promote request line %zu (database): "
+			               "'%s' is not %s",
+			               i + 2, rq->names[i], PARSE_NAME_RULE);
+	if (rc != 0)
+		memset(rq, 0, sizeof *rq);
+	return rc;
 }

@@ -129,6 +129,8 @@ int promote_result_format(const char *name, const struct promote_result *r,
 #define PROMOTE_REQUEST_FILE "promote.request"
 #define PROMOTE_RESULT_FILE "promote.result"
 #define PROMOTE_REQUEST_MAX 64 /* databases per request */
+/* Longest request file read (at_index may carry leading zeros). */
+#define PROMOTE_REQUEST_TEXT_MAX (1u << 16)
 
 struct promote_request {
 	uint64_t at_index; /* 0: the last durable index */
@@ -140,8 +142,9 @@ struct promote_request {
  * text's length or MA_ERR_LIMIT. */
 int promote_request_format(const struct promote_request *rq, char *out,
                            size_t size);
-/* Parses exactly that (names checked with the name rule, 1..64 of them).
- * 0 or MA_ERR_CORRUPT naming the line. */
+/* Parses exactly that (names checked with the name rule, 1..64 of them;
+ * at_index may have leading zeros), at most PROMOTE_REQUEST_TEXT_MAX
+ * bytes. 0 or MA_ERR_CORRUPT naming the line and key. */
 int promote_request_parse(const char *text, size_t len,
                           struct promote_request *rq, char *errmsg);
 
