@@ -7,7 +7,8 @@ EXTRA_DIST += tests/integration/lib.sh tests/certs/gen-certs.sh
 if FUZZING
 DISK_FUZZ = tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot_meta \
 	tests/fuzz/fuzz_identity tests/fuzz/fuzz_config tests/fuzz/fuzz_promoted \
-	tests/fuzz/fuzz_reservation tests/fuzz/fuzz_freshness
+	tests/fuzz/fuzz_reservation tests/fuzz/fuzz_freshness \
+	tests/fuzz/fuzz_kvtext
 noinst_PROGRAMS += $(DISK_FUZZ)
 FUZZ_TARGETS += $(DISK_FUZZ)
 tests_fuzz_fuzz_wal_SOURCES = tests/fuzz/fuzz_wal.c
@@ -33,6 +34,9 @@ tests_fuzz_fuzz_freshness_SOURCES = tests/fuzz/fuzz_freshness.c
 tests_fuzz_fuzz_freshness_LDADD = spool/libspool.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_freshness_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_kvtext_SOURCES = tests/fuzz/fuzz_kvtext.c
+tests_fuzz_fuzz_kvtext_LDADD = common/libcommon.a $(DEPS_LIBS)
+tests_fuzz_fuzz_kvtext_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
 tests_fuzz_fuzz_config_LDADD = $(MODULE_LIBS) $(DEPS_LIBS) -lpthread
 tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
@@ -40,7 +44,8 @@ endif
 EXTRA_DIST += tests/fuzz/corpus/wal tests/fuzz/corpus/snapshot_meta \
 	tests/fuzz/corpus/identity tests/fuzz/corpus/config \
 	tests/fuzz/corpus/promoted tests/fuzz/corpus/reservation \
-	tests/fuzz/corpus/freshness
+	tests/fuzz/corpus/freshness tests/fuzz/corpus/kvtext \
+	tests/fuzz/fuzz_record.h
 # The fuzzers' findings as unit tests, for every build.
 check_PROGRAMS += tests/unit/test_disk_decoders
 TESTS += tests/unit/test_disk_decoders
@@ -48,6 +53,12 @@ tests_unit_test_disk_decoders_SOURCES = tests/unit/test_disk_decoders.c
 tests_unit_test_disk_decoders_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_disk_decoders_LDADD = snapshot/libsnapshot.a \
 	spool/libspool.a wal/libwal.a proto/libproto.a $(TEST_LIBS)
+# Every key=value record on common/kvtext, against the same edits.
+check_PROGRAMS += tests/unit/test_records
+TESTS += tests/unit/test_records
+tests_unit_test_records_SOURCES = tests/unit/test_records.c
+tests_unit_test_records_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_records_LDADD = $(AGENT_TEST_LIBS)
 
 # End-to-end tests of `serve` + `follow` over loopback QUIC (shell, TAP).
 FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
