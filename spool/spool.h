@@ -252,8 +252,8 @@ uint64_t spool_reserve_headroom_s(const struct spool_reserve_budget *b,
                                   uint64_t bytes_per_s);
 
 /* The wal segments of a spool, oldest first: their first index and size
- * in bytes (from the names, docs/FORMAT.md, and stat). *n = 0 when the
- * directory is missing. 0, MA_ERR_IO, MA_ERR_NOMEM. */
+ * in bytes (the wal's own listing, wal_seg_list, and stat). *n = 0 when
+ * the directory is missing. 0, MA_ERR_IO, MA_ERR_NOMEM. */
 struct spool_segment {
 	uint64_t first_index;
 	uint64_t bytes;

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "spool/spool.h"
+#include "wal/wal_segment.h"
 
 #define MAGIC "mirror-agent reservation 1\n"
 
@@ -237,75 +238,48 @@ int spool_reserve_list(const char *rdir, struct spool_reservation **out,
 	return 0;
 }
 
-static int seg_cmp(const void *a, const void *b)
-{
-	const struct spool_segment *x = a, *y = b;
-
-	return x->first_index < y->first_index   ? -1
-	       : x->first_index > y->first_index ? 1
-	                                         : 0;
-}
-
 int spool_wal_segments(const char *wal_dir, struct spool_segment **out,
                        size_t *n, char *errmsg)
 {
-	struct spool_segment *v = NULL, *nv;
-	size_t count = 0, cap = 0;
-	char path[4096];
-	struct dirent *de;
+	struct spool_segment *v = NULL;
+	uint64_t *firsts = NULL;
+	size_t count = 0, k = 0;
+	char path[4096], name[WAL_SEG_NAME_SIZE];
 	struct stat st;
-	DIR *d;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	d = opendir(wal_dir);
-	if (d == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return ma_errorf(errmsg, ma_error_from_errno(errno),
-		                 "cannot list %s: %s", wal_dir,
-		                 strerror(errno));
+	/* The wal's own listing: one rule for what a segment is called. */
+	rc = wal_seg_list(wal_dir, &firsts, &count, errmsg);
+	if (rc == MA_ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (count > 0) {
+		v = calloc(count, sizeof *v);
+		if (v == NULL) {
+			free(firsts);
+			return ma_errorf(errmsg, MA_ERR_NOMEM,
+			                 "out of memory listing %s", wal_dir);
+		}
 	}
-	while ((de = readdir(d)) != NULL) {
-		char digits[21];
-		uint64_t first;
-		char why[MA_ERRMSG_SIZE];
-
-		/* wal-NNNNNNNNNNNNNNNNNNNN.seg (docs/FORMAT.md). */
-		if (strlen(de->d_name) != 28 ||
-		    strncmp(de->d_name, "wal-", 4) != 0 ||
-		    strcmp(de->d_name + 24, ".seg") != 0)
-			continue;
-		memcpy(digits, de->d_name + 4, 20);
-		digits[20] = '\0';
-		while (digits[0] == '0' && digits[1] != '\0')
-			memmove(digits, digits + 1, strlen(digits));
-		if (parse_uint64(digits, &first, why) != 0)
-			continue;
-		if (io_path_join(path, sizeof path, wal_dir, de->d_name) != 0 ||
+	for (size_t i = 0; i < count; i++) {
+		wal_seg_name(name, firsts[i]);
+		if (io_path_join(path, sizeof path, wal_dir, name) != 0 ||
 		    stat(path, &st) != 0)
 			continue; /* removed meanwhile */
-		if (count == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			nv = realloc(v, cap * sizeof *v);
-			if (nv == NULL) {
-				free(v);
-				closedir(d);
-				return ma_errorf(errmsg, MA_ERR_NOMEM,
-				                 "out of memory listing %s",
-				                 wal_dir);
-			}
-			v = nv;
-		}
-		v[count].first_index = first;
-		v[count].bytes = (uint64_t)st.st_size;
-		count++;
+		v[k].first_index = firsts[i];
+		v[k].bytes = (uint64_t)st.st_size;
+		k++;
 	}
-	closedir(d);
-	if (count > 1)
-		qsort(v, count, sizeof *v, seg_cmp);
+	free(firsts);
+	if (k == 0) {
+		free(v);
+		v = NULL;
+	}
 	*out = v;
-	*n = count;
+	*n = k;
 	return 0;
 }
 

@@ -27,8 +27,8 @@ tests_fuzz_fuzz_promoted_LDADD = spool/libspool.a common/libcommon.a \
 	$(DEPS_LIBS)
 tests_fuzz_fuzz_promoted_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_reservation_SOURCES = tests/fuzz/fuzz_reservation.c
-tests_fuzz_fuzz_reservation_LDADD = spool/libspool.a common/libcommon.a \
-	$(DEPS_LIBS)
+tests_fuzz_fuzz_reservation_LDADD = spool/libspool.a wal/libwal.a \
+	common/libcommon.a $(DEPS_LIBS)
 tests_fuzz_fuzz_reservation_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_freshness_SOURCES = tests/fuzz/fuzz_freshness.c
 tests_fuzz_fuzz_freshness_LDADD = spool/libspool.a common/libcommon.a \
