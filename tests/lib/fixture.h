@@ -92,4 +92,12 @@ int fx_spool_set_identity(struct fx_spool *s, const struct proto_identity *id,
 uint64_t fx_spool_first_index(const struct fx_spool *s);
 uint64_t fx_spool_last_index(const struct fx_spool *s);
 
+/* ---- the test tools' ADDR:PORT arguments (fx_endpoint.c) ---- */
+
+struct sockaddr_in;
+/* Reads s ("127.0.0.1:5000", port 0 taken) with parse_endpoint() into an
+ * IPv4 address; on error prints "PROG: 's': why" and exits 2. */
+void fx_endpoint4_or_exit(const char *prog, const char *s,
+                          struct sockaddr_in *sa);
+
 #endif

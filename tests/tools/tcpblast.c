@@ -33,30 +33,12 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "tests/lib/fixture.h"
 
 static void die(const char *what)
 {
 	fprintf(stderr, "tcpblast: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static void endpoint(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host)) {
-		fprintf(stderr, "tcpblast: '%s': expected ADDR:PORT\n", s);
-		exit(2);
-	}
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-		fprintf(stderr, "tcpblast: '%s': not an IPv4 address\n", host);
-		exit(2);
-	}
 }
 
 /* Waits until FD is readable, or exits once DEADLINE (ms) has passed. */
@@ -112,7 +94,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "recv")) {
 		if (!listen_at)
 			goto usage;
-		endpoint(listen_at, &sa);
+		fx_endpoint4_or_exit("tcpblast", listen_at, &sa);
 		int l = socket(AF_INET, SOCK_STREAM, 0);
 		int one = 1;
 		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -165,7 +147,7 @@ int main(int argc, char **argv)
 
 	if (!connect_to || !bytes)
 		goto usage;
-	endpoint(connect_to, &sa);
+	fx_endpoint4_or_exit("tcpblast", connect_to, &sa);
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	if (s < 0)
 		die("socket");

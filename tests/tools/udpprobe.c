@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "tests/lib/fixture.h"
 
 #define DGRAM_MAX 2048
 
@@ -36,25 +37,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "udpprobe: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static void endpoint(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host)) {
-		fprintf(stderr, "udpprobe: '%s': expected ADDR:PORT\n", s);
-		exit(2);
-	}
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-		fprintf(stderr, "udpprobe: '%s': not an IPv4 address\n", host);
-		exit(2);
-	}
 }
 
 static void fill(uint8_t *p, size_t len, uint32_t seq)
@@ -104,7 +86,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "echo")) {
 		if (!listen_at)
 			goto usage;
-		endpoint(listen_at, &sa);
+		fx_endpoint4_or_exit("udpprobe", listen_at, &sa);
 		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 			die(listen_at);
 		socklen_t sl = sizeof(sa);
@@ -151,7 +133,7 @@ int main(int argc, char **argv)
 
 	if (!connect_to || !count)
 		goto usage;
-	endpoint(connect_to, &sa);
+	fx_endpoint4_or_exit("udpprobe", connect_to, &sa);
 	unsigned long echoed = 0;
 	uint64_t next = clock_mono_ms(), end = 0;
 	for (unsigned long sent = 0;;) {
