@@ -159,35 +159,37 @@ static int good_reservation(char *out)
 	return spool_reserve_format(&r, out, NULL);
 }
 
-static int good_budget(char *out)
+/* The bytes of scratch/name, as a file writer left them. */
+static int file_bytes(const char *name, char *out)
 {
-	struct spool_reserve_budget b = {.max_bytes = 1 << 30,
-	                                 .max_age_ms = 3600000};
-	char em[MA_ERRMSG_SIZE];
+	char path[128];
 	void *buf;
 	size_t len;
 
-	/* The writer is the file writer: write, then take its bytes. */
-	assert_int_equal(spool_reserve_budget_write(scratch, &b, em), 0);
-	snprintf(em, sizeof em, "%s/%s", scratch, SPOOL_RESERVE_BUDGET_FILE);
-	assert_int_equal(io_read_file(em, TEXT_MAX, &buf, &len, NULL), 0);
+	snprintf(path, sizeof path, "%s/%s", scratch, name);
+	assert_int_equal(io_read_file(path, TEXT_MAX, &buf, &len, NULL), 0);
 	memcpy(out, buf, len);
 	free(buf);
 	return (int)len;
 }
 
+static int good_budget(char *out)
+{
+	struct spool_reserve_budget b = {.max_bytes = 1 << 30,
+	                                 .max_age_ms = 3600000};
+	char em[MA_ERRMSG_SIZE];
+
+	/* The writer is the file writer: write, then take its bytes. */
+	assert_int_equal(spool_reserve_budget_write(scratch, &b, em), 0);
+	return file_bytes(SPOOL_RESERVE_BUDGET_FILE, out);
+}
+
 static int good_source_commit(char *out)
 {
 	char em[MA_ERRMSG_SIZE];
-	void *buf;
-	size_t len;
 
 	assert_int_equal(spool_source_commit_write(scratch, 12345, em), 0);
-	snprintf(em, sizeof em, "%s/%s", scratch, SPOOL_SOURCE_COMMIT_FILE);
-	assert_int_equal(io_read_file(em, TEXT_MAX, &buf, &len, NULL), 0);
-	memcpy(out, buf, len);
-	free(buf);
-	return (int)len;
+	return file_bytes(SPOOL_SOURCE_COMMIT_FILE, out);
 }
 
 static int good_request(char *out)
