@@ -17,11 +17,20 @@
  * "NAME: wal durable through N" (follow_core.c) stamps every entry <= N,
  * read as it arrives on the pipe (CLOCK_MONOTONIC). Per rate it prints
  *   LABEL rate R: N entries, p50 A ms p99 B ms p999 C ms max D ms
- * minus --owd-ms (the link's one-way delay) when given. Then each --ramp
+ * minus --owd-ms (the link's one-way delay) when given, and after the max
+ * ", F fdatasyncs/s": the mirror's durable advances (one per wal fdatasync:
+ * each moves the durable end and logs one line) from the start of the
+ * rate until its last entry was durable, per second. Then each --ramp
  * rate is tried in turn: sustained when the writer kept the rate and the
  * mirror had every entry durable within 1 s of the last append; the last
- * sustained one is printed as "LABEL max sustained rate R entries/s". */
+ * sustained one is printed as "LABEL max sustained rate R entries/s".
+ * First it prints what the disk under the spool gives a wal right now,
+ * the baseline of the mirror's group commit (its scratch directory is on
+ * the same file system in bench_tail.sh):
+ *   LABEL disk: fdatasync after a 2560-byte append p50 A ms p90 B ms
+ *   p99 C ms (N samples) */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/errors.h"
@@ -41,12 +51,13 @@
 #define MAX_RATES 16
 #define BATCH_MAX 4096
 
-static uint64_t base_index;      /* first index the writer appends */
-static _Atomic uint64_t *due_ns; /* per entry: when it was due */
-static _Atomic uint64_t *lat_ns; /* per entry: latency, 0 = not yet */
-static uint64_t cap_entries;     /* size of the arrays */
-static _Atomic uint64_t durable; /* the mirror's durable end */
-static _Atomic int following;    /* the mirror said Following */
+static uint64_t base_index;       /* first index the writer appends */
+static _Atomic uint64_t *due_ns;  /* per entry: when it was due */
+static _Atomic uint64_t *lat_ns;  /* per entry: latency, 0 = not yet */
+static uint64_t cap_entries;      /* size of the arrays */
+static _Atomic uint64_t durable;  /* the mirror's durable end */
+static _Atomic int following;     /* the mirror said Following */
+static _Atomic uint64_t advances; /* "wal durable through" lines */
 
 static void die(const char *msg)
 {
@@ -78,6 +89,7 @@ static void *reader(void *arg)
 				atomic_store(&lat_ns[i - base_index],
 				             now > d ? now - d : 1);
 		}
+		atomic_fetch_add(&advances, 1);
 		if (n > old)
 			atomic_store(&durable, n);
 	}
@@ -113,6 +125,8 @@ static size_t parse_rates(const char *s, uint64_t *out)
 struct phase {
 	uint64_t first, count; /* indexes appended */
 	bool kept_rate;        /* the writer kept up */
+	uint64_t start_ns, advances0;
+	double syncs_per_s; /* set by wait_durable */
 };
 
 /* Appends at rate for secs seconds; returns the phase. */
@@ -124,7 +138,7 @@ static struct phase run_phase(struct wal_log *log, uint64_t rate, double secs,
 	char errmsg[MA_ERRMSG_SIZE];
 	uint64_t total = (uint64_t)(rate * secs), done = 0;
 	uint64_t start = clock_mono_ns();
-	struct phase ph = {*next, 0, true};
+	struct phase ph = {*next, 0, true, start, atomic_load(&advances), 0};
 
 	if (bufs == NULL && (bufs = malloc(BATCH_MAX * size)) == NULL)
 		die("out of memory");
@@ -174,8 +188,41 @@ static struct phase run_phase(struct wal_log *log, uint64_t rate, double secs,
 	return ph;
 }
 
+/* The disk's fdatasync time after an append of 10 entries' worth, as the
+ * mirror's wal pays it (the file grows: a journal commit on ext4). */
+static void probe_disk(const char *dir, const char *label)
+{
+	enum { SAMPLES = 200 };
+	static uint64_t t[SAMPLES];
+	char path[4096], buf[2560];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/bench-tail-probe", dir);
+	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("cannot create the disk probe file");
+	memset(buf, 'p', sizeof buf);
+	for (int i = 0; i < SAMPLES; i++) {
+		if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+			die("disk probe: write failed");
+		uint64_t t0 = clock_mono_ns();
+		if (fdatasync(fd) != 0)
+			die("disk probe: fdatasync failed");
+		t[i] = clock_mono_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	qsort(t, SAMPLES, sizeof t[0], cmp_u64);
+	printf("%s disk: fdatasync after a %zu-byte append p50 %.2f ms p90 "
+	       "%.2f ms p99 %.2f ms (%d samples)\n",
+	       label, sizeof buf, (double)t[SAMPLES / 2] / 1e6,
+	       (double)t[SAMPLES * 9 / 10] / 1e6,
+	       (double)t[SAMPLES * 99 / 100] / 1e6, SAMPLES);
+	fflush(stdout);
+}
+
 /* Waits up to limit_ms for the mirror to hold the phase durably. */
-static bool wait_durable(const struct phase *ph, uint64_t limit_ms)
+static bool wait_durable(struct phase *ph, uint64_t limit_ms)
 {
 	uint64_t end = clock_mono_ms() + limit_ms;
 	while (atomic_load(&durable) < ph->first + ph->count - 1) {
@@ -183,6 +230,8 @@ static bool wait_durable(const struct phase *ph, uint64_t limit_ms)
 			return false;
 		sleep_ns(1000000);
 	}
+	ph->syncs_per_s = (double)(atomic_load(&advances) - ph->advances0) /
+	                  ((double)(clock_mono_ns() - ph->start_ns) / 1e9);
 	return true;
 }
 
@@ -210,9 +259,9 @@ static void report(const char *label, uint64_t rate, const struct phase *ph,
 	qsort(v, n, sizeof *v, cmp_u64);
 #define Q(q) ((double)v[(size_t)((double)(n - 1) * (q))] / 1e6 - owd_ms)
 	printf("%s rate %" PRIu64 ": %zu entries, p50 %.2f ms p99 %.2f ms "
-	       "p999 %.2f ms max %.2f ms%s%s\n",
+	       "p999 %.2f ms max %.2f ms, %.0f fdatasyncs/s%s%s\n",
 	       label, rate, n, Q(0.5), Q(0.99), Q(0.999), Q(1.0),
-	       owd_ms > 0 ? " (minus the one-way delay)" : "",
+	       ph->syncs_per_s, owd_ms > 0 ? " (minus the one-way delay)" : "",
 	       ph->kept_rate ? "" : " (the writer fell behind)");
 #undef Q
 	if (missing)
@@ -298,6 +347,7 @@ int main(int argc, char **argv)
 		sleep_ns(10000000);
 	}
 	sleep_ns(500000000); /* let the bootstrap's tail settle */
+	probe_disk(spool, label);
 
 	uint64_t next = base_index;
 	for (size_t i = 0; i < nrates; i++) {

@@ -13,14 +13,15 @@
 #      (50 ms RTT, 1 % loss each way, 100 Mbit/s): A and B cross linkemu
 #      (root); their latencies are printed minus the one-way delay
 #   -r runs (default 3)            -s seconds per rate (default 5)
-#   -v the mirror's variants (default "interval arrival"):
-#      interval  [follow] wal_sync_interval = 100ms (the default until
-#                this benchmark; fsync at most 100 ms after arrival, checked
-#                every 50 ms)
-#      arrival   wal_sync_interval = 0: commit on arrival (one fdatasync
-#                per batch received; what arrives meanwhile is the next
-#                batch)
+#   -v the mirror's variants (default "default"):
+#      default   the binary's defaults (no --set: commit on arrival while
+#                fdatasync takes at most wal_sync_budget = 25 % of the
+#                time, wal_sync_interval 100ms as the upper bound)
+#      interval  [follow] wal_sync_interval = 100ms
+#      arrival   wal_sync_interval = 0: one fdatasync per batch received
+#                (what arrives meanwhile is the next batch)
 #      Nms       wal_sync_interval = N ms (e.g. 2ms)
+#      budgetN   wal_sync_budget = N (percent, 1-100)
 #      before    wal_sync_interval = 100ms with the binary in $BEFORE_AGENT
 #                (a build of the code before a change: same-run ratios)
 #   -R rates (default 1000,10000,50000)
@@ -31,14 +32,16 @@
 # default the build tree: $abs_top_builddir or the current directory).
 #
 # Prints every run's lines, then per profile, variant and rate the medians
-# over the runs of p50/p99/p999, the ratio of each variant's p99 to the
-# first's, and the load average.
+# over the runs of p50/p99/p999 and fdatasyncs/s (the mirror's durable
+# advances), the ratio of each variant's p99 to the first's, the load
+# average, and the disk's own fdatasync time (probed by bench_tail before
+# each run on the scratch file system: the baseline of the group commit).
 set -u
 
 PROFILES=""
 RUNS=3
 SECS=5
-VARIANTS="interval arrival"
+VARIANTS="default"
 RATES=1000,10000,50000
 RAMP=100000,200000,400000
 while getopts p:r:s:v:R:m: opt; do
@@ -73,7 +76,7 @@ for b in "$AGENT" "$SPOOLGEN" "$BENCH_TAIL"; do
 done
 for v in $VARIANTS; do
 	case $v in
-	interval | arrival | [0-9]*ms) ;;
+	default | interval | arrival | [0-9]*ms | budget[0-9]*) ;;
 	before) [ -x "${BEFORE_AGENT:-}" ] || die "variant before: set BEFORE_AGENT to a mirror-agent binary" ;;
 	*) die "unknown variant '$v'" ;;
 	esac
@@ -117,11 +120,14 @@ one_run() {
 		"$SPOOLGEN" snapshot "$W/spool" --index 100 --term 1 --size 65536 >/dev/null ||
 		die "spoolgen failed"
 	fagent=$AGENT
+	set=""
 	case $2 in
-	interval) sync=100ms ;;
-	arrival) sync=0 ;;
-	before) sync=100ms fagent=$BEFORE_AGENT ;;
-	*) sync=$2 ;;
+	default) ;;
+	interval) set=follow.wal_sync_interval=100ms ;;
+	arrival) set=follow.wal_sync_interval=0 ;;
+	before) set=follow.wal_sync_interval=100ms fagent=$BEFORE_AGENT ;;
+	budget*) set=follow.wal_sync_budget=${2#budget} ;;
+	*) set=follow.wal_sync_interval=$2 ;;
 	esac
 	$SRV_EXEC "$AGENT" serve --listen "$SRV_ADDR:0" --port-file "$W/port" \
 		--cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
@@ -138,7 +144,7 @@ one_run() {
 	$CLI_EXEC "$fagent" follow --data-dir "$W/mirror" --source "$SRV_ADDR:$(cat "$W/port")" \
 		--ca "$PKI/ca.pem" --cert "$PKI/mirror-1.pem" --key "$PKI/mirror-1.key" \
 		--server-name localhost --database tail --log-level debug \
-		--set "follow.wal_sync_interval=$sync" >"$W/log.fifo" 2>&1 &
+		${set:+--set "$set"} >"$W/log.fifo" 2>&1 &
 	FPID=$!
 	"$BENCH_TAIL" --spool "$W/spool" --rates "$RATES" --seconds "$SECS" \
 		--owd-ms "$(owd_of "$1")" --label "$1 $2 run $3" \
@@ -177,10 +183,11 @@ first=$(echo "$VARIANTS" | awk '{ print $1 }')
 awk -v first="$first" '
 	$5 == "rate" && $8 == "entries," {
 		k = $1 " " $2 " " $6; n[k]++
-		p50[k, n[k]] = $10; p99[k, n[k]] = $13; p999[k, n[k]] = $16
+		p50[k, n[k]] = $10; p99[k, n[k]] = $13; p999[k, n[k]] = $16; fs[k, n[k]] = $21
 		if (!(k in seen)) { seen[k] = 1; order[++no] = k }
 	}
 	$2 ~ /./ && $5 == "max" && $6 == "sustained" { ms[$1 " " $2] = ms[$1 " " $2] " " $8 }
+	$5 == "disk:" && $11 == "p50" { nd[$1]++; d50[$1, nd[$1]] = $12; d99[$1, nd[$1]] = $18 }
 	function med(a, k, c,   i, j, t, v) {
 		for (i = 1; i <= c; i++) v[i] = a[k, i]
 		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -190,8 +197,8 @@ awk -v first="$first" '
 		for (i = 1; i <= no; i++) {
 			k = order[i]; split(k, f, " ")
 			m99[k] = med(p99, k, n[k])
-			printf "profile %s %-8s rate %s: p50 %.2f ms p99 %.2f ms p999 %.2f ms (medians of %d)\n",
-				f[1], f[2], substr(f[3], 1, length(f[3]) - 1), med(p50, k, n[k]), m99[k], med(p999, k, n[k]), n[k]
+			printf "profile %s %-8s rate %s: p50 %.2f ms p99 %.2f ms p999 %.2f ms %.0f fdatasyncs/s (medians of %d)\n",
+				f[1], f[2], substr(f[3], 1, length(f[3]) - 1), med(p50, k, n[k]), m99[k], med(p999, k, n[k]), med(fs, k, n[k]), n[k]
 		}
 		for (i = 1; i <= no; i++) {
 			k = order[i]; split(k, f, " ")
@@ -201,4 +208,5 @@ awk -v first="$first" '
 					substr(f[3], 1, length(f[3]) - 1), first, f[2], m99[b] / m99[k]
 		}
 		for (k in ms) printf "profile %s max sustained rate (runs):%s entries/s\n", k, ms[k]
+		for (k in nd) printf "profile %s disk: fdatasync after an append p50 %.2f ms p99 %.2f ms (medians of %d probes)\n", k, med(d50, k, nd[k]), med(d99, k, nd[k]), nd[k]
 	}' "$W/results"

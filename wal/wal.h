@@ -85,13 +85,41 @@ struct wal_options {
 	 *    sync;
 	 *  - sync_interval_ms > 0: the oldest unsynced append was made at
 	 *    least this long before now_ms.
+	 *  - sync_budget_pct > 0 (commit on arrival when the disk keeps
+	 *    up): the last fdatasync ended at least
+	 *      gap = max(sync_gap_min_us, s * (100 - pct) / pct)
+	 *    before now_ms, s being the moving average of the measured
+	 *    fdatasync durations (wal_log_sync_time_us). A batch after a quiet
+	 *    spell is synced on arrival; on a steady stream the log spends at
+	 *    most about pct % of the time in fdatasync (25: waits 3 times
+	 *    the sync time between syncs), so a slow disk gets fewer, larger
+	 *    groups; the
+	 *    interval and byte conditions stay the upper bounds. Times are
+	 *    compared in whole milliseconds (the deadline is rounded down).
 	 * With none enabled the caller syncs explicitly (wal_log_sync). The
-	 * interval condition is also checked by wal_log_sync_due(), which a
-	 * caller's timer uses to sync an idle log. Defaults: every append. */
+	 * interval and budget conditions are also checked by
+	 * wal_log_sync_due() / wal_log_commit(), which a caller's timer uses
+	 * at wal_log_sync_deadline() to sync an idle log. Defaults: every
+	 * append (budget 0, gap floor WAL_SYNC_GAP_MIN_US). */
 	bool sync_every_append;
 	uint64_t sync_bytes;
 	uint64_t sync_interval_ms;
+	unsigned sync_budget_pct; /* 0 (off) .. 100 */
+	uint64_t sync_gap_min_us;
+	/* Monotonic microseconds on the time base of the now_ms arguments
+	 * (now_ms == clock_us / 1000), read exactly once before and once
+	 * after every fdatasync of wal_log_sync to measure it, and nowhere
+	 * else (tests inject sync durations through it). NULL: durations are
+	 * taken as 0 and a sync is stamped at the last now_ms seen. */
+	uint64_t (*clock_us)(void *arg);
+	void *clock_arg;
 };
+
+/* Floor of the budget rule's gap between two syncs: at most 1,000
+ * fdatasyncs a second however fast the disk (docs/DECISIONS.md). */
+#define WAL_SYNC_GAP_MIN_US 1000u
+/* Weight of a new fdatasync duration in the moving average: 1/8. */
+#define WAL_SYNC_EWMA_SHIFT 3
 
 /* Sets defaults (see struct wal_options) and a zeroed identity. */
 void wal_options_init(struct wal_options *opts);
@@ -142,12 +170,22 @@ void wal_log_close(struct wal_log *log);
  *                 fsync are ever reported durable). */
 int wal_log_append(struct wal_log *log, const struct wal_entry *entries,
                    size_t n, uint64_t now_ms, char *errmsg);
-/* True when unsynced appends exist and the byte or interval condition of
- * the policy holds at now_ms (call wal_log_sync then). */
+/* True when unsynced appends exist and a condition of the policy holds
+ * at now_ms (call wal_log_sync or wal_log_commit then). */
 bool wal_log_sync_due(const struct wal_log *log, uint64_t now_ms);
-/* The now_ms at which the interval condition will hold, or UINT64_MAX
- * when nothing is pending or no interval is set (for the caller's timer). */
+/* The now_ms at which the interval or budget condition will hold (may be
+ * in the past: sync now), or UINT64_MAX when nothing is pending, the log
+ * failed or neither condition is set (for the caller's timer). */
 uint64_t wal_log_sync_deadline(const struct wal_log *log);
+/* Syncs when wal_log_sync_due(log, now_ms). Returns 1 (synced), 0 (not
+ * due) or wal_log_sync's errors. */
+int wal_log_commit(struct wal_log *log, uint64_t now_ms, char *errmsg);
+/* fdatasyncs done by wal_log_sync since open, their total measured
+ * duration and the moving average the budget rule uses (0 without a
+ * clock or before the first sync), in microseconds. */
+uint64_t wal_log_syncs(const struct wal_log *log);
+uint64_t wal_log_sync_total_us(const struct wal_log *log);
+uint64_t wal_log_sync_time_us(const struct wal_log *log);
 /* fdatasyncs everything appended so far; durable_index becomes last_index.
  * No-op when nothing is pending. Returns 0, MA_ERR_FAILED (fail-stopped
  * earlier), or MA_ERR_IO/MA_ERR_NOSPACE (now fail-stopped; durable_index

@@ -30,6 +30,7 @@ void wal_options_init(struct wal_options *opts)
 	opts->segment_size = 64u << 20;
 	opts->max_entry_size = WAL_ENTRY_SIZE_MAX;
 	opts->sync_every_append = true;
+	opts->sync_gap_min_us = WAL_SYNC_GAP_MIN_US;
 }
 
 static void seg_path(const struct wal_log *log, const struct wal_seg *seg,
@@ -229,6 +230,11 @@ static int check_options(const struct wal_options *o, char *errmsg)
 		                 "WAL options: max_entry_size %u outside "
 		                 "1..%u",
 		                 o->max_entry_size, WAL_ENTRY_SIZE_MAX);
+	if (o->sync_budget_pct > 100)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "WAL options: sync_budget_pct %u outside "
+		                 "0..100",
+		                 o->sync_budget_pct);
 	return 0;
 }
 
@@ -320,24 +326,9 @@ int wal_log_open(const char *dir, const struct wal_options *opts,
 	log->cap = d.nsegs;
 	/* Records the mark says were durable are never a torn tail: their
 	 * damage (or absence) is corruption, and nothing is cut. */
-	if (mark.present && wal_log_last_index(log) < mark.index) {
-		rc = ma_errorf(
-		    errmsg, MA_ERR_CORRUPT,
-		    "WAL %s: entries up to %" PRIu64
-		    " were durable (%s/" WAL_MARK_FILE
-		    ") but the valid log ends at %" PRIu64 "%s%s%s%s%s: "
-		    "a durable record is damaged or missing, not a torn "
-		    "tail; nothing was modified: restore the files or "
-		    "re-bootstrap this log",
-		    dir, mark.index, dir, wal_log_last_index(log),
-		    d.nsegs > 0 && !d.tail.clean ? " (" : "",
-		    d.nsegs > 0 && !d.tail.clean ? d.segs[d.nsegs - 1].name
-		                                 : "",
-		    d.nsegs > 0 && !d.tail.clean ? ": " : "",
-		    d.nsegs > 0 && !d.tail.clean ? d.tail.reason : "",
-		    d.nsegs > 0 && !d.tail.clean ? ")" : "");
+	rc = wal_mark_check(dir, &mark, &d, errmsg);
+	if (rc != 0)
 		goto fail;
-	}
 	if (log->nsegs == 0)
 		goto done;
 	log->last_term = last_seg(log)->last_term;
@@ -416,16 +407,36 @@ void wal_log_close(struct wal_log *log)
 	free(log);
 }
 
+/* The budget rule's earliest next sync, in ms (rounded down: a sync in
+ * the millisecond the gap ends is allowed). 0 before the first sync: a
+ * first batch is synced on arrival. */
+static uint64_t budget_deadline(const struct wal_log *log)
+{
+	const struct wal_options *o = &log->opts;
+	uint64_t pct = o->sync_budget_pct, gap;
+
+	if (!log->synced)
+		return 0;
+	gap = log->sync_ewma_us * (100 - pct) / pct;
+	if (gap < o->sync_gap_min_us)
+		gap = o->sync_gap_min_us;
+	return (log->sync_end_us + gap) / 1000;
+}
+
 static bool sync_due(const struct wal_log *log, uint64_t now_ms)
 {
 	const struct wal_options *o = &log->opts;
 
 	if (!log->pending)
 		return false;
+	if (o->sync_every_append)
+		return true;
 	if (o->sync_bytes > 0 && log->unsynced_bytes >= o->sync_bytes)
 		return true;
 	if (o->sync_interval_ms > 0 && now_ms >= log->pending_since_ms &&
 	    now_ms - log->pending_since_ms >= o->sync_interval_ms)
+		return true;
+	if (o->sync_budget_pct > 0 && now_ms >= budget_deadline(log))
 		return true;
 	return false;
 }
@@ -434,33 +445,91 @@ bool wal_log_sync_due(const struct wal_log *log, uint64_t now_ms)
 {
 	if (log->failed)
 		return false;
-	return sync_due(log, now_ms) ||
-	       (log->pending && log->opts.sync_every_append);
+	return sync_due(log, now_ms);
 }
 
 uint64_t wal_log_sync_deadline(const struct wal_log *log)
 {
-	if (!log->pending || log->failed || log->opts.sync_interval_ms == 0)
+	uint64_t at = UINT64_MAX;
+
+	if (!log->pending || log->failed)
 		return UINT64_MAX;
-	return log->pending_since_ms + log->opts.sync_interval_ms;
+	if (log->opts.sync_interval_ms > 0)
+		at = log->pending_since_ms + log->opts.sync_interval_ms;
+	if (log->opts.sync_budget_pct > 0 && budget_deadline(log) < at)
+		at = budget_deadline(log);
+	return at;
 }
 
 int wal_log_sync(struct wal_log *log, char *errmsg)
 {
+	uint64_t t0 = 0, t1 = 0;
 	int rc;
 
 	if (log->failed)
 		return failed_error(log, errmsg);
 	if (!log->pending)
 		return 0;
+	if (log->opts.clock_us != NULL)
+		t0 = log->opts.clock_us(log->opts.clock_arg);
 	rc = io_fdatasync(log->fd, errmsg);
 	if (rc != 0)
 		return fail_stop_io(log, errmsg, rc);
+	if (log->opts.clock_us != NULL) {
+		t1 = log->opts.clock_us(log->opts.clock_arg);
+		if (t1 < t0)
+			t1 = t0;
+	} else {
+		t0 = t1 = log->now_ms * 1000;
+	}
+	/* Moving average of the durations, weight 1/2^SHIFT for the new
+	 * one; the first sets it. */
+	if (log->syncs == 0)
+		log->sync_ewma_us = t1 - t0;
+	else if (t1 - t0 >= log->sync_ewma_us)
+		log->sync_ewma_us +=
+		    (t1 - t0 - log->sync_ewma_us) >> WAL_SYNC_EWMA_SHIFT;
+	else
+		log->sync_ewma_us -=
+		    (log->sync_ewma_us - (t1 - t0)) >> WAL_SYNC_EWMA_SHIFT;
+	log->syncs++;
+	log->sync_total_us += t1 - t0;
+	log->synced = true;
+	log->sync_end_us = t1;
 	log->pending = false;
 	log->unsynced_bytes = 0;
 	log->durable_index = wal_log_last_index(log);
 	wal_notify_signal(log);
 	return 0;
+}
+
+int wal_log_commit(struct wal_log *log, uint64_t now_ms, char *errmsg)
+{
+	int rc;
+
+	if (log->failed)
+		return failed_error(log, errmsg);
+	if (now_ms > log->now_ms)
+		log->now_ms = now_ms;
+	if (!sync_due(log, now_ms))
+		return 0;
+	rc = wal_log_sync(log, errmsg);
+	return rc == 0 ? 1 : rc;
+}
+
+uint64_t wal_log_syncs(const struct wal_log *log)
+{
+	return log->syncs;
+}
+
+uint64_t wal_log_sync_total_us(const struct wal_log *log)
+{
+	return log->sync_total_us;
+}
+
+uint64_t wal_log_sync_time_us(const struct wal_log *log)
+{
+	return log->sync_ewma_us;
 }
 
 /* Writes wbuf[0..wlen) (entries[from..to)) at the end of the last segment
@@ -602,6 +671,8 @@ int wal_log_append(struct wal_log *log, const struct wal_entry *entries,
 
 	if (log->failed)
 		return failed_error(log, errmsg);
+	if (now_ms > log->now_ms)
+		log->now_ms = now_ms;
 	rc = check_batch(log, entries, n, errmsg);
 	if (rc != 0)
 		return rc;
@@ -643,7 +714,7 @@ int wal_log_append(struct wal_log *log, const struct wal_entry *entries,
 		wlen += size;
 	}
 	rc = flush(log, entries, from, n, wlen, now_ms, errmsg);
-	if (rc == 0 && (log->opts.sync_every_append || sync_due(log, now_ms)))
+	if (rc == 0 && sync_due(log, now_ms))
 		rc = wal_log_sync(log, errmsg);
 out:
 	wal_notify_signal(log);

@@ -24,6 +24,15 @@ struct wal_log {
 	bool pending; /* appended bytes not yet fdatasynced */
 	uint64_t pending_since_ms;
 	uint64_t unsynced_bytes;
+	/* The budget rule (wal.h, struct wal_options): when the last
+	 * fdatasync ended (synced: there was one), the moving average of
+	 * their durations, and the last now_ms seen (the stamp without a
+	 * clock). */
+	bool synced;
+	uint64_t sync_end_us;
+	uint64_t sync_ewma_us;
+	uint64_t now_ms;
+	uint64_t syncs, sync_total_us;
 	bool failed;
 	/* The durable mark on disk (wal_mark.c): what it says, so that
 	 * truncations lower it before they remove what it covers. */

@@ -79,3 +79,23 @@ int wal_mark_write(const char *dir, uint64_t index, bool failed, char *errmsg)
 		                   "cannot write the WAL's durable mark");
 	return 0;
 }
+
+int wal_mark_check(const char *dir, const struct wal_mark *m,
+                   const struct wal_dir *d, char *errmsg)
+{
+	const struct wal_seg *s = d->nsegs > 0 ? &d->segs[d->nsegs - 1] : NULL;
+	uint64_t last = s != NULL ? s->first_index + s->count - 1 : 0;
+	bool torn = s != NULL && !d->tail.clean;
+
+	if (!m->present || last >= m->index)
+		return 0;
+	return ma_errorf(
+	    errmsg, MA_ERR_CORRUPT,
+	    "WAL %s: entries up to %" PRIu64 " were durable (%s/" WAL_MARK_FILE
+	    ") but the valid log ends at %" PRIu64 "%s%s%s%s%s: "
+	    "a durable record is damaged or missing, not a torn "
+	    "tail; nothing was modified: restore the files or "
+	    "re-bootstrap this log",
+	    dir, m->index, dir, last, torn ? " (" : "", torn ? s->name : "",
+	    torn ? ": " : "", torn ? d->tail.reason : "", torn ? ")" : "");
+}

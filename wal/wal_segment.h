@@ -129,5 +129,11 @@ int wal_mark_read(const char *dir, struct wal_mark *m, char *errmsg);
 int wal_mark_write(const char *dir, uint64_t index, bool failed, char *errmsg);
 /* The file's text (for the reader's exact-match check); its length. */
 int wal_mark_format(uint64_t index, bool failed, char out[128]);
+/* The rule shared by wal_log_open and wal_verify: records the mark says
+ * were durable are never a torn tail, so a loaded log d ending before
+ * m->index is corruption. 0, or MA_ERR_CORRUPT naming dir, the mark, the
+ * last valid index and the last segment's tail (nothing is modified). */
+int wal_mark_check(const char *dir, const struct wal_mark *m,
+                   const struct wal_dir *d, char *errmsg);
 
 #endif

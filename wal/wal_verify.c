@@ -14,7 +14,6 @@ int wal_verify(const char *dir, struct wal_verify_report *rep,
 {
 	struct wal_mark mark;
 	struct wal_dir d;
-	uint64_t last;
 	int rc;
 
 	memset(rep, 0, sizeof *rep);
@@ -24,22 +23,9 @@ int wal_verify(const char *dir, struct wal_verify_report *rep,
 	rc = wal_dir_load(dir, NULL, false, &d, errmsg);
 	if (rc != 0)
 		return rc;
-	last = d.nsegs > 0 ? d.segs[d.nsegs - 1].first_index +
-	                         d.segs[d.nsegs - 1].count - 1
-	                   : 0;
-	/* The same rule as wal_log_open: what the mark says was durable is
-	 * never a torn tail. */
-	if (mark.present && last < mark.index) {
-		rc = ma_errorf(errmsg, MA_ERR_CORRUPT,
-		               "WAL %s: entries up to %" PRIu64
-		               " were durable (%s/" WAL_MARK_FILE
-		               ") but the valid log ends at %" PRIu64
-		               "%s%s: a durable record is damaged or missing, "
-		               "not a torn tail",
-		               dir, mark.index, dir, last,
-		               d.nsegs > 0 && !d.tail.clean ? ": " : "",
-		               d.nsegs > 0 && !d.tail.clean ? d.tail.reason
-		                                            : "");
+	/* The same rule as wal_log_open. */
+	rc = wal_mark_check(dir, &mark, &d, errmsg);
+	if (rc != 0) {
 		wal_dir_free(&d);
 		return rc;
 	}

@@ -187,6 +187,8 @@ struct config_follow {
 	uint64_t source_switch_hold_ms;
 	uint64_t wal_sync_interval_ms; /* 0: fsync every batch */
 	uint64_t wal_sync_bytes;
+	uint64_t
+	    wal_sync_budget; /* % of time in fdatasync (commit on arrival) */
 	uint64_t snapshot_sync_bytes;
 	uint64_t connection_window;
 	uint64_t stream_window;

@@ -195,6 +195,8 @@ const struct key_def cfg_keys[] = {
         10 * SEC_MS, K_ZERO_OK, NULL, "100ms"),
     KEY(FOLLOW, follow, wal_sync_bytes, T_SIZE, wal_sync_bytes, 4 * KiB, GiB, 0,
         NULL, "4MiB"),
+    KEY(FOLLOW, follow, wal_sync_budget, T_UINT, wal_sync_budget, 1, 100, 0,
+        NULL, "25"),
     KEY(FOLLOW, follow, snapshot_sync_bytes, T_SIZE, snapshot_sync_bytes,
         64 * KiB, GiB, 0, NULL, "8MiB"),
     KEY(FOLLOW, follow, connection_window, T_SIZE, connection_window, 64 * KiB,

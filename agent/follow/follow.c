@@ -58,6 +58,10 @@ struct fdb {
 	const char *name;
 	struct mirror_status status;
 	struct fstream streams[FDB_STREAMS];
+	/* The wal's group commit deferred by its budget rule: fired at
+	 * follow_core_sync_deadline (sync_at; UINT64_MAX when not armed). */
+	struct event *sync_timer;
+	uint64_t sync_at;
 };
 
 /* One database's request of the running probe (GET info). */
@@ -145,6 +149,7 @@ void follow_options_init(struct follow_options *o,
 	o->progress_interval = SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
 	o->wal_sync_interval_ms = cf->wal_sync_interval_ms;
 	o->wal_sync_bytes = cf->wal_sync_bytes;
+	o->wal_sync_budget_pct = (unsigned)cf->wal_sync_budget;
 	o->checkpoint.every_entries = cf->checkpoint_entries;
 	o->checkpoint.every_bytes = cf->checkpoint_bytes;
 	o->checkpoint.every_ms = cf->checkpoint_interval_ms;
@@ -309,6 +314,47 @@ static void all_failed_check(struct follow *f)
 
 /* Carries out what the core asked for, then tells the caller's callbacks
  * what changed. Runs after every event given to db's core. */
+/* The wal's fdatasyncs are timed on the monotonic clock, the base of
+ * every `now` given to the cores. */
+static uint64_t wal_clock_us(void *arg)
+{
+	(void)arg;
+	return clock_mono_us();
+}
+
+static void drain(struct fdb *db);
+
+static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fdb *db = arg;
+
+	(void)fd;
+	(void)what;
+	db->sync_at = UINT64_MAX;
+	if (db->core == NULL)
+		return;
+	follow_core_sync(db->core, clock_mono_ms());
+	drain(db);
+}
+
+/* Arms the database's sync timer at the core's group-commit deadline
+ * (a deferred batch is synced then, not at the next 50 ms tick). */
+static void arm_sync(struct fdb *db)
+{
+	uint64_t at, now;
+	struct timeval tv;
+
+	if (db->sync_timer == NULL || db->core == NULL)
+		return;
+	at = follow_core_sync_deadline(db->core);
+	if (at == UINT64_MAX || at == db->sync_at)
+		return;
+	now = clock_mono_ms();
+	tv = clock_tv_from_ms(at > now ? at - now : 0);
+	db->sync_at = at;
+	evtimer_add(db->sync_timer, &tv);
+}
+
 static void drain(struct fdb *db)
 {
 	struct follow *f = db->f;
@@ -352,6 +398,7 @@ static void drain(struct fdb *db)
 		    applier_applied_index(follow_core_applier(db->core)));
 	if (follow_core_failed(db->core))
 		all_failed_check(f);
+	arm_sync(db);
 }
 
 /* Whether a transport event should reach the core: the stream is one of
@@ -928,6 +975,9 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.progress_interval = f->o.progress_interval;
 	cc.wal_sync_interval_ms = f->o.wal_sync_interval_ms;
 	cc.wal_sync_bytes = f->o.wal_sync_bytes;
+	cc.wal_sync_budget_pct = f->o.wal_sync_budget_pct;
+	cc.wal_clock_us = wal_clock_us;
+	cc.wal_clock_arg = NULL;
 	cc.checkpoint = f->o.checkpoint;
 	cc.refresh = f->o.refresh;
 	cc.restore_async = true;
@@ -940,9 +990,18 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
 		                                             : "%s:%u",
 		         f->o.endpoints[k].host, f->o.endpoints[k].port);
+	db->sync_at = UINT64_MAX;
+	db->sync_timer = evtimer_new(f->base, on_sync_timer, db);
+	if (db->sync_timer == NULL)
+		return ma_errorf(errmsg, MA_ERR_NOMEM,
+		                 "%s: cannot create the wal sync timer",
+		                 db->name);
 	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);
-	if (rc != 0)
+	if (rc != 0) {
+		event_free(db->sync_timer);
+		db->sync_timer = NULL;
 		return rc;
+	}
 	drain(db);
 	return 0;
 }
@@ -1045,6 +1104,9 @@ void follow_free(struct follow *f)
 			f->dbs[i].status = *follow_core_status(f->dbs[i].core);
 		follow_core_free(f->dbs[i].core);
 		f->dbs[i].core = NULL;
+		if (f->dbs[i].sync_timer != NULL)
+			event_free(f->dbs[i].sync_timer);
+		f->dbs[i].sync_timer = NULL;
 	}
 	if (f->client != NULL)
 		transport_client_free(f->client);

@@ -79,6 +79,7 @@ struct follow_options {
 	uint64_t snapshot_fsync_interval, progress_interval;
 	/* Local wal group commit: sync when this old or this large. */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	unsigned wal_sync_budget_pct; /* follow_core_config */
 	/* Local checkpoints of kv databases (follow_checkpoint.h). */
 	struct follow_checkpoint_config checkpoint;
 	/* Background snapshot refresh of none databases (follow_refresh.h). */

@@ -75,7 +75,6 @@ struct follow_core {
 	struct spool_incarnations incs; /* per source node */
 	struct wal_log *wal;
 	uint64_t durable_logged; /* durable_note() */
-	uint64_t last_sync_ms;   /* when the durable end last moved */
 	struct snapshot_store *store;
 	struct snapshot_receiver *recv;
 	struct mirror_sm sm;
@@ -303,9 +302,15 @@ static int open_wal(struct follow_core *c, char *errmsg)
 	wo.sync_every_append = false;
 	wo.sync_interval_ms = c->cfg.wal_sync_interval_ms;
 	wo.sync_bytes = c->cfg.wal_sync_bytes;
-	/* wal_sync_interval 0: commit on arrival, one fdatasync per batch
-	 * received (what arrives during a sync is the next batch: groups
-	 * grow with the disk's latency, bench/README.md "Tail latency"). */
+	/* Commit on arrival when the disk keeps up: the wal's budget rule
+	 * (docs/DECISIONS.md); the interval and bytes are its upper bounds.
+	 * wal_sync_interval 0: one fdatasync per batch received (what
+	 * arrives during a sync is the next batch). */
+	wo.sync_budget_pct = c->cfg.wal_sync_budget_pct > 0
+	                         ? c->cfg.wal_sync_budget_pct
+	                         : FOLLOW_CORE_SYNC_BUDGET;
+	wo.clock_us = c->cfg.wal_clock_us;
+	wo.clock_arg = c->cfg.wal_clock_arg;
 	if (wo.sync_interval_ms == 0)
 		wo.sync_every_append = true;
 	if (spool_path(path, sizeof path, c->dir, SPOOL_WAL_DIR) != 0)
@@ -568,9 +573,10 @@ static void durable_note(struct follow_core *c)
 {
 	uint64_t d = wal_log_durable_index(c->wal);
 
+	c->sm.status.wal_syncs = wal_log_syncs(c->wal);
+	c->sm.status.wal_sync_ms = wal_log_sync_total_us(c->wal) / 1000;
 	if (d > c->durable_logged) {
 		c->durable_logged = d;
-		c->last_sync_ms = c->now;
 		log_debug("%s: wal durable through %" PRIu64, c->name, d);
 	}
 }
@@ -598,19 +604,9 @@ static int batch_flush(struct follow_core *c)
 			stream_failed(c, errmsg);
 		return rc;
 	}
-	/* Commit on arrival: a batch that finds no sync within the last
-	 * wal_sync_interval is synced at once (a lone entry is durable
-	 * without waiting for the timer); batches within the interval are
-	 * grouped (the wal's interval and byte rules, the tick). While a sync
-	 * runs, what arrives queues up: groups grow with the disk's latency. */
-	if (wal_log_durable_index(c->wal) < wal_log_last_index(c->wal) &&
-	    c->now >= c->last_sync_ms + c->cfg.wal_sync_interval_ms) {
-		rc = wal_log_sync(c->wal, errmsg);
-		if (rc != 0) {
-			db_fatal(c, rc, errmsg);
-			return rc;
-		}
-	}
+	/* wal_log_append synced the batch if the group commit says so (on
+	 * arrival when the disk keeps up); otherwise follow_core_sync at
+	 * follow_core_sync_deadline, or the tick. */
 	durable_note(c);
 	if (follow_apply_durable(&c->apply, c->wal))
 		c->event.applied = true;
@@ -1500,24 +1496,50 @@ static void view_tick(struct follow_core *c, uint64_t now)
 	mirror_sm_source_stale(&c->sm, c->view.stale, c->view.stale_why);
 }
 
-void follow_core_tick(struct follow_core *c, uint64_t now)
+/* The wal's group commit if due at now; false after a fatal error. */
+static bool sync_wal(struct follow_core *c, uint64_t now)
 {
 	char errmsg[MA_ERRMSG_SIZE];
+	int rc;
 
-	c->now = now;
 	if (c->phase == PHASE_DEAD)
-		return;
-	if (c->wal != NULL && wal_log_sync_due(c->wal, now)) {
-		int rc = wal_log_sync(c->wal, errmsg);
-		if (rc != 0) {
-			db_fatal(c, rc, errmsg);
-			return;
-		}
+		return false;
+	if (c->wal == NULL)
+		return true;
+	rc = wal_log_commit(c->wal, now, errmsg);
+	if (rc < 0) {
+		db_fatal(c, rc, errmsg);
+		return false;
+	}
+	if (rc == 1) {
 		durable_note(c);
 		if (follow_apply_durable(&c->apply, c->wal))
 			c->event.applied = true;
 		mirror_sm_applied(&c->sm, now, wal_log_durable_index(c->wal));
 	}
+	return true;
+}
+
+uint64_t follow_core_sync_deadline(const struct follow_core *c)
+{
+	if (c->wal == NULL || c->phase == PHASE_DEAD)
+		return UINT64_MAX;
+	return wal_log_sync_deadline(c->wal);
+}
+
+void follow_core_sync(struct follow_core *c, uint64_t now)
+{
+	c->now = now;
+	sync_wal(c, now);
+}
+
+void follow_core_tick(struct follow_core *c, uint64_t now)
+{
+	c->now = now;
+	if (c->phase == PHASE_DEAD)
+		return;
+	if (!sync_wal(c, now))
+		return;
 	if (c->retry_at != 0 && now >= c->retry_at && c->connected) {
 		c->retry_at = 0;
 		mirror_sm_connected(&c->sm, now);

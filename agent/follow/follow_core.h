@@ -59,9 +59,19 @@ struct follow_core_config {
 	/* Bytes of a resumed snapshot's prefix read back per
 	 * follow_core_run (0: FOLLOW_CORE_VERIFY_STEP). */
 	uint64_t snapshot_verify_step;
-	/* Local wal group commit: sync when this old or this large (both 0:
-	 * sync every append). */
+	/* Local wal group commit (wal.h, struct wal_options): sync when
+	 * this old or this large (interval 0: sync every append), and on
+	 * arrival while fdatasync takes at most wal_sync_budget_pct % of the
+	 * time (0: FOLLOW_CORE_SYNC_BUDGET; 100: whenever the gap floor
+	 * allows). */
 	uint64_t wal_sync_interval_ms, wal_sync_bytes;
+	unsigned wal_sync_budget_pct;
+	/* The wal's clock measuring its fdatasyncs (monotonic microseconds
+	 * on the time base of `now`; wal_options.clock_us): the glue's
+	 * clock, the simulation's disk model. NULL: durations count as 0
+	 * (the gap floor alone). */
+	uint64_t (*wal_clock_us)(void *arg);
+	void *wal_clock_arg;
 	/* Local wal segment size (0: the wal's default). Trimming behind a
 	 * checkpoint removes whole segments only. */
 	uint64_t wal_segment_size;
@@ -168,6 +178,14 @@ void follow_core_stream_error(struct follow_core *c, uint64_t stream, int code,
  * a due retry of a failed stream (OPEN), Degraded thresholds and the
  * contact age. */
 void follow_core_tick(struct follow_core *c, uint64_t now);
+/* When the wal's group commit is next due (wal_log_sync_deadline; may be
+ * in the past), UINT64_MAX when nothing waits: the glue calls
+ * follow_core_sync then, so that a deferred batch does not wait for the
+ * tick. */
+uint64_t follow_core_sync_deadline(const struct follow_core *c);
+/* Syncs the wal if its group commit is due at now and applies what
+ * became durable (the wal part of follow_core_tick). */
+void follow_core_sync(struct follow_core *c, uint64_t now);
 /* Wakes the core to act on what it decided inside a callback (a restart
  * after compacted/diverged). The glue calls it after draining actions
  * outside of transport callbacks. Also appends entries batched before a
@@ -180,6 +198,9 @@ void follow_core_run(struct follow_core *c, uint64_t now);
  * in a loop -- while this holds: that reading never blocks the loop, so
  * it never counts against an idle timeout. */
 #define FOLLOW_CORE_VERIFY_STEP (1024u * 1024)
+/* Default share of time the wal may spend in fdatasync when it commits
+ * on arrival (percent; config key wal_sync_budget, docs/DECISIONS.md). */
+#define FOLLOW_CORE_SYNC_BUDGET 25u
 bool follow_core_busy(const struct follow_core *c);
 /* A failure found by the glue that no retry fixes for this database (our
  * own TLS files are unusable): enters MIRROR_ERROR with code and msg,

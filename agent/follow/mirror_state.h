@@ -95,6 +95,8 @@ struct mirror_status {
 	uint64_t received_entries;
 	uint64_t appended_entries;
 	uint64_t refetched_bytes;
+	/* fdatasyncs of the mirror's wal and the time they took (ms). */
+	uint64_t wal_syncs, wal_sync_ms;
 	/* Retention headroom (issue 10): how long the mirror can stay away
 	 * before the source's reservation budget drops its position, in
 	 * seconds: the source's last figure counted down since it came.

@@ -214,6 +214,8 @@ void status_database_set(struct status_database *d, const char *name,
 	d->received_entries = st->received_entries;
 	d->appended_entries = st->appended_entries;
 	d->refetched_bytes = st->refetched_bytes;
+	d->wal_syncs = st->wal_syncs;
+	d->wal_sync_ms = st->wal_sync_ms;
 	d->retention_headroom_known = st->retention_headroom_known;
 	d->retention_headroom_s = st->retention_headroom_s;
 	d->promoted_index = st->promoted_index;
@@ -405,6 +407,8 @@ enum metric_field {
 	M_RX_ENTRIES,
 	M_APPENDED,
 	M_REFETCHED,
+	M_WAL_SYNCS,
+	M_WAL_SYNC_MS,
 };
 
 /* Names follow Prometheus's conventions (base units, _total only on
@@ -444,6 +448,10 @@ static const struct {
     [M_REFETCHED] = {"mirror_refetched_bytes_total", "counter",
                      "Snapshot bytes received again after an interrupted "
                      "bootstrap resumed from its durable offset."},
+    [M_WAL_SYNCS] = {"mirror_wal_syncs_total", "counter",
+                     "fdatasyncs of the mirror's wal (group commits)."},
+    [M_WAL_SYNC_MS] = {"mirror_wal_sync_seconds_total", "counter",
+                       "Time spent in fdatasync of the mirror's wal.", true},
 };
 
 static uint64_t metric_value(const struct status_database *d,
@@ -476,6 +484,10 @@ static uint64_t metric_value(const struct status_database *d,
 		return d->appended_entries;
 	case M_REFETCHED:
 		return d->refetched_bytes;
+	case M_WAL_SYNCS:
+		return d->wal_syncs;
+	case M_WAL_SYNC_MS:
+		return d->wal_sync_ms;
 	}
 	return 0;
 }

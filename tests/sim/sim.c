@@ -36,6 +36,7 @@ enum ev_type {
 	EV_TICK,
 	EV_CUT,
 	EV_WORK, /* follow_core_run for cores with local work (busy) */
+	EV_SYNC, /* follow_core_sync at the wal's group commit deadline */
 };
 
 struct sim_event {
@@ -194,7 +195,25 @@ void sim_init(struct sim *sim, uint64_t seed, const char *mirror_dir,
 	sim->cut_snapshot_after = UINT64_MAX;
 	sim->stats.min_backoff_ms = UINT64_MAX;
 	sim->ndbs = 1;
+	for (size_t db = 0; db < SIM_DBS_MAX; db++)
+		sim->sync_at[db] = UINT64_MAX;
 	nverified = 0;
+}
+
+/* The wal's clock (struct sim, disk_sync_us): read once before and once
+ * after every fdatasync; the second read is the end of a sync that took
+ * disk_sync_us, during which the mirror did nothing else. */
+static uint64_t disk_clock(void *arg)
+{
+	struct sim *sim = arg;
+
+	if (sim->clock_us < sim->now * 1000)
+		sim->clock_us = sim->now * 1000;
+	if (sim->disk_reads++ % 2 == 1) {
+		sim->clock_us += sim->disk_sync_us;
+		sim->now = sim->clock_us / 1000;
+	}
+	return sim->clock_us;
 }
 
 size_t sim_add_source(struct sim *sim, struct sim_source *src)
@@ -245,12 +264,17 @@ static int cores_open(struct sim *sim, char *errmsg)
 	for (size_t db = 0; db < sim->ndbs; db++) {
 		struct follow_core_config cfg = sim->core_cfg;
 
+		if (sim->disk_sync_us > 0) {
+			cfg.wal_clock_us = disk_clock;
+			cfg.wal_clock_arg = sim;
+		}
 		if (db > 0) {
 			cfg.name = sim->db_name[db];
 			cfg.dir = sim->db_dir[db];
 			cfg.seed = sim->core_cfg.seed + db;
 		}
 		sim->db_cfg[db] = cfg;
+		sim->sync_at[db] = UINT64_MAX;
 		rc = follow_core_new(&cfg, sim->now, &sim->cores[db], errmsg);
 		if (rc != 0) {
 			cores_free(sim);
@@ -473,6 +497,20 @@ static bool all_want_next_endpoint(const struct sim *sim)
 	return any;
 }
 
+/* As follow.c's sync timer: an EV_SYNC at each core's group commit
+ * deadline (one pending per deadline). */
+static void arm_sync(struct sim *sim)
+{
+	for (size_t db = 0; db < sim->ndbs; db++) {
+		uint64_t at = follow_core_sync_deadline(sim->cores[db]);
+
+		if (at == UINT64_MAX || at == sim->sync_at[db])
+			continue;
+		sim->sync_at[db] = at;
+		ev_push(sim, at > sim->now ? at : sim->now, EV_SYNC, db);
+	}
+}
+
 /* Hands the cores' actions to the link until they are quiet: the glue's
  * loop (drain, run, drain again; move to the next endpoint when every
  * database asks for it). */
@@ -496,6 +534,7 @@ static void drain(struct sim *sim)
 			continue;
 		}
 		if (n == 0) {
+			arm_sync(sim);
 			/* Local work (a resumed snapshot's prefix read
 			 * back) goes on a slice per ms, between events,
 			 * as follow.c runs it after waiting events. */
@@ -765,7 +804,8 @@ static void handle(struct sim *sim, struct sim_event *e)
 {
 	struct sim_stream *st = NULL;
 
-	if (e->type != EV_TICK && e->type != EV_WORK && e->gen != sim->gen)
+	if (e->type != EV_TICK && e->type != EV_WORK && e->type != EV_SYNC &&
+	    e->gen != sim->gen)
 		return; /* of a connection (or core) that is gone */
 	if (e->type >= EV_STATUS && e->type <= EV_HEARTBEAT) {
 		st = stream_find(sim, e->stream);
@@ -844,6 +884,13 @@ static void handle(struct sim *sim, struct sim_event *e)
 		drain(sim);
 		ev_push(sim, sim->now + TICK_MS, EV_TICK, 0);
 		return;
+	case EV_SYNC:
+		if (e->stream < sim->ndbs) {
+			sim->sync_at[e->stream] = UINT64_MAX;
+			follow_core_sync(sim->cores[e->stream], sim->now);
+		}
+		drain(sim);
+		return;
 	case EV_WORK:
 		sim->work_queued = false;
 		for (size_t db = 0; db < sim->ndbs; db++) {
@@ -876,11 +923,14 @@ bool sim_run(struct sim *sim, bool (*done)(struct sim *, void *), void *arg,
 		if (done != NULL && done(sim, arg))
 			return true;
 		if (sim->nheap == 0 || sim->heap[0]->time > deadline) {
-			sim->now = deadline;
+			if (deadline > sim->now)
+				sim->now = deadline;
 			return done != NULL && done(sim, arg);
 		}
 		e = ev_pop(sim);
-		sim->now = e->time;
+		/* Later than its time when a wal sync held the mirror. */
+		if (e->time > sim->now)
+			sim->now = e->time;
 		handle(sim, e);
 		ev_free(e);
 		sim->stats.steps++;

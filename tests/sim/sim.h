@@ -149,6 +149,17 @@ struct sim {
 	/* the paths the core opened, the last SIM_PATHS_KEPT of them */
 	char paths[SIM_PATHS_KEPT][256];
 	uint64_t npaths;
+	/* The disk of the mirror's wal (follow_core_config.wal_clock_us),
+	 * set before sim_start: with disk_sync_us > 0 every fdatasync takes
+	 * that long on the simulated clock (the core is blocked for it, as
+	 * follow.c's loop is: sim->now moves on) and the wal measures it;
+	 * 0: syncs take no simulated time and are not measured. The wal's
+	 * group commit deadline is kept armed (EV_SYNC, follow.c's sync
+	 * timer). */
+	uint64_t disk_sync_us;
+	uint64_t clock_us; /* the disk's clock: >= now * 1000 */
+	uint64_t disk_reads;
+	uint64_t sync_at[SIM_DBS_MAX]; /* EV_SYNC pending for this time */
 };
 
 /* Defaults: a clean link (1..5 ms, no faults), 100 ms ticks, 20 ms pumps,

@@ -1679,6 +1679,137 @@ static void test_fresh_flapping_bounded(void **state)
 	world_free(&w);
 }
 
+/* Durability latency of a steady stream under the simulated clock
+ * (issue 12 item 7): entries appended to the source's spool at
+ * appended_at[], durable in the mirror's wal when the observer (called
+ * after every event) first sees the durable index pass them. */
+#define LAT_ENTRIES 2000
+
+struct durable_watch {
+	uint64_t first;                    /* index of appended_at[0] */
+	uint64_t appended;                 /* last index appended */
+	uint64_t next;                     /* first index not yet durable */
+	uint64_t appended_at[LAT_ENTRIES]; /* sim ms */
+	uint64_t lat[LAT_ENTRIES];         /* ms, in index order */
+	size_t n;
+};
+
+static bool watch_durable(struct sim *sim, void *arg)
+{
+	struct durable_watch *dw = arg;
+	struct wal_log *log = follow_core_wal(sim->core);
+	uint64_t d = log != NULL ? wal_log_durable_index(log) : 0;
+
+	while (dw->next <= dw->appended && dw->next <= d) {
+		dw->lat[dw->n++] =
+		    sim->now - dw->appended_at[dw->next - dw->first];
+		dw->next++;
+	}
+	return false;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct latency_result {
+	uint64_t p50, p99, max; /* ms */
+	uint64_t syncs;         /* fdatasyncs during the stream */
+	uint64_t sync_us;       /* the wal's moving average at the end */
+};
+
+/* 1,000 entries/s for 2 s (10 every 10 ms) through a link of exactly 2 ms
+ * with a source polling its log every ms, to a mirror whose fdatasyncs
+ * take disk_us of simulated time. */
+static void stream_latency(uint64_t disk_us, struct latency_result *r)
+{
+	struct durable_watch *dw = calloc(1, sizeof *dw);
+	struct world w;
+	struct fx_spool *sp;
+	uint64_t syncs0, t0;
+
+	assert_non_null(dw);
+	world_init(&w, 7, CHUNK);
+	w.sim.link.latency_min_ms = w.sim.link.latency_max_ms = 2;
+	w.sim.link.pump_ms = 1;
+	w.sim.disk_sync_us = disk_us;
+	/* The product's defaults (the harness's are a sync per batch). */
+	w.sim.core_cfg.wal_sync_interval_ms = 100;
+	w.sim.core_cfg.wal_sync_bytes = 4u << 20;
+	sp = world_spool(&w, CLUSTER_A, 1);
+	append(&w, sp, 100, 1, true);
+	serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+	start(&w);
+	run_to(&w, 100, 5000);
+	/* A quiet second: the first batch after it finds no recent sync. */
+	sim_run(&w.sim, NULL, NULL, 1000);
+	syncs0 = follow_core_status(w.sim.core)->wal_syncs;
+	dw->first = dw->next = 101;
+	dw->appended = 100;
+	/* Slot k is due at t0 + 10 k ms and stamped so: a mirror blocked in
+	 * a sync past it delays the append, which counts as latency. */
+	t0 = w.sim.now;
+	for (uint64_t slot = 0; slot < LAT_ENTRIES / 10; slot++) {
+		uint64_t due = t0 + 10 * slot;
+
+		if (w.sim.now < due)
+			sim_run(&w.sim, watch_durable, dw, due - w.sim.now);
+		assert_clean(&w);
+		append(&w, sp, 10, 1, true);
+		for (uint64_t k = 0; k < 10; k++)
+			dw->appended_at[dw->appended + 1 + k - dw->first] = due;
+		dw->appended = fx_spool_last_index(sp);
+	}
+	sim_run(&w.sim, watch_durable, dw, 1000);
+	assert_clean(&w);
+	assert_true(dw->n == LAT_ENTRIES);
+	assert_wal_equal(&w, 1, 100 + LAT_ENTRIES);
+	r->syncs = follow_core_status(w.sim.core)->wal_syncs - syncs0;
+	r->sync_us = wal_log_sync_time_us(follow_core_wal(w.sim.core));
+	qsort(dw->lat, dw->n, sizeof dw->lat[0], cmp_u64);
+	r->p50 = dw->lat[dw->n / 2];
+	r->p99 = dw->lat[dw->n * 99 / 100];
+	r->max = dw->lat[dw->n - 1];
+	fprintf(stderr,
+	        "# disk %" PRIu64 " us: durable after p50 %" PRIu64
+	        " / p99 %" PRIu64 " / max %" PRIu64 " ms, %" PRIu64
+	        " fdatasyncs\n",
+	        disk_us, r->p50, r->p99, r->max, r->syncs);
+	world_free(&w);
+	free(dw);
+}
+
+/* A fast disk (0.2 ms syncs): a batch is committed on arrival, so an
+ * entry is durable 2 ms (the link) after its append, 3 ms when it came in
+ * the same millisecond as a sync (the 1 ms floor): the harness delivers
+ * each entry frame as its own body, so each slot of 10 costs 2
+ * fdatasyncs (the first frame, then the other nine a floor later). A slow
+ * disk (20 ms syncs): the wal waits 3 x 20 ms after each sync (the 25 %
+ * budget), so slots are grouped: 25 fdatasyncs in the 2 s (one per 80
+ * ms) and one for the tail, instead of 200 or more; the worst entry was
+ * appended while a sync held the mirror, arrived as it ended and waited
+ * the gap and the next sync: 20 + 60 + 20 + 2 ms. */
+static void test_durable_latency_disks(void **state)
+{
+	struct latency_result fast, slow;
+
+	(void)state;
+	stream_latency(200, &fast);
+	assert_true(fast.sync_us == 200);
+	assert_true(fast.p50 == 3 || fast.p50 == 2);
+	assert_true(fast.max == 3);
+	assert_true(fast.syncs == 2 * LAT_ENTRIES / 10);
+
+	stream_latency(20000, &slow);
+	assert_true(slow.sync_us == 20000);
+	assert_true(slow.syncs >= 25 && slow.syncs <= 27);
+	assert_true(slow.max >= 80 && slow.max <= 102);
+	assert_true(slow.p50 > 20 && slow.p50 < 80);
+}
+
 /* A snapshot corrupt on the followed node: the next endpoint's copy is
  * asked for, and the mirror bootstraps from it. */
 static void test_corrupt_tries_next_endpoint(void **state)
@@ -1860,6 +1991,7 @@ int main(void)
 	    cmocka_unit_test(test_fresh_flapping_bounded),
 	    cmocka_unit_test(test_corrupt_tries_next_endpoint),
 	    cmocka_unit_test(test_incarnation_rebuilt_node),
+	    cmocka_unit_test(test_durable_latency_disks),
 	    cmocka_unit_test(test_randomized),
 	};
 

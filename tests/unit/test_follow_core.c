@@ -774,14 +774,45 @@ static void test_index_out_of_range_retries(void **state)
 	assert_int_equal(state_of(fx), MIRROR_CATCHING_UP);
 }
 
+/* The wal's clock as a disk whose every fdatasync takes sync_us: read
+ * before a sync it is fx->now, after it fx->now + sync_us (the wal reads
+ * it exactly twice per sync). */
+struct fake_disk {
+	const uint64_t *now;
+	uint64_t sync_us;
+	unsigned reads;
+};
+
+static uint64_t fake_disk_clock(void *arg)
+{
+	struct fake_disk *d = arg;
+
+	return *d->now * 1000 + (d->reads++ % 2 == 1 ? d->sync_us : 0);
+}
+
+static void use_disk(struct fixture *fx, struct fake_disk *d, uint64_t us)
+{
+	d->now = &fx->now;
+	d->sync_us = us;
+	d->reads = 0;
+	fx->cfg.wal_clock_us = fake_disk_clock;
+	fx->cfg.wal_clock_arg = d;
+}
+
+/* A slow disk (20 ms fdatasyncs): the first batch is committed on
+ * arrival, the next waits for the budget (25 %: three times the sync
+ * time after the last one ended), then is synced by follow_core_sync at
+ * follow_core_sync_deadline, not before. */
 static void test_group_commit_on_tick(void **state)
 {
 	struct fixture *fx = *state;
 	struct bytes b = {.len = 0};
-	uint64_t log;
+	struct fake_disk disk;
+	uint64_t log, t1;
 
 	fx->cfg.wal_sync_interval_ms = 100;
 	fx->cfg.wal_sync_bytes = 1u << 20;
+	use_disk(fx, &disk, 20000);
 	reopen(fx);
 	log =
 	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
@@ -789,25 +820,75 @@ static void test_group_commit_on_tick(void **state)
 	put_start(&b, CLUSTER_A, 1);
 	put_entry(&b, 1, 1);
 	put_entry(&b, 2, 1);
-	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
-	/* The first batch after a quiet interval is committed on arrival. */
+	t1 = ++fx->now;
+	follow_core_body(fx->core, log, b.buf, b.len, t1);
+	/* The first batch after a quiet spell is committed on arrival. */
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
-	/* The next one, within 100 ms of that sync, is grouped: appended,
-	 * not yet durable, so nothing more is applied or reported. */
+	assert_int_equal(follow_core_status(fx->core)->wal_syncs, 1);
+	assert_int_equal(follow_core_status(fx->core)->wal_sync_ms, 20);
+	assert_true(follow_core_sync_deadline(fx->core) == UINT64_MAX);
+	/* The next one, 1 ms later, is grouped: appended, not yet durable,
+	 * so nothing more is applied or reported. The sync ended at
+	 * t1 + 20 ms; the gap is 3 x 20 ms: due at t1 + 80. */
 	b.len = 0;
 	put_entry(&b, 3, 1);
 	put_entry(&b, 4, 1);
 	follow_core_body(fx->core, log, b.buf, b.len, ++fx->now);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 2);
-	follow_core_tick(fx->core, fx->now + 10);
+	assert_true(follow_core_sync_deadline(fx->core) == t1 + 80);
+	follow_core_tick(fx->core, t1 + 10);
 	assert_int_equal(follow_core_log_index(fx->core), 2);
-	follow_core_tick(fx->core, fx->now + 100);
+	follow_core_sync(fx->core, t1 + 79);
+	assert_int_equal(follow_core_log_index(fx->core), 2);
+	fx->now = t1 + 80;
+	follow_core_sync(fx->core, fx->now);
 	assert_int_equal(follow_core_log_index(fx->core), 4);
 	assert_int_equal(follow_core_status(fx->core)->applied_index, 4);
 	assert_int_equal(applier_applied_index(follow_core_applier(fx->core)),
 	                 4);
+	assert_int_equal(follow_core_status(fx->core)->wal_syncs, 2);
+	assert_int_equal(follow_core_status(fx->core)->wal_sync_ms, 40);
+	assert_true(follow_core_sync_deadline(fx->core) == UINT64_MAX);
+	assert_no_action(fx);
+}
+
+/* A fast disk (0.2 ms fdatasyncs): the gap is the 1 ms floor, so a batch
+ * 1 ms after the last sync is committed on arrival too; two batches in
+ * the same millisecond are grouped until the next one. */
+static void test_group_commit_fast_disk(void **state)
+{
+	struct fixture *fx = *state;
+	struct bytes b = {.len = 0};
+	struct fake_disk disk;
+	uint64_t log, t1;
+
+	fx->cfg.wal_sync_interval_ms = 100;
+	fx->cfg.wal_sync_bytes = 1u << 20;
+	use_disk(fx, &disk, 200);
+	reopen(fx);
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	put_start(&b, CLUSTER_A, 1);
+	put_entry(&b, 1, 1);
+	t1 = ++fx->now;
+	follow_core_body(fx->core, log, b.buf, b.len, t1);
+	assert_int_equal(follow_core_log_index(fx->core), 1);
+	/* Same millisecond: the sync ended at t1 + 0.2 ms, due at t1 + 1. */
+	b.len = 0;
+	put_entry(&b, 2, 1);
+	follow_core_body(fx->core, log, b.buf, b.len, t1);
+	assert_int_equal(follow_core_log_index(fx->core), 1);
+	assert_true(follow_core_sync_deadline(fx->core) == t1 + 1);
+	b.len = 0;
+	put_entry(&b, 3, 1);
+	fx->now = t1 + 1;
+	follow_core_body(fx->core, log, b.buf, b.len, fx->now);
+	assert_int_equal(follow_core_log_index(fx->core), 3);
+	assert_int_equal(follow_core_status(fx->core)->applied_index, 3);
+	assert_int_equal(follow_core_status(fx->core)->wal_syncs, 2);
 	assert_no_action(fx);
 }
 
@@ -1332,6 +1413,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_status_retries, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_on_tick, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_fast_disk, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_on_arrival, setup,
 	                                    teardown),

@@ -183,6 +183,211 @@ static void test_group_commit_interval(void **state)
 	wal_log_close(log);
 }
 
+/* A disk for the budget rule: the wal reads the clock once before and
+ * once after each fdatasync; the first read is now (ms), the second now
+ * plus sync_us. */
+struct fake_disk {
+	uint64_t now_ms, sync_us;
+	unsigned reads;
+};
+
+static uint64_t fake_disk_clock(void *arg)
+{
+	struct fake_disk *d = arg;
+
+	return d->now_ms * 1000 + (d->reads++ % 2 == 1 ? d->sync_us : 0);
+}
+
+static struct wal_options budget_opts(struct fake_disk *d, unsigned pct,
+                                      uint64_t interval_ms)
+{
+	struct wal_options o = test_opts(1 << 20);
+
+	o.sync_every_append = false;
+	o.sync_interval_ms = interval_ms;
+	o.sync_budget_pct = pct;
+	o.clock_us = fake_disk_clock;
+	o.clock_arg = d;
+	return o;
+}
+
+/* Drives a stream of one batch per ms for ms milliseconds, as follow.c
+ * would: the batch is appended (synced on arrival when due), and the
+ * timer syncs at the deadline; a sync blocks the loop for the disk's
+ * time (nothing arrives meanwhile: it is queued for the next batch).
+ * Returns the worst wait from an append to durable, in ms. */
+static uint64_t drive(struct wal_log *log, struct fake_disk *d, uint64_t ms)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	uint64_t worst = 0, waiting_since = UINT64_MAX;
+	uint64_t end = d->now_ms + ms;
+
+	while (d->now_ms < end) {
+		uint64_t syncs = wal_log_syncs(log);
+		uint64_t last = wal_log_last_index(log);
+		struct wal_entry e = entry(last + 1, 1, "0123456789abcdef");
+
+		assert_int_equal(wal_log_append(log, &e, 1, d->now_ms, errmsg),
+		                 0);
+		if (waiting_since == UINT64_MAX)
+			waiting_since = d->now_ms;
+		if (wal_log_sync_deadline(log) <= d->now_ms)
+			assert_int_equal(wal_log_commit(log, d->now_ms, errmsg),
+			                 1);
+		if (wal_log_syncs(log) > syncs) {
+			/* Durable when the sync ended. */
+			uint64_t done = d->now_ms + d->sync_us / 1000;
+
+			assert_true(wal_log_durable_index(log) == last + 1);
+			if (done - waiting_since > worst)
+				worst = done - waiting_since;
+			waiting_since = UINT64_MAX;
+			/* What queued meanwhile arrives when it ends. */
+			d->now_ms = done > d->now_ms ? done : d->now_ms + 1;
+			continue;
+		}
+		d->now_ms++;
+	}
+	return worst;
+}
+
+/* Fast disk (0.2 ms syncs): the gap is the 1 ms floor, so a batch a
+ * millisecond is committed on arrival, every one; two in the same
+ * millisecond are grouped. */
+static void test_budget_fast_disk(void **state)
+{
+	const char *dir = *state;
+	struct fake_disk d = {.now_ms = 5000, .sync_us = 200};
+	struct wal_options o = budget_opts(&d, 25, 100);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_log *log = open_opts(dir, &o);
+	struct wal_entry e;
+
+	assert_int_equal(drive(log, &d, 1000), 0);
+	assert_true(wal_log_syncs(log) == 1000);
+	assert_true(wal_log_durable_index(log) == 1000);
+	assert_true(wal_log_sync_time_us(log) == 200);
+	assert_true(wal_log_sync_total_us(log) == 200000);
+	/* The last sync ended at 5999.2 ms: due again at 6000. */
+	e = entry(1001, 1, "x");
+	assert_int_equal(wal_log_append(log, &e, 1, 5999, errmsg), 0);
+	assert_true(wal_log_durable_index(log) == 1000);
+	assert_true(wal_log_sync_deadline(log) == 6000);
+	assert_false(wal_log_sync_due(log, 5999));
+	assert_int_equal(wal_log_commit(log, 5999, errmsg), 0);
+	d.now_ms = 6000;
+	assert_int_equal(wal_log_commit(log, 6000, errmsg), 1);
+	assert_true(wal_log_durable_index(log) == 1001);
+	wal_log_close(log);
+}
+
+/* Slow disk (20 ms syncs): after each sync the log waits 3 x 20 ms, so
+ * it spends 20 of every 80 ms in fdatasync: 13 syncs in a second (the
+ * first on arrival) instead of one per batch, and a batch waits at most
+ * 80 ms. The interval stays the upper bound: with 50 ms a batch waits
+ * at most 50 ms + the sync. */
+static void test_budget_slow_disk(void **state)
+{
+	const char *dir = *state;
+	struct fake_disk d = {.now_ms = 5000, .sync_us = 20000};
+	struct wal_options o = budget_opts(&d, 25, 100);
+	struct wal_log *log = open_opts(dir, &o);
+	char sub[512];
+
+	/* Syncs start at 5000, 5080, ..., 5960. */
+	assert_int_equal(drive(log, &d, 1000), 80);
+	assert_true(wal_log_syncs(log) == 13);
+	assert_true(wal_log_sync_total_us(log) == 13 * 20000);
+	assert_true(wal_log_sync_time_us(log) == 20000);
+	wal_log_close(log);
+
+	d = (struct fake_disk){.now_ms = 5000, .sync_us = 20000};
+	o = budget_opts(&d, 25, 50);
+	snprintf(sub, sizeof sub, "%s/capped", dir);
+	log = open_opts(sub, &o);
+	/* The first batch waiting after a sync arrives when it ends (t+20)
+	 * and is due 50 ms later: syncs at 5000, 5070, ..., 5980. */
+	assert_int_equal(drive(log, &d, 1000), 70);
+	assert_true(wal_log_syncs(log) == 15);
+	wal_log_close(log);
+}
+
+/* The average follows the disk: weight 1/8 for each new duration; the
+ * budget's share sets the gap (100 %: the floor only); a budget above
+ * 100 is refused. */
+static void test_budget_moving_average(void **state)
+{
+	const char *dir = *state;
+	struct fake_disk d = {.now_ms = 5000, .sync_us = 20000};
+	struct wal_options o = budget_opts(&d, 50, 1000);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_log *log = open_opts(dir, &o);
+	struct wal_entry e = entry(1, 1, "a");
+	char sub[512];
+
+	assert_int_equal(wal_log_append(log, &e, 1, 5000, errmsg), 0);
+	assert_true(wal_log_sync_time_us(log) == 20000);
+	/* 50 %: a gap of one sync time after the end at 5020. */
+	e = entry(2, 1, "b");
+	assert_int_equal(wal_log_append(log, &e, 1, 5020, errmsg), 0);
+	assert_true(wal_log_sync_deadline(log) == 5040);
+	d.now_ms = 5040;
+	d.sync_us = 200;
+	assert_int_equal(wal_log_commit(log, 5040, errmsg), 1);
+	/* 20000 - (20000 - 200) / 8 */
+	assert_true(wal_log_sync_time_us(log) == 17525);
+	e = entry(3, 1, "c");
+	assert_int_equal(wal_log_append(log, &e, 1, 5041, errmsg), 0);
+	/* Ended at 5040.2 ms, gap 17.525 ms: due at 5057.725, i.e. 5057. */
+	assert_true(wal_log_sync_deadline(log) == 5057);
+	wal_log_close(log);
+
+	o = budget_opts(&d, 101, 1000);
+	assert_int_equal(wal_log_open(dir, &o, &log, errmsg), MA_ERR_INVAL);
+	assert_non_null(strstr(errmsg, "sync_budget_pct 101 outside 0..100"));
+	o = budget_opts(&d, 100, 1000);
+	d.sync_us = 20000;
+	snprintf(sub, sizeof sub, "%s/full", dir);
+	log = open_opts(sub, &o);
+	e = entry(1, 1, "d");
+	d.now_ms = 6000;
+	assert_int_equal(wal_log_append(log, &e, 1, 6000, errmsg), 0);
+	assert_true(wal_log_durable_index(log) == 1);
+	/* Only the 1 ms floor after the end at 6020. */
+	e = entry(2, 1, "e");
+	assert_int_equal(wal_log_append(log, &e, 1, 6020, errmsg), 0);
+	assert_true(wal_log_sync_deadline(log) == 6021);
+	wal_log_close(log);
+}
+
+/* Without a clock durations count as 0 and a sync is stamped at the last
+ * now_ms seen: the floor alone spaces syncs. */
+static void test_budget_without_clock(void **state)
+{
+	const char *dir = *state;
+	struct wal_options o = test_opts(1 << 20);
+	char errmsg[MA_ERRMSG_SIZE];
+	struct wal_log *log;
+	struct wal_entry e;
+
+	o.sync_every_append = false;
+	o.sync_interval_ms = 100;
+	o.sync_budget_pct = 25;
+	log = open_opts(dir, &o);
+	e = entry(1, 1, "a");
+	assert_int_equal(wal_log_append(log, &e, 1, 300, errmsg), 0);
+	assert_true(wal_log_durable_index(log) == 1);
+	e = entry(2, 1, "b");
+	assert_int_equal(wal_log_append(log, &e, 1, 300, errmsg), 0);
+	assert_true(wal_log_durable_index(log) == 1);
+	assert_true(wal_log_sync_deadline(log) == 301);
+	assert_int_equal(wal_log_commit(log, 301, errmsg), 1);
+	assert_true(wal_log_durable_index(log) == 2);
+	assert_true(wal_log_sync_time_us(log) == 0);
+	assert_true(wal_log_syncs(log) == 2);
+	wal_log_close(log);
+}
+
 static void test_write_failure_fail_stop(void **state)
 {
 	const char *dir = *state;
@@ -518,6 +723,10 @@ int main(void)
 	    T(test_index_gap_refused),
 	    T(test_group_commit_bytes),
 	    T(test_group_commit_interval),
+	    T(test_budget_fast_disk),
+	    T(test_budget_slow_disk),
+	    T(test_budget_moving_average),
+	    T(test_budget_without_clock),
 	    T(test_write_failure_fail_stop),
 	    T(test_fsync_failure_fail_stop),
 	    T(test_fsync_failure_survives_restart),
