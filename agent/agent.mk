@@ -36,7 +36,8 @@ agent_libagent_a_SOURCES = \
 	agent/status/status.c agent/status/status.h \
 	agent/status/status_follow.c agent/status/status_json_read.c \
 	agent/status/status_html.c agent/status/status_token.c \
-	agent/status/status_token.h
+	agent/status/status_token.h \
+	agent/status/status_listen.c agent/status/status_listen.h
 
 mirror_agent_SOURCES += agent/cli/main.c
 

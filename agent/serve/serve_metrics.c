@@ -22,6 +22,7 @@
 
 #include "agent/serve/serve.h"
 #include "agent/status/status.h"
+#include "agent/status/status_listen.h"
 #include "agent/status/status_token.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -32,24 +33,21 @@
 struct serve_metrics {
 	struct serve *sv;
 	struct evhttp *http;
-	struct evconnlistener *listener;
 	uint16_t port;
 	bool auth;
 	char token_sha[65];
 	/* The connection cap: every accepted connection counts from evhttp's
 	 * bufferevent factory (make_bev) until its close callback; at
 	 * SERVE_METRICS_MAX_CONNECTIONS the listener stops accepting (the
-	 * excess waits in the kernel's backlog) until one closes. New
+	 * excess waits in the kernel's backlog) until one closes (the guard's
+	 * hold; it also pauses accepting after an accept() error). New
 	 * bufferevents wait in pending[] until adopt_cb (run before any of
 	 * their I/O) finds their evhttp connection to hook the close. */
 	unsigned nconns;
 	unsigned npending;
 	struct bufferevent *pending[SERVE_METRICS_MAX_CONNECTIONS];
 	struct event *adopt;
-	bool full;          /* listener disabled at the cap */
-	bool accept_paused; /* listener disabled after an accept() error */
-	struct event *accept_retry;
-	uint64_t accept_errors;
+	struct status_listen_guard guard;
 };
 
 /* ---- renderings ---- */
@@ -509,11 +507,8 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (m->nconns > 0)
 		m->nconns--;
-	if (m->full && m->nconns < SERVE_METRICS_MAX_CONNECTIONS) {
-		m->full = false;
-		if (!m->accept_paused)
-			evconnlistener_enable(m->listener);
-	}
+	if (m->nconns < SERVE_METRICS_MAX_CONNECTIONS)
+		status_listen_guard_hold(&m->guard, false);
 }
 
 /* Hooks the close of every connection accepted since the last run. evhttp
@@ -553,85 +548,9 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	}
 	/* libevent's listener accepts its whole backlog in one callback and
 	 * looks at its enabled flag after each connection. */
-	if (m->nconns >= SERVE_METRICS_MAX_CONNECTIONS && !m->full) {
-		m->full = true;
-		evconnlistener_disable(m->listener);
-	}
+	if (m->nconns >= SERVE_METRICS_MAX_CONNECTIONS)
+		status_listen_guard_hold(&m->guard, true);
 	return bev;
-}
-
-static void accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct serve_metrics *m = arg;
-
-	(void)fd;
-	(void)what;
-	m->accept_paused = false;
-	if (!m->full)
-		evconnlistener_enable(m->listener);
-}
-
-/* The listeners of this process, to find one from its evconnlistener:
- * evhttp registered its own accept callback, so the error callback's
- * argument is evhttp's, not ours (as in the read API). */
-#define METRICS_MAX 4
-static struct serve_metrics *listeners[METRICS_MAX];
-
-static void listeners_set(struct serve_metrics *m, bool add)
-{
-	for (size_t i = 0; i < METRICS_MAX; i++) {
-		if (add && listeners[i] == NULL) {
-			listeners[i] = m;
-			return;
-		}
-		if (!add && listeners[i] == m)
-			listeners[i] = NULL;
-	}
-}
-
-/* accept() failed (descriptors exhausted: EMFILE, ENFILE): the socket
- * stays readable, so listening on would spin the loop. Pause for a
- * second; say so once. */
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-	struct serve_metrics *m = NULL;
-	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {1, 0};
-
-	(void)arg; /* evhttp's */
-	for (size_t i = 0; i < METRICS_MAX; i++)
-		if (listeners[i] != NULL && listeners[i]->listener == l)
-			m = listeners[i];
-	if (m == NULL) {
-		/* Not ours (cannot happen): stop it spinning the loop. */
-		evconnlistener_disable(l);
-		return;
-	}
-
-	if (m->accept_errors++ == 0)
-		log_warn("serve: metrics listener: accept: %s; pausing it for "
-		         "a second at a time while this lasts (raise "
-		         "LimitNOFILE= if descriptors ran out)",
-		         evutil_socket_error_to_string(err));
-	evconnlistener_disable(l);
-	m->accept_paused = true;
-	if (evtimer_add(m->accept_retry, &tv) != 0) {
-		m->accept_paused = false;
-		evconnlistener_enable(l);
-	}
-}
-
-static bool host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
 }
 
 int serve_metrics_new(struct event_base *base, struct serve *sv,
@@ -642,9 +561,10 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
+	int rc;
 
 	*out = NULL;
-	if (!host_is_loopback(o->host) &&
+	if (!status_listen_host_is_loopback(o->host) &&
 	    (o->token_sha256 == NULL || o->token_sha256[0] == '\0'))
 		return ma_errorf(
 		    errmsg, MA_ERR_CONFIG,
@@ -673,8 +593,7 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(m->http, on_request, m);
 	m->adopt = event_new(base, -1, 0, adopt_cb, m);
-	m->accept_retry = evtimer_new(base, accept_resume, m);
-	if (m->adopt == NULL || m->accept_retry == NULL) {
+	if (m->adopt == NULL) {
 		serve_metrics_free(m);
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
@@ -688,9 +607,13 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 		                 "this host)",
 		                 o->host, (unsigned)o->port);
 	}
-	m->listener = evhttp_bound_socket_get_listener(bs);
-	listeners_set(m, true);
-	evconnlistener_set_error_cb(m->listener, on_accept_error);
+	rc = status_listen_guard_init(&m->guard, base,
+	                              evhttp_bound_socket_get_listener(bs),
+	                              "serve: metrics listener", errmsg);
+	if (rc != 0) {
+		serve_metrics_free(m);
+		return rc;
+	}
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	                &sl) == 0)
 		m->port = ntohs(ss.ss_family == AF_INET6
@@ -713,12 +636,10 @@ void serve_metrics_free(struct serve_metrics *m)
 {
 	if (m == NULL)
 		return;
-	listeners_set(m, false);
+	status_listen_guard_free(&m->guard);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	if (m->adopt != NULL)
 		event_free(m->adopt);
-	if (m->accept_retry != NULL)
-		event_free(m->accept_retry);
 	free(m);
 }
