@@ -13,6 +13,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/cmd_status.c \
 	agent/cli/cmd_status_options.c \
 	agent/cli/cmd_wal.c \
+	agent/cli/notify.c agent/cli/notify.h \
 	agent/config/config_schema.c agent/config/config_file.c \
 	agent/config/config_role.c agent/config/config.h \
 	agent/config/config_int.h \
@@ -154,3 +155,10 @@ TESTS += tests/integration/test_demo_interrupt.sh
 EXTRA_DIST += tests/integration/test_demo_interrupt.sh
 
 include agent/serve/serve.mk
+
+# sd_notify (agent/cli/notify.c) against a socket the test binds.
+check_PROGRAMS += tests/unit/test_notify
+TESTS += tests/unit/test_notify
+tests_unit_test_notify_SOURCES = tests/unit/test_notify.c
+tests_unit_test_notify_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_notify_LDADD = $(AGENT_TEST_LIBS)

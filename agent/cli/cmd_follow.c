@@ -27,7 +27,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "common/notify.h"
+#include "agent/cli/notify.h"
 #include "transport/transport_cert.h"
 
 struct follow_cli {

@@ -27,7 +27,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "common/notify.h"
+#include "agent/cli/notify.h"
 #include "spool/spool.h"
 #include "transport/transport_cert.h"
 #include "wal/wal.h"
