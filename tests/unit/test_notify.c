@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "common/errors.h"
 #include "agent/cli/notify.h"
+#include "common/errors.h"
 
 /* Binds a datagram socket named name (path or '@abstract'). */
 static int listen_on(const char *name)
