@@ -149,6 +149,9 @@ EXTRA_DIST += tests/integration/test_status_page.sh
 # Issue 8: which source is fresher (/readyz, a stale read, /status).
 TESTS += tests/integration/test_status_fresher.sh
 EXTRA_DIST += tests/integration/test_status_fresher.sh
+# An IPv6 source is named [HOST]:PORT everywhere (status file, page).
+TESTS += tests/integration/test_follow_ipv6.sh
+EXTRA_DIST += tests/integration/test_follow_ipv6.sh
 TESTS += tests/integration/test_progress_tty.sh
 EXTRA_DIST += tests/integration/test_progress_tty.sh
 TESTS += tests/integration/test_demo_interrupt.sh
