@@ -13,6 +13,7 @@ agent_libagent_a_SOURCES = \
 	agent/cli/cmd_status.c \
 	agent/cli/cmd_status_options.c \
 	agent/cli/cmd_wal.c \
+	agent/cli/notify.c agent/cli/notify.h \
 	agent/config/config_schema.c agent/config/config_file.c \
 	agent/config/config_role.c agent/config/config.h \
 	agent/config/config_int.h \
@@ -36,7 +37,8 @@ agent_libagent_a_SOURCES = \
 	agent/status/status.c agent/status/status.h \
 	agent/status/status_follow.c agent/status/status_json_read.c \
 	agent/status/status_html.c agent/status/status_token.c \
-	agent/status/status_token.h
+	agent/status/status_token.h \
+	agent/status/status_listen.c agent/status/status_listen.h
 
 mirror_agent_SOURCES += agent/cli/main.c
 
@@ -147,9 +149,19 @@ EXTRA_DIST += tests/integration/test_status_page.sh
 # Issue 8: which source is fresher (/readyz, a stale read, /status).
 TESTS += tests/integration/test_status_fresher.sh
 EXTRA_DIST += tests/integration/test_status_fresher.sh
+# An IPv6 source is named [HOST]:PORT everywhere (status file, page).
+TESTS += tests/integration/test_follow_ipv6.sh
+EXTRA_DIST += tests/integration/test_follow_ipv6.sh
 TESTS += tests/integration/test_progress_tty.sh
 EXTRA_DIST += tests/integration/test_progress_tty.sh
 TESTS += tests/integration/test_demo_interrupt.sh
 EXTRA_DIST += tests/integration/test_demo_interrupt.sh
 
 include agent/serve/serve.mk
+
+# sd_notify (agent/cli/notify.c) against a socket the test binds.
+check_PROGRAMS += tests/unit/test_notify
+TESTS += tests/unit/test_notify
+tests_unit_test_notify_SOURCES = tests/unit/test_notify.c
+tests_unit_test_notify_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_notify_LDADD = $(AGENT_TEST_LIBS)

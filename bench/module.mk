@@ -44,3 +44,8 @@ EXTRA_DIST += bench/bench_offload.sh
 
 # qlog_summary.sh: a qlog (MA_QLOG_DIR) interval by interval.
 EXTRA_DIST += bench/qlog_summary.sh
+# bench_metrics: one scrape of serve's /metrics against the number of
+# mirrors, now (one pass) against the old walk to the i-th stream.
+noinst_PROGRAMS += bench/bench_metrics
+bench_bench_metrics_SOURCES = bench/bench_metrics.c
+bench_bench_metrics_LDADD = $(AGENT_TEST_LIBS)

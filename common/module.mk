@@ -7,10 +7,9 @@ COMMON_CORE_SOURCES = \
 	common/parse.c common/parse.h \
 	common/endian.h \
 	common/kvtext.c common/kvtext.h
-# Glue that needs libevent (sd_notify's timer): not in the tap library,
-# which links $(COMMON_CORE_SOURCES) only (tap/tap.mk).
-COMMON_EVENT_SOURCES = common/notify.c common/notify.h
-common_libcommon_a_SOURCES += $(COMMON_CORE_SOURCES) $(COMMON_EVENT_SOURCES)
+# No libevent here: the tap library links $(COMMON_CORE_SOURCES) only
+# (tap/tap.mk); sd_notify's timer is agent/cli/notify.c.
+common_libcommon_a_SOURCES += $(COMMON_CORE_SOURCES)
 
 check_PROGRAMS += tests/unit/test_crc32c tests/unit/test_io \
 	tests/unit/test_parse tests/unit/test_clock
@@ -35,13 +34,6 @@ TESTS += tests/unit/test_log
 tests_unit_test_log_SOURCES = tests/unit/test_log.c
 tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_log_LDADD = $(AGENT_TEST_LIBS)
-
-# sd_notify (common/notify.c) against a socket the test binds.
-check_PROGRAMS += tests/unit/test_notify
-TESTS += tests/unit/test_notify
-tests_unit_test_notify_SOURCES = tests/unit/test_notify.c
-tests_unit_test_notify_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_notify_LDADD = $(TEST_LIBS)
 
 # The strict key=value record reader (common/kvtext.c).
 check_PROGRAMS += tests/unit/test_kvtext

@@ -132,7 +132,9 @@ uint64_t transport_server_tls_reloads(const struct transport_server *srv);
 /* Connections refused or failed before they were established, by reason,
  * since the server started (metrics). */
 struct transport_server_refusals {
-	uint64_t max_connections;         /* at Initial: max_connections */
+	/* max_connections: at Initial, or when a handshake completes after
+	 * others took the last slot */
+	uint64_t max_connections;
 	uint64_t max_handshakes;          /* at Initial: max_handshakes */
 	uint64_t max_handshakes_per_addr; /* at Initial: per address */
 	uint64_t invalid_token;           /* Initial with a bad Retry token */

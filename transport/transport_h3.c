@@ -763,7 +763,9 @@ static void fail_liberr(struct tconn *c, int rv)
 			ngtcp2_ccerr_set_liberr(&c->ccerr, rv, NULL, 0);
 	}
 	if (c->refuse_msg[0] != '\0') {
-		tconn_close(c, &c->ccerr, MA_ERR_TLS, c->refuse_msg);
+		tconn_close(c, &c->ccerr,
+		            c->refuse_error != 0 ? c->refuse_error : MA_ERR_TLS,
+		            c->refuse_msg);
 		return;
 	}
 	if (rv == NGTCP2_ERR_CRYPTO) {

@@ -188,6 +188,9 @@ struct tconn {
 	/* Set by tconn_refuse(): why we refuse, for when the library
 	 * reports the callback failure that follows. */
 	char refuse_msg[256];
+	/* The close's error for refuse_msg: MA_ERR_TLS (0 here) for a
+	 * certificate or identity refused, MA_ERR_LIMIT for a limit. */
+	int refuse_error;
 	int close_notified, close_requested;
 	uint8_t *close_pkt;
 	size_t close_len;

@@ -210,6 +210,9 @@ static int srv_handshake_completed(struct tconn *c)
 		ngtcp2_ccerr_set_transport_error(
 		    &c->ccerr, NGTCP2_CONNECTION_REFUSED, NULL, 0);
 		c->app_error = 1;
+		/* A limit, not a TLS failure: counted and logged as the
+		 * max_connections refusal it is (srv_closed). */
+		c->refuse_error = MA_ERR_LIMIT;
 		snprintf(c->refuse_msg, sizeof c->refuse_msg,
 		         "at the limit of %u established connections "
 		         "(max_connections); CONNECTION_REFUSED",
@@ -285,6 +288,8 @@ static void srv_closed(struct tconn *c, int error, const char *msg)
 		c->established = 2;
 		if (error == MA_ERR_TLS)
 			srv_of(c)->refusals.tls++;
+		else if (error == MA_ERR_LIMIT)
+			srv_of(c)->refusals.max_connections++;
 		else if (error != 0)
 			srv_of(c)->refusals.handshake_other++;
 	}
@@ -296,6 +301,9 @@ static void srv_closed(struct tconn *c, int error, const char *msg)
 		log_warn("transport: connection from %s%s%s refused: %s", peer,
 		         c->identity[0] ? " identity " : "", c->identity,
 		         msg[0] ? msg : "TLS handshake failed");
+	else if (error == MA_ERR_LIMIT)
+		log_info("transport: connection from %s%s%s refused: %s", peer,
+		         c->identity[0] ? " identity " : "", c->identity, msg);
 	else if (error != 0)
 		log_info("transport: connection from %s%s%s closed: %s", peer,
 		         c->identity[0] ? " identity " : "", c->identity,

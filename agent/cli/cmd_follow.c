@@ -19,6 +19,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/notify.h"
 #include "agent/config/config.h"
 #include "agent/follow/follow.h"
 #include "agent/promote/promote.h"
@@ -27,7 +28,6 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "common/notify.h"
 #include "transport/transport_cert.h"
 
 struct follow_cli {

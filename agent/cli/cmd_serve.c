@@ -20,6 +20,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/notify.h"
 #include "agent/config/config.h"
 #include "agent/serve/serve.h"
 #include "agent/serve/serve_metrics.h"
@@ -27,7 +28,6 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "common/notify.h"
 #include "spool/spool.h"
 #include "transport/transport_cert.h"
 #include "wal/wal.h"

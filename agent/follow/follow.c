@@ -538,9 +538,8 @@ static void schedule_reconnect_to(struct follow *f, const char *why,
 	    delay < FOLLOW_SAME_FAILURE_DELAY_MS)
 		delay = FOLLOW_SAME_FAILURE_DELAY_MS;
 	if (f->same_failures > FOLLOW_SAME_FAILURES)
-		log_debug("%s; reconnecting to %s:%u in %u ms", why,
-		          f->o.endpoints[f->endpoint].host,
-		          f->o.endpoints[f->endpoint].port, delay);
+		log_debug("%s; reconnecting to %s in %u ms", why,
+		          f->endpoint_names[f->endpoint], delay);
 	else if (f->same_failures == FOLLOW_SAME_FAILURES)
 		log_error("%s; the same failure %u times in a row: a retry "
 		          "will not fix it; retrying every %u s, logged again "
@@ -549,9 +548,8 @@ static void schedule_reconnect_to(struct follow *f, const char *why,
 	else
 		log_msg(f->last_failure_error == MA_ERR_TLS ? LOG_LEVEL_ERROR
 		                                            : LOG_LEVEL_WARN,
-		        "%s; reconnecting to %s:%u in %u ms", why,
-		        f->o.endpoints[f->endpoint].host,
-		        f->o.endpoints[f->endpoint].port, delay);
+		        "%s; reconnecting to %s in %u ms", why,
+		        f->endpoint_names[f->endpoint], delay);
 	struct timeval tv = {(time_t)(delay / 1000),
 	                     (suseconds_t)(delay % 1000) * 1000};
 	evtimer_add(f->reconnect_timer, &tv);
@@ -563,15 +561,19 @@ static void schedule_reconnect(struct follow *f, const char *why)
 }
 
 /* Counts identical failures in a row. The transport's message starts
- * with the endpoint ("HOST:PORT: "), which changes as attempts go round
- * the sources: compare what follows it. */
+ * with the endpoint as the transport writes it ("HOST:PORT: ", the host
+ * as configured, no brackets), which changes as attempts go round the
+ * sources: compare what follows it. */
 static void count_failure(struct follow *f, int error, const char *errmsg)
 {
-	size_t n = strlen(f->endpoint_text);
+	const struct follow_endpoint *ep = &f->o.endpoints[f->endpoint];
+	size_t n = strlen(ep->host);
 	const char *what = errmsg;
+	char *end;
 
-	if (strncmp(errmsg, f->endpoint_text, n) == 0 && errmsg[n] == ':')
-		what = errmsg + n + 1;
+	if (strncmp(errmsg, ep->host, n) == 0 && errmsg[n] == ':' &&
+	    strtoul(errmsg + n + 1, &end, 10) == ep->port && *end == ':')
+		what = end + 1;
 	/* "nothing listens on UDP HOST:PORT" names the endpoint again. */
 	if (strstr(what, "nothing listens on UDP") != NULL)
 		what = "nothing listens on UDP";
@@ -652,9 +654,30 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The client configuration for endpoint k: the one place a connection's
+ * options are taken from follow_options (the followed connection and the
+ * probes differ only in their timeouts). */
+static void client_config(const struct follow *f, uint32_t k,
+                          uint32_t handshake_timeout_ms, uint32_t keepalive_ms,
+                          struct transport_client_config *cc)
+{
+	const struct follow_endpoint *ep = &f->o.endpoints[k];
+
+	memset(cc, 0, sizeof *cc);
+	cc->host = ep->host;
+	cc->port = ep->port;
+	cc->server_name =
+	    ep->server_name != NULL ? ep->server_name : f->o.server_name;
+	cc->ca_file = f->o.ca_file;
+	cc->cert_file = f->o.cert_file;
+	cc->key_file = f->o.key_file;
+	cc->handshake_timeout_ms = handshake_timeout_ms;
+	cc->keepalive_ms = keepalive_ms;
+	cc->tuning = f->o.tuning;
+}
+
 static void connect_next(struct follow *f)
 {
-	const struct follow_endpoint *ep = &f->o.endpoints[f->endpoint];
 	struct transport_client_config cc;
 	static const struct transport_client_callbacks cbs = {
 	    .on_connected = on_connected,
@@ -671,19 +694,10 @@ static void connect_next(struct follow *f)
 			forget_streams(&f->dbs[i]);
 	}
 	f->closing = false;
-	snprintf(f->endpoint_text, sizeof f->endpoint_text, "%s:%u", ep->host,
-	         ep->port);
-	memset(&cc, 0, sizeof cc);
-	cc.host = ep->host;
-	cc.port = ep->port;
-	cc.server_name =
-	    ep->server_name != NULL ? ep->server_name : f->o.server_name;
-	cc.ca_file = f->o.ca_file;
-	cc.cert_file = f->o.cert_file;
-	cc.key_file = f->o.key_file;
-	cc.handshake_timeout_ms = f->o.handshake_timeout_ms;
-	cc.keepalive_ms = f->o.keepalive_ms;
-	cc.tuning = f->o.tuning;
+	snprintf(f->endpoint_text, sizeof f->endpoint_text, "%s",
+	         f->endpoint_names[f->endpoint]);
+	client_config(f, f->endpoint, f->o.handshake_timeout_ms,
+	              f->o.keepalive_ms, &cc);
 	for (size_t i = 0; i < f->ndb; i++) {
 		follow_core_connecting(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
@@ -883,7 +897,6 @@ static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 static void probe_tick(struct follow *f, uint64_t now)
 {
 	uint32_t n = (uint32_t)f->o.endpoint_count;
-	const struct follow_endpoint *ep;
 	struct transport_client_config cc;
 	static const struct transport_client_callbacks cbs = {
 	    .on_connected = probe_on_connected,
@@ -901,18 +914,7 @@ static void probe_tick(struct follow *f, uint64_t now)
 	f->probe_ep = f->probe_next;
 	f->probe_next = (f->probe_next + 1) % n;
 	f->probe_at = now + f->o.probe_interval_ms;
-	ep = &f->o.endpoints[f->probe_ep];
-	memset(&cc, 0, sizeof cc);
-	cc.host = ep->host;
-	cc.port = ep->port;
-	cc.server_name =
-	    ep->server_name != NULL ? ep->server_name : f->o.server_name;
-	cc.ca_file = f->o.ca_file;
-	cc.cert_file = f->o.cert_file;
-	cc.key_file = f->o.key_file;
-	cc.handshake_timeout_ms = f->o.probe_timeout_ms;
-	cc.keepalive_ms = 0;
-	cc.tuning = f->o.tuning;
+	client_config(f, f->probe_ep, f->o.probe_timeout_ms, 0, &cc);
 	for (size_t i = 0; i < f->ndb; i++) {
 		memset(&f->slots[i], 0, sizeof f->slots[i]);
 		f->slots[i].f = f;
@@ -986,10 +988,8 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
 	cc.view = f->o.view;
 	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
-		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
-		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
-		                                             : "%s:%u",
-		         f->o.endpoints[k].host, f->o.endpoints[k].port);
+		snprintf(cc.endpoints[k], sizeof cc.endpoints[k], "%s",
+		         f->endpoint_names[k]);
 	db->sync_at = UINT64_MAX;
 	db->sync_timer = evtimer_new(f->base, on_sync_timer, db);
 	if (db->sync_timer == NULL)
@@ -1059,6 +1059,8 @@ int follow_new(struct event_base *base, const struct follow_options *o,
 		if (f->o.view.stale_ms < 15000)
 			f->o.view.stale_ms = 15000;
 	}
+	/* The one place endpoints are named (HOST:PORT, [HOST]:PORT for
+	 * IPv6): logs, the cores' views, the status file and page. */
 	for (size_t k = 0; k < o->endpoint_count; k++)
 		snprintf(f->endpoint_names[k], sizeof f->endpoint_names[k],
 		         strchr(o->endpoints[k].host, ':') ? "[%s]:%u"

@@ -31,6 +31,7 @@
 #include "agent/follow/mirror_state.h"
 #include "agent/readapi/read_api_query.h"
 #include "agent/status/status.h"
+#include "agent/status/status_listen.h"
 #include "agent/status/status_token.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -84,25 +85,18 @@ struct read_api {
 	const char *srcp[READ_API_SOURCES_MAX];
 	struct conn *conns, *pending;
 	size_t nconns, npending;
-	bool held;          /* accepting stopped until adopt_cb ran */
-	bool accept_paused; /* by on_accept_error, until accept_resume */
-	uint64_t refused;   /* connections refused by the caps */
-	uint64_t evicted;   /* idle connections closed to make room */
+	/* Accepting: held until adopt_cb ran, paused after an accept()
+	 * error (status_listen.h). */
+	struct status_listen_guard guard;
+	uint64_t refused; /* connections refused by the caps */
+	uint64_t evicted; /* idle connections closed to make room */
 	struct event *adopt;
 	/* Lag samples for the status page: one per second per database, the
 	 * last LAG_SAMPLES of them. */
 	struct event *sampler;
 	uint64_t lag[FOLLOW_MAX_DATABASES][LAG_SAMPLES];
 	size_t lag_next, lag_n;
-	/* Accepting paused after an accept() error (see on_accept_error). */
-	struct evconnlistener *listener;
-	struct event *accept_retry;
-	bool accept_paused_logged;
 };
-
-/* How long accepting pauses after accept() fails for want of descriptors
- * or memory. */
-#define ACCEPT_PAUSE_MS 1000
 
 /* ---- JSON and text output ---- */
 
@@ -873,11 +867,7 @@ static void adopt_cb(evutil_socket_t unused, short what, void *arg)
 		conn_arm(c);
 	}
 	/* Accepting resumes once the batch is counted (see make_bev). */
-	if (api->held) {
-		api->held = false;
-		if (!api->accept_paused)
-			evconnlistener_enable(api->listener);
-	}
+	status_listen_guard_hold(&api->guard, false);
 }
 
 /* evhttp's bufferevent factory: runs for each accepted connection before
@@ -906,10 +896,8 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	 * small batch or at the cap until adopt_cb has counted them; the
 	 * listener checks for this after each connection. */
 	if (api->npending >= ADOPT_BATCH ||
-	    api->nconns + api->npending >= api->o.max_connections) {
-		evconnlistener_disable(api->listener);
-		api->held = true;
-	}
+	    api->nconns + api->npending >= api->o.max_connections)
+		status_listen_guard_hold(&api->guard, true);
 	return bev;
 }
 
@@ -1239,82 +1227,6 @@ static int write_port_file(const char *path, uint16_t port, char *errmsg)
 	                             (size_t)n, errmsg);
 }
 
-static void accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct read_api *api = arg;
-
-	(void)fd;
-	(void)what;
-	api->accept_paused = false;
-	if (!api->held)
-		evconnlistener_enable(api->listener);
-}
-
-/* libevent only logs a failed accept() and returns, while the listening
- * socket stays readable: with descriptors exhausted (EMFILE) the loop
- * would spin at full CPU and log each failure. Pause accepting instead,
- * say so once per episode, and try again later. */
-/* The listener's callback argument is evhttp's, so its error callback
- * finds its read API here (a process runs one, tests a few). */
-#define APIS_MAX 8
-static struct read_api *apis[APIS_MAX];
-
-static void apis_set(struct read_api *api, bool add)
-{
-	for (size_t i = 0; i < APIS_MAX; i++) {
-		if (add && apis[i] == NULL) {
-			apis[i] = api;
-			return;
-		}
-		if (!add && apis[i] == api)
-			apis[i] = NULL;
-	}
-}
-
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-	struct read_api *api = NULL;
-	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {ACCEPT_PAUSE_MS / 1000,
-	                     (ACCEPT_PAUSE_MS % 1000) * 1000};
-
-	(void)arg;
-	for (size_t i = 0; i < APIS_MAX && api == NULL; i++)
-		if (apis[i] != NULL && apis[i]->listener == l)
-			api = apis[i];
-	if (api == NULL) {
-		log_error("read API: accept() failed: %s", strerror(err));
-		return;
-	}
-	evconnlistener_disable(l);
-	api->accept_paused = true;
-	if (!api->accept_paused_logged)
-		log_warn("read API: cannot accept connections: %s; pausing "
-		         "accepts for %d ms at a time until it can (raise "
-		         "the descriptor limit, LimitNOFILE= in the unit, if "
-		         "this repeats)",
-		         strerror(err), ACCEPT_PAUSE_MS);
-	api->accept_paused_logged = true;
-	if (api->accept_retry == NULL ||
-	    event_add(api->accept_retry, &tv) != 0) {
-		log_error("read API: cannot schedule accepting again; the read "
-		          "API stays closed");
-	}
-}
-
-static bool host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
-}
-
 /* Fills the limits left 0 with the schema's defaults, keeps the
  * connection cap under half the descriptor limit, and loads the tokens. */
 static int setup_options(struct read_api *api, const struct read_api_options *o,
@@ -1381,7 +1293,7 @@ static int setup_options(struct read_api *api, const struct read_api_options *o,
 		         o->tokens[i].sha256);
 		api->auth = true;
 	}
-	if (!api->auth && !host_is_loopback(o->host))
+	if (!api->auth && !status_listen_host_is_loopback(o->host))
 		return ma_errorf(
 		    errmsg, MA_ERR_CONFIG,
 		    "read API: http_listen %s is not a loopback address and "
@@ -1448,14 +1360,11 @@ int read_api_new(struct event_base *base, struct follow *f,
 		               o->host, (unsigned)o->port);
 		goto fail;
 	}
-	api->listener = evhttp_bound_socket_get_listener(sock);
-	api->accept_retry = evtimer_new(base, accept_resume, api);
-	if (api->listener == NULL || api->accept_retry == NULL) {
-		rc = ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
+	rc = status_listen_guard_init(&api->guard, base,
+	                              evhttp_bound_socket_get_listener(sock),
+	                              "read API", errmsg);
+	if (rc != 0)
 		goto fail;
-	}
-	evconnlistener_set_error_cb(api->listener, on_accept_error);
-	apis_set(api, true);
 	if (getsockname(evhttp_bound_socket_get_fd(sock),
 	                (struct sockaddr *)&ss, &sl) != 0) {
 		rc = ma_errorf(errmsg, MA_ERR_IO, "read API: getsockname: %s",
@@ -1480,9 +1389,7 @@ int read_api_new(struct event_base *base, struct follow *f,
 	*out = api;
 	return 0;
 fail:
-	apis_set(api, false);
-	if (api->accept_retry != NULL)
-		event_free(api->accept_retry);
+	status_listen_guard_free(&api->guard);
 	evhttp_free(api->http);
 	event_free(api->adopt);
 	event_free(api->sampler);
@@ -1516,9 +1423,7 @@ void read_api_free(struct read_api *api)
 	if (api == NULL)
 		return;
 	read_api_release_waiters(api);
-	apis_set(api, false);
-	if (api->accept_retry != NULL)
-		event_free(api->accept_retry);
+	status_listen_guard_free(&api->guard);
 	/* Frees every connection; their close callbacks unlink them. */
 	evhttp_free(api->http);
 	while (api->pending != NULL) {

@@ -1634,23 +1634,23 @@ bool serve_database_stat(struct serve *sv, size_t i,
 	return true;
 }
 
-bool serve_mirror_stat(struct serve *sv, unsigned i,
-                       struct serve_mirror_stat *out, uint64_t now_ms)
+bool serve_mirror_stat_next(struct serve *sv, struct serve_mirror_iter *it,
+                            struct serve_mirror_stat *out, uint64_t now_ms)
 {
-	struct stream *st;
+	struct stream *st = it->started ? it->next : sv->streams;
 
-	for (st = sv->streams; st != NULL; st = st->next) {
-		if (st->dead || st->db == NULL ||
-		    (st->kind != STREAM_LOG && st->kind != STREAM_SNAPSHOT))
-			continue;
-		if (i-- == 0)
+	it->started = true;
+	for (; st != NULL; st = st->next)
+		if (!st->dead && st->db != NULL &&
+		    (st->kind == STREAM_LOG || st->kind == STREAM_SNAPSHOT))
 			break;
-	}
+	it->next = st != NULL ? st->next : NULL;
 	if (st == NULL)
 		return false;
 	memset(out, 0, sizeof *out);
 	out->identity = st->peer;
 	out->database = st->db->name;
+	out->database_index = (size_t)(st->db - sv->dbs);
 	out->snapshot = st->kind == STREAM_SNAPSHOT;
 	if (st->req != NULL) {
 		socklen_t len = 0;

@@ -215,7 +215,8 @@ bool serve_database_stat(struct serve *sv, size_t i,
 struct serve_mirror_stat {
 	const char *identity; /* from its certificate */
 	const char *database;
-	bool snapshot; /* a snapshot stream, else a log stream */
+	size_t database_index; /* i of serve_database_stat(sv, i, ...) */
+	bool snapshot;         /* a snapshot stream, else a log stream */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;       /* 0: unknown */
 	uint64_t age_ms;         /* since the request arrived */
@@ -233,10 +234,17 @@ struct serve_mirror_stat {
 	/* snapshot stream */
 	uint64_t snapshot_index, snapshot_size;
 };
-/* The i-th open log or snapshot stream (info requests are not listed),
- * in no particular order; false past the last. Strings stay valid until
- * the loop runs again. */
-bool serve_mirror_stat(struct serve *sv, unsigned i,
-                       struct serve_mirror_stat *out, uint64_t now_ms);
+/* A walk over the open log and snapshot streams (info requests are not
+ * listed), in no particular order: zero it, then call
+ * serve_mirror_stat_next until it returns false (past the last). Each
+ * call is O(1) (a scrape of N mirrors costs O(N), not the O(N^2) of
+ * asking for the i-th). Valid, like the strings it gives, until the loop
+ * runs again. */
+struct serve_mirror_iter {
+	void *next; /* the next stream to look at */
+	bool started;
+};
+bool serve_mirror_stat_next(struct serve *sv, struct serve_mirror_iter *it,
+                            struct serve_mirror_stat *out, uint64_t now_ms);
 
 #endif

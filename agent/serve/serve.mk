@@ -57,3 +57,10 @@ tests_unit_test_reserve_LDADD = $(AGENT_TEST_LIBS)
 # resumes without a snapshot; away past the budget it re-bootstraps once.
 TESTS += tests/integration/test_retention_reserve.sh
 EXTRA_DIST += tests/integration/test_retention_reserve.sh
+
+# serve's /metrics and /status renderings over a fixed model: exact text.
+check_PROGRAMS += tests/unit/test_serve_metrics
+TESTS += tests/unit/test_serve_metrics
+tests_unit_test_serve_metrics_SOURCES = tests/unit/test_serve_metrics.c
+tests_unit_test_serve_metrics_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_serve_metrics_LDADD = $(AGENT_TEST_LIBS)

@@ -22,6 +22,7 @@
 
 #include "agent/serve/serve.h"
 #include "agent/status/status.h"
+#include "agent/status/status_listen.h"
 #include "agent/status/status_token.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -32,24 +33,21 @@
 struct serve_metrics {
 	struct serve *sv;
 	struct evhttp *http;
-	struct evconnlistener *listener;
 	uint16_t port;
 	bool auth;
 	char token_sha[65];
 	/* The connection cap: every accepted connection counts from evhttp's
 	 * bufferevent factory (make_bev) until its close callback; at
 	 * SERVE_METRICS_MAX_CONNECTIONS the listener stops accepting (the
-	 * excess waits in the kernel's backlog) until one closes. New
+	 * excess waits in the kernel's backlog) until one closes (the guard's
+	 * hold; it also pauses accepting after an accept() error). New
 	 * bufferevents wait in pending[] until adopt_cb (run before any of
 	 * their I/O) finds their evhttp connection to hook the close. */
 	unsigned nconns;
 	unsigned npending;
 	struct bufferevent *pending[SERVE_METRICS_MAX_CONNECTIONS];
 	struct event *adopt;
-	bool full;          /* listener disabled at the cap */
-	bool accept_paused; /* listener disabled after an accept() error */
-	struct event *accept_retry;
-	uint64_t accept_errors;
+	struct status_listen_guard guard;
 };
 
 /* ---- renderings ---- */
@@ -94,21 +92,20 @@ static void esc(FILE *f, const char *s)
 	}
 }
 
+/* The database of mirror m, or NULL. */
+static const struct serve_database_stat *
+db_of(const struct serve_metrics_model *md, const struct serve_mirror_stat *m)
+{
+	return m->database_index < md->ndbs ? &md->dbs[m->database_index]
+	                                    : NULL;
+}
+
 static uint64_t lag_of(const struct serve_mirror_stat *m,
                        const struct serve_database_stat *d)
 {
 	return d != NULL && d->commit_index > m->sent_index
 	           ? d->commit_index - m->sent_index
 	           : 0;
-}
-
-static bool db_of(struct serve *sv, const char *name,
-                  struct serve_database_stat *out)
-{
-	for (size_t i = 0; serve_database_stat(sv, i, out); i++)
-		if (strcmp(out->name, name) == 0)
-			return true;
-	return false;
 }
 
 /* Closes the memstream (which sets *buf only then). */
@@ -123,70 +120,118 @@ static char *finish(FILE *f, char **buf, size_t *len)
 	return *buf;
 }
 
+int serve_metrics_model_take(struct serve *sv, uint64_t now,
+                             struct serve_metrics_model *md)
+{
+	struct serve_database_stat *dbs = NULL;
+	struct serve_mirror_stat *ms = NULL, m;
+	struct serve_mirror_iter it = {0};
+	size_t ndbs = serve_database_count(sv), n = 0, cap = 0;
+
+	memset(md, 0, sizeof *md);
+	md->port = serve_port(sv);
+	md->connections = serve_connections(sv);
+	md->handshakes = serve_handshakes(sv);
+	md->tls_reloads = serve_tls_reloads(sv);
+	serve_refusals(sv, &md->req, &md->conn);
+	if (ndbs > 0) {
+		dbs = calloc(ndbs, sizeof *dbs);
+		if (dbs == NULL)
+			return MA_ERR_NOMEM;
+		for (size_t i = 0; i < ndbs; i++)
+			if (!serve_database_stat(sv, i, &dbs[i]))
+				ndbs = i; /* cannot happen: the count said */
+	}
+	while (serve_mirror_stat_next(sv, &it, &m, now)) {
+		if (n == cap) {
+			size_t c = cap > 0 ? cap * 2 : 16;
+			struct serve_mirror_stat *g =
+			    realloc(ms, c * sizeof *ms);
+
+			if (g == NULL) {
+				free(ms);
+				free(dbs);
+				return MA_ERR_NOMEM;
+			}
+			ms = g;
+			cap = c;
+		}
+		ms[n++] = m;
+	}
+	md->dbs = dbs;
+	md->ndbs = ndbs;
+	md->mirrors = ms;
+	md->nmirrors = n;
+	wal_reader_index_cache_stats(&md->index_hits, &md->index_misses);
+	return 0;
+}
+
+void serve_metrics_model_free(struct serve_metrics_model *md)
+{
+	free((void *)md->dbs);
+	free((void *)md->mirrors);
+	memset(md, 0, sizeof *md);
+}
+
 /* One family of per-mirror gauges over the open log streams. */
 enum field { F_FROM, F_SENT, F_LAG, F_CONTACT, F_RESV, F_UNACKED, F_AGE };
 
-static void mirror_family(FILE *f, struct serve *sv, uint64_t now,
+static void mirror_family(FILE *f, const struct serve_metrics_model *md,
                           enum field which, const char *name, const char *help)
 {
-	struct serve_mirror_stat m;
-	struct serve_database_stat d;
 	char addr[INET6_ADDRSTRLEN + 16];
 
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-	for (unsigned i = 0; serve_mirror_stat(sv, i, &m, now); i++) {
-		bool have_db;
+	for (size_t i = 0; i < md->nmirrors; i++) {
+		const struct serve_mirror_stat *m = &md->mirrors[i];
 
-		if (m.snapshot)
+		if (m->snapshot)
 			continue; /* log streams only */
-		have_db = db_of(sv, m.database, &d);
-		addr_text(&m, addr, sizeof addr);
+		addr_text(m, addr, sizeof addr);
 		fprintf(f, "%s{identity=\"", name);
-		esc(f, m.identity);
+		esc(f, m->identity);
 		fprintf(f, "\",database=\"");
-		esc(f, m.database);
+		esc(f, m->database);
 		fprintf(f, "\",address=\"%s\"} ", addr);
 		switch (which) {
 		case F_FROM:
-			fprintf(f, "%" PRIu64 "\n", m.requested_from);
+			fprintf(f, "%" PRIu64 "\n", m->requested_from);
 			break;
 		case F_SENT:
-			fprintf(f, "%" PRIu64 "\n", m.sent_index);
+			fprintf(f, "%" PRIu64 "\n", m->sent_index);
 			break;
 		case F_LAG:
-			fprintf(f, "%" PRIu64 "\n",
-			        lag_of(&m, have_db ? &d : NULL));
+			fprintf(f, "%" PRIu64 "\n", lag_of(m, db_of(md, m)));
 			break;
 		case F_CONTACT:
-			fprintf(f, "%.3f\n", (double)m.contact_age_ms / 1000.0);
+			fprintf(f, "%.3f\n",
+			        (double)m->contact_age_ms / 1000.0);
 			break;
 		case F_RESV:
-			fprintf(f, "%" PRIu64 "\n", m.reservation_index);
+			fprintf(f, "%" PRIu64 "\n", m->reservation_index);
 			break;
 		case F_UNACKED:
-			fprintf(f, "%zu\n", m.unacked);
+			fprintf(f, "%zu\n", m->unacked);
 			break;
 		case F_AGE:
-			fprintf(f, "%.3f\n", (double)m.age_ms / 1000.0);
+			fprintf(f, "%.3f\n", (double)m->age_ms / 1000.0);
 			break;
 		}
 	}
 }
 
-char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
-                               const struct status_process *proc, size_t *len)
+char *serve_metrics_model_prometheus(const struct serve_metrics_model *md,
+                                     const struct status_process *proc,
+                                     size_t *len)
 {
-	struct transport_server_refusals c;
-	struct serve_refused r;
-	struct serve_database_stat d;
-	struct serve_mirror_stat m;
+	const struct transport_server_refusals *c = &md->conn;
+	const struct serve_refused *r = &md->req;
 	char *buf = NULL, addr[INET6_ADDRSTRLEN + 16];
 	size_t size = 0;
 	FILE *f = open_memstream(&buf, &size);
 
 	if (f == NULL)
 		return NULL;
-	serve_refusals(sv, &r, &c);
 	fprintf(f,
 	        "# HELP mirror_serve_connections QUIC connections open "
 	        "(handshaking or established).\n"
@@ -199,8 +244,7 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
 	        "applied (SIGHUP).\n"
 	        "# TYPE mirror_serve_tls_reloads_total counter\n"
 	        "mirror_serve_tls_reloads_total %" PRIu64 "\n",
-	        serve_connections(sv), serve_handshakes(sv),
-	        serve_tls_reloads(sv));
+	        md->connections, md->handshakes, md->tls_reloads);
 	fprintf(f,
 	        "# HELP mirror_serve_refused_connections_total Connections "
 	        "refused or failed before they were established, by reason.\n"
@@ -217,8 +261,9 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
 	        "%" PRIu64 "\n"
 	        "mirror_serve_refused_connections_total{reason=\"handshake_"
 	        "failed\"} %" PRIu64 "\n",
-	        c.max_connections, c.max_handshakes, c.max_handshakes_per_addr,
-	        c.invalid_token, c.tls, c.handshake_other);
+	        c->max_connections, c->max_handshakes,
+	        c->max_handshakes_per_addr, c->invalid_token, c->tls,
+	        c->handshake_other);
 	fprintf(f,
 	        "# HELP mirror_serve_refused_requests_total Requests refused, "
 	        "by reason.\n"
@@ -231,77 +276,71 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
 	        "%" PRIu64 "\n"
 	        "mirror_serve_refused_requests_total{reason=\"identity_"
 	        "limit\"} %" PRIu64 "\n",
-	        r.bad_request, r.forbidden, r.not_found, r.identity_limit);
+	        r->bad_request, r->forbidden, r->not_found, r->identity_limit);
 	fprintf(f, "# HELP mirror_serve_commit_index Last index in the "
 	           "spool's log.\n# TYPE mirror_serve_commit_index gauge\n");
-	for (size_t i = 0; serve_database_stat(sv, i, &d); i++) {
+	for (size_t i = 0; i < md->ndbs; i++) {
 		fprintf(f, "mirror_serve_commit_index{database=\"");
-		esc(f, d.name);
-		fprintf(f, "\"} %" PRIu64 "\n", d.commit_index);
+		esc(f, md->dbs[i].name);
+		fprintf(f, "\"} %" PRIu64 "\n", md->dbs[i].commit_index);
 	}
 	fprintf(f, "# HELP mirror_serve_first_index First index retained in "
 	           "the spool's log.\n# TYPE mirror_serve_first_index "
 	           "gauge\n");
-	for (size_t i = 0; serve_database_stat(sv, i, &d); i++) {
+	for (size_t i = 0; i < md->ndbs; i++) {
 		fprintf(f, "mirror_serve_first_index{database=\"");
-		esc(f, d.name);
-		fprintf(f, "\"} %" PRIu64 "\n", d.first_index);
+		esc(f, md->dbs[i].name);
+		fprintf(f, "\"} %" PRIu64 "\n", md->dbs[i].first_index);
 	}
 	fprintf(f, "# HELP mirror_serve_log_streams Open log streams.\n"
 	           "# TYPE mirror_serve_log_streams gauge\n");
-	for (size_t i = 0; serve_database_stat(sv, i, &d); i++) {
+	for (size_t i = 0; i < md->ndbs; i++) {
 		fprintf(f, "mirror_serve_log_streams{database=\"");
-		esc(f, d.name);
-		fprintf(f, "\"} %u\n", d.log_streams);
+		esc(f, md->dbs[i].name);
+		fprintf(f, "\"} %u\n", md->dbs[i].log_streams);
 	}
-	mirror_family(f, sv, now, F_FROM, "mirror_serve_mirror_requested_index",
+	mirror_family(f, md, F_FROM, "mirror_serve_mirror_requested_index",
 	              "Index the mirror's log request started from.");
-	mirror_family(f, sv, now, F_SENT, "mirror_serve_mirror_sent_index",
+	mirror_family(f, md, F_SENT, "mirror_serve_mirror_sent_index",
 	              "Last log index sent to the mirror.");
-	mirror_family(f, sv, now, F_LAG, "mirror_serve_mirror_lag_entries",
+	mirror_family(f, md, F_LAG, "mirror_serve_mirror_lag_entries",
 	              "Commit index minus the last index sent to the mirror.");
-	mirror_family(f, sv, now, F_CONTACT,
+	mirror_family(f, md, F_CONTACT,
 	              "mirror_serve_mirror_last_contact_seconds",
 	              "Seconds since the mirror last acknowledged data of its "
 	              "log stream.");
-	mirror_family(f, sv, now, F_RESV,
-	              "mirror_serve_mirror_reservation_index",
+	mirror_family(f, md, F_RESV, "mirror_serve_mirror_reservation_index",
 	              "Index the mirror's retention reservation holds.");
-	mirror_family(f, sv, now, F_UNACKED,
-	              "mirror_serve_mirror_unacked_bytes",
+	mirror_family(f, md, F_UNACKED, "mirror_serve_mirror_unacked_bytes",
 	              "Bytes of the log stream sent and not yet acknowledged.");
-	mirror_family(f, sv, now, F_AGE,
-	              "mirror_serve_mirror_stream_age_seconds",
+	mirror_family(f, md, F_AGE, "mirror_serve_mirror_stream_age_seconds",
 	              "Seconds since the mirror's log request arrived.");
 	fprintf(f, "# HELP mirror_serve_snapshot_stream_index Snapshot index "
 	           "being sent to a mirror.\n# TYPE "
 	           "mirror_serve_snapshot_stream_index gauge\n");
-	for (unsigned i = 0; serve_mirror_stat(sv, i, &m, now); i++) {
-		if (!m.snapshot)
-			continue;
-		addr_text(&m, addr, sizeof addr);
-		fprintf(f, "mirror_serve_snapshot_stream_index{identity=\"");
-		esc(f, m.identity);
-		fprintf(f, "\",database=\"");
-		esc(f, m.database);
-		fprintf(f, "\",address=\"%s\"} %" PRIu64 "\n", addr,
-		        m.snapshot_index);
-	}
-	{
-		uint64_t hits, misses;
+	for (size_t i = 0; i < md->nmirrors; i++) {
+		const struct serve_mirror_stat *m = &md->mirrors[i];
 
-		wal_reader_index_cache_stats(&hits, &misses);
-		fprintf(f,
-		        "# HELP mirror_serve_wal_index_loads_total Loads of "
-		        "sealed wal segments by readers: from the index cache "
-		        "(hit) or by reading the whole segment (miss).\n"
-		        "# TYPE mirror_serve_wal_index_loads_total counter\n"
-		        "mirror_serve_wal_index_loads_total{result=\"hit\"} "
-		        "%" PRIu64 "\n"
-		        "mirror_serve_wal_index_loads_total{result=\"miss\"} "
-		        "%" PRIu64 "\n",
-		        hits, misses);
+		if (!m->snapshot)
+			continue;
+		addr_text(m, addr, sizeof addr);
+		fprintf(f, "mirror_serve_snapshot_stream_index{identity=\"");
+		esc(f, m->identity);
+		fprintf(f, "\",database=\"");
+		esc(f, m->database);
+		fprintf(f, "\",address=\"%s\"} %" PRIu64 "\n", addr,
+		        m->snapshot_index);
 	}
+	fprintf(f,
+	        "# HELP mirror_serve_wal_index_loads_total Loads of "
+	        "sealed wal segments by readers: from the index cache "
+	        "(hit) or by reading the whole segment (miss).\n"
+	        "# TYPE mirror_serve_wal_index_loads_total counter\n"
+	        "mirror_serve_wal_index_loads_total{result=\"hit\"} "
+	        "%" PRIu64 "\n"
+	        "mirror_serve_wal_index_loads_total{result=\"miss\"} "
+	        "%" PRIu64 "\n",
+	        md->index_hits, md->index_misses);
 	/* mirror_build_info and process_*: the follower's code
 	 * (agent/status), so both exporters say the same. */
 	if (proc != NULL) {
@@ -319,56 +358,58 @@ char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
 	return finish(f, &buf, len);
 }
 
-char *serve_metrics_json(struct serve *sv, uint64_t now, size_t *len)
+char *serve_metrics_model_json(const struct serve_metrics_model *md,
+                               size_t *len)
 {
-	struct transport_server_refusals c;
-	struct serve_refused r;
-	struct serve_database_stat d;
-	struct serve_mirror_stat m;
+	const struct transport_server_refusals *c = &md->conn;
+	const struct serve_refused *r = &md->req;
 	char *buf = NULL, addr[INET6_ADDRSTRLEN + 16];
 	size_t size = 0;
 	FILE *f = open_memstream(&buf, &size);
 
 	if (f == NULL)
 		return NULL;
-	serve_refusals(sv, &r, &c);
 	fprintf(f,
 	        "{\"port\":%u,\"connections\":%u,\"handshakes\":%u,"
 	        "\"tls_reloads\":%" PRIu64 ",\"databases\":[",
-	        (unsigned)serve_port(sv), serve_connections(sv),
-	        serve_handshakes(sv), serve_tls_reloads(sv));
-	for (size_t i = 0; serve_database_stat(sv, i, &d); i++) {
+	        (unsigned)md->port, md->connections, md->handshakes,
+	        md->tls_reloads);
+	for (size_t i = 0; i < md->ndbs; i++) {
+		const struct serve_database_stat *d = &md->dbs[i];
+
 		fprintf(f, "%s{\"name\":\"", i ? "," : "");
-		esc(f, d.name);
+		esc(f, d->name);
 		fprintf(f,
 		        "\",\"commit_index\":%" PRIu64
 		        ",\"first_index\":%" PRIu64
 		        ",\"log_streams\":%u,\"log_readable\":%s}",
-		        d.commit_index, d.first_index, d.log_streams,
-		        d.tail_ok ? "true" : "false");
+		        d->commit_index, d->first_index, d->log_streams,
+		        d->tail_ok ? "true" : "false");
 	}
 	fprintf(f, "],\"mirrors\":[");
-	for (unsigned i = 0; serve_mirror_stat(sv, i, &m, now); i++) {
-		bool have_db = db_of(sv, m.database, &d);
+	for (size_t i = 0; i < md->nmirrors; i++) {
+		const struct serve_mirror_stat *m = &md->mirrors[i];
+		const struct serve_database_stat *d = db_of(md, m);
 
-		addr_text(&m, addr, sizeof addr);
+		addr_text(m, addr, sizeof addr);
 		fprintf(f, "%s{\"identity\":\"", i ? "," : "");
-		esc(f, m.identity);
+		esc(f, m->identity);
 		fprintf(f, "\",\"database\":\"");
-		esc(f, m.database);
+		esc(f, m->database);
 		fprintf(
 		    f,
 		    "\",\"address\":\"%s\",\"stream\":\"%s\",\"age_s\":%.3f,"
 		    "\"last_contact_s\":%.3f,\"bytes_sent\":%" PRIu64
 		    ",\"unacked_bytes\":%zu",
-		    addr, m.snapshot ? "snapshot" : "log",
-		    (double)m.age_ms / 1000.0,
-		    (double)m.contact_age_ms / 1000.0, m.bytes_sent, m.unacked);
-		if (m.snapshot)
+		    addr, m->snapshot ? "snapshot" : "log",
+		    (double)m->age_ms / 1000.0,
+		    (double)m->contact_age_ms / 1000.0, m->bytes_sent,
+		    m->unacked);
+		if (m->snapshot)
 			fprintf(f,
 			        ",\"snapshot_index\":%" PRIu64
 			        ",\"snapshot_size\":%" PRIu64 "}",
-			        m.snapshot_index, m.snapshot_size);
+			        m->snapshot_index, m->snapshot_size);
 		else {
 			fprintf(f,
 			        ",\"requested_from\":%" PRIu64
@@ -377,12 +418,11 @@ char *serve_metrics_json(struct serve *sv, uint64_t now, size_t *len)
 			        ",\"lag_entries\":%" PRIu64
 			        ",\"reservation_index\":%" PRIu64
 			        ",\"retention_headroom_s\":",
-			        m.requested_from, m.sent_index,
-			        have_db ? d.commit_index : 0,
-			        lag_of(&m, have_db ? &d : NULL),
-			        m.reservation_index);
-			if (m.has_headroom)
-				fprintf(f, "%" PRIu64 "}", m.headroom_s);
+			        m->requested_from, m->sent_index,
+			        d != NULL ? d->commit_index : 0, lag_of(m, d),
+			        m->reservation_index);
+			if (m->has_headroom)
+				fprintf(f, "%" PRIu64 "}", m->headroom_s);
 			else
 				fprintf(f, "null}");
 		}
@@ -395,10 +435,36 @@ char *serve_metrics_json(struct serve *sv, uint64_t now, size_t *len)
 	        ",\"handshake_failed\":%" PRIu64 "},\"refused_requests\":{"
 	        "\"bad_request\":%" PRIu64 ",\"forbidden\":%" PRIu64
 	        ",\"not_found\":%" PRIu64 ",\"identity_limit\":%" PRIu64 "}}\n",
-	        c.max_connections, c.max_handshakes, c.max_handshakes_per_addr,
-	        c.invalid_token, c.tls, c.handshake_other, r.bad_request,
-	        r.forbidden, r.not_found, r.identity_limit);
+	        c->max_connections, c->max_handshakes,
+	        c->max_handshakes_per_addr, c->invalid_token, c->tls,
+	        c->handshake_other, r->bad_request, r->forbidden, r->not_found,
+	        r->identity_limit);
 	return finish(f, &buf, len);
+}
+
+char *serve_metrics_prometheus(struct serve *sv, uint64_t now,
+                               const struct status_process *proc, size_t *len)
+{
+	struct serve_metrics_model md;
+	char *text;
+
+	if (serve_metrics_model_take(sv, now, &md) != 0)
+		return NULL;
+	text = serve_metrics_model_prometheus(&md, proc, len);
+	serve_metrics_model_free(&md);
+	return text;
+}
+
+char *serve_metrics_json(struct serve *sv, uint64_t now, size_t *len)
+{
+	struct serve_metrics_model md;
+	char *text;
+
+	if (serve_metrics_model_take(sv, now, &md) != 0)
+		return NULL;
+	text = serve_metrics_model_json(&md, len);
+	serve_metrics_model_free(&md);
+	return text;
 }
 
 /* ---- listener ---- */
@@ -509,11 +575,8 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (m->nconns > 0)
 		m->nconns--;
-	if (m->full && m->nconns < SERVE_METRICS_MAX_CONNECTIONS) {
-		m->full = false;
-		if (!m->accept_paused)
-			evconnlistener_enable(m->listener);
-	}
+	if (m->nconns < SERVE_METRICS_MAX_CONNECTIONS)
+		status_listen_guard_hold(&m->guard, false);
 }
 
 /* Hooks the close of every connection accepted since the last run. evhttp
@@ -553,85 +616,9 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	}
 	/* libevent's listener accepts its whole backlog in one callback and
 	 * looks at its enabled flag after each connection. */
-	if (m->nconns >= SERVE_METRICS_MAX_CONNECTIONS && !m->full) {
-		m->full = true;
-		evconnlistener_disable(m->listener);
-	}
+	if (m->nconns >= SERVE_METRICS_MAX_CONNECTIONS)
+		status_listen_guard_hold(&m->guard, true);
 	return bev;
-}
-
-static void accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct serve_metrics *m = arg;
-
-	(void)fd;
-	(void)what;
-	m->accept_paused = false;
-	if (!m->full)
-		evconnlistener_enable(m->listener);
-}
-
-/* The listeners of this process, to find one from its evconnlistener:
- * evhttp registered its own accept callback, so the error callback's
- * argument is evhttp's, not ours (as in the read API). */
-#define METRICS_MAX 4
-static struct serve_metrics *listeners[METRICS_MAX];
-
-static void listeners_set(struct serve_metrics *m, bool add)
-{
-	for (size_t i = 0; i < METRICS_MAX; i++) {
-		if (add && listeners[i] == NULL) {
-			listeners[i] = m;
-			return;
-		}
-		if (!add && listeners[i] == m)
-			listeners[i] = NULL;
-	}
-}
-
-/* accept() failed (descriptors exhausted: EMFILE, ENFILE): the socket
- * stays readable, so listening on would spin the loop. Pause for a
- * second; say so once. */
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-	struct serve_metrics *m = NULL;
-	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {1, 0};
-
-	(void)arg; /* evhttp's */
-	for (size_t i = 0; i < METRICS_MAX; i++)
-		if (listeners[i] != NULL && listeners[i]->listener == l)
-			m = listeners[i];
-	if (m == NULL) {
-		/* Not ours (cannot happen): stop it spinning the loop. */
-		evconnlistener_disable(l);
-		return;
-	}
-
-	if (m->accept_errors++ == 0)
-		log_warn("serve: metrics listener: accept: %s; pausing it for "
-		         "a second at a time while this lasts (raise "
-		         "LimitNOFILE= if descriptors ran out)",
-		         evutil_socket_error_to_string(err));
-	evconnlistener_disable(l);
-	m->accept_paused = true;
-	if (evtimer_add(m->accept_retry, &tv) != 0) {
-		m->accept_paused = false;
-		evconnlistener_enable(l);
-	}
-}
-
-static bool host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
 }
 
 int serve_metrics_new(struct event_base *base, struct serve *sv,
@@ -642,9 +629,10 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
+	int rc;
 
 	*out = NULL;
-	if (!host_is_loopback(o->host) &&
+	if (!status_listen_host_is_loopback(o->host) &&
 	    (o->token_sha256 == NULL || o->token_sha256[0] == '\0'))
 		return ma_errorf(
 		    errmsg, MA_ERR_CONFIG,
@@ -673,8 +661,7 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(m->http, on_request, m);
 	m->adopt = event_new(base, -1, 0, adopt_cb, m);
-	m->accept_retry = evtimer_new(base, accept_resume, m);
-	if (m->adopt == NULL || m->accept_retry == NULL) {
+	if (m->adopt == NULL) {
 		serve_metrics_free(m);
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	}
@@ -688,9 +675,13 @@ int serve_metrics_new(struct event_base *base, struct serve *sv,
 		                 "this host)",
 		                 o->host, (unsigned)o->port);
 	}
-	m->listener = evhttp_bound_socket_get_listener(bs);
-	listeners_set(m, true);
-	evconnlistener_set_error_cb(m->listener, on_accept_error);
+	rc = status_listen_guard_init(&m->guard, base,
+	                              evhttp_bound_socket_get_listener(bs),
+	                              "serve: metrics listener", errmsg);
+	if (rc != 0) {
+		serve_metrics_free(m);
+		return rc;
+	}
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	                &sl) == 0)
 		m->port = ntohs(ss.ss_family == AF_INET6
@@ -713,12 +704,10 @@ void serve_metrics_free(struct serve_metrics *m)
 {
 	if (m == NULL)
 		return;
-	listeners_set(m, false);
+	status_listen_guard_free(&m->guard);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	if (m->adopt != NULL)
 		event_free(m->adopt);
-	if (m->accept_retry != NULL)
-		event_free(m->accept_retry);
 	free(m);
 }

@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/serve/serve.h"
+#include "transport/transport.h"
+
 struct event_base;
 struct serve;
 struct serve_metrics; /* opaque */
@@ -50,9 +53,38 @@ void serve_metrics_free(struct serve_metrics *m);
 /* The renderings, for tests and the listener: malloc'd, NUL-terminated
  * text (*len without the NUL), or NULL when out of memory. proc (NULL:
  * left out) gives mirror_build_info and the process_* metrics; the
- * listener reads it with status_process_read() for every scrape. */
+ * listener reads it with status_process_read() for every scrape. Each
+ * takes serve's figures in one pass (serve_metrics_model_take) and
+ * renders them: O(databases + mirrors). */
 char *serve_metrics_prometheus(struct serve *sv, uint64_t now_ms,
                                const struct status_process *proc, size_t *len);
 char *serve_metrics_json(struct serve *sv, uint64_t now_ms, size_t *len);
+
+/* What one scrape shows: serve's figures at one instant. The renderings
+ * below are pure over it (tests and bench/bench_metrics build one by
+ * hand). A mirror's database is dbs[its database_index] (none when out
+ * of range: its commit index and lag then read 0). */
+struct serve_metrics_model {
+	uint16_t port;
+	unsigned connections, handshakes;
+	uint64_t tls_reloads;
+	struct transport_server_refusals conn;
+	struct serve_refused req;
+	const struct serve_database_stat *dbs;
+	size_t ndbs;
+	const struct serve_mirror_stat *mirrors;
+	size_t nmirrors;
+	uint64_t index_hits, index_misses; /* wal_reader_index_cache_stats */
+};
+/* Fills *m from sv (the arrays malloc'd: serve_metrics_model_free).
+ * 0 or MA_ERR_NOMEM. */
+int serve_metrics_model_take(struct serve *sv, uint64_t now_ms,
+                             struct serve_metrics_model *m);
+void serve_metrics_model_free(struct serve_metrics_model *m);
+char *serve_metrics_model_prometheus(const struct serve_metrics_model *m,
+                                     const struct status_process *proc,
+                                     size_t *len);
+char *serve_metrics_model_json(const struct serve_metrics_model *m,
+                               size_t *len);
 
 #endif

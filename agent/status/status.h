@@ -249,8 +249,9 @@ struct status_html_extra {
  * entries and time, last contact, the sources and which is followed, the
  * lag of the last minutes. Each row is <tr class="db" id="db-NAME"> with
  * data-state, data-applied, data-source-commit, data-lag-entries and
- * data-lag-ms attributes. With the freshness view (d->nsources > 0) the
- * sources cell lists every endpoint's position as
+ * data-lag-ms attributes (both empty, and both lag cells "unknown", when
+ * the lag is not known: null in the JSON). With the freshness view
+ * (d->nsources > 0) the sources cell lists every endpoint's position as
  * <li class="src[ followed]" data-endpoint data-commit data-leader
  * data-leader-contact-ms data-probe> (an unknown figure is an empty
  * attribute and a dash), then <div class="leader-contact" data-ms> (the

@@ -310,11 +310,18 @@ char *status_html_format(const struct status_report *r,
 		esc(&o, d->database);
 		printf_(&o,
 		        "\" data-state=\"%s\" data-applied=\"%" PRIu64
-		        "\" data-source-commit=\"%" PRIu64
-		        "\" data-lag-entries=\"%" PRIu64
-		        "\" data-lag-ms=\"%" PRIu64 "\"><td class=\"l name\">",
-		        st, d->applied_index, d->source_commit_index,
-		        d->lag_entries, d->lag_ms);
+		        "\" data-source-commit=\"%" PRIu64 "\"",
+		        st, d->applied_index, d->source_commit_index);
+		/* Unknown lags (null in the JSON) are empty attributes, never
+		 * 0: a script reading 0 would take the mirror for current. */
+		if (d->lag_known)
+			printf_(&o,
+			        " data-lag-entries=\"%" PRIu64
+			        "\" data-lag-ms=\"%" PRIu64 "\"",
+			        d->lag_entries, d->lag_ms);
+		else
+			puts_(&o, " data-lag-entries=\"\" data-lag-ms=\"\"");
+		puts_(&o, "><td class=\"l name\">");
 		esc(&o, d->database);
 		printf_(&o, "</td><td class=\"l state %s\">%s",
 		        state_class(d->state), st);
@@ -371,15 +378,16 @@ char *status_html_format(const struct status_report *r,
 		printf_(&o,
 		        "</td><td class=\"applied\">%" PRIu64
 		        "</td><td class=\"source-commit\">%" PRIu64
-		        "</td><td class=\"lag-entries\">%" PRIu64
-		        "</td><td class=\"lag-time\">",
-		        d->applied_index, d->source_commit_index,
-		        d->lag_entries);
+		        "</td><td class=\"lag-entries\">",
+		        d->applied_index, d->source_commit_index);
 		/* A lag without current figures is unknown, not 0. */
-		if (d->lag_known)
+		if (d->lag_known) {
+			printf_(&o, "%" PRIu64 "</td><td class=\"lag-time\">",
+			        d->lag_entries);
 			duration(&o, d->lag_ms);
-		else
-			puts_(&o, "unknown");
+		} else {
+			puts_(&o, "unknown</td><td class=\"lag-time\">unknown");
+		}
 		puts_(&o, "</td><td class=\"last-contact\">");
 		if (d->has_contact) {
 			duration(&o, d->last_contact_ms);

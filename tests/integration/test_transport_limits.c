@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -771,6 +772,57 @@ static void test_connection_limit(void **state)
 	fx_free(&f);
 }
 
+/* 4b. Two handshakes pass Initial together with one slot left: the one
+ * that completes second is refused at completion. That refusal is the
+ * max_connections limit, not a TLS failure, in the counters. */
+static int p_one_closed(struct fx *f, void *arg)
+{
+	struct cli **ab = arg;
+
+	(void)f;
+	return ab[0]->closed || ab[1]->closed;
+}
+
+static void test_connection_limit_at_completion(void **state)
+{
+	struct transport_server_config sc;
+	struct transport_client_config cc;
+	struct transport_server_refusals r;
+	struct fx f;
+	struct cli *ab[2], *won, *lost;
+
+	fx_init(&f, *state, 15);
+	server_cfg(&f, &sc);
+	sc.max_connections = 1;
+	server_start(&f, &sc);
+	client_cfg(&f, &cc, f.port);
+	/* Both Initials are sent before the loop runs, so both pass the
+	 * Initial check (no connection established yet). */
+	ab[0] = client_start(&f, 0, &cc);
+	ab[1] = client_start(&f, 1, &cc);
+	assert_true(run_until(&f, p_one_closed, ab, 5));
+	won = ab[0]->closed ? ab[1] : ab[0];
+	assert_true(run_until(&f, p_connected, won, 5));
+	get_small_ok(&f, won);
+	assert_false(won->closed);
+	transport_server_refusal_stats(f.srv, &r);
+	printf("# refusals: max_connections %" PRIu64 ", tls %" PRIu64
+	       ", handshake_failed %" PRIu64 "\n",
+	       r.max_connections, r.tls, r.handshake_other);
+	assert_int_equal(r.max_connections, 1);
+	assert_int_equal(r.tls, 0);
+	assert_int_equal(r.handshake_other, 0);
+	assert_int_equal(r.max_handshakes, 0);
+	assert_int_equal(r.max_handshakes_per_addr, 0);
+	/* The loser is told CONNECTION_REFUSED, a transport error. */
+	lost = won == ab[0] ? ab[1] : ab[0];
+	printf("# refused client (%s): %s\n", ma_strerror(lost->closed_err),
+	       lost->msg);
+	assert_int_equal(lost->closed_err, MA_ERR_TRANSPORT);
+	assert_false(f.timed_out);
+	fx_free(&f);
+}
+
 /* 5. Stream limit: max_streams 2 per connection; transport.h says
  * requests are queued until the peer's stream limit allows, so all five
  * complete, never more than two at once on the server. */
@@ -1226,6 +1278,7 @@ int main(void)
 	    cmocka_unit_test(test_keepalive),
 	    cmocka_unit_test(test_handshake_timeout),
 	    cmocka_unit_test(test_connection_limit),
+	    cmocka_unit_test(test_connection_limit_at_completion),
 	    cmocka_unit_test(test_stream_limit_queues),
 	    cmocka_unit_test(test_server_restart),
 	    cmocka_unit_test(test_stream_cancel),

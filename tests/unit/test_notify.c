@@ -1,4 +1,4 @@
-/* common/notify.c against a socket this test binds: the exact datagrams
+/* agent/cli/notify.c against a socket this test binds: the exact datagrams
  * (path and abstract names), the refusal of a malformed NOTIFY_SOCKET,
  * WATCHDOG_USEC/WATCHDOG_PID parsing, and the timer's pace: WATCHDOG=1
  * every half interval and STATUS= only when the line changed. */
@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "agent/cli/notify.h"
 #include "common/errors.h"
-#include "common/notify.h"
 
 /* Binds a datagram socket named name (path or '@abstract'). */
 static int listen_on(const char *name)

@@ -1133,6 +1133,37 @@ static void test_html(void **state)
 	free(r);
 }
 
+/* A lag that is not known (null in the JSON) is not known on the page
+ * either: empty data-lag-* attributes and "unknown" cells, never a 0. */
+static void test_html_lag_unknown(void **state)
+{
+	struct status_report *r = sample(1);
+	char want[512];
+	const char *row;
+	size_t len = 0;
+	char *html;
+
+	(void)state;
+	r->databases[0].lag_known = false;
+	html = status_html_format(r, NULL, &len);
+	assert_non_null(html);
+	assert_int_equal(strlen(html), len);
+	snprintf(want, sizeof want,
+	         "<tr class=\"db\" id=\"db-db0\" data-state=\"%s\" "
+	         "data-applied=\"490\" data-source-commit=\"600\" "
+	         "data-lag-entries=\"\" data-lag-ms=\"\">",
+	         mirror_state_name(r->databases[0].state));
+	row = strstr(html, "<tr class=\"db\"");
+	assert_non_null(row);
+	if (strncmp(row, want, strlen(want)) != 0)
+		fail_msg("row starts %.*s, want %s", (int)strlen(want), row,
+		         want);
+	assert_non_null(strstr(html, "<td class=\"lag-entries\">unknown</td>"
+	                             "<td class=\"lag-time\">unknown</td>"));
+	free(html);
+	free(r);
+}
+
 /* Issue 8: which source is fresher than the followed one (what /readyz
  * and a stale read's refusal name). */
 static void test_fresher_source(void **state)
@@ -1337,6 +1368,7 @@ int main(void)
 	    cmocka_unit_test(test_process_read),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_html),
+	    cmocka_unit_test(test_html_lag_unknown),
 	    cmocka_unit_test(test_html_gaps_and_promoted),
 	    cmocka_unit_test(test_token_hash_and_equal),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,

@@ -6,8 +6,8 @@
  *
  * notify.c is glue: it reads the environment and the clock, owns sockets
  * and a libevent timer. */
-#ifndef MIRROR_COMMON_NOTIFY_H
-#define MIRROR_COMMON_NOTIFY_H
+#ifndef MIRROR_AGENT_CLI_NOTIFY_H
+#define MIRROR_AGENT_CLI_NOTIFY_H
 
 #include <stdbool.h>
 #include <stddef.h>

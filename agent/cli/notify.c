@@ -1,6 +1,6 @@
-/* sd_notify protocol (common/notify.h). Glue: environment, sockets, a
+/* sd_notify protocol (agent/cli/notify.h). Glue: environment, sockets, a
  * libevent timer. */
-#include "common/notify.h"
+#include "agent/cli/notify.h"
 
 #include <errno.h>
 #include <event2/event.h>
