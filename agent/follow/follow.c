@@ -935,11 +935,17 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
 	cc.view = f->o.view;
-	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
+	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++) {
+		const struct follow_endpoint *ep = &f->o.endpoints[k];
+		const char *name = ep->name != NULL ? ep->name : ep->host;
+
+		snprintf(cc.endpoint_addrs[k], sizeof cc.endpoint_addrs[k],
+		         strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host,
+		         ep->port);
 		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
-		         strchr(f->o.endpoints[k].host, ':') ? "[%s]:%u"
-		                                             : "%s:%u",
-		         f->o.endpoints[k].host, f->o.endpoints[k].port);
+		         strchr(name, ':') ? "[%s]:%u" : "%s:%u", name,
+		         ep->port);
+	}
 	rc = follow_core_new(&cc, clock_mono_ms(), &db->core, errmsg);
 	if (rc != 0)
 		return rc;

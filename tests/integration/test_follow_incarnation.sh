@@ -1,7 +1,8 @@
 #!/bin/sh
 # A source rebuilt under the same cluster id (issue 8, identity): a new
 # spool has a new incarnation, so the mirror, which recorded the node's
-# incarnation at first contact (<db>/incarnations, per host:port), refuses
+# incarnation at first contact (<db>/incarnations, per host:port as
+# configured), refuses
 # it as a new source (Error, MA_ERR_IDENTITY, naming both incarnations) and
 # writes nothing over what it holds; --reseed starts over from the rebuilt
 # one. A --reseed while
@@ -33,7 +34,7 @@ start_serve s1 --database "kv=$spool" --allow mirror-1=kv
 follow_once first.log
 check "first contact with incarnation $INC1" test $? -eq 0
 check "the mirror recorded the node's incarnation" \
-	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
+	grep -qx "node=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
 kill "$SERVE_PID"; wait_pid "$SERVE_PID" 2>/dev/null
 # The rebuilt node comes back at the same address.
 SERVE_LISTEN=127.0.0.1:$SERVE_PORT
@@ -65,7 +66,7 @@ check "nothing the mirror held was written over" \
 follow_once reseed.log --reseed
 check "--reseed starts over from the rebuilt source" test $? -eq 0
 check "and records its incarnation" \
-	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC2" "$TMP/m/kv/incarnations"
+	grep -qx "node=127.0.0.1:$SERVE_PORT incarnation=$INC2" "$TMP/m/kv/incarnations"
 
 "$AGENT" follow --data-dir "$TMP/m" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) --database kv >"$TMP/running.log" 2>&1 &
