@@ -419,6 +419,12 @@ int kv_store_serialize(const struct kv_store *s, void **buf, size_t *len,
 int kv_store_restore(struct kv_store *s, const void *buf, size_t len,
                      char *errmsg)
 {
+	return kv_store_restore_cancel(s, buf, len, NULL, errmsg);
+}
+
+int kv_store_restore_cancel(struct kv_store *s, const void *buf, size_t len,
+                            const atomic_bool *cancel, char *errmsg)
+{
 	const uint8_t *p = buf;
 	struct kv_store *n;
 	struct node *update[MAX_LEVEL], *prev = NULL;
@@ -449,6 +455,15 @@ int kv_store_restore(struct kv_store *s, const void *buf, size_t len,
 		char why[MA_ERRMSG_SIZE];
 		size_t rec;
 
+		if (cancel != NULL && i % KV_RESTORE_CANCEL_EVERY == 0 &&
+		    atomic_load(cancel)) {
+			kv_store_free(n);
+			return ma_errorf(errmsg, MA_ERR_AGAIN,
+			                 "restore cancelled at record %llu of "
+			                 "%llu (superseded)",
+			                 (unsigned long long)i,
+			                 (unsigned long long)count);
+		}
 		if (len - 4 - off < REC_HEADER)
 			goto truncated;
 		memset(&c, 0, sizeof c);

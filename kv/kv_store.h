@@ -11,6 +11,7 @@
 #ifndef RAFTKV_KV_STORE_H
 #define RAFTKV_KV_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,5 +101,12 @@ int kv_store_serialize(const struct kv_store *s, void **buf, size_t *len,
  * MA_ERR_CORRUPT (the reason in errmsg), MA_ERR_NOMEM. */
 int kv_store_restore(struct kv_store *s, const void *buf, size_t len,
                      char *errmsg);
+/* The same, cancellable from another thread: when *cancel (NULL: never)
+ * is set, the restore stops at its next check (every
+ * KV_RESTORE_CANCEL_EVERY records) and returns MA_ERR_AGAIN, the store
+ * unchanged. For a restore that a newer one supersedes. */
+#define KV_RESTORE_CANCEL_EVERY 1024
+int kv_store_restore_cancel(struct kv_store *s, const void *buf, size_t len,
+                            const atomic_bool *cancel, char *errmsg);
 
 #endif

@@ -262,7 +262,8 @@ static int incarnations_format(const struct spool_incarnations *s, char *out,
 		if (!source_valid(s->v[i].source) ||
 		    !proto_uuid_valid(s->v[i].incarnation))
 			return MA_ERR_INVAL;
-		k = snprintf(out + n, size - n, "source=%s incarnation=%s\n",
+		k = snprintf(out + n, size - n, "%s=%s incarnation=%s\n",
+		             s->v[i].by_address ? "source" : "node",
 		             s->v[i].source, s->v[i].incarnation);
 		if (k < 0 || (size_t)k >= size - n)
 			return MA_ERR_INVAL;
@@ -296,13 +297,20 @@ int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
 		                   "cannot read %s", path);
 	p = buf;
 	end = p + len;
-	while (p < end && strncmp(p, "source=", 7) == 0 &&
-	       s->n < SPOOL_INCARNATIONS_MAX) {
+	/* "node=" lines, or "source=" lines of a file written before nodes
+	 * were known by name (keyed by address). The bytes are then
+	 * compared with what incarnations_format makes of what was read. */
+	while (p < end && s->n < SPOOL_INCARNATIONS_MAX) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL ||
-		    sscanf(p, "source=%79s incarnation=%36s", s->v[s->n].source,
-		           s->v[s->n].incarnation) != 2)
+		bool old = strncmp(p, "source=", 7) == 0;
+
+		if (nl == NULL || (!old && strncmp(p, "node=", 5) != 0) ||
+		    sscanf(p,
+		           old ? "source=%79s incarnation=%36s"
+		               : "node=%79s incarnation=%36s",
+		           s->v[s->n].source, s->v[s->n].incarnation) != 2)
 			break;
+		s->v[s->n].by_address = old;
 		s->n++;
 		p = nl + 1;
 	}
@@ -344,7 +352,34 @@ const char *spool_incarnation_of(const struct spool_incarnations *s,
                                  const char *source)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i].source, source) == 0)
+		if (!s->v[i].by_address && strcmp(s->v[i].source, source) == 0)
 			return s->v[i].incarnation;
 	return NULL;
+}
+
+bool spool_incarnations_rekey(struct spool_incarnations *s, const char *addr,
+                              const char *name)
+{
+	if (spool_incarnation_of(s, name) != NULL ||
+	    strlen(name) > SPOOL_SOURCE_MAX)
+		return false;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].by_address && strcmp(s->v[i].source, addr) == 0) {
+			snprintf(s->v[i].source, sizeof s->v[i].source, "%s",
+			         name);
+			s->v[i].by_address = false;
+			return true;
+		}
+	return false;
+}
+
+size_t spool_incarnations_drop_by_address(struct spool_incarnations *s)
+{
+	size_t kept = 0, n = s->n;
+
+	for (size_t i = 0; i < n; i++)
+		if (!s->v[i].by_address)
+			s->v[kept++] = s->v[i];
+	s->n = kept;
+	return n - kept;
 }

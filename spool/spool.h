@@ -73,12 +73,19 @@ bool spool_identity_equal(const struct proto_identity *a,
 bool spool_identity_accepts(const struct proto_identity *stored,
                             const struct proto_identity *seen);
 
-/* A mirror's record of its sources' incarnations, one per source node
- * (host:port as configured): every node of a cluster has a spool of its
- * own and so an incarnation of its own; a node answering with another
- * incarnation than the one recorded for it had its spool rebuilt and is a
- * new source. <dir>/incarnations: "source=S incarnation=U" lines and a
- * CRC line, written durably. */
+/* A mirror's record of its sources' incarnations, one per source node:
+ * every node of a cluster has a spool of its own and so an incarnation of
+ * its own; a node answering with another incarnation than the one
+ * recorded for it had its spool rebuilt and is a new source.
+ * <dir>/incarnations: "node=N incarnation=U" lines and a CRC line,
+ * written durably. A node is known by its endpoint as the operator wrote
+ * it (host:port before resolving: a name keeps its node across address
+ * changes, and another node taking over an address under another name is
+ * not taken for it). Files written before that keyed nodes by resolved
+ * address ("source=ADDR incarnation=U" lines): they read with by_address
+ * set, and the mirror re-keys them at start (spool_incarnations_rekey:
+ * the entry of the address an endpoint resolves to now becomes that
+ * endpoint's) and drops the rest (docs/OPERATIONS.md, "Incarnations"). */
 #define SPOOL_INCARNATIONS_FILE "incarnations"
 #define SPOOL_INCARNATIONS_MAX 16
 #define SPOOL_SOURCE_MAX 79
@@ -87,19 +94,28 @@ struct spool_incarnations {
 	struct {
 		char source[SPOOL_SOURCE_MAX + 1];
 		char incarnation[PROTO_INCARNATION_LEN + 1];
+		bool by_address; /* an old "source=" line: keyed by address */
 	} v[SPOOL_INCARNATIONS_MAX];
 };
-/* Reads dir/incarnations (none: s->n = 0). 0, MA_ERR_CORRUPT (names the
- * file), MA_ERR_IO. */
+/* Reads dir/incarnations (none: s->n = 0), both line kinds. 0,
+ * MA_ERR_CORRUPT (names the file), MA_ERR_IO. */
 int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
                             char *errmsg);
-/* Writes it durably. 0, MA_ERR_INVAL (a bad source or incarnation),
- * MA_ERR_IO, MA_ERR_NOSPACE. */
+/* Writes it durably (each entry as the kind it is). 0, MA_ERR_INVAL (a
+ * bad source or incarnation), MA_ERR_IO, MA_ERR_NOSPACE. */
 int spool_incarnations_write(const char *dir,
                              const struct spool_incarnations *s, char *errmsg);
-/* The incarnation recorded for source, or NULL. */
+/* The incarnation recorded for the node named source (entries keyed by
+ * address never match), or NULL. */
 const char *spool_incarnation_of(const struct spool_incarnations *s,
                                  const char *source);
+/* Migration of an old file: the entry keyed by address `addr` becomes the
+ * entry of the node named `name`, unless name has one already. True when
+ * one was re-keyed. */
+bool spool_incarnations_rekey(struct spool_incarnations *s, const char *addr,
+                              const char *name);
+/* Drops every entry still keyed by address; returns how many. */
+size_t spool_incarnations_drop_by_address(struct spool_incarnations *s);
 
 /* Checks that a spool's wal starts where its snapshots leave off: with
  * no snapshot it must start at index 1; with one (the latest, index

@@ -8,7 +8,7 @@ transport_libtransport_a_SOURCES += \
 
 TRANSPORT_TEST_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMA_TOP_SRCDIR='"$(abs_top_srcdir)"'
-TRANSPORT_TEST_LIBS = transport/libtransport.a $(TEST_LIBS)
+TRANSPORT_TEST_LIBS = $(FIXTURE_LIBS) transport/libtransport.a $(TEST_LIBS)
 EXTRA_DIST += tests/certs/gen-certs.sh \
 	tests/integration/test_transport_util.h
 

@@ -91,6 +91,14 @@ static int fail(struct applier *a, int code, const char *msg)
 	return code;
 }
 
+/* A cancelled restore: failed like any other, but not logged as an error
+ * (the caller superseded it on purpose and says so). */
+static void cancelled(struct applier *a, const char *msg)
+{
+	a->failed = true;
+	snprintf(a->error, sizeof a->error, "%.500s", msg);
+}
+
 int applier_fail(struct applier *a, int code, const char *msg)
 {
 	return fail(a, code, msg);
@@ -110,14 +118,21 @@ int applier_reset(struct applier *a, char *errmsg)
 	return 0;
 }
 
-int applier_restore_buf(struct applier *a, const void *buf, size_t len,
-                        uint64_t index, char *errmsg)
+static int restore_buf(struct applier *a, const void *buf, size_t len,
+                       uint64_t index, const atomic_bool *cancel, char *errmsg)
 {
 	char why[MA_ERRMSG_SIZE];
 	int rc;
 
 	if (a->ops != NULL && a->ops->restore != NULL) {
-		rc = a->ops->restore(a->state, buf, len, why);
+		rc = a->ops->restore(a->state, buf, len, cancel, why);
+		if (rc == MA_ERR_AGAIN && cancel != NULL &&
+		    atomic_load(cancel)) {
+			cancelled(a, why);
+			return ma_errorf(errmsg, rc,
+			                 "%s: snapshot %" PRIu64 ": %s",
+			                 a->name, index, why);
+		}
 		if (rc != 0) {
 			/* The kind's restore checks before it replaces, but
 			 * the state no longer matches any index we know. */
@@ -136,8 +151,15 @@ int applier_restore_buf(struct applier *a, const void *buf, size_t len,
 	return 0;
 }
 
-int applier_restore_file(struct applier *a, const char *path, uint64_t index,
-                         char *errmsg)
+int applier_restore_buf(struct applier *a, const void *buf, size_t len,
+                        uint64_t index, char *errmsg)
+{
+	return restore_buf(a, buf, len, index, NULL, errmsg);
+}
+
+int applier_restore_file_cancel(struct applier *a, const char *path,
+                                uint64_t index, const atomic_bool *cancel,
+                                char *errmsg)
 {
 	char why[MA_ERRMSG_SIZE];
 	void *buf = NULL;
@@ -145,17 +167,32 @@ int applier_restore_file(struct applier *a, const char *path, uint64_t index,
 	int rc;
 
 	if (a->ops == NULL || a->ops->restore == NULL)
-		return applier_restore_buf(a, NULL, 0, index, errmsg);
+		return restore_buf(a, NULL, 0, index, cancel, errmsg);
 	rc = io_read_file(path, APPLIER_SNAPSHOT_MAX, &buf, &len, why);
+	if (rc == 0 && cancel != NULL && atomic_load(cancel)) {
+		free(buf);
+		rc = ma_errorf(why, MA_ERR_AGAIN,
+		               "restore cancelled (superseded) after reading "
+		               "%s",
+		               path);
+		cancelled(a, why);
+		return ma_errorf(errmsg, rc, "%s: %s", a->name, why);
+	}
 	if (rc != 0) {
 		a->failed = false;
 		ma_errwrapf(why, rc, "cannot read snapshot");
 		fail(a, rc, why);
 		return ma_errorf(errmsg, rc, "%s: %s", a->name, why);
 	}
-	rc = applier_restore_buf(a, buf, len, index, errmsg);
+	rc = restore_buf(a, buf, len, index, cancel, errmsg);
 	free(buf);
 	return rc;
+}
+
+int applier_restore_file(struct applier *a, const char *path, uint64_t index,
+                         char *errmsg)
+{
+	return applier_restore_file_cancel(a, path, index, NULL, errmsg);
 }
 
 int applier_apply(struct applier *a, uint64_t index, uint64_t term,

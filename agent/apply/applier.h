@@ -24,6 +24,7 @@
 #ifndef MIRROR_AGENT_APPLIER_H
 #define MIRROR_AGENT_APPLIER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,14 @@ enum applier_kind applier_get_kind(const struct applier *a);
  * valid snapshot of this kind: the reason), MA_ERR_NOMEM. */
 int applier_restore_file(struct applier *a, const char *path, uint64_t index,
                          char *errmsg);
+/* The same, cancellable from another thread (a restore on a helper thread
+ * that a newer snapshot supersedes): once *cancel is set the restore stops
+ * at its next check (after the file is read, then every
+ * KV_RESTORE_CANCEL_EVERY records) and returns MA_ERR_AGAIN ("cancelled"),
+ * the applier failed with that reason. cancel NULL: never. */
+int applier_restore_file_cancel(struct applier *a, const char *path,
+                                uint64_t index, const atomic_bool *cancel,
+                                char *errmsg);
 /* Same from a buffer (tests, tools). */
 int applier_restore_buf(struct applier *a, const void *buf, size_t len,
                         uint64_t index, char *errmsg);
@@ -170,7 +179,10 @@ struct applier_ops {
 	/* Empties the state (0 or MA_ERR_NOMEM, the old state kept). */
 	int (*reset)(void **state);
 	/* NULL when the kind keeps no state of its own ("none"). */
-	int (*restore)(void *state, const void *buf, size_t len, char *errmsg);
+	/* Stops with MA_ERR_AGAIN, the state unchanged, once *cancel (NULL:
+	 * never) is set. */
+	int (*restore)(void *state, const void *buf, size_t len,
+	               const atomic_bool *cancel, char *errmsg);
 	/* NULL when the kind cannot write its state out. */
 	int (*serialize)(const void *state, void **buf, size_t *len,
 	                 char *errmsg);

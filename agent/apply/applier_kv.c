@@ -32,9 +32,10 @@ static int kv_reset(void **state)
 	return 0;
 }
 
-static int kv_restore(void *state, const void *buf, size_t len, char *errmsg)
+static int kv_restore(void *state, const void *buf, size_t len,
+                      const atomic_bool *cancel, char *errmsg)
 {
-	return kv_store_restore(state, buf, len, errmsg);
+	return kv_store_restore_cancel(state, buf, len, cancel, errmsg);
 }
 
 static int kv_serialize(const void *state, void **buf, size_t *len,

@@ -768,6 +768,7 @@ int cmd_follow(int argc, char **argv)
 			goto out;
 		}
 		ep->port = cfg.follow.sources.v[i].port;
+		ep->name = cfg.follow.sources.v[i].host;
 		o.endpoint_count++;
 	}
 	if (cfg.n_databases > FOLLOW_MAX_DATABASES) {

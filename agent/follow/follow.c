@@ -987,9 +987,18 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
 	cc.view = f->o.view;
-	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++)
-		snprintf(cc.endpoints[k], sizeof cc.endpoints[k], "%s",
-		         f->endpoint_names[k]);
+	/* The core records incarnations by the configured name (a node that
+	 * moves keeps its record) and re-keys old files by the address. */
+	for (size_t k = 0; k < f->o.endpoint_count && k < 16; k++) {
+		const struct follow_endpoint *ep = &f->o.endpoints[k];
+		const char *name = ep->name != NULL ? ep->name : ep->host;
+
+		snprintf(cc.endpoint_addrs[k], sizeof cc.endpoint_addrs[k],
+		         "%s", f->endpoint_names[k]);
+		snprintf(cc.endpoints[k], sizeof cc.endpoints[k],
+		         strchr(name, ':') ? "[%s]:%u" : "%s:%u", name,
+		         ep->port);
+	}
 	db->sync_at = UINT64_MAX;
 	db->sync_timer = evtimer_new(f->base, on_sync_timer, db);
 	if (db->sync_timer == NULL)

@@ -39,6 +39,9 @@ struct follow_endpoint {
 	 * Each source's own (as configured, before resolving) unless [tls]
 	 * server_name says otherwise. */
 	const char *server_name;
+	/* The host as the operator wrote it (before resolving; NULL: host):
+	 * the name the mirror knows the node by (its incarnation record). */
+	const char *name;
 };
 
 /* What the progress callback receives: every MiB of a bootstrap (the

@@ -95,7 +95,10 @@ bool follow_apply_durable(struct follow_apply *fa, struct wal_log *wal)
 
 /* A restore on a helper thread: it reads and checks the snapshot into a
  * private applier that nothing else sees; the loop adopts it when done.
- * The thread logs nothing (the log is the loop's). */
+ * The thread logs nothing (the log is the loop's). A newer snapshot
+ * supersedes it without waiting for it: it is told to stop (`cancel`,
+ * checked between records) and moved to fa->retired, where the loop
+ * frees it once it has finished (reap). */
 struct follow_apply_job {
 	pthread_t thread;
 	struct applier *fresh;
@@ -106,26 +109,78 @@ struct follow_apply_job {
 	int rc;
 	char errmsg[MA_ERRMSG_SIZE];
 	atomic_bool done;
+	atomic_bool cancel;
+	struct follow_apply_job *next; /* in fa->retired */
 };
 
 static void *restore_thread(void *arg)
 {
 	struct follow_apply_job *job = arg;
 
-	job->rc = applier_restore_file(job->fresh, job->path, job->index,
-	                               job->errmsg);
+	job->rc = applier_restore_file_cancel(job->fresh, job->path, job->index,
+	                                      &job->cancel, job->errmsg);
 	atomic_store(&job->done, true);
 	return NULL;
 }
 
-static void job_join(struct follow_apply *fa)
+static void job_free(struct follow_apply_job *job)
 {
-	if (fa->job == NULL)
+	applier_free(job->fresh);
+	free(job);
+}
+
+/* Frees the retired jobs whose thread has finished (their join returns at
+ * once); with `wait`, every one, waiting for those still running (each was
+ * told to stop, so not for long). */
+static void reap(struct follow_apply *fa, bool wait)
+{
+	struct follow_apply_job **pp = &fa->retired;
+
+	while (*pp != NULL) {
+		struct follow_apply_job *job = *pp;
+
+		if (!wait && !atomic_load(&job->done)) {
+			pp = &job->next;
+			continue;
+		}
+		pthread_join(job->thread, NULL);
+		*pp = job->next;
+		fa->retired_count--;
+		job_free(job);
+	}
+}
+
+/* Supersedes the restore in flight, if any, without waiting for it (the
+ * loop goes on answering heartbeats, reads and status): what it restores
+ * is older, so it is told to stop and left to wind down. Past
+ * FOLLOW_APPLY_RETIRED_MAX of them still winding down, waits for them
+ * (each stops at its next check). */
+static void job_retire(struct follow_apply *fa)
+{
+	struct follow_apply_job *job = fa->job;
+
+	reap(fa, false);
+	if (job == NULL)
 		return;
-	pthread_join(fa->job->thread, NULL);
-	applier_free(fa->job->fresh);
-	free(fa->job);
+	atomic_store(&job->cancel, true);
+	log_info("%s: restore of snapshot %" PRIu64
+	         " superseded: stopping it in the background",
+	         fa->name, job->index);
+	job->next = fa->retired;
+	fa->retired = job;
+	fa->retired_count++;
 	fa->job = NULL;
+	if (fa->retired_count > FOLLOW_APPLY_RETIRED_MAX) {
+		log_warn("%s: %zu superseded restores still running; waiting "
+		         "for them to stop",
+		         fa->name, fa->retired_count);
+		reap(fa, true);
+	}
+}
+
+size_t follow_apply_retired(const struct follow_apply *fa)
+{
+	return fa->retired_count;
 }
 
 bool follow_apply_restoring(const struct follow_apply *fa)
@@ -142,7 +197,7 @@ static int start_job(struct follow_apply *fa, const char *path, uint64_t index)
 	struct follow_apply_job *job;
 	int rc;
 
-	job_join(fa); /* a newer snapshot supersedes one in flight */
+	job_retire(fa); /* a newer snapshot supersedes one in flight */
 	job = calloc(1, sizeof *job);
 	if (job == NULL)
 		return MA_ERR_NOMEM;
@@ -150,6 +205,7 @@ static int start_job(struct follow_apply *fa, const char *path, uint64_t index)
 	job->index = index;
 	snprintf(job->path, sizeof job->path, "%s", path);
 	atomic_init(&job->done, false);
+	atomic_init(&job->cancel, false);
 	rc = applier_new(job->kind, fa->name, &job->fresh, msg);
 	if (rc == 0 &&
 	    pthread_create(&job->thread, NULL, restore_thread, job) != 0)
@@ -189,6 +245,7 @@ bool follow_apply_poll(struct follow_apply *fa, struct wal_log *wal)
 	struct follow_apply_job *job = fa->job;
 	uint64_t base;
 
+	reap(fa, false);
 	if (job == NULL || !atomic_load(&job->done))
 		return false;
 	pthread_join(job->thread, NULL);
@@ -222,7 +279,7 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 
 	if (fa->applier == NULL)
 		return false;
-	job_join(fa); /* superseded: what it restores is older */
+	job_retire(fa); /* superseded: what it restores is older */
 	if (store == NULL) {
 		applier_reset(fa->applier, errmsg);
 		return true;
@@ -256,7 +313,8 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 
 void follow_apply_close(struct follow_apply *fa)
 {
-	job_join(fa);
+	job_retire(fa); /* its result would be dropped: stop it too */
+	reap(fa, true);
 	wal_reader_close(fa->reader);
 	fa->reader = NULL;
 	applier_free(fa->applier);

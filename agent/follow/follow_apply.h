@@ -7,6 +7,7 @@
 #define MIRROR_AGENT_FOLLOW_APPLY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct applier;
@@ -29,6 +30,10 @@ struct follow_apply {
 	 * the simulation: deterministic). */
 	bool restore_async;
 	struct follow_apply_job *job;
+	/* Superseded restores still winding down (told to stop; freed by
+	 * follow_apply_poll once finished, waited for by close). */
+	struct follow_apply_job *retired;
+	size_t retired_count;
 	/* The snapshot index of the last restore (0: empty state): where
 	 * the checkpoint cadence counts from. */
 	uint64_t restored_index;
@@ -50,8 +55,15 @@ bool follow_apply_restore(struct follow_apply *fa, struct snapshot_store *store,
 bool follow_apply_poll(struct follow_apply *fa, struct wal_log *wal);
 /* True while a restore runs on the helper thread. */
 bool follow_apply_restoring(const struct follow_apply *fa);
-/* Waits for a restore in flight, closes the reader and frees the
- * applier. */
+/* Superseded restores not yet finished: a restore started while another
+ * is in flight does not wait for the older one (which would stop the
+ * loop for as long as it takes) but tells it to stop between records and
+ * frees it when it has. Past FOLLOW_APPLY_RETIRED_MAX the next
+ * supersession waits for them. */
+#define FOLLOW_APPLY_RETIRED_MAX 4
+size_t follow_apply_retired(const struct follow_apply *fa);
+/* Stops a restore in flight (and any superseded one) and waits for them,
+ * closes the reader and frees the applier. */
 void follow_apply_close(struct follow_apply *fa);
 
 #endif

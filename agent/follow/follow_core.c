@@ -490,25 +490,33 @@ static int feed_frames(struct follow_core *c, const uint8_t *data, size_t len,
 	return 0;
 }
 
+/* The name endpoint ep is known by: as configured (before resolving), or
+ * "endpoint-N". */
+static const char *endpoint_key(const struct follow_core *c, uint32_t ep,
+                                char dflt[32])
+{
+	if (ep < 16 && c->cfg.endpoints[ep][0] != '\0')
+		return c->cfg.endpoints[ep];
+	snprintf(dflt, 32, "endpoint-%u", ep);
+	return dflt;
+}
+
 /* Every node of a cluster has a spool, and so an incarnation, of its own:
  * a node is held to the one first recorded for it, and one answering with
  * another (or none, once one is recorded) had its spool rebuilt: a new
  * source, refused like another cluster until --reseed. A node not seen
- * before is recorded. False when refused (the database is in Error). */
+ * before is recorded. Nodes are known by their configured name, not the
+ * address it resolves to: a node that moves keeps its record, another
+ * node taking over an address is not taken for the one that had it. False
+ * when refused (the database is in Error). */
 static bool check_incarnation(struct follow_core *c,
                               const struct proto_identity *seen)
 {
 	char errmsg[MA_ERRMSG_SIZE], why[600], dflt[32];
-	uint32_t ep = c->sm.status.endpoint;
 	const char *source, *have;
 	int rc;
 
-	if (ep < 16 && c->cfg.endpoints[ep][0] != '\0') {
-		source = c->cfg.endpoints[ep];
-	} else {
-		snprintf(dflt, sizeof dflt, "endpoint-%u", ep);
-		source = dflt;
-	}
+	source = endpoint_key(c, c->sm.status.endpoint, dflt);
 	have = spool_incarnation_of(&c->incs, source);
 	if (have != NULL) {
 		if (strcasecmp(have, seen->incarnation) == 0)
@@ -529,6 +537,7 @@ static bool check_incarnation(struct follow_core *c,
 	         source);
 	snprintf(c->incs.v[c->incs.n].incarnation,
 	         sizeof c->incs.v[0].incarnation, "%s", seen->incarnation);
+	c->incs.v[c->incs.n].by_address = false;
 	c->incs.n++;
 	rc = spool_incarnations_write(c->dir, &c->incs, errmsg);
 	if (rc != 0) {
@@ -539,6 +548,46 @@ static bool check_incarnation(struct follow_core *c,
 	log_info("%s: recorded incarnation %s of source %s", c->name,
 	         seen->incarnation, source);
 	return true;
+}
+
+/* An incarnations file written when nodes were recorded by resolved
+ * address: the entry of the address an endpoint resolves to now becomes
+ * that endpoint's (by its configured name); entries matching no endpoint
+ * are dropped (such a node is recorded again at its next contact). Written
+ * back once, durably. 0 or what spool_incarnations_write returns. */
+static int incarnations_rekey(struct follow_core *c, char *errmsg)
+{
+	size_t old = 0, dropped;
+	char dflt[32];
+	int rc;
+
+	for (size_t i = 0; i < c->incs.n; i++)
+		old += c->incs.v[i].by_address;
+	if (old == 0)
+		return 0;
+	for (uint32_t k = 0; k < 16; k++) {
+		const char *name = endpoint_key(c, k, dflt);
+
+		if (c->cfg.endpoint_addrs[k][0] != '\0' &&
+		    spool_incarnations_rekey(&c->incs, c->cfg.endpoint_addrs[k],
+		                             name))
+			log_info("%s: incarnation recorded for address %s is "
+			         "now source %s's (configured name)",
+			         c->name, c->cfg.endpoint_addrs[k], name);
+	}
+	dropped = spool_incarnations_drop_by_address(&c->incs);
+	if (dropped > 0)
+		log_warn("%s: %zu incarnation(s) recorded by an address no "
+		         "configured source resolves to now: dropped (each "
+		         "node is recorded again at its next contact)",
+		         c->name, dropped);
+	rc = spool_incarnations_write(c->dir, &c->incs, errmsg);
+	if (rc != 0)
+		return ma_errwrapf(errmsg, rc,
+		                   "cannot re-key %s/" SPOOL_INCARNATIONS_FILE
+		                   " by source name",
+		                   c->dir);
+	return 0;
 }
 
 /* A non-200 response carries one `x` frame saying why. */
@@ -1110,6 +1159,8 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 	else if (rc != MA_ERR_NOTFOUND)
 		goto fail;
 	rc = spool_incarnations_read(c->dir, &c->incs, errmsg);
+	if (rc == 0)
+		rc = incarnations_rekey(c, errmsg);
 	if (rc != 0)
 		goto fail;
 	if (c->has_identity && strcmp(c->identity.database_id, c->name) != 0) {

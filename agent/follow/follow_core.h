@@ -85,13 +85,18 @@ struct follow_core_config {
 	 * daemon); false: inline (tests, the simulation). */
 	bool restore_async;
 	uint64_t seed; /* backoff jitter; tests pass a constant */
-	/* host:port of each configured endpoint, by status.endpoint: the key
-	 * under which the incarnation of each source node is recorded
-	 * (<dir>/incarnations). "" means "endpoint-N". */
+	/* Each configured endpoint as the operator wrote it (host:port
+	 * before resolving), by status.endpoint: the node's name, under which
+	 * its incarnation is recorded (<dir>/incarnations). "" means
+	 * "endpoint-N". */
 	char endpoints[16][80];
 	/* Freshness rules (source_view.h); endpoint_count 0 takes
 	 * states.endpoint_count. */
 	struct source_view_config view;
+	/* The numeric host:port each endpoint resolved to ("": unknown):
+	 * only to re-key an incarnations file written when nodes were
+	 * recorded by address (spool_incarnations_rekey). */
+	char endpoint_addrs[16][80];
 };
 
 enum follow_action_type {

@@ -1,14 +1,16 @@
 #!/bin/sh
 # A source rebuilt under the same cluster id (issue 8, identity): a new
 # spool has a new incarnation, so the mirror, which recorded the node's
-# incarnation at first contact (<db>/incarnations, per host:port), refuses
+# incarnation at first contact (<db>/incarnations, per host:port as
+# configured), refuses
 # it as a new source (Error, MA_ERR_IDENTITY, naming both incarnations) and
 # writes nothing over what it holds; --reseed starts over from the rebuilt
 # one. A --reseed while
 # a follower runs on the data directory is refused and touches nothing.
+# A source given by name is recorded under the name, not its address.
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 12
+plan 14
 gen_certs
 UUID=3b0c1a2e-5d4f-4a6b-8c7d-9e0f1a2b3c4d
 INC1=11111111-2222-4333-8444-555555555555
@@ -33,7 +35,7 @@ start_serve s1 --database "kv=$spool" --allow mirror-1=kv
 follow_once first.log
 check "first contact with incarnation $INC1" test $? -eq 0
 check "the mirror recorded the node's incarnation" \
-	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
+	grep -qx "node=127.0.0.1:$SERVE_PORT incarnation=$INC1" "$TMP/m/kv/incarnations"
 kill "$SERVE_PID"; wait_pid "$SERVE_PID" 2>/dev/null
 # The rebuilt node comes back at the same address.
 SERVE_LISTEN=127.0.0.1:$SERVE_PORT
@@ -65,7 +67,7 @@ check "nothing the mirror held was written over" \
 follow_once reseed.log --reseed
 check "--reseed starts over from the rebuilt source" test $? -eq 0
 check "and records its incarnation" \
-	grep -qx "source=127.0.0.1:$SERVE_PORT incarnation=$INC2" "$TMP/m/kv/incarnations"
+	grep -qx "node=127.0.0.1:$SERVE_PORT incarnation=$INC2" "$TMP/m/kv/incarnations"
 
 "$AGENT" follow --data-dir "$TMP/m" --source "127.0.0.1:$SERVE_PORT" \
 	$(follow_tls) --database kv >"$TMP/running.log" 2>&1 &
@@ -81,4 +83,20 @@ check "saying another follower runs on the data_dir" \
 check "the running follower's files and locks are untouched" \
 	test -f "$TMP/m/kv/wal/wal.lock" -a "$(fingerprint)" = "$before"
 kill -TERM "$fpid"; wait_pid "$fpid" 2>/dev/null
+
+# A node is recorded under its endpoint as written, not the address it
+# resolves to (a name keeps its node when the address moves).
+if [ "$(getent ahosts localhost 2>/dev/null | awk 'NR == 1 { print $1 }')" = 127.0.0.1 ]; then
+	timeout 60 "$AGENT" follow --data-dir "$TMP/m2" \
+		--source "localhost:$SERVE_PORT" $(follow_tls) --database kv \
+		--set follow.backoff_min=100ms --set follow.backoff_max=200ms \
+		--exit-when-following >"$TMP/byname.log" 2>&1
+	check "a source given by name is followed" test $? -eq 0
+	check "and recorded under that name, not its address" \
+		test "$(grep -v '^crc32c=' "$TMP/m2/kv/incarnations")" = \
+		"node=localhost:$SERVE_PORT incarnation=$INC2"
+else
+	skip "localhost does not resolve to 127.0.0.1 first here"
+	skip "localhost does not resolve to 127.0.0.1 first here"
+fi
 finish

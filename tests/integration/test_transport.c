@@ -23,6 +23,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "tests/integration/test_transport_util.h"
+#include "tests/lib/fixture.h"
 #include "transport/transport.h"
 
 #define CHUNK (64 * 1024)
@@ -68,31 +69,6 @@ struct rx {
 	int ended, failed;
 };
 
-static uint8_t gen_byte(uint64_t i)
-{
-	return (uint8_t)(i * 31u + (i >> 11) + (i >> 19));
-}
-
-static void fill(uint8_t *p, uint64_t off, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = gen_byte(off + i);
-}
-
-static uint32_t expected_crc(uint64_t size)
-{
-	static uint8_t buf[CHUNK];
-	uint32_t crc = 0;
-
-	for (uint64_t off = 0; off < size; off += CHUNK) {
-		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-
-		fill(buf, off, n);
-		crc = crc32c_append(crc, buf, n);
-	}
-	return crc;
-}
-
 /* ---- server app ---- */
 
 static void pump(struct t *t, struct body_gen *g)
@@ -106,7 +82,7 @@ static void pump(struct t *t, struct body_gen *g)
 		size_t un;
 		int rv;
 
-		fill(buf, g->off, n);
+		fx_body_fill(buf, g->off, n);
 		rv = transport_response_write(g->req, buf, n);
 		if (rv == MA_ERR_AGAIN) {
 			g->waiting = 1;
@@ -461,7 +437,7 @@ static void test_64mib_body_backpressure(void **state)
 	assert_true(rx.ended);
 	assert_int_equal(rx.status, 200);
 	assert_int_equal(rx.bytes, size);
-	assert_int_equal(rx.crc, expected_crc(size));
+	assert_int_equal(rx.crc, fx_body_crc(size));
 	assert_true(t.max_unacked <= CAP);
 	assert_true(t.max_unacked > 0);
 	printf("# 64 MiB over loopback in %.3f s: %.1f MB/s (max unacked %zu "
@@ -517,7 +493,7 @@ static void test_pmtud_reaches_limit(void **state)
 	assert_int_equal(unsetenv("MA_QLOG_DIR"), 0);
 	assert_false(t.timed_out);
 	assert_int_equal(rx.bytes, size);
-	assert_int_equal(rx.crc, expected_crc(size));
+	assert_int_equal(rx.crc, fx_body_crc(size));
 	d = opendir(dir);
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL) {
@@ -570,8 +546,8 @@ static void test_two_streams_one_connection(void **state)
 	event_base_dispatch(t.base);
 	assert_false(t.timed_out);
 	assert_true(a.ended && b.ended && small.ended);
-	assert_int_equal(a.crc, expected_crc(size));
-	assert_int_equal(b.crc, expected_crc(size));
+	assert_int_equal(a.crc, fx_body_crc(size));
+	assert_int_equal(b.crc, fx_body_crc(size));
 	assert_int_equal(transport_server_connections(t.srv), 1);
 	assert_int_equal(t.requests, 3);
 	stop(&t);
@@ -756,22 +732,6 @@ static void test_server_shutdown_closes_client(void **state)
 	stop(&t);
 }
 
-static int setup(void **state)
-{
-	static struct test_pki pki;
-
-	if (test_pki_make(&pki) != 0)
-		return -1;
-	*state = &pki;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	test_pki_remove(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const char *cap = getenv("TRANSPORT_TEST_CAP");
@@ -802,5 +762,5 @@ int main(void)
 		udp_env = udp;
 	}
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fx_pki_setup, fx_pki_teardown);
 }

@@ -29,6 +29,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "tests/integration/test_transport_util.h"
+#include "tests/lib/fixture.h"
 #include "transport/transport.h"
 
 #define CHUNK (64 * 1024)
@@ -87,31 +88,6 @@ struct rx {
 	uint64_t paused_bytes;
 	unsigned calls_after_cancel;
 };
-
-static uint8_t gen_byte(uint64_t i)
-{
-	return (uint8_t)(i * 31u + (i >> 11) + (i >> 19));
-}
-
-static void fill(uint8_t *p, uint64_t off, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = gen_byte(off + i);
-}
-
-static uint32_t expected_crc(uint64_t size)
-{
-	static uint8_t buf[CHUNK];
-	uint32_t crc = 0;
-
-	for (uint64_t off = 0; off < size; off += CHUNK) {
-		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-
-		fill(buf, off, n);
-		crc = crc32c_append(crc, buf, n);
-	}
-	return crc;
-}
 
 /* ---- bounded waiting ---- */
 
@@ -215,7 +191,7 @@ static void pump(struct sreq *r)
 		size_t un;
 		int rv;
 
-		fill(buf, r->off, n);
+		fx_body_fill(buf, r->off, n);
 		rv = transport_response_write(r->req, buf, n);
 		if (rv == MA_ERR_AGAIN) {
 			r->waiting = 1;
@@ -1033,7 +1009,7 @@ static void test_stream_pause(void **state)
 	assert_true(run_until(&f, p_rx_done, &rx, 10));
 	assert_true(rx.ended);
 	assert_int_equal(rx.bytes, size);
-	assert_int_equal(rx.crc, expected_crc(size));
+	assert_int_equal(rx.crc, fx_body_crc(size));
 	assert_true(f.max_unacked <= cap);
 	assert_false(a->closed);
 	assert_false(f.timed_out);
@@ -1090,7 +1066,7 @@ static void test_pause_then_gone_returns_credit(void **state)
 		assert_true(rx.ended);
 		assert_true(rx.paused);
 		assert_int_equal(rx.bytes, 256 * KIB);
-		assert_int_equal(rx.crc, expected_crc(256 * KIB));
+		assert_int_equal(rx.crc, fx_body_crc(256 * KIB));
 	}
 
 	/* The connection still moves data. */
@@ -1098,7 +1074,7 @@ static void test_pause_then_gone_returns_credit(void **state)
 	get(&f, a, path, &rx);
 	assert_true(run_until(&f, p_rx_done, &rx, 5));
 	assert_true(rx.ended);
-	assert_int_equal(rx.crc, expected_crc(1u << 20));
+	assert_int_equal(rx.crc, fx_body_crc(1u << 20));
 	assert_false(a->closed);
 	assert_false(f.timed_out);
 	fx_free(&f);
@@ -1136,22 +1112,6 @@ static void test_retry_every_connection(void **state)
 	proxy_stop(&p);
 	assert_false(f.timed_out);
 	fx_free(&f);
-}
-
-static int setup(void **state)
-{
-	static struct test_pki pki;
-
-	if (test_pki_make(&pki) != 0)
-		return -1;
-	*state = &pki;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	test_pki_remove(*state);
-	return 0;
 }
 
 /* 11. Handshake flood: 1,000 clients without a certificate, from
@@ -1219,7 +1179,7 @@ static void test_handshake_flood(void **state)
 		assert_true(run_until(&f, p_rx_done, &rx, 10));
 		assert_true(rx.ended);
 		assert_int_equal(rx.bytes, 1048576);
-		assert_int_equal(rx.crc, expected_crc(1048576));
+		assert_int_equal(rx.crc, fx_body_crc(1048576));
 		transport_client_close(m->c);
 		assert_true(run_until(&f, p_closed, m, 5));
 	}
@@ -1289,5 +1249,5 @@ int main(void)
 	    cmocka_unit_test(test_nothing_listens),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fx_pki_setup, fx_pki_teardown);
 }

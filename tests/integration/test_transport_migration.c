@@ -27,6 +27,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "tests/integration/test_transport_util.h"
+#include "tests/lib/fixture.h"
 #include "transport/transport.h"
 
 #define CHUNK (64 * 1024)
@@ -65,31 +66,6 @@ struct t {
 	int break_on_connect;
 };
 
-static uint8_t gen_byte(uint64_t i)
-{
-	return (uint8_t)(i * 31u + (i >> 11) + (i >> 19));
-}
-
-static void fill(uint8_t *p, uint64_t off, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = gen_byte(off + i);
-}
-
-static uint32_t expected_crc(uint64_t size)
-{
-	static uint8_t buf[CHUNK];
-	uint32_t crc = 0;
-
-	for (uint64_t off = 0; off < size; off += CHUNK) {
-		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-
-		fill(buf, off, n);
-		crc = crc32c_append(crc, buf, n);
-	}
-	return crc;
-}
-
 static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
 {
 	const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
@@ -125,7 +101,7 @@ static void pump(struct t *t)
 		                                    : CHUNK;
 		int rv;
 
-		fill(buf, t->off, n);
+		fx_body_fill(buf, t->off, n);
 		rv = transport_response_write(t->req, buf, n);
 		if (rv == MA_ERR_AGAIN)
 			return;
@@ -353,7 +329,7 @@ static void transfer_with_rebinds(struct test_pki *pki,
 	assert_true(t.ended);
 	assert_int_equal(t.status, 200);
 	assert_int_equal(t.bytes, size);
-	assert_int_equal(t.crc, expected_crc(size));
+	assert_int_equal(t.crc, fx_body_crc(size));
 	/* One request on one connection: nothing reconnected. */
 	assert_int_equal(t.requests, 1);
 	assert_int_equal(transport_server_connections(t.srv), 1);
@@ -557,7 +533,7 @@ static void test_batches_to_peer_limit(void **state)
 	assert_false(t.timed_out);
 	assert_true(t.ended);
 	assert_int_equal(t.bytes, size);
-	assert_int_equal(t.crc, expected_crc(size));
+	assert_int_equal(t.crc, fx_body_crc(size));
 	transport_server_tx_stats(t.srv, &pkts, &sends);
 	printf("# 16 MiB to a 1452-byte peer: %llu datagrams in %llu sends "
 	       "(%.1f per send)\n",
@@ -575,22 +551,6 @@ static void test_batches_to_peer_limit(void **state)
 	stop(&t);
 }
 
-static int setup(void **state)
-{
-	static struct test_pki pki;
-
-	if (test_pki_make(&pki) != 0)
-		return -1;
-	*state = &pki;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	test_pki_remove(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,5 +562,5 @@ int main(void)
 	    cmocka_unit_test(test_batches_to_peer_limit),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fx_pki_setup, fx_pki_teardown);
 }

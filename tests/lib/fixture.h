@@ -100,4 +100,18 @@ struct sockaddr_in;
 void fx_endpoint4_or_exit(const char *prog, const char *s,
                           struct sockaddr_in *sa);
 
+/* ---- the transport tests' bodies and PKI (fx_transport.c) ---- */
+
+/* Byte i of the generated response body every transport test serves. */
+uint8_t fx_body_byte(uint64_t i);
+/* p[0..n) = bytes off .. off + n - 1 of that body. */
+void fx_body_fill(uint8_t *p, uint64_t off, size_t n);
+/* CRC32C of the body's first size bytes (what a client must receive). */
+uint32_t fx_body_crc(uint64_t size);
+/* cmocka group setup and teardown: a throw-away test PKI (struct
+ * test_pki, tests/integration/test_transport_util.h, made by
+ * tests/certs/gen-certs.sh) in *state, removed by the teardown. */
+int fx_pki_setup(void **state);
+int fx_pki_teardown(void **state);
+
 #endif

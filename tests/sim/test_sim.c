@@ -25,6 +25,7 @@
 
 #include "agent/apply/applier.h"
 #include "common/errors.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
@@ -1963,6 +1964,167 @@ static void test_incarnation_rebuilt_node(void **state)
 	world_free(&w);
 }
 
+/* Nodes are known by their configured name, not the address it resolves
+ * to (issue: incarnations keyed by address). Two nodes, "node-a" and
+ * "node-b", each with its own spool and incarnation. Node A moves to
+ * another address: still node A, held to its record, followed on. Then
+ * A is down and node B takes over A's old address: B is not taken for A
+ * rebuilt (keyed by address it was refused), it is recorded under its own
+ * name and followed. A node rebuilt behind its name is still refused. */
+#define NODE_A "node-a.example:7443"
+#define NODE_B "node-b.example:7443"
+#define INC_A "6f1c2d3e-0000-4000-8000-00000000000a"
+#define INC_B "6f1c2d3e-0000-4000-8000-00000000000b"
+#define INC_X "6f1c2d3e-0000-4000-8000-0000000000ff"
+
+static void set_endpoint(struct world *w, int k, const char *name,
+                         const char *addr)
+{
+	snprintf(w->sim.core_cfg.endpoints[k],
+	         sizeof w->sim.core_cfg.endpoints[k], "%s", name);
+	snprintf(w->sim.core_cfg.endpoint_addrs[k],
+	         sizeof w->sim.core_cfg.endpoint_addrs[k], "%s", addr);
+}
+
+static void read_incs(struct world *w, struct spool_incarnations *incs)
+{
+	if (spool_incarnations_read(w->sim.core_cfg.dir, incs, w->em) != 0)
+		fail_msg("%s", w->em);
+}
+
+static void test_incarnation_keyed_by_name(void **state)
+{
+	struct world w;
+	struct fx_spool *a, *b;
+	struct spool_incarnations incs;
+
+	(void)state;
+	world_init(&w, 43, CHUNK);
+	a = world_spool(&w, CLUSTER_A, 1);
+	b = world_spool(&w, CLUSTER_A, 1);
+	set_incarnation(&w, a, INC_A, false);
+	set_incarnation(&w, b, INC_B, false);
+	append(&w, a, 150, 1, true);
+	snapshot(&w, a, 100, 1, 9000, true);
+	append(&w, b, 150, 1, false);
+	snapshot(&w, b, 100, 1, 9000, false);
+	serve_spool(&w, a, CHUNK, SERVE_FAULT_NONE);
+	serve_spool(&w, b, CHUNK, SERVE_FAULT_NONE);
+	set_endpoint(&w, 0, NODE_A, "10.0.0.1:7443");
+	set_endpoint(&w, 1, NODE_B, "10.0.0.2:7443");
+	start(&w);
+	run_to(&w, 150, 20000);
+	read_incs(&w, &incs);
+	assert_int_equal(incs.n, 1);
+	assert_string_equal(incs.v[0].source, NODE_A);
+	assert_false(incs.v[0].by_address);
+	assert_string_equal(incs.v[0].incarnation, INC_A);
+
+	/* Node A moves: same name, another address. */
+	set_endpoint(&w, 0, NODE_A, "10.0.0.9:7443");
+	if (sim_restart_mirror(&w.sim, w.em) != 0)
+		fail_msg("%s", w.em);
+	append(&w, a, 30, 1, true);
+	append(&w, b, 30, 1, false);
+	run_to(&w, 180, 20000);
+	assert_int_equal(follow_core_status(w.sim.core)->endpoint, 0);
+	read_incs(&w, &incs);
+	assert_int_equal(incs.n, 1);
+	assert_string_equal(spool_incarnation_of(&incs, NODE_A), INC_A);
+
+	/* A is down; node B now answers at A's old address. */
+	set_endpoint(&w, 1, NODE_B, "10.0.0.1:7443");
+	if (sim_restart_mirror(&w.sim, w.em) != 0)
+		fail_msg("%s", w.em);
+	sim_source_down(&w.sim, 0, true);
+	append(&w, a, 20, 1, true);
+	append(&w, b, 20, 1, false);
+	run_to(&w, 200, 30000);
+	assert_int_equal(follow_core_status(w.sim.core)->endpoint, 1);
+	assert_int_not_equal(follow_core_status(w.sim.core)->state,
+	                     MIRROR_ERROR);
+	assert_wal_equal(&w, 101, 200);
+	read_incs(&w, &incs);
+	assert_int_equal(incs.n, 2);
+	assert_string_equal(spool_incarnation_of(&incs, NODE_A), INC_A);
+	assert_string_equal(spool_incarnation_of(&incs, NODE_B), INC_B);
+	assert_clean(&w);
+
+	/* Node B rebuilt behind its name (A still down): refused (B is the
+	 * only source up and holds 210 entries, yet nothing is taken from
+	 * it), its record not written over. */
+	set_incarnation(&w, b, INC_X, true);
+	append(&w, b, 10, 1, false);
+	sim_cut_connection(&w.sim, "test");
+	assert_false(sim_run(&w.sim, NULL, NULL, 10000));
+	assert_true(sim_log_index(&w.sim) == 200);
+	assert_int_not_equal(follow_core_status(w.sim.core)->state,
+	                     MIRROR_FOLLOWING);
+	read_incs(&w, &incs);
+	assert_int_equal(incs.n, 2);
+	assert_string_equal(spool_incarnation_of(&incs, NODE_B), INC_B);
+	assert_clean(&w);
+	world_free(&w);
+}
+
+/* A file from before (nodes keyed by resolved address) is re-keyed at
+ * start: the entry of the address an endpoint resolves to now becomes
+ * that endpoint's, the rest dropped; the node is then held to it. Here
+ * the address's record is another spool's than what node A serves now:
+ * refused, as an older mirror would have (the conservative reading). */
+static void test_incarnation_file_by_address(void **state)
+{
+	struct world w;
+	struct fx_spool *a;
+	struct spool_incarnations incs;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		world_init(&w, 44 + (uint64_t)round, CHUNK);
+		a = world_spool(&w, CLUSTER_A, 1);
+		set_incarnation(&w, a, INC_A, false);
+		append(&w, a, 150, 1, true);
+		snapshot(&w, a, 100, 1, 9000, true);
+		serve_spool(&w, a, CHUNK, SERVE_FAULT_NONE);
+		set_endpoint(&w, 0, NODE_A, "10.0.0.1:7443");
+		memset(&incs, 0, sizeof incs);
+		snprintf(incs.v[0].source, sizeof incs.v[0].source,
+		         "10.0.0.7:7443");
+		snprintf(incs.v[0].incarnation, sizeof incs.v[0].incarnation,
+		         INC_B);
+		snprintf(incs.v[1].source, sizeof incs.v[1].source,
+		         "10.0.0.1:7443");
+		snprintf(incs.v[1].incarnation, sizeof incs.v[1].incarnation,
+		         "%s", round == 0 ? INC_A : INC_X);
+		incs.v[0].by_address = incs.v[1].by_address = true;
+		incs.n = 2;
+		if (io_mkdir_p(w.sim.core_cfg.dir, 0755, w.em) != 0 ||
+		    spool_incarnations_write(w.sim.core_cfg.dir, &incs, w.em) !=
+		        0)
+			fail_msg("%s", w.em);
+		start(&w);
+		read_incs(&w, &incs);
+		assert_int_equal(incs.n, 1);
+		assert_false(incs.v[0].by_address);
+		assert_string_equal(incs.v[0].source, NODE_A);
+		assert_string_equal(incs.v[0].incarnation,
+		                    round == 0 ? INC_A : INC_X);
+		if (round == 0) {
+			run_to(&w, 150, 20000);
+			assert_clean(&w);
+		} else {
+			assert_true(sim_run(&w.sim, in_error, NULL, 20000));
+			assert_non_null(strstr(
+			    follow_core_status(w.sim.core)->error,
+			    "source " NODE_A " answers with incarnation " INC_A
+			    " but " INC_X " was recorded for it"));
+			assert_true(sim_log_index(&w.sim) == 0);
+		}
+		world_free(&w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1992,6 +2154,8 @@ int main(void)
 	    cmocka_unit_test(test_corrupt_tries_next_endpoint),
 	    cmocka_unit_test(test_incarnation_rebuilt_node),
 	    cmocka_unit_test(test_durable_latency_disks),
+	    cmocka_unit_test(test_incarnation_keyed_by_name),
+	    cmocka_unit_test(test_incarnation_file_by_address),
 	    cmocka_unit_test(test_randomized),
 	};
 

@@ -6,6 +6,7 @@
  * "none" applier tracks the index and answers "no applier". */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -320,6 +321,84 @@ static void test_kv_from_empty_binary(void **state)
 	kv_store_free(ref);
 }
 
+/* A restore told to stop (a newer snapshot superseded it) stops with
+ * MA_ERR_AGAIN and leaves the store as it was; not told, it restores. */
+static void test_kv_restore_cancel(void **state)
+{
+	char errmsg[MA_ERRMSG_SIZE], path[] = "/tmp/ma-test-cancel-XXXXXX";
+	struct kv_store *ref, *other;
+	struct applier *a;
+	atomic_bool stop;
+	uint64_t index = 0;
+	uint32_t before;
+	void *buf;
+	size_t len;
+	int fd;
+
+	(void)state;
+	assert_int_equal(kv_store_new(&ref), 0);
+	assert_int_equal(kv_store_new(&other), 0);
+	assert_int_equal(applier_new(APPLIER_KV, "db", &a, errmsg), 0);
+	for (int i = 0; i < 3000; i++) {
+		char key[16];
+
+		snprintf(key, sizeof key, "key%05d", i);
+		both(ref, a, &index, KV_OP_PUT, "app", key, "v", 0);
+	}
+	assert_int_equal(kv_store_serialize(ref, &buf, &len, errmsg), 0);
+	{
+		uint8_t cmd[256];
+		struct kv_result res;
+		size_t n = encode(KV_OP_PUT, "app", (const uint8_t *)"only", 4,
+		                  "x", 1, 0, cmd, sizeof cmd);
+
+		assert_int_equal(
+		    kv_store_apply_buf(other, cmd, n, &res, errmsg), 0);
+	}
+	before = kv_store_fingerprint(other);
+
+	atomic_init(&stop, true);
+	assert_int_equal(
+	    kv_store_restore_cancel(other, buf, len, &stop, errmsg),
+	    MA_ERR_AGAIN);
+	assert_non_null(strstr(errmsg, "cancelled at record 0 of 3000"));
+	assert_int_equal(kv_store_count(other), 1);
+	assert_int_equal(kv_store_fingerprint(other), before);
+	atomic_store(&stop, false);
+	assert_int_equal(
+	    kv_store_restore_cancel(other, buf, len, &stop, errmsg), 0);
+	assert_int_equal(kv_store_count(other), 3000);
+	assert_int_equal(kv_store_fingerprint(other),
+	                 kv_store_fingerprint(ref));
+
+	/* The applier's file restore: stopped before parsing, failed with
+	 * the reason; then restored when not stopped. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	applier_free(a);
+	assert_int_equal(applier_new(APPLIER_KV, "db", &a, errmsg), 0);
+	atomic_store(&stop, true);
+	assert_int_equal(
+	    applier_restore_file_cancel(a, path, 3000, &stop, errmsg),
+	    MA_ERR_AGAIN);
+	assert_non_null(strstr(errmsg, "cancelled"));
+	assert_non_null(applier_error(a));
+	assert_int_equal(applier_applied_index(a), 0);
+	atomic_store(&stop, false);
+	assert_int_equal(
+	    applier_restore_file_cancel(a, path, 3000, &stop, errmsg), 0);
+	assert_null(applier_error(a));
+	assert_int_equal(applier_applied_index(a), 3000);
+	assert_int_equal(fingerprint(a), kv_store_fingerprint(ref));
+	unlink(path);
+	free(buf);
+	applier_free(a);
+	kv_store_free(other);
+	kv_store_free(ref);
+}
+
 static void test_none(void **state)
 {
 	struct applier *a;
@@ -351,6 +430,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kv_restore_apply_fingerprint),
 	    cmocka_unit_test(test_kv_from_empty_binary),
+	    cmocka_unit_test(test_kv_restore_cancel),
 	    cmocka_unit_test(test_none),
 	};
 

@@ -286,6 +286,61 @@ static void test_incarnations_file(void **state)
 	assert_int_equal(spool_incarnations_write(dir, &s, errmsg),
 	                 MA_ERR_INVAL);
 	unlink(path);
+
+	/* A file from before nodes were known by name ("source=ADDR"
+	 * lines): read, but keyed by address (no name finds it) until
+	 * re-keyed; the rest dropped; written back as "node=" lines. */
+	{
+		static const char old[] =
+		    "source=10.0.0.1:4433 "
+		    "incarnation=11111111-2222-4333-8444-555555555555\n"
+		    "source=10.0.0.2:4433 "
+		    "incarnation=66666666-7777-4888-8999-aaaaaaaaaaaa\n";
+		char text[512], want[512];
+
+		snprintf(text, sizeof text, "%scrc32c=%08x\n", old,
+		         crc32c(old, strlen(old)));
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fputs(text, f) >= 0, 1);
+		fclose(f);
+		assert_int_equal(spool_incarnations_read(dir, &back, errmsg),
+		                 0);
+		assert_int_equal(back.n, 2);
+		assert_true(back.v[0].by_address && back.v[1].by_address);
+		assert_null(spool_incarnation_of(&back, "10.0.0.1:4433"));
+		/* Rewritten unchanged while not re-keyed. */
+		assert_int_equal(spool_incarnations_write(dir, &back, errmsg),
+		                 0);
+		assert_int_equal(spool_incarnations_read(dir, &s, errmsg), 0);
+		assert_int_equal(s.n, 2);
+		assert_true(s.v[1].by_address);
+		assert_true(spool_incarnations_rekey(&back, "10.0.0.1:4433",
+		                                     "db1.example:4433"));
+		assert_false(spool_incarnations_rekey(&back, "10.0.0.1:4433",
+		                                      "db1.example:4433"));
+		assert_false(spool_incarnations_rekey(&back, "10.0.0.9:4433",
+		                                      "db9.example:4433"));
+		assert_string_equal(
+		    spool_incarnation_of(&back, "db1.example:4433"),
+		    "11111111-2222-4333-8444-555555555555");
+		assert_int_equal(spool_incarnations_drop_by_address(&back), 1);
+		assert_int_equal(back.n, 1);
+		assert_int_equal(spool_incarnations_write(dir, &back, errmsg),
+		                 0);
+		snprintf(want, sizeof want,
+		         "node=db1.example:4433 "
+		         "incarnation=11111111-2222-4333-8444-555555555555\n");
+		snprintf(want + strlen(want), sizeof want - strlen(want),
+		         "crc32c=%08x\n", crc32c(want, strlen(want)));
+		f = fopen(path, "r");
+		assert_non_null(f);
+		memset(text, 0, sizeof text);
+		assert_true(fread(text, 1, sizeof text - 1, f) > 0);
+		fclose(f);
+		assert_string_equal(text, want);
+	}
+	unlink(path);
 	rmdir(dir);
 }
 

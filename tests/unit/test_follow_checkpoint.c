@@ -24,6 +24,7 @@
 #include "agent/follow/follow_apply.h"
 #include "agent/follow/follow_checkpoint.h"
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/io.h"
 #include "kv/kv_command.h"
@@ -503,6 +504,127 @@ static void test_async_restore_failure(void **state)
 	follow_apply_close(&again);
 }
 
+/* A kv snapshot of `count` keys "k<9 digits>" in namespace "ns", each
+ * value `tag`, built in the documented format (kv/kv_store.h) without a
+ * store: malloc()ed into *buf. */
+static void big_kv_snapshot(uint64_t count, const char *tag, void **buf,
+                            size_t *len)
+{
+	size_t vlen = strlen(tag), rec = 16 + 2 + 10 + vlen;
+	size_t n = 24 + count * rec + 4;
+	uint8_t *p = malloc(n), *q;
+	uint32_t crc;
+
+	assert_non_null(p);
+	memcpy(p, "RKVS", 4);
+	q = p + 4;
+#define PUT_LE(v, w)                                                           \
+	do {                                                                   \
+		for (int b_ = 0; b_ < (w); b_++)                               \
+			*q++ = (uint8_t)((uint64_t)(v) >> (8 * b_));           \
+	} while (0)
+	PUT_LE(1, 4);
+	PUT_LE(count, 8); /* revision */
+	PUT_LE(count, 8);
+	for (uint64_t i = 0; i < count; i++) {
+		char key[16];
+
+		snprintf(key, sizeof key, "k%09llu", (unsigned long long)i);
+		PUT_LE(2, 2);
+		PUT_LE(10, 2);
+		PUT_LE(vlen, 4);
+		PUT_LE(i + 1, 8); /* version */
+		memcpy(q, "ns", 2);
+		memcpy(q + 2, key, 10);
+		memcpy(q + 12, tag, vlen);
+		q += 12 + vlen;
+	}
+	crc = crc32c(p, (size_t)(q - p));
+	PUT_LE(crc, 4);
+#undef PUT_LE
+	assert_int_equal((size_t)(q - p), n);
+	*buf = p;
+	*len = n;
+}
+
+static void store_snapshot(struct fx *fx, uint64_t index, const void *buf,
+                           size_t len)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct snapshot_ident id;
+
+	memset(&id, 0, sizeof id);
+	snprintf(id.cluster_id, sizeof id.cluster_id, "%s", CLUSTER);
+	snprintf(id.database_id, sizeof id.database_id, "kv");
+	id.index = index;
+	id.term = 3;
+	assert_int_equal(snapshot_store_create_from_buf(
+	                     fx->spool.store, &id, buf, len, 1, NULL, errmsg),
+	                 0);
+}
+
+/* A newer snapshot supersedes a restore still running on the helper
+ * thread: starting the newer restore returns at once (the older one is
+ * told to stop and reaped later, never joined on the loop, which would
+ * stall heartbeats, reads and status for as long as it takes), and the
+ * state adopted is the newer snapshot's. The older one is 1.5 M keys
+ * (joined, the call took 325-373 ms here), the bound 50 ms. */
+static void test_superseded_restore_does_not_block(void **state)
+{
+	char errmsg[MA_ERRMSG_SIZE];
+	struct fx *fx = *state;
+	struct follow_apply again = {0};
+	struct kv_store *want;
+	void *big, *small;
+	size_t big_len, small_len;
+	uint64_t t0, took_ns;
+
+	big_kv_snapshot(1500000, "old-value", &big, &big_len);
+	store_snapshot(fx, 1000, big, big_len);
+	free(big);
+	again.name = "kv";
+	again.restore_async = true;
+	assert_int_equal(applier_new(APPLIER_KV, "kv", &again.applier, errmsg),
+	                 0);
+	assert_true(
+	    follow_apply_restore(&again, fx->spool.store, fx->spool.log));
+	assert_true(follow_apply_restoring(&again));
+
+	big_kv_snapshot(300, "new-value", &small, &small_len);
+	store_snapshot(fx, 2000, small, small_len);
+	t0 = clock_mono_ns();
+	assert_true(
+	    follow_apply_restore(&again, fx->spool.store, fx->spool.log));
+	took_ns = clock_mono_ns() - t0;
+	printf("# superseding restore returned in %.3f ms (%zu still "
+	       "winding down)\n",
+	       (double)took_ns / 1e6, follow_apply_retired(&again));
+	assert_true(took_ns < 50 * 1000000ull);
+	assert_true(follow_apply_restoring(&again));
+	assert_true(follow_apply_retired(&again) <= 1);
+
+	assert_true(poll_restore(&again, fx->spool.log));
+	assert_false(follow_apply_restoring(&again));
+	assert_null(applier_error(again.applier));
+	assert_int_equal(applier_applied_index(again.applier), 2000);
+	assert_int_equal(kv_store_new(&want), 0);
+	assert_int_equal(kv_store_restore(want, small, small_len, errmsg), 0);
+	assert_int_equal(fingerprint(again.applier),
+	                 kv_store_fingerprint(want));
+	kv_store_free(want);
+	free(small);
+	/* The superseded one stops at its next check and is reaped by a
+	 * later poll: bounded (10 s). */
+	for (int i = 0; i < 5000 && follow_apply_retired(&again) > 0; i++) {
+		struct timespec ms = {0, 2000000};
+
+		follow_apply_poll(&again, fx->spool.log);
+		nanosleep(&ms, NULL);
+	}
+	assert_int_equal(follow_apply_retired(&again), 0);
+	follow_apply_close(&again);
+}
+
 static void test_failed_write_changes_nothing(void **state)
 {
 	char errmsg[MA_ERRMSG_SIZE], path[4200];
@@ -586,6 +708,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_async_restore_failure, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_superseded_restore_does_not_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_write_changes_nothing,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_none_applier_takes_none, setup,
