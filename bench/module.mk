@@ -44,3 +44,8 @@ EXTRA_DIST += bench/bench_offload.sh
 
 # qlog_summary.sh: a qlog (MA_QLOG_DIR) interval by interval.
 EXTRA_DIST += bench/qlog_summary.sh
+# bench_receiver_pieces: a frame split across 1,400-byte transport pieces,
+# copied into one buffer and written once, against a write per piece.
+noinst_PROGRAMS += bench/bench_receiver_pieces
+bench_bench_receiver_pieces_SOURCES = bench/bench_receiver_pieces.c
+bench_bench_receiver_pieces_LDADD = common/libcommon.a $(DEPS_LIBS) -lpthread
