@@ -295,6 +295,7 @@ static void reset_state(struct snapshot_receiver *r)
  * layout), durably. */
 static int remove_files(struct snapshot_receiver *r, char *errmsg)
 {
+	char tmp[PATH_MAX + 8];
 	bool any = false;
 	int rc;
 
@@ -314,6 +315,12 @@ static int remove_files(struct snapshot_receiver *r, char *errmsg)
 	else if (errno != ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
 		                 r->marks_path, strerror(errno));
+	/* A conversion of the previous layout cut short by a crash. */
+	if (strlen(r->marks_path) + 4 < sizeof tmp) {
+		snprintf(tmp, sizeof tmp, "%s.tmp", r->marks_path);
+		if (unlink(tmp) == 0)
+			any = true;
+	}
 	if (!any)
 		return 0;
 	rc = io_fsync_dir(r->recv_dir, errmsg);
