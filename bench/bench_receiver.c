@@ -15,7 +15,8 @@
  *   -c chunk sizes in KiB (default 64,256,1024)
  *   -p transport piece sizes in bytes, 0 = each frame whole (default
  *      65536; HTTP/3 hands a body over in ~1,400-byte pieces: -p 1400)
- *   -f fsync interval in MiB (default 8)      DIR default /tmp/ma-bench */
+ *   -f fsync interval in MiB (default 8)      DIR default /tmp/ma-bench
+ *   -R receiver runs only, no plain write (for perf record / strace) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -176,14 +177,14 @@ int main(int argc, char **argv)
 {
 	size_t size_mib = 1024, chunks[MAX_CHUNKS], pieces[MAX_PIECES];
 	int runs = 5, nchunks = 0, npieces = 0, opt;
-	bool bad = false;
+	bool bad = false, only_receiver = false;
 	uint64_t fsync_mib = 8;
 	const char *dir = "/tmp/ma-bench";
 	struct snapshot_ident id;
 	uint8_t *data;
 	uint64_t x = 88172645463325252ULL;
 
-	while ((opt = getopt(argc, argv, "s:r:c:p:f:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:p:f:Rh")) != -1) {
 		switch (opt) {
 		case 's':
 			size_mib = strtoul(optarg, NULL, 10);
@@ -211,10 +212,13 @@ int main(int argc, char **argv)
 		case 'f':
 			fsync_mib = strtoul(optarg, NULL, 10);
 			break;
+		case 'R':
+			only_receiver = true;
+			break;
 		default:
 			fprintf(stderr,
 			        "usage: %s [-s MIB] [-r RUNS] [-c KIB,...] "
-			        "[-p BYTES,...] [-f MIB] [DIR]\n",
+			        "[-p BYTES,...] [-f MIB] [-R] [DIR]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -289,7 +293,9 @@ int main(int argc, char **argv)
 			 * on a cache the other one warmed or filled. */
 			for (int k = 0; k < 2; k++) {
 				c0 = cpu_s();
-				if ((i + k) % 2 == 0) {
+				if ((i + k) % 2 == 0 && only_receiver) {
+					tp[i] = 1; /* not measured */
+				} else if ((i + k) % 2 == 0) {
 					tp[i] =
 					    run_plain(dir, data, size, chunk,
 					              fsync_mib << 20);
