@@ -16,7 +16,9 @@
  *   -p transport piece sizes in bytes, 0 = each frame whole (default
  *      65536; HTTP/3 hands a body over in ~1,400-byte pieces: -p 1400)
  *   -f fsync interval in MiB (default 8)      DIR default /tmp/ma-bench
- *   -R receiver runs only, no plain write (for perf record / strace) */
+ *   -R receiver runs only, no plain write (for perf record / strace)
+ *   -m fdatasync the marks file at every Nth mark (default: the
+ *      receiver's, SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -102,6 +104,8 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 	return t0;
 }
 
+static unsigned marks_every; /* -m; 0: the receiver's default */
+
 static double run_receiver(const char *dir, const struct snapshot_ident *id,
                            const struct proto_buf *stream, size_t piece,
                            uint64_t interval)
@@ -121,6 +125,7 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	cfg.data_dir = dir;
 	cfg.store = store;
 	cfg.fsync_interval = interval;
+	cfg.marks_sync_every = marks_every;
 	t0 = clock_mono_s();
 	if (snapshot_receiver_open(&cfg, id->database_id, &r, errmsg) != 0 ||
 	    snapshot_receiver_begin(r, id, &off, errmsg) != 0)
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
 	uint8_t *data;
 	uint64_t x = 88172645463325252ULL;
 
-	while ((opt = getopt(argc, argv, "s:r:c:p:f:Rh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:p:f:m:Rh")) != -1) {
 		switch (opt) {
 		case 's':
 			size_mib = strtoul(optarg, NULL, 10);
@@ -215,10 +220,13 @@ int main(int argc, char **argv)
 		case 'R':
 			only_receiver = true;
 			break;
+		case 'm':
+			marks_every = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr,
 			        "usage: %s [-s MIB] [-r RUNS] [-c KIB,...] "
-			        "[-p BYTES,...] [-f MIB] [-R] [DIR]\n",
+			        "[-p BYTES,...] [-f MIB] [-m N] [-R] [DIR]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -267,8 +275,12 @@ int main(int argc, char **argv)
 		if (getloadavg(la, 3) != 3)
 			la[0] = la[1] = la[2] = -1;
 		printf("snapshot %zu MiB, %d runs, fsync every %" PRIu64
-		       " MiB, dir %s, load average %.2f %.2f %.2f\n",
-		       size_mib, runs, fsync_mib, dir, la[0], la[1], la[2]);
+		       " MiB, marks fdatasynced every %u, dir %s, load "
+		       "average %.2f %.2f %.2f\n",
+		       size_mib, runs, fsync_mib,
+		       marks_every ? marks_every
+		                   : SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT,
+		       dir, la[0], la[1], la[2]);
 	}
 	printf("%10s %8s %14s %14s %8s %12s\n", "chunk", "pieces",
 	       "receiver MB/s", "plain MB/s", "ratio", "paired ratio");

@@ -280,7 +280,15 @@ struct snapshot_receiver_config {
 	uint64_t progress_interval;   /* 0: SNAPSHOT_PROGRESS_INTERVAL_... */
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
+	/* The marks file is fdatasynced at every this many marks (0:
+	 * SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT; 1: at every fsync_interval). A
+	 * mark is written only after the bytes it covers are durable, so an
+	 * unsynced one lost in a power cut only moves the resume point back
+	 * (to at most this many fsync intervals); a process crash loses
+	 * none (they are in the page cache). */
+	uint32_t marks_sync_every;
 };
+#define SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT 4
 
 struct snapshot_receiver; /* opaque */
 

@@ -12,10 +12,15 @@
  * of the valid prefix of the file (records checked one by one: magic,
  * identity tag, CRC32C, offsets rising): a torn or garbled record and
  * everything after it are ignored, which costs the bytes since the mark
- * before it, never a wrong resume. A sync point costs two fdatasyncs
- * (.partial, marks); the layout before 2026-11-29 also rewrote a
- * two-slot <db>.progress record, a third. A .progress left by it is
- * converted once (try_resume_old_layout).
+ * before it, never a wrong resume. The marks file is fdatasynced at every
+ * marks_sync_every-th mark (default 4), not at each: a mark is true
+ * whether or not it reached the disk, so one lost in a power cut only
+ * moves the resume point back (to at most that many fsync intervals; a
+ * process crash loses none, they are in the page cache). So a sync point
+ * costs one fdatasync, the .partial's, plus a quarter of the marks
+ * file's; the layout before 2026-11-29 paid three (.partial, marks and a
+ * two-slot <db>.progress record). A .progress left by it is converted
+ * once (try_resume_old_layout).
  *
  * Resume without a long synchronous re-read (issue 8 item 4): the
  * running CRC at mark k-1 plus the bytes of region k must give the
@@ -85,6 +90,7 @@ struct snapshot_receiver {
 	struct snapshot_store *store;
 	uint64_t fsync_interval;
 	uint64_t progress_interval;
+	uint32_t marks_sync_every;
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
 	void *stream; /* front end's per-stream state (proto's framer) */
@@ -106,6 +112,7 @@ struct snapshot_receiver {
 	uint64_t next_report; /* report when offset reaches this */
 
 	int mfd;            /* the marks file, -1 when closed */
+	uint32_t unsynced;  /* marks appended since its last fdatasync */
 	uint32_t tag;       /* identity tag of id in marks records */
 	struct mark *marks; /* marks[i]: running CRC at a durable offset */
 	size_t nmarks, cap_marks;
@@ -204,6 +211,9 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	r->progress_interval = cfg->progress_interval != 0
 	                           ? cfg->progress_interval
 	                           : SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
+	r->marks_sync_every = cfg->marks_sync_every != 0
+	                          ? cfg->marks_sync_every
+	                          : SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT;
 	r->on_event = cfg->on_event;
 	r->arg = cfg->arg;
 	*out = r;
@@ -231,10 +241,17 @@ int snapshot_receiver_refused(const struct snapshot_receiver *r, char *errmsg)
 
 void snapshot_receiver_close(struct snapshot_receiver *r)
 {
+	char why[MA_ERRMSG_SIZE];
+
 	if (r == NULL)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
+	/* A clean stop keeps the resume point at the last mark even
+	 * through a later power cut. */
+	if (r->mfd >= 0 && r->unsynced > 0 && r->failed == 0 &&
+	    io_fdatasync(r->mfd, why) != 0)
+		log_warn("snapshot receiver: %s: %s", r->marks_path, why);
 	if (r->mfd >= 0)
 		close(r->mfd);
 	snapshot_receiver_stream_set(r, NULL, NULL);
@@ -278,6 +295,7 @@ static void reset_state(struct snapshot_receiver *r)
 	if (r->mfd >= 0)
 		close(r->mfd);
 	r->mfd = -1;
+	r->unsynced = 0;
 	r->active = false;
 	r->offset = 0;
 	r->crc = 0;
@@ -412,8 +430,9 @@ static int marks_open(struct snapshot_receiver *r, bool trunc, char *errmsg)
 	return created ? io_fsync_dir(r->recv_dir, errmsg) : 0;
 }
 
-/* Records the running CRC at r->offset durably (after the .partial's
- * fsync). 0 or fail-stop. */
+/* Records the running CRC at r->offset (after the .partial's fsync: the
+ * mark never claims bytes that are not durable), fdatasyncing the marks
+ * file at every marks_sync_every-th mark. 0 or fail-stop. */
 static int mark_append(struct snapshot_receiver *r, char *errmsg)
 {
 	uint8_t rec[MARK_SIZE];
@@ -426,8 +445,10 @@ static int mark_append(struct snapshot_receiver *r, char *errmsg)
 	mark_encode(r->tag, &r->marks[r->nmarks - 1], rec);
 	rc = io_pwrite_all(r->mfd, rec, sizeof rec, MARK_AT(r->nmarks - 1),
 	                   ioerr);
-	if (rc == 0)
+	if (rc == 0 && ++r->unsynced >= r->marks_sync_every) {
 		rc = io_fdatasync(r->mfd, ioerr);
+		r->unsynced = 0;
+	}
 	if (rc != 0)
 		return fail(r, rc, errmsg,
 		            "%s: cannot record the mark at offset %" PRIu64
@@ -1078,6 +1099,7 @@ static int rewind_to(struct snapshot_receiver *r, size_t i, const char *what,
 	rc = io_fdatasync(r->mfd, ioerr);
 	if (rc != 0)
 		return fail(r, rc, errmsg, "%s: %s", r->marks_path, ioerr);
+	r->unsynced = 0;
 	if (ftruncate(r->fd, (off_t)start) != 0)
 		return fail(r, ma_error_from_errno(errno), errmsg,
 		            "%s: cannot truncate after a damaged region: %s",
