@@ -326,7 +326,8 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
  * snapshot); any other offset must equal the next expected offset and the
  * snapshot identity must not change. Data is checked against its CRC32C,
  * written, and fsynced every fsync_interval bytes (then a mark is
- * appended to the marks file and fdatasynced). On done the running
+ * appended to the marks file, which is fdatasynced every
+ * marks_sync_every marks). On done the running
  * CRC32C must equal the declared total; then the file is fsynced and
  * committed to the store.
  * Returns 0 (accepted), 1 (snapshot committed; COMPLETE was reported),
