@@ -1582,15 +1582,15 @@ static void test_marks_sync_every(void **state)
 	uint64_t off;
 
 	for (int k = 0; k < 2; k++) {
-		struct snapshot_receiver_config cfg = {
-		    .data_dir = f->dir,
-		    .store = f->store,
-		    .fsync_interval = RES_IVL,
-		    .marks_sync_every = k == 0 ? 1 : 0,
-		};
+		struct snapshot_receiver_config cfg;
 		struct snapshot_receiver *r;
 
-		reset_dirs(f);
+		reset_dirs(f); /* reopens f->store */
+		memset(&cfg, 0, sizeof cfg);
+		cfg.data_dir = f->dir;
+		cfg.store = f->store;
+		cfg.fsync_interval = RES_IVL;
+		cfg.marks_sync_every = k == 0 ? 1 : 0;
 		assert_int_equal(snapshot_receiver_open(&cfg, "kv", &r, errmsg),
 		                 0);
 		io_crash_set(0);
