@@ -1,22 +1,28 @@
 /* bench_receiver: the snapshot receiver against a plain file write.
  *
  * Receives a snapshot (default 1 GiB) from pre-encoded, framed envelopes
- * held in memory, fed as transport-sized pieces (decode + CRC32C + write +
- * fsync every 8 MiB with its progress record + final commit), and writes
- * the same bytes with plain pwrite() and the same fsync policy. Both run in
- * the same process, alternating, several times; prints medians, the ratio
- * of the medians (receiver/plain) and the median of the per-run ratios for
- * each chunk size. Not a test.
+ * held in memory, fed through the framer as transport-sized pieces
+ * (frame reassembly + decode + CRC32C + write + fsync every 8 MiB with
+ * its mark + final commit), and writes the same bytes with plain pwrite()
+ * and the same fsync policy. Both run in the same process, alternating,
+ * several times; prints medians, the ratio of the medians (receiver/plain)
+ * and the median of the per-run ratios for each chunk and piece size.
+ * Not a test.
  *
- * usage: bench_receiver [-s MIB] [-r RUNS] [-c KIB[,KIB...]] [-p KIB]
- *                       [-f MIB] [DIR]
+ * usage: bench_receiver [-s MIB] [-r RUNS] [-c KIB[,KIB...]]
+ *                       [-p BYTES[,BYTES...]] [-f MIB] [DIR]
  *   -s snapshot size in MiB (default 1024)    -r runs (default 5)
  *   -c chunk sizes in KiB (default 64,256,1024)
- *   -p transport piece size in KiB (default 64)
- *   -f fsync interval in MiB (default 8)      DIR default /tmp/ma-bench */
+ *   -p transport piece sizes in bytes, 0 = each frame whole (default
+ *      65536; HTTP/3 hands a body over in ~1,400-byte pieces: -p 1400)
+ *   -f fsync interval in MiB (default 8)      DIR default /tmp/ma-bench
+ *   -R receiver runs only, no plain write (for perf record / strace)
+ *   -m fdatasync the marks file at every Nth mark (default: the
+ *      receiver's, SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +41,7 @@
 #define MIB (1024.0 * 1024.0)
 #define MAX_RUNS 50
 #define MAX_CHUNKS 8
+#define MAX_PIECES 4
 
 /* CPU seconds (user + system) this process has used. */
 static double cpu_s(void)
@@ -97,6 +104,8 @@ static double run_plain(const char *dir, const uint8_t *data, size_t size,
 	return t0;
 }
 
+static unsigned marks_every; /* -m; 0: the receiver's default */
+
 static double run_receiver(const char *dir, const struct snapshot_ident *id,
                            const struct proto_buf *stream, size_t piece,
                            uint64_t interval)
@@ -116,13 +125,22 @@ static double run_receiver(const char *dir, const struct snapshot_ident *id,
 	cfg.data_dir = dir;
 	cfg.store = store;
 	cfg.fsync_interval = interval;
+	cfg.marks_sync_every = marks_every;
 	t0 = clock_mono_s();
 	if (snapshot_receiver_open(&cfg, id->database_id, &r, errmsg) != 0 ||
 	    snapshot_receiver_begin(r, id, &off, errmsg) != 0)
 		die("receiver", errmsg);
-	for (size_t pos = 0; pos < stream->len && rc == 0; pos += piece) {
-		size_t n =
-		    stream->len - pos < piece ? stream->len - pos : piece;
+	for (size_t pos = 0, n; pos < stream->len && rc == 0; pos += n) {
+		if (piece == 0) /* one whole frame: header and body */
+			n = PROTO_FRAME_HEADER_SIZE +
+			    ((size_t)stream->data[pos] << 24 |
+			     (size_t)stream->data[pos + 1] << 16 |
+			     (size_t)stream->data[pos + 2] << 8 |
+			     stream->data[pos + 3]);
+		else
+			n = piece;
+		if (n > stream->len - pos)
+			n = stream->len - pos;
 		rc = snapshot_receiver_feed_bytes(r, stream->data + pos, n, 0,
 		                                  errmsg);
 	}
@@ -162,15 +180,16 @@ static void encode_stream(const struct snapshot_ident *id, const uint8_t *data,
 
 int main(int argc, char **argv)
 {
-	size_t size_mib = 1024, piece_kib = 64, chunks[MAX_CHUNKS];
-	int runs = 5, nchunks = 0, opt;
+	size_t size_mib = 1024, chunks[MAX_CHUNKS], pieces[MAX_PIECES];
+	int runs = 5, nchunks = 0, npieces = 0, opt;
+	bool bad = false, only_receiver = false;
 	uint64_t fsync_mib = 8;
 	const char *dir = "/tmp/ma-bench";
 	struct snapshot_ident id;
 	uint8_t *data;
 	uint64_t x = 88172645463325252ULL;
 
-	while ((opt = getopt(argc, argv, "s:r:c:p:f:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:p:f:m:Rh")) != -1) {
 		switch (opt) {
 		case 's':
 			size_mib = strtoul(optarg, NULL, 10);
@@ -185,15 +204,29 @@ int main(int argc, char **argv)
 				chunks[nchunks++] = strtoul(t, NULL, 10) * 1024;
 			break;
 		case 'p':
-			piece_kib = strtoul(optarg, NULL, 10);
+			for (char *t = strtok(optarg, ",");
+			     t != NULL && npieces < MAX_PIECES;
+			     t = strtok(NULL, ",")) {
+				char *end;
+				pieces[npieces++] = strtoul(t, &end, 10);
+				if (*end != '\0' || (pieces[npieces - 1] > 0 &&
+				                     pieces[npieces - 1] < 64))
+					bad = true;
+			}
 			break;
 		case 'f':
 			fsync_mib = strtoul(optarg, NULL, 10);
 			break;
+		case 'R':
+			only_receiver = true;
+			break;
+		case 'm':
+			marks_every = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr,
 			        "usage: %s [-s MIB] [-r RUNS] [-c KIB,...] "
-			        "[-p KIB] [-f MIB] [DIR]\n",
+			        "[-p BYTES,...] [-f MIB] [-m N] [-R] [DIR]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -206,9 +239,12 @@ int main(int argc, char **argv)
 		chunks[2] = 1024 * 1024;
 		nchunks = 3;
 	}
-	if (runs < 1 || runs > MAX_RUNS || size_mib == 0 || piece_kib == 0 ||
+	if (npieces == 0)
+		pieces[npieces++] = 65536;
+	if (runs < 1 || runs > MAX_RUNS || size_mib == 0 || bad ||
 	    fsync_mib == 0) {
-		fprintf(stderr, "bench_receiver: bad arguments\n");
+		fprintf(stderr, "bench_receiver: bad arguments (pieces are "
+		                "0 for whole frames or at least 64 bytes)\n");
 		return 2;
 	}
 	log_set_level(LOG_LEVEL_WARN);
@@ -233,43 +269,61 @@ int main(int argc, char **argv)
 	id.size = size;
 	id.crc32c = crc32c(data, size);
 
-	printf("snapshot %zu MiB, %d runs, fsync every %" PRIu64
-	       " MiB, transport pieces %zu KiB, dir %s\n",
-	       size_mib, runs, fsync_mib, piece_kib, dir);
-	printf("%10s %14s %14s %8s %12s\n", "chunk", "receiver MB/s",
-	       "plain MB/s", "ratio", "paired ratio");
-	for (int c = 0; c < nchunks; c++) {
+	{
+		double la[3] = {0, 0, 0};
+
+		if (getloadavg(la, 3) != 3)
+			la[0] = la[1] = la[2] = -1;
+		printf("snapshot %zu MiB, %d runs, fsync every %" PRIu64
+		       " MiB, marks fdatasynced every %u, dir %s, load "
+		       "average %.2f %.2f %.2f\n",
+		       size_mib, runs, fsync_mib,
+		       marks_every ? marks_every
+		                   : SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT,
+		       dir, la[0], la[1], la[2]);
+	}
+	printf("%10s %8s %14s %14s %8s %12s\n", "chunk", "pieces",
+	       "receiver MB/s", "plain MB/s", "ratio", "paired ratio");
+	for (int c = 0; c < nchunks * npieces; c++) {
+		size_t chunk = chunks[c / npieces], piece = pieces[c % npieces];
+		char pname[24];
 		double tr[MAX_RUNS], tp[MAX_RUNS], pr[MAX_RUNS], mr, mp;
 		double cpu_r = 0, cpu_p = 0, c0;
 		struct proto_buf sb;
 
-		if (chunks[c] < SNAPSHOT_CHUNK_MIN ||
-		    chunks[c] > SNAPSHOT_DATA_MAX_DEFAULT)
+		if (chunk < SNAPSHOT_CHUNK_MIN ||
+		    chunk > SNAPSHOT_DATA_MAX_DEFAULT)
 			die("chunk", "outside the receiver's data limit");
+		if (piece == 0)
+			snprintf(pname, sizeof pname, "frames");
+		else
+			snprintf(pname, sizeof pname, "%zu", piece);
 		proto_buf_init(&sb);
-		encode_stream(&id, data, size, chunks[c], &sb);
+		encode_stream(&id, data, size, chunk, &sb);
 		for (int i = 0; i < runs; i++) {
 			/* Alternate the order so neither side always runs
 			 * on a cache the other one warmed or filled. */
 			for (int k = 0; k < 2; k++) {
 				c0 = cpu_s();
-				if ((i + k) % 2 == 0) {
-					tp[i] = run_plain(dir, data, size,
-					                  chunks[c],
-					                  fsync_mib << 20);
+				if ((i + k) % 2 == 0 && only_receiver) {
+					tp[i] = 1; /* not measured */
+				} else if ((i + k) % 2 == 0) {
+					tp[i] =
+					    run_plain(dir, data, size, chunk,
+					              fsync_mib << 20);
 					cpu_p += cpu_s() - c0;
 				} else {
-					tr[i] = run_receiver(dir, &id, &sb,
-					                     piece_kib * 1024,
-					                     fsync_mib << 20);
+					tr[i] =
+					    run_receiver(dir, &id, &sb, piece,
+					                 fsync_mib << 20);
 					cpu_r += cpu_s() - c0;
 				}
 			}
 			pr[i] = tp[i] / tr[i];
 			fprintf(stderr,
-			        "  chunk %zu KiB run %d: receiver %.0f MB/s, "
-			        "plain %.0f MB/s\n",
-			        chunks[c] / 1024, i + 1,
+			        "  chunk %zu KiB pieces %s run %d: receiver "
+			        "%.0f MB/s, plain %.0f MB/s\n",
+			        chunk / 1024, pname, i + 1,
 			        (double)size / 1e6 / tr[i],
 			        (double)size / 1e6 / tp[i]);
 		}
@@ -278,9 +332,9 @@ int main(int argc, char **argv)
 		mp = (double)size / 1e6 / median(tp, runs);
 		/* Ratio of medians, and the median of per-run ratios (each
 		 * pair ran back to back, so it shares the machine's load). */
-		printf("%7zu KiB %14.0f %14.0f %8.3f %12.3f\n",
-		       chunks[c] / 1024, mr, mp, mr / mp, median(pr, runs));
-		printf("%10s CPU per run: receiver %.2f s, plain %.2f s\n", "",
+		printf("%6zu KiB %8s %14.0f %14.0f %8.3f %12.3f\n",
+		       chunk / 1024, pname, mr, mp, mr / mp, median(pr, runs));
+		printf("%19s CPU per run: receiver %.2f s, plain %.2f s\n", "",
 		       cpu_r / runs, cpu_p / runs);
 		fflush(stdout);
 		proto_buf_free(&sb);

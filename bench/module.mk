@@ -49,3 +49,8 @@ EXTRA_DIST += bench/qlog_summary.sh
 noinst_PROGRAMS += bench/bench_metrics
 bench_bench_metrics_SOURCES = bench/bench_metrics.c
 bench_bench_metrics_LDADD = $(AGENT_TEST_LIBS)
+# bench_receiver_pieces: a frame split across 1,400-byte transport pieces,
+# copied into one buffer and written once, against a write per piece.
+noinst_PROGRAMS += bench/bench_receiver_pieces
+bench_bench_receiver_pieces_SOURCES = bench/bench_receiver_pieces.c
+bench_bench_receiver_pieces_LDADD = common/libcommon.a $(DEPS_LIBS) -lpthread

@@ -1,7 +1,11 @@
 /* proto_frame: the one framer. A frame is a 4-byte big-endian body length
- * and the body. HTTP/3 hands a response body over in arbitrary pieces;
- * most frames still arrive whole inside one piece, so those are returned
- * in place and only a frame split across pieces is copied. */
+ * and the body. HTTP/3 hands a response body over in arbitrary pieces
+ * (~1,400 bytes each, valid only during the callback); a frame that
+ * arrives whole inside one piece is returned in place, one split across
+ * pieces is copied once into a frame-sized buffer. Writing each piece
+ * through instead (one syscall per piece) was measured 1.8-2.1x slower
+ * than the copy plus one write per frame (bench/bench_receiver_pieces,
+ * docs/DECISIONS.md). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>

@@ -68,12 +68,14 @@ int snapshot_ident_check(const struct snapshot_ident *ident, char *errmsg);
 
 #define SNAPSHOT_META_SIZE 184
 #define SNAPSHOT_PROGRESS_SIZE 192
-/* The progress file holds two record slots this far apart; each update
- * overwrites the older slot in place (see snapshot_receiver.c). */
+/* The progress file of the previous layout (before 2026-11-29) held two
+ * record slots this far apart; read only to convert it (see
+ * snapshot_receiver.c). The marks file starts with one record. */
 #define SNAPSHOT_PROGRESS_SLOT 512
 
-/* The receiver's resume point: which snapshot the .partial holds, how many
- * of its bytes are known durable, and the CRC32C of those bytes. */
+/* Which snapshot the .partial holds (the marks file's header: offset,
+ * CRC and seq 0); in the previous layout's .progress also how many of its
+ * bytes are known durable, and the CRC32C of those bytes. */
 struct snapshot_progress {
 	struct snapshot_ident id;
 	uint64_t durable_offset;
@@ -278,7 +280,15 @@ struct snapshot_receiver_config {
 	uint64_t progress_interval;   /* 0: SNAPSHOT_PROGRESS_INTERVAL_... */
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
+	/* The marks file is fdatasynced at every this many marks (0:
+	 * SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT; 1: at every fsync_interval). A
+	 * mark is written only after the bytes it covers are durable, so an
+	 * unsynced one lost in a power cut only moves the resume point back
+	 * (to at most this many fsync intervals); a process crash loses
+	 * none (they are in the page cache). */
+	uint32_t marks_sync_every;
 };
+#define SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT 4
 
 struct snapshot_receiver; /* opaque */
 
@@ -288,17 +298,17 @@ struct snapshot_receiver; /* opaque */
 int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
                            const char *database_id,
                            struct snapshot_receiver **out, char *errmsg);
-/* Frees the receiver. Keeps the .partial and progress record (a later
+/* Frees the receiver. Keeps the .partial and its marks file (a later
  * receiver resumes); use snapshot_receiver_abort() to drop them. */
 void snapshot_receiver_close(struct snapshot_receiver *r);
 
 /* Prepares to receive the snapshot `ident` (as announced by the source)
- * and stores in *offset the offset to request: the durable offset when
- * the progress record on disk names exactly this snapshot and the
- * .partial's first durable_offset bytes still have the recorded CRC32C
- * (the .partial is truncated to it; its prefix is trusted now and
- * re-read later by snapshot_receiver_verify: begin() reads no data), else
- * 0 after removing the old .partial and record. A receiver that already
+ * and stores in *offset the offset to request: the last durable mark
+ * when the marks file on disk names exactly this snapshot (a .progress
+ * of the previous layout is converted first; the .partial is truncated
+ * to the mark; its prefix is trusted now and re-read later by
+ * snapshot_receiver_verify: begin() reads no data), else 0 after
+ * removing the old .partial and marks. A receiver that already
  * holds this snapshot (a reconnect) resumes from its durable offset and
  * keeps what it verified. Returns 1 (and *offset = size) when the store
  * already holds this snapshot, 0 when ready to receive, or MA_ERR_INVAL,
@@ -315,9 +325,11 @@ int snapshot_receiver_begin(struct snapshot_receiver *r,
 /* Accepts one chunk. Offset 0 starts a fresh receive (of c's
  * snapshot); any other offset must equal the next expected offset and the
  * snapshot identity must not change. Data is checked against its CRC32C,
- * written, and fsynced every fsync_interval bytes (then the progress
- * record is updated). On done the running CRC32C must equal the declared
- * total; then the file is fsynced and committed to the store.
+ * written, and fsynced every fsync_interval bytes (then a mark is
+ * appended to the marks file, which is fdatasynced every
+ * marks_sync_every marks). On done the running
+ * CRC32C must equal the declared total; then the file is fsynced and
+ * committed to the store.
  * Returns 0 (accepted), 1 (snapshot committed; COMPLETE was reported),
  * 2 (every byte received and the total CRC32C matches, but a resumed
  * prefix is still being verified: the commit comes from
@@ -371,7 +383,7 @@ bool snapshot_receiver_verifying(const struct snapshot_receiver *r);
 /* Next offset expected, bytes written, durable offset. */
 uint64_t snapshot_receiver_offset(const struct snapshot_receiver *r);
 uint64_t snapshot_receiver_durable_offset(const struct snapshot_receiver *r);
-/* Removes the .partial and progress record and resets to "expect offset
+/* Removes the .partial and marks file and resets to "expect offset
  * 0". Also allowed after a failure, but a failed receiver stays failed.
  * Ends the byte stream (as begin() does). 0 or MA_ERR_IO. */
 int snapshot_receiver_abort(struct snapshot_receiver *r, char *errmsg);

@@ -3,31 +3,33 @@
  * from the caller); file writes go through common/io.h.
  *
  * Durability order, which makes resume safe: the .partial is fsynced
- * first, and only then is the progress record (<db>.progress) updated
- * durably with the new durable offset and the running CRC32C at that
- * offset. So the record never claims bytes that are not on disk. A fresh
- * receive writes its record (offset 0) before touching the .partial, so a
- * record never describes bytes of another snapshot.
+ * first, and only then is a mark -- the new durable offset and the
+ * running CRC32C at it -- appended to <db>.marks and fdatasynced. So a
+ * mark never claims bytes that are not on disk. <db>.marks begins with a
+ * header naming the snapshot (a progress record with offset 0); a fresh
+ * receive writes it durably before touching the .partial, so marks never
+ * describe bytes of another snapshot. The resume point is the last mark
+ * of the valid prefix of the file (records checked one by one: magic,
+ * identity tag, CRC32C, offsets rising): a torn or garbled record and
+ * everything after it are ignored, which costs the bytes since the mark
+ * before it, never a wrong resume. The marks file is fdatasynced at every
+ * marks_sync_every-th mark (default 4), not at each: a mark is true
+ * whether or not it reached the disk, so one lost in a power cut only
+ * moves the resume point back (to at most that many fsync intervals; a
+ * process crash loses none, they are in the page cache). So a sync point
+ * costs one fdatasync, the .partial's, plus a quarter of the marks
+ * file's; the layout before 2026-11-29 paid three (.partial, marks and a
+ * two-slot <db>.progress record). A .progress left by it is converted
+ * once (try_resume_old_layout).
  *
- * The progress file has two slots; an update overwrites the older one in
- * place (pwrite + fdatasync) with a higher sequence number, and a reader
- * takes the valid slot with the highest sequence. A torn update leaves the
- * other slot intact. This costs one fdatasync per update where a
- * write-temp-and-rename would cost three plus a rename.
- *
- * Resume without a long synchronous re-read (issue 8 item 4): beside the
- * record, <db>.marks lists the running CRC32C at every durable offset
- * ("marks", appended and fdatasynced after the .partial's fsync and
- * before the progress record). The running CRC at mark k-1 plus the
- * bytes of region k must give the running CRC at mark k, so each region
- * of the .partial can be checked on its own. A resume trusts the prefix
- * at once (begin() reads no data) and re-reads it in bounded slices
- * (snapshot_receiver_verify, driven by the caller between events),
- * the last region first; the snapshot is committed only once every
- * region checked out. A region whose bytes lost their CRC rewinds the
- * resume point to its start. A marks file that is missing, torn or
- * disagrees with the record leaves one region, [0, durable offset),
- * checked against the record's CRC, in the same slices.
+ * Resume without a long synchronous re-read (issue 8 item 4): the
+ * running CRC at mark k-1 plus the bytes of region k must give the
+ * running CRC at mark k, so each region of the .partial can be checked
+ * on its own. A resume trusts the prefix at once (begin() reads no data)
+ * and re-reads it in bounded slices (snapshot_receiver_verify, driven by
+ * the caller between events), the last region first; the snapshot is
+ * committed only once every region checked out. A region whose bytes
+ * lost their CRC rewinds the resume point to its start.
  *
  * What this detects: any change to the durable prefix between the fsync
  * that made it durable and the end of the verification (a flipped byte,
@@ -65,9 +67,12 @@
 #define VERIFY_BUF_SIZE (1024 * 1024)
 
 /* A marks record: magic, identity tag, offset, running CRC32C, CRC32C
- * of the 20 bytes before it (docs/SNAPSHOT-FORMAT.md). */
+ * of the 20 bytes before it (docs/SNAPSHOT-FORMAT.md). The marks file
+ * starts with a header of MARKS_HDR bytes (a progress record). */
 #define MARK_SIZE 24
 #define MARK_MAGIC 0x4b524d53u /* "SMRK" */
+#define MARKS_HDR SNAPSHOT_PROGRESS_SIZE
+#define MARK_AT(i) ((off_t)MARKS_HDR + (off_t)(i)*MARK_SIZE)
 
 struct mark {
 	uint64_t off;
@@ -78,22 +83,21 @@ struct snapshot_receiver {
 	char *recv_dir;
 	char db[SNAPSHOT_ID_MAX + 1];
 	char partial_name[SNAPSHOT_ID_MAX + 16];
-	char progress_name[SNAPSHOT_ID_MAX + 16];
+	char marks_name[SNAPSHOT_ID_MAX + 16];
 	char partial_path[PATH_MAX];
 	char progress_path[PATH_MAX];
 	char marks_path[PATH_MAX];
 	struct snapshot_store *store;
 	uint64_t fsync_interval;
 	uint64_t progress_interval;
+	uint32_t marks_sync_every;
 	void (*on_event)(void *arg, const struct snapshot_recv_event *ev);
 	void *arg;
 	void *stream; /* front end's per-stream state (proto's framer) */
 	void (*stream_release)(void *stream);
 
-	int fd;       /* the .partial, -1 when closed */
-	int pfd;      /* the progress file, -1 when closed */
-	uint64_t seq; /* sequence number of the newest progress slot */
-	bool active;  /* id is the snapshot being received */
+	int fd;      /* the .partial, -1 when closed */
+	bool active; /* id is the snapshot being received */
 	struct snapshot_ident id;
 	/* What begin() asked the source for: a stream may carry only that
 	 * snapshot (a source answering ?index=I with envelopes for another
@@ -108,6 +112,7 @@ struct snapshot_receiver {
 	uint64_t next_report; /* report when offset reaches this */
 
 	int mfd;            /* the marks file, -1 when closed */
+	uint32_t unsynced;  /* marks appended since its last fdatasync */
 	uint32_t tag;       /* identity tag of id in marks records */
 	struct mark *marks; /* marks[i]: running CRC at a durable offset */
 	size_t nmarks, cap_marks;
@@ -177,7 +182,6 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	if (r == NULL)
 		return ma_errorf(errmsg, MA_ERR_NOMEM, "out of memory");
 	r->fd = -1;
-	r->pfd = -1;
 	r->mfd = -1;
 	r->recv_dir = strdup(recv_dir);
 	if (r->recv_dir == NULL) {
@@ -187,14 +191,14 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	snprintf(r->db, sizeof r->db, "%s", database_id);
 	snprintf(r->partial_name, sizeof r->partial_name, "%s.partial",
 	         database_id);
-	snprintf(r->progress_name, sizeof r->progress_name, "%s.progress",
-	         database_id);
+	snprintf(r->marks_name, sizeof r->marks_name, "%s.marks", database_id);
 	if (io_path_join(r->partial_path, sizeof r->partial_path, recv_dir,
 	                 r->partial_name) != 0 ||
-	    io_path_join(r->progress_path, sizeof r->progress_path, recv_dir,
-	                 r->progress_name) != 0 ||
-	    (size_t)snprintf(r->marks_path, sizeof r->marks_path, "%s/%s.marks",
-	                     recv_dir, database_id) >= sizeof r->marks_path) {
+	    (size_t)snprintf(r->progress_path, sizeof r->progress_path,
+	                     "%s/%s.progress", recv_dir,
+	                     database_id) >= sizeof r->progress_path ||
+	    io_path_join(r->marks_path, sizeof r->marks_path, recv_dir,
+	                 r->marks_name) != 0) {
 		free(r->recv_dir);
 		free(r);
 		return ma_errorf(errmsg, MA_ERR_INVAL, "%s: path too long",
@@ -207,6 +211,9 @@ int snapshot_receiver_open(const struct snapshot_receiver_config *cfg,
 	r->progress_interval = cfg->progress_interval != 0
 	                           ? cfg->progress_interval
 	                           : SNAPSHOT_PROGRESS_INTERVAL_DEFAULT;
+	r->marks_sync_every = cfg->marks_sync_every != 0
+	                          ? cfg->marks_sync_every
+	                          : SNAPSHOT_MARKS_SYNC_EVERY_DEFAULT;
 	r->on_event = cfg->on_event;
 	r->arg = cfg->arg;
 	*out = r;
@@ -234,12 +241,17 @@ int snapshot_receiver_refused(const struct snapshot_receiver *r, char *errmsg)
 
 void snapshot_receiver_close(struct snapshot_receiver *r)
 {
+	char why[MA_ERRMSG_SIZE];
+
 	if (r == NULL)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->pfd >= 0)
-		close(r->pfd);
+	/* A clean stop keeps the resume point at the last mark even
+	 * through a later power cut. */
+	if (r->mfd >= 0 && r->unsynced > 0 && r->failed == 0 &&
+	    io_fdatasync(r->mfd, why) != 0)
+		log_warn("snapshot receiver: %s: %s", r->marks_path, why);
 	if (r->mfd >= 0)
 		close(r->mfd);
 	snapshot_receiver_stream_set(r, NULL, NULL);
@@ -280,12 +292,10 @@ static void reset_state(struct snapshot_receiver *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
-	if (r->pfd >= 0)
-		close(r->pfd);
-	r->pfd = -1;
 	if (r->mfd >= 0)
 		close(r->mfd);
 	r->mfd = -1;
+	r->unsynced = 0;
 	r->active = false;
 	r->offset = 0;
 	r->crc = 0;
@@ -299,9 +309,11 @@ static void reset_state(struct snapshot_receiver *r)
 	r->done_pending = false;
 }
 
-/* Removes the .partial and the progress record, durably. */
+/* Removes the .partial and its marks (and a .progress of the old
+ * layout), durably. */
 static int remove_files(struct snapshot_receiver *r, char *errmsg)
 {
+	char tmp[PATH_MAX + 8];
 	bool any = false;
 	int rc;
 
@@ -321,97 +333,17 @@ static int remove_files(struct snapshot_receiver *r, char *errmsg)
 	else if (errno != ENOENT)
 		return ma_errorf(errmsg, MA_ERR_IO, "%s: cannot remove: %s",
 		                 r->marks_path, strerror(errno));
+	/* A conversion of the previous layout cut short by a crash. */
+	if (strlen(r->marks_path) + 4 < sizeof tmp) {
+		snprintf(tmp, sizeof tmp, "%s.tmp", r->marks_path);
+		if (unlink(tmp) == 0)
+			any = true;
+	}
 	if (!any)
 		return 0;
 	rc = io_fsync_dir(r->recv_dir, errmsg);
 	if (rc != 0)
 		return rc;
-	return 0;
-}
-
-/* Reads both progress slots; returns 1 with the newest valid record in
- * *best, else 0. *max_seq gets the highest valid sequence (0 if none). */
-static int read_slots(const char *path, struct snapshot_progress *best,
-                      uint64_t *max_seq)
-{
-	uint8_t rec[SNAPSHOT_PROGRESS_SIZE];
-	char why[MA_ERRMSG_SIZE];
-	int fd, found = 0;
-
-	*max_seq = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	for (int slot = 0; slot < 2; slot++) {
-		struct snapshot_progress p;
-		ssize_t n =
-		    io_pread_full(fd, rec, sizeof rec,
-		                  (off_t)slot * SNAPSHOT_PROGRESS_SLOT, NULL);
-
-		if (n != (ssize_t)sizeof rec ||
-		    snapshot_progress_decode(rec, sizeof rec, &p, why) != 0) {
-			if (n > 0)
-				log_debug("snapshot receiver: %s slot %d: %s",
-				          path, slot,
-				          n == (ssize_t)sizeof rec ? why
-				                                   : "short");
-			continue;
-		}
-		if (!found || p.seq > best->seq)
-			*best = p;
-		if (p.seq > *max_seq)
-			*max_seq = p.seq;
-		found = 1;
-	}
-	close(fd);
-	return found;
-}
-
-static int write_progress(struct snapshot_receiver *r, char *errmsg)
-{
-	struct snapshot_progress p;
-	uint8_t rec[SNAPSHOT_PROGRESS_SIZE];
-	char ioerr[MA_ERRMSG_SIZE];
-	bool created = false;
-	int rc;
-
-	if (r->pfd < 0) {
-		uint64_t max_seq;
-
-		/* Continue above whatever sequence the file already has. */
-		if (read_slots(r->progress_path, &p, &max_seq) &&
-		    max_seq > r->seq)
-			r->seq = max_seq;
-		created = access(r->progress_path, F_OK) != 0;
-		r->pfd =
-		    open(r->progress_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (r->pfd < 0)
-			return fail(r, ma_error_from_errno(errno), errmsg,
-			            "%s: cannot open: %s", r->progress_path,
-			            strerror(errno));
-	}
-	memset(&p, 0, sizeof p);
-	p.id = r->id;
-	p.durable_offset = r->durable;
-	p.running_crc32c = r->durable_crc;
-	p.seq = r->seq + 1;
-	snapshot_progress_encode(&p, rec);
-	rc = io_pwrite_all(r->pfd, rec, sizeof rec,
-	                   (off_t)(p.seq % 2) * SNAPSHOT_PROGRESS_SLOT, ioerr);
-	if (rc == 0)
-		rc = io_fdatasync(r->pfd, ioerr);
-	if (rc == 0 && created)
-		rc = io_fsync_dir(r->recv_dir, ioerr);
-	if (rc != 0)
-		return fail(
-		    r, rc, errmsg,
-		    "%s: cannot record progress at offset %" PRIu64 ": %s%s",
-		    r->progress_path, r->durable, ioerr,
-		    rc == MA_ERR_NOSPACE ? "; free space, then restart the "
-		                           "receive: it resumes from the last "
-		                           "durable offset"
-		                         : "");
-	r->seq = p.seq;
 	return 0;
 }
 
@@ -452,6 +384,17 @@ static int mark_decode(uint32_t tag, const uint8_t in[MARK_SIZE],
 	return 0;
 }
 
+/* The marks file's header: which snapshot its marks belong to. */
+static void header_encode(const struct snapshot_ident *id,
+                          uint8_t out[MARKS_HDR])
+{
+	struct snapshot_progress h;
+
+	memset(&h, 0, sizeof h);
+	h.id = *id;
+	snapshot_progress_encode(&h, out);
+}
+
 static int marks_push(struct snapshot_receiver *r, uint64_t off, uint32_t crc)
 {
 	if (r->nmarks == r->cap_marks) {
@@ -487,8 +430,9 @@ static int marks_open(struct snapshot_receiver *r, bool trunc, char *errmsg)
 	return created ? io_fsync_dir(r->recv_dir, errmsg) : 0;
 }
 
-/* Records the running CRC at r->offset durably (after the .partial's
- * fsync, before the progress record). 0 or fail-stop. */
+/* Records the running CRC at r->offset (after the .partial's fsync: the
+ * mark never claims bytes that are not durable), fdatasyncing the marks
+ * file at every marks_sync_every-th mark. 0 or fail-stop. */
 static int mark_append(struct snapshot_receiver *r, char *errmsg)
 {
 	uint8_t rec[MARK_SIZE];
@@ -499,63 +443,60 @@ static int mark_append(struct snapshot_receiver *r, char *errmsg)
 		return fail(r, MA_ERR_NOMEM, errmsg,
 		            "out of memory recording a mark of %s", r->db);
 	mark_encode(r->tag, &r->marks[r->nmarks - 1], rec);
-	rc = io_pwrite_all(r->mfd, rec, sizeof rec,
-	                   (off_t)(r->nmarks - 1) * MARK_SIZE, ioerr);
-	if (rc == 0)
+	rc = io_pwrite_all(r->mfd, rec, sizeof rec, MARK_AT(r->nmarks - 1),
+	                   ioerr);
+	if (rc == 0 && ++r->unsynced >= r->marks_sync_every) {
 		rc = io_fdatasync(r->mfd, ioerr);
+		r->unsynced = 0;
+	}
 	if (rc != 0)
 		return fail(r, rc, errmsg,
 		            "%s: cannot record the mark at offset %" PRIu64
-		            ": %s",
-		            r->marks_path, r->offset, ioerr);
+		            ": %s%s",
+		            r->marks_path, r->offset, ioerr,
+		            rc == MA_ERR_NOSPACE
+		                ? "; free space, then restart the receive: it "
+		                  "resumes from the last durable offset"
+		                : "");
 	return 0;
 }
 
-/* Reads the marks of snapshot p->id up to p->durable_offset into
- * r->marks. Returns true when they end exactly at the durable offset
- * with the progress record's CRC (else r->marks holds what was read). */
-static bool marks_load(struct snapshot_receiver *r,
-                       const struct snapshot_progress *p)
+/* Reads the valid prefix of marks records of snapshot r->tag from fd,
+ * starting at byte `base`, into r->marks: it ends at the first record
+ * that is torn, garbled, of another snapshot, not above the one before
+ * it or beyond `limit`, or with the record whose offset is `limit`. */
+static void marks_load(struct snapshot_receiver *r, int fd, off_t base,
+                       uint64_t limit)
 {
 	uint8_t buf[MARK_SIZE * 256];
-	uint64_t prev = 0, pos = 0;
+	uint64_t prev = 0;
+	off_t pos = base;
 	bool end = false;
-	int fd;
 
 	r->nmarks = 0;
-	if (p->durable_offset == 0)
-		return true;
-	fd = open(r->marks_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
 	while (!end) {
-		ssize_t got =
-		    io_pread_full(fd, buf, sizeof buf, (off_t)pos, NULL);
+		ssize_t got = io_pread_full(fd, buf, sizeof buf, pos, NULL);
 		if (got < MARK_SIZE)
 			break;
 		for (ssize_t i = 0; i + MARK_SIZE <= got; i += MARK_SIZE) {
 			struct mark m;
 
 			if (mark_decode(r->tag, buf + i, &m) != 0 ||
-			    m.off <= prev || m.off > p->durable_offset ||
+			    m.off <= prev || m.off > limit ||
 			    marks_push(r, m.off, m.crc) != 0) {
 				end = true;
 				break;
 			}
 			prev = m.off;
-			if (m.off == p->durable_offset) {
+			if (m.off == limit) {
 				end = true;
 				break;
 			}
 		}
-		pos += (uint64_t)got;
+		pos += got;
 		if (got < (ssize_t)sizeof buf)
 			break;
 	}
-	close(fd);
-	return r->nmarks > 0 &&
-	       r->marks[r->nmarks - 1].off == p->durable_offset &&
-	       r->marks[r->nmarks - 1].crc == p->running_crc32c;
 }
 
 static void start_reporting(struct snapshot_receiver *r)
@@ -566,10 +507,12 @@ static void start_reporting(struct snapshot_receiver *r)
 	    (r->offset / r->progress_interval + 1) * r->progress_interval;
 }
 
-/* A fresh receive of `id`: record first (offset 0), then empty .partial. */
+/* A fresh receive of `id`: the marks file's header first (durably), then
+ * an empty .partial. */
 static int start_fresh(struct snapshot_receiver *r,
                        const struct snapshot_ident *id, char *errmsg)
 {
+	uint8_t hdr[MARKS_HDR];
 	char why[MA_ERRMSG_SIZE];
 	int rc;
 
@@ -578,9 +521,25 @@ static int start_fresh(struct snapshot_receiver *r,
 	 * reports from 0; bytes_done is monotonic within one receive. */
 	r->reported = 0;
 	r->id = *id;
-	rc = write_progress(r, errmsg);
+	r->tag = ident_tag(id);
+	rc = marks_open(r, true, why);
+	if (rc == 0) {
+		header_encode(id, hdr);
+		rc = io_pwrite_all(r->mfd, hdr, sizeof hdr, 0, why);
+	}
+	if (rc == 0)
+		rc = io_fdatasync(r->mfd, why);
 	if (rc != 0)
-		return rc;
+		return fail(r, rc, errmsg, "%s: cannot start a receive: %s%s",
+		            r->marks_path, why,
+		            rc == MA_ERR_NOSPACE ? "; free space, then restart "
+		                                   "the receive"
+		                                 : "");
+	/* A .progress of the old layout is stale now (the header above
+	 * wins over it if this unlink is lost in a crash). */
+	if (unlink(r->progress_path) != 0 && errno != ENOENT)
+		log_warn("snapshot receiver: %s: cannot remove: %s",
+		         r->progress_path, strerror(errno));
 	r->fd = open(r->partial_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (r->fd < 0)
 		return fail(r, ma_error_from_errno(errno), errmsg,
@@ -590,10 +549,6 @@ static int start_fresh(struct snapshot_receiver *r,
 		return fail(r, ma_error_from_errno(errno), errmsg,
 		            "%s: cannot truncate: %s", r->partial_path,
 		            strerror(errno));
-	r->tag = ident_tag(id);
-	rc = marks_open(r, true, why);
-	if (rc != 0)
-		return fail(r, rc, errmsg, "%s", why);
 	r->active = true;
 	start_reporting(r);
 	log_info("snapshot receiver: receiving %s %" PRIu64 "-%" PRIu64
@@ -602,82 +557,224 @@ static int start_fresh(struct snapshot_receiver *r,
 	return 0;
 }
 
-/* Tries to continue from the progress record. Reads no data of the
- * .partial: its durable prefix is trusted now and verified later in
- * slices (snapshot_receiver_verify). Returns 1 resumed, 0 not resumable
- * (caller starts fresh), or a negative error. */
-static int try_resume(struct snapshot_receiver *r,
-                      const struct snapshot_ident *id)
+/* Reads both slots of a .progress file of the old layout; returns 1 with
+ * the newest valid record in *best, else 0. */
+static int read_slots(const char *path, struct snapshot_progress *best)
+{
+	uint8_t rec[SNAPSHOT_PROGRESS_SIZE];
+	char why[MA_ERRMSG_SIZE];
+	int fd, found = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	for (int slot = 0; slot < 2; slot++) {
+		struct snapshot_progress p;
+		ssize_t n =
+		    io_pread_full(fd, rec, sizeof rec,
+		                  (off_t)slot * SNAPSHOT_PROGRESS_SLOT, NULL);
+
+		if (n != (ssize_t)sizeof rec ||
+		    snapshot_progress_decode(rec, sizeof rec, &p, why) != 0) {
+			if (n > 0)
+				log_debug("snapshot receiver: %s slot %d: %s",
+				          path, slot,
+				          n == (ssize_t)sizeof rec ? why
+				                                   : "short");
+			continue;
+		}
+		if (!found || p.seq > best->seq)
+			*best = p;
+		found = 1;
+	}
+	close(fd);
+	return found;
+}
+
+/* The layout before 2026-11-29: a two-slot <db>.progress record (the
+ * resume point) beside a <db>.marks of bare records. Converts it into
+ * the current layout (a header and the marks up to the record's durable
+ * offset, written to a temp file, fsynced and renamed over <db>.marks),
+ * then removes the .progress. A crash in between leaves either layout
+ * whole: the old one (converted again) or the new one (whose header wins
+ * over a .progress still there). Marks that are missing, torn or
+ * disagree with the record leave one mark, the record's own. Returns 1
+ * converted, 0 nothing (or nothing usable) to convert. */
+static int try_resume_old_layout(struct snapshot_receiver *r,
+                                 const struct snapshot_ident *id)
 {
 	struct snapshot_progress p;
 	char why[MA_ERRMSG_SIZE];
-	uint8_t rec[MARK_SIZE];
-	uint64_t max_seq;
-	bool whole;
-	struct stat st;
+	uint8_t *buf;
+	size_t len;
 	int fd, rc;
 
-	if (!read_slots(r->progress_path, &p, &max_seq)) {
+	if (!read_slots(r->progress_path, &p)) {
 		if (access(r->progress_path, F_OK) == 0)
-			log_warn("snapshot receiver: %s: no valid progress "
-			         "record; starting over",
+			log_warn("snapshot receiver: %s (previous layout): no "
+			         "valid progress record; starting over",
 			         r->progress_path);
 		return 0;
 	}
-	if (max_seq > r->seq)
-		r->seq = max_seq;
 	if (!snapshot_ident_equal(&p.id, id)) {
-		log_info("snapshot receiver: %s holds %" PRIu64 "-%" PRIu64
-		         ", source offers %" PRIu64 "-%" PRIu64
-		         "; starting over",
-		         r->partial_path, p.id.index, p.id.term, id->index,
+		log_info("snapshot receiver: %s (previous layout) holds "
+		         "%" PRIu64 "-%" PRIu64 ", source offers %" PRIu64
+		         "-%" PRIu64 "; starting over",
+		         r->progress_path, p.id.index, p.id.term, id->index,
 		         id->term);
 		return 0;
 	}
-	fd = open(r->partial_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (p.durable_offset == 0)
 		return 0;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < p.durable_offset) {
-		log_warn("snapshot receiver: %s is shorter than its durable "
-		         "offset %" PRIu64 "; starting over",
-		         r->partial_path, p.durable_offset);
-		goto not_resumable;
-	}
-	reset_state(r);
 	r->tag = ident_tag(id);
-	whole = !marks_load(r, &p);
-	if (whole) {
-		/* One region: the whole prefix against the record's CRC. */
-		log_warn("snapshot receiver: %s is missing, torn or disagrees "
-		         "with %s; the %" PRIu64 " bytes before the resume "
-		         "point are verified as one region",
+	r->nmarks = 0;
+	fd = open(r->marks_path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		marks_load(r, fd, 0, p.durable_offset);
+		close(fd);
+	}
+	if (r->nmarks == 0 || r->marks[r->nmarks - 1].off != p.durable_offset ||
+	    r->marks[r->nmarks - 1].crc != p.running_crc32c) {
+		log_warn("snapshot receiver: %s (previous layout) is missing, "
+		         "torn or disagrees with %s; the %" PRIu64
+		         " bytes before the resume point are verified as one "
+		         "region",
 		         r->marks_path, r->progress_path, p.durable_offset);
 		r->nmarks = 0;
 		if (marks_push(r, p.durable_offset, p.running_crc32c) != 0)
-			goto not_resumable;
+			return 0;
 	}
-	rc = marks_open(r, whole, why);
-	if (rc == 0 && whole) {
-		mark_encode(r->tag, &r->marks[0], rec);
-		rc = io_pwrite_all(r->mfd, rec, sizeof rec, 0, why);
-		if (rc == 0)
-			rc = io_fdatasync(r->mfd, why);
-	} else if (rc == 0 &&
-	           ftruncate(r->mfd, (off_t)(r->nmarks * MARK_SIZE)) != 0) {
-		rc = ma_errorf(why, MA_ERR_IO, "%s: cannot truncate: %s",
-		               r->marks_path, strerror(errno));
-	}
+	len = (size_t)MARK_AT(r->nmarks);
+	buf = malloc(len);
+	if (buf == NULL)
+		return 0;
+	header_encode(id, buf);
+	for (size_t i = 0; i < r->nmarks; i++)
+		mark_encode(r->tag, &r->marks[i], buf + MARK_AT(i));
+	rc = io_write_file_durable(r->recv_dir, r->marks_name, buf, len, why);
+	free(buf);
 	if (rc != 0) {
-		log_warn("snapshot receiver: %s; starting over", why);
+		log_warn("snapshot receiver: converting %s (previous layout): "
+		         "%s; starting over",
+		         r->progress_path, why);
+		return 0;
+	}
+	if (unlink(r->progress_path) != 0 && errno != ENOENT)
+		log_warn("snapshot receiver: %s: cannot remove: %s",
+		         r->progress_path, strerror(errno));
+	else if (io_fsync_dir(r->recv_dir, why) != 0)
+		log_warn("snapshot receiver: %s", why);
+	log_info("snapshot receiver: converted %s and %s of the previous "
+	         "layout (resume point %" PRIu64 ", %zu marks) into %s",
+	         r->progress_path, r->marks_path, p.durable_offset, r->nmarks,
+	         r->marks_path);
+	return 1;
+}
+
+/* Reads the marks file's header: 1 with it in *h, 0 when there is no
+ * marks file, -1 when its header is not valid. */
+static int read_header(const struct snapshot_receiver *r,
+                       struct snapshot_progress *h)
+{
+	uint8_t hdr[MARKS_HDR];
+	char why[MA_ERRMSG_SIZE];
+	ssize_t n;
+	int fd;
+
+	fd = open(r->marks_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = io_pread_full(fd, hdr, sizeof hdr, 0, NULL);
+	close(fd);
+	if (n != (ssize_t)sizeof hdr ||
+	    snapshot_progress_decode(hdr, sizeof hdr, h, why) != 0)
+		return -1;
+	return 1;
+}
+
+/* Tries to continue from the marks file. Reads no data of the .partial:
+ * its durable prefix is trusted now and verified later in slices
+ * (snapshot_receiver_verify). Returns 1 resumed, 0 not resumable (caller
+ * starts fresh). */
+static int try_resume(struct snapshot_receiver *r,
+                      const struct snapshot_ident *id)
+{
+	struct snapshot_progress h;
+	char why[MA_ERRMSG_SIZE];
+	struct stat st;
+	uint64_t have;
+	size_t loaded;
+	int fd, rc;
+
+	rc = read_header(r, &h);
+	if (rc <= 0 && access(r->progress_path, F_OK) == 0) {
+		rc = try_resume_old_layout(r, id);
+		if (rc == 0)
+			return 0;
+		rc = read_header(r, &h);
+	}
+	if (rc <= 0) {
+		if (rc < 0)
+			log_warn("snapshot receiver: %s: no valid header; "
+			         "starting over",
+			         r->marks_path);
+		return 0;
+	}
+	if (!snapshot_ident_equal(&h.id, id)) {
+		log_info("snapshot receiver: %s holds %" PRIu64 "-%" PRIu64
+		         ", source offers %" PRIu64 "-%" PRIu64
+		         "; starting over",
+		         r->partial_path, h.id.index, h.id.term, id->index,
+		         id->term);
+		return 0;
+	}
+	/* A .progress still there is older than the header: a conversion
+	 * that crashed before removing it. */
+	if (unlink(r->progress_path) == 0)
+		log_info("snapshot receiver: removed %s (previous layout; %s "
+		         "is newer)",
+		         r->progress_path, r->marks_path);
+	fd = open(r->partial_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	reset_state(r);
+	r->tag = ident_tag(id);
+	if (fstat(fd, &st) != 0 || marks_open(r, false, why) != 0)
+		goto not_resumable;
+	marks_load(r, r->mfd, MARKS_HDR, id->size);
+	loaded = r->nmarks;
+	/* Only the marks the file still reaches (the verification would
+	 * find the others short anyway). */
+	while (r->nmarks > 0 &&
+	       r->marks[r->nmarks - 1].off > (uint64_t)st.st_size)
+		r->nmarks--;
+	if (r->nmarks < loaded)
+		log_warn("snapshot receiver: %s is %" PRIu64
+		         " bytes, shorter than its mark at %" PRIu64
+		         "; resuming from the mark before it",
+		         r->partial_path, (uint64_t)st.st_size,
+		         r->marks[loaded - 1].off);
+	if (r->nmarks == 0) {
+		log_info("snapshot receiver: %s: no durable mark of %" PRIu64
+		         "-%" PRIu64 "; starting over",
+		         r->marks_path, id->index, id->term);
 		goto not_resumable;
 	}
-	if (ftruncate(fd, (off_t)p.durable_offset) != 0)
+	/* Drop what follows the valid marks (a torn record): the next
+	 * mark goes right after them. */
+	have = r->marks[r->nmarks - 1].off;
+	if (ftruncate(r->mfd, MARK_AT(r->nmarks)) != 0 ||
+	    ftruncate(fd, (off_t)have) != 0) {
+		log_warn("snapshot receiver: %s: cannot truncate: %s; starting "
+		         "over",
+		         r->partial_path, strerror(errno));
 		goto not_resumable;
+	}
 	r->fd = fd;
-	r->id = p.id;
+	r->id = *id;
 	r->active = true;
-	r->offset = r->durable = p.durable_offset;
-	r->crc = r->durable_crc = p.running_crc32c;
+	r->offset = r->durable = have;
+	r->crc = r->durable_crc = r->marks[r->nmarks - 1].crc;
 	r->vregions = r->nmarks;
 	r->vstep = 0;
 	r->vin = false;
@@ -779,7 +876,7 @@ static int sync_point(struct snapshot_receiver *r, char *errmsg)
 		return rc;
 	r->durable = r->offset;
 	r->durable_crc = r->crc;
-	return write_progress(r, errmsg);
+	return 0;
 }
 
 static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
@@ -832,13 +929,10 @@ static int complete(struct snapshot_receiver *r, uint64_t now, char *errmsg)
 	if (rc != 0)
 		return fail(r, rc, errmsg, "%s: cannot commit: %s",
 		            r->partial_path, why);
-	/* The snapshot is in; a stale record is harmless (begin() finds
-	 * the snapshot in the store), so this failure is only logged. */
-	close(r->pfd);
-	r->pfd = -1;
-	if (unlink(r->progress_path) != 0 && errno != ENOENT)
-		log_warn("snapshot receiver: %s: cannot remove: %s",
-		         r->progress_path, strerror(errno));
+	/* The snapshot is in; stale marks are harmless (begin() finds the
+	 * snapshot in the store), so this failure is only logged. */
+	close(r->mfd);
+	r->mfd = -1;
 	if (unlink(r->marks_path) != 0 && errno != ENOENT)
 		log_warn("snapshot receiver: %s: cannot remove: %s",
 		         r->marks_path, strerror(errno));
@@ -981,6 +1075,7 @@ static int rewind_to(struct snapshot_receiver *r, size_t i, const char *what,
 {
 	uint64_t start = i == 0 ? 0 : r->marks[i - 1].off;
 	uint64_t end = r->marks[i].off;
+	char ioerr[MA_ERRMSG_SIZE];
 	int rc;
 
 	log_warn("snapshot receiver: %s: bytes %" PRIu64 "..%" PRIu64
@@ -995,11 +1090,17 @@ static int rewind_to(struct snapshot_receiver *r, size_t i, const char *what,
 	 * next; else regions 0..i-1 were verified. */
 	r->vstep = r->vstep == 0 ? 0 : i;
 	r->vregions = i;
-	rc = write_progress(r, errmsg);
+	/* The marks first, durably (fdatasync covers the new size): they
+	 * never claim more than the .partial keeps. */
+	if (ftruncate(r->mfd, MARK_AT(i)) != 0)
+		return fail(r, ma_error_from_errno(errno), errmsg,
+		            "%s: cannot truncate after a damaged region: %s",
+		            r->marks_path, strerror(errno));
+	rc = io_fdatasync(r->mfd, ioerr);
 	if (rc != 0)
-		return rc;
-	if (ftruncate(r->mfd, (off_t)(i * MARK_SIZE)) != 0 ||
-	    ftruncate(r->fd, (off_t)start) != 0)
+		return fail(r, rc, errmsg, "%s: %s", r->marks_path, ioerr);
+	r->unsynced = 0;
+	if (ftruncate(r->fd, (off_t)start) != 0)
 		return fail(r, ma_error_from_errno(errno), errmsg,
 		            "%s: cannot truncate after a damaged region: %s",
 		            r->partial_path, strerror(errno));
