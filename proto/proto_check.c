@@ -20,7 +20,8 @@ static uint64_t be(const uint8_t *p, unsigned n)
 
 /* "field 'name': " for a value of the top map when the key is printable,
  * else "". Keys are at most max_key bytes and were checked to be inside
- * the buffer. */
+ * the buffer. Called only on the way to an error: formatting it for every
+ * value cost about 1 % of a bootstrap's receive path. */
 static const char *field_prefix(char *out, size_t size, const uint8_t *key,
                                 size_t key_len)
 {
@@ -165,10 +166,6 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 			else
 				skip = v;
 		}
-		if (!top_value)
-			pre[0] = '\0';
-		else
-			field_prefix(pre, sizeof pre, key, key_len);
 		switch (kind) {
 		case STR: {
 			uint32_t max =
@@ -178,7 +175,10 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 				    errmsg, MA_ERR_PROTO,
 				    "%s%" PRIu64 " bytes exceeds the limit of "
 				    "%" PRIu32 " (msgpack %s at offset %zu)",
-				    pre, skip, max, is_key ? "key" : "string",
+				    top_value ? field_prefix(pre, sizeof pre,
+				                             key, key_len)
+				              : "",
+				    skip, max, is_key ? "key" : "string",
 				    start);
 			break;
 		}
@@ -189,7 +189,10 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 				    "%s%" PRIu64 " bytes exceeds the limit of "
 				    "%" PRIu32
 				    " (msgpack binary at offset %zu)",
-				    pre, skip, limits->max_bin, start);
+				    top_value ? field_prefix(pre, sizeof pre,
+				                             key, key_len)
+				              : "",
+				    skip, limits->max_bin, start);
 			break;
 		case ARRAY:
 		case MAP:
@@ -199,14 +202,20 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 				    "%s%" PRIu64
 				    " entries exceeds the limit of "
 				    "%" PRIu32 " (msgpack %s at offset %zu)",
-				    pre, count, limits->max_entries,
+				    top_value ? field_prefix(pre, sizeof pre,
+				                             key, key_len)
+				              : "",
+				    count, limits->max_entries,
 				    kind == MAP ? "map" : "array", start);
 			if (depth >= limits->max_depth)
 				return ma_errorf(
 				    errmsg, MA_ERR_PROTO,
 				    "%snested map or array at offset %zu "
 				    "(nesting deeper than %u)",
-				    pre, start, limits->max_depth);
+				    top_value ? field_prefix(pre, sizeof pre,
+				                             key, key_len)
+				              : "",
+				    start, limits->max_depth);
 			is_map[depth] = kind == MAP;
 			pending[depth++] = kind == MAP ? count * 2 : count;
 			break;
@@ -214,9 +223,13 @@ int proto_check(const void *buf, size_t len, const struct proto_limits *limits,
 			break;
 		}
 		if (skip > len - off)
-			return ma_errorf(errmsg, MA_ERR_PROTO,
-			                 "%smsgpack truncated at offset %zu",
-			                 pre, off);
+			return ma_errorf(
+			    errmsg, MA_ERR_PROTO,
+			    "%smsgpack truncated at offset %zu",
+			    top_value
+			        ? field_prefix(pre, sizeof pre, key, key_len)
+			        : "",
+			    off);
 		if (is_key && depth == 1) {
 			key = p + off;
 			key_len = (size_t)skip;
