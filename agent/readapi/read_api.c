@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -942,19 +941,20 @@ static bool authorized(struct read_api *api, struct evhttp_request *req,
 {
 	const char *h = evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "Authorization");
-	char got[65];
+	char got[STATUS_TOKEN_HEX_SIZE];
 
 	if (!api->auth)
 		return true;
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+	switch (status_token_from_header(h, got)) {
+	case STATUS_TOKEN_HEADER_OK:
+		break;
+	case STATUS_TOKEN_HEADER_MISSING:
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		                  "WWW-Authenticate",
 		                  "Bearer realm=\"mirror-agent\"");
-		send_error(req, 401, "unauthorized",
-		           "send Authorization: Bearer TOKEN");
+		send_error(req, 401, "unauthorized", STATUS_TOKEN_HEADER_HINT);
 		return false;
-	}
-	if (!status_token_hash(h + 7, strlen(h + 7), got)) {
+	case STATUS_TOKEN_HEADER_NO_HASH:
 		send_error(req, 500, "internal error", "cannot hash the token");
 		return false;
 	}

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -504,15 +503,16 @@ static bool authorized(struct serve_metrics *m, struct evhttp_request *req)
 
 	if (!m->auth)
 		return true;
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+	switch (status_token_from_header(h, got)) {
+	case STATUS_TOKEN_HEADER_OK:
+		break;
+	case STATUS_TOKEN_HEADER_MISSING:
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		                  "WWW-Authenticate",
 		                  "Bearer realm=\"mirror-agent serve\"");
-		send_error(req, 401, "unauthorized",
-		           "send Authorization: Bearer TOKEN");
+		send_error(req, 401, "unauthorized", STATUS_TOKEN_HEADER_HINT);
 		return false;
-	}
-	if (!status_token_hash(h + 7, strlen(h + 7), got)) {
+	case STATUS_TOKEN_HEADER_NO_HASH:
 		send_error(req, 500, "internal error", "cannot hash the token");
 		return false;
 	}

@@ -1,6 +1,9 @@
 /* Bearer token hashing and comparison (status_token.h). */
 #include "agent/status/status_token.h"
 
+#include <string.h>
+#include <strings.h>
+
 #include <wolfssl/options.h>
 
 #include <wolfssl/wolfcrypt/hash.h>
@@ -31,4 +34,22 @@ bool status_token_equal(const char *a, const char *b)
 	for (size_t i = 0; i < STATUS_TOKEN_HEX_SIZE - 1; i++)
 		diff |= (unsigned char)(a[i] ^ b[i]);
 	return diff == 0;
+}
+
+enum status_token_header
+status_token_from_header(const char *authorization,
+                         char out[STATUS_TOKEN_HEX_SIZE])
+{
+	static const char scheme[] = "Bearer ";
+	const size_t slen = sizeof scheme - 1;
+	const char *token;
+
+	if (authorization == NULL ||
+	    strncasecmp(authorization, scheme, slen) != 0 ||
+	    authorization[slen] == '\0')
+		return STATUS_TOKEN_HEADER_MISSING;
+	token = authorization + slen;
+	if (!status_token_hash(token, strlen(token), out))
+		return STATUS_TOKEN_HEADER_NO_HASH;
+	return STATUS_TOKEN_HEADER_OK;
 }

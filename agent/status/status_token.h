@@ -19,4 +19,27 @@ bool status_token_hash(const char *token, size_t len,
  * content (a timing probe learns nothing); an empty one never matches. */
 bool status_token_equal(const char *a, const char *b);
 
+/* What a request's Authorization header held (status_token_from_header). */
+enum status_token_header {
+	STATUS_TOKEN_HEADER_OK,      /* out holds the token's hash */
+	STATUS_TOKEN_HEADER_MISSING, /* no header, not "Bearer ", or an empty
+	                                token: answer 401 with
+	                                STATUS_TOKEN_HEADER_HINT */
+	STATUS_TOKEN_HEADER_NO_HASH, /* wolfCrypt failed: answer 500 */
+};
+
+/* The 401 answer's hint, the same for both listeners. */
+#define STATUS_TOKEN_HEADER_HINT "send Authorization: Bearer TOKEN"
+
+/* Reads an "Authorization: Bearer TOKEN" header's value (authorization,
+ * NULL when the request had none): the scheme "Bearer" in any case and
+ * one space, then the token, every byte after the space up to the NUL
+ * (none trimmed), which must not be empty. On STATUS_TOKEN_HEADER_OK out
+ * holds the token's SHA-256 for status_token_equal; otherwise out is
+ * undefined. The one parser of the read API and serve's metrics
+ * listener. */
+enum status_token_header
+status_token_from_header(const char *authorization,
+                         char out[STATUS_TOKEN_HEX_SIZE]);
+
 #endif

@@ -12,10 +12,13 @@
 # checks and show the mirror with its identity, database and position,
 # mirror_build_info and serve's own process_* metrics; its listener holds
 # at most 16 connections (40 idle ones take 16 descriptors, the rest wait
-# in the backlog) and answers again once they are gone.
+# in the backlog) and answers again once they are gone. With
+# metrics_token_sha256 set, its listener asks for the token (401 with
+# WWW-Authenticate, 403 for another token, 200 for it, the scheme's case
+# aside), parsed as the read API parses it (status_token_from_header).
 . "$abs_top_srcdir/tests/integration/lib.sh"
 
-plan 21
+plan 24
 gen_certs
 spool=$TMP/src/kv
 "$SPOOLGEN" init "$spool" --database kv >/dev/null &&
@@ -203,4 +206,39 @@ else
 	skip "prlimit (util-linux) not installed"
 	skip "prlimit (util-linux) not installed"
 fi
+
+# serve's metrics listener with a token: the same header parser as the
+# read API's (agent/status/status_token.c).
+MTOK=metrics-secret-3
+start_serve serve-auth --database "kv=$spool" --allow "mirror-1=kv" \
+	--metrics-listen 127.0.0.1:0 --metrics-port-file "$TMP/serve-auth-metrics.port" \
+	--set "serve.metrics_token_sha256=$(printf %s "$MTOK" | sha256sum | cut -d' ' -f1)"
+wait_until 20 test -s "$TMP/serve-auth-metrics.port" ||
+	{ echo "Bail out! serve-auth's metrics listener did not start"; exit 1; }
+AURL="http://127.0.0.1:$(cat "$TMP/serve-auth-metrics.port")/metrics"
+# areq NAME CURL-ARGS...: status code; headers to NAME.hdr, body to NAME.body.
+areq() {
+	name=$1
+	shift
+	curl -s --max-time 10 -D "$TMP/$name.hdr" -o "$TMP/$name.body" \
+		-w '%{http_code}' "$@" "$AURL" 2>/dev/null
+}
+c_none=$(areq anone)
+c_basic=$(areq abasic -H "Authorization: Basic bWV0cmljczpzZWNyZXQ=")
+c_empty=$(areq aempty -H "Authorization: Bearer ")
+check "serve with a metrics token: no token, Basic or an empty Bearer get 401 ($c_none $c_basic $c_empty) with WWW-Authenticate: Bearer realm=\"mirror-agent serve\"" \
+	sh -c "[ '$c_none' = 401 ] && [ '$c_basic' = 401 ] && [ '$c_empty' = 401 ] &&
+		grep -qi '^WWW-Authenticate: Bearer realm=\"mirror-agent serve\"' '$TMP/anone.hdr' &&
+		grep -q 'send Authorization: Bearer TOKEN' '$TMP/anone.body'"
+c_wrong=$(areq awrong -H "Authorization: Bearer $MTOK-not")
+c_space=$(areq aspace -H "Authorization: Bearer  $MTOK")
+check "serve with a metrics token: another token, or the token behind a second space, gets 403 ($c_wrong $c_space)" \
+	sh -c "[ '$c_wrong' = 403 ] && [ '$c_space' = 403 ] &&
+		grep -q 'this token is not accepted' '$TMP/awrong.body'"
+c_ok=$(areq aok -H "Authorization: Bearer $MTOK")
+c_case=$(areq acase -H "Authorization: bearer $MTOK")
+check "serve with a metrics token: the token gets /metrics, the scheme in any case ($c_ok $c_case)" \
+	sh -c "[ '$c_ok' = 200 ] && [ '$c_case' = 200 ] &&
+		grep -q '^mirror_serve_connections [0-9]' '$TMP/aok.body' &&
+		grep -q '^mirror_serve_connections [0-9]' '$TMP/acase.body'"
 finish

@@ -1349,6 +1349,49 @@ static void test_token_hash_and_equal(void **state)
 	assert_false(status_token_equal("", h));
 }
 
+/* The Authorization header parser both listeners share: the scheme in any
+ * case with one space, a non-empty token hashed byte for byte (nothing
+ * trimmed), anything else MISSING (the 401). */
+static void test_token_from_header(void **state)
+{
+	char got[STATUS_TOKEN_HEX_SIZE], want[STATUS_TOKEN_HEX_SIZE];
+
+	(void)state;
+	assert_true(status_token_hash("abc", 3, want));
+	assert_int_equal(status_token_from_header("Bearer abc", got),
+	                 STATUS_TOKEN_HEADER_OK);
+	assert_string_equal(got, want);
+	assert_int_equal(status_token_from_header("bEARER abc", got),
+	                 STATUS_TOKEN_HEADER_OK);
+	assert_string_equal(got, want);
+	/* The token is every byte after the one space: a second space or a
+	 * trailing one is part of it, so the hash differs. */
+	assert_int_equal(status_token_from_header("Bearer  abc", got),
+	                 STATUS_TOKEN_HEADER_OK);
+	assert_false(status_token_equal(got, want));
+	assert_true(status_token_hash(" abc", 4, want));
+	assert_string_equal(got, want);
+	assert_int_equal(status_token_from_header("Bearer abc ", got),
+	                 STATUS_TOKEN_HEADER_OK);
+	assert_true(status_token_hash("abc ", 4, want));
+	assert_string_equal(got, want);
+
+	assert_int_equal(status_token_from_header(NULL, got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header("", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header("Bearer ", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header("Bearer", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header("Bearerabc", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header("Basic YWJjOmRlZg==", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+	assert_int_equal(status_token_from_header(" Bearer abc", got),
+	                 STATUS_TOKEN_HEADER_MISSING);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1371,6 +1414,7 @@ int main(void)
 	    cmocka_unit_test(test_html_lag_unknown),
 	    cmocka_unit_test(test_html_gaps_and_promoted),
 	    cmocka_unit_test(test_token_hash_and_equal),
+	    cmocka_unit_test(test_token_from_header),
 	    cmocka_unit_test_setup_teardown(test_cmd_exit_codes, scratch_setup,
 	                                    scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_cmd_json_and_config,
