@@ -47,7 +47,7 @@ check_PROGRAMS += tests/unit/test_promote
 TESTS += tests/unit/test_promote
 tests_unit_test_promote_SOURCES = tests/unit/test_promote.c
 tests_unit_test_promote_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_promote_LDADD = $(AGENT_TEST_LIBS)
+tests_unit_test_promote_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_mirror_state
 TESTS += tests/unit/test_mirror_state

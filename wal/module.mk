@@ -14,7 +14,7 @@ WAL_TESTS = tests/unit/test_wal_format tests/unit/test_wal_recovery \
 	tests/unit/test_wal_crash tests/unit/test_wal_cmd
 check_PROGRAMS += $(WAL_TESTS)
 TESTS += $(WAL_TESTS)
-WAL_TEST_LDADD = wal/libwal.a $(TEST_LIBS)
+WAL_TEST_LDADD = $(FIXTURE_LIBS) wal/libwal.a $(TEST_LIBS)
 tests_unit_test_wal_format_SOURCES = tests/unit/test_wal_format.c
 tests_unit_test_wal_format_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wal_format_LDADD = $(WAL_TEST_LDADD)
@@ -38,4 +38,4 @@ tests_unit_test_wal_crash_LDADD = $(WAL_TEST_LDADD)
 tests_unit_test_wal_cmd_SOURCES = tests/unit/test_wal_cmd.c \
 	tests/unit/wal_test_util.h
 tests_unit_test_wal_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_wal_cmd_LDADD = $(AGENT_TEST_LIBS)
+tests_unit_test_wal_cmd_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)

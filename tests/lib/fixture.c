@@ -1,61 +1,14 @@
 /* Test fixtures (see fixture.h). */
 #include "tests/lib/fixture.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
-
-int fx_scratch_dir(const char *tag, char *out, size_t size, char *errmsg)
-{
-	const char *base = getenv("MA_TEST_TMPDIR");
-	struct stat st;
-	int n;
-
-	if (base == NULL || base[0] == '\0') {
-		base = "/tmp";
-		if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-		    access("/dev/shm", W_OK) == 0)
-			base = "/dev/shm";
-	}
-	n = snprintf(out, size, "%s/ma-%s-XXXXXX", base, tag);
-	if (n < 0 || (size_t)n >= size)
-		return ma_errorf(errmsg, MA_ERR_INVAL,
-		                 "scratch path under %s too long", base);
-	if (mkdtemp(out) == NULL)
-		return ma_errorf(errmsg, MA_ERR_IO,
-		                 "cannot create a scratch directory %s: %s "
-		                 "(set MA_TEST_TMPDIR to a writable directory)",
-		                 out, strerror(errno));
-	return 0;
-}
-
-static int remove_one(const char *path, const struct stat *sb, int flag,
-                      struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-void fx_remove_tree(const char *dir)
-{
-	if (dir == NULL || dir[0] == '\0')
-		return;
-	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 void fx_rng_seed(struct fx_rng *r, uint64_t seed)
 {

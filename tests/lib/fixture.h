@@ -30,6 +30,14 @@ int fx_scratch_dir(const char *tag, char *out, size_t size, char *errmsg);
 /* Removes dir and everything below it (no symlinks followed). Safe on an
  * empty string. */
 void fx_remove_tree(const char *dir);
+/* cmocka setup and teardown of a test's scratch directory (fx_scratch.c,
+ * which needs only common/): the setup makes one, tagged with the test
+ * program's name, and puts its path (malloc'd) in *state; the teardown
+ * clears the injected io faults (io_fault_clear, common/io.h), removes
+ * the tree and frees the path, and fails when the directory is still
+ * there. */
+int fx_scratch_setup(void **state);
+int fx_scratch_teardown(void **state);
 
 /* ---- PRNG: splitmix64, the same stream on every machine ---- */
 

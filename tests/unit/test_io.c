@@ -16,28 +16,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
-
-static int setup_dir(void **state)
-{
-	char *dir = strdup("/tmp/ma-test-io.XXXXXX");
-
-	if (dir == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	*state = dir;
-	return 0;
-}
-
-static int teardown_dir(void **state)
-{
-	char cmd[256];
-
-	io_fault_clear();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *)*state);
-	if (system(cmd) != 0)
-		return -1;
-	free(*state);
-	return 0;
-}
+#include "tests/lib/fixture.h"
 
 static void test_write_file_durable_roundtrip(void **state)
 {
@@ -331,26 +310,33 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_write_file_durable_roundtrip,
-	                                    setup_dir, teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_fsync_fault_keeps_old_file,
-	                                    setup_dir, teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_write_fault_nth_call,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir,
-	                                    teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(test_mkdir_p, fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_codes_are_table_codes,
-	                                    setup_dir, teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_durable_write_enospc,
-	                                    setup_dir, teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test(test_errwrapf),
 	    cmocka_unit_test_setup_teardown(test_log_escapes_controls,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_write_file_mode, setup_dir,
-	                                    teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_write_file_mode, fx_scratch_setup, fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_write_file_replace_no_fsync,
-	                                    setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_log_open_error, setup_dir,
-	                                    teardown_dir),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_log_open_error, fx_scratch_setup, fx_scratch_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

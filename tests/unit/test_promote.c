@@ -31,6 +31,7 @@
 #include "kv/kv_store.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
+#include "tests/lib/fixture.h"
 #include "wal/wal.h"
 
 #define UUID "6f1c3a52-9d0e-4b7a-8c21-0a1b2c3d4e5f"
@@ -38,28 +39,6 @@
 #define SNAP_AT 20 /* the bootstrap snapshot covers 1..20 */
 #define LAST 50    /* the wal holds 21..50 */
 #define TERM_OF(i) ((i) <= 30 ? 2u : 3u)
-
-static int setup(void **state)
-{
-	char *dir = strdup("/tmp/ma-test-promote-XXXXXX");
-
-	if (dir == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	io_fault_clear();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *)*state);
-	if (system(cmd) != 0)
-		return -1;
-	free(*state);
-	return 0;
-}
 
 /* The put of entry i: key k<i % 7>, value v<i>. */
 static size_t command(uint64_t i, uint8_t *buf, size_t cap)
@@ -597,17 +576,22 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_choose_index),
 	    cmocka_unit_test(test_texts),
-	    cmocka_unit_test_setup_teardown(test_promote_kv, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rpo_from_the_directory, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_promote_at_index, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_promote_log_fingerprint, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_promote_kv, fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(test_rpo_from_the_directory,
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_promote_at_index, fx_scratch_setup, fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(test_promote_log_fingerprint,
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_crash_at_every_point, setup,
-	                                    teardown),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_at_every_point,
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -270,7 +270,8 @@ static void test_usage(void **state)
 int main(void)
 {
 #define T(f)                                                                   \
-	cmocka_unit_test_setup_teardown(f, wal_test_setup, wal_test_teardown)
+	cmocka_unit_test_setup_teardown(f, fx_scratch_setup,                   \
+	                                fx_scratch_teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_verify_ok_and_torn),
 	    T(test_verify_corrupt),

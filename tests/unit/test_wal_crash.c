@@ -243,9 +243,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_crash_at_every_point,
-	                                    wal_test_setup, wal_test_teardown),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_around_the_mark,
-	                                    wal_test_setup, wal_test_teardown),
+	                                    fx_scratch_setup,
+	                                    fx_scratch_teardown),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

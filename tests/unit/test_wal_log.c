@@ -717,7 +717,8 @@ static void test_notify_eventfd_and_callback(void **state)
 int main(void)
 {
 #define T(f)                                                                   \
-	cmocka_unit_test_setup_teardown(f, wal_test_setup, wal_test_teardown)
+	cmocka_unit_test_setup_teardown(f, fx_scratch_setup,                   \
+	                                fx_scratch_teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_append_read_term),
 	    T(test_index_gap_refused),

@@ -577,7 +577,8 @@ static void test_cross_process_follow(void **state)
 int main(void)
 {
 #define T(f)                                                                   \
-	cmocka_unit_test_setup_teardown(f, wal_test_setup, wal_test_teardown)
+	cmocka_unit_test_setup_teardown(f, fx_scratch_setup,                   \
+	                                fx_scratch_teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_million_entries),
 	    T(test_seek_segment_boundaries),

@@ -12,32 +12,11 @@
 
 #include "common/errors.h"
 #include "common/io.h"
+#include "tests/lib/fixture.h"
 #include "wal/wal.h"
 
 #define TEST_UUID "6f1c3a52-9d0e-4b7a-8c21-0a1b2c3d4e5f"
 #define TEST_DB "kv.main"
-
-static int wal_test_setup(void **state)
-{
-	char *dir = strdup("/tmp/ma-test-wal-XXXXXX");
-
-	if (dir == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	*state = dir;
-	return 0;
-}
-
-static int wal_test_teardown(void **state)
-{
-	char cmd[256];
-
-	io_fault_clear();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *)*state);
-	if (system(cmd) != 0)
-		return -1;
-	free(*state);
-	return 0;
-}
 
 /* Options with the test identity; sync per append, small segments. */
 static inline struct wal_options test_opts(uint64_t segment_size)
