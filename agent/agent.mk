@@ -64,7 +64,7 @@ check_PROGRAMS += tests/unit/test_follow_core
 TESTS += tests/unit/test_follow_core
 tests_unit_test_follow_core_SOURCES = tests/unit/test_follow_core.c
 tests_unit_test_follow_core_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_follow_core_LDADD = $(AGENT_TEST_LIBS)
+tests_unit_test_follow_core_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
@@ -121,7 +121,7 @@ EXTRA_DIST += tests/fuzz/corpus/read_api_query
 # spoolgen: builds spools for tests (snapshots, log entries, compaction).
 check_PROGRAMS += tests/tools/spoolgen
 tests_tools_spoolgen_SOURCES = tests/tools/spoolgen.c
-tests_tools_spoolgen_LDADD = $(AGENT_TEST_LIBS)
+tests_tools_spoolgen_LDADD = $(FIXTURE_LIBS) $(AGENT_TEST_LIBS)
 
 check_PROGRAMS += tests/integration/test_serve
 TESTS += tests/integration/test_serve

@@ -34,23 +34,28 @@ bool fx_rng_chance(struct fx_rng *r, unsigned per_mille)
 	return fx_rng_below(r, 1000) < per_mille;
 }
 
-void fx_fill(uint64_t seed, uint8_t *buf, size_t len)
+void fx_rng_fill(struct fx_rng *r, uint8_t *buf, size_t len)
 {
-	struct fx_rng r;
-
-	fx_rng_seed(&r, seed);
 	while (len >= 8) {
-		uint64_t v = fx_rng_next(&r);
+		uint64_t v = fx_rng_next(r);
 
 		memcpy(buf, &v, 8);
 		buf += 8;
 		len -= 8;
 	}
 	if (len > 0) {
-		uint64_t v = fx_rng_next(&r);
+		uint64_t v = fx_rng_next(r);
 
 		memcpy(buf, &v, len);
 	}
+}
+
+void fx_fill(uint64_t seed, uint8_t *buf, size_t len)
+{
+	struct fx_rng r;
+
+	fx_rng_seed(&r, seed);
+	fx_rng_fill(&r, buf, len);
 }
 
 size_t fx_payload(uint64_t index, size_t size, char *buf, size_t cap)
@@ -69,19 +74,20 @@ size_t fx_payload(uint64_t index, size_t size, char *buf, size_t cap)
 	return len;
 }
 
-static int open_log(struct fx_spool *s, char *errmsg)
+int fx_wal_open(const char *wal_dir, const char *cluster_id,
+                const char *database, uint64_t segment_size,
+                struct wal_log **log, char *errmsg)
 {
 	struct wal_options opts;
 	int rc;
 
 	wal_options_init(&opts);
-	rc = wal_identity_init(&opts.identity, s->id.cluster_id,
-	                       s->id.database_id, errmsg);
+	rc = wal_identity_init(&opts.identity, cluster_id, database, errmsg);
 	if (rc != 0)
 		return rc;
-	if (s->segment_size != 0)
-		opts.segment_size = s->segment_size;
-	return wal_log_open(s->wal_dir, &opts, &s->log, errmsg);
+	if (segment_size != 0)
+		opts.segment_size = segment_size;
+	return wal_log_open(wal_dir, &opts, log, errmsg);
 }
 
 int fx_spool_create(struct fx_spool *s, const char *dir, const char *database,
@@ -110,7 +116,9 @@ int fx_spool_create(struct fx_spool *s, const char *dir, const char *database,
 		                 dir);
 	rc = spool_identity_write(dir, &s->id, false, errmsg);
 	if (rc == 0)
-		rc = open_log(s, errmsg);
+		rc =
+		    fx_wal_open(s->wal_dir, s->id.cluster_id, s->id.database_id,
+		                s->segment_size, &s->log, errmsg);
 	if (rc == 0)
 		rc = snapshot_store_open(s->snap_dir, &s->store, errmsg);
 	if (rc != 0)

@@ -51,6 +51,10 @@ uint64_t fx_rng_next(struct fx_rng *r);
 uint64_t fx_rng_below(struct fx_rng *r, uint64_t n);
 /* True with probability per_mille / 1000. */
 bool fx_rng_chance(struct fx_rng *r, unsigned per_mille);
+/* Fills buf with the next len bytes of r's stream (8 bytes a value, little
+ * end first on every machine we build on; a tail shorter than 8 takes the
+ * first bytes of one more value). */
+void fx_rng_fill(struct fx_rng *r, uint8_t *buf, size_t len);
 /* Fills buf with the splitmix64 stream of seed (spoolgen's snapshot
  * bytes). */
 void fx_fill(uint64_t seed, uint8_t *buf, size_t len);
@@ -79,6 +83,13 @@ struct fx_spool {
 int fx_spool_create(struct fx_spool *s, const char *dir, const char *database,
                     const char *cluster_id, uint64_t epoch,
                     uint64_t segment_size, char *errmsg);
+/* Opens (creating when missing) the wal in wal_dir with the identity
+ * (cluster_id, database) and segments of segment_size bytes (0: the wal
+ * default): what fx_spool_create, spoolgen and the tests that lay a wal
+ * of their own share. */
+int fx_wal_open(const char *wal_dir, const char *cluster_id,
+                const char *database, uint64_t segment_size,
+                struct wal_log **log, char *errmsg);
 /* Closes the wal and the store (the files stay). Safe twice. */
 void fx_spool_close(struct fx_spool *s);
 /* Appends count entries of term from the next index (fx_payload with

@@ -29,6 +29,7 @@
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
+#include "tests/lib/fixture.h"
 #include "wal/wal.h"
 
 /* Snapshots up to this size are built in memory; larger ones are streamed
@@ -183,32 +184,6 @@ static int cmd_init(const struct args *a)
 	return 0;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-/* Fills buf with the next len bytes of the stream. */
-static void fill(uint64_t *state, uint8_t *buf, size_t len)
-{
-	while (len >= 8) {
-		uint64_t v = splitmix64(state);
-
-		memcpy(buf, &v, 8);
-		buf += 8;
-		len -= 8;
-	}
-	if (len > 0) {
-		uint64_t v = splitmix64(state);
-
-		memcpy(buf, &v, len);
-	}
-}
-
 static int open_spool(const char *dir, struct proto_identity *id, char *errmsg)
 {
 	int rc = spool_identity_read(dir, id, errmsg);
@@ -226,7 +201,7 @@ static int cmd_snapshot(const struct args *a)
 	struct snapshot_meta meta;
 	struct snapshot_store *store = NULL;
 	char errmsg[MA_ERRMSG_SIZE], path[4096], tmp[4200];
-	uint64_t state = a->has_seed ? a->seed : a->index;
+	struct fx_rng rng;
 	uint8_t *buf = NULL;
 	int rc, fd = -1, status = 1;
 
@@ -237,6 +212,7 @@ static int cmd_snapshot(const struct args *a)
 	}
 	if (open_spool(a->dir, &id, errmsg) != 0)
 		return 1;
+	fx_rng_seed(&rng, a->has_seed ? a->seed : a->index);
 	memset(&ident, 0, sizeof ident);
 	strcpy(ident.cluster_id, id.cluster_id);
 	strcpy(ident.database_id, id.database_id);
@@ -253,7 +229,7 @@ static int cmd_snapshot(const struct args *a)
 			fprintf(stderr, "spoolgen snapshot: out of memory\n");
 			goto out;
 		}
-		fill(&state, buf, (size_t)a->size);
+		fx_rng_fill(&rng, buf, (size_t)a->size);
 		rc = snapshot_store_create_from_buf(
 		    store, &ident, buf, (size_t)a->size, clock_wall_ms(), &meta,
 		    errmsg);
@@ -271,7 +247,7 @@ static int cmd_snapshot(const struct args *a)
 		while (left > 0) {
 			size_t n = left < (1u << 20) ? (size_t)left : 1u << 20;
 
-			fill(&state, buf, n);
+			fx_rng_fill(&rng, buf, n);
 			rc = io_write_all(fd, buf, n, errmsg);
 			if (rc != 0) {
 				fprintf(stderr, "spoolgen snapshot: %s\n",
@@ -305,43 +281,20 @@ static int open_log(const char *dir, uint64_t segment_size,
                     struct wal_log **log)
 {
 	struct proto_identity id;
-	struct wal_options opts;
 	char errmsg[MA_ERRMSG_SIZE], path[4096];
 
 	if (open_spool(dir, &id, errmsg) != 0)
 		return -1;
-	wal_options_init(&opts);
-	if (wal_identity_init(&opts.identity, id.cluster_id, id.database_id,
-	                      errmsg) != 0 ||
-	    spool_path(path, sizeof path, dir, SPOOL_WAL_DIR) != 0) {
+	if (spool_path(path, sizeof path, dir, SPOOL_WAL_DIR) != 0) {
+		fprintf(stderr, "spoolgen: %s: path too long\n", dir);
+		return -1;
+	}
+	if (fx_wal_open(path, id.cluster_id, id.database_id, segment_size, log,
+	                errmsg) != 0) {
 		fprintf(stderr, "spoolgen: %s: %s\n", dir, errmsg);
 		return -1;
 	}
-	if (segment_size != 0)
-		opts.segment_size = segment_size;
-	if (wal_log_open(path, &opts, log, errmsg) != 0) {
-		fprintf(stderr, "spoolgen: %s\n", errmsg);
-		return -1;
-	}
 	return 0;
-}
-
-/* The payload of entry index (see the top of the file). */
-static size_t payload(uint64_t index, uint64_t size, char *buf, size_t cap)
-{
-	char prefix[32];
-	int n =
-	    snprintf(prefix, sizeof prefix,
-	             size > 0 ? "entry-%" PRIu64 "-" : "entry-%" PRIu64, index);
-	size_t len = size > 0 ? (size_t)size : (size_t)n;
-
-	if (len > cap)
-		len = cap;
-	/* A --size shorter than the prefix cuts it (no NUL inside). */
-	memcpy(buf, prefix, (size_t)n < len ? (size_t)n : len);
-	for (size_t i = (size_t)n; i < len; i++)
-		buf[i] = (char)('a' + index % 26);
-	return len;
 }
 
 static int cmd_append(const struct args *a)
@@ -406,8 +359,8 @@ static int cmd_append(const struct args *a)
 			entries[i].term = a->term;
 			entries[i].type = WAL_ENTRY_COMMAND;
 			entries[i].data = p;
-			entries[i].len =
-			    payload(entries[i].index, a->size, p, psize);
+			entries[i].len = fx_payload(entries[i].index,
+			                            (size_t)a->size, p, psize);
 		}
 		if (wal_log_append(log, entries, (size_t)n, clock_mono_ms(),
 		                   errmsg) != 0 ||

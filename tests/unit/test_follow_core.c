@@ -21,6 +21,7 @@
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
 #include "spool/spool.h"
+#include "tests/lib/fixture.h"
 #include "wal/wal.h"
 
 #define CLUSTER_A "0f6b6c1e-3c9a-4c52-9a55-3d1e2f4a5b6c"
@@ -1167,16 +1168,13 @@ static void test_bad_cluster_id_never_stored(void **state)
 static void wal_starting_at(struct fixture *fx, uint64_t first)
 {
 	char path[256], errmsg[MA_ERRMSG_SIZE];
-	struct wal_options wo;
 	struct wal_log *wal = NULL;
 
 	follow_core_free(fx->core);
 	fx->core = NULL;
-	wal_options_init(&wo);
-	assert_int_equal(
-	    wal_identity_init(&wo.identity, CLUSTER_A, "kv", errmsg), 0);
 	snprintf(path, sizeof path, "%s/wal", fx->dir);
-	assert_int_equal(wal_log_open(path, &wo, &wal, errmsg), 0);
+	assert_int_equal(fx_wal_open(path, CLUSTER_A, "kv", 0, &wal, errmsg),
+	                 0);
 	assert_int_equal(wal_log_reset(wal, first, errmsg), 0);
 	wal_log_close(wal);
 }
