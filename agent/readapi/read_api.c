@@ -939,25 +939,12 @@ static void send_forbidden(struct evhttp_request *req)
 static bool authorized(struct read_api *api, struct evhttp_request *req,
                        const char *path)
 {
-	const char *h = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Authorization");
 	char got[STATUS_TOKEN_HEX_SIZE];
 
 	if (!api->auth)
 		return true;
-	switch (status_token_from_header(h, got)) {
-	case STATUS_TOKEN_HEADER_OK:
-		break;
-	case STATUS_TOKEN_HEADER_MISSING:
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		                  "WWW-Authenticate",
-		                  "Bearer realm=\"mirror-agent\"");
-		send_error(req, 401, "unauthorized", STATUS_TOKEN_HEADER_HINT);
+	if (!status_token_from_request(req, "mirror-agent", send_error, got))
 		return false;
-	case STATUS_TOKEN_HEADER_NO_HASH:
-		send_error(req, 500, "internal error", "cannot hash the token");
-		return false;
-	}
 	if (strncmp(path, "/v1/db/", 7) == 0) {
 		const char *name = path + 7, *slash = strchr(name, '/');
 		size_t nlen =

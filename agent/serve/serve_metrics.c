@@ -497,25 +497,13 @@ static void send_error(struct evhttp_request *req, int code, const char *reason,
 
 static bool authorized(struct serve_metrics *m, struct evhttp_request *req)
 {
-	const char *h = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Authorization");
 	char got[STATUS_TOKEN_HEX_SIZE];
 
 	if (!m->auth)
 		return true;
-	switch (status_token_from_header(h, got)) {
-	case STATUS_TOKEN_HEADER_OK:
-		break;
-	case STATUS_TOKEN_HEADER_MISSING:
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		                  "WWW-Authenticate",
-		                  "Bearer realm=\"mirror-agent serve\"");
-		send_error(req, 401, "unauthorized", STATUS_TOKEN_HEADER_HINT);
+	if (!status_token_from_request(req, "mirror-agent serve", send_error,
+	                               got))
 		return false;
-	case STATUS_TOKEN_HEADER_NO_HASH:
-		send_error(req, 500, "internal error", "cannot hash the token");
-		return false;
-	}
 	if (!status_token_equal(got, m->token_sha)) {
 		send_error(req, 403, "forbidden", "this token is not accepted");
 		return false;

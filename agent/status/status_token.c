@@ -1,8 +1,11 @@
 /* Bearer token hashing and comparison (status_token.h). */
 #include "agent/status/status_token.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <event2/http.h>
 
 #include <wolfssl/options.h>
 
@@ -52,4 +55,29 @@ status_token_from_header(const char *authorization,
 	if (!status_token_hash(token, strlen(token), out))
 		return STATUS_TOKEN_HEADER_NO_HASH;
 	return STATUS_TOKEN_HEADER_OK;
+}
+
+bool status_token_from_request(struct evhttp_request *req, const char *realm,
+                               status_token_send_error_fn *send_error,
+                               char out[STATUS_TOKEN_HEX_SIZE])
+{
+	const char *h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	char challenge[128];
+
+	switch (status_token_from_header(h, out)) {
+	case STATUS_TOKEN_HEADER_OK:
+		return true;
+	case STATUS_TOKEN_HEADER_MISSING:
+		snprintf(challenge, sizeof challenge, "Bearer realm=\"%s\"",
+		         realm);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "WWW-Authenticate", challenge);
+		send_error(req, 401, "unauthorized", STATUS_TOKEN_HEADER_HINT);
+		return false;
+	case STATUS_TOKEN_HEADER_NO_HASH:
+		break;
+	}
+	send_error(req, 500, "internal error", "cannot hash the token");
+	return false;
 }

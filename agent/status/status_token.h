@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct evhttp_request;
+
 #define STATUS_TOKEN_HEX_SIZE 65 /* 64 hex digits and the NUL */
 
 /* SHA-256 of token[0..len) in lower-case hex into out; false when
@@ -41,5 +43,20 @@ enum status_token_header {
 enum status_token_header
 status_token_from_header(const char *authorization,
                          char out[STATUS_TOKEN_HEX_SIZE]);
+
+/* A listener's error answer: code, reason (the JSON "error") and a
+ * detail, in the listener's own body format. */
+typedef void status_token_send_error_fn(struct evhttp_request *req, int code,
+                                        const char *reason, const char *detail);
+
+/* libevent glue over status_token_from_header, for both listeners: reads
+ * req's Authorization header into out (the token's hash) and returns
+ * true; otherwise answers itself through send_error and returns false:
+ * 401 "unauthorized" with STATUS_TOKEN_HEADER_HINT and
+ * "WWW-Authenticate: Bearer realm=\"<realm>\"" when the request carries
+ * no bearer token, 500 when hashing fails. */
+bool status_token_from_request(struct evhttp_request *req, const char *realm,
+                               status_token_send_error_fn *send_error,
+                               char out[STATUS_TOKEN_HEX_SIZE]);
 
 #endif
