@@ -44,3 +44,10 @@ EXTRA_DIST += bench/bench_offload.sh
 
 # qlog_summary.sh: a qlog (MA_QLOG_DIR) interval by interval.
 EXTRA_DIST += bench/qlog_summary.sh
+# bench_compress: zstd per snapshot chunk (ratio, compress and decompress
+# MB/s, projected bootstrap time on the WAN profiles); bench_compress.sh
+# feeds it real raftkv snapshots.
+noinst_PROGRAMS += bench/bench_compress
+bench_bench_compress_SOURCES = bench/bench_compress.c
+bench_bench_compress_LDADD = common/libcommon.a $(DEPS_LIBS) -lpthread
+EXTRA_DIST += bench/bench_compress.sh
