@@ -179,6 +179,8 @@ static const struct cli_opt serve_opts[] = {
      "QUIC stream flow-control window"},
     {"cc", "ALGORITHM", CLI_OPT_KEY, "serve.congestion_control",
      "congestion control"},
+    {"compression-level", "N", CLI_OPT_KEY, "serve.snapshot_compression_level",
+     "zstd level of snapshot chunks for mirrors that ask (0: off)"},
     {"log-file", "PATH", CLI_OPT_KEY, "agent.log_file",
      "log here (reopened on SIGHUP) instead of stderr"},
     {"log-level", "LEVEL", CLI_OPT_KEY, "agent.log_level", "log level"},

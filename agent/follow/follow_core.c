@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -122,12 +123,17 @@ struct follow_core {
 	uint32_t switch_target;
 	char switch_why[256];
 	struct follow_refresh refresh; /* follow_refresh.h (applier none) */
+	/* Snapshot compression: the connection's smoothed RTT, the codec
+	 * that decompresses zstd chunks before the receiver sees them. */
+	uint64_t srtt_us;
+	struct snapshot_codec *codec;
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
 };
 
 static void start_info(struct follow_core *c);
+static bool want_zstd(const struct follow_core *c);
 static int batch_flush(struct follow_core *c);
 
 /* ---- actions and reporting ---- */
@@ -886,6 +892,30 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 		stream_failed(c, errmsg2);
 		return 1;
 	}
+	/* Compressed chunks become raw here: the receiver, its CRC32C
+	 * checks (over the raw bytes) and resume see a raw stream. */
+	c->sm.status.snapshot_wire_bytes += chunk.data_len;
+	if (chunk.encoding != SNAPSHOT_ENCODING_RAW) {
+		if (c->codec == NULL)
+			rc = snapshot_codec_new(&c->codec, errmsg);
+		else
+			rc = 0;
+		if (rc == 0)
+			rc = snapshot_codec_decompress(
+			    c->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT,
+			    errmsg);
+		if (rc != 0) {
+			snprintf(errmsg2, sizeof errmsg2,
+			         "snapshot stream: %.400s", errmsg);
+			log_error("%s: %s", c->name, errmsg2);
+			if (rc == MA_ERR_NOMEM)
+				db_fatal(c, rc, errmsg2);
+			else
+				stream_failed(c, errmsg2);
+			return 1;
+		}
+	}
+	c->sm.status.snapshot_raw_bytes += chunk.data_len;
 	rc = snapshot_receiver_feed(c->recv, &chunk, c->now, errmsg);
 	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
@@ -964,9 +994,42 @@ static void start_snapshot(struct follow_core *c)
 	         c->name, ident.index, ident.term, ident.size, offset);
 	snprintf(path, sizeof path,
 	         "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
-	         "&offset=%" PRIu64,
-	         c->name, ident.index, ident.term, offset);
+	         "&offset=%" PRIu64 "%s",
+	         c->name, ident.index, ident.term, offset,
+	         want_zstd(c) ? "&encodings=1" : "");
 	request(c, path);
+}
+
+/* Whether to ask for zstd chunks: the source offers them and the
+ * configuration (auto: the RTT says WAN) wants them. */
+static bool want_zstd(const struct follow_core *c)
+{
+	uint64_t rtt_ms = c->cfg.compression_rtt_ms != 0
+	                      ? c->cfg.compression_rtt_ms
+	                      : FOLLOW_COMPRESSION_AUTO_RTT_MS;
+	bool want;
+
+	if ((c->info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) == 0)
+		return false;
+	switch (c->cfg.compression) {
+	case FOLLOW_COMPRESSION_ZSTD:
+		want = true;
+		break;
+	case FOLLOW_COMPRESSION_NONE:
+		want = false;
+		break;
+	default:
+		want = c->srtt_us >= rtt_ms * 1000;
+		break;
+	}
+	log_info("%s: asking for %s snapshot chunks (snapshot_compression "
+	         "%s, smoothed RTT %" PRIu64 " ms)",
+	         c->name, want ? "zstd" : "raw",
+	         c->cfg.compression == FOLLOW_COMPRESSION_ZSTD   ? "zstd"
+	         : c->cfg.compression == FOLLOW_COMPRESSION_NONE ? "none"
+	                                                         : "auto",
+	         c->srtt_us / 1000);
+	return want;
 }
 
 /* ---- info ---- */
@@ -1244,8 +1307,14 @@ void follow_core_free(struct follow_core *c)
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
 	snapshot_store_close(c->store);
+	snapshot_codec_free(c->codec);
 	batch_free(&c->batch);
 	free(c);
+}
+
+void follow_core_set_rtt(struct follow_core *c, uint64_t srtt_us)
+{
+	c->srtt_us = srtt_us;
 }
 
 /* ---- background snapshot refresh (follow_refresh.h) ---- */

@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 
 static const char *const fault_names[SERVE_FAULT_COUNT] = {
     [SERVE_FAULT_NONE] = "none",
@@ -170,8 +171,26 @@ bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
 	return now_ms >= s->progress_ms && now_ms - s->progress_ms >= lease_ms;
 }
 
+int serve_snapshot_compress(struct serve_snapshot *s, int level, char *errmsg)
+{
+	if (level < SNAPSHOT_LEVEL_MIN || level > SNAPSHOT_LEVEL_MAX)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "zstd level %d outside %d..%d", level,
+		                 SNAPSHOT_LEVEL_MIN, SNAPSHOT_LEVEL_MAX);
+	if (s->codec == NULL) {
+		int rc = snapshot_codec_new(&s->codec, errmsg);
+
+		if (rc != 0)
+			return rc;
+	}
+	s->level = level;
+	return 0;
+}
+
 void serve_snapshot_close(struct serve_snapshot *s)
 {
+	snapshot_codec_free(s->codec);
+	s->codec = NULL;
 	snapshot_sender_close(s->sender);
 	s->sender = NULL;
 	if (s->pinned)
@@ -299,10 +318,19 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 	} else {
 		s->envelopes++;
 	}
+	s->raw_bytes += env.data_len;
+	if (produced != NULL)
+		*produced += env.data_len;
+	/* After any injected fault: a damaged chunk is compressed as it is,
+	 * so the mirror's CRC32C over the raw bytes still catches it. */
+	if (s->codec != NULL) {
+		rc = snapshot_codec_compress(s->codec, s->level, &env, errmsg);
+		if (rc < 0)
+			return rc;
+	}
+	s->wire_bytes += env.data_len;
 	rc = proto_envelope_encode(out, &env, errmsg);
 	if (rc != 0)
 		return rc;
-	if (produced != NULL)
-		*produced += env.data_len;
 	return env.done ? 0 : 1;
 }

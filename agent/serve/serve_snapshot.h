@@ -15,6 +15,7 @@
 
 #include "proto/proto.h"
 
+struct snapshot_codec;
 struct snapshot_sender;
 struct snapshot_store;
 
@@ -57,6 +58,12 @@ struct serve_snapshot {
 	bool corrupt;       /* the file failed its CRC: an `x` frame said so */
 	uint8_t *scratch;   /* SERVE_FAULT_TOTAL_CRC's damaged copy */
 	uint64_t progress_ms; /* serve_snapshot_progress: last progress */
+	/* serve_snapshot_compress: zstd at `level` for every chunk it
+	 * shrinks (NULL/0: raw). raw_bytes and wire_bytes count the data
+	 * fields' bytes before and after. */
+	struct snapshot_codec *codec;
+	int level;
+	uint64_t raw_bytes, wire_bytes;
 };
 
 /* Source protection: how many streams one client identity may hold open
@@ -106,6 +113,12 @@ void serve_snapshot_progress(struct serve_snapshot *s, uint64_t now_ms);
  * re-bootstraps from /info if the snapshot is gone by then. */
 bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
                                  uint64_t now_ms, uint64_t lease_ms);
+
+/* Compresses the stream's chunks with zstd at level (1..19) from the next
+ * one on, each chunk only when that makes it smaller; serve calls it when
+ * the request's encodings include zstd and compression is on. 0,
+ * MA_ERR_INVAL (level), MA_ERR_NOMEM. */
+int serve_snapshot_compress(struct serve_snapshot *s, int level, char *errmsg);
 
 /* Closes the sender and drops the pin. Safe on a zeroed struct. */
 void serve_snapshot_close(struct serve_snapshot *s);

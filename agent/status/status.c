@@ -214,6 +214,8 @@ void status_database_set(struct status_database *d, const char *name,
 	d->received_entries = st->received_entries;
 	d->appended_entries = st->appended_entries;
 	d->refetched_bytes = st->refetched_bytes;
+	d->snapshot_wire_bytes = st->snapshot_wire_bytes;
+	d->snapshot_raw_bytes = st->snapshot_raw_bytes;
 	d->retention_headroom_known = st->retention_headroom_known;
 	d->retention_headroom_s = st->retention_headroom_s;
 	d->promoted_index = st->promoted_index;
@@ -405,6 +407,8 @@ enum metric_field {
 	M_RX_ENTRIES,
 	M_APPENDED,
 	M_REFETCHED,
+	M_SNAP_WIRE,
+	M_SNAP_RAW,
 };
 
 /* Names follow Prometheus's conventions (base units, _total only on
@@ -444,6 +448,11 @@ static const struct {
     [M_REFETCHED] = {"mirror_refetched_bytes_total", "counter",
                      "Snapshot bytes received again after an interrupted "
                      "bootstrap resumed from its durable offset."},
+    [M_SNAP_WIRE] = {"mirror_snapshot_wire_bytes_total", "counter",
+                     "Snapshot chunk bytes received as sent (zstd "
+                     "chunks compressed)."},
+    [M_SNAP_RAW] = {"mirror_snapshot_raw_bytes_total", "counter",
+                    "Snapshot chunk bytes received, once decompressed."},
 };
 
 static uint64_t metric_value(const struct status_database *d,
@@ -476,6 +485,10 @@ static uint64_t metric_value(const struct status_database *d,
 		return d->appended_entries;
 	case M_REFETCHED:
 		return d->refetched_bytes;
+	case M_SNAP_WIRE:
+		return d->snapshot_wire_bytes;
+	case M_SNAP_RAW:
+		return d->snapshot_raw_bytes;
 	}
 	return 0;
 }
