@@ -196,7 +196,8 @@ static const struct cli_opt serve_opts[] = {
 #ifdef MA_FAULT_INJECTION
     {"inject-fault", "FAULT", OPT_INJECT_FAULT, NULL,
      "damage snapshot streams on purpose (test builds): chunk-crc, "
-     "offset-gap, total-crc, oversize-frame, malformed, oversize-field"},
+     "offset-gap, total-crc, oversize-frame, malformed, oversize-field, "
+     "zstd-crc, zstd-frame (with compression)"},
 #endif
     {NULL, NULL, 0, NULL, NULL},
 };

@@ -22,6 +22,8 @@ static const char *const fault_names[SERVE_FAULT_COUNT] = {
     [SERVE_FAULT_OVERSIZE_FRAME] = "oversize-frame",
     [SERVE_FAULT_MALFORMED] = "malformed",
     [SERVE_FAULT_OVERSIZE_FIELD] = "oversize-field",
+    [SERVE_FAULT_ZSTD_CRC] = "zstd-crc",
+    [SERVE_FAULT_ZSTD_FRAME] = "zstd-frame",
 };
 
 int serve_fault_parse(const char *name, enum serve_fault *out)
@@ -241,8 +243,10 @@ static int inject(struct serve_snapshot *s, struct snapshot_chunk *env,
 		return bad_frame(out, PROTO_FAULT_MALFORMED);
 	case SERVE_FAULT_OVERSIZE_FIELD:
 		return bad_frame(out, PROTO_FAULT_OVERSIZE_FIELD);
+	case SERVE_FAULT_ZSTD_CRC:
+	case SERVE_FAULT_ZSTD_FRAME:
 	case SERVE_FAULT_NONE:
-		break;
+		break; /* the zstd faults: compress_chunk */
 	}
 	return 0;
 }
@@ -277,11 +281,55 @@ static int say_corrupt(struct serve_snapshot *s, struct proto_buf *out,
 	return 0;
 }
 
+/* A copy of len bytes of data in s->scratch with byte `at` flipped. */
+static const uint8_t *damaged_copy(struct serve_snapshot *s,
+                                   const uint8_t *data, size_t len, size_t at)
+{
+	uint8_t *copy = malloc(len);
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, data, len);
+	copy[at] ^= 0xff;
+	free(s->scratch);
+	s->scratch = copy;
+	return copy;
+}
+
+/* Compresses env when the stream compresses (serve_snapshot_compress),
+ * with the zstd faults on the faulted envelope (hit). 0 or MA_ERR_*. */
+static int compress_chunk(struct serve_snapshot *s, struct snapshot_chunk *env,
+                          bool hit, char *errmsg)
+{
+	int rc;
+
+	if (s->codec == NULL)
+		return 0;
+	if (hit && s->fault == SERVE_FAULT_ZSTD_CRC && env->data_len > 0) {
+		env->data = damaged_copy(s, env->data, env->data_len, 0);
+		if (env->data == NULL)
+			return ma_errorf(errmsg, MA_ERR_NOMEM,
+			                 "out of memory injecting a fault");
+	}
+	rc = snapshot_codec_compress(s->codec, s->level, env, errmsg);
+	if (rc < 0)
+		return rc;
+	if (hit && s->fault == SERVE_FAULT_ZSTD_FRAME &&
+	    env->encoding == SNAPSHOT_ENCODING_ZSTD) {
+		env->data = damaged_copy(s, env->data, env->data_len, 0);
+		if (env->data == NULL)
+			return ma_errorf(errmsg, MA_ERR_NOMEM,
+			                 "out of memory injecting a fault");
+	}
+	return 0;
+}
+
 int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg)
 {
 	struct snapshot_chunk env;
 	uint64_t v0;
+	bool hit = false;
 	int rc;
 
 	if (injected != NULL)
@@ -304,7 +352,7 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 	if (rc == 2)
 		return 1;
 	if (s->fault != SERVE_FAULT_NONE) {
-		bool hit = s->envelopes == 1 && !env.done;
+		hit = s->envelopes == 1 && !env.done;
 
 		rc = inject(s, &env, out);
 		s->envelopes++;
@@ -323,11 +371,9 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 		*produced += env.data_len;
 	/* After any injected fault: a damaged chunk is compressed as it is,
 	 * so the mirror's CRC32C over the raw bytes still catches it. */
-	if (s->codec != NULL) {
-		rc = snapshot_codec_compress(s->codec, s->level, &env, errmsg);
-		if (rc < 0)
-			return rc;
-	}
+	rc = compress_chunk(s, &env, hit, errmsg);
+	if (rc != 0)
+		return rc;
 	s->wire_bytes += env.data_len;
 	rc = proto_envelope_encode(out, &env, errmsg);
 	if (rc != 0)

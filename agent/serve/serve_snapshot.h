@@ -30,11 +30,17 @@ enum serve_fault {
 	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
 	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
 	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
+	/* With compression on (serve_snapshot_compress) only: */
+	SERVE_FAULT_ZSTD_CRC,   /* compressed from a damaged copy, the CRC
+	                         * of the sound bytes kept */
+	SERVE_FAULT_ZSTD_FRAME, /* the compressed bytes' first byte changed
+	                         * (not a zstd frame) */
 };
-#define SERVE_FAULT_COUNT 7
+#define SERVE_FAULT_COUNT 9
 
 /* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
- * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
+ * "malformed", "oversize-field", "zstd-crc", "zstd-frame". 0 or
+ * MA_ERR_INVAL. */
 int serve_fault_parse(const char *name, enum serve_fault *out);
 /* The name serve_fault_parse accepts ("none" for SERVE_FAULT_NONE). */
 const char *serve_fault_name(enum serve_fault f);

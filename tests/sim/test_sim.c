@@ -27,6 +27,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "tests/lib/fixture.h"
 #include "tests/sim/sim.h"
@@ -691,7 +692,9 @@ static void test_stream_faults(void **state)
 	const uint64_t size = 5 * CHUNK;
 
 	(void)state;
-	for (int f = SERVE_FAULT_CHUNK_CRC; f < SERVE_FAULT_COUNT; f++) {
+	/* The zstd faults need compression: test_zstd_faults. */
+	for (int f = SERVE_FAULT_CHUNK_CRC; f <= SERVE_FAULT_OVERSIZE_FIELD;
+	     f++) {
 		struct world w;
 		struct fx_spool *sp;
 		uint64_t offsets[16], nsnap = 0;
@@ -729,6 +732,254 @@ static void test_stream_faults(void **state)
 				assert_true(offsets[i] == i * CHUNK);
 			assert_true(w.sim.stats.min_backoff_ms >= 25);
 		}
+		assert_snapshot_equal(&w, 100, 1);
+		assert_wal_equal(&w, 101, 120);
+		world_free(&w);
+	}
+}
+
+/* ---- snapshot compression (issue 12 item 8) ---- */
+
+/* A snapshot of `size` bytes whose chunks of CHUNK bytes alternate:
+ * even chunks text-like lines (compressible), odd ones random bytes
+ * (incompressible: sent raw even when compression is on). */
+static void snapshot_mixed(struct world *w, struct fx_spool *sp, uint64_t index,
+                           uint64_t term, size_t size)
+{
+	struct snapshot_ident ident;
+	struct snapshot_meta meta;
+	uint8_t *buf = malloc(size);
+	size_t at = 0;
+
+	assert_non_null(buf);
+	fx_fill(index * 7 + 1, buf, size);
+	for (size_t c = 0; c * CHUNK < size; c += 2) {
+		at = c * CHUNK;
+		while (at < size && at < (c + 1) * CHUNK) {
+			char line[64];
+			int n = snprintf(line, sizeof line,
+			                 "put users/%06zu name=user-%zu ok\n",
+			                 at, at % 977);
+			size_t take = (size_t)n;
+
+			if (take > size - at)
+				take = size - at;
+			if (take > (c + 1) * CHUNK - at)
+				take = (c + 1) * CHUNK - at;
+			memcpy(buf + at, line, take);
+			at += take;
+		}
+	}
+	memset(&ident, 0, sizeof ident);
+	strcpy(ident.cluster_id, sp->id.cluster_id);
+	strcpy(ident.database_id, sp->id.database_id);
+	ident.index = index;
+	ident.term = term;
+	if (snapshot_store_create_from_buf(sp->store, &ident, buf, size, 0,
+	                                   &meta, w->em) != 0)
+		fail_msg("snapshot: %s", w->em);
+	free(buf);
+	sim_model_snapshot(&w->sim, index, term, meta.id.size, meta.id.crc32c);
+}
+
+static bool any_path_has(const struct world *w, const char *part)
+{
+	for (uint64_t i = 0; i < w->sim.npaths; i++)
+		if (strstr(sim_path(&w->sim, i), part) != NULL)
+			return true;
+	return false;
+}
+
+/* A compressed bootstrap cut after the k-th frame (a crash and restart
+ * of the mirror for odd k): the mirror asks for zstd chunks (the source
+ * offers them), resumes from its durable offset asking for them again,
+ * and ends with the source's bytes (size and CRC32C of the model);
+ * compressible chunks crossed the link smaller, the random ones raw. */
+static void test_zstd_bootstrap_resume(void **state)
+{
+	const uint64_t size = 10 * CHUNK + 1000;
+
+	(void)state;
+	for (uint64_t k = 2; k <= 9; k += 7) {
+		struct world w;
+		struct fx_spool *sp;
+		const struct mirror_status *st;
+		uint64_t durable = k * CHUNK, zs, raw, wire;
+		char want[200];
+
+		world_init(&w, 900 + k, CHUNK);
+		w.sim.core_cfg.compression = FOLLOW_COMPRESSION_ZSTD;
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		snapshot_mixed(&w, sp, 100, 1, size);
+		serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+		sim_source_set_compression(w.sim.sources[0], 3);
+		w.sim.cut_snapshot_after = k;
+		start(&w);
+		assert_true(sim_run(&w.sim, cut_happened, NULL, 20000));
+		assert_clean(&w);
+		assert_int_equal(sim_mirror_snapshot_count(&w.sim), 0);
+		if (k % 2 == 1 && sim_restart_mirror(&w.sim, w.em) != 0)
+			fail_msg("restart: %s", w.em);
+		run_to(&w, 120, 20000);
+		assert_true(w.sim.stats.snapshot_requests == 2);
+		assert_true(path_is(&w, 1,
+		                    "/v1/db/kv/snapshot?index=100&term=1"
+		                    "&offset=0&encodings=1"));
+		snprintf(want, sizeof want,
+		         "/v1/db/kv/snapshot?index=100&term=1&offset=%" PRIu64
+		         "&encodings=1",
+		         durable);
+		assert_true(any_path_has(&w, want));
+		assert_snapshot_equal(&w, 100, 1);
+		assert_wal_equal(&w, 101, 120);
+		sim_source_compression_stats(w.sim.sources[0], &zs, &raw,
+		                             &wire);
+		assert_int_equal(zs, 2);
+		/* The second stream sends everything from the durable
+		 * offset on; the first at least what became durable. */
+		assert_true(raw >= size);
+		/* 6 text chunks shrink (zstd: a tenth or less); the 5 random
+		 * ones are sent raw: the wire carries well under 3/4. */
+		assert_true(wire < raw * 3 / 4);
+		assert_true(wire > raw / 3);
+		if (k % 2 == 0) {
+			/* Counted by the core that saw both streams. */
+			st = follow_core_status(w.sim.core);
+			assert_true(st->snapshot_raw_bytes >= size);
+			assert_true(st->snapshot_wire_bytes < raw * 3 / 4);
+			assert_true(st->snapshot_wire_bytes <= wire);
+		}
+		world_free(&w);
+	}
+}
+
+/* snapshot_compression: auto asks for zstd only once the connection's
+ * RTT says WAN, none never, and nobody asks a source that does not offer
+ * it (an older serve, or compression off): its paths carry no
+ * `encodings`, which an older serve would refuse. */
+static void test_zstd_negotiation(void **state)
+{
+	static const struct {
+		int mode;
+		int level; /* the source's; 0: off (as an older one) */
+		uint64_t srtt_us;
+		bool asks;
+	} cases[] = {
+	    {FOLLOW_COMPRESSION_AUTO, 3, 200, false},
+	    {FOLLOW_COMPRESSION_AUTO, 3, 50000, true},
+	    {FOLLOW_COMPRESSION_NONE, 3, 50000, false},
+	    {FOLLOW_COMPRESSION_ZSTD, 3, 0, true},
+	    {FOLLOW_COMPRESSION_ZSTD, 0, 50000, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct world w;
+		struct fx_spool *sp;
+		uint64_t zs, raw, wire;
+
+		world_init(&w, 950 + i, CHUNK);
+		w.sim.core_cfg.compression = cases[i].mode;
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		snapshot_mixed(&w, sp, 100, 1, 4 * CHUNK);
+		serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
+		sim_source_set_compression(w.sim.sources[0], cases[i].level);
+		start(&w);
+		follow_core_set_rtt(w.sim.core, cases[i].srtt_us);
+		run_to(&w, 120, 20000);
+		assert_snapshot_equal(&w, 100, 1);
+		assert_true(path_is(&w, 1,
+		                    cases[i].asks
+		                        ? "/v1/db/kv/snapshot?index=100&term=1"
+		                          "&offset=0&encodings=1"
+		                        : "/v1/db/kv/snapshot?index=100&term=1"
+		                          "&offset=0"));
+		sim_source_compression_stats(w.sim.sources[0], &zs, &raw,
+		                             &wire);
+		assert_int_equal(zs, cases[i].asks ? 1 : 0);
+		assert_true(raw == 4 * CHUNK);
+		if (cases[i].asks)
+			assert_true(wire < raw);
+		else
+			assert_true(wire == raw);
+		world_free(&w);
+	}
+}
+
+static bool stream_failed_once(struct sim *sim, void *arg)
+{
+	(void)arg;
+	return sim->stats.snapshot_requests >= 2;
+}
+
+/* A compressed chunk that is wrong: decompressed from a damaged copy
+ * (zstd-crc: the CRC32C over the raw bytes catches it) or not a zstd
+ * frame at all (zstd-frame: the decoder refuses it). Either way the
+ * mirror names the chunk's offset, keeps what is durable, and creeps
+ * forward one chunk per attempt to the source's bytes. */
+static void test_zstd_faults(void **state)
+{
+	const uint64_t size = 5 * CHUNK;
+
+	(void)state;
+	for (int f = SERVE_FAULT_ZSTD_CRC; f <= SERVE_FAULT_ZSTD_FRAME; f++) {
+		struct world w;
+		struct fx_spool *sp;
+		uint64_t offsets[16], nsnap = 0;
+		char want[160];
+		const char *err;
+
+		world_init(&w, 980 + (uint64_t)f, CHUNK);
+		w.sim.core_cfg.compression = FOLLOW_COMPRESSION_ZSTD;
+		sp = world_spool(&w, CLUSTER_A, 1);
+		append(&w, sp, 120, 1, true);
+		/* All text: every chunk is sent compressed. */
+		{
+			char *buf = malloc(size);
+			struct snapshot_ident ident;
+			struct snapshot_meta meta;
+
+			assert_non_null(buf);
+			for (size_t i = 0; i < size; i++)
+				buf[i] =
+				    "abcdefgh ij\n"[i % 12 ^ (i / 977) % 5];
+			memset(&ident, 0, sizeof ident);
+			strcpy(ident.cluster_id, sp->id.cluster_id);
+			strcpy(ident.database_id, sp->id.database_id);
+			ident.index = 100;
+			ident.term = 1;
+			if (snapshot_store_create_from_buf(sp->store, &ident,
+			                                   buf, size, 0, &meta,
+			                                   w.em) != 0)
+				fail_msg("snapshot: %s", w.em);
+			free(buf);
+			sim_model_snapshot(&w.sim, 100, 1, meta.id.size,
+			                   meta.id.crc32c);
+		}
+		serve_spool(&w, sp, CHUNK, (enum serve_fault)f);
+		sim_source_set_compression(w.sim.sources[0], 3);
+		start(&w);
+		assert_true(sim_run(&w.sim, stream_failed_once, NULL, 20000));
+		err = follow_core_status(w.sim.core)->error;
+		snprintf(want, sizeof want, "chunk at offset %d", CHUNK);
+		if (strstr(err, want) == NULL ||
+		    strstr(err, f == SERVE_FAULT_ZSTD_CRC
+		                    ? "CRC32C is 0x"
+		                    : "are not a zstd frame") == NULL)
+			fail_msg("fault %s: error '%s'",
+			         serve_fault_name((enum serve_fault)f), err);
+		run_to(&w, 120, 60000);
+		for (uint64_t i = 0; i < w.sim.npaths; i++) {
+			uint64_t o = path_offset(&w, i);
+
+			if (o != UINT64_MAX && nsnap < 16)
+				offsets[nsnap++] = o;
+		}
+		assert_int_equal(nsnap, 5);
+		for (uint64_t i = 0; i < nsnap; i++)
+			assert_true(offsets[i] == i * CHUNK);
 		assert_snapshot_equal(&w, 100, 1);
 		assert_wal_equal(&w, 101, 120);
 		world_free(&w);
@@ -1845,6 +2096,9 @@ int main(void)
 	    cmocka_unit_test(test_failover_term_check),
 	    cmocka_unit_test(test_identity_change),
 	    cmocka_unit_test(test_stream_faults),
+	    cmocka_unit_test(test_zstd_bootstrap_resume),
+	    cmocka_unit_test(test_zstd_negotiation),
+	    cmocka_unit_test(test_zstd_faults),
 	    cmocka_unit_test(test_fault_backoff),
 	    cmocka_unit_test(test_commit_then_cut),
 	    cmocka_unit_test(test_checkpoint_trim_restart),
