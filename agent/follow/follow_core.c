@@ -1009,8 +1009,13 @@ static bool want_zstd(const struct follow_core *c)
 	                      : FOLLOW_COMPRESSION_AUTO_RTT_MS;
 	bool want;
 
-	if ((c->info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) == 0)
+	if ((c->info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) == 0) {
+		if (c->cfg.compression != FOLLOW_COMPRESSION_NONE)
+			log_info("%s: asking for raw snapshot chunks (the "
+			         "source offers no compression)",
+			         c->name);
 		return false;
+	}
 	switch (c->cfg.compression) {
 	case FOLLOW_COMPRESSION_ZSTD:
 		want = true;
