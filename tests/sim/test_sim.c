@@ -944,7 +944,8 @@ static void test_zstd_faults(void **state)
 			assert_non_null(buf);
 			for (size_t i = 0; i < size; i++)
 				buf[i] =
-				    "abcdefgh ij\n"[i % 12 ^ (i / 977) % 5];
+				    "abcdefgh ij\n"[(i % 12 ^ (i / 977) % 5) %
+				                    12];
 			memset(&ident, 0, sizeof ident);
 			strcpy(ident.cluster_id, sp->id.cluster_id);
 			strcpy(ident.database_id, sp->id.database_id);
