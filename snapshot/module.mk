@@ -4,9 +4,7 @@ snapshot_libsnapshot_a_SOURCES += \
 	snapshot/snapshot_meta.c \
 	snapshot/snapshot_store.c \
 	snapshot/snapshot_sender.c \
-	snapshot/snapshot_receiver.c \
-	snapshot/snapshot_codec.h \
-	snapshot/snapshot_codec.c
+	snapshot/snapshot_receiver.c
 
 SNAPSHOT_TESTS = \
 	tests/unit/test_snapshot_store \

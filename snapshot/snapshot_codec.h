@@ -7,7 +7,8 @@
  *
  * A codec holds one zstd context for each direction and one buffer; the
  * data a call hands back stays valid until the next call on the same
- * codec. No I/O, no clock. */
+ * codec. No I/O, no clock. Built into proto/libproto.a (wire format; the
+ * tap's shared library, made of libsnapshot's sources, needs no zstd). */
 #ifndef MIRROR_SNAPSHOT_SNAPSHOT_CODEC_H
 #define MIRROR_SNAPSHOT_SNAPSHOT_CODEC_H
 
