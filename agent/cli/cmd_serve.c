@@ -460,6 +460,7 @@ static unsigned report_unapplied(const struct serve_cli *a,
 	NUM(max_handshakes, "[serve] max_handshakes");
 	NUM(max_handshakes_per_addr, "[serve] max_handshakes_per_address");
 	NUM(handshake_timeout_ms, "[serve] handshake_timeout");
+	NUM(compression_level, "[serve] snapshot_compression_level");
 	STR(a->cfg.serve.metrics_listen.host, b->cfg.serve.metrics_listen.host,
 	    "[serve] metrics_listen");
 	if (a->cfg.serve.metrics_listen.port !=
