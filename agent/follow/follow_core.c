@@ -134,6 +134,7 @@ struct follow_core {
 
 static void start_info(struct follow_core *c);
 static bool want_zstd(const struct follow_core *c);
+static bool compression_wanted(const struct follow_core *c);
 static int batch_flush(struct follow_core *c);
 
 /* ---- actions and reporting ---- */
@@ -1000,14 +1001,29 @@ static void start_snapshot(struct follow_core *c)
 	request(c, path);
 }
 
-/* Whether to ask for zstd chunks: the source offers them and the
- * configuration (auto: the RTT says WAN) wants them. */
-static bool want_zstd(const struct follow_core *c)
+/* Whether the configuration asks for zstd chunks now (auto: when the
+ * connection's RTT says WAN), whatever the source offers. */
+static bool compression_wanted(const struct follow_core *c)
 {
 	uint64_t rtt_ms = c->cfg.compression_rtt_ms != 0
 	                      ? c->cfg.compression_rtt_ms
 	                      : FOLLOW_COMPRESSION_AUTO_RTT_MS;
-	bool want;
+
+	switch (c->cfg.compression) {
+	case FOLLOW_COMPRESSION_ZSTD:
+		return true;
+	case FOLLOW_COMPRESSION_NONE:
+		return false;
+	default:
+		return c->srtt_us >= rtt_ms * 1000;
+	}
+}
+
+/* Whether to ask for zstd chunks: the source offers them and the
+ * configuration (auto: the RTT says WAN) wants them. */
+static bool want_zstd(const struct follow_core *c)
+{
+	bool want = compression_wanted(c);
 
 	if ((c->info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) == 0) {
 		if (c->cfg.compression != FOLLOW_COMPRESSION_NONE)
@@ -1015,17 +1031,6 @@ static bool want_zstd(const struct follow_core *c)
 			         "source offers no compression)",
 			         c->name);
 		return false;
-	}
-	switch (c->cfg.compression) {
-	case FOLLOW_COMPRESSION_ZSTD:
-		want = true;
-		break;
-	case FOLLOW_COMPRESSION_NONE:
-		want = false;
-		break;
-	default:
-		want = c->srtt_us >= rtt_ms * 1000;
-		break;
 	}
 	log_info("%s: asking for %s snapshot chunks (snapshot_compression "
 	         "%s, smoothed RTT %" PRIu64 " ms)",
@@ -1348,7 +1353,7 @@ refresh_env(struct follow_core *c, struct follow_refresh_env *env)
 		return NULL;
 	*env = (struct follow_refresh_env){
 	    c->store,     c->wal,         &c->ckpt, &c->identity,
-	    refresh_open, refresh_cancel, c};
+	    refresh_open, refresh_cancel, c,        compression_wanted(c)};
 	return env;
 }
 
