@@ -311,9 +311,25 @@ static int compress_chunk(struct serve_snapshot *s, struct snapshot_chunk *env,
 			return ma_errorf(errmsg, MA_ERR_NOMEM,
 			                 "out of memory injecting a fault");
 	}
+	if (env->data_len == 0)
+		return 0;
+	/* Data that does not shrink: try only now and then (the attempt
+	 * costs about 15 % of a loopback bootstrap's time on random
+	 * bytes, bench/README.md). */
+	if (s->raw_streak >= SERVE_ZSTD_PROBE_AFTER &&
+	    s->untried < SERVE_ZSTD_PROBE_EVERY - 1 && !hit) {
+		s->untried++;
+		return 0;
+	}
+	s->untried = 0;
+	s->attempts++;
 	rc = snapshot_codec_compress(s->codec, s->level, env, errmsg);
 	if (rc < 0)
 		return rc;
+	if (rc == 1)
+		s->raw_streak = 0;
+	else if (s->raw_streak < UINT32_MAX)
+		s->raw_streak++;
 	if (hit && s->fault == SERVE_FAULT_ZSTD_FRAME &&
 	    env->encoding == SNAPSHOT_ENCODING_ZSTD) {
 		env->data = damaged_copy(s, env->data, env->data_len, 0);

@@ -70,7 +70,17 @@ struct serve_snapshot {
 	struct snapshot_codec *codec;
 	int level;
 	uint64_t raw_bytes, wire_bytes;
+	/* Incompressible data (random values, already compressed blobs):
+	 * after SERVE_ZSTD_PROBE_AFTER data chunks in a row that did not
+	 * shrink, only every SERVE_ZSTD_PROBE_EVERY-th chunk is tried (the
+	 * others go raw untried) until one shrinks again: a quarter of the
+	 * attempts on long incompressible runs, at most 3 compressible
+	 * chunks sent raw where such a run ends. */
+	uint32_t raw_streak, untried;
+	uint64_t attempts; /* chunks handed to the compressor */
 };
+#define SERVE_ZSTD_PROBE_AFTER 16
+#define SERVE_ZSTD_PROBE_EVERY 4
 
 /* Source protection: how many streams one client identity may hold open
  * (over all its connections) and how many of them may be snapshot streams,
