@@ -11,7 +11,10 @@
 #   SRV_ADDR  the address nginx and serve listen on (default 127.0.0.1)
 # (empty prefixes: this namespace). Environment: SERVE_ARGS, FOLLOW_ARGS
 # (extra options), MIRROR_AGENT, SPOOLGEN (binaries; default: the build
-# tree, $abs_top_builddir or the current directory).
+# tree, $abs_top_builddir or the current directory), SNAPSHOT_FROM (a file
+# whose bytes, repeated to the size, are the snapshot's instead of
+# spoolgen's random ones: e.g. a real snapshot kept by
+# bench_compress.sh -o).
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BUILDDIR=${abs_top_builddir:-$(pwd)}
@@ -97,10 +100,11 @@ bench_init() {
 	PKI=$W/pki
 	mkdir -p "$W/www"
 	if [ "$SKIP_MIRROR" = 0 ]; then
-		echo "# making a $SIZE_MIB MiB snapshot with spoolgen ..."
+		echo "# making a $SIZE_MIB MiB snapshot with spoolgen${SNAPSHOT_FROM:+ from $SNAPSHOT_FROM} ..."
 		"$SPOOLGEN" init "$W/spool" --database "$DB" >/dev/null &&
 			"$SPOOLGEN" append "$W/spool" --from 1 --count 100 --term 1 >/dev/null &&
-			"$SPOOLGEN" snapshot "$W/spool" --index 100 --term 1 --size "$SIZE" >/dev/null &&
+			"$SPOOLGEN" snapshot "$W/spool" --index 100 --term 1 --size "$SIZE" \
+				${SNAPSHOT_FROM:+--from-file "$SNAPSHOT_FROM"} >/dev/null &&
 			"$SPOOLGEN" append "$W/spool" --count 100 --term 1 >/dev/null ||
 			die "spoolgen failed"
 		SNAP=$W/spool/snapshots/100-1.snapshot

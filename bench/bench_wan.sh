@@ -8,7 +8,8 @@
 # bench_bootstrap.sh, whose parts it shares (bench_lib.sh). Not a test.
 #
 # usage: bench_wan.sh [-p PROFILE]... [-r RUNS] [-s MIB | --size MIB]
-#                     [-t SECONDS] [-c "TCP_CCS"] [-m "MIRROR_CCS"] [DIR]
+#                     [-t SECONDS] [-c "TCP_CCS"] [-m "MIRROR_CCS"]
+#                     [-d FILE] [-z "MODES"] [DIR]
 #   -p profile, repeatable (default: A B C D):
 #      A  30 ms RTT, 10 Mbit/s, 25-packet queue (the QUIC interop
 #         runner's default link)
@@ -28,6 +29,13 @@
 #      so the link's byte counts are the mirror's alone)
 #   -m the mirror's congestion controls (`serve --cc`; default: bbr,
 #      serve's default)
+#   -d the snapshot's bytes: FILE's, repeated to the size (e.g. a real
+#      snapshot kept by bench_compress.sh -o; default: spoolgen's random
+#      bytes); nginx serves the same file
+#   -z the mirror's snapshot compression, one variant each (`follow
+#      --snapshot-compression`: zstd, none, auto; default: none given,
+#      the product's default auto); serve offers zstd at its default
+#      level, and the bytes serve put on the wire are printed per run
 #   DIR scratch parent directory (default /tmp)
 # Environment: as bench_bootstrap.sh (SERVE_ARGS, FOLLOW_ARGS, MIRROR_AGENT,
 # SPOOLGEN), LINKEMU (default: the build tree's tests/tools/linkemu),
@@ -47,13 +55,14 @@ SIZE_MIB=256
 LIMIT=900
 TCP_CCS=""
 MIRROR_CCS="bbr"
+MODES=""
 SKIP_MIRROR=0
 # getopts has no long options: --size becomes -s.
 for a in "$@"; do
 	shift
 	if [ "$a" = --size ]; then set -- "$@" -s; else set -- "$@" "$a"; fi
 done
-while getopts p:r:s:t:c:m: opt; do
+while getopts p:r:s:t:c:m:d:z: opt; do
 	case $opt in
 	p) PROFILES="$PROFILES $OPTARG" ;;
 	r) RUNS=$OPTARG ;;
@@ -61,6 +70,8 @@ while getopts p:r:s:t:c:m: opt; do
 	t) LIMIT=$OPTARG ;;
 	c) TCP_CCS=$OPTARG ;;
 	m) MIRROR_CCS=$OPTARG ;;
+	d) SNAPSHOT_FROM=$OPTARG ;;
+	z) MODES=$OPTARG ;;
 	*)
 		sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;/^set -u/d' >&2
 		exit 2
@@ -97,6 +108,25 @@ for p in $PROFILES; do
 	}
 done
 
+if [ -n "${SNAPSHOT_FROM:-}" ] && [ ! -s "$SNAPSHOT_FROM" ]; then
+	echo "bench_wan: -d $SNAPSHOT_FROM: not a non-empty file" >&2
+	exit 2
+fi
+for z in $MODES; do
+	case $z in zstd | none | auto) ;; *)
+		echo "bench_wan: -z: unknown mode '$z' (zstd, none or auto)" >&2
+		exit 2 ;;
+	esac
+done
+# The mirror's variants: each cc, with each compression mode if given.
+VARIANTS=""
+for m in $MIRROR_CCS; do
+	if [ -z "$MODES" ]; then
+		VARIANTS="$VARIANTS $m"
+	else
+		for z in $MODES; do VARIANTS="$VARIANTS $m,$z"; done
+	fi
+done
 BENCH=bench_wan
 # shellcheck source=bench/bench_lib.sh
 . "$(dirname "$0")/bench_lib.sh"
@@ -135,7 +165,8 @@ set_tcp_cc() {
 }
 
 echo "# bootstrap of $SIZE_MIB MiB across linkemu (MTU 1500), $RUNS runs," \
-	"profiles$(printf ' %s' $PROFILES), TCP cc: $TCP_CCS, mirror cc: $MIRROR_CCS"
+	"profiles$(printf ' %s' $PROFILES), TCP cc: $TCP_CCS, mirror:$VARIANTS," \
+	"snapshot ${SNAPSHOT_FROM:-random (spoolgen)}"
 echo "# $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
 	"host TCP default $HOST_CC; scratch $W"
 for p in $PROFILES; do
@@ -150,17 +181,27 @@ for p in $PROFILES; do
 	while [ $r -lt "$RUNS" ]; do
 		r=$((r + 1))
 		line="$p run $r"
-		for m in $MIRROR_CCS; do
-			start_serve --cc "$m"
+		for v in $VARIANTS; do
+			m=${v%%,*}
+			zopt=""
+			case $v in *,*) zopt="--snapshot-compression ${v#*,}" ;; esac
+			start_serve --cc "$m" --log-level info
+			FOLLOW_ARGS_SAVED=$FOLLOW_ARGS
+			FOLLOW_ARGS="$FOLLOW_ARGS $zopt"
 			run_mirror
+			FOLLOW_ARGS=$FOLLOW_ARGS_SAVED
 			stop_serve
 			if [ -n "${KEEP_LOGS:-}" ]; then
 				mkdir -p "$KEEP_LOGS"
-				cp "$W/serve.log" "$KEEP_LOGS/$p-$r-$m.serve.log"
-				cp "$W/follow.log" "$KEEP_LOGS/$p-$r-$m.follow.log"
+				cp "$W/serve.log" "$KEEP_LOGS/$p-$r-$v.serve.log"
+				cp "$W/follow.log" "$KEEP_LOGS/$p-$r-$v.follow.log"
 			fi
-			echo "$T" >>"$RES/$p.mirror[$m]"
-			line="$line  mirror[$m] $T s ($(mbps "$T") MB/s)"
+			echo "$T" >>"$RES/$p.mirror[$v]"
+			# serve's account of a compressed stream: raw bytes in
+			# wire bytes (none for raw chunks).
+			wire=$(sed -n 's/.*: \([0-9]*\) bytes in \([0-9]*\) on the wire.*/\2/p' \
+				"$W/serve.log" | tail -n 1)
+			line="$line  mirror[$v] $T s ($(mbps "$T") MB/s${wire:+, wire $(awk -v w="$wire" -v s="$SIZE" 'BEGIN { printf "%.1f MB, ratio %.2f", w / 1e6, s / w }')})"
 		done
 		for c in $TCP_CCS; do
 			set_tcp_cc "$c"
@@ -187,9 +228,9 @@ for p in $PROFILES; do
 		printf 'profile %s %-22s median %9.3f s %8.2f MB/s\n' "$p" \
 			"${f#"$RES/$p".}" "$md" "$(mbps "$md")"
 	done
-	first_m=$(echo "$MIRROR_CCS" | awk '{ print $1 }')
+	first_m=$(echo "$VARIANTS" | awk '{ print $1 }')
 	first_c=$(echo "$TCP_CCS" | awk '{ print $1 }')
-	for m in $MIRROR_CCS; do
+	for m in $VARIANTS; do
 		for c in $TCP_CCS; do
 			ratio=$(awk -v a="$(cat "$RES/$p.mirror[$m].median")" \
 				-v b="$(cat "$RES/$p.nginx+curl[$c].median")" \

@@ -54,3 +54,10 @@ bench_bench_metrics_LDADD = $(AGENT_TEST_LIBS)
 noinst_PROGRAMS += bench/bench_receiver_pieces
 bench_bench_receiver_pieces_SOURCES = bench/bench_receiver_pieces.c
 bench_bench_receiver_pieces_LDADD = common/libcommon.a $(DEPS_LIBS) -lpthread
+# bench_compress: zstd per snapshot chunk (ratio, compress and decompress
+# MB/s, projected bootstrap time on the WAN profiles); bench_compress.sh
+# feeds it real raftkv snapshots.
+noinst_PROGRAMS += bench/bench_compress
+bench_bench_compress_SOURCES = bench/bench_compress.c
+bench_bench_compress_LDADD = common/libcommon.a $(DEPS_LIBS) -lpthread
+EXTRA_DIST += bench/bench_compress.sh

@@ -6,6 +6,11 @@ proto_libproto_a_SOURCES = proto/proto.h proto/proto_internal.h \
 	proto/proto_buf.c proto/proto_frame.c proto/proto_check.c \
 	proto/proto_fields.c proto/proto_envelope.c proto/proto_info.c \
 	proto/proto_log.c proto/proto_fault.c
+# The chunk codec (zstd per snapshot chunk, snapshot/snapshot_codec.h) is
+# wire format, so it is built here and not into libsnapshot, whose sources
+# also make the tap's shared library (which needs no zstd).
+proto_libproto_a_SOURCES += snapshot/snapshot_codec.h \
+	snapshot/snapshot_codec.c
 
 # proto links snapshot/ only for snapshot_ident_check and the receiver that
 # snapshot_receiver_feed_bytes feeds.

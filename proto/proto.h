@@ -242,6 +242,10 @@ struct proto_info {
 	uint64_t commit_term;
 	int64_t source_time_ms; /* source wall clock, ms since the epoch */
 	struct proto_freshness fresh; /* optional */
+	/* Optional "snapshot_encodings": the chunk encodings the source can
+	 * send (SNAPSHOT_ENCODINGS_* bits, snapshot/snapshot_codec.h);
+	 * absent (0) from an older source or one with compression off. */
+	uint64_t snapshot_encodings;
 };
 
 /* Appends one frame. 0 or MA_ERR_NOMEM. */

@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "proto/proto_internal.h"
+#include "snapshot/snapshot_codec.h"
 
 /* Limits beyond the data field (docs/SNAPSHOT-FORMAT.md). */
 #define MAP_ENTRIES_MAX 16
@@ -23,8 +24,16 @@ int proto_envelope_encode(struct proto_buf *out, const struct snapshot_chunk *c,
 	rc = snapshot_ident_check(id, errmsg);
 	if (rc != 0)
 		return rc;
+	if (c->encoding != SNAPSHOT_ENCODING_RAW &&
+	    c->encoding != SNAPSHOT_ENCODING_ZSTD)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "chunk at offset %" PRIu64
+		                 ": unknown encoding %u",
+		                 c->offset, c->encoding);
 	proto_pack_begin(&p, out);
-	proto_pack_map(&p, 10);
+	/* A raw chunk is the ten fields an older mirror knows; a compressed
+	 * one (only sent to a mirror that asked) adds two. */
+	proto_pack_map(&p, c->encoding == SNAPSHOT_ENCODING_RAW ? 10 : 12);
 	proto_pack_kv_str(&p, "cluster_id", id->cluster_id);
 	proto_pack_kv_str(&p, "database_id", id->database_id);
 	proto_pack_kv_u64(&p, "index", id->index);
@@ -35,6 +44,11 @@ int proto_envelope_encode(struct proto_buf *out, const struct snapshot_chunk *c,
 	proto_pack_kv_bin(&p, "data", c->data, c->data_len);
 	proto_pack_kv_u64(&p, "crc32c", c->crc32c);
 	proto_pack_kv_bool(&p, "done", c->done);
+	if (c->encoding != SNAPSHOT_ENCODING_RAW) {
+		proto_pack_kv_str(&p, "encoding",
+		                  snapshot_encoding_name(c->encoding));
+		proto_pack_kv_u64(&p, "raw_size", c->raw_len);
+	}
 	rc = proto_pack_end(&p);
 	if (rc != 0)
 		return ma_errorf(errmsg, rc,
@@ -46,8 +60,9 @@ int proto_envelope_encode(struct proto_buf *out, const struct snapshot_chunk *c,
 
 size_t proto_envelope_encoded_max(size_t data_len)
 {
-	/* 10 keys (<= 13 bytes each), two ids (<= 66), six integers (<= 9),
-	 * two CRCs (<= 5), bin header (5), bool, map header: < 512. */
+	/* 12 keys (<= 13 bytes each), two ids (<= 66), seven integers
+	 * (<= 9), two CRCs (<= 5), bin header (5), bool, the encoding's
+	 * name (<= 5), map header: < 512. */
 	return data_len + 512;
 }
 
@@ -63,7 +78,9 @@ int proto_envelope_decode(const void *body, size_t len, size_t data_max,
 	struct snapshot_ident *id = &c->id;
 	struct proto_fields f;
 	const void *data;
-	uint64_t crc = 0, total_crc = 0;
+	uint64_t crc = 0, total_crc = 0, raw_size = 0;
+	char enc[8] = "raw";
+	size_t span;
 	int rc;
 
 	if (data_max == 0)
@@ -86,6 +103,25 @@ int proto_envelope_decode(const void *body, size_t len, size_t data_max,
 	    !(rc = proto_fields_bin(&f, "data", &data, &c->data_len)) &&
 	    !(rc = proto_fields_u64(&f, "crc32c", UINT32_MAX, &crc)))
 		rc = proto_fields_bool(&f, "done", &c->done);
+	/* Optional: absent from raw chunks (and from every chunk of an
+	 * older source). */
+	if (rc == 0 && proto_fields_has(&f, "encoding"))
+		rc = proto_fields_str(&f, "encoding", sizeof enc - 1, enc);
+	if (rc == 0 && strcmp(enc, "raw") != 0) {
+		if (strcmp(enc, "zstd") != 0)
+			rc = ma_errorf(errmsg, MA_ERR_PROTO,
+			               "field 'encoding' is '%s' (this mirror "
+			               "knows raw and zstd)",
+			               enc);
+		else
+			rc = proto_fields_u64(&f, "raw_size", data_max,
+			                      &raw_size);
+		if (rc == 0 && raw_size == 0)
+			rc = ma_errorf(errmsg, MA_ERR_PROTO,
+			               "field 'raw_size' is 0 in a zstd chunk");
+		c->encoding = SNAPSHOT_ENCODING_ZSTD;
+		c->raw_len = (size_t)raw_size;
+	}
 	proto_fields_close(&f);
 	if (rc != 0)
 		return rc;
@@ -93,11 +129,13 @@ int proto_envelope_decode(const void *body, size_t len, size_t data_max,
 	c->data = data;
 	id->crc32c = (uint32_t)total_crc;
 	c->crc32c = (uint32_t)crc;
-	if (c->offset > id->size || c->data_len > id->size - c->offset)
+	/* The bytes the chunk fills in the file: its raw length. */
+	span = c->encoding == SNAPSHOT_ENCODING_RAW ? c->data_len : c->raw_len;
+	if (c->offset > id->size || span > id->size - c->offset)
 		return ma_errorf(errmsg, MA_ERR_PROTO,
 		                 "field 'offset': %" PRIu64 " + %zu data bytes "
 		                 "is beyond total_size %" PRIu64,
-		                 c->offset, c->data_len, id->size);
+		                 c->offset, span, id->size);
 	return 0;
 }
 
@@ -149,6 +187,18 @@ int snapshot_receiver_feed_bytes(struct snapshot_receiver *r, const void *buf,
 			fr->error = rc;
 			return ma_errorf(errmsg, rc, "frame %" PRIu64 ": %s",
 			                 fr->frames, why);
+		}
+		/* This path asks for no encoding: a compressed chunk is a
+		 * source breaking the protocol. */
+		if (c.encoding != SNAPSHOT_ENCODING_RAW) {
+			fr->error = MA_ERR_PROTO;
+			return ma_errorf(errmsg, MA_ERR_PROTO,
+			                 "frame %" PRIu64 ": a %s chunk at "
+			                 "offset %" PRIu64 " in a stream that "
+			                 "asked for raw chunks",
+			                 fr->frames,
+			                 snapshot_encoding_name(c.encoding),
+			                 c.offset);
 		}
 		rc = snapshot_receiver_feed(r, &c, now, errmsg);
 		if (rc != 0)

@@ -128,7 +128,8 @@ int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
 	proto_pack_begin(&p, out);
 	proto_pack_map(&p, (info->has_snapshot ? 9 : 5) +
 	                       proto_identity_pairs(&info->id) +
-	                       proto_freshness_pairs(&info->fresh));
+	                       proto_freshness_pairs(&info->fresh) +
+	                       (info->snapshot_encodings != 0));
 	proto_pack_kv_str(&p, "k", "info");
 	proto_pack_identity(&p, &info->id);
 	proto_pack_kv_u64(&p, "first_index", info->first_index);
@@ -142,6 +143,10 @@ int proto_info_encode(struct proto_buf *out, const struct proto_info *info)
 		proto_pack_kv_u64(&p, "snapshot_crc32c", info->snapshot_crc32c);
 	}
 	proto_pack_freshness(&p, &info->fresh);
+	/* Absent when 0: what an older mirror never misses. */
+	if (info->snapshot_encodings != 0)
+		proto_pack_kv_u64(&p, "snapshot_encodings",
+		                  info->snapshot_encodings);
 	return proto_pack_end(&p);
 }
 
@@ -191,6 +196,11 @@ int proto_info_decode(const void *body, size_t len, struct proto_info *info,
 	}
 	if (rc == 0)
 		rc = proto_fields_freshness(&f, &info->fresh);
+	/* Bits this mirror does not know are kept: the mirror asks only
+	 * for those it knows. */
+	if (rc == 0 && proto_fields_has(&f, "snapshot_encodings"))
+		rc = proto_fields_u64(&f, "snapshot_encodings", UINT64_MAX,
+		                      &info->snapshot_encodings);
 	proto_fields_close(&f);
 	return rc;
 }

@@ -38,7 +38,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config dpkg-dev \
 clang-format python3 \
 ca-certificates openssl iproute2 procps psmisc \
 libevent-dev libmsgpack-dev libisal-dev libinih-dev libcmocka-dev \
-libjansson-dev \
+libjansson-dev libzstd-dev zstd \
 libnghttp3-dev libraft-dev libuv1-dev clang libclang-rt-14-dev \
 nginx-light curl prometheus jq iputils-ping \
 chromium"

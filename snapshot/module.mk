@@ -19,3 +19,9 @@ tests_unit_test_snapshot_receiver_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 # The stream test feeds framed bytes through proto's front end.
 tests_unit_test_snapshot_receiver_LDADD = proto/libproto.a \
 	snapshot/libsnapshot.a $(TEST_LIBS)
+# Per-chunk zstd and its wire fields (envelope, info, request).
+check_PROGRAMS += tests/unit/test_snapshot_codec
+TESTS += tests/unit/test_snapshot_codec
+tests_unit_test_snapshot_codec_SOURCES = tests/unit/test_snapshot_codec.c
+tests_unit_test_snapshot_codec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_snapshot_codec_LDADD = $(AGENT_TEST_LIBS)

@@ -219,6 +219,11 @@ struct snapshot_chunk {
 	size_t data_len;
 	uint32_t crc32c; /* CRC32C of data */
 	bool done;       /* last chunk: offset == id.size */
+	/* On the wire only (snapshot_codec.h): SNAPSHOT_ENCODING_ZSTD when
+	 * data holds raw_len bytes compressed; crc32c is still over the raw
+	 * bytes. The receiver takes raw chunks only (encoding 0). */
+	uint8_t encoding;
+	size_t raw_len;
 };
 
 /* ------------------------------------------------------------------------

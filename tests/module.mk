@@ -71,7 +71,8 @@ FOLLOW_TESTS = tests/integration/test_follow_bootstrap.sh \
 	tests/integration/test_follow_isolation.sh \
 	tests/integration/test_follow_resume_large.sh \
 	tests/integration/test_follow_error_source.sh \
-	tests/integration/test_follow_fatal_stop.sh
+	tests/integration/test_follow_fatal_stop.sh \
+	tests/integration/test_follow_compression.sh
 TESTS += $(FOLLOW_TESTS)
 EXTRA_DIST += $(FOLLOW_TESTS)
 

@@ -452,6 +452,16 @@ transport_client_local_addr(const struct transport_client *client,
 	return (const struct sockaddr *)&client->c.local;
 }
 
+uint64_t transport_client_srtt_us(const struct transport_client *client)
+{
+	ngtcp2_conn_info ci;
+
+	if (client->c.conn == NULL)
+		return 0;
+	ngtcp2_conn_get_conn_info(client->c.conn, &ci);
+	return ci.smoothed_rtt / 1000;
+}
+
 void transport_client_close(struct transport_client *client)
 {
 	client->c.close_requested = 1;

@@ -220,6 +220,8 @@ static const struct cli_opt follow_opts[] = {
      "read API address; port 0: any free port"},
     {"http-port-file", "PATH", OPT_HTTP_PORT_FILE, NULL,
      "write the read API's bound port there"},
+    {"snapshot-compression", "MODE", CLI_OPT_KEY, "follow.snapshot_compression",
+     "ask for zstd snapshot chunks: auto (on a WAN), zstd, none"},
     {"reseed", NULL, OPT_RESEED, NULL,
      "forget stored data and identity, start over"},
     {"exit-when-following", NULL, OPT_EXIT_WHEN_FOLLOWING, NULL,

@@ -179,6 +179,8 @@ static const struct cli_opt serve_opts[] = {
      "QUIC stream flow-control window"},
     {"cc", "ALGORITHM", CLI_OPT_KEY, "serve.congestion_control",
      "congestion control"},
+    {"compression-level", "N", CLI_OPT_KEY, "serve.snapshot_compression_level",
+     "zstd level of snapshot chunks for mirrors that ask (0: off)"},
     {"log-file", "PATH", CLI_OPT_KEY, "agent.log_file",
      "log here (reopened on SIGHUP) instead of stderr"},
     {"log-level", "LEVEL", CLI_OPT_KEY, "agent.log_level", "log level"},
@@ -194,7 +196,8 @@ static const struct cli_opt serve_opts[] = {
 #ifdef MA_FAULT_INJECTION
     {"inject-fault", "FAULT", OPT_INJECT_FAULT, NULL,
      "damage snapshot streams on purpose (test builds): chunk-crc, "
-     "offset-gap, total-crc, oversize-frame, malformed, oversize-field"},
+     "offset-gap, total-crc, oversize-frame, malformed, oversize-field, "
+     "zstd-crc, zstd-frame (with compression)"},
 #endif
     {NULL, NULL, 0, NULL, NULL},
 };
@@ -457,6 +460,7 @@ static unsigned report_unapplied(const struct serve_cli *a,
 	NUM(max_handshakes, "[serve] max_handshakes");
 	NUM(max_handshakes_per_addr, "[serve] max_handshakes_per_address");
 	NUM(handshake_timeout_ms, "[serve] handshake_timeout");
+	NUM(compression_level, "[serve] snapshot_compression_level");
 	STR(a->cfg.serve.metrics_listen.host, b->cfg.serve.metrics_listen.host,
 	    "[serve] metrics_listen");
 	if (a->cfg.serve.metrics_listen.port !=

@@ -74,6 +74,13 @@ enum config_cc {
 	CONFIG_CC_BBR2, /* an alias of bbr since ngtcp2 1.x (one BBR) */
 };
 
+/* [follow] snapshot_compression: whether to ask sources for zstd chunks. */
+enum config_compression {
+	CONFIG_COMPRESSION_AUTO, /* when the connection's RTT says WAN */
+	CONFIG_COMPRESSION_ZSTD, /* whenever the source offers it */
+	CONFIG_COMPRESSION_NONE, /* never */
+};
+
 enum config_applier {
 	CONFIG_APPLIER_NONE, /* keep the log and snapshots only */
 	CONFIG_APPLIER_KV,   /* apply to the read-only key-value copy */
@@ -153,6 +160,8 @@ struct config_serve {
 	/* serve's /metrics and /status (agent/serve/serve_metrics.h). */
 	struct config_endpoint metrics_listen; /* IP literal; host "": off */
 	char metrics_token_sha256[65];         /* "": none */
+	/* zstd level of snapshot chunks for mirrors that ask; 0: off. */
+	uint64_t snapshot_compression_level;
 	struct config_origin origin;
 };
 
@@ -209,6 +218,7 @@ struct config_follow {
 	uint64_t refresh_rate;
 	uint64_t refresh_check_ms;
 	uint64_t wal_segment_size;
+	int snapshot_compression; /* enum config_compression */
 	struct config_origin origin;
 };
 

@@ -33,6 +33,7 @@ _Static_assert(LOG_FORMAT_TEXT == 0 && LOG_FORMAT_JOURNAL == 1 &&
                "log_formats[] follows enum log_format");
 static const char *const cc_names[] = {"cubic", "reno", "bbr", "bbr2", NULL};
 static const char *const applier_names[] = {"none", "kv", NULL};
+static const char *const compression_names[] = {"auto", "zstd", "none", NULL};
 
 /* An enum key stores the index of its name in these lists. */
 _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 &&
@@ -43,6 +44,9 @@ _Static_assert(CONFIG_CC_CUBIC == 0 && CONFIG_CC_RENO == 1 &&
                "cc_names[] follows enum config_cc");
 _Static_assert(CONFIG_APPLIER_NONE == 0 && CONFIG_APPLIER_KV == 1,
                "applier_names[] follows enum config_applier");
+_Static_assert(CONFIG_COMPRESSION_AUTO == 0 && CONFIG_COMPRESSION_ZSTD == 1 &&
+                   CONFIG_COMPRESSION_NONE == 2,
+               "compression_names[] follows enum config_compression");
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -129,6 +133,10 @@ const struct key_def cfg_keys[] = {
         K_NUMERIC | K_PORT0, NULL, NULL),
     KEY(SERVE, serve, metrics_token_sha256, T_SHA256, metrics_token_sha256, 0,
         0, 0, NULL, NULL),
+    /* zstd per snapshot chunk for mirrors that ask (issue 12 item 8;
+     * bench/bench_compress.sh chose level 3); 0 turns it off. */
+    KEY(SERVE, serve, snapshot_compression_level, T_UINT,
+        snapshot_compression_level, 1, 19, K_ZERO_OK, NULL, "3"),
 
     /* The read API (issue 13; docs/OPERATIONS.md "Reading from the
      * mirror"). The connection caps stay below the descriptor limit (the
@@ -244,6 +252,11 @@ const struct key_def cfg_keys[] = {
      * at most one segment more than the margin. */
     KEY(FOLLOW, follow, wal_segment_size, T_SIZE, wal_segment_size, 64 * KiB,
         GiB, 0, NULL, "16MiB"),
+    /* Ask sources for zstd snapshot chunks: auto when the connection's
+     * smoothed RTT says WAN (FOLLOW_COMPRESSION_AUTO_RTT_MS), zstd
+     * always, none never. */
+    KEY(FOLLOW, follow, snapshot_compression, T_ENUM, snapshot_compression, 0,
+        0, 0, compression_names, "auto"),
 
     KEY(DATABASE, database, spool, T_DIR_EXIST, spool, 0, 0, 0, NULL, NULL),
     KEY(DATABASE, database, directory, T_DIR, directory, 0, 0, 0, NULL, NULL),

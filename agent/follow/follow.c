@@ -164,6 +164,13 @@ void follow_options_init(struct follow_options *o,
 	o->refresh.backoff_max_ms = (uint32_t)cf->backoff_max_ms;
 	o->refresh.fsync_interval = cf->snapshot_sync_bytes;
 	o->wal_segment_size = cf->wal_segment_size;
+	_Static_assert(
+	    (int)CONFIG_COMPRESSION_AUTO == (int)FOLLOW_COMPRESSION_AUTO &&
+	        (int)CONFIG_COMPRESSION_ZSTD == (int)FOLLOW_COMPRESSION_ZSTD &&
+	        (int)CONFIG_COMPRESSION_NONE == (int)FOLLOW_COMPRESSION_NONE,
+	    "enum config_compression follows enum "
+	    "follow_compression");
+	o->snapshot_compression = cf->snapshot_compression;
 	o->view.lag_entries = cf->source_lag_entries;
 	o->view.lag_grace_ms = cf->source_lag_grace_ms;
 	o->view.leader_silence_ms = cf->source_leader_silence_ms;
@@ -495,6 +502,8 @@ static void on_connected(struct transport_client *c, void *user)
 	log_info("connected to %s (server certificate %s)", f->endpoint_text,
 	         cert);
 	for (size_t i = 0; i < f->ndb; i++) {
+		follow_core_set_rtt(f->dbs[i].core,
+		                    transport_client_srtt_us(c));
 		follow_core_connected(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
 	}
@@ -941,6 +950,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < f->ndb; i++) {
+		if (f->client != NULL && f->connected)
+			follow_core_set_rtt(
+			    f->dbs[i].core,
+			    transport_client_srtt_us(f->client));
 		follow_core_tick(f->dbs[i].core, now);
 		drain(&f->dbs[i]);
 	}
@@ -984,6 +997,7 @@ static int db_open(struct follow *f, struct fdb *db, size_t i, char *errmsg)
 	cc.refresh = f->o.refresh;
 	cc.restore_async = true;
 	cc.wal_segment_size = f->o.wal_segment_size;
+	cc.compression = f->o.snapshot_compression;
 	cc.applier_kind = f->o.appliers[i];
 	cc.seed = (uint64_t)getpid() ^ clock_mono_ms();
 	cc.view = f->o.view;

@@ -88,6 +88,7 @@ struct follow_options {
 	/* Background snapshot refresh of none databases (follow_refresh.h). */
 	struct follow_refresh_config refresh;
 	uint64_t wal_segment_size; /* 0: the wal's default */
+	int snapshot_compression;  /* enum follow_compression */
 	/* Where status is written every second [<data_dir>/status]. */
 	const char *status_file;
 	follow_progress_cb on_progress;

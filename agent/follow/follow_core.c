@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -121,12 +122,18 @@ struct follow_core {
 	uint32_t switch_target;
 	char switch_why[256];
 	struct follow_refresh refresh; /* follow_refresh.h (applier none) */
+	/* Snapshot compression: the connection's smoothed RTT, the codec
+	 * that decompresses zstd chunks before the receiver sees them. */
+	uint64_t srtt_us;
+	struct snapshot_codec *codec;
 
 	struct follow_action actions[ACTION_QUEUE];
 	size_t action_head, action_count;
 };
 
 static void start_info(struct follow_core *c);
+static bool want_zstd(const struct follow_core *c);
+static bool compression_wanted(const struct follow_core *c);
 static int batch_flush(struct follow_core *c);
 
 /* ---- actions and reporting ---- */
@@ -931,6 +938,30 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 		stream_failed(c, errmsg2);
 		return 1;
 	}
+	/* Compressed chunks become raw here: the receiver, its CRC32C
+	 * checks (over the raw bytes) and resume see a raw stream. */
+	c->sm.status.snapshot_wire_bytes += chunk.data_len;
+	if (chunk.encoding != SNAPSHOT_ENCODING_RAW) {
+		if (c->codec == NULL)
+			rc = snapshot_codec_new(&c->codec, errmsg);
+		else
+			rc = 0;
+		if (rc == 0)
+			rc = snapshot_codec_decompress(
+			    c->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT,
+			    errmsg);
+		if (rc != 0) {
+			snprintf(errmsg2, sizeof errmsg2,
+			         "snapshot stream: %.400s", errmsg);
+			log_error("%s: %s", c->name, errmsg2);
+			if (rc == MA_ERR_NOMEM)
+				db_fatal(c, rc, errmsg2);
+			else
+				stream_failed(c, errmsg2);
+			return 1;
+		}
+	}
+	c->sm.status.snapshot_raw_bytes += chunk.data_len;
 	rc = snapshot_receiver_feed(c->recv, &chunk, c->now, errmsg);
 	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
@@ -1009,9 +1040,51 @@ static void start_snapshot(struct follow_core *c)
 	         c->name, ident.index, ident.term, ident.size, offset);
 	snprintf(path, sizeof path,
 	         "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
-	         "&offset=%" PRIu64,
-	         c->name, ident.index, ident.term, offset);
+	         "&offset=%" PRIu64 "%s",
+	         c->name, ident.index, ident.term, offset,
+	         want_zstd(c) ? "&encodings=1" : "");
 	request(c, path);
+}
+
+/* Whether the configuration asks for zstd chunks now (auto: when the
+ * connection's RTT says WAN), whatever the source offers. */
+static bool compression_wanted(const struct follow_core *c)
+{
+	uint64_t rtt_ms = c->cfg.compression_rtt_ms != 0
+	                      ? c->cfg.compression_rtt_ms
+	                      : FOLLOW_COMPRESSION_AUTO_RTT_MS;
+
+	switch (c->cfg.compression) {
+	case FOLLOW_COMPRESSION_ZSTD:
+		return true;
+	case FOLLOW_COMPRESSION_NONE:
+		return false;
+	default:
+		return c->srtt_us >= rtt_ms * 1000;
+	}
+}
+
+/* Whether to ask for zstd chunks: the source offers them and the
+ * configuration (auto: the RTT says WAN) wants them. */
+static bool want_zstd(const struct follow_core *c)
+{
+	bool want = compression_wanted(c);
+
+	if ((c->info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) == 0) {
+		if (c->cfg.compression != FOLLOW_COMPRESSION_NONE)
+			log_info("%s: asking for raw snapshot chunks (the "
+			         "source offers no compression)",
+			         c->name);
+		return false;
+	}
+	log_info("%s: asking for %s snapshot chunks (snapshot_compression "
+	         "%s, smoothed RTT %" PRIu64 " ms)",
+	         c->name, want ? "zstd" : "raw",
+	         c->cfg.compression == FOLLOW_COMPRESSION_ZSTD   ? "zstd"
+	         : c->cfg.compression == FOLLOW_COMPRESSION_NONE ? "none"
+	                                                         : "auto",
+	         c->srtt_us / 1000);
+	return want;
 }
 
 /* ---- info ---- */
@@ -1291,8 +1364,14 @@ void follow_core_free(struct follow_core *c)
 	wal_log_close(c->wal);
 	snapshot_receiver_close(c->recv);
 	snapshot_store_close(c->store);
+	snapshot_codec_free(c->codec);
 	batch_free(&c->batch);
 	free(c);
+}
+
+void follow_core_set_rtt(struct follow_core *c, uint64_t srtt_us)
+{
+	c->srtt_us = srtt_us;
 }
 
 /* ---- background snapshot refresh (follow_refresh.h) ---- */
@@ -1321,7 +1400,7 @@ refresh_env(struct follow_core *c, struct follow_refresh_env *env)
 		return NULL;
 	*env = (struct follow_refresh_env){
 	    c->store,     c->wal,         &c->ckpt, &c->identity,
-	    refresh_open, refresh_cancel, c};
+	    refresh_open, refresh_cancel, c,        compression_wanted(c)};
 	return env;
 }
 

@@ -50,6 +50,18 @@
 struct applier;
 struct wal_log;
 
+/* Whether the core asks sources for zstd snapshot chunks
+ * (snapshot/snapshot_codec.h; [follow] snapshot_compression). A source
+ * that does not offer zstd in its info answer is asked for raw chunks. */
+enum follow_compression {
+	FOLLOW_COMPRESSION_AUTO, /* when the smoothed RTT >= compression_rtt */
+	FOLLOW_COMPRESSION_ZSTD, /* always */
+	FOLLOW_COMPRESSION_NONE, /* never */
+};
+/* auto's threshold (bench/README.md "Snapshot compression": on loopback
+ * and a LAN the CPU, not the link, limits a bootstrap). */
+#define FOLLOW_COMPRESSION_AUTO_RTT_MS 10
+
 struct follow_core_config {
 	const char *name; /* database id, as configured */
 	const char *dir;  /* local spool-layout directory of the database */
@@ -97,6 +109,10 @@ struct follow_core_config {
 	 * only to re-key an incarnations file written when nodes were
 	 * recorded by address (spool_incarnations_rekey). */
 	char endpoint_addrs[16][80];
+	/* Snapshot compression (enum follow_compression; zeroed: auto) and
+	 * auto's RTT threshold (0: FOLLOW_COMPRESSION_AUTO_RTT_MS). */
+	int compression;
+	uint32_t compression_rtt_ms;
 };
 
 enum follow_action_type {
@@ -142,6 +158,11 @@ int follow_core_new(const struct follow_core_config *cfg, uint64_t now,
 void follow_core_free(struct follow_core *c);
 
 /* ---- events in ---- */
+
+/* The connection's smoothed RTT (microseconds) as the transport measures
+ * it; the glue passes it when connected and at ticks. Decides
+ * snapshot_compression = auto at the next snapshot request. */
+void follow_core_set_rtt(struct follow_core *c, uint64_t srtt_us);
 
 /* A connection attempt starts (state Connecting). */
 void follow_core_connecting(struct follow_core *c, uint64_t now);

@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -69,6 +70,8 @@ void follow_refresh_free(struct follow_refresh *r)
 	if (r->recv != NULL)
 		snapshot_receiver_close(r->recv);
 	r->recv = NULL;
+	snapshot_codec_free(r->codec);
+	r->codec = NULL;
 }
 
 bool follow_refresh_owns(const struct follow_refresh *r, uint64_t stream)
@@ -211,8 +214,9 @@ static void fetch(struct follow_refresh *r,
 	r->frames_open = true;
 	snprintf(path, sizeof path,
 	         "/v1/db/%s/snapshot?index=%" PRIu64 "&term=%" PRIu64
-	         "&offset=%" PRIu64,
-	         r->name, r->target.index, r->target.term, offset);
+	         "&offset=%" PRIu64 "%s",
+	         r->name, r->target.index, r->target.term, offset,
+	         r->zstd ? "&encodings=1" : "");
 	r->phase = FOLLOW_REFRESH_FETCH;
 	r->status = 0;
 	r->stream = env->open(env->arg, path);
@@ -319,6 +323,8 @@ static void on_info(struct follow_refresh *r,
 	r->target.size = info.snapshot_size;
 	r->target.crc32c = info.snapshot_crc32c;
 	r->has_target = true;
+	r->zstd = env->want_zstd &&
+	          (info.snapshot_encodings & SNAPSHOT_ENCODINGS_ZSTD) != 0;
 	r->fetch_ms = now;
 	r->fetch_bytes = 0;
 	r->pauses = r->resumes = 0;
@@ -336,6 +342,16 @@ static bool on_chunk(struct follow_refresh *r,
 	int rc;
 
 	if (proto_envelope_decode(body, len, 0, &chunk, errmsg) != 0) {
+		snprintf(why, sizeof why, "snapshot stream: %s", errmsg);
+		failed(r, env, why, now);
+		return false;
+	}
+	/* Compressed chunks become raw before the receiver (CRC32C over
+	 * the raw bytes, pacing on the raw bytes received). */
+	if (chunk.encoding != SNAPSHOT_ENCODING_RAW &&
+	    ((r->codec == NULL && snapshot_codec_new(&r->codec, errmsg) != 0) ||
+	     snapshot_codec_decompress(
+	         r->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT, errmsg) != 0)) {
 		snprintf(why, sizeof why, "snapshot stream: %s", errmsg);
 		failed(r, env, why, now);
 		return false;

@@ -86,6 +86,11 @@ struct follow_refresh {
 	uint64_t last_first;      /* wal first index after its trim */
 	uint64_t longest_wait_ms; /* longest pause or backoff */
 	char last_error[256];
+	/* Snapshot compression: the fetch asks for zstd chunks (the env
+	 * wants them and the last info offered them); the codec that
+	 * decompresses them before the receiver. */
+	bool zstd;
+	struct snapshot_codec *codec;
 };
 
 /* What the hooks work on (the core's own objects and stream numbers). */
@@ -98,6 +103,10 @@ struct follow_refresh_env {
 	uint64_t (*open)(void *arg, const char *path);
 	void (*cancel)(void *arg, uint64_t stream);
 	void *arg;
+	/* The core's snapshot_compression says to ask for zstd chunks now
+	 * (zstd, or auto on a WAN); a source that does not offer them is
+	 * asked for raw ones. */
+	bool want_zstd;
 };
 
 /* Prepares r for database `name` in directory dir. 0 or MA_ERR_INVAL

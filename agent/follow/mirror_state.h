@@ -97,6 +97,10 @@ struct mirror_status {
 	uint64_t refetched_bytes;
 	/* fdatasyncs of the mirror's wal and the time they took (ms). */
 	uint64_t wal_syncs, wal_sync_ms;
+	/* Snapshot chunk data bytes as they crossed the wire (compressed
+	 * or not) and once raw (snapshot/snapshot_codec.h): their ratio is
+	 * what compression saved. */
+	uint64_t snapshot_wire_bytes, snapshot_raw_bytes;
 	/* Retention headroom (issue 10): how long the mirror can stay away
 	 * before the source's reservation budget drops its position, in
 	 * seconds: the source's last figure counted down since it came.

@@ -29,6 +29,7 @@
 #include "common/parse.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -142,6 +143,7 @@ struct serve {
 	struct grant *grants;
 	size_t ngrants;
 	size_t chunk_size, batch, piece;
+	int compression_level; /* 0: off */
 	uint32_t heartbeat_ms;
 	enum serve_fault fault;
 	struct stream *streams;
@@ -404,6 +406,8 @@ static void handle_info(struct stream *st)
 		return;
 	}
 	db_freshness(db, &info.fresh);
+	if (st->sv->compression_level > 0)
+		info.snapshot_encodings = SNAPSHOT_ENCODINGS_ZSTD;
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -475,6 +479,15 @@ static void snapshot_pump(struct stream *st)
 		if (rc == 0) {
 			/* Everything is encoded: the file and its pin are
 			 * no longer needed while the last bytes drain. */
+			if (st->snap.codec != NULL)
+				log_info("serve: snapshot %" PRIu64 "-%" PRIu64
+				         " of %s to %s: %" PRIu64
+				         " bytes in %" PRIu64
+				         " on the wire (zstd level %d)",
+				         st->snap.index, st->snap.term,
+				         st->db->name, st->peer,
+				         st->snap.raw_bytes,
+				         st->snap.wire_bytes, st->snap.level);
 			serve_snapshot_close(&st->snap);
 		}
 		if (rc == 0 && injected) {
@@ -536,10 +549,24 @@ static void handle_snapshot(struct stream *st, const struct serve_request *rq)
 		return;
 	}
 	serve_snapshot_progress(&st->snap, clock_mono_ms());
+	if ((rq->encodings & SNAPSHOT_ENCODINGS_ZSTD) != 0 &&
+	    st->sv->compression_level > 0) {
+		rc = serve_snapshot_compress(&st->snap,
+		                             st->sv->compression_level, em);
+		if (rc != 0) {
+			log_error("serve: %s: %s", db->name, em);
+			serve_snapshot_close(&st->snap);
+			respond_error(st, 503, PROTO_ERROR_INTERNAL,
+			              "cannot compress the snapshot of %s",
+			              db->name);
+			return;
+		}
+	}
 	log_info("serve: sending snapshot %" PRIu64 "-%" PRIu64
-	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64 " to %s",
+	         " of %s (%" PRIu64 " bytes) from offset %" PRIu64
+	         " to %s, %s chunks",
 	         rq->index, rq->term, db->name, st->snap.size, rq->offset,
-	         st->peer);
+	         st->peer, st->snap.codec != NULL ? "zstd" : "raw");
 	if (transport_response_start(st->req, 200, CONTENT_TYPE) != 0) {
 		stream_fail(st);
 		return;
@@ -1093,6 +1120,7 @@ void serve_options_init(struct serve_options *opts,
 		cs = &defaults;
 	}
 	opts->chunk_size = (size_t)cs->chunk_size;
+	opts->compression_level = (int)cs->snapshot_compression_level;
 	opts->heartbeat_ms = (uint32_t)cs->heartbeat_interval_ms;
 	opts->log_batch_bytes = (size_t)cs->log_batch_bytes;
 	opts->max_unacked = (size_t)cs->max_unacked_bytes;
@@ -1263,6 +1291,12 @@ static int check_options(const struct serve_options *o, char *errmsg)
 				                 d->name);
 		}
 	}
+	if (o->compression_level < 0 ||
+	    o->compression_level > SNAPSHOT_LEVEL_MAX)
+		return ma_errorf(errmsg, MA_ERR_CONFIG,
+		                 "snapshot_compression_level %d outside 0..%d "
+		                 "(0: off)",
+		                 o->compression_level, SNAPSHOT_LEVEL_MAX);
 	return check_grants(o->grants, o->ngrants, o->allow_any_identity,
 	                    option_serves, o, errmsg);
 }
@@ -1424,6 +1458,7 @@ int serve_new(struct event_base *base, const struct serve_options *opts,
 	sv->chunk_size =
 	    opts->chunk_size != 0 ? opts->chunk_size : SNAPSHOT_CHUNK_DEFAULT;
 	sv->fault = opts->fault;
+	sv->compression_level = opts->compression_level;
 	sv->heartbeat_ms = opts->heartbeat_ms != 0 ? opts->heartbeat_ms
 	                                           : SERVE_HEARTBEAT_DEFAULT_MS;
 	sv->batch = opts->log_batch_bytes != 0 ? opts->log_batch_bytes

@@ -100,6 +100,9 @@ struct serve_options {
 	uint32_t max_streams_per_identity;
 	uint32_t max_snapshot_streams_per_identity;
 	uint32_t snapshot_lease_ms;
+	/* zstd level of snapshot chunks for mirrors that ask for it (the
+	 * request's encodings); 0: off, and info offers no encoding. */
+	int compression_level;
 	/* Test builds only (--enable-fault-injection): damage snapshot
 	 * streams on purpose, so tests can check that mirrors reject each
 	 * kind of bad input cleanly. SERVE_FAULT_NONE otherwise. */

@@ -132,10 +132,11 @@ int serve_request_parse(const char *method, const char *path,
 		    {"index", true, &rq->index, false},
 		    {"term", true, &rq->term, false},
 		    {"offset", false, &rq->offset, false},
+		    {"encodings", false, &rq->encodings, false},
 		};
 
 		rq->kind = SERVE_REQUEST_SNAPSHOT;
-		return parse_query(query, ps, 3, errmsg);
+		return parse_query(query, ps, 4, errmsg);
 	}
 	{
 		struct qparam ps[] = {

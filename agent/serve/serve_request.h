@@ -5,7 +5,7 @@
  *
  * Accepted (docs/PROTOCOL.md):
  *   GET /v1/db/<db>/info
- *   GET /v1/db/<db>/snapshot?index=I&term=T[&offset=O]
+ *   GET /v1/db/<db>/snapshot?index=I&term=T[&offset=O][&encodings=E]
  *   GET /v1/db/<db>/log?from=N&prev_term=T
  * <db> follows the one name rule (common/parse.h). Each query parameter is
  * 1..20 decimal digits below 2^64, given at most once; unknown keys and
@@ -30,7 +30,10 @@ struct serve_request {
 	char database[PARSE_NAME_MAX + 1];
 	enum serve_request_kind kind;
 	uint64_t index, term, offset; /* SNAPSHOT */
-	uint64_t from, prev_term;     /* LOG */
+	/* SNAPSHOT, optional: the chunk encodings the mirror accepts
+	 * (SNAPSHOT_ENCODINGS_* bits; unknown bits ignored), 0 = raw only. */
+	uint64_t encodings;
+	uint64_t from, prev_term; /* LOG */
 };
 
 /* Parses method and path (NUL-terminated; either may be NULL) into *rq.

@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/errors.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 
 static const char *const fault_names[SERVE_FAULT_COUNT] = {
     [SERVE_FAULT_NONE] = "none",
@@ -21,6 +22,8 @@ static const char *const fault_names[SERVE_FAULT_COUNT] = {
     [SERVE_FAULT_OVERSIZE_FRAME] = "oversize-frame",
     [SERVE_FAULT_MALFORMED] = "malformed",
     [SERVE_FAULT_OVERSIZE_FIELD] = "oversize-field",
+    [SERVE_FAULT_ZSTD_CRC] = "zstd-crc",
+    [SERVE_FAULT_ZSTD_FRAME] = "zstd-frame",
 };
 
 int serve_fault_parse(const char *name, enum serve_fault *out)
@@ -170,8 +173,26 @@ bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
 	return now_ms >= s->progress_ms && now_ms - s->progress_ms >= lease_ms;
 }
 
+int serve_snapshot_compress(struct serve_snapshot *s, int level, char *errmsg)
+{
+	if (level < SNAPSHOT_LEVEL_MIN || level > SNAPSHOT_LEVEL_MAX)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "zstd level %d outside %d..%d", level,
+		                 SNAPSHOT_LEVEL_MIN, SNAPSHOT_LEVEL_MAX);
+	if (s->codec == NULL) {
+		int rc = snapshot_codec_new(&s->codec, errmsg);
+
+		if (rc != 0)
+			return rc;
+	}
+	s->level = level;
+	return 0;
+}
+
 void serve_snapshot_close(struct serve_snapshot *s)
 {
+	snapshot_codec_free(s->codec);
+	s->codec = NULL;
 	snapshot_sender_close(s->sender);
 	s->sender = NULL;
 	if (s->pinned)
@@ -222,8 +243,10 @@ static int inject(struct serve_snapshot *s, struct snapshot_chunk *env,
 		return bad_frame(out, PROTO_FAULT_MALFORMED);
 	case SERVE_FAULT_OVERSIZE_FIELD:
 		return bad_frame(out, PROTO_FAULT_OVERSIZE_FIELD);
+	case SERVE_FAULT_ZSTD_CRC:
+	case SERVE_FAULT_ZSTD_FRAME:
 	case SERVE_FAULT_NONE:
-		break;
+		break; /* the zstd faults: compress_chunk */
 	}
 	return 0;
 }
@@ -258,11 +281,71 @@ static int say_corrupt(struct serve_snapshot *s, struct proto_buf *out,
 	return 0;
 }
 
+/* A copy of len bytes of data in s->scratch with byte `at` flipped. */
+static const uint8_t *damaged_copy(struct serve_snapshot *s,
+                                   const uint8_t *data, size_t len, size_t at)
+{
+	uint8_t *copy = malloc(len);
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, data, len);
+	copy[at] ^= 0xff;
+	free(s->scratch);
+	s->scratch = copy;
+	return copy;
+}
+
+/* Compresses env when the stream compresses (serve_snapshot_compress),
+ * with the zstd faults on the faulted envelope (hit). 0 or MA_ERR_*. */
+static int compress_chunk(struct serve_snapshot *s, struct snapshot_chunk *env,
+                          bool hit, char *errmsg)
+{
+	int rc;
+
+	if (s->codec == NULL)
+		return 0;
+	if (hit && s->fault == SERVE_FAULT_ZSTD_CRC && env->data_len > 0) {
+		env->data = damaged_copy(s, env->data, env->data_len, 0);
+		if (env->data == NULL)
+			return ma_errorf(errmsg, MA_ERR_NOMEM,
+			                 "out of memory injecting a fault");
+	}
+	if (env->data_len == 0)
+		return 0;
+	/* Data that does not shrink: try only now and then (the attempt
+	 * costs about 15 % of a loopback bootstrap's time on random
+	 * bytes, bench/README.md). */
+	if (s->raw_streak >= SERVE_ZSTD_PROBE_AFTER &&
+	    s->untried < SERVE_ZSTD_PROBE_EVERY - 1 && !hit) {
+		s->untried++;
+		return 0;
+	}
+	s->untried = 0;
+	s->attempts++;
+	rc = snapshot_codec_compress(s->codec, s->level, env, errmsg);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		s->raw_streak = 0;
+	else if (s->raw_streak < UINT32_MAX)
+		s->raw_streak++;
+	if (hit && s->fault == SERVE_FAULT_ZSTD_FRAME &&
+	    env->encoding == SNAPSHOT_ENCODING_ZSTD) {
+		env->data = damaged_copy(s, env->data, env->data_len, 0);
+		if (env->data == NULL)
+			return ma_errorf(errmsg, MA_ERR_NOMEM,
+			                 "out of memory injecting a fault");
+	}
+	return 0;
+}
+
 int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
                         size_t *produced, bool *injected, char *errmsg)
 {
 	struct snapshot_chunk env;
 	uint64_t v0;
+	bool hit = false;
 	int rc;
 
 	if (injected != NULL)
@@ -285,7 +368,7 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 	if (rc == 2)
 		return 1;
 	if (s->fault != SERVE_FAULT_NONE) {
-		bool hit = s->envelopes == 1 && !env.done;
+		hit = s->envelopes == 1 && !env.done;
 
 		rc = inject(s, &env, out);
 		s->envelopes++;
@@ -299,10 +382,17 @@ int serve_snapshot_next(struct serve_snapshot *s, struct proto_buf *out,
 	} else {
 		s->envelopes++;
 	}
+	s->raw_bytes += env.data_len;
+	if (produced != NULL)
+		*produced += env.data_len;
+	/* After any injected fault: a damaged chunk is compressed as it is,
+	 * so the mirror's CRC32C over the raw bytes still catches it. */
+	rc = compress_chunk(s, &env, hit, errmsg);
+	if (rc != 0)
+		return rc;
+	s->wire_bytes += env.data_len;
 	rc = proto_envelope_encode(out, &env, errmsg);
 	if (rc != 0)
 		return rc;
-	if (produced != NULL)
-		*produced += env.data_len;
 	return env.done ? 0 : 1;
 }

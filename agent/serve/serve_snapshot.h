@@ -15,6 +15,7 @@
 
 #include "proto/proto.h"
 
+struct snapshot_codec;
 struct snapshot_sender;
 struct snapshot_store;
 
@@ -29,11 +30,17 @@ enum serve_fault {
 	SERVE_FAULT_OVERSIZE_FRAME, /* frame header over the decoder limit */
 	SERVE_FAULT_MALFORMED,      /* frame body that is not msgpack */
 	SERVE_FAULT_OVERSIZE_FIELD, /* database_id of 300 bytes (limit 256) */
+	/* With compression on (serve_snapshot_compress) only: */
+	SERVE_FAULT_ZSTD_CRC,   /* compressed from a damaged copy, the CRC
+	                         * of the sound bytes kept */
+	SERVE_FAULT_ZSTD_FRAME, /* the compressed bytes' first byte changed
+	                         * (not a zstd frame) */
 };
-#define SERVE_FAULT_COUNT 7
+#define SERVE_FAULT_COUNT 9
 
 /* Parses "chunk-crc", "offset-gap", "total-crc", "oversize-frame",
- * "malformed", "oversize-field". 0 or MA_ERR_INVAL. */
+ * "malformed", "oversize-field", "zstd-crc", "zstd-frame". 0 or
+ * MA_ERR_INVAL. */
 int serve_fault_parse(const char *name, enum serve_fault *out);
 /* The name serve_fault_parse accepts ("none" for SERVE_FAULT_NONE). */
 const char *serve_fault_name(enum serve_fault f);
@@ -57,7 +64,23 @@ struct serve_snapshot {
 	bool corrupt;       /* the file failed its CRC: an `x` frame said so */
 	uint8_t *scratch;   /* SERVE_FAULT_TOTAL_CRC's damaged copy */
 	uint64_t progress_ms; /* serve_snapshot_progress: last progress */
+	/* serve_snapshot_compress: zstd at `level` for every chunk it
+	 * shrinks (NULL/0: raw). raw_bytes and wire_bytes count the data
+	 * fields' bytes before and after. */
+	struct snapshot_codec *codec;
+	int level;
+	uint64_t raw_bytes, wire_bytes;
+	/* Incompressible data (random values, already compressed blobs):
+	 * after SERVE_ZSTD_PROBE_AFTER data chunks in a row that did not
+	 * shrink, only every SERVE_ZSTD_PROBE_EVERY-th chunk is tried (the
+	 * others go raw untried) until one shrinks again: a quarter of the
+	 * attempts on long incompressible runs, at most 3 compressible
+	 * chunks sent raw where such a run ends. */
+	uint32_t raw_streak, untried;
+	uint64_t attempts; /* chunks handed to the compressor */
 };
+#define SERVE_ZSTD_PROBE_AFTER 16
+#define SERVE_ZSTD_PROBE_EVERY 4
 
 /* Source protection: how many streams one client identity may hold open
  * (over all its connections) and how many of them may be snapshot streams,
@@ -106,6 +129,12 @@ void serve_snapshot_progress(struct serve_snapshot *s, uint64_t now_ms);
  * re-bootstraps from /info if the snapshot is gone by then. */
 bool serve_snapshot_lease_lapsed(const struct serve_snapshot *s,
                                  uint64_t now_ms, uint64_t lease_ms);
+
+/* Compresses the stream's chunks with zstd at level (1..19) from the next
+ * one on, each chunk only when that makes it smaller; serve calls it when
+ * the request's encodings include zstd and compression is on. 0,
+ * MA_ERR_INVAL (level), MA_ERR_NOMEM. */
+int serve_snapshot_compress(struct serve_snapshot *s, int level, char *errmsg);
 
 /* Closes the sender and drops the pin. Safe on a zeroed struct. */
 void serve_snapshot_close(struct serve_snapshot *s);

@@ -216,6 +216,8 @@ void status_database_set(struct status_database *d, const char *name,
 	d->refetched_bytes = st->refetched_bytes;
 	d->wal_syncs = st->wal_syncs;
 	d->wal_sync_ms = st->wal_sync_ms;
+	d->snapshot_wire_bytes = st->snapshot_wire_bytes;
+	d->snapshot_raw_bytes = st->snapshot_raw_bytes;
 	d->retention_headroom_known = st->retention_headroom_known;
 	d->retention_headroom_s = st->retention_headroom_s;
 	d->promoted_index = st->promoted_index;
@@ -409,6 +411,8 @@ enum metric_field {
 	M_REFETCHED,
 	M_WAL_SYNCS,
 	M_WAL_SYNC_MS,
+	M_SNAP_WIRE,
+	M_SNAP_RAW,
 };
 
 /* Names follow Prometheus's conventions (base units, _total only on
@@ -452,6 +456,11 @@ static const struct {
                      "fdatasyncs of the mirror's wal (group commits)."},
     [M_WAL_SYNC_MS] = {"mirror_wal_sync_seconds_total", "counter",
                        "Time spent in fdatasync of the mirror's wal.", true},
+    [M_SNAP_WIRE] = {"mirror_snapshot_wire_bytes_total", "counter",
+                     "Snapshot chunk bytes received as sent (zstd "
+                     "chunks compressed)."},
+    [M_SNAP_RAW] = {"mirror_snapshot_raw_bytes_total", "counter",
+                    "Snapshot chunk bytes received, once decompressed."},
 };
 
 static uint64_t metric_value(const struct status_database *d,
@@ -488,6 +497,10 @@ static uint64_t metric_value(const struct status_database *d,
 		return d->wal_syncs;
 	case M_WAL_SYNC_MS:
 		return d->wal_sync_ms;
+	case M_SNAP_WIRE:
+		return d->snapshot_wire_bytes;
+	case M_SNAP_RAW:
+		return d->snapshot_raw_bytes;
 	}
 	return 0;
 }

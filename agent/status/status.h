@@ -71,6 +71,7 @@ struct status_database {
 	uint64_t received_bytes, received_entries;
 	uint64_t appended_entries, refetched_bytes;
 	uint64_t wal_syncs, wal_sync_ms; /* the mirror's wal fdatasyncs */
+	uint64_t snapshot_wire_bytes, snapshot_raw_bytes;
 	/* Retention headroom (mirror_status): JSON retention_headroom_s
 	 * (null when unknown), metric mirror_retention_headroom_seconds
 	 * (only when known). */
@@ -206,6 +207,8 @@ int status_json_parse(const char *text, size_t len, struct status_report *r,
  * mirror_received_bytes_total, mirror_received_entries_total,
  * mirror_appended_entries_total, mirror_refetched_bytes_total,
  * mirror_wal_syncs_total, mirror_wal_sync_seconds_total (counters);
+ * mirror_snapshot_wire_bytes_total, mirror_snapshot_raw_bytes_total
+ * (counters);
  * for a database whose background refresh is on (refresh_on):
  * mirror_refresh_state{state} (1 for the current one),
  * mirror_refresh_last_snapshot_index (gauges),

@@ -8,6 +8,9 @@
  *     load --count N --value-size B --namespace NS [--key-prefix P]
  *          [--ack-log FILE]   (appends "KEY INDEX VERSION VALUE" per
  *                              acknowledged put, flushed at once)
+ *          [--value-source FILE] (values are the next B bytes of FILE,
+ *                              read again from its start at its end; by
+ *                              default a repeating alphabet)
  *     free-ports N                  (prints N free loopback TCP ports)
  *
  * Arguments are raw strings (the CLI percent-encodes them); answers are
@@ -65,7 +68,7 @@ static void usage(void)
 	        "  add ID HOST:PORT\n"
 	        "  fingerprint | leader | applied-index\n"
 	        "  load --count N --value-size B --namespace NS "
-	        "[--key-prefix P] [--ack-log FILE]\n"
+	        "[--key-prefix P] [--ack-log FILE] [--value-source FILE]\n"
 	        "  free-ports N\n");
 }
 
@@ -379,12 +382,42 @@ static int cmd_local(struct cli *c, const char *verb)
 	return rc;
 }
 
+/* The next len bytes of src into out, from the file's start again at its
+ * end (so a small corpus gives any amount of data). */
+static int read_value(FILE *src, const char *path, uint8_t *out, size_t len)
+{
+	size_t got = 0;
+	bool rewound = false;
+
+	while (got < len) {
+		size_t n = fread(out + got, 1, len - got, src);
+
+		got += n;
+		if (n > 0) {
+			rewound = false;
+			continue;
+		}
+		if (ferror(src) || rewound) {
+			fprintf(stderr,
+			        "raftkv-cli: --value-source %s: %s (give a "
+			        "non-empty readable file)\n",
+			        path, ferror(src) ? strerror(errno) : "empty");
+			return -1;
+		}
+		rewind(src);
+		rewound = true;
+	}
+	return 0;
+}
+
 static int cmd_load(struct cli *c, int argc, char **argv)
 {
 	unsigned long long count = 0, size = 0;
 	const char *ns = NULL, *prefix = "key-", *ack_path = NULL;
+	const char *src_path = NULL;
 	char *line, *answer = NULL, index[32] = "0", version[32];
-	FILE *ack = NULL;
+	uint8_t *value = NULL;
+	FILE *ack = NULL, *src = NULL;
 	uint64_t start = clock_mono_ms();
 	size_t cap;
 
@@ -399,6 +432,8 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 			prefix = argv[i + 1];
 		else if (strcmp(argv[i], "--ack-log") == 0)
 			ack_path = argv[i + 1];
+		else if (strcmp(argv[i], "--value-source") == 0)
+			src_path = argv[i + 1];
 		else
 			ns = NULL, count = 0;
 	}
@@ -407,16 +442,31 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 		usage();
 		return 2;
 	}
-	cap = strlen(ns) * 3 + strlen(prefix) * 3 + (size_t)size + 64;
+	/* Percent-encoded values from a file take up to 3 bytes each. */
+	cap = strlen(ns) * 3 + strlen(prefix) * 3 + (size_t)size * 3 + 64;
+	if (src_path != NULL && (src = fopen(src_path, "rb")) == NULL) {
+		fprintf(stderr,
+		        "raftkv-cli: --value-source %s: %s (give a readable "
+		        "file)\n",
+		        src_path, strerror(errno));
+		return 1;
+	}
 	if (ack_path != NULL && (ack = fopen(ack_path, "a")) == NULL) {
 		fprintf(stderr, "raftkv-cli: --ack-log %s: %s\n", ack_path,
 		        strerror(errno));
+		if (src != NULL)
+			fclose(src);
 		return 1;
 	}
 	line = malloc(cap);
-	if (line == NULL) {
+	value = malloc((size_t)size + 1);
+	if (line == NULL || value == NULL) {
+		free(line);
+		free(value);
 		if (ack != NULL)
 			fclose(ack);
+		if (src != NULL)
+			fclose(src);
 		return 1;
 	}
 	for (unsigned long long i = 0; i < count; i++) {
@@ -433,8 +483,17 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 		value_at = n;
 		if (size == 0)
 			line[n++] = '-';
-		for (unsigned long long b = 0; b < size; b++)
-			line[n++] = (char)('a' + (i + b) % 26);
+		else if (src != NULL) {
+			if (read_value(src, src_path, value, (size_t)size) !=
+			    0) {
+				free(answer);
+				answer = NULL;
+				break;
+			}
+			n += kv_text_encode(value, (size_t)size, line + n);
+		} else
+			for (unsigned long long b = 0; b < size; b++)
+				line[n++] = (char)('a' + (i + b) % 26);
 		line[n++] = '\n';
 		line[n] = '\0';
 		/* A put is safe to repeat (the value is the same), so any
@@ -458,8 +517,11 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 			        "puts\n",
 			        i, count);
 			free(line);
+			free(value);
 			if (ack != NULL)
 				fclose(ack);
+			if (src != NULL)
+				fclose(src);
 			return 1;
 		}
 		field(answer, "index", index, sizeof index);
@@ -474,10 +536,13 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 	}
 	if (ack != NULL)
 		fclose(ack);
+	if (src != NULL)
+		fclose(src);
 	printf("load count=%llu last_index=%s elapsed_ms=%" PRIu64 "\n", count,
 	       index, clock_mono_ms() - start);
 	free(answer);
 	free(line);
+	free(value);
 	return 0;
 }
 

@@ -1,7 +1,11 @@
 /* libFuzzer target for the snapshot envelope decoder: on the whole input
  * as one frame body, and behind the framer on the same input cut into
  * pieces whose sizes come from the input's first bytes. Any decoded
- * envelope must satisfy the decoder's promises. */
+ * envelope must satisfy the decoder's promises; a zstd one (encoding,
+ * raw_size) then goes through follow's chunk decoder
+ * (snapshot_codec_decompress), which must either refuse it with
+ * MA_ERR_PROTO or hand back exactly raw_size bytes within the bounds. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,13 +14,22 @@
 #include "common/errors.h"
 #include "common/parse.h"
 #include "proto/proto.h"
+#include "snapshot/snapshot_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static struct snapshot_codec *codec;
+
 static void check(const struct snapshot_chunk *c, size_t data_max)
 {
+	size_t span =
+	    c->encoding == SNAPSHOT_ENCODING_RAW ? c->data_len : c->raw_len;
+
 	if (c->data_len > data_max || c->offset > c->id.size ||
-	    c->data_len > c->id.size - c->offset ||
+	    span > c->id.size - c->offset ||
+	    (c->encoding != SNAPSHOT_ENCODING_RAW &&
+	     (c->encoding != SNAPSHOT_ENCODING_ZSTD || c->raw_len == 0 ||
+	      c->raw_len > data_max)) ||
 	    (c->data_len > 0 && c->data == NULL) ||
 	    !parse_name_valid_str(c->id.cluster_id) ||
 	    !parse_name_valid_str(c->id.database_id))
@@ -34,10 +47,24 @@ static void decode(const void *body, size_t len, size_t data_max)
 	char errmsg[MA_ERRMSG_SIZE];
 	int rc = proto_envelope_decode(body, len, data_max, &c, errmsg);
 
-	if (rc == 0)
+	if (rc == 0) {
+		size_t raw_len = c.raw_len;
+		bool zstd = c.encoding == SNAPSHOT_ENCODING_ZSTD;
+
 		check(&c, data_max);
-	else if ((rc != MA_ERR_PROTO && rc != MA_ERR_NOMEM) ||
-	         memchr(errmsg, '\0', sizeof errmsg) == NULL)
+		if (codec == NULL && snapshot_codec_new(&codec, errmsg) != 0)
+			abort();
+		rc = snapshot_codec_decompress(codec, &c, data_max, errmsg);
+		if (rc == 0) {
+			if (c.encoding != SNAPSHOT_ENCODING_RAW ||
+			    (zstd && c.data_len != raw_len))
+				abort();
+			check(&c, data_max);
+		} else if ((rc != MA_ERR_PROTO && rc != MA_ERR_NOMEM) ||
+		           !zstd || memchr(errmsg, '\0', sizeof errmsg) == NULL)
+			abort();
+	} else if ((rc != MA_ERR_PROTO && rc != MA_ERR_NOMEM) ||
+	           memchr(errmsg, '\0', sizeof errmsg) == NULL)
 		abort();
 }
 

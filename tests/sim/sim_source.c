@@ -14,6 +14,7 @@
 #include "common/errors.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "spool/spool.h"
 #include "wal/wal.h"
 
@@ -27,6 +28,11 @@ struct sim_source {
 	struct serve_log_tail end;
 	size_t chunk_size;
 	enum serve_fault fault;
+	/* sim_source_set_compression: serve's snapshot_compression_level
+	 * (0: off); zstd_streams counts the snapshot streams compressed, and
+	 * raw/wire bytes their chunk data before and after. */
+	int compression_level;
+	uint64_t zstd_streams, raw_bytes, wire_bytes;
 	int refuse_status; /* non-zero: every request answered so */
 	/* Bumped by sim_source_touch when the spool changed: readers
 	 * refresh (re-list the wal directory) only then, as serve does on
@@ -142,6 +148,20 @@ void sim_source_set_fault(struct sim_source *s, enum serve_fault fault)
 	s->fault = fault;
 }
 
+void sim_source_set_compression(struct sim_source *s, int level)
+{
+	s->compression_level = level;
+}
+
+void sim_source_compression_stats(const struct sim_source *s,
+                                  uint64_t *zstd_streams, uint64_t *raw_bytes,
+                                  uint64_t *wire_bytes)
+{
+	*zstd_streams = s->zstd_streams;
+	*raw_bytes = s->raw_bytes;
+	*wire_bytes = s->wire_bytes;
+}
+
 static void error_frame(struct proto_buf *out, enum proto_error err,
                         uint64_t first_index, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -229,6 +249,8 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 			return respond_error(r, status, 503,
 			                     PROTO_ERROR_INTERNAL, em);
 		source_freshness(s, wall_ms, &info.fresh);
+		if (s->compression_level > 0)
+			info.snapshot_encodings = SNAPSHOT_ENCODINGS_ZSTD;
 		if (proto_info_encode(&r->pending, &info) != 0)
 			abort();
 		*status = 200;
@@ -246,6 +268,14 @@ struct sim_response *sim_source_request(struct sim_source *s, const char *path,
 		                        s->fault, &ref, em) != 0)
 			return respond_error(r, status, ref.status, ref.error,
 			                     ref.message);
+		/* As serve.c's handle_snapshot. */
+		if ((rq.encodings & SNAPSHOT_ENCODINGS_ZSTD) != 0 &&
+		    s->compression_level > 0) {
+			if (serve_snapshot_compress(
+			        &r->snap, s->compression_level, em) != 0)
+				abort();
+			s->zstd_streams++;
+		}
 		r->kind = R_SNAPSHOT;
 		r->offset = rq.offset;
 		r->counted = true;
@@ -353,6 +383,8 @@ void sim_response_free(struct sim_response *r)
 		return;
 	if (r->counted)
 		r->src->open_snapshots--;
+	r->src->raw_bytes += r->snap.raw_bytes;
+	r->src->wire_bytes += r->snap.wire_bytes;
 	serve_snapshot_close(&r->snap);
 	serve_log_stream_close(&r->log);
 	proto_buf_free(&r->pending);

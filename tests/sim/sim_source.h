@@ -24,6 +24,14 @@ int sim_source_open(const char *dir, const char *name, size_t chunk_size,
                     char *errmsg);
 void sim_source_close(struct sim_source *s);
 void sim_source_set_fault(struct sim_source *s, enum serve_fault fault);
+/* serve's snapshot_compression_level (0, the default: off): info offers
+ * zstd and snapshot requests that ask for it get compressed chunks. */
+void sim_source_set_compression(struct sim_source *s, int level);
+/* Snapshot streams compressed so far, and the chunk data bytes of every
+ * finished snapshot stream before and after compression. */
+void sim_source_compression_stats(const struct sim_source *s,
+                                  uint64_t *zstd_streams, uint64_t *raw_bytes,
+                                  uint64_t *wire_bytes);
 /* serve's source protection (serve_limits_admit): snapshot requests past
  * l->snapshots_per_identity open snapshot responses get 503 unavailable.
  * Zero: no cap (the default). */

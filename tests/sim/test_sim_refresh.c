@@ -316,6 +316,70 @@ static void test_refresh_resume(void **state)
 	world_free(&w);
 }
 
+/* Snapshot compression in the refresh: the mirror (snapshot_compression
+ * zstd) asks the source that offers it for zstd chunks, the fetch is cut
+ * and the mirror crashes in the middle, resumes asking for them again,
+ * and installs the source's bytes; text crossed the link compressed. */
+static void test_refresh_zstd(void **state)
+{
+	struct world w;
+	struct snapshot_ident ident;
+	struct snapshot_meta meta;
+	char *buf = malloc(SNAP_SIZE);
+	uint64_t fetches = 0, zs, raw, wire;
+
+	(void)state;
+	assert_non_null(buf);
+	world_init(&w, 207, 8000);
+	w.sim.core_cfg.compression = FOLLOW_COMPRESSION_ZSTD;
+	sim_source_set_compression(w.sim.sources[0], 3);
+	append(&w, 2000);
+	if (sim_start(&w.sim, w.em) != 0)
+		fail_msg("start: %s", w.em);
+	run_to(&w, 2000, 20000);
+	for (size_t i = 0; i < SNAP_SIZE; i++)
+		buf[i] = "refresh me, a line of text\n"[(i + i / 4099) % 27];
+	memset(&ident, 0, sizeof ident);
+	strcpy(ident.cluster_id, w.sp.id.cluster_id);
+	strcpy(ident.database_id, w.sp.id.database_id);
+	ident.index = 1500;
+	ident.term = 1;
+	if (snapshot_store_create_from_buf(w.sp.store, &ident, buf, SNAP_SIZE,
+	                                   0, &meta, w.em) != 0)
+		fail_msg("snapshot: %s", w.em);
+	free(buf);
+	sim_model_snapshot(&w.sim, 1500, 1, meta.id.size, meta.id.crc32c);
+	sim_source_touch(w.sim.sources[0]);
+	w.sim.cut_snapshot_after = 3;
+	assert_true(sim_run(&w.sim, fetch_started, NULL, 10000));
+	sim_run(&w.sim, never, NULL, 3000);
+	assert_true(w.sim.stats.cuts_done >= 1);
+	if (sim_restart_mirror(&w.sim, w.em) != 0)
+		fail_msg("restart: %s", w.em);
+	run_to(&w, 2000, 20000);
+	run_installed(&w, 1, 30000);
+	assert_mirror_has(&w, 1500);
+	for (uint64_t n = 0; n < w.sim.npaths; n++) {
+		const char *p = sim_path(&w.sim, n);
+
+		if (strstr(p, "/snapshot?") == NULL)
+			continue;
+		fetches++;
+		if (strstr(p, "&encodings=1") == NULL)
+			fail_msg("fetch without encodings: %s", p);
+	}
+	assert_true(fetches >= 2);
+	assert_true(refresh(&w)->resumes >= 1);
+	sim_source_compression_stats(w.sim.sources[0], &zs, &raw, &wire);
+	fprintf(stderr,
+	        "# %" PRIu64 " zstd fetches: %" PRIu64
+	        " chunk bytes in %" PRIu64 " on the wire\n",
+	        zs, raw, wire);
+	assert_true(zs >= 2);
+	assert_true(raw >= SNAP_SIZE && wire < raw / 4);
+	world_free(&w);
+}
+
 /* A source whose snapshot streams are damaged (total CRC): every fetch
  * fails; the refresh backs off, doubling to its cap (4 s), never
  * faster than its minimum, the log going on meanwhile; once the source
@@ -517,6 +581,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_rules),
 	    cmocka_unit_test(test_refresh_fetch_paced),
 	    cmocka_unit_test(test_refresh_resume),
+	    cmocka_unit_test(test_refresh_zstd),
 	    cmocka_unit_test(test_refresh_backoff),
 	    cmocka_unit_test(test_refresh_only_none),
 	    cmocka_unit_test(test_refresh_randomized),

@@ -4,12 +4,15 @@
  *   spoolgen init DIR --database NAME [--cluster-id UUID] [--epoch N]
  *                 [--incarnation UUID|none]   (default: a random one)
  *   spoolgen snapshot DIR --index I --term T --size BYTES [--seed S]
+ *                     [--from-file PATH]
  *   spoolgen append DIR [--from I] --count N --term T [--size B]
  *                   [--rate-per-s R] [--segment-size BYTES]
  *   spoolgen compact DIR --before I
  *
  * Snapshot bytes come from a splitmix64 stream seeded with S (default: the
- * index), so a test can regenerate them. Entry payloads are
+ * index), so a test can regenerate them; with --from-file they are PATH's
+ * bytes, read again from its start at its end (bench_wan.sh -d: a real
+ * snapshot's content at any size). Entry payloads are
  * "entry-<index>-" padded with the letter 'a' + index % 26 to B bytes (or
  * cut to B bytes); without --size just "entry-<index>". append without
  * --from continues after the last index (1 for an empty log) and fsyncs
@@ -42,7 +45,7 @@ static void usage(void)
 	        "usage: spoolgen init DIR --database NAME [--cluster-id UUID] "
 	        "[--epoch N] [--incarnation UUID|none]\n"
 	        "       spoolgen snapshot DIR --index I --term T --size BYTES "
-	        "[--seed S]\n"
+	        "[--seed S] [--from-file PATH]\n"
 	        "       spoolgen append DIR [--from I] --count N --term T "
 	        "[--size B] [--rate-per-s R] [--segment-size BYTES]\n"
 	        "       spoolgen compact DIR --before I\n");
@@ -61,7 +64,7 @@ static int parse_u64(const char *flag, const char *s, uint64_t *out)
 
 /* Options of all sub-commands; which are used depends on the command. */
 struct args {
-	const char *dir, *database, *cluster_id, *incarnation;
+	const char *dir, *database, *cluster_id, *incarnation, *from_file;
 	uint64_t epoch, index, term, size, seed, from, count, rate, before,
 	    segment_size;
 	int has_index, has_term, has_size, has_seed, has_from, has_count,
@@ -92,6 +95,10 @@ static int parse(int argc, char **argv, struct args *a)
 		}
 		if (strcmp(f, "--cluster-id") == 0) {
 			a->cluster_id = v;
+			continue;
+		}
+		if (strcmp(f, "--from-file") == 0) {
+			a->from_file = v;
 			continue;
 		}
 		if (strcmp(f, "--incarnation") == 0) {
@@ -184,6 +191,31 @@ static int cmd_init(const struct args *a)
 	return 0;
 }
 
+/* --from-file: the source of snapshot bytes instead of the stream. */
+static FILE *fill_src;
+
+/* Fills buf with the next len bytes: of --from-file (read in a loop) when
+ * given, else of the seeded stream. */
+static void fill(struct fx_rng *rng, uint8_t *buf, size_t len)
+{
+	while (fill_src != NULL && len > 0) {
+		size_t n = fread(buf, 1, len, fill_src);
+
+		buf += n;
+		len -= n;
+		if (n == 0) {
+			if (ferror(fill_src) || ftell(fill_src) == 0) {
+				fprintf(stderr, "spoolgen snapshot: "
+				                "--from-file is empty or "
+				                "unreadable\n");
+				exit(1);
+			}
+			rewind(fill_src);
+		}
+	}
+	fx_rng_fill(rng, buf, len);
+}
+
 static int open_spool(const char *dir, struct proto_identity *id, char *errmsg)
 {
 	int rc = spool_identity_read(dir, id, errmsg);
@@ -213,6 +245,12 @@ static int cmd_snapshot(const struct args *a)
 	if (open_spool(a->dir, &id, errmsg) != 0)
 		return 1;
 	fx_rng_seed(&rng, a->has_seed ? a->seed : a->index);
+	if (a->from_file != NULL &&
+	    (fill_src = fopen(a->from_file, "rb")) == NULL) {
+		fprintf(stderr, "spoolgen snapshot: --from-file %s: %s\n",
+		        a->from_file, strerror(errno));
+		return 1;
+	}
 	memset(&ident, 0, sizeof ident);
 	strcpy(ident.cluster_id, id.cluster_id);
 	strcpy(ident.database_id, id.database_id);
@@ -229,7 +267,7 @@ static int cmd_snapshot(const struct args *a)
 			fprintf(stderr, "spoolgen snapshot: out of memory\n");
 			goto out;
 		}
-		fx_rng_fill(&rng, buf, (size_t)a->size);
+		fill(&rng, buf, (size_t)a->size);
 		rc = snapshot_store_create_from_buf(
 		    store, &ident, buf, (size_t)a->size, clock_wall_ms(), &meta,
 		    errmsg);
@@ -247,7 +285,7 @@ static int cmd_snapshot(const struct args *a)
 		while (left > 0) {
 			size_t n = left < (1u << 20) ? (size_t)left : 1u << 20;
 
-			fx_rng_fill(&rng, buf, n);
+			fill(&rng, buf, n);
 			rc = io_write_all(fd, buf, n, errmsg);
 			if (rc != 0) {
 				fprintf(stderr, "spoolgen snapshot: %s\n",
@@ -274,6 +312,8 @@ out:
 	}
 	free(buf);
 	snapshot_store_close(store);
+	if (fill_src != NULL)
+		fclose(fill_src);
 	return status;
 }
 

@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "proto/proto.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/snapshot_codec.h"
 #include "tests/lib/fixture.h"
 
 #define CLUSTER "6b0f4c1e-2a3b-4c5d-8e9f-0a1b2c3d4e5f"
@@ -315,11 +316,97 @@ static void test_fault_names(void **state)
 	assert_int_equal(serve_fault_parse("chunk", &f), MA_ERR_INVAL);
 }
 
+/* Compression on a stream (serve_snapshot_compress): text chunks go
+ * zstd and decode back to the file; random chunks go raw, and after 16
+ * of them in a row only every 4th is tried until one shrinks again. */
+static void test_compress_probes(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 64 };
+	static uint8_t buf[N * CHUNK];
+	struct serve_snapshot s;
+	struct serve_refusal ref;
+	struct snapshot_ident ident;
+	struct snapshot_meta meta;
+	struct proto_buf out;
+	size_t produced = 0;
+	bool injected;
+	int rc, i = 0;
+
+	/* Chunks 0..47 random, 48..63 text. */
+	fx_fill(5, buf, sizeof buf);
+	for (size_t k = 48 * CHUNK; k < sizeof buf; k++)
+		buf[k] = (uint8_t) "a line of text\n"[k % 15];
+	memset(&ident, 0, sizeof ident);
+	strcpy(ident.cluster_id, f->sp.id.cluster_id);
+	strcpy(ident.database_id, f->sp.id.database_id);
+	ident.index = 20;
+	ident.term = 2;
+	assert_int_equal(snapshot_store_create_from_buf(f->sp.store, &ident,
+	                                                buf, sizeof buf, 0,
+	                                                &meta, f->em),
+	                 0);
+	proto_buf_init(&out);
+	assert_int_equal(serve_snapshot_open(&s, f->sp.store, &f->sp.id, 20, 2,
+	                                     0, CHUNK, SERVE_FAULT_NONE, &ref,
+	                                     f->em),
+	                 0);
+	assert_int_equal(serve_snapshot_compress(&s, 0, f->em), MA_ERR_INVAL);
+	assert_int_equal(serve_snapshot_compress(&s, 3, f->em), 0);
+	do {
+		rc = serve_snapshot_next(&s, &out, &produced, &injected, f->em);
+		assert_true(rc >= 0);
+		i++;
+	} while (rc == 1 && i < 2 * N);
+	assert_int_equal(rc, 0);
+	/* Random: chunks 0..15 tried, then 19, 23, ..., 47 (every 4th);
+	 * text starts at 48: 48..50 go raw untried, 51 (the probe)
+	 * shrinks, and every chunk after it is tried. */
+	assert_true(s.attempts == 16 + 8 + 1 + 12);
+	assert_true(s.raw_bytes == sizeof buf);
+	assert_true(s.wire_bytes < sizeof buf - 8 * CHUNK);
+	assert_true(s.wire_bytes > 48 * CHUNK);
+	serve_snapshot_close(&s);
+	/* The stream decodes back to the file. */
+	{
+		struct snapshot_codec *k;
+		const uint8_t *p = out.data;
+		size_t left = out.len, at = 0;
+
+		assert_int_equal(snapshot_codec_new(&k, f->em), 0);
+		while (left > PROTO_FRAME_HEADER_SIZE) {
+			size_t len = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+			             (size_t)p[2] << 8 | p[3];
+			struct snapshot_chunk c;
+
+			assert_int_equal(
+			    proto_envelope_decode(p + PROTO_FRAME_HEADER_SIZE,
+			                          len, 0, &c, f->em),
+			    0);
+			assert_int_equal(
+			    snapshot_codec_decompress(
+			        k, &c, SNAPSHOT_DATA_MAX_DEFAULT, f->em),
+			    0);
+			assert_true(c.offset == at);
+			assert_memory_equal(c.data, buf + at, c.data_len);
+			assert_int_equal(c.crc32c, crc32c(c.data, c.data_len));
+			at += c.data_len;
+			p += PROTO_FRAME_HEADER_SIZE + len;
+			left -= PROTO_FRAME_HEADER_SIZE + len;
+		}
+		assert_true(at == sizeof buf);
+		snapshot_codec_free(k);
+	}
+	proto_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_whole_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compress_probes, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 	    cmocka_unit_test(test_limits_admit),
 	    cmocka_unit_test_setup_teardown(test_lease, setup, teardown),

@@ -70,6 +70,8 @@ static struct status_report *sample(size_t count)
 		st.refetched_bytes = 13000 + i;
 		st.wal_syncs = 14000 + i;
 		st.wal_sync_ms = 2500 + i;
+		st.snapshot_wire_bytes = 14000 + i;
+		st.snapshot_raw_bytes = 15000 + i;
 		snprintf(st.error, sizeof st.error, "err %zu", i);
 		snprintf(name, sizeof name, "db%zu", i);
 		status_database_set(&r->databases[i], name, &st,
@@ -746,6 +748,12 @@ static void test_prometheus(void **state)
 	    "\n# TYPE mirror_wal_sync_seconds_total counter\n"
 	    "mirror_wal_sync_seconds_total{db=\"db0\"} 2.500\n"
 	    "mirror_wal_sync_seconds_total{db=\"db1\"} 2.501\n",
+	    "\n# TYPE mirror_snapshot_wire_bytes_total counter\n"
+	    "mirror_snapshot_wire_bytes_total{db=\"db0\"} 14000\n"
+	    "mirror_snapshot_wire_bytes_total{db=\"db1\"} 14001\n",
+	    "\n# TYPE mirror_snapshot_raw_bytes_total counter\n"
+	    "mirror_snapshot_raw_bytes_total{db=\"db0\"} 15000\n"
+	    "mirror_snapshot_raw_bytes_total{db=\"db1\"} 15001\n",
 	    "\nmirror_applier_failed{db=\"db0\"} 0\n",
 	    "\nmirror_applier_failed{db=\"db1\"} 1\n",
 	    "\n# TYPE mirror_last_contact_seconds gauge\n"
@@ -765,7 +773,7 @@ static void test_prometheus(void **state)
 	/* Process metrics only when they were read. */
 	assert_null(strstr(text, "process_"));
 	/* build_info (HELP, TYPE, one line), 8 states x 2 databases, then
-	 * 15 metrics and the last contact x 2 databases, each with its HELP
+	 * 17 metrics and the last contact x 2 databases, each with its HELP
 	 * and TYPE, then the headroom's HELP and TYPE without samples
 	 * (unknown), the leader contact (NaN) and the switches x 2
 	 * databases, the endpoints' commit indexes without samples (none
@@ -773,7 +781,7 @@ static void test_prometheus(void **state)
 	size_t n = 0;
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
-	assert_int_equal(n, 3 + 2 + 16 + 16 * (2 + 2) + 2 + 2 * (2 + 2) + 2);
+	assert_int_equal(n, 3 + 2 + 16 + 18 * (2 + 2) + 2 + 2 * (2 + 2) + 2);
 	assert_non_null(strstr(
 	    text,
 	    "mirror_source_last_leader_contact_seconds{db=\"db1\"} NaN\n"));
