@@ -204,7 +204,7 @@ awk -v first="$first" '
 			k = order[i]; split(k, f, " ")
 			b = f[1] " " first " " f[3]
 			if (f[2] != first && (b in m99) && m99[k] > 0)
-				printf "profile %s rate %s p99 ratio %s/%s %.1f\n", f[1],
+				printf "profile %s rate %s p99 ratio %s/%s %.3f\n", f[1],
 					substr(f[3], 1, length(f[3]) - 1), first, f[2], m99[b] / m99[k]
 		}
 		for (k in ms) printf "profile %s max sustained rate (runs):%s entries/s\n", k, ms[k]
