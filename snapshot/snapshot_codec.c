@@ -169,3 +169,25 @@ int snapshot_codec_decompress(struct snapshot_codec *k,
 	c->encoding = SNAPSHOT_ENCODING_RAW;
 	return 0;
 }
+
+int snapshot_codec_receive(struct snapshot_codec **codec,
+                           struct snapshot_chunk *c, size_t raw_max,
+                           uint64_t *wire_bytes, uint64_t *raw_bytes,
+                           char *errmsg)
+{
+	int rc;
+
+	*wire_bytes += c->data_len;
+	if (c->encoding != SNAPSHOT_ENCODING_RAW) {
+		if (*codec == NULL) {
+			rc = snapshot_codec_new(codec, errmsg);
+			if (rc != 0)
+				return rc;
+		}
+		rc = snapshot_codec_decompress(*codec, c, raw_max, errmsg);
+		if (rc != 0)
+			return rc;
+	}
+	*raw_bytes += c->data_len;
+	return 0;
+}

@@ -67,4 +67,13 @@ int snapshot_codec_decompress(struct snapshot_codec *k,
                               struct snapshot_chunk *c, size_t raw_max,
                               char *errmsg);
 
+/* What a mirror does with every chunk it receives: adds its wire length to
+ * *wire_bytes, decompresses it (creating *codec on first use; the caller
+ * frees it) when it is not raw, then adds its raw length to *raw_bytes.
+ * Returns what snapshot_codec_new / snapshot_codec_decompress return. */
+int snapshot_codec_receive(struct snapshot_codec **codec,
+                           struct snapshot_chunk *c, size_t raw_max,
+                           uint64_t *wire_bytes, uint64_t *raw_bytes,
+                           char *errmsg);
+
 #endif

@@ -957,6 +957,15 @@ int snapshot_receiver_feed(struct snapshot_receiver *r,
 
 	if (r->failed != 0)
 		return refuse(r, errmsg);
+	/* Compressed chunks are decompressed before they get here
+	 * (snapshot_codec_receive); one that was not would fail its CRC
+	 * check with a misleading message. 0 is raw (snapshot.h). */
+	if (env->encoding != 0)
+		return ma_errorf(errmsg, MA_ERR_INVAL,
+		                 "chunk at offset %" PRIu64 " is still "
+		                 "encoded (encoding %u): decompress it "
+		                 "before the receiver",
+		                 env->offset, (unsigned)env->encoding);
 	if (strcmp(id->database_id, r->db) != 0)
 		return ma_errorf(errmsg, MA_ERR_IDENTITY,
 		                 "envelope is for database '%.64s', this "

@@ -940,28 +940,20 @@ static int on_snapshot_frame(struct follow_core *c, const void *body,
 	}
 	/* Compressed chunks become raw here: the receiver, its CRC32C
 	 * checks (over the raw bytes) and resume see a raw stream. */
-	c->sm.status.snapshot_wire_bytes += chunk.data_len;
-	if (chunk.encoding != SNAPSHOT_ENCODING_RAW) {
-		if (c->codec == NULL)
-			rc = snapshot_codec_new(&c->codec, errmsg);
+	rc =
+	    snapshot_codec_receive(&c->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT,
+	                           &c->sm.status.snapshot_wire_bytes,
+	                           &c->sm.status.snapshot_raw_bytes, errmsg);
+	if (rc != 0) {
+		snprintf(errmsg2, sizeof errmsg2, "snapshot stream: %.400s",
+		         errmsg);
+		log_error("%s: %s", c->name, errmsg2);
+		if (rc == MA_ERR_NOMEM)
+			db_fatal(c, rc, errmsg2);
 		else
-			rc = 0;
-		if (rc == 0)
-			rc = snapshot_codec_decompress(
-			    c->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT,
-			    errmsg);
-		if (rc != 0) {
-			snprintf(errmsg2, sizeof errmsg2,
-			         "snapshot stream: %.400s", errmsg);
-			log_error("%s: %s", c->name, errmsg2);
-			if (rc == MA_ERR_NOMEM)
-				db_fatal(c, rc, errmsg2);
-			else
-				stream_failed(c, errmsg2);
-			return 1;
-		}
+			stream_failed(c, errmsg2);
+		return 1;
 	}
-	c->sm.status.snapshot_raw_bytes += chunk.data_len;
 	rc = snapshot_receiver_feed(c->recv, &chunk, c->now, errmsg);
 	count_refetch(c, snapshot_receiver_offset(c->recv));
 	if (rc == 0)
@@ -1399,8 +1391,17 @@ refresh_env(struct follow_core *c, struct follow_refresh_env *env)
 	    c->phase == PHASE_DEAD)
 		return NULL;
 	*env = (struct follow_refresh_env){
-	    c->store,     c->wal,         &c->ckpt, &c->identity,
-	    refresh_open, refresh_cancel, c,        compression_wanted(c)};
+	    .store = c->store,
+	    .wal = c->wal,
+	    .ckpt = &c->ckpt,
+	    .identity = &c->identity,
+	    .open = refresh_open,
+	    .cancel = refresh_cancel,
+	    .arg = c,
+	    .want_zstd = compression_wanted(c),
+	    .wire_bytes = &c->sm.status.snapshot_wire_bytes,
+	    .raw_bytes = &c->sm.status.snapshot_raw_bytes,
+	};
 	return env;
 }
 

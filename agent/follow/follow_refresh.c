@@ -348,10 +348,9 @@ static bool on_chunk(struct follow_refresh *r,
 	}
 	/* Compressed chunks become raw before the receiver (CRC32C over
 	 * the raw bytes, pacing on the raw bytes received). */
-	if (chunk.encoding != SNAPSHOT_ENCODING_RAW &&
-	    ((r->codec == NULL && snapshot_codec_new(&r->codec, errmsg) != 0) ||
-	     snapshot_codec_decompress(
-	         r->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT, errmsg) != 0)) {
+	if (snapshot_codec_receive(&r->codec, &chunk, SNAPSHOT_DATA_MAX_DEFAULT,
+	                           env->wire_bytes, env->raw_bytes,
+	                           errmsg) != 0) {
 		snprintf(why, sizeof why, "snapshot stream: %s", errmsg);
 		failed(r, env, why, now);
 		return false;

@@ -107,6 +107,9 @@ struct follow_refresh_env {
 	 * (zstd, or auto on a WAN); a source that does not offer them is
 	 * asked for raw ones. */
 	bool want_zstd;
+	/* The mirror's snapshot byte counters (as on the wire, raw): the
+	 * refresh's chunks count like the bootstrap's. */
+	uint64_t *wire_bytes, *raw_bytes;
 };
 
 /* Prepares r for database `name` in directory dir. 0 or MA_ERR_INVAL

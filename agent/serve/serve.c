@@ -40,6 +40,10 @@
 /* Bytes one pump call may produce before yielding to the loop, so one fast
  * stream cannot starve the others when max_unacked is large. */
 #define PUMP_BUDGET (8u * 1024 * 1024)
+/* ... and for at most this long: with zstd at a high level 8 MiB of raw
+ * bytes take a second or more of CPU, which would stall every other
+ * connection's timers, ACKs and log streams on the loop. */
+#define PUMP_TIME_US 10000
 /* A stream's output buffer above this size is released once drained. */
 #define OUT_RETAIN_MAX (2u * 1024 * 1024)
 /* The database tail (last index) is looked up at most this often. */
@@ -455,6 +459,7 @@ static void snapshot_pump(struct stream *st)
 {
 	char em[MA_ERRMSG_SIZE];
 	size_t produced = 0;
+	uint64_t started = clock_mono_us();
 	bool injected;
 	int rc;
 
@@ -463,7 +468,9 @@ static void snapshot_pump(struct stream *st)
 			return;
 		if (st->ending) /* done queued and flushed: flush ended it */
 			return;
-		if (produced >= PUMP_BUDGET) {
+		if (produced >= PUMP_BUDGET ||
+		    (produced > 0 &&
+		     clock_mono_us() - started >= PUMP_TIME_US)) {
 			schedule_resume(st);
 			return;
 		}

@@ -377,6 +377,18 @@ static void test_refresh_zstd(void **state)
 	        zs, raw, wire);
 	assert_true(zs >= 2);
 	assert_true(raw >= SNAP_SIZE && wire < raw / 4);
+	/* The mirror counts the refresh's chunks too (since its restart:
+	 * the counters are the process's): every chunk byte the source
+	 * sent after the restart, compressed, and more raw. */
+	{
+		const struct mirror_status *st = follow_core_status(w.sim.core);
+
+		assert_true(st->snapshot_wire_bytes > 0);
+		assert_true(st->snapshot_wire_bytes <= wire);
+		assert_true(st->snapshot_raw_bytes <= raw);
+		assert_true(st->snapshot_wire_bytes <
+		            st->snapshot_raw_bytes / 4);
+	}
 	world_free(&w);
 }
 

@@ -217,7 +217,7 @@ static void test_lying_peer(void **state)
 
 /* The envelope's decoder: raw_size bounded by data_max and by the
  * snapshot's size (not the compressed length), an unknown encoding
- * named, raw_size required with zstd. */
+ * named, raw_size required (and not 0) with zstd. */
 static void test_envelope_fields(void **state)
 {
 	struct snapshot_codec *tx;
@@ -248,7 +248,51 @@ static void test_envelope_fields(void **state)
 	c.encoding = 9;
 	proto_buf_clear(&b);
 	assert_int_equal(proto_envelope_encode(&b, &c, em), MA_ERR_INVAL);
-	/* The frames -> receiver helper asks for raw chunks only. */
+	/* What the decoder refuses by name: an encoding it does not know
+	 * (the 4 bytes of "zstd" patched to "lz4x"), a zstd chunk without
+	 * raw_size (the key patched to "raw_sizf", which is ignored as
+	 * unknown) and one whose raw_size is 0. */
+	{
+		static const struct {
+			const char *from, *to, *words;
+		} patch[] = {
+		    {"zstd", "lz4x", "field 'encoding' is 'lz4x'"},
+		    {"raw_size", "raw_sizf", "raw_size"},
+		};
+
+		chunk_of(&c, text, RAW_LEN);
+		assert_int_equal(snapshot_codec_compress(tx, 3, &c, em), 1);
+		for (size_t i = 0; i < 2; i++) {
+			uint8_t *p, *end;
+			size_t n = strlen(patch[i].from);
+
+			proto_buf_clear(&b);
+			assert_int_equal(proto_envelope_encode(&b, &c, em), 0);
+			end = b.data + b.len;
+			p = memmem(b.data, b.len, patch[i].from, n);
+			assert_non_null(p);
+			assert_true(p + n <= end);
+			memcpy(p, patch[i].to, n);
+			em[0] = '\0';
+			assert_int_equal(proto_envelope_decode(
+			                     b.data + PROTO_FRAME_HEADER_SIZE,
+			                     b.len - PROTO_FRAME_HEADER_SIZE, 0,
+			                     &got, em),
+			                 MA_ERR_PROTO);
+			if (strstr(em, patch[i].words) == NULL)
+				fail_msg("patch %zu: '%s'", i, em);
+		}
+		c.raw_len = 0;
+		proto_buf_clear(&b);
+		assert_int_equal(proto_envelope_encode(&b, &c, em), 0);
+		assert_int_equal(
+		    proto_envelope_decode(b.data + PROTO_FRAME_HEADER_SIZE,
+		                          b.len - PROTO_FRAME_HEADER_SIZE, 0,
+		                          &got, em),
+		    MA_ERR_PROTO);
+		assert_non_null(
+		    strstr(em, "field 'raw_size' is 0 in a zstd chunk"));
+	}
 	snapshot_codec_free(tx);
 	proto_buf_free(&b);
 }

@@ -521,6 +521,15 @@ static void test_bad_chunk_crc(void **state)
 	char errmsg[MA_ERRMSG_SIZE];
 	struct snapshot_chunk env;
 
+	/* A chunk still compressed (a caller that forgot to decompress) is
+	 * named as such, not reported as a CRC mismatch; nothing written. */
+	env = chunk_env(&id, data, 0, 50000);
+	env.encoding = 1; /* SNAPSHOT_ENCODING_ZSTD */
+	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
+	                 MA_ERR_INVAL);
+	assert_non_null(strstr(errmsg, "chunk at offset 0 is still encoded "
+	                               "(encoding 1)"));
+	assert_int_equal(snapshot_receiver_offset(r), 0);
 	env = chunk_env(&id, data, 0, 50000);
 	env.crc32c ^= 1;
 	assert_int_equal(snapshot_receiver_feed(r, &env, 0, errmsg),
