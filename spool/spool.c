@@ -306,8 +306,8 @@ int spool_incarnations_read(const char *dir, struct spool_incarnations *s,
 
 		if (nl == NULL || (!old && strncmp(p, "node=", 5) != 0) ||
 		    sscanf(p,
-		           old ? "source=%79s incarnation=%36s"
-		               : "node=%79s incarnation=%36s",
+		           old ? "source=%263s incarnation=%36s"
+		               : "node=%263s incarnation=%36s",
 		           s->v[s->n].source, s->v[s->n].incarnation) != 2)
 			break;
 		s->v[s->n].by_address = old;
@@ -348,11 +348,15 @@ int spool_incarnations_write(const char *dir,
 	return 0;
 }
 
+/* The sscanf widths above are SPOOL_SOURCE_MAX. */
+_Static_assert(SPOOL_SOURCE_MAX == 263, "update the %263s widths");
+
 const char *spool_incarnation_of(const struct spool_incarnations *s,
                                  const char *source)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->v[i].by_address && strcmp(s->v[i].source, source) == 0)
+		if (!s->v[i].by_address &&
+		    strcasecmp(s->v[i].source, source) == 0)
 			return s->v[i].incarnation;
 	return NULL;
 }

@@ -88,7 +88,9 @@ bool spool_identity_accepts(const struct proto_identity *stored,
  * endpoint's) and drops the rest (docs/OPERATIONS.md, "Incarnations"). */
 #define SPOOL_INCARNATIONS_FILE "incarnations"
 #define SPOOL_INCARNATIONS_MAX 16
-#define SPOOL_SOURCE_MAX 79
+/* A node's name: a host name (up to 253 characters, [] around an IPv6
+ * address) and ":PORT". Names compare case-insensitively, as DNS does. */
+#define SPOOL_SOURCE_MAX 263
 struct spool_incarnations {
 	size_t n;
 	struct {

@@ -319,8 +319,6 @@ static void all_failed_check(struct follow *f)
 	f->o.on_all_failed(f->o.progress_arg);
 }
 
-/* Carries out what the core asked for, then tells the caller's callbacks
- * what changed. Runs after every event given to db's core. */
 /* The wal's fdatasyncs are timed on the monotonic clock, the base of
  * every `now` given to the cores. */
 static uint64_t wal_clock_us(void *arg)
@@ -362,6 +360,8 @@ static void arm_sync(struct fdb *db)
 	evtimer_add(db->sync_timer, &tv);
 }
 
+/* Carries out what the core asked for, then tells the caller's callbacks
+ * what changed. Runs after every event given to db's core. */
 static void drain(struct fdb *db)
 {
 	struct follow *f = db->f;

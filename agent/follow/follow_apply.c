@@ -119,6 +119,12 @@ static void *restore_thread(void *arg)
 
 	job->rc = applier_restore_file_cancel(job->fresh, job->path, job->index,
 	                                      &job->cancel, job->errmsg);
+	/* Superseded while it ran to the end: its whole store is freed here
+	 * (O(keys)), not on the loop. */
+	if (atomic_load(&job->cancel)) {
+		applier_free(job->fresh);
+		job->fresh = NULL;
+	}
 	atomic_store(&job->done, true);
 	return NULL;
 }
@@ -127,6 +133,31 @@ static void job_free(struct follow_apply_job *job)
 {
 	applier_free(job->fresh);
 	free(job);
+}
+
+static void *free_thread(void *arg)
+{
+	job_free(arg);
+	return NULL;
+}
+
+/* Frees a finished job off the loop when it still holds a restored store
+ * (it had finished before it was superseded); inline when `wait` (at
+ * shutdown) or when no thread can be started. */
+static void job_free_later(struct follow_apply_job *job, bool wait)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	if (!wait && job->fresh != NULL && pthread_attr_init(&attr) == 0) {
+		started = pthread_attr_setdetachstate(
+		              &attr, PTHREAD_CREATE_DETACHED) == 0 &&
+		          pthread_create(&t, &attr, free_thread, job) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (!started)
+		job_free(job);
 }
 
 /* Frees the retired jobs whose thread has finished (their join returns at
@@ -146,7 +177,9 @@ static void reap(struct follow_apply *fa, bool wait)
 		pthread_join(job->thread, NULL);
 		*pp = job->next;
 		fa->retired_count--;
-		job_free(job);
+		if (job->rc == MA_ERR_AGAIN)
+			fa->cancelled++;
+		job_free_later(job, wait);
 	}
 }
 
@@ -181,6 +214,11 @@ static void job_retire(struct follow_apply *fa)
 size_t follow_apply_retired(const struct follow_apply *fa)
 {
 	return fa->retired_count;
+}
+
+uint64_t follow_apply_cancelled(const struct follow_apply *fa)
+{
+	return fa->cancelled;
 }
 
 bool follow_apply_restoring(const struct follow_apply *fa)

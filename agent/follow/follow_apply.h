@@ -34,6 +34,9 @@ struct follow_apply {
 	 * follow_apply_poll once finished, waited for by close). */
 	struct follow_apply_job *retired;
 	size_t retired_count;
+	/* Superseded restores that stopped at a cancel check (MA_ERR_AGAIN)
+	 * rather than running to the end. */
+	uint64_t cancelled;
 	/* The snapshot index of the last restore (0: empty state): where
 	 * the checkpoint cadence counts from. */
 	uint64_t restored_index;
@@ -62,6 +65,8 @@ bool follow_apply_restoring(const struct follow_apply *fa);
  * supersession waits for them. */
 #define FOLLOW_APPLY_RETIRED_MAX 4
 size_t follow_apply_retired(const struct follow_apply *fa);
+/* How many superseded restores stopped early when told to. */
+uint64_t follow_apply_cancelled(const struct follow_apply *fa);
 /* Stops a restore in flight (and any superseded one) and waits for them,
  * closes the reader and frees the applier. */
 void follow_apply_close(struct follow_apply *fa);

@@ -46,6 +46,7 @@
 #include "agent/follow/mirror_state.h"
 #include "agent/follow/source_view.h"
 #include "common/errors.h"
+#include "spool/spool.h"
 
 struct applier;
 struct wal_log;
@@ -101,7 +102,7 @@ struct follow_core_config {
 	 * before resolving), by status.endpoint: the node's name, under which
 	 * its incarnation is recorded (<dir>/incarnations). "" means
 	 * "endpoint-N". */
-	char endpoints[16][80];
+	char endpoints[16][SPOOL_SOURCE_MAX + 1];
 	/* Freshness rules (source_view.h); endpoint_count 0 takes
 	 * states.endpoint_count. */
 	struct source_view_config view;

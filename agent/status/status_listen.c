@@ -40,6 +40,9 @@ static void apply(struct status_listen_guard *g)
 		evconnlistener_enable(g->listener);
 }
 
+/* A quiet minute between accept() failures ends an episode. */
+#define STATUS_LISTEN_EPISODE_MS 60000
+
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct status_listen_guard *g = arg;
@@ -55,6 +58,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 	struct status_listen_guard *g = NULL;
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = clock_tv_from_ms(STATUS_LISTEN_PAUSE_MS);
+	uint64_t now;
 
 	(void)arg; /* evhttp's */
 	for (size_t i = 0; i < STATUS_LISTEN_GUARDS_MAX && g == NULL; i++)
@@ -67,13 +71,18 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 		evconnlistener_disable(l);
 		return;
 	}
-	if (g->errors++ == 0)
+	/* Said once per episode: a failure after a quiet minute (the pause
+	 * retries every second while it lasts) starts a new one. */
+	now = clock_mono_ms();
+	if (g->errors++ == 0 ||
+	    now - g->last_error_ms > STATUS_LISTEN_EPISODE_MS)
 		log_warn("%s: accept: %s: cannot accept connections; pausing "
 		         "it for %d ms at a time while this lasts (raise the "
 		         "descriptor limit, LimitNOFILE= in the unit, if this "
 		         "repeats)",
 		         g->what, evutil_socket_error_to_string(err),
 		         STATUS_LISTEN_PAUSE_MS);
+	g->last_error_ms = now;
 	g->paused = true;
 	apply(g);
 	if (evtimer_add(g->retry, &tv) != 0) {

@@ -38,6 +38,7 @@ struct status_listen_guard {
 	bool held;        /* by the owner: status_listen_guard_hold */
 	bool paused;      /* by an accept() error, until the retry timer */
 	uint64_t errors;  /* accept() failures so far */
+	uint64_t last_error_ms; /* of the latest, to tell episodes apart */
 };
 
 /* Installs the guard on listener l of base (its error callback: a

@@ -266,6 +266,31 @@ static void test_incarnations_file(void **state)
 	assert_string_equal(spool_incarnation_of(&back, "[fd00::2]:4433"),
 	                    s.v[1].incarnation);
 	assert_null(spool_incarnation_of(&back, "10.0.0.3:4433"));
+	/* Names are DNS names: any case finds them; and a name of the
+	 * longest host (253 characters) with its port is kept whole. */
+	{
+		char longname[SPOOL_SOURCE_MAX + 1];
+
+		strcpy(s.v[0].source, "Mirror-Source.Example:4433");
+		assert_int_equal(spool_incarnations_write(dir, &s, errmsg), 0);
+		assert_int_equal(spool_incarnations_read(dir, &back, errmsg),
+		                 0);
+		assert_string_equal(
+		    spool_incarnation_of(&back, "mirror-source.EXAMPLE:4433"),
+		    s.v[0].incarnation);
+		memset(longname, 'h', 253);
+		strcpy(longname + 253, ":65535");
+		assert_int_equal(strlen(longname), 259);
+		strcpy(s.v[0].source, longname);
+		assert_int_equal(spool_incarnations_write(dir, &s, errmsg), 0);
+		assert_int_equal(spool_incarnations_read(dir, &back, errmsg),
+		                 0);
+		assert_string_equal(back.v[0].source, longname);
+		longname[258] = '4'; /* same host, another port */
+		assert_null(spool_incarnation_of(&back, longname));
+		strcpy(s.v[0].source, "10.0.0.1:4433");
+		assert_int_equal(spool_incarnations_write(dir, &s, errmsg), 0);
+	}
 	/* An edited line (the CRC no longer matches). */
 	snprintf(path, sizeof path, "%s/incarnations", dir);
 	f = fopen(path, "r+");

@@ -622,6 +622,10 @@ static void test_superseded_restore_does_not_block(void **state)
 		nanosleep(&ms, NULL);
 	}
 	assert_int_equal(follow_apply_retired(&again), 0);
+	/* It stopped at a cancel check, not by running to the end (a
+	 * restore that ignored the flag finishes in about 350 ms and would
+	 * still be reaped). */
+	assert_int_equal(follow_apply_cancelled(&again), 1);
 	follow_apply_close(&again);
 }
 
