@@ -246,10 +246,11 @@ void transport_client_peer_cert(const struct transport_client *c, char *buf,
 /* The client's current local address and port (tests). */
 const struct sockaddr *
 transport_client_local_addr(const struct transport_client *c, socklen_t *len);
-/* The connection's smoothed RTT in microseconds as ngtcp2 keeps it (its
- * initial 333 ms until the handshake measured one), 0 before the
- * connection exists. follow's snapshot_compression = auto reads it. */
-uint64_t transport_client_srtt_us(const struct transport_client *c);
+/* The connection's minimum RTT in microseconds as ngtcp2 keeps it (0
+ * before the first sample): the path's delay without the queueing and
+ * CPU waits that the smoothed RTT carries (8 ms seen on a busy machine's
+ * loopback). */
+uint64_t transport_client_min_rtt_us(const struct transport_client *c);
 /* GET path (with query) on a new stream. Allowed before on_connected
  * (queued until the handshake and the peer's stream limit allow).
  * 0, MA_ERR_TRANSPORT (closed), MA_ERR_NOMEM. */

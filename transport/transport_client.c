@@ -452,14 +452,16 @@ transport_client_local_addr(const struct transport_client *client,
 	return (const struct sockaddr *)&client->c.local;
 }
 
-uint64_t transport_client_srtt_us(const struct transport_client *client)
+uint64_t transport_client_min_rtt_us(const struct transport_client *client)
 {
 	ngtcp2_conn_info ci;
 
 	if (client->c.conn == NULL)
 		return 0;
 	ngtcp2_conn_get_conn_info(client->c.conn, &ci);
-	return ci.smoothed_rtt / 1000;
+	if (ci.min_rtt == UINT64_MAX) /* no sample yet */
+		return 0;
+	return ci.min_rtt / 1000;
 }
 
 void transport_client_close(struct transport_client *client)

@@ -253,7 +253,7 @@ const struct key_def cfg_keys[] = {
     KEY(FOLLOW, follow, wal_segment_size, T_SIZE, wal_segment_size, 64 * KiB,
         GiB, 0, NULL, "16MiB"),
     /* Ask sources for zstd snapshot chunks: auto when the connection's
-     * smoothed RTT says WAN (FOLLOW_COMPRESSION_AUTO_RTT_MS), zstd
+     * minimum RTT says WAN (FOLLOW_COMPRESSION_AUTO_RTT_MS), zstd
      * always, none never. */
     KEY(FOLLOW, follow, snapshot_compression, T_ENUM, snapshot_compression, 0,
         0, 0, compression_names, "auto"),

@@ -503,7 +503,7 @@ static void on_connected(struct transport_client *c, void *user)
 	         cert);
 	for (size_t i = 0; i < f->ndb; i++) {
 		follow_core_set_rtt(f->dbs[i].core,
-		                    transport_client_srtt_us(c));
+		                    transport_client_min_rtt_us(c));
 		follow_core_connected(f->dbs[i].core, clock_mono_ms());
 		drain(&f->dbs[i]);
 	}
@@ -953,7 +953,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (f->client != NULL && f->connected)
 			follow_core_set_rtt(
 			    f->dbs[i].core,
-			    transport_client_srtt_us(f->client));
+			    transport_client_min_rtt_us(f->client));
 		follow_core_tick(f->dbs[i].core, now);
 		drain(&f->dbs[i]);
 	}

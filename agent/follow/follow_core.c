@@ -122,9 +122,9 @@ struct follow_core {
 	uint32_t switch_target;
 	char switch_why[256];
 	struct follow_refresh refresh; /* follow_refresh.h (applier none) */
-	/* Snapshot compression: the connection's smoothed RTT, the codec
+	/* Snapshot compression: the connection's minimum RTT, the codec
 	 * that decompresses zstd chunks before the receiver sees them. */
-	uint64_t srtt_us;
+	uint64_t rtt_us;
 	struct snapshot_codec *codec;
 
 	struct follow_action actions[ACTION_QUEUE];
@@ -1052,7 +1052,7 @@ static bool compression_wanted(const struct follow_core *c)
 	case FOLLOW_COMPRESSION_NONE:
 		return false;
 	default:
-		return c->srtt_us >= rtt_ms * 1000;
+		return c->rtt_us >= rtt_ms * 1000;
 	}
 }
 
@@ -1070,12 +1070,12 @@ static bool want_zstd(const struct follow_core *c)
 		return false;
 	}
 	log_info("%s: asking for %s snapshot chunks (snapshot_compression "
-	         "%s, smoothed RTT %" PRIu64 " ms)",
+	         "%s, minimum RTT %" PRIu64 " ms)",
 	         c->name, want ? "zstd" : "raw",
 	         c->cfg.compression == FOLLOW_COMPRESSION_ZSTD   ? "zstd"
 	         : c->cfg.compression == FOLLOW_COMPRESSION_NONE ? "none"
 	                                                         : "auto",
-	         c->srtt_us / 1000);
+	         c->rtt_us / 1000);
 	return want;
 }
 
@@ -1361,9 +1361,9 @@ void follow_core_free(struct follow_core *c)
 	free(c);
 }
 
-void follow_core_set_rtt(struct follow_core *c, uint64_t srtt_us)
+void follow_core_set_rtt(struct follow_core *c, uint64_t rtt_us)
 {
-	c->srtt_us = srtt_us;
+	c->rtt_us = rtt_us;
 }
 
 /* ---- background snapshot refresh (follow_refresh.h) ---- */

@@ -55,7 +55,7 @@ struct wal_log;
  * (snapshot/snapshot_codec.h; [follow] snapshot_compression). A source
  * that does not offer zstd in its info answer is asked for raw chunks. */
 enum follow_compression {
-	FOLLOW_COMPRESSION_AUTO, /* when the smoothed RTT >= compression_rtt */
+	FOLLOW_COMPRESSION_AUTO, /* when the minimum RTT >= compression_rtt */
 	FOLLOW_COMPRESSION_ZSTD, /* always */
 	FOLLOW_COMPRESSION_NONE, /* never */
 };
@@ -160,10 +160,10 @@ void follow_core_free(struct follow_core *c);
 
 /* ---- events in ---- */
 
-/* The connection's smoothed RTT (microseconds) as the transport measures
+/* The connection's minimum RTT (microseconds) as the transport measures
  * it; the glue passes it when connected and at ticks. Decides
  * snapshot_compression = auto at the next snapshot request. */
-void follow_core_set_rtt(struct follow_core *c, uint64_t srtt_us);
+void follow_core_set_rtt(struct follow_core *c, uint64_t rtt_us);
 
 /* A connection attempt starts (state Connecting). */
 void follow_core_connecting(struct follow_core *c, uint64_t now);

@@ -73,7 +73,7 @@ follow_run a auto
 check "auto: snapshot byte-identical" \
 	cmp "$spool/snapshots/200-1.snapshot" "$TMP/a/kv/snapshots/200-1.snapshot"
 check "auto on loopback asked for raw chunks" \
-	grep -q "asking for raw snapshot chunks (snapshot_compression auto, smoothed RTT [0-9] ms)" "$TMP/a.log"
+	grep -q "asking for raw snapshot chunks (snapshot_compression auto, minimum RTT [0-9] ms)" "$TMP/a.log"
 check "auto: wire bytes equal raw bytes, the snapshot's size" \
 	[ "$(metric a mirror_snapshot_wire_bytes_total)" = "$SIZE" ] &&
 	[ "$(metric a mirror_snapshot_raw_bytes_total)" = "$SIZE" ]

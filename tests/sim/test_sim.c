@@ -873,7 +873,7 @@ static void test_zstd_negotiation(void **state)
 	static const struct {
 		int mode;
 		int level; /* the source's; 0: off (as an older one) */
-		uint64_t srtt_us;
+		uint64_t rtt_us;
 		bool asks;
 	} cases[] = {
 	    {FOLLOW_COMPRESSION_AUTO, 3, 200, false},
@@ -897,7 +897,7 @@ static void test_zstd_negotiation(void **state)
 		serve_spool(&w, sp, CHUNK, SERVE_FAULT_NONE);
 		sim_source_set_compression(w.sim.sources[0], cases[i].level);
 		start(&w);
-		follow_core_set_rtt(w.sim.core, cases[i].srtt_us);
+		follow_core_set_rtt(w.sim.core, cases[i].rtt_us);
 		run_to(&w, 120, 20000);
 		assert_snapshot_equal(&w, 100, 1);
 		assert_true(path_is(&w, 1,
