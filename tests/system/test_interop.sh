@@ -306,9 +306,14 @@ case_handshakeloss() {
 	hst=$(grep 'reconnecting' "$TMP/$C.all" | grep -c 'handshake timed out')
 	pcl=$(grep 'reconnecting' "$TMP/$C.all" | grep -c 'peer closed the connection during the handshake')
 	srv=$(grep -c 'closed: handshake not completed in time' "$TMP/$C-serve.log")
-	r_diag "$C: $retried attempt(s) failed: $idle idle timeouts, $hst handshake timeouts, $pcl closed by serve's handshake timeout (serve timed out $srv)"
-	r_check "handshakeloss: 50 handshakes completed, each into a full bootstrap; the $retried failed attempt(s) all ran out of time ($idle + $hst + $pcl, serve's timeouts $srv)" \
-		test $conns -eq 50 -a "$retried" -eq $((idle + hst + pcl)) -a "$srv" -ge "$pcl"
+	# A handshake can complete on follow's side only: serve never gets
+	# follow's Finished, closes at its 5 s timeout, and that close is
+	# lost too; follow, "connected", then idles out. Each such extra
+	# connection must be one of serve's handshake timeouts.
+	extra=$((conns - 50))
+	r_diag "$C: $retried attempt(s) failed: $idle idle timeouts, $hst handshake timeouts, $pcl closed by serve's handshake timeout (serve timed out $srv); $extra connection(s) completed only on follow's side"
+	r_check "handshakeloss: 50 handshakes completed, each into a full bootstrap; the $retried failed attempt(s) all ran out of time ($idle + $hst + $pcl, serve's timeouts $srv, completed on follow's side only $extra)" \
+		test $extra -ge 0 -a $extra -le "$idle" -a "$retried" -eq $((idle + hst + pcl)) -a "$srv" -ge $((pcl + extra))
 	r_check "handshakeloss: the link dropped 20-40 % each way ($(cnt ab_dropped_loss)/$(cnt ab_received), $(cnt ba_dropped_loss)/$(cnt ba_received))" \
 		awk -v a="$(cnt ab_dropped_loss)" -v an="$(cnt ab_received)" \
 		-v b="$(cnt ba_dropped_loss)" -v bn="$(cnt ba_received)" \
