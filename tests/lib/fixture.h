@@ -133,4 +133,23 @@ uint32_t fx_body_crc(uint64_t size);
 int fx_pki_setup(void **state);
 int fx_pki_teardown(void **state);
 
+/* A disk for the wal's group-commit budget: as the wal's clock
+ * (wal_options.clock_us, arg the disk) it reads the time in ms -- *track
+ * when set, else now_ms -- before an fdatasync and that plus sync_us
+ * after it (the wal reads it exactly twice per sync). Inline: the wal
+ * tests link this library without the spool and snapshot ones. */
+struct fx_disk {
+	uint64_t now_ms;
+	const uint64_t *track;
+	uint64_t sync_us;
+	unsigned reads;
+};
+static inline uint64_t fx_disk_clock(void *arg)
+{
+	struct fx_disk *d = arg;
+	uint64_t ms = d->track != NULL ? *d->track : d->now_ms;
+
+	return ms * 1000 + (d->reads++ % 2 == 1 ? d->sync_us : 0);
+}
+
 #endif

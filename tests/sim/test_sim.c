@@ -1766,6 +1766,20 @@ static void fresh_config(struct world *w)
 	w->sim.probe_interval_ms = 500;
 }
 
+/* A world for the freshness scenarios: n nodes of one cluster, each with
+ * 100 entries (the first also a snapshot), served; the mirror started. */
+static void fresh_world(struct world *w, uint64_t seed, int n)
+{
+	world_init(w, seed, CHUNK);
+	fresh_config(w);
+	for (int i = 0; i < n; i++) {
+		world_spool(w, CLUSTER_A, 1);
+		append(w, &w->sp[i], 100, 1, i == 0);
+		serve_spool(w, &w->sp[i], CHUNK, SERVE_FAULT_NONE);
+	}
+	start(w);
+}
+
 /* Runs ms of simulated time in slices; in each, every source whose
  * `alive` bit is set tells it heard from its leader now (its tap
  * rewrites the record), and entries are appended to the sources in
@@ -1842,14 +1856,7 @@ static void test_fresh_switch_on_leader_silence(void **state)
 	int64_t cut;
 
 	(void)state;
-	world_init(&w, 802, CHUNK);
-	fresh_config(&w);
-	for (int i = 0; i < 2; i++) {
-		world_spool(&w, CLUSTER_A, 1);
-		append(&w, &w.sp[i], 100, 1, i == 0);
-		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
-	}
-	start(&w);
+	fresh_world(&w, 802, 2);
 	run_fresh(&w, 3000, 3, 0, 0);
 	assert_true(w.sim.conn_source == 0);
 	/* Partition: node 0 knows no leader from now on. */
@@ -1882,14 +1889,7 @@ static void test_fresh_no_switch_when_equal(void **state)
 	struct world w;
 
 	(void)state;
-	world_init(&w, 803, CHUNK);
-	fresh_config(&w);
-	for (int i = 0; i < 3; i++) {
-		world_spool(&w, CLUSTER_A, 1);
-		append(&w, &w.sp[i], 100, 1, i == 0);
-		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
-	}
-	start(&w);
+	fresh_world(&w, 803, 3);
 	run_fresh(&w, 30000, 7, 7, 5);
 	assert_int_equal(w.sim.stats.switches, 0);
 	assert_true(w.sim.conn_source == 0);
@@ -1914,14 +1914,7 @@ static void test_fresh_degraded_when_none_fresh(void **state)
 	int64_t cut;
 
 	(void)state;
-	world_init(&w, 804, CHUNK);
-	fresh_config(&w);
-	for (int i = 0; i < 2; i++) {
-		world_spool(&w, CLUSTER_A, 1);
-		append(&w, &w.sp[i], 100, 1, i == 0);
-		serve_spool(&w, &w.sp[i], CHUNK, SERVE_FAULT_NONE);
-	}
-	start(&w);
+	fresh_world(&w, 804, 2);
 	run_fresh(&w, 3000, 3, 0, 0);
 	assert_int_equal(sim_state(&w.sim), MIRROR_FOLLOWING);
 	cut = sim_wall(&w);

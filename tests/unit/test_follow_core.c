@@ -775,29 +775,30 @@ static void test_index_out_of_range_retries(void **state)
 	assert_int_equal(state_of(fx), MIRROR_CATCHING_UP);
 }
 
-/* The wal's clock as a disk whose every fdatasync takes sync_us: read
- * before a sync it is fx->now, after it fx->now + sync_us (the wal reads
- * it exactly twice per sync). */
-struct fake_disk {
-	const uint64_t *now;
-	uint64_t sync_us;
-	unsigned reads;
-};
-
-static uint64_t fake_disk_clock(void *arg)
+/* The core's wal on a disk whose fdatasyncs take us, on fx->now. */
+static void use_disk(struct fixture *fx, struct fx_disk *d, uint64_t us)
 {
-	struct fake_disk *d = arg;
-
-	return *d->now * 1000 + (d->reads++ % 2 == 1 ? d->sync_us : 0);
+	*d = (struct fx_disk){.track = &fx->now, .sync_us = us};
+	fx->cfg.wal_clock_us = fx_disk_clock;
+	fx->cfg.wal_clock_arg = d;
 }
 
-static void use_disk(struct fixture *fx, struct fake_disk *d, uint64_t us)
+/* The group-commit tests' start: a 100 ms interval and 1 MiB as upper
+ * bounds, a disk whose fdatasyncs take sync_us, the core reopened and its
+ * log stream answered 200. Returns the stream. */
+static uint64_t group_commit_stream(struct fixture *fx, struct fx_disk *disk,
+                                    uint64_t sync_us)
 {
-	d->now = &fx->now;
-	d->sync_us = us;
-	d->reads = 0;
-	fx->cfg.wal_clock_us = fake_disk_clock;
-	fx->cfg.wal_clock_arg = d;
+	uint64_t log;
+
+	fx->cfg.wal_sync_interval_ms = 100;
+	fx->cfg.wal_sync_bytes = 1u << 20;
+	use_disk(fx, disk, sync_us);
+	reopen(fx);
+	log =
+	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
+	follow_core_response(fx->core, log, 200, ++fx->now);
+	return log;
 }
 
 /* A slow disk (20 ms fdatasyncs): the first batch is committed on
@@ -808,16 +809,10 @@ static void test_group_commit_on_tick(void **state)
 {
 	struct fixture *fx = *state;
 	struct bytes b = {.len = 0};
-	struct fake_disk disk;
+	struct fx_disk disk;
 	uint64_t log, t1;
 
-	fx->cfg.wal_sync_interval_ms = 100;
-	fx->cfg.wal_sync_bytes = 1u << 20;
-	use_disk(fx, &disk, 20000);
-	reopen(fx);
-	log =
-	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
-	follow_core_response(fx->core, log, 200, ++fx->now);
+	log = group_commit_stream(fx, &disk, 20000);
 	put_start(&b, CLUSTER_A, 1);
 	put_entry(&b, 1, 1);
 	put_entry(&b, 2, 1);
@@ -862,16 +857,10 @@ static void test_group_commit_fast_disk(void **state)
 {
 	struct fixture *fx = *state;
 	struct bytes b = {.len = 0};
-	struct fake_disk disk;
+	struct fx_disk disk;
 	uint64_t log, t1;
 
-	fx->cfg.wal_sync_interval_ms = 100;
-	fx->cfg.wal_sync_bytes = 1u << 20;
-	use_disk(fx, &disk, 200);
-	reopen(fx);
-	log =
-	    connect_info(fx, CLUSTER_A, 2, "/v1/db/kv/log?from=1&prev_term=0");
-	follow_core_response(fx->core, log, 200, ++fx->now);
+	log = group_commit_stream(fx, &disk, 200);
 	put_start(&b, CLUSTER_A, 1);
 	put_entry(&b, 1, 1);
 	t1 = ++fx->now;

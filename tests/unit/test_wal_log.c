@@ -183,22 +183,7 @@ static void test_group_commit_interval(void **state)
 	wal_log_close(log);
 }
 
-/* A disk for the budget rule: the wal reads the clock once before and
- * once after each fdatasync; the first read is now (ms), the second now
- * plus sync_us. */
-struct fake_disk {
-	uint64_t now_ms, sync_us;
-	unsigned reads;
-};
-
-static uint64_t fake_disk_clock(void *arg)
-{
-	struct fake_disk *d = arg;
-
-	return d->now_ms * 1000 + (d->reads++ % 2 == 1 ? d->sync_us : 0);
-}
-
-static struct wal_options budget_opts(struct fake_disk *d, unsigned pct,
+static struct wal_options budget_opts(struct fx_disk *d, unsigned pct,
                                       uint64_t interval_ms)
 {
 	struct wal_options o = test_opts(1 << 20);
@@ -206,7 +191,7 @@ static struct wal_options budget_opts(struct fake_disk *d, unsigned pct,
 	o.sync_every_append = false;
 	o.sync_interval_ms = interval_ms;
 	o.sync_budget_pct = pct;
-	o.clock_us = fake_disk_clock;
+	o.clock_us = fx_disk_clock;
 	o.clock_arg = d;
 	return o;
 }
@@ -216,7 +201,7 @@ static struct wal_options budget_opts(struct fake_disk *d, unsigned pct,
  * timer syncs at the deadline; a sync blocks the loop for the disk's
  * time (nothing arrives meanwhile: it is queued for the next batch).
  * Returns the worst wait from an append to durable, in ms. */
-static uint64_t drive(struct wal_log *log, struct fake_disk *d, uint64_t ms)
+static uint64_t drive(struct wal_log *log, struct fx_disk *d, uint64_t ms)
 {
 	char errmsg[MA_ERRMSG_SIZE];
 	uint64_t worst = 0, waiting_since = UINT64_MAX;
@@ -257,7 +242,7 @@ static uint64_t drive(struct wal_log *log, struct fake_disk *d, uint64_t ms)
 static void test_budget_fast_disk(void **state)
 {
 	const char *dir = *state;
-	struct fake_disk d = {.now_ms = 5000, .sync_us = 200};
+	struct fx_disk d = {.now_ms = 5000, .sync_us = 200};
 	struct wal_options o = budget_opts(&d, 25, 100);
 	char errmsg[MA_ERRMSG_SIZE];
 	struct wal_log *log = open_opts(dir, &o);
@@ -289,7 +274,7 @@ static void test_budget_fast_disk(void **state)
 static void test_budget_slow_disk(void **state)
 {
 	const char *dir = *state;
-	struct fake_disk d = {.now_ms = 5000, .sync_us = 20000};
+	struct fx_disk d = {.now_ms = 5000, .sync_us = 20000};
 	struct wal_options o = budget_opts(&d, 25, 100);
 	struct wal_log *log = open_opts(dir, &o);
 	char sub[512];
@@ -301,7 +286,7 @@ static void test_budget_slow_disk(void **state)
 	assert_true(wal_log_sync_time_us(log) == 20000);
 	wal_log_close(log);
 
-	d = (struct fake_disk){.now_ms = 5000, .sync_us = 20000};
+	d = (struct fx_disk){.now_ms = 5000, .sync_us = 20000};
 	o = budget_opts(&d, 25, 50);
 	snprintf(sub, sizeof sub, "%s/capped", dir);
 	log = open_opts(sub, &o);
@@ -318,7 +303,7 @@ static void test_budget_slow_disk(void **state)
 static void test_budget_moving_average(void **state)
 {
 	const char *dir = *state;
-	struct fake_disk d = {.now_ms = 5000, .sync_us = 20000};
+	struct fx_disk d = {.now_ms = 5000, .sync_us = 20000};
 	struct wal_options o = budget_opts(&d, 50, 1000);
 	char errmsg[MA_ERRMSG_SIZE];
 	struct wal_log *log = open_opts(dir, &o);
